@@ -1,0 +1,100 @@
+/* flame.h: a merged stack tree ("flame tree"): every distinct stack prefix is one node
+ * with the sum of the counts at or below it.  Built from collapsed lines (any
+ * profiler) or from a pyflame-c trace; consumed by `convert -f collapsed` (which walks
+ * it back into folded lines) and by the SVG renderer.
+ *
+ * Memory is proportional to the number of distinct frames, not to the input length.
+ * Children are found through one hash table keyed by (parent, name id).
+ */
+#ifndef PF_FLAME_H
+#define PF_FLAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "collapsed.h"
+#include "error.h"
+#include "strtab.h"
+#include "trace.h"
+
+typedef struct pf_flame_node {
+    uint32_t name;            /* string id in flame->names; the root's name is "all" */
+    uint32_t parent;          /* PF_NONE for the root */
+    uint32_t first_child;     /* PF_NONE if none; siblings in insertion order */
+    uint32_t next_sibling;
+    double total;             /* inclusive value: self + children */
+    double self;
+    double total2, self2;     /* second column (differential input), else 0 */
+    /* Only when built from a trace (else 0 / PF_NONE): */
+    uint64_t calls;
+    uint64_t self_ns;
+    uint64_t total_ns;
+    uint32_t code;            /* trace code index of this frame, PF_NONE for threads/root */
+    uint32_t line;            /* source line the frame name points at, 0 if none */
+} pf_flame_node;
+
+typedef struct pf_flame {
+    pf_strtab *names;
+    pf_flame_node *nodes;     /* nodes[0] is the root */
+    uint32_t nnodes;
+    int has_count2;           /* some input line had a second count */
+    int from_trace;           /* built by pf_flame_from_trace */
+    /* private: child hash table and capacity follow in the implementation */
+    struct pf_flame_private *priv;
+} pf_flame;
+
+/* What value a trace-built tree carries (the collapsed count of a stack is the self
+ * value of its leaf).  Memory metrics need a PF_MODE_MEMORY trace. */
+enum pf_metric {
+    PF_METRIC_SELF_TIME = 0,  /* self time; unit chosen by the caller (see pf_frame_opts) */
+    PF_METRIC_CALLS,
+    PF_METRIC_ALLOC_BYTES,
+    PF_METRIC_ALLOC_COUNT,
+    PF_METRIC_PEAK_BYTES,
+    PF_METRIC_EXIT_BYTES
+};
+
+enum pf_granularity {
+    PF_GRAN_FUNCTION = 0,     /* "qualname (path:first_line)"; call sites merged */
+    PF_GRAN_LINE              /* a frame per call-site line: "qualname (path:line)" */
+};
+
+typedef struct pf_frame_opts {
+    enum pf_metric metric;
+    enum pf_granularity granularity;
+    int full_paths;           /* keep co_filename whole instead of shortening it */
+    double time_unit_ns;      /* SELF_TIME divisor: 1 = ns, 1000 = us (default when 0) */
+} pf_frame_opts;
+
+/* Returns an empty tree (just the root), or NULL when out of memory. */
+pf_flame *pf_flame_new(void);
+/* NULL-safe. */
+void pf_flame_free(pf_flame *f);
+
+/* Adds one stack ("a;b;c", stack_len bytes) with its counts.  Empty frames (";;")
+ * are kept as empty names, as flamegraph.pl does.  Returns 0 or -1 (OOM). */
+int pf_flame_add_stack(pf_flame *f, const char *stack, size_t stack_len,
+                       double count, double count2);
+
+/* Parses collapsed text into a new tree (see collapsed.h for opts).  Returns NULL with
+ * err set on failure; input with no stacks fails with PF_EEMPTY. */
+pf_flame *pf_flame_from_collapsed(const char *buf, size_t len,
+                                  const pf_collapsed_opts *opts, pf_error *err);
+
+/* Builds a tree from a trace: one root child per thread (named after the thread), then
+ * the calling-context tree with frames named per opts.  NULL with err set on failure. */
+pf_flame *pf_flame_from_trace(const pf_trace *t, const pf_frame_opts *opts, pf_error *err);
+
+/* The display name of a code object, "qualname (short/path.py:line)".  path is shortened
+ * relative to the longest matching meta.path entry or meta.cwd unless full_paths.
+ * Natives are just their label.  Writes at most cap bytes (NUL-terminated) and returns
+ * the length it needed (like snprintf). */
+size_t pf_frame_name(const pf_trace *t, uint32_t code, uint32_t line, int full_paths,
+                     char *buf, size_t cap);
+
+/* Writes the tree back as folded lines, one per node with a non-zero self value, in a
+ * deterministic order (children sorted by name).  Returns 0 or -1 with err set. */
+int pf_flame_write_collapsed(const pf_flame *f, FILE *out, pf_error *err);
+
+#endif

@@ -1,0 +1,195 @@
+/* trace.h: the in-memory model of a pyflame-c trace, shared by the collector (which
+ * fills one and writes it), the reader (which fills one from a file) and every
+ * converter and renderer (which only read it).
+ *
+ * The file format is specified byte by byte in formats/FORMAT.md; trace_write.c and
+ * trace_read.c mirror each other field by field.  This header only describes the model.
+ *
+ * Ownership: a pf_trace owns everything reachable from it; pf_trace_free releases it all.
+ * Indices: codes, threads, nodes, lines, sources and samples are dense arrays; records
+ * refer to each other by index.  PF_NONE (UINT32_MAX) means "no index".
+ * Times are nanoseconds of the clock named in meta.clock.  Counts are exact.
+ */
+#ifndef PF_TRACE_H
+#define PF_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "strtab.h"
+
+#define PF_NONE UINT32_MAX
+
+#define PF_TRACE_FORMAT_VERSION 1
+
+/* meta.modes bits: what the run recorded. */
+enum pf_mode {
+    PF_MODE_CALLS   = 1u << 0,   /* calling-context tree with counts and times */
+    PF_MODE_LINES   = 1u << 1,   /* per-line hits and times */
+    PF_MODE_MEMORY  = 1u << 2,   /* allocator counters per node and per line */
+    PF_MODE_SAMPLES = 1u << 3    /* statistical samples (reserved for a sampling mode) */
+};
+
+/* meta.flags bits: things that went wrong or are worth knowing about the run. */
+enum pf_flag {
+    PF_FLAG_OUT_OF_MEMORY = 1u << 0,  /* the collector ran out of memory and stopped recording */
+    PF_FLAG_FORKED_CHILD  = 1u << 1   /* written by a forked child process */
+};
+
+/* Run metadata.  Every char * is owned, NUL-terminated, possibly NULL (unknown). */
+typedef struct pf_meta {
+    uint32_t format_version;     /* set by the reader; the writer always writes the current one */
+    char *python_version;        /* "3.11.7" */
+    char *python_executable;     /* sys.executable */
+    uint32_t argc;
+    char **argv;                 /* the profiled program's sys.argv */
+    char *cwd;
+    uint32_t npath;
+    char **path;                 /* sys.path at start (absolute), used to shorten file names */
+    int64_t start_unix_ns;       /* wall-clock start, ns since the epoch */
+    uint64_t duration_ns;        /* profiled duration, in the trace clock */
+    char *clock;                 /* e.g. "CLOCK_MONOTONIC"; all times are ns of this clock */
+    uint32_t modes;              /* enum pf_mode bits */
+    uint32_t flags;              /* enum pf_flag bits */
+    uint64_t pid;
+    char *hostname;
+    uint64_t total_calls;        /* calls recorded, all threads */
+    uint64_t profiler_bytes;     /* memory the collector itself used (not counted in MEMORY data) */
+    uint64_t peak_live_bytes;    /* MEMORY mode: the run's peak of live traced bytes */
+} pf_meta;
+
+enum pf_code_kind {
+    PF_CODE_PYTHON = 0,          /* a Python code object */
+    PF_CODE_NATIVE = 1           /* a C function/method; name is cProfile's label */
+};
+
+/* A code object (or C function), written once and referred to by index. */
+typedef struct pf_code {
+    uint32_t file;               /* string id: co_filename ("" for native) */
+    uint32_t name;               /* string id: co_name, or cProfile's label for natives,
+                                    e.g. "<built-in method builtins.len>" */
+    uint32_t qualname;           /* string id: co_qualname where the Python has one, else co_name */
+    uint32_t first_line;         /* co_firstlineno; 0 for natives */
+    uint8_t kind;                /* enum pf_code_kind */
+} pf_code;
+
+typedef struct pf_thread {
+    uint64_t ident;              /* threading.get_ident() */
+    uint32_t name;               /* string id: the thread's name, e.g. "MainThread" */
+} pf_thread;
+
+/* Allocator counters.  For nodes they are self (allocations by the function's own
+ * code); for lines they are inclusive (allocations while the line runs). */
+typedef struct pf_mem {
+    uint64_t alloc_bytes;
+    uint64_t alloc_count;
+    uint64_t free_bytes;
+    uint64_t peak_bytes;         /* live at the moment of the run's peak */
+    uint64_t exit_bytes;         /* still live when recording stopped */
+} pf_mem;
+
+/* One calling-context-tree node: one distinct path of (code, call-site line) from a
+ * thread's root.  Nodes are stored in pre-order: parent < own index. */
+typedef struct pf_node {
+    uint32_t parent;             /* node index, or PF_NONE for a top-level call of the thread */
+    uint32_t thread;             /* thread index */
+    uint32_t code;               /* code index */
+    uint32_t call_line;          /* line in the parent's code that made the call; 0 if unknown */
+    uint64_t calls;              /* times this context was entered (a generator resume counts) */
+    uint64_t total_ns;           /* inclusive time */
+    uint64_t self_ns;            /* time not spent in child nodes */
+    pf_mem mem;                  /* all zero unless PF_MODE_MEMORY */
+} pf_node;
+
+/* Per-line record (PF_MODE_LINES). */
+typedef struct pf_line {
+    uint32_t code;               /* code index */
+    uint32_t line;               /* line number in code's file */
+    uint64_t hits;
+    uint64_t total_ns;           /* line start to the next line event in the same frame */
+    uint64_t self_ns;            /* total_ns minus time in calls made from the line */
+    pf_mem mem;                  /* inclusive; all zero unless PF_MODE_MEMORY */
+} pf_line;
+
+/* Source text of a file, so reports do not depend on the file still existing. */
+typedef struct pf_source {
+    uint32_t path;               /* string id, same text as pf_code.file */
+    char *text;                  /* owned, NUL-terminated, may contain any byte */
+    size_t len;
+} pf_source;
+
+/* A statistical sample (reserved for a sampling mode; round-trips today). */
+typedef struct pf_sample {
+    uint32_t thread;             /* thread index */
+    uint32_t node;               /* node index of the innermost frame */
+    uint64_t time_ns;            /* when, in the trace clock, relative to the start */
+    uint64_t weight;             /* e.g. elapsed ns the sample stands for */
+} pf_sample;
+
+typedef struct pf_trace {
+    pf_meta meta;
+    pf_strtab *strings;
+    pf_code *codes;      uint32_t ncodes;   uint32_t cap_codes;
+    pf_thread *threads;  uint32_t nthreads; uint32_t cap_threads;
+    pf_node *nodes;      uint32_t nnodes;   uint32_t cap_nodes;
+    pf_line *lines;      uint32_t nlines;   uint32_t cap_lines;
+    pf_source *sources;  uint32_t nsources; uint32_t cap_sources;
+    pf_sample *samples;  uint32_t nsamples; uint32_t cap_samples;
+} pf_trace;
+
+/* Returns an empty trace (meta zeroed, format_version = PF_TRACE_FORMAT_VERSION),
+ * or NULL when out of memory. */
+pf_trace *pf_trace_new(void);
+/* Frees the trace and everything it owns.  NULL-safe. */
+void pf_trace_free(pf_trace *t);
+
+/* Appenders: copy *rec in and return its new index, or PF_NONE when out of memory
+ * (the trace is unchanged).  They do not validate cross references; the reader
+ * validates before appending, and pf_trace_validate checks a whole trace. */
+uint32_t pf_trace_add_code(pf_trace *t, const pf_code *rec);
+uint32_t pf_trace_add_thread(pf_trace *t, const pf_thread *rec);
+uint32_t pf_trace_add_node(pf_trace *t, const pf_node *rec);
+uint32_t pf_trace_add_line(pf_trace *t, const pf_line *rec);
+uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec);
+/* Copies text[0..len) into a new source record for string id path. */
+uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_t len);
+
+/* Sets a meta string field (e.g. &t->meta.hostname) to a copy of s (NULL clears it).
+ * Returns 0, or -1 when out of memory (field unchanged). */
+int pf_meta_set_str(char **field, const char *s);
+/* Appends a copy of s to a meta string list (argv or path).  0 or -1 (OOM). */
+int pf_meta_push_str(char ***list, uint32_t *count, const char *s);
+
+/* Checks every cross reference (string ids, code/thread/node indices, pre-order of
+ * nodes).  Returns 0, or -1 with err saying which record is wrong. */
+int pf_trace_validate(const pf_trace *t, pf_error *err);
+
+/* Convenience: the string with this id, or "?" if the id is out of range. */
+const char *pf_trace_str(const pf_trace *t, uint32_t id);
+
+/* ---- File I/O (trace_write.c / trace_read.c; format in FORMAT.md) ---- */
+
+/* Writes t to path as a gzip-framed trace (zcat shows the raw records).  The file is
+ * written to a temporary name beside path and renamed into place, so a failed write
+ * never leaves a partial file under path.  Returns 0, or -1 with err set. */
+int pf_trace_write(const pf_trace *t, const char *path, pf_error *err);
+
+/* Reads a trace from path ("-" for stdin).  Every length and index is bounds-checked;
+ * truncated, corrupt or wrong-version input fails with a message naming what and the
+ * offset in the uncompressed stream, e.g. "truncated record at offset 4096".
+ * Returns a new trace (caller frees) or NULL with err set. */
+pf_trace *pf_trace_read(const char *path, pf_error *err);
+
+/* Same, from an in-memory buffer holding the file's bytes (gzip-framed or raw
+ * uncompressed records).  Used by the fuzzer and by callers that sniff stdin. */
+pf_trace *pf_trace_read_mem(const void *data, size_t len, pf_error *err);
+
+/* Serialises to memory instead of a file: *out gets a pf_malloc'd gzip buffer the
+ * caller frees with pf_free.  Returns 0 or -1 with err set. */
+int pf_trace_write_mem(const pf_trace *t, unsigned char **out, size_t *outlen, pf_error *err);
+
+/* True if the first bytes look like a trace (gzip magic, or the raw trace magic). */
+int pf_trace_sniff(const void *data, size_t len);
+
+#endif
