@@ -192,4 +192,17 @@ int pf_trace_write_mem(const pf_trace *t, unsigned char **out, size_t *outlen, p
 /* True if the first bytes look like a trace (gzip magic, or the raw trace magic). */
 int pf_trace_sniff(const void *data, size_t len);
 
+/* ---- Additions (trace format owner) ---- */
+
+/* Like pf_trace_write_mem but without the gzip framing: *out gets the raw record
+ * stream (what `zcat trace.gz` shows).  For tests, fuzz seeds and measurements;
+ * pf_trace_read/_read_mem accept both forms.  0 or -1 with err set. */
+int pf_trace_write_mem_raw(const pf_trace *t, unsigned char **out, size_t *outlen,
+                           pf_error *err);
+
+/* pf_trace_sniff in detail: true for the raw magic, and for gzip data whose
+ * decompressed start is the magic.  When the data ends before 8 bytes decompress
+ * (a peek of a few dozen bytes can: deflate puts its code tables first) it answers
+ * true if what did decompress matches; pass 1 KiB or more for a definite answer. */
+
 #endif

@@ -1,0 +1,239 @@
+/* trace.c: the in-memory trace model (trace.h): construction, appenders, meta
+ * strings and pf_trace_validate.  File I/O lives in trace_write.c / trace_read.c. */
+#include "trace.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+
+pf_trace *pf_trace_new(void)
+{
+    pf_trace *t = pf_calloc(1, sizeof(pf_trace));
+    if (t == NULL)
+        return NULL;
+    t->strings = pf_strtab_new();
+    if (t->strings == NULL) {
+        pf_free(t);
+        return NULL;
+    }
+    t->meta.format_version = PF_TRACE_FORMAT_VERSION;
+    return t;
+}
+
+static void free_list(char **list, uint32_t n)
+{
+    if (list == NULL)
+        return;
+    for (uint32_t i = 0; i < n; i++)
+        pf_free(list[i]);
+    pf_free(list);
+}
+
+void pf_trace_free(pf_trace *t)
+{
+    if (t == NULL)
+        return;
+    pf_meta *m = &t->meta;
+    pf_free(m->python_version);
+    pf_free(m->python_executable);
+    free_list(m->argv, m->argc);
+    pf_free(m->cwd);
+    free_list(m->path, m->npath);
+    pf_free(m->clock);
+    pf_free(m->hostname);
+    pf_strtab_free(t->strings);
+    pf_free(t->codes);
+    pf_free(t->threads);
+    pf_free(t->nodes);
+    pf_free(t->lines);
+    for (uint32_t i = 0; i < t->nsources; i++)
+        pf_free(t->sources[i].text);
+    pf_free(t->sources);
+    pf_free(t->samples);
+    pf_free(t);
+}
+
+/* Makes room for one more element in *arr (n used, *cap allocated).  0 or -1.
+ * Indices must stay below PF_NONE, hence the UINT32_MAX - 1 ceiling. */
+static int reserve(void **arr, uint32_t n, uint32_t *cap, size_t elsize)
+{
+    if (n < *cap)
+        return 0;
+    if (n >= UINT32_MAX - 1)
+        return -1;
+    uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 16;
+    if (ncap > UINT32_MAX - 1)
+        ncap = UINT32_MAX - 1;
+    void *p = pf_reallocarray(*arr, (size_t)ncap, elsize);
+    if (p == NULL)
+        return -1;
+    *arr = p;
+    *cap = (uint32_t)ncap;
+    return 0;
+}
+
+#define APPEND(t, arr, n, cap, rec)                                            \
+    do {                                                                       \
+        void *a_ = (t)->arr;                                                   \
+        if ((t) == NULL || (rec) == NULL ||                                    \
+            reserve(&a_, (t)->n, &(t)->cap, sizeof *(t)->arr) < 0)             \
+            return PF_NONE;                                                    \
+        (t)->arr = a_;                                                         \
+        (t)->arr[(t)->n] = *(rec);                                             \
+        return (t)->n++;                                                       \
+    } while (0)
+
+uint32_t pf_trace_add_code(pf_trace *t, const pf_code *rec)
+{
+    APPEND(t, codes, ncodes, cap_codes, rec);
+}
+
+uint32_t pf_trace_add_thread(pf_trace *t, const pf_thread *rec)
+{
+    APPEND(t, threads, nthreads, cap_threads, rec);
+}
+
+uint32_t pf_trace_add_node(pf_trace *t, const pf_node *rec)
+{
+    APPEND(t, nodes, nnodes, cap_nodes, rec);
+}
+
+uint32_t pf_trace_add_line(pf_trace *t, const pf_line *rec)
+{
+    APPEND(t, lines, nlines, cap_lines, rec);
+}
+
+uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec)
+{
+    APPEND(t, samples, nsamples, cap_samples, rec);
+}
+
+uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_t len)
+{
+    if (t == NULL || (text == NULL && len != 0))
+        return PF_NONE;
+    void *a = t->sources;
+    if (reserve(&a, t->nsources, &t->cap_sources, sizeof(pf_source)) < 0)
+        return PF_NONE;
+    t->sources = a;
+    char *copy = pf_strndup(text ? text : "", len);
+    if (copy == NULL)
+        return PF_NONE;
+    pf_source *s = &t->sources[t->nsources];
+    s->path = path;
+    s->text = copy;
+    s->len = len;
+    return t->nsources++;
+}
+
+int pf_meta_set_str(char **field, const char *s)
+{
+    char *copy = NULL;
+    if (s != NULL && (copy = pf_strndup(s, strlen(s))) == NULL)
+        return -1;
+    pf_free(*field);
+    *field = copy;
+    return 0;
+}
+
+int pf_meta_push_str(char ***list, uint32_t *count, const char *s)
+{
+    if (*count >= UINT32_MAX - 1)
+        return -1;
+    /* Grow by powers of two without a separate capacity field: a count that is 0
+     * or a power of two means the array is full. */
+    uint32_t n = *count;
+    if (n == 0 || (n & (n - 1)) == 0) {
+        uint64_t ncap = n ? (uint64_t)n * 2 : 1;
+        char **p = pf_reallocarray(*list, (size_t)ncap, sizeof(char *));
+        if (p == NULL)
+            return -1;
+        *list = p;
+    }
+    char *copy = pf_strndup(s ? s : "", s ? strlen(s) : 0);
+    if (copy == NULL)
+        return -1;
+    (*list)[n] = copy;
+    *count = n + 1;
+    return 0;
+}
+
+const char *pf_trace_str(const pf_trace *t, uint32_t id)
+{
+    const char *s = t ? pf_strtab_get(t->strings, id, NULL) : NULL;
+    return s ? s : "?";
+}
+
+int pf_trace_validate(const pf_trace *t, pf_error *err)
+{
+    if (t == NULL || t->strings == NULL)
+        return pf_error_set(err, PF_EUSAGE, "trace has no string table");
+    const pf_meta *m = &t->meta;
+    if ((m->argc && m->argv == NULL) || (m->npath && m->path == NULL))
+        return pf_error_set(err, PF_ECORRUPT, "meta: list count without list");
+    for (uint32_t i = 0; i < m->argc; i++)
+        if (m->argv[i] == NULL)
+            return pf_error_set(err, PF_ECORRUPT, "meta: argv[%u] is NULL", i);
+    for (uint32_t i = 0; i < m->npath; i++)
+        if (m->path[i] == NULL)
+            return pf_error_set(err, PF_ECORRUPT, "meta: path[%u] is NULL", i);
+    if ((t->ncodes && !t->codes) || (t->nthreads && !t->threads) ||
+        (t->nnodes && !t->nodes) || (t->nlines && !t->lines) ||
+        (t->nsources && !t->sources) || (t->nsamples && !t->samples))
+        return pf_error_set(err, PF_ECORRUPT, "record count without records");
+
+    uint32_t nstr = pf_strtab_count(t->strings);
+    for (uint32_t i = 0; i < t->ncodes; i++) {
+        const pf_code *c = &t->codes[i];
+        if (c->file >= nstr || c->name >= nstr || c->qualname >= nstr)
+            return pf_error_set(err, PF_ECORRUPT,
+                                "code %u: string id out of range (%u strings)", i, nstr);
+        if (c->kind > PF_CODE_NATIVE)
+            return pf_error_set(err, PF_ECORRUPT, "code %u: unknown kind %u", i,
+                                (unsigned)c->kind);
+    }
+    for (uint32_t i = 0; i < t->nthreads; i++)
+        if (t->threads[i].name >= nstr)
+            return pf_error_set(err, PF_ECORRUPT,
+                                "thread %u: name string id %u out of range", i,
+                                t->threads[i].name);
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        const pf_node *n = &t->nodes[i];
+        if (n->parent != PF_NONE && n->parent >= i)
+            return pf_error_set(err, PF_ECORRUPT,
+                                "node %u: parent %u is not an earlier node", i, n->parent);
+        if (n->thread >= t->nthreads)
+            return pf_error_set(err, PF_ECORRUPT, "node %u: thread %u out of range", i,
+                                n->thread);
+        if (n->code >= t->ncodes)
+            return pf_error_set(err, PF_ECORRUPT, "node %u: code %u out of range", i,
+                                n->code);
+        if (n->parent != PF_NONE && t->nodes[n->parent].thread != n->thread)
+            return pf_error_set(err, PF_ECORRUPT,
+                                "node %u: thread %u differs from its parent's (%u)", i,
+                                n->thread, t->nodes[n->parent].thread);
+    }
+    for (uint32_t i = 0; i < t->nlines; i++)
+        if (t->lines[i].code >= t->ncodes)
+            return pf_error_set(err, PF_ECORRUPT, "line %u: code %u out of range", i,
+                                t->lines[i].code);
+    for (uint32_t i = 0; i < t->nsources; i++) {
+        if (t->sources[i].path >= nstr)
+            return pf_error_set(err, PF_ECORRUPT,
+                                "source %u: path string id %u out of range", i,
+                                t->sources[i].path);
+        if (t->sources[i].text == NULL)
+            return pf_error_set(err, PF_ECORRUPT, "source %u: no text", i);
+    }
+    for (uint32_t i = 0; i < t->nsamples; i++) {
+        const pf_sample *s = &t->samples[i];
+        if (s->thread >= t->nthreads)
+            return pf_error_set(err, PF_ECORRUPT, "sample %u: thread %u out of range", i,
+                                s->thread);
+        if (s->node != PF_NONE && s->node >= t->nnodes)
+            return pf_error_set(err, PF_ECORRUPT, "sample %u: node %u out of range", i,
+                                s->node);
+    }
+    return 0;
+}

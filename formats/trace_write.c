@@ -1,0 +1,604 @@
+/* trace_write.c: serialises a pf_trace to the format in FORMAT.md.
+ *
+ * Mirrors trace_read.c field by field: each write_<record>() here has a
+ * read_<record>() there with the same fields in the same order.  Every byte goes
+ * through w_varint()/w_bytes() into a payload buffer; a finished record is framed
+ * (tag varint, length varint) and handed to the sink, which deflates it (gzip
+ * framing, windowBits 31) or copies it raw, into a FILE or a memory buffer.
+ * Blocks are cut at PF_TRACE_BLOCK_ENTRIES entries or PF_TRACE_BLOCK_BYTES payload
+ * bytes, so memory use is one block, whatever the trace size.
+ * Errors are sticky (w->failed); callers check once per record, as ldump.c does.
+ */
+#include "trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "alloc.h"
+#include "trace_format.h"
+#include "varint.h"
+
+#define ZOUT_SIZE (256u * 1024u)
+#ifndef GZIP_LEVEL
+#define GZIP_LEVEL 6          /* zlib default; see FORMAT.md "Size" for the trade-off */
+#endif
+
+typedef struct writer {
+    unsigned char *pay;       /* payload of the record being built */
+    size_t plen, pcap;
+    int failed;               /* sticky: an error is in *err */
+    pf_error *err;
+    /* sink */
+    int gz;
+    int z_init;
+    z_stream z;
+    unsigned char *zout;
+    FILE *fp;                 /* file target, or NULL for memory */
+    unsigned char *mem;       /* memory target */
+    size_t mlen, mcap;
+} writer;
+
+/* zlib allocates through pf_malloc too, so fault injection reaches it. */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    if (size != 0 && items > SIZE_MAX / size)
+        return Z_NULL;
+    return pf_malloc((size_t)items * size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    pf_free(p);
+}
+
+static void w_fail(writer *w, enum pf_error_code code, const char *what)
+{
+    if (w->failed)
+        return;
+    w->failed = 1;
+    pf_error_set(w->err, code, "%s", what);
+}
+
+/* Same, for a failed system call: appends strerror(errno). */
+static void w_fail_errno(writer *w, const char *what)
+{
+    if (w->failed)
+        return;
+    w->failed = 1;
+    pf_error_set(w->err, PF_EIO, "%s: %s", what, strerror(errno));
+}
+
+/* ---- the output end: FILE or memory ---- */
+
+static void out_write(writer *w, const unsigned char *p, size_t n)
+{
+    if (w->failed || n == 0)
+        return;
+    if (w->fp) {
+        if (fwrite(p, 1, n, w->fp) != n)
+            w_fail_errno(w, "cannot write trace");
+        return;
+    }
+    if (w->mcap - w->mlen < n) {
+        size_t ncap = w->mcap ? w->mcap : 64 * 1024;
+        while (ncap - w->mlen < n) {
+            if (ncap > SIZE_MAX / 2) {
+                w_fail(w, PF_ENOMEM, "out of memory writing trace");
+                return;
+            }
+            ncap *= 2;
+        }
+        unsigned char *m = pf_realloc(w->mem, ncap);
+        if (m == NULL) {
+            w_fail(w, PF_ENOMEM, "out of memory writing trace");
+            return;
+        }
+        w->mem = m;
+        w->mcap = ncap;
+    }
+    memcpy(w->mem + w->mlen, p, n);
+    w->mlen += n;
+}
+
+/* ---- the sink: raw bytes in, deflated (or not) bytes out ---- */
+
+static int deflate_step(writer *w, int flush)
+{
+    int ret;
+    do {
+        w->z.next_out = w->zout;
+        w->z.avail_out = ZOUT_SIZE;
+        ret = deflate(&w->z, flush);
+        if (ret == Z_STREAM_ERROR) {
+            w_fail(w, PF_EIO, "zlib deflate failed");
+            return -1;
+        }
+        out_write(w, w->zout, ZOUT_SIZE - w->z.avail_out);
+        if (w->failed)
+            return -1;
+    } while (w->z.avail_out == 0 || (flush == Z_FINISH && ret != Z_STREAM_END));
+    return 0;
+}
+
+static void sink_write(writer *w, const unsigned char *p, size_t n)
+{
+    if (w->failed || n == 0)
+        return;
+    if (!w->gz) {
+        out_write(w, p, n);
+        return;
+    }
+    while (n > 0) {
+        /* avail_in is a uInt: feed huge payloads (big source files) in slices. */
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        w->z.next_in = (Bytef *)(uintptr_t)p;
+        w->z.avail_in = chunk;
+        if (deflate_step(w, Z_NO_FLUSH) < 0)
+            return;
+        p += chunk;
+        n -= chunk;
+    }
+}
+
+static int sink_open(writer *w)
+{
+    if (!w->gz)
+        return 0;
+    w->zout = pf_malloc(ZOUT_SIZE);
+    if (w->zout == NULL) {
+        w_fail(w, PF_ENOMEM, "out of memory writing trace");
+        return -1;
+    }
+    memset(&w->z, 0, sizeof w->z);
+    w->z.zalloc = z_alloc;
+    w->z.zfree = z_free;
+    int ret = deflateInit2(&w->z, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    if (ret != Z_OK) {
+        w_fail(w, ret == Z_MEM_ERROR ? PF_ENOMEM : PF_EIO,
+               ret == Z_MEM_ERROR ? "out of memory writing trace" : "zlib init failed");
+        return -1;
+    }
+    w->z_init = 1;
+    return 0;
+}
+
+static int sink_finish(writer *w)
+{
+    if (w->gz && !w->failed) {
+        w->z.next_in = Z_NULL;
+        w->z.avail_in = 0;
+        deflate_step(w, Z_FINISH);
+    }
+    return w->failed ? -1 : 0;
+}
+
+static void writer_free(writer *w)
+{
+    if (w->z_init)
+        deflateEnd(&w->z);
+    pf_free(w->zout);
+    pf_free(w->pay);
+    pf_free(w->mem);
+}
+
+/* ---- payload primitives: the only code that turns values into bytes ---- */
+
+static int pay_grow(writer *w, size_t n)
+{
+    if (w->failed)
+        return -1;
+    size_t ncap = w->pcap ? w->pcap : 4096;
+    while (ncap - w->plen < n) {
+        if (ncap > SIZE_MAX / 2) {
+            w_fail(w, PF_ENOMEM, "out of memory writing trace");
+            return -1;
+        }
+        ncap *= 2;
+    }
+    unsigned char *p = pf_realloc(w->pay, ncap);
+    if (p == NULL) {
+        w_fail(w, PF_ENOMEM, "out of memory writing trace");
+        return -1;
+    }
+    w->pay = p;
+    w->pcap = ncap;
+    return 0;
+}
+
+static void w_varint(writer *w, uint64_t v)
+{
+    if (w->pcap - w->plen < PF_VARINT_MAX && pay_grow(w, PF_VARINT_MAX) < 0)
+        return;
+    w->plen += pf_varint_put(w->pay + w->plen, v);
+}
+
+static void w_bytes(writer *w, const void *p, size_t n)
+{
+    if (n == 0 || (w->pcap - w->plen < n && pay_grow(w, n) < 0))
+        return;
+    memcpy(w->pay + w->plen, p, n);
+    w->plen += n;
+}
+
+/* str: varint length, then the bytes (no NUL). */
+static void w_str(writer *w, const char *s, size_t len)
+{
+    w_varint(w, len);
+    w_bytes(w, s, len);
+}
+
+/* optstr: 0 for NULL, else varint length+1, then the bytes. */
+static void w_optstr(writer *w, const char *s)
+{
+    if (s == NULL) {
+        w_varint(w, 0);
+        return;
+    }
+    size_t len = strlen(s);
+    w_varint(w, (uint64_t)len + 1);
+    w_bytes(w, s, len);
+}
+
+/* Frames the payload built so far as one record: tag, length, [count,] payload.
+ * count < 0: a plain record; otherwise a block whose entry count is prepended. */
+static int emit(writer *w, enum pf_trace_tag tag, int64_t count)
+{
+    unsigned char hdr[3 * PF_VARINT_MAX];
+    unsigned char cnt[PF_VARINT_MAX];
+    size_t ncnt = count >= 0 ? pf_varint_put(cnt, (uint64_t)count) : 0;
+    size_t h = pf_varint_put(hdr, (uint64_t)tag);
+    h += pf_varint_put(hdr + h, (uint64_t)(ncnt + w->plen));
+    memcpy(hdr + h, cnt, ncnt);
+    sink_write(w, hdr, h + ncnt);
+    sink_write(w, w->pay, w->plen);
+    w->plen = 0;
+    return w->failed ? -1 : 0;
+}
+
+/* Called after each block entry: closes the block when it is full. */
+static int block_step(writer *w, enum pf_trace_tag tag, uint32_t *count)
+{
+    if (w->failed)
+        return -1;
+    if (++*count < PF_TRACE_BLOCK_ENTRIES && w->plen < PF_TRACE_BLOCK_BYTES)
+        return 0;
+    int r = emit(w, tag, *count);
+    *count = 0;
+    return r;
+}
+
+static int block_end(writer *w, enum pf_trace_tag tag, uint32_t count)
+{
+    return count ? emit(w, tag, count) : (w->failed ? -1 : 0);
+}
+
+/* ---- records, in file order; trace_read.c has the mirror of each ---- */
+
+static int write_header(writer *w)
+{
+    w_bytes(w, PF_TRACE_MAGIC, PF_TRACE_MAGIC_LEN);
+    w_varint(w, PF_TRACE_FORMAT_VERSION);
+    sink_write(w, w->pay, w->plen);
+    w->plen = 0;
+    return w->failed ? -1 : 0;
+}
+
+static int write_meta(writer *w, const pf_meta *m)
+{
+    w_optstr(w, m->python_version);
+    w_optstr(w, m->python_executable);
+    w_varint(w, m->argc);
+    for (uint32_t i = 0; i < m->argc; i++)
+        w_str(w, m->argv[i], strlen(m->argv[i]));
+    w_optstr(w, m->cwd);
+    w_varint(w, m->npath);
+    for (uint32_t i = 0; i < m->npath; i++)
+        w_str(w, m->path[i], strlen(m->path[i]));
+    w_varint(w, pf_zigzag_enc(m->start_unix_ns));
+    w_varint(w, m->duration_ns);
+    w_optstr(w, m->clock);
+    w_varint(w, m->modes);
+    w_varint(w, m->flags);
+    w_varint(w, m->pid);
+    w_optstr(w, m->hostname);
+    w_varint(w, m->total_calls);
+    w_varint(w, m->profiler_bytes);
+    w_varint(w, m->peak_live_bytes);
+    return emit(w, PF_TAG_META, -1);
+}
+
+static int write_strings(writer *w, const pf_strtab *st)
+{
+    uint32_t count = 0, n = pf_strtab_count(st);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len;
+        const char *s = pf_strtab_get(st, i, &len);
+        w_str(w, s, len);
+        if (block_step(w, PF_TAG_STRINGS, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_STRINGS, count);
+}
+
+static int write_codes(writer *w, const pf_trace *t)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < t->ncodes; i++) {
+        const pf_code *c = &t->codes[i];
+        w_varint(w, c->file);
+        w_varint(w, c->name);
+        /* qualname usually equals name: 0 says so in one byte. */
+        w_varint(w, c->qualname == c->name ? 0 : (uint64_t)c->qualname + 1);
+        w_varint(w, c->first_line);
+        w_varint(w, c->kind);
+        if (block_step(w, PF_TAG_CODES, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_CODES, count);
+}
+
+static int write_threads(writer *w, const pf_trace *t)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < t->nthreads; i++) {
+        w_varint(w, t->threads[i].ident);
+        w_varint(w, t->threads[i].name);
+        if (block_step(w, PF_TAG_THREADS, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_THREADS, count);
+}
+
+static int write_nodes(writer *w, const pf_trace *t)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        const pf_node *n = &t->nodes[i];
+        /* Pre-order makes parent usually i-1: a delta of 1 fits one byte. */
+        w_varint(w, n->parent == PF_NONE ? 0 : (uint64_t)(i - n->parent));
+        w_varint(w, n->thread);
+        w_varint(w, n->code);
+        w_varint(w, n->call_line);
+        w_varint(w, n->calls);
+        /* total = self + time in children; leaves (most nodes) write a 0 for it.
+         * The difference wraps, so any pair of values round-trips exactly. */
+        w_varint(w, n->self_ns);
+        w_varint(w, n->total_ns - n->self_ns);
+        if (block_step(w, PF_TAG_NODES, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_NODES, count);
+}
+
+static int mem_is_zero(const pf_mem *m)
+{
+    return (m->alloc_bytes | m->alloc_count | m->free_bytes | m->peak_bytes |
+            m->exit_bytes) == 0;
+}
+
+static void w_mem(writer *w, const pf_mem *m)
+{
+    w_varint(w, m->alloc_bytes);
+    w_varint(w, m->alloc_count);
+    w_varint(w, m->free_bytes);
+    w_varint(w, m->peak_bytes);
+    w_varint(w, m->exit_bytes);
+}
+
+/* NODE_MEM and LINE_MEM: sparse, only entries with a nonzero counter; the index is
+ * a delta from the previous entry's index + 1 (so consecutive indices write 0). */
+static int write_mem_block(writer *w, enum pf_trace_tag tag, const void *base,
+                           size_t stride, size_t mem_off, uint32_t n)
+{
+    uint32_t count = 0;
+    uint64_t next = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const pf_mem *m = (const pf_mem *)((const char *)base + (size_t)i * stride + mem_off);
+        if (mem_is_zero(m))
+            continue;
+        w_varint(w, i - next);
+        next = (uint64_t)i + 1;
+        w_mem(w, m);
+        if (block_step(w, tag, &count) < 0)
+            return -1;
+    }
+    return block_end(w, tag, count);
+}
+
+static int write_lines(writer *w, const pf_trace *t)
+{
+    uint32_t count = 0;
+    int64_t prev_code = 0, prev_line = 0;
+    for (uint32_t i = 0; i < t->nlines; i++) {
+        const pf_line *l = &t->lines[i];
+        /* Lines are usually grouped by code and ascending: small signed deltas. */
+        w_varint(w, pf_zigzag_enc((int64_t)l->code - prev_code));
+        w_varint(w, pf_zigzag_enc((int64_t)l->line - prev_line));
+        prev_code = l->code;
+        prev_line = l->line;
+        w_varint(w, l->hits);
+        w_varint(w, l->self_ns);
+        w_varint(w, l->total_ns - l->self_ns);   /* time in calls; usually 0 */
+        if (block_step(w, PF_TAG_LINES, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_LINES, count);
+}
+
+static int write_sources(writer *w, const pf_trace *t)
+{
+    for (uint32_t i = 0; i < t->nsources; i++) {
+        w_varint(w, t->sources[i].path);
+        w_str(w, t->sources[i].text, t->sources[i].len);
+        if (emit(w, PF_TAG_SOURCE, -1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int write_samples(writer *w, const pf_trace *t)
+{
+    uint32_t count = 0;
+    uint64_t prev_time = 0;
+    for (uint32_t i = 0; i < t->nsamples; i++) {
+        const pf_sample *s = &t->samples[i];
+        w_varint(w, s->thread);
+        w_varint(w, s->node == PF_NONE ? 0 : (uint64_t)s->node + 1);
+        /* Wrapping difference, zigzagged: exact for any pair of uint64 values. */
+        w_varint(w, pf_zigzag_enc((int64_t)(s->time_ns - prev_time)));
+        prev_time = s->time_ns;
+        w_varint(w, s->weight);
+        if (block_step(w, PF_TAG_SAMPLES, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_SAMPLES, count);
+}
+
+static uint32_t count_mem(const void *base, size_t stride, size_t mem_off, uint32_t n)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < n; i++)
+        c += !mem_is_zero((const pf_mem *)((const char *)base + (size_t)i * stride + mem_off));
+    return c;
+}
+
+static int write_end(writer *w, const pf_trace *t)
+{
+    w_varint(w, pf_strtab_count(t->strings));
+    w_varint(w, t->ncodes);
+    w_varint(w, t->nthreads);
+    w_varint(w, t->nnodes);
+    w_varint(w, count_mem(t->nodes, sizeof(pf_node), offsetof(pf_node, mem), t->nnodes));
+    w_varint(w, t->nlines);
+    w_varint(w, count_mem(t->lines, sizeof(pf_line), offsetof(pf_line, mem), t->nlines));
+    w_varint(w, t->nsources);
+    w_varint(w, t->nsamples);
+    return emit(w, PF_TAG_END, -1);
+}
+
+static int write_all(writer *w, const pf_trace *t)
+{
+    if (pf_trace_validate(t, w->err) < 0) {
+        char why[sizeof w->err->msg];
+        snprintf(why, sizeof why, "%s", w->err ? w->err->msg : "");
+        w->failed = 1;
+        return pf_error_set(w->err, PF_EUSAGE, "refusing to write an invalid trace: %s", why);
+    }
+    if (sink_open(w) < 0 || write_header(w) < 0 || write_meta(w, &t->meta) < 0 ||
+        write_strings(w, t->strings) < 0 || write_codes(w, t) < 0 ||
+        write_threads(w, t) < 0 || write_nodes(w, t) < 0 ||
+        write_mem_block(w, PF_TAG_NODE_MEM, t->nodes, sizeof(pf_node),
+                        offsetof(pf_node, mem), t->nnodes) < 0 ||
+        write_lines(w, t) < 0 ||
+        write_mem_block(w, PF_TAG_LINE_MEM, t->lines, sizeof(pf_line),
+                        offsetof(pf_line, mem), t->nlines) < 0 ||
+        write_sources(w, t) < 0 || write_samples(w, t) < 0 || write_end(w, t) < 0 ||
+        sink_finish(w) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- public entry points ---- */
+
+static int write_mem(const pf_trace *t, int gz, unsigned char **out, size_t *outlen,
+                     pf_error *err)
+{
+    writer w;
+    memset(&w, 0, sizeof w);
+    w.err = err;
+    w.gz = gz;
+    if (out == NULL || outlen == NULL)
+        return pf_error_set(err, PF_EUSAGE, "no output buffer");
+    *out = NULL;
+    *outlen = 0;
+    if (write_all(&w, t) < 0) {
+        writer_free(&w);
+        return -1;
+    }
+    *out = w.mem;
+    *outlen = w.mlen;
+    w.mem = NULL;
+    writer_free(&w);
+    return 0;
+}
+
+int pf_trace_write_mem(const pf_trace *t, unsigned char **out, size_t *outlen, pf_error *err)
+{
+    return write_mem(t, 1, out, outlen, err);
+}
+
+int pf_trace_write_mem_raw(const pf_trace *t, unsigned char **out, size_t *outlen,
+                           pf_error *err)
+{
+    return write_mem(t, 0, out, outlen, err);
+}
+
+int pf_trace_write(const pf_trace *t, const char *path, pf_error *err)
+{
+    static unsigned tmp_counter;
+    writer w;
+    memset(&w, 0, sizeof w);
+    w.err = err;
+    w.gz = 1;
+    if (path == NULL || path[0] == '\0')
+        return pf_error_set(err, PF_EUSAGE, "no output file name");
+
+    /* The temporary sits beside the target (same file system, so rename() is
+     * atomic) and is created exclusively, so two writers never share one. */
+    size_t plen = strlen(path);
+    char *tmp = pf_malloc(plen + 64);
+    if (tmp == NULL)
+        return pf_error_set(err, PF_ENOMEM, "out of memory writing trace");
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(), tmp_counter++);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        pf_error_set(err, PF_EIO, "cannot create temporary file '%s': %s", tmp,
+                     strerror(errno));
+        pf_free(tmp);
+        return -1;
+    }
+    w.fp = fdopen(fd, "wb");
+    if (w.fp == NULL) {
+        pf_error_set(err, PF_EIO, "cannot open temporary file '%s': %s", tmp, strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    if (write_all(&w, t) < 0)
+        goto fail;
+    if (fflush(w.fp) != 0 || ferror(w.fp)) {
+        w_fail_errno(&w, "cannot write trace");
+        goto fail;
+    }
+    FILE *fp = w.fp;
+    w.fp = NULL;
+    if (fclose(fp) != 0) {
+        w_fail_errno(&w, "cannot write trace");
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        pf_error_set(err, PF_EIO, "cannot rename '%s' into place: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    pf_free(tmp);
+    writer_free(&w);
+    return 0;
+
+fail:
+    if (w.fp)
+        fclose(w.fp);
+    unlink(tmp);
+    pf_free(tmp);
+    writer_free(&w);
+    return -1;
+}

@@ -1,0 +1,1460 @@
+/* test_trace.c: the trace model (trace.c) and the file format (trace_write.c,
+ * trace_read.c, FORMAT.md): round trips of every record type through memory and
+ * files, a golden v1 stream, hostile input (truncation at every byte, flipped and
+ * random bytes, hand-built streams with bad indices), forward compatibility, and
+ * allocation-failure injection with leak checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "formats/alloc.h"
+#include "formats/trace.h"
+#include "formats/trace_format.h"
+#include "formats/varint.h"
+
+#define GOLDEN_RAW "tests/data/trace/golden_v1.raw"
+
+/* ---- building and comparing traces ---- */
+
+static uint32_t S(pf_trace *t, const char *s)
+{
+    uint32_t id = pf_strtab_intern_cstr(t->strings, s);
+    assert_int_not_equal(id, PF_STR_NONE);
+    return id;
+}
+
+/* A small trace with every field of every record set to something non-default,
+ * including extreme values (10-byte varints, negative start time, time going
+ * backwards in samples, lines with descending code and line numbers). */
+static pf_trace *full_trace(void)
+{
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    pf_meta *m = &t->meta;
+    assert_int_equal(pf_meta_set_str(&m->python_version, "3.11.7"), 0);
+    assert_int_equal(pf_meta_set_str(&m->python_executable, "/usr/bin/python3"), 0);
+    assert_int_equal(pf_meta_push_str(&m->argv, &m->argc, "prog.py"), 0);
+    assert_int_equal(pf_meta_push_str(&m->argv, &m->argc, "--flag"), 0);
+    assert_int_equal(pf_meta_push_str(&m->argv, &m->argc, ""), 0);
+    assert_int_equal(pf_meta_set_str(&m->cwd, "/home/u/\xc3\xa9t\xc3\xa9"), 0);
+    assert_int_equal(pf_meta_push_str(&m->path, &m->npath, "/usr/lib/python3.11"), 0);
+    assert_int_equal(pf_meta_push_str(&m->path, &m->npath, "/home/u/proj"), 0);
+    m->start_unix_ns = -1234567890123LL;
+    m->duration_ns = UINT64_MAX;
+    assert_int_equal(pf_meta_set_str(&m->clock, "CLOCK_MONOTONIC"), 0);
+    m->modes = PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY | PF_MODE_SAMPLES;
+    m->flags = PF_FLAG_OUT_OF_MEMORY | PF_FLAG_FORKED_CHILD;
+    m->pid = 4242;
+    assert_int_equal(pf_meta_set_str(&m->hostname, "box"), 0);
+    m->total_calls = 1000000007ull;
+    m->profiler_bytes = 1u << 20;
+    m->peak_live_bytes = (uint64_t)1 << 40;
+
+    uint32_t f_main = S(t, "/home/u/proj/main.py");
+    uint32_t empty = S(t, "");
+    S(t, "nul\0inside" /* only "nul" is interned: cstr */);
+    uint32_t weird = pf_strtab_intern(t->strings, "a\0b\xff", 4);
+    uint32_t n_main = S(t, "main"), n_f = S(t, "f"), q_f = S(t, "C.f");
+    uint32_t n_len = S(t, "<built-in method builtins.len>");
+    uint32_t mt = S(t, "MainThread"), worker = S(t, "worker-1");
+
+    pf_code c0 = { f_main, n_main, n_main, 1, PF_CODE_PYTHON };
+    pf_code c1 = { f_main, n_f, q_f, 10, PF_CODE_PYTHON };
+    pf_code c2 = { empty, n_len, n_len, 0, PF_CODE_NATIVE };
+    pf_code c3 = { weird, weird, empty, UINT32_MAX, PF_CODE_PYTHON };
+    assert_int_equal(pf_trace_add_code(t, &c0), 0);
+    assert_int_equal(pf_trace_add_code(t, &c1), 1);
+    assert_int_equal(pf_trace_add_code(t, &c2), 2);
+    assert_int_equal(pf_trace_add_code(t, &c3), 3);
+
+    pf_thread th0 = { 140000000000001ull, mt }, th1 = { UINT64_MAX, worker };
+    assert_int_equal(pf_trace_add_thread(t, &th0), 0);
+    assert_int_equal(pf_trace_add_thread(t, &th1), 1);
+
+    /* thread 0: main -> f -> len, main -> len; thread 1: f -> f(recursive) */
+    pf_node nodes[] = {
+        { PF_NONE, 0, 0, 0, 1, 900, 100, { 10, 1, 0, 10, 10 } },
+        { 0, 0, 1, 5, 3, 700, 600, { 0 } },
+        { 1, 0, 2, 12, 30, 100, 100, { 64, 2, 64, 0, 0 } },
+        { 0, 0, 2, 6, 1, 100, 100, { 0 } },
+        { PF_NONE, 1, 1, 0, 2, 5000, 1000, { 0 } },
+        { 4, 1, 1, UINT32_MAX, UINT64_MAX, UINT64_MAX, 0,
+          { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX } },
+    };
+    for (uint32_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+        assert_int_equal(pf_trace_add_node(t, &nodes[i]), i);
+
+    pf_line lines[] = {
+        { 1, 12, 5, 500, 400, { 1, 1, 1, 1, 1 } },
+        { 1, 11, 5, 50, 50, { 0 } },
+        { 0, 3, 1, 900, 100, { 0 } },
+        { 3, UINT32_MAX, UINT64_MAX, 0, 0, { 7, 0, 0, 0, 0 } },
+        { 0, 0, 0, 0, 0, { 0 } },
+    };
+    for (uint32_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        assert_int_equal(pf_trace_add_line(t, &lines[i]), i);
+
+    assert_int_equal(pf_trace_add_source(t, f_main, "def f():\n    pass\n\0tail", 23), 0);
+    assert_int_equal(pf_trace_add_source(t, weird, "", 0), 1);
+
+    pf_sample samples[] = {
+        { 0, 2, 1000, 10 }, { 1, PF_NONE, 500, 0 }, { 0, 5, UINT64_MAX, UINT64_MAX },
+        { 1, 0, 0, 1 },
+    };
+    for (uint32_t i = 0; i < sizeof samples / sizeof samples[0]; i++)
+        assert_int_equal(pf_trace_add_sample(t, &samples[i]), i);
+    assert_int_equal(pf_trace_validate(t, NULL), 0);
+    return t;
+}
+
+static void assert_str_eq_null(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+static void assert_mem_eq(const pf_mem *a, const pf_mem *b)
+{
+    assert_int_equal(a->alloc_bytes, b->alloc_bytes);
+    assert_int_equal(a->alloc_count, b->alloc_count);
+    assert_int_equal(a->free_bytes, b->free_bytes);
+    assert_int_equal(a->peak_bytes, b->peak_bytes);
+    assert_int_equal(a->exit_bytes, b->exit_bytes);
+}
+
+static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
+{
+    const pf_meta *x = &a->meta, *y = &b->meta;
+    assert_int_equal(y->format_version, PF_TRACE_FORMAT_VERSION);
+    assert_str_eq_null(x->python_version, y->python_version);
+    assert_str_eq_null(x->python_executable, y->python_executable);
+    assert_int_equal(x->argc, y->argc);
+    for (uint32_t i = 0; i < x->argc; i++)
+        assert_string_equal(x->argv[i], y->argv[i]);
+    assert_str_eq_null(x->cwd, y->cwd);
+    assert_int_equal(x->npath, y->npath);
+    for (uint32_t i = 0; i < x->npath; i++)
+        assert_string_equal(x->path[i], y->path[i]);
+    assert_true(x->start_unix_ns == y->start_unix_ns);
+    assert_true(x->duration_ns == y->duration_ns);
+    assert_str_eq_null(x->clock, y->clock);
+    assert_int_equal(x->modes, y->modes);
+    assert_int_equal(x->flags, y->flags);
+    assert_true(x->pid == y->pid);
+    assert_str_eq_null(x->hostname, y->hostname);
+    assert_true(x->total_calls == y->total_calls);
+    assert_true(x->profiler_bytes == y->profiler_bytes);
+    assert_true(x->peak_live_bytes == y->peak_live_bytes);
+
+    assert_int_equal(pf_strtab_count(a->strings), pf_strtab_count(b->strings));
+    for (uint32_t i = 0; i < pf_strtab_count(a->strings); i++) {
+        size_t la, lb;
+        const char *sa = pf_strtab_get(a->strings, i, &la);
+        const char *sb = pf_strtab_get(b->strings, i, &lb);
+        assert_int_equal(la, lb);
+        assert_memory_equal(sa, sb, la + 1);
+    }
+    assert_int_equal(a->ncodes, b->ncodes);
+    for (uint32_t i = 0; i < a->ncodes; i++) {
+        assert_int_equal(a->codes[i].file, b->codes[i].file);
+        assert_int_equal(a->codes[i].name, b->codes[i].name);
+        assert_int_equal(a->codes[i].qualname, b->codes[i].qualname);
+        assert_int_equal(a->codes[i].first_line, b->codes[i].first_line);
+        assert_int_equal(a->codes[i].kind, b->codes[i].kind);
+    }
+    assert_int_equal(a->nthreads, b->nthreads);
+    for (uint32_t i = 0; i < a->nthreads; i++) {
+        assert_true(a->threads[i].ident == b->threads[i].ident);
+        assert_int_equal(a->threads[i].name, b->threads[i].name);
+    }
+    assert_int_equal(a->nnodes, b->nnodes);
+    for (uint32_t i = 0; i < a->nnodes; i++) {
+        const pf_node *p = &a->nodes[i], *q = &b->nodes[i];
+        assert_int_equal(p->parent, q->parent);
+        assert_int_equal(p->thread, q->thread);
+        assert_int_equal(p->code, q->code);
+        assert_int_equal(p->call_line, q->call_line);
+        assert_true(p->calls == q->calls);
+        assert_true(p->total_ns == q->total_ns);
+        assert_true(p->self_ns == q->self_ns);
+        assert_mem_eq(&p->mem, &q->mem);
+    }
+    assert_int_equal(a->nlines, b->nlines);
+    for (uint32_t i = 0; i < a->nlines; i++) {
+        const pf_line *p = &a->lines[i], *q = &b->lines[i];
+        assert_int_equal(p->code, q->code);
+        assert_int_equal(p->line, q->line);
+        assert_true(p->hits == q->hits);
+        assert_true(p->total_ns == q->total_ns);
+        assert_true(p->self_ns == q->self_ns);
+        assert_mem_eq(&p->mem, &q->mem);
+    }
+    assert_int_equal(a->nsources, b->nsources);
+    for (uint32_t i = 0; i < a->nsources; i++) {
+        assert_int_equal(a->sources[i].path, b->sources[i].path);
+        assert_int_equal(a->sources[i].len, b->sources[i].len);
+        assert_memory_equal(a->sources[i].text, b->sources[i].text, a->sources[i].len + 1);
+    }
+    assert_int_equal(a->nsamples, b->nsamples);
+    for (uint32_t i = 0; i < a->nsamples; i++) {
+        assert_int_equal(a->samples[i].thread, b->samples[i].thread);
+        assert_int_equal(a->samples[i].node, b->samples[i].node);
+        assert_true(a->samples[i].time_ns == b->samples[i].time_ns);
+        assert_true(a->samples[i].weight == b->samples[i].weight);
+    }
+}
+
+/* Big enough to cross every block boundary (entries and bytes). */
+static pf_trace *big_trace(uint32_t nnodes)
+{
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY;
+    char buf[64];
+    for (uint32_t i = 0; i < 5000; i++) {
+        snprintf(buf, sizeof buf, "/src/pkg/module_%u.py", i);
+        S(t, buf);
+    }
+    /* One string longer than a block, so STRINGS is cut by bytes too. */
+    size_t biglen = PF_TRACE_BLOCK_BYTES + 100;
+    char *big = malloc(biglen);
+    assert_non_null(big);
+    for (size_t i = 0; i < biglen; i++)
+        big[i] = (char)('a' + i % 26);
+    assert_int_not_equal(pf_strtab_intern(t->strings, big, biglen), PF_STR_NONE);
+    for (uint32_t i = 0; i < 5000; i++) {
+        pf_code c = { i, (i + 1) % 5000, i % 3 ? (i + 1) % 5000 : i, i, (uint8_t)(i % 7 == 0) };
+        assert_int_equal(pf_trace_add_code(t, &c), i);
+    }
+    pf_thread th = { 1, 0 };
+    assert_int_equal(pf_trace_add_thread(t, &th), 0);
+    for (uint32_t i = 0; i < nnodes; i++) {
+        pf_node n = { 0 };
+        n.parent = i == 0 ? PF_NONE : (i % 10 == 0 ? i / 2 : i - 1);
+        n.code = (i * 7) % 5000;
+        n.call_line = i % 300;
+        n.calls = 1 + i % 13;
+        n.total_ns = 1000 + (uint64_t)i * 37;
+        n.self_ns = 100 + i % 1000;
+        if (i % 3 == 0)
+            n.mem.alloc_bytes = i, n.mem.exit_bytes = i / 2;
+        assert_int_equal(pf_trace_add_node(t, &n), i);
+    }
+    for (uint32_t i = 0; i < 9000; i++) {
+        pf_line l = { (i / 10) % 5000, 1 + i % 10, i, 3 * (uint64_t)i, i, { 0 } };
+        if (i % 2)
+            l.mem.peak_bytes = i;
+        assert_int_equal(pf_trace_add_line(t, &l), i);
+    }
+    assert_int_equal(pf_trace_add_source(t, 1, big, biglen), 0);
+    free(big);
+    for (uint32_t i = 0; i < 5000; i++) {
+        pf_sample s = { 0, i % nnodes, (uint64_t)i * 1000, 1 };
+        assert_int_equal(pf_trace_add_sample(t, &s), i);
+    }
+    return t;
+}
+
+static unsigned char *gzip_bytes(const unsigned char *raw, size_t len, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, len) + 64;
+    unsigned char *out = malloc(cap);
+    z.next_in = (Bytef *)raw;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *outlen = cap - z.avail_out;
+    deflateEnd(&z);
+    return out;
+}
+
+static unsigned char *gunzip_bytes(const unsigned char *gz, size_t len, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(inflateInit2(&z, 31), Z_OK);
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *out = malloc(cap);
+    z.next_in = (Bytef *)gz;
+    z.avail_in = (uInt)len;
+    int ret;
+    do {
+        if (cap - n < 65536) {
+            cap *= 2;
+            out = realloc(out, cap);
+        }
+        z.next_out = out + n;
+        z.avail_out = (uInt)(cap - n);
+        ret = inflate(&z, Z_NO_FLUSH);
+        n = cap - z.avail_out;
+        assert_true(ret == Z_OK || ret == Z_STREAM_END);
+    } while (ret != Z_STREAM_END);
+    inflateEnd(&z);
+    *outlen = n;
+    return out;
+}
+
+/* Reads buf; expects failure with code and a message containing want (if any). */
+static void expect_read_error(const void *buf, size_t len, enum pf_error_code code,
+                              const char *want)
+{
+    pf_error err;
+    pf_error_clear(&err);
+    pf_trace *t = pf_trace_read_mem(buf, len, &err);
+    if (t != NULL)
+        fail_msg("expected %s (%s), but the read succeeded", pf_error_name(code),
+                 want ? want : "");
+    if (err.code != code)
+        fail_msg("expected %s, got %s: %s", pf_error_name(code), pf_error_name(err.code),
+                 err.msg);
+    if (want && strstr(err.msg, want) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err.msg, want);
+}
+
+/* ---- round trips ---- */
+
+static void test_trace_roundtrip_every_field_gzip_mem(void **state)
+{
+    (void)state;
+    long live = pf_alloc_live_blocks();
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    pf_error err;
+    assert_int_equal(pf_trace_write_mem(t, &buf, &len, &err), 0);
+    assert_true(len > 18 && buf[0] == 0x1f && buf[1] == 0x8b);
+    assert_true(pf_trace_sniff(buf, len));
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    assert_int_equal(pf_trace_validate(u, &err), 0);
+    pf_trace_free(u);
+    pf_trace_free(t);
+    pf_free(buf);
+    assert_int_equal(pf_alloc_live_blocks(), live);
+}
+
+static void test_trace_roundtrip_every_field_raw_mem(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf, *gz;
+    size_t len, gzlen;
+    pf_error err;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
+    assert_memory_equal(buf, PF_TRACE_MAGIC, PF_TRACE_MAGIC_LEN);
+    assert_true(pf_trace_sniff(buf, len));
+    /* The raw stream is exactly what the gzip framing holds. */
+    assert_int_equal(pf_trace_write_mem(t, &gz, &gzlen, &err), 0);
+    size_t rawlen;
+    unsigned char *raw = gunzip_bytes(gz, gzlen, &rawlen);
+    assert_int_equal(rawlen, len);
+    assert_memory_equal(raw, buf, len);
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    pf_trace_free(t);
+    pf_free(buf);
+    pf_free(gz);
+    free(raw);
+}
+
+static char tmpdir[256];
+
+static int make_tmpdir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/pf-test-trace-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int count_dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+static void test_trace_roundtrip_every_field_file(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/trace.gz", tmpdir);
+    pf_trace *t = full_trace();
+    pf_error err;
+    assert_int_equal(pf_trace_write(t, path, &err), 0);
+    /* Overwriting an existing file works the same way (rename over it). */
+    assert_int_equal(pf_trace_write(t, path, &err), 0);
+    assert_int_equal(count_dir_entries(tmpdir), 1);   /* no temporary left behind */
+    FILE *f = fopen(path, "rb");
+    unsigned char head[2];
+    assert_int_equal(fread(head, 1, 2, f), 2);
+    fclose(f);
+    assert_true(head[0] == 0x1f && head[1] == 0x8b);
+    pf_trace *u = pf_trace_read(path, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+
+    /* A raw (uncompressed) stream in a file reads the same. */
+    unsigned char *raw;
+    size_t rawlen;
+    assert_int_equal(pf_trace_write_mem_raw(t, &raw, &rawlen, &err), 0);
+    snprintf(path, sizeof path, "%s/trace.raw", tmpdir);
+    f = fopen(path, "wb");
+    assert_int_equal(fwrite(raw, 1, rawlen, f), rawlen);
+    fclose(f);
+    u = pf_trace_read(path, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/trace.gz", tmpdir);
+    unlink(path);
+    pf_free(raw);
+    pf_trace_free(t);
+}
+
+static void test_trace_roundtrip_empty_trace(void **state)
+{
+    (void)state;
+    pf_trace *t = pf_trace_new();
+    unsigned char *buf;
+    size_t len;
+    pf_error err;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    assert_non_null(u);
+    assert_traces_equal(t, u);
+    assert_null(u->meta.python_version);   /* NULL stays NULL, not "" */
+    pf_trace_free(u);
+    pf_trace_free(t);
+    pf_free(buf);
+}
+
+static void test_trace_roundtrip_many_blocks(void **state)
+{
+    (void)state;
+    pf_trace *t = big_trace(20000);
+    for (int gz = 0; gz < 2; gz++) {
+        unsigned char *buf;
+        size_t len;
+        pf_error err;
+        assert_int_equal((gz ? pf_trace_write_mem : pf_trace_write_mem_raw)(t, &buf, &len, &err), 0);
+        pf_trace *u = pf_trace_read_mem(buf, len, &err);
+        if (u == NULL)
+            fail_msg("%s", err.msg);
+        assert_traces_equal(t, u);
+        pf_trace_free(u);
+        pf_free(buf);
+    }
+    pf_trace_free(t);
+}
+
+/* The v1 stream of full_trace() is pinned byte for byte: an accidental format change
+ * fails here, and old files keep reading.  PF_REGEN_GOLDEN=1 rewrites the file. */
+static void test_trace_golden_v1_stream_is_stable(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    pf_error err;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
+    if (getenv("PF_REGEN_GOLDEN")) {
+        FILE *f = fopen(GOLDEN_RAW, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(buf, 1, len, f), len);
+        fclose(f);
+    }
+    FILE *f = fopen(GOLDEN_RAW, "rb");
+    if (f == NULL)
+        fail_msg("cannot open %s (run from the repo root)", GOLDEN_RAW);
+    unsigned char *golden = malloc(len + 1);
+    size_t glen = fread(golden, 1, len + 1, f);
+    fclose(f);
+    assert_int_equal(glen, len);
+    assert_memory_equal(golden, buf, len);
+    pf_trace *u = pf_trace_read(GOLDEN_RAW, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    free(golden);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+/* ---- writer failures ---- */
+
+static void test_trace_write_refuses_invalid_trace(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    t->nodes[2].code = 99;
+    unsigned char *buf = (unsigned char *)"x";
+    size_t len = 5;
+    pf_error err;
+    assert_int_equal(pf_trace_write_mem(t, &buf, &len, &err), -1);
+    assert_int_equal(err.code, PF_EUSAGE);
+    assert_non_null(strstr(err.msg, "node 2"));
+    assert_null(buf);
+    char path[512];
+    snprintf(path, sizeof path, "%s/invalid.gz", tmpdir);
+    assert_int_equal(pf_trace_write(t, path, &err), -1);
+    assert_int_equal(count_dir_entries(tmpdir), 0);
+    pf_trace_free(t);
+}
+
+static void test_trace_write_failure_leaves_no_file(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    pf_error err;
+    char path[512];
+    snprintf(path, sizeof path, "%s/no/such/dir/t.gz", tmpdir);
+    assert_int_equal(pf_trace_write(t, path, &err), -1);
+    assert_int_equal(err.code, PF_EIO);
+    /* Target is a non-empty directory: rename fails after the data was written. */
+    snprintf(path, sizeof path, "%s/dir", tmpdir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    char inner[600];
+    snprintf(inner, sizeof inner, "%s/x", path);
+    FILE *f = fopen(inner, "w");
+    fclose(f);
+    assert_int_equal(pf_trace_write(t, path, &err), -1);
+    assert_int_equal(err.code, PF_EIO);
+    assert_non_null(strstr(err.msg, "rename"));
+    assert_int_equal(count_dir_entries(tmpdir), 1);   /* only dir: temp removed */
+    unlink(inner);
+    rmdir(path);
+    /* /dev/full: every write fails with ENOSPC (creating the temp fails first). */
+    pf_trace_free(t);
+}
+
+/* ---- truncation ---- */
+
+static void check_every_truncation(const unsigned char *buf, size_t len)
+{
+    for (size_t k = 0; k < len; k++) {
+        pf_error err;
+        pf_error_clear(&err);
+        pf_trace *t = pf_trace_read_mem(buf, k, &err);
+        if (t != NULL)
+            fail_msg("prefix of %zu/%zu bytes was accepted", k, len);
+        if (!(err.code == PF_ETRUNC || (k == 0 && err.code == PF_EEMPTY)))
+            fail_msg("prefix %zu: %s: %s", k, pf_error_name(err.code), err.msg);
+        if (strstr(err.msg, "offset") == NULL)
+            fail_msg("prefix %zu: message without offset: %s", k, err.msg);
+    }
+}
+
+static void test_trace_rejects_truncation_at_every_raw_offset(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    check_every_truncation(buf, len);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+static void test_trace_rejects_truncation_at_every_gzip_offset(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem(t, &buf, &len, NULL), 0);
+    check_every_truncation(buf, len);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+static void test_trace_rejects_truncated_header(void **state)
+{
+    (void)state;
+    expect_read_error("", 0, PF_EEMPTY, "offset 0");
+    expect_read_error("\x89PFC\r", 5, PF_ETRUNC, "truncated header at offset 5");
+    expect_read_error(PF_TRACE_MAGIC, 8, PF_ETRUNC, "truncated header at offset 8");
+    expect_read_error(PF_TRACE_MAGIC "\x81", 9, PF_ETRUNC, "truncated header at offset");
+    expect_read_error(PF_TRACE_MAGIC "\x01", 9, PF_ETRUNC, "missing END record at offset 9");
+}
+
+/* ---- hand-built streams ---- */
+
+typedef struct sb {
+    unsigned char *p;
+    size_t len, cap;
+} sb;
+
+static void sb_bytes(sb *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (b->cap - b->len < n) {
+        b->cap = (b->cap + n) * 2;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void sb_v(sb *b, uint64_t v)
+{
+    unsigned char tmp[PF_VARINT_MAX];
+    sb_bytes(b, tmp, pf_varint_put(tmp, v));
+}
+
+static void sb_str(sb *b, const char *s)
+{
+    sb_v(b, strlen(s));
+    sb_bytes(b, s, strlen(s));
+}
+
+static void sb_record(sb *b, unsigned tag, const sb *payload)
+{
+    sb_v(b, tag);
+    sb_v(b, payload->len);
+    sb_bytes(b, payload->p, payload->len);
+}
+
+/* A stream with all-NULL META, two strings, one code, one thread: the prefix the
+ * hostile-stream tests build on. */
+static void sb_prefix(sb *b, const void *extra_meta, size_t nextra)
+{
+    sb p = { 0 };
+    sb_bytes(b, PF_TRACE_MAGIC, PF_TRACE_MAGIC_LEN);
+    sb_v(b, PF_TRACE_FORMAT_VERSION);
+    /* META: python_version, executable, argc, cwd, npath, start, duration, clock,
+     * modes, flags, pid, hostname, total_calls, profiler_bytes, peak_live_bytes */
+    sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
+    sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
+    sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
+    if (nextra)
+        sb_bytes(&p, extra_meta, nextra);
+    sb_record(b, PF_TAG_META, &p);
+    p.len = 0;
+    sb_v(&p, 2); sb_str(&p, "f.py"); sb_str(&p, "f");
+    sb_record(b, PF_TAG_STRINGS, &p);
+    p.len = 0;
+    sb_v(&p, 1); sb_v(&p, 0); sb_v(&p, 1); sb_v(&p, 0); sb_v(&p, 1); sb_v(&p, 0);
+    sb_record(b, PF_TAG_CODES, &p);
+    p.len = 0;
+    sb_v(&p, 1); sb_v(&p, 77); sb_v(&p, 1);
+    sb_record(b, PF_TAG_THREADS, &p);
+    free(p.p);
+}
+
+static void sb_end(sb *b, uint64_t nnodes, uint64_t nnodemem, uint64_t nlines,
+                   uint64_t nsamples)
+{
+    sb p = { 0 };
+    sb_v(&p, 2); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, nnodes); sb_v(&p, nnodemem);
+    sb_v(&p, nlines); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, nsamples);
+    sb_record(b, PF_TAG_END, &p);
+    free(p.p);
+}
+
+/* One node record: (parent delta, thread, code) triples. */
+static void sb_nodes(sb *b, const uint64_t (*n)[3], size_t count)
+{
+    sb p = { 0 };
+    sb_v(&p, count);
+    for (size_t i = 0; i < count; i++) {
+        sb_v(&p, n[i][0]); sb_v(&p, n[i][1]); sb_v(&p, n[i][2]);
+        sb_v(&p, 3); sb_v(&p, 1); sb_v(&p, 10); sb_v(&p, 5);
+    }
+    sb_record(b, PF_TAG_NODES, &p);
+    free(p.p);
+}
+
+static void test_trace_reads_hand_built_stream(void **state)
+{
+    (void)state;
+    sb b = { 0 };
+    sb_prefix(&b, NULL, 0);
+    const uint64_t n[][3] = { { 0, 0, 0 }, { 1, 0, 0 }, { 2, 0, 0 } };
+    sb_nodes(&b, n, 3);
+    sb_end(&b, 3, 0, 0, 0);
+    pf_error err;
+    pf_trace *t = pf_trace_read_mem(b.p, b.len, &err);
+    if (t == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(t->nnodes, 3);
+    assert_int_equal(t->nodes[0].parent, PF_NONE);
+    assert_int_equal(t->nodes[1].parent, 0);
+    assert_int_equal(t->nodes[2].parent, 0);
+    assert_int_equal(t->codes[0].qualname, 1);
+    assert_true(t->threads[0].ident == 77);
+    assert_string_equal(pf_trace_str(t, t->codes[0].file), "f.py");
+    pf_trace_free(t);
+    free(b.p);
+}
+
+static void test_trace_rejects_parent_out_of_range(void **state)
+{
+    (void)state;
+    sb b = { 0 };
+    sb_prefix(&b, NULL, 0);
+    size_t at = b.len + 3;   /* tag, length, count: then node 0 */
+    const uint64_t n[][3] = { { 0, 0, 0 }, { 2, 0, 0 } };
+    sb_nodes(&b, n, 2);
+    sb_end(&b, 2, 0, 0, 0);
+    char want[128];
+    snprintf(want, sizeof want, "node 1 at offset %zu: parent -1 out of range", at + 7);
+    expect_read_error(b.p, b.len, PF_ECORRUPT, want);
+    free(b.p);
+}
+
+/* Data-driven: each case appends bad records after the common prefix. */
+static void test_trace_rejects_bad_references(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint64_t node[3];       /* one node: parent delta, thread, code */
+        unsigned tag;           /* then one more record with this payload... */
+        uint64_t pay[8];
+        size_t npay;
+        const char *want;
+    } cases[] = {
+        { "thread", { 0, 1, 0 }, 0, { 0 }, 0, "thread 1 out of range" },
+        { "code", { 0, 0, 1 }, 0, { 0 }, 0, "code 1 out of range" },
+        { "codes string id", { 0, 0, 0 }, PF_TAG_CODES, { 1, 2, 0, 0, 0, 0 }, 6,
+          "file string id 2 out of range" },
+        { "qualname", { 0, 0, 0 }, PF_TAG_CODES, { 1, 0, 0, 3, 0, 0 }, 6,
+          "qualname string id 2 out of range" },
+        { "code kind", { 0, 0, 0 }, PF_TAG_CODES, { 1, 0, 0, 0, 0, 2 }, 6, "unknown kind 2" },
+        { "thread name", { 0, 0, 0 }, PF_TAG_THREADS, { 1, 5, 9 }, 3,
+          "name string id 9 out of range" },
+        { "node mem index", { 0, 0, 0 }, PF_TAG_NODE_MEM, { 1, 1, 1, 1, 1, 1, 1 }, 7,
+          "node index out of range" },
+        { "line code", { 0, 0, 0 }, PF_TAG_LINES, { 1, 2, 2, 1, 1, 1 }, 6,
+          "code delta 1 out of range" },
+        { "line mem index", { 0, 0, 0 }, PF_TAG_LINE_MEM, { 1, 0, 1, 1, 1, 1, 1 }, 7,
+          "line index out of range" },
+        { "sample thread", { 0, 0, 0 }, PF_TAG_SAMPLES, { 1, 3, 0, 0, 0 }, 5,
+          "thread 3 out of range" },
+        { "sample node", { 0, 0, 0 }, PF_TAG_SAMPLES, { 1, 0, 2, 0, 0 }, 5,
+          "node 1 out of range" },
+        { "source path", { 0, 0, 0 }, PF_TAG_SOURCE, { 7, 0 }, 2,
+          "path string id 7 out of range" },
+        { "count", { 0, 0, 0 }, PF_TAG_SAMPLES, { 100, 0, 0 }, 3, "entry count 100" },
+        { "field past end", { 0, 0, 0 }, PF_TAG_SAMPLES, { 1, 0, 0, 0 }, 4,
+          "weight runs past the end of the SAMPLES record" },
+        { "32-bit field", { 0, 0, 0 }, PF_TAG_LINES, { 1, 0, 0x200000000ull, 0, 0, 0 }, 6,
+          "line delta 4294967296 out of range" },
+        { "duplicate meta", { 0, 0, 0 }, PF_TAG_META, { 0 }, 0, "duplicate META record" },
+        { "tag 0", { 0, 0, 0 }, 0, { 0 }, 0, NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sb b = { 0 }, p = { 0 };
+        sb_prefix(&b, NULL, 0);
+        sb_nodes(&b, &cases[i].node, 1);
+        if (cases[i].npay || cases[i].tag) {
+            for (size_t k = 0; k < cases[i].npay; k++)
+                sb_v(&p, cases[i].pay[k]);
+            sb_record(&b, cases[i].tag, &p);
+        }
+        if (cases[i].want == NULL) {   /* tag 0 */
+            sb_record(&b, 0, &p);
+            sb_end(&b, 1, 0, 0, 0);
+            expect_read_error(b.p, b.len, PF_ECORRUPT, "bad record tag 0 at offset");
+        } else {
+            sb_end(&b, 1, 0, 0, 0);
+            print_message("case: %s\n", cases[i].name);
+            expect_read_error(b.p, b.len, PF_ECORRUPT, cases[i].want);
+        }
+        free(p.p);
+        free(b.p);
+    }
+}
+
+/* Golden bad inputs: tests/data/trace/bad/EXPECT lists file, code, message. */
+static void test_trace_rejects_golden_bad_inputs(void **state)
+{
+    (void)state;
+    FILE *f = fopen("tests/data/trace/bad/EXPECT", "r");
+    if (f == NULL)
+        fail_msg("cannot open tests/data/trace/bad/EXPECT (run from the repo root)");
+    char line[512];
+    int ncases = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        char *name = strtok(line, "\t"), *code = strtok(NULL, "\t"), *msg = strtok(NULL, "\t");
+        assert_non_null(msg);
+        char path[600];
+        snprintf(path, sizeof path, "tests/data/trace/bad/%s", name);
+        pf_error err;
+        pf_error_clear(&err);
+        pf_trace *t = pf_trace_read(path, &err);
+        if (t != NULL)
+            fail_msg("%s: accepted", name);
+        if (strcmp(pf_error_name(err.code), code) != 0 || strstr(err.msg, msg) == NULL)
+            fail_msg("%s: got %s \"%s\", want %s \"%s\"", name, pf_error_name(err.code),
+                     err.msg, code, msg);
+        ncases++;
+    }
+    fclose(f);
+    assert_true(ncases >= 8);
+}
+
+static void test_trace_rejects_bad_magic(void **state)
+{
+    (void)state;
+    expect_read_error("hello world, not a trace", 24, PF_EMAGIC,
+                      "bad magic (not a pyflame-c trace)");
+    /* Newline mangling (CR LF -> LF) is caught by the magic. */
+    expect_read_error("\x89PFC\n\x1a\n\x01", 8, PF_EMAGIC, "bad magic");
+    /* gzip of something else */
+    size_t gl;
+    unsigned char *g = gzip_bytes((const unsigned char *)"plain text\n", 11, &gl);
+    expect_read_error(g, gl, PF_EMAGIC, "bad magic");
+    assert_false(pf_trace_sniff(g, gl));
+    free(g);
+}
+
+static void test_trace_rejects_wrong_version(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    assert_int_equal(buf[8], PF_TRACE_FORMAT_VERSION);
+    buf[8] = 7;
+    expect_read_error(buf, len, PF_EVERSION,
+                      "unsupported format version 7 (this reader knows 1)");
+    buf[8] = 0;
+    expect_read_error(buf, len, PF_EVERSION, "unsupported format version 0");
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+static void test_trace_skips_unknown_tags(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    /* Insert two records from the future right after the header: one small, one
+     * spanning more than a reader window. */
+    sb b = { 0 }, p = { 0 };
+    sb_bytes(&b, buf, 9);
+    sb_bytes(&p, "future!", 7);
+    sb_record(&b, 99, &p);
+    p.len = 0;
+    for (int i = 0; i < 100000; i++)
+        sb_bytes(&p, "0123456789", 10);
+    sb_record(&b, 1000000, &p);
+    sb_bytes(&b, buf + 9, len - 9);
+    pf_error err;
+    pf_trace *u = pf_trace_read_mem(b.p, b.len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    size_t gl;
+    unsigned char *g = gzip_bytes(b.p, b.len, &gl);
+    u = pf_trace_read_mem(g, gl, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    free(g);
+    free(p.p);
+    free(b.p);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+static void test_trace_ignores_trailing_payload_bytes(void **state)
+{
+    (void)state;
+    /* Each record carries bytes from a "newer version" after its known fields. */
+    sb b = { 0 }, p = { 0 };
+    sb_prefix(&b, "\x05\xff\xff", 3);
+    sb_v(&p, 1);
+    sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 12); sb_v(&p, 1); sb_v(&p, 9); sb_v(&p, 4);
+    sb_bytes(&p, "\x80\x80 newer fields", 15);
+    sb_record(&b, PF_TAG_NODES, &p);
+    p.len = 0;
+    /* strings, codes, threads, nodes, node mem, lines, line mem, sources, samples */
+    sb_v(&p, 2); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 0);
+    sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
+    sb_bytes(&p, "more", 4);
+    sb_record(&b, PF_TAG_END, &p);
+    pf_error err;
+    pf_trace *t = pf_trace_read_mem(b.p, b.len, &err);
+    if (t == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(t->nnodes, 1);
+    assert_int_equal(t->nodes[0].call_line, 12);
+    assert_true(t->nodes[0].self_ns == 9);
+    assert_true(t->nodes[0].total_ns == 13);
+    assert_int_equal(pf_trace_validate(t, &err), 0);
+    pf_trace_free(t);
+    free(p.p);
+    free(b.p);
+}
+
+static void test_trace_rejects_missing_or_wrong_end(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    /* END is the last record: tag 1, length 9, nine one-byte counts... find it. */
+    size_t end_at = len - 11;
+    assert_int_equal(buf[end_at], PF_TAG_END);
+    char want[64];
+    snprintf(want, sizeof want, "missing END record at offset %zu", end_at);
+    expect_read_error(buf, end_at, PF_ETRUNC, want);
+    /* Drop the last SAMPLES entry count by one: END then disagrees. */
+    unsigned char *copy = malloc(len + 1);
+    memcpy(copy, buf, len);
+    copy[end_at + 2 + 8] = 5;   /* nsamples 4 -> 5 */
+    expect_read_error(copy, len, PF_ETRUNC, "END record at offset");
+    copy[end_at + 2 + 8] = 3;
+    expect_read_error(copy, len, PF_ECORRUPT, "counts 3 samples but 4 were read");
+    /* Data after END. */
+    memcpy(copy, buf, len);
+    copy[len] = 0;
+    snprintf(want, sizeof want, "unexpected data after END record at offset %zu", len);
+    expect_read_error(copy, len + 1, PF_ECORRUPT, want);
+    free(copy);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+static void test_trace_rejects_malformed_varints_and_lengths(void **state)
+{
+    (void)state;
+    sb b = { 0 };
+    sb_bytes(&b, PF_TRACE_MAGIC "\x01", 9);
+    sb_bytes(&b, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 10);   /* tag: > 64 bits */
+    expect_read_error(b.p, b.len, PF_ECORRUPT, "malformed record header at offset 9");
+    b.len = 9;
+    sb_v(&b, 99);
+    sb_v(&b, (uint64_t)5 << 32);   /* a 20 GiB record */
+    expect_read_error(b.p, b.len, PF_ELIMIT, "record at offset 9 claims 21474836480 bytes");
+    b.len = 9;
+    sb_v(&b, 99);
+    sb_v(&b, 1000);   /* announces more than there is */
+    sb_bytes(&b, "abc", 3);
+    expect_read_error(b.p, b.len, PF_ETRUNC, "truncated record at offset 9");
+    b.len = 9;
+    sb_v(&b, PF_TAG_STRINGS);
+    sb_v(&b, 1000);
+    sb_bytes(&b, "\x01\x05", 2);
+    expect_read_error(b.p, b.len, PF_ETRUNC, "truncated record at offset 9");
+    /* A string whose length exceeds its record. */
+    b.len = 9;
+    sb p = { 0 };
+    sb_v(&p, 1);
+    sb_v(&p, 100);
+    sb_bytes(&p, "short", 5);
+    sb_record(&b, PF_TAG_STRINGS, &p);
+    expect_read_error(b.p, b.len, PF_ECORRUPT, "string runs past the end of the STRINGS record at offset 9");
+    /* A varint inside a payload longer than 10 bytes. */
+    b.len = 9;
+    p.len = 0;
+    sb_bytes(&p, "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 11);
+    sb_record(&b, PF_TAG_STRINGS, &p);
+    expect_read_error(b.p, b.len, PF_ECORRUPT, "malformed varint (entry count) at offset 11");
+    free(p.p);
+    free(b.p);
+}
+
+static void test_trace_rejects_corrupt_gzip(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem(t, &buf, &len, NULL), 0);
+    /* CRC32 of the trailer */
+    buf[len - 6] ^= 0x55;
+    expect_read_error(buf, len, PF_ECORRUPT, "corrupt gzip stream at offset");
+    buf[len - 6] ^= 0x55;
+    /* Garbage after the gzip member. */
+    unsigned char *copy = malloc(len + 4);
+    memcpy(copy, buf, len);
+    memcpy(copy + len, "junk", 4);
+    expect_read_error(copy, len + 4, PF_ECORRUPT, "corrupt gzip stream");
+    free(copy);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+static void test_trace_reads_concatenated_gzip_members(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *raw;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &raw, &len, NULL), 0);
+    size_t l1, l2, half = len / 2;
+    unsigned char *g1 = gzip_bytes(raw, half, &l1), *g2 = gzip_bytes(raw + half, len - half, &l2);
+    unsigned char *cat = malloc(l1 + l2);
+    memcpy(cat, g1, l1);
+    memcpy(cat + l1, g2, l2);
+    pf_error err;
+    pf_trace *u = pf_trace_read_mem(cat, l1 + l2, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    free(cat);
+    free(g1);
+    free(g2);
+    pf_free(raw);
+    pf_trace_free(t);
+}
+
+static void test_trace_reads_stdin_dash(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/stdin.gz", tmpdir);
+    pf_trace *t = full_trace();
+    assert_int_equal(pf_trace_write(t, path, NULL), 0);
+    int saved = dup(0);
+    FILE *f = fopen(path, "rb");
+    assert_int_equal(dup2(fileno(f), 0), 0);
+    fclose(f);
+    pf_error err;
+    pf_trace *u = pf_trace_read("-", &err);
+    dup2(saved, 0);
+    close(saved);
+    clearerr(stdin);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    pf_trace_free(t);
+    unlink(path);
+}
+
+static void test_trace_read_reports_missing_file(void **state)
+{
+    (void)state;
+    pf_error err;
+    assert_null(pf_trace_read("/nonexistent/pf/trace.gz", &err));
+    assert_int_equal(err.code, PF_EIO);
+    assert_non_null(strstr(err.msg, "No such file"));
+    assert_null(pf_trace_read("/", &err));   /* a directory */
+    assert_int_equal(err.code, PF_EIO);
+}
+
+/* ---- corrupted and random input: an error or a valid trace, never a crash ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+
+static int read_is_clean(const unsigned char *buf, size_t len)
+{
+    pf_error err;
+    pf_error_clear(&err);
+    pf_trace *t = pf_trace_read_mem(buf, len, &err);
+    if (t == NULL) {
+        assert_int_not_equal(err.code, PF_OK);
+        assert_true(err.msg[0] != '\0');
+        return 0;
+    }
+    if (pf_trace_validate(t, &err) != 0)
+        fail_msg("reader returned an invalid trace: %s", err.msg);
+    pf_trace_free(t);
+    return 1;
+}
+
+static void test_trace_flipped_bytes_never_crash(void **state)
+{
+    (void)state;
+    long live = pf_alloc_live_blocks();
+    pf_trace *t = full_trace();
+    unsigned char *raw, *gz;
+    size_t rlen, glen;
+    assert_int_equal(pf_trace_write_mem_raw(t, &raw, &rlen, NULL), 0);
+    assert_int_equal(pf_trace_write_mem(t, &gz, &glen, NULL), 0);
+    static const unsigned char masks[] = { 0x01, 0x80, 0xff, 0x7f, 0x40 };
+    int accepted = 0;
+    for (size_t i = 0; i < rlen; i++)
+        for (size_t m = 0; m < sizeof masks; m++) {
+            raw[i] ^= masks[m];
+            accepted += read_is_clean(raw, rlen);
+            raw[i] ^= masks[m];
+        }
+    for (size_t i = 0; i < glen; i++)
+        for (size_t m = 0; m < sizeof masks; m++) {
+            gz[i] ^= masks[m];
+            read_is_clean(gz, glen);
+            gz[i] ^= masks[m];
+        }
+    /* Some flips hit plain values (times, counts) and still make a valid trace. */
+    assert_true(accepted > 0);
+    for (int round = 0; round < 20000; round++) {
+        size_t i = rnd() % rlen;
+        unsigned char old = raw[i];
+        raw[i] = (unsigned char)rnd();
+        size_t j = rnd() % rlen;
+        unsigned char old2 = raw[j];
+        raw[j] = (unsigned char)rnd();
+        read_is_clean(raw, rlen);
+        raw[j] = old2;
+        raw[i] = old;
+    }
+    pf_free(raw);
+    pf_free(gz);
+    pf_trace_free(t);
+    assert_int_equal(pf_alloc_live_blocks(), live);
+}
+
+static void test_trace_random_inputs_never_crash(void **state)
+{
+    (void)state;
+    unsigned char buf[600];
+    for (int round = 0; round < 30000; round++) {
+        size_t len = rnd() % sizeof buf, start = 0;
+        if (round % 2) {   /* give it a valid header so the record loop is reached */
+            memcpy(buf, PF_TRACE_MAGIC "\x01", 9);
+            start = 9;
+        }
+        for (size_t i = start; i < len; i++)
+            buf[i] = (unsigned char)(round % 4 == 1 ? rnd() % 12 : rnd());
+        read_is_clean(buf, len < start ? start : len);
+    }
+}
+
+/* ---- fault injection ---- */
+
+typedef int (*op_fn)(void *ctx, pf_error *err);
+
+/* Runs op with the Nth allocation failing, N = 0, 1, 2, ... until it succeeds; each
+ * failure must be reported as PF_ENOMEM and leave no block allocated. */
+static void inject_until_success(op_fn op, void *ctx, const char *what)
+{
+    long live = pf_alloc_live_blocks();
+    for (long n = 0;; n++) {
+        pf_error err;
+        pf_error_clear(&err);
+        pf_alloc_fail_after(n);
+        int rc = op(ctx, &err);
+        long injected = pf_alloc_injected_failures();
+        pf_alloc_fail_after(-1);
+        if (rc == 0) {
+            assert_int_equal(injected, 0);
+            break;
+        }
+        if (err.code != PF_ENOMEM)
+            fail_msg("%s, failing allocation %ld: %s: %s", what, n, pf_error_name(err.code),
+                     err.msg);
+        if (pf_alloc_live_blocks() != live)
+            fail_msg("%s, failing allocation %ld: %ld blocks leaked", what, n,
+                     pf_alloc_live_blocks() - live);
+        assert_true(n < 100000);
+    }
+}
+
+typedef struct io_ctx {
+    pf_trace *t;
+    const unsigned char *buf;
+    size_t len;
+    const char *path;
+} io_ctx;
+
+static int op_write_mem(void *ctx, pf_error *err)
+{
+    io_ctx *c = ctx;
+    unsigned char *out;
+    size_t len;
+    if (pf_trace_write_mem(c->t, &out, &len, err) < 0)
+        return -1;
+    pf_free(out);
+    return 0;
+}
+
+static int op_write_file(void *ctx, pf_error *err)
+{
+    io_ctx *c = ctx;
+    int rc = pf_trace_write(c->t, c->path, err);
+    /* Never a partial file under the final name. */
+    if (rc < 0)
+        assert_int_equal(access(c->path, F_OK), -1);
+    assert_int_equal(count_dir_entries(tmpdir), rc == 0);
+    if (rc == 0)
+        unlink(c->path);
+    return rc;
+}
+
+static int op_read_mem(void *ctx, pf_error *err)
+{
+    io_ctx *c = ctx;
+    pf_trace *t = pf_trace_read_mem(c->buf, c->len, err);
+    if (t == NULL)
+        return -1;
+    assert_traces_equal(c->t, t);
+    pf_trace_free(t);
+    return 0;
+}
+
+static int op_read_file(void *ctx, pf_error *err)
+{
+    io_ctx *c = ctx;
+    pf_trace *t = pf_trace_read(c->path, err);
+    if (t == NULL)
+        return -1;
+    pf_trace_free(t);
+    return 0;
+}
+
+static int op_build_full(void *ctx, pf_error *err)
+{
+    (void)ctx;
+    /* The model's appenders: build a trace step by step, stopping at the first
+     * failure, which must leave the trace intact for pf_trace_free. */
+    pf_trace *t = pf_trace_new();
+    if (t == NULL)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    int rc = -1;
+    if (pf_meta_set_str(&t->meta.cwd, "/x") < 0 ||
+        pf_meta_push_str(&t->meta.argv, &t->meta.argc, "a") < 0 ||
+        pf_meta_push_str(&t->meta.argv, &t->meta.argc, "b") < 0 ||
+        pf_strtab_intern_cstr(t->strings, "s") == PF_STR_NONE)
+        goto out;
+    pf_code c = { 0, 0, 0, 1, 0 };
+    pf_thread th = { 1, 0 };
+    pf_node n = { PF_NONE, 0, 0, 0, 1, 1, 1, { 0 } };
+    pf_line l = { 0, 1, 1, 1, 1, { 0 } };
+    pf_sample s = { 0, 0, 1, 1 };
+    for (int i = 0; i < 40; i++)
+        if (pf_trace_add_code(t, &c) == PF_NONE || pf_trace_add_thread(t, &th) == PF_NONE ||
+            pf_trace_add_node(t, &n) == PF_NONE || pf_trace_add_line(t, &l) == PF_NONE ||
+            pf_trace_add_sample(t, &s) == PF_NONE ||
+            pf_trace_add_source(t, 0, "text", 4) == PF_NONE)
+            goto out;
+    rc = 0;
+out:
+    if (rc < 0)
+        pf_error_set(err, PF_ENOMEM, NULL);
+    pf_trace_free(t);
+    return rc;
+}
+
+static void test_trace_survives_allocation_failures(void **state)
+{
+    (void)state;
+    io_ctx c = { 0 };
+    char path[512];
+    snprintf(path, sizeof path, "%s/fi.gz", tmpdir);
+    c.path = path;
+    c.t = full_trace();
+    inject_until_success(op_build_full, &c, "build");
+    inject_until_success(op_write_mem, &c, "write_mem");
+    inject_until_success(op_write_file, &c, "write");
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem(c.t, &buf, &len, NULL), 0);
+    c.buf = buf;
+    c.len = len;
+    inject_until_success(op_read_mem, &c, "read_mem gzip");
+    pf_free(buf);
+    assert_int_equal(pf_trace_write_mem_raw(c.t, &buf, &len, NULL), 0);
+    c.buf = buf;
+    c.len = len;
+    inject_until_success(op_read_mem, &c, "read_mem raw");
+    pf_free(buf);
+    assert_int_equal(pf_trace_write(c.t, path, NULL), 0);
+    inject_until_success(op_read_file, &c, "read file");
+    unlink(path);
+    pf_trace_free(c.t);
+    /* A multi-block trace exercises the growth paths (fewer steps: every 50th). */
+    c.t = big_trace(3000);
+    assert_int_equal(pf_trace_write_mem(c.t, &buf, &len, NULL), 0);
+    c.buf = buf;
+    c.len = len;
+    inject_until_success(op_read_mem, &c, "read_mem big");
+    inject_until_success(op_write_mem, &c, "write_mem big");
+    pf_free(buf);
+    pf_trace_free(c.t);
+}
+
+/* ---- the model ---- */
+
+static void test_trace_validate_names_the_bad_record(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *want;
+        int which;
+    } cases[] = {
+        { "code 1: string id out of range", 0 }, { "code 2: unknown kind 9", 1 },
+        { "thread 1: name string id", 2 }, { "node 3: parent 3 is not an earlier node", 3 },
+        { "node 1: thread 5 out of range", 4 }, { "node 0: code 40 out of range", 5 },
+        { "node 5: thread 0 differs from its parent's (1)", 6 },
+        { "line 2: code 8 out of range", 7 }, { "source 1: path string id", 8 },
+        { "sample 0: thread 2 out of range", 9 }, { "sample 1: node 6 out of range", 10 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pf_trace *t = full_trace();
+        switch (cases[i].which) {
+        case 0: t->codes[1].qualname = 1000; break;
+        case 1: t->codes[2].kind = 9; break;
+        case 2: t->threads[1].name = 5000; break;
+        case 3: t->nodes[3].parent = 3; break;
+        case 4: t->nodes[1].thread = 5; break;
+        case 5: t->nodes[0].code = 40; break;
+        case 6: t->nodes[5].thread = 0; break;
+        case 7: t->lines[2].code = 8; break;
+        case 8: t->sources[1].path = 999; break;
+        case 9: t->samples[0].thread = 2; break;
+        case 10: t->samples[1].node = 6; break;
+        }
+        pf_error err;
+        assert_int_equal(pf_trace_validate(t, &err), -1);
+        assert_int_equal(err.code, PF_ECORRUPT);
+        if (strstr(err.msg, cases[i].want) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
+        pf_trace_free(t);
+    }
+}
+
+static void test_trace_model_basics(void **state)
+{
+    (void)state;
+    pf_trace *t = pf_trace_new();
+    assert_int_equal(t->meta.format_version, PF_TRACE_FORMAT_VERSION);
+    assert_string_equal(pf_trace_str(t, 0), "?");
+    assert_int_equal(pf_trace_add_code(t, NULL), PF_NONE);
+    assert_int_equal(pf_trace_add_source(t, 0, NULL, 3), PF_NONE);
+    assert_int_equal(pf_meta_set_str(&t->meta.clock, "a"), 0);
+    assert_int_equal(pf_meta_set_str(&t->meta.clock, "b"), 0);
+    assert_string_equal(t->meta.clock, "b");
+    assert_int_equal(pf_meta_set_str(&t->meta.clock, NULL), 0);
+    assert_null(t->meta.clock);
+    for (int i = 0; i < 100; i++) {
+        char s[16];
+        snprintf(s, sizeof s, "arg%d", i);
+        assert_int_equal(pf_meta_push_str(&t->meta.argv, &t->meta.argc, s), 0);
+    }
+    assert_int_equal(t->meta.argc, 100);
+    assert_string_equal(t->meta.argv[77], "arg77");
+    assert_int_equal(pf_trace_validate(t, NULL), 0);
+    pf_trace_free(t);
+    pf_trace_free(NULL);
+}
+
+static void test_trace_sniff(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    unsigned char *raw, *gz;
+    size_t rl, gl;
+    assert_int_equal(pf_trace_write_mem_raw(t, &raw, &rl, NULL), 0);
+    assert_int_equal(pf_trace_write_mem(t, &gz, &gl, NULL), 0);
+    assert_true(pf_trace_sniff(raw, rl));
+    assert_true(pf_trace_sniff(raw, 8));
+    assert_false(pf_trace_sniff(raw, 7));
+    assert_true(pf_trace_sniff(gz, gl));
+    /* Too short to decompress 8 bytes: undecided, and a prefix of gzip counts. */
+    assert_true(pf_trace_sniff(gz, 64 < gl ? 64 : gl));
+    assert_true(pf_trace_sniff(gz, 2));
+    unsigned char bad[64];
+    memcpy(bad, gz, sizeof bad);
+    bad[3] = 0xe0;   /* reserved gzip flag bits: not a gzip stream */
+    assert_false(pf_trace_sniff(bad, sizeof bad));
+    size_t pl;
+    unsigned char *plain = gzip_bytes((const unsigned char *)"main;f 1\nmain;g 2\n", 18, &pl);
+    assert_false(pf_trace_sniff(plain, pl));
+    free(plain);
+    assert_false(pf_trace_sniff("main;f 1\n", 9));
+    assert_false(pf_trace_sniff(NULL, 0));
+    pf_free(raw);
+    pf_free(gz);
+    pf_trace_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trace_model_basics),
+        cmocka_unit_test(test_trace_validate_names_the_bad_record),
+        cmocka_unit_test(test_trace_roundtrip_every_field_gzip_mem),
+        cmocka_unit_test(test_trace_roundtrip_every_field_raw_mem),
+        cmocka_unit_test(test_trace_roundtrip_every_field_file),
+        cmocka_unit_test(test_trace_roundtrip_empty_trace),
+        cmocka_unit_test(test_trace_roundtrip_many_blocks),
+        cmocka_unit_test(test_trace_golden_v1_stream_is_stable),
+        cmocka_unit_test(test_trace_write_refuses_invalid_trace),
+        cmocka_unit_test(test_trace_write_failure_leaves_no_file),
+        cmocka_unit_test(test_trace_rejects_truncation_at_every_raw_offset),
+        cmocka_unit_test(test_trace_rejects_truncation_at_every_gzip_offset),
+        cmocka_unit_test(test_trace_rejects_truncated_header),
+        cmocka_unit_test(test_trace_reads_hand_built_stream),
+        cmocka_unit_test(test_trace_rejects_parent_out_of_range),
+        cmocka_unit_test(test_trace_rejects_bad_references),
+        cmocka_unit_test(test_trace_rejects_golden_bad_inputs),
+        cmocka_unit_test(test_trace_rejects_bad_magic),
+        cmocka_unit_test(test_trace_rejects_wrong_version),
+        cmocka_unit_test(test_trace_skips_unknown_tags),
+        cmocka_unit_test(test_trace_ignores_trailing_payload_bytes),
+        cmocka_unit_test(test_trace_rejects_missing_or_wrong_end),
+        cmocka_unit_test(test_trace_rejects_malformed_varints_and_lengths),
+        cmocka_unit_test(test_trace_rejects_corrupt_gzip),
+        cmocka_unit_test(test_trace_reads_concatenated_gzip_members),
+        cmocka_unit_test(test_trace_reads_stdin_dash),
+        cmocka_unit_test(test_trace_read_reports_missing_file),
+        cmocka_unit_test(test_trace_flipped_bytes_never_crash),
+        cmocka_unit_test(test_trace_random_inputs_never_crash),
+        cmocka_unit_test(test_trace_survives_allocation_failures),
+        cmocka_unit_test(test_trace_sniff),
+    };
+    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}
