@@ -51,4 +51,21 @@ long pf_collapsed_parse(const char *buf, size_t len, pf_collapsed_line_fn fn,
 int pf_collapsed_write_line(FILE *out, const char *stack, size_t stack_len,
                             double count, const double *count2, pf_error *err);
 
+/* ---- Additions (collapsed.c owner): details of the reader above, for consumers. ----
+ *
+ *  - Blanks are ' ' and '\t'.  Trailing blanks and '\r' (CRLF files) end a line;
+ *    blanks before the count are not part of the stack, other bytes of the stack
+ *    (leading blanks, quotes, '<', '&', control bytes, invalid UTF-8) are kept as is.
+ *  - Differential lines: if the field before the count is a count too and something
+ *    precedes it, the line is "stack count count2" (flamegraph.pl's rule).  A count
+ *    never contains ';', so "x;12 34" is the stack "x;12" with one count.
+ *  - Counts: [+]digits[.digits][e[+-]digits] or .digits, parsed exactly (correctly
+ *    rounded); "-0" is zero.  Messages handed to on_bad (and used in strict mode
+ *    after "malformed line N: "): "missing count", "missing stack",
+ *    "count is not a number" (also nan, inf, hex), "negative count",
+ *    "count is too large" (overflows a double).
+ *  - Lines are split on '\n' only; a line may be any length.  The parser allocates
+ *    nothing; speed is about that of memchr over the buffer.
+ */
+
 #endif

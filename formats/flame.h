@@ -97,4 +97,58 @@ size_t pf_frame_name(const pf_trace *t, uint32_t code, uint32_t line, int full_p
  * deterministic order (children sorted by name).  Returns 0 or -1 with err set. */
 int pf_flame_write_collapsed(const pf_flame *f, FILE *out, pf_error *err);
 
+/* ---- Additions (flame.c owner): appended after the original contract. ----
+ *
+ * Conventions of the trees built above, for consumers:
+ *  - pf_flame_from_collapsed / _file: frames are the raw bytes between ';' (may hold
+ *    spaces, quotes, '<', '&', control bytes, invalid UTF-8: renderers escape them).
+ *    Trailing blanks and '\r' of a line are not part of the last frame.  Both reserve
+ *    address space for about one node per 128 input bytes up front (pages are only
+ *    touched as nodes are added; big arrays ask for transparent huge pages), so a
+ *    258 MB file loads at a few hundred MB/s.  Build a tree once and walk it: the
+ *    nodes array is final once a loader returns (pf_flame_add_stack may move it).
+ *  - pf_flame_from_trace: nodes[0] "all" > one frame per thread > the calls.  A thread
+ *    frame is the thread's name; when several threads share a name each becomes
+ *    "name [ident]" (ident = threading.get_ident()); a nameless one "thread <ident>".
+ *    Thread frames have code PF_NONE, calls = top-level calls, total_ns = their sum.
+ *  - SELF_TIME: value = self_ns / time_unit_ns (default 1000: microseconds) as a
+ *    double, computed from the exact nanosecond sums, so microsecond values carry at
+ *    most 3 decimals and the collapsed writer prints them that way ("12.345").  Use
+ *    time_unit_ns = 1 for integer nanoseconds.  Other metrics are exact integers.
+ *  - PF_GRAN_FUNCTION: a frame per function under each parent frame, named
+ *    pf_frame_name(code, first_line); call sites of one function merge (values,
+ *    calls, self_ns and total_ns add up).  line = first_line.
+ *  - PF_GRAN_LINE (py-spy --lines style): a caller's frame names the line it called
+ *    from.  For trace node N with parent P, N's frames hang under P's frame
+ *    "qual(P) (path:N.call_line)" (first_line when call_line is 0); N's own self
+ *    value sits in a frame "qual(N) (path:first_line)" beside the frames of the lines
+ *    N calls from.  So a function with self time that calls from two lines appears as
+ *    three siblings.  Extras: a call-site frame has calls / total_ns = the sums over
+ *    the calls made from that line and self_ns 0; a self frame has N's calls, self_ns
+ *    and total_ns = self_ns.  line = the line in the name; natives never show a line.
+ *  - Memory metrics need meta.modes & PF_MODE_MEMORY (else PF_EUSAGE); a trace
+ *    without call records fails with PF_EEMPTY.
+ *  - pf_flame_write_collapsed writes each frame with ';' replaced by ',' and '\n',
+ *    '\r' by '?', so every output line is one "stack count"; differential trees
+ *    (has_count2) get both columns on every line.  Counts: integers without a
+ *    decimal point or exponent, other values as the shortest decimal (15-17
+ *    significant digits) that reads back to the same double, never an exponent (a
+ *    sum that overflowed to infinity prints as DBL_MAX).  Siblings are ordered by
+ *    their bytes as written.  Output read back and written again gives the same
+ *    bytes (if two sibling names differ only in replaced bytes, "a;b" vs "a,b", their
+ *    lines collide and merge on the way back).
+ */
+
+/* Like pf_flame_from_collapsed, but reads the stream in 1 MiB chunks, so memory stays
+ * proportional to the tree (plus the longest line), not to the input.  Line numbers
+ * in messages count from the start of the stream.  Returns NULL with err set
+ * (PF_EIO on a read error, PF_EEMPTY for no stacks). */
+pf_flame *pf_flame_from_collapsed_file(FILE *in, const pf_collapsed_opts *opts, pf_error *err);
+
+/* Relinks every sibling list in name byte order (unsigned bytes, a prefix first; the
+ * bytes as pf_flame_write_collapsed writes them), the order flamegraph.pl draws and
+ * pf_flame_write_collapsed writes.  0, or -1 (PF_ENOMEM; the
+ * tree is unchanged). */
+int pf_flame_sort(pf_flame *f, pf_error *err);
+
 #endif

@@ -200,6 +200,11 @@ int pf_trace_sniff(const void *data, size_t len);
 int pf_trace_write_mem_raw(const pf_trace *t, unsigned char **out, size_t *outlen,
                            pf_error *err);
 
+/* Readers refuse a record stream that decompresses to more than `bytes` (default,
+ * and with 0: 4 GiB), so a small gzip bomb cannot exhaust memory or time.  Process-
+ * wide; meant for tests and for callers that want a tighter cap.  Not thread-safe. */
+void pf_trace_set_read_limit(uint64_t bytes);
+
 /* pf_trace_sniff in detail: true for the raw magic, and for gzip data whose
  * decompressed start is the magic.  When the data ends before 8 bytes decompress
  * (a peek of a few dozen bytes can: deflate puts its code tables first) it answers

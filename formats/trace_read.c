@@ -26,6 +26,14 @@
 
 #define IN_BUF (256u * 1024u)
 
+/* Cap on the decompressed record stream (pf_trace_set_read_limit). */
+static uint64_t read_limit = PF_TRACE_MAX_BYTES;
+
+void pf_trace_set_read_limit(uint64_t bytes)
+{
+    read_limit = bytes ? bytes : PF_TRACE_MAX_BYTES;
+}
+
 /* ---- the input stream ---- */
 
 typedef struct in {
@@ -152,10 +160,10 @@ static int in_fill(in *s)
                 break;
         }
     }
-    if (s->base + s->end > PF_TRACE_MAX_BYTES)
+    if (s->base + s->end > read_limit)
         return pf_error_set(s->err, PF_ELIMIT,
                             "trace larger than %" PRIu64 " bytes uncompressed at offset %" PRIu64
-                            " (refusing to read more)", PF_TRACE_MAX_BYTES, s->base);
+                            " (refusing to read more)", read_limit, s->base);
     return 1;
 }
 
@@ -227,9 +235,9 @@ static int in_open_mem(in *s, const unsigned char *data, size_t len)
         s->memlen = len;
         return in_open_common(s);
     }
-    if (len > PF_TRACE_MAX_BYTES)
+    if (len > read_limit)
         return pf_error_set(s->err, PF_ELIMIT, "trace larger than %" PRIu64 " bytes",
-                            PF_TRACE_MAX_BYTES);
+                            read_limit);
     s->buf = data;
     s->end = len;
     return 0;
@@ -302,6 +310,10 @@ static int r_past_end(reader *r, const char *field)
 /* The payload primitives: the only code that turns payload bytes into values. */
 static int r_varint(reader *r, uint64_t *v, const char *field)
 {
+    if (r->p < r->pend && *r->p < 0x80) {   /* most fields are one byte */
+        *v = *r->p++;
+        return 0;
+    }
     int n = pf_varint_get(r->p, (size_t)(r->pend - r->p), v);
     if (n > 0) {
         r->p += n;
@@ -882,11 +894,10 @@ static int read_records(reader *r)
         if (tag == 0)
             return pf_error_set(r->err, PF_ECORRUPT, "bad record tag 0 at offset %" PRIu64,
                                 r->rec_off);
-        if (len > PF_TRACE_MAX_BYTES)
+        if (len > read_limit)
             return pf_error_set(r->err, PF_ELIMIT,
                                 "record at offset %" PRIu64 " claims %" PRIu64
-                                " bytes (limit %" PRIu64 ")", r->rec_off, len,
-                                PF_TRACE_MAX_BYTES);
+                                " bytes (limit %" PRIu64 ")", r->rec_off, len, read_limit);
         r->rec_name = tag_name(tag);
         if (tag > PF_TAG_SAMPLES) {
             /* Forward compatibility: a newer writer's record; skip it. */

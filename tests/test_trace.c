@@ -562,7 +562,6 @@ static void test_trace_write_failure_leaves_no_file(void **state)
     assert_int_equal(count_dir_entries(tmpdir), 1);   /* only dir: temp removed */
     unlink(inner);
     rmdir(path);
-    /* /dev/full: every write fails with ENOSPC (creating the temp fails first). */
     pf_trace_free(t);
 }
 
@@ -1007,6 +1006,32 @@ static void test_trace_rejects_malformed_varints_and_lengths(void **state)
     free(b.p);
 }
 
+/* A gzip bomb: 1 MiB of zeros in an unknown record compresses to about 1 KiB; with
+ * the limit at 64 KiB the reader stops at the limit, whatever the record says. */
+static void test_trace_refuses_streams_over_the_size_limit(void **state)
+{
+    (void)state;
+    size_t n = 1 << 20;
+    unsigned char *raw = calloc(1, n + 64);
+    memcpy(raw, PF_TRACE_MAGIC "\x01", 9);
+    size_t len = 9;
+    len += pf_varint_put(raw + len, 99);
+    len += pf_varint_put(raw + len, n);
+    len += n;
+    size_t gl;
+    unsigned char *g = gzip_bytes(raw, len, &gl);
+    assert_true(gl < 4096);
+    pf_trace_set_read_limit(64 * 1024);
+    expect_read_error(g, gl, PF_ELIMIT, "trace larger than 65536 bytes uncompressed at offset");
+    expect_read_error(raw, len, PF_ELIMIT, "trace larger than 65536 bytes");
+    /* A record claiming more than the limit fails before reading it. */
+    expect_read_error(raw, 64, PF_ELIMIT, "record at offset 9 claims 1048576 bytes (limit 65536)");
+    pf_trace_set_read_limit(0);
+    expect_read_error(g, gl, PF_ETRUNC, "missing END record at offset");
+    free(g);
+    free(raw);
+}
+
 static void test_trace_rejects_corrupt_gzip(void **state)
 {
     (void)state;
@@ -1447,6 +1472,7 @@ int main(void)
         cmocka_unit_test(test_trace_ignores_trailing_payload_bytes),
         cmocka_unit_test(test_trace_rejects_missing_or_wrong_end),
         cmocka_unit_test(test_trace_rejects_malformed_varints_and_lengths),
+        cmocka_unit_test(test_trace_refuses_streams_over_the_size_limit),
         cmocka_unit_test(test_trace_rejects_corrupt_gzip),
         cmocka_unit_test(test_trace_reads_concatenated_gzip_members),
         cmocka_unit_test(test_trace_reads_stdin_dash),

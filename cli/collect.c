@@ -1,0 +1,243 @@
+/* collect.c: `pyflame-c collect`: runs a Python program under the collector.
+ *
+ * The CLI only parses its own options and then becomes the interpreter (execvp), so the
+ * program keeps our pid, stdin/stdout/stderr, signals and exit status:
+ *     PY -c BOOTSTRAP PKGDIR OUT DISPLAY FLAGS PYNAME TARGET ARGS...
+ * BOOTSTRAP loads the pyflame package from PKGDIR by absolute path (sys.path is not
+ * touched) and hands over to pyflame/_runner.py, which removes these extra arguments,
+ * sets up sys.argv, sys.path[0] and __main__ as python3 would, records the program and
+ * writes the trace when it ends.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/paths.h"
+
+/* Kept valid for Python 2 syntax too, so that a too-old --python still gets our
+ * message instead of a SyntaxError. */
+static const char bootstrap[] =
+    "import sys\n"
+    "try:\n"
+    "    import importlib.util as _u\n"
+    "    _d = sys.argv[1]\n"
+    "    _s = _u.spec_from_file_location('pyflame', _d + '/__init__.py',"
+    " submodule_search_locations=[_d])\n"
+    "    _m = _u.module_from_spec(_s)\n"
+    "    sys.modules['pyflame'] = _m\n"
+    "    _s.loader.exec_module(_m)\n"
+    "    from pyflame._runner import main as _main\n"
+    "except ImportError as _e:\n"
+    "    sys.modules.pop('pyflame', None)\n"
+    "    sys.stderr.write('pyflame-c: no collector built for Python %d.%d (%s): %s\\n'\n"
+    "        'Build it with `make collectors` (every interpreter) or'\n"
+    "        ' `make collector PYTHON=%s` in the pyflame-c source tree.\\n'\n"
+    "        % (sys.version_info[0], sys.version_info[1], sys.executable, _e, sys.executable))\n"
+    "    sys.exit(2)\n"
+    "_main()\n";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: pyflame-c collect [-o FILE] [--python PY] [--quiet] script.py [args...]\n"
+            "       pyflame-c collect [-o FILE] [--python PY] [--quiet] -m module [args...]\n"
+            "\n"
+            "Run a Python program and record every Python and C call of every thread into a\n"
+            "trace (calls, self and inclusive times per calling context).  The program runs\n"
+            "as under plain python3: same sys.argv, sys.path[0], stdin/stdout/stderr and exit\n"
+            "status.  The trace is written when the program ends (also on an uncaught\n"
+            "exception, SIGINT, SIGTERM and os._exit()); a line on stderr says where.\n"
+            "\n"
+            "Options (before the script or -m):\n"
+            "  -o, --output FILE   trace file to write (default: trace.gz)\n"
+            "  --python PY         interpreter to run (default: $PYFLAME_PYTHON, else python3)\n"
+            "  -q, --quiet         do not print the summary line\n"
+            "  -m MODULE           run a library module as a script, like python3 -m\n"
+            "  -h, --help          show this help\n"
+            "\n"
+            "A forked child stops recording (the parent's trace is not affected).\n"
+            "Then: pyflame-c svg trace.gz > flame.svg, or pyflame-c convert -f pstats trace.gz\n");
+}
+
+/* Matches "--name VALUE", "--name=VALUE", or (short != NULL) "-o VALUE" / "-oVALUE".
+ * Returns 1 and sets *value (advancing *i), 0 if argv[*i] is not this option, -1 if
+ * its value is missing. */
+static int take_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
+                      const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(lng);
+    if (strncmp(a, lng, n) == 0 && a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (strcmp(a, lng) == 0 || (shrt != NULL && strcmp(a, shrt) == 0)) {
+        if (*i + 1 >= argc)
+            return -1;
+        *value = argv[++*i];
+        return 1;
+    }
+    if (shrt != NULL && strncmp(a, shrt, strlen(shrt)) == 0 && a[strlen(shrt)] != 0) {
+        *value = a + strlen(shrt);
+        return 1;
+    }
+    return 0;
+}
+
+int pf_cmd_collect(int argc, char **argv)
+{
+    const char *output = "trace.gz";
+    const char *python = NULL;
+    const char *module = NULL;
+    const char *limit = "0";
+    int quiet = 0, floor = 0;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v;
+        int r;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == 0)
+            break;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--floor") == 0) {       /* hidden: do-nothing hooks, for benchmarks */
+            floor = 1;
+            continue;
+        }
+        if ((r = take_value(argc, argv, &i, "--output", "-o", &v)) != 0
+            || (r = take_value(argc, argv, &i, "--python", NULL, &v)) != 0
+            || (r = take_value(argc, argv, &i, "--memory-limit", NULL, &v)) != 0
+            || (r = take_value(argc, argv, &i, "--module", "-m", &v)) != 0) {
+            if (r < 0) {
+                fprintf(stderr, "pyflame-c collect: option '%s' needs a value\n", a);
+                goto usage_error;
+            }
+            if (strncmp(a, "--output", 8) == 0 || strncmp(a, "-o", 2) == 0) {
+                output = v;
+            } else if (strncmp(a, "--python", 8) == 0) {
+                python = v;
+            } else if (strncmp(a, "--memory-limit", 14) == 0) {
+                char *end;
+                errno = 0;
+                unsigned long long n = strtoull(v, &end, 10);
+                if (errno || end == v || *end || n == 0) {
+                    fprintf(stderr, "pyflame-c collect: --memory-limit wants a number of bytes, "
+                                    "not '%s'\n", v);
+                    goto usage_error;
+                }
+                limit = v;
+            } else {
+                module = v;
+                i++;
+                break;                          /* like python3: what follows is the module's */
+            }
+            continue;
+        }
+        fprintf(stderr, "pyflame-c collect: unknown option '%s'\n", a);
+        goto usage_error;
+    }
+    if (module == NULL && i >= argc) {
+        fprintf(stderr, "pyflame-c collect: no program given (a script, or -m module)\n");
+        goto usage_error;
+    }
+    if (*output == 0) {
+        fprintf(stderr, "pyflame-c collect: the output file name is empty\n");
+        goto usage_error;
+    }
+    const char *target = module != NULL ? module : argv[i++];
+    if (module == NULL) {
+        struct stat st;
+        if (stat(target, &st) != 0) {
+            fprintf(stderr, "pyflame-c collect: cannot open '%s': %s\n", target, strerror(errno));
+            return 2;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "pyflame-c collect: '%s' is a directory, not a script\n", target);
+            return 2;
+        }
+    }
+    if (python == NULL || *python == 0)
+        python = getenv("PYFLAME_PYTHON");
+    if (python == NULL || *python == 0)
+        python = "python3";
+
+    char looked[2048];
+    char *pkg = pf_cli_package_dir(looked, sizeof looked);
+    if (pkg == NULL) {
+        fprintf(stderr, "pyflame-c collect: cannot find the pyflame collector package (looked in %s); "
+                        "build it with `make collectors`\n", looked);
+        return 2;
+    }
+    char *out = pf_cli_absolute(output);
+    if (out == NULL) {
+        fprintf(stderr, "pyflame-c collect: cannot resolve '%s': %s\n", output, strerror(errno));
+        free(pkg);
+        return 2;
+    }
+    /* fail now rather than after a long run: the output folder must exist */
+    char *slash = strrchr(out, '/');
+    *slash = 0;
+    struct stat dst;
+    int dir_ok = stat(*out ? out : "/", &dst) == 0 && S_ISDIR(dst.st_mode);
+    int dir_errno = errno;
+    *slash = '/';
+    if (!dir_ok) {
+        fprintf(stderr, "pyflame-c collect: cannot write '%s': %s\n", output,
+                dir_errno ? strerror(dir_errno) : "not a directory");
+        free(pkg);
+        free(out);
+        return 2;
+    }
+
+    char flags[128];
+    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,limit=%s", quiet, module != NULL,
+             floor, limit);
+    int nargs = argc - i;
+    char **args = calloc((size_t)nargs + 10, sizeof(char *));
+    if (args == NULL) {
+        fprintf(stderr, "pyflame-c collect: out of memory\n");
+        free(pkg);
+        free(out);
+        return 1;
+    }
+    int k = 0;
+    args[k++] = (char *)python;
+    args[k++] = "-c";
+    args[k++] = (char *)bootstrap;
+    args[k++] = pkg;
+    args[k++] = out;
+    args[k++] = (char *)output;
+    args[k++] = flags;
+    args[k++] = (char *)python;
+    args[k++] = (char *)target;
+    for (int j = 0; j < nargs; j++)
+        args[k++] = argv[i + j];
+    args[k] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    execvp(python, args);
+    fprintf(stderr, "pyflame-c collect: cannot run the Python interpreter '%s': %s "
+                    "(choose one with --python or $PYFLAME_PYTHON)\n", python, strerror(errno));
+    free(args);
+    free(pkg);
+    free(out);
+    return 2;
+
+usage_error:
+    fprintf(stderr, "Run 'pyflame-c collect --help' for usage.\n");
+    return 2;
+}

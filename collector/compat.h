@@ -1,0 +1,89 @@
+/* compat.h: everything in the collector that depends on the CPython version, in one
+ * place (Austin keeps its per-version offsets in version.h the same way).
+ *
+ * Two event sources:
+ *   PF_USE_MONITORING (3.12+)  sys.monitoring (PEP 669) callbacks, as cProfile uses there.
+ *   otherwise (3.8-3.11)       the C-level profile hook, PyEval_SetProfile, per thread.
+ * Call sites are instruction offsets in bytes into the caller's code; they are
+ * resolved to line numbers once, at stop time, with PyCode_Addr2Line.
+ */
+#ifndef PF_COMPAT_H
+#define PF_COMPAT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+
+#if PY_VERSION_HEX < 0x03080000
+#error "pyflame's collector needs CPython 3.8 or later"
+#endif
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define PF_USE_MONITORING 1
+#else
+#define PF_USE_MONITORING 0
+#endif
+
+#if defined(__GNUC__)
+#define PF_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PF_INLINE static inline __attribute__((always_inline))
+#else
+#define PF_LIKELY(x) (x)
+#define PF_UNLIKELY(x) (x)
+#define PF_INLINE static inline
+#endif
+
+#if !PF_USE_MONITORING
+/* The code object a frame runs.  Borrowed: the frame keeps it alive while it runs. */
+PF_INLINE PyCodeObject *pf_frame_code(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyCodeObject *code = PyFrame_GetCode(f);   /* new ref, dropped at once */
+    Py_DECREF(code);
+    return code;
+#else
+    return f->f_code;
+#endif
+}
+
+/* Byte offset of the instruction the frame is executing (the CALL, while a callee
+ * runs), or -1 if it has not started. */
+PF_INLINE int pf_frame_lasti(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyFrame_GetLasti(f);
+#elif PY_VERSION_HEX >= 0x030A0000
+    return f->f_lasti < 0 ? -1 : f->f_lasti * 2;     /* 3.10 counts code units */
+#else
+    return f->f_lasti;
+#endif
+}
+#endif /* !PF_USE_MONITORING */
+
+/* co_qualname where the interpreter has one (3.11+), else co_name.  New ref. */
+static inline PyObject *pf_code_qualname(PyCodeObject *co)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    Py_INCREF(co->co_qualname);
+    return co->co_qualname;
+#else
+    Py_INCREF(co->co_name);
+    return co->co_name;
+#endif
+}
+
+#if PY_VERSION_HEX < 0x03090000
+#define Py_IS_TYPE(ob, type) (Py_TYPE(ob) == (type))
+#endif
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *pf_newref_(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+#define Py_NewRef(o) pf_newref_((PyObject *)(o))
+#endif
+
+#endif

@@ -1,0 +1,35 @@
+/* hook.h: the event sources that feed a session: the C profile hook (3.8-3.11) or
+ * sys.monitoring callbacks (3.12+).  One session at a time per process. */
+#ifndef PF_COLLECTOR_HOOK_H
+#define PF_COLLECTOR_HOOK_H
+
+#include "collector/session.h"
+
+/* The session being recorded, or NULL. */
+extern pf_session *pf_active;
+/* The thread-state type (created by the module). */
+extern PyTypeObject *pf_tstate_type;
+
+/* Starts delivering events to s (which becomes pf_active): every thread started from
+ * now on, and the calling thread unless defer_current (then it is attached paused,
+ * see pf_hook_resume_current).  floor: install the same hooks doing nothing (the
+ * benchmark's floor).  0, or -1 with a Python exception set (e.g. no free
+ * sys.monitoring tool id). */
+int pf_hook_install(pf_session *s, int defer_current, int floor);
+
+/* Stops every event source; pf_active becomes NULL.  Threads that still have the
+ * <=3.11 hook installed drop it at their next event.  Never fails. */
+void pf_hook_uninstall(void);
+
+/* Un-pauses / pauses the calling thread (0, or -1 with an exception). */
+int pf_hook_resume_current(void);
+void pf_hook_pause_current(void);
+
+/* In a forked child: stop every event source without touching the parent's data. */
+void pf_hook_forget(void);
+
+/* <=3.11: the callable given to threading.setprofile; installs the C hook in each new
+ * thread at its first event.  3.12+: unused (sys.monitoring covers all threads). */
+extern PyMethodDef pf_thread_bootstrap_def;
+
+#endif

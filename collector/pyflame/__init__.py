@@ -1,0 +1,98 @@
+"""pyflame: record where a Python program spends its time into a pyflame-c trace.
+
+    import pyflame
+
+    with pyflame.profile("part.gz"):        # a block
+        work()
+
+    @pyflame.profile("f.gz")                # every call of a function (the last call's
+    def f(): ...                            # profile is the one left in f.gz)
+
+    pyflame.start("run.gz"); ...; pyflame.stop()
+
+Every thread is recorded, including threads started while recording.  Turn the trace
+into flame graphs, pstats files or text with `pyflame-c svg|convert trace.gz`.
+Under `pyflame-c collect` the whole program is already being recorded; then these
+calls do nothing (start() raises RuntimeError).
+"""
+import functools as _functools
+import os as _os
+import sys as _sys
+
+from . import _collector
+
+__all__ = ["profile", "start", "stop", "is_active"]
+
+# Code from this folder is ours, not the program's: frames of it that are still open
+# when recording stops (a signal handler, stop() itself) are left out of the trace.
+_OURS = _os.path.dirname(_os.path.abspath(__file__)) + _os.sep
+
+
+def _meta():
+    cwd = _os.getcwd()
+    return {
+        "python_version": "%d.%d.%d" % _sys.version_info[:3],
+        "executable": _sys.executable or "",
+        "argv": [str(a) for a in _sys.argv],
+        "cwd": cwd,
+        "path": [_os.path.abspath(p) if p else cwd for p in _sys.path if isinstance(p, str)],
+    }
+
+
+def start(path="trace.gz", *, memory_limit=0):
+    """Starts recording every thread into the trace file `path` (written at stop()).
+
+    memory_limit: bytes the collector may use (0 = unlimited); past it, recording
+    stops and the trace says so.  Raises RuntimeError if already recording."""
+    _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=int(memory_limit),
+                     ours=_OURS)
+
+
+def stop():
+    """Stops recording and writes the trace.  Returns a dict: path, size (bytes),
+    calls (recorded), oom (memory ran out), nodes, threads, profiler_bytes."""
+    return _collector.stop()
+
+
+def is_active():
+    """True while a recording is running (also under `pyflame-c collect`)."""
+    return _collector.active()
+
+
+class profile:
+    """Context manager and decorator recording into `path`.
+
+    As a context manager it records the block.  As a decorator it records each call of
+    the function and rewrites `path` after each one.  If a recording is already running
+    (nested use, or under `pyflame-c collect`), it simply runs the code."""
+
+    def __init__(self, path="trace.gz", *, memory_limit=0):
+        self.path = path
+        self.memory_limit = memory_limit
+        self.summary = None
+        self._mine = False
+
+    def __enter__(self):
+        self._mine = False
+        if not _collector.active():
+            start(self.path, memory_limit=self.memory_limit)
+            self._mine = True
+        return self
+
+    def __exit__(self, *exc):
+        if self._mine:
+            self._mine = False
+            self.summary = stop()
+        return False
+
+    def __call__(self, func):
+        path, limit = self.path, self.memory_limit
+
+        @_functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if _collector.active():
+                return func(*args, **kwargs)
+            with profile(path, memory_limit=limit):
+                return func(*args, **kwargs)
+
+        return wrapper

@@ -1,0 +1,240 @@
+"""_runner.py: runs a program under `pyflame-c collect` so that it cannot tell.
+
+The CLI executes  PY -c BOOTSTRAP PKGDIR OUT DISPLAY FLAGS PYNAME TARGET ARGS...
+BOOTSTRAP loads this package from PKGDIR into sys.modules['pyflame'] (without touching
+sys.path) and calls main(), which then does what python3 itself does for
+`python3 TARGET ARGS` (or `python3 -m TARGET ARGS`): sys.argv, sys.path[0], the
+__main__ namespace, tracebacks without our frames, exit status, KeyboardInterrupt's
+death by SIGINT.  The collector records the program from its first line; the trace is
+written at interpreter exit (after non-daemon threads end), at SIGTERM (then the
+process still dies of SIGTERM), or just before os._exit().
+
+A forked child stops recording: it inherits the parent's session in memory, drops it
+without writing, and runs unprofiled (the parent's trace is not affected).
+"""
+import os
+import sys
+
+import pyflame
+from pyflame import _collector
+
+_MAIN_KEYS = ("__name__", "__doc__", "__package__", "__loader__", "__spec__",
+              "__annotations__", "__builtins__")
+
+
+class _State:
+    done = False          # trace written (or dropped, in a forked child)
+    sigint = False        # die of SIGINT at the end, like python3 after a KeyboardInterrupt
+    quiet = False
+    display = "trace.gz"
+
+
+_state = _State()
+
+
+def _human(n):
+    if n < 0:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024.0
+
+
+def _finish():
+    """Stops recording, writes the trace and prints the summary line (once)."""
+    if _state.done:
+        return
+    _state.done = True
+    if not _collector.active():
+        return
+    try:
+        s = _collector.stop()
+    except Exception as e:  # the program's exit status must not change because of us
+        sys.stderr.write("pyflame-c: %s\n" % (e,))
+        sys.stderr.flush()
+        return
+    err = sys.stderr
+    try:
+        if not _state.quiet:
+            err.write("pyflame-c: wrote %s (%s, %s calls recorded)\n"
+                      % (_state.display, _human(s["size"]), format(s["calls"], ",")))
+        if s["oom"]:
+            err.write("pyflame-c: memory was exhausted while profiling: recording stopped "
+                      "early, the trace holds what was recorded until then\n")
+        err.flush()
+    except Exception:
+        pass
+
+
+def _at_exit():
+    _finish()
+    if _state.sigint:
+        # what python3 does after an uncaught KeyboardInterrupt: die of SIGINT
+        import signal
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except Exception:
+                pass
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def _install_exit_hooks():
+    import atexit
+    import functools
+    import signal
+
+    # Registered first, so it runs last: after the program's own atexit handlers and
+    # after Python has waited for non-daemon threads.
+    atexit.register(_at_exit)
+
+    real_exit = os._exit
+
+    @functools.wraps(real_exit)
+    def _exit(status):
+        _finish()
+        real_exit(status)
+
+    os._exit = _exit
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forked_child)
+
+    real_signal, real_getsignal = signal.signal, signal.getsignal
+    if real_getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return
+
+    def _on_sigterm(signum, frame):
+        _finish()
+        real_signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # The program sees SIGTERM's disposition as SIG_DFL, as it would without us; a
+    # handler it installs replaces ours.
+    @functools.wraps(real_getsignal)
+    def getsignal(signalnum):
+        h = real_getsignal(signalnum)
+        return signal.SIG_DFL if h is _on_sigterm else h
+
+    @functools.wraps(real_signal)
+    def signal_(signalnum, handler):
+        old = real_signal(signalnum, handler)
+        return signal.SIG_DFL if old is _on_sigterm else old
+
+    real_signal(signal.SIGTERM, _on_sigterm)
+    signal.getsignal = getsignal
+    signal.signal = signal_
+
+
+def _forked_child():
+    _state.done = True
+    _collector.forget()
+
+
+def _strip(tb):
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(pyflame._OURS):
+        tb = tb.tb_next
+    return tb
+
+
+def _report_uncaught(exc):
+    """Prints an uncaught exception as python3 would, without our frames."""
+    tb = _strip(exc.__traceback__)
+    exc.__traceback__ = tb
+    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+    if sys.version_info >= (3, 12):
+        sys.last_exc = exc
+    try:
+        sys.excepthook(type(exc), exc, tb)
+    except BaseException:
+        pass
+
+
+def _clean_main():
+    g = sys.modules["__main__"].__dict__
+    for k in list(g):
+        if k not in _MAIN_KEYS:
+            del g[k]
+    return g
+
+
+def _setup_script(g, pyname, target, args):
+    import io
+    sys.argv[:] = [target] + args
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv = [pyname, target] + args
+    sys.path[0] = os.path.dirname(os.path.realpath(target))
+    filename = os.path.abspath(target) if sys.version_info >= (3, 9) else target
+    try:
+        with io.open_code(target) as f:
+            source = f.read()
+    except OSError as e:
+        sys.stderr.write("%s: can't open file %r: [Errno %d] %s\n"
+                         % (pyname, filename, e.errno, e.strerror))
+        sys.exit(2)
+    loader_type = sys.modules["_frozen_importlib_external"].SourceFileLoader
+    g["__file__"] = filename
+    g["__cached__"] = None
+    g["__loader__"] = loader_type("__main__", filename)
+    g["__spec__"] = None
+    g["__package__"] = None
+    g["__doc__"] = None
+    g["__name__"] = "__main__"
+    return compile(source, filename, "exec", dont_inherit=True)
+
+
+def _setup_module(g, pyname, target, args):
+    import runpy
+    sys.argv[:] = ["-m"] + args
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv = [pyname, "-m", target] + args
+    sys.path[0] = os.getcwd()
+    try:
+        mod_name, spec, code = runpy._get_module_details(target, runpy._Error)
+    except runpy._Error as e:
+        sys.exit("%s: %s" % (sys.executable, e))
+    sys.argv[0] = spec.origin
+    fname = spec.origin if spec.has_location else None
+    g.update(__name__="__main__", __file__=fname,
+             __cached__=spec.cached if spec.has_location else None, __doc__=None,
+             __loader__=spec.loader, __package__=spec.parent, __spec__=spec)
+    if fname is None:
+        del g["__file__"]
+    return code
+
+
+def main():
+    # sys.argv: ['-c', PKGDIR, OUT, DISPLAY, FLAGS, PYNAME, TARGET, ARGS...]
+    _, _pkgdir, out, display, flags, pyname, target = sys.argv[:7]
+    args = sys.argv[7:]
+    opts = dict(kv.split("=", 1) for kv in flags.split(",") if "=" in kv)
+    _state.quiet = opts.get("quiet") == "1"
+    _state.display = display
+    g = _clean_main()
+    try:
+        if opts.get("module") == "1":
+            code = _setup_module(g, pyname, target, args)
+        else:
+            code = _setup_script(g, pyname, target, args)
+    except SystemExit:
+        raise
+    except BaseException as e:  # e.g. a SyntaxError in the program: not profiled yet
+        _report_uncaught(e)
+        sys.exit(1)
+    _install_exit_hooks()
+    _collector.start(out, meta=pyflame._meta(), limit=int(opts.get("limit", "0")),
+                     defer=True, floor=opts.get("floor") == "1", ours=pyflame._OURS)
+    try:
+        _collector.run(code, g)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        _report_uncaught(e)
+        if isinstance(e, KeyboardInterrupt):
+            _state.sigint = True
+        del e
+    else:
+        return
+    sys.exit(1)

@@ -1,0 +1,598 @@
+/* session.c: a recording session's memory (node arena, key table, thread states) and
+ * the stop-time work: closing open activations, resolving call sites to lines,
+ * merging siblings and turning the tree into a pf_trace.  See session.h for the model. */
+#include "collector/session.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "collector/names.h"
+#include "formats/alloc.h"
+
+#define CHUNK_BYTES (64 * 1024)
+#define STACK_INITIAL 64
+
+/* ---- memory accounting ---- */
+
+static int charge(pf_session *s, size_t n)
+{
+    if (s->limit && s->bytes + n > s->limit) {
+        s->oom = 1;
+        return -1;
+    }
+    s->bytes += n;
+    return 0;
+}
+
+static void *arena_alloc(pf_session *s, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if ((size_t)(s->chunk_end - s->chunk_cur) < n) {
+        if (s->nchunks == s->cap_chunks) {
+            size_t cap = s->cap_chunks ? s->cap_chunks * 2 : 16;
+            void **c = pf_reallocarray(s->chunks, cap, sizeof(void *));
+            if (c == NULL) {
+                s->oom = 1;
+                return NULL;
+            }
+            s->bytes += (cap - s->cap_chunks) * sizeof(void *);
+            s->chunks = c;
+            s->cap_chunks = cap;
+        }
+        if (charge(s, CHUNK_BYTES) < 0)
+            return NULL;
+        char *chunk = pf_malloc(CHUNK_BYTES);
+        if (chunk == NULL) {
+            s->bytes -= CHUNK_BYTES;
+            s->oom = 1;
+            return NULL;
+        }
+        s->chunks[s->nchunks++] = chunk;
+        s->chunk_cur = chunk;
+        s->chunk_end = chunk + CHUNK_BYTES;
+    }
+    void *p = s->chunk_cur;
+    s->chunk_cur += n;
+    return p;
+}
+
+/* ---- key table ---- */
+
+static size_t key_hash(const void *key)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key;
+    h ^= h >> 17;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20);
+}
+
+static pf_keyslot *key_find(pf_session *s, const void *key)
+{
+    if (s->cap_keys == 0)
+        return NULL;
+    size_t mask = s->cap_keys - 1;
+    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
+        if (s->keys[i].key == key)
+            return &s->keys[i];
+        if (s->keys[i].key == NULL)
+            return NULL;
+    }
+}
+
+static int key_grow(pf_session *s)
+{
+    size_t cap = s->cap_keys ? s->cap_keys * 2 : 256;
+    if (charge(s, cap * sizeof(pf_keyslot)) < 0)
+        return -1;
+    pf_keyslot *slots = pf_calloc(cap, sizeof(pf_keyslot));
+    if (slots == NULL) {
+        s->bytes -= cap * sizeof(pf_keyslot);
+        s->oom = 1;
+        return -1;
+    }
+    for (size_t j = 0; j < s->cap_keys; j++) {
+        if (s->keys[j].key == NULL)
+            continue;
+        size_t i = key_hash(s->keys[j].key) & (cap - 1);
+        while (slots[i].key != NULL)
+            i = (i + 1) & (cap - 1);
+        slots[i] = s->keys[j];
+    }
+    s->bytes -= s->cap_keys * sizeof(pf_keyslot);
+    pf_free(s->keys);
+    s->keys = slots;
+    s->cap_keys = cap;
+    return 0;
+}
+
+/* Registers key (once).  0, or -1 when out of memory. */
+static int key_register(pf_session *s, void *key, int kind, PyObject *callable, PyObject *self_arg)
+{
+    if (key_find(s, key) != NULL)
+        return 0;
+    if ((s->nkeys + 1) * 2 > s->cap_keys && key_grow(s) < 0)
+        return -1;
+    PyObject *obj;                          /* new ref */
+    if (kind == PF_KEY_PYTHON) {
+        obj = (PyObject *)key;
+        Py_INCREF(obj);
+    } else {
+        obj = pf_native_label((PyMethodDef *)key, callable, self_arg);
+        if (obj == NULL) {
+            s->oom = 1;
+            return -1;
+        }
+    }
+    size_t mask = s->cap_keys - 1;
+    size_t i = key_hash(key) & mask;
+    while (s->keys[i].key != NULL)
+        i = (i + 1) & mask;
+    s->keys[i].key = key;
+    s->keys[i].obj = obj;
+    s->keys[i].kind = (uint8_t)kind;
+    s->keys[i].index = PF_NONE;
+    s->nkeys++;
+    return 0;
+}
+
+/* ---- session ---- */
+
+pf_session *pf_session_new(const char *path, size_t limit)
+{
+    pf_session *s = pf_calloc(1, sizeof(pf_session));
+    if (s == NULL)
+        goto fail;
+    s->path = pf_strndup(path, strlen(path));
+    if (s->path == NULL)
+        goto fail;
+    s->limit = limit;
+    s->bytes = sizeof(pf_session);
+    return s;
+fail:
+    pf_free(s);
+    PyErr_NoMemory();
+    return NULL;
+}
+
+void pf_session_free(pf_session *s)
+{
+    if (s == NULL)
+        return;
+    pf_tstate *ts = s->threads;
+    while (ts != NULL) {
+        pf_tstate *next = ts->next;
+        ts->session = NULL;
+        ts->next = NULL;
+        pf_free(ts->stack);
+        ts->stack = NULL;
+        ts->depth = ts->cap = 0;
+        ts->root.child = NULL;
+        Py_DECREF(ts);                      /* the session's reference */
+        ts = next;
+    }
+    for (size_t i = 0; i < s->cap_keys; i++)
+        Py_XDECREF(s->keys[i].obj);
+    pf_free(s->keys);
+    for (size_t i = 0; i < s->nchunks; i++)
+        pf_free(s->chunks[i]);
+    pf_free(s->chunks);
+    Py_XDECREF(s->meta);
+    pf_free(s->path);
+    pf_free(s);
+}
+
+pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
+{
+    if (s->oom)
+        return NULL;
+    pf_tstate *ts = PyObject_New(pf_tstate, type);   /* new ref, kept by the session list */
+    if (ts == NULL) {
+        PyErr_Clear();
+        s->oom = 1;
+        return NULL;
+    }
+    ts->session = s;
+    ts->next = NULL;
+    ts->ident = (uint64_t)PyThread_get_thread_ident();
+    ts->thread = NULL;
+    ts->name_tries = 64;
+    ts->paused = 0;
+    memset(&ts->root, 0, sizeof ts->root);
+    ts->root.site = -1;
+    ts->stack = NULL;
+    ts->depth = ts->cap = 0;
+    ts->pending_code = NULL;
+    ts->pending_site = -1;
+    if (pf_tstate_grow(ts) < 0) {
+        Py_DECREF(ts);
+        return NULL;
+    }
+    s->bytes += sizeof(pf_tstate);
+    if (s->threads_tail)
+        s->threads_tail->next = ts;
+    else
+        s->threads = ts;
+    s->threads_tail = ts;
+    return ts;
+}
+
+int pf_tstate_grow(pf_tstate *ts)
+{
+    pf_session *s = ts->session;
+    uint32_t cap = ts->cap ? ts->cap * 2 : STACK_INITIAL;
+    if (cap < ts->cap || charge(s, (size_t)(cap - ts->cap) * sizeof(pf_entry)) < 0) {
+        s->oom = 1;
+        return -1;
+    }
+    pf_entry *st = pf_reallocarray(ts->stack, cap, sizeof(pf_entry));
+    if (st == NULL) {
+        s->bytes -= (size_t)(cap - ts->cap) * sizeof(pf_entry);
+        s->oom = 1;
+        return -1;
+    }
+    ts->stack = st;
+    ts->cap = cap;
+    return 0;
+}
+
+pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32_t site,
+                               int kind, PyObject *obj, PyObject *self_arg)
+{
+    if (key_register(s, key, kind, obj, self_arg) < 0)
+        return NULL;
+    pf_cnode *n = arena_alloc(s, sizeof(pf_cnode));
+    if (n == NULL)
+        return NULL;
+    memset(n, 0, sizeof *n);
+    n->parent = parent;
+    n->key = key;
+    n->site = site;
+    n->kind = (uint8_t)kind;
+    n->sibling = parent->child;
+    parent->child = n;
+    s->nnodes++;
+    return n;
+}
+
+/* ---- stop time ---- */
+
+static int is_ours(pf_session *s, const pf_cnode *n)
+{
+    if (n->kind == PF_KEY_NATIVE)
+        return pf_native_is_ours((const PyMethodDef *)n->key);
+    if (s->ours_prefix == NULL)
+        return 0;
+    PyObject *fn = ((PyCodeObject *)n->key)->co_filename;   /* borrowed */
+    Py_ssize_t len;
+    const char *f = PyUnicode_Check(fn) ? PyUnicode_AsUTF8AndSize(fn, &len) : NULL;
+    if (f == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return (size_t)len > s->ours_prefix_len && memcmp(f, s->ours_prefix, s->ours_prefix_len) == 0;
+}
+
+void pf_session_flush(pf_session *s, uint64_t now)
+{
+    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next)
+        while (ts->depth > 0)
+            pf_pop_top(ts, now);
+}
+
+/* Interns a Python str into the trace's string table (UTF-8, surrogates escaped). */
+static uint32_t intern_str(pf_trace *t, PyObject *str)
+{
+    if (str == NULL || !PyUnicode_Check(str))
+        return pf_strtab_intern_cstr(t->strings, "?");
+    Py_ssize_t len;
+    const char *u = PyUnicode_AsUTF8AndSize(str, &len);
+    if (u != NULL)
+        return pf_strtab_intern(t->strings, u, (size_t)len);
+    PyErr_Clear();
+    PyObject *b = PyUnicode_AsEncodedString(str, "utf-8", "surrogateescape");  /* new ref */
+    if (b == NULL) {
+        PyErr_Clear();
+        return pf_strtab_intern_cstr(t->strings, "?");
+    }
+    uint32_t id = pf_strtab_intern(t->strings, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    Py_DECREF(b);
+    return id;
+}
+
+/* The trace's code index for a key, adding the code record on first use. */
+static uint32_t code_index(pf_trace *t, pf_session *s, void *key)
+{
+    pf_keyslot *k = key_find(s, key);
+    if (k == NULL)
+        return PF_NONE;
+    if (k->index != PF_NONE)
+        return k->index;
+    pf_code c;
+    memset(&c, 0, sizeof c);
+    if (k->kind == PF_KEY_PYTHON) {
+        PyCodeObject *co = (PyCodeObject *)k->obj;
+        PyObject *qn = pf_code_qualname(co);     /* new ref */
+        c.kind = PF_CODE_PYTHON;
+        c.file = intern_str(t, co->co_filename);
+        c.name = intern_str(t, co->co_name);
+        c.qualname = intern_str(t, qn);
+        Py_DECREF(qn);
+        c.first_line = (uint32_t)(co->co_firstlineno > 0 ? co->co_firstlineno : 0);
+    } else {
+        c.kind = PF_CODE_NATIVE;
+        c.file = pf_strtab_intern_cstr(t->strings, "");
+        c.name = intern_str(t, k->obj);
+        c.qualname = c.name;
+        c.first_line = 0;
+    }
+    if (c.file == PF_STR_NONE || c.name == PF_STR_NONE || c.qualname == PF_STR_NONE)
+        return PF_NONE;
+    k->index = pf_trace_add_code(t, &c);
+    return k->index;
+}
+
+static uint32_t resolve_line(const pf_cnode *parent, const pf_cnode *n)
+{
+    if (n->site < 0 || parent->kind != PF_KEY_PYTHON || parent->key == NULL)
+        return 0;
+    int line = PyCode_Addr2Line((PyCodeObject *)parent->key, n->site);
+    return line > 0 ? (uint32_t)line : 0;
+}
+
+typedef struct work {
+    pf_cnode *node;
+    pf_cnode *parent;      /* the node it is emitted under (after merges) */
+} work;
+
+typedef struct workstack {
+    work *items;
+    size_t n, cap;
+} workstack;
+
+static int work_push(workstack *w, pf_cnode *node, pf_cnode *parent)
+{
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        work *it = pf_reallocarray(w->items, cap, sizeof(work));
+        if (it == NULL)
+            return -1;
+        w->items = it;
+        w->cap = cap;
+    }
+    w->items[w->n].node = node;
+    w->items[w->n].parent = parent;
+    w->n++;
+    return 0;
+}
+
+/* Prepares the children of p for output and returns how many survive in *kept:
+ *  - a child running our own code (the runner's signal handler, the os._exit wrapper,
+ *    stop() itself, pyflame.profile's wrapper) is spliced out: its callees move up to
+ *    p (call lines resolved against the spliced code, which means nothing here: 0)
+ *    and its self time goes to p, as if the program had made those calls itself;
+ *  - children that resolve to the same (key, line) are merged: stats add up and the
+ *    duplicate's children move under the survivor (merged in turn when it is processed).
+ * Returns (size_t)-1 when out of memory. */
+static size_t prepare_children(pf_session *s, pf_cnode *p, pf_cnode ***kept, size_t *cap)
+{
+    size_t nk = 0;
+    pf_cnode *tail = p->child;
+    while (tail != NULL && tail->sibling != NULL)
+        tail = tail->sibling;
+    for (pf_cnode *c = p->child; c != NULL; c = c->sibling) {
+        if (!c->resolved) {
+            c->line = resolve_line(p, c);
+            c->resolved = 1;
+        }
+        if (is_ours(s, c)) {
+            p->self_ns += c->self_ns;
+            if (c->child != NULL) {
+                for (pf_cnode *g = c->child; g != NULL; g = g->sibling) {
+                    g->line = 0;
+                    g->resolved = 1;
+                }
+                tail->sibling = c->child;
+                while (tail->sibling != NULL)
+                    tail = tail->sibling;
+                c->child = NULL;
+            }
+            c->merged = 1;
+            continue;
+        }
+        pf_cnode *into = NULL;
+        for (size_t i = 0; i < nk; i++) {
+            if ((*kept)[i]->key == c->key && (*kept)[i]->line == c->line) {
+                into = (*kept)[i];
+                break;
+            }
+        }
+        if (into != NULL) {
+            into->calls += c->calls;
+            into->total_ns += c->total_ns;
+            into->self_ns += c->self_ns;
+            if (c->child != NULL) {
+                pf_cnode **t = &into->child;
+                while (*t != NULL)
+                    t = &(*t)->sibling;
+                *t = c->child;             /* lists are disjoint: c's children move */
+                c->child = NULL;
+            }
+            c->merged = 1;
+            continue;
+        }
+        if (nk == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 64;
+            pf_cnode **k = pf_reallocarray(*kept, ncap, sizeof(pf_cnode *));
+            if (k == NULL)
+                return (size_t)-1;
+            *kept = k;
+            *cap = ncap;
+        }
+        (*kept)[nk++] = c;
+    }
+    return nk;
+}
+
+static uint32_t thread_name(pf_trace *t, pf_tstate *ts)
+{
+    PyObject *thread = ts->thread;             /* borrowed */
+    PyObject *found = NULL;                    /* new ref */
+    if (thread == NULL) {
+        PyObject *mods = PyImport_GetModuleDict();              /* borrowed */
+        PyObject *threading = PyDict_GetItemString(mods, "threading");  /* borrowed */
+        if (threading != NULL) {
+            PyObject *active = PyObject_GetAttrString(threading, "_active");  /* new ref */
+            if (active != NULL && PyDict_Check(active)) {
+                PyObject *ident = PyLong_FromUnsignedLongLong(ts->ident);   /* new ref */
+                if (ident != NULL) {
+                    found = PyDict_GetItemWithError(active, ident);
+                    Py_XINCREF(found);
+                    Py_DECREF(ident);
+                }
+            }
+            Py_XDECREF(active);
+            PyErr_Clear();
+        }
+        thread = found;
+    }
+    uint32_t id = PF_STR_NONE;
+    if (thread != NULL) {
+        PyObject *name = PyObject_GetAttrString(thread, "name");     /* new ref */
+        if (name != NULL && PyUnicode_Check(name))
+            id = intern_str(t, name);
+        Py_XDECREF(name);
+        PyErr_Clear();
+    }
+    Py_XDECREF(found);
+    if (id == PF_STR_NONE) {
+        char buf[64];
+        if (ts->ident == (uint64_t)pf_main_thread_ident())
+            snprintf(buf, sizeof buf, "MainThread");
+        else
+            snprintf(buf, sizeof buf, "Thread-%llu", (unsigned long long)ts->ident);
+        id = pf_strtab_intern_cstr(t->strings, buf);
+    }
+    return id;
+}
+
+/* meta helpers: copy a str / list of str from the meta dict */
+static int meta_str(pf_session *s, const char *key, char **field)
+{
+    PyObject *v = s->meta ? PyDict_GetItemString(s->meta, key) : NULL;   /* borrowed */
+    if (v == NULL || !PyUnicode_Check(v))
+        return 0;
+    const char *u = PyUnicode_AsUTF8(v);
+    if (u == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return pf_meta_set_str(field, u);
+}
+
+static int meta_list(pf_session *s, const char *key, char ***list, uint32_t *count)
+{
+    PyObject *v = s->meta ? PyDict_GetItemString(s->meta, key) : NULL;   /* borrowed */
+    if (v == NULL || !PyList_Check(v))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
+        PyObject *it = PyList_GET_ITEM(v, i);                          /* borrowed */
+        const char *u = PyUnicode_Check(it) ? PyUnicode_AsUTF8(it) : NULL;
+        if (u == NULL) {
+            PyErr_Clear();
+            u = "?";
+        }
+        if (pf_meta_push_str(list, count, u) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
+{
+    pf_trace *t = pf_trace_new();
+    workstack w = { NULL, 0, 0 };
+    pf_cnode **kept = NULL;
+    size_t cap_kept = 0;
+    uint64_t calls = 0;
+    if (t == NULL)
+        goto fail;
+
+    pf_meta *m = &t->meta;
+    char host[256];
+    if (gethostname(host, sizeof host) == 0) {
+        host[sizeof host - 1] = 0;
+        if (pf_meta_set_str(&m->hostname, host) < 0)
+            goto fail;
+    }
+    if (meta_str(s, "python_version", &m->python_version) < 0
+        || meta_str(s, "executable", &m->python_executable) < 0
+        || meta_str(s, "cwd", &m->cwd) < 0
+        || meta_list(s, "argv", &m->argv, &m->argc) < 0
+        || meta_list(s, "path", &m->path, &m->npath) < 0
+        || pf_meta_set_str(&m->clock, PF_CLOCK_NAME) < 0)
+        goto fail;
+    m->start_unix_ns = s->start_unix_ns;
+    m->duration_ns = s->t_stop - s->t_start;
+    m->modes = PF_MODE_CALLS;
+    m->flags = s->oom ? PF_FLAG_OUT_OF_MEMORY : 0;
+    m->pid = (uint64_t)getpid();
+
+    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
+        if (ts->root.child == NULL)
+            continue;
+        pf_thread th;
+        th.ident = ts->ident;
+        th.name = thread_name(t, ts);
+        if (th.name == PF_STR_NONE)
+            goto fail;
+        uint32_t tix = pf_trace_add_thread(t, &th);
+        if (tix == PF_NONE)
+            goto fail;
+        ts->root.index = PF_NONE;
+        w.n = 0;
+        if (work_push(&w, &ts->root, NULL) < 0)
+            goto fail;
+        while (w.n > 0) {
+            work it = w.items[--w.n];
+            pf_cnode *p = it.node;
+            size_t nk = prepare_children(s, p, &kept, &cap_kept);
+            if (nk == (size_t)-1)
+                goto fail;
+            if (p != &ts->root) {
+                pf_node rec;
+                memset(&rec, 0, sizeof rec);
+                rec.parent = it.parent->index;
+                rec.thread = tix;
+                rec.code = code_index(t, s, p->key);
+                if (rec.code == PF_NONE)
+                    goto fail;
+                rec.call_line = p->line;
+                rec.calls = p->calls;
+                rec.total_ns = p->total_ns;
+                rec.self_ns = p->self_ns;
+                p->index = pf_trace_add_node(t, &rec);
+                if (p->index == PF_NONE)
+                    goto fail;
+                calls += p->calls;
+            }
+            /* push in reverse so the first child is emitted first */
+            for (size_t i = nk; i-- > 0;) {
+                if (work_push(&w, kept[i], p) < 0)
+                    goto fail;
+            }
+        }
+    }
+    m->total_calls = calls;
+    m->profiler_bytes = s->bytes;
+    *total_calls = calls;
+    pf_free(w.items);
+    pf_free(kept);
+    return t;
+fail:
+    pf_free(w.items);
+    pf_free(kept);
+    pf_trace_free(t);
+    if (!PyErr_Occurred())
+        PyErr_NoMemory();
+    return NULL;
+}

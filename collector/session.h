@@ -1,0 +1,253 @@
+/* session.h: the collector's in-process data: one recording session (the calling-
+ * context tree of every thread, the table of code objects and C functions it refers
+ * to, its memory) and the per-thread shadow stacks.  Internal to the extension.
+ *
+ * The tree.  Each thread has a root sentinel; a node is one distinct path of
+ * (key, call site) from that root, where key is a code object or a C function's
+ * PyMethodDef and the call site is the byte offset of the calling instruction in the
+ * parent's code (-1 when unknown, e.g. under a C function).  Offsets become line
+ * numbers at stop time (one PyCode_Addr2Line per node, not per event) and siblings
+ * that land on the same (key, line) are merged then.  Children are a singly linked
+ * move-to-front list: the hot child is found with one compare.
+ *
+ * Direct recursion is folded so that the tree stays bounded by the program's shape
+ * rather than by its recursion trees (naive fib would otherwise get one node per call):
+ * a chain of same-key nodes is at most three long (the outermost activation C0, the
+ * calls it makes to itself C1, and C2 standing for every deeper level).  A call made
+ * from a C2 node to the same key goes to C2's sibling of the right call site instead
+ * of a new child, and is marked nested so that its time is not added to the node's
+ * total twice.  This keeps cProfile's numbers exact when derived from the tree
+ * (primitive calls = calls of nodes without a same-code ancestor; edge-primitive =
+ * without the same caller->callee pair above): only C0 and C1 activations can be
+ * primitive, and they are never folded.
+ *
+ * Invariant: every node reachable from a root has its key in the session's key table,
+ * which holds a strong reference to each code object (so a key pointer is never
+ * reused by another object while the tree refers to it).
+ *
+ * Steady state allocates nothing: nodes come from arena chunks, stacks grow by
+ * doubling.  When an allocation fails (or the memory limit is hit) the session sets
+ * oom and stops recording; what it has is still written.
+ */
+#ifndef PF_COLLECTOR_SESSION_H
+#define PF_COLLECTOR_SESSION_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "collector/compat.h"
+#include "formats/trace.h"
+
+enum pf_key_kind { PF_KEY_PYTHON = 0, PF_KEY_NATIVE = 1 };
+
+typedef struct pf_cnode pf_cnode;
+struct pf_cnode {
+    pf_cnode *parent;
+    pf_cnode *child;          /* first child (move-to-front list) */
+    pf_cnode *sibling;
+    void *key;                /* PyCodeObject * or PyMethodDef *, see kind */
+    int32_t site;             /* call instruction's byte offset in parent's code; -1 unknown */
+    uint8_t kind;             /* enum pf_key_kind */
+    uint8_t merged;           /* stop time: merged into a sibling or spliced out */
+    uint8_t resolved;         /* stop time: line is set */
+    uint32_t line;            /* stop time: site resolved to a line (0 unknown) */
+    uint32_t index;           /* stop time: index in the written trace */
+    uint64_t calls;           /* entries (a generator resume counts) */
+    uint64_t total_ns;        /* inclusive time of non-nested activations */
+    uint64_t self_ns;         /* time not spent in callees, all activations */
+    pf_mem *mem;              /* PF_MODE_MEMORY counters (future); NULL otherwise */
+};
+
+/* One shadow-stack entry: an open activation. */
+typedef struct pf_entry {
+    pf_cnode *node;
+    uint64_t t0;              /* entry time */
+    uint64_t child_ns;        /* time spent in callees so far */
+    void *frame;              /* <=3.11: borrowed PyFrameObject * of a Python entry (for the
+                                 caller's lasti); NULL for C functions and on 3.12+ */
+    int32_t line;             /* current line (PF_MODE_LINES, future) */
+    uint32_t nested;          /* folded recursion: time already inside an open activation
+                                 of the same node, so not added to its total */
+} pf_entry;
+
+typedef struct pf_session pf_session;
+
+/* Per-thread state.  A Python object so that the <=3.11 profile hook receives it as
+ * its argument; on 3.12+ a thread-local pointer finds it.  It outlives its session
+ * when a thread still has the hook installed at stop: then session == NULL and the
+ * hook uninstalls itself at its next event. */
+typedef struct pf_tstate {
+    PyObject_HEAD
+    pf_session *session;      /* NULL once the session has stopped */
+    struct pf_tstate *next;   /* the session's threads, in order of first event */
+    uint64_t ident;           /* PyThread_get_thread_ident() */
+    PyObject *thread;         /* new ref: threading.Thread object once known, else NULL */
+    uint32_t name_tries;      /* attempts left to find the Thread object */
+    int paused;               /* events of this thread are ignored */
+    pf_cnode root;            /* sentinel: children are the thread's top-level calls */
+    pf_entry *stack;
+    uint32_t depth, cap;
+    /* 3.12+: the CALL event that precedes PY_START gives the call site. */
+    void *pending_code;       /* borrowed: code object that made the CALL, or NULL */
+    int32_t pending_site;
+} pf_tstate;
+
+typedef struct pf_keyslot {
+    void *key;                /* PyCodeObject * or PyMethodDef *; NULL = empty slot */
+    PyObject *obj;            /* new ref: the code object, or the native's label (str) */
+    uint8_t kind;
+    uint32_t index;           /* stop time: index in the trace's codes, PF_NONE if none yet */
+} pf_keyslot;
+
+struct pf_session {
+    char *path;               /* output file (owned) */
+    uint64_t t_start;         /* trace clock at start */
+    int64_t start_unix_ns;
+    uint64_t t_stop;
+    PyObject *meta;           /* new ref: dict given to start() (argv, path, cwd, ...) */
+    /* node arena */
+    char *chunk_cur, *chunk_end;
+    void **chunks; size_t nchunks, cap_chunks;
+    /* key table (open addressing, power-of-two capacity) */
+    pf_keyslot *keys; size_t nkeys, cap_keys;
+    /* threads */
+    pf_tstate *threads, *threads_tail;
+    uint64_t nnodes;
+    size_t bytes;             /* memory the session holds */
+    size_t limit;             /* 0 = none, else stop recording above this many bytes */
+    int oom;                  /* an allocation failed: recording stopped */
+    const char *ours_prefix;  /* our package folder: its code is not the program's */
+    size_t ours_prefix_len;
+};
+
+/* The trace clock. */
+#define PF_CLOCK_NAME "CLOCK_MONOTONIC"
+PF_INLINE uint64_t pf_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- module.c ---- */
+
+/* Ident of the thread that imported the extension (the main thread). */
+unsigned long pf_main_thread_ident(void);
+
+/* ---- session.c ---- */
+
+/* A new session writing to path (copied).  NULL with a Python exception set on failure. */
+pf_session *pf_session_new(const char *path, size_t limit);
+/* Frees the session: its tree, key table (dropping the code references), and detaches
+ * its thread states (they stay alive while a hook still refers to them).  NULL-safe. */
+void pf_session_free(pf_session *s);
+
+/* Thread state for the calling thread, created and linked into s.  New ref owned by the
+ * session's list (the returned pointer is borrowed).  NULL if out of memory (sets s->oom). */
+pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type);
+
+/* Slow path of a push: allocates a child of parent for (key, site) and registers the
+ * key (obj is the callable for natives, to compute its label, or NULL; self_arg the
+ * bound object for method descriptors or NULL).  NULL when out of memory. */
+pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32_t site,
+                               int kind, PyObject *obj, PyObject *self_arg);
+
+/* Grows ts's stack; 0 or -1 (sets oom). */
+int pf_tstate_grow(pf_tstate *ts);
+
+/* Closes every open activation of every thread at time now (like cProfile's
+ * flush_unmatched).  Nodes of our own code are spliced out later, when building. */
+void pf_session_flush(pf_session *s, uint64_t now);
+
+/* Builds the trace model from the session (after flush).  New trace or NULL (OOM,
+ * Python exception set). */
+pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
+
+/* ---- the hot path ---- */
+
+PF_INLINE pf_cnode *find_child(pf_cnode *parent, void *key, int32_t site)
+{
+    pf_cnode *c = parent->child;
+    if (PF_LIKELY(c != NULL && c->key == key && c->site == site))
+        return c;
+    if (c == NULL)
+        return NULL;
+    pf_cnode *prev = c;
+    for (c = c->sibling; c != NULL; prev = c, c = c->sibling) {
+        if (c->key == key && c->site == site) {
+            prev->sibling = c->sibling;     /* move to front */
+            c->sibling = parent->child;
+            parent->child = c;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Opens an activation of key called from the current top at site.  obj/self_arg
+ * only matter when the node is new (see pf_session_new_child). */
+PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *frame,
+                       PyObject *obj, PyObject *self_arg, uint64_t now)
+{
+    pf_session *s = ts->session;
+    if (PF_UNLIKELY(s->oom))
+        return;
+    pf_cnode *parent = ts->depth ? ts->stack[ts->depth - 1].node : &ts->root;
+    uint32_t nested = 0;
+    if (PF_UNLIKELY(parent->key == key) && parent->parent != NULL
+        && parent->parent->key == key && parent->parent->parent != NULL
+        && parent->parent->parent->key == key) {
+        parent = parent->parent;            /* fold: see the file comment */
+        nested = 1;
+    }
+    pf_cnode *n = find_child(parent, key, site);
+    if (PF_UNLIKELY(n == NULL)) {
+        n = pf_session_new_child(s, parent, key, site, kind, obj, self_arg);
+        if (n == NULL)
+            return;
+    }
+    if (PF_UNLIKELY(ts->depth == ts->cap) && pf_tstate_grow(ts) < 0)
+        return;
+    pf_entry *e = &ts->stack[ts->depth++];
+    e->node = n;
+    e->t0 = now;
+    e->child_ns = 0;
+    e->frame = frame;
+    e->line = 0;
+    e->nested = nested;
+    n->calls++;
+}
+
+PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
+{
+    pf_entry *e = &ts->stack[--ts->depth];
+    uint64_t dt = now - e->t0;
+    pf_cnode *n = e->node;
+    n->self_ns += dt - e->child_ns;
+    if (!e->nested)
+        n->total_ns += dt;
+    if (ts->depth)
+        ts->stack[ts->depth - 1].child_ns += dt;
+}
+
+/* Closes the activation of key.  Unmatched returns (frames that began before recording
+ * did) are ignored; if a few C entries were left open above it, they close too. */
+PF_INLINE void pf_pop(pf_tstate *ts, void *key, uint64_t now)
+{
+    if (PF_UNLIKELY(ts->depth == 0))
+        return;
+    if (PF_LIKELY(ts->stack[ts->depth - 1].node->key == key)) {
+        pf_pop_top(ts, now);
+        return;
+    }
+    uint32_t lo = ts->depth > 5 ? ts->depth - 5 : 0;
+    for (uint32_t j = ts->depth - 1; j-- > lo;) {
+        if (ts->stack[j].node->key == key) {
+            while (ts->depth > j)
+                pf_pop_top(ts, now);
+            return;
+        }
+    }
+}
+
+#endif

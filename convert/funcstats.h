@@ -1,0 +1,61 @@
+/* funcstats.h: per-function and per-edge statistics with cProfile's exact semantics,
+ * derived from a trace's calling-context tree.  Shared by `convert -f pstats` (which
+ * marshals them) and `convert -f text` (which prints them as a table).
+ *
+ * A function is a pstats key (co_filename, co_firstlineno, co_name); natives are
+ * ('~', 0, label).  Codes sharing a key are merged into one function, as cProfile's
+ * snapshot_stats does.  The numbers (see PSTATS_FORMAT.md section 2):
+ *   nc  every call;  cc  calls made while no other activation of the same code was open;
+ *   tt  self time of every call;  ct  inclusive time of the outermost activations only;
+ *   per caller->callee edge the same four, with "recursive" meaning another activation
+ *   of the same (caller code -> callee code) edge is open, like _lsprof's sub-entries.
+ * Recursion is judged per code (cProfile's ProfilerEntry is per code object), merging
+ * happens afterwards.
+ */
+#ifndef PF_FUNCSTATS_H
+#define PF_FUNCSTATS_H
+
+#include <stdint.h>
+
+#include "formats/error.h"
+#include "formats/trace.h"
+
+typedef struct pf_fkey {
+    const char *file;        /* borrowed from the trace; "~" for natives */
+    size_t file_len;
+    uint32_t line;           /* co_firstlineno; 0 for natives */
+    const char *name;        /* co_name, or the native's label (borrowed) */
+    size_t name_len;
+    uint32_t code;           /* the first code with this key (for its qualname) */
+    uint32_t file_id;        /* dense id of the distinct file text, < nfiles */
+    uint64_t nc, cc;         /* calls, primitive calls */
+    uint64_t tt_ns, ct_ns;   /* tottime, cumtime */
+    pf_mem mem;              /* sum of the self counters of its nodes (memory traces) */
+    uint32_t first_caller;   /* callers are edges[first_caller .. first_caller+ncallers) */
+    uint32_t ncallers;
+} pf_fkey;
+
+typedef struct pf_fedge {
+    uint32_t caller, callee; /* key indices */
+    uint64_t nc, cc;
+    uint64_t tt_ns, ct_ns;
+} pf_fedge;
+
+typedef struct pf_funcstats {
+    pf_fkey *keys;           /* in order of first appearance in the trace's codes */
+    uint32_t nkeys;
+    pf_fedge *edges;         /* grouped by callee, callers in key order within a group */
+    uint32_t nedges;
+    uint32_t nfiles;
+    uint64_t total_nc, total_cc, total_tt_ns;
+} pf_funcstats;
+
+/* Derives the statistics of every code that the trace's nodes use (keys of codes no
+ * node uses get nc == 0).  Memory is O(nodes + codes).  Returns a new object (free with
+ * pf_funcstats_free) or NULL with err set (out of memory, or a node whose parent or
+ * code index is out of range -- PF_ECORRUPT). */
+pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err);
+/* NULL-safe. */
+void pf_funcstats_free(pf_funcstats *s);
+
+#endif

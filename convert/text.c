@@ -1,0 +1,225 @@
+/* text.c: the pstats-style table (see text.h). */
+#include "convert/text.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "convert/paths.h"
+#include "formats/alloc.h"
+
+/* qsort has no context argument in C11; the comparator reads these. */
+static const pf_funcstats *sort_stats;
+static enum pf_text_sort sort_key;
+
+static uint64_t sort_value(const pf_fkey *k)
+{
+    switch (sort_key) {
+    case PF_SORT_CUMULATIVE: return k->ct_ns;
+    case PF_SORT_CALLS:      return k->nc;
+    case PF_SORT_ALLOC:      return k->mem.alloc_bytes;
+    case PF_SORT_PEAK:       return k->mem.peak_bytes;
+    case PF_SORT_SELF:       break;
+    }
+    return k->tt_ns;
+}
+
+static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c ? c : (an > bn) - (an < bn);
+}
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const pf_fkey *a = &sort_stats->keys[*(const uint32_t *)pa];
+    const pf_fkey *b = &sort_stats->keys[*(const uint32_t *)pb];
+    uint64_t va = sort_value(a), vb = sort_value(b);
+    if (va != vb)
+        return va > vb ? -1 : 1;
+    /* secondary: tottime, then identity */
+    if (a->tt_ns != b->tt_ns)
+        return a->tt_ns > b->tt_ns ? -1 : 1;
+    int c = cmp_bytes(a->file, a->file_len, b->file, b->file_len);
+    if (c)
+        return c;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    return cmp_bytes(a->name, a->name_len, b->name, b->name_len);
+}
+
+/* Writes s[0..n) with control bytes as \xNN so a hostile name cannot break the table. */
+static void put_clean(FILE *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7F)
+            fprintf(out, "\\x%02x", c);
+        else
+            putc(c, out);
+    }
+}
+
+/* Shell-quotes one argument when it needs it, so the command line can be re-run. */
+static void put_arg(FILE *out, const char *a)
+{
+    int plain = *a != '\0';
+    for (const char *p = a; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=,+-@%",
+                    *p))
+            plain = 0;
+    if (plain) {
+        put_clean(out, a, strlen(a));
+        return;
+    }
+    putc('\'', out);
+    for (const char *p = a; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", out);
+        else
+            put_clean(out, p, 1);
+    }
+    putc('\'', out);
+}
+
+/* "1023B", "12.3K", "4.0M": fits the 8-wide memory columns. */
+static void fmt_bytes(char *buf, size_t cap, uint64_t v)
+{
+    static const char units[] = "KMGTPE";
+    if (v < 1024) {
+        snprintf(buf, cap, "%" PRIu64 "B", v);
+        return;
+    }
+    double d = (double)v;
+    int u = -1;
+    while (d >= 1024 && u < 5) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f%c", d, units[u]);
+}
+
+static void header(const pf_trace *t, FILE *out)
+{
+    const pf_meta *m = &t->meta;
+    fputs("Command: ", out);
+    if (m->argc == 0)
+        fputs("(unknown)", out);
+    for (uint32_t i = 0; i < m->argc; i++) {
+        if (i)
+            putc(' ', out);
+        put_arg(out, m->argv[i] ? m->argv[i] : "");
+    }
+    putc('\n', out);
+    fputs("Python:  ", out);
+    put_clean(out, m->python_version ? m->python_version : "(unknown)",
+              strlen(m->python_version ? m->python_version : "(unknown)"));
+    if (m->python_executable) {
+        fputs(" (", out);
+        put_clean(out, m->python_executable, strlen(m->python_executable));
+        putc(')', out);
+    }
+    putc('\n', out);
+    if (m->start_unix_ns > 0) {
+        time_t sec = (time_t)(m->start_unix_ns / 1000000000);
+        struct tm tm;
+        char when[64];
+        if (gmtime_r(&sec, &tm) && strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm))
+            fprintf(out, "Started: %s\n", when);
+    }
+    fprintf(out, "Elapsed: %.3f seconds profiled, %u thread%s\n",
+            (double)m->duration_ns / 1e9, t->nthreads, t->nthreads == 1 ? "" : "s");
+    if (m->flags & PF_FLAG_OUT_OF_MEMORY)
+        fputs("Warning: the collector ran out of memory; this profile is incomplete.\n", out);
+}
+
+int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *opts,
+                  FILE *out, pf_error *err)
+{
+    int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
+    if ((opts->sort == PF_SORT_ALLOC || opts->sort == PF_SORT_PEAK) && !memory)
+        return pf_error_set(err, PF_EUSAGE,
+                            "sorting by memory needs a trace recorded with memory data");
+    uint32_t *rows = pf_malloc((s->nkeys ? s->nkeys : 1) * sizeof *rows);
+    if (rows == NULL)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < s->nkeys; k++)
+        if (s->keys[k].nc != 0)
+            rows[n++] = k;
+    sort_stats = s;
+    sort_key = opts->sort;
+    qsort(rows, n, sizeof *rows, cmp_rows);
+
+    header(t, out);
+    fprintf(out, "\n         %" PRIu64 " function calls", s->total_nc);
+    if (s->total_nc != s->total_cc)
+        fprintf(out, " (%" PRIu64 " primitive calls)", s->total_cc);
+    fprintf(out, " in %.3f seconds\n\n", (double)s->total_tt_ns / 1e9);
+    static const char *const order[] = { "internal time", "cumulative time", "call count",
+                                         "allocated bytes", "live bytes at peak" };
+    fprintf(out, "   Ordered by: %s\n", order[opts->sort]);
+    uint32_t shown = n;
+    if (opts->limit != 0 && opts->limit < n) {
+        shown = (uint32_t)opts->limit;
+        fprintf(out, "   List reduced from %u to %u due to restriction <%lu>\n", n, shown,
+                opts->limit);
+    }
+    fputs("\n   ncalls  tottime  percall  cumtime  percall", out);
+    if (memory)
+        fputs("    alloc     peak", out);
+    fputs(" filename:lineno(function)\n", out);
+    for (uint32_t i = 0; i < shown; i++) {
+        const pf_fkey *k = &s->keys[rows[i]];
+        char calls[48];
+        if (k->nc != k->cc)
+            snprintf(calls, sizeof calls, "%" PRIu64 "/%" PRIu64, k->nc, k->cc);
+        else
+            snprintf(calls, sizeof calls, "%" PRIu64, k->nc);
+        double tt = (double)k->tt_ns / 1e9, ct = (double)k->ct_ns / 1e9;
+        fprintf(out, "%9s %8.3f %8.3f %8.3f ", calls, tt, tt / (double)k->nc, ct);
+        if (k->cc != 0)
+            fprintf(out, "%8.3f ", ct / (double)k->cc);
+        else
+            fputs("         ", out);
+        if (memory) {
+            char a[32], p[32];
+            fmt_bytes(a, sizeof a, k->mem.alloc_bytes);
+            fmt_bytes(p, sizeof p, k->mem.peak_bytes);
+            fprintf(out, "%8s %8s ", a, p);
+        }
+        const pf_code *code = &t->codes[k->code];
+        size_t qlen;
+        const char *qual = pf_strtab_get(t->strings, code->qualname, &qlen);
+        if (qual == NULL || qlen == 0) {
+            qual = k->name;
+            qlen = k->name_len;
+        }
+        if (code->kind == PF_CODE_NATIVE) {
+            /* pstats prints ('~', 0, '<label>') as {label}, other labels as they are */
+            if (k->name_len >= 2 && k->name[0] == '<' && k->name[k->name_len - 1] == '>') {
+                putc('{', out);
+                put_clean(out, k->name + 1, k->name_len - 2);
+                putc('}', out);
+            } else {
+                put_clean(out, k->name, k->name_len);
+            }
+        } else {
+            size_t flen = k->file_len;
+            const char *file = opts->full_paths
+                                   ? k->file
+                                   : pf_path_short(t, k->file, k->file_len, &flen);
+            put_clean(out, file, flen);
+            fprintf(out, ":%u(", k->line);
+            put_clean(out, qual, qlen);
+            putc(')', out);
+        }
+        putc('\n', out);
+    }
+    pf_free(rows);
+    if (ferror(out))
+        return pf_error_set(err, PF_EIO, "write error: %s", strerror(errno ? errno : EIO));
+    return 0;
+}

@@ -1,0 +1,383 @@
+/* flamegraph.js: the interactive part of pyflame-c's SVG flame graphs (embedded by
+ * render/svg.c; no external requests).
+ *
+ * The document holds one nested <g> per frame: <title> (first line = the name), a
+ * <rect>, maybe a <text>, then the child frames.  v = exact value, s = value of
+ * omitted siblings just before the frame.  From these the script rebuilds the tree and
+ * lays frames out in exact arithmetic for any zoom and window width.  Names are only
+ * ever read from and written to the DOM as text (textContent), never parsed as markup.
+ *
+ * State in the URL hash: #zoom=<frame index>&s=<regex>&i=1 (restored on load).
+ * API for tests and embedding: window.pyflame = {zoom, reset, search, clearSearch, ...}.
+ */
+(function () {
+  'use strict';
+  var svg = (document.currentScript && document.currentScript.ownerSVGElement) ||
+            document.documentElement;
+  function $(id) { return svg.querySelector('#' + id); }
+  var NS = 'http://www.w3.org/2000/svg';
+  var framesG = $('frames'), details = $('details'), matchedEl = $('matched');
+  var unzoomEl = $('unzoom'), searchEl = $('search'), icEl = $('ic');
+  var fh = +svg.getAttribute('data-fh'), xpad = +svg.getAttribute('data-xpad');
+  var fontSize = parseFloat(svg.getAttribute('font-size')) || 12;
+  var unit = svg.getAttribute('data-unit'), countname = svg.getAttribute('data-countname');
+  var nodes = [], zoomed = null, searchRe = null, searchText = '', ignoreCase = false;
+  var width = +svg.getAttribute('width'), charW = fontSize * 0.59;
+  var truncStart = svg.getAttribute('data-trunc') === '1';
+
+  /* ---- model ---- */
+  function frameKids(el) {
+    var out = [];
+    for (var c = el.firstElementChild; c; c = c.nextElementSibling)
+      if (c.localName === 'g') out.push(c);
+    return out;
+  }
+  function build() {
+    var rootEl = frameKids(framesG)[0];
+    if (!rootEl) return;
+    var stack = [[rootEl, null, 0]];
+    while (stack.length) {
+      var item = stack.pop(), el = item[0], parent = item[1];
+      var n = {
+        el: el, rect: null, text: null, link: null, parent: parent, kids: [],
+        index: nodes.length, name: '', v: +el.getAttribute('v'), start: item[2],
+        depth: parent ? parent.depth + 1 : 0
+      };
+      for (var c = el.firstElementChild; c; c = c.nextElementSibling) {
+        var ln = c.localName;
+        if (ln === 'title') n.name = c.textContent.split('\n')[0];
+        else if (ln === 'rect') n.rect = c;
+        else if (ln === 'a') { n.link = c; n.rect = c.querySelector('rect'); }
+        else if (ln === 'text') n.text = c;
+      }
+      el.__pf = n;
+      nodes.push(n);
+      if (parent) parent.kids.push(n);
+      var kids = frameKids(el), cursor = n.start, pend = [];
+      for (var k = 0; k < kids.length; k++) {
+        cursor += +(kids[k].getAttribute('s') || 0);
+        pend.push([kids[k], n, cursor]);
+        cursor += +kids[k].getAttribute('v');
+      }
+      for (k = pend.length - 1; k >= 0; k--) stack.push(pend[k]);
+    }
+  }
+
+  /* ---- formatting ---- */
+  function fmtCount(v) {
+    if (v !== Math.floor(v)) return String(+v.toPrecision(6));
+    return Math.round(v).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  }
+  function fmtValue(v) {
+    var a = Math.abs(v);
+    if (unit === 'bytes') {
+      if (a < 1024) return Math.round(v) + ' B';
+      var units = ['KiB', 'MiB', 'GiB', 'TiB'], u = -1;
+      while (a >= 1024 && u < 3) { a /= 1024; v /= 1024; u++; }
+      return v.toFixed(a < 10 ? 2 : a < 100 ? 1 : 0) + ' ' + units[u];
+    }
+    if (unit === 'us') {
+      if (a < 1000) return (v === Math.floor(v) ? v : v.toFixed(1)) + ' \u00b5s';
+      if (a < 1e6) return (v / 1e3).toFixed(2) + ' ms';
+      return (v / 1e6).toFixed(2) + ' s';
+    }
+    return fmtCount(v) + ' ' + countname;
+  }
+  function pct(a, b) { return b > 0 ? (100 * a / b).toFixed(2) + '%' : '0%'; }
+
+  /* ---- layout ---- */
+  function currentWidth() {
+    /* standalone: the window width, without forcing a synchronous reflow */
+    var w = svg === document.documentElement ? window.innerWidth : svg.getBoundingClientRect().width;
+    return w > 2 * xpad + 10 ? w : width;
+  }
+  /* Every setter below skips unchanged values: a zoom touches only what moved. */
+  function setText(n, t, x) {
+    if (!t) {
+      if (n.text && n.shown !== '') { n.text.textContent = ''; n.shown = ''; }
+      return;
+    }
+    if (!n.text) {
+      n.text = document.createElementNS(NS, 'text');
+      var after = n.link || n.rect;
+      n.el.insertBefore(n.text, after.nextSibling);
+      n.text.setAttribute('y', (+n.rect.getAttribute('y') + fh / 2 + fontSize * 0.35 - 0.5).toFixed(2));
+    }
+    if (n.shown !== t) { n.text.textContent = t; n.shown = t; }
+    var xs = (x + 3).toFixed(2);
+    if (n.tx !== xs) { n.text.setAttribute('x', xs); n.tx = xs; }
+  }
+  function fitText(n, x, w) {
+    var chars = Math.floor((w - 6) / charW);
+    if (chars < 3) { setText(n, '', x); return; }
+    var name = n.name, t = name;
+    if (name.length > chars)
+      t = truncStart ? '..' + name.slice(name.length - (chars - 2)) : name.slice(0, chars - 2) + '..';
+    setText(n, t, x);
+  }
+  function setClass(n, cls) {
+    if (n.cls !== cls) { n.el.setAttribute('class', cls); n.cls = cls; }
+  }
+  function place(n, x, w, cls) {
+    var xs = x.toFixed(2), ws = Math.max(w, 0).toFixed(2);
+    if (n.x !== xs) { n.rect.setAttribute('x', xs); n.x = xs; }
+    if (n.w !== ws) { n.rect.setAttribute('width', ws); n.w = ws; }
+    setClass(n, (n.m ? 'm' : '') + (cls ? (n.m ? ' ' : '') + cls : ''));
+    fitText(n, x, w);
+  }
+  function layout() {
+    var W = currentWidth(), avail = W - 2 * xpad;
+    width = W;
+    var z = zoomed || nodes[0];
+    var onPath = {};
+    for (var a = z; a; a = a.parent) onPath[a.index] = true;
+    var scale = avail / z.v;
+    var stack = [nodes[0]];
+    while (stack.length) {
+      var n = stack.pop();
+      if (onPath[n.index] && n !== z) {
+        place(n, xpad, avail, 'dim');
+        for (var k = 0; k < n.kids.length; k++) {
+          var c = n.kids[k];
+          if (onPath[c.index]) stack.push(c);
+          else setClass(c, (c.m ? 'm ' : '') + 'hide');
+        }
+        continue;
+      }
+      place(n, xpad + (n.start - z.start) * scale, n.v * scale, '');
+      for (k = 0; k < n.kids.length; k++) stack.push(n.kids[k]);
+    }
+    var right = W - xpad;
+    icEl.setAttribute('x', right);
+    searchEl.setAttribute('x', right - fontSize * 2.5);
+    matchedEl.setAttribute('x', right);
+    var t = $('title'), st = $('subtitle');
+    if (t) t.setAttribute('x', W / 2);
+    if (st) st.setAttribute('x', W / 2);
+  }
+
+  /* ---- status line ---- */
+  function describe(n) {
+    var z = zoomed || nodes[0];
+    var s = n.name + ' (' + fmtValue(n.v) + ', ' + pct(n.v, nodes[0].v);
+    if (zoomed && inSubtree(n, z) && z !== nodes[0]) s += ' of all, ' + pct(n.v, z.v) + ' of zoom';
+    return s + ')';
+  }
+  function inSubtree(n, z) {
+    for (var a = n; a; a = a.parent) if (a === z) return true;
+    return false;
+  }
+  function status(text) { details.textContent = text || ' '; }
+
+  /* ---- zoom ---- */
+  function zoom(n) {
+    if (typeof n === 'number') n = nodes[n];
+    if (!n) return;
+    zoomed = n === nodes[0] ? null : n;
+    unzoomEl.setAttribute('class', zoomed ? 'on' : '');
+    layout();
+    if (searchRe) applySearch(false);
+    saveState();
+  }
+  function reset() { zoom(nodes[0]); }
+
+  /* ---- search ---- */
+  function mark(n, m) {
+    if (n.m === m) return;
+    n.m = m;
+    n.el.classList.toggle('m', m);
+    n.cls = n.el.getAttribute('class') || '';
+  }
+  function applySearch(save) {
+    var z = zoomed || nodes[0], total = 0, i;
+    if (!searchRe) {
+      for (i = 0; i < nodes.length; i++) mark(nodes[i], false);
+      matchedEl.textContent = ' ';
+      searchEl.setAttribute('class', '');
+      if (save) saveState();
+      return;
+    }
+    var ancestorMatch = false;
+    for (var a = z.parent; a; a = a.parent) if (searchRe.test(a.name)) ancestorMatch = true;
+    /* nodes are in pre-order: a match covers the next nodes deeper than it, so each
+       matched value counts once; only z and its descendants count */
+    var coverDepth = -1, inZ = false;
+    for (i = 0; i < nodes.length; i++) {
+      var n = nodes[i];
+      if (n === z) inZ = true;
+      else if (inZ && n.depth <= z.depth) inZ = false;
+      if (coverDepth >= 0 && n.depth <= coverDepth) coverDepth = -1;
+      var m = searchRe.test(n.name);
+      mark(n, m);
+      if (m && inZ && coverDepth < 0) { total += n.v; coverDepth = n.depth; }
+    }
+    if (ancestorMatch) total = z.v;
+    matchedEl.textContent = 'Matched: ' + pct(Math.min(total, z.v), z.v);
+    searchEl.setAttribute('class', 'on');
+    if (save) saveState();
+  }
+  function search(text, ic) {
+    if (ic !== undefined) ignoreCase = !!ic;
+    icEl.setAttribute('class', ignoreCase ? 'on' : '');
+    searchText = text || '';
+    if (!searchText) { searchRe = null; applySearch(true); return true; }
+    try {
+      searchRe = new RegExp(searchText, ignoreCase ? 'i' : '');
+    } catch (e) {
+      searchRe = null;
+      applySearch(true);
+      matchedEl.textContent = 'Bad regex: ' + e.message;
+      return false;
+    }
+    applySearch(true);
+    return true;
+  }
+  function clearSearch() { search(''); }
+  function askSearch() {
+    var t = window.prompt('Search (regular expression)' + (ignoreCase ? ', ignoring case' : ''), searchText);
+    if (t !== null) search(t);
+  }
+
+  /* ---- URL state ---- */
+  function saveState() {
+    var parts = [];
+    if (zoomed) parts.push('zoom=' + zoomed.index);
+    if (searchText) parts.push('s=' + encodeURIComponent(searchText));
+    if (ignoreCase) parts.push('i=1');
+    var h = parts.length ? '#' + parts.join('&') : '';
+    try {
+      history.replaceState(null, '', location.pathname + location.search + h);
+    } catch (e) { /* some viewers forbid it: state just is not kept */ }
+  }
+  function loadState() {
+    var q = (location.hash || '').replace(/^#/, '') + '&' + (location.search || '').replace(/^\?/, '');
+    var p = {};
+    q.split('&').forEach(function (kv) {
+      var i = kv.indexOf('=');
+      if (i > 0) {
+        try { p[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1)); } catch (e) { /* skip */ }
+      }
+    });
+    if (p.i === '1') ignoreCase = true;
+    var z = parseInt(p.zoom, 10);
+    if (z > 0 && z < nodes.length) zoomed = nodes[z];
+    unzoomEl.setAttribute('class', zoomed ? 'on' : '');
+    layout();
+    if (p.s) search(p.s, ignoreCase);
+    else icEl.setAttribute('class', ignoreCase ? 'on' : '');
+  }
+
+  /* ---- keyboard focus (roving tabindex: one frame is tabbable at a time) ---- */
+  var focused = null;
+  function visible(n) { return n && !n.el.closest('.hide'); }
+  function focusNode(n) {
+    if (!visible(n)) return;
+    n.el.setAttribute('tabindex', '0');
+    n.el.setAttribute('aria-label', describe(n));
+    n.el.focus();
+    /* only now drop the old stop: un-focusing the focused element first would blur */
+    if (focused && focused !== n) focused.el.setAttribute('tabindex', '-1');
+    focused = n;
+    status(describe(n));
+  }
+  function neighbour(n, dir) {
+    if (!n.parent) return null;
+    var sib = n.parent.kids, i = sib.indexOf(n) + dir;
+    while (i >= 0 && i < sib.length && !visible(sib[i])) i += dir;
+    return sib[i] || null;
+  }
+  function widestKid(n) {
+    var best = null;
+    for (var k = 0; k < n.kids.length; k++)
+      if (visible(n.kids[k]) && (!best || n.kids[k].v > best.v)) best = n.kids[k];
+    return best;
+  }
+
+  /* ---- events ---- */
+  function frameOf(target) {
+    var g = target && target.closest ? target.closest('g') : null;
+    return g && g !== framesG && g.__pf ? g.__pf : null;
+  }
+  framesG.addEventListener('click', function (e) {
+    var n = frameOf(e.target);
+    if (!n) return;
+    if (n.link && (e.ctrlKey || e.metaKey || e.shiftKey)) return;   /* follow the link */
+    e.preventDefault();
+    zoom(n);
+    focusNode(n);
+  });
+  framesG.addEventListener('mouseover', function (e) {
+    var n = frameOf(e.target);
+    if (n) status(describe(n));
+  });
+  framesG.addEventListener('mouseout', function () { status(''); });
+  framesG.addEventListener('keydown', function (e) {
+    var n = frameOf(e.target);
+    if (!n) return;
+    var inv = svg.getAttribute('data-inverted') === '1', next = null;
+    switch (e.key) {
+    case 'ArrowLeft': next = neighbour(n, -1); break;
+    case 'ArrowRight': next = neighbour(n, 1); break;
+    case 'ArrowUp': next = inv ? n.parent : widestKid(n); break;
+    case 'ArrowDown': next = inv ? widestKid(n) : n.parent; break;
+    case 'Enter': case ' ':
+      e.preventDefault();
+      if (n.link && (e.ctrlKey || e.metaKey)) { location.href = n.link.getAttribute('href'); return; }
+      zoom(n);
+      focusNode(n);
+      return;
+    default: return;
+    }
+    e.preventDefault();
+    if (next) focusNode(next);
+  });
+  unzoomEl.addEventListener('click', function () { reset(); });
+  searchEl.addEventListener('click', function () {
+    if (searchRe) clearSearch(); else askSearch();
+  });
+  icEl.addEventListener('click', function () {
+    ignoreCase = !ignoreCase;
+    search(searchText, ignoreCase);
+  });
+  window.addEventListener('keydown', function (e) {
+    if ((e.ctrlKey || e.metaKey) && (e.key === 'f' || e.key === 'F')) {
+      e.preventDefault();
+      askSearch();
+    } else if (e.key === 'F3') {
+      e.preventDefault();
+      askSearch();
+    } else if (e.key === 'Escape') {
+      if (zoomed) reset(); else if (searchRe) clearSearch();
+    }
+  });
+  var resizeTimer = null;
+  window.addEventListener('resize', function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(layout, 60);
+  });
+
+  /* ---- start ---- */
+  build();
+  if (!nodes.length) return;
+  /* fluid width: drop the fixed width so the graph fills the window; fonts keep size */
+  if (svg === document.documentElement) {
+    svg.removeAttribute('viewBox');
+    svg.setAttribute('width', '100%');
+  }
+  /* measure the real average glyph width once */
+  var probe = document.createElementNS(NS, 'text');
+  probe.textContent = 'abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJ.0123456789:()/';
+  framesG.appendChild(probe);
+  var pw = probe.getComputedTextLength();
+  if (pw > 0) charW = 1.04 * pw / probe.textContent.length;
+  framesG.removeChild(probe);
+  nodes[0].el.setAttribute('tabindex', '0');
+  focused = nodes[0];
+  loadState();
+  window.pyflame = {
+    nodes: nodes, zoom: zoom, reset: reset, search: search, clearSearch: clearSearch,
+    focus: function (i) { focusNode(nodes[i]); },
+    layout: layout, matched: function () { return matchedEl.textContent; },
+    zoomed: function () { return zoomed ? zoomed.index : 0; }
+  };
+})();

@@ -1,0 +1,838 @@
+/* svg.c: the SVG flame graph writer (see svg.h).
+ *
+ * Two passes over the tree.  The first decides which frames are drawn (flamegraph.pl's
+ * rule: a frame narrower than --minwidth is left out, and so is everything above it)
+ * and finds the deepest drawn row, which fixes the image height.  The second walks the
+ * drawn frames depth-first with an explicit stack, children sorted by name (or in
+ * insertion order for flame charts), and writes one nested <g> per frame:
+ *
+ *     <g v="VALUE" s="GAP"><title>NAME\nVALUE UNIT (PCT%)...</title>
+ *       <rect x y width height fill/><text x y>FITTED NAME</text> ...children... </g>
+ *
+ * v is the exact value and s the summed value of left-out siblings just before the
+ * frame (omitted when 0), so the script recomputes exact positions for any zoom
+ * level without parsing rounded pixels.  Frames too narrow for 3 characters get no
+ * <text>; the script adds one when a zoom makes room.
+ */
+#include "render/svg.h"
+
+#include <libxml/xmlwriter.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/alloc.h"
+#include "render/palette.h"
+
+static const char flamegraph_js[] = {
+#include "flamegraph.js.inc"
+};
+static const char flamegraph_css[] = {
+#include "flamegraph.css.inc"
+};
+
+#define XPAD 10.0
+#define FRAMEPAD 1.0
+#define CHAR_W 0.59          /* average glyph width per px of font size (Verdana-like) */
+
+void pf_svg_opts_init(pf_svg_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->width = 1200;
+    o->frame_height = 16;
+    o->fontsize = 12;
+    o->minwidth = 0.1;
+    o->palette = PF_PAL_HOT;
+    o->unit = PF_SVG_UNIT_COUNT;
+}
+
+/* ---- text hygiene ---- */
+
+/* Decodes one UTF-8 character at s[0..n); returns its length (>= 1) and the code
+ * point in *cp, or U+FFFD (length 1) for any invalid, overlong or surrogate form. */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned c = s[0];
+    size_t len;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+        len = 2; v = c & 0x1f; min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3; v = c & 0x0f; min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4; v = c & 0x07; min = 0x10000;
+    } else {
+        *cp = 0xfffd;
+        return 1;
+    }
+    if (n < len)
+        goto bad;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            goto bad;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        goto bad;
+    *cp = v;
+    return len;
+bad:
+    *cp = 0xfffd;
+    return 1;
+}
+
+static size_t utf8_put(uint32_t cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+size_t pf_svg_clean_name(const char *name, size_t len, char *out, size_t cap)
+{
+    const unsigned char *s = (const unsigned char *)name;
+    size_t i = 0, o = 0;
+    if (cap == 0)
+        return 0;
+    while (i < len) {
+        uint32_t cp;
+        i += utf8_next(s + i, len - i, &cp);
+        /* XML 1.0 Char excludes C0 controls but \t \n \r; those break one-line
+         * names anyway, so every control character (and DEL) is replaced */
+        if (cp < 0x20 || cp == 0x7f || cp == 0xfffe || cp == 0xffff)
+            cp = 0xfffd;
+        char tmp[4];
+        size_t k = utf8_put(cp, tmp);
+        if (o + k >= cap)
+            break;
+        memcpy(out + o, tmp, k);
+        o += k;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Code points in a clean UTF-8 string. */
+static size_t utf8_count(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+/* Byte offset of code point number k in a clean UTF-8 string. */
+static size_t utf8_offset(const char *s, size_t n, size_t k)
+{
+    size_t i = 0;
+    for (; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80 && k-- == 0)
+            return i;
+    return n;
+}
+
+/* ---- numbers ---- */
+
+/* px with at most 2 decimals, trailing zeros dropped: "10", "10.5", "10.25". */
+static const char *fmt_px(char *b, double v)
+{
+    long long c = llround(v * 100);
+    const char *sign = c < 0 ? "-" : "";
+    if (c < 0)
+        c = -c;
+    if (c % 100 == 0)
+        snprintf(b, 32, "%s%lld", sign, c / 100);
+    else if (c % 10 == 0)
+        snprintf(b, 32, "%s%lld.%lld", sign, c / 100, (c % 100) / 10);
+    else
+        snprintf(b, 32, "%s%lld.%02lld", sign, c / 100, c % 100);
+    return b;
+}
+
+/* Shortest text that reads back as exactly v. */
+static const char *fmt_exact(char *b, double v)
+{
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        snprintf(b, 32, "%.0f", v);
+        return b;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(b, 32, "%.*g", prec, v);
+        if (strtod(b, NULL) == v)
+            break;
+    }
+    return b;
+}
+
+/* "1,234,567" for integral values, else up to 6 significant digits. */
+static void fmt_count(char *b, size_t cap, double v)
+{
+    if (v != floor(v) || fabs(v) >= 1e18) {
+        snprintf(b, cap, "%.6g", v);
+        return;
+    }
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", fabs(v));
+    size_t n = strlen(digits), o = 0;
+    if (v < 0 && o + 1 < cap)
+        b[o++] = '-';
+    for (size_t i = 0; i < n && o + 2 < cap; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            b[o++] = ',';
+        b[o++] = digits[i];
+    }
+    b[o] = '\0';
+}
+
+static void fmt_bytes(char *b, size_t cap, double v)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+    double a = fabs(v);
+    if (a < 1024) {
+        snprintf(b, cap, "%.0f B", v);
+        return;
+    }
+    int u = -1;
+    while (a >= 1024 && u < 3) {
+        a /= 1024;
+        v /= 1024;
+        u++;
+    }
+    snprintf(b, cap, "%.*f %s", a < 10 ? 2 : a < 100 ? 1 : 0, v, units[u]);
+}
+
+static void fmt_us(char *b, size_t cap, double us)
+{
+    double a = fabs(us);
+    if (a < 1000)
+        snprintf(b, cap, "%.*f \xc2\xb5s", us == floor(us) ? 0 : 1, us);
+    else if (a < 1e6)
+        snprintf(b, cap, "%.2f ms", us / 1e3);
+    else
+        snprintf(b, cap, "%.2f s", us / 1e6);
+}
+
+static void fmt_value(char *b, size_t cap, double v, const pf_svg_opts *o, const char *countname)
+{
+    switch (o->unit) {
+    case PF_SVG_UNIT_BYTES:
+        fmt_bytes(b, cap, v);
+        break;
+    case PF_SVG_UNIT_US:
+        fmt_us(b, cap, v);
+        break;
+    default: {
+        char n[64];
+        fmt_count(n, sizeof n, v);
+        snprintf(b, cap, "%s %s", n, countname);
+    }
+    }
+}
+
+/* ---- output plumbing ---- */
+
+struct out_ctx {
+    FILE *f;
+    int failed;
+};
+
+static int write_cb(void *ctx, const char *buf, int len)
+{
+    struct out_ctx *c = ctx;
+    if (len > 0 && fwrite(buf, 1, (size_t)len, c->f) != (size_t)len) {
+        c->failed = 1;
+        return -1;
+    }
+    return len;
+}
+
+static int close_cb(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+/* The renderer's state for one document. */
+struct svg {
+    xmlTextWriterPtr w;
+    const pf_svg_tree *t;
+    const pf_svg_opts *o;
+    int bad;                  /* a libxml2 call failed */
+    double total;             /* value of the root */
+    double scale;             /* px per unit of value */
+    double minval;            /* smallest drawn value */
+    double maxdelta;
+    double height;
+    uint32_t maxdepth;
+    const char *countname;
+    char *name;               /* scratch: cleaned name */
+    size_t name_cap;
+    char *text;               /* scratch: title / fitted text */
+    size_t text_cap;
+};
+
+#define W(call) do { if ((call) < 0) s->bad = 1; } while (0)
+#define X(str) BAD_CAST (str)
+
+static void attr(struct svg *s, const char *k, const char *v)
+{
+    W(xmlTextWriterWriteAttribute(s->w, X(k), X(v)));
+}
+
+static void attr_px(struct svg *s, const char *k, double v)
+{
+    char b[32];
+    attr(s, k, fmt_px(b, v));
+}
+
+static void start(struct svg *s, const char *el)
+{
+    W(xmlTextWriterStartElement(s->w, X(el)));
+}
+
+static void end(struct svg *s)
+{
+    W(xmlTextWriterEndElement(s->w));
+}
+
+static void text_el(struct svg *s, const char *id, double x, double y, const char *anchor,
+                    const char *content)
+{
+    start(s, "text");
+    if (id)
+        attr(s, "id", id);
+    attr_px(s, "x", x);
+    attr_px(s, "y", y);
+    if (anchor)
+        attr(s, "text-anchor", anchor);
+    if (content)
+        W(xmlTextWriterWriteString(s->w, X(content)));
+    end(s);
+    W(xmlTextWriterWriteRaw(s->w, X("\n")));
+}
+
+/* Writes asset text as CDATA, splitting any "]]>" so the section cannot end early. */
+static void cdata(struct svg *s, const char *txt)
+{
+    const char *p = txt;
+    for (;;) {
+        const char *q = strstr(p, "]]>");
+        size_t n = q ? (size_t)(q - p) + 2 : strlen(p);
+        char *chunk = pf_strndup(p, n);
+        if (!chunk) {
+            s->bad = 1;
+            return;
+        }
+        W(xmlTextWriterWriteCDATA(s->w, X(chunk)));
+        pf_free(chunk);
+        if (!q)
+            break;
+        p = q + 2;
+    }
+}
+
+static int grow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 256;
+    while (n < need)
+        n *= 2;
+    char *b = pf_realloc(*buf, n);
+    if (!b)
+        return -1;
+    *buf = b;
+    *cap = n;
+    return 0;
+}
+
+static double value_of(const pf_svg_tree *t, uint32_t i)
+{
+    return t->has_count2 ? pf_svg_total2(t, i) : t->nodes[i].total;
+}
+
+/* ---- per-frame markup ---- */
+
+static const char *code_file(const pf_svg_tree *t, uint32_t i)
+{
+    if (!t->extra || !t->trace || t->extra[i].code == PF_NONE || t->extra[i].code >= t->trace->ncodes)
+        return NULL;
+    return pf_trace_str(t->trace, t->trace->codes[t->extra[i].code].file);
+}
+
+/* Builds the tooltip into s->text; s->name holds the cleaned name. */
+static int build_title(struct svg *s, uint32_t i, size_t nlen)
+{
+    const pf_svg_tree *t = s->t;
+    const pf_svg_opts *o = s->o;
+    if (grow(&s->text, &s->text_cap, nlen + 1024) < 0)
+        return -1;
+    char v[96];
+    double val = value_of(t, i);
+    fmt_value(v, sizeof v, val, o, s->countname);
+    int n = snprintf(s->text, s->text_cap, "%s\n%s (%.2f%%)", s->name, v,
+                     s->total > 0 ? 100.0 * val / s->total : 0.0);
+    size_t len = (size_t)n;
+    if (t->has_count2) {
+        double d = pf_svg_total2(t, i) - t->nodes[i].total;
+        char dv[96];
+        fmt_value(dv, sizeof dv, fabs(d), o, s->countname);
+        len += (size_t)snprintf(s->text + len, s->text_cap - len, "\nchange: %s%s (%+.2f%%)",
+                                d > 0 ? "+" : d < 0 ? "-" : "", dv,
+                                s->total > 0 ? 100.0 * d / s->total : 0.0);
+    }
+    if (t->extra && i != 0) {
+        const pf_svg_extra *e = &t->extra[i];
+        char calls[48], self[48];
+        fmt_count(calls, sizeof calls, (double)e->calls);
+        fmt_us(self, sizeof self, (double)e->self_ns / 1000.0);
+        if (e->calls > 0)
+            len += (size_t)snprintf(s->text + len, s->text_cap - len, "\ncalls: %s, self time: %s",
+                                    calls, self);
+        const char *file = code_file(t, i);
+        if (file && file[0]) {
+            uint32_t line = e->line ? e->line : t->trace->codes[e->code].first_line;
+            size_t fl = strlen(file);
+            if (grow(&s->text, &s->text_cap, len + fl * 3 + 64) < 0)
+                return -1;
+            s->text[len++] = '\n';
+            len += pf_svg_clean_name(file, fl, s->text + len, s->text_cap - len - 32);
+            len += (size_t)snprintf(s->text + len, s->text_cap - len, ":%u", line);
+        }
+    }
+    return 0;
+}
+
+/* Fits the cleaned name into w px: the whole name, "head.." or "..tail"; "" if fewer
+ * than 3 characters fit. */
+static const char *fit_name(struct svg *s, size_t nlen, double w)
+{
+    double cw = s->o->fontsize * CHAR_W;
+    long fit = (long)((w - 6) / cw);
+    if (fit < 3)
+        return NULL;
+    size_t chars = utf8_count(s->name, nlen);
+    if ((long)chars <= fit)
+        return s->name;
+    if (grow(&s->text, &s->text_cap, nlen + 3) < 0)
+        return NULL;
+    size_t keep = (size_t)fit - 2;
+    if (s->o->truncate_start) {
+        size_t off = utf8_offset(s->name, nlen, chars - keep);
+        s->text[0] = s->text[1] = '.';
+        memcpy(s->text + 2, s->name + off, nlen - off);
+        s->text[2 + nlen - off] = '\0';
+    } else {
+        size_t off = utf8_offset(s->name, nlen, keep);
+        memcpy(s->text, s->name, off);
+        memcpy(s->text + off, "..", 3);
+    }
+    return s->text;
+}
+
+static uint32_t frame_color(struct svg *s, uint32_t i, const char *raw, size_t rawlen)
+{
+    const pf_svg_tree *t = s->t;
+    if (t->has_count2)
+        return pf_palette_diff_color(pf_svg_total2(t, i) - t->nodes[i].total, s->maxdelta,
+                                     s->o->negate);
+    if (i == 0)
+        return 0xd9d9d9;    /* "all" is a frame of its own, not part of any palette */
+    return pf_palette_color(s->o->palette, s->o->hash, raw, rawlen, code_file(t, i));
+}
+
+static double row_y(struct svg *s, uint32_t depth)
+{
+    const pf_svg_opts *o = s->o;
+    double top = o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0);
+    if (o->inverted)
+        return top + depth * o->frame_height;
+    double bottom = s->height - (o->fontsize * 2 + 10);
+    return bottom - (depth + 1) * o->frame_height;
+}
+
+/* Opens the frame's <g> and writes its title, rect and text (children follow). */
+static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, double gap)
+{
+    const pf_svg_tree *t = s->t;
+    const pf_svg_opts *o = s->o;
+    size_t rawlen;
+    const char *raw = pf_strtab_get(t->names, t->nodes[i].name, &rawlen);
+    if (!raw)
+        raw = "", rawlen = 0;
+    if (grow(&s->name, &s->name_cap, rawlen * 3 + 4) < 0)
+        return -1;
+    size_t nlen = pf_svg_clean_name(raw, rawlen, s->name, s->name_cap);
+    char b[32];
+    double val = value_of(t, i);
+    start(s, "g");
+    attr(s, "v", fmt_exact(b, val));
+    if (gap > 0)
+        attr(s, "s", fmt_exact(b, gap));
+    if (build_title(s, i, nlen) < 0)
+        return -1;
+    start(s, "title");
+    W(xmlTextWriterWriteString(s->w, X(s->text)));
+    end(s);
+    int link = o->html_link && t->extra && t->extra[i].code != PF_NONE;
+    if (link) {
+        char code[16];
+        snprintf(code, sizeof code, "%u", t->extra[i].code);
+        size_t hl = strlen(o->html_link);
+        if (grow(&s->text, &s->text_cap, hl + 32) < 0)
+            return -1;
+        snprintf(s->text, s->text_cap, "%s#code-%s", o->html_link, code);
+        start(s, "a");
+        attr(s, "href", s->text);
+    }
+    double px = XPAD + x * s->scale, w = val * s->scale, y = row_y(s, depth);
+    start(s, "rect");
+    attr_px(s, "x", px);
+    attr_px(s, "y", y);
+    attr_px(s, "width", w);
+    attr_px(s, "height", o->frame_height - FRAMEPAD);
+    snprintf(b, sizeof b, "#%06x", frame_color(s, i, raw, rawlen));
+    attr(s, "fill", b);
+    end(s);
+    if (link)
+        end(s);
+    const char *fitted = fit_name(s, nlen, w);
+    if (fitted) {
+        start(s, "text");
+        attr_px(s, "x", px + 3);
+        attr_px(s, "y", y + o->frame_height / 2 + o->fontsize * 0.35 - FRAMEPAD / 2);
+        W(xmlTextWriterWriteString(s->w, X(fitted)));
+        end(s);
+    }
+    return s->bad ? -1 : 0;
+}
+
+/* ---- the two passes ---- */
+
+struct pending {
+    uint32_t node;            /* PF_NONE: close the innermost open frame */
+    uint32_t depth;
+    double x, gap;
+};
+
+static const pf_strtab *sort_names;
+
+static int by_name(const void *a, const void *b)
+{
+    size_t la, lb;
+    const char *sa = pf_strtab_get(sort_names, *(const uint32_t *)a, &la);
+    const char *sb = pf_strtab_get(sort_names, *(const uint32_t *)b, &lb);
+    int c = memcmp(sa, sb, la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+/* rank[name id] = position of the name in byte order, so sibling sorts compare ints. */
+static uint32_t *name_ranks(const pf_strtab *names)
+{
+    uint32_t n = pf_strtab_count(names);
+    uint32_t *ids = pf_malloc(((size_t)n + 1) * sizeof *ids);
+    uint32_t *rank = pf_malloc(((size_t)n + 1) * sizeof *rank);
+    if (!ids || !rank) {
+        pf_free(ids);
+        pf_free(rank);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        ids[i] = i;
+    sort_names = names;
+    qsort(ids, n, sizeof *ids, by_name);
+    for (uint32_t i = 0; i < n; i++)
+        rank[ids[i]] = i;
+    pf_free(ids);
+    return rank;
+}
+
+static const uint32_t *sort_rank;
+static const pf_svg_node *sort_nodes;
+
+static int by_rank(const void *a, const void *b)
+{
+    uint32_t ra = sort_rank[sort_nodes[*(const uint32_t *)a].name];
+    uint32_t rb = sort_rank[sort_nodes[*(const uint32_t *)b].name];
+    return (ra > rb) - (ra < rb);
+}
+
+static int emit_frames(struct svg *s, pf_error *err)
+{
+    const pf_svg_tree *t = s->t;
+    uint32_t *rank = NULL, *kids = NULL;
+    struct pending *stack = NULL;
+    size_t nstack = 0, cap_stack = 0, cap_kids = 0;
+    if (!t->chart && !(rank = name_ranks(t->names)))
+        goto nomem;
+    cap_stack = 256;
+    stack = pf_malloc(cap_stack * sizeof *stack);
+    if (!stack)
+        goto nomem;
+    stack[nstack++] = (struct pending){ 0, 0, 0, 0 };
+    while (nstack > 0) {
+        struct pending p = stack[--nstack];
+        if (p.node == PF_NONE) {
+            end(s);
+            W(xmlTextWriterWriteRaw(s->w, X("\n")));
+            continue;
+        }
+        if (frame_open(s, p.node, p.x, p.depth, p.gap) < 0)
+            goto fail;
+        /* children, in drawing order */
+        size_t nk = 0;
+        for (uint32_t c = t->nodes[p.node].first_child; c != PF_NONE; c = t->nodes[c].next_sibling) {
+            if (nk == cap_kids) {
+                size_t ncap = cap_kids ? cap_kids * 2 : 64;
+                uint32_t *nkids = pf_reallocarray(kids, ncap, sizeof *nkids);
+                if (!nkids)
+                    goto nomem;
+                kids = nkids;
+                cap_kids = ncap;
+            }
+            kids[nk++] = c;
+        }
+        if (rank && nk > 1) {
+            sort_rank = rank;
+            sort_nodes = t->nodes;
+            qsort(kids, nk, sizeof *kids, by_rank);
+        }
+        size_t need = nstack + nk + 1;
+        if (need > cap_stack) {
+            size_t ncap = cap_stack;
+            while (ncap < need)
+                ncap *= 2;
+            struct pending *ns = pf_reallocarray(stack, ncap, sizeof *ns);
+            if (!ns)
+                goto nomem;
+            stack = ns;
+            cap_stack = ncap;
+        }
+        stack[nstack++] = (struct pending){ PF_NONE, 0, 0, 0 };
+        /* pushed in reverse so the leftmost child is written first */
+        size_t base = nstack;
+        double x = p.x, gap = 0;
+        for (size_t k = 0; k < nk; k++) {
+            double v = value_of(t, kids[k]);
+            if (v >= s->minval && v > 0) {
+                stack[nstack++] = (struct pending){ kids[k], p.depth + 1, x, gap };
+                gap = 0;
+            } else {
+                gap += v;
+            }
+            x += v;
+        }
+        for (size_t a = base, b = nstack; a + 1 < b; a++, b--) {
+            struct pending tmp = stack[a];
+            stack[a] = stack[b - 1];
+            stack[b - 1] = tmp;
+        }
+    }
+    pf_free(rank);
+    pf_free(kids);
+    pf_free(stack);
+    return 0;
+nomem:
+    pf_error_set(err, PF_ENOMEM, NULL);
+fail:
+    if (s->bad && err->code == PF_OK)
+        pf_error_set(err, PF_EIO, "cannot write the SVG");
+    if (err->code == PF_OK)
+        pf_error_set(err, PF_ENOMEM, NULL);
+    pf_free(rank);
+    pf_free(kids);
+    pf_free(stack);
+    return -1;
+}
+
+/* First pass: drawn frames' depth, the deepest row and the largest change. */
+static int measure(struct svg *s, pf_error *err)
+{
+    const pf_svg_tree *t = s->t;
+    uint32_t *depth = pf_malloc((size_t)t->nnodes * sizeof *depth);
+    if (!depth)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    depth[0] = 0;
+    s->maxdepth = 0;
+    s->maxdelta = fabs(pf_svg_total2(t, 0) - t->nodes[0].total);
+    for (uint32_t i = 1; i < t->nnodes; i++) {
+        uint32_t p = t->nodes[i].parent;
+        double v = value_of(t, i);
+        if (depth[p] == PF_NONE || v < s->minval || v <= 0) {
+            depth[i] = PF_NONE;
+            continue;
+        }
+        depth[i] = depth[p] + 1;
+        if (depth[i] > s->maxdepth)
+            s->maxdepth = depth[i];
+        double d = fabs(pf_svg_total2(t, i) - t->nodes[i].total);
+        if (d > s->maxdelta)
+            s->maxdelta = d;
+    }
+    pf_free(depth);
+    return 0;
+}
+
+static const char *unit_name(enum pf_svg_unit u)
+{
+    return u == PF_SVG_UNIT_BYTES ? "bytes" : u == PF_SVG_UNIT_US ? "us" : "count";
+}
+
+int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error *err)
+{
+    struct svg sv = { 0 };
+    struct svg *s = &sv;
+    struct out_ctx oc = { out, 0 };
+    xmlOutputBufferPtr ob = NULL;
+    s->t = t;
+    s->o = o;
+    s->countname = o->countname ? o->countname : "samples";
+    s->total = value_of(t, 0);
+    if (!(s->total > 0))
+        return pf_error_set(err, PF_EEMPTY, "no stack has a positive count");
+    double avail = o->width - 2 * XPAD;
+    s->scale = avail / s->total;
+    s->minval = o->minwidth_pct ? s->total * o->minwidth / 100.0 : o->minwidth / s->scale;
+    if (measure(s, err) < 0)
+        return -1;
+    double ypad1 = o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0);
+    double ypad2 = o->fontsize * 2 + 10;
+    s->height = ypad1 + ypad2 + (s->maxdepth + 1) * o->frame_height;
+    double H = s->height, Wd = o->width;
+
+    ob = xmlOutputBufferCreateIO(write_cb, close_cb, &oc, NULL);
+    if (!ob)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    s->w = xmlNewTextWriter(ob);
+    if (!s->w) {
+        xmlOutputBufferClose(ob);
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    }
+    W(xmlTextWriterStartDocument(s->w, "1.0", "UTF-8", NULL));
+    start(s, "svg");
+    attr(s, "xmlns", "http://www.w3.org/2000/svg");
+    attr(s, "version", "1.1");
+    attr_px(s, "width", Wd);
+    attr_px(s, "height", H);
+    char vb[96], b1[32], b2[32];
+    snprintf(vb, sizeof vb, "0 0 %s %s", fmt_px(b1, Wd), fmt_px(b2, H));
+    attr(s, "viewBox", vb);
+    attr(s, "font-family", o->fonttype ? o->fonttype : "Verdana");
+    attr_px(s, "font-size", o->fontsize);
+    attr_px(s, "data-fh", o->frame_height);
+    attr_px(s, "data-xpad", XPAD);
+    attr(s, "data-inverted", o->inverted ? "1" : "0");
+    attr(s, "data-unit", unit_name(o->unit));
+    attr(s, "data-countname", s->countname);
+    attr(s, "data-diff", t->has_count2 ? "1" : "0");
+    attr(s, "data-trunc", o->truncate_start ? "1" : "0");
+    W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    if (o->notes) {
+        start(s, "desc");
+        attr(s, "id", "notes");
+        size_t nl = strlen(o->notes);
+        char *clean = pf_malloc(nl * 3 + 4);
+        if (!clean)
+            goto nomem;
+        /* keep newlines in notes: clean line by line */
+        size_t ol = 0;
+        const char *p = o->notes;
+        while (*p) {
+            const char *e = strchr(p, '\n');
+            size_t l = e ? (size_t)(e - p) : strlen(p);
+            ol += pf_svg_clean_name(p, l, clean + ol, nl * 3 + 4 - ol);
+            if (!e)
+                break;
+            clean[ol++] = '\n';
+            clean[ol] = '\0';
+            p = e + 1;
+        }
+        W(xmlTextWriterWriteString(s->w, X(clean)));
+        pf_free(clean);
+        end(s);
+        W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    }
+    start(s, "style");
+    cdata(s, flamegraph_css);
+    end(s);
+    W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    /* background gradient, as flamegraph.pl users expect; CSS swaps it in dark mode */
+    W(xmlTextWriterWriteRaw(s->w, X("<defs><linearGradient id=\"bg\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
+                                     "<stop offset=\"5%\" stop-color=\"#eeeeee\"/>"
+                                     "<stop offset=\"95%\" stop-color=\"#eeeeb0\"/>"
+                                     "</linearGradient></defs>\n")));
+    start(s, "rect");
+    attr(s, "id", "bgrect");
+    attr(s, "width", "100%");
+    attr(s, "height", "100%");
+    end(s);
+    W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    const char *title = o->title ? o->title
+                      : t->chart ? "Flame Chart" : o->inverted ? "Icicle Graph" : "Flame Graph";
+    {
+        size_t tl = strlen(title);
+        if (grow(&s->name, &s->name_cap, tl * 3 + 4) < 0)
+            goto nomem;
+        pf_svg_clean_name(title, tl, s->name, s->name_cap);
+        text_el(s, "title", Wd / 2, o->fontsize * 2, "middle", s->name);
+    }
+    if (o->subtitle) {
+        size_t tl = strlen(o->subtitle);
+        if (grow(&s->name, &s->name_cap, tl * 3 + 4) < 0)
+            goto nomem;
+        pf_svg_clean_name(o->subtitle, tl, s->name, s->name_cap);
+        text_el(s, "subtitle", Wd / 2, o->fontsize * 4, "middle", s->name);
+    }
+    text_el(s, "details", XPAD, H - ypad2 / 2, NULL, " ");
+    text_el(s, "unzoom", XPAD, o->fontsize * 2, NULL, "Reset Zoom");
+    text_el(s, "search", Wd - XPAD - o->fontsize * 2.5, o->fontsize * 2, "end", "Search");
+    text_el(s, "ic", Wd - XPAD, o->fontsize * 2, "end", "ic");
+    text_el(s, "matched", Wd - XPAD, H - ypad2 / 2, "end", " ");
+    start(s, "g");
+    attr(s, "id", "frames");
+    W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    if (emit_frames(s, err) < 0)
+        goto fail;
+    end(s);
+    W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    start(s, "script");
+    cdata(s, flamegraph_js);
+    end(s);
+    W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    end(s);
+    W(xmlTextWriterEndDocument(s->w));
+    xmlFreeTextWriter(s->w);
+    s->w = NULL;
+    pf_free(s->name);
+    pf_free(s->text);
+    if (s->bad || oc.failed || fflush(out) != 0 || ferror(out))
+        return pf_error_set(err, PF_EIO, "cannot write the SVG");
+    return 0;
+nomem:
+    pf_error_set(err, PF_ENOMEM, NULL);
+fail:
+    if (err && err->code == PF_OK)
+        pf_error_set(err, PF_EIO, "cannot write the SVG");
+    xmlFreeTextWriter(s->w);
+    pf_free(s->name);
+    pf_free(s->text);
+    return -1;
+}

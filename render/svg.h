@@ -1,0 +1,56 @@
+/* svg.h: renders a frame tree (svg_tree.h) as a self-contained interactive SVG flame
+ * graph: libxml2 writes the markup (so every name is escaped and the document is
+ * well-formed), the script and style from render/assets/ are embedded, and nothing is
+ * fetched at view time.  The same tree and options always give the same bytes.
+ */
+#ifndef PF_SVG_H
+#define PF_SVG_H
+
+#include <stdio.h>
+
+#include "formats/error.h"
+#include "render/svg_tree.h"
+
+/* How frame values are shown in tooltips and the status line. */
+enum pf_svg_unit {
+    PF_SVG_UNIT_COUNT = 0,    /* "1,234 <countname>" */
+    PF_SVG_UNIT_BYTES,        /* "1.50 MiB" */
+    PF_SVG_UNIT_US            /* values are microseconds: "1.23 ms" */
+};
+
+typedef struct pf_svg_opts {
+    const char *title;        /* NULL: "Flame Graph", "Icicle Graph" or "Flame Chart" */
+    const char *subtitle;     /* NULL: none */
+    const char *countname;    /* NULL: "samples" */
+    const char *fonttype;     /* NULL: "Verdana" */
+    const char *notes;        /* NULL: none; kept in a <desc> element */
+    const char *html_link;    /* NULL: none; else frames with a code link to LINK#code-N */
+    double width;             /* image width in px (the script then fits the window) */
+    double frame_height;      /* px per frame row */
+    double fontsize;          /* px */
+    double minwidth;          /* frames narrower than this are omitted ... */
+    int minwidth_pct;         /* ... in percent of the total instead of px */
+    int palette;              /* enum pf_palette */
+    int hash;                 /* --hash colouring */
+    int inverted;             /* icicle: root at the top */
+    int negate;               /* differential: swap red and blue */
+    int truncate_start;       /* long names lose their start ("..tail") */
+    enum pf_svg_unit unit;
+} pf_svg_opts;
+
+/* flamegraph.pl's defaults: 1200 px wide, 16 px rows, 12 px Verdana, minwidth 0.1 px,
+ * the hot palette. */
+void pf_svg_opts_init(pf_svg_opts *o);
+
+/* Writes the SVG for t to out.  Differential trees (t->has_count2) are sized by the
+ * second count and coloured by (second - first).  Fails with PF_EEMPTY when the total
+ * is zero, PF_EIO when writing fails, PF_ENOMEM.  Returns 0 or -1 with err set. */
+int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error *err);
+
+/* Copies name[0..len) into out (cap bytes, NUL-terminated) as text that is valid in
+ * XML 1.0: invalid UTF-8 and characters XML forbids become U+FFFD, tabs and other
+ * control characters too.  Returns the length written (truncating at a character
+ * boundary if cap is too small).  Exposed for tests. */
+size_t pf_svg_clean_name(const char *name, size_t len, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,185 @@
+"""test_convert_pstats.py: `pyflame-c convert -f pstats` against cProfile itself.
+
+Each test program runs twice under the interpreter in $PYFLAME_PYTHON: once under
+`pyflame-c collect` (then converted to pstats), once under `python -m cProfile -o`.
+Both files are loaded with that interpreter's pstats module and, for every function
+defined in the program and every builtin the program calls directly, the call count
+(nc), primitive-call count (cc) and each caller edge's (nc, cc) must be equal.
+Also: time sums are consistent, recursion is not double counted, and the collapsed
+output follows flamegraph.pl's input rules.
+
+Environment: PYFLAME_C (the pyflame-c binary), PYFLAME_PYTHON (the interpreter);
+both default to something sensible for running by hand.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYFLAME_C = os.environ.get("PYFLAME_C") or os.path.join(HERE, "..", "..", "build", "pyflame-c")
+PYTHON = os.environ.get("PYFLAME_PYTHON") or sys.executable
+
+PROGS_DIR = os.path.join(HERE, "..", "data", "pstats_progs")
+sys.path.insert(0, PROGS_DIR)
+import _compare  # noqa: E402  (shared with tests/test_convert_model.c)
+
+# The test programs (also used by tests/test_convert_model.c).
+PROGRAMS = sorted(f[:-3] for f in os.listdir(PROGS_DIR) if f.endswith(".py") and f[0] != "_")
+
+# Functions whose cProfile numbers are not comparable: cProfile <= 3.11 does not see
+# other threads at all, and 3.12+ (sys.monitoring) mixes every thread into one stack.
+# Their exact counts are checked against known values instead (see test_threads).
+NOT_COMPARABLE = {"threads": {"wstep", "worker", "main", "<module>"}}
+
+
+def run(cmd, cwd, **kw):
+    r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    if r.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s\n%s" % (
+            " ".join(cmd), r.returncode, r.stdout.decode(errors="replace"),
+            r.stderr.decode(errors="replace")))
+    return r
+
+
+def have_collector():
+    if not os.access(PYFLAME_C, os.X_OK):
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "probe.py")
+        with open(p, "w") as f:
+            f.write("x = 1\n")
+        r = subprocess.run([PYFLAME_C, "collect", "--python", PYTHON, "-o",
+                            os.path.join(d, "t.gz"), p],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return r.returncode == 0 and os.path.exists(os.path.join(d, "t.gz"))
+
+
+# Under the test harness (PYFLAME_C set) a collector that does not work is a failure;
+# run by hand without one, the tests are skipped.
+HAVE_COLLECTOR = "PYFLAME_C" in os.environ or have_collector()
+
+
+@unittest.skipUnless(HAVE_COLLECTOR, "pyflame-c collect does not work here")
+class ConvertAgainstCProfile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="pf_pstats_")
+        cls.ours, cls.theirs, cls.progs = {}, {}, {}
+        for name in PROGRAMS:
+            prog = os.path.join(cls.dir, name + ".py")
+            shutil.copy(os.path.join(PROGS_DIR, name + ".py"), prog)
+            trace = os.path.join(cls.dir, name + ".gz")
+            ours = os.path.join(cls.dir, name + ".ours.prof")
+            theirs = os.path.join(cls.dir, name + ".cprofile.prof")
+            run([PYFLAME_C, "collect", "--python", PYTHON, "-o", trace, prog], cls.dir)
+            run([PYFLAME_C, "convert", "-f", "pstats", "-o", ours, trace], cls.dir)
+            run([PYTHON, "-m", "cProfile", "-o", theirs, prog], cls.dir)
+            cls.progs[name] = prog
+            cls.ours[name] = _compare.load(ours, prog)
+            cls.theirs[name] = _compare.load(theirs, prog)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def compare(self, name):
+        problems = _compare.differences(self.ours[name], self.theirs[name],
+                                        NOT_COMPARABLE.get(name, set()))
+        self.assertFalse(problems, "\n%s under %s:\n  " % (name, PYTHON) + "\n  ".join(problems))
+
+    def test_recursion(self):
+        self.compare("recursion")
+        fib = self.ours["recursion"][("PROG", 1, "fib")]
+        self.assertEqual(fib[1], 465 + 753 + 1219)      # calls of fib(12), fib(13), fib(14)
+        self.assertEqual(fib[0], 3)
+
+    def test_mutual_recursion(self):
+        self.compare("mutual")
+
+    def test_generators(self):
+        self.compare("generators")
+
+    def test_builtins(self):
+        self.compare("builtins")
+
+    def test_methods_of_c_types(self):
+        self.compare("methods")
+        names = {k[2] for k in self.ours["methods"] if k[0] == "~"}
+        for label in ("<method 'append' of 'list' objects>", "<method 'get' of 'dict' objects>",
+                      "<method 'join' of 'str' objects>"):
+            self.assertIn(label, names)
+
+    def test_exceptions(self):
+        self.compare("exceptions")
+
+    def test_threads(self):
+        self.compare("threads")
+        ours = self.ours["threads"]
+        self.assertEqual(ours[("PROG", 9, "worker")][1], 3)
+        self.assertEqual(ours[("PROG", 9, "worker")][0], 3)
+        self.assertEqual(ours[("PROG", 6, "wstep")][1], 600)
+        self.assertEqual(ours[("PROG", 6, "wstep")][4][("PROG", 9, "worker")][:2], (600, 600))
+
+    def test_times_consistent_and_recursion_not_double_counted(self):
+        for name in PROGRAMS:
+            ours = self.ours[name]
+            tt = sum(v[2] for v in ours.values())
+            roots = sum(v[3] for v in ours.values() if not v[4])
+            self.assertGreater(tt, 0, name)
+            # every nanosecond of self time belongs to exactly one root's cumulative time
+            self.assertAlmostEqual(tt, roots, delta=0.02 * tt + 1e-4, msg=name)
+            for k, (cc, nc, t, ct, callers) in ours.items():
+                self.assertLessEqual(t, ct * 1.0001 + 1e-6, (name, k))
+                self.assertLessEqual(ct, roots * 1.0001 + 1e-6, (name, k))
+        fib = self.ours["recursion"][("PROG", 1, "fib")]
+        main = self.ours["recursion"][("PROG", 9, "main")]
+        self.assertLessEqual(fib[3], main[3])
+
+    def test_text_totals_match_pstats(self):
+        trace = os.path.join(self.dir, "recursion.gz")
+        r = run([PYFLAME_C, "convert", "-f", "text", "--limit", "5", trace], self.dir)
+        out = r.stdout.decode()
+        ours = self.ours["recursion"]
+        nc = sum(v[1] for v in ours.values())
+        cc = sum(v[0] for v in ours.values())
+        self.assertIn("%d function calls (%d primitive calls)" % (nc, cc), out)
+        self.assertRegex(out, r"Python:  3\.\d+")
+        self.assertIn("recursion.py", out)
+        m = re.search(r"Elapsed: ([0-9.]+) seconds", out)
+        tot = re.search(r"primitive calls\) in ([0-9.]+) seconds", out)
+        self.assertTrue(m and tot, out)
+        self.assertLessEqual(float(tot.group(1)), float(m.group(1)) * 1.05 + 0.01, out)
+
+    def test_collapsed_follows_flamegraph_input_rules(self):
+        line_re = re.compile(r"^(.*) ([0-9.]+)$")
+        for name in PROGRAMS:
+            trace = os.path.join(self.dir, name + ".gz")
+            out = run([PYFLAME_C, "convert", "-f", "collapsed", trace], self.dir).stdout
+            again = run([PYFLAME_C, "convert", "-f", "collapsed", trace], self.dir).stdout
+            self.assertEqual(out, again, "collapsed output is not deterministic")
+            lines = out.decode().splitlines()
+            self.assertTrue(lines, name)
+            for line in lines:
+                m = line_re.match(line)
+                self.assertTrue(m, "%s: bad line %r" % (name, line))
+                self.assertTrue(all(m.group(1).split(";")), line)
+            self.assertTrue(any(l.startswith("MainThread;") for l in lines), name)
+            perl = shutil.which("perl")
+            if perl:
+                # flamegraph.pl's own parse: stack, then the count after the last space
+                check = ('my $n = 0; while (<STDIN>) { chomp; '
+                         'my ($s, $c) = /^(.*)\\s+?(\\d+(?:\\.\\d*)?)$/ or die "bad: $_\\n"; '
+                         'die "empty frame: $_\\n" if grep { $_ eq "" } split /;/, $s; $n++ } '
+                         'print "$n\\n";')
+                r = subprocess.run([perl, "-e", check], input=out, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+                self.assertEqual(r.returncode, 0, r.stderr.decode())
+                self.assertEqual(int(r.stdout), len(lines))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,397 @@
+/* test_convert_cli.c: `pyflame-c convert` as a real process: options and exit statuses,
+ * error messages, refusal to put binary pstats on a terminal, temp-file + rename
+ * (nothing partial left behind on failure), stdin input, collapsed determinism and
+ * flamegraph.pl's line syntax. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "formats/alloc.h"
+#include "formats/trace.h"
+
+static char dir[64];
+static char trace_path[128];       /* a good calls-only trace */
+static char mem_trace_path[128];   /* calls + lines + memory */
+static char empty_trace_path[128]; /* no nodes at all */
+static char out[1 << 16];
+
+static int run(const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s/%s/pyflame-c %s 2>&1", dir, getenv("PWD_ABS"),
+             PF_BUILD_DIR, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static uint32_t add_code(pf_trace *t, const char *file, uint32_t line, const char *name)
+{
+    pf_code c = { pf_strtab_intern_cstr(t->strings, file), pf_strtab_intern_cstr(t->strings, name),
+                  pf_strtab_intern_cstr(t->strings, name), line, PF_CODE_PYTHON };
+    return pf_trace_add_code(t, &c);
+}
+
+static uint32_t add_node(pf_trace *t, uint32_t thread, uint32_t parent, uint32_t code,
+                         uint64_t calls, uint64_t total, uint64_t self)
+{
+    pf_node n;
+    memset(&n, 0, sizeof n);
+    n.parent = parent;
+    n.thread = thread;
+    n.code = code;
+    n.call_line = parent == PF_NONE ? 0 : 3;
+    n.calls = calls;
+    n.total_ns = total;
+    n.self_ns = self;
+    n.mem.alloc_bytes = 100 * calls;
+    n.mem.alloc_count = calls;
+    return pf_trace_add_node(t, &n);
+}
+
+static void write_trace(const char *path, int nodes, uint32_t modes)
+{
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = modes;
+    pf_meta_set_str(&t->meta.python_version, "3.12.1");
+    pf_meta_push_str(&t->meta.argv, &t->meta.argc, "prog.py");
+    pf_meta_set_str(&t->meta.cwd, "/w");
+    pf_thread th1 = { 1, pf_strtab_intern_cstr(t->strings, "MainThread") };
+    pf_thread th2 = { 2, pf_strtab_intern_cstr(t->strings, "Thread-1 (work)") };
+    uint32_t a = pf_trace_add_thread(t, &th1), b = pf_trace_add_thread(t, &th2);
+    uint32_t cm = add_code(t, "/w/prog.py", 1, "<module>");
+    uint32_t cf = add_code(t, "/w/prog.py", 5, "fib");
+    uint32_t cw = add_code(t, "/w/lib/work.py", 2, "work");
+    if (nodes) {
+        uint32_t r = add_node(t, a, PF_NONE, cm, 1, 10000, 1000);
+        uint32_t f1 = add_node(t, a, r, cf, 1, 9000, 3000);
+        uint32_t f2 = add_node(t, a, f1, cf, 2, 6000, 4000);
+        add_node(t, a, f2, cf, 2, 2000, 2000);
+        uint32_t w = add_node(t, b, PF_NONE, cw, 3, 7000, 5000);
+        add_node(t, b, w, cf, 3, 2000, 2000);
+    }
+    if (modes & PF_MODE_LINES) {
+        pf_line l;
+        memset(&l, 0, sizeof l);
+        l.code = cf; l.line = 6; l.hits = 5; l.total_ns = 900; l.self_ns = 400;
+        pf_trace_add_line(t, &l);
+    }
+    pf_error err;
+    assert_int_equal(pf_trace_write(t, path, &err), 0);
+    pf_trace_free(t);
+}
+
+static int count_entries(void)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char cwd[1024];
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        return -1;
+    setenv("PWD_ABS", cwd, 1);
+    snprintf(dir, sizeof dir, "/tmp/pf_cli_XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(trace_path, sizeof trace_path, "%s/t.gz", dir);
+    snprintf(mem_trace_path, sizeof mem_trace_path, "%s/m.gz", dir);
+    snprintf(empty_trace_path, sizeof empty_trace_path, "%s/e.gz", dir);
+    write_trace(trace_path, 1, PF_MODE_CALLS);
+    write_trace(mem_trace_path, 1, PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY);
+    write_trace(empty_trace_path, 0, PF_MODE_CALLS);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_convert_help_documents_formats_and_units(void **state)
+{
+    (void)state;
+    assert_int_equal(run("convert --help"), 0);
+    assert_non_null(strstr(out, "usage: pyflame-c convert"));
+    assert_non_null(strstr(out, "microseconds"));
+    assert_non_null(strstr(out, "collapsed"));
+    assert_non_null(strstr(out, "pstats"));
+    assert_non_null(strstr(out, "lines"));
+}
+
+static void test_convert_bad_options_exit_2(void **state)
+{
+    (void)state;
+    static const struct { const char *args, *msg; } cases[] = {
+        { "convert t.gz", "missing -f FORMAT" },
+        { "convert -f svg t.gz", "unknown format 'svg'" },
+        { "convert -f text", "missing the trace file" },
+        { "convert -f text --frob t.gz", "unknown option '--frob'" },
+        { "convert -f text t.gz other.gz", "unexpected extra argument 'other.gz'" },
+        { "convert -f collapsed --metric wall t.gz", "unknown metric 'wall'" },
+        { "convert -f collapsed --granularity file t.gz", "unknown granularity 'file'" },
+        { "convert -f text --sort name t.gz", "unknown sort key 'name'" },
+        { "convert -f text --limit x t.gz", "--limit needs a number" },
+        { "convert -f text --limit=-3 t.gz", "--limit needs a number" },
+        { "convert -f pstats --sort calls -o x t.gz", "--sort and --limit apply to -f text" },
+        { "convert -f text --metric calls t.gz", "--metric and --granularity apply" },
+        { "convert -f text -o", "option '-o' needs a value" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int st = run(cases[i].args);
+        if (st != 2 || strstr(out, cases[i].msg) == NULL)
+            fprintf(stderr, "%s -> %d: %s", cases[i].args, st, out);
+        assert_int_equal(st, 2);
+        assert_non_null(strstr(out, cases[i].msg));
+    }
+}
+
+static void test_convert_bad_trace_names_file_and_exits_1(void **state)
+{
+    (void)state;
+    assert_int_equal(run("convert -f text missing.gz"), 1);
+    assert_non_null(strstr(out, "pyflame-c: missing.gz: "));
+    char path[160];
+    snprintf(path, sizeof path, "%s/garbage.gz", dir);
+    FILE *f = fopen(path, "w");
+    fputs("this is not a trace\n", f);
+    fclose(f);
+    int before = count_entries();
+    assert_int_equal(run("convert -f pstats -o out.prof garbage.gz"), 1);
+    assert_non_null(strstr(out, "pyflame-c: garbage.gz: "));
+    assert_int_equal(count_entries(), before);    /* no out.prof, no temp file */
+    unlink(path);
+}
+
+static void test_convert_truncated_trace_leaves_nothing(void **state)
+{
+    (void)state;
+    /* the first half of a good trace */
+    char path[160], cmd[400];
+    snprintf(path, sizeof path, "%s/trunc.gz", dir);
+    struct stat st;
+    assert_int_equal(stat(trace_path, &st), 0);
+    snprintf(cmd, sizeof cmd, "head -c %ld '%s' > '%s'", (long)st.st_size / 2, trace_path, path);
+    assert_int_equal(system(cmd), 0);
+    int before = count_entries();
+    assert_int_equal(run("convert -f collapsed -o out.txt trunc.gz"), 1);
+    assert_non_null(strstr(out, "pyflame-c: trunc.gz: "));
+    assert_int_equal(count_entries(), before);
+    unlink(path);
+}
+
+static void test_convert_failure_keeps_old_output_and_no_temp(void **state)
+{
+    (void)state;
+    char path[160];
+    snprintf(path, sizeof path, "%s/keep.prof", dir);
+    FILE *f = fopen(path, "w");
+    fputs("old", f);
+    fclose(f);
+    int before = count_entries();
+    /* an empty trace fails only after the output has been opened */
+    assert_int_equal(run("convert -f pstats -o keep.prof e.gz"), 1);
+    assert_non_null(strstr(out, "no calls recorded"));
+    assert_int_equal(count_entries(), before);
+    char buf[8] = { 0 };
+    f = fopen(path, "r");
+    assert_int_equal(fread(buf, 1, sizeof buf, f), 3);
+    fclose(f);
+    assert_string_equal(buf, "old");
+    unlink(path);
+}
+
+static void test_convert_memory_options_need_memory_trace(void **state)
+{
+    (void)state;
+    int before = count_entries();
+    assert_int_equal(run("convert -f collapsed --metric alloc-bytes -o x t.gz"), 2);
+    assert_non_null(strstr(out, "memory"));
+    assert_int_equal(run("convert -f text --sort peak t.gz"), 2);
+    assert_non_null(strstr(out, "memory"));
+    assert_int_equal(run("convert -f lines t.gz"), 1);
+    assert_non_null(strstr(out, "line data"));
+    assert_int_equal(count_entries(), before);
+    assert_int_equal(run("convert -f collapsed --metric alloc-bytes m.gz"), 0);
+    assert_non_null(strstr(out, "MainThread;<module> (prog.py:1) 100\n"));
+    assert_int_equal(run("convert -f text --sort alloc m.gz"), 0);
+    assert_int_equal(run("convert -f lines m.gz"), 0);
+    assert_non_null(strstr(out, "\talloc_bytes\t"));
+    assert_non_null(strstr(out, "/w/prog.py\t6\tfib\t5\t900\t400\t0\t0\t0\t0\n"));
+}
+
+static void test_convert_refuses_to_overwrite_its_input(void **state)
+{
+    (void)state;
+    struct stat before, after;
+    assert_int_equal(stat(trace_path, &before), 0);
+    assert_int_equal(run("convert -f text -o t.gz t.gz"), 2);
+    assert_non_null(strstr(out, "refusing to overwrite the input trace"));
+    assert_int_equal(stat(trace_path, &after), 0);
+    assert_int_equal(before.st_size, after.st_size);
+    assert_int_equal(before.st_mtime, after.st_mtime);
+}
+
+static void test_convert_writes_output_with_normal_permissions(void **state)
+{
+    (void)state;
+    assert_int_equal(run("convert -f pstats -o p.prof t.gz"), 0);
+    assert_string_equal(out, "");
+    char path[160];
+    snprintf(path, sizeof path, "%s/p.prof", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    assert_int_equal(st.st_mode & 0777, 0666 & ~mask);
+    /* the file starts as pstats' dict */
+    FILE *f = fopen(path, "rb");
+    assert_int_equal(fgetc(f), '{');
+    fclose(f);
+    unlink(path);
+}
+
+static void test_convert_reads_stdin(void **state)
+{
+    (void)state;
+    assert_int_equal(run("convert -f text - < t.gz"), 0);
+    assert_non_null(strstr(out, "12 function calls (8 primitive calls)"));
+    assert_int_equal(run("convert -f text - -o - < t.gz"), 0);
+    assert_non_null(strstr(out, "prog.py:5(fib)"));
+    /* pstats' sort names are accepted too */
+    assert_int_equal(run("convert -f text --sort cumtime --limit=1 t.gz"), 0);
+    assert_non_null(strstr(out, "Ordered by: cumulative time"));
+    /* fib: 9 us under <module> + 2 us in the other thread beats <module>'s 10 us */
+    assert_non_null(strstr(out, "prog.py:5(fib)\n"));
+    assert_null(strstr(out, "(<module>)"));
+}
+
+static void test_convert_collapsed_deterministic_and_flamegraph_syntax(void **state)
+{
+    (void)state;
+    assert_int_equal(run("convert -f collapsed -o c1.txt m.gz"), 0);
+    assert_int_equal(run("convert -f collapsed -o c2.txt m.gz"), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cd '%s' && cmp c1.txt c2.txt && test -s c1.txt", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("convert -f collapsed --granularity line --full-paths m.gz"), 0);
+    assert_non_null(strstr(out, "/w/prog.py"));
+    assert_int_equal(run("convert -f collapsed --metric calls m.gz"), 0);
+    assert_non_null(strstr(out, "Thread-1 (work);work (lib/work.py:2);fib (prog.py:5) 3\n"));
+    assert_int_equal(run("convert -f collapsed m.gz"), 0);
+    regex_t re;
+    assert_int_equal(regcomp(&re, "^(.*) ([0-9.]+)$", REG_EXTENDED), 0);
+    int lines = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
+        lines++;
+    }
+    regfree(&re);
+    assert_int_equal(lines, 6);
+    snprintf(cmd, sizeof cmd, "cd '%s' && rm -f c1.txt c2.txt", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Runs convert with stdout on a pseudo-terminal; returns the exit status, stderr in out. */
+static int run_on_tty(const char *fmt)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0)
+        return -1;
+    if (grantpt(master) < 0 || unlockpt(master) < 0) {
+        close(master);
+        return -1;
+    }
+    char errpath[160];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
+    const char *slave = ptsname(master);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int s = open(slave, O_RDWR);
+        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (s < 0 || e < 0 || chdir(dir) < 0)
+            _exit(99);
+        dup2(s, 1);
+        dup2(e, 2);
+        char bin[1024];
+        snprintf(bin, sizeof bin, "%s/%s/pyflame-c", getenv("PWD_ABS"), PF_BUILD_DIR);
+        execl(bin, bin, "convert", "-f", fmt, "t.gz", (char *)NULL);
+        _exit(98);
+    }
+    /* drain the terminal so the child never blocks on a full pty buffer */
+    int status;
+    char buf[4096];
+    fcntl(master, F_SETFL, O_NONBLOCK);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (read(master, buf, sizeof buf) <= 0)
+            usleep(10000);
+    }
+    close(master);
+    FILE *f = fopen(errpath, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    unlink(errpath);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_convert_refuses_binary_to_terminal(void **state)
+{
+    (void)state;
+    int st = run_on_tty("pstats");
+    if (st < 0)
+        skip();
+    assert_int_equal(st, 2);
+    assert_non_null(strstr(out, "refusing to write binary pstats data to a terminal"));
+    assert_int_equal(run_on_tty("text"), 0);
+    assert_string_equal(out, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_convert_help_documents_formats_and_units),
+        cmocka_unit_test(test_convert_bad_options_exit_2),
+        cmocka_unit_test(test_convert_bad_trace_names_file_and_exits_1),
+        cmocka_unit_test(test_convert_truncated_trace_leaves_nothing),
+        cmocka_unit_test(test_convert_failure_keeps_old_output_and_no_temp),
+        cmocka_unit_test(test_convert_memory_options_need_memory_trace),
+        cmocka_unit_test(test_convert_refuses_to_overwrite_its_input),
+        cmocka_unit_test(test_convert_writes_output_with_normal_permissions),
+        cmocka_unit_test(test_convert_reads_stdin),
+        cmocka_unit_test(test_convert_collapsed_deterministic_and_flamegraph_syntax),
+        cmocka_unit_test(test_convert_refuses_binary_to_terminal),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,1066 @@
+/* test_html.c: the HTML report (render/html*.c): escaping and UTF-8 repair, number
+ * formatting, the aggregation model (recursion, merged lines), the document (escaping
+ * of hostile program data, determinism, self-containment, size, folding, anchors,
+ * call-only and memory traces, files without embedded source, hostile line numbers),
+ * out-of-memory handling, and `pyflame-c html` as a process (options, errors, -o).
+ *
+ * PF_HTML_WRITE_SAMPLE=1 build/tests/test_html rewrites tests/data/html/sample.trace.gz
+ * (the realistic trace the browser test renders) from sample_trace() below. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "formats/alloc.h"
+#include "formats/trace.h"
+#include "render/html.h"
+#include "render/html_escape.h"
+#include "render/html_format.h"
+#include "render/html_highlight.h"
+#include "render/html_model.h"
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static uint32_t S(pf_trace *t, const char *s)
+{
+    uint32_t id = pf_strtab_intern_cstr(t->strings, s);
+    assert_int_not_equal(id, PF_STR_NONE);
+    return id;
+}
+
+static uint32_t code(pf_trace *t, const char *file, const char *name, uint32_t line)
+{
+    pf_code c = { S(t, file), S(t, name), S(t, name), line, file[0] ? PF_CODE_PYTHON : PF_CODE_NATIVE };
+    return pf_trace_add_code(t, &c);
+}
+
+static uint32_t node(pf_trace *t, uint32_t parent, uint32_t thread, uint32_t c, uint32_t call_line,
+                     uint64_t calls, uint64_t total, uint64_t self)
+{
+    pf_node n = { parent, thread, c, call_line, calls, total, self, { 0 } };
+    return pf_trace_add_node(t, &n);
+}
+
+static pf_node *node_at(pf_trace *t, uint32_t i)
+{
+    return &t->nodes[i];
+}
+
+static void line(pf_trace *t, uint32_t c, uint32_t ln, uint64_t hits, uint64_t total, uint64_t self)
+{
+    pf_line l = { c, ln, hits, total, self, { 0 } };
+    assert_int_not_equal(pf_trace_add_line(t, &l), PF_NONE);
+}
+
+static void source(pf_trace *t, const char *path, const char *text)
+{
+    assert_int_not_equal(pf_trace_add_source(t, S(t, path), text, strlen(text)), PF_NONE);
+}
+
+static pf_trace *new_trace(uint32_t modes)
+{
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = modes;
+    t->meta.duration_ns = 1000000000;
+    t->meta.start_unix_ns = INT64_C(1764089000) * 1000000000;
+    assert_int_equal(pf_meta_set_str(&t->meta.python_version, "3.11.2"), 0);
+    assert_int_equal(pf_meta_set_str(&t->meta.cwd, "/home/dev/proj"), 0);
+    pf_thread th = { 1, S(t, "MainThread") };
+    assert_int_equal(pf_trace_add_thread(t, &th), 0);
+    return t;
+}
+
+/* Renders t into a malloc'd NUL-terminated buffer (libc's, free with free()). */
+static char *render(const pf_trace *t, const pf_html_opts *opts, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    pf_error err;
+    pf_error_clear(&err);
+    int rc = pf_html_render(t, opts, f, &err);
+    fclose(f);
+    if (rc != 0)
+        fail_msg("render failed: %s", err.msg);
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0, k = strlen(needle);
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + k, needle))
+        n++;
+    return n;
+}
+
+static char *escape(const char *s, size_t len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    pf_html_escape(f, s, len);
+    fclose(f);
+    return buf;
+}
+
+/* Strict UTF-8 check of a whole buffer (no overlongs, surrogates, > U+10FFFF). */
+static int valid_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) { i++; continue; }
+        else if (c >= 0xC2 && c <= 0xDF) { k = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { k = 2; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { k = 3; cp = c & 0x07; }
+        else return 0;
+        if (i + k >= n + 0 && i + k > n - 1 + 1)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF))
+            || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* Every in-page link has its target, and no id is used twice. */
+static void links_resolve(const char *doc)
+{
+    char want[128];
+    for (const char *p = strstr(doc, "href=\"#"); p; p = strstr(p + 7, "href=\"#")) {
+        const char *e = strchr(p + 7, '"');
+        assert_non_null(e);
+        assert_true(e - (p + 7) < 100);
+        snprintf(want, sizeof want, "id=\"%.*s\"", (int)(e - (p + 7)), p + 7);
+        if (count(doc, want) != 1)
+            fail_msg("link %s has %zu targets", want, count(doc, want));
+    }
+}
+
+static void balanced(const char *doc, const char *open, const char *close)
+{
+    size_t o = count(doc, open), c = count(doc, close);
+    if (o != c)
+        fail_msg("%zu '%s' but %zu '%s'", o, open, c, close);
+}
+
+/* ---- a realistic trace: samples/textstats.py, with memory ------------------------------ */
+
+static const char textstats_fallback[] =
+    "import json\n\n\ndef tokenize(text):\n    return text.split()\n\n\ndef main():\n"
+    "    print(json.dumps(tokenize('a b')))\n\n\nmain()\n";
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+#define MS 1000000ull
+#define US 1000ull
+
+static void line_mem(pf_trace *t, uint32_t c, uint32_t ln, uint64_t hits, uint64_t total, uint64_t self,
+                     uint64_t alloc, uint64_t peak, uint64_t exitb)
+{
+    pf_line l = { c, ln, hits, total, self, { alloc, alloc / 64 + 1, alloc - exitb, peak, exitb } };
+    assert_int_not_equal(pf_trace_add_line(t, &l), PF_NONE);
+}
+
+static pf_trace *sample_trace(void)
+{
+    const char *py = "/home/dev/proj/samples/textstats.py";
+    const char *json = "/usr/lib/python3.11/json/__init__.py";
+    const char *coll = "/usr/lib/python3.11/collections/__init__.py";
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    pf_meta *m = &t->meta;
+    m->modes = PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY;
+    m->start_unix_ns = INT64_C(1764089000) * 1000000000 + 123456789;
+    m->duration_ns = 1214 * MS;
+    m->pid = 48213;
+    m->total_calls = 483071;
+    m->profiler_bytes = 3 * 1024 * 1024 + 4096;
+    m->peak_live_bytes = 27 * 1024 * 1024 + 517 * 1024;
+    pf_meta_set_str(&m->python_version, "3.11.2");
+    pf_meta_set_str(&m->python_executable, "/usr/bin/python3");
+    pf_meta_set_str(&m->cwd, "/home/dev/proj");
+    pf_meta_set_str(&m->clock, "CLOCK_MONOTONIC");
+    pf_meta_set_str(&m->hostname, "build-box");
+    pf_meta_push_str(&m->argv, &m->argc, "samples/textstats.py");
+    pf_meta_push_str(&m->argv, &m->argc, "--top");
+    pf_meta_push_str(&m->argv, &m->argc, "10");
+    pf_meta_push_str(&m->path, &m->npath, "/home/dev/proj");
+    pf_meta_push_str(&m->path, &m->npath, "/usr/lib/python3.11");
+    pf_thread th0 = { 140001, S(t, "MainThread") }, th1 = { 140002, S(t, "partitions") };
+    pf_trace_add_thread(t, &th0);
+    pf_trace_add_thread(t, &th1);
+
+    uint32_t mod = code(t, py, "<module>", 1), corpus = code(t, py, "make_corpus", 18),
+             lc = code(t, py, "<listcomp>", 22), tok = code(t, py, "tokenize", 27),
+             cw = code(t, py, "count_words", 31), cb = code(t, py, "count_bigrams", 38),
+             ren = code(t, py, "render", 42), lam = code(t, py, "<lambda>", 43),
+             part = code(t, py, "partitions", 49), gen = code(t, py, "<genexpr>", 55),
+             bg = code(t, py, "background", 58), mn = code(t, py, "main", 62),
+             dumps = code(t, json, "dumps", 183), counter = code(t, coll, "Counter.__init__", 581),
+             choice = code(t, "", "<method 'choice' of 'random.Random' objects>", 0),
+             findall = code(t, "", "<method 'findall' of 're.Pattern' objects>", 0),
+             get = code(t, "", "<method 'get' of 'dict' objects>", 0),
+             join = code(t, "", "<method 'join' of 'threading.Thread' objects>", 0),
+             sorted_ = code(t, "", "<built-in method builtins.sorted>", 0),
+             sum_ = code(t, "", "<built-in method builtins.sum>", 0);
+    /* MainThread */
+    uint32_t n0 = node(t, PF_NONE, 0, mod, 0, 1, 1210 * MS, 2 * MS);
+    uint32_t n1 = node(t, n0, 0, mn, 76, 1, 1208 * MS, 1 * MS);
+    uint32_t n2 = node(t, n1, 0, corpus, 66, 1, 420 * MS, 90 * MS);
+    uint32_t n3 = node(t, n2, 0, lc, 22, 20000, 330 * MS, 140 * MS);
+    node(t, n3, 0, choice, 22, 200213, 190 * MS, 190 * MS);
+    uint32_t n5 = node(t, n1, 0, tok, 67, 1, 60 * MS, 1 * MS);
+    node(t, n5, 0, findall, 28, 1, 59 * MS, 59 * MS);
+    uint32_t n7 = node(t, n1, 0, cw, 68, 1, 180 * MS, 118 * MS);
+    node(t, n7, 0, get, 34, 200213, 62 * MS, 62 * MS);
+    uint32_t n9 = node(t, n1, 0, cb, 69, 1, 40 * MS, 1 * MS);
+    node(t, n9, 0, counter, 39, 1, 39 * MS, 39 * MS);
+    uint32_t n11 = node(t, n1, 0, ren, 70, 1, 8 * MS, 1 * MS);
+    uint32_t n12 = node(t, n11, 0, sorted_, 43, 1, 3 * MS, 2 * MS);
+    node(t, n12, 0, lam, 43, 40, 1 * MS, 1 * MS);
+    node(t, n11, 0, dumps, 46, 1, 4 * MS, 4 * MS);
+    node(t, n1, 0, join, 71, 1, 499 * MS, 499 * MS);
+    /* partitions thread: recursion partitions -> sum -> <genexpr> -> partitions ... */
+    uint32_t b0 = node(t, PF_NONE, 1, bg, 0, 1, 905 * MS, 1 * US);
+    uint32_t p = node(t, b0, 1, part, 59, 1, 905 * MS - 1 * US, 3 * MS);
+    uint64_t tot = 902 * MS - 1 * US;
+    for (int depth = 0; depth < 3; depth++) {
+        uint32_t s = node(t, p, 1, sum_, 55, 1 + (uint64_t)depth * 40, tot, 20 * MS);
+        uint32_t g = node(t, s, 1, gen, 55, 1 + (uint64_t)depth * 40, tot - 20 * MS, 30 * MS);
+        tot -= 50 * MS;
+        p = node(t, g, 1, part, 55, 45 + (uint64_t)depth * 900, tot, depth == 2 ? tot : 80 * MS);
+        tot -= 80 * MS;
+    }
+    /* memory: self allocations per node */
+    node_at(t, n3)->mem.alloc_bytes = 9 * 1024 * 1024;
+    node_at(t, n2)->mem.alloc_bytes = 2 * 1024 * 1024 + 300 * 1024;
+    node_at(t, n5)->mem.alloc_bytes = 11 * 1024 * 1024;
+    node_at(t, n7)->mem.alloc_bytes = 40 * 1024;
+    node_at(t, n9)->mem.alloc_bytes = 6 * 1024 * 1024;
+
+    /* lines (MainThread side) */
+    line_mem(t, mod, 7, 1, 3 * MS, 3 * MS, 600 * 1024, 600 * 1024, 600 * 1024);
+    line_mem(t, mod, 8, 1, 2 * MS, 2 * MS, 200 * 1024, 200 * 1024, 200 * 1024);
+    line_mem(t, mod, 75, 1, 1 * US, 1 * US, 0, 0, 0);
+    line_mem(t, mod, 76, 1, 1208 * MS, 0, 30 * 1024 * 1024, 27 * 1024 * 1024, 1024);
+    line_mem(t, corpus, 19, 1, 12 * US, 12 * US, 1024, 0, 0);
+    line_mem(t, corpus, 20, 1, 1 * US, 1 * US, 0, 0, 0);
+    line_mem(t, corpus, 21, 20001, 9 * MS, 9 * MS, 0, 0, 0);
+    line_mem(t, corpus, 22, 20000, 340 * MS, 10 * MS, 9 * 1024 * 1024, 0, 0);
+    line_mem(t, lc, 22, 220000, 330 * MS, 140 * MS, 9 * 1024 * 1024, 0, 0);
+    line_mem(t, corpus, 23, 20000, 62 * MS, 62 * MS, 2 * 1024 * 1024, 2 * 1024 * 1024 + 100 * 1024, 0);
+    line_mem(t, corpus, 24, 1, 8 * MS, 8 * MS, 1200 * 1024, 1200 * 1024, 0);
+    line_mem(t, tok, 28, 1, 60 * MS, 1 * MS, 11 * 1024 * 1024, 11 * 1024 * 1024, 0);
+    line_mem(t, cw, 32, 1, 2 * US, 2 * US, 232, 232, 0);
+    line_mem(t, cw, 33, 200214, 55 * MS, 55 * MS, 0, 0, 0);
+    line_mem(t, cw, 34, 200213, 124 * MS, 62 * MS, 40 * 1024, 40 * 1024, 0);
+    line_mem(t, cw, 35, 1, 1 * US, 1 * US, 0, 0, 0);
+    line_mem(t, cb, 39, 1, 40 * MS, 1 * MS, 6 * 1024 * 1024, 6 * 1024 * 1024, 0);
+    line_mem(t, ren, 43, 1, 3 * MS, 0, 4096, 0, 0);
+    line_mem(t, lam, 43, 40, 1 * MS, 1 * MS, 0, 0, 0);
+    line_mem(t, ren, 44, 1, 1 * MS, 1 * MS, 2048, 0, 0);
+    line_mem(t, ren, 45, 1, 40 * US, 40 * US, 1800, 0, 0);
+    line_mem(t, ren, 46, 1, 4 * MS, 0, 9000, 0, 0);
+    line_mem(t, mn, 63, 1, 1 * US, 1 * US, 56, 56, 56);
+    line_mem(t, mn, 64, 1, 40 * US, 40 * US, 1024, 1024, 1024);
+    line_mem(t, mn, 65, 1, 1 * MS, 1 * MS, 0, 0, 0);
+    line_mem(t, mn, 66, 1, 420 * MS, 0, 14 * 1024 * 1024, 14 * 1024 * 1024, 0);
+    line_mem(t, mn, 67, 1, 60 * MS, 0, 11 * 1024 * 1024, 11 * 1024 * 1024, 0);
+    line_mem(t, mn, 68, 1, 180 * MS, 0, 40 * 1024, 40 * 1024, 40 * 1024);
+    line_mem(t, mn, 69, 1, 40 * MS, 0, 6 * 1024 * 1024, 6 * 1024 * 1024, 0);
+    line_mem(t, mn, 70, 1, 8 * MS, 0, 16 * 1024, 0, 0);
+    line_mem(t, mn, 71, 1, 499 * MS, 0, 0, 0, 0);
+    line_mem(t, mn, 72, 1, 30 * US, 30 * US, 512, 0, 0);
+    /* partitions thread */
+    line_mem(t, bg, 59, 1, 905 * MS, 0, 128, 128, 128);
+    line_mem(t, part, 51, 2746, 3 * MS, 3 * MS, 0, 0, 0);
+    line_mem(t, part, 52, 2746, 2 * MS, 2 * MS, 0, 0, 0);
+    line_mem(t, part, 53, 2746, 2 * MS, 2 * MS, 0, 0, 0);
+    line_mem(t, part, 54, 1, 1 * US, 1 * US, 0, 0, 0);
+    line_mem(t, part, 55, 2700, 890 * MS, 180 * MS, 2048, 0, 0);
+    line_mem(t, gen, 55, 92000, 700 * MS, 90 * MS, 0, 0, 0);
+    line_mem(t, dumps, 231, 1, 4 * MS, 4 * MS, 9000, 0, 0);
+    line_mem(t, counter, 599, 1, 39 * MS, 39 * MS, 6 * 1024 * 1024, 6 * 1024 * 1024, 0);
+
+    size_t len = 0;
+    char *text = slurp("samples/textstats.py", &len);
+    source(t, py, text ? text : textstats_fallback);
+    free(text);
+    pf_error err;
+    if (pf_trace_validate(t, &err) != 0)
+        fail_msg("sample trace invalid: %s", err.msg);
+    return t;
+}
+
+/* ---- escaping --------------------------------------------------------------------- */
+
+static void expect_escape(const char *in, size_t len, const char *want)
+{
+    char *got = escape(in, len);
+    if (strcmp(got, want) != 0)
+        fail_msg("escape mismatch: got '%s' want '%s'", got, want);
+    free(got);
+}
+
+#define FFFD "\xEF\xBF\xBD"
+
+static void test_html_escape_special_characters(void **state)
+{
+    (void)state;
+    expect_escape("a<b>&\"c'", 8, "a&lt;b&gt;&amp;&quot;c&#39;");
+    expect_escape("</script><!--", 13, "&lt;/script&gt;&lt;!--");
+    expect_escape("tab\there\nnl", 11, "tab\there\nnl");
+    expect_escape("nul\0esc\x1b" "del\x7f", 12, "nul\xE2\x90\x80" "esc\xE2\x90\x9B" "del\xE2\x90\xA1");
+}
+
+static void test_html_escape_replaces_invalid_utf8(void **state)
+{
+    (void)state;
+    expect_escape("ok \xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 12, "ok \xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+    expect_escape("\xFF", 1, FFFD);
+    expect_escape("a\xC3", 2, "a" FFFD);                       /* truncated at the end */
+    expect_escape("\xE2\x82" "A", 3, FFFD "A");                /* one FFFD per maximal subpart */
+    expect_escape("\xC0\xAF", 2, FFFD FFFD);                   /* overlong lead, stray byte */
+    expect_escape("\xE0\x80\xAF", 3, FFFD FFFD FFFD);          /* overlong 3-byte */
+    expect_escape("\xED\xA0\x80", 3, FFFD FFFD FFFD);          /* surrogate */
+    expect_escape("\xF4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD); /* above U+10FFFF */
+    expect_escape("\xC2\x85", 2, FFFD);                        /* C1 control */
+    expect_escape("\xF0\x9F\x98<", 4, FFFD "&lt;");
+}
+
+static void test_html_highlight_python(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    pf_html_hl hl = { 0 };
+    const char *lines[] = { "@cache", "def f(x, y=1.5e-3):  # c<", "    s = \"\"\"doc", "  still \"doc\"",
+                            "\"\"\" + r'\\'' ; return self", "class K: pass" };
+    for (size_t i = 0; i < 6; i++) {
+        pf_html_highlight_line(f, lines[i], strlen(lines[i]), &hl);
+        fputc('\n', f);
+    }
+    fclose(f);
+    assert_non_null(strstr(buf, "<i class=d>@cache</i>"));
+    assert_non_null(strstr(buf, "<i class=k>def</i> <i class=f>f</i>"));
+    assert_non_null(strstr(buf, "<i class=n>1.5e-3</i>"));
+    assert_non_null(strstr(buf, "<i class=c># c&lt;</i>"));
+    assert_non_null(strstr(buf, "<i class=s>&quot;&quot;&quot;doc</i>"));
+    assert_non_null(strstr(buf, "<i class=s>  still &quot;doc&quot;</i>"));
+    assert_non_null(strstr(buf, "<i class=s>r&#39;\\&#39;&#39;</i>"));
+    assert_non_null(strstr(buf, "<i class=b>self</i>"));
+    assert_non_null(strstr(buf, "<i class=k>class</i> <i class=f>K</i>"));
+    assert_int_equal(hl.quote, 0);
+    free(buf);
+}
+
+/* ---- formatting ----------------------------------------------------------------------- */
+
+static void test_html_format_units(void **state)
+{
+    (void)state;
+    char b[64];
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 0), "0 ns");
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 999), "999 ns");
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 1000), "1.00 \xC2\xB5s");
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 12345678), "12.3 ms");
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 999999), "1.00 ms");
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 1500000000), "1.50 s");
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 125000000000ull), "2 min 5 s");
+    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 3720000000000ull), "1 h 2 min");
+    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 512), "512 B");
+    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 1536), "1.50 KiB");
+    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 1048576), "1.00 MiB");
+    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 1048575), "1.00 MiB");
+    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 300ull << 30), "300 GiB");
+    assert_string_equal(pf_html_fmt_count(b, sizeof b, 0), "0");
+    assert_string_equal(pf_html_fmt_count(b, sizeof b, 999), "999");
+    assert_string_equal(pf_html_fmt_count(b, sizeof b, 1234567), "1,234,567");
+    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 1, 3), "33.3%");
+    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 3, 3), "100%");
+    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 1, 1000000), "<0.01%");
+    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 0, 5), "0%");
+    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 1, 0), "");
+    assert_string_equal(pf_html_fmt_utc(b, sizeof b, INT64_C(1764089000) * 1000000000), "2025-11-25 16:43:20 UTC");
+}
+
+/* ---- model ----------------------------------------------------------------------------- */
+
+static void test_html_model_counts_recursion_once(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS);
+    uint32_t mn = code(t, "/p/a.py", "main", 1), f = code(t, "/p/a.py", "f", 5), g = code(t, "/p/a.py", "g", 9);
+    uint32_t n0 = node(t, PF_NONE, 0, mn, 0, 1, 100, 10);
+    uint32_t n1 = node(t, n0, 0, f, 2, 1, 80, 10);
+    uint32_t n2 = node(t, n1, 0, g, 6, 2, 60, 5);
+    uint32_t n3 = node(t, n2, 0, f, 10, 3, 55, 30);     /* f inside f: not added again */
+    node(t, n3, 0, g, 6, 4, 25, 25);                    /* g inside g */
+    node(t, n0, 0, g, 3, 1, 10, 10);                    /* a second outermost g */
+    pf_error err;
+    pf_html_model *m = pf_html_model_new(t, 0, 0, &err);
+    assert_non_null(m);
+    assert_int_equal(m->total_ns, 100);
+    const pf_html_func *ff = &m->funcs[m->func_of_code[f]], *gg = &m->funcs[m->func_of_code[g]];
+    assert_int_equal(ff->calls, 4);
+    assert_int_equal(ff->self_ns, 40);
+    assert_int_equal(ff->cum_ns, 80);
+    assert_int_equal(gg->calls, 7);
+    assert_int_equal(gg->self_ns, 40);
+    assert_int_equal(gg->cum_ns, 70);
+    assert_int_equal(m->funcs[0].code, mn);             /* sorted by cumulative */
+    assert_int_equal(m->nfiles, 1);
+    assert_int_equal(m->files[0].self_ns, 90);           /* sum of self times */
+    pf_html_model_free(m);
+    pf_trace_free(t);
+}
+
+static void test_html_model_merges_lines_of_nested_codes(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t f = code(t, "/p/a.py", "f", 1), lc = code(t, "/p/a.py", "<listcomp>", 2);
+    uint32_t n0 = node(t, PF_NONE, 0, f, 0, 1, 100, 40);
+    node(t, n0, 0, lc, 2, 1, 60, 60);
+    line(t, f, 2, 1, 100, 40);
+    line(t, lc, 2, 50, 60, 60);
+    line(t, f, 3, 1, 0, 0);
+    pf_error err;
+    pf_html_model *m = pf_html_model_new(t, 0, 0, &err);
+    assert_non_null(m);
+    assert_int_equal(m->nfiles, 1);
+    assert_int_equal(m->files[0].nlines, 2);
+    const pf_html_line *l = &m->files[0].lines[0];
+    assert_int_equal(l->line, 2);
+    assert_int_equal(l->hits, 51);
+    assert_int_equal(l->self_ns, 100);
+    assert_int_equal(l->total_ns, 100);                  /* nested: max, not 160 */
+    assert_int_equal(m->nhot, 1);
+    pf_html_model_free(m);
+    pf_trace_free(t);
+}
+
+static void test_html_model_limit_and_threshold(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS);
+    uint32_t a = code(t, "/p/a.py", "a", 1), b = code(t, "/p/b.py", "b", 1), c = code(t, "/p/c.py", "c", 1);
+    uint32_t n0 = node(t, PF_NONE, 0, a, 0, 1, 100, 70);
+    node(t, n0, 0, b, 1, 1, 25, 25);
+    node(t, n0, 0, c, 1, 1, 5, 5);
+    pf_error err;
+    pf_html_model *m = pf_html_model_new(t, 2, 0, &err);
+    assert_int_equal(m->nshown, 2);
+    assert_string_equal(pf_trace_str(t, m->files[0].path), "/p/a.py");
+    assert_true(m->files[1].shown && !m->files[2].shown);
+    assert_int_equal(m->hidden_ns, 5);
+    pf_html_model_free(m);
+    m = pf_html_model_new(t, 0, 20, &err);
+    assert_int_equal(m->nshown, 2);
+    pf_html_model_free(m);
+    m = pf_html_model_new(t, 1, 1, &err);
+    assert_int_equal(m->nshown, 1);
+    pf_html_model_free(m);
+    pf_trace_free(t);
+}
+
+static void test_html_short_paths(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS);
+    pf_meta_push_str(&t->meta.path, &t->meta.npath, "/usr/lib/python3.11/");
+    pf_meta_push_str(&t->meta.path, &t->meta.npath, "/usr/lib");
+    assert_string_equal(pf_html_short_path(t, "/usr/lib/python3.11/json/x.py", 0), "json/x.py");
+    assert_string_equal(pf_html_short_path(t, "/home/dev/proj/app.py", 0), "app.py");
+    assert_string_equal(pf_html_short_path(t, "/home/dev/projx/app.py", 0), "/home/dev/projx/app.py");
+    assert_string_equal(pf_html_short_path(t, "/usr/lib/python3.11/json/x.py", 1), "/usr/lib/python3.11/json/x.py");
+    pf_trace_free(t);
+}
+
+/* ---- the document ---------------------------------------------------------------------- */
+
+static pf_trace *hostile_trace(void)
+{
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    const char *path = "/tmp/</script><script>alert(\"p\")</script>&'.py";
+    uint32_t c = code(t, path, "</script><script>alert(1)</script>", 1);
+    uint32_t c2 = code(t, path, "bad\xFF\xFEname<!--", 4);
+    uint32_t n = node(t, PF_NONE, 0, c, 0, 1, 100, 50);
+    node(t, n, 0, c2, 2, 1, 50, 50);
+    line(t, c, 2, 1, 100, 50);
+    line(t, c2, 5, 1, 50, 50);
+    source(t, path, "def f():\n    s = '</script><script>alert(2)</script>'\n"
+                    "    # \xC3\x28 invalid \xFF & \"quotes\" <!-- -->\n"
+                    "def bad():\n    return '\xE2\x80\xA8 \xED\xA0\x80'\n");
+    pf_meta_push_str(&t->meta.argv, &t->meta.argc, "prog.py");
+    pf_meta_push_str(&t->meta.argv, &t->meta.argc, "</script><b>it's</b>");
+    pf_meta_set_str(&t->meta.hostname, "<img onerror=x>");
+    pf_meta_set_str(&t->meta.python_executable, "/bin/\xFFpy");
+    pf_meta_set_str(&t->meta.clock, "</style>");
+    return t;
+}
+
+static void test_html_escapes_hostile_program_data(void **state)
+{
+    (void)state;
+    pf_trace *t = hostile_trace();
+    size_t len;
+    char *doc = render(t, NULL, &len);
+    assert_int_equal(strlen(doc), len);                 /* no NUL byte in the document */
+    assert_int_equal(count(doc, "<script"), 1);         /* only the report's own */
+    assert_int_equal(count(doc, "</script"), 1);
+    assert_int_equal(count(doc, "<style"), 1);
+    assert_int_equal(count(doc, "</style"), 1);
+    assert_int_equal(count(doc, "<!--"), 0);
+    /* the embedded script and style hold no markup that could end them early */
+    const char *js = strstr(doc, "<script>") + 8, *js_end = strstr(js, "</script>");
+    for (const char *p = js; p < js_end; p++)
+        assert_false(p[0] == '<' && (p[1] == '/' || p[1] == '!'));
+    const char *css = strstr(doc, "<style>") + 7, *css_end = strstr(css, "</style>");
+    for (const char *p = css; p < css_end; p++)
+        assert_false(p[0] == '<');
+    assert_null(strstr(doc, "<b>"));
+    assert_null(strstr(doc, "<img"));
+    assert_non_null(strstr(doc, "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+    /* shell-quoted for copying: '</script><b>it'\''s</b>' */
+    assert_non_null(strstr(doc, "&#39;&lt;/script&gt;&lt;b&gt;it&#39;\\&#39;&#39;s&lt;/b&gt;&#39;"));
+    assert_non_null(strstr(doc, "bad" FFFD FFFD "name&lt;!--"));
+    assert_non_null(strstr(doc, "&lt;img onerror=x&gt;"));
+    assert_true(valid_utf8((const unsigned char *)doc, len));
+    balanced(doc, "<tr", "</tr>");
+    balanced(doc, "<table", "</table>");
+    balanced(doc, "<tbody", "</tbody>");
+    balanced(doc, "<details", "</details>");
+    links_resolve(doc);
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_is_deterministic(void **state)
+{
+    (void)state;
+    pf_trace *t = sample_trace();
+    size_t n1, n2, n3;
+    char *a = render(t, NULL, &n1);
+    char *b = render(t, NULL, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1);
+    /* and after a trip through the file format */
+    char path[] = "/tmp/pf-html-det-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    pf_error err;
+    assert_int_equal(pf_trace_write(t, path, &err), 0);
+    pf_trace *r = pf_trace_read(path, &err);
+    assert_non_null(r);
+    char *c = render(r, NULL, &n3);
+    assert_int_equal(n1, n3);
+    assert_memory_equal(a, c, n1);
+    unlink(path);
+    free(a);
+    free(b);
+    free(c);
+    pf_trace_free(r);
+    pf_trace_free(t);
+}
+
+static void test_html_is_self_contained(void **state)
+{
+    (void)state;
+    pf_trace *t = sample_trace();
+    char *doc = render(t, NULL, NULL);
+    assert_null(strstr(doc, "http://"));
+    assert_null(strstr(doc, "https://"));
+    assert_null(strstr(doc, "src="));
+    assert_null(strstr(doc, "url("));
+    assert_null(strstr(doc, "@import"));
+    assert_null(strstr(doc, "<link"));
+    assert_null(strstr(doc, "<iframe"));
+    size_t hrefs = 0;
+    for (const char *p = strstr(doc, "href="); p; p = strstr(p + 5, "href=")) {
+        assert_true(strncmp(p, "href=\"#", 7) == 0);
+        hrefs++;
+    }
+    assert_true(hrefs > 20);
+    assert_non_null(strstr(doc, "Content-Security-Policy"));
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_code_is_under_200k(void **state)
+{
+    (void)state;
+    pf_trace *t = pf_trace_new();
+    size_t len;
+    char *doc = render(t, NULL, &len);
+    assert_true(len < 200 * 1024);
+    assert_non_null(strstr(doc, "No Python file has data"));
+    free(doc);
+    pf_trace_free(t);
+}
+
+static const char *hundred_lines(void)
+{
+    static char buf[4096];
+    size_t o = 0;
+    for (int i = 1; i <= 100; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, i == 1 ? "def f():\n" : "    x%d = %d\n", i, i);
+    return buf;
+}
+
+static void test_html_folds_cold_stretches(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t f = code(t, "/p/a.py", "f", 1);
+    node(t, PF_NONE, 0, f, 0, 1, 100, 100);
+    line(t, f, 5, 1, 40, 40);
+    line(t, f, 90, 1, 60, 60);
+    source(t, "/p/a.py", hundred_lines());
+    char *doc = render(t, NULL, NULL);
+    /* kept: 1..8 (def line, line 5 +-3), 87..93; folded: 9..86, 94..100 */
+    assert_int_equal(count(doc, "<tbody class=\"fold\">"), 2);
+    assert_int_equal(count(doc, "<tbody class=\"cold\" hidden>"), 2);
+    assert_non_null(strstr(doc, "78 lines without data (9\xE2\x80\x93" "86)"));
+    assert_non_null(strstr(doc, "7 lines without data (94\xE2\x80\x93" "100)"));
+    const char *cold = strstr(doc, "<tbody class=\"cold\" hidden>");
+    const char *l50 = strstr(doc, "id=\"L0-50\"");
+    assert_non_null(l50);                                 /* folded rows keep their anchors */
+    assert_true(l50 > cold && l50 < strstr(cold, "</tbody>"));
+    const char *l5 = strstr(doc, "id=\"L0-5\"");
+    assert_true(l5 < cold);
+    assert_non_null(strstr(doc, "Expand all"));
+    /* more context: one fold fewer */
+    pf_html_opts o;
+    pf_html_opts_init(&o);
+    o.context = 10;
+    char *doc2 = render(t, &o, NULL);
+    assert_int_equal(count(doc2, "<tbody class=\"fold\">"), 1);
+    free(doc2);
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_anchors_for_functions_and_lines(void **state)
+{
+    (void)state;
+    pf_trace *t = sample_trace();
+    char *doc = render(t, NULL, NULL);
+    char want[64];
+    for (uint32_t c = 0; c < t->ncodes; c++) {
+        snprintf(want, sizeof want, "id=\"code-%u\"", c);
+        assert_int_equal(count(doc, want), 1);            /* every function, exactly once */
+    }
+    assert_non_null(strstr(doc, "href=\"#code-11\""));    /* main, linked from the table */
+    assert_non_null(strstr(doc, "<tr class=\"fn\" id=\"code-11\">"));
+    assert_non_null(strstr(doc, "<span id=\"code-7\"></span>")); /* <lambda>: in its line cell */
+    assert_non_null(strstr(doc, "id=\"L0-34\""));
+    assert_non_null(strstr(doc, "href=\"#L0-34\""));       /* hottest lines link to the line */
+    assert_non_null(strstr(doc, "Hottest lines"));
+    /* files without embedded source: rows of their data lines */
+    assert_non_null(strstr(doc, "not embedded in the trace"));
+    assert_non_null(strstr(doc, "json/__init__.py"));
+    assert_non_null(strstr(doc, "partitions"));
+    links_resolve(doc);
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_memory_columns(void **state)
+{
+    (void)state;
+    pf_trace *t = sample_trace();
+    char *doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, ">Allocated</th>"));
+    assert_non_null(strstr(doc, ">At peak</th>"));
+    assert_non_null(strstr(doc, ">At exit</th>"));
+    assert_non_null(strstr(doc, "Peak memory"));
+    assert_non_null(strstr(doc, "27.5 MiB"));             /* meta.peak_live_bytes */
+    assert_non_null(strstr(doc, "<td>11.0 MiB</td>"));    /* tokenize's line */
+    assert_non_null(strstr(doc, "id=\"L0-28\" class=\"h1\""));
+    free(doc);
+    /* the same trace without the MEMORY mode bit has no memory columns */
+    /* memory without line data: function and file totals, no line columns */
+    uint32_t nlines = t->nlines;
+    t->nlines = 0;
+    doc = render(t, NULL, NULL);
+    assert_null(strstr(doc, "At peak"));
+    assert_non_null(strstr(doc, "Peak memory"));
+    assert_non_null(strstr(doc, "self 1.00 ms (0.05%) \xC2\xB7 cumulative 60.0 ms (2.84%) \xC2\xB7 allocated 11.0 MiB"));
+    free(doc);
+    t->nlines = nlines;
+    t->meta.modes &= ~(uint32_t)PF_MODE_MEMORY;
+    doc = render(t, NULL, NULL);
+    assert_null(strstr(doc, "At peak"));
+    assert_null(strstr(doc, "Peak memory"));
+    assert_non_null(strstr(doc, ">Hits</th>"));
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_calls_only_trace_lists_functions(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS);
+    uint32_t f = code(t, "/p/a.py", "f", 1), g = code(t, "/p/a.py", "g", 60), len = code(t, "", "<built-in method builtins.len>", 0);
+    uint32_t n = node(t, PF_NONE, 0, f, 0, 1, 100, 60);
+    node(t, n, 0, g, 2, 7, 30, 30);
+    node(t, n, 0, len, 3, 9, 10, 10);
+    char text[4096];
+    snprintf(text, sizeof text, "%s", hundred_lines());
+    memcpy(strstr(text, "    x60 = 60"), "def g():    ", 12);
+    source(t, "/p/a.py", text);
+    char *doc = render(t, NULL, NULL);
+    assert_null(strstr(doc, ">Hits</th>"));
+    assert_non_null(strstr(doc, "no line data"));
+    assert_non_null(strstr(doc, "<tr class=\"fn\" id=\"code-0\">"));
+    assert_non_null(strstr(doc, "<tr class=\"fn\" id=\"code-1\">"));
+    assert_non_null(strstr(doc, "<tr id=\"code-2\">"));   /* the built-in: its table row */
+    assert_non_null(strstr(doc, "builtins.len"));
+    assert_non_null(strstr(doc, "7 calls"));
+    /* the def lines are visible (not inside a fold), with their neighbourhood */
+    const char *l60 = strstr(doc, "id=\"L0-60\"");
+    assert_non_null(l60);
+    const char *p = l60;
+    while (p > doc && strncmp(p, "<tbody", 6) != 0)
+        p--;
+    assert_true(strncmp(p, "<tbody>", 7) == 0);
+    assert_non_null(strstr(doc, "id=\"L0-66\""));
+    assert_int_equal(count(doc, "<tbody class=\"fold\">"), 2);   /* 8-56, 67-100 */
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_file_without_embedded_source(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t f = code(t, "/gone/a.py", "f", 10), lam = code(t, "/gone/a.py", "<lambda>", 15);
+    uint32_t n = node(t, PF_NONE, 0, f, 0, 1, 100, 100);
+    node(t, n, 0, lam, 11, 1, 0, 0);
+    line(t, f, 11, 3, 60, 60);
+    line(t, f, 20, 1, 40, 40);
+    char *doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "not embedded in the trace"));
+    assert_non_null(strstr(doc, "id=\"F0-11\""));
+    assert_non_null(strstr(doc, "id=\"F0-20\""));
+    assert_null(strstr(doc, "id=\"F0-12\""));
+    assert_int_equal(count(doc, "<tr class=\"gap\">"), 1);  /* between 11 and 20 */
+    assert_non_null(strstr(doc, "<tr class=\"fn\" id=\"code-0\"><td>10</td>"));  /* no empty row for 10 */
+    assert_null(strstr(doc, "id=\"F0-10\""));
+    assert_non_null(strstr(doc, "<tr class=\"fn\" id=\"code-1\"><td>15</td>"));
+    assert_int_equal(count(doc, "id=\"code-1\""), 1);
+    assert_null(strstr(doc, "class=\"fold\""));
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_hostile_line_numbers_stay_bounded(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t f = code(t, "/p/a.py", "f", 4000000000u);
+    uint32_t anon = code(t, "/p/a.py", "<lambda>", 0);
+    uint32_t n = node(t, PF_NONE, 0, f, 0, 1, 100, 100);
+    node(t, n, 0, anon, 0, 1, 0, 0);
+    line(t, f, 2, 1, 10, 10);
+    line(t, f, 4294967295u, 1, 90, 90);
+    source(t, "/p/a.py", "a = 1\nb = 2\nc = 3\n");
+    size_t len;
+    char *doc = render(t, NULL, &len);
+    assert_true(len < 100 * 1024);
+    assert_non_null(strstr(doc, "id=\"L0-4294967295\" class=\"h5\""));
+    assert_non_null(strstr(doc, "<tr class=\"fn\" id=\"code-0\">"));
+    assert_non_null(strstr(doc, "id=\"L0-4000000000\" class=\"past\""));
+    char want[32];
+    snprintf(want, sizeof want, "id=\"code-%u\"", anon);
+    assert_int_equal(count(doc, want), 1);
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_title_and_metadata(void **state)
+{
+    (void)state;
+    pf_trace *t = sample_trace();
+    char *doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "<title>Profile of textstats.py</title>"));
+    assert_non_null(strstr(doc, "samples/textstats.py --top 10"));
+    assert_non_null(strstr(doc, "3.11.2"));
+    assert_non_null(strstr(doc, "2025-11-25 16:43:20 UTC"));
+    assert_non_null(strstr(doc, "build-box, pid 48213"));
+    assert_non_null(strstr(doc, "MainThread, partitions"));
+    assert_non_null(strstr(doc, ">1.21 s<"));
+    assert_non_null(strstr(doc, "<span class=\"tag\">memory</span>"));
+    free(doc);
+    pf_html_opts o;
+    pf_html_opts_init(&o);
+    o.title = "Review <42> & co";
+    doc = render(t, &o, NULL);
+    assert_non_null(strstr(doc, "<title>Review &lt;42&gt; &amp; co</title>"));
+    free(doc);
+    t->meta.flags = PF_FLAG_OUT_OF_MEMORY;
+    doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "ran out of memory"));
+    free(doc);
+    pf_trace_free(t);
+}
+
+static void test_html_limit_hides_files_but_keeps_anchors(void **state)
+{
+    (void)state;
+    pf_trace *t = sample_trace();
+    pf_html_opts o;
+    pf_html_opts_init(&o);
+    o.limit = 1;
+    char *doc = render(t, &o, NULL);
+    assert_int_equal(count(doc, "<details class=\"file\""), 1);
+    assert_non_null(strstr(doc, "2 of 3 files are not shown"));
+    char want[64];
+    for (uint32_t c = 0; c < t->ncodes; c++) {
+        snprintf(want, sizeof want, "id=\"code-%u\"", c);
+        assert_int_equal(count(doc, want), 1);
+    }
+    free(doc);
+    o.limit = 0;
+    o.threshold_pct = 4;                                 /* Counter.__init__ has 39 ms of 2.1 s */
+    doc = render(t, &o, NULL);
+    assert_int_equal(count(doc, "<details class=\"file\""), 1);
+    free(doc);
+    pf_trace_free(t);
+}
+
+/* Every allocation failure is reported as PF_ENOMEM, and nothing leaks. */
+static void test_html_out_of_memory_is_clean(void **state)
+{
+    (void)state;
+    pf_trace *t = sample_trace();
+    long base = pf_alloc_live_blocks();
+    int ok = 0;
+    for (long n = 0; n < 1000 && !ok; n++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        pf_error err;
+        pf_error_clear(&err);
+        pf_alloc_fail_after(n);
+        int rc = pf_html_render(t, NULL, f, &err);
+        long injected = pf_alloc_injected_failures();
+        pf_alloc_fail_after(-1);
+        fclose(f);
+        free(buf);
+        if (rc == 0) {
+            assert_int_equal(injected, 0);
+            ok = 1;
+        } else {
+            assert_int_equal(err.code, PF_ENOMEM);
+        }
+        assert_int_equal(pf_alloc_live_blocks(), base);
+    }
+    assert_true(ok);
+    pf_trace_free(t);
+}
+
+static void test_html_shipped_sample_renders(void **state)
+{
+    (void)state;
+    pf_error err;
+    if (getenv("PF_HTML_WRITE_SAMPLE")) {
+        pf_trace *s = sample_trace();
+        assert_int_equal(pf_trace_write(s, "tests/data/html/sample.trace.gz", &err), 0);
+        pf_trace_free(s);
+    }
+    pf_trace *t = pf_trace_read("tests/data/html/sample.trace.gz", &err);
+    if (!t)
+        fail_msg("tests/data/html/sample.trace.gz: %s (regenerate with PF_HTML_WRITE_SAMPLE=1)", err.msg);
+    char *doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "count_words"));
+    assert_non_null(strstr(doc, ">At peak</th>"));
+    free(doc);
+    pf_trace_free(t);
+}
+
+/* ---- the command ---------------------------------------------------------------------- */
+
+static int run(const char *args, char *out, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s/pyflame-c html %s 2>&1", PF_BUILD_DIR, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static char obuf[1 << 20];
+
+static void test_html_cli_option_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(run("--help", obuf, sizeof obuf), 0);
+    assert_non_null(strstr(obuf, "usage: pyflame-c html"));
+    assert_int_equal(run("", obuf, sizeof obuf), 2);
+    assert_non_null(strstr(obuf, "missing TRACE"));
+    assert_int_equal(run("--limit", obuf, sizeof obuf), 2);
+    assert_int_equal(run("--limit x t.gz", obuf, sizeof obuf), 2);
+    assert_non_null(strstr(obuf, "--limit wants a positive number, not 'x'"));
+    assert_int_equal(run("--limit 0 t.gz", obuf, sizeof obuf), 2);
+    assert_int_equal(run("--limit -3 t.gz", obuf, sizeof obuf), 2);
+    assert_int_equal(run("--threshold 101 t.gz", obuf, sizeof obuf), 2);
+    assert_int_equal(run("--threshold=abc t.gz", obuf, sizeof obuf), 2);
+    assert_int_equal(run("--context 5000 t.gz", obuf, sizeof obuf), 2);
+    assert_int_equal(run("--frobnicate t.gz", obuf, sizeof obuf), 2);
+    assert_non_null(strstr(obuf, "unknown option '--frobnicate'"));
+    assert_int_equal(run("a.gz b.gz", obuf, sizeof obuf), 2);
+    assert_int_equal(run("-o '' t.gz", obuf, sizeof obuf), 2);
+}
+
+static void test_html_cli_bad_trace(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/pf-html-bad-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(write(fd, "this is not a trace\n", 20) == 20);
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof args, "%s", path);
+    assert_int_equal(run(args, obuf, sizeof obuf), 1);
+    char want[128];
+    snprintf(want, sizeof want, "pyflame-c: %s: ", path);
+    assert_true(strncmp(obuf, want, strlen(want)) == 0);
+    unlink(path);
+    assert_int_equal(run("/nonexistent/trace.gz", obuf, sizeof obuf), 1);
+    assert_non_null(strstr(obuf, "pyflame-c: /nonexistent/trace.gz: "));
+}
+
+/* The report comes from the trace alone: the profiled file may be gone. */
+static void test_html_cli_renders_after_source_file_is_deleted(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pf-html-cli-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char py[256], tr[256], out[256], args[1024];
+    snprintf(py, sizeof py, "%s/app.py", dir);
+    snprintf(tr, sizeof tr, "%s/trace.gz", dir);
+    snprintf(out, sizeof out, "%s/report.html", dir);
+    const char *text = "def hot():\n    return sum(range(10))  # unique-marker\n\nhot()\n";
+    FILE *f = fopen(py, "w");
+    fputs(text, f);
+    fclose(f);
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t c = code(t, py, "hot", 1);
+    node(t, PF_NONE, 0, c, 4, 1, 100, 100);
+    line(t, c, 2, 1, 100, 100);
+    source(t, py, text);
+    pf_error err;
+    assert_int_equal(pf_trace_write(t, tr, &err), 0);
+    unlink(py);
+
+    snprintf(args, sizeof args, "%s", tr);
+    assert_int_equal(run(args, obuf, sizeof obuf), 0);
+    assert_non_null(strstr(obuf, "unique-marker"));
+    size_t stdout_len = strlen(obuf);
+    char *via_stdout = strdup(obuf);
+
+    snprintf(args, sizeof args, "- < %s", tr);         /* the trace from stdin */
+    assert_int_equal(run(args, obuf, sizeof obuf), 0);
+    assert_string_equal(obuf, via_stdout);
+
+    snprintf(args, sizeof args, "-o %s --title T %s", out, tr);
+    assert_int_equal(run(args, obuf, sizeof obuf), 0);
+    assert_string_equal(obuf, "");
+    size_t flen;
+    char *written = slurp(out, &flen);
+    assert_non_null(written);
+    assert_non_null(strstr(written, "<title>T</title>"));
+    assert_true(flen > stdout_len / 2);
+    struct stat st;
+    assert_int_equal(stat(out, &st), 0);
+    assert_true((st.st_mode & 0044) != 0 || (st.st_mode & 0600) == 0600);
+    /* only trace.gz and report.html remain: no temporary file left behind */
+    snprintf(args, sizeof args, "ls -A %s | wc -l", dir);
+    FILE *p = popen(args, "r");
+    int files = 0;
+    assert_int_equal(fscanf(p, "%d", &files), 1);
+    pclose(p);
+    assert_int_equal(files, 2);
+    /* an unwritable destination fails with status 1 and leaves nothing */
+    snprintf(args, sizeof args, "-o %s/no/such/dir/r.html %s", dir, tr);
+    assert_int_equal(run(args, obuf, sizeof obuf), 1);
+    assert_non_null(strstr(obuf, "pyflame-c: "));
+
+    unlink(out);
+    unlink(tr);
+    rmdir(dir);
+    free(written);
+    free(via_stdout);
+    pf_trace_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_html_escape_special_characters),
+        cmocka_unit_test(test_html_escape_replaces_invalid_utf8),
+        cmocka_unit_test(test_html_highlight_python),
+        cmocka_unit_test(test_html_format_units),
+        cmocka_unit_test(test_html_model_counts_recursion_once),
+        cmocka_unit_test(test_html_model_merges_lines_of_nested_codes),
+        cmocka_unit_test(test_html_model_limit_and_threshold),
+        cmocka_unit_test(test_html_short_paths),
+        cmocka_unit_test(test_html_escapes_hostile_program_data),
+        cmocka_unit_test(test_html_is_deterministic),
+        cmocka_unit_test(test_html_is_self_contained),
+        cmocka_unit_test(test_html_code_is_under_200k),
+        cmocka_unit_test(test_html_folds_cold_stretches),
+        cmocka_unit_test(test_html_anchors_for_functions_and_lines),
+        cmocka_unit_test(test_html_memory_columns),
+        cmocka_unit_test(test_html_calls_only_trace_lists_functions),
+        cmocka_unit_test(test_html_file_without_embedded_source),
+        cmocka_unit_test(test_html_hostile_line_numbers_stay_bounded),
+        cmocka_unit_test(test_html_title_and_metadata),
+        cmocka_unit_test(test_html_limit_hides_files_but_keeps_anchors),
+        cmocka_unit_test(test_html_out_of_memory_is_clean),
+        cmocka_unit_test(test_html_shipped_sample_renders),
+        cmocka_unit_test(test_html_cli_option_errors),
+        cmocka_unit_test(test_html_cli_bad_trace),
+        cmocka_unit_test(test_html_cli_renders_after_source_file_is_deleted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

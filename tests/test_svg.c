@@ -1,0 +1,886 @@
+/* test_svg.c: the SVG flame graph: the frame tree (merging, flame charts, --base,
+ * --reverse), palettes, the writer (escaping, pruning, layout, determinism) checked by
+ * parsing its output with libxml2, and `pyflame-c svg` as a process (options, exit
+ * statuses, messages, inputs from other profilers, strict mode, empty input). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "formats/alloc.h"
+#include "render/palette.h"
+#include "render/svg.h"
+#include "render/svg_tree.h"
+
+#define DATA "tests/data/svg/"
+
+/* ---- helpers ---- */
+
+static pf_svg_tree *tree_of(const char *text, int chart, int reverse)
+{
+    pf_svg_tree *t = pf_svg_tree_new(chart);
+    assert_non_null(t);
+    pf_error err;
+    pf_error_clear(&err);
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        /* "stack count [count2]" */
+        char line[4096];
+        assert_true(n < sizeof line);
+        memcpy(line, p, n);
+        line[n] = '\0';
+        char *sp = strrchr(line, ' ');
+        assert_non_null(sp);
+        double c2 = -1, c = atof(sp + 1);
+        *sp = '\0';
+        char *sp2 = strrchr(line, ' ');
+        if (sp2 && strspn(sp2 + 1, "0123456789.") == strlen(sp2 + 1)) {
+            c2 = c;
+            c = atof(sp2 + 1);
+            *sp2 = '\0';
+        }
+        assert_int_equal(pf_svg_tree_add(t, line, strlen(line), c, c2, reverse, &err), 0);
+        p = nl ? nl + 1 : p + n;
+    }
+    pf_svg_tree_finish(t);
+    return t;
+}
+
+/* Renders to a malloc'd, NUL-terminated string. */
+static char *render(const pf_svg_tree *t, const pf_svg_opts *o, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    pf_error err;
+    pf_error_clear(&err);
+    int rc = pf_svg_write(t, o, f, &err);
+    fclose(f);
+    if (rc != 0)
+        fprintf(stderr, "render failed: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static xmlDocPtr parse(const char *svg)
+{
+    xmlDocPtr doc = xmlReadMemory(svg, (int)strlen(svg), "t.svg", NULL, XML_PARSE_NONET);
+    assert_non_null(doc);
+    return doc;
+}
+
+static int xpath_count(xmlDocPtr doc, const char *expr)
+{
+    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    xmlXPathRegisterNs(ctx, BAD_CAST "s", BAD_CAST "http://www.w3.org/2000/svg");
+    xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+    assert_non_null(r);
+    int n = r->nodesetval ? r->nodesetval->nodeNr : 0;
+    xmlXPathFreeObject(r);
+    xmlXPathFreeContext(ctx);
+    return n;
+}
+
+/* Text of the first node matching expr (caller frees), or NULL. */
+static char *xpath_text(xmlDocPtr doc, const char *expr)
+{
+    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    xmlXPathRegisterNs(ctx, BAD_CAST "s", BAD_CAST "http://www.w3.org/2000/svg");
+    xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+    char *out = NULL;
+    if (r && r->nodesetval && r->nodesetval->nodeNr > 0) {
+        xmlChar *c = xmlNodeGetContent(r->nodesetval->nodeTab[0]);
+        out = strdup((const char *)c);
+        xmlFree(c);
+    }
+    xmlXPathFreeObject(r);
+    xmlXPathFreeContext(ctx);
+    return out;
+}
+
+/* Runs build/pyflame-c svg ARGS; stdout to *out (if out), stderr to *errtxt. */
+static char outbuf[1 << 20], errbuf[65536];
+static int run(const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/pyflame-c svg %s >/tmp/pf_test_svg.out 2>/tmp/pf_test_svg.err",
+             PF_BUILD_DIR, args);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    FILE *f = fopen("/tmp/pf_test_svg.out", "rb");
+    size_t n = fread(outbuf, 1, sizeof outbuf - 1, f);
+    outbuf[n] = '\0';
+    fclose(f);
+    f = fopen("/tmp/pf_test_svg.err", "rb");
+    n = fread(errbuf, 1, sizeof errbuf - 1, f);
+    errbuf[n] = '\0';
+    fclose(f);
+    return WEXITSTATUS(st);
+}
+
+static void write_file(const char *path, const char *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static uint32_t child_named(const pf_svg_tree *t, uint32_t parent, const char *name)
+{
+    for (uint32_t c = t->nodes[parent].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
+        if (strcmp(pf_strtab_get(t->names, t->nodes[c].name, NULL), name) == 0)
+            return c;
+    return PF_NONE;
+}
+
+static int nkids(const pf_svg_tree *t, uint32_t n)
+{
+    int k = 0;
+    for (uint32_t c = t->nodes[n].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
+        k++;
+    return k;
+}
+
+/* ---- the tree ---- */
+
+static void test_svg_tree_merges_by_name_and_sums(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("a;b;c 3\na;b 2\nx 1\na;b;c 4\na;d 1", 0, 0);
+    assert_true(t->nodes[0].total == 11);
+    uint32_t a = child_named(t, 0, "a"), b = child_named(t, a, "b"), c = child_named(t, b, "c");
+    assert_int_not_equal(c, PF_NONE);
+    assert_true(t->nodes[a].total == 10);
+    assert_true(t->nodes[b].total == 9 && t->nodes[b].self == 2);
+    assert_true(t->nodes[c].total == 7 && t->nodes[c].self == 7);
+    assert_int_equal(nkids(t, 0), 2);
+    assert_int_equal(t->nnodes, 6);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_tree_keeps_empty_frames(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("a;;b 1", 0, 0);
+    uint32_t a = child_named(t, 0, "a"), e = child_named(t, a, "");
+    assert_int_not_equal(e, PF_NONE);
+    assert_int_not_equal(child_named(t, e, "b"), PF_NONE);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_tree_flamechart_keeps_order(void **state)
+{
+    (void)state;
+    pf_svg_tree *chart = tree_of("a;b 1\nc 1\na;b 1\na;e 1", 1, 0);
+    pf_svg_tree *merged = tree_of("a;b 1\nc 1\na;b 1\na;e 1", 0, 0);
+    assert_int_equal(nkids(chart, 0), 3);       /* a, c, a: time order */
+    assert_int_equal(nkids(merged, 0), 2);      /* a, c */
+    uint32_t first = chart->nodes[0].first_child;
+    uint32_t last = chart->nodes[0].last_child;
+    assert_string_equal(pf_strtab_get(chart->names, chart->nodes[first].name, NULL), "a");
+    assert_string_equal(pf_strtab_get(chart->names, chart->nodes[last].name, NULL), "a");
+    assert_true(chart->nodes[last].total == 2);  /* the consecutive stacks merged */
+    assert_int_equal(nkids(chart, last), 2);     /* b then e */
+    pf_svg_tree_free(chart);
+    pf_svg_tree_free(merged);
+}
+
+static void test_svg_tree_reverse_puts_leaves_first(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("main;f;leaf 2\nmain;g;leaf 3", 0, 1);
+    uint32_t leaf = child_named(t, 0, "leaf");
+    assert_int_not_equal(leaf, PF_NONE);
+    assert_int_equal(nkids(t, 0), 1);
+    assert_true(t->nodes[leaf].total == 5);
+    assert_int_not_equal(child_named(t, child_named(t, leaf, "g"), "main"), PF_NONE);
+    /* the tree-level reversal agrees with the stack-level one */
+    pf_svg_tree *fwd = tree_of("main;f;leaf 2\nmain;g;leaf 3", 0, 0);
+    pf_error err;
+    pf_svg_tree *r = pf_svg_tree_reversed(fwd, &err);
+    assert_non_null(r);
+    uint32_t rl = child_named(r, 0, "leaf");
+    assert_true(r->nodes[rl].total == 5);
+    assert_int_not_equal(child_named(r, child_named(r, rl, "f"), "main"), PF_NONE);
+    pf_svg_tree_free(r);
+    pf_svg_tree_free(fwd);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_tree_base_reroots_and_merges(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("x;main (app.py:3);f 5\ny;g 3\nmain (app.py:3);h 2\nz;main (app.py:3);main (app.py:3) 1", 0, 0);
+    pf_error err;
+    pf_error_clear(&err);
+    pf_svg_tree *b = pf_svg_tree_rebase(t, "main", &err);
+    assert_non_null(b);
+    assert_int_equal(nkids(b, 0), 1);
+    uint32_t m = child_named(b, 0, "main (app.py:3)");
+    assert_true(b->nodes[0].total == 8);
+    assert_true(b->nodes[m].total == 8);
+    assert_int_not_equal(child_named(b, m, "f"), PF_NONE);
+    assert_int_not_equal(child_named(b, m, "h"), PF_NONE);
+    /* nested match stays nested (the first match on a path is the new root) */
+    assert_int_not_equal(child_named(b, m, "main (app.py:3)"), PF_NONE);
+    assert_null(pf_svg_tree_rebase(t, "nosuch", &err));
+    assert_int_equal(err.code, PF_EEMPTY);
+    assert_true(pf_svg_name_matches("pkg/mod.py:main:12", 18, "main"));
+    assert_false(pf_svg_name_matches("mainly", 6, "main"));
+    pf_svg_tree_free(b);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_tree_survives_allocation_failures(void **state)
+{
+    (void)state;
+    const char *in = "a;b;c 3\na;b 2\nx;y;z;w 1\nq 4";
+    long base = pf_alloc_live_blocks();
+    for (long n = 0;; n++) {
+        pf_alloc_fail_after(n);
+        pf_error err;
+        pf_error_clear(&err);
+        pf_svg_tree *t = pf_svg_tree_new(0);
+        int ok = t != NULL;
+        for (const char *p = in; ok && *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t len = nl ? (size_t)(nl - p) : strlen(p);
+            const char *sp = memrchr(p, ' ', len);
+            ok = pf_svg_tree_add(t, p, (size_t)(sp - p), atof(sp + 1), -1, 0, &err) == 0;
+            if (!ok)
+                assert_int_equal(err.code, PF_ENOMEM);
+            p = nl ? nl + 1 : p + len;
+        }
+        pf_svg_tree *b = NULL;
+        if (ok) {
+            pf_svg_tree_finish(t);
+            b = pf_svg_tree_rebase(t, "b", &err);
+            ok = b != NULL;
+        }
+        pf_alloc_fail_after(-1);
+        pf_svg_tree_free(b);
+        pf_svg_tree_free(t);
+        assert_int_equal(pf_alloc_live_blocks(), base);
+        if (ok)
+            break;
+        assert_true(n < 1000);
+    }
+}
+
+/* ---- palettes ---- */
+
+static void test_svg_every_palette_is_deterministic(void **state)
+{
+    (void)state;
+    const char *names[] = { "main", "java/lang/Thread.run_[j]", "do_syscall_64_[k]",
+                            "std::vector<int>::push", "foo (/usr/lib/python3.11/json/decoder.py:12)",
+                            "bar (/venv/lib/python3.11/site-packages/numpy/core.py:3)",
+                            "<built-in method builtins.len>", "app.js:10", "" };
+    for (int p = 0; p < PF_PALETTE_COUNT_; p++) {
+        assert_int_equal(pf_palette_parse(pf_palette_name(p)), p);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            for (int h = 0; h < 2; h++) {
+                uint32_t a = pf_palette_color(p, h, names[i], strlen(names[i]), NULL);
+                uint32_t b = pf_palette_color(p, h, names[i], strlen(names[i]), NULL);
+                assert_int_equal(a, b);
+                assert_true(a <= 0xffffff);
+            }
+    }
+    assert_int_equal(pf_palette_parse("nope"), -1);
+    /* hot stays in its red-orange-yellow band */
+    for (int i = 0; i < 50; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "f%d", i);
+        uint32_t c = pf_palette_color(PF_PAL_HOT, 0, n, strlen(n), NULL);
+        assert_true((c >> 16) >= 205);
+        assert_true((c & 0xff) <= 55);
+    }
+    /* --hash: similar names get similar colours; different names differ somewhere */
+    uint32_t a = pf_palette_color(PF_PAL_HOT, 1, "parse_a", 7, NULL);
+    uint32_t b = pf_palette_color(PF_PAL_HOT, 1, "parse_b", 7, NULL);
+    int dg = (int)((a >> 8) & 0xff) - (int)((b >> 8) & 0xff);
+    assert_true(dg < 20 && dg > -20);
+    assert_int_not_equal(pf_palette_color(PF_PAL_HOT, 0, "alpha", 5, NULL),
+                         pf_palette_color(PF_PAL_HOT, 0, "omega", 5, NULL));
+}
+
+static void test_svg_python_palette_kinds(void **state)
+{
+    (void)state;
+#define KIND(n, f) pf_palette_python_kind(n, strlen(n), f)
+    assert_int_equal(KIND("main (app.py:3)", NULL), PF_PY_USER);
+    assert_int_equal(KIND("loads (/usr/lib/python3.11/json/__init__.py:299)", NULL), PF_PY_STDLIB);
+    assert_int_equal(KIND("_find_and_load (<frozen importlib._bootstrap>:1165)", NULL), PF_PY_STDLIB);
+    assert_int_equal(KIND("get (/v/lib/python3.11/site-packages/requests/api.py:73)", NULL), PF_PY_THIRD_PARTY);
+    assert_int_equal(KIND("x (/usr/lib/python3/dist-packages/yaml/x.py:1)", NULL), PF_PY_THIRD_PARTY);
+    assert_int_equal(KIND("<built-in method builtins.len>", NULL), PF_PY_BUILTIN);
+    assert_int_equal(KIND("<method 'append' of 'list' objects>", NULL), PF_PY_BUILTIN);
+    assert_int_equal(KIND("MainThread", NULL), PF_PY_OTHER);
+    assert_int_equal(KIND("process 1234", NULL), PF_PY_OTHER);
+    assert_int_equal(KIND("worker (4250)", NULL), PF_PY_OTHER);
+    assert_int_equal(KIND("MainThread (4242)", NULL), PF_PY_OTHER);
+    assert_int_equal(KIND("sleep (<built-in>:0)", NULL), PF_PY_BUILTIN);
+    assert_int_equal(KIND("lib/python3.11/os.py:fspath:10", NULL), PF_PY_USER);
+    assert_int_equal(KIND("/usr/lib/python3.11/os.py:fspath:10", NULL), PF_PY_STDLIB);
+    /* a trace's full path wins over the shortened display name */
+    assert_int_equal(KIND("decode (json/decoder.py:332)", "/usr/lib/python3.11/json/decoder.py"), PF_PY_STDLIB);
+#undef KIND
+    uint32_t user = pf_palette_color(PF_PAL_PYTHON, 0, "f (app.py:1)", 12, NULL);
+    uint32_t std = pf_palette_color(PF_PAL_PYTHON, 0, "f (/usr/lib/python3.11/a.py:1)", 30, NULL);
+    assert_true((user >> 16) > (user & 0xff));   /* warm */
+    assert_true((std & 0xff) > (std >> 16));     /* cool */
+}
+
+static void test_svg_diff_colors(void **state)
+{
+    (void)state;
+    assert_int_equal(pf_palette_diff_color(10, 10, 0), 0xff0000);
+    assert_int_equal(pf_palette_diff_color(-10, 10, 0), 0x0000ff);
+    assert_int_equal(pf_palette_diff_color(10, 10, 1), 0x0000ff);
+    assert_int_equal(pf_palette_diff_color(0, 10, 0), 0xffffff);
+}
+
+/* ---- the writer ---- */
+
+static void test_svg_output_is_valid_and_deterministic(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("main;parse;tokenize 120\nmain;parse 30\nmain;render;draw 200\nmain;render 20\nidle 5", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    size_t n1, n2;
+    char *a = render(t, &o, &n1), *b = render(t, &o, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1);
+    xmlDocPtr doc = parse(a);
+    assert_int_equal(xpath_count(doc, "//s:g[@id='frames']//s:g"), 7);
+    assert_int_equal(xpath_count(doc, "//s:script"), 1);
+    assert_int_equal(xpath_count(doc, "//s:style"), 1);
+    /* self-contained: nothing fetched */
+    assert_null(strstr(a, "xlink:href"));
+    assert_null(strstr(a, "<script src"));
+    assert_null(strstr(a, "@import"));
+    char *title = xpath_text(doc, "//s:g[@v='200']/s:title");
+    assert_non_null(title);
+    assert_string_equal(title, "draw\n200 samples (53.33%)");
+    free(title);
+    /* children sorted by name: "idle" before "main" on the row above "all" */
+    char *first = xpath_text(doc, "//s:g[@id='frames']/s:g/s:g[1]/s:title");
+    assert_true(strncmp(first, "idle", 4) == 0);
+    free(first);
+    xmlFreeDoc(doc);
+    free(a);
+    free(b);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_hostile_names_are_escaped(void **state)
+{
+    (void)state;
+    const char *evil[] = {
+        "</script><script>alert(1)</script>",
+        "a&b\"c'd<e>f",
+        "ctl\x01\x02\x1b[31mred",
+        "bad\xff\xfeutf8\xc3",
+        "]]><script>alert(2)</script>",
+        "<![CDATA[x]]>",
+        "tab\there\rcr",
+    };
+    pf_svg_tree *t = pf_svg_tree_new(0);
+    pf_error err;
+    for (size_t i = 0; i < sizeof evil / sizeof evil[0]; i++) {
+        char stack[256];
+        snprintf(stack, sizeof stack, "root;%s", evil[i]);
+        assert_int_equal(pf_svg_tree_add(t, stack, strlen(stack), 10, -1, 0, &err), 0);
+    }
+    pf_svg_tree_finish(t);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    o.title = "<script>alert(3)</script>";
+    o.notes = "notes & </desc><script>x</script>";
+    o.countname = "\"><script>";
+    o.fonttype = "x\" onload=\"alert(4)";
+    char *svg = render(t, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    assert_int_equal(xpath_count(doc, "//s:script"), 1);
+    assert_int_equal(xpath_count(doc, "//*[local-name()='script']"), 1);
+    assert_int_equal(xpath_count(doc, "//@onload"), 0);
+    char *s = xpath_text(doc, "//s:title[starts-with(., '</script>')]");
+    assert_non_null(s);
+    assert_true(strncmp(s, "</script><script>alert(1)</script>\n", 35) == 0);
+    free(s);
+    s = xpath_text(doc, "//s:title[starts-with(., 'a&b')]");
+    assert_non_null(s);
+    assert_true(strncmp(s, "a&b\"c'd<e>f\n", 12) == 0);
+    free(s);
+    /* control characters and invalid UTF-8 became U+FFFD */
+    s = xpath_text(doc, "//s:title[starts-with(., 'ctl')]");
+    assert_non_null(s);
+    assert_true(strncmp(s, "ctl\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd[31mred\n", 20) == 0);
+    free(s);
+    s = xpath_text(doc, "//s:title[starts-with(., 'bad')]");
+    assert_non_null(s);
+    assert_true(strncmp(s, "bad\xef\xbf\xbd\xef\xbf\xbdutf8\xef\xbf\xbd\n", 17) == 0);
+    free(s);
+    s = xpath_text(doc, "//s:title[starts-with(., ']]>')]");
+    assert_non_null(s);
+    free(s);
+    s = xpath_text(doc, "//s:text[@id='title']");
+    assert_string_equal(s, "<script>alert(3)</script>");
+    free(s);
+    s = xpath_text(doc, "//s:desc[@id='notes']");
+    assert_string_equal(s, "notes & </desc><script>x</script>");
+    free(s);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_clean_name(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(pf_svg_clean_name("plain", 5, out, sizeof out), 5);
+    assert_string_equal(out, "plain");
+    pf_svg_clean_name("\xe2\x82\xac ok", 6, out, sizeof out);
+    assert_string_equal(out, "\xe2\x82\xac ok");
+    pf_svg_clean_name("\xed\xa0\x80", 3, out, sizeof out);     /* surrogate */
+    assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    pf_svg_clean_name("\xc0\xaf", 2, out, sizeof out);         /* overlong '/' */
+    assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");
+    /* truncation never splits a character */
+    size_t n = pf_svg_clean_name("\xe2\x82\xac\xe2\x82\xac", 6, out, 5);
+    assert_int_equal(n, 3);
+}
+
+static void test_svg_minwidth_prunes_narrow_frames(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("big;child 100000\ncat;sub 5\nsmall 60", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);          /* 0.1 px of 1180 px: 5/100065 * 1180 = 0.06 px */
+    char *svg = render(t, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'cat')]"), 0);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'sub')]"), 0);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'small')]"), 1);
+    /* the value of the omitted "cat" is recorded on the next drawn sibling */
+    assert_int_equal(xpath_count(doc, "//s:g[@s='5']"), 1);
+    xmlFreeDoc(doc);
+    free(svg);
+    o.minwidth = 0;
+    svg = render(t, &o, NULL);
+    doc = parse(svg);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'sub')]"), 1);
+    xmlFreeDoc(doc);
+    free(svg);
+    o.minwidth = 1;                /* percent: small (0.06%) goes too */
+    o.minwidth_pct = 1;
+    svg = render(t, &o, NULL);
+    doc = parse(svg);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'small')]"), 0);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'child')]"), 1);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_svg_tree_free(t);
+}
+
+static double rect_y(xmlDocPtr doc, const char *name)
+{
+    char expr[256];
+    snprintf(expr, sizeof expr, "//s:g[s:title[starts-with(., '%s\n')]]/s:rect/@y", name);
+    char *s = xpath_text(doc, expr);
+    assert_non_null(s);
+    double y = atof(s);
+    free(s);
+    return y;
+}
+
+static void test_svg_inverted_puts_root_on_top(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("a;b;c 1", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    char *svg = render(t, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    assert_true(rect_y(doc, "all") > rect_y(doc, "c"));
+    char *title = xpath_text(doc, "//s:text[@id='title']");
+    assert_string_equal(title, "Flame Graph");
+    free(title);
+    xmlFreeDoc(doc);
+    free(svg);
+    o.inverted = 1;
+    svg = render(t, &o, NULL);
+    doc = parse(svg);
+    assert_true(rect_y(doc, "all") < rect_y(doc, "c"));
+    title = xpath_text(doc, "//s:text[@id='title']");
+    assert_string_equal(title, "Icicle Graph");
+    free(title);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_differential_colours_and_negate(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("main;grew 10 30\nmain;shrank 30 10\nmain;same 5 5", 0, 0);
+    assert_true(t->has_count2);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    char *svg = render(t, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    char *fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'grew')]]/s:rect/@fill");
+    assert_string_equal(fill, "#ff0000");
+    free(fill);
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'shrank')]]/s:rect/@fill");
+    assert_string_equal(fill, "#0000ff");
+    free(fill);
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'same')]]/s:rect/@fill");
+    assert_string_equal(fill, "#ffffff");
+    free(fill);
+    /* sized by the second column */
+    assert_int_equal(xpath_count(doc, "//s:g[@v='30'][s:title[starts-with(., 'grew')]]"), 1);
+    char *title = xpath_text(doc, "//s:g[s:title[starts-with(., 'grew')]]/s:title");
+    assert_non_null(strstr(title, "change: +20 samples"));
+    free(title);
+    xmlFreeDoc(doc);
+    free(svg);
+    o.negate = 1;
+    svg = render(t, &o, NULL);
+    doc = parse(svg);
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'grew')]]/s:rect/@fill");
+    assert_string_equal(fill, "#0000ff");
+    free(fill);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_text_is_fitted_and_truncated(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("a_really_long_function_name_that_cannot_fit_anywhere_at_all 1\nb 30", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    o.width = 300;
+    char *svg = render(t, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    char *txt = xpath_text(doc, "//s:g[s:title[starts-with(., 'a_really')]]/s:text");
+    /* 1/31 of 280 px: too narrow for 3 characters, so no text at all */
+    assert_null(txt);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_svg_tree_free(t);
+    t = tree_of("a_really_long_function_name_that_cannot_fit_anywhere_at_all 1", 0, 0);
+    svg = render(t, &o, NULL);
+    doc = parse(svg);
+    txt = xpath_text(doc, "//s:g[s:title[starts-with(., 'a_really')]]/s:text");
+    assert_non_null(txt);
+    size_t n = strlen(txt);
+    assert_true(n > 5 && n < 50);
+    assert_string_equal(txt + n - 2, "..");
+    assert_true(strncmp(txt, "a_really", 8) == 0);
+    free(txt);
+    xmlFreeDoc(doc);
+    free(svg);
+    o.truncate_start = 1;
+    svg = render(t, &o, NULL);
+    doc = parse(svg);
+    txt = xpath_text(doc, "//s:g[s:title[starts-with(., 'a_really')]]/s:text");
+    assert_true(strncmp(txt, "..", 2) == 0);
+    assert_string_equal(txt + strlen(txt) - 6, "at_all");
+    free(txt);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_units_format_values(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("a 1572864\nb 2500", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    o.unit = PF_SVG_UNIT_BYTES;
+    char *svg = render(t, &o, NULL);
+    assert_non_null(strstr(svg, "a\n1.50 MiB ("));
+    assert_non_null(strstr(svg, "b\n2.44 KiB ("));
+    free(svg);
+    o.unit = PF_SVG_UNIT_US;
+    svg = render(t, &o, NULL);
+    assert_non_null(strstr(svg, "a\n1.57 s ("));
+    assert_non_null(strstr(svg, "b\n2.50 ms ("));
+    free(svg);
+    o.unit = PF_SVG_UNIT_COUNT;
+    o.countname = "bytes";
+    svg = render(t, &o, NULL);
+    assert_non_null(strstr(svg, "a\n1,572,864 bytes ("));
+    free(svg);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_empty_tree_fails(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = pf_svg_tree_new(0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    pf_error err;
+    pf_error_clear(&err);
+    FILE *f = tmpfile();
+    assert_int_equal(pf_svg_write(t, &o, f, &err), -1);
+    assert_int_equal(err.code, PF_EEMPTY);
+    assert_int_equal(ftell(f), 0);
+    fclose(f);
+    pf_svg_tree_free(t);
+}
+
+/* ---- the command ---- */
+
+static void test_svg_cli_rejects_bad_options(void **state)
+{
+    (void)state;
+    static const struct { const char *args, *msg; } bad[] = {
+        { "--width abc " DATA "pyspy.folded", "--width" },
+        { "--width 0 " DATA "pyspy.folded", "--width" },
+        { "--height -3 " DATA "pyspy.folded", "--height" },
+        { "--fontsize x " DATA "pyspy.folded", "--fontsize" },
+        { "--minwidth 5x " DATA "pyspy.folded", "--minwidth" },
+        { "--minwidth 200% " DATA "pyspy.folded", "--minwidth" },
+        { "--colors rainbow " DATA "pyspy.folded", "unknown palette 'rainbow'" },
+        { "--metric wall " DATA "pyspy.folded", "unknown --metric 'wall'" },
+        { "--granularity file " DATA "pyspy.folded", "--granularity" },
+        { "--frobnicate " DATA "pyspy.folded", "unknown option '--frobnicate'" },
+        { DATA "pyspy.folded --title", "needs a value" },
+        { "", "no input file" },
+        { DATA "pyspy.folded " DATA "perf.folded", "one input only" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(run(bad[i].args), 2);
+        if (!strstr(errbuf, bad[i].msg))
+            fail_msg("'%s': expected '%s' in: %s", bad[i].args, bad[i].msg, errbuf);
+        assert_string_equal(outbuf, "");
+    }
+    assert_int_equal(run("--help"), 0);
+    assert_non_null(strstr(outbuf, "--minwidth"));
+    assert_non_null(strstr(outbuf, "--flamechart"));
+}
+
+static void test_svg_cli_accepts_flamegraph_pl_options(void **state)
+{
+    (void)state;
+    assert_int_equal(run("--title 'My <Title>' --subtitle Sub --width 800 --height 20 "
+                         "--minwidth 0.5% --countname ticks --fontsize 10 --fonttype Arial "
+                         "--colors java --hash --inverted --notes 'n1' --negate --reverse "
+                         "--truncate-start " DATA "perf.folded"), 0);
+    xmlDocPtr doc = parse(outbuf);
+    char *s = xpath_text(doc, "//s:text[@id='title']");
+    assert_string_equal(s, "My <Title>");
+    free(s);
+    s = xpath_text(doc, "//s:text[@id='subtitle']");
+    assert_string_equal(s, "Sub");
+    free(s);
+    s = xpath_text(doc, "/s:svg/@width");
+    assert_string_equal(s, "800");
+    free(s);
+    s = xpath_text(doc, "/s:svg/@font-family");
+    assert_string_equal(s, "Arial");
+    free(s);
+    s = xpath_text(doc, "(//s:g[@id='frames']//s:rect)[1]/@height");
+    assert_string_equal(s, "19");
+    free(s);
+    assert_non_null(strstr(outbuf, " ticks ("));
+    xmlFreeDoc(doc);
+}
+
+static void test_svg_cli_reads_other_profilers(void **state)
+{
+    (void)state;
+    const char *files[] = { "perf.folded", "pyspy.folded", "austin.folded", "diff.folded" };
+    for (size_t i = 0; i < 4; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "--minwidth 0 " DATA "%s", files[i]);
+        assert_int_equal(run(args), 0);
+        xmlDocPtr doc = parse(outbuf);
+        assert_true(xpath_count(doc, "//s:g[@id='frames']//s:g") >= 8);
+        xmlFreeDoc(doc);
+        /* and the reference checker agrees it is well-formed XML */
+        if (system("command -v xmllint >/dev/null 2>&1") == 0)
+            assert_int_equal(system("xmllint --noout /tmp/pf_test_svg.out"), 0);
+    }
+    /* perf: module`function names and kernel frames survive as names */
+    assert_int_equal(run("--colors java --minwidth 0 " DATA "perf.folded"), 0);
+    assert_non_null(strstr(outbuf, "<title>entry_SYSCALL_64_after_hwframe_[k]\n"));
+    /* py-spy: the python palette tells stdlib from user code */
+    assert_int_equal(run("--colors python --minwidth 0 " DATA "pyspy.folded"), 0);
+    assert_non_null(strstr(outbuf, "<title>loads (/usr/lib/python3.11/json/__init__.py:346)\n"));
+    /* differential */
+    assert_int_equal(run(DATA "diff.folded"), 0);
+    assert_non_null(strstr(outbuf, "data-diff=\"1\""));
+    assert_non_null(strstr(outbuf, "#ff"));
+}
+
+static void test_svg_cli_gzip_and_stdin(void **state)
+{
+    (void)state;
+    assert_int_equal(system("gzip -c " DATA "pyspy.folded > /tmp/pf_test_svg.folded.gz"), 0);
+    assert_int_equal(run("/tmp/pf_test_svg.folded.gz"), 0);
+    size_t n = strlen(outbuf);
+    char *gz = strdup(outbuf);
+    assert_int_equal(run("- < " DATA "pyspy.folded"), 0);
+    assert_int_equal(strlen(outbuf), n);
+    assert_string_equal(outbuf, gz);
+    assert_int_equal(run(DATA "pyspy.folded"), 0);
+    assert_string_equal(outbuf, gz);          /* deterministic across runs and inputs */
+    free(gz);
+    unlink("/tmp/pf_test_svg.folded.gz");
+}
+
+static void test_svg_cli_empty_input_fails_cleanly(void **state)
+{
+    (void)state;
+    write_file("/tmp/pf_test_svg_empty", "", 0);
+    assert_int_equal(run("/tmp/pf_test_svg_empty"), 1);
+    assert_non_null(strstr(errbuf, "no stacks found"));
+    assert_string_equal(outbuf, "");
+    write_file("/tmp/pf_test_svg_empty", "# comment only\n\n", 16);
+    assert_int_equal(run("-o /tmp/pf_test_svg_empty.svg /tmp/pf_test_svg_empty"), 1);
+    struct stat st;
+    assert_int_not_equal(stat("/tmp/pf_test_svg_empty.svg", &st), 0);
+    assert_int_equal(run("/nonexistent/file.folded"), 1);
+    assert_non_null(strstr(errbuf, "No such file"));
+    unlink("/tmp/pf_test_svg_empty");
+}
+
+static void test_svg_cli_malformed_lines_warn_or_fail(void **state)
+{
+    (void)state;
+    const char *in = "a;b 1\nno count here\na;c 2\nx;y notanumber\n";
+    write_file("/tmp/pf_test_svg_bad", in, strlen(in));
+    assert_int_equal(run("/tmp/pf_test_svg_bad"), 0);
+    assert_non_null(strstr(errbuf, "/tmp/pf_test_svg_bad:2:"));
+    assert_non_null(strstr(errbuf, "/tmp/pf_test_svg_bad:4:"));
+    assert_non_null(strstr(outbuf, "</svg>"));
+    assert_int_equal(run("--strict /tmp/pf_test_svg_bad"), 1);
+    assert_non_null(strstr(errbuf, "line 2:"));
+    assert_string_equal(outbuf, "");
+    unlink("/tmp/pf_test_svg_bad");
+}
+
+static void test_svg_cli_output_file_and_base(void **state)
+{
+    (void)state;
+    unlink("/tmp/pf_test_svg_o.svg");
+    assert_int_equal(run("-o /tmp/pf_test_svg_o.svg --base loads " DATA "pyspy.folded"), 0);
+    assert_string_equal(outbuf, "");
+    xmlDocPtr doc = xmlReadFile("/tmp/pf_test_svg_o.svg", NULL, XML_PARSE_NONET);
+    assert_non_null(doc);
+    /* the only child of "all" is the re-rooted function */
+    assert_int_equal(xpath_count(doc, "//s:g[@id='frames']/s:g/s:g"), 1);
+    char *s = xpath_text(doc, "//s:g[@id='frames']/s:g/s:g/s:title");
+    assert_true(strncmp(s, "loads (", 7) == 0);
+    free(s);
+    xmlFreeDoc(doc);
+    assert_int_equal(run("--base nosuchfunction " DATA "pyspy.folded"), 1);
+    assert_non_null(strstr(errbuf, "no frame matches --base 'nosuchfunction'"));
+    assert_int_equal(run("-o /nonexistent/dir/x.svg " DATA "pyspy.folded"), 1);
+    unlink("/tmp/pf_test_svg_o.svg");
+}
+
+static void test_svg_cli_flamechart(void **state)
+{
+    (void)state;
+    const char *in = "main;a 1\nmain;b 1\nmain;a 1\n";
+    write_file("/tmp/pf_test_svg_fc", in, strlen(in));
+    assert_int_equal(run("--flamechart /tmp/pf_test_svg_fc"), 0);
+    xmlDocPtr doc = parse(outbuf);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'a\n')]"), 2);
+    char *s = xpath_text(doc, "//s:text[@id='title']");
+    assert_string_equal(s, "Flame Chart");
+    free(s);
+    xmlFreeDoc(doc);
+    assert_int_equal(run("/tmp/pf_test_svg_fc"), 0);
+    doc = parse(outbuf);
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'a\n')]"), 1);
+    xmlFreeDoc(doc);
+    unlink("/tmp/pf_test_svg_fc");
+}
+
+static void test_svg_cli_trace_input(void **state)
+{
+    (void)state;
+    const char *trace = "tests/data/trace/golden_v1.raw";
+    if (access(trace, R_OK) != 0)
+        skip();
+    char args[512];
+    snprintf(args, sizeof args, "--html-link report.html %s", trace);
+    assert_int_equal(run(args), 0);
+    xmlDocPtr doc = parse(outbuf);
+    assert_true(xpath_count(doc, "//s:a[starts-with(@href, 'report.html#code-')]") > 0);
+    xmlFreeDoc(doc);
+    assert_non_null(strstr(outbuf, "calls: "));
+    assert_non_null(strstr(outbuf, "data-unit=\"us\""));
+    snprintf(args, sizeof args, "--metric calls --granularity line %s", trace);
+    assert_int_equal(run(args), 0);
+    assert_non_null(strstr(outbuf, " calls ("));
+    snprintf(args, sizeof args, "--metric alloc-bytes %s", trace);
+    int rc = run(args);
+    if (rc == 0)
+        assert_non_null(strstr(outbuf, "data-unit=\"bytes\""));
+    else
+        assert_int_equal(rc, 1);    /* not a memory trace: a clear message, no SVG */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_svg_tree_merges_by_name_and_sums),
+        cmocka_unit_test(test_svg_tree_keeps_empty_frames),
+        cmocka_unit_test(test_svg_tree_flamechart_keeps_order),
+        cmocka_unit_test(test_svg_tree_reverse_puts_leaves_first),
+        cmocka_unit_test(test_svg_tree_base_reroots_and_merges),
+        cmocka_unit_test(test_svg_tree_survives_allocation_failures),
+        cmocka_unit_test(test_svg_every_palette_is_deterministic),
+        cmocka_unit_test(test_svg_python_palette_kinds),
+        cmocka_unit_test(test_svg_diff_colors),
+        cmocka_unit_test(test_svg_output_is_valid_and_deterministic),
+        cmocka_unit_test(test_svg_hostile_names_are_escaped),
+        cmocka_unit_test(test_svg_clean_name),
+        cmocka_unit_test(test_svg_minwidth_prunes_narrow_frames),
+        cmocka_unit_test(test_svg_inverted_puts_root_on_top),
+        cmocka_unit_test(test_svg_differential_colours_and_negate),
+        cmocka_unit_test(test_svg_text_is_fitted_and_truncated),
+        cmocka_unit_test(test_svg_units_format_values),
+        cmocka_unit_test(test_svg_empty_tree_fails),
+        cmocka_unit_test(test_svg_cli_rejects_bad_options),
+        cmocka_unit_test(test_svg_cli_accepts_flamegraph_pl_options),
+        cmocka_unit_test(test_svg_cli_reads_other_profilers),
+        cmocka_unit_test(test_svg_cli_gzip_and_stdin),
+        cmocka_unit_test(test_svg_cli_empty_input_fails_cleanly),
+        cmocka_unit_test(test_svg_cli_malformed_lines_warn_or_fail),
+        cmocka_unit_test(test_svg_cli_output_file_and_base),
+        cmocka_unit_test(test_svg_cli_flamechart),
+        cmocka_unit_test(test_svg_cli_trace_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
