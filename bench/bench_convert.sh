@@ -20,11 +20,12 @@ trap 'rm -rf "$work"' EXIT INT TERM
 cat "$work/gen.log"
 echo "trace: $(wc -c < "$work/trace.gz") bytes gzip, $(zcat "$work/trace.gz" | wc -c) bytes raw"
 
-# median of the 3 lines "SECONDS KB" in a file, by seconds; KB is the median too
+# medians of the columns of the 3 lines "SECONDS KB CPU_SECONDS" in a file
 median() {
     secs=$(cut -d' ' -f1 "$1" | sort -n | sed -n 2p)
     kb=$(cut -d' ' -f2 "$1" | sort -n | sed -n 2p)
-    echo "$secs $kb"
+    cpu=$(cut -d' ' -f3 "$1" | sort -n | sed -n 2p)
+    echo "$secs $kb $cpu"
 }
 
 measure() {   # name, output file, command...
@@ -32,17 +33,17 @@ measure() {   # name, output file, command...
     : > "$work/m.txt"
     i=0
     while [ $i -lt $runs ]; do
-        /usr/bin/time -f '%e %M' -o "$work/one.txt" "$@" > "$outf"
-        cat "$work/one.txt" >> "$work/m.txt"
+        /usr/bin/time -f '%e %M %U %S' -o "$work/one.txt" "$@" > "$outf"
+        awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$work/one.txt" >> "$work/m.txt"
         i=$((i + 1))
     done
     set -- $(median "$work/m.txt")
     size=$(wc -c < "$outf")
-    printf '%-22s %8s %10s %14s\n' "$name" "$1" "$(( $2 / 1024 ))" "$size"
-    echo "$1" > "$work/$name.secs"
+    printf '%-22s %8s %8s %10s %14s\n' "$name" "$1" "$3" "$(( $2 / 1024 ))" "$size"
 }
 
-printf '%-22s %8s %10s %14s\n' "format" "time_s" "peak_MB" "output_bytes"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)  (2 shared cores: wall time is noisy, cpu_s less so)"
+printf '%-22s %8s %8s %10s %14s\n' "format" "time_s" "cpu_s" "peak_MB" "output_bytes"
 measure zcat-baseline "$work/raw" zcat "$work/trace.gz"
 measure collapsed "$work/out.collapsed" "$bin" convert -f collapsed "$work/trace.gz"
 measure pstats "$work/out.prof" "$bin" convert -f pstats -o - "$work/trace.gz"
@@ -50,4 +51,4 @@ measure text "$work/out.txt" "$bin" convert -f text "$work/trace.gz"
 measure lines "$work/out.tsv" "$bin" convert -f lines "$work/trace.gz"
 measure collapsed-calls "$work/out.calls" "$bin" convert -f collapsed --metric calls "$work/trace.gz"
 measure collapsed-line "$work/out.line" "$bin" convert -f collapsed --granularity line "$work/trace.gz"
-echo "(medians of $runs runs; peak_MB = max resident set size)"
+echo "(medians of $runs runs; time_s = wall clock, cpu_s = user + system, peak_MB = max resident set size)"

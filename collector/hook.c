@@ -99,7 +99,8 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
                 site = pf_frame_lasti((PyFrameObject *)top->frame);
         }
         pf_push(ts, pf_frame_code(frame), site, PF_KEY_PYTHON, frame, NULL, NULL, now);
-        maybe_find_thread(ts);
+        if (PF_UNLIKELY(ts->depth <= 4))
+            maybe_find_thread(ts);
         break;
     }
     case PyTrace_RETURN:
@@ -350,7 +351,8 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (ts->depth) {
         pf_cnode *top = ts->stack[ts->depth - 1].node;
         if (top->kind == PF_KEY_PYTHON) {
-            if (ts->pending_code == top->key)
+            if (ts->pending_code == top->key
+                && (ts->pending_callee == NULL || ts->pending_callee == args[0]))
                 site = ts->pending_site;
             else
                 site = site_from_frames(ts);
@@ -358,7 +360,8 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     ts->pending_code = NULL;
     pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
-    maybe_find_thread(ts);
+    if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
+        maybe_find_thread(ts);
     Py_RETURN_NONE;
 }
 
@@ -380,11 +383,23 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
         Py_RETURN_NONE;
-    PyMethodDef *def = builtin_def(args[2], args[3]);
+    PyObject *callable = args[2];
     int32_t site = offset_of(args[1]);
+    if (PF_LIKELY(Py_IS_TYPE(callable, &PyFunction_Type))) {
+        /* the PY_START that follows (unless this creates a generator) is this call's */
+        ts->pending_code = args[0];
+        ts->pending_site = site;
+        ts->pending_callee = PyFunction_GET_CODE(callable);
+        Py_RETURN_NONE;
+    }
+    PyMethodDef *def = builtin_def(callable, args[3]);
     if (def == NULL) {
         ts->pending_code = args[0];
         ts->pending_site = site;
+        ts->pending_callee = NULL;     /* a class, a bound method...: any Python code */
+        if (Py_IS_TYPE(callable, &PyMethod_Type)
+            && Py_IS_TYPE(PyMethod_GET_FUNCTION(callable), &PyFunction_Type))
+            ts->pending_callee = PyFunction_GET_CODE(PyMethod_GET_FUNCTION(callable));
         Py_RETURN_NONE;
     }
     uint64_t now = pf_now();

@@ -374,14 +374,6 @@ static inline size_t table_find(const struct segment *sg, uintptr_t p)
     return h;
 }
 
-/* p's entry, or NULL. */
-static struct entry *table_lookup(const pf_memtrack *mt, uintptr_t p)
-{
-    const struct segment *sg = &mt->seg[hash_seg(p)];
-    struct entry *e = &sg->tab[table_find(sg, p)];
-    return e->ptr ? e : NULL;
-}
-
 /* Empties slot i and shifts the rest of its cluster back so that every entry stays
  * reachable from its home slot without passing an empty slot. */
 static void table_delete_at(pf_memtrack *mt, struct segment *sg, size_t i)

@@ -82,6 +82,8 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     s->start_unix_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
+    s->clock_name = pf_clock_choose();
+    s->mono_start = pf_mono_ns();
     s->t_start = pf_now();
     if (pf_hook_install(s, defer, floor) < 0) {
         pf_free((void *)s->ours_prefix);
@@ -114,6 +116,7 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
         return NULL;
     }
     uint64_t now = pf_now();
+    s->mono_stop = pf_mono_ns();
     pf_hook_uninstall();
     s->t_stop = now;
     pf_session_flush(s, now);
@@ -343,8 +346,7 @@ static int module_exec(PyObject *mod)
         Py_DECREF(pf_tstate_type);
         return -1;
     }
-    if (PyModule_AddStringConstant(mod, "CLOCK", PF_CLOCK_NAME) < 0
-        || PyModule_AddIntConstant(mod, "MONITORING", PF_USE_MONITORING) < 0)
+    if (PyModule_AddIntConstant(mod, "MONITORING", PF_USE_MONITORING) < 0)
         return -1;
     return 0;
 }

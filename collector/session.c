@@ -3,13 +3,35 @@
  * merging siblings and turning the tree into a pf_trace.  See session.h for the model. */
 #include "collector/session.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "collector/names.h"
 #include "formats/alloc.h"
 
+#if PF_HAVE_TSC
+#include <cpuid.h>
+#endif
+
 #define CHUNK_BYTES (64 * 1024)
+
+int pf_use_tsc = 0;
+
+const char *pf_clock_choose(void)
+{
+    pf_use_tsc = 0;
+#if PF_HAVE_TSC
+    const char *env = getenv("PYFLAME_C_CLOCK");
+    unsigned a, b, c, d;
+    if ((env == NULL || strcmp(env, "monotonic") != 0)
+        && __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8))) {
+        pf_use_tsc = 1;
+        return "TSC (invariant, ns calibrated against CLOCK_MONOTONIC)";
+    }
+#endif
+    return "CLOCK_MONOTONIC";
+}
 #define STACK_INITIAL 64
 
 /* ---- memory accounting ---- */
@@ -202,6 +224,7 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
     ts->stack = NULL;
     ts->depth = ts->cap = 0;
     ts->pending_code = NULL;
+    ts->pending_callee = NULL;
     ts->pending_site = -1;
     if (pf_tstate_grow(ts) < 0) {
         Py_DECREF(ts);
@@ -529,10 +552,14 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
         || meta_str(s, "cwd", &m->cwd) < 0
         || meta_list(s, "argv", &m->argv, &m->argc) < 0
         || meta_list(s, "path", &m->path, &m->npath) < 0
-        || pf_meta_set_str(&m->clock, PF_CLOCK_NAME) < 0)
+        || pf_meta_set_str(&m->clock, s->clock_name) < 0)
         goto fail;
     m->start_unix_ns = s->start_unix_ns;
-    m->duration_ns = s->t_stop - s->t_start;
+    m->duration_ns = s->mono_stop - s->mono_start;
+    /* event clock units -> ns, measured over the whole session */
+    double ns_per_tick = 1.0;
+    if (s->t_stop > s->t_start && s->mono_stop > s->mono_start && pf_use_tsc)
+        ns_per_tick = (double)(s->mono_stop - s->mono_start) / (double)(s->t_stop - s->t_start);
     m->modes = PF_MODE_CALLS;
     m->flags = s->oom ? PF_FLAG_OUT_OF_MEMORY : 0;
     m->pid = (uint64_t)getpid();
@@ -568,8 +595,8 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
                     goto fail;
                 rec.call_line = p->line;
                 rec.calls = p->calls;
-                rec.total_ns = p->total_ns;
-                rec.self_ns = p->self_ns;
+                rec.total_ns = (uint64_t)((double)p->total_ns * ns_per_tick + 0.5);
+                rec.self_ns = (uint64_t)((double)p->self_ns * ns_per_tick + 0.5);
                 p->index = pf_trace_add_node(t, &rec);
                 if (p->index == PF_NONE)
                     goto fail;

@@ -44,8 +44,9 @@ static void usage(FILE *out)
 "             distinct stack, \"thread;frame;...;frame VALUE\", threads as root frames\n"
 "  pstats     a cProfile/pstats file: pstats.Stats(OUT), snakeviz, gprof2dot; call\n"
 "             counts and callers match what `python -m cProfile -o` records\n"
-"  text       the top functions as a pstats-style table, with the command line,\n"
-"             Python version and totals\n"
+"  text       the top functions as a pstats-style table (ncalls tottime percall\n"
+"             cumtime percall file:line(function), functions by qualname), with\n"
+"             the command line, Python version and totals; plain text, no colours\n"
 "  lines      per-line table as tab-separated values with a header row:\n"
 "             file line function hits time_ns self_ns\n"
 "             (+ alloc_bytes alloc_count peak_bytes exit_bytes for memory traces);\n"
@@ -272,8 +273,8 @@ int pf_cmd_convert(int argc, char **argv)
         goto done;
     }
     if (o.format == FMT_LINES && !(t->meta.modes & PF_MODE_LINES)) {
-        pf_error_set(&err, PF_EEMPTY, "the trace has no line data (record it with line mode, "
-                     "pyflame-c collect --lines)");
+        pf_error_set(&err, PF_EEMPTY, "the trace has no line data (it was recorded "
+                     "without line tracing)");
         goto done;
     }
 

@@ -3,8 +3,11 @@
  * marshals them) and `convert -f text` (which prints them as a table).
  *
  * A function is a pstats key (co_filename, co_firstlineno, co_name); natives are
- * ('~', 0, label).  Codes sharing a key are merged into one function, as cProfile's
- * snapshot_stats does.  The numbers (see PSTATS_FORMAT.md section 2):
+ * ('~', 0, label).  Codes sharing a key (two lambdas on one line) are summed into one
+ * function, as pstats' own add() and strip_dirs() do for colliding keys.  cProfile
+ * itself differs here: its snapshot_stats assigns stats[key] once per code object,
+ * so only one of them survives (which one depends on memory addresses); summing loses
+ * nothing.  The numbers (see PSTATS_FORMAT.md section 2):
  *   nc  every call;  cc  calls made while no other activation of the same code was open;
  *   tt  self time of every call;  ct  inclusive time of the outermost activations only;
  *   per caller->callee edge the same four, with "recursive" meaning another activation

@@ -29,14 +29,17 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-static void watch(char *tmp)
+/* on: install the handlers (before the file exists, so no signal can slip in between
+ * its creation and the handler); off: forget the file and restore the defaults. */
+static void watch(int on)
 {
     static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
-    pending_tmp = tmp;
+    if (!on)
+        pending_tmp = NULL;
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction sa, old;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = tmp ? on_signal : SIG_DFL;
+        sa.sa_handler = on ? on_signal : SIG_DFL;
         sigemptyset(&sa.sa_mask);
         /* leave signals the caller chose to ignore ignored */
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
@@ -65,12 +68,14 @@ pf_output *pf_output_open(const char *path, pf_error *err)
     }
     memcpy(o->tmp, path, n);
     memcpy(o->tmp + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
+    watch(1);
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
+        watch(0);
         pf_error_set(err, PF_EIO, "cannot create output file: %s", strerror(errno));
-        o->tmp[0] = '\0';
         goto fail;
     }
+    pending_tmp = o->tmp;
     /* mkstemp makes the file 0600; give it what fopen(path, "w") would. */
     mode_t mask = umask(0);
     umask(mask);
@@ -82,10 +87,9 @@ pf_output *pf_output_open(const char *path, pf_error *err)
         pf_error_set(err, PF_EIO, "cannot open output file: %s", strerror(errno));
         close(fd);
         unlink(o->tmp);
-        o->tmp[0] = '\0';
+        watch(0);
         goto fail;
     }
-    watch(o->tmp);
     return o;
 fail:
     pf_free(o->path);
@@ -102,7 +106,7 @@ FILE *pf_output_stream(pf_output *o)
 static void release(pf_output *o)
 {
     if (o->path != NULL)
-        watch(NULL);
+        watch(0);
     pf_free(o->path);
     pf_free(o->tmp);
     pf_free(o);

@@ -1,6 +1,8 @@
 /* flame.c: the merged stack tree (flame.h): building it from collapsed text or from
  * a trace, and writing it back as collapsed lines.
  *
+ * Frame names and path shortening live in framename.c.
+ *
  * Algorithm.  A stack is walked frame by frame from the root; each frame's bytes are
  * hashed once and looked up in the flame's private name index (name bytes -> name id,
  * small and cache-hot: there are few distinct names), then (parent, name id) is looked
@@ -18,6 +20,7 @@
 #include "flame.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@
 
 #include "alloc.h"
 #include "collapsed_internal.h"
+#include "framename_internal.h"
 
 /* ---- private state ------------------------------------------------------------------- */
 
@@ -44,7 +48,13 @@ struct name_slot {
 struct name_info {
     const char *ptr;                 /* borrowed from f->names (stable until freed) */
     size_t len;
+    int special;                     /* holds ';', '\n' or '\r' (see out_byte) */
 };
+
+static int has_special(const char *p, size_t n)
+{
+    return memchr(p, ';', n) || memchr(p, '\n', n) || memchr(p, '\r', n);
+}
 
 struct frame_ref {                   /* one frame of the stack being added */
     uint64_t hash;                   /* path hash up to and including this frame */
@@ -282,6 +292,7 @@ static int sync_names(pf_flame *f)
         }
         pv->ninfo[id].ptr = p;
         pv->ninfo[id].len = len;
+        pv->ninfo[id].special = has_special(p, len);
         pv->nnames++;
         if (!dup) {
             pv->nslots[i].tag = (uint32_t)h;
@@ -331,6 +342,7 @@ static uint32_t name_intern_h(pf_flame *f, const char *s, size_t n, uint64_t h)
     size_t len;
     pv->ninfo[id].ptr = pf_strtab_get(f->names, id, &len);
     pv->ninfo[id].len = len;
+    pv->ninfo[id].special = has_special(s, n);
     pv->nnames++;
     pv->nslots[i].tag = tag;
     pv->nslots[i].id = id;
@@ -792,165 +804,13 @@ fail:
     return NULL;
 }
 
-/* ---- frame names --------------------------------------------------------------------- */
-
-/* A borrowed byte string. */
-struct bstr {
-    const char *p;
-    size_t n;
-};
-
-static struct bstr trace_bstr(const pf_trace *t, uint32_t id)
-{
-    struct bstr s = { "", 0 };
-    if (t->strings) {
-        size_t n;
-        const char *p = pf_strtab_get(t->strings, id, &n);
-        if (p) {
-            s.p = p;
-            s.n = n;
-        }
-    }
-    return s;
-}
-
-/* Length of the prefix of file[0..n) that the directory dir[0..dn) + '/' covers, or 0. */
-static size_t dir_prefix(const char *file, size_t n, const char *dir, size_t dn)
-{
-    while (dn > 1 && dir[dn - 1] == '/')
-        dn--;
-    if (dn <= 1)               /* "" or "/": shortening against the root says nothing */
-        return 0;
-    if (dn + 1 < n && memcmp(file, dir, dn) == 0 && file[dn] == '/')
-        return dn + 1;
-    return 0;
-}
-
-/* How many leading bytes of an absolute file name to drop: the longest of meta.path,
- * meta.cwd and the script's folder that contains the file.  Relative names and
- * pseudo-files ("<frozen importlib._bootstrap>", "<string>") are kept whole. */
-static size_t short_path_skip(const pf_trace *t, const char *file, size_t n)
-{
-    size_t best = 0, k;
-    if (n == 0 || file[0] != '/')
-        return 0;
-    for (uint32_t i = 0; i < t->meta.npath; i++) {
-        const char *d = t->meta.path ? t->meta.path[i] : NULL;
-        if (d == NULL)
-            continue;
-        if (d[0] == '\0')          /* "" in sys.path means the working folder */
-            d = t->meta.cwd ? t->meta.cwd : "";
-        if ((k = dir_prefix(file, n, d, strlen(d))) > best)
-            best = k;
-    }
-    if (t->meta.cwd && (k = dir_prefix(file, n, t->meta.cwd, strlen(t->meta.cwd))) > best)
-        best = k;
-    const char *script = t->meta.argc > 0 && t->meta.argv ? t->meta.argv[0] : NULL;
-    if (script) {
-        const char *slash = strrchr(script, '/');
-        if (script[0] == '/' && slash) {
-            if ((k = dir_prefix(file, n, script, (size_t)(slash - script))) > best)
-                best = k;
-        } else if (slash && t->meta.cwd) {
-            /* A relative script path: its folder is cwd/dirname. */
-            char dir[4096];
-            int dn = snprintf(dir, sizeof dir, "%s/%.*s", t->meta.cwd,
-                              (int)(slash - script), script);
-            if (dn > 0 && (size_t)dn < sizeof dir &&
-                (k = dir_prefix(file, n, dir, (size_t)dn)) > best)
-                best = k;
-        }
-    }
-    return best;
-}
-
-/* The parts of a code's display name: natives are just their label (*is_native). */
-static void code_parts(const pf_trace *t, uint32_t code, int full_paths, struct bstr *qual,
-                       struct bstr *path, int *is_native)
-{
-    const pf_code *c = &t->codes[code];
-    *is_native = c->kind == PF_CODE_NATIVE;
-    *qual = trace_bstr(t, *is_native ? c->name : c->qualname);
-    if (qual->n == 0 && !*is_native)
-        *qual = trace_bstr(t, c->name);
-    if (qual->n == 0)
-        *qual = (struct bstr){ "?", 1 };
-    path->p = "";
-    path->n = 0;
-    if (!*is_native) {
-        *path = trace_bstr(t, c->file);
-        if (!full_paths) {
-            size_t skip = short_path_skip(t, path->p, path->n);
-            path->p += skip;
-            path->n -= skip;
-        }
-        if (path->n == 0)
-            *path = (struct bstr){ "<unknown>", 9 };
-    }
-}
-
-/* Appends to buf[*len..cap) what fits, counting all of it in *len. */
-static void put(char *buf, size_t cap, size_t *len, const char *s, size_t n)
-{
-    if (*len < cap) {
-        size_t room = cap - *len;
-        memcpy(buf + *len, s, n < room ? n : room);
-    }
-    *len += n;
-}
-
-/* Formats "qual (path:line)" (line 0 means unknown and is left out) into buf; returns
- * the full length, writing at most cap bytes and no NUL. */
-static size_t compose_name(char *buf, size_t cap, struct bstr qual, struct bstr path,
-                           int is_native, uint32_t line)
-{
-    size_t len = 0;
-    put(buf, cap, &len, qual.p, qual.n);
-    if (is_native)
-        return len;
-    put(buf, cap, &len, " (", 2);
-    put(buf, cap, &len, path.p, path.n);
-    if (line) {
-        char num[16];
-        int k = 15;
-        num[k] = ')';
-        do {
-            num[--k] = (char)('0' + line % 10);
-            line /= 10;
-        } while (line);
-        num[--k] = ':';
-        put(buf, cap, &len, num + k, (size_t)(16 - k));
-    } else {
-        put(buf, cap, &len, ")", 1);
-    }
-    return len;
-}
-
-size_t pf_frame_name(const pf_trace *t, uint32_t code, uint32_t line, int full_paths,
-                     char *buf, size_t cap)
-{
-    struct bstr qual, path;
-    int native;
-    size_t len;
-    if (t == NULL || code >= t->ncodes) {
-        len = 0;
-        put(buf, cap, &len, "?", 1);
-    } else {
-        code_parts(t, code, full_paths, &qual, &path, &native);
-        len = compose_name(buf, cap, qual, path, native, line);
-    }
-    if (cap > 0)
-        buf[len < cap ? len : cap - 1] = '\0';
-    return len;
-}
-
 /* ---- from a trace -------------------------------------------------------------------- */
 
 struct trace_build {
     pf_flame *f;
     const pf_trace *t;
     int full_paths;
-    struct bstr *qual, *path;    /* per code, filled lazily */
+    struct pf_bstr *qual, *path;    /* per code, filled lazily */
     unsigned char *have_parts;   /* per code: 0 unknown, 1 python, 2 native */
     uint32_t *fn_name;           /* per code: function-granularity name id, or PF_NONE */
     char *scratch;
@@ -962,11 +822,11 @@ static uint32_t frame_name_id(struct trace_build *b, uint32_t code, uint32_t lin
 {
     if (!b->have_parts[code]) {
         int native;
-        code_parts(b->t, code, b->full_paths, &b->qual[code], &b->path[code], &native);
+        pf_frame_parts_(b->t, code, b->full_paths, &b->qual[code], &b->path[code], &native);
         b->have_parts[code] = native ? 2 : 1;
     }
     int native = b->have_parts[code] == 2;
-    size_t need = compose_name(b->scratch, b->scratch_cap, b->qual[code], b->path[code],
+    size_t need = pf_frame_compose_(b->scratch, b->scratch_cap, b->qual[code], b->path[code],
                                native, line);
     if (need > b->scratch_cap) {
         char *ns = pf_realloc(b->scratch, need);
@@ -974,7 +834,7 @@ static uint32_t frame_name_id(struct trace_build *b, uint32_t code, uint32_t lin
             return PF_NONE;
         b->scratch = ns;
         b->scratch_cap = need;
-        compose_name(b->scratch, b->scratch_cap, b->qual[code], b->path[code], native, line);
+        pf_frame_compose_(b->scratch, b->scratch_cap, b->qual[code], b->path[code], native, line);
     }
     return name_intern(b->f, b->scratch, need);
 }
@@ -984,6 +844,7 @@ struct sort_key {
     const char *p;
     size_t n;
     uint32_t id;
+    int special;                     /* cmp_keys_written: bytes that print differently */
 };
 
 static int cmp_keys_raw(const void *a, const void *b)
@@ -1003,7 +864,7 @@ static int add_threads(struct trace_build *b, uint32_t *tnode, pf_error *err)
 {
     const pf_trace *t = b->t;
     uint32_t nt = t->nthreads;
-    struct bstr *names = pf_calloc(nt, sizeof *names);
+    struct pf_bstr *names = pf_calloc(nt, sizeof *names);
     struct sort_key *order = pf_calloc(nt, sizeof *order);
     unsigned char *dup = pf_calloc(nt, 1);
     int rc = -1;
@@ -1012,8 +873,8 @@ static int add_threads(struct trace_build *b, uint32_t *tnode, pf_error *err)
         goto done;
     }
     for (uint32_t i = 0; i < nt; i++) {
-        names[i] = trace_bstr(t, t->threads[i].name);
-        order[i] = (struct sort_key){ names[i].p, names[i].n, i };
+        names[i] = pf_trace_bstr_(t, t->threads[i].name);
+        order[i] = (struct sort_key){ names[i].p, names[i].n, i, 0 };
     }
     /* Sorted, equal names are neighbours: O(n log n) even with thousands of threads. */
     qsort(order, nt, sizeof *order, cmp_keys_raw);
@@ -1140,14 +1001,16 @@ pf_flame *pf_flame_from_trace(const pf_trace *t, const pf_frame_opts *opts, pf_e
         const pf_code *c = &t->codes[nd->code];
         double v = metric_value(o.metric, nd);
         uint32_t nm, fn;
+        /* The function's own frame name, "qual (path:first_line)", depends only on the
+         * code: compose it once per code. */
+        nm = b.fn_name[nd->code];
+        if (nm == PF_NONE) {
+            nm = frame_name_id(&b, nd->code, c->first_line);
+            if (nm == PF_NONE)
+                goto oom;
+            b.fn_name[nd->code] = nm;
+        }
         if (o.granularity == PF_GRAN_FUNCTION) {
-            nm = b.fn_name[nd->code];
-            if (nm == PF_NONE) {
-                nm = frame_name_id(&b, nd->code, c->first_line);
-                if (nm == PF_NONE)
-                    goto oom;
-                b.fn_name[nd->code] = nm;
-            }
             if ((fn = child_get(f, under, nm)) == PF_NONE)
                 goto oom;
             map[i] = fn;
@@ -1157,8 +1020,8 @@ pf_flame *pf_flame_from_trace(const pf_trace *t, const pf_frame_opts *opts, pf_e
                 const pf_node *pn = &t->nodes[nd->parent];
                 uint32_t line = nd->call_line ? nd->call_line
                                               : t->codes[pn->code].first_line;
-                if ((nm = frame_name_id(&b, pn->code, line)) == PF_NONE ||
-                    (under = child_get(f, under, nm)) == PF_NONE)
+                uint32_t cn = frame_name_id(&b, pn->code, line);
+                if (cn == PF_NONE || (under = child_get(f, under, cn)) == PF_NONE)
                     goto oom;
                 pf_flame_node *cf = &f->nodes[under];
                 cf->code = pn->code;
@@ -1168,8 +1031,7 @@ pf_flame *pf_flame_from_trace(const pf_trace *t, const pf_frame_opts *opts, pf_e
             }
             map[i] = under;
             /* The function's own frame, at its first line, holds its self value. */
-            if ((nm = frame_name_id(&b, nd->code, c->first_line)) == PF_NONE ||
-                (fn = child_get(f, under, nm)) == PF_NONE)
+            if ((fn = child_get(f, under, nm)) == PF_NONE)
                 goto oom;
         }
         pf_flame_node *fl = &f->nodes[fn];
@@ -1225,11 +1087,17 @@ static int cmp_keys_written(const void *a, const void *b)
 {
     const struct sort_key *x = a, *y = b;
     size_t n = x->n < y->n ? x->n : y->n;
-    const unsigned char *p = (const unsigned char *)x->p, *q = (const unsigned char *)y->p;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = out_byte(p[i]), d = out_byte(q[i]);
-        if (c != d)
-            return c < d ? -1 : 1;
+    if (!x->special && !y->special) {
+        int c = memcmp(x->p, y->p, n);
+        if (c)
+            return c;
+    } else {
+        const unsigned char *p = (const unsigned char *)x->p, *q = (const unsigned char *)y->p;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = out_byte(p[i]), d = out_byte(q[i]);
+            if (c != d)
+                return c < d ? -1 : 1;
+        }
     }
     if (x->n != y->n)
         return x->n < y->n ? -1 : 1;
@@ -1253,7 +1121,7 @@ static int sorted_children(const pf_flame *f, uint32_t **pstart, uint32_t **pkid
     if (!ids || !rank || !cnt || !byrank || !start || !kids)
         goto fail;
     for (uint32_t i = 0; i < nn; i++)
-        ids[i] = (struct sort_key){ pv->ninfo[i].ptr, pv->ninfo[i].len, i };
+        ids[i] = (struct sort_key){ pv->ninfo[i].ptr, pv->ninfo[i].len, i, pv->ninfo[i].special };
     qsort(ids, nn, sizeof *ids, cmp_keys_written);
     for (uint32_t i = 0; i < nn; i++)
         rank[ids[i].id] = i;
@@ -1312,49 +1180,114 @@ int pf_flame_sort(pf_flame *f, pf_error *err)
     return 0;
 }
 
-/* Appends a frame name to the path, replacing the bytes that would break the line
+/* Copies a frame name into the path, replacing the bytes that would break the line
  * format: ';' (frame separator) becomes ',', and '\n' / '\r' become '?' (not a blank:
- * a new blank could turn the end of the last frame into a count when read back). */
-static void put_frame(char *dst, const char *s, size_t n)
+ * a new blank could turn the end of the last frame into a count when read back).
+ * Names are flagged when interned, so the common case is a plain memcpy. */
+static void put_frame(char *dst, const struct name_info *ni)
 {
-    for (size_t i = 0; i < n; i++) {
-        dst[i] = (char)out_byte((unsigned char)s[i]);
-    }
+    memcpy(dst, ni->ptr, ni->len);
+    if (ni->special)
+        for (size_t i = 0; i < ni->len; i++)
+            dst[i] = (char)out_byte((unsigned char)dst[i]);
+}
+
+/* Carry rounding: the running sum of exact values, compensated (Kahan) so a million
+ * fractional lines do not drift, and the rounded sum printed so far.  Each line
+ * prints round(sum after it) - round(sum before it). */
+struct carry {
+    double sum, comp, printed;
+};
+
+static double carry_next(struct carry *c, double v)
+{
+    double y = v - c->comp;
+    double t = c->sum + y;
+    c->comp = (t - c->sum) - y;
+    c->sum = t;
+    double r = floor(c->sum + 0.5);
+    double out = r - c->printed;
+    c->printed = r;
+    return out < 0 ? 0 : out;
 }
 
 int pf_flame_write_collapsed(const pf_flame *f, FILE *out, pf_error *err)
 {
+    return pf_flame_write_collapsed_counts(f, out, PF_COUNTS_AUTO, err);
+}
+
+/* What the writer needs of a node, gathered in output order (see below). */
+struct wrec {
+    uint32_t name;
+    uint32_t first, end;             /* its children: wrec[first .. end) */
+    double self, self2;
+};
+
+int pf_flame_write_collapsed_counts(const pf_flame *f, FILE *out, enum pf_counts mode,
+                                    pf_error *err)
+{
     const struct pf_flame_private *pv = f->priv;
+    int integer = mode == PF_COUNTS_INTEGER || (mode == PF_COUNTS_AUTO && f->from_trace);
+    struct carry c1 = { 0, 0, 0 }, c2 = { 0, 0, 0 };
     uint32_t *start = NULL, *kids = NULL;
-    /* Per depth of the walk: the node whose children are being visited, the position
-     * of the next one in kids[], and the path length before that depth's frame. */
-    uint32_t *cur = NULL, *pos = NULL;
+    struct wrec *rec = NULL;
+    /* Per depth of the walk: the next and the end position in rec[], and the path
+     * length before that depth's frame. */
+    uint32_t *pos = NULL, *endp = NULL;
     size_t *plen = NULL;
     char *path = NULL;
     size_t path_cap = 4096, depth_cap = 64, depth = 0;
     int rc = -1;
+    uint32_t n = f->nnodes;
     if (sorted_children(f, &start, &kids) < 0)
         goto oom;
-    cur = pf_malloc(depth_cap * sizeof *cur);
+    /* Gather pass: the walk jumps around the node array (children are in name order,
+     * not index order), paying a few dependent cache misses per node.  Copying what it
+     * needs into rec[], indexed by position in the sorted child lists, costs the
+     * same loads but independent ones the CPU overlaps; the walk then reads rec[]
+     * almost sequentially (siblings are adjacent). */
+    rec = pf_malloc((size_t)(n > 1 ? n - 1 : 1) * sizeof *rec);
+    if (rec == NULL)
+        goto oom;
+    for (uint32_t k = 0; k + 1 < n; k++) {
+        uint32_t c = kids[k];
+        const pf_flame_node *nd = &f->nodes[c];
+        rec[k].name = nd->name;
+        rec[k].first = start[c];
+        rec[k].end = start[c + 1];
+        rec[k].self = nd->self;
+        rec[k].self2 = f->has_count2 ? nd->self2 : 0;
+    }
+    uint32_t root_first = start[0], root_end = start[1];
+    pf_free(start);
+    pf_free(kids);
+    start = kids = NULL;
     pos = pf_malloc(depth_cap * sizeof *pos);
+    endp = pf_malloc(depth_cap * sizeof *endp);
     plen = pf_malloc(depth_cap * sizeof *plen);
     path = pf_malloc(path_cap);
-    if (!cur || !pos || !plen || !path)
+    if (!pos || !endp || !plen || !path)
         goto oom;
     /* Iterative depth-first walk: hostile input can nest deeper than the C stack. */
-    cur[0] = 0;
-    pos[0] = start[0];
+    pos[0] = root_first;
+    endp[0] = root_end;
     plen[0] = 0;
     for (;;) {
-        if (pos[depth] >= start[cur[depth] + 1]) {
+        if (pos[depth] >= endp[depth]) {
             if (depth == 0)
                 break;
             depth--;
             continue;
         }
-        uint32_t c = kids[pos[depth]++];
-        const pf_flame_node *nd = &f->nodes[c];
-        const struct name_info *ni = &pv->ninfo[nd->name];
+        const struct wrec *r = &rec[pos[depth]++];
+#if defined(__GNUC__)
+        /* The next record visited is the first child or the next sibling. */
+        if (r->first < r->end)
+            __builtin_prefetch(&pv->ninfo[rec[r->first].name]);
+        if (pos[depth] < endp[depth])
+            __builtin_prefetch(&pv->ninfo[rec[pos[depth]].name]);
+#endif
+        const struct name_info *ni = &pv->ninfo[r->name];
         size_t base = plen[depth] + (depth ? 1 : 0);
         size_t need = base + ni->len + 2 * PF_COUNT_BUFSZ + 4;
         if (need > path_cap) {
@@ -1369,15 +1302,20 @@ int pf_flame_write_collapsed(const pf_flame *f, FILE *out, pf_error *err)
         }
         if (depth)
             path[plen[depth]] = ';';
-        put_frame(path + base, ni->ptr, ni->len);
+        put_frame(path + base, ni);
         size_t len = base + ni->len;
-        if (nd->self != 0 || (f->has_count2 && nd->self2 != 0)) {
+        double v = r->self, v2 = r->self2;
+        if (integer && (v != 0 || v2 != 0)) {
+            v = carry_next(&c1, v);
+            v2 = carry_next(&c2, v2);
+        }
+        if (v != 0 || v2 != 0) {
             size_t k = len;
             path[k++] = ' ';
-            k += pf_collapsed_format_count_(nd->self, path + k);
+            k += pf_collapsed_format_count_(v, path + k);
             if (f->has_count2) {
                 path[k++] = ' ';
-                k += pf_collapsed_format_count_(nd->self2, path + k);
+                k += pf_collapsed_format_count_(v2, path + k);
             }
             path[k++] = '\n';
             if (fwrite(path, 1, k, out) != k) {
@@ -1385,18 +1323,18 @@ int pf_flame_write_collapsed(const pf_flame *f, FILE *out, pf_error *err)
                 goto done;
             }
         }
-        if (start[c] == start[c + 1])
+        if (r->first == r->end)
             continue;
         if (depth + 1 == depth_cap) {
             size_t nc = depth_cap * 2;
-            uint32_t *a = pf_reallocarray(cur, nc, sizeof *a);
-            if (a == NULL)
-                goto oom;
-            cur = a;
-            a = pf_reallocarray(pos, nc, sizeof *a);
+            uint32_t *a = pf_reallocarray(pos, nc, sizeof *a);
             if (a == NULL)
                 goto oom;
             pos = a;
+            a = pf_reallocarray(endp, nc, sizeof *a);
+            if (a == NULL)
+                goto oom;
+            endp = a;
             size_t *b = pf_reallocarray(plen, nc, sizeof *b);
             if (b == NULL)
                 goto oom;
@@ -1404,8 +1342,8 @@ int pf_flame_write_collapsed(const pf_flame *f, FILE *out, pf_error *err)
             depth_cap = nc;
         }
         depth++;
-        cur[depth] = c;
-        pos[depth] = start[c];
+        pos[depth] = r->first;
+        endp[depth] = r->end;
         plen[depth] = len;
     }
     if (fflush(out) != 0 || ferror(out)) {
@@ -1419,8 +1357,9 @@ oom:
 done:
     pf_free(start);
     pf_free(kids);
-    pf_free(cur);
+    pf_free(rec);
     pf_free(pos);
+    pf_free(endp);
     pf_free(plen);
     pf_free(path);
     return rc;

@@ -118,6 +118,13 @@ static void func_link(const doc *d, const pf_html_func *f)
         fputs("</a>", d->out);
 }
 
+/* A byte count cell; zero is muted so the real allocations stand out. */
+static void bytes_td(FILE *out, uint64_t n)
+{
+    char a[48];
+    fprintf(out, n ? "<td>%s</td>" : "<td class=\"z\">%s</td>", pf_html_fmt_bytes(a, sizeof a, n));
+}
+
 static void meter(FILE *out, uint64_t part, uint64_t whole)
 {
     double w = whole ? 100.0 * (double)part / (double)whole : 0;
@@ -181,7 +188,7 @@ static void meta_table(const doc *d)
     const pf_trace *t = d->t;
     const pf_meta *meta = &t->meta;
     char a[64];
-    fputs("<table class=\"meta\">\n", out);
+    fputs("<table class=\"meta\"><tbody>\n", out);
     if (meta->argc > 0) {
         meta_row_start(out, "Command");
         fputs("<code>", out);
@@ -253,7 +260,7 @@ static void meta_table(const doc *d)
         fprintf(out, "%s <span class=\"muted\">used by the collector itself</span></td></tr>\n",
                 pf_html_fmt_bytes(a, sizeof a, meta->profiler_bytes));
     }
-    fputs("</table>\n", out);
+    fputs("</tbody></table>\n", out);
     if (meta->flags & PF_FLAG_OUT_OF_MEMORY)
         fputs("<p class=\"warn\">The collector ran out of memory and stopped recording: "
               "the data below is incomplete.</p>\n", out);
@@ -286,7 +293,7 @@ static void hot_files(const doc *d)
         meter(out, f->self_ns, m->total_ns);
         fprintf(out, "</td><td>%u</td><td>%s</td>", (unsigned)f->nfuncs, pf_html_fmt_count(c, sizeof c, f->calls));
         if (m->has_memory)
-            fprintf(out, "<td>%s</td>", pf_html_fmt_bytes(a, sizeof a, f->alloc_bytes));
+            bytes_td(out, f->alloc_bytes);
         fputs("</tr>\n", out);
     }
     fputs("</tbody></table>\n", out);
@@ -314,14 +321,14 @@ static void hot_lines(const doc *d)
             fprintf(out, "<tr><td class=\"t\"><a href=\"#L%u-%u\">", (unsigned)f->source, (unsigned)l->line);
         else
             fprintf(out, "<tr><td class=\"t\"><a href=\"#F%u-%u\">", (unsigned)m->hot[i].file, (unsigned)l->line);
-        pf_html_escape_cstr(out, basename_of(pf_html_short_path(d->t, path, d->opts->full_paths)));
+        pf_html_escape_cstr(out, pf_html_short_path(d->t, path, d->opts->full_paths));
         fprintf(out, ":%u</a></td><td>%s</td><td>%s</td><td class=\"t\">", (unsigned)l->line,
                 pf_html_fmt_ns(a, sizeof a, l->self_ns), pf_html_fmt_pct(b, sizeof b, l->self_ns, m->total_ns));
         meter(out, l->self_ns, m->total_ns);
         fprintf(out, "</td><td>%s</td><td>%s</td>", pf_html_fmt_count(c, sizeof c, l->hits),
                 pf_html_fmt_ns(a, sizeof a, l->total_ns));
         if (m->has_memory)
-            fprintf(out, "<td>%s</td>", pf_html_fmt_bytes(a, sizeof a, l->mem.alloc_bytes));
+            bytes_td(out, l->mem.alloc_bytes);
         fputs("<td class=\"t src1\"><code>", out);
         if (f->source != PF_NONE) {
             /* Find the line in the source text; stripped of its indentation. */
@@ -341,8 +348,10 @@ static void hot_lines(const doc *d)
                     e++;
                 pf_html_escape(out, s->text + pos, e - pos);
             }
+            fputs("</code></td></tr>\n", out);
+        } else {
+            fputs("</code><span class=\"muted\">source not embedded</span></td></tr>\n", out);
         }
-        fputs("</code></td></tr>\n", out);
     }
     fputs("</tbody></table>\n", out);
 }

@@ -68,7 +68,7 @@ static size_t string_end(const char *s, size_t len, size_t i, pf_html_hl *st)
                 st->quote = 0;
                 return i + 1;
             }
-            if (i + 2 < len + 0 && s[i + 1] == st->quote && s[i + 2] == st->quote) {
+            if (i + 2 < len && s[i + 1] == st->quote && s[i + 2] == st->quote) {
                 st->quote = 0;
                 return i + 3;
             }

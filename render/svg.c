@@ -276,6 +276,7 @@ struct svg {
     const pf_svg_tree *t;
     const pf_svg_opts *o;
     int bad;                  /* a libxml2 call failed */
+    int oom;                  /* one of our allocations failed */
     double total;             /* value of the root */
     double scale;             /* px per unit of value */
     double minval;            /* smallest drawn value */
@@ -319,6 +320,14 @@ static void text_el(struct svg *s, const char *id, double x, double y, const cha
     start(s, "text");
     if (id)
         attr(s, "id", id);
+    if (id && (strcmp(id, "unzoom") == 0 || strcmp(id, "search") == 0 || strcmp(id, "ic") == 0)) {
+        /* controls: reachable with Tab, announced as buttons */
+        attr(s, "role", "button");
+        attr(s, "tabindex", "0");
+        attr(s, "aria-label", strcmp(id, "unzoom") == 0 ? "Reset zoom"
+                              : strcmp(id, "search") == 0 ? "Search (regular expression)"
+                              : "Toggle ignore case");
+    }
     attr_px(s, "x", x);
     attr_px(s, "y", y);
     if (anchor)
@@ -338,7 +347,7 @@ static void cdata(struct svg *s, const char *txt)
         size_t n = q ? (size_t)(q - p) + 2 : strlen(p);
         char *chunk = pf_strndup(p, n);
         if (!chunk) {
-            s->bad = 1;
+            s->oom = 1;
             return;
         }
         W(xmlTextWriterWriteCDATA(s->w, X(chunk)));
@@ -349,7 +358,7 @@ static void cdata(struct svg *s, const char *txt)
     }
 }
 
-static int grow(char **buf, size_t *cap, size_t need)
+static int grow_(char **buf, size_t *cap, size_t need)
 {
     if (need <= *cap)
         return 0;
@@ -361,6 +370,16 @@ static int grow(char **buf, size_t *cap, size_t need)
         return -1;
     *buf = b;
     *cap = n;
+    return 0;
+}
+
+/* grow_() that remembers the failure, so the caller reports "out of memory". */
+static int grow_s(struct svg *s, char **buf, size_t *cap, size_t need)
+{
+    if (grow_(buf, cap, need) < 0) {
+        s->oom = 1;
+        return -1;
+    }
     return 0;
 }
 
@@ -383,7 +402,7 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
 {
     const pf_svg_tree *t = s->t;
     const pf_svg_opts *o = s->o;
-    if (grow(&s->text, &s->text_cap, nlen + 1024) < 0)
+    if (grow_s(s, &s->text, &s->text_cap, nlen + 1024) < 0)
         return -1;
     char v[96];
     double val = value_of(t, i);
@@ -411,7 +430,7 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
         if (file && file[0]) {
             uint32_t line = e->line ? e->line : t->trace->codes[e->code].first_line;
             size_t fl = strlen(file);
-            if (grow(&s->text, &s->text_cap, len + fl * 3 + 64) < 0)
+            if (grow_s(s, &s->text, &s->text_cap, len + fl * 3 + 64) < 0)
                 return -1;
             s->text[len++] = '\n';
             len += pf_svg_clean_name(file, fl, s->text + len, s->text_cap - len - 32);
@@ -432,7 +451,7 @@ static const char *fit_name(struct svg *s, size_t nlen, double w)
     size_t chars = utf8_count(s->name, nlen);
     if ((long)chars <= fit)
         return s->name;
-    if (grow(&s->text, &s->text_cap, nlen + 3) < 0)
+    if (grow_s(s, &s->text, &s->text_cap, nlen + 3) < 0)
         return NULL;
     size_t keep = (size_t)fit - 2;
     if (s->o->truncate_start) {
@@ -478,7 +497,7 @@ static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, doubl
     const char *raw = pf_strtab_get(t->names, t->nodes[i].name, &rawlen);
     if (!raw)
         raw = "", rawlen = 0;
-    if (grow(&s->name, &s->name_cap, rawlen * 3 + 4) < 0)
+    if (grow_s(s, &s->name, &s->name_cap, rawlen * 3 + 4) < 0)
         return -1;
     size_t nlen = pf_svg_clean_name(raw, rawlen, s->name, s->name_cap);
     char b[32];
@@ -497,7 +516,7 @@ static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, doubl
         char code[16];
         snprintf(code, sizeof code, "%u", t->extra[i].code);
         size_t hl = strlen(o->html_link);
-        if (grow(&s->text, &s->text_cap, hl + 32) < 0)
+        if (grow_s(s, &s->text, &s->text_cap, hl + 32) < 0)
             return -1;
         snprintf(s->text, s->text_cap, "%s#code-%s", o->html_link, code);
         start(s, "a");
@@ -575,7 +594,7 @@ static int by_rank(const void *a, const void *b)
     return (ra > rb) - (ra < rb);
 }
 
-static int emit_frames(struct svg *s, pf_error *err)
+static int emit_frames(struct svg *s)
 {
     const pf_svg_tree *t = s->t;
     uint32_t *rank = NULL, *kids = NULL;
@@ -651,12 +670,8 @@ static int emit_frames(struct svg *s, pf_error *err)
     pf_free(stack);
     return 0;
 nomem:
-    pf_error_set(err, PF_ENOMEM, NULL);
+    s->oom = 1;
 fail:
-    if (s->bad && err->code == PF_OK)
-        pf_error_set(err, PF_EIO, "cannot write the SVG");
-    if (err->code == PF_OK)
-        pf_error_set(err, PF_ENOMEM, NULL);
     pf_free(rank);
     pf_free(kids);
     pf_free(stack);
@@ -689,6 +704,46 @@ static int measure(struct svg *s, pf_error *err)
     }
     pf_free(depth);
     return 0;
+}
+
+int pf_svg_bgcolors_valid(const char *name)
+{
+    static const char *const named[] = { "yellow", "blue", "green", "grey", "gray" };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (strcmp(name, named[i]) == 0)
+            return 1;
+    if (name[0] != '#' || strlen(name) != 7)
+        return 0;
+    for (int i = 1; i < 7; i++)
+        if (!strchr("0123456789abcdefABCDEF", name[i]))
+            return 0;
+    return 1;
+}
+
+/* The two gradient stops: flamegraph.pl's choices (by palette unless --bgcolors). */
+static void background(const pf_svg_opts *o, const char **c1, const char **c2)
+{
+    const char *b = o->bgcolors;
+    if (!b || !pf_svg_bgcolors_valid(b)) {
+        switch (o->palette) {
+        case PF_PAL_MEM: b = "green"; break;
+        case PF_PAL_IO: case PF_PAL_WAKEUP: case PF_PAL_CHAIN: b = "blue"; break;
+        case PF_PAL_RED: case PF_PAL_GREEN: case PF_PAL_BLUE: case PF_PAL_AQUA:
+        case PF_PAL_YELLOW: case PF_PAL_PURPLE: case PF_PAL_ORANGE: b = "grey"; break;
+        default: b = "yellow";
+        }
+    }
+    *c1 = "#eeeeee";
+    if (strcmp(b, "yellow") == 0)
+        *c2 = "#eeeeb0";
+    else if (strcmp(b, "blue") == 0)
+        *c2 = "#e0e0ff";
+    else if (strcmp(b, "green") == 0)
+        *c1 = "#eef2ee", *c2 = "#e0ffe0";
+    else if (b[0] != '#')
+        *c1 = "#f8f8f8", *c2 = "#e8e8e8";
+    else
+        *c1 = *c2 = b;
 }
 
 static const char *unit_name(enum pf_svg_unit u)
@@ -775,10 +830,29 @@ int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error
     end(s);
     W(xmlTextWriterWriteRaw(s->w, X("\n")));
     /* background gradient, as flamegraph.pl users expect; CSS swaps it in dark mode */
-    W(xmlTextWriterWriteRaw(s->w, X("<defs><linearGradient id=\"bg\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
-                                     "<stop offset=\"5%\" stop-color=\"#eeeeee\"/>"
-                                     "<stop offset=\"95%\" stop-color=\"#eeeeb0\"/>"
-                                     "</linearGradient></defs>\n")));
+    {
+        /* background gradient, as flamegraph.pl draws it; CSS swaps it in dark mode */
+        const char *c1, *c2;
+        background(o, &c1, &c2);
+        start(s, "defs");
+        start(s, "linearGradient");
+        attr(s, "id", "bg");
+        attr(s, "x1", "0");
+        attr(s, "y1", "0");
+        attr(s, "x2", "0");
+        attr(s, "y2", "1");
+        start(s, "stop");
+        attr(s, "offset", "5%");
+        attr(s, "stop-color", c1);
+        end(s);
+        start(s, "stop");
+        attr(s, "offset", "95%");
+        attr(s, "stop-color", c2);
+        end(s);
+        end(s);
+        end(s);
+        W(xmlTextWriterWriteRaw(s->w, X("\n")));
+    }
     start(s, "rect");
     attr(s, "id", "bgrect");
     attr(s, "width", "100%");
@@ -789,14 +863,14 @@ int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error
                       : t->chart ? "Flame Chart" : o->inverted ? "Icicle Graph" : "Flame Graph";
     {
         size_t tl = strlen(title);
-        if (grow(&s->name, &s->name_cap, tl * 3 + 4) < 0)
+        if (grow_s(s, &s->name, &s->name_cap, tl * 3 + 4) < 0)
             goto nomem;
         pf_svg_clean_name(title, tl, s->name, s->name_cap);
         text_el(s, "title", Wd / 2, o->fontsize * 2, "middle", s->name);
     }
     if (o->subtitle) {
         size_t tl = strlen(o->subtitle);
-        if (grow(&s->name, &s->name_cap, tl * 3 + 4) < 0)
+        if (grow_s(s, &s->name, &s->name_cap, tl * 3 + 4) < 0)
             goto nomem;
         pf_svg_clean_name(o->subtitle, tl, s->name, s->name_cap);
         text_el(s, "subtitle", Wd / 2, o->fontsize * 4, "middle", s->name);
@@ -809,7 +883,7 @@ int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error
     start(s, "g");
     attr(s, "id", "frames");
     W(xmlTextWriterWriteRaw(s->w, X("\n")));
-    if (emit_frames(s, err) < 0)
+    if (emit_frames(s) < 0)
         goto fail;
     end(s);
     W(xmlTextWriterWriteRaw(s->w, X("\n")));
@@ -823,13 +897,17 @@ int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error
     s->w = NULL;
     pf_free(s->name);
     pf_free(s->text);
+    if (s->oom)
+        return pf_error_set(err, PF_ENOMEM, NULL);
     if (s->bad || oc.failed || fflush(out) != 0 || ferror(out))
         return pf_error_set(err, PF_EIO, "cannot write the SVG");
     return 0;
 nomem:
-    pf_error_set(err, PF_ENOMEM, NULL);
+    s->oom = 1;
 fail:
-    if (err && err->code == PF_OK)
+    if (s->oom)
+        pf_error_set(err, PF_ENOMEM, NULL);
+    else if (err->code == PF_OK)
         pf_error_set(err, PF_EIO, "cannot write the SVG");
     xmlFreeTextWriter(s->w);
     pf_free(s->name);

@@ -35,12 +35,16 @@ typedef struct pf_svg_opts {
     int inverted;             /* icicle: root at the top */
     int negate;               /* differential: swap red and blue */
     int truncate_start;       /* long names lose their start ("..tail") */
+    const char *bgcolors;     /* NULL: by palette; yellow, blue, green, grey or #rrggbb */
     enum pf_svg_unit unit;
 } pf_svg_opts;
 
 /* flamegraph.pl's defaults: 1200 px wide, 16 px rows, 12 px Verdana, minwidth 0.1 px,
  * the hot palette. */
 void pf_svg_opts_init(pf_svg_opts *o);
+
+/* True if name is a valid --bgcolors value. */
+int pf_svg_bgcolors_valid(const char *name);
 
 /* Writes the SVG for t to out.  Differential trees (t->has_count2) are sized by the
  * second count and coloured by (second - first).  Fails with PF_EEMPTY when the total

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libxml/xmlerror.h>
 #include <zlib.h>
 
 #include "cli/commands.h"
@@ -36,6 +37,7 @@ struct options {
     const char *output;           /* NULL: stdout */
     const char *base;             /* --base FUNC */
     int reverse, flamechart, strict;
+    double factor;                /* --factor: counts are multiplied by it */
     int saw_colors, saw_countname;
 };
 
@@ -73,6 +75,9 @@ static void usage(FILE *out)
 "  --flamechart           keep input order instead of merging by name: x is time\n"
 "  --negate               differential: swap red and blue\n"
 "  --notes TEXT           keep TEXT in the SVG (<desc id=\"notes\">)\n"
+"  --bgcolors COLOR       background: yellow, blue, green, grey or #rrggbb\n"
+"                         (default by palette, as flamegraph.pl)\n"
+"  --factor F             multiply every count by F (e.g. to scale units)\n"
 "  --truncate-start       cut long names at the start (\"..tail\") instead of the end\n"
 "  --base FUNC            keep only stacks through a frame named FUNC (also matches\n"
 "                         \"FUNC (file:line)\"), drawn from that frame up\n"
@@ -95,6 +100,13 @@ static void usage(FILE *out)
 "  py-spy record -f raw -o out.folded -- python app.py && pyflame-c svg out.folded -o flame.svg\n"
 "  perf script | stackcollapse-perf.pl | pyflame-c svg --colors java - > perf.svg\n",
         out);
+}
+
+/* libxml2 would print its own "I/O error" lines; ours say what failed and where. */
+static void quiet_xml_errors(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
 }
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -121,7 +133,7 @@ enum {
     OPT_TITLE = 256, OPT_SUBTITLE, OPT_WIDTH, OPT_HEIGHT, OPT_MINWIDTH, OPT_COUNTNAME,
     OPT_FONTSIZE, OPT_FONTTYPE, OPT_COLORS, OPT_HASH, OPT_INVERTED, OPT_REVERSE,
     OPT_FLAMECHART, OPT_NEGATE, OPT_NOTES, OPT_TRUNCATE_START, OPT_BASE, OPT_STRICT,
-    OPT_METRIC, OPT_GRANULARITY, OPT_FULL_PATHS, OPT_HTML_LINK
+    OPT_METRIC, OPT_GRANULARITY, OPT_FULL_PATHS, OPT_HTML_LINK, OPT_BGCOLORS, OPT_FACTOR
 };
 
 static const struct option long_opts[] = {
@@ -149,6 +161,8 @@ static const struct option long_opts[] = {
     { "granularity", required_argument, NULL, OPT_GRANULARITY },
     { "full-paths", no_argument, NULL, OPT_FULL_PATHS },
     { "html-link", required_argument, NULL, OPT_HTML_LINK },
+    { "bgcolors", required_argument, NULL, OPT_BGCOLORS },
+    { "factor", required_argument, NULL, OPT_FACTOR },
     { NULL, 0, NULL, 0 }
 };
 
@@ -165,6 +179,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     pf_svg_opts_init(&o->svg);
     o->frame.metric = PF_METRIC_SELF_TIME;
     o->frame.granularity = PF_GRAN_FUNCTION;
+    o->factor = 1;
     opterr = 0;
     optind = 0;               /* glibc: full re-initialisation, parsing starts at argv[1] */
     int c;
@@ -252,6 +267,15 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return bad_usage("--granularity wants 'function' or 'line', not '%s'", a);
             break;
         case OPT_FULL_PATHS: o->frame.full_paths = 1; break;
+        case OPT_BGCOLORS:
+            if (!pf_svg_bgcolors_valid(a))
+                return bad_usage("--bgcolors wants yellow, blue, green, grey or #rrggbb, not '%s'", a);
+            o->svg.bgcolors = a;
+            break;
+        case OPT_FACTOR:
+            if (parse_num(a, 0, 1e300, &o->factor) < 0)
+                return bad_usage("--factor wants a positive number, not '%s'", a);
+            break;
         case OPT_HTML_LINK:
             if (!a[0])
                 return bad_usage("--html-link wants a file name%s", "");
@@ -276,6 +300,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 struct input {
     int fd;
     gzFile gz;                    /* NULL: plain */
+    z_stream *zs;                 /* gzip already in memory (a pipe): inflated from it */
 };
 
 /* Reads up to n bytes; returns the count, 0 at the end, -1 with err set. */
@@ -283,13 +308,31 @@ static long input_read(struct input *in, char *buf, size_t n, pf_error *err)
 {
     if (n > INT_MAX)
         n = INT_MAX;
+    if (in->zs) {
+        z_stream *z = in->zs;
+        z->next_out = (unsigned char *)buf;
+        z->avail_out = (unsigned)n;
+        while (z->avail_out == n && z->avail_in > 0) {
+            int rc = inflate(z, Z_NO_FLUSH);
+            if (rc == Z_STREAM_END) {
+                if (inflateReset(z) != Z_OK)     /* next gzip member, if any */
+                    return pf_error_set(err, PF_ECORRUPT, "corrupt gzip data");
+            } else if (rc != Z_OK) {
+                return pf_error_set(err, PF_ECORRUPT, "corrupt gzip data: %s",
+                                    z->msg ? z->msg : "inflate failed");
+            }
+        }
+        return (long)(n - z->avail_out);
+    }
     if (in->gz) {
         int r = gzread(in->gz, buf, (unsigned)n);
         if (r < 0) {
             int zerr;
             const char *m = gzerror(in->gz, &zerr);
-            return pf_error_set(err, PF_EIO, "read error: %s",
-                                zerr == Z_ERRNO ? strerror(errno) : m);
+            if (zerr == Z_ERRNO)
+                return pf_error_set(err, PF_EIO, "read error: %s", strerror(errno));
+            const char *colon = strncmp(m, "<fd:", 4) == 0 ? strstr(m, ": ") : NULL;
+            return pf_error_set(err, PF_ECORRUPT, "corrupt gzip data: %s", colon ? colon + 2 : m);
         }
         return r;
     }
@@ -319,6 +362,11 @@ static long input_fill(struct input *in, char *buf, size_t n, pf_error *err)
 
 static void input_close(struct input *in)
 {
+    if (in->zs) {
+        inflateEnd(in->zs);
+        pf_free(in->zs);
+        in->zs = NULL;
+    }
     if (in->gz)
         gzclose(in->gz);      /* closes fd too */
     else if (in->fd >= 0)
@@ -358,8 +406,9 @@ static int on_line(void *ctx, const pf_collapsed_line *l, pf_error *err)
     if (f->o->strict && f->nbad)
         return -1;    /* stop at the first bad line; the caller reports it */
     f->good++;
-    return pf_svg_tree_add(f->tree, l->stack, l->stack_len, l->count,
-                           l->has_count2 ? l->count2 : -1, f->o->reverse, err);
+    double k = f->o->factor;
+    return pf_svg_tree_add(f->tree, l->stack, l->stack_len, l->count * k,
+                           l->has_count2 ? l->count2 * k : -1, f->o->reverse, err);
 }
 
 static unsigned long count_lines(const char *p, size_t n)
@@ -529,7 +578,7 @@ static int write_output(const pf_svg_tree *tree, const struct options *o, pf_err
     snprintf(tmp, n + 16, "%s.tmpXXXXXX", o->output);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        pf_error_set(err, PF_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+        pf_error_set(err, PF_EIO, "cannot create a temporary file beside it: %s", strerror(errno));
         pf_free(tmp);
         return -1;
     }
@@ -546,13 +595,13 @@ static int write_output(const pf_svg_tree *tree, const struct options *o, pf_err
     if (fclose(f) != 0)
         goto fail_io;
     if (rename(tmp, o->output) != 0) {
-        pf_error_set(err, PF_EIO, "cannot rename to '%s': %s", o->output, strerror(errno));
+        pf_error_set(err, PF_EIO, "cannot rename the temporary file to it: %s", strerror(errno));
         goto fail;
     }
     pf_free(tmp);
     return 0;
 fail_io:
-    pf_error_set(err, PF_EIO, "cannot write '%s': %s", o->output, strerror(errno));
+    pf_error_set(err, PF_EIO, "cannot write: %s", strerror(errno));
 fail:
     unlink(tmp);
     pf_free(tmp);
@@ -569,14 +618,15 @@ int pf_cmd_svg(int argc, char **argv)
      * mmap threshold would move them onto the heap, where every realloc copies; a
      * fixed threshold keeps them mmapped, and realloc then just remaps pages. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    xmlSetGenericErrorFunc(NULL, quiet_xml_errors);
 
     pf_error err;
     pf_error_clear(&err);
     pf_svg_tree *tree = NULL;
     pf_trace *trace = NULL;
     char *data = NULL;
-    struct input in = { -1, NULL };
-    int hn = 0;
+    struct input in = { -1, NULL, NULL };
+    int hn = 0, writing = 0;
     size_t dlen = 0;
     int is_stdin = strcmp(o.input, "-") == 0;
     const char *label = is_stdin ? "<stdin>" : o.input;
@@ -588,8 +638,9 @@ int pf_cmd_svg(int argc, char **argv)
     /* gzip magic: inflate (traces are gzip-framed, collapsed files may be gzipped) */
     char head[4096];
     ssize_t pn;
+    off_t at = lseek(fd, 0, SEEK_CUR);      /* stdin may already be partly read */
     do
-        pn = pread(fd, head, 2, 0);
+        pn = pread(fd, head, 2, at < 0 ? 0 : at);
     while (pn < 0 && errno == EINTR);
     unsigned char m0 = 0, m1 = 0;
     in.fd = fd;
@@ -605,12 +656,30 @@ int pf_cmd_svg(int argc, char **argv)
             /* gzip on a pipe: a trace (parsed from memory anyway) */
             if (slurp(&in, head, 2, &data, &dlen, &err) < 0)
                 goto fail;
-            if (!pf_trace_sniff(data, dlen)) {
-                pf_error_set(&err, PF_EUSAGE, "gzipped collapsed stacks on a pipe: "
-                             "pass the file name or decompress first (zcat FILE | pyflame-c svg -)");
+            if (pf_trace_sniff(data, dlen))
+                goto have_trace_data;
+            /* gzipped collapsed stacks: inflate from memory (the compressed bytes are
+             * held, never the lines) */
+            close(in.fd);
+            in.fd = -1;
+            in.zs = pf_calloc(1, sizeof *in.zs);
+            if (!in.zs || inflateInit2(in.zs, 15 + 16) != Z_OK) {
+                pf_free(in.zs);
+                in.zs = NULL;
+                pf_error_set(&err, PF_ENOMEM, NULL);
                 goto fail;
             }
-            goto have_trace_data;
+            in.zs->next_in = (unsigned char *)data;
+            in.zs->avail_in = (unsigned)(dlen > UINT_MAX ? UINT_MAX : dlen);
+            if (dlen > UINT_MAX) {
+                pf_error_set(&err, PF_ELIMIT, "gzip input on a pipe over 4 GiB: pass the file name");
+                goto fail;
+            }
+            long got = input_fill(&in, head, sizeof head, &err);
+            if (got < 0)
+                goto fail;
+            hn = (int)got;
+            goto have_head;
         }
         long more = input_fill(&in, head + r, sizeof head - (size_t)r, &err);
         if (more < 0)
@@ -669,6 +738,8 @@ have_trace_data:
         }
     }
     input_close(&in);
+    pf_free(data);            /* compressed input of a pipe, if any */
+    data = NULL;
     pf_svg_tree_finish(tree);
     if (o.base) {
         pf_svg_tree *b = pf_svg_tree_rebase(tree, o.base, &err);
@@ -681,13 +752,14 @@ have_trace_data:
         pf_error_set(&err, PF_EEMPTY, "no stacks found (all counts are zero)");
         goto fail;
     }
+    writing = 1;
     if (write_output(tree, &o, &err) < 0)
         goto fail;
     pf_svg_tree_free(tree);
     pf_trace_free(trace);
     return 0;
 fail:
-    fprintf(stderr, "pyflame-c svg: %s: %s\n", err.code == PF_EIO && o.output ? o.output : label,
+    fprintf(stderr, "pyflame-c svg: %s: %s\n", writing ? (o.output ? o.output : "<stdout>") : label,
             err.msg[0] ? err.msg : pf_error_text(err.code));
     input_close(&in);
     pf_free(data);

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,97 @@ static void test_convert_refuses_binary_to_terminal(void **state)
     assert_string_equal(out, "");
 }
 
+/* Name of a leftover "*.tmp-*" file in dir, or NULL. */
+static const char *find_temp(char *buf, size_t cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    const char *found = NULL;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".tmp-") != NULL) {
+            snprintf(buf, cap, "%s", e->d_name);
+            found = buf;
+        }
+    closedir(d);
+    return found;
+}
+
+/* SIGTERM while the output is being written: the temporary file goes away with the
+ * process, and nothing appears under the output name. */
+static void test_convert_signal_removes_temp_file(void **state)
+{
+    (void)state;
+    /* a trace whose folded output takes a while to write: 60000 nodes, depth 60 */
+    char big[160];
+    snprintf(big, sizeof big, "%s/big.gz", dir);
+    pf_trace *t = pf_trace_new();
+    t->meta.modes = PF_MODE_CALLS;
+    pf_thread th = { 1, pf_strtab_intern_cstr(t->strings, "MainThread") };
+    uint32_t a = pf_trace_add_thread(t, &th);
+    uint32_t codes[64];
+    char name[64];
+    for (int i = 0; i < 64; i++) {
+        snprintf(name, sizeof name, "a_rather_long_function_name_%d", i);
+        codes[i] = add_code(t, "/w/some/deeply/nested/package/module.py", 1 + i, name);
+    }
+    uint32_t parent = PF_NONE;
+    for (int i = 0; i < 60000; i++) {
+        if (i % 60 == 0)
+            parent = PF_NONE;
+        parent = add_node(t, a, parent, codes[(i * 7) % 64], 1, 1000, 1000);
+    }
+    pf_error err;
+    assert_int_equal(pf_trace_write(t, big, &err), 0);
+    pf_trace_free(t);
+
+    char bin[1024], tmpname[256];
+    snprintf(bin, sizeof bin, "%s/%s/pyflame-c", getenv("PWD_ABS"), PF_BUILD_DIR);
+    int caught = 0;
+    for (int attempt = 0; attempt < 5 && !caught; attempt++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            if (chdir(dir) < 0)
+                _exit(99);
+            int nul = open("/dev/null", O_WRONLY);
+            dup2(nul, 2);
+            execl(bin, bin, "convert", "-f", "collapsed", "-o", "sig.txt", "big.gz", (char *)NULL);
+            _exit(98);
+        }
+        int status;
+        for (;;) {
+            if (find_temp(tmpname, sizeof tmpname)) {
+                kill(pid, SIGTERM);
+                caught = 1;
+                break;
+            }
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                pid = 0;
+                break;
+            }
+        }
+        if (pid != 0)
+            waitpid(pid, &status, 0);
+        char sig[160];
+        snprintf(sig, sizeof sig, "%s/sig.txt", dir);
+        if (caught) {
+            assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+            if (WIFSIGNALED(status)) {
+                assert_int_equal(WTERMSIG(status), SIGTERM);
+                assert_int_not_equal(access(sig, F_OK), 0);
+            } else {
+                caught = 0;   /* finished before the signal landed: try again */
+            }
+        }
+        unlink(sig);
+        assert_null(find_temp(tmpname, sizeof tmpname));
+    }
+    unlink(big);
+    if (!caught)
+        skip();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_convert_reads_stdin),
         cmocka_unit_test(test_convert_collapsed_deterministic_and_flamegraph_syntax),
         cmocka_unit_test(test_convert_refuses_binary_to_terminal),
+        cmocka_unit_test(test_convert_signal_removes_temp_file),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

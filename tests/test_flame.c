@@ -37,12 +37,12 @@ static char *slurp(const char *path, size_t *len)
 }
 
 /* The collapsed text of a tree, malloc'd and NUL-terminated. */
-static char *collapsed_of(const pf_flame *f)
+static char *collapsed_mode(const pf_flame *f, enum pf_counts mode)
 {
     FILE *out = tmpfile();
     pf_error err;
     assert_non_null(out);
-    if (pf_flame_write_collapsed(f, out, &err) != 0)
+    if (pf_flame_write_collapsed_counts(f, out, mode, &err) != 0)
         fail_msg("write: %s", err.msg);
     long n = ftell(out);
     rewind(out);
@@ -52,6 +52,9 @@ static char *collapsed_of(const pf_flame *f)
     fclose(out);
     return s;
 }
+
+static char *collapsed_of(const pf_flame *f) { return collapsed_mode(f, PF_COUNTS_AUTO); }
+static char *collapsed_exact(const pf_flame *f) { return collapsed_mode(f, PF_COUNTS_EXACT); }
 
 static pf_flame *from_text(const char *text)
 {
@@ -735,7 +738,7 @@ static void test_flame_trace_function_granularity_merges_call_sites(void **state
     (void)state;
     pf_trace *t = make_trace();
     pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 0);
-    char *out = collapsed_of(f);
+    char *out = collapsed_exact(f);
     assert_string_equal(out,
         "MainThread;<module> (app.py:1) 0.1\n"
         "MainThread;<module> (app.py:1);main (app.py:5) 0.2\n"
@@ -772,7 +775,7 @@ static void test_flame_trace_line_granularity_names_call_sites(void **state)
     (void)state;
     pf_trace *t = make_trace();
     pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_LINE, 0);
-    char *out = collapsed_of(f);
+    char *out = collapsed_exact(f);
     assert_string_equal(out,
         "MainThread;<module> (app.py:1) 0.1\n"
         "MainThread;<module> (app.py:20);main (app.py:5) 0.2\n"
@@ -817,13 +820,107 @@ static void test_flame_trace_time_unit_nanoseconds_gives_integers(void **state)
     free(out);
     assert_true(f->nodes[0].total == 1540);
     pf_flame_free(f);
-    /* Milliseconds. */
+    /* Milliseconds, written exactly on request. */
     f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1e6);
-    out = collapsed_of(f);
+    out = collapsed_exact(f);
     assert_non_null(strstr(out, "Worker.run (lib/work.py:10) 0.00055\n"));
     free(out);
     pf_flame_free(f);
     pf_trace_free(t);
+}
+
+/* Default output of a trace tree: integers by carry rounding.  The exact values in
+ * output order are 0.1 0.2 0.05 0.55 0.1 0.5 0.04 (us): running sums 0.1 0.3 0.35
+ * 0.9 1.0 1.5 1.54 round to 0 0 0 1 1 2 2, so two lines print 1 each. */
+static void test_flame_trace_output_is_carry_rounded_integers(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 0);
+    char *out = collapsed_of(f);
+    assert_string_equal(out,
+        "MainThread;<module> (app.py:1);main (app.py:5);Worker.run (lib/work.py:10) 1\n"
+        "worker [2];Worker.run (lib/work.py:10) 1\n");
+    free(out);
+    /* Trees from collapsed text keep their fractions unless asked. */
+    pf_flame *g = from_text("a 0.25\nb 0.5\nc 0.75\n");
+    out = collapsed_of(g);
+    assert_string_equal(out, "a 0.25\nb 0.5\nc 0.75\n");
+    free(out);
+    out = collapsed_mode(g, PF_COUNTS_INTEGER);
+    assert_string_equal(out, "b 1\nc 1\n");      /* sums 0.25 0.75 1.5 -> 0 1 2 */
+    free(out);
+    pf_flame_free(g);
+    pf_flame_free(f);
+    pf_trace_free(t);
+}
+
+/* Parses "stack count" lines into parallel arrays (stacks point into text). */
+static int split_lines(char *text, char **stacks, double *vals, int cap)
+{
+    int n = 0;
+    for (char *p = text; *p && n < cap;) {
+        char *nl = strchr(p, '\n');
+        *nl = '\0';
+        char *sp = strrchr(p, ' ');
+        *sp = '\0';
+        stacks[n] = p;
+        vals[n++] = strtod(sp + 1, NULL);
+        p = nl + 1;
+    }
+    return n;
+}
+
+static void test_flame_carry_rounding_keeps_lines_within_one_and_the_total(void **state)
+{
+    (void)state;
+    unsigned seed = 12345;
+    for (int round = 0; round < 20; round++) {
+        pf_trace *t = pf_trace_new();
+        t->meta.modes = PF_MODE_CALLS;
+        pf_thread th = { 1, S(t, "MainThread") };
+        pf_trace_add_thread(t, &th);
+        uint32_t codes[8];
+        for (int i = 0; i < 8; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "f%d", i);
+            codes[i] = add_code(t, "/p/m.py", name, name, (uint32_t)(10 * i + 1), 0);
+        }
+        uint64_t total_ns = 0;
+        for (uint32_t i = 0; i < 300; i++) {
+            seed = seed * 1103515245u + 12345u;
+            uint32_t parent = i == 0 ? PF_NONE : (seed >> 8) % i;
+            seed = seed * 1103515245u + 12345u;
+            uint64_t self = (seed >> 5) % 3000;
+            total_ns += self;
+            add_node(t, parent, 0, codes[(seed >> 3) % 8], (seed >> 12) % 50 + 1, 1, self, self);
+        }
+        for (int g = 0; g < 2; g++) {
+            pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, (enum pf_granularity)g, 1000);
+            char *ex = collapsed_exact(f), *in = collapsed_of(f);
+            static char *es[400], *is[400];
+            static double ev[400], iv[400];
+            int ne = split_lines(ex, es, ev, 400), ni = split_lines(in, is, iv, 400);
+            assert_true(ni <= ne);
+            double sum = 0;
+            int j = 0;
+            for (int k = 0; k < ne; k++) {
+                double printed = 0;
+                if (j < ni && strcmp(is[j], es[k]) == 0) {
+                    printed = iv[j++];
+                    assert_true(printed >= 1 && printed == floor(printed));
+                }
+                assert_true(fabs(printed - ev[k]) <= 1.0 + 1e-9);
+                sum += printed;
+            }
+            assert_int_equal(j, ni);       /* same order, nothing extra */
+            assert_true(sum == floor((double)total_ns / 1000 + 0.5));
+            free(ex);
+            free(in);
+            pf_flame_free(f);
+        }
+        pf_trace_free(t);
+    }
 }
 
 static void test_flame_trace_each_metric(void **state)
@@ -1256,6 +1353,8 @@ int main(void)
         cmocka_unit_test(test_flame_trace_function_granularity_merges_call_sites),
         cmocka_unit_test(test_flame_trace_line_granularity_names_call_sites),
         cmocka_unit_test(test_flame_trace_time_unit_nanoseconds_gives_integers),
+        cmocka_unit_test(test_flame_trace_output_is_carry_rounded_integers),
+        cmocka_unit_test(test_flame_carry_rounding_keeps_lines_within_one_and_the_total),
         cmocka_unit_test(test_flame_trace_each_metric),
         cmocka_unit_test(test_flame_trace_memory_metric_needs_memory_mode),
         cmocka_unit_test(test_flame_trace_without_calls_is_eempty),

@@ -764,6 +764,27 @@ static void test_html_calls_only_trace_lists_functions(void **state)
     pf_trace_free(t);
 }
 
+/* Lines are counted as Python counts them: \n, \r\n and a lone \r all end a line. */
+static void test_html_source_line_endings(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t f = code(t, "/p/a.py", "f", 1);
+    node(t, PF_NONE, 0, f, 0, 1, 100, 100);
+    line(t, f, 4, 1, 100, 100);
+    source(t, "/p/a.py", "def f():\r\n    one\r    two\n    three_marker\r\n");
+    char *doc = render(t, NULL, NULL);
+    const char *l4 = strstr(doc, "id=\"L0-4\"");
+    assert_non_null(l4);
+    const char *three = strstr(l4, "three_marker");
+    assert_true(three != NULL && three < strstr(l4, "</tr>"));
+    assert_non_null(strstr(doc, "id=\"L0-3\"><td>3</td><td colspan=\"6\"></td><td class=\"sc\">    two</td>"));
+    assert_null(strstr(doc, "id=\"L0-5\""));          /* a final newline adds no line */
+    assert_non_null(strstr(doc, "4 lines"));
+    free(doc);
+    pf_trace_free(t);
+}
+
 static void test_html_file_without_embedded_source(void **state)
 {
     (void)state;
@@ -894,23 +915,29 @@ static void test_html_out_of_memory_is_clean(void **state)
     pf_trace_free(t);
 }
 
-static void test_html_shipped_sample_renders(void **state)
+/* The shipped sample (the browser test's input) still reads as what sample_trace()
+ * builds: a format change that reinterprets old files is caught here, not in a
+ * screenshot. */
+static void test_html_shipped_sample_is_current(void **state)
 {
     (void)state;
     pf_error err;
-    if (getenv("PF_HTML_WRITE_SAMPLE")) {
-        pf_trace *s = sample_trace();
+    pf_trace *s = sample_trace();
+    if (getenv("PF_HTML_WRITE_SAMPLE"))
         assert_int_equal(pf_trace_write(s, "tests/data/html/sample.trace.gz", &err), 0);
-        pf_trace_free(s);
-    }
     pf_trace *t = pf_trace_read("tests/data/html/sample.trace.gz", &err);
     if (!t)
-        fail_msg("tests/data/html/sample.trace.gz: %s (regenerate with PF_HTML_WRITE_SAMPLE=1)", err.msg);
-    char *doc = render(t, NULL, NULL);
-    assert_non_null(strstr(doc, "count_words"));
-    assert_non_null(strstr(doc, ">At peak</th>"));
-    free(doc);
+        fail_msg("tests/data/html/sample.trace.gz: %s (regenerate: see tests/data/html/README.md)", err.msg);
+    size_t n1, n2;
+    char *want = render(s, NULL, &n1), *got = render(t, NULL, &n2);
+    if (n1 != n2 || memcmp(want, got, n1) != 0)
+        fail_msg("tests/data/html/sample.trace.gz is stale (regenerate: see tests/data/html/README.md)");
+    assert_non_null(strstr(got, "count_words"));
+    assert_non_null(strstr(got, ">At peak</th>"));
+    free(want);
+    free(got);
     pf_trace_free(t);
+    pf_trace_free(s);
 }
 
 /* ---- the command ---------------------------------------------------------------------- */
@@ -948,6 +975,8 @@ static void test_html_cli_option_errors(void **state)
     assert_int_equal(run("--frobnicate t.gz", obuf, sizeof obuf), 2);
     assert_non_null(strstr(obuf, "unknown option '--frobnicate'"));
     assert_int_equal(run("a.gz b.gz", obuf, sizeof obuf), 2);
+    assert_int_equal(run("--full-paths --context=0 --limit=2 --threshold 0.5% /nonexistent.gz", obuf, sizeof obuf), 1);
+    assert_non_null(strstr(obuf, "pyflame-c: /nonexistent.gz: "));   /* options were fine */
     assert_int_equal(run("-o '' t.gz", obuf, sizeof obuf), 2);
 }
 
@@ -1052,12 +1081,13 @@ int main(void)
         cmocka_unit_test(test_html_anchors_for_functions_and_lines),
         cmocka_unit_test(test_html_memory_columns),
         cmocka_unit_test(test_html_calls_only_trace_lists_functions),
+        cmocka_unit_test(test_html_source_line_endings),
         cmocka_unit_test(test_html_file_without_embedded_source),
         cmocka_unit_test(test_html_hostile_line_numbers_stay_bounded),
         cmocka_unit_test(test_html_title_and_metadata),
         cmocka_unit_test(test_html_limit_hides_files_but_keeps_anchors),
         cmocka_unit_test(test_html_out_of_memory_is_clean),
-        cmocka_unit_test(test_html_shipped_sample_renders),
+        cmocka_unit_test(test_html_shipped_sample_is_current),
         cmocka_unit_test(test_html_cli_option_errors),
         cmocka_unit_test(test_html_cli_bad_trace),
         cmocka_unit_test(test_html_cli_renders_after_source_file_is_deleted),

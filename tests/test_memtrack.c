@@ -49,6 +49,14 @@ static void fi_free(void *p)
 #define MT_FREE fi_free
 #include "../collector/memtrack.c"
 
+/* White box: p's table entry, or NULL. */
+static struct entry *table_lookup(const pf_memtrack *mt, uintptr_t p)
+{
+    const struct segment *sg = &mt->seg[hash_seg(p)];
+    struct entry *e = &sg->tab[table_find(sg, p)];
+    return e->ptr ? e : NULL;
+}
+
 #define N PF_MEM_NONE
 
 static void *P(uintptr_t k)

@@ -117,22 +117,48 @@ static char *xpath_text(xmlDocPtr doc, const char *expr)
 
 /* Runs build/pyflame-c svg ARGS; stdout to *out (if out), stderr to *errtxt. */
 static char outbuf[1 << 20], errbuf[65536];
+static char out_path[64], err_path[64];   /* per process: asan and plain runs may overlap */
 static int run(const char *args)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s/pyflame-c svg %s >/tmp/pf_test_svg.out 2>/tmp/pf_test_svg.err",
-             PF_BUILD_DIR, args);
+    snprintf(out_path, sizeof out_path, "/tmp/pf_test_svg.%d.out", (int)getpid());
+    snprintf(err_path, sizeof err_path, "/tmp/pf_test_svg.%d.err", (int)getpid());
+    snprintf(cmd, sizeof cmd, "%s/pyflame-c svg %s >%s 2>%s", PF_BUILD_DIR, args, out_path, err_path);
     int st = system(cmd);
     assert_true(WIFEXITED(st));
-    FILE *f = fopen("/tmp/pf_test_svg.out", "rb");
+    FILE *f = fopen(out_path, "rb");
     size_t n = fread(outbuf, 1, sizeof outbuf - 1, f);
     outbuf[n] = '\0';
     fclose(f);
-    f = fopen("/tmp/pf_test_svg.err", "rb");
+    f = fopen(err_path, "rb");
     n = fread(errbuf, 1, sizeof errbuf - 1, f);
     errbuf[n] = '\0';
     fclose(f);
+    unlink(out_path);
+    unlink(err_path);
     return WEXITSTATUS(st);
+}
+
+/* A scratch path private to this process: tp("x") = "/tmp/pf_test_svg.PID.x".
+ * Four rotating buffers, so a few can be used in one expression. */
+static const char *tp(const char *name)
+{
+    static char bufs[4][128];
+    static int next;
+    char *b = bufs[next++ & 3];
+    snprintf(b, sizeof bufs[0], "/tmp/pf_test_svg.%d.%s", (int)getpid(), name);
+    return b;
+}
+
+/* run() with printf-style arguments. */
+static int runf(const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return run(args);
 }
 
 static void write_file(const char *path, const char *data, size_t n)
@@ -173,6 +199,24 @@ static void test_svg_tree_merges_by_name_and_sums(void **state)
     assert_true(t->nodes[c].total == 7 && t->nodes[c].self == 7);
     assert_int_equal(nkids(t, 0), 2);
     assert_int_equal(t->nnodes, 6);
+    pf_svg_tree_free(t);
+}
+
+static void test_svg_tree_merges_deep_stacks(void **state)
+{
+    (void)state;
+    /* deeper than the 64 path hashes prefetched at once */
+    char stack[2048] = "";
+    for (int i = 0; i < 150; i++)
+        snprintf(stack + strlen(stack), sizeof stack - strlen(stack), "%sf%d", i ? ";" : "", i);
+    pf_svg_tree *t = pf_svg_tree_new(0);
+    pf_error err;
+    assert_int_equal(pf_svg_tree_add(t, stack, strlen(stack), 1, -1, 0, &err), 0);
+    assert_int_equal(pf_svg_tree_add(t, "x", 1, 1, -1, 0, &err), 0);   /* forget the path */
+    assert_int_equal(pf_svg_tree_add(t, stack, strlen(stack), 2, -1, 0, &err), 0);
+    pf_svg_tree_finish(t);
+    assert_int_equal(t->nnodes, 152);
+    assert_true(t->nodes[150].total == 3 && t->nodes[150].self == 3);
     pf_svg_tree_free(t);
 }
 
@@ -639,6 +683,37 @@ static void test_svg_units_format_values(void **state)
     pf_svg_tree_free(t);
 }
 
+static void test_svg_writer_survives_allocation_failures(void **state)
+{
+    (void)state;
+    pf_svg_tree *t = tree_of("main;parse;tokenize 120\nmain;parse 30\nmain;render;draw 200\n"
+                             "idle;a_long_name_that_needs_truncating_here 5", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    o.width = 200;
+    o.notes = "notes";
+    o.subtitle = "sub";
+    long base = pf_alloc_live_blocks();
+    for (long n = 0;; n++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        pf_error err;
+        pf_error_clear(&err);
+        pf_alloc_fail_after(n);
+        int rc = pf_svg_write(t, &o, f, &err);
+        pf_alloc_fail_after(-1);
+        fclose(f);
+        free(buf);
+        assert_int_equal(pf_alloc_live_blocks(), base);
+        if (rc == 0)
+            break;
+        assert_int_equal(err.code, PF_ENOMEM);
+        assert_true(n < 1000);
+    }
+    pf_svg_tree_free(t);
+}
+
 static void test_svg_empty_tree_fails(void **state)
 {
     (void)state;
@@ -670,6 +745,8 @@ static void test_svg_cli_rejects_bad_options(void **state)
         { "--colors rainbow " DATA "pyspy.folded", "unknown palette 'rainbow'" },
         { "--metric wall " DATA "pyspy.folded", "unknown --metric 'wall'" },
         { "--granularity file " DATA "pyspy.folded", "--granularity" },
+        { "--bgcolors pink " DATA "pyspy.folded", "--bgcolors" },
+        { "--factor -1 " DATA "pyspy.folded", "--factor" },
         { "--frobnicate " DATA "pyspy.folded", "unknown option '--frobnicate'" },
         { DATA "pyspy.folded --title", "needs a value" },
         { "", "no input file" },
@@ -692,7 +769,7 @@ static void test_svg_cli_accepts_flamegraph_pl_options(void **state)
     assert_int_equal(run("--title 'My <Title>' --subtitle Sub --width 800 --height 20 "
                          "--minwidth 0.5% --countname ticks --fontsize 10 --fonttype Arial "
                          "--colors java --hash --inverted --notes 'n1' --negate --reverse "
-                         "--truncate-start " DATA "perf.folded"), 0);
+                         "--truncate-start --bgcolors '#102030' --factor 3 " DATA "perf.folded"), 0);
     xmlDocPtr doc = parse(outbuf);
     char *s = xpath_text(doc, "//s:text[@id='title']");
     assert_string_equal(s, "My <Title>");
@@ -710,6 +787,8 @@ static void test_svg_cli_accepts_flamegraph_pl_options(void **state)
     assert_string_equal(s, "19");
     free(s);
     assert_non_null(strstr(outbuf, " ticks ("));
+    assert_non_null(strstr(outbuf, "<title>all\n399 ticks (100.00%)</title>"));   /* 133 x 3 */
+    assert_int_equal(xpath_count(doc, "//s:stop[@stop-color='#102030']"), 2);
     xmlFreeDoc(doc);
 }
 
@@ -725,8 +804,16 @@ static void test_svg_cli_reads_other_profilers(void **state)
         assert_true(xpath_count(doc, "//s:g[@id='frames']//s:g") >= 8);
         xmlFreeDoc(doc);
         /* and the reference checker agrees it is well-formed XML */
-        if (system("command -v xmllint >/dev/null 2>&1") == 0)
-            assert_int_equal(system("xmllint --noout /tmp/pf_test_svg.out"), 0);
+        if (system("command -v xmllint >/dev/null 2>&1") == 0) {
+            char tmp[] = "/tmp/pf_test_svg_lintXXXXXX", cmd[128];
+            int fd = mkstemp(tmp);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, outbuf, strlen(outbuf)), (ssize_t)strlen(outbuf));
+            close(fd);
+            snprintf(cmd, sizeof cmd, "xmllint --noout %s", tmp);
+            assert_int_equal(system(cmd), 0);
+            unlink(tmp);
+        }
     }
     /* perf: module`function names and kernel frames survive as names */
     assert_int_equal(run("--colors java --minwidth 0 " DATA "perf.folded"), 0);
@@ -743,8 +830,10 @@ static void test_svg_cli_reads_other_profilers(void **state)
 static void test_svg_cli_gzip_and_stdin(void **state)
 {
     (void)state;
-    assert_int_equal(system("gzip -c " DATA "pyspy.folded > /tmp/pf_test_svg.folded.gz"), 0);
-    assert_int_equal(run("/tmp/pf_test_svg.folded.gz"), 0);
+    char gzcmd[256];
+    snprintf(gzcmd, sizeof gzcmd, "gzip -c " DATA "pyspy.folded > %s", tp("folded.gz"));
+    assert_int_equal(system(gzcmd), 0);
+    assert_int_equal(runf("%s", tp("folded.gz")), 0);
     size_t n = strlen(outbuf);
     char *gz = strdup(outbuf);
     assert_int_equal(run("- < " DATA "pyspy.folded"), 0);
@@ -752,48 +841,105 @@ static void test_svg_cli_gzip_and_stdin(void **state)
     assert_string_equal(outbuf, gz);
     assert_int_equal(run(DATA "pyspy.folded"), 0);
     assert_string_equal(outbuf, gz);          /* deterministic across runs and inputs */
+    assert_int_equal(runf("- < %s", tp("folded.gz")), 0);   /* gzip on stdin */
+    assert_string_equal(outbuf, gz);
+    /* gzip through a real pipe (no seeking): inflated from memory */
+    snprintf(gzcmd, sizeof gzcmd, "cat %s | %s/pyflame-c svg - > %s", tp("folded.gz"),
+             PF_BUILD_DIR, tp("pipe.svg"));
+    assert_int_equal(system(gzcmd), 0);
+    FILE *pf = fopen(tp("pipe.svg"), "rb");
+    assert_non_null(pf);
+    static char piped[1 << 20];
+    size_t pn = fread(piped, 1, sizeof piped - 1, pf);
+    piped[pn] = '\0';
+    fclose(pf);
+    assert_string_equal(piped, gz);
+    unlink(tp("pipe.svg"));
+    snprintf(gzcmd, sizeof gzcmd, "printf '\037\213garbage' > %s", tp("bad.gz"));
+    assert_int_equal(system(gzcmd), 0);
+    assert_int_equal(runf("- < %s", tp("bad.gz")), 1);
+    assert_non_null(strstr(errbuf, "gzip"));
+    unlink(tp("bad.gz"));
     free(gz);
-    unlink("/tmp/pf_test_svg.folded.gz");
+    unlink(tp("folded.gz"));
+}
+
+/* Random bytes as frame names (any byte but NUL and newline): the result is always a
+ * well-formed document with exactly one script element. */
+static void test_svg_cli_random_names_stay_well_formed(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int round = 0; round < 5; round++) {
+        static char buf[1 << 16];
+        size_t n = 0;
+        for (int line = 0; line < 200; line++) {
+            int frames = 1 + (int)(x % 6);
+            for (int f = 0; f < frames; f++) {
+                int len = (int)((x >> 8) % 12);
+                for (int i = 0; i < len; i++) {
+                    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                    char c = (char)(x >> 56);
+                    if (c == '\n' || c == '\0' || c == ';')
+                        c = '<';
+                    buf[n++] = c;
+                }
+                buf[n++] = f + 1 < frames ? ';' : ' ';
+            }
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%u\n", (unsigned)(x >> 40) % 1000 + 1);
+        }
+        write_file(tp("random"), buf, n);
+        assert_int_equal(runf("--minwidth 0 %s", tp("random")), 0);
+        xmlDocPtr doc = parse(outbuf);
+        assert_int_equal(xpath_count(doc, "//*[local-name()='script']"), 1);
+        assert_true(xpath_count(doc, "//s:g[@id='frames']//s:g") > 10);
+        xmlFreeDoc(doc);
+    }
+    unlink(tp("random"));
 }
 
 static void test_svg_cli_empty_input_fails_cleanly(void **state)
 {
     (void)state;
-    write_file("/tmp/pf_test_svg_empty", "", 0);
-    assert_int_equal(run("/tmp/pf_test_svg_empty"), 1);
+    write_file(tp("empty"), "", 0);
+    assert_int_equal(runf("%s", tp("empty")), 1);
     assert_non_null(strstr(errbuf, "no stacks found"));
     assert_string_equal(outbuf, "");
-    write_file("/tmp/pf_test_svg_empty", "# comment only\n\n", 16);
-    assert_int_equal(run("-o /tmp/pf_test_svg_empty.svg /tmp/pf_test_svg_empty"), 1);
+    write_file(tp("empty"), "# comment only\n\n", 16);
+    assert_int_equal(runf("-o %s %s", tp("empty.svg"), tp("empty")), 1);
     struct stat st;
-    assert_int_not_equal(stat("/tmp/pf_test_svg_empty.svg", &st), 0);
+    assert_int_not_equal(stat(tp("empty.svg"), &st), 0);
     assert_int_equal(run("/nonexistent/file.folded"), 1);
     assert_non_null(strstr(errbuf, "No such file"));
-    unlink("/tmp/pf_test_svg_empty");
+    unlink(tp("empty"));
 }
 
 static void test_svg_cli_malformed_lines_warn_or_fail(void **state)
 {
     (void)state;
     const char *in = "a;b 1\nno count here\na;c 2\nx;y notanumber\n";
-    write_file("/tmp/pf_test_svg_bad", in, strlen(in));
-    assert_int_equal(run("/tmp/pf_test_svg_bad"), 0);
-    assert_non_null(strstr(errbuf, "/tmp/pf_test_svg_bad:2:"));
-    assert_non_null(strstr(errbuf, "/tmp/pf_test_svg_bad:4:"));
+    char where[160];
+    write_file(tp("bad"), in, strlen(in));
+    assert_int_equal(runf("%s", tp("bad")), 0);
+    snprintf(where, sizeof where, "%s:2:", tp("bad"));
+    assert_non_null(strstr(errbuf, where));
+    snprintf(where, sizeof where, "%s:4:", tp("bad"));
+    assert_non_null(strstr(errbuf, where));
     assert_non_null(strstr(outbuf, "</svg>"));
-    assert_int_equal(run("--strict /tmp/pf_test_svg_bad"), 1);
+    assert_int_equal(runf("--strict %s", tp("bad")), 1);
     assert_non_null(strstr(errbuf, "line 2:"));
     assert_string_equal(outbuf, "");
-    unlink("/tmp/pf_test_svg_bad");
+    unlink(tp("bad"));
 }
 
 static void test_svg_cli_output_file_and_base(void **state)
 {
     (void)state;
-    unlink("/tmp/pf_test_svg_o.svg");
-    assert_int_equal(run("-o /tmp/pf_test_svg_o.svg --base loads " DATA "pyspy.folded"), 0);
+    unlink(tp("o.svg"));
+    assert_int_equal(runf("-o %s --base loads " DATA "pyspy.folded", tp("o.svg")), 0);
     assert_string_equal(outbuf, "");
-    xmlDocPtr doc = xmlReadFile("/tmp/pf_test_svg_o.svg", NULL, XML_PARSE_NONET);
+    xmlDocPtr doc = xmlReadFile(tp("o.svg"), NULL, XML_PARSE_NONET);
     assert_non_null(doc);
     /* the only child of "all" is the re-rooted function */
     assert_int_equal(xpath_count(doc, "//s:g[@id='frames']/s:g/s:g"), 1);
@@ -804,26 +950,26 @@ static void test_svg_cli_output_file_and_base(void **state)
     assert_int_equal(run("--base nosuchfunction " DATA "pyspy.folded"), 1);
     assert_non_null(strstr(errbuf, "no frame matches --base 'nosuchfunction'"));
     assert_int_equal(run("-o /nonexistent/dir/x.svg " DATA "pyspy.folded"), 1);
-    unlink("/tmp/pf_test_svg_o.svg");
+    unlink(tp("o.svg"));
 }
 
 static void test_svg_cli_flamechart(void **state)
 {
     (void)state;
     const char *in = "main;a 1\nmain;b 1\nmain;a 1\n";
-    write_file("/tmp/pf_test_svg_fc", in, strlen(in));
-    assert_int_equal(run("--flamechart /tmp/pf_test_svg_fc"), 0);
+    write_file(tp("fc"), in, strlen(in));
+    assert_int_equal(runf("--flamechart %s", tp("fc")), 0);
     xmlDocPtr doc = parse(outbuf);
     assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'a\n')]"), 2);
     char *s = xpath_text(doc, "//s:text[@id='title']");
     assert_string_equal(s, "Flame Chart");
     free(s);
     xmlFreeDoc(doc);
-    assert_int_equal(run("/tmp/pf_test_svg_fc"), 0);
+    assert_int_equal(runf("%s", tp("fc")), 0);
     doc = parse(outbuf);
     assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'a\n')]"), 1);
     xmlFreeDoc(doc);
-    unlink("/tmp/pf_test_svg_fc");
+    unlink(tp("fc"));
 }
 
 static void test_svg_cli_trace_input(void **state)
@@ -855,6 +1001,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_svg_tree_merges_by_name_and_sums),
+        cmocka_unit_test(test_svg_tree_merges_deep_stacks),
         cmocka_unit_test(test_svg_tree_keeps_empty_frames),
         cmocka_unit_test(test_svg_tree_flamechart_keeps_order),
         cmocka_unit_test(test_svg_tree_reverse_puts_leaves_first),
@@ -871,11 +1018,13 @@ int main(void)
         cmocka_unit_test(test_svg_differential_colours_and_negate),
         cmocka_unit_test(test_svg_text_is_fitted_and_truncated),
         cmocka_unit_test(test_svg_units_format_values),
+        cmocka_unit_test(test_svg_writer_survives_allocation_failures),
         cmocka_unit_test(test_svg_empty_tree_fails),
         cmocka_unit_test(test_svg_cli_rejects_bad_options),
         cmocka_unit_test(test_svg_cli_accepts_flamegraph_pl_options),
         cmocka_unit_test(test_svg_cli_reads_other_profilers),
         cmocka_unit_test(test_svg_cli_gzip_and_stdin),
+        cmocka_unit_test(test_svg_cli_random_names_stay_well_formed),
         cmocka_unit_test(test_svg_cli_empty_input_fails_cleanly),
         cmocka_unit_test(test_svg_cli_malformed_lines_warn_or_fail),
         cmocka_unit_test(test_svg_cli_output_file_and_base),

@@ -1,12 +1,14 @@
 /* flame_load: times loading a collapsed file into a flame tree (the front half of
  * `pyflame-c svg`), so the parser and merge can be measured on their own:
  *
- *     flame_load [-m | -p] [-w OUT] FILE
+ *     flame_load [-m | -p] [-r N] [-w OUT] FILE
  *
  * Default: streams FILE through pf_flame_from_collapsed_file (memory = the tree).
  * -m: reads the whole file into memory and uses pf_flame_from_collapsed.
  * -p: reads the whole file into memory and only runs the line parser
  *     (pf_collapsed_parse with an empty callback): the reader's own speed.
+ * -r N: loads N times (freeing in between) and reports each: the first load pays for
+ *     fresh memory, later ones show the steady state.
  * -w OUT: also writes the tree back as collapsed lines to OUT and times that.
  * Prints bytes, lines' frames, nodes, names, seconds and MB/s to stderr. */
 #include <stdio.h>
@@ -41,20 +43,25 @@ static int count_line(void *ctx, const pf_collapsed_line *l, pf_error *err)
 
 int main(int argc, char **argv)
 {
-    int in_memory = 0, parse_only = 0;
+    int in_memory = 0, parse_only = 0, repeat = 1;
     const char *out_path = NULL, *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-m") == 0)
             in_memory = 1;
         else if (strcmp(argv[i], "-p") == 0)
             in_memory = parse_only = 1;
+        else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) {
+            repeat = atoi(argv[++i]);
+            if (repeat < 1)
+                repeat = 1;
+        }
         else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc)
             out_path = argv[++i];
         else
             path = argv[i];
     }
     if (path == NULL) {
-        fprintf(stderr, "usage: flame_load [-m | -p] [-w OUT] FILE\n");
+        fprintf(stderr, "usage: flame_load [-m | -p] [-r N] [-w OUT] FILE\n");
         return 2;
     }
     FILE *in = fopen(path, "rb");
@@ -96,6 +103,18 @@ int main(int argc, char **argv)
         f = pf_flame_from_collapsed_file(in, &opts, &err);
     }
     double t_load = now() - t0;
+    for (int r = 1; r < repeat && f; r++) {
+        fprintf(stderr, "load %d: %.3f s = %.0f MB/s\n", r, t_load, (double)size / 1e6 / t_load);
+        pf_flame_free(f);
+        t0 = now();
+        if (in_memory) {
+            f = pf_flame_from_collapsed(buf, (size_t)size, &opts, &err);
+        } else {
+            rewind(in);
+            f = pf_flame_from_collapsed_file(in, &opts, &err);
+        }
+        t_load = now() - t0;
+    }
     fclose(in);
     if (f == NULL) {
         fprintf(stderr, "flame_load: %s: %s\n", path, err.msg);

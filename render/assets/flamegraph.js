@@ -1,8 +1,8 @@
 /* flamegraph.js: the interactive part of pyflame-c's SVG flame graphs (embedded by
  * render/svg.c; no external requests).
  *
- * The document holds one nested <g> per frame: <title> (first line = the name), a
- * <rect>, maybe a <text>, then the child frames.  v = exact value, s = value of
+ * The document holds one nested g element per frame: a title (its first line is the
+ * name), a rect, maybe a text, then the child frames.  v = exact value, s = value of
  * omitted siblings just before the frame.  From these the script rebuilds the tree and
  * lays frames out in exact arithmetic for any zoom and window width.  Names are only
  * ever read from and written to the DOM as text (textContent), never parsed as markup.
@@ -330,6 +330,14 @@
     }
     e.preventDefault();
     if (next) focusNode(next);
+  });
+  [unzoomEl, searchEl, icEl].forEach(function (el) {
+    el.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        el.dispatchEvent(new MouseEvent('click'));
+      }
+    });
   });
   unzoomEl.addEventListener('click', function () { reset(); });
   searchEl.addEventListener('click', function () {

@@ -8,7 +8,7 @@
 // (calls, lines and memory; regenerate with PF_HTML_WRITE_SAMPLE=1 build/tests/test_html).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -64,6 +64,15 @@ try {
       page.on('request', r => { if (!r.url().startsWith('file:')) requests.push(r.url()); });
       await page.goto(pathToFileURL(file).href);
       await page.waitForLoadState('load');
+
+      // the parser kept the structure as written (nothing misnested and moved)
+      const text = readFileSync(file, 'utf8');
+      for (const tag of ['tr', 'td', 'tbody', 'table', 'details', 'section', 'i', 'span']) {
+        const inText = (text.match(new RegExp('<' + tag + '[ >]', 'g')) || []).length;
+        const inDom = await page.evaluate((t) => document.getElementsByTagName(t).length, tag);
+        if (inText !== inDom) check(false, `${scheme}: <${tag}> ${inText} in the file, ${inDom} in the DOM`);
+      }
+      check(true, `${scheme}: the DOM has every element the file has`);
 
       const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       const dark = bg === 'rgb(13, 17, 23)';

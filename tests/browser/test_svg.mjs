@@ -177,6 +177,19 @@ await check('keyboard: Tab focuses a frame, arrows move, Enter zooms, Escape res
   assert.ok((await frameBox(page, 'render')).w < 600);
 });
 
+await check('controls are buttons reachable from the keyboard', async () => {
+  assert.equal(await page.getAttribute('#search', 'role'), 'button');
+  await page.evaluate(() => window.pyflame.zoom(2));
+  await page.focus('#unzoom');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => window.pyflame.zoomed()), 0);
+  await page.focus('#ic');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#ic', 'class'), 'on');
+  await page.keyboard.press(' ');
+  assert.equal(await page.getAttribute('#ic', 'class'), '');
+});
+
 await check('no console or page errors during interaction', async () => {
   assert.deepEqual(errors, []);
 });

@@ -322,7 +322,7 @@ class TestTransparency(CollectTestCase):
         self.assertEqual(m["modes"], 1)
         self.assertEqual(m["flags"], 0)
         self.assertGreaterEqual(m["duration_ns"], 50_000_000)
-        self.assertTrue(m["clock"].startswith("CLOCK_"))
+        self.assertIn(m["clock"].split()[0], ("CLOCK_MONOTONIC", "TSC"))
         self.assertGreater(m["profiler_bytes"], 0)
         self.assertGreater(m["start_unix_ns"], 1_600_000_000 * 10**9)
         self.assertTrue(m["hostname"])
@@ -462,7 +462,7 @@ class TestRecording(CollectTestCase):
         self.assertEqual(n["call_line"], 6)
         # inclusive time of the outermost activations covers every fib's self time
         self_sum = sum(t.nodes[i]["self_ns"] for i in t.by_name("fib"))
-        self.assertLessEqual(self_sum, n["total_ns"])
+        self.assertLessEqual(self_sum, n["total_ns"] + len(t.by_name("fib")))  # ns rounding
         self.assertGreater(self_sum, 0.9 * n["total_ns"])
 
     def test_call_lines(self):

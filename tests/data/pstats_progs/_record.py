@@ -11,7 +11,7 @@ import time
 import types
 
 prog, out = sys.argv[1], sys.argv[2]
-codes, code_list, nodes, index, stack = {}, [], [], {}, []
+codes, code_list, nodes, index, stack, keep_alive = {}, [], [], {}, [], []
 clock = time.perf_counter_ns
 
 
@@ -55,9 +55,13 @@ def leave():
 def hook(frame, event, arg):
     if event == "call":
         co = frame.f_code
-        enter(("py", co.co_filename, co.co_firstlineno, co.co_name))
+        # one code per code object, as cProfile and the collector keep them (two
+        # lambdas on one line are two codes with one pstats key); keep_alive stops
+        # the id from being reused (code objects compare by value, so not co itself)
+        keep_alive.append(co)
+        enter(("py", co.co_filename, co.co_firstlineno, co.co_name, id(co)))
     elif event == "c_call":
-        enter(("c", "", 0, label(arg)))
+        enter(("c", "", 0, label(arg), 0))
     elif event in ("return", "c_return", "c_exception"):
         leave()
 
@@ -71,7 +75,7 @@ while stack:
     leave()
 with open(out, "w") as f:
     f.write("%d %d\n" % (len(code_list), len(nodes)))
-    for kind, file, line, name in code_list:
+    for kind, file, line, name, _ in code_list:
         f.write("%s\t%s\t%d\t%s\n" % (kind, file, line, name))
     for node in nodes:
         f.write("%d %d %d %d %d\n" % tuple(node))
