@@ -35,10 +35,34 @@
 #endif
 
 #if !PF_USE_MONITORING
+#if PY_VERSION_HEX >= 0x030B0000
+/* 3.11 keeps frame data in an internal _PyInterpreterFrame; PyFrame_GetCode and
+ * PyFrame_GetLasti are out-of-line calls (plus a reference count round trip) on every
+ * event.  These mirror the leading fields of struct _frame and _PyInterpreterFrame
+ * (Include/internal/pycore_frame.h, 3.11.0-3.11.x) to read them inline.  The module
+ * checks them against the API at import (pf_compat_check) and uses the API if they
+ * disagree. */
+typedef struct pf_iframe311 {
+    PyObject *f_func, *f_globals, *f_builtins, *f_locals;
+    PyCodeObject *f_code;
+    PyObject *frame_obj;
+    void *previous;
+    _Py_CODEUNIT *prev_instr;
+} pf_iframe311;
+typedef struct pf_frame311 {
+    PyObject_HEAD
+    PyObject *f_back;
+    pf_iframe311 *f_frame;
+} pf_frame311;
+extern int pf_fast_frames;
+#endif
+
 /* The code object a frame runs.  Borrowed: the frame keeps it alive while it runs. */
 PF_INLINE PyCodeObject *pf_frame_code(PyFrameObject *f)
 {
 #if PY_VERSION_HEX >= 0x030B0000
+    if (PF_LIKELY(pf_fast_frames))
+        return ((pf_frame311 *)f)->f_frame->f_code;
     PyCodeObject *code = PyFrame_GetCode(f);   /* new ref, dropped at once */
     Py_DECREF(code);
     return code;
@@ -52,6 +76,11 @@ PF_INLINE PyCodeObject *pf_frame_code(PyFrameObject *f)
 PF_INLINE int pf_frame_lasti(PyFrameObject *f)
 {
 #if PY_VERSION_HEX >= 0x030B0000
+    if (PF_LIKELY(pf_fast_frames)) {
+        pf_iframe311 *fr = ((pf_frame311 *)f)->f_frame;
+        Py_ssize_t i = fr->prev_instr - (_Py_CODEUNIT *)fr->f_code->co_code_adaptive;
+        return i < 0 ? -1 : (int)(i * (Py_ssize_t)sizeof(_Py_CODEUNIT));
+    }
     return PyFrame_GetLasti(f);
 #elif PY_VERSION_HEX >= 0x030A0000
     return f->f_lasti < 0 ? -1 : f->f_lasti * 2;     /* 3.10 counts code units */

@@ -271,6 +271,9 @@ void pf_hook_forget(void)
 #else
 /* ========================== 3.12+: sys.monitoring ================================ */
 
+/* None is immortal on 3.12+: returning it needs no reference count update. */
+#define RETURN_NONE return Py_None
+
 static __thread pf_tstate *tls_ts __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_gen __attribute__((tls_model("initial-exec")));
 static uint64_t generation = 1;       /* bumped at every install/uninstall */
@@ -345,7 +348,7 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     (void)self; (void)nargs;
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
-        Py_RETURN_NONE;
+        RETURN_NONE;
     uint64_t now = pf_now();
     int32_t site = -1;
     if (ts->depth) {
@@ -362,7 +365,7 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
     if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
         maybe_find_thread(ts);
-    Py_RETURN_NONE;
+    RETURN_NONE;
 }
 
 static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -370,11 +373,11 @@ static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t n
     (void)self; (void)nargs;
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
-        Py_RETURN_NONE;
+        RETURN_NONE;
     uint64_t now = pf_now();
     ts->pending_code = NULL;
     pf_pop(ts, args[0], now);
-    Py_RETURN_NONE;
+    RETURN_NONE;
 }
 
 static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -382,7 +385,7 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     (void)self; (void)nargs;
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
-        Py_RETURN_NONE;
+        RETURN_NONE;
     PyObject *callable = args[2];
     int32_t site = offset_of(args[1]);
     if (PF_LIKELY(Py_IS_TYPE(callable, &PyFunction_Type))) {
@@ -390,7 +393,7 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         ts->pending_code = args[0];
         ts->pending_site = site;
         ts->pending_callee = PyFunction_GET_CODE(callable);
-        Py_RETURN_NONE;
+        RETURN_NONE;
     }
     PyMethodDef *def = builtin_def(callable, args[3]);
     if (def == NULL) {
@@ -400,14 +403,14 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         if (Py_IS_TYPE(callable, &PyMethod_Type)
             && Py_IS_TYPE(PyMethod_GET_FUNCTION(callable), &PyFunction_Type))
             ts->pending_callee = PyFunction_GET_CODE(PyMethod_GET_FUNCTION(callable));
-        Py_RETURN_NONE;
+        RETURN_NONE;
     }
     uint64_t now = pf_now();
     ts->pending_code = NULL;
     if (ts->depth == 0 || ts->stack[ts->depth - 1].node->key != (void *)args[0])
         site = -1;
     pf_push(ts, def, site, PF_KEY_NATIVE, NULL, args[2], args[3] == missing ? NULL : args[3], now);
-    Py_RETURN_NONE;
+    RETURN_NONE;
 }
 
 static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -415,18 +418,18 @@ static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t na
     (void)self; (void)nargs;
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
-        Py_RETURN_NONE;
+        RETURN_NONE;
     ts->pending_code = NULL;
     PyMethodDef *def = builtin_def(args[2], args[3]);
     if (def != NULL)
         pf_pop(ts, def, pf_now());
-    Py_RETURN_NONE;
+    RETURN_NONE;
 }
 
 static PyObject *on_nothing(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self; (void)args; (void)nargs;
-    Py_RETURN_NONE;
+    RETURN_NONE;
 }
 
 static PyMethodDef cb_defs[] = {

@@ -34,14 +34,19 @@
  * belongs to exactly one site), so they are exact too.
  *
  * ---- The live-block table ---------------------------------------------------------------
- * Open addressing on the block address, linear probing, split into 16 segments by a hash
- * of the address, each with a power-of-two capacity, at most 3/4 full and grown on its own
- * (so growing never needs a second copy of the whole table); deletion shifts later
- * entries of the cluster back (no tombstones, so a long run of alloc/free never degrades
- * lookups).  An entry is 16 bytes: the address, the size
- * as 32 bits and the site id.  The rare block of 4 GiB or more keeps UINT32_MAX in the
- * entry and its exact size in a small side list.  With load between 3/8 and 3/4 that is
- * 21-43 bytes of table per live block (tracemalloc spends more than 80).
+ * Maps each live block's address to its size and site, so that a free is credited to the
+ * site that allocated it.  Open addressing with linear probing, split into 16 segments by
+ * a hash of the address; each segment has a power-of-two capacity, is at most 3/4 full and
+ * grows on its own, so a growth briefly holds 1/16 of the table twice, not all of it.
+ * Deletion shifts the rest of the cluster back (no tombstones: long alloc/free runs never
+ * degrade lookups).  An entry is 16 bytes: the address, the size in 32 bits and the site
+ * id; the rare block of 4 GiB or more keeps UINT32_MAX there and its exact size in a small
+ * side list.  At loads between 3/8 and 3/4 that is 21-43 bytes per live block, about 30
+ * on average (tracemalloc with one frame: about 97, measured by bench/bench_memory.sh).
+ *
+ * ---- Sites ------------------------------------------------------------------------------
+ * (node, line) pairs are interned into dense site ids through a small hash index, with a
+ * one-entry cache in front: consecutive allocations nearly always come from the same site.
  */
 #include "collector/memtrack.h"
 

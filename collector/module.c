@@ -333,9 +333,37 @@ int pf_native_is_ours(const PyMethodDef *def)
     return def == &pf_thread_bootstrap_def;
 }
 
+#if !PF_USE_MONITORING && PY_VERSION_HEX >= 0x030B0000
+int pf_fast_frames = 0;
+
+/* Enables the inline frame accessors of compat.h if they agree with the API on the
+ * frames currently running (the importer's). */
+static void compat_check(void)
+{
+    PyFrameObject *f = PyEval_GetFrame();            /* borrowed */
+    int ok = f != NULL;
+    for (int n = 0; f != NULL && n < 8 && ok; n++) {
+        PyCodeObject *code = PyFrame_GetCode(f);     /* new ref */
+        pf_fast_frames = 1;
+        ok = pf_frame_code(f) == code && pf_frame_lasti(f) == PyFrame_GetLasti(f);
+        pf_fast_frames = 0;
+        Py_DECREF(code);
+        PyFrameObject *back = PyFrame_GetBack(f);   /* new ref */
+        Py_XDECREF(back);                           /* the frame stays alive on the stack */
+        f = back;
+    }
+    pf_fast_frames = ok;
+}
+#else
+static void compat_check(void)
+{
+}
+#endif
+
 static int module_exec(PyObject *mod)
 {
     main_ident = PyThread_get_thread_ident();
+    compat_check();
     if (pf_tstate_type == NULL) {
         pf_tstate_type = (PyTypeObject *)PyType_FromSpec(&tstate_spec);
         if (pf_tstate_type == NULL)
@@ -348,6 +376,10 @@ static int module_exec(PyObject *mod)
     }
     if (PyModule_AddIntConstant(mod, "MONITORING", PF_USE_MONITORING) < 0)
         return -1;
+#if !PF_USE_MONITORING && PY_VERSION_HEX >= 0x030B0000
+    if (PyModule_AddIntConstant(mod, "FAST_FRAMES", pf_fast_frames) < 0)
+        return -1;
+#endif
     return 0;
 }
 

@@ -36,10 +36,18 @@ const char *pf_clock_choose(void)
 
 /* ---- memory accounting ---- */
 
+/* Out of memory (or over the limit): stop recording in every thread. */
+static void set_oom(pf_session *s)
+{
+    s->oom = 1;
+    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next)
+        ts->paused = 1;
+}
+
 static int charge(pf_session *s, size_t n)
 {
     if (s->limit && s->bytes + n > s->limit) {
-        s->oom = 1;
+        set_oom(s);
         return -1;
     }
     s->bytes += n;
@@ -54,7 +62,7 @@ static void *arena_alloc(pf_session *s, size_t n)
             size_t cap = s->cap_chunks ? s->cap_chunks * 2 : 16;
             void **c = pf_reallocarray(s->chunks, cap, sizeof(void *));
             if (c == NULL) {
-                s->oom = 1;
+                set_oom(s);
                 return NULL;
             }
             s->bytes += (cap - s->cap_chunks) * sizeof(void *);
@@ -66,7 +74,7 @@ static void *arena_alloc(pf_session *s, size_t n)
         char *chunk = pf_malloc(CHUNK_BYTES);
         if (chunk == NULL) {
             s->bytes -= CHUNK_BYTES;
-            s->oom = 1;
+            set_oom(s);
             return NULL;
         }
         s->chunks[s->nchunks++] = chunk;
@@ -109,7 +117,7 @@ static int key_grow(pf_session *s)
     pf_keyslot *slots = pf_calloc(cap, sizeof(pf_keyslot));
     if (slots == NULL) {
         s->bytes -= cap * sizeof(pf_keyslot);
-        s->oom = 1;
+        set_oom(s);
         return -1;
     }
     for (size_t j = 0; j < s->cap_keys; j++) {
@@ -141,7 +149,7 @@ static int key_register(pf_session *s, void *key, int kind, PyObject *callable, 
     } else {
         obj = pf_native_label((PyMethodDef *)key, callable, self_arg);
         if (obj == NULL) {
-            s->oom = 1;
+            set_oom(s);
             return -1;
         }
     }
@@ -210,7 +218,7 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
     pf_tstate *ts = PyObject_New(pf_tstate, type);   /* new ref, kept by the session list */
     if (ts == NULL) {
         PyErr_Clear();
-        s->oom = 1;
+        set_oom(s);
         return NULL;
     }
     ts->session = s;
@@ -244,13 +252,13 @@ int pf_tstate_grow(pf_tstate *ts)
     pf_session *s = ts->session;
     uint32_t cap = ts->cap ? ts->cap * 2 : STACK_INITIAL;
     if (cap < ts->cap || charge(s, (size_t)(cap - ts->cap) * sizeof(pf_entry)) < 0) {
-        s->oom = 1;
+        set_oom(s);
         return -1;
     }
     pf_entry *st = pf_reallocarray(ts->stack, cap, sizeof(pf_entry));
     if (st == NULL) {
         s->bytes -= (size_t)(cap - ts->cap) * sizeof(pf_entry);
-        s->oom = 1;
+        set_oom(s);
         return -1;
     }
     ts->stack = st;

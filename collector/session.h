@@ -27,7 +27,7 @@
  *
  * Steady state allocates nothing: nodes come from arena chunks, stacks grow by
  * doubling.  When an allocation fails (or the memory limit is hit) the session sets
- * oom and stops recording; what it has is still written.
+ * oom and pauses every thread: recording stops; what it has is still written.
  */
 #ifndef PF_COLLECTOR_SESSION_H
 #define PF_COLLECTOR_SESSION_H
@@ -63,8 +63,10 @@ typedef struct pf_entry {
     pf_cnode *node;
     uint64_t t0;              /* entry time */
     uint64_t child_ns;        /* time spent in callees so far */
+#if !PF_USE_MONITORING
     void *frame;              /* <=3.11: borrowed PyFrameObject * of a Python entry (for the
-                                 caller's lasti); NULL for C functions; unused on 3.12+ */
+                                 caller's lasti); NULL for C functions */
+#endif
     int32_t line;             /* current line (PF_MODE_LINES, future; not yet maintained) */
     uint32_t nested;          /* folded recursion: time already inside an open activation
                                  of the same node, so not added to its total */
@@ -216,9 +218,6 @@ PF_INLINE pf_cnode *find_child(pf_cnode *parent, void *key, int32_t site)
 PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *frame,
                        PyObject *obj, PyObject *self_arg, uint64_t now)
 {
-    pf_session *s = ts->session;
-    if (PF_UNLIKELY(s->oom))
-        return;
     uint32_t depth = ts->depth;
     pf_cnode *parent = depth ? ts->stack[depth - 1].node : &ts->root;
     uint32_t nested = 0;
@@ -231,7 +230,7 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     }
     pf_cnode *n = find_child(parent, key, site);
     if (PF_UNLIKELY(n == NULL)) {
-        n = pf_session_new_child(s, parent, key, site, kind, obj, self_arg);
+        n = pf_session_new_child(ts->session, parent, key, site, kind, obj, self_arg);
         if (n == NULL)
             return;
     }

@@ -17,7 +17,6 @@
  * recursion nor contiguous subtrees: only parent < index, which the reader checks. */
 #include "convert/funcstats.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "convert/u64map.h"
@@ -203,54 +202,70 @@ fail:
     return rc;
 }
 
-static int cmp_cedge(const void *pa, const void *pb)
-{
-    const struct cedge *a = pa, *b = pb;
-    if (a->callee != b->callee)
-        return a->callee < b->callee ? -1 : 1;
-    return (a->caller > b->caller) - (a->caller < b->caller);
-}
-
-/* Merges code edges into key edges grouped by callee, in place: relabel with key
- * indices, sort by (callee, caller), sum neighbours.  No hash table and no second
- * copy, because at a million nodes this is where memory would peak. */
-static int merge_edges(pf_funcstats *s, const uint32_t *code_key, struct cedge *ce,
+/* Merges code edges into key edges grouped by callee, in O(edges + keys): a stable
+ * counting sort by callee key, then, inside each callee's group, duplicates (several
+ * codes with one key) are summed into the first one, found through a per-caller
+ * stamp.  Callers stay in order of first appearance, so output is deterministic. */
+static int merge_edges(pf_funcstats *s, const uint32_t *code_key, const struct cedge *ce,
                        uint32_t nce)
 {
-    for (uint32_t i = 0; i < nce; i++) {
-        ce[i].caller = code_key[ce[i].caller];
-        ce[i].callee = code_key[ce[i].callee];
+    uint32_t nk = s->nkeys;
+    uint32_t *start = pf_calloc((size_t)nk + 1, sizeof *start);
+    uint32_t *stamp = pf_malloc((nk ? nk : 1) * sizeof *stamp);   /* callee+1 that wrote it */
+    uint32_t *where = pf_malloc((nk ? nk : 1) * sizeof *where);   /* its index in edges */
+    pf_fedge *e = pf_malloc((nce ? nce : 1) * sizeof *e);
+    if (start == NULL || stamp == NULL || where == NULL || e == NULL) {
+        pf_free(start);
+        pf_free(stamp);
+        pf_free(where);
+        pf_free(e);
+        return -1;
     }
-    if (nce > 1)
-        qsort(ce, nce, sizeof *ce, cmp_cedge);
-    uint32_t n = 0;
+    for (uint32_t i = 0; i < nce; i++)
+        if (ce[i].nc != 0)
+            start[code_key[ce[i].callee] + 1]++;
+    for (uint32_t k = 0; k < nk; k++)
+        start[k + 1] += start[k];
+    /* start[k] is now where callee k's group begins; fill groups in input order */
     for (uint32_t i = 0; i < nce; i++) {
         if (ce[i].nc == 0)
             continue;
-        if (n > 0 && ce[n - 1].caller == ce[i].caller && ce[n - 1].callee == ce[i].callee) {
-            ce[n - 1].nc += ce[i].nc;
-            ce[n - 1].cc += ce[i].cc;
-            ce[n - 1].tt += ce[i].tt;
-            ce[n - 1].ct += ce[i].ct;
-        } else {
-            ce[n++] = ce[i];
+        pf_fedge *d = &e[start[code_key[ce[i].callee]]++];
+        d->caller = code_key[ce[i].caller];
+        d->callee = code_key[ce[i].callee];
+        d->nc = ce[i].nc;
+        d->cc = ce[i].cc;
+        d->tt_ns = ce[i].tt;
+        d->ct_ns = ce[i].ct;
+    }
+    /* Compact: groups are contiguous and in callee order, so one pass with a write
+     * index never overtakes the read index. */
+    memset(stamp, 0, (nk ? nk : 1) * sizeof *stamp);
+    uint32_t total = nk ? start[nk - 1] : 0, n = 0;
+    for (uint32_t i = 0; i < total; i++) {
+        pf_fedge cur = e[i];
+        if (stamp[cur.caller] == cur.callee + 1) {
+            pf_fedge *d = &e[where[cur.caller]];
+            d->nc += cur.nc;
+            d->cc += cur.cc;
+            d->tt_ns += cur.tt_ns;
+            d->ct_ns += cur.ct_ns;
+            continue;
         }
-    }
-    s->edges = pf_malloc((n ? n : 1) * sizeof *s->edges);
-    if (s->edges == NULL)
-        return -1;
-    for (uint32_t i = 0; i < n; i++) {
-        pf_fedge *e = &s->edges[i];
-        e->caller = ce[i].caller;
-        e->callee = ce[i].callee;
-        e->nc = ce[i].nc;
-        e->cc = ce[i].cc;
-        e->tt_ns = ce[i].tt;
-        e->ct_ns = ce[i].ct;
-        pf_fkey *k = &s->keys[e->callee];
+        stamp[cur.caller] = cur.callee + 1;
+        where[cur.caller] = n;
+        e[n] = cur;
+        pf_fkey *k = &s->keys[cur.callee];
         if (k->ncallers++ == 0)
-            k->first_caller = i;
+            k->first_caller = n;
+        n++;
     }
+    pf_free(start);
+    pf_free(stamp);
+    pf_free(where);
+    /* give back the slack of merged duplicates (never fails to keep the old block) */
+    pf_fedge *shrunk = n ? pf_realloc(e, n * sizeof *e) : NULL;
+    s->edges = shrunk ? shrunk : e;
     s->nedges = n;
     return 0;
 }

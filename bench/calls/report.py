@@ -33,7 +33,11 @@ def table(title, samples):
         ok = []
         if wl in ("a_fib", "b_richards"):
             ok.append("cP" if oo <= 0.7 * oc else "cP-MISS")
-        ok.append("fl" if oo <= 1.3 * of else "fl-MISS")
+        noise = 0.03 * plain   # a workload that makes few calls: overheads are noise
+        if of < noise:
+            ok.append("fl~" if oo <= noise or oo <= 1.3 * of else "fl-MISS")
+        else:
+            ok.append("fl" if oo <= 1.3 * of else "fl-MISS")
         ok.append("mem" if ro < rc else "mem-MISS")
         failed += sum(x.endswith("MISS") for x in ok)
         rows.append((ver, wl, str(len(walls[ver, wl, "plain"])), "%.2f" % plain, "%.2f" % floor,
@@ -44,6 +48,8 @@ def table(title, samples):
     for r in [hdr] + rows:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
     print("(%s medians, seconds; ovh = mode - plain; RSS+ = peak RSS growth over plain; "
+          "targets: cP = ours <= 0.7x cProfile's overhead, fl = ours <= 1.3x the floor's, "
+          "fl~ = both overheads under 3%% of plain (noise), mem = RSS growth below cProfile's; "
           "%d target(s) missed)" % (title, failed))
     return failed
 

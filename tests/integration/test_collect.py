@@ -484,6 +484,27 @@ class TestRecording(CollectTestCase):
         app = t.by_name("<method 'append' of 'list' objects>")
         self.assertEqual([t.nodes[i]["call_line"] for i in app], [7])
 
+    def test_call_lines_without_call_instruction(self):
+        script = self.write("l2.py", """
+            def gen():
+                yield 1
+            class V:
+                def __add__(self, other):
+                    return 1
+            def main():
+                g = gen()
+                v = V() + V()
+                for _ in g:
+                    pass
+                return v
+            main()
+        """)
+        r, out = self.collect([script])
+        t = Trace(out)
+        self.assertEqual(sorted(set(t.nodes[i]["call_line"] for i in t.by_name("__add__"))), [9])
+        self.assertEqual(sorted(set(t.nodes[i]["call_line"] for i in t.by_name("gen"))), [10])
+        self.assertEqual(t.calls("gen"), 2)
+
     def test_times_are_consistent(self):
         script = self.write("t.py", """
             import time

@@ -72,15 +72,13 @@ class ConvertFormats(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="pf_formats_")
+        # removed even when setUpClass fails half-way (tearDownClass would not run)
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.prog = os.path.join(cls.dir, "prog.py")
         with open(cls.prog, "w") as f:
             f.write(PROGRAM)
         cls.trace = os.path.join(cls.dir, "t.gz")
         run([PYFLAME_C, "collect", "-q", "--python", PYTHON, "-o", cls.trace, cls.prog], cls.dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def convert(self, *args, trace=None, check=True):
         return run([PYFLAME_C, "convert"] + list(args) + [trace or self.trace], self.dir, check)

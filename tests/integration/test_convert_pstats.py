@@ -74,6 +74,8 @@ class ConvertAgainstCProfile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="pf_pstats_")
+        # removed even when setUpClass fails half-way (tearDownClass would not run)
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.ours, cls.theirs, cls.progs = {}, {}, {}
         for name in PROGRAMS:
             prog = os.path.join(cls.dir, name + ".py")
@@ -87,10 +89,6 @@ class ConvertAgainstCProfile(unittest.TestCase):
             cls.progs[name] = prog
             cls.ours[name] = _compare.load(ours, prog)
             cls.theirs[name] = _compare.load(theirs, prog)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def compare(self, name):
         problems = _compare.differences(self.ours[name], self.theirs[name],
