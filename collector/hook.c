@@ -275,6 +275,12 @@ void pf_hook_forget(void)
 #define RETURN_NONE return Py_None
 
 static __thread pf_tstate *tls_ts __attribute__((tls_model("initial-exec")));
+/* The CALL event that precedes a PY_START gives the call site: code object that made
+ * the CALL (borrowed, NULL = none pending), the code it calls if known (NULL = any),
+ * and the CALL's offset.  Thread-local, so the CALL callback needs no thread state. */
+static __thread void *pending_code __attribute__((tls_model("initial-exec")));
+static __thread void *pending_callee __attribute__((tls_model("initial-exec")));
+static __thread int32_t pending_site __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_gen __attribute__((tls_model("initial-exec")));
 static uint64_t generation = 1;       /* bumped at every install/uninstall */
 static int tool_id = -1;
@@ -354,14 +360,14 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (ts->depth) {
         pf_cnode *top = ts->stack[ts->depth - 1].node;
         if (top->kind == PF_KEY_PYTHON) {
-            if (ts->pending_code == top->key
-                && (ts->pending_callee == NULL || ts->pending_callee == args[0]))
-                site = ts->pending_site;
+            if (pending_code == top->key
+                && (pending_callee == NULL || pending_callee == args[0]))
+                site = pending_site;
             else
                 site = site_from_frames(ts);
         }
     }
-    ts->pending_code = NULL;
+    pending_code = NULL;
     pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
     if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
         maybe_find_thread(ts);
@@ -375,7 +381,7 @@ static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (PF_UNLIKELY(ts == NULL || ts->paused))
         RETURN_NONE;
     uint64_t now = pf_now();
-    ts->pending_code = NULL;
+    pending_code = NULL;
     pf_pop(ts, args[0], now);
     RETURN_NONE;
 }
@@ -383,30 +389,30 @@ static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t n
 static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self; (void)nargs;
-    pf_tstate *ts = current_ts();
-    if (PF_UNLIKELY(ts == NULL || ts->paused))
-        RETURN_NONE;
     PyObject *callable = args[2];
     int32_t site = offset_of(args[1]);
     if (PF_LIKELY(Py_IS_TYPE(callable, &PyFunction_Type))) {
         /* the PY_START that follows (unless this creates a generator) is this call's */
-        ts->pending_code = args[0];
-        ts->pending_site = site;
-        ts->pending_callee = PyFunction_GET_CODE(callable);
+        pending_code = args[0];
+        pending_site = site;
+        pending_callee = PyFunction_GET_CODE(callable);
         RETURN_NONE;
     }
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused))
+        RETURN_NONE;
     PyMethodDef *def = builtin_def(callable, args[3]);
     if (def == NULL) {
-        ts->pending_code = args[0];
-        ts->pending_site = site;
-        ts->pending_callee = NULL;     /* a class, a bound method...: any Python code */
+        pending_code = args[0];
+        pending_site = site;
+        pending_callee = NULL;     /* a class, a bound method...: any Python code */
         if (Py_IS_TYPE(callable, &PyMethod_Type)
             && Py_IS_TYPE(PyMethod_GET_FUNCTION(callable), &PyFunction_Type))
-            ts->pending_callee = PyFunction_GET_CODE(PyMethod_GET_FUNCTION(callable));
+            pending_callee = PyFunction_GET_CODE(PyMethod_GET_FUNCTION(callable));
         RETURN_NONE;
     }
     uint64_t now = pf_now();
-    ts->pending_code = NULL;
+    pending_code = NULL;
     if (ts->depth == 0 || ts->stack[ts->depth - 1].node->key != (void *)args[0])
         site = -1;
     pf_push(ts, def, site, PF_KEY_NATIVE, NULL, args[2], args[3] == missing ? NULL : args[3], now);
@@ -419,7 +425,7 @@ static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t na
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
         RETURN_NONE;
-    ts->pending_code = NULL;
+    pending_code = NULL;
     PyMethodDef *def = builtin_def(args[2], args[3]);
     if (def != NULL)
         pf_pop(ts, def, pf_now());

@@ -231,9 +231,6 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
     ts->root.site = -1;
     ts->stack = NULL;
     ts->depth = ts->cap = 0;
-    ts->pending_code = NULL;
-    ts->pending_callee = NULL;
-    ts->pending_site = -1;
     if (pf_tstate_grow(ts) < 0) {
         Py_DECREF(ts);
         return NULL;
@@ -279,6 +276,7 @@ pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32
     n->key = key;
     n->site = site;
     n->kind = (uint8_t)kind;
+    n->chain = parent->key == key ? (uint8_t)(parent->chain < 2 ? parent->chain + 1 : 2) : 0;
     n->sibling = parent->child;
     parent->child = n;
     s->nnodes++;

@@ -48,6 +48,7 @@ struct pf_cnode {
     void *key;                /* PyCodeObject * or PyMethodDef *, see kind */
     int32_t site;             /* call instruction's byte offset in parent's code; -1 unknown */
     uint8_t kind;             /* enum pf_key_kind */
+    uint8_t chain;            /* same-key ancestors in a row, capped at 2 (C0, C1, C2) */
     uint8_t merged;           /* stop time: merged into a sibling or spliced out */
     uint8_t resolved;         /* stop time: line is set */
     uint32_t line;            /* stop time: site resolved to a line (0 unknown) */
@@ -89,10 +90,6 @@ typedef struct pf_tstate {
     pf_cnode root;            /* sentinel: children are the thread's top-level calls */
     pf_entry *stack;
     uint32_t depth, cap;
-    /* 3.12+: the CALL event that precedes PY_START gives the call site. */
-    void *pending_code;       /* borrowed: code object that made the CALL, or NULL */
-    void *pending_callee;     /* borrowed: the code it calls if known (else NULL = any) */
-    int32_t pending_site;
 } pf_tstate;
 
 typedef struct pf_keyslot {
@@ -202,7 +199,10 @@ PF_INLINE pf_cnode *find_child(pf_cnode *parent, void *key, int32_t site)
     if (c == NULL)
         return NULL;
     pf_cnode *prev = c;
-    for (c = c->sibling; c != NULL; prev = c, c = c->sibling) {
+    c = c->sibling;
+    if (c != NULL && c->key == key && c->site == site)
+        return c;                           /* second: leave it (alternating pairs are common) */
+    for (; c != NULL; prev = c, c = c->sibling) {
         if (c->key == key && c->site == site) {
             prev->sibling = c->sibling;     /* move to front */
             c->sibling = parent->child;
@@ -221,12 +221,9 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     uint32_t depth = ts->depth;
     pf_cnode *parent = depth ? ts->stack[depth - 1].node : &ts->root;
     uint32_t nested = 0;
-    if (PF_UNLIKELY(parent->key == key)) {
-        pf_cnode *gp = parent->parent;
-        if (gp != NULL && gp->key == key && gp->parent != NULL && gp->parent->key == key) {
-            parent = gp;                    /* fold: see the file comment */
-            nested = 1;
-        }
+    if (PF_UNLIKELY(parent->key == key) && parent->chain == 2) {
+        parent = parent->parent;            /* fold: see the file comment */
+        nested = 1;
     }
     pf_cnode *n = find_child(parent, key, site);
     if (PF_UNLIKELY(n == NULL)) {
