@@ -93,6 +93,13 @@ pf_flame *pf_flame_from_trace(const pf_trace *t, const pf_frame_opts *opts, pf_e
 size_t pf_frame_name(const pf_trace *t, uint32_t code, uint32_t line, int full_paths,
                      char *buf, size_t cap);
 
+/* The one path-shortening rule of every report (collapsed frames, text, HTML): returns
+ * a pointer into file (borrowed) just past the longest directory among meta.path,
+ * meta.cwd and the script's folder that contains it, or file itself when none does
+ * (relative names and pseudo-files like "<string>" are kept whole).  *outlen (if not
+ * NULL) gets the remaining length. */
+const char *pf_path_short(const pf_trace *t, const char *file, size_t len, size_t *outlen);
+
 /* Writes the tree back as folded lines, one per node with a non-zero self value, in a
  * deterministic order (children sorted by name).  Returns 0 or -1 with err set. */
 int pf_flame_write_collapsed(const pf_flame *f, FILE *out, pf_error *err);

@@ -79,6 +79,14 @@ static size_t short_path_skip(const pf_trace *t, const char *file, size_t n)
     return best;
 }
 
+const char *pf_path_short(const pf_trace *t, const char *file, size_t len, size_t *outlen)
+{
+    size_t skip = short_path_skip(t, file, len);
+    if (outlen)
+        *outlen = len - skip;
+    return file + skip;
+}
+
 /* The parts of a code's display name: natives are just their label (*is_native). */
 void pf_frame_parts_(const pf_trace *t, uint32_t code, int full_paths, struct pf_bstr *qual,
                        struct pf_bstr *path, int *is_native)

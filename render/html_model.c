@@ -13,23 +13,13 @@
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/flame.h"
 
 const char *pf_html_short_path(const pf_trace *t, const char *path, int full)
 {
     if (full || path == NULL)
         return path;
-    size_t best = 0;
-    for (uint32_t i = 0; i <= t->meta.npath; i++) {
-        const char *p = i < t->meta.npath ? t->meta.path[i] : t->meta.cwd;
-        if (p == NULL)
-            continue;
-        size_t n = strlen(p);
-        while (n > 1 && p[n - 1] == '/')
-            n--;                               /* "/usr/lib/" and "/usr/lib" match alike */
-        if (n > best && strncmp(path, p, n) == 0 && path[n] == '/' && path[n + 1] != '\0')
-            best = n;
-    }
-    return best ? path + best + 1 : path;
+    return pf_path_short(t, path, strlen(path), NULL);
 }
 
 /* ---- functions ------------------------------------------------------------------ */

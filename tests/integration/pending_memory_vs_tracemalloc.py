@@ -1,4 +1,4 @@
-"""test_memory.py: `pyflame-c collect --memory` against tracemalloc on the same program.
+"""pending_memory_vs_tracemalloc.py: `pyflame-c collect --memory` against tracemalloc on the same program.
 
 Runs samples/allocs.py twice under $PYFLAME_PYTHON: once under `collect --memory`, once
 with tracemalloc (the program's own --tracemalloc mode), and compares
@@ -10,6 +10,10 @@ with tracemalloc (the program's own --tracemalloc mode), and compares
 for four lines: a list built in a comprehension (freed before exit), a dict of strings
 (kept), a freed temporary (sets the peak), a leak kept in a global.  Tolerance: 5%, or
 16 KiB for small values (interpreter start-up noise differs between the two runs).
+
+Not yet run by `make test` (the runner picks up test_*.py only): the collector does not
+wire in collector/memhook.c yet.  Rename it to test_memory.py in the change that adds
+`collect --memory`; it is that change's acceptance test.
 
 Env: PYFLAME_C (the pyflame-c binary), PYFLAME_PYTHON (the interpreter).  Skips, saying
 so, while `collect` does not know --memory (exit status 2 naming the option).
