@@ -8,21 +8,13 @@ out=demo-out
 mkdir -p "$out"
 py=${PYFLAME_PYTHON:-python3}
 
-echo "== profiling samples/textstats.py (calls and lines)"
-"$bin" collect --python "$py" --lines -o "$out/textstats.gz" samples/textstats.py
+echo "== profiling samples/textstats.py (calls)"
+"$bin" collect --python "$py" -o "$out/textstats.gz" samples/textstats.py
 "$bin" svg --title "samples/textstats.py" "$out/textstats.gz" --html-link textstats.html > "$out/textstats.svg"
 "$bin" html --title "samples/textstats.py" "$out/textstats.gz" > "$out/textstats.html"
 "$bin" convert -f text --limit 15 "$out/textstats.gz" > "$out/textstats.txt"
 "$bin" convert -f pstats -o "$out/textstats.prof" "$out/textstats.gz"
 "$bin" convert -f collapsed -o "$out/textstats.folded" "$out/textstats.gz"
-
-if [ -f samples/allocs.py ]; then
-    echo "== profiling samples/allocs.py (memory)"
-    if "$bin" collect --python "$py" --memory --lines -o "$out/allocs.gz" samples/allocs.py; then
-        "$bin" svg --metric peak-bytes --title "samples/allocs.py: live at peak" "$out/allocs.gz" > "$out/allocs-peak.svg"
-        "$bin" html --title "samples/allocs.py" "$out/allocs.gz" > "$out/allocs.html"
-    fi
-fi
 
 echo
 sed -n '1,25p' "$out/textstats.txt"
