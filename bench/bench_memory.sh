@@ -47,7 +47,7 @@ finally:
         json.dump(memhook_probe.totals(), f)
 EOF
 
-workloads="/work/shared/bench/workloads/d_alloc.py samples/bigcomp.py samples/textstats.py"
+workloads="../shared/bench/workloads/d_alloc.py samples/bigcomp.py samples/textstats.py"
 [ -n "${BENCH_WORKLOADS:-}" ] && workloads=$BENCH_WORKLOADS
 
 "$py" - "$root" "$build" "$py" "$runs" "$work" "$probe_dir" $workloads <<'EOF'
