@@ -25,6 +25,15 @@
  * which holds a strong reference to each code object (so a key pointer is never
  * reused by another object while the tree refers to it).
  *
+ * Lines (PF_MODE_LINES).  Each code object is looked up once per activation in a
+ * per-session cache (pointer hash, decided at its first activation: the profile
+ * decorator, or --lines with the include/exclude rules).  A selected code gets a
+ * pf_lcode, an array of counters indexed by line - co_firstlineno; the shadow-stack
+ * entry of its activation holds the current line, its start time and the entry's
+ * child time then, so a line's self time is its span minus the callee time that
+ * accrued during it.  A line ends at the next line event of the same activation or
+ * when the activation closes (return, yield, unwind), as line_profiler counts it.
+ *
  * Steady state allocates nothing: nodes come from arena chunks, stacks grow by
  * doubling.  When an allocation fails (or the memory limit is hit) the session sets
  * oom and pauses every thread: recording stops; what it has is still written.

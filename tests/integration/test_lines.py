@@ -120,6 +120,21 @@ class LinesTest(unittest.TestCase):
         self.collect("--lines", "--include", "*/textwrap.py", "-m", "textwrap")
         self.assertTrue(all(k[0].endswith("textwrap.py") for k in self.rows()))
 
+    def test_module_package_is_own_code(self):
+        self.write("pkg/__init__.py", "")
+        self.write("pkg/util.py", "def f(n):\n    return [i for i in range(n)]\n")
+        self.write("pkg/sub/__init__.py", "")
+        self.write("pkg/sub/run.py", "from pkg import util\nprint(len(util.f(4)))\n")
+        self.assertEqual(self.collect("--lines", "-m", "pkg.sub.run").strip(), "4")
+        files = {os.path.relpath(k[0], os.path.realpath(self.dir)) for k in self.rows()}
+        self.assertEqual(files, {"pkg/util.py", "pkg/sub/run.py"})
+
+    def test_help_mentions_lines(self):
+        r = subprocess.run([BIN, "collect", "--help"], stdout=subprocess.PIPE, universal_newlines=True)
+        self.assertEqual(r.returncode, 0)
+        for opt in ("--lines", "--include GLOB", "--exclude GLOB", "@profile"):
+            self.assertIn(opt, r.stdout)
+
     def test_kernprof_script_without_lines(self):
         self.write("kp.py", textwrap.dedent("""\
             @profile
