@@ -734,6 +734,7 @@ int pf_hook_mark(PyObject *code)
 
 void pf_hook_forget(void)
 {
+    disarm_all(pf_active);
     monitoring_off();
     pf_active = NULL;
     generation++;
