@@ -59,6 +59,21 @@ static void usage(FILE *out)
             "  -m MODULE           run a library module as a script, like python3 -m\n"
             "  -h, --help          show this help\n"
             "\n"
+            "Line profiling:\n"
+            "  --lines             also record, for every line of the program's own code that\n"
+            "                      runs: hits, inclusive time (line start to the next line in\n"
+            "                      the same frame, or its return) and self time (minus calls\n"
+            "                      made from the line).  Own code: files under the script's\n"
+            "                      folder (with -m, the module's package folder), outside\n"
+            "                      site-packages.  The source of those files goes into the\n"
+            "                      trace.  See: pyflame-c html, pyflame-c convert -f lines\n"
+            "  --include GLOB      with --lines: record files whose absolute name matches GLOB\n"
+            "                      (fnmatch; repeatable) instead of the program's folder\n"
+            "  --exclude GLOB      with --lines: do not record files matching GLOB (repeatable)\n"
+            "  A function decorated with @profile gets line data even without --lines: the\n"
+            "  collector puts a `profile` decorator into builtins (unless the name exists), so\n"
+            "  scripts written for `kernprof -l` run unmodified.\n"
+            "\n"
             "A forked child stops recording (the parent's trace is not affected).\n"
             "Then: pyflame-c svg trace.gz > flame.svg, or pyflame-c convert -f pstats trace.gz\n");
 }
@@ -94,7 +109,8 @@ int pf_cmd_collect(int argc, char **argv)
     const char *python = NULL;
     const char *module = NULL;
     const char *limit = "0";
-    int quiet = 0, floor = 0;
+    int quiet = 0, floor = 0, lines = 0;
+    char *include = NULL, *exclude = NULL;   /* newline-separated globs */
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -112,6 +128,29 @@ int pf_cmd_collect(int argc, char **argv)
         }
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--lines") == 0) {
+            lines = 1;
+            continue;
+        }
+        if ((r = take_value(argc, argv, &i, "--include", NULL, &v)) != 0
+            || (r = take_value(argc, argv, &i, "--exclude", NULL, &v)) != 0) {
+            if (r < 0) {
+                fprintf(stderr, "pyflame-c collect: option '%s' needs a value\n", a);
+                goto usage_error;
+            }
+            char **list = strncmp(a, "--include", 9) == 0 ? &include : &exclude;
+            size_t old = *list ? strlen(*list) : 0;
+            char *n = realloc(*list, old + strlen(v) + 2);
+            if (n == NULL) {
+                fprintf(stderr, "pyflame-c collect: out of memory\n");
+                return 1;
+            }
+            if (old)
+                n[old++] = '\n';
+            strcpy(n + old, v);
+            *list = n;
             continue;
         }
         if (strcmp(a, "--floor") == 0) {       /* hidden: do-nothing hooks, for benchmarks */
@@ -204,8 +243,16 @@ int pf_cmd_collect(int argc, char **argv)
     }
 
     char flags[128];
-    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,limit=%s", quiet, module != NULL,
-             floor, limit);
+    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,limit=%s", quiet,
+             module != NULL, floor, lines, limit);
+    /* globs may hold commas: they travel in the environment (the runner removes them) */
+    if (setenv("PYFLAME_C_INCLUDE", include ? include : "", 1) < 0
+        || setenv("PYFLAME_C_EXCLUDE", exclude ? exclude : "", 1) < 0) {
+        fprintf(stderr, "pyflame-c collect: out of memory\n");
+        return 1;
+    }
+    free(include);
+    free(exclude);
     int nargs = argc - i;
     char **args = calloc((size_t)nargs + 10, sizeof(char *));
     if (args == NULL) {

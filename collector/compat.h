@@ -53,6 +53,9 @@ typedef struct pf_frame311 {
     PyObject_HEAD
     PyObject *f_back;
     pf_iframe311 *f_frame;
+    PyObject *f_trace;
+    int f_lineno;
+    char f_trace_lines;
 } pf_frame311;
 extern int pf_fast_frames;
 #endif
@@ -86,6 +89,27 @@ PF_INLINE int pf_frame_lasti(PyFrameObject *f)
     return f->f_lasti < 0 ? -1 : f->f_lasti * 2;     /* 3.10 counts code units */
 #else
     return f->f_lasti;
+#endif
+}
+/* Turns off line events for a frame under a C trace function (whose code is not
+ * selected), so that it runs at call-mode cost. */
+PF_INLINE void pf_frame_no_lines(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    if (PF_LIKELY(pf_fast_frames))
+        ((pf_frame311 *)f)->f_trace_lines = 0;
+#else
+    f->f_trace_lines = 0;
+#endif
+}
+
+/* The line a PyTrace_LINE event is for. */
+PF_INLINE int pf_frame_line(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyFrame_GetLineNumber(f);
+#else
+    return f->f_lineno;      /* set by the interpreter just before the LINE event */
 #endif
 }
 #endif /* !PF_USE_MONITORING */

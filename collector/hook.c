@@ -79,6 +79,10 @@ static pf_tstate *attach_current(void)
 #if !PF_USE_MONITORING
 /* ======================= 3.8 - 3.11: the C profile hook ========================== */
 
+/* Line events are wanted (--lines, or a function was marked): <=3.11 installs the
+ * trace function next to the profile hook. */
+static int lines_hook_on = 0;
+
 static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     pf_tstate *ts = (pf_tstate *)obj;
@@ -98,7 +102,11 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
             if (top->frame != NULL)
                 site = pf_frame_lasti((PyFrameObject *)top->frame);
         }
-        pf_push(ts, pf_frame_code(frame), site, PF_KEY_PYTHON, frame, NULL, NULL, now);
+        uint32_t depth = ts->depth;
+        PyCodeObject *code = pf_frame_code(frame);
+        pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
+        if (PF_UNLIKELY(lines_hook_on) && ts->depth > depth)
+            ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
         if (PF_UNLIKELY(ts->depth <= 4))
             maybe_find_thread(ts);
         break;
@@ -125,6 +133,31 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
     return 0;
 }
 
+/* The trace function (installed only when lines are recorded): LINE events of
+ * selected code; unselected frames get their line events turned off at CALL. */
+static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    (void)arg;
+    pf_tstate *ts = (pf_tstate *)obj;
+    if (PF_UNLIKELY(ts->session == NULL)) {
+        PyEval_SetTrace(NULL, NULL);
+        return 0;
+    }
+    if (PF_UNLIKELY(ts->paused))
+        return 0;
+    if (what == PyTrace_LINE) {
+        if (ts->depth == 0)
+            return 0;
+        pf_entry *e = &ts->stack[ts->depth - 1];
+        if (e->frame == (void *)frame && e->lcode != NULL)
+            pf_line_event(ts->session, e, pf_frame_line(frame), pf_now());
+    } else if (what == PyTrace_CALL) {
+        if (pf_lines_lookup(ts->session, pf_frame_code(frame)) == NULL)
+            pf_frame_no_lines(frame);
+    }
+    return 0;
+}
+
 static int floor_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     (void)obj; (void)frame; (void)what; (void)arg;
@@ -140,6 +173,8 @@ static void install_current(pf_tstate *ts)
         PyEval_SetProfile(floor_hook, (PyObject *)ts);
     else
         PyEval_SetProfile(profile_hook, (PyObject *)ts);
+    if (lines_hook_on && !floor_mode)
+        PyEval_SetTrace(line_hook, (PyObject *)ts);
 }
 
 /* threading.setprofile(this): runs once per new thread, at its first event. */
@@ -187,6 +222,7 @@ static int set_threading_hook(PyObject *value, PyObject **saved)
 int pf_hook_install(pf_session *s, int defer_current, int floor)
 {
     floor_mode = floor;
+    lines_hook_on = s->lines;
     pf_active = s;
     pf_tstate *ts = attach_current();
     if (ts == NULL) {
@@ -215,6 +251,8 @@ void pf_hook_uninstall(void)
     if (pf_active == NULL)
         return;
     PyEval_SetProfile(NULL, NULL);
+    PyEval_SetTrace(NULL, NULL);
+    lines_hook_on = 0;
     PyObject *exc_t, *exc_v, *exc_tb;
     PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
     PyObject *prev = saved_threading_hook;
@@ -257,11 +295,29 @@ void pf_hook_pause_current(void)
     if (ts != NULL)
         ts->paused = 1;
     PyEval_SetProfile(NULL, NULL);
+    PyEval_SetTrace(NULL, NULL);
+}
+
+int pf_hook_mark(PyObject *code)
+{
+    if (pf_active == NULL)
+        return 0;
+    if (pf_lines_mark(pf_active, code) == NULL)
+        return 0;
+    if (!lines_hook_on && !floor_mode) {
+        lines_hook_on = 1;
+        pf_tstate *ts = current_tstate();
+        if (ts != NULL && !ts->paused)
+            PyEval_SetTrace(line_hook, (PyObject *)ts);
+    }
+    return 0;
 }
 
 void pf_hook_forget(void)
 {
     PyEval_SetProfile(NULL, NULL);
+    PyEval_SetTrace(NULL, NULL);
+    lines_hook_on = 0;
     Py_CLEAR(saved_threading_hook);
     if (set_threading_hook(NULL, NULL) < 0)
         PyErr_Clear();
@@ -273,6 +329,8 @@ void pf_hook_forget(void)
 
 /* None is immortal on 3.12+: returning it needs no reference count update. */
 #define RETURN_NONE return Py_None
+
+static PyObject *monitoring_module(void);
 
 static __thread pf_tstate *tls_ts __attribute__((tls_model("initial-exec")));
 /* The CALL event that precedes a PY_START gives the call site: code object that made
@@ -349,6 +407,25 @@ static int32_t site_from_frames(pf_tstate *ts)
     return site;
 }
 
+static long line_bit = 0;
+
+/* Turns on LINE events for a selected code object (once). */
+static void arm(pf_lcode *lc)
+{
+    lc->armed = 1;
+    if (tool_id < 0 || line_bit == 0)
+        return;
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *mon = monitoring_module();
+    if (mon != NULL) {
+        PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOl", tool_id, lc->code, line_bit);
+        Py_XDECREF(r);
+        Py_DECREF(mon);
+    }
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
 static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self; (void)nargs;
@@ -368,9 +445,29 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
     }
     pending_code = NULL;
+    uint32_t depth = ts->depth;
     pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
+    pf_session *s = ts->session;
+    if (PF_UNLIKELY(s->lines | s->lines_used) && ts->depth > depth) {
+        pf_lcode *lc = pf_lines_lookup(s, args[0]);
+        if (lc != NULL && PF_UNLIKELY(!lc->armed))
+            arm(lc);
+        ts->stack[depth].lcode = lc;
+    }
     if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
         maybe_find_thread(ts);
+    RETURN_NONE;
+}
+
+static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused || ts->depth == 0))
+        RETURN_NONE;
+    pf_entry *e = &ts->stack[ts->depth - 1];
+    if (e->node->key == (void *)args[0] && e->lcode != NULL)
+        pf_line_event(ts->session, e, offset_of(args[1]), pf_now());
     RETURN_NONE;
 }
 
@@ -444,12 +541,14 @@ static PyMethodDef cb_defs[] = {
     { "call", (PyCFunction)(void (*)(void))on_call, METH_FASTCALL, NULL },
     { "c_leave", (PyCFunction)(void (*)(void))on_c_leave, METH_FASTCALL, NULL },
     { "nothing", (PyCFunction)(void (*)(void))on_nothing, METH_FASTCALL, NULL },
+    { "line", (PyCFunction)(void (*)(void))on_line, METH_FASTCALL, NULL },
 };
 
 static const struct { const char *event; int cb; } event_map[] = {
     { "PY_START", 0 }, { "PY_RESUME", 0 }, { "PY_THROW", 0 },
     { "PY_RETURN", 1 }, { "PY_YIELD", 1 }, { "PY_UNWIND", 1 },
     { "CALL", 2 }, { "C_RETURN", 3 }, { "C_RAISE", 3 },
+    { "LINE", 5 },     /* registered, but enabled only per selected code object */
 };
 #define NEVENTS (sizeof event_map / sizeof event_map[0])
 
@@ -507,7 +606,10 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
         long bit;
         if (event_bit(events, event_map[i].event, &bit) < 0)
             goto fail_free;
-        mask |= bit;
+        if (event_map[i].cb == 5)
+            line_bit = bit;
+        else
+            mask |= bit;
         cb = PyCFunction_New(&cb_defs[floor ? 4 : event_map[i].cb], NULL);
         if (cb == NULL)
             goto fail_free;
@@ -574,8 +676,29 @@ static void monitoring_off(void)
     tool_id = -1;
 }
 
+/* Turns LINE events off again on every code object this session armed. */
+static void disarm_all(pf_session *s)
+{
+    if (tool_id < 0 || s == NULL)
+        return;
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *mon = monitoring_module();
+    for (size_t i = 0; mon != NULL && i < s->cap_lslots; i++) {
+        pf_lcode *lc = s->lslots[i].lc;
+        if (s->lslots[i].key == NULL || lc == NULL || !lc->armed)
+            continue;
+        PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOi", tool_id, lc->code, 0);
+        Py_XDECREF(r);
+        lc->armed = 0;
+    }
+    Py_XDECREF(mon);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
 void pf_hook_uninstall(void)
 {
+    disarm_all(pf_active);
     monitoring_off();
     pf_active = NULL;
     generation++;
@@ -599,8 +722,19 @@ void pf_hook_pause_current(void)
         ts->paused = 1;
 }
 
+int pf_hook_mark(PyObject *code)
+{
+    if (pf_active == NULL)
+        return 0;
+    pf_lcode *lc = pf_lines_mark(pf_active, code);
+    if (lc != NULL && !lc->armed && !floor_mode)
+        arm(lc);
+    return 0;
+}
+
 void pf_hook_forget(void)
 {
+    disarm_all(pf_active);
     monitoring_off();
     pf_active = NULL;
     generation++;

@@ -25,6 +25,10 @@ void pf_hook_uninstall(void);
 int pf_hook_resume_current(void);
 void pf_hook_pause_current(void);
 
+/* Selects code's lines for recording (the profile decorator), turning line events on
+ * if needed.  No-op when not collecting.  Returns 0. */
+int pf_hook_mark(PyObject *code);
+
 /* In a forked child: stop every event source without touching the parent's data. */
 void pf_hook_forget(void);
 

@@ -48,18 +48,61 @@ static PyType_Spec tstate_spec = {
 
 /* ---- start / run / stop ---- */
 
+/* Copies a list of str into a NULL-terminated array (NULL for None).  0 or -1. */
+static int patterns(PyObject *list, char ***out)
+{
+    *out = NULL;
+    if (list == NULL || list == Py_None)
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    char **a = pf_calloc((size_t)n + 1, sizeof(char *));
+    if (a == NULL)
+        return -1;
+    *out = a;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *u = PyUnicode_Check(PyList_GET_ITEM(list, i))
+                        ? PyUnicode_AsUTF8(PyList_GET_ITEM(list, i)) : NULL;
+        if (u == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+            return -1;
+        }
+        if ((a[i] = pf_strndup(u, strlen(u))) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *m_mark(PyObject *mod, PyObject *code)
+{
+    (void)mod;
+    if (!PyCode_Check(code)) {
+        PyErr_SetString(PyExc_TypeError, "pyflame: mark() wants a code object");
+        return NULL;
+    }
+    pf_hook_mark(code);
+    Py_RETURN_NONE;
+}
+
 static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     (void)mod;
-    static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", NULL };
+    static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
+                              "root", "include", "exclude", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
+    PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0;
-    int defer = 0, floor = 0;
-    const char *ours = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppz:start", kwlist, &path, &meta, &limit,
-                                     &defer, &floor, &ours))
+    int defer = 0, floor = 0, lines = 0;
+    const char *ours = NULL, *root = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpzOO:start", kwlist, &path, &meta, &limit,
+                                     &defer, &floor, &ours, &lines, &root, &include, &exclude))
         return NULL;
+    if ((include != NULL && include != Py_None && !PyList_Check(include))
+        || (exclude != NULL && exclude != Py_None && !PyList_Check(exclude))) {
+        PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+        return NULL;
+    }
     if (pf_active != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "pyflame: a profile is already being collected");
         return NULL;
@@ -78,6 +121,16 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     if (ours != NULL) {
         s->ours_prefix = pf_strndup(ours, strlen(ours));
         s->ours_prefix_len = strlen(ours);
+    }
+    s->lines = lines;
+    if ((root != NULL && (s->lines_root = pf_strndup(root, strlen(root))) == NULL)
+        || patterns(include, &s->include) < 0 || patterns(exclude, &s->exclude) < 0) {
+        pf_free((void *)s->ours_prefix);
+        s->ours_prefix = NULL;
+        pf_session_free(s);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return NULL;
     }
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
@@ -317,6 +370,8 @@ static PyMethodDef methods[] = {
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },
     { "stop", m_stop, METH_NOARGS,
       "stop() -> dict: stops recording, writes the trace, returns a summary." },
+    { "mark", m_mark, METH_O,
+      "mark(code): records the lines of code (the profile decorator); no-op when not collecting." },
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },
     { "forget", m_forget, METH_NOARGS,
       "forget(): in a forked child, drops the inherited session without writing it." },

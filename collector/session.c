@@ -3,6 +3,9 @@
  * merging siblings and turning the tree into a pf_trace.  See session.h for the model. */
 #include "collector/session.h"
 
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,10 +93,7 @@ static void *arena_alloc(pf_session *s, size_t n)
 
 static size_t key_hash(const void *key)
 {
-    uint64_t h = (uint64_t)(uintptr_t)key;
-    h ^= h >> 17;
-    h *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20);
+    return pf_ptr_hash(key);
 }
 
 static pf_keyslot *key_find(pf_session *s, const void *key)
@@ -165,6 +165,177 @@ static int key_register(pf_session *s, void *key, int kind, PyObject *callable, 
     return 0;
 }
 
+/* ---- line selection and data ----
+ * A code object's lines are recorded when it was marked by the profile decorator, or
+ * with --lines when its file is selected: --include patterns if any (fnmatch on the
+ * absolute filename), else files under the program's folder outside site-packages;
+ * minus --exclude patterns.  Decided once per code object and cached. */
+
+static int any_match(char **pats, const char *f)
+{
+    for (; pats != NULL && *pats != NULL; pats++)
+        if (fnmatch(*pats, f, 0) == 0)
+            return 1;
+    return 0;
+}
+
+static int file_selected(pf_session *s, PyObject *code)
+{
+    PyObject *fn = ((PyCodeObject *)code)->co_filename;   /* borrowed */
+    const char *f = PyUnicode_Check(fn) ? PyUnicode_AsUTF8(fn) : NULL;
+    if (f == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    char abs[PATH_MAX];
+    if (f[0] != '/') {      /* 3.8 runs the main script under the name it was given */
+        if (f[0] == '<' || realpath(f, abs) == NULL)
+            return 0;
+        f = abs;
+    }
+    if ((s->ours_prefix != NULL && strncmp(f, s->ours_prefix, s->ours_prefix_len) == 0))
+        return 0;
+    int in;
+    if (s->include != NULL && s->include[0] != NULL)
+        in = any_match(s->include, f);
+    else
+        in = s->lines_root != NULL && strncmp(f, s->lines_root, strlen(s->lines_root)) == 0
+             && strstr(f, "/site-packages/") == NULL && strstr(f, "/dist-packages/") == NULL;
+    return in && !any_match(s->exclude, f);
+}
+
+static int lslot_grow(pf_session *s)
+{
+    size_t cap = s->cap_lslots ? s->cap_lslots * 2 : 256;
+    if (charge(s, cap * sizeof(pf_lslot)) < 0)
+        return -1;
+    pf_lslot *slots = pf_calloc(cap, sizeof(pf_lslot));
+    if (slots == NULL) {
+        s->bytes -= cap * sizeof(pf_lslot);
+        set_oom(s);
+        return -1;
+    }
+    for (size_t j = 0; j < s->cap_lslots; j++) {
+        if (s->lslots[j].key == NULL)
+            continue;
+        size_t i = pf_ptr_hash(s->lslots[j].key) & (cap - 1);
+        while (slots[i].key != NULL)
+            i = (i + 1) & (cap - 1);
+        slots[i] = s->lslots[j];
+    }
+    s->bytes -= s->cap_lslots * sizeof(pf_lslot);
+    pf_free(s->lslots);
+    s->lslots = slots;
+    s->cap_lslots = cap;
+    return 0;
+}
+
+/* The slot of code, inserted (unselected) if absent.  NULL when out of memory. */
+static pf_lslot *lslot_get(pf_session *s, PyObject *code)
+{
+    if (s->cap_lslots != 0) {
+        size_t mask = s->cap_lslots - 1;
+        for (size_t i = pf_ptr_hash(code) & mask;; i = (i + 1) & mask) {
+            if (s->lslots[i].key == code)
+                return &s->lslots[i];
+            if (s->lslots[i].key == NULL)
+                break;
+        }
+    }
+    if ((s->nlslots + 1) * 2 > s->cap_lslots && lslot_grow(s) < 0)
+        return NULL;
+    size_t mask = s->cap_lslots - 1;
+    size_t i = pf_ptr_hash(code) & mask;
+    while (s->lslots[i].key != NULL)
+        i = (i + 1) & mask;
+    s->lslots[i].key = code;
+    s->lslots[i].obj = Py_NewRef(code);
+    s->lslots[i].lc = NULL;
+    s->nlslots++;
+    return &s->lslots[i];
+}
+
+static pf_lcode *select_slot(pf_session *s, pf_lslot *sl)
+{
+    if (sl->lc != NULL)
+        return sl->lc;
+    if (charge(s, sizeof(pf_lcode)) < 0)
+        return NULL;
+    pf_lcode *lc = pf_calloc(1, sizeof(pf_lcode));
+    if (lc == NULL) {
+        set_oom(s);
+        return NULL;
+    }
+    lc->code = sl->obj;
+    int first = ((PyCodeObject *)sl->obj)->co_firstlineno;
+    lc->base = first > 0 ? first : 1;
+    sl->lc = lc;
+    s->lines_used = 1;
+    return lc;
+}
+
+pf_lcode *pf_lines_decide(pf_session *s, PyObject *code)
+{
+    if (!PyCode_Check(code) || s->oom)
+        return NULL;
+    pf_lslot *sl = lslot_get(s, code);
+    if (sl == NULL)
+        return NULL;
+    if (sl->lc != NULL || !s->lines || !file_selected(s, code))
+        return sl->lc;
+    return select_slot(s, sl);
+}
+
+pf_lcode *pf_lines_mark(pf_session *s, PyObject *code)
+{
+    pf_lslot *sl = lslot_get(s, code);
+    return sl == NULL ? NULL : select_slot(s, sl);
+}
+
+pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line)
+{
+    if (line < lc->base || s->oom)
+        return NULL;                /* before the definition: not a line of this code */
+    uint32_t need = (uint32_t)(line - lc->base) + 1;
+    uint32_t cap = lc->n ? lc->n : 16;
+    while (cap < need)
+        cap *= 2;
+    if (charge(s, (size_t)(cap - lc->n) * sizeof(pf_lstat)) < 0)
+        return NULL;
+    pf_lstat *st = pf_reallocarray(lc->st, cap, sizeof(pf_lstat));
+    if (st == NULL) {
+        set_oom(s);
+        return NULL;
+    }
+    memset(st + lc->n, 0, (size_t)(cap - lc->n) * sizeof(pf_lstat));
+    lc->st = st;
+    lc->n = cap;
+    return &st[line - lc->base];
+}
+
+static void lines_free(pf_session *s)
+{
+    for (size_t i = 0; i < s->cap_lslots; i++) {
+        if (s->lslots[i].key == NULL)
+            continue;
+        if (s->lslots[i].lc != NULL) {
+            pf_free(s->lslots[i].lc->st);
+            pf_free(s->lslots[i].lc);
+        }
+        Py_XDECREF(s->lslots[i].obj);
+    }
+    pf_free(s->lslots);
+    s->lslots = NULL;
+    s->cap_lslots = s->nlslots = 0;
+    for (char **p = s->include; p != NULL && *p != NULL; p++)
+        pf_free(*p);
+    for (char **p = s->exclude; p != NULL && *p != NULL; p++)
+        pf_free(*p);
+    pf_free(s->include);
+    pf_free(s->exclude);
+    pf_free(s->lines_root);
+}
+
 /* ---- session ---- */
 
 pf_session *pf_session_new(const char *path, size_t limit)
@@ -203,6 +374,7 @@ void pf_session_free(pf_session *s)
     for (size_t i = 0; i < s->cap_keys; i++)
         Py_XDECREF(s->keys[i].obj);
     pf_free(s->keys);
+    lines_free(s);
     for (size_t i = 0; i < s->nchunks; i++)
         pf_free(s->chunks[i]);
     pf_free(s->chunks);
@@ -536,6 +708,89 @@ static int meta_list(pf_session *s, const char *key, char ***list, uint32_t *cou
     return 0;
 }
 
+/* Reads a whole file (NULL if unreadable).  Owned by the caller. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = pf_malloc(cap);
+    while (buf != NULL) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *b = pf_realloc(buf, cap * 2);
+        if (b == NULL) {
+            pf_free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = b;
+        cap *= 2;
+    }
+    if (buf != NULL && ferror(f)) {
+        pf_free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Line records of every selected code that ran, and the source of their files. */
+static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
+{
+    for (size_t i = 0; i < s->cap_lslots; i++) {
+        pf_lcode *lc = s->lslots[i].lc;
+        if (s->lslots[i].key == NULL || lc == NULL)
+            continue;
+        uint32_t code = PF_NONE;
+        for (uint32_t j = 0; j < lc->n; j++) {
+            pf_lstat *st = &lc->st[j];
+            if (st->hits == 0)
+                continue;
+            if (code == PF_NONE) {
+                code = code_index(t, s, lc->code);
+                if (code == PF_NONE)
+                    break;          /* never entered while recording */
+            }
+            pf_line rec;
+            memset(&rec, 0, sizeof rec);
+            rec.code = code;
+            rec.line = (uint32_t)(lc->base + (int32_t)j);
+            rec.hits = st->hits;
+            rec.total_ns = (uint64_t)((double)st->total_ns * ns_per_tick + 0.5);
+            rec.self_ns = (uint64_t)((double)st->self_ns * ns_per_tick + 0.5);
+            if (rec.self_ns > rec.total_ns)
+                rec.self_ns = rec.total_ns;
+            if (pf_trace_add_line(t, &rec) == PF_NONE)
+                return -1;
+        }
+        if (code == PF_NONE)
+            continue;
+        uint32_t path = t->codes[code].file;
+        int have = 0;
+        for (uint32_t k = 0; k < t->nsources && !have; k++)
+            have = t->sources[k].path == path;
+        if (have)
+            continue;
+        size_t plen = 0;
+        const char *p = pf_strtab_get(t->strings, path, &plen);
+        if (p == NULL)
+            continue;
+        size_t len = 0;
+        char *text = read_file(p, &len);
+        if (text == NULL)
+            continue;               /* unreadable: the report shows no source */
+        uint32_t r = pf_trace_add_source(t, path, text, len);
+        pf_free(text);
+        if (r == PF_NONE)
+            return -1;
+    }
+    return 0;
+}
+
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
 {
     pf_trace *t = pf_trace_new();
@@ -614,6 +869,11 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
                     goto fail;
             }
         }
+    }
+    if (s->lines_used) {
+        m->modes |= PF_MODE_LINES;
+        if (add_lines(t, s, ns_per_tick) < 0)
+            goto fail;
     }
     m->total_calls = calls;
     m->profiler_bytes = s->bytes;

@@ -25,6 +25,15 @@
  * which holds a strong reference to each code object (so a key pointer is never
  * reused by another object while the tree refers to it).
  *
+ * Lines (PF_MODE_LINES).  Each code object is looked up once per activation in a
+ * per-session cache (pointer hash, decided at its first activation: the profile
+ * decorator, or --lines with the include/exclude rules).  A selected code gets a
+ * pf_lcode, an array of counters indexed by line - co_firstlineno; the shadow-stack
+ * entry of its activation holds the current line, its start time and the entry's
+ * child time then, so a line's self time is its span minus the callee time that
+ * accrued during it.  A line ends at the next line event of the same activation or
+ * when the activation closes (return, yield, unwind), as line_profiler counts it.
+ *
  * Steady state allocates nothing: nodes come from arena chunks, stacks grow by
  * doubling.  When an allocation fails (or the memory limit is hit) the session sets
  * oom and pauses every thread: recording stops; what it has is still written.
@@ -59,6 +68,27 @@ struct pf_cnode {
     pf_mem *mem;              /* PF_MODE_MEMORY counters (future); NULL otherwise */
 };
 
+/* Line data of one selected code object (PF_MODE_LINES): counters indexed by
+ * line - base, grown on demand (so steady state allocates nothing). */
+typedef struct pf_lstat {
+    uint64_t hits, total_ns, self_ns;
+} pf_lstat;
+
+typedef struct pf_lcode {
+    PyObject *code;           /* borrowed: the cache slot holds the reference */
+    int32_t base;             /* line of st[0] (co_firstlineno) */
+    uint32_t n;
+    pf_lstat *st;
+    int armed;                /* 3.12+: LINE events are on for the code */
+} pf_lcode;
+
+/* Per-code selection cache: decided once per code object, at its first activation. */
+typedef struct pf_lslot {
+    void *key;                /* PyCodeObject *; NULL = empty slot */
+    PyObject *obj;            /* new ref: the code object */
+    pf_lcode *lc;             /* NULL: not selected */
+} pf_lslot;
+
 /* One shadow-stack entry: an open activation. */
 typedef struct pf_entry {
     pf_cnode *node;
@@ -68,7 +98,10 @@ typedef struct pf_entry {
     void *frame;              /* <=3.11: borrowed PyFrameObject * of a Python entry (for the
                                  caller's lasti); NULL for C functions */
 #endif
-    int32_t line;             /* current line (PF_MODE_LINES, future; not yet maintained) */
+    pf_lcode *lcode;          /* line data of the code, NULL if not selected */
+    int32_t line;             /* current line (0 = none yet) when lcode != NULL */
+    uint64_t line_t0;         /* when the current line started */
+    uint64_t line_child0;     /* child_ns when it started */
     uint32_t nested;          /* folded recursion: time already inside an open activation
                                  of the same node, so not added to its total */
 } pf_entry;
@@ -119,6 +152,12 @@ struct pf_session {
     int oom;                  /* an allocation failed: recording stopped */
     const char *ours_prefix;  /* our package folder: its code is not the program's */
     size_t ours_prefix_len;
+    /* lines (see pf_lines_lookup) */
+    pf_lslot *lslots; size_t nlslots, cap_lslots;
+    int lines;                /* --lines: select the program's own code */
+    int lines_used;           /* some code was selected (the trace gets PF_MODE_LINES) */
+    char *lines_root;         /* owned: folder of the program's own code ("/x/y/"), or NULL */
+    char **include, **exclude; /* owned NULL-terminated fnmatch patterns, or NULL */
 };
 
 /* The event clock.  Where the CPU has an invariant TSC (x86-64 with cpuid
@@ -178,6 +217,15 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type);
 pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32_t site,
                                int kind, PyObject *obj, PyObject *self_arg);
 
+/* Decides whether code's lines are recorded and caches the answer (slow path of
+ * pf_lines_lookup).  Returns its line data or NULL (not selected, or out of memory). */
+pf_lcode *pf_lines_decide(pf_session *s, PyObject *code);
+/* Selects code unconditionally (the profile decorator).  Its line data, or NULL when
+ * out of memory. */
+pf_lcode *pf_lines_mark(pf_session *s, PyObject *code);
+/* Slow path of a line event: makes room for line in lc.  NULL when out of memory. */
+pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line);
+
 /* Grows ts's stack; 0 or -1 (sets oom). */
 int pf_tstate_grow(pf_tstate *ts);
 
@@ -190,6 +238,58 @@ void pf_session_flush(pf_session *s, uint64_t now);
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
 
 /* ---- the hot path ---- */
+
+PF_INLINE size_t pf_ptr_hash(const void *key)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key;
+    h ^= h >> 17;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20);
+}
+
+/* Line data of code if it is selected, else NULL.  One probe in the common case. */
+PF_INLINE pf_lcode *pf_lines_lookup(pf_session *s, void *code)
+{
+    if (PF_LIKELY(s->cap_lslots != 0)) {
+        size_t mask = s->cap_lslots - 1;
+        for (size_t i = pf_ptr_hash(code) & mask;; i = (i + 1) & mask) {
+            if (s->lslots[i].key == code)
+                return s->lslots[i].lc;
+            if (s->lslots[i].key == NULL)
+                break;
+        }
+    }
+    return pf_lines_decide(s, (PyObject *)code);
+}
+
+/* Ends the current line of e at now (inclusive and self time). */
+PF_INLINE void pf_line_close(pf_entry *e, uint64_t now)
+{
+    int32_t i = e->line - e->lcode->base;
+    if (e->line <= 0 || i < 0 || (uint32_t)i >= e->lcode->n)
+        return;
+    pf_lstat *st = &e->lcode->st[i];
+    uint64_t dt = now - e->line_t0;
+    st->total_ns += dt;
+    st->self_ns += dt - (e->child_ns - e->line_child0);
+}
+
+/* A line event in e's frame: the previous line ends, line starts. */
+PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t now)
+{
+    pf_lcode *lc = e->lcode;
+    pf_line_close(e, now);
+    e->line = line;
+    e->line_t0 = now;
+    e->line_child0 = e->child_ns;
+    int32_t i = line - lc->base;
+    pf_lstat *st;
+    if (PF_LIKELY(i >= 0 && (uint32_t)i < lc->n))
+        st = &lc->st[i];
+    else if ((st = pf_lcode_grow(s, lc, line)) == NULL)
+        return;
+    st->hits++;
+}
 
 PF_INLINE pf_cnode *find_child(pf_cnode *parent, void *key, int32_t site)
 {
@@ -244,6 +344,8 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     (void)frame;
 #endif
     e->nested = nested;
+    e->lcode = NULL;
+    e->line = 0;
     n->calls++;
 }
 
@@ -253,6 +355,8 @@ PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
     pf_entry *e = &ts->stack[depth];
     uint64_t dt = now - e->t0;
     pf_cnode *n = e->node;
+    if (e->lcode != NULL)
+        pf_line_close(e, now);
     n->self_ns += dt - e->child_ns;
     if (!e->nested)
         n->total_ns += dt;

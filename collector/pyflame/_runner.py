@@ -128,6 +128,22 @@ def _install_exit_hooks():
     signal.signal = signal_
 
 
+def _line_profile(func):
+    """kernprof's `profile` decorator: records func's lines (returns func unchanged)."""
+    code = getattr(func, "__code__", None)
+    if code is None:                       # a method object, classmethod, property...
+        code = getattr(getattr(func, "__func__", None), "__code__", None)
+    if code is not None:
+        _collector.mark(code)
+    return func
+
+
+def _install_profile_builtin():
+    import builtins
+    if not hasattr(builtins, "profile"):
+        builtins.profile = _line_profile
+
+
 def _forked_child():
     _state.done = True
     _collector.forget()
@@ -224,8 +240,23 @@ def main():
         _report_uncaught(e)
         sys.exit(1)
     _install_exit_hooks()
+    globs = {}
+    for k in ("PYFLAME_C_INCLUDE", "PYFLAME_C_EXCLUDE"):
+        globs[k] = [p for p in os.environ.pop(k, "").split("\n") if p]
+    if opts.get("module") == "1":
+        spec = g.get("__spec__")
+        origin = getattr(spec, "origin", None) or os.getcwd()
+        root = os.path.dirname(os.path.realpath(origin))
+        if spec is not None and spec.parent:   # the top package's folder
+            for _ in spec.parent.split(".")[1:]:
+                root = os.path.dirname(root)
+    else:
+        root = os.path.dirname(os.path.abspath(target))
+    _install_profile_builtin()
     _collector.start(out, meta=pyflame._meta(), limit=int(opts.get("limit", "0")),
-                     defer=True, floor=opts.get("floor") == "1", ours=pyflame._OURS)
+                     defer=True, floor=opts.get("floor") == "1", ours=pyflame._OURS,
+                     lines=opts.get("lines") == "1", root=root.rstrip(os.sep) + os.sep,
+                     include=globs["PYFLAME_C_INCLUDE"], exclude=globs["PYFLAME_C_EXCLUDE"])
     try:
         _collector.run(code, g)
     except SystemExit:
