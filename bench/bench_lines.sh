@@ -12,7 +12,7 @@ build=${1:-build}
 bin=$(cd "$build" && pwd)/pyflame-c
 runs=${BENCH_RUNS:-3}
 py=${BENCH_LINES_PYTHON:-/usr/bin/python3}
-script=${BENCH_WORKLOAD_DIR:-/work/shared/bench/workloads}/c_nbody.py
+script=${BENCH_WORKLOAD_DIR:-../shared/bench/workloads}/c_nbody.py
 if ! "$py" -c 'import line_profiler' 2>/dev/null; then
     echo "bench_lines: $py has no line_profiler (apt-get install python3-line-profiler)" >&2
     exit 0

@@ -577,8 +577,10 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
     if (mon == NULL)
         return -1;
     floor_mode = floor;
-    /* a free tool id: cProfile's PROFILER_ID if free, else another */
-    int ids[] = { PROFILER_ID, 3, 4, 5, 1, 0 };
+    /* A free tool id.  Not cProfile's PROFILER_ID first: a program that runs cProfile
+     * itself must not notice us, and cProfile insists on id 2.  Ids 3 and 4 have no
+     * assigned user, so they are tried before the named ones. */
+    int ids[] = { 4, 3, PROFILER_ID, 5, 1, 0 };
     tool_id = -1;
     for (size_t i = 0; i < sizeof ids / sizeof ids[0] && tool_id < 0; i++) {
         PyObject *r = PyObject_CallMethod(mon, "get_tool", "i", ids[i]);

@@ -8,8 +8,8 @@ out=demo-out
 mkdir -p "$out"
 py=${PYFLAME_PYTHON:-python3}
 
-echo "== profiling samples/textstats.py (calls)"
-"$bin" collect --python "$py" -o "$out/textstats.gz" samples/textstats.py
+echo "== profiling samples/textstats.py (calls and lines)"
+"$bin" collect --python "$py" --lines -o "$out/textstats.gz" samples/textstats.py
 "$bin" svg --title "samples/textstats.py" "$out/textstats.gz" --html-link textstats.html > "$out/textstats.svg"
 "$bin" html --title "samples/textstats.py" "$out/textstats.gz" > "$out/textstats.html"
 "$bin" convert -f text --limit 15 "$out/textstats.gz" > "$out/textstats.txt"

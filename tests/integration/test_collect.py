@@ -147,6 +147,25 @@ class TestExitBehaviour(CollectTestCase):
         """, 0)
         self.assertEqual(t.calls("work"), 1)
 
+    def test_program_can_run_cprofile_itself(self):
+        # cProfile claims sys.monitoring tool id 2 on 3.12+; we must leave it free.
+        # Before 3.12 a thread has one profile hook, so cProfile's replaces ours from
+        # enable() on: the program still behaves as under plain python.
+        t = self.check_same("""
+            import cProfile, io, pstats
+            def work():
+                return sum(range(10))
+            work()
+            pr = cProfile.Profile()
+            pr.enable()
+            work()
+            pr.disable()
+            s = io.StringIO()
+            pstats.Stats(pr, stream=s).print_stats("work")
+            print("work" in s.getvalue())
+        """, 0)
+        self.assertEqual(t.calls("work"), 2 if sys.version_info >= (3, 12) else 1)
+
     def test_sys_exit_three(self):
         self.check_same("""
             import sys
