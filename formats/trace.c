@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "trace_format.h"
 
 pf_trace *pf_trace_new(void)
 {
@@ -236,4 +237,18 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
                                 s->node);
     }
     return 0;
+}
+
+voidpf pf_trace_zalloc_(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    if (size != 0 && items > SIZE_MAX / size)
+        return Z_NULL;
+    return pf_malloc((size_t)items * size);
+}
+
+void pf_trace_zfree_(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    pf_free(p);
 }

@@ -6,6 +6,7 @@
 #define PF_TRACE_FORMAT_H
 
 #include <stdint.h>
+#include <zlib.h>
 
 /* "\x89PFC\r\n\x1a\n": the high-bit byte catches 7-bit channels, CR LF and LF catch
  * newline translation in either direction, ^Z stops DOS `type`. */
@@ -43,5 +44,10 @@ enum pf_trace_tag {
 
 /* The reader refuses streams that decompress to more than this. */
 #define PF_TRACE_MAX_BYTES ((uint64_t)4 << 30)
+
+/* zlib's allocator hooks for the reader and writer (trace.c): zlib allocates through
+ * pf_malloc too, so fault injection reaches it. */
+voidpf pf_trace_zalloc_(voidpf opaque, uInt items, uInt size);
+void pf_trace_zfree_(voidpf opaque, voidpf p);
 
 #endif

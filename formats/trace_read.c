@@ -54,20 +54,6 @@ typedef struct in {
     uint64_t base;                /* stream offset of buf[0] */
 } in;
 
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    if (size != 0 && items > SIZE_MAX / size)
-        return Z_NULL;
-    return pf_malloc((size_t)items * size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    pf_free(p);
-}
-
 static uint64_t in_offset(const in *s)
 {
     return s->base + s->pos;
@@ -210,8 +196,8 @@ static int in_open_common(in *s)
     s->dbuf = pf_malloc(IN_BUF);
     if (s->dbuf == NULL)
         return pf_error_set(s->err, PF_ENOMEM, "out of memory reading trace");
-    s->z.zalloc = z_alloc;
-    s->z.zfree = z_free;
+    s->z.zalloc = pf_trace_zalloc_;
+    s->z.zfree = pf_trace_zfree_;
     int ret = inflateInit2(&s->z, 15 + 16);
     if (ret != Z_OK)
         return pf_error_set(s->err, ret == Z_MEM_ERROR ? PF_ENOMEM : PF_EIO,
@@ -1021,8 +1007,8 @@ int pf_trace_sniff(const void *data, size_t len)
     unsigned char head[PF_TRACE_MAGIC_LEN];
     z_stream z;
     memset(&z, 0, sizeof z);
-    z.zalloc = z_alloc;
-    z.zfree = z_free;
+    z.zalloc = pf_trace_zalloc_;
+    z.zfree = pf_trace_zfree_;
     if (inflateInit2(&z, 15 + 16) != Z_OK)
         return 0;
     z.next_in = (Bytef *)(uintptr_t)p;

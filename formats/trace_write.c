@@ -44,21 +44,6 @@ typedef struct writer {
     size_t mlen, mcap;
 } writer;
 
-/* zlib allocates through pf_malloc too, so fault injection reaches it. */
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    if (size != 0 && items > SIZE_MAX / size)
-        return Z_NULL;
-    return pf_malloc((size_t)items * size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    pf_free(p);
-}
-
 static void w_fail(writer *w, enum pf_error_code code, const char *what)
 {
     if (w->failed)
@@ -158,8 +143,8 @@ static int sink_open(writer *w)
         return -1;
     }
     memset(&w->z, 0, sizeof w->z);
-    w->z.zalloc = z_alloc;
-    w->z.zfree = z_free;
+    w->z.zalloc = pf_trace_zalloc_;
+    w->z.zfree = pf_trace_zfree_;
     int ret = deflateInit2(&w->z, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
     if (ret != Z_OK) {
         w_fail(w, ret == Z_MEM_ERROR ? PF_ENOMEM : PF_EIO,
