@@ -68,6 +68,9 @@ pf_output *pf_output_open(const char *path, pf_error *err)
     }
     memcpy(o->tmp, path, n);
     memcpy(o->tmp + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
+    /* Announce the name before mkstemp creates the file: a signal in between then
+     * unlinks a name that does not exist yet, instead of leaking the file. */
+    pending_tmp = o->tmp;
     watch(1);
     int fd = mkstemp(o->tmp);
     if (fd < 0) {
@@ -75,7 +78,6 @@ pf_output *pf_output_open(const char *path, pf_error *err)
         pf_error_set(err, PF_EIO, "cannot create output file: %s", strerror(errno));
         goto fail;
     }
-    pending_tmp = o->tmp;
     /* mkstemp makes the file 0600; give it what fopen(path, "w") would. */
     mode_t mask = umask(0);
     umask(mask);
