@@ -6,23 +6,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/support.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
-/* Runs build/pyflame-c with args; returns its exit status and captures stdout+stderr. */
 static int run(const char *args, char *out, size_t cap)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/pyflame-c %s 2>&1", PF_BUILD_DIR, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
+    return pf_test_run(args, out, cap);
 }
 
 static char buf[65536];

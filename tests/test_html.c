@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/support.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -945,14 +947,8 @@ static void test_html_shipped_sample_is_current(void **state)
 static int run(const char *args, char *out, size_t cap)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s/pyflame-c html %s 2>&1", PF_BUILD_DIR, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
+    snprintf(cmd, sizeof cmd, "html %s", args);
+    return pf_test_run(cmd, out, cap);
 }
 
 static char obuf[1 << 20];
