@@ -74,6 +74,16 @@ static void usage(FILE *out)
             "  collector puts a `profile` decorator into builtins (unless the name exists), so\n"
             "  scripts written for `kernprof -l` run unmodified.\n"
             "\n"
+            "Memory profiling:\n"
+            "  --memory            also hook CPython's allocators (all three domains, as\n"
+            "                      tracemalloc does) and record per function (self) and per\n"
+            "                      line of the program's own code (inclusive, like time):\n"
+            "                      bytes and blocks allocated, bytes freed, bytes live at the\n"
+            "                      run's peak and bytes still live at exit.  Implies --lines.\n"
+            "                      Bytes are as requested from the allocator (tracemalloc's\n"
+            "                      unit); the collector's own memory is not counted.\n"
+            "                      See: convert -f lines, svg --metric peak-bytes, html\n"
+            "\n"
             "A forked child stops recording (the parent's trace is not affected).\n"
             "Then: pyflame-c svg trace.gz > flame.svg, or pyflame-c convert -f pstats trace.gz\n");
 }
@@ -109,7 +119,7 @@ int pf_cmd_collect(int argc, char **argv)
     const char *python = NULL;
     const char *module = NULL;
     const char *limit = "0";
-    int quiet = 0, floor = 0, lines = 0;
+    int quiet = 0, floor = 0, lines = 0, memory = 0;
     char *include = NULL, *exclude = NULL;   /* newline-separated globs */
     int i = 1;
     for (; i < argc; i++) {
@@ -132,6 +142,10 @@ int pf_cmd_collect(int argc, char **argv)
         }
         if (strcmp(a, "--lines") == 0) {
             lines = 1;
+            continue;
+        }
+        if (strcmp(a, "--memory") == 0) {
+            memory = 1;
             continue;
         }
         if ((r = take_value(argc, argv, &i, "--include", NULL, &v)) != 0
@@ -242,9 +256,10 @@ int pf_cmd_collect(int argc, char **argv)
         return 2;
     }
 
-    char flags[128];
-    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,limit=%s", quiet,
-             module != NULL, floor, lines, limit);
+    char flags[160];
+    /* per-line memory needs the line that runs: --memory records lines too */
+    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,limit=%s",
+             quiet, module != NULL, floor, lines || memory, memory, limit);
     /* globs may hold commas: they travel in the environment (the runner removes them) */
     if (setenv("PYFLAME_C_INCLUDE", include ? include : "", 1) < 0
         || setenv("PYFLAME_C_EXCLUDE", exclude ? exclude : "", 1) < 0) {

@@ -50,6 +50,7 @@ static void find_thread_object(pf_tstate *ts)
 PF_INLINE void maybe_find_thread(pf_tstate *ts)
 {
     if (PF_UNLIKELY(ts->thread == NULL) && ts->name_tries) {
+        pf_memhook_suspend();
 #if PY_VERSION_HEX >= 0x030C0000
         PyObject *exc = PyErr_GetRaisedException();
         find_thread_object(ts);
@@ -62,6 +63,7 @@ PF_INLINE void maybe_find_thread(pf_tstate *ts)
         PyErr_Clear();
         PyErr_Restore(t, v, tb);
 #endif
+        pf_memhook_resume();
     }
 }
 
@@ -149,8 +151,11 @@ static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *ar
         if (ts->depth == 0)
             return 0;
         pf_entry *e = &ts->stack[ts->depth - 1];
-        if (e->frame == (void *)frame && e->lcode != NULL)
-            pf_line_event(ts->session, e, pf_frame_line(frame), pf_now());
+        if (e->frame == (void *)frame && e->lcode != NULL) {
+            int line = pf_frame_line(frame);
+            pf_line_event(ts->session, e, line, pf_now());
+            ts->msite->line = line > 0 ? (uint32_t)line : 0;
+        }
     } else if (what == PyTrace_CALL) {
         if (pf_lines_lookup(ts->session, pf_frame_code(frame)) == NULL)
             pf_frame_no_lines(frame);
@@ -292,8 +297,11 @@ int pf_hook_resume_current(void)
 void pf_hook_pause_current(void)
 {
     pf_tstate *ts = current_tstate();
-    if (ts != NULL)
+    if (ts != NULL) {
         ts->paused = 1;
+        ts->msite->node = PF_MEM_NONE;    /* what runs now is not the program's */
+        ts->msite->line = 0;
+    }
     PyEval_SetProfile(NULL, NULL);
     PyEval_SetTrace(NULL, NULL);
 }
@@ -415,6 +423,7 @@ static void arm(pf_lcode *lc)
     lc->armed = 1;
     if (tool_id < 0 || line_bit == 0)
         return;
+    pf_memhook_suspend();
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *mon = monitoring_module();
     if (mon != NULL) {
@@ -424,6 +433,7 @@ static void arm(pf_lcode *lc)
     }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
+    pf_memhook_resume();
 }
 
 static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -440,8 +450,11 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
             if (pending_code == top->key
                 && (pending_callee == NULL || pending_callee == args[0]))
                 site = pending_site;
-            else
+            else {
+                pf_memhook_suspend();          /* it may create frame objects */
                 site = site_from_frames(ts);
+                pf_memhook_resume();
+            }
         }
     }
     pending_code = NULL;
@@ -466,8 +479,11 @@ static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (PF_UNLIKELY(ts == NULL || ts->paused || ts->depth == 0))
         RETURN_NONE;
     pf_entry *e = &ts->stack[ts->depth - 1];
-    if (e->node->key == (void *)args[0] && e->lcode != NULL)
-        pf_line_event(ts->session, e, offset_of(args[1]), pf_now());
+    if (e->node->key == (void *)args[0] && e->lcode != NULL) {
+        int32_t line = offset_of(args[1]);
+        pf_line_event(ts->session, e, line, pf_now());
+        ts->msite->line = line > 0 ? (uint32_t)line : 0;
+    }
     RETURN_NONE;
 }
 
@@ -720,8 +736,11 @@ int pf_hook_resume_current(void)
 void pf_hook_pause_current(void)
 {
     pf_tstate *ts = current_ts();
-    if (ts != NULL)
+    if (ts != NULL) {
         ts->paused = 1;
+        ts->msite->node = PF_MEM_NONE;    /* what runs now is not the program's */
+        ts->msite->line = 0;
+    }
 }
 
 int pf_hook_mark(PyObject *code)

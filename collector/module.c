@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "collector/hook.h"
+#include "collector/memhook.h"
 #include "collector/names.h"
 #include "collector/session.h"
 #include "formats/alloc.h"
@@ -88,15 +89,16 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     (void)mod;
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
-                              "root", "include", "exclude", NULL };
+                              "root", "include", "exclude", "memory", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0;
-    int defer = 0, floor = 0, lines = 0;
+    int defer = 0, floor = 0, lines = 0, memory = 0;
     const char *ours = NULL, *root = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpzOO:start", kwlist, &path, &meta, &limit,
-                                     &defer, &floor, &ours, &lines, &root, &include, &exclude))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpzOOp:start", kwlist, &path, &meta, &limit,
+                                     &defer, &floor, &ours, &lines, &root, &include, &exclude,
+                                     &memory))
         return NULL;
     if ((include != NULL && include != Py_None && !PyList_Check(include))
         || (exclude != NULL && exclude != Py_None && !PyList_Check(exclude))) {
@@ -123,6 +125,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
         s->ours_prefix_len = strlen(ours);
     }
     s->lines = lines;
+    s->memory = memory && !floor;
     if ((root != NULL && (s->lines_root = pf_strndup(root, strlen(root))) == NULL)
         || patterns(include, &s->include) < 0 || patterns(exclude, &s->exclude) < 0) {
         pf_free((void *)s->ours_prefix);
@@ -139,6 +142,15 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     s->mono_start = pf_mono_ns();
     s->t_start = pf_now();
     if (pf_hook_install(s, defer, floor) < 0) {
+        pf_free((void *)s->ours_prefix);
+        s->ours_prefix = NULL;
+        pf_session_free(s);
+        return NULL;
+    }
+    /* Last, so that none of the setup above is charged to the program.  The thread
+     * state created by the install publishes its site from now on. */
+    if (s->memory && pf_memhook_start() < 0) {
+        pf_hook_forget();
         pf_free((void *)s->ours_prefix);
         s->ours_prefix = NULL;
         pf_session_free(s);
@@ -168,6 +180,7 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
         PyErr_SetString(PyExc_RuntimeError, "pyflame: not collecting");
         return NULL;
     }
+    pf_memhook_stop();     /* first: what stop() allocates is not the program's */
     uint64_t now = pf_now();
     s->mono_stop = pf_mono_ns();
     pf_hook_uninstall();
@@ -184,14 +197,17 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
         } else {
             struct stat st;
             long long size = stat(s->path, &st) == 0 ? (long long)st.st_size : -1;
-            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I}", "path", s->path, "size", size,
-                                "calls", (unsigned long long)calls, "oom", s->oom ? Py_True : Py_False,
+            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K}", "path", s->path, "size", size,
+                                "calls", (unsigned long long)calls,
+                                "oom", t->meta.flags & PF_FLAG_OUT_OF_MEMORY ? Py_True : Py_False,
                                 "nodes", (unsigned long long)t->nnodes,
-                                "profiler_bytes", (unsigned long long)s->bytes,
-                                "threads", (unsigned int)t->nthreads);
+                                "profiler_bytes", (unsigned long long)t->meta.profiler_bytes,
+                                "threads", (unsigned int)t->nthreads,
+                                "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes);
         }
         pf_trace_free(t);
     }
+    pf_memhook_release();
     pf_free((void *)s->ours_prefix);
     s->ours_prefix = NULL;
     pf_session_free(s);
@@ -210,6 +226,8 @@ static PyObject *m_forget(PyObject *mod, PyObject *noargs)
     pf_session *s = pf_active;
     if (s == NULL)
         Py_RETURN_NONE;
+    pf_memhook_stop();
+    pf_memhook_release();
     pf_hook_forget();
     pf_free((void *)s->ours_prefix);
     s->ours_prefix = NULL;
@@ -278,7 +296,8 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "pid", PyLong_FromUnsignedLongLong(m->pid)) < 0
         || set_item(meta, "hostname", str_or_none(m->hostname)) < 0
         || set_item(meta, "total_calls", PyLong_FromUnsignedLongLong(m->total_calls)) < 0
-        || set_item(meta, "profiler_bytes", PyLong_FromUnsignedLongLong(m->profiler_bytes)) < 0)
+        || set_item(meta, "profiler_bytes", PyLong_FromUnsignedLongLong(m->profiler_bytes)) < 0
+        || set_item(meta, "peak_live_bytes", PyLong_FromUnsignedLongLong(m->peak_live_bytes)) < 0)
         goto fail;
     if (set_item(d, "meta", meta) < 0) {
         meta = NULL;
@@ -364,7 +383,8 @@ static PyObject *m_read_trace(PyObject *mod, PyObject *args)
 
 static PyMethodDef methods[] = {
     { "start", (PyCFunction)(void (*)(void))m_start, METH_VARARGS | METH_KEYWORDS,
-      "start(path, meta=None, limit=0, defer=False, floor=False, ours=None)\n"
+      "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
+      "      root=None, include=None, exclude=None, memory=False)\n"
       "Starts recording every thread; the trace goes to path at stop()." },
     { "run", m_run, METH_VARARGS,
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },

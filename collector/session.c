@@ -281,9 +281,12 @@ pf_lcode *pf_lines_decide(pf_session *s, PyObject *code)
     pf_lslot *sl = lslot_get(s, code);
     if (sl == NULL)
         return NULL;
-    if (sl->lc != NULL || !s->lines || !file_selected(s, code))
+    if (sl->lc != NULL || !s->lines)
         return sl->lc;
-    return select_slot(s, sl);
+    pf_memhook_suspend();          /* the filename's UTF-8 cache is ours, not the program's */
+    int selected = file_selected(s, code);
+    pf_memhook_resume();
+    return selected ? select_slot(s, sl) : NULL;
 }
 
 pf_lcode *pf_lines_mark(pf_session *s, PyObject *code)
@@ -364,6 +367,7 @@ void pf_session_free(pf_session *s)
         pf_tstate *next = ts->next;
         ts->session = NULL;
         ts->next = NULL;
+        ts->msite = &ts->own_site;
         pf_free(ts->stack);
         ts->stack = NULL;
         ts->depth = ts->cap = 0;
@@ -374,6 +378,7 @@ void pf_session_free(pf_session *s)
     for (size_t i = 0; i < s->cap_keys; i++)
         Py_XDECREF(s->keys[i].obj);
     pf_free(s->keys);
+    pf_free(s->node_mem);
     lines_free(s);
     for (size_t i = 0; i < s->nchunks; i++)
         pf_free(s->chunks[i]);
@@ -387,7 +392,9 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
 {
     if (s->oom)
         return NULL;
+    pf_memhook_suspend();
     pf_tstate *ts = PyObject_New(pf_tstate, type);   /* new ref, kept by the session list */
+    pf_memhook_resume();
     if (ts == NULL) {
         PyErr_Clear();
         set_oom(s);
@@ -403,6 +410,9 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
     ts->root.site = -1;
     ts->stack = NULL;
     ts->depth = ts->cap = 0;
+    ts->own_site.node = PF_MEM_NONE;
+    ts->own_site.line = 0;
+    ts->msite = s->memory ? pf_memhook_site() : &ts->own_site;
     if (pf_tstate_grow(ts) < 0) {
         Py_DECREF(ts);
         return NULL;
@@ -438,7 +448,10 @@ int pf_tstate_grow(pf_tstate *ts)
 pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32_t site,
                                int kind, PyObject *obj, PyObject *self_arg)
 {
-    if (key_register(s, key, kind, obj, self_arg) < 0)
+    pf_memhook_suspend();          /* a C function's label is a str we create */
+    int r = key_register(s, key, kind, obj, self_arg);
+    pf_memhook_resume();
+    if (r < 0)
         return NULL;
     pf_cnode *n = arena_alloc(s, sizeof(pf_cnode));
     if (n == NULL)
@@ -451,6 +464,7 @@ pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32
     n->chain = parent->key == key ? (uint8_t)(parent->chain < 2 ? parent->chain + 1 : 2) : 0;
     n->sibling = parent->child;
     parent->child = n;
+    n->mid = s->nnodes < PF_MEM_NONE ? (uint32_t)s->nnodes : PF_MEM_NONE;
     s->nnodes++;
     return n;
 }
@@ -475,9 +489,12 @@ static int is_ours(pf_session *s, const pf_cnode *n)
 
 void pf_session_flush(pf_session *s, uint64_t now)
 {
-    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next)
+    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
+        /* another thread's memhook site may be gone with its thread: write our own */
+        ts->msite = &ts->own_site;
         while (ts->depth > 0)
             pf_pop_top(ts, now);
+    }
 }
 
 /* Interns a Python str into the trace's string table (UTF-8, surrogates escaped). */
@@ -566,6 +583,132 @@ static int work_push(workstack *w, pf_cnode *node, pf_cnode *parent)
     return 0;
 }
 
+/* ---- memory at stop time ----
+ * memtrack keeps counters per site (node id, line).  Before the tree is merged for
+ * output, mem_collect describes the raw tree to it (each node's parent, code and calling
+ * line) and gets back SELF counters per node id (s->node_mem) and INCLUSIVE counters per
+ * (code, line).  Merging and splicing then carry node counters along (node_mem_move),
+ * as they do times. */
+
+static void mem_add(pf_mem *a, const pf_mem *b)
+{
+    a->alloc_bytes += b->alloc_bytes;
+    a->alloc_count += b->alloc_count;
+    a->free_bytes += b->free_bytes;
+    a->peak_bytes += b->peak_bytes;
+    a->exit_bytes += b->exit_bytes;
+}
+
+/* Moves node from's SELF counters into node to (a merge or a splice).  A splice into a
+ * thread's root sentinel (mid PF_MEM_NONE) drops them: no frame of the program made them. */
+static void node_mem_move(pf_session *s, pf_cnode *from, pf_cnode *to)
+{
+    if (s->node_mem == NULL || from->mid == PF_MEM_NONE)
+        return;
+    if (to->mid != PF_MEM_NONE)
+        mem_add(&s->node_mem[to->mid], &s->node_mem[from->mid]);
+    memset(&s->node_mem[from->mid], 0, sizeof(pf_mem));
+}
+
+/* The line-code id memtrack knows a node's code by: its slot in the key table, if the
+ * code's lines are recorded; else PF_MEM_NONE (C functions, unselected code, ours). */
+static uint32_t mem_code_id(pf_session *s, const pf_cnode *n)
+{
+    if (n->kind != PF_KEY_PYTHON || is_ours(s, n) || pf_lines_lookup(s, n->key) == NULL)
+        return PF_MEM_NONE;
+    pf_keyslot *k = key_find(s, n->key);
+    return k == NULL ? PF_MEM_NONE : (uint32_t)(k - s->keys);
+}
+
+static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_memtrack_line **lines,
+                       uint32_t *nlines)
+{
+    uint32_t nids = s->nnodes < PF_MEM_NONE ? (uint32_t)s->nnodes : PF_MEM_NONE;
+    uint32_t *parent = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
+    uint32_t *code = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
+    uint32_t *call_line = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
+    workstack w = { NULL, 0, 0 };
+    int rc = -1;
+    s->node_mem = pf_calloc((size_t)nids + 1, sizeof(pf_mem));
+    if (parent == NULL || code == NULL || call_line == NULL || s->node_mem == NULL)
+        goto done;
+    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
+        w.n = 0;
+        if (work_push(&w, &ts->root, NULL) < 0)
+            goto done;
+        while (w.n > 0) {
+            pf_cnode *p = w.items[--w.n].node;
+            for (pf_cnode *c = p->child; c != NULL; c = c->sibling) {
+                if (work_push(&w, c, p) < 0)
+                    goto done;
+                if (!c->resolved) {
+                    c->line = resolve_line(p, c);
+                    c->resolved = 1;
+                }
+                if (c->mid == PF_MEM_NONE)
+                    continue;
+                parent[c->mid] = p == &ts->root ? PF_MEM_NONE : p->mid;
+                code[c->mid] = mem_code_id(s, c);
+                call_line[c->mid] = c->line;
+            }
+        }
+    }
+    rc = pf_memtrack_result(mt, nids, parent, code, call_line, s->node_mem, lines, nlines);
+done:
+    pf_free(w.items);
+    pf_free(parent);
+    pf_free(code);
+    pf_free(call_line);
+    return rc;
+}
+
+/* Puts memtrack's INCLUSIVE line counters into the trace's line records, adding a record
+ * (no hits) for a line that allocated without a line event of its own. */
+static int add_mem_lines(pf_trace *t, pf_session *s, const pf_memtrack_line *ml, uint32_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * ((size_t)t->nlines + n))
+        cap *= 2;
+    uint32_t *slot = pf_malloc(cap * sizeof(uint32_t));   /* (code, line) -> line index */
+    if (slot == NULL)
+        return -1;
+    memset(slot, 0xff, cap * sizeof(uint32_t));
+    size_t mask = cap - 1;
+#define LINE_HASH(c, l) (pf_ptr_hash((void *)(uintptr_t)(((uint64_t)(c) << 32) | (l))) & mask)
+    for (uint32_t i = 0; i < t->nlines; i++) {
+        size_t h = LINE_HASH(t->lines[i].code, t->lines[i].line);
+        while (slot[h] != PF_NONE)
+            h = (h + 1) & mask;
+        slot[h] = i;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (ml[i].code >= s->cap_keys || s->keys[ml[i].code].key == NULL)
+            continue;
+        uint32_t c = code_index(t, s, s->keys[ml[i].code].key);
+        if (c == PF_NONE)
+            goto fail;
+        size_t h = LINE_HASH(c, ml[i].line);
+        while (slot[h] != PF_NONE
+               && (t->lines[slot[h]].code != c || t->lines[slot[h]].line != ml[i].line))
+            h = (h + 1) & mask;
+        if (slot[h] == PF_NONE) {
+            pf_line rec;
+            memset(&rec, 0, sizeof rec);
+            rec.code = c;
+            rec.line = ml[i].line;
+            if ((slot[h] = pf_trace_add_line(t, &rec)) == PF_NONE)
+                goto fail;
+        }
+        mem_add(&t->lines[slot[h]].mem, &ml[i].mem);
+    }
+#undef LINE_HASH
+    pf_free(slot);
+    return 0;
+fail:
+    pf_free(slot);
+    return -1;
+}
+
 /* Prepares the children of p for output and returns how many survive in *kept:
  *  - a child running our own code (the runner's signal handler, the os._exit wrapper,
  *    stop() itself, pyflame.profile's wrapper) is spliced out: its callees move up to
@@ -587,6 +730,7 @@ static size_t prepare_children(pf_session *s, pf_cnode *p, pf_cnode ***kept, siz
         }
         if (is_ours(s, c)) {
             p->self_ns += c->self_ns;
+            node_mem_move(s, c, p);
             if (c->child != NULL) {
                 for (pf_cnode *g = c->child; g != NULL; g = g->sibling) {
                     g->line = 0;
@@ -611,6 +755,7 @@ static size_t prepare_children(pf_session *s, pf_cnode *p, pf_cnode ***kept, siz
             into->calls += c->calls;
             into->total_ns += c->total_ns;
             into->self_ns += c->self_ns;
+            node_mem_move(s, c, into);
             if (c->child != NULL) {
                 pf_cnode **t = &into->child;
                 while (*t != NULL)
@@ -738,7 +883,7 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Line records of every selected code that ran, and the source of their files. */
+/* Line records of every selected code that ran. */
 static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
 {
     for (size_t i = 0; i < s->cap_lslots; i++) {
@@ -767,13 +912,19 @@ static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
             if (pf_trace_add_line(t, &rec) == PF_NONE)
                 return -1;
         }
-        if (code == PF_NONE)
-            continue;
-        uint32_t path = t->codes[code].file;
+    }
+    return 0;
+}
+
+/* The source text of every file that has line records. */
+static int add_sources(pf_trace *t)
+{
+    for (uint32_t i = 0; i < t->nlines; i++) {
+        uint32_t path = t->codes[t->lines[i].code].file;
         int have = 0;
         for (uint32_t k = 0; k < t->nsources && !have; k++)
             have = t->sources[k].path == path;
-        if (have)
+        if (have || (i > 0 && t->codes[t->lines[i - 1].code].file == path))
             continue;
         size_t plen = 0;
         const char *p = pf_strtab_get(t->strings, path, &plen);
@@ -798,7 +949,12 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     pf_cnode **kept = NULL;
     size_t cap_kept = 0;
     uint64_t calls = 0;
+    pf_memtrack_line *mlines = NULL;
+    uint32_t nmlines = 0;
+    const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
     if (t == NULL)
+        goto fail;
+    if (mt != NULL && mem_collect(s, mt, &mlines, &nmlines) < 0)
         goto fail;
 
     pf_meta *m = &t->meta;
@@ -858,6 +1014,8 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
                 rec.calls = p->calls;
                 rec.total_ns = (uint64_t)((double)p->total_ns * ns_per_tick + 0.5);
                 rec.self_ns = (uint64_t)((double)p->self_ns * ns_per_tick + 0.5);
+                if (s->node_mem != NULL && p->mid != PF_MEM_NONE)
+                    rec.mem = s->node_mem[p->mid];
                 p->index = pf_trace_add_node(t, &rec);
                 if (p->index == PF_NONE)
                     goto fail;
@@ -877,11 +1035,29 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     }
     m->total_calls = calls;
     m->profiler_bytes = s->bytes;
+    if (mt != NULL) {
+        pf_memtrack_totals tot;
+        pf_memtrack_get_totals(mt, &tot);
+        m->modes |= PF_MODE_MEMORY;
+        m->peak_live_bytes = tot.peak_live_bytes;
+        m->profiler_bytes += tot.profiler_peak_bytes;
+        if (tot.out_of_memory)
+            m->flags |= PF_FLAG_OUT_OF_MEMORY;
+        if (nmlines > 0) {
+            m->modes |= PF_MODE_LINES;
+            if (add_mem_lines(t, s, mlines, nmlines) < 0)
+                goto fail;
+        }
+    }
+    if (add_sources(t) < 0)
+        goto fail;
     *total_calls = calls;
+    pf_memtrack_lines_free(mlines);
     pf_free(w.items);
     pf_free(kept);
     return t;
 fail:
+    pf_memtrack_lines_free(mlines);
     pf_free(w.items);
     pf_free(kept);
     pf_trace_free(t);

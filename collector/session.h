@@ -34,6 +34,11 @@
  * accrued during it.  A line ends at the next line event of the same activation or
  * when the activation closes (return, yield, unwind), as line_profiler counts it.
  *
+ * Memory (PF_MODE_MEMORY, collector/memhook.h).  Every push, pop and line event also
+ * stores the thread's current allocation site (node id, line) where memhook's hooks read
+ * it: two plain stores, no branch.  At stop memtrack's per-site counters become node and
+ * line pf_mem values (see pf_session_build_trace).
+ *
  * Steady state allocates nothing: nodes come from arena chunks, stacks grow by
  * doubling.  When an allocation fails (or the memory limit is hit) the session sets
  * oom and pauses every thread: recording stops; what it has is still written.
@@ -45,6 +50,7 @@
 #include <time.h>
 
 #include "collector/compat.h"
+#include "collector/memhook.h"
 #include "formats/trace.h"
 
 enum pf_key_kind { PF_KEY_PYTHON = 0, PF_KEY_NATIVE = 1 };
@@ -65,7 +71,8 @@ struct pf_cnode {
     uint64_t calls;           /* entries (a generator resume counts) */
     uint64_t total_ns;        /* inclusive time of non-nested activations */
     uint64_t self_ns;         /* time not spent in callees, all activations */
-    pf_mem *mem;              /* PF_MODE_MEMORY counters (future); NULL otherwise */
+    uint32_t mid;             /* dense id in creation order: the node's allocation site id
+                                 for memhook (PF_MEM_NONE past 2^32-1 nodes) */
 };
 
 /* Line data of one selected code object (PF_MODE_LINES): counters indexed by
@@ -123,6 +130,10 @@ typedef struct pf_tstate {
     pf_cnode root;            /* sentinel: children are the thread's top-level calls */
     pf_entry *stack;
     uint32_t depth, cap;
+    /* Where this thread's allocations go (PF_MODE_MEMORY): memhook's per-thread site
+     * with --memory, else own_site, so the hot path stores unconditionally. */
+    pf_mem_site *msite;
+    pf_mem_site own_site;
 } pf_tstate;
 
 typedef struct pf_keyslot {
@@ -158,6 +169,9 @@ struct pf_session {
     int lines_used;           /* some code was selected (the trace gets PF_MODE_LINES) */
     char *lines_root;         /* owned: folder of the program's own code ("/x/y/"), or NULL */
     char **include, **exclude; /* owned NULL-terminated fnmatch patterns, or NULL */
+    /* memory (--memory): the allocator hooks record into memhook's tracker */
+    int memory;
+    pf_mem *node_mem;         /* stop time: SELF counters by node id (owned), see build */
 };
 
 /* The event clock.  Where the CPU has an invariant TSC (x86-64 with cpuid
@@ -347,6 +361,8 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     e->lcode = NULL;
     e->line = 0;
     n->calls++;
+    ts->msite->node = n->mid;     /* allocations now belong to n, line unknown yet */
+    ts->msite->line = 0;
 }
 
 PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
@@ -360,8 +376,14 @@ PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
     n->self_ns += dt - e->child_ns;
     if (!e->nested)
         n->total_ns += dt;
-    if (depth)
+    if (depth) {
         e[-1].child_ns += dt;
+        ts->msite->node = e[-1].node->mid;    /* back in the caller, on its current line */
+        ts->msite->line = e[-1].line > 0 ? (uint32_t)e[-1].line : 0;
+    } else {
+        ts->msite->node = PF_MEM_NONE;
+        ts->msite->line = 0;
+    }
 }
 
 /* Closes the activation of key.  Unmatched returns (frames that began before recording

@@ -57,8 +57,11 @@ def _finish():
     err = sys.stderr
     try:
         if not _state.quiet:
-            err.write("pyflame-c: wrote %s (%s, %s calls recorded)\n"
-                      % (_state.display, _human(s["size"]), format(s["calls"], ",")))
+            peak = ""
+            if s.get("peak_live_bytes"):
+                peak = ", memory peak %s" % _human(s["peak_live_bytes"])
+            err.write("pyflame-c: wrote %s (%s, %s calls recorded%s)\n"
+                      % (_state.display, _human(s["size"]), format(s["calls"], ","), peak))
         if s["oom"]:
             err.write("pyflame-c: memory was exhausted while profiling: recording stopped "
                       "early, the trace holds what was recorded until then\n")
@@ -255,7 +258,8 @@ def main():
     _install_profile_builtin()
     _collector.start(out, meta=pyflame._meta(), limit=int(opts.get("limit", "0")),
                      defer=True, floor=opts.get("floor") == "1", ours=pyflame._OURS,
-                     lines=opts.get("lines") == "1", root=root.rstrip(os.sep) + os.sep,
+                     lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
+                     root=root.rstrip(os.sep) + os.sep,
                      include=globs["PYFLAME_C_INCLUDE"], exclude=globs["PYFLAME_C_EXCLUDE"])
     try:
         _collector.run(code, g)

@@ -1,4 +1,4 @@
-"""pending_memory_vs_tracemalloc.py: `pyflame-c collect --memory` against tracemalloc on the same program.
+"""test_memory.py: `pyflame-c collect --memory` against tracemalloc on the same program.
 
 Runs samples/allocs.py twice under $PYFLAME_PYTHON: once under `collect --memory`, once
 with tracemalloc (the program's own --tracemalloc mode), and compares
@@ -11,12 +11,7 @@ for four lines: a list built in a comprehension (freed before exit), a dict of s
 (kept), a freed temporary (sets the peak), a leak kept in a global.  Tolerance: 5%, or
 16 KiB for small values (interpreter start-up noise differs between the two runs).
 
-Not yet run by `make test` (the runner picks up test_*.py only): the collector does not
-wire in collector/memhook.c yet.  Rename it to test_memory.py in the change that adds
-`collect --memory`; it is that change's acceptance test.
-
-Env: PYFLAME_C (the pyflame-c binary), PYFLAME_PYTHON (the interpreter).  Skips, saying
-so, while `collect` does not know --memory (exit status 2 naming the option).
+Env: PYFLAME_C (the pyflame-c binary), PYFLAME_PYTHON (the interpreter).
 """
 import csv
 import json
@@ -55,23 +50,11 @@ class MemoryVsTracemalloc(unittest.TestCase):
         opts = ["--memory"]
         r = run([PYFLAME, "collect", "-q", "--python", PYTHON, "-o", trace] + opts + [SAMPLE],
                 env=env)
-        if r.returncode == 2 and "--memory" in r.stderr:
-            cls.tmp.cleanup()
-            raise unittest.SkipTest("collect does not support --memory yet: "
-                                    + r.stderr.strip().splitlines()[0])
         if r.returncode != 0:
             raise AssertionError("collect --memory failed (%d): %s" % (r.returncode, r.stderr))
         cls.lines_tsv = cls.convert_lines(trace)
         if cls.lines_tsv is None:
-            # Memory per line needs line events; try asking for them explicitly.
-            r = run([PYFLAME, "collect", "-q", "--python", PYTHON, "-o", trace, "--memory",
-                     "--lines", SAMPLE], env=env)
-            if r.returncode != 0:
-                raise AssertionError("collect --memory records no line data, and "
-                                     "--memory --lines failed: %s" % r.stderr)
-            cls.lines_tsv = cls.convert_lines(trace)
-            if cls.lines_tsv is None:
-                raise AssertionError("collect --memory --lines records no line data")
+            raise AssertionError("collect --memory records no line data")
         cls.meta = cls.read_meta(trace)
         tm = os.path.join(tmp, "tm.json")
         r = run([PYTHON, SAMPLE, "--tracemalloc", tm])
