@@ -490,6 +490,19 @@ fail:
 
 /* ---- traces ---- */
 
+/* The default subtitle of a trace's flame graph for a metric other than time. */
+static const char *metric_subtitle(enum pf_metric m)
+{
+    switch (m) {
+    case PF_METRIC_CALLS: return "Width: calls";
+    case PF_METRIC_ALLOC_BYTES: return "Width: bytes allocated by each function's own code";
+    case PF_METRIC_ALLOC_COUNT: return "Width: blocks allocated by each function's own code";
+    case PF_METRIC_PEAK_BYTES: return "Width: bytes live at the run's memory peak";
+    case PF_METRIC_EXIT_BYTES: return "Width: bytes still live at exit";
+    default: return NULL;
+    }
+}
+
 static pf_svg_tree *tree_from_trace(const pf_trace *t, struct options *o, pf_error *err)
 {
     pf_flame *fl = pf_flame_from_trace(t, &o->frame, err);
@@ -530,6 +543,8 @@ static pf_svg_tree *tree_from_trace(const pf_trace *t, struct options *o, pf_err
     if (!o->saw_colors)
         o->svg.palette = o->svg.unit == PF_SVG_UNIT_BYTES || o->frame.metric == PF_METRIC_ALLOC_COUNT
                        ? PF_PAL_MEM : PF_PAL_PYTHON;
+    if (o->svg.subtitle == NULL)       /* say what a frame's width means, unless told */
+        o->svg.subtitle = metric_subtitle(o->frame.metric);
     return tree;
 }
 

@@ -45,6 +45,13 @@ for (const opts of [['--lines'], []]) {
   } catch (e) { /* try the next way, or go on with the sample only */ }
 }
 if (inputs.length === 1) console.log('  note collector not available, using the shipped sample only');
+// A real memory trace (collect --memory), when the collector is built.
+if (inputs.length > 1) {
+  const tr = join(work, 'memory.trace.gz');
+  execFileSync(bin, ['collect', '--memory', '-q', '-o', tr, join(root, 'samples/allocs.py')],
+               { stdio: 'pipe', cwd: root, timeout: 120000 });
+  inputs.push({ name: 'memory', trace: tr, memory: true });
+}
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

@@ -220,6 +220,41 @@ await dark.page.evaluate(() => window.pyflame.reset());
 await dark.page.screenshot({ path: '/tmp/svg-shot-dark.png' });
 await dark.ctx.close();
 
+// A memory flame graph from a real `collect --memory` run (samples/allocs.py), when the
+// collector is built: bytes in tooltips, the memory palette, no errors.
+const memTrace = join(dir, 'mem.trace.gz');
+let haveMem = false;
+try {
+  execFileSync(bin, ['collect', '--memory', '-q', '-o', memTrace, join(process.cwd(), 'samples/allocs.py')],
+               { stdio: 'pipe', timeout: 120000 });
+  haveMem = true;
+} catch (e) {
+  console.log('note: no collector, memory flame graph not checked (' + String(e.message).split('\n')[0] + ')');
+}
+if (haveMem) {
+  const memSvg = join(dir, 'mem.svg');
+  execFileSync(bin, ['svg', '--metric', 'peak-bytes', '-o', memSvg, memTrace]);
+  const ctxM = await browser.newContext({ viewport: { width: 1280, height: 600 } });
+  const pm = await ctxM.newPage();
+  const errs = [];
+  pm.on('pageerror', (e) => errs.push(e.message));
+  pm.on('console', (m) => { if (m.type() === 'error') errs.push(m.text()); });
+  await pm.goto('file://' + memSvg);
+  await check('memory flame graph: the 24 MiB temporary is a frame sized in MiB', async () => {
+    const g = pm.locator('#frames g', { has: pm.locator(':scope > title', { hasText: /^temporary / }) }).first();
+    await g.locator(':scope > rect').hover();
+    const t = await pm.textContent('#details');
+    assert.match(t, /^temporary .*\(2[45]\.\d MiB, 3\d\.\d+%\)/);
+    const fill = await g.locator(':scope > rect').getAttribute('fill');
+    const [r, gg, b] = fill.match(/[0-9a-f]{2}/g).map((h) => parseInt(h, 16));
+    assert.ok(gg > r && gg > b, `memory palette is green-ish (${fill})`);
+    assert.match(await pm.textContent('#subtitle'), /memory peak/);
+    assert.deepEqual(errs, []);
+  });
+  await pm.screenshot({ path: '/tmp/svg-shot-memory.png' });
+  await ctxM.close();
+}
+
 await browser.close();
 if (failures) {
   console.log(`test_svg.mjs: ${failures} failed`);
