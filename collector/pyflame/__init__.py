@@ -39,18 +39,32 @@ def _meta():
     }
 
 
-def start(path="trace.gz", *, memory_limit=0):
+def _program_root():
+    """The folder of the program's own code: the main script's, else the cwd."""
+    main = getattr(_sys.modules.get("__main__"), "__file__", None)
+    root = _os.path.dirname(_os.path.abspath(main)) if main else _os.getcwd()
+    return root.rstrip(_os.sep) + _os.sep
+
+
+def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0):
     """Starts recording every thread into the trace file `path` (written at stop()).
 
+    lines: also record the lines of the program's own code (files under the main
+    script's folder, outside site-packages), like `collect --lines`.
+    memory: also record allocations per function and line, like `collect --memory`
+    (implies lines).  Allocations of frames that were already running at start() are
+    not attributed to a function.
     memory_limit: bytes the collector may use (0 = unlimited); past it, recording
     stops and the trace says so.  Raises RuntimeError if already recording."""
     _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=int(memory_limit),
-                     ours=_OURS)
+                     ours=_OURS, lines=bool(lines or memory), memory=bool(memory),
+                     root=_program_root())
 
 
 def stop():
     """Stops recording and writes the trace.  Returns a dict: path, size (bytes),
-    calls (recorded), oom (memory ran out), nodes, threads, profiler_bytes."""
+    calls (recorded), oom (memory ran out), nodes, threads, profiler_bytes,
+    peak_live_bytes (with memory=True)."""
     return _collector.stop()
 
 
@@ -66,16 +80,16 @@ class profile:
     the function and rewrites `path` after each one.  If a recording is already running
     (nested use, or under `pyflame-c collect`), it simply runs the code."""
 
-    def __init__(self, path="trace.gz", *, memory_limit=0):
+    def __init__(self, path="trace.gz", *, lines=False, memory=False, memory_limit=0):
         self.path = path
-        self.memory_limit = memory_limit
+        self.opts = {"lines": lines, "memory": memory, "memory_limit": memory_limit}
         self.summary = None
         self._mine = False
 
     def __enter__(self):
         self._mine = False
         if not _collector.active():
-            start(self.path, memory_limit=self.memory_limit)
+            start(self.path, **self.opts)
             self._mine = True
         return self
 
@@ -86,13 +100,13 @@ class profile:
         return False
 
     def __call__(self, func):
-        path, limit = self.path, self.memory_limit
+        path, opts = self.path, self.opts
 
         @_functools.wraps(func)
         def wrapper(*args, **kwargs):
             if _collector.active():
                 return func(*args, **kwargs)
-            with profile(path, memory_limit=limit):
+            with profile(path, **opts):
                 return func(*args, **kwargs)
 
         return wrapper

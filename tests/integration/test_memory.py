@@ -139,5 +139,121 @@ class MemoryVsTracemalloc(unittest.TestCase):
         self.assertGreaterEqual(self.ours("temp", "alloc_bytes"), 24 * MIB)
 
 
+NESTED = """\
+import threading
+
+KEEP = []
+
+def inner():
+    KEEP.append(bytearray(8 << 20))          # line 6: 8 MiB, inner's own
+
+def outer():
+    KEEP.append(bytearray(1 << 20))          # line 9: 1 MiB, outer's own
+    inner()                                   # line 10: inclusive 8 MiB
+    return len(KEEP)
+
+def worker():
+    KEEP.append(bytearray(4 << 20))          # line 14: 4 MiB in another thread
+
+t = threading.Thread(target=worker, name="allocator")
+t.start()
+t.join()
+outer()
+"""
+
+
+class MemorySemantics(unittest.TestCase):
+    """Self per node, inclusive per line, threads, and the Python API."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.prog = os.path.join(self.dir, "nested.py")
+        with open(self.prog, "w") as f:
+            f.write(NESTED)
+        self.trace = os.path.join(self.dir, "t.gz")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def collect(self, *opts):
+        r = run([PYFLAME, "collect", "-q", "--python", PYTHON, "-o", self.trace] + list(opts)
+                + [self.prog], cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def collapsed(self, metric):
+        r = run([PYFLAME, "convert", "-f", "collapsed", "--metric", metric, self.trace])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = {}
+        for ln in r.stdout.splitlines():
+            stack, _, n = ln.rpartition(" ")
+            out[stack] = out.get(stack, 0) + int(float(n))
+        return out
+
+    def frame_total(self, stacks, leaf):
+        """Sum of the values of stacks whose innermost frame starts with leaf."""
+        return sum(v for k, v in stacks.items() if k.split(";")[-1].startswith(leaf + " "))
+
+    def test_nodes_are_self_and_stacks_add_up(self):
+        self.collect("--memory")
+        exit_b = self.collapsed("exit-bytes")
+        self.assertTrue(close(self.frame_total(exit_b, "inner"), 8 * MIB), exit_b)
+        self.assertTrue(close(self.frame_total(exit_b, "outer"), 1 * MIB), exit_b)
+        self.assertTrue(close(self.frame_total(exit_b, "worker"), 4 * MIB), exit_b)
+        # the worker's bytes sit under its own thread
+        self.assertTrue(any(k.startswith("allocator;") and k.endswith(")") and "worker" in k
+                            for k in exit_b), list(exit_b))
+        # alloc-bytes of every stack sum to at least what is live at exit
+        alloc = self.collapsed("alloc-bytes")
+        self.assertGreaterEqual(sum(alloc.values()), sum(exit_b.values()))
+
+    def test_lines_are_inclusive(self):
+        self.collect("--memory")
+        r = run([PYFLAME, "convert", "-f", "lines", self.trace])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = {int(x["line"]): x for x in csv.DictReader(r.stdout.splitlines(), delimiter="\t")
+                if os.path.basename(x["file"]) == "nested.py"}
+        self.assertTrue(close(int(rows[6]["exit_bytes"]), 8 * MIB), rows.get(6))
+        self.assertTrue(close(int(rows[9]["exit_bytes"]), 1 * MIB), rows.get(9))
+        self.assertTrue(close(int(rows[10]["exit_bytes"]), 8 * MIB), rows.get(10))
+        self.assertTrue(close(int(rows[14]["exit_bytes"]), 4 * MIB), rows.get(14))
+        # the module-level call of outer() covers both of its allocations
+        self.assertTrue(close(int(rows[19]["exit_bytes"]), 9 * MIB), rows.get(19))
+        self.assertGreaterEqual(int(rows[10]["alloc_count"]), 1)
+
+    def test_without_memory_the_trace_has_no_memory_data(self):
+        self.collect()
+        r = run([PYFLAME, "convert", "-f", "collapsed", "--metric", "exit-bytes", self.trace])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("memory", r.stderr)
+
+    def test_program_that_runs_tracemalloc_itself(self):
+        with open(self.prog, "a") as f:
+            f.write("import tracemalloc, sys\ntracemalloc.start()\nx = bytearray(1 << 20)\n"
+                    "print(tracemalloc.get_traced_memory()[0] >= (1 << 20))\n"
+                    "tracemalloc.stop()\nsys.exit(3)\n")
+        r = run([PYFLAME, "collect", "-q", "--memory", "--python", PYTHON, "-o", self.trace,
+                 self.prog], cwd=self.dir)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual(r.stdout, "True\n")
+        self.assertTrue(close(self.frame_total(self.collapsed("exit-bytes"), "inner"), 8 * MIB))
+
+    def test_python_api(self):
+        pkg = os.path.join(os.path.dirname(os.path.abspath(PYFLAME)), "python")
+        src = ("import sys; sys.path.insert(0, %r)\nimport pyflame\n"
+               "KEEP = []\n"
+               "def grow():\n    KEEP.append(bytearray(3 << 20))\n"
+               "with pyflame.profile(%r, memory=True) as p:\n    grow()\n"
+               "print(p.summary['peak_live_bytes'] >= (3 << 20))\n" % (pkg, self.trace))
+        api = os.path.join(self.dir, "api.py")
+        with open(api, "w") as f:
+            f.write(src)
+        r = run([PYTHON, api], cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "True\n")
+        self.assertTrue(close(self.frame_total(self.collapsed("exit-bytes"), "grow"), 3 * MIB))
+
+
 if __name__ == "__main__":
     unittest.main()
