@@ -65,8 +65,8 @@ static void usage(FILE *out)
 "                         call-site line)\n"
 "  --full-paths           collapsed, text: keep file names whole instead of\n"
 "                         relative to the working directory / sys.path\n"
-"  --sort KEY             text: self (default), cumulative, calls, alloc, peak\n"
-"                         (alloc and peak need a memory trace); pstats' names\n"
+"  --sort KEY             text: self (default), cumulative, calls, alloc, peak,\n"
+"                         exit (the last three need a memory trace); pstats' names\n"
 "                         tottime, cumtime, ncalls work too\n"
 "  --limit N              text: show N functions (default 30, 0 = all)\n"
 "  -h, --help             show this help\n"
@@ -98,7 +98,7 @@ static const char *const format_names[] = { "", "collapsed", "pstats", "text", "
 static const char *const metric_names[] = { "self-time",  "calls",      "alloc-bytes",
                                             "alloc-count", "peak-bytes", "exit-bytes" };
 static const char *const gran_names[] = { "function", "line" };
-static const char *const sort_names[] = { "self", "cumulative", "calls", "alloc", "peak" };
+static const char *const sort_names[] = { "self", "cumulative", "calls", "alloc", "peak", "exit" };
 static const char *const sort_aliases[] = { "tottime", "cumtime", "ncalls" };
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -183,7 +183,7 @@ static int parse(int argc, char **argv, struct options *o)
             if (v < 0)   /* pstats' own names, for people used to sort_stats() */
                 v = lookup(value, sort_aliases, N(sort_aliases));
             if (v < 0)
-                return bad_usage("unknown sort key '%s' (self, cumulative, calls, alloc, peak)",
+                return bad_usage("unknown sort key '%s' (self, cumulative, calls, alloc, peak, exit)",
                                  value);
             o->text.sort = (enum pf_text_sort)v;
             o->saw_sort = 1;
@@ -263,7 +263,8 @@ int pf_cmd_convert(int argc, char **argv)
             goto done;
     }
     int memory_metric = o.frame.metric != PF_METRIC_SELF_TIME && o.frame.metric != PF_METRIC_CALLS;
-    int memory_sort = o.text.sort == PF_SORT_ALLOC || o.text.sort == PF_SORT_PEAK;
+    int memory_sort = o.text.sort == PF_SORT_ALLOC || o.text.sort == PF_SORT_PEAK
+                      || o.text.sort == PF_SORT_EXIT;
     if (((o.format == FMT_COLLAPSED && memory_metric) || (o.format == FMT_TEXT && memory_sort)) &&
         !(t->meta.modes & PF_MODE_MEMORY)) {
         pf_error_set(&err, PF_EUSAGE, "--%s %s needs a trace recorded with memory data "

@@ -21,6 +21,7 @@ static uint64_t sort_value(const pf_fkey *k)
     case PF_SORT_CALLS:      return k->nc;
     case PF_SORT_ALLOC:      return k->mem.alloc_bytes;
     case PF_SORT_PEAK:       return k->mem.peak_bytes;
+    case PF_SORT_EXIT:       return k->mem.exit_bytes;
     case PF_SORT_SELF:       break;
     }
     return k->tt_ns;
@@ -139,7 +140,8 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
                   FILE *out, pf_error *err)
 {
     int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
-    if ((opts->sort == PF_SORT_ALLOC || opts->sort == PF_SORT_PEAK) && !memory)
+    if ((opts->sort == PF_SORT_ALLOC || opts->sort == PF_SORT_PEAK || opts->sort == PF_SORT_EXIT)
+        && !memory)
         return pf_error_set(err, PF_EUSAGE,
                             "sorting by memory needs a trace recorded with memory data");
     uint32_t *rows = pf_malloc((s->nkeys ? s->nkeys : 1) * sizeof *rows);
@@ -159,7 +161,8 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
         fprintf(out, " (%" PRIu64 " primitive calls)", s->total_cc);
     fprintf(out, " in %.3f seconds\n\n", (double)s->total_tt_ns / 1e9);
     static const char *const order[] = { "internal time", "cumulative time", "call count",
-                                         "allocated bytes", "live bytes at peak" };
+                                         "allocated bytes", "live bytes at peak",
+                                         "live bytes at exit" };
     fprintf(out, "   Ordered by: %s\n", order[opts->sort]);
     uint32_t shown = n;
     if (opts->limit != 0 && opts->limit < n) {
@@ -169,7 +172,7 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
     }
     fputs("\n   ncalls  tottime  percall  cumtime  percall", out);
     if (memory)
-        fputs("    alloc     peak", out);
+        fputs("    alloc     peak     exit", out);
     fputs(" filename:lineno(function)\n", out);
     for (uint32_t i = 0; i < shown; i++) {
         const pf_fkey *k = &s->keys[rows[i]];
@@ -185,10 +188,11 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
         else
             fputs("         ", out);
         if (memory) {
-            char a[32], p[32];
+            char a[32], p[32], e[32];
             fmt_bytes(a, sizeof a, k->mem.alloc_bytes);
             fmt_bytes(p, sizeof p, k->mem.peak_bytes);
-            fprintf(out, "%8s %8s ", a, p);
+            fmt_bytes(e, sizeof e, k->mem.exit_bytes);
+            fprintf(out, "%8s %8s %8s ", a, p, e);
         }
         const pf_code *code = &t->codes[k->code];
         size_t qlen;

@@ -24,7 +24,8 @@ enum pf_text_sort {
     PF_SORT_CUMULATIVE,      /* cumtime */
     PF_SORT_CALLS,           /* ncalls */
     PF_SORT_ALLOC,           /* allocated bytes (memory traces) */
-    PF_SORT_PEAK             /* live bytes at the peak (memory traces) */
+    PF_SORT_PEAK,            /* live bytes at the peak (memory traces) */
+    PF_SORT_EXIT             /* live bytes at exit, i.e. kept or leaked (memory traces) */
 };
 
 typedef struct pf_text_opts {

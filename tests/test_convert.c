@@ -546,10 +546,21 @@ static void test_text_memory_sort_needs_memory_trace(void **state)
     T->meta.modes |= PF_MODE_MEMORY;
     T->nodes[0].mem.alloc_bytes = 3u << 20;
     T->nodes[0].mem.peak_bytes = 512;
+    T->nodes[0].mem.exit_bytes = 2048;
     out = capture_text(&o, 0);
     assert_non_null(strstr(out, "Ordered by: allocated bytes\n"));
-    assert_non_null(strstr(out, "percall    alloc     peak filename"));
-    assert_non_null(strstr(out, "    3.0M     512B app.py:10(main)\n"));
+    assert_non_null(strstr(out, "percall    alloc     peak     exit filename"));
+    assert_non_null(strstr(out, "    3.0M     512B     2.0K app.py:10(main)\n"));
+    free(out);
+    o.sort = PF_SORT_EXIT;
+    out = capture_text(&o, 0);
+    assert_non_null(strstr(out, "Ordered by: live bytes at exit\n"));
+    const char *head = strstr(out, "filename:lineno(function)\n");
+    assert_non_null(head);
+    const char *row = strchr(head, '\n') + 1, *end = strchr(row, '\n');
+    assert_non_null(end);            /* the only function with bytes live at exit comes first */
+    const char *main_at = strstr(row, "app.py:10(main)");
+    assert_true(main_at != NULL && main_at < end);
     free(out);
 }
 
