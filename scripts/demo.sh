@@ -16,6 +16,13 @@ echo "== profiling samples/textstats.py (calls and lines)"
 "$bin" convert -f pstats -o "$out/textstats.prof" "$out/textstats.gz"
 "$bin" convert -f collapsed -o "$out/textstats.folded" "$out/textstats.gz"
 
+echo "== profiling samples/allocs.py (calls, lines and memory)"
+"$bin" collect --python "$py" --memory -o "$out/allocs.gz" samples/allocs.py
+"$bin" svg --title "samples/allocs.py: memory at the peak" --metric peak-bytes "$out/allocs.gz" \
+    --html-link allocs.html > "$out/allocs-peak.svg"
+"$bin" html --title "samples/allocs.py" "$out/allocs.gz" > "$out/allocs.html"
+"$bin" convert -f lines "$out/allocs.gz" > "$out/allocs-lines.tsv"
+
 echo
 sed -n '1,25p' "$out/textstats.txt"
 echo
