@@ -517,15 +517,6 @@ static void site_mem(const pf_memtrack *mt, const struct site *s, pf_mem *m)
     m->exit_bytes = s->live;
 }
 
-static void mem_add(pf_mem *dst, const pf_mem *src)
-{
-    dst->alloc_bytes += src->alloc_bytes;
-    dst->alloc_count += src->alloc_count;
-    dst->free_bytes += src->free_bytes;
-    dst->peak_bytes += src->peak_bytes;
-    dst->exit_bytes += src->exit_bytes;
-}
-
 void pf_memtrack_get_totals(const pf_memtrack *mt, pf_memtrack_totals *out)
 {
     memset(out, 0, sizeof *out);
@@ -546,7 +537,7 @@ void pf_memtrack_get_totals(const pf_memtrack *mt, pf_memtrack_totals *out)
         if (s->node == PF_MEM_NONE) {
             pf_mem m;
             site_mem(mt, s, &m);
-            mem_add(&out->unattributed, &m);
+            pf_mem_add(&out->unattributed, &m);
         }
     }
 }
@@ -622,7 +613,7 @@ static int linemap_add(struct linemap *lm, uint32_t code, uint32_t line, uint32_
         if (r->code == code && r->line == line) {
             if (lm->seen[v - 1] != stamp) {
                 lm->seen[v - 1] = stamp;
-                mem_add(&r->mem, m);
+                pf_mem_add(&r->mem, m);
             }
             return 0;
         }
@@ -655,7 +646,7 @@ int pf_memtrack_result(const pf_memtrack *mt, uint32_t nnodes, const uint32_t *p
         pf_mem m;
         site_mem(mt, s, &m);
         if (node_mem)
-            mem_add(&node_mem[s->node], &m);
+            pf_mem_add(&node_mem[s->node], &m);
         if (!lines || !code)
             continue;
         /* The lines on this site's stack: the innermost frame's current line, then each

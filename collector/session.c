@@ -590,15 +590,6 @@ static int work_push(workstack *w, pf_cnode *node, pf_cnode *parent)
  * (code, line).  Merging and splicing then carry node counters along (node_mem_move),
  * as they do times. */
 
-static void mem_add(pf_mem *a, const pf_mem *b)
-{
-    a->alloc_bytes += b->alloc_bytes;
-    a->alloc_count += b->alloc_count;
-    a->free_bytes += b->free_bytes;
-    a->peak_bytes += b->peak_bytes;
-    a->exit_bytes += b->exit_bytes;
-}
-
 /* Moves node from's SELF counters into node to (a merge or a splice).  A splice into a
  * thread's root sentinel (mid PF_MEM_NONE) drops them: no frame of the program made them. */
 static void node_mem_move(pf_session *s, pf_cnode *from, pf_cnode *to)
@@ -606,7 +597,7 @@ static void node_mem_move(pf_session *s, pf_cnode *from, pf_cnode *to)
     if (s->node_mem == NULL || from->mid == PF_MEM_NONE)
         return;
     if (to->mid != PF_MEM_NONE)
-        mem_add(&s->node_mem[to->mid], &s->node_mem[from->mid]);
+        pf_mem_add(&s->node_mem[to->mid], &s->node_mem[from->mid]);
     memset(&s->node_mem[from->mid], 0, sizeof(pf_mem));
 }
 
@@ -699,7 +690,7 @@ static int add_mem_lines(pf_trace *t, pf_session *s, const pf_memtrack_line *ml,
             if ((slot[h] = pf_trace_add_line(t, &rec)) == PF_NONE)
                 goto fail;
         }
-        mem_add(&t->lines[slot[h]].mem, &ml[i].mem);
+        pf_mem_add(&t->lines[slot[h]].mem, &ml[i].mem);
     }
 #undef LINE_HASH
     pf_free(slot);

@@ -366,12 +366,7 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
     }
     for (uint32_t i = 0; i < nn; i++) {
         const pf_node *nd = &t->nodes[i];
-        pf_mem *m = &s->keys[code_key[nd->code]].mem;
-        m->alloc_bytes += nd->mem.alloc_bytes;
-        m->alloc_count += nd->mem.alloc_count;
-        m->free_bytes += nd->mem.free_bytes;
-        m->peak_bytes += nd->mem.peak_bytes;
-        m->exit_bytes += nd->mem.exit_bytes;
+        pf_mem_add(&s->keys[code_key[nd->code]].mem, &nd->mem);
     }
     for (uint32_t k = 0; k < s->nkeys; k++) {
         s->total_nc += s->keys[k].nc;

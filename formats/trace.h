@@ -89,6 +89,16 @@ typedef struct pf_mem {
     uint64_t exit_bytes;         /* still live when recording stopped */
 } pf_mem;
 
+/* a += b, field by field (counters of merged nodes, lines, functions add up). */
+static inline void pf_mem_add(pf_mem *a, const pf_mem *b)
+{
+    a->alloc_bytes += b->alloc_bytes;
+    a->alloc_count += b->alloc_count;
+    a->free_bytes += b->free_bytes;
+    a->peak_bytes += b->peak_bytes;
+    a->exit_bytes += b->exit_bytes;
+}
+
 /* One calling-context-tree node: one distinct path of (code, call-site line) from a
  * thread's root.  Nodes are stored in pre-order: parent < own index. */
 typedef struct pf_node {
