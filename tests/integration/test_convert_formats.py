@@ -63,8 +63,6 @@ def collect_help():
 
 HELP = collect_help()
 HAVE_COLLECTOR = "PYFLAME_C" in os.environ or "usage: pyflame-c collect" in HELP
-LINES_FLAG = "--lines" if "--lines" in HELP else None
-MEMORY_FLAG = "--memory" if "--memory" in HELP else None
 
 
 @unittest.skipUnless(HAVE_COLLECTOR, "pyflame-c collect does not work here")
@@ -149,10 +147,9 @@ class ConvertFormats(unittest.TestCase):
         self.assertLessEqual(total, elapsed * 1.02 + 0.002, out)
         self.assertGreaterEqual(total, elapsed * 0.9 - 0.002, out)
 
-    @unittest.skipUnless(LINES_FLAG, "the collector has no line mode yet")
     def test_lines_tsv(self):
         trace = os.path.join(self.dir, "lines.gz")
-        run([PYFLAME_C, "collect", "-q", LINES_FLAG, "--python", PYTHON, "-o", trace,
+        run([PYFLAME_C, "collect", "-q", "--lines", "--python", PYTHON, "-o", trace,
              self.prog], self.dir)
         out = self.convert("-f", "lines", trace=trace).stdout.decode()
         lines = out.splitlines()
@@ -176,17 +173,16 @@ class ConvertFormats(unittest.TestCase):
         r = self.convert("-f", "text", "--sort", "alloc", check=False)
         self.assertEqual(r.returncode, 2)
 
-    @unittest.skipUnless(MEMORY_FLAG, "the collector has no memory mode yet")
     def test_memory_formats(self):
         trace = os.path.join(self.dir, "mem.gz")
-        run([PYFLAME_C, "collect", "-q", MEMORY_FLAG, "--python", PYTHON, "-o", trace,
+        run([PYFLAME_C, "collect", "-q", "--memory", "--python", PYTHON, "-o", trace,
              self.prog], self.dir)
         out = self.convert("-f", "collapsed", "--metric", "alloc-bytes", trace=trace).stdout
         build = sum(float(l.rsplit(" ", 1)[1]) for l in out.decode().splitlines()
                     if ";build " in l or l.rsplit(" ", 1)[0].split(";")[-1].startswith("build "))
         self.assertGreater(build, 2000 * 50)     # 2000 strings of 10+ bytes, at least
         text = self.convert("-f", "text", "--sort", "alloc", trace=trace).stdout.decode()
-        self.assertIn("    alloc     peak filename:lineno(function)", text)
+        self.assertIn("    alloc     peak     exit filename:lineno(function)", text)
 
 
 if __name__ == "__main__":
