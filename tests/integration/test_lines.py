@@ -260,9 +260,13 @@ class LinesTest(unittest.TestCase):
         self.assertTrue(theirs)
         # exact against the interpreter's own line events
         self.assertEqual(ours, ref)
-        # line_profiler 4.0.x on 3.11 under-counts loop headers and lines reached by a
-        # jump (Debian's 4.0.2 gives 60 for a for-line settrace sees 61 times); compare
-        # it exactly wherever it agrees with the interpreter, and require most lines.
+        # Debian's line_profiler 4.0.2 on 3.11 has a known counting bug: a line compiled to
+        # several bytecode blocks keeps only one block's hits (pyutils/line_profiler#210:
+        # an `if` counts only its true or its false cases; here 40 vs 60), which also makes
+        # a `for` line show N instead of the interpreter's N+1.  Upstream fixed it in 4.0.3
+        # (PR #214), whose counts equal sys.settrace's, as ours do.  So: compare exactly
+        # wherever 4.0.2 agrees with the interpreter, require most lines to agree, and
+        # require full equality on every other interpreter/line_profiler pair.
         agree = [ln for ln in theirs if theirs[ln] == ref.get(ln)]
         self.assertGreaterEqual(len(agree), 5, (theirs, ref))
         for ln in agree:
