@@ -1,8 +1,10 @@
 #!/bin/sh
+# shellcheck disable=SC2086  # $modes is split into words on purpose
 # bench_lines.sh BUILD: the cost of line profiling, side by side in one run, on the
 # line-heavy workload c_nbody.py.  Each section runs its modes round-robin BENCH_RUNS
 # times (default 5) and prints medians of wall-clock and CPU (user + sys) seconds, the
-# overhead of each mode (median - plain median) and the target ratios.
+# least CPU seconds, the overhead of each mode (mode - plain, by each of the three) and
+# the target ratios (by each of the three).
 #
 # Section 1, Debian's /usr/bin/python3 (BENCH_LINES_PYTHON), the interpreter
 # python3-line-profiler runs under:
@@ -80,45 +82,50 @@ rounds() {
     done
 }
 
-# median SECTION MODE COLUMN (3 = wall, 4 = cpu)
-median() {
-    awk -v s="$1" -v m="$2" -v c="$3" '$1 == s && $2 == m { print $c }' "$tmp/times" | sort -g |
-        awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+# est SECTION MODE EST: one estimate of a mode's seconds.  EST is wall (median of
+# wall-clock), cpu (median of user + sys) or cpu-min (least user + sys: on a shared
+# machine a neighbour's burst only ever adds time, so the least run is the least disturbed).
+est() {
+    case $3 in wall) c=3 k=med ;; cpu) c=4 k=med ;; cpu-min) c=4 k=min ;; esac
+    awk -v s="$1" -v m="$2" -v c="$c" '$1 == s && $2 == m { print $c }' "$tmp/times" | sort -g |
+        awk -v k="$k" '{ a[NR] = $1 } END { print k == "min" ? a[1] : a[int((NR + 1) / 2)] }'
 }
+ests="wall cpu cpu-min"
 
-# table SECTION MODES...: medians, ratio to plain, overheads.
+# table SECTION MODES...: the estimates, wall-clock ratio to plain, overheads (mode - plain).
 table() {
     sec=$1
     shift
-    bw=$(median "$sec" plain 3) bc=$(median "$sec" plain 4)
-    printf '%-13s %8s %8s %8s %9s %9s\n' mode wall cpu x-plain wall-over cpu-over
+    printf '%-13s %8s %8s %8s %8s %9s %9s %9s\n' mode wall cpu cpu-min x-plain \
+        wall-over cpu-over min-over
     for m in "$@"; do
-        w=$(median "$sec" "$m" 3) c=$(median "$sec" "$m" 4)
-        awk -v m="$m" -v w="$w" -v c="$c" -v bw="$bw" -v bc="$bc" \
-            'BEGIN { printf "%-13s %8.3f %8.3f %7.2fx %9.3f %9.3f\n", m, w, c, w / bw, w - bw, c - bc }'
+        line=$(printf '%-13s' "$m") over=""
+        for e in $ests; do
+            t=$(est "$sec" "$m" "$e") b=$(est "$sec" plain "$e")
+            line="$line $(printf '%8.3f' "$t")"
+            over="$over $(awk -v t="$t" -v b="$b" 'BEGIN { printf "%9.3f", t - b }')"
+        done
+        x=$(awk -v t="$(est "$sec" "$m" wall)" -v b="$(est "$sec" plain wall)" \
+            'BEGIN { printf "%7.2fx", t / b }')
+        echo "$line $x$over"
     done
 }
 
-# ratio SECTION LABEL NUM DEN TARGET: overhead(NUM) / overhead(DEN), wall and cpu,
+# ratio SECTION LABEL NUM DEN TARGET: overhead(NUM) / overhead(DEN) by each estimate,
 # each with PASS/MISS against TARGET ("-" = no target).
 ratio() {
     sec=$1 label=$2 num=$3 den=$4 target=$5
-    bw=$(median "$sec" plain 3) bc=$(median "$sec" plain 4)
-    nw=$(median "$sec" "$num" 3) nc=$(median "$sec" "$num" 4)
-    dw=$(median "$sec" "$den" 3) dc=$(median "$sec" "$den" 4)
-    awk -v l="$label" -v t="$target" -v bw="$bw" -v bc="$bc" -v nw="$nw" -v nc="$nc" \
-        -v dw="$dw" -v dc="$dc" 'BEGIN {
-        ow = dw - bw; oc = dc - bc
-        rw = ow > 0 ? sprintf("%.2f", (nw - bw) / ow) : "n/a"
-        rc = oc > 0 ? sprintf("%.2f", (nc - bc) / oc) : "n/a"
-        vw = vc = v = ""
-        if (t != "-") {
-            vw = (rw != "n/a" && rw + 0 <= t + 0) ? " PASS" : " MISS"
-            vc = (rc != "n/a" && rc + 0 <= t + 0) ? " PASS" : " MISS"
-            v = "  (target <= " t ")"
-        }
-        printf "%-34s wall %5s%s  cpu %5s%s%s\n", l, rw, vw, rc, vc, v
-    }'
+    line=$(printf '%-32s' "$label")
+    for e in $ests; do
+        line="$line $(awk -v e="$e" -v t="$target" -v b="$(est "$sec" plain "$e")" \
+            -v n="$(est "$sec" "$num" "$e")" -v d="$(est "$sec" "$den" "$e")" 'BEGIN {
+            r = d - b > 0 ? sprintf("%.2f", (n - b) / (d - b)) : "n/a"
+            v = t == "-" ? "" : (r != "n/a" && r + 0 <= t + 0) ? " PASS" : " MISS"
+            printf "%s %5s%-5s", e, r, v
+        }')"
+    done
+    [ "$target" = - ] || line="$line (target <= $target)"
+    echo "$line" | sed 's/ *$//'
 }
 
 # ---- section 1: /usr/bin/python3 against kernprof --------------------------------------
@@ -131,7 +138,7 @@ elif has_collector "$py"; then
     modes="plain floor kernprof pf-decorated pf-lines"
     rounds 1 "$py" $modes
     echo "bench_lines: $("$py" -c 'import platform; print(platform.python_version())') ($py)" \
-         "c_nbody.py, medians of $runs (seconds)"
+         "c_nbody.py, $runs runs each (seconds)"
     table 1 $modes
     ratio 1 "overhead pf-lines / kernprof" pf-lines kernprof 0.3
     ratio 1 "overhead pf-lines / floor" pf-lines floor 1.5
@@ -157,7 +164,7 @@ elif has_collector "$py"; then
     rounds 2 "$py" $modes
     echo
     echo "bench_lines: $("$py" -c 'import platform; print(platform.python_version())') ($py)" \
-         "c_nbody.py, medians of $runs (seconds)"
+         "c_nbody.py, $runs runs each (seconds)"
     table 2 $modes
     ratio 2 "overhead few / call" few call -
     ratio 2 "overhead few-top / call" few-top call -
