@@ -170,6 +170,12 @@ elif has_collector "$py"; then
     ratio 2 "overhead few-top / call" few-top call -
     ratio 2 "overhead lines / floor-lines" lines floor-lines -
     ratio 2 "overhead call / floor" call floor -
+    if awk -v c="$(est 2 call cpu-min)" -v b="$(est 2 plain cpu-min)" 'BEGIN { exit !(c - b < 0.05 * b) }'; then
+        echo "note: call mode costs under 5% of plain here (c_nbody makes few calls), so ratios to it"
+        echo "      are mostly noise: compare the overheads in seconds instead.  few selects the hot"
+        echo "      loop itself (so few ~ lines); few-top selects only main(), which calls it: the"
+        echo "      cost of the code that is not selected (so few-top ~ call)."
+    fi
 else
     echo "bench_lines: skip section 2" >&2
 fi
