@@ -163,6 +163,9 @@ static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *ar
     return 0;
 }
 
+/* --floor: the same hooks doing nothing (the benchmarks' baseline).  Also the trace
+ * function of --floor --lines: returning 0 keeps line events on in every frame, which is
+ * what the cheapest possible line tracer costs. */
 static int floor_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     (void)obj; (void)frame; (void)what; (void)arg;
@@ -174,11 +177,14 @@ static PyObject *bootstrap_callable = NULL;     /* new ref */
 
 static void install_current(pf_tstate *ts)
 {
-    if (floor_mode)
+    if (floor_mode) {
         PyEval_SetProfile(floor_hook, (PyObject *)ts);
-    else
-        PyEval_SetProfile(profile_hook, (PyObject *)ts);
-    if (lines_hook_on && !floor_mode)
+        if (lines_hook_on)
+            PyEval_SetTrace(floor_hook, (PyObject *)ts);
+        return;
+    }
+    PyEval_SetProfile(profile_hook, (PyObject *)ts);
+    if (lines_hook_on)
         PyEval_SetTrace(line_hook, (PyObject *)ts);
 }
 
@@ -637,6 +643,8 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
             goto fail_free;
         Py_DECREF(r);
     }
+    if (floor && s->lines)
+        mask |= line_bit;     /* --floor --lines: a do-nothing LINE callback on every line */
     pf_active = s;
     generation++;
     pf_tstate *ts = tls_slow();

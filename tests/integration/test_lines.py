@@ -274,6 +274,26 @@ class LinesTest(unittest.TestCase):
         if sys.version_info[:2] != (3, 11) or PY != "/usr/bin/python3":
             self.assertEqual(ours, theirs)
 
+    def test_floor_lines_installs_a_line_hook(self):
+        # --floor (benchmarks' baseline) with --lines adds a do-nothing line hook: a trace
+        # function in every thread (<=3.11), a global LINE event (3.12+); without --lines none
+        self.write("probe.py", textwrap.dedent("""\
+            import sys, threading
+            def probe():
+                if sys.version_info >= (3, 12):
+                    m = sys.monitoring
+                    return any(m.get_tool(t) == "pyflame" and m.get_events(t) & m.events.LINE
+                               for t in range(6))
+                return sys.gettrace() is not None
+            out = [probe()]
+            t = threading.Thread(target=lambda: out.append(probe()))
+            t.start()
+            t.join()
+            print(out)
+            """))
+        self.assertEqual(self.collect("--floor", "--lines", "probe.py").strip(), "[True, True]")
+        self.assertEqual(self.collect("--floor", "probe.py").strip(), "[False, False]")
+
 
 if __name__ == "__main__":
     unittest.main()
