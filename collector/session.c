@@ -408,6 +408,7 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
     ts->paused = 0;
     memset(&ts->root, 0, sizeof ts->root);
     ts->root.site = -1;
+    ts->root.mid = PF_MEM_NONE;     /* not a node: what is spliced into it is dropped */
     ts->stack = NULL;
     ts->depth = ts->cap = 0;
     ts->own_site.node = PF_MEM_NONE;
