@@ -42,7 +42,7 @@ RENDER_LIB  := $(BUILD)/libpfrender.a
 LIBS        := $(RENDER_LIB) $(CONVERT_LIB) $(FORMATS_LIB)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: bench-tools all collector collectors test unit integration asan fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
+.PHONY: bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
 all: $(BUILD)/pyflame-c collector
 
 # ---- libraries and the CLI --------------------------------------------------------------
@@ -88,10 +88,14 @@ unit: $(TESTS) $(BUILD)/pyflame-c
 integration: $(BUILD)/pyflame-c collectors
 	@sh scripts/run-integration.sh "$(BUILD)"
 
-# AddressSanitizer + UBSan build of everything, in its own build folder.
+# AddressSanitizer + UBSan build of everything, in its own build folder: the unit tests,
+# then the collector inside real interpreters (scripts/run-asan-integration.sh).
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan:
-	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g" \
-	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit
+	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g" SAN="$(ASAN_FLAGS)" unit asan-integration
+
+asan-integration: $(BUILD)/pyflame-c
+	@sh scripts/run-asan-integration.sh "$(BUILD)" "$(CC)" "$(OPT) $(SAN)"
 
 # Every test: unit tests, the same under sanitizers, the interpreter matrix, short fuzz runs.
 test: deps-test
