@@ -13,7 +13,7 @@
 #include "convert/folded.h"
 #include "convert/funcstats.h"
 #include "convert/lines.h"
-#include "convert/output.h"
+#include "formats/output.h"
 #include "convert/pstats.h"
 #include "convert/text.h"
 #include "formats/trace.h"

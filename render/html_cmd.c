@@ -1,5 +1,5 @@
 /* html_cmd.c: `pyflame-c html`: option parsing, reading the trace, writing the report
- * to stdout or (through a temporary file renamed into place) to -o FILE. */
+ * to stdout or (through formats/output.h: a temporary file renamed into place) to -o FILE. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "formats/output.h"
 #include "formats/trace.h"
 #include "html.h"
 
@@ -64,66 +65,6 @@ static int parse_pct(const char *s, double *out)
         return -1;
     *out = v;
     return 0;
-}
-
-/* Writes the report to path through a temporary file in the same directory, so a
- * failure never leaves a partial report under the final name. */
-static int write_file(const pf_trace *t, const pf_html_opts *opts, const char *path)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) {
-        fprintf(stderr, "pyflame-c: %s: out of memory\n", path);
-        return 1;
-    }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        fprintf(stderr, "pyflame-c: %s: %s\n", path, strerror(errno));
-        free(tmp);
-        return 1;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        fprintf(stderr, "pyflame-c: %s: %s\n", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return 1;
-    }
-    pf_error err;
-    pf_error_clear(&err);
-    int rc = pf_html_render(t, opts, f, &err);
-    int saved = errno;
-    if (fclose(f) != 0 && rc == 0) {
-        saved = errno;
-        rc = -1;
-        err.code = PF_EIO;
-        snprintf(err.msg, sizeof err.msg, "write error");
-    }
-    /* mkstemp makes the file 0600; a report is an ordinary document. */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (rc == 0 && chmod(tmp, 0666 & ~mask) != 0) {
-        saved = errno;
-        rc = -1;
-        err.code = PF_EIO;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        saved = errno;
-        rc = -1;
-        err.code = PF_EIO;
-    }
-    if (rc != 0) {
-        if (err.code == PF_EIO)
-            fprintf(stderr, "pyflame-c: %s: %s\n", path, strerror(saved));
-        else
-            fprintf(stderr, "pyflame-c: %s: %s\n", path, err.msg);
-        unlink(tmp);
-    }
-    free(tmp);
-    return rc == 0 ? 0 : 1;
 }
 
 int pf_cmd_html(int argc, char **argv)
@@ -200,14 +141,18 @@ int pf_cmd_html(int argc, char **argv)
         fprintf(stderr, "pyflame-c: %s: %s\n", input, err.msg);
         return 1;
     }
-    int rc;
-    if (output) {
-        rc = write_file(t, &opts, output);
-    } else {
-        rc = pf_html_render(t, &opts, stdout, &err) == 0 ? 0 : 1;
-        if (rc)
-            fprintf(stderr, "pyflame-c: <stdout>: %s\n", err.code == PF_EIO ? strerror(errno) : err.msg);
+    int rc = -1;
+    pf_output *out = pf_output_open(output, &err);
+    if (out != NULL) {
+        rc = pf_html_render(t, &opts, pf_output_stream(out), &err);
+        if (rc == 0)
+            rc = pf_output_commit(out, &err);
+        else
+            pf_output_abort(out);
     }
+    if (rc != 0)
+        fprintf(stderr, "pyflame-c: %s: %s\n", output ? output : "<stdout>",
+                err.msg[0] ? err.msg : pf_error_text(err.code));
     pf_trace_free(t);
-    return rc;
+    return rc == 0 ? 0 : 1;
 }

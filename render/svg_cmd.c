@@ -22,6 +22,7 @@
 #include "formats/alloc.h"
 #include "formats/collapsed.h"
 #include "formats/flame.h"
+#include "formats/output.h"
 #include "formats/trace.h"
 #include "render/palette.h"
 #include "render/svg.h"
@@ -584,43 +585,14 @@ static int slurp(struct input *in, const char *head, size_t hlen, char **out, si
 
 static int write_output(const pf_svg_tree *tree, const struct options *o, pf_error *err)
 {
-    if (!o->output)
-        return pf_svg_write(tree, &o->svg, stdout, err);
-    size_t n = strlen(o->output);
-    char *tmp = pf_malloc(n + 16);
-    if (!tmp)
-        return pf_error_set(err, PF_ENOMEM, NULL);
-    snprintf(tmp, n + 16, "%s.tmpXXXXXX", o->output);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        pf_error_set(err, PF_EIO, "cannot create a temporary file beside it: %s", strerror(errno));
-        pf_free(tmp);
+    pf_output *out = pf_output_open(o->output, err);
+    if (out == NULL)
+        return -1;
+    if (pf_svg_write(tree, &o->svg, pf_output_stream(out), err) < 0) {
+        pf_output_abort(out);
         return -1;
     }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        goto fail_io;
-    }
-    if (pf_svg_write(tree, &o->svg, f, err) < 0) {
-        fclose(f);
-        goto fail;
-    }
-    if (fclose(f) != 0)
-        goto fail_io;
-    if (rename(tmp, o->output) != 0) {
-        pf_error_set(err, PF_EIO, "cannot rename the temporary file to it: %s", strerror(errno));
-        goto fail;
-    }
-    pf_free(tmp);
-    return 0;
-fail_io:
-    pf_error_set(err, PF_EIO, "cannot write: %s", strerror(errno));
-fail:
-    unlink(tmp);
-    pf_free(tmp);
-    return -1;
+    return pf_output_commit(out, err);
 }
 
 int pf_cmd_svg(int argc, char **argv)

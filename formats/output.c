@@ -1,5 +1,5 @@
 /* output.c: temp-file-and-rename output (see output.h). */
-#include "convert/output.h"
+#include "formats/output.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,6 +1,7 @@
-/* output.h: where a converter writes.  A named output is written to a temporary file
- * beside it and renamed into place only when everything succeeded, so a failed or
- * interrupted conversion never leaves a partial file that looks like a good one.
+/* output.h: where a command (convert, svg, html) writes its result.  A named output is
+ * written to a temporary file beside it and renamed into place only when everything
+ * succeeded, so a failed or interrupted command never leaves a partial file that looks
+ * like a good one (SIGINT, SIGTERM, SIGHUP and SIGPIPE remove the temporary file).
  * Standard output is written directly. */
 #ifndef PF_OUTPUT_H
 #define PF_OUTPUT_H
