@@ -42,7 +42,7 @@ RENDER_LIB  := $(BUILD)/libpfrender.a
 LIBS        := $(RENDER_LIB) $(CONVERT_LIB) $(FORMATS_LIB)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
+.PHONY: golden bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
 all: $(BUILD)/pyflame-c collector
 
 # ---- libraries and the CLI --------------------------------------------------------------
@@ -85,6 +85,10 @@ $(BUILD)/tests/%: tests/%.c $(LIBS)
 unit: $(TESTS) $(BUILD)/pyflame-c
 	@sh scripts/run-unit-tests.sh $(TESTS)
 
+# Every output of convert, svg and html on fixed inputs, byte for byte (tests/golden/cases).
+golden: $(BUILD)/pyflame-c
+	@sh scripts/run-golden.sh "$(BUILD)"
+
 integration: $(BUILD)/pyflame-c collectors
 	@sh scripts/run-integration.sh "$(BUILD)"
 
@@ -101,6 +105,7 @@ asan-integration: $(BUILD)/pyflame-c
 test: deps-test
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) golden
 	$(MAKE) asan
 	$(MAKE) integration
 	$(MAKE) fuzz-run FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
