@@ -19,7 +19,7 @@
 
 #include <string.h>
 
-#include "convert/u64map.h"
+#include "formats/hashmap.h"
 #include "formats/alloc.h"
 
 struct cstat {               /* per code, before merging */
@@ -113,8 +113,8 @@ static void walk_tree(struct walk *w, uint32_t r)
 /* Assigns each code its key index (merging equal (file, line, name)). */
 static int make_keys(const pf_trace *t, pf_funcstats *s, uint32_t *code_key)
 {
-    pf_u64map *byhash = pf_u64map_new(t->ncodes);
-    pf_u64map *files = pf_u64map_new(64);
+    pf_hmap *byhash = pf_hmap_new(t->ncodes);
+    pf_hmap *files = pf_hmap_new(64);
     uint32_t *chain = NULL;      /* next key with the same hash */
     uint32_t *file_chain = NULL; /* per file id: next file id with the same hash */
     const char **file_text = NULL;
@@ -153,7 +153,7 @@ static int make_keys(const pf_trace *t, pf_funcstats *s, uint32_t *code_key)
         }
         /* The file's dense id, shared by every key of that file (for marshal refs). */
         uint64_t fh = fnv(0xcbf29ce484222325ULL, k.file, k.file_len);
-        uint32_t *fs = pf_u64map_slot(files, fh, NULL);
+        uint32_t *fs = pf_hmap_slot(files, fh, NULL);
         if (fs == NULL)
             goto fail;
         uint32_t f = *fs;
@@ -171,7 +171,7 @@ static int make_keys(const pf_trace *t, pf_funcstats *s, uint32_t *code_key)
 
         uint64_t h = fnv(fh, &k.line, sizeof k.line);
         h = fnv(h, k.name, k.name_len);
-        uint32_t *slot = pf_u64map_slot(byhash, h, NULL);
+        uint32_t *slot = pf_hmap_slot(byhash, h, NULL);
         if (slot == NULL)
             goto fail;
         uint32_t i = *slot;
@@ -193,8 +193,8 @@ static int make_keys(const pf_trace *t, pf_funcstats *s, uint32_t *code_key)
     }
     rc = 0;
 fail:
-    pf_u64map_free(byhash);
-    pf_u64map_free(files);
+    pf_hmap_free(byhash);
+    pf_hmap_free(files);
     pf_free(chain);
     pf_free(file_chain);
     pf_free(file_text);
@@ -276,7 +276,7 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
     struct walk w;
     memset(&w, 0, sizeof w);
     w.t = t;
-    pf_u64map *edge_map = NULL;
+    pf_hmap *edge_map = NULL;
     uint32_t *code_key = NULL;
     pf_funcstats *s = pf_calloc(1, sizeof *s);
     if (s == NULL)
@@ -300,7 +300,7 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
     w.stack = pf_malloc(nalloc * sizeof *w.stack);
     w.cursor = pf_malloc(nalloc * sizeof *w.cursor);
     /* distinct (caller, callee) code pairs: usually well under a node each */
-    edge_map = pf_u64map_new(nn / 4 > ncodes ? nn / 4 : ncodes);
+    edge_map = pf_hmap_new(nn / 4 > ncodes ? nn / 4 : ncodes);
     if (code_key == NULL || w.first_child == NULL || w.next_sibling == NULL ||
         w.node_edge == NULL || w.open_code == NULL || w.cs == NULL || w.stack == NULL ||
         w.cursor == NULL || edge_map == NULL)
@@ -327,7 +327,7 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
         if (nd->parent == PF_NONE)
             continue;
         uint32_t f = t->nodes[nd->parent].code;
-        uint32_t *slot = pf_u64map_slot(edge_map, (uint64_t)f << 32 | nd->code, NULL);
+        uint32_t *slot = pf_hmap_slot(edge_map, (uint64_t)f << 32 | nd->code, NULL);
         if (slot == NULL)
             goto oom;
         if (*slot == PF_NONE) {
@@ -346,7 +346,7 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
         }
         w.node_edge[i] = *slot;
     }
-    pf_u64map_free(edge_map);
+    pf_hmap_free(edge_map);
     edge_map = NULL;
     w.open_edge = pf_calloc(w.nce ? w.nce : 1, sizeof *w.open_edge);
     if (w.open_edge == NULL)
@@ -392,7 +392,7 @@ fail:
     pf_funcstats_free(s);
     s = NULL;
 done:
-    pf_u64map_free(edge_map);
+    pf_hmap_free(edge_map);
     pf_free(code_key);
     pf_free(w.first_child);
     pf_free(w.next_sibling);
