@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "cli/paths.h"
 
 /* Kept valid for Python 2 syntax too, so that a too-old --python still gets our
@@ -88,28 +89,34 @@ static void usage(FILE *out)
             "Then: pyflame-c svg trace.gz > flame.svg, or pyflame-c convert -f pstats trace.gz\n");
 }
 
-/* Matches "--name VALUE", "--name=VALUE", or (short != NULL) "-o VALUE" / "-oVALUE".
- * Returns 1 and sets *value (advancing *i), 0 if argv[*i] is not this option, -1 if
- * its value is missing. */
-static int take_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
-                      const char **value)
+enum { OPT_OUTPUT = 1, OPT_PYTHON, OPT_MODULE, OPT_QUIET, OPT_LINES, OPT_MEMORY,
+       OPT_INCLUDE, OPT_EXCLUDE, OPT_MEMORY_LIMIT, OPT_FLOOR, OPT_HELP };
+
+static const pf_opt collect_opts[] = {
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
+    { "python", 0, PF_OPT_VALUE, OPT_PYTHON },
+    { "module", 'm', PF_OPT_VALUE, OPT_MODULE },
+    { "quiet", 'q', PF_OPT_FLAG, OPT_QUIET },
+    { "lines", 0, PF_OPT_FLAG, OPT_LINES },
+    { "memory", 0, PF_OPT_FLAG, OPT_MEMORY },
+    { "include", 0, PF_OPT_VALUE, OPT_INCLUDE },
+    { "exclude", 0, PF_OPT_VALUE, OPT_EXCLUDE },
+    { "memory-limit", 0, PF_OPT_VALUE, OPT_MEMORY_LIMIT },
+    { "floor", 0, PF_OPT_FLAG, OPT_FLOOR },   /* hidden: do-nothing hooks, for benchmarks */
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+};
+
+/* Appends glob to the newline-separated *list.  0, or -1 when out of memory. */
+static int add_glob(char **list, const char *glob)
 {
-    const char *a = argv[*i];
-    size_t n = strlen(lng);
-    if (strncmp(a, lng, n) == 0 && a[n] == '=') {
-        *value = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, lng) == 0 || (shrt != NULL && strcmp(a, shrt) == 0)) {
-        if (*i + 1 >= argc)
-            return -1;
-        *value = argv[++*i];
-        return 1;
-    }
-    if (shrt != NULL && strncmp(a, shrt, strlen(shrt)) == 0 && a[strlen(shrt)] != 0) {
-        *value = a + strlen(shrt);
-        return 1;
-    }
+    size_t old = *list ? strlen(*list) : 0;
+    char *n = realloc(*list, old + strlen(glob) + 2);
+    if (n == NULL)
+        return -1;
+    if (old)
+        n[old++] = '\n';
+    strcpy(n + old, glob);
+    *list = n;
     return 0;
 }
 
@@ -119,91 +126,52 @@ int pf_cmd_collect(int argc, char **argv)
     const char *python = NULL;
     const char *module = NULL;
     const char *limit = "0";
+    const char *script = NULL;
     int quiet = 0, floor = 0, lines = 0, memory = 0;
     char *include = NULL, *exclude = NULL;   /* newline-separated globs */
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v;
-        int r;
-        if (strcmp(a, "--") == 0) {
-            i++;
+    unsigned long bytes;
+    pf_opts p;
+    pf_opts_init(&p, "collect", collect_opts, sizeof collect_opts / sizeof collect_opts[0],
+                 argc, argv);
+    p.stop_at_arg = 1;    /* like python3: what follows the script is the program's */
+    int id;
+    while (module == NULL && script == NULL && (id = pf_opts_next(&p)) != PF_OPTS_END) {
+        switch (id) {
+        case PF_OPTS_ERROR:
+            return 2;
+        case PF_OPTS_ARG:
+            script = p.value;
             break;
-        }
-        if (a[0] != '-' || a[1] == 0)
-            break;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        case OPT_HELP:
             usage(stdout);
             return 0;
-        }
-        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            quiet = 1;
-            continue;
-        }
-        if (strcmp(a, "--lines") == 0) {
-            lines = 1;
-            continue;
-        }
-        if (strcmp(a, "--memory") == 0) {
-            memory = 1;
-            continue;
-        }
-        if ((r = take_value(argc, argv, &i, "--include", NULL, &v)) != 0
-            || (r = take_value(argc, argv, &i, "--exclude", NULL, &v)) != 0) {
-            if (r < 0) {
-                fprintf(stderr, "pyflame-c collect: option '%s' needs a value\n", a);
-                goto usage_error;
-            }
-            char **list = strncmp(a, "--include", 9) == 0 ? &include : &exclude;
-            size_t old = *list ? strlen(*list) : 0;
-            char *n = realloc(*list, old + strlen(v) + 2);
-            if (n == NULL) {
+        case OPT_QUIET: quiet = 1; break;
+        case OPT_LINES: lines = 1; break;
+        case OPT_MEMORY: memory = 1; break;
+        case OPT_FLOOR: floor = 1; break;
+        case OPT_INCLUDE:
+        case OPT_EXCLUDE:
+            if (add_glob(id == OPT_INCLUDE ? &include : &exclude, p.value) < 0) {
                 fprintf(stderr, "pyflame-c collect: out of memory\n");
                 return 1;
             }
-            if (old)
-                n[old++] = '\n';
-            strcpy(n + old, v);
-            *list = n;
-            continue;
-        }
-        if (strcmp(a, "--floor") == 0) {       /* hidden: do-nothing hooks, for benchmarks */
-            floor = 1;
-            continue;
-        }
-        if ((r = take_value(argc, argv, &i, "--output", "-o", &v)) != 0
-            || (r = take_value(argc, argv, &i, "--python", NULL, &v)) != 0
-            || (r = take_value(argc, argv, &i, "--memory-limit", NULL, &v)) != 0
-            || (r = take_value(argc, argv, &i, "--module", "-m", &v)) != 0) {
-            if (r < 0) {
-                fprintf(stderr, "pyflame-c collect: option '%s' needs a value\n", a);
-                goto usage_error;
+            break;
+        case OPT_OUTPUT: output = p.value; break;
+        case OPT_PYTHON: python = p.value; break;
+        case OPT_MEMORY_LIMIT:
+            if (pf_opts_uint(&p, "a number of bytes", (unsigned long)-1, &bytes) < 0)
+                return 2;
+            if (bytes == 0) {
+                pf_opts_usage_error(&p, "--memory-limit wants a number of bytes, not '%s'", p.value);
+                return 2;
             }
-            if (strncmp(a, "--output", 8) == 0 || strncmp(a, "-o", 2) == 0) {
-                output = v;
-            } else if (strncmp(a, "--python", 8) == 0) {
-                python = v;
-            } else if (strncmp(a, "--memory-limit", 14) == 0) {
-                char *end;
-                errno = 0;
-                unsigned long long n = strtoull(v, &end, 10);
-                if (errno || end == v || *end || n == 0) {
-                    fprintf(stderr, "pyflame-c collect: --memory-limit wants a number of bytes, "
-                                    "not '%s'\n", v);
-                    goto usage_error;
-                }
-                limit = v;
-            } else {
-                module = v;
-                i++;
-                break;                          /* like python3: what follows is the module's */
-            }
-            continue;
+            limit = p.value;
+            break;
+        case OPT_MODULE: module = p.value; break;   /* what follows is the module's */
         }
-        fprintf(stderr, "pyflame-c collect: unknown option '%s'\n", a);
-        goto usage_error;
     }
-    if (module == NULL && i >= argc) {
+    int i = p.next;
+    if (module == NULL && script == NULL) {
         fprintf(stderr, "pyflame-c collect: no program given (a script, or -m module)\n");
         goto usage_error;
     }
@@ -211,7 +179,7 @@ int pf_cmd_collect(int argc, char **argv)
         fprintf(stderr, "pyflame-c collect: the output file name is empty\n");
         goto usage_error;
     }
-    const char *target = module != NULL ? module : argv[i++];
+    const char *target = module != NULL ? module : script;
     if (module == NULL) {
         struct stat st;
         if (stat(target, &st) != 0) {

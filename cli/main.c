@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 
 static const struct command {
     const char *name;
@@ -51,8 +52,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
+    const char *names[sizeof commands / sizeof commands[0]];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        names[i] = commands[i].name;
+    const char *near = pf_opts_nearest(cmd, names, sizeof names / sizeof names[0]);
     if (cmd[0] == '-')
         fprintf(stderr, "pyflame-c: unknown option '%s'\n", cmd);
+    else if (near != NULL)
+        fprintf(stderr, "pyflame-c: unknown command '%s' (did you mean '%s'?)\n", cmd, near);
     else
         fprintf(stderr, "pyflame-c: unknown command '%s'\n", cmd);
     fprintf(stderr, "Run 'pyflame-c --help' for the list of commands.\n");

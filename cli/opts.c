@@ -115,13 +115,10 @@ int pf_opts_next(pf_opts *p)
     }
     if (strcmp(a, "--") == 0) {
         p->next++;
-        p->only_args = 1;
-        if (p->stop_at_arg)
-            p->only_args = 2;   /* collect: what follows "--" is the program */
+        p->only_args = 1;     /* collect: the next argument is then the program */
         return pf_opts_next(p);
     }
     p->next++;
-    p->spelled = a;
     const pf_opt *o = NULL;
     const char *inline_value = NULL;
     if (a[1] == '-') {
@@ -148,6 +145,11 @@ int pf_opts_next(pf_opts *p)
         if (a[2] != '\0')
             inline_value = a + 2;
     }
+    if (a[1] == '-')
+        snprintf(p->spelled_buf, sizeof p->spelled_buf, "--%s", o->name);
+    else
+        snprintf(p->spelled_buf, sizeof p->spelled_buf, "-%c", o->short_name);
+    p->spelled = p->spelled_buf;
     if (o->kind == PF_OPT_VALUE) {
         if (inline_value == NULL) {
             if (p->next >= p->argc) {
@@ -191,7 +193,23 @@ int pf_opts_double(const pf_opts *p, const char *what, double lo_excl, double hi
     return 0;
 }
 
-int pf_opts_choice(const pf_opts *p, const char *const *names, size_t n)
+int pf_opts_percent(const pf_opts *p, double *out)
+{
+    const char *s = p->value;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end > s && *end == '%')
+        end++;
+    if (end == s || *end != '\0' || errno || !(v >= 0 && v <= 100)) {
+        pf_opts_usage_error(p, "%s wants a percentage from 0 to 100, not '%s'", p->spelled, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int pf_opts_choice(const pf_opts *p, const char *what, const char *const *names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(p->value, names[i]) == 0)
@@ -203,9 +221,9 @@ int pf_opts_choice(const pf_opts *p, const char *const *names, size_t n)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
     const char *near = pf_opts_nearest(p->value, names, n);
     if (near != NULL)
-        pf_opts_usage_error(p, "unknown %s '%s' (did you mean '%s'? one of %s)",
-                            p->spelled, p->value, near, list);
+        pf_opts_usage_error(p, "unknown %s '%s' (did you mean '%s'? one of %s)", what,
+                            p->value, near, list);
     else
-        pf_opts_usage_error(p, "unknown %s '%s' (one of %s)", p->spelled, p->value, list);
+        pf_opts_usage_error(p, "unknown %s '%s' (one of %s)", what, p->value, list);
     return -1;
 }

@@ -47,7 +47,8 @@ typedef struct pf_opts {
     int only_args;            /* after "--" */
     int stop_at_arg;          /* the first positional ends option parsing (collect) */
     const char *value;        /* the option's value, or the positional argument */
-    const char *spelled;      /* the option as the user typed it, e.g. "--metric" */
+    const char *spelled;      /* the option's name as typed, e.g. "--metric" or "-o" */
+    char spelled_buf[72];
 } pf_opts;
 
 /* argv[0] is the subcommand name; parsing starts at argv[1]. */
@@ -68,9 +69,11 @@ int pf_opts_usage_error(const pf_opts *p, const char *fmt, ...)
  * "OPTION wants WHAT, not 'VALUE'" and returns -1, else stores and returns 0. */
 int pf_opts_uint(const pf_opts *p, const char *what, unsigned long max, unsigned long *out);
 int pf_opts_double(const pf_opts *p, const char *what, double lo_excl, double hi, double *out);
-/* The index of p->value in names[0..n),
- * else reports "unknown OPTION 'VALUE' (a, b, c)" and returns -1. */
-int pf_opts_choice(const pf_opts *p, const char *const *names, size_t n);
+/* A percentage from 0 to 100, with or without its '%' sign. */
+int pf_opts_percent(const pf_opts *p, double *out);
+/* The index of p->value in names[0..n), else reports "unknown WHAT 'VALUE' (a, b, c)"
+ * (with the nearest name suggested) and returns -1. */
+int pf_opts_choice(const pf_opts *p, const char *what, const char *const *names, size_t n);
 
 /* The option or command name in candidates[0..n) nearest to typed (by edit distance,
  * close enough to be a likely typo), or NULL. */

@@ -1,0 +1,25 @@
+/* common.h: what every reading subcommand (convert, svg, html) does the same way:
+ * reading a trace with its warnings, refusing to overwrite the input, and turning an
+ * error into one "pyflame-c: FILE: MESSAGE" line and an exit status. */
+#ifndef PF_CLI_COMMON_H
+#define PF_CLI_COMMON_H
+
+#include "formats/error.h"
+#include "formats/trace.h"
+
+/* The name messages use for path: "<stdin>" for "-" or NULL. */
+const char *pf_cli_input_name(const char *path);
+
+/* Prints "pyflame-c: FILE: MESSAGE" on stderr and returns the exit status: 2 for a
+ * usage error (PF_EUSAGE), else 1. */
+int pf_cli_fail(const char *file, const pf_error *err);
+
+/* Reads the trace at path ("-": stdin), warning on stderr when the collector ran out
+ * of memory while recording.  NULL with err set on failure. */
+pf_trace *pf_cli_read_trace(const char *path, pf_error *err);
+
+/* True (and says so on stderr, for command cmd) when output names the same file as
+ * input: writing it would destroy the input before it is read. */
+int pf_cli_output_is_input(const char *cmd, const char *input, const char *output);
+
+#endif

@@ -1,0 +1,217 @@
+/* convert.c: `pyflame-c convert`: its options, reading the trace, choosing the output
+ * (temp file + rename, or stdout) and turning every failure into one message and an
+ * exit status (0 ok, 1 bad input or I/O, 2 usage).  The work is convert/convert.h's. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/opts.h"
+#include "convert/convert.h"
+#include "formats/output.h"
+#include "formats/trace.h"
+
+static void usage(FILE *out)
+{
+    fputs(
+"usage: pyflame-c convert -f FORMAT [options] [-o OUT] TRACE\n"
+"\n"
+"Turn a trace written by `pyflame-c collect` into another format.  TRACE may be '-'\n"
+"for standard input.  Without -o, text formats go to standard output; the binary\n"
+"pstats format needs -o or a redirected standard output.  With -o the result is\n"
+"written to a temporary file beside OUT and renamed into place only on success.\n"
+"\n"
+"Formats (-f, --format):\n"
+"  collapsed  folded stacks for flamegraph.pl / inferno / speedscope: one line per\n"
+"             distinct stack, \"thread;frame;...;frame VALUE\", threads as root frames\n"
+"  pstats     a cProfile/pstats file: pstats.Stats(OUT), snakeviz, gprof2dot; call\n"
+"             counts and callers match what `python -m cProfile -o` records\n"
+"  text       the top functions as a pstats-style table (ncalls tottime percall\n"
+"             cumtime percall file:line(function), functions by qualname), with\n"
+"             the command line, Python version and totals; plain text, no colours\n"
+"  lines      per-line table as tab-separated values with a header row:\n"
+"             file line function hits time_ns self_ns\n"
+"             (+ alloc_bytes alloc_count peak_bytes exit_bytes for memory traces);\n"
+"             in text fields '\\' '\\t' '\\n' '\\r' are escaped as \\\\ \\t \\n \\r\n"
+"\n"
+"Options:\n"
+"  -o, --output OUT       write to OUT ('-' = standard output)\n"
+"  --metric M             collapsed: the value of each stack, one of\n"
+"                           self-time    self time in microseconds (default)\n"
+"                           calls        number of calls\n"
+"                           alloc-bytes  bytes allocated        (memory traces)\n"
+"                           alloc-count  allocations            (memory traces)\n"
+"                           peak-bytes   bytes live at the peak (memory traces)\n"
+"                           exit-bytes   bytes live at the end  (memory traces)\n"
+"  --granularity G        collapsed: 'function' (default) or 'line' (a frame per\n"
+"                         call-site line)\n"
+"  --full-paths           collapsed, text: keep file names whole instead of\n"
+"                         relative to the working directory / sys.path\n"
+"  --sort KEY             text: self (default), cumulative, calls, alloc, peak,\n"
+"                         exit (the last three need a memory trace); pstats' names\n"
+"                         tottime, cumtime, ncalls work too\n"
+"  --limit N              text: show N functions (default 30, 0 = all)\n"
+"  -h, --help             show this help\n"
+"\n"
+"Examples:\n"
+"  pyflame-c convert -f pstats -o app.prof trace.gz && python3 -m pstats app.prof\n"
+"  pyflame-c convert -f collapsed trace.gz | flamegraph.pl > flame.svg\n"
+"  pyflame-c convert -f text --sort cumulative --limit 20 trace.gz\n",
+        out);
+}
+
+enum { OPT_FORMAT = 1, OPT_OUTPUT, OPT_METRIC, OPT_GRANULARITY, OPT_SORT, OPT_LIMIT,
+       OPT_FULL_PATHS, OPT_HELP };
+
+static const pf_opt convert_opts[] = {
+    { "format", 'f', PF_OPT_VALUE, OPT_FORMAT },
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
+    { "metric", 0, PF_OPT_VALUE, OPT_METRIC },
+    { "granularity", 0, PF_OPT_VALUE, OPT_GRANULARITY },
+    { "sort", 0, PF_OPT_VALUE, OPT_SORT },
+    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT },
+    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+};
+
+/* pstats' own sort names, for people used to sort_stats(). */
+static const char *const sort_aliases[] = { "tottime", "cumtime", "ncalls" };
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+struct options {
+    pf_convert_opts c;
+    const char *output;           /* NULL: stdout */
+    const char *input;
+    int saw_metric, saw_granularity, saw_sort, saw_limit;
+};
+
+/* Parses argv into o.  Returns -1 to continue, or an exit status (0 for --help). */
+static int parse(int argc, char **argv, struct options *o)
+{
+    pf_opts p;
+    pf_opts_init(&p, "convert", convert_opts, N(convert_opts), argc, argv);
+    int id, v;
+    unsigned long limit;
+    while ((id = pf_opts_next(&p)) != PF_OPTS_END) {
+        switch (id) {
+        case PF_OPTS_ERROR:
+            return PF_EXIT_USAGE;
+        case PF_OPTS_ARG:
+            if (o->input != NULL)
+                return pf_opts_usage_error(&p, "unexpected extra argument '%s' (one trace at a time)",
+                                           p.value);
+            o->input = p.value;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return PF_EXIT_OK;
+        case OPT_FULL_PATHS:
+            o->c.frame.full_paths = 1;
+            o->c.text.full_paths = 1;
+            break;
+        case OPT_FORMAT:
+            v = pf_opts_choice(&p, "format", pf_convert_format_names + 1,
+                               N(pf_convert_format_names) - 1);
+            if (v < 0)
+                return PF_EXIT_USAGE;
+            o->c.format = (enum pf_convert_format)(v + 1);
+            break;
+        case OPT_OUTPUT:
+            o->output = p.value;
+            break;
+        case OPT_METRIC:
+            if ((v = pf_opts_choice(&p, "metric", pf_metric_names, N(pf_metric_names))) < 0)
+                return PF_EXIT_USAGE;
+            o->c.frame.metric = (enum pf_metric)v;
+            o->saw_metric = 1;
+            break;
+        case OPT_GRANULARITY:
+            v = pf_opts_choice(&p, "granularity", pf_granularity_names, N(pf_granularity_names));
+            if (v < 0)
+                return PF_EXIT_USAGE;
+            o->c.frame.granularity = (enum pf_granularity)v;
+            o->saw_granularity = 1;
+            break;
+        case OPT_SORT:
+            v = -1;
+            for (size_t k = 0; k < N(sort_aliases); k++)
+                if (strcmp(p.value, sort_aliases[k]) == 0)
+                    v = (int)k;
+            if (v < 0 && (v = pf_opts_choice(&p, "sort key", pf_text_sort_names,
+                                             N(pf_text_sort_names))) < 0)
+                return PF_EXIT_USAGE;
+            o->c.text.sort = (enum pf_text_sort)v;
+            o->saw_sort = 1;
+            break;
+        case OPT_LIMIT:
+            if (pf_opts_uint(&p, "a number of rows (0 = all)", (unsigned long)-1, &limit) < 0)
+                return PF_EXIT_USAGE;
+            o->c.text.limit = limit;
+            o->saw_limit = 1;
+            break;
+        }
+    }
+    if (o->c.format == PF_CONVERT_NONE)
+        return pf_opts_usage_error(&p, "missing -f FORMAT (collapsed, pstats, text, lines)");
+    if (o->input == NULL)
+        return pf_opts_usage_error(&p, "missing the trace file (use '-' for standard input)");
+    if ((o->saw_metric || o->saw_granularity) && o->c.format != PF_CONVERT_COLLAPSED)
+        return pf_opts_usage_error(&p, "--metric and --granularity apply to -f collapsed only");
+    if ((o->saw_sort || o->saw_limit) && o->c.format != PF_CONVERT_TEXT)
+        return pf_opts_usage_error(&p, "--sort and --limit apply to -f text only");
+    if (o->output != NULL && strcmp(o->output, "-") == 0)
+        o->output = NULL;
+    return -1;
+}
+
+int pf_cmd_convert(int argc, char **argv)
+{
+    struct options o;
+    memset(&o, 0, sizeof o);
+    pf_convert_opts_init(&o.c);
+    int st = parse(argc, argv, &o);
+    if (st >= 0)
+        return st;
+    if (o.c.format == PF_CONVERT_PSTATS && o.output == NULL && isatty(STDOUT_FILENO)) {
+        fputs("pyflame-c convert: refusing to write binary pstats data to a terminal;\n"
+              "use -o FILE or redirect standard output.\n", stderr);
+        return PF_EXIT_USAGE;
+    }
+    if (pf_cli_output_is_input("convert", o.input, o.output))
+        return PF_EXIT_USAGE;
+
+    pf_error err;
+    pf_error_clear(&err);
+    pf_trace *t = pf_cli_read_trace(o.input, &err);
+    if (t == NULL)
+        return pf_cli_fail(o.input, &err);
+
+    /* Check what the trace must contain before creating any output. */
+    int status = PF_EXIT_FAIL;
+    const char *blame = o.input;
+    pf_output *out = NULL;
+    if (pf_convert_check(t, &o.c, &err) < 0)
+        goto done;
+    blame = o.output ? o.output : "<stdout>";
+    out = pf_output_open(o.output, &err);
+    if (out == NULL)
+        goto done;
+    if (pf_convert_write(t, &o.c, pf_output_stream(out), &err) < 0) {
+        /* A converter's own complaint is about the trace; a write error about the output. */
+        if (err.code != PF_EIO)
+            blame = o.input;
+        goto done;
+    }
+    int rc = pf_output_commit(out, &err);
+    out = NULL;
+    if (rc == 0)
+        status = PF_EXIT_OK;
+done:
+    if (status != PF_EXIT_OK)
+        status = pf_cli_fail(blame, &err);
+    pf_output_abort(out);
+    pf_trace_free(t);
+    return status;
+}

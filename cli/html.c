@@ -1,0 +1,121 @@
+/* html.c: `pyflame-c html`: its options, reading the trace, writing the report to
+ * stdout or (through formats/output.h: a temporary file renamed into place) to -o FILE.
+ * The report itself is render/html.h's. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/opts.h"
+#include "formats/output.h"
+#include "formats/trace.h"
+#include "render/html.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: pyflame-c html [OPTIONS] TRACE\n"
+          "\n"
+          "Render a trace as one self-contained HTML page: run metadata, the hottest files,\n"
+          "lines and functions, a sortable function table, and each file's source annotated\n"
+          "with per-line hits, time, self time, share of the run and (with memory data)\n"
+          "allocated / live-at-peak / live-at-exit bytes.  TRACE may be '-' for stdin.\n"
+          "\n"
+          "Options:\n"
+          "  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
+          "      --title TEXT     page title (default: 'Profile of' the program name)\n"
+          "      --limit N        show the source of only the N hottest files (0 = all)\n"
+          "      --threshold PCT  hide files with less than PCT% of the self time\n"
+          "      --context N      lines shown around lines with data before folding (default 3)\n"
+          "      --full-paths     show file names whole, not relative to sys.path\n"
+          "  -h, --help           show this help\n"
+          "\n"
+          "Example:\n"
+          "  pyflame-c collect --lines -o trace.gz app.py\n"
+          "  pyflame-c html --limit 10 -o report.html trace.gz\n", out);
+}
+
+enum { OPT_OUTPUT = 1, OPT_TITLE, OPT_LIMIT, OPT_THRESHOLD, OPT_CONTEXT, OPT_FULL_PATHS,
+       OPT_HELP };
+
+static const pf_opt html_opts[] = {
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
+    { "title", 0, PF_OPT_VALUE, OPT_TITLE },
+    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT },
+    { "threshold", 0, PF_OPT_VALUE, OPT_THRESHOLD },
+    { "context", 0, PF_OPT_VALUE, OPT_CONTEXT },
+    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+};
+
+int pf_cmd_html(int argc, char **argv)
+{
+    pf_html_opts opts;
+    pf_html_opts_init(&opts);
+    const char *output = NULL, *input = NULL;
+    pf_opts p;
+    pf_opts_init(&p, "html", html_opts, sizeof html_opts / sizeof html_opts[0], argc, argv);
+    int id;
+    unsigned long n;
+    while ((id = pf_opts_next(&p)) != PF_OPTS_END) {
+        switch (id) {
+        case PF_OPTS_ERROR:
+            return PF_EXIT_USAGE;
+        case PF_OPTS_ARG:
+            if (input)
+                return pf_opts_usage_error(&p, "unexpected argument '%s' (one TRACE only)", p.value);
+            input = p.value;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return PF_EXIT_OK;
+        case OPT_FULL_PATHS:
+            opts.full_paths = 1;
+            break;
+        case OPT_OUTPUT:
+            if (p.value[0] == '\0')
+                return pf_opts_usage_error(&p, "option '-o' needs a file name");
+            output = strcmp(p.value, "-") == 0 ? NULL : p.value;
+            break;
+        case OPT_TITLE:
+            opts.title = p.value;
+            break;
+        case OPT_LIMIT:
+            if (pf_opts_uint(&p, "a number of files (0 = all)", UINT32_MAX, &n) < 0)
+                return PF_EXIT_USAGE;
+            opts.limit = (uint32_t)n;
+            break;
+        case OPT_THRESHOLD:
+            if (pf_opts_percent(&p, &opts.threshold_pct) < 0)
+                return PF_EXIT_USAGE;
+            break;
+        case OPT_CONTEXT:
+            if (pf_opts_uint(&p, "a number of lines (0-1000)", 1000, &n) < 0)
+                return PF_EXIT_USAGE;
+            opts.context = (uint32_t)n;
+            break;
+        }
+    }
+    if (!input)
+        return pf_opts_usage_error(&p, "missing TRACE argument");
+    if (pf_cli_output_is_input("html", input, output))
+        return PF_EXIT_USAGE;
+
+    pf_error err;
+    pf_error_clear(&err);
+    pf_trace *t = pf_cli_read_trace(input, &err);
+    if (!t)
+        return pf_cli_fail(input, &err);
+    int rc = -1;
+    pf_output *out = pf_output_open(output, &err);
+    if (out != NULL) {
+        rc = pf_html_render(t, &opts, pf_output_stream(out), &err);
+        if (rc == 0)
+            rc = pf_output_commit(out, &err);
+        else
+            pf_output_abort(out);
+    }
+    if (rc != 0)
+        pf_cli_fail(output ? output : "<stdout>", &err);
+    pf_trace_free(t);
+    return rc == 0 ? PF_EXIT_OK : PF_EXIT_FAIL;
+}
