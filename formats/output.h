@@ -1,8 +1,11 @@
-/* output.h: where a command (convert, svg, html) writes its result.  A named output is
- * written to a temporary file beside it and renamed into place only when everything
- * succeeded, so a failed or interrupted command never leaves a partial file that looks
- * like a good one (SIGINT, SIGTERM, SIGHUP and SIGPIPE remove the temporary file).
- * Standard output is written directly. */
+/* output.h: the one writer of every output file (convert, svg, html, and the trace the
+ * collector writes).  A regular file is written to a temporary file beside it and
+ * renamed into place only when everything succeeded, so a failed or interrupted
+ * command never leaves a partial file that looks like a good one (SIGINT, SIGTERM,
+ * SIGHUP and SIGPIPE remove the temporary file).  Through a symlink, the file it
+ * points at is replaced and the link kept.  Standard output, devices (/dev/null, a
+ * terminal), FIFOs and /dev/stdout, /dev/fd/N are written directly: never replaced,
+ * never removed. */
 #ifndef PF_OUTPUT_H
 #define PF_OUTPUT_H
 
@@ -12,10 +15,19 @@
 
 typedef struct pf_output pf_output;
 
-/* Opens path for writing ("-" or NULL: standard output).  For a file, creates
+/* Opens path for writing ("-" or NULL: standard output).  For a regular file, creates
  * "PATH.tmp-XXXXXX" in the same directory (same file system, so the final rename is
- * atomic) with the permissions a plain fopen would give.  NULL with err set on failure. */
+ * atomic) with the permissions a plain fopen would give.  NULL with err set on failure
+ * (PF_EIO with the system's reason: a missing folder, a name too long, a read-only
+ * file system, no permission). */
 pf_output *pf_output_open(const char *path, pf_error *err);
+
+/* Flags of pf_output_open_flags. */
+#define PF_OUTPUT_NO_SIGNALS 1   /* leave signal dispositions alone (inside the profiled
+                                  * program, whose handlers must not change) */
+
+/* pf_output_open with flags. */
+pf_output *pf_output_open_flags(const char *path, int flags, pf_error *err);
 
 /* The stream to write to (borrowed). */
 FILE *pf_output_stream(pf_output *o);

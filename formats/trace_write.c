@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "trace_format.h"
+#include "output.h"
 #include "varint.h"
 
 #define ZOUT_SIZE (256u * 1024u)
@@ -528,64 +529,24 @@ int pf_trace_write_mem_raw(const pf_trace *t, unsigned char **out, size_t *outle
 
 int pf_trace_write(const pf_trace *t, const char *path, pf_error *err)
 {
-    static unsigned tmp_counter;
     writer w;
     memset(&w, 0, sizeof w);
     w.err = err;
     w.gz = 1;
     if (path == NULL || path[0] == '\0')
         return pf_error_set(err, PF_EUSAGE, "no output file name");
-
-    /* The temporary sits beside the target (same file system, so rename() is
-     * atomic) and is created exclusively, so two writers never share one. */
-    size_t plen = strlen(path);
-    char *tmp = pf_malloc(plen + 64);
-    if (tmp == NULL)
-        return pf_error_set(err, PF_ENOMEM, "out of memory writing trace");
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(), tmp_counter++);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        pf_error_set(err, PF_EIO, "cannot create temporary file '%s': %s", tmp,
-                     strerror(errno));
-        pf_free(tmp);
+    /* The collector writes from inside the profiled program: its signal handlers
+     * must stay as the program set them. */
+    pf_output *out = pf_output_open_flags(path, PF_OUTPUT_NO_SIGNALS, err);
+    if (out == NULL)
+        return -1;
+    w.fp = pf_output_stream(out);
+    if (write_all(&w, t) < 0) {
+        pf_output_abort(out);
+        writer_free(&w);
         return -1;
     }
-    w.fp = fdopen(fd, "wb");
-    if (w.fp == NULL) {
-        pf_error_set(err, PF_EIO, "cannot open temporary file '%s': %s", tmp, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-    if (write_all(&w, t) < 0)
-        goto fail;
-    if (fflush(w.fp) != 0 || ferror(w.fp)) {
-        w_fail_errno(&w, "cannot write trace");
-        goto fail;
-    }
-    FILE *fp = w.fp;
     w.fp = NULL;
-    if (fclose(fp) != 0) {
-        w_fail_errno(&w, "cannot write trace");
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        pf_error_set(err, PF_EIO, "cannot rename '%s' into place: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    pf_free(tmp);
     writer_free(&w);
-    return 0;
-
-fail:
-    if (w.fp)
-        fclose(w.fp);
-    unlink(tmp);
-    pf_free(tmp);
-    writer_free(&w);
-    return -1;
+    return pf_output_commit(out, err);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -471,6 +472,66 @@ static void test_convert_signal_removes_temp_file(void **state)
         skip();
 }
 
+/* -o names a device, a FIFO or a symlink: written through, never replaced. */
+static void test_convert_output_to_special_files(void **state)
+{
+    (void)state;
+    char path[256], target[256];
+    struct stat st;
+    int before = count_entries();
+    /* A character device of our own (as root; /dev/null itself must not be touched
+     * by a test): it stays a device, and writing to it works. */
+    snprintf(path, sizeof path, "%s/null", dir);
+    if (mknod(path, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        assert_int_equal(run("convert -f text -o null t.gz"), 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(S_ISCHR(st.st_mode));
+        unlink(path);
+    }
+    assert_int_equal(run("convert -f text -o /dev/null t.gz"), 0);
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    /* /dev/stdout reaches our standard output (here the pipe run() reads). */
+    assert_int_equal(run("convert -f text -o /dev/stdout t.gz"), 0);
+    assert_non_null(strstr(out, "function calls"));
+    /* A FIFO: its reader gets the data; the FIFO stays a FIFO. */
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    char cmd[700];
+    /* run() starts "cd DIR && pyflame-c ...": the reader runs beside it, in DIR too. */
+    snprintf(cmd, sizeof cmd, "convert -f text -o fifo t.gz & (cd '%s' && timeout 20 cat fifo "
+             "> fifo.out); wait", dir);
+    assert_int_equal(run(cmd), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    snprintf(target, sizeof target, "%s/fifo.out", dir);
+    assert_int_equal(stat(target, &st), 0);
+    assert_true(st.st_size > 100);
+    unlink(path);
+    unlink(target);
+    /* A symlink: the file it points at gets the output; the link stays a link. */
+    snprintf(path, sizeof path, "%s/link.txt", dir);
+    snprintf(target, sizeof target, "%s/real.txt", dir);
+    assert_int_equal(symlink("real.txt", path), 0);
+    assert_int_equal(run("convert -f text -o link.txt t.gz"), 0);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(stat(target, &st), 0);
+    assert_true(S_ISREG(st.st_mode) && st.st_size > 100);
+    assert_int_equal(count_entries(), before + 2);   /* link.txt, real.txt: no temporary */
+    unlink(path);
+    unlink(target);
+    /* Unwritable outputs: a clear message and exit 1. */
+    char longname[600];
+    memset(longname, 'x', 300);
+    memcpy(longname + 300, " t.gz", 6);
+    snprintf(cmd, sizeof cmd, "convert -f text -o %s", longname);
+    assert_int_equal(run(cmd), 1);
+    assert_non_null(strstr(out, "name too long"));
+    assert_int_equal(run("convert -f text -o /proc/version t.gz"), 1);
+    assert_int_equal(count_entries(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_convert_collapsed_deterministic_and_flamegraph_syntax),
         cmocka_unit_test(test_convert_refuses_binary_to_terminal),
         cmocka_unit_test(test_convert_signal_removes_temp_file),
+        cmocka_unit_test(test_convert_output_to_special_files),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -549,7 +549,7 @@ static void test_trace_write_failure_leaves_no_file(void **state)
     snprintf(path, sizeof path, "%s/no/such/dir/t.gz", tmpdir);
     assert_int_equal(pf_trace_write(t, path, &err), -1);
     assert_int_equal(err.code, PF_EIO);
-    /* Target is a non-empty directory: rename fails after the data was written. */
+    /* Target is a non-empty directory: refused before anything is written. */
     snprintf(path, sizeof path, "%s/dir", tmpdir);
     assert_int_equal(mkdir(path, 0700), 0);
     char inner[600];
@@ -558,8 +558,8 @@ static void test_trace_write_failure_leaves_no_file(void **state)
     fclose(f);
     assert_int_equal(pf_trace_write(t, path, &err), -1);
     assert_int_equal(err.code, PF_EIO);
-    assert_non_null(strstr(err.msg, "rename"));
-    assert_int_equal(count_dir_entries(tmpdir), 1);   /* only dir: temp removed */
+    assert_non_null(strstr(err.msg, "directory"));
+    assert_int_equal(count_dir_entries(tmpdir), 1);   /* only dir: no temp left */
     unlink(inner);
     rmdir(path);
     pf_trace_free(t);
