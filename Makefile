@@ -14,15 +14,23 @@ PREFIX    ?= /usr/local
 BUILD     ?= build
 VERSION   := 0.1.0
 
-PKG_CFLAGS = $(shell pkg-config --cflags zlib libxml-2.0)
-PKG_LIBS   = $(shell pkg-config --libs zlib libxml-2.0)
-WARN      = -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes -Wno-sign-conversion -Werror
+ZLIB_CFLAGS = $(shell pkg-config --cflags zlib)
+XML_CFLAGS  = $(shell pkg-config --cflags libxml-2.0)
+PKG_CFLAGS  = $(ZLIB_CFLAGS) $(XML_CFLAGS)
+PKG_LIBS    = $(shell pkg-config --libs zlib libxml-2.0)
+# Warnings are errors in `make test` and CI (WERROR=-Werror), not in a user's plain
+# `make`: a newer compiler's new warning must not break someone's build.
+WERROR    ?=
+WARN      = -Wall -Wextra -Wshadow -Wconversion -Wstrict-prototypes -Wno-sign-conversion $(WERROR)
 OPT       ?= -O2 -g
 CFLAGS    ?=
 SAN       ?=
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) $(WARN) $(SAN) -MMD -MP \
-              -DPF_VERSION='"$(VERSION)"' -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+              -DPF_VERSION='"$(VERSION)"' -I. -I$(BUILD)/gen $(ZLIB_CFLAGS) $(CFLAGS)
 LDLIBS    = $(PKG_LIBS) -lm
+# Per-layer flags: only render/ (and cli/, which drives it) sees libxml2's headers.
+LAYER_CFLAGS = $(if $(filter render/% cli/% tests/% bench/%,$<),$(XML_CFLAGS))
+export PF_WERROR = $(WERROR)
 
 FORMATS_SRC := $(wildcard formats/*.c)
 CONVERT_SRC := $(wildcard convert/*.c)
@@ -42,13 +50,13 @@ RENDER_LIB  := $(BUILD)/libpfrender.a
 LIBS        := $(RENDER_LIB) $(CONVERT_LIB) $(FORMATS_LIB)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: golden bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
+.PHONY: golden check-layers uninstall enable-import disable-import bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
 all: $(BUILD)/pyflame-c collector
 
 # ---- libraries and the CLI --------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(LAYER_CFLAGS) -c $< -o $@
 
 $(BUILD)/gen/%.inc: render/assets/% scripts/embed.sh
 	@mkdir -p $(dir $@)
@@ -80,7 +88,7 @@ collectors:
 # ---- tests ------------------------------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -Wno-conversion -DPF_BUILD_DIR='"$(BUILD)"' -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
+	$(CC) $(BASE_CFLAGS) $(XML_CFLAGS) -Wno-conversion -DPF_BUILD_DIR='"$(BUILD)"' -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
 
 unit: $(TESTS) $(BUILD)/pyflame-c
 	@sh scripts/run-unit-tests.sh $(TESTS)
@@ -101,13 +109,19 @@ asan:
 asan-integration: $(BUILD)/pyflame-c
 	@sh scripts/run-asan-integration.sh "$(BUILD)" "$(CC)" "$(OPT) $(SAN)"
 
-# Every test: unit tests, the same under sanitizers, the interpreter matrix, short fuzz runs.
+# No file includes a header from a layer above its own (scripts/check-layers.sh).
+check-layers:
+	@sh scripts/check-layers.sh
+
+# Every test: layers, unit tests, golden outputs, the same under sanitizers, the
+# interpreter matrix, short fuzz runs, the browser.  Warnings are errors here.
 test: deps-test
-	$(MAKE) all
-	$(MAKE) unit
+	$(MAKE) check-layers
+	$(MAKE) WERROR=-Werror all
+	$(MAKE) WERROR=-Werror unit
 	$(MAKE) golden
-	$(MAKE) asan
-	$(MAKE) integration
+	$(MAKE) WERROR=-Werror asan
+	$(MAKE) WERROR=-Werror integration
 	$(MAKE) fuzz-run FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
 	$(MAKE) browser-test
 
@@ -138,7 +152,7 @@ BENCH_TOOLS := $(patsubst bench/tools/%.c,$(BUILD)/bench/%,$(wildcard bench/tool
 bench-tools: $(BENCH_TOOLS)
 $(BUILD)/bench/%: bench/tools/%.c $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $(XML_CFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 bench: deps-bench
 	$(MAKE) all collectors bench-tools
@@ -149,14 +163,30 @@ demo: deps-demo
 	@sh scripts/demo.sh "$(BUILD)"
 
 # ---- install ----------------------------------------------------------------------------
-# Layout: $(PREFIX)/bin/pyflame-c and $(PREFIX)/lib/pyflame-c/python/pyflame/ (the package
-# with every collector built).  A pyflame-c.pth in each interpreter's site-packages makes
-# `import pyflame` work there directly.
+# Writes only under $(DESTDIR)$(PREFIX): bin/pyflame-c and lib/pyflame-c/python/pyflame/
+# (the package, with a collector for every interpreter found).  `make uninstall` with the
+# same PREFIX and DESTDIR removes exactly that.  Making `import pyflame` work in an
+# interpreter is a separate, explicit step: make enable-import PYTHON=/usr/bin/python3
+# (undo: make disable-import PYTHON=...).
+LIBDIR = $(PREFIX)/lib/pyflame-c
 install: all collectors
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pyflame-c/python/pyflame
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/python/pyflame
 	install -m 755 $(BUILD)/pyflame-c $(DESTDIR)$(PREFIX)/bin/pyflame-c
-	cp -R $(BUILD)/python/pyflame/. $(DESTDIR)$(PREFIX)/lib/pyflame-c/python/pyflame/
-	@sh scripts/install-pth.sh "$(DESTDIR)$(PREFIX)/lib/pyflame-c/python"
+	cp -R $(BUILD)/python/pyflame/. $(DESTDIR)$(LIBDIR)/python/pyflame/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/pyflame-c
+	rm -rf $(DESTDIR)$(LIBDIR)
+	@# the folders install created, when nothing else is left in them
+	-rmdir $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX) 2>/dev/null; \
+	 d=$$(dirname "$(DESTDIR)$(PREFIX)"); \
+	 while [ -n "$(DESTDIR)" ] && [ "$$d" != "$(DESTDIR)" ] && [ "$$d" != / ] && rmdir "$$d" 2>/dev/null; do \
+	     d=$$(dirname "$$d"); done; true
+
+enable-import:
+	@sh scripts/python-import.sh enable "$(PYTHON)" "$(LIBDIR)/python"
+disable-import:
+	@sh scripts/python-import.sh disable "$(PYTHON)" "$(LIBDIR)/python"
 
 clean:
 	rm -rf $(BUILD)

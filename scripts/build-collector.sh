@@ -26,7 +26,7 @@ if [ -f "$out" ] && [ -z "$(find collector formats -newer "$out" -name '*.[ch]' 
     exit 0
 fi
 echo "  CC      collector for Python $ver -> $out"
-cflags="-std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $flags -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -I. -isystem $inc"
+cflags="-std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $flags -Wall -Wextra -Wshadow -Wstrict-prototypes ${PF_WERROR:-} -I. -isystem $inc"
 objs=""
 for s in $srcs; do
     o="$obj/$(echo "$s" | tr / _ | sed 's/\.c$/.o/')"
