@@ -5,7 +5,10 @@ Run by scripts/run-integration.sh under every interpreter, or by hand:
 The interpreter running this file must be PYFLAME_PYTHON (the in-process cProfile
 comparison and the trace reader use it).
 """
-import cProfile
+try:
+    from profiling import tracing as cProfile   # 3.15+: cProfile's new home (cProfile an alias)
+except ImportError:
+    import cProfile
 import os
 import pstats
 import re
@@ -424,7 +427,8 @@ class TestRecording(CollectTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         ours = Trace(out).func_stats()
         # cProfile over the same code, in this interpreter
-        code = compile(open(script).read(), script, "exec")
+        with open(script) as f:
+            code = compile(f.read(), script, "exec")
         prof = cProfile.Profile()
         g = {"__name__": "__main__", "__file__": script}
         prof.enable()
