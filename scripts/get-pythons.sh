@@ -78,8 +78,12 @@ set -- -o Dir::State="$apt" -o Dir::State::Lists="$apt/lists" -o Dir::State::sta
        -o APT::Architecture="$arch" -o APT::Architectures="$arch" -o APT::Sandbox::User=root
 
 say "installing Python$todo from Debian $suite ($uri) into $cache"
-apt-get "$@" -qq update >"$apt/update.log" 2>&1 ||
-    die "cannot fetch Debian $suite's package list from $uri (see $apt/update.log)"
+rm -f "$apt"/lists/*_Packages*
+if ! apt-get "$@" -qq --error-on=any update >"$apt/update.log" 2>&1 ||
+   [ -z "$(ls "$apt"/lists/*"_${suite}_main_binary-${arch}_Packages"* 2>/dev/null)" ]; then
+    cat "$apt/update.log" >&2
+    die "cannot fetch Debian $suite's package list from $uri: Python$todo NOT installed"
+fi
 
 libs="libc6 libexpat1 libffi8 libgcc-s1 liblzma5 libncursesw6 libreadline8t64 libsqlite3-0
       libssl3t64 libtinfo6 libuuid1 libzstd1 zlib1g libbz2-1.0 libmpdec4 libdb5.3t64"
