@@ -74,13 +74,16 @@ $(BUILD)/pyflame-c: $(call obj,$(CLI_SRC)) $(LIBS)
 	$(CC) $(SAN) -o $@ $(call obj,$(CLI_SRC)) $(LIBS) $(LDLIBS)
 
 # ---- the collector extension, one build per interpreter ----------------------------------
-# `make collector` builds for $(PYTHON); `make collectors` for every CPython 3.8-3.13 found.
+# `make collector` builds for $(PYTHON); `make collectors` for every CPython 3.8-3.15 found,
+# after scripts/get-pythons.sh has installed 3.14 and 3.15 from Debian unstable into a
+# private cache (once; PYFLAME_C_GET_PYTHONS=0 skips it).
 # The package lands in $(BUILD)/python/pyflame/, where the CLI looks for it (see cli/paths.c);
 # extension suffixes differ per version, so all builds share one package folder.
 collector:
 	@sh scripts/build-collector.sh "$(PYTHON)" "$(BUILD)" "$(CC)" "$(OPT) $(SAN)"
 
 collectors:
+	@sh scripts/get-pythons.sh
 	@for py in $$(sh scripts/find-pythons.sh); do \
 	    sh scripts/build-collector.sh "$$py" "$(BUILD)" "$(CC)" "$(OPT) $(SAN)" || exit 1; \
 	done
@@ -127,6 +130,7 @@ test: deps-test
 
 deps-test:
 	@sh scripts/deps.sh test
+	@sh scripts/get-pythons.sh
 deps-demo:
 	@sh scripts/deps.sh demo
 deps-bench:

@@ -27,6 +27,12 @@ if [ -f "$out" ] && [ -z "$(find collector formats -newer "$out" -name '*.[ch]' 
 fi
 echo "  CC      collector for Python $ver -> $out"
 cflags="-std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $flags -Wall -Wextra -Wshadow -Wstrict-prototypes ${PF_WERROR:-} -I. -isystem $inc"
+# Debian's multiarch pyconfig.h includes <TRIPLET/python3.X/pyconfig.h>: for an interpreter
+# unpacked outside /usr (scripts/get-pythons.sh), that lives beside its include folder.
+incroot=$(dirname "$inc")
+if [ "$incroot" != /usr/include ] && grep -q '#  *include *<[a-z0-9_]*-linux-[a-z]*/python' "$inc/pyconfig.h" 2>/dev/null; then
+    cflags="$cflags -idirafter $incroot"
+fi
 objs=""
 for s in $srcs; do
     o="$obj/$(echo "$s" | tr / _ | sed 's/\.c$/.o/')"

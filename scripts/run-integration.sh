@@ -1,11 +1,12 @@
 #!/bin/sh
 # run-integration.sh BUILD: runs every tests/integration/test_*.py under every interpreter
-# that has a collector built, then prints the total as "N passed, N failed".  Debian's
+# that has a collector built, then prints which versions ran (and which of 3.8-3.15 did
+# not), and the total as "N passed, N failed".  Debian's
 # /usr/bin/python3 is always among them when present (even if another build of its version
 # was found first): the peers the tests compare with (python3-line-profiler) live there.
 build=$1
 bin=$(cd "$build" && pwd)/pyflame-c
-passed=0 failedn=0
+passed=0 failedn=0 ran="" rans=""
 pythons=$(sh scripts/find-pythons.sh)
 case " $(echo $pythons) " in
     *" /usr/bin/python3 "*) ;;
@@ -14,6 +15,10 @@ esac
 for py in $pythons; do
     ext=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
     [ -f "$build/python/pyflame/_collector$ext" ] || { echo "skip $py: no collector built"; continue; }
+    vers=$("$py" -c 'import platform, sys; print("%d.%d" % sys.version_info[:2], platform.python_version())')
+    ran="$ran
+  ${vers#* }  $py"
+    rans="$rans ${vers%% *}"
     for t in tests/integration/test_*.py; do
         [ -f "$t" ] || continue
         echo "== $t ($py)"
@@ -24,5 +29,11 @@ for py in $pythons; do
         fi
     done
 done
+echo "integration: ran under$ran"
+absent=""
+for v in 3.8 3.9 3.10 3.11 3.12 3.13 3.14 3.15; do
+    case " $rans " in *" $v "*) ;; *) absent="$absent $v" ;; esac
+done
+[ -z "$absent" ] || echo "integration: WARNING: NOT tested on Python$absent (no interpreter or no collector)"
 echo "integration: $passed passed, $failedn failed"
 [ "$failedn" = 0 ]

@@ -20,6 +20,8 @@ from pyflame import _collector
 
 _MAIN_KEYS = ("__name__", "__doc__", "__package__", "__loader__", "__spec__",
               "__annotations__", "__builtins__")
+# Python 3.15 no longer sets __cached__ in __main__ (neither for a script nor for -m).
+_SETS_CACHED = sys.version_info < (3, 15)
 
 
 class _State:
@@ -195,7 +197,8 @@ def _setup_script(g, pyname, target, args):
         sys.exit(2)
     loader_type = sys.modules["_frozen_importlib_external"].SourceFileLoader
     g["__file__"] = filename
-    g["__cached__"] = None
+    if _SETS_CACHED:
+        g["__cached__"] = None
     g["__loader__"] = loader_type("__main__", filename)
     g["__spec__"] = None
     g["__package__"] = None
@@ -216,9 +219,10 @@ def _setup_module(g, pyname, target, args):
         sys.exit("%s: %s" % (sys.executable, e))
     sys.argv[0] = spec.origin
     fname = spec.origin if spec.has_location else None
-    g.update(__name__="__main__", __file__=fname,
-             __cached__=spec.cached if spec.has_location else None, __doc__=None,
-             __loader__=spec.loader, __package__=spec.parent, __spec__=spec)
+    g.update(__name__="__main__", __file__=fname)
+    if _SETS_CACHED:
+        g["__cached__"] = spec.cached if spec.has_location else None
+    g.update(__doc__=None, __loader__=spec.loader, __package__=spec.parent, __spec__=spec)
     if fname is None:
         del g["__file__"]
     return code

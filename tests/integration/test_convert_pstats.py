@@ -1,7 +1,8 @@
 """test_convert_pstats.py: `pyflame-c convert -f pstats` against cProfile itself.
 
 Each test program runs twice under the interpreter in $PYFLAME_PYTHON: once under
-`pyflame-c collect` (then converted to pstats), once under `python -m cProfile -o`.
+`pyflame-c collect` (then converted to pstats), once under `python -m cProfile -o`
+(on 3.15+ `python -m profiling.tracing -o`: cProfile's new home, cProfile an alias).
 Both files are loaded with that interpreter's pstats module and, for every function
 defined in the program and every builtin the program calls directly, the call count
 (nc), primitive-call count (cc) and each caller edge's (nc, cc) must be equal.
@@ -64,6 +65,13 @@ def have_collector():
         return r.returncode == 0 and os.path.exists(os.path.join(d, "t.gz"))
 
 
+# The deterministic profiler to compare with: profiling.tracing where the interpreter has
+# it (3.15+), else cProfile.
+HAS_TRACING = subprocess.run([PYTHON, "-c", "import profiling.tracing"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+PROFILER = "profiling.tracing" if HAS_TRACING else "cProfile"
+
+
 # Under the test harness (PYFLAME_C set) a collector that does not work is a failure;
 # run by hand without one, the tests are skipped.
 HAVE_COLLECTOR = "PYFLAME_C" in os.environ or have_collector()
@@ -85,7 +93,7 @@ class ConvertAgainstCProfile(unittest.TestCase):
             theirs = os.path.join(cls.dir, name + ".cprofile.prof")
             run([PYFLAME_C, "collect", "--python", PYTHON, "-o", trace, prog], cls.dir)
             run([PYFLAME_C, "convert", "-f", "pstats", "-o", ours, trace], cls.dir)
-            run([PYTHON, "-m", "cProfile", "-o", theirs, prog], cls.dir)
+            run([PYTHON, "-m", PROFILER, "-o", theirs, prog], cls.dir)
             cls.progs[name] = prog
             cls.ours[name] = _compare.load(ours, prog)
             cls.theirs[name] = _compare.load(theirs, prog)
@@ -96,6 +104,18 @@ class ConvertAgainstCProfile(unittest.TestCase):
         self.assertFalse(problems, "\n%s under %s:\n  " % (name, PYTHON) + "\n  ".join(problems))
 
     # test_<program>_matches_cprofile for every program: added below the class.
+
+    def test_compares_with_the_interpreters_own_profiler(self):
+        ver = run([PYTHON, "-c", "import sys; print(sys.version_info[:2] >= (3, 15))"],
+                  self.dir).stdout.decode().strip()
+        self.assertEqual(HAS_TRACING, ver == "True")   # profiling.tracing arrived in 3.15
+        if HAS_TRACING:
+            # cProfile stays an alias of profiling.tracing: the same numbers
+            alias = os.path.join(self.dir, "recursion.alias.prof")
+            run([PYTHON, "-m", "cProfile", "-o", alias, self.progs["recursion"]], self.dir)
+            problems = _compare.differences(_compare.load(alias, self.progs["recursion"]),
+                                            self.theirs["recursion"], set())
+            self.assertFalse(problems, "\n  ".join(problems))
 
     def test_recursion_counts(self):
         fib = self.ours["recursion"][("PROG", 1, "fib")]
@@ -189,7 +209,7 @@ class ConvertAgainstCProfile(unittest.TestCase):
 def _comparison(name):
     def test(self):
         self.compare(name)
-    test.__doc__ = "%s.py: (nc, cc) and caller edges equal cProfile's" % name
+    test.__doc__ = "%s.py: (nc, cc) and caller edges equal %s's" % (name, PROFILER)
     return test
 
 
