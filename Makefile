@@ -50,7 +50,7 @@ RENDER_LIB  := $(BUILD)/libpfrender.a
 LIBS        := $(RENDER_LIB) $(CONVERT_LIB) $(FORMATS_LIB)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: golden check-layers uninstall enable-import disable-import bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
+.PHONY: bomb-test golden check-layers uninstall enable-import disable-import bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
 all: $(BUILD)/pyflame-c collector
 
 # ---- libraries and the CLI --------------------------------------------------------------
@@ -100,6 +100,10 @@ unit: $(TESTS) $(BUILD)/pyflame-c
 golden: $(BUILD)/pyflame-c
 	@sh scripts/run-golden.sh "$(BUILD)"
 
+# gzip bombs against convert and html under a small address-space limit (tests/bomb/).
+bomb-test: $(BUILD)/pyflame-c
+	@sh tests/bomb/run.sh "$(BUILD)"
+
 integration: $(BUILD)/pyflame-c collectors
 	@sh scripts/run-integration.sh "$(BUILD)"
 
@@ -123,6 +127,7 @@ test: deps-test
 	$(MAKE) WERROR=-Werror all
 	$(MAKE) WERROR=-Werror unit
 	$(MAKE) golden
+	$(MAKE) bomb-test
 	$(MAKE) WERROR=-Werror asan
 	$(MAKE) WERROR=-Werror integration
 	$(MAKE) fuzz-run FUZZ_SECONDS=$${FUZZ_SECONDS:-10}

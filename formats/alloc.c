@@ -10,9 +10,12 @@
 static long fail_after = -1;   /* < 0: injection off */
 static long injected;
 static long live_blocks;
+static size_t largest;         /* largest request since pf_alloc_fail_after() */
 
-static int should_fail(void)
+static int should_fail(size_t n)
 {
+    if (n > largest)
+        largest = n;
     if (fail_after < 0)
         return 0;
     if (fail_after == 0) {
@@ -25,7 +28,7 @@ static int should_fail(void)
 
 void *pf_malloc(size_t n)
 {
-    if (should_fail())
+    if (should_fail(n))
         return NULL;
     void *p = malloc(n ? n : 1);
     if (p)
@@ -35,7 +38,7 @@ void *pf_malloc(size_t n)
 
 void *pf_calloc(size_t nmemb, size_t size)
 {
-    if (should_fail())
+    if (should_fail(size && nmemb > SIZE_MAX / size ? SIZE_MAX : nmemb * size))
         return NULL;
     void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
     if (p)
@@ -49,7 +52,7 @@ void *pf_realloc(void *p, size_t n)
         pf_free(p);
         return NULL;
     }
-    if (should_fail())
+    if (should_fail(n))
         return NULL;
     void *q = realloc(p, n);
     if (q && p == NULL)
@@ -88,7 +91,9 @@ void pf_alloc_fail_after(long n)
 {
     fail_after = n;
     injected = 0;
+    largest = 0;
 }
 
 long pf_alloc_injected_failures(void) { return injected; }
 long pf_alloc_live_blocks(void) { return live_blocks; }
+size_t pf_alloc_largest_request(void) { return largest; }

@@ -26,5 +26,8 @@ void pf_alloc_fail_after(long n);
 long pf_alloc_injected_failures(void);
 /* Live blocks allocated through these wrappers (for leak checks in tests). */
 long pf_alloc_live_blocks(void);
+/* The largest single request (bytes) since the last pf_alloc_fail_after() call, to
+ * check that a budget-bound reader never asked for more than its budget. */
+size_t pf_alloc_largest_request(void);
 
 #endif

@@ -34,11 +34,18 @@ struct pf_strtab {
     arena_block *blocks;       /* head = current block */
     uint32_t *slots;           /* dedup index (NULL until the first intern) */
     uint32_t nslots;           /* power of two, or 0 */
+    pf_budget *budget;         /* charged for every allocation (NULL: none) */
 };
 
 pf_strtab *pf_strtab_new(void)
 {
     return pf_calloc(1, sizeof(pf_strtab));
+}
+
+void pf_strtab_set_budget(pf_strtab *t, pf_budget *b)
+{
+    if (t)
+        t->budget = b;
 }
 
 void pf_strtab_free(pf_strtab *t)
@@ -75,9 +82,13 @@ static char *arena_copy(pf_strtab *t, const char *s, size_t len)
         return NULL;
     if (b == NULL || b->cap - b->used < len + 1) {
         size_t cap = len + 1 > ARENA_BLOCK / 4 ? len + 1 : ARENA_BLOCK;
-        arena_block *nb = pf_malloc(sizeof(arena_block) + cap);
-        if (nb == NULL)
+        if (pf_budget_charge(t->budget, sizeof(arena_block) + cap) < 0)
             return NULL;
+        arena_block *nb = pf_malloc(sizeof(arena_block) + cap);
+        if (nb == NULL) {
+            pf_budget_release(t->budget, sizeof(arena_block) + cap);
+            return NULL;
+        }
         nb->used = 0;
         nb->cap = cap;
         if (cap == ARENA_BLOCK || b == NULL) {
@@ -106,9 +117,14 @@ static int grow_ents(pf_strtab *t)
     if (t->cap >= UINT32_MAX / 2)
         return -1;
     uint32_t ncap = t->cap ? t->cap * 2 : 64;
-    strent *n = pf_reallocarray(t->ents, ncap, sizeof(strent));
-    if (n == NULL)
+    uint64_t grow = (uint64_t)(ncap - t->cap) * sizeof(strent);
+    if (pf_budget_charge(t->budget, grow) < 0)
         return -1;
+    strent *n = pf_reallocarray(t->ents, ncap, sizeof(strent));
+    if (n == NULL) {
+        pf_budget_release(t->budget, grow);
+        return -1;
+    }
     t->ents = n;
     t->cap = ncap;
     return 0;
@@ -140,11 +156,16 @@ static int index_reserve(pf_strtab *t)
         want *= 2;
     if (want > UINT32_MAX)
         return -1;
-    uint32_t *slots = pf_reallocarray(NULL, (size_t)want, sizeof(uint32_t));
-    if (slots == NULL)
+    if (pf_budget_charge(t->budget, want * sizeof(uint32_t)) < 0)
         return -1;
+    uint32_t *slots = pf_reallocarray(NULL, (size_t)want, sizeof(uint32_t));
+    if (slots == NULL) {
+        pf_budget_release(t->budget, want * sizeof(uint32_t));
+        return -1;
+    }
     memset(slots, 0xff, (size_t)want * sizeof(uint32_t));
     uint32_t *old = t->slots;
+    uint32_t old_n = old ? t->nslots : 0;
     t->slots = slots;
     t->nslots = (uint32_t)want;
     for (uint32_t id = 0; id < t->count; id++) {
@@ -154,6 +175,7 @@ static int index_reserve(pf_strtab *t)
             t->slots[i] = id;
     }
     pf_free(old);
+    pf_budget_release(t->budget, (uint64_t)old_n * sizeof(uint32_t));
     return 0;
 }
 

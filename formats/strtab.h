@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
+
 typedef struct pf_strtab pf_strtab;
 
 #define PF_STR_NONE UINT32_MAX   /* "no string" / failure */
@@ -19,6 +21,11 @@ typedef struct pf_strtab pf_strtab;
 pf_strtab *pf_strtab_new(void);
 /* Frees the table and every string in it.  NULL-safe. */
 void pf_strtab_free(pf_strtab *t);
+
+/* Makes the table charge its growth (entries, string blocks, index) to b before
+ * allocating, failing like out of memory when b refuses (b->refused tells).  b must
+ * outlive the table; NULL stops the accounting.  pf_trace uses it for its budget. */
+void pf_strtab_set_budget(pf_strtab *t, pf_budget *b);
 
 /* Returns the id of s[0..len), adding a copy if it is new.  Returns PF_STR_NONE when
  * out of memory (the table is unchanged) or when the table already holds

@@ -18,6 +18,7 @@ pf_trace *pf_trace_new(void)
         pf_free(t);
         return NULL;
     }
+    pf_strtab_set_budget(t->strings, &t->mem);
     t->meta.format_version = PF_TRACE_FORMAT_VERSION;
     return t;
 }
@@ -55,20 +56,27 @@ void pf_trace_free(pf_trace *t)
     pf_free(t);
 }
 
-/* Makes room for one more element in *arr (n used, *cap allocated).  0 or -1.
- * Indices must stay below PF_NONE, hence the UINT32_MAX - 1 ceiling. */
-static int reserve(void **arr, uint32_t n, uint32_t *cap, size_t elsize)
+/* Makes room for one more element in *arr (n used, *cap allocated), growing by half
+ * (not doubling: the slack of a big array is at most a third of it, and the reader
+ * trims it at the end anyway).  The growth is charged to b before the allocation.
+ * 0 or -1.  Indices must stay below PF_NONE, hence the UINT32_MAX - 1 ceiling. */
+static int reserve(pf_budget *b, void **arr, uint32_t n, uint32_t *cap, size_t elsize)
 {
     if (n < *cap)
         return 0;
     if (n >= UINT32_MAX - 1)
         return -1;
-    uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 16;
+    uint64_t ncap = *cap ? (uint64_t)*cap + *cap / 2 : 16;
     if (ncap > UINT32_MAX - 1)
         ncap = UINT32_MAX - 1;
-    void *p = pf_reallocarray(*arr, (size_t)ncap, elsize);
-    if (p == NULL)
+    uint64_t grow = (ncap - *cap) * elsize;
+    if (pf_budget_charge(b, grow) < 0)
         return -1;
+    void *p = pf_reallocarray(*arr, (size_t)ncap, elsize);
+    if (p == NULL) {
+        pf_budget_release(b, grow);
+        return -1;
+    }
     *arr = p;
     *cap = (uint32_t)ncap;
     return 0;
@@ -78,7 +86,7 @@ static int reserve(void **arr, uint32_t n, uint32_t *cap, size_t elsize)
     do {                                                                       \
         void *a_ = (t)->arr;                                                   \
         if ((t) == NULL || (rec) == NULL ||                                    \
-            reserve(&a_, (t)->n, &(t)->cap, sizeof *(t)->arr) < 0)             \
+            reserve(&(t)->mem, &a_, (t)->n, &(t)->cap, sizeof *(t)->arr) < 0)           \
             return PF_NONE;                                                    \
         (t)->arr = a_;                                                         \
         (t)->arr[(t)->n] = *(rec);                                             \
@@ -115,17 +123,56 @@ uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_
     if (t == NULL || (text == NULL && len != 0))
         return PF_NONE;
     void *a = t->sources;
-    if (reserve(&a, t->nsources, &t->cap_sources, sizeof(pf_source)) < 0)
+    if (reserve(&t->mem, &a, t->nsources, &t->cap_sources, sizeof(pf_source)) < 0)
         return PF_NONE;
     t->sources = a;
-    char *copy = pf_strndup(text ? text : "", len);
-    if (copy == NULL)
+    if (len == SIZE_MAX || pf_budget_charge(&t->mem, (uint64_t)len + 1) < 0)
         return PF_NONE;
+    char *copy = pf_strndup(text ? text : "", len);
+    if (copy == NULL) {
+        pf_budget_release(&t->mem, (uint64_t)len + 1);
+        return PF_NONE;
+    }
     pf_source *s = &t->sources[t->nsources];
     s->path = path;
     s->text = copy;
     s->len = len;
     return t->nsources++;
+}
+
+/* Trims one array to its count; the released bytes leave the budget. */
+static void trim(pf_budget *b, void **arr, uint32_t n, uint32_t *cap, size_t elsize)
+{
+    if (*cap <= n)
+        return;
+    uint64_t freed = (uint64_t)(*cap - n) * elsize;
+    if (n == 0) {
+        pf_free(*arr);
+        *arr = NULL;
+    } else {
+        void *p = pf_reallocarray(*arr, n, elsize);
+        if (p == NULL)
+            return;                    /* keep the bigger block */
+        *arr = p;
+    }
+    *cap = n;
+    pf_budget_release(b, freed);
+}
+
+void pf_trace_shrink(pf_trace *t)
+{
+    if (t == NULL)
+        return;
+    void *a;
+#define TRIM(arr, n, cap)                                                      \
+    (a = t->arr, trim(&t->mem, &a, t->n, &t->cap, sizeof *t->arr), t->arr = a)
+    TRIM(codes, ncodes, cap_codes);
+    TRIM(threads, nthreads, cap_threads);
+    TRIM(nodes, nnodes, cap_nodes);
+    TRIM(lines, nlines, cap_lines);
+    TRIM(sources, nsources, cap_sources);
+    TRIM(samples, nsamples, cap_samples);
+#undef TRIM
 }
 
 int pf_meta_set_str(char **field, const char *s)

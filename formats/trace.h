@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "error.h"
+#include "input.h"
 #include "strtab.h"
 
 #define PF_NONE UINT32_MAX
@@ -146,6 +148,10 @@ typedef struct pf_trace {
     pf_line *lines;      uint32_t nlines;   uint32_t cap_lines;
     pf_source *sources;  uint32_t nsources; uint32_t cap_sources;
     pf_sample *samples;  uint32_t nsamples; uint32_t cap_samples;
+    /* Memory the model holds (mem.used: arrays at capacity, strings, sources, meta
+     * the reader decoded) and the cap the appenders respect (mem.limit, 0 = none:
+     * the reader sets it to its budget while reading, then back to 0). */
+    pf_budget mem;
 } pf_trace;
 
 /* Returns an empty trace (meta zeroed, format_version = PF_TRACE_FORMAT_VERSION),
@@ -155,7 +161,8 @@ pf_trace *pf_trace_new(void);
 void pf_trace_free(pf_trace *t);
 
 /* Appenders: copy *rec in and return its new index, or PF_NONE when out of memory
- * (the trace is unchanged).  They do not validate cross references; the reader
+ * or when growing would pass t->mem.limit (then t->mem.refused is set; the trace is
+ * unchanged either way).  Arrays grow by half their size.  They do not validate cross references; the reader
  * validates before appending, and pf_trace_validate checks a whole trace. */
 uint32_t pf_trace_add_code(pf_trace *t, const pf_code *rec);
 uint32_t pf_trace_add_thread(pf_trace *t, const pf_thread *rec);
@@ -164,6 +171,11 @@ uint32_t pf_trace_add_line(pf_trace *t, const pf_line *rec);
 uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec);
 /* Copies text[0..len) into a new source record for string id path. */
 uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_t len);
+
+/* Releases the appenders' growth slack: every array's capacity becomes its count
+ * (the reader calls it after END).  Never fails: a shrink that cannot be done
+ * keeps the bigger block. */
+void pf_trace_shrink(pf_trace *t);
 
 /* Sets a meta string field (e.g. &t->meta.hostname) to a copy of s (NULL clears it).
  * Returns 0, or -1 when out of memory (field unchanged). */
@@ -192,17 +204,23 @@ int pf_trace_write(const pf_trace *t, const char *path, pf_error *err);
 pf_trace *pf_trace_read(const char *path, pf_error *err);
 
 /* Same, from an in-memory buffer holding the file's bytes (gzip-framed or raw
- * uncompressed records).  Used by the fuzzer and by callers that sniff stdin. */
+ * uncompressed records).  Used by the fuzzer and the tests. */
 pf_trace *pf_trace_read_mem(const void *data, size_t len, pf_error *err);
+
+/* The general form: reads a trace from in's next byte on (usually its first; a
+ * pf_input_sniff before is fine, it consumes nothing), with in's decoding budget
+ * (pf_input_set_budget; default PF_BUDGET_DEFAULT, 4 GiB): the decoded stream may
+ * not pass it, nor the memory of the decoded model, which is checked before each
+ * allocation.  Over it: NULL with PF_ELIMIT and a message naming the budget and
+ * PF_BUDGET_OPTION, e.g. "decoded trace exceeds the 4 GiB decoding budget at
+ * offset 9000 in the NODES record at offset 60 (raise it with --max-memory)".
+ * pf_trace_read and pf_trace_read_mem are this with the default budget.  The input
+ * stays the caller's (free it after); a new trace, or NULL with err set. */
+pf_trace *pf_trace_read_input(pf_input *in, pf_error *err);
 
 /* Serialises to memory instead of a file: *out gets a pf_malloc'd gzip buffer the
  * caller frees with pf_free.  Returns 0 or -1 with err set. */
 int pf_trace_write_mem(const pf_trace *t, unsigned char **out, size_t *outlen, pf_error *err);
-
-/* True if the first bytes look like a trace (gzip magic, or the raw trace magic). */
-int pf_trace_sniff(const void *data, size_t len);
-
-/* ---- Additions (trace format owner) ---- */
 
 /* Like pf_trace_write_mem but without the gzip framing: *out gets the raw record
  * stream (what `zcat trace.gz` shows).  For tests, fuzz seeds and measurements;
@@ -210,14 +228,11 @@ int pf_trace_sniff(const void *data, size_t len);
 int pf_trace_write_mem_raw(const pf_trace *t, unsigned char **out, size_t *outlen,
                            pf_error *err);
 
-/* Readers refuse a record stream that decompresses to more than `bytes` (default,
- * and with 0: 4 GiB), so a small gzip bomb cannot exhaust memory or time.  Process-
- * wide; meant for tests and for callers that want a tighter cap.  Not thread-safe. */
-void pf_trace_set_read_limit(uint64_t bytes);
-
-/* pf_trace_sniff in detail: true for the raw magic, and for gzip data whose
- * decompressed start is the magic.  When the data ends before 8 bytes decompress
- * (a peek of a few dozen bytes can: deflate puts its code tables first) it answers
- * true if what did decompress matches; pass 1 KiB or more for a definite answer. */
+/* True if data[0..len) looks like the start of a trace: the raw magic, or gzip data
+ * whose decompressed start is the magic (decoded with pf_input).  When the data ends
+ * before 8 bytes decompress (a peek of a few dozen bytes can: deflate puts its code
+ * tables first) it answers true if what did decompress matches; pass 1 KiB or more
+ * for a definite answer.  A caller holding a pf_input uses pf_input_sniff instead. */
+int pf_trace_sniff(const void *data, size_t len);
 
 #endif

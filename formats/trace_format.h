@@ -42,9 +42,6 @@ enum pf_trace_tag {
 #define PF_TRACE_BLOCK_ENTRIES 4096u
 #define PF_TRACE_BLOCK_BYTES   (256u * 1024u)
 
-/* The reader refuses streams that decompress to more than this. */
-#define PF_TRACE_MAX_BYTES ((uint64_t)4 << 30)
-
 /* zlib's allocator hooks for the reader and writer (trace.c): zlib allocates through
  * pf_malloc too, so fault injection reaches it. */
 voidpf pf_trace_zalloc_(voidpf opaque, uInt items, uInt size);

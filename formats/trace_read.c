@@ -1,8 +1,8 @@
 /* trace_read.c: parses the format in FORMAT.md back into a pf_trace.
  *
  * Traces are untrusted input.  The reader is two layers:
- *   - `in`: a pull stream of uncompressed bytes with its offset, from memory or a
- *     FILE, inflating gzip members on the fly (or passing raw records through);
+ *   - `in`: the windows of decoded bytes of a pf_input (input.c: file, stdin or
+ *     memory, gzip or raw, truncation and trailing garbage detected there);
  *   - the record loop: tag and length varints from the stream, then the payload
  *     (pointed to in place when it lies in one buffer, else copied into a buffer
  *     that grows only as bytes actually arrive), then one read_<record>() per tag,
@@ -11,46 +11,28 @@
  * already read; every index is checked against what has been decoded so far (so a
  * node's parent precedes it, ids precede their use); entries are appended one at a
  * time.  Errors name what is wrong and the offset in the uncompressed stream.
+ * Budget: everything the model allocates (trace.c's arrays, the string table, meta
+ * strings, sources) and the payload copy buffer is charged to t->mem before it is
+ * allocated; t->mem.limit is the input's budget while reading, so a small stream
+ * that would decode into a huge model fails at the first allocation over it.
  */
 #include "trace.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "alloc.h"
+#include "input.h"
 #include "trace_format.h"
 #include "varint.h"
 
-#define IN_BUF (256u * 1024u)
-
-/* Cap on the decompressed record stream (pf_trace_set_read_limit). */
-static uint64_t read_limit = PF_TRACE_MAX_BYTES;
-
-void pf_trace_set_read_limit(uint64_t bytes)
-{
-    read_limit = bytes ? bytes : PF_TRACE_MAX_BYTES;
-}
-
-/* ---- the input stream ---- */
+/* ---- the stream: windows of decoded bytes from a pf_input ---- */
 
 typedef struct in {
+    pf_input *src;
     pf_error *err;
-    /* where (possibly compressed) bytes come from */
-    FILE *fp;                     /* or NULL: memory */
-    const unsigned char *mem;     /* memory source */
-    size_t memlen, mempos;
-    unsigned char *srcbuf;        /* FILE source buffer */
-    int src_eof;
-    /* gzip */
-    int gz, z_init, z_member_done;
-    z_stream z;
-    /* the window of uncompressed bytes */
-    const unsigned char *buf;
+    const unsigned char *buf;     /* the current window (borrowed from src) */
     size_t pos, end;
-    unsigned char *dbuf;          /* owned window storage (gzip output) */
     uint64_t base;                /* stream offset of buf[0] */
 } in;
 
@@ -59,97 +41,19 @@ static uint64_t in_offset(const in *s)
     return s->base + s->pos;
 }
 
-/* Gives zlib more compressed input.  1: some, 0: source exhausted, -1: error. */
-static int src_more(in *s)
-{
-    if (s->src_eof)
-        return 0;
-    if (s->fp == NULL) {
-        size_t left = s->memlen - s->mempos;
-        if (left == 0) {
-            s->src_eof = 1;
-            return 0;
-        }
-        uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
-        s->z.next_in = (Bytef *)(uintptr_t)(s->mem + s->mempos);
-        s->z.avail_in = n;
-        s->mempos += n;
-        return 1;
-    }
-    size_t n = fread(s->srcbuf, 1, IN_BUF, s->fp);
-    if (n == 0) {
-        if (ferror(s->fp))
-            return pf_error_set(s->err, PF_EIO, "read error at offset %" PRIu64 ": %s",
-                                s->base + s->end, strerror(errno));
-        s->src_eof = 1;
-        return 0;
-    }
-    s->z.next_in = s->srcbuf;
-    s->z.avail_in = (uInt)n;
-    return 1;
-}
-
-/* Refills the window (pos == end on entry).  1: bytes available, 0: clean end of
- * stream, -1: error (err set). */
+/* Takes the next window (pos == end on entry).  1: bytes available, 0: clean end
+ * of stream, -1: error (err set). */
 static int in_fill(in *s)
 {
-    s->base += s->end;
-    s->pos = s->end = 0;
-    if (!s->gz) {
-        if (s->fp == NULL)
-            return 0;                 /* memory: the whole input was one window */
-        size_t n = fread(s->srcbuf, 1, IN_BUF, s->fp);
-        if (n == 0) {
-            if (ferror(s->fp))
-                return pf_error_set(s->err, PF_EIO, "read error at offset %" PRIu64 ": %s",
-                                    s->base, strerror(errno));
-            return 0;
-        }
-        s->buf = s->srcbuf;
-        s->end = n;
-    } else {
-        s->buf = s->dbuf;
-        for (;;) {
-            if (s->z_member_done) {
-                /* Another gzip member may follow (as with `cat a.gz b.gz`). */
-                if (s->z.avail_in == 0) {
-                    int m = src_more(s);
-                    if (m <= 0)
-                        return m;
-                }
-                if (inflateReset(&s->z) != Z_OK)
-                    return pf_error_set(s->err, PF_ECORRUPT,
-                                        "corrupt gzip stream at offset %" PRIu64, s->base);
-                s->z_member_done = 0;
-            }
-            if (s->z.avail_in == 0 && src_more(s) < 0)
-                return -1;
-            s->z.next_out = s->dbuf;
-            s->z.avail_out = IN_BUF;
-            int ret = inflate(&s->z, Z_NO_FLUSH);
-            s->end = IN_BUF - s->z.avail_out;
-            if (ret == Z_STREAM_END) {
-                s->z_member_done = 1;
-            } else if (ret == Z_BUF_ERROR) {
-                if (s->z.avail_in == 0 && s->src_eof)
-                    return pf_error_set(s->err, PF_ETRUNC,
-                                        "truncated gzip stream at offset %" PRIu64,
-                                        s->base + s->end);
-            } else if (ret == Z_MEM_ERROR) {
-                return pf_error_set(s->err, PF_ENOMEM, "out of memory decompressing trace");
-            } else if (ret != Z_OK) {
-                return pf_error_set(s->err, PF_ECORRUPT,
-                                    "corrupt gzip stream at offset %" PRIu64 ": %s",
-                                    s->base + s->end, s->z.msg ? s->z.msg : "inflate failed");
-            }
-            if (s->end > 0)
-                break;
-        }
-    }
-    if (s->base + s->end > read_limit)
-        return pf_error_set(s->err, PF_ELIMIT,
-                            "trace larger than %" PRIu64 " bytes uncompressed at offset %" PRIu64
-                            " (refusing to read more)", read_limit, s->base);
+    const unsigned char *p;
+    size_t n;
+    int r = pf_input_next(s->src, &p, &n, s->err);
+    if (r <= 0)
+        return r;
+    s->buf = p;
+    s->pos = 0;
+    s->end = n;
+    s->base = pf_input_offset(s->src) - n;
     return 1;
 }
 
@@ -189,76 +93,6 @@ static int in_varint(in *s, uint64_t *v, int *bad)
     return -1;
 }
 
-static int in_open_common(in *s)
-{
-    if (!s->gz)
-        return 0;
-    s->dbuf = pf_malloc(IN_BUF);
-    if (s->dbuf == NULL)
-        return pf_error_set(s->err, PF_ENOMEM, "out of memory reading trace");
-    s->z.zalloc = pf_trace_zalloc_;
-    s->z.zfree = pf_trace_zfree_;
-    int ret = inflateInit2(&s->z, 15 + 16);
-    if (ret != Z_OK)
-        return pf_error_set(s->err, ret == Z_MEM_ERROR ? PF_ENOMEM : PF_EIO,
-                            ret == Z_MEM_ERROR ? "out of memory reading trace"
-                                               : "zlib init failed");
-    s->z_init = 1;
-    s->buf = s->dbuf;
-    return 0;
-}
-
-static int is_gzip(const unsigned char *p, size_t n)
-{
-    return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
-}
-
-static int in_open_mem(in *s, const unsigned char *data, size_t len)
-{
-    if (is_gzip(data, len)) {
-        s->gz = 1;
-        s->mem = data;
-        s->memlen = len;
-        return in_open_common(s);
-    }
-    if (len > read_limit)
-        return pf_error_set(s->err, PF_ELIMIT, "trace larger than %" PRIu64 " bytes",
-                            read_limit);
-    s->buf = data;
-    s->end = len;
-    return 0;
-}
-
-static int in_open_file(in *s, FILE *fp)
-{
-    s->fp = fp;
-    s->srcbuf = pf_malloc(IN_BUF);
-    if (s->srcbuf == NULL)
-        return pf_error_set(s->err, PF_ENOMEM, "out of memory reading trace");
-    size_t n = fread(s->srcbuf, 1, IN_BUF, fp);
-    if (n == 0 && ferror(fp))
-        return pf_error_set(s->err, PF_EIO, "read error at offset 0: %s", strerror(errno));
-    if (is_gzip(s->srcbuf, n)) {
-        s->gz = 1;
-        s->z.next_in = s->srcbuf;
-        s->z.avail_in = (uInt)n;
-        if (n < IN_BUF)
-            s->src_eof = feof(fp) ? 1 : 0;
-        return in_open_common(s);
-    }
-    s->buf = s->srcbuf;
-    s->end = n;
-    return 0;
-}
-
-static void in_close(in *s)
-{
-    if (s->z_init)
-        inflateEnd(&s->z);
-    pf_free(s->dbuf);
-    pf_free(s->srcbuf);
-}
-
 /* ---- the record reader ---- */
 
 typedef struct reader {
@@ -282,7 +116,7 @@ typedef struct reader {
 
 static uint64_t r_off(const reader *r)
 {
-    return r->pay_off + (uint64_t)(r->p - r->p0);
+    return r->p0 ? r->pay_off + (uint64_t)(r->p - r->p0) : r->pay_off;
 }
 
 static int r_past_end(reader *r, const char *field)
@@ -356,6 +190,29 @@ static int r_str(reader *r, const char **s, size_t *len, const char *field)
     return 0;
 }
 
+/* An allocation failed: either the budget refused it (t->mem.refused says so; the
+ * read stops here, so the flag needs no reset) or malloc did. */
+static int nomem(reader *r)
+{
+    if (r->t->mem.refused) {
+        char b[32];
+        return pf_error_set(r->err, PF_ELIMIT,
+                            "decoded trace exceeds the %s decoding budget at offset %" PRIu64
+                            " in the %s record at offset %" PRIu64 " (raise it with "
+                            PF_BUDGET_OPTION ")",
+                            pf_budget_format(r->t->mem.limit, b, sizeof b), r_off(r),
+                            r->rec_name, r->rec_off);
+    }
+    return pf_error_set(r->err, PF_ENOMEM, "out of memory reading trace");
+}
+
+/* Charges an allocation the reader makes itself (meta strings and lists, the payload
+ * buffer) to the model's budget, before making it.  0, or -1 with err set. */
+static int charge(reader *r, uint64_t bytes)
+{
+    return pf_budget_charge(&r->t->mem, bytes) < 0 ? nomem(r) : 0;
+}
+
 /* optstr: 0 = NULL, else length+1 then bytes; stored as a new pf_strndup copy. */
 static int r_optstr(reader *r, char **out, const char *field)
 {
@@ -367,6 +224,8 @@ static int r_optstr(reader *r, char **out, const char *field)
     n--;
     if (n > (uint64_t)(r->pend - r->p))
         return r_past_end(r, field);
+    if (charge(r, n + 1) < 0)
+        return -1;
     char *c = pf_strndup((const char *)r->p, (size_t)n);
     if (c == NULL)
         return pf_error_set(r->err, PF_ENOMEM, "out of memory reading trace");
@@ -389,10 +248,6 @@ static int r_count(reader *r, uint64_t *count)
     return 0;
 }
 
-static int nomem(reader *r)
-{
-    return pf_error_set(r->err, PF_ENOMEM, "out of memory reading trace");
-}
 
 static int r_list(reader *r, char ***list, uint32_t *count, const char *field)
 {
@@ -408,11 +263,15 @@ static int r_list(reader *r, char ***list, uint32_t *count, const char *field)
          * of valid entries so pf_trace_free can clean up at any point. */
         uint32_t k = *count;
         if (k == 0 || (k & (k - 1)) == 0) {
+            if (charge(r, (uint64_t)(k ? k : 1) * sizeof(char *)) < 0)
+                return -1;
             char **nl = pf_reallocarray(*list, k ? (size_t)k * 2 : 1, sizeof(char *));
             if (nl == NULL)
                 return nomem(r);
             *list = nl;
         }
+        if (charge(r, (uint64_t)len + 1) < 0)
+            return -1;
         char *c = pf_strndup(s, len);
         if (c == NULL)
             return nomem(r);
@@ -779,9 +638,13 @@ static int load_payload(reader *r, uint64_t len)
             size_t ncap = r->pay_cap ? r->pay_cap : 64 * 1024;
             while (ncap - got < chunk)
                 ncap *= 2;
+            if (charge(r, ncap - r->pay_cap) < 0)
+                return -1;
             unsigned char *np = pf_realloc(r->pay, ncap);
-            if (np == NULL)
+            if (np == NULL) {
+                pf_budget_release(&r->t->mem, ncap - r->pay_cap);
                 return nomem(r);
+            }
             r->pay = np;
             r->pay_cap = ncap;
         }
@@ -833,7 +696,7 @@ static int read_header(reader *r)
     if (got == 0)
         return pf_error_set(r->err, PF_EEMPTY, "empty input (no trace header at offset 0)");
     /* A lone 0x1f is a gzip header cut after its first byte. */
-    if (got == 1 && !s->gz && magic[0] == 0x1f)
+    if (got == 1 && !pf_input_is_gzip(s->src) && magic[0] == 0x1f)
         return pf_error_set(r->err, PF_ETRUNC, "truncated gzip header at offset 0");
     if (memcmp(magic, PF_TRACE_MAGIC, got) != 0)
         return pf_error_set(r->err, PF_EMAGIC, "bad magic (not a pyflame-c trace)");
@@ -880,10 +743,14 @@ static int read_records(reader *r)
         if (tag == 0)
             return pf_error_set(r->err, PF_ECORRUPT, "bad record tag 0 at offset %" PRIu64,
                                 r->rec_off);
-        if (len > read_limit)
+        if (len > r->t->mem.limit && r->t->mem.limit != 0) {
+            char b[32];
             return pf_error_set(r->err, PF_ELIMIT,
                                 "record at offset %" PRIu64 " claims %" PRIu64
-                                " bytes (limit %" PRIu64 ")", r->rec_off, len, read_limit);
+                                " bytes, more than the %s decoding budget (raise it with "
+                                PF_BUDGET_OPTION ")", r->rec_off, len,
+                                pf_budget_format(r->t->mem.limit, b, sizeof b));
+        }
         r->rec_name = tag_name(tag);
         if (tag > PF_TAG_SAMPLES) {
             /* Forward compatibility: a newer writer's record; skip it. */
@@ -892,6 +759,7 @@ static int read_records(reader *r)
             continue;
         }
         r->pay_off = in_offset(s);
+        r->p0 = r->p = r->pend = NULL;
         if (load_payload(r, len) < 0)
             return -1;
         int rc;
@@ -934,96 +802,79 @@ static int read_records(reader *r)
     return 0;
 }
 
-static pf_trace *read_stream(in *s, pf_error *err)
+pf_trace *pf_trace_read_input(pf_input *src, pf_error *err)
 {
+    if (src == NULL) {
+        pf_error_set(err, PF_EUSAGE, "no input");
+        return NULL;
+    }
+    in s;
+    memset(&s, 0, sizeof s);
+    s.src = src;
+    s.err = err;
+    s.base = pf_input_offset(src);
     reader r;
     memset(&r, 0, sizeof r);
-    r.in = s;
+    r.in = &s;
     r.err = err;
     r.t = pf_trace_new();
     if (r.t == NULL) {
         pf_error_set(err, PF_ENOMEM, "out of memory reading trace");
         return NULL;
     }
-    if (read_header(&r) < 0 || read_records(&r) < 0) {
-        pf_free(r.pay);
+    r.t->mem.limit = pf_input_budget(src);
+    int rc = read_header(&r) < 0 || read_records(&r) < 0 ? -1 : 0;
+    pf_free(r.pay);
+    pf_budget_release(&r.t->mem, r.pay_cap);
+    if (rc < 0) {
         pf_trace_free(r.t);
         return NULL;
     }
-    pf_free(r.pay);
+    /* The budget binds the reader; the caller may grow the trace as it likes. */
+    r.t->mem.limit = 0;
+    pf_trace_shrink(r.t);
     return r.t;
 }
 
 pf_trace *pf_trace_read_mem(const void *data, size_t len, pf_error *err)
 {
-    in s;
-    memset(&s, 0, sizeof s);
-    s.err = err;
-    if (data == NULL && len != 0) {
-        pf_error_set(err, PF_EUSAGE, "no input buffer");
+    pf_input *src = pf_input_open_mem(data, len, err);
+    if (src == NULL)
         return NULL;
-    }
-    pf_trace *t = NULL;
-    if (in_open_mem(&s, data ? data : "", len) == 0)
-        t = read_stream(&s, err);
-    in_close(&s);
+    pf_trace *t = pf_trace_read_input(src, err);
+    pf_input_free(src);
     return t;
 }
 
 pf_trace *pf_trace_read(const char *path, pf_error *err)
 {
-    if (path == NULL) {
-        pf_error_set(err, PF_EUSAGE, "no input file name");
+    pf_input *src = pf_input_open(path, err);
+    if (src == NULL)
         return NULL;
-    }
-    int is_stdin = strcmp(path, "-") == 0;
-    FILE *fp = is_stdin ? stdin : fopen(path, "rb");
-    if (fp == NULL) {
-        pf_error_set(err, PF_EIO, "cannot open for reading: %s", strerror(errno));
-        return NULL;
-    }
-    in s;
-    memset(&s, 0, sizeof s);
-    s.err = err;
-    pf_trace *t = NULL;
-    if (in_open_file(&s, fp) == 0)
-        t = read_stream(&s, err);
-    in_close(&s);
-    if (!is_stdin)
-        fclose(fp);
+    pf_trace *t = pf_trace_read_input(src, err);
+    pf_input_free(src);
     return t;
 }
 
 int pf_trace_sniff(const void *data, size_t len)
 {
-    const unsigned char *p = data;
-    if (p == NULL)
+    if (data == NULL)
         return 0;
-    if (len >= PF_TRACE_MAGIC_LEN && memcmp(p, PF_TRACE_MAGIC, PF_TRACE_MAGIC_LEN) == 0)
-        return 1;
-    if (!is_gzip(p, len))
+    pf_input *src = pf_input_open_mem(data, len, NULL);
+    if (src == NULL)
         return 0;
-    /* Inflate just enough to see the magic inside. */
-    unsigned char head[PF_TRACE_MAGIC_LEN];
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    z.zalloc = pf_trace_zalloc_;
-    z.zfree = pf_trace_zfree_;
-    if (inflateInit2(&z, 15 + 16) != Z_OK)
-        return 0;
-    z.next_in = (Bytef *)(uintptr_t)p;
-    z.avail_in = len > UINT32_MAX ? UINT32_MAX : (uInt)len;
-    z.next_out = head;
-    z.avail_out = sizeof head;
-    int ret;
-    do {
-        ret = inflate(&z, Z_NO_FLUSH);
-    } while (ret == Z_OK && z.avail_out > 0 && z.avail_in > 0);
-    size_t got = sizeof head - z.avail_out;
-    inflateEnd(&z);
-    if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
-        return 0;
-    /* Input that ends before 8 bytes decompress cannot be told apart: a valid
-     * gzip start whose output so far matches counts as a trace. */
-    return memcmp(head, PF_TRACE_MAGIC, got) == 0 && (got == sizeof head || z.avail_in == 0);
+    pf_error err;
+    pf_error_clear(&err);
+    const unsigned char *p;
+    size_t n;
+    int rc = pf_input_peek(src, PF_TRACE_MAGIC_LEN, &p, &n, &err);
+    int gz = pf_input_is_gzip(src);
+    size_t k = n < PF_TRACE_MAGIC_LEN ? n : PF_TRACE_MAGIC_LEN;
+    int match = memcmp(p, PF_TRACE_MAGIC, k) == 0;
+    pf_input_free(src);
+    if (n >= PF_TRACE_MAGIC_LEN)
+        return match;
+    /* gzip data that ends before 8 bytes decompress (a short peek) cannot be told
+     * apart: a valid gzip start whose output so far matches counts as a trace. */
+    return gz && match && (rc == 0 || err.code == PF_ETRUNC);
 }

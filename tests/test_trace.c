@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "formats/alloc.h"
+#include "formats/input.h"
 #include "formats/trace.h"
 #include "formats/trace_format.h"
 #include "formats/varint.h"
@@ -1006,27 +1007,54 @@ static void test_trace_rejects_malformed_varints_and_lengths(void **state)
     free(b.p);
 }
 
+/* Reads buf with a decoding budget; expects failure with code and want. */
+static void expect_budget_error(const void *buf, size_t len, uint64_t budget,
+                                enum pf_error_code code, const char *want)
+{
+    pf_error err;
+    pf_error_clear(&err);
+    pf_input *in = pf_input_open_mem(buf, len, &err);
+    assert_non_null(in);
+    pf_input_set_budget(in, budget);
+    pf_trace *t = pf_trace_read_input(in, &err);
+    pf_input_free(in);
+    if (t != NULL)
+        fail_msg("expected %s (%s), but the read succeeded", pf_error_name(code), want);
+    if (err.code != code || strstr(err.msg, want) == NULL)
+        fail_msg("expected %s \"%s\", got %s: %s", pf_error_name(code), want,
+                 pf_error_name(err.code), err.msg);
+}
+
 /* A gzip bomb: 1 MiB of zeros in an unknown record compresses to about 1 KiB; with
- * the limit at 64 KiB the reader stops at the limit, whatever the record says. */
+ * the budget at 64 KiB the reader stops at the budget, whatever the record says. */
 static void test_trace_refuses_streams_over_the_size_limit(void **state)
 {
     (void)state;
-    size_t n = 1 << 20;
-    unsigned char *raw = calloc(1, n + 64);
+    size_t n = 1 << 20, rec = 16 * 1024;
+    unsigned char *raw = calloc(1, n + 1024);
     memcpy(raw, PF_TRACE_MAGIC "\x01", 9);
     size_t len = 9;
-    len += pf_varint_put(raw + len, 99);
-    len += pf_varint_put(raw + len, n);
-    len += n;
+    for (size_t k = 0; k < n / rec; k++) {   /* records within the budget, each */
+        len += pf_varint_put(raw + len, 99);
+        len += pf_varint_put(raw + len, rec);
+        len += rec;
+    }
     size_t gl;
     unsigned char *g = gzip_bytes(raw, len, &gl);
     assert_true(gl < 4096);
-    pf_trace_set_read_limit(64 * 1024);
-    expect_read_error(g, gl, PF_ELIMIT, "trace larger than 65536 bytes uncompressed at offset");
-    expect_read_error(raw, len, PF_ELIMIT, "trace larger than 65536 bytes");
-    /* A record claiming more than the limit fails before reading it. */
-    expect_read_error(raw, 64, PF_ELIMIT, "record at offset 9 claims 1048576 bytes (limit 65536)");
-    pf_trace_set_read_limit(0);
+    expect_budget_error(g, gl, 64 * 1024, PF_ELIMIT,
+                        "input exceeds the 64 KiB decoding budget at offset 65536 (decoded "
+                        "bytes; raise it with --max-memory)");
+    expect_budget_error(raw, len, 64 * 1024, PF_ELIMIT,
+                        "input exceeds the 64 KiB decoding budget at offset 65536");
+    /* A record claiming more than the budget fails before reading it. */
+    unsigned char claim[32];
+    memcpy(claim, PF_TRACE_MAGIC "\x01", 9);
+    size_t cl = 9 + pf_varint_put(claim + 9, 99);
+    cl += pf_varint_put(claim + cl, n);
+    expect_budget_error(claim, cl, 64 * 1024, PF_ELIMIT,
+                        "record at offset 9 claims 1048576 bytes, more than the 64 KiB "
+                        "decoding budget (raise it with --max-memory)");
     expect_read_error(g, gl, PF_ETRUNC, "missing END record at offset");
     free(g);
     free(raw);
@@ -1047,7 +1075,7 @@ static void test_trace_rejects_corrupt_gzip(void **state)
     unsigned char *copy = malloc(len + 4);
     memcpy(copy, buf, len);
     memcpy(copy + len, "junk", 4);
-    expect_read_error(copy, len + 4, PF_ECORRUPT, "corrupt gzip stream");
+    expect_read_error(copy, len + 4, PF_ECORRUPT, "unexpected data after the last gzip member");
     free(copy);
     pf_free(buf);
     pf_trace_free(t);
@@ -1214,9 +1242,15 @@ static void inject_until_success(op_fn op, void *ctx, const char *what)
         int rc = op(ctx, &err);
         long injected = pf_alloc_injected_failures();
         pf_alloc_fail_after(-1);
-        if (rc == 0) {
-            assert_int_equal(injected, 0);
+        if (rc == 0 && injected == 0)
             break;
+        /* A success despite an injected failure is a tolerated one: pf_trace_shrink
+         * keeps the bigger block when a shrinking realloc fails.  Still no leaks. */
+        if (rc == 0) {
+            if (pf_alloc_live_blocks() != live)
+                fail_msg("%s, failing allocation %ld (tolerated): %ld blocks leaked", what,
+                         n, pf_alloc_live_blocks() - live);
+            continue;
         }
         if (err.code != PF_ENOMEM)
             fail_msg("%s, failing allocation %ld: %s: %s", what, n, pf_error_name(err.code),

@@ -2,13 +2,16 @@
  * Any input must give either an error or a trace that passes pf_trace_validate,
  * without crashes, leaks or hangs.  Accepted traces are also written back and
  * re-read, which must reproduce them (the writer/reader mirror holds for any trace
- * the reader accepts).  Seeds: tests/fuzz/corpus/fuzz_trace/ (gzip and raw). */
+ * the reader accepts).  The same bytes also go through pf_input on its own (windows,
+ * sniff) and through pf_trace_read_input with a 1 MiB budget, which must fail or
+ * agree with the default read.  Seeds: tests/fuzz/corpus/fuzz_trace/ (gzip and raw). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/input.h"
 #include "formats/trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -42,8 +45,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_free(raw2);
         pf_free(raw);
         pf_trace_free(u);
-        pf_trace_free(t);
     }
+    /* The input layer alone: windows cover the decoded bytes exactly. */
+    pf_input *in = pf_input_open_mem(data, size, &err);
+    if (in == NULL)
+        abort();
+    int kind = pf_input_sniff(in, &err);
+    const unsigned char *p;
+    size_t n;
+    uint64_t total = 0;
+    int r;
+    while ((r = pf_input_next(in, &p, &n, &err)) > 0) {
+        total += n;
+        if (pf_input_offset(in) != total)
+            abort();
+    }
+    if (r < 0 && (err.code == PF_OK || err.msg[0] == '\0'))
+        abort();
+    if (kind == PF_INPUT_EMPTY && (r != 0 || total != 0))
+        abort();
+    pf_input_free(in);
+    /* A small budget: an error, or the same trace the default read gave. */
+    in = pf_input_open_mem(data, size, &err);
+    pf_input_set_budget(in, 1 << 20);
+    pf_trace *b = pf_trace_read_input(in, &err);
+    pf_input_free(in);
+    if (b != NULL) {
+        if (t == NULL || b->nnodes != t->nnodes || b->mem.used > (1u << 20))
+            abort();
+        pf_trace_free(b);
+    } else if (err.code == PF_OK) {
+        abort();
+    }
+    pf_trace_free(t);
     if (pf_alloc_live_blocks() != live)
         abort();
     (void)pf_trace_sniff(data, size);
