@@ -1,6 +1,9 @@
 /* common.c: shared pieces of the reading subcommands (see common.h). */
 #include "cli/common.h"
 
+#include "formats/budget.h"
+#include "formats/input.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,13 +20,27 @@ int pf_cli_fail(const char *file, const pf_error *err)
     return err->code == PF_EUSAGE ? 2 : 1;
 }
 
-pf_trace *pf_cli_read_trace(const char *path, pf_error *err)
+pf_trace *pf_cli_read_trace(const char *path, uint64_t max_memory, pf_error *err)
 {
-    pf_trace *t = pf_trace_read(path, err);
+    pf_input *in = pf_input_open(path, err);
+    if (in == NULL)
+        return NULL;
+    pf_input_set_budget(in, max_memory);
+    pf_trace *t = pf_trace_read_input(in, err);
+    pf_input_free(in);
     if (t != NULL && (t->meta.flags & PF_FLAG_OUT_OF_MEMORY))
         fprintf(stderr, "pyflame-c: warning: %s: the collector ran out of memory while "
                 "recording; the profile is incomplete\n", pf_cli_input_name(path));
     return t;
+}
+
+int pf_cli_parse_max_memory(const char *cmd, const char *value, uint64_t *out)
+{
+    if (pf_budget_parse(value, out) == 0)
+        return 0;
+    fprintf(stderr, "pyflame-c %s: --max-memory wants a size such as 512M or 8G, not '%s'\n"
+            "Run 'pyflame-c %s --help' for usage.\n", cmd, value, cmd);
+    return -1;
 }
 
 int pf_cli_output_is_input(const char *cmd, const char *input, const char *output)

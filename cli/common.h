@@ -4,6 +4,8 @@
 #ifndef PF_CLI_COMMON_H
 #define PF_CLI_COMMON_H
 
+#include <stdint.h>
+
 #include "formats/error.h"
 #include "formats/trace.h"
 
@@ -14,9 +16,18 @@ const char *pf_cli_input_name(const char *path);
  * usage error (PF_EUSAGE), else 1. */
 int pf_cli_fail(const char *file, const pf_error *err);
 
-/* Reads the trace at path ("-": stdin), warning on stderr when the collector ran out
- * of memory while recording.  NULL with err set on failure. */
-pf_trace *pf_cli_read_trace(const char *path, pf_error *err);
+/* Reads the trace at path ("-": stdin) within a decoding budget of max_memory bytes
+ * (0: the default, formats/budget.h; --max-memory raises it), warning on stderr when
+ * the collector ran out of memory while recording.  NULL with err set on failure. */
+pf_trace *pf_cli_read_trace(const char *path, uint64_t max_memory, pf_error *err);
+
+/* Parses the value of --max-memory ("512M", "8G", "8GiB"); on a bad value prints the
+ * usage error for command cmd and returns -1. */
+int pf_cli_parse_max_memory(const char *cmd, const char *value, uint64_t *out);
+
+/* The --help line of --max-memory, the same in every command. */
+#define PF_CLI_MAX_MEMORY_HELP \
+    "  --max-memory SIZE      memory the decoded input may take (default 4G; e.g. 512M, 16G)\n"
 
 /* True (and says so on stderr, for command cmd) when output names the same file as
  * input: writing it would destroy the input before it is read. */

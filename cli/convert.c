@@ -52,6 +52,7 @@ static void usage(FILE *out)
 "                         exit (the last three need a memory trace); pstats' names\n"
 "                         tottime, cumtime, ncalls work too\n"
 "  --limit N              text: show N functions (default 30, 0 = all)\n"
+PF_CLI_MAX_MEMORY_HELP
 "  -h, --help             show this help\n"
 "\n"
 "Examples:\n"
@@ -62,7 +63,7 @@ static void usage(FILE *out)
 }
 
 enum { OPT_FORMAT = 1, OPT_OUTPUT, OPT_METRIC, OPT_GRANULARITY, OPT_SORT, OPT_LIMIT,
-       OPT_FULL_PATHS, OPT_HELP };
+       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_HELP };
 
 static const pf_opt convert_opts[] = {
     { "format", 'f', PF_OPT_VALUE, OPT_FORMAT },
@@ -72,6 +73,7 @@ static const pf_opt convert_opts[] = {
     { "sort", 0, PF_OPT_VALUE, OPT_SORT },
     { "limit", 0, PF_OPT_VALUE, OPT_LIMIT },
     { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
+    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
 
@@ -84,6 +86,7 @@ struct options {
     pf_convert_opts c;
     const char *output;           /* NULL: stdout */
     const char *input;
+    uint64_t max_memory;          /* 0: the default budget */
     int saw_metric, saw_granularity, saw_sort, saw_limit;
 };
 
@@ -120,6 +123,10 @@ static int parse(int argc, char **argv, struct options *o)
             break;
         case OPT_OUTPUT:
             o->output = p.value;
+            break;
+        case OPT_MAX_MEMORY:
+            if (pf_cli_parse_max_memory("convert", p.value, &o->max_memory) < 0)
+                return PF_EXIT_USAGE;
             break;
         case OPT_METRIC:
             if ((v = pf_opts_choice(&p, "metric", pf_metric_names, N(pf_metric_names))) < 0)
@@ -184,7 +191,7 @@ int pf_cmd_convert(int argc, char **argv)
 
     pf_error err;
     pf_error_clear(&err);
-    pf_trace *t = pf_cli_read_trace(o.input, &err);
+    pf_trace *t = pf_cli_read_trace(o.input, o.max_memory, &err);
     if (t == NULL)
         return pf_cli_fail(o.input, &err);
 

@@ -27,6 +27,7 @@ static void usage(FILE *out)
           "      --threshold PCT  hide files with less than PCT% of the self time\n"
           "      --context N      lines shown around lines with data before folding (default 3)\n"
           "      --full-paths     show file names whole, not relative to sys.path\n"
+          "      --max-memory SIZE  memory the decoded trace may take (default 4G)\n"
           "  -h, --help           show this help\n"
           "\n"
           "Example:\n"
@@ -35,7 +36,7 @@ static void usage(FILE *out)
 }
 
 enum { OPT_OUTPUT = 1, OPT_TITLE, OPT_LIMIT, OPT_THRESHOLD, OPT_CONTEXT, OPT_FULL_PATHS,
-       OPT_HELP };
+       OPT_MAX_MEMORY, OPT_HELP };
 
 static const pf_opt html_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
@@ -44,6 +45,7 @@ static const pf_opt html_opts[] = {
     { "threshold", 0, PF_OPT_VALUE, OPT_THRESHOLD },
     { "context", 0, PF_OPT_VALUE, OPT_CONTEXT },
     { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
+    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
 
@@ -52,6 +54,7 @@ int pf_cmd_html(int argc, char **argv)
     pf_html_opts opts;
     pf_html_opts_init(&opts);
     const char *output = NULL, *input = NULL;
+    uint64_t max_memory = 0;
     pf_opts p;
     pf_opts_init(&p, "html", html_opts, sizeof html_opts / sizeof html_opts[0], argc, argv);
     int id;
@@ -75,6 +78,10 @@ int pf_cmd_html(int argc, char **argv)
             if (p.value[0] == '\0')
                 return pf_opts_usage_error(&p, "option '-o' needs a file name");
             output = strcmp(p.value, "-") == 0 ? NULL : p.value;
+            break;
+        case OPT_MAX_MEMORY:
+            if (pf_cli_parse_max_memory("html", p.value, &max_memory) < 0)
+                return PF_EXIT_USAGE;
             break;
         case OPT_TITLE:
             opts.title = p.value;
@@ -102,7 +109,7 @@ int pf_cmd_html(int argc, char **argv)
 
     pf_error err;
     pf_error_clear(&err);
-    pf_trace *t = pf_cli_read_trace(input, &err);
+    pf_trace *t = pf_cli_read_trace(input, max_memory, &err);
     if (!t)
         return pf_cli_fail(input, &err);
     int rc = -1;
