@@ -7,7 +7,7 @@
  * function, as pstats' own add() and strip_dirs() do for colliding keys.  cProfile
  * itself differs here: its snapshot_stats assigns stats[key] once per code object,
  * so only one of them survives (which one depends on memory addresses); summing loses
- * nothing.  The numbers (see PSTATS_FORMAT.md section 2):
+ * nothing.  The numbers (see convert/PSTATS_FORMAT.md section 2):
  *   nc  every call;  cc  calls made while no other activation of the same code was open;
  *   tt  self time of every call;  ct  inclusive time of the outermost activations only;
  *   per caller->callee edge the same four, with "recursive" meaning another activation

@@ -1,4 +1,4 @@
-/* pstats.c: marshals pf_funcstats in pstats' layout (PSTATS_FORMAT.md section 3.1):
+/* pstats.c: marshals pf_funcstats in pstats' layout (convert/PSTATS_FORMAT.md section 3.1):
  *     '{' { key (cc nc tt ct callers) } '0'
  * Each key tuple and each filename is flagged for reference the first time it is
  * written, whether as a top-level key or inside some callers dict, and written as

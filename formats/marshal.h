@@ -1,6 +1,6 @@
 /* marshal.h: a writer for the subset of Python's marshal format (version 4) that a
  * pstats file needs: dicts, small tuples, ints, floats, strings and back-references.
- * The byte layout is documented in /work/shared/reference/PSTATS_FORMAT.md section 3
+ * The byte layout is documented in convert/PSTATS_FORMAT.md section 3
  * and restated next to each primitive below.  All multi-byte integers are
  * little-endian and encoded with shifts, so the output is the same on every host.
  *
