@@ -145,10 +145,14 @@ deps-bench:
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZ_BINS)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FORMATS_SRC)
+# Every target links the three libraries' sources, instrumented; UBSan findings are
+# fatal, so a fuzzer stops at the first undefined behaviour.
+FUZZ_LIB_SRC := $(FORMATS_SRC) $(CONVERT_SRC) $(RENDER_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) | $(ASSET_INCS)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(FORMATS_SRC) $(LDLIBS)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(BUILD)/gen $(PKG_CFLAGS) -DPF_VERSION='"$(VERSION)"' \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
 fuzz-run: fuzz
 	@sh scripts/run-fuzz.sh "$(FUZZ_SECONDS)" $(FUZZ_BINS)
 
