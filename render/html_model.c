@@ -14,6 +14,8 @@
 
 #include "formats/alloc.h"
 #include "formats/flame.h"
+#include "formats/hash.h"
+#include "formats/hashmap.h"
 
 const char *pf_html_short_path(const pf_trace *t, const char *path, int full)
 {
@@ -148,17 +150,58 @@ static int cmp_func_by_line(const void *a, const void *b)
     return x->code < y->code ? -1 : x->code > y->code;
 }
 
-/* The source record for a file: same string id, or (hand-made traces) same text. */
-static uint32_t find_source(const pf_trace *t, uint32_t path)
+/* Which embedded source belongs to a file: the first record with the same string id,
+ * or (hand-made traces that interned a name twice) the same text.  Built once, so
+ * pairing files with sources is linear, not files x sources. */
+typedef struct source_index {
+    const pf_trace *t;
+    pf_hmap *by_id;          /* path string id -> first source record */
+    pf_hmap *by_text;        /* hash of the path text -> first source record of that text */
+    const char *want;        /* the text being looked up (for text_eq) */
+} source_index;
+
+static int text_eq(void *ctx, uint32_t src)
 {
-    for (uint32_t i = 0; i < t->nsources; i++)
-        if (t->sources[i].path == path)
-            return i;
-    const char *p = pf_trace_str(t, path);
-    for (uint32_t i = 0; i < t->nsources; i++)
-        if (strcmp(pf_trace_str(t, t->sources[i].path), p) == 0)
-            return i;
-    return PF_NONE;
+    source_index *x = ctx;
+    return strcmp(pf_trace_str(x->t, x->t->sources[src].path), x->want) == 0;
+}
+
+static int source_index_build(source_index *x, const pf_trace *t)
+{
+    x->t = t;
+    x->by_id = pf_hmap_new(t->nsources);
+    x->by_text = pf_hmap_new(t->nsources);
+    if (x->by_id == NULL || x->by_text == NULL)
+        return -1;
+    for (uint32_t i = 0; i < t->nsources; i++) {
+        uint32_t *slot = pf_hmap_slot(x->by_id, t->sources[i].path, NULL);
+        if (slot == NULL)
+            return -1;
+        if (*slot == PF_HMAP_NONE)
+            *slot = i;
+        x->want = pf_trace_str(t, t->sources[i].path);
+        uint64_t h = pf_hash_bytes(x->want, strlen(x->want));
+        if (pf_hmap_find(x->by_text, h, text_eq, x) == PF_HMAP_NONE &&
+            pf_hmap_add(x->by_text, h, i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static uint32_t find_source(source_index *x, uint32_t path)
+{
+    uint32_t i = pf_hmap_get(x->by_id, path);
+    if (i != PF_HMAP_NONE)
+        return i;
+    x->want = pf_trace_str(x->t, path);
+    i = pf_hmap_find(x->by_text, pf_hash_bytes(x->want, strlen(x->want)), text_eq, x);
+    return i == PF_HMAP_NONE ? PF_NONE : i;
+}
+
+static void source_index_free(source_index *x)
+{
+    pf_hmap_free(x->by_id);
+    pf_hmap_free(x->by_text);
 }
 
 static int build_files(pf_html_model *m, pf_error *err)
@@ -184,10 +227,16 @@ static int build_files(pf_html_model *m, pf_error *err)
     if (!m->files)
         goto oom;
     m->nfiles = nd;
+    source_index sources = { 0 };
+    if (source_index_build(&sources, t) < 0) {
+        source_index_free(&sources);
+        goto oom;
+    }
     for (uint32_t i = 0; i < nd; i++) {
         m->files[i].path = paths[i];
-        m->files[i].source = find_source(t, paths[i]);
+        m->files[i].source = find_source(&sources, paths[i]);
     }
+    source_index_free(&sources);
     /* Assign functions to files (binary search by path text), count per file. */
     for (uint32_t i = 0; i < m->nfuncs; i++) {
         pf_html_func *f = &m->funcs[i];
