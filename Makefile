@@ -50,7 +50,7 @@ RENDER_LIB  := $(BUILD)/libpfrender.a
 LIBS        := $(RENDER_LIB) $(CONVERT_LIB) $(FORMATS_LIB)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: bomb-test golden check-layers uninstall enable-import disable-import bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
+.PHONY: install-test bomb-test golden check-layers uninstall enable-import disable-import bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
 all: $(BUILD)/pyflame-c collector
 
 # ---- libraries and the CLI --------------------------------------------------------------
@@ -130,6 +130,7 @@ test: deps-test
 	$(MAKE) bomb-test
 	$(MAKE) WERROR=-Werror asan
 	$(MAKE) WERROR=-Werror integration
+	$(MAKE) install-test
 	$(MAKE) fuzz-run FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
 	$(MAKE) browser-test
 
@@ -195,6 +196,10 @@ uninstall:
 	 d=$$(dirname "$(DESTDIR)$(PREFIX)"); \
 	 while [ -n "$(DESTDIR)" ] && [ "$$d" != "$(DESTDIR)" ] && [ "$$d" != / ] && rmdir "$$d" 2>/dev/null; do \
 	     d=$$(dirname "$$d"); done; true
+
+# make install DESTDIR=<fresh folder> writes only there; make uninstall empties it.
+install-test: all
+	@sh tests/install/run.sh
 
 enable-import:
 	@sh scripts/python-import.sh enable "$(PYTHON)" "$(LIBDIR)/python"
