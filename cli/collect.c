@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -107,6 +109,39 @@ static const pf_opt collect_opts[] = {
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
 
+/* True when python can be taken for a supported CPython without asking it: its name
+ * says so (python3, python3.12, ...; the bootstrap then names a wrong version itself).
+ * Anything else (a wrapper, or perl by mistake) is asked once, quietly, so that a
+ * foreign interpreter gets our one-line message instead of choking on the bootstrap. */
+static int is_supported_python(const char *python)
+{
+    const char *base = strrchr(python, '/');
+    base = base ? base + 1 : python;
+    if (strncmp(base, "python", 6) == 0)
+        return 1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;                     /* cannot ask: let the exec speak */
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+        }
+        execlp(python, python, "-c",
+               "import sys; sys.exit(0 if sys.implementation.name == 'cpython' and "
+               "(3, 8) <= sys.version_info[:2] <= (3, 15) else 3)", (char *)NULL);
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return 1;
+    /* 126/127: it could not be run at all; the exec below says why. */
+    return WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) >= 126);
+}
+
 /* Appends glob to the newline-separated *list.  0, or -1 when out of memory. */
 static int add_glob(char **list, const char *glob)
 {
@@ -196,6 +231,12 @@ int pf_cmd_collect(int argc, char **argv)
         python = getenv("PYFLAME_PYTHON");
     if (python == NULL || *python == 0)
         python = "python3";
+
+    if (!is_supported_python(python)) {
+        fprintf(stderr, "pyflame-c collect: '%s' is not a supported Python interpreter "
+                        "(pyflame-c runs under CPython 3.8-3.15)\n", python);
+        return 2;
+    }
 
     char looked[2048];
     char *pkg = pf_cli_package_dir(looked, sizeof looked);

@@ -756,6 +756,16 @@ class TestCommandLine(CollectTestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("python-from-env", r.stderr.decode())
 
+    @unittest.skipUnless(os.path.exists("/usr/bin/perl"), "needs /usr/bin/perl")
+    def test_foreign_interpreter_gets_one_line(self):
+        script = self.write("p.py", "pass\n")
+        r = self.run_bin(["--python", "/usr/bin/perl", script])
+        self.assertEqual(r.returncode, 2)
+        err = r.stderr.decode()
+        self.assertIn("is not a supported Python interpreter", err)
+        self.assertIn("CPython 3.8-3.15", err)
+        self.assertEqual(err.count("\n"), 1, err)      # not perl's view of our bootstrap
+
     def test_missing_collector_says_how_to_build(self):
         pkg = os.path.join(self.tmp, "pkgcopy", "pyflame")
         os.makedirs(pkg)
