@@ -24,7 +24,7 @@ struct options {
     enum format format;
     const char *output;           /* NULL: stdout */
     const char *input;
-    pf_frame_opts frame;
+    pf_stack_opts frame;
     pf_text_opts text;
     int saw_metric, saw_granularity, saw_sort, saw_limit;
 };

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "formats/flame.h"
+#include "formats/framename.h"
 #include "formats/alloc.h"
 
 /* qsort has no context argument in C11; the comparator reads these. */

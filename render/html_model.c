@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "formats/alloc.h"
-#include "formats/flame.h"
+#include "formats/framename.h"
 
 const char *pf_html_short_path(const pf_trace *t, const char *path, int full)
 {

@@ -273,7 +273,7 @@ static int close_cb(void *ctx)
 /* The renderer's state for one document. */
 struct svg {
     xmlTextWriterPtr w;
-    const pf_svg_tree *t;
+    const pf_stacktree *t;
     const pf_svg_opts *o;
     int bad;                  /* a libxml2 call failed */
     int oom;                  /* one of our allocations failed */
@@ -383,24 +383,24 @@ static int grow_s(struct svg *s, char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-static double value_of(const pf_svg_tree *t, uint32_t i)
+static double value_of(const pf_stacktree *t, uint32_t i)
 {
-    return t->has_count2 ? pf_svg_total2(t, i) : t->nodes[i].total;
+    return t->has_count2 ? pf_stacktree_total2(t, i) : t->nodes[i].total;
 }
 
 /* ---- per-frame markup ---- */
 
-static const char *code_file(const pf_svg_tree *t, uint32_t i)
+static const char *code_file(const pf_stacktree *t, uint32_t i)
 {
-    if (!t->extra || !t->trace || t->extra[i].code == PF_NONE || t->extra[i].code >= t->trace->ncodes)
+    if (!t->info || !t->trace || t->info[i].code == PF_NONE || t->info[i].code >= t->trace->ncodes)
         return NULL;
-    return pf_trace_str(t->trace, t->trace->codes[t->extra[i].code].file);
+    return pf_trace_str(t->trace, t->trace->codes[t->info[i].code].file);
 }
 
 /* Builds the tooltip into s->text; s->name holds the cleaned name. */
 static int build_title(struct svg *s, uint32_t i, size_t nlen)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     const pf_svg_opts *o = s->o;
     if (grow_s(s, &s->text, &s->text_cap, nlen + 1024) < 0)
         return -1;
@@ -411,15 +411,15 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
                      s->total > 0 ? 100.0 * val / s->total : 0.0);
     size_t len = (size_t)n;
     if (t->has_count2) {
-        double d = pf_svg_total2(t, i) - t->nodes[i].total;
+        double d = pf_stacktree_total2(t, i) - t->nodes[i].total;
         char dv[96];
         fmt_value(dv, sizeof dv, fabs(d), o, s->countname);
         len += (size_t)snprintf(s->text + len, s->text_cap - len, "\nchange: %s%s (%+.2f%%)",
                                 d > 0 ? "+" : d < 0 ? "-" : "", dv,
                                 s->total > 0 ? 100.0 * d / s->total : 0.0);
     }
-    if (t->extra && i != 0) {
-        const pf_svg_extra *e = &t->extra[i];
+    if (t->info && i != 0) {
+        const pf_stack_info *e = &t->info[i];
         char calls[48], self[48];
         fmt_count(calls, sizeof calls, (double)e->calls);
         fmt_us(self, sizeof self, (double)e->self_ns / 1000.0);
@@ -469,9 +469,9 @@ static const char *fit_name(struct svg *s, size_t nlen, double w)
 
 static uint32_t frame_color(struct svg *s, uint32_t i, const char *raw, size_t rawlen)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     if (t->has_count2)
-        return pf_palette_diff_color(pf_svg_total2(t, i) - t->nodes[i].total, s->maxdelta,
+        return pf_palette_diff_color(pf_stacktree_total2(t, i) - t->nodes[i].total, s->maxdelta,
                                      s->o->negate);
     if (i == 0)
         return 0xd9d9d9;    /* "all" is a frame of its own, not part of any palette */
@@ -491,7 +491,7 @@ static double row_y(struct svg *s, uint32_t depth)
 /* Opens the frame's <g> and writes its title, rect and text (children follow). */
 static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, double gap)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     const pf_svg_opts *o = s->o;
     size_t rawlen;
     const char *raw = pf_strtab_get(t->names, t->nodes[i].name, &rawlen);
@@ -511,10 +511,10 @@ static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, doubl
     start(s, "title");
     W(xmlTextWriterWriteString(s->w, X(s->text)));
     end(s);
-    int link = o->html_link && t->extra && t->extra[i].code != PF_NONE;
+    int link = o->html_link && t->info && t->info[i].code != PF_NONE;
     if (link) {
         char code[16];
-        snprintf(code, sizeof code, "%u", t->extra[i].code);
+        snprintf(code, sizeof code, "%u", t->info[i].code);
         size_t hl = strlen(o->html_link);
         if (grow_s(s, &s->text, &s->text_cap, hl + 32) < 0)
             return -1;
@@ -552,56 +552,12 @@ struct pending {
     double x, gap;
 };
 
-static const pf_strtab *sort_names;
-
-static int by_name(const void *a, const void *b)
-{
-    size_t la, lb;
-    const char *sa = pf_strtab_get(sort_names, *(const uint32_t *)a, &la);
-    const char *sb = pf_strtab_get(sort_names, *(const uint32_t *)b, &lb);
-    int c = memcmp(sa, sb, la < lb ? la : lb);
-    return c ? c : (la > lb) - (la < lb);
-}
-
-/* rank[name id] = position of the name in byte order, so sibling sorts compare ints. */
-static uint32_t *name_ranks(const pf_strtab *names)
-{
-    uint32_t n = pf_strtab_count(names);
-    uint32_t *ids = pf_malloc(((size_t)n + 1) * sizeof *ids);
-    uint32_t *rank = pf_malloc(((size_t)n + 1) * sizeof *rank);
-    if (!ids || !rank) {
-        pf_free(ids);
-        pf_free(rank);
-        return NULL;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        ids[i] = i;
-    sort_names = names;
-    qsort(ids, n, sizeof *ids, by_name);
-    for (uint32_t i = 0; i < n; i++)
-        rank[ids[i]] = i;
-    pf_free(ids);
-    return rank;
-}
-
-static const uint32_t *sort_rank;
-static const pf_svg_node *sort_nodes;
-
-static int by_rank(const void *a, const void *b)
-{
-    uint32_t ra = sort_rank[sort_nodes[*(const uint32_t *)a].name];
-    uint32_t rb = sort_rank[sort_nodes[*(const uint32_t *)b].name];
-    return (ra > rb) - (ra < rb);
-}
-
 static int emit_frames(struct svg *s)
 {
-    const pf_svg_tree *t = s->t;
-    uint32_t *rank = NULL, *kids = NULL;
+    const pf_stacktree *t = s->t;
+    uint32_t *kids = NULL;
     struct pending *stack = NULL;
     size_t nstack = 0, cap_stack = 0, cap_kids = 0;
-    if (!t->chart && !(rank = name_ranks(t->names)))
-        goto nomem;
     cap_stack = 256;
     stack = pf_malloc(cap_stack * sizeof *stack);
     if (!stack)
@@ -616,7 +572,7 @@ static int emit_frames(struct svg *s)
         }
         if (frame_open(s, p.node, p.x, p.depth, p.gap) < 0)
             goto fail;
-        /* children, in drawing order */
+        /* children, in the tree's order (by name, or input order for charts) */
         size_t nk = 0;
         for (uint32_t c = t->nodes[p.node].first_child; c != PF_NONE; c = t->nodes[c].next_sibling) {
             if (nk == cap_kids) {
@@ -628,11 +584,6 @@ static int emit_frames(struct svg *s)
                 cap_kids = ncap;
             }
             kids[nk++] = c;
-        }
-        if (rank && nk > 1) {
-            sort_rank = rank;
-            sort_nodes = t->nodes;
-            qsort(kids, nk, sizeof *kids, by_rank);
         }
         size_t need = nstack + nk + 1;
         if (need > cap_stack) {
@@ -665,14 +616,12 @@ static int emit_frames(struct svg *s)
             stack[b - 1] = tmp;
         }
     }
-    pf_free(rank);
     pf_free(kids);
     pf_free(stack);
     return 0;
 nomem:
     s->oom = 1;
 fail:
-    pf_free(rank);
     pf_free(kids);
     pf_free(stack);
     return -1;
@@ -681,13 +630,13 @@ fail:
 /* First pass: drawn frames' depth, the deepest row and the largest change. */
 static int measure(struct svg *s, pf_error *err)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     uint32_t *depth = pf_malloc((size_t)t->nnodes * sizeof *depth);
     if (!depth)
         return pf_error_set(err, PF_ENOMEM, NULL);
     depth[0] = 0;
     s->maxdepth = 0;
-    s->maxdelta = fabs(pf_svg_total2(t, 0) - t->nodes[0].total);
+    s->maxdelta = fabs(pf_stacktree_total2(t, 0) - t->nodes[0].total);
     for (uint32_t i = 1; i < t->nnodes; i++) {
         uint32_t p = t->nodes[i].parent;
         double v = value_of(t, i);
@@ -698,7 +647,7 @@ static int measure(struct svg *s, pf_error *err)
         depth[i] = depth[p] + 1;
         if (depth[i] > s->maxdepth)
             s->maxdepth = depth[i];
-        double d = fabs(pf_svg_total2(t, i) - t->nodes[i].total);
+        double d = fabs(pf_stacktree_total2(t, i) - t->nodes[i].total);
         if (d > s->maxdelta)
             s->maxdelta = d;
     }
@@ -751,7 +700,7 @@ static const char *unit_name(enum pf_svg_unit u)
     return u == PF_SVG_UNIT_BYTES ? "bytes" : u == PF_SVG_UNIT_US ? "us" : "count";
 }
 
-int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error *err)
+int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_error *err)
 {
     struct svg sv = { 0 };
     struct svg *s = &sv;
@@ -860,7 +809,7 @@ int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error
     end(s);
     W(xmlTextWriterWriteRaw(s->w, X("\n")));
     const char *title = o->title ? o->title
-                      : t->chart ? "Flame Chart" : o->inverted ? "Icicle Graph" : "Flame Graph";
+                      : t->opts.order == PF_ORDER_CHART ? "Flame Chart" : o->inverted ? "Icicle Graph" : "Flame Graph";
     {
         size_t tl = strlen(title);
         if (grow_s(s, &s->name, &s->name_cap, tl * 3 + 4) < 0)

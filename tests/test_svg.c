@@ -22,15 +22,20 @@
 #include "formats/alloc.h"
 #include "render/palette.h"
 #include "render/svg.h"
-#include "render/svg_tree.h"
 
 #define DATA "tests/data/svg/"
 
 /* ---- helpers ---- */
 
-static pf_svg_tree *tree_of(const char *text, int chart, int reverse)
+static pf_stacktree *tree_with(const char *text, int chart, int reverse, const char *base,
+                               pf_error *err_out)
 {
-    pf_svg_tree *t = pf_svg_tree_new(chart);
+    pf_stack_opts so;
+    pf_stack_opts_init(&so);
+    so.order = chart ? PF_ORDER_CHART : PF_ORDER_NAME;
+    so.reverse = reverse;
+    so.base = base;
+    pf_stacktree *t = pf_stacktree_new(&so);
     assert_non_null(t);
     pf_error err;
     pf_error_clear(&err);
@@ -45,23 +50,37 @@ static pf_svg_tree *tree_of(const char *text, int chart, int reverse)
         line[n] = '\0';
         char *sp = strrchr(line, ' ');
         assert_non_null(sp);
-        double c2 = -1, c = atof(sp + 1);
+        double c2 = 0, c = atof(sp + 1);
+        int has2 = 0;
         *sp = '\0';
         char *sp2 = strrchr(line, ' ');
         if (sp2 && strspn(sp2 + 1, "0123456789.") == strlen(sp2 + 1)) {
             c2 = c;
+            has2 = 1;
             c = atof(sp2 + 1);
             *sp2 = '\0';
         }
-        assert_int_equal(pf_svg_tree_add(t, line, strlen(line), c, c2, reverse, &err), 0);
+        assert_int_equal(pf_stacktree_add(t, line, strlen(line), c, c2, has2, &err), 0);
         p = nl ? nl + 1 : p + n;
     }
-    pf_svg_tree_finish(t);
+    if (pf_stacktree_finish(t, &err) < 0) {
+        *err_out = err;
+        pf_stacktree_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static pf_stacktree *tree_of(const char *text, int chart, int reverse)
+{
+    pf_error err;
+    pf_stacktree *t = tree_with(text, chart, reverse, NULL, &err);
+    assert_non_null(t);
     return t;
 }
 
 /* Renders to a malloc'd, NUL-terminated string. */
-static char *render(const pf_svg_tree *t, const pf_svg_opts *o, size_t *len)
+static char *render(const pf_stacktree *t, const pf_svg_opts *o, size_t *len)
 {
     char *buf = NULL;
     size_t n = 0;
@@ -169,7 +188,7 @@ static void write_file(const char *path, const char *data, size_t n)
     fclose(f);
 }
 
-static uint32_t child_named(const pf_svg_tree *t, uint32_t parent, const char *name)
+static uint32_t child_named(const pf_stacktree *t, uint32_t parent, const char *name)
 {
     for (uint32_t c = t->nodes[parent].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
         if (strcmp(pf_strtab_get(t->names, t->nodes[c].name, NULL), name) == 0)
@@ -177,7 +196,7 @@ static uint32_t child_named(const pf_svg_tree *t, uint32_t parent, const char *n
     return PF_NONE;
 }
 
-static int nkids(const pf_svg_tree *t, uint32_t n)
+static int nkids(const pf_stacktree *t, uint32_t n)
 {
     int k = 0;
     for (uint32_t c = t->nodes[n].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
@@ -190,7 +209,7 @@ static int nkids(const pf_svg_tree *t, uint32_t n)
 static void test_svg_tree_merges_by_name_and_sums(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("a;b;c 3\na;b 2\nx 1\na;b;c 4\na;d 1", 0, 0);
+    pf_stacktree *t = tree_of("a;b;c 3\na;b 2\nx 1\na;b;c 4\na;d 1", 0, 0);
     assert_true(t->nodes[0].total == 11);
     uint32_t a = child_named(t, 0, "a"), b = child_named(t, a, "b"), c = child_named(t, b, "c");
     assert_int_not_equal(c, PF_NONE);
@@ -199,7 +218,7 @@ static void test_svg_tree_merges_by_name_and_sums(void **state)
     assert_true(t->nodes[c].total == 7 && t->nodes[c].self == 7);
     assert_int_equal(nkids(t, 0), 2);
     assert_int_equal(t->nnodes, 6);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_tree_merges_deep_stacks(void **state)
@@ -209,73 +228,67 @@ static void test_svg_tree_merges_deep_stacks(void **state)
     char stack[2048] = "";
     for (int i = 0; i < 150; i++)
         snprintf(stack + strlen(stack), sizeof stack - strlen(stack), "%sf%d", i ? ";" : "", i);
-    pf_svg_tree *t = pf_svg_tree_new(0);
+    pf_stacktree *t = pf_stacktree_new(NULL);
     pf_error err;
-    assert_int_equal(pf_svg_tree_add(t, stack, strlen(stack), 1, -1, 0, &err), 0);
-    assert_int_equal(pf_svg_tree_add(t, "x", 1, 1, -1, 0, &err), 0);   /* forget the path */
-    assert_int_equal(pf_svg_tree_add(t, stack, strlen(stack), 2, -1, 0, &err), 0);
-    pf_svg_tree_finish(t);
+    assert_int_equal(pf_stacktree_add(t, stack, strlen(stack), 1, 0, 0, &err), 0);
+    assert_int_equal(pf_stacktree_add(t, "x", 1, 1, 0, 0, &err), 0);   /* forget the path */
+    assert_int_equal(pf_stacktree_add(t, stack, strlen(stack), 2, 0, 0, &err), 0);
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
     assert_int_equal(t->nnodes, 152);
     assert_true(t->nodes[150].total == 3 && t->nodes[150].self == 3);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_tree_keeps_empty_frames(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("a;;b 1", 0, 0);
+    pf_stacktree *t = tree_of("a;;b 1", 0, 0);
     uint32_t a = child_named(t, 0, "a"), e = child_named(t, a, "");
     assert_int_not_equal(e, PF_NONE);
     assert_int_not_equal(child_named(t, e, "b"), PF_NONE);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_tree_flamechart_keeps_order(void **state)
 {
     (void)state;
-    pf_svg_tree *chart = tree_of("a;b 1\nc 1\na;b 1\na;e 1", 1, 0);
-    pf_svg_tree *merged = tree_of("a;b 1\nc 1\na;b 1\na;e 1", 0, 0);
+    pf_stacktree *chart = tree_of("a;b 1\nc 1\na;b 1\na;e 1", 1, 0);
+    pf_stacktree *merged = tree_of("a;b 1\nc 1\na;b 1\na;e 1", 0, 0);
     assert_int_equal(nkids(chart, 0), 3);       /* a, c, a: time order */
     assert_int_equal(nkids(merged, 0), 2);      /* a, c */
     uint32_t first = chart->nodes[0].first_child;
-    uint32_t last = chart->nodes[0].last_child;
+    uint32_t last = first;
+    while (chart->nodes[last].next_sibling != PF_NONE)
+        last = chart->nodes[last].next_sibling;
     assert_string_equal(pf_strtab_get(chart->names, chart->nodes[first].name, NULL), "a");
     assert_string_equal(pf_strtab_get(chart->names, chart->nodes[last].name, NULL), "a");
     assert_true(chart->nodes[last].total == 2);  /* the consecutive stacks merged */
     assert_int_equal(nkids(chart, last), 2);     /* b then e */
-    pf_svg_tree_free(chart);
-    pf_svg_tree_free(merged);
+    pf_stacktree_free(chart);
+    pf_stacktree_free(merged);
 }
 
 static void test_svg_tree_reverse_puts_leaves_first(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("main;f;leaf 2\nmain;g;leaf 3", 0, 1);
+    pf_stacktree *t = tree_of("main;f;leaf 2\nmain;g;leaf 3", 0, 1);
     uint32_t leaf = child_named(t, 0, "leaf");
     assert_int_not_equal(leaf, PF_NONE);
     assert_int_equal(nkids(t, 0), 1);
     assert_true(t->nodes[leaf].total == 5);
     assert_int_not_equal(child_named(t, child_named(t, leaf, "g"), "main"), PF_NONE);
-    /* the tree-level reversal agrees with the stack-level one */
-    pf_svg_tree *fwd = tree_of("main;f;leaf 2\nmain;g;leaf 3", 0, 0);
-    pf_error err;
-    pf_svg_tree *r = pf_svg_tree_reversed(fwd, &err);
-    assert_non_null(r);
-    uint32_t rl = child_named(r, 0, "leaf");
-    assert_true(r->nodes[rl].total == 5);
-    assert_int_not_equal(child_named(r, child_named(r, rl, "f"), "main"), PF_NONE);
-    pf_svg_tree_free(r);
-    pf_svg_tree_free(fwd);
-    pf_svg_tree_free(t);
+    assert_int_not_equal(child_named(t, child_named(t, leaf, "f"), "main"), PF_NONE);
+    /* (the tree-level reversal of traces is tested in test_stacktree.c) */
+    pf_stacktree_free(t);
 }
 
 static void test_svg_tree_base_reroots_and_merges(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("x;main (app.py:3);f 5\ny;g 3\nmain (app.py:3);h 2\nz;main (app.py:3);main (app.py:3) 1", 0, 0);
+    const char *in = "x;main (app.py:3);f 5\ny;g 3\nmain (app.py:3);h 2\nz;main (app.py:3);main (app.py:3) 1";
     pf_error err;
     pf_error_clear(&err);
-    pf_svg_tree *b = pf_svg_tree_rebase(t, "main", &err);
+    pf_stacktree *b = tree_with(in, 0, 0, "main", &err);
     assert_non_null(b);
     assert_int_equal(nkids(b, 0), 1);
     uint32_t m = child_named(b, 0, "main (app.py:3)");
@@ -285,12 +298,11 @@ static void test_svg_tree_base_reroots_and_merges(void **state)
     assert_int_not_equal(child_named(b, m, "h"), PF_NONE);
     /* nested match stays nested (the first match on a path is the new root) */
     assert_int_not_equal(child_named(b, m, "main (app.py:3)"), PF_NONE);
-    assert_null(pf_svg_tree_rebase(t, "nosuch", &err));
+    assert_null(tree_with(in, 0, 0, "nosuch", &err));
     assert_int_equal(err.code, PF_EEMPTY);
-    assert_true(pf_svg_name_matches("pkg/mod.py:main:12", 18, "main"));
-    assert_false(pf_svg_name_matches("mainly", 6, "main"));
-    pf_svg_tree_free(b);
-    pf_svg_tree_free(t);
+    assert_true(pf_stack_name_matches("pkg/mod.py:main:12", 18, "main"));
+    assert_false(pf_stack_name_matches("mainly", 6, "main"));
+    pf_stacktree_free(b);
 }
 
 static void test_svg_tree_survives_allocation_failures(void **state)
@@ -302,26 +314,27 @@ static void test_svg_tree_survives_allocation_failures(void **state)
         pf_alloc_fail_after(n);
         pf_error err;
         pf_error_clear(&err);
-        pf_svg_tree *t = pf_svg_tree_new(0);
+        pf_stack_opts so;
+        pf_stack_opts_init(&so);
+        so.base = "b";
+        pf_stacktree *t = pf_stacktree_new(&so);
         int ok = t != NULL;
         for (const char *p = in; ok && *p;) {
             const char *nl = strchr(p, '\n');
             size_t len = nl ? (size_t)(nl - p) : strlen(p);
             const char *sp = memrchr(p, ' ', len);
-            ok = pf_svg_tree_add(t, p, (size_t)(sp - p), atof(sp + 1), -1, 0, &err) == 0;
+            ok = pf_stacktree_add(t, p, (size_t)(sp - p), atof(sp + 1), 0, 0, &err) == 0;
             if (!ok)
                 assert_int_equal(err.code, PF_ENOMEM);
             p = nl ? nl + 1 : p + len;
         }
-        pf_svg_tree *b = NULL;
         if (ok) {
-            pf_svg_tree_finish(t);
-            b = pf_svg_tree_rebase(t, "b", &err);
-            ok = b != NULL;
+            ok = pf_stacktree_finish(t, &err) == 0;   /* with the rebase at "b" */
+            if (!ok)
+                assert_int_equal(err.code, PF_ENOMEM);
         }
         pf_alloc_fail_after(-1);
-        pf_svg_tree_free(b);
-        pf_svg_tree_free(t);
+        pf_stacktree_free(t);
         assert_int_equal(pf_alloc_live_blocks(), base);
         if (ok)
             break;
@@ -407,7 +420,7 @@ static void test_svg_diff_colors(void **state)
 static void test_svg_output_is_valid_and_deterministic(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("main;parse;tokenize 120\nmain;parse 30\nmain;render;draw 200\nmain;render 20\nidle 5", 0, 0);
+    pf_stacktree *t = tree_of("main;parse;tokenize 120\nmain;parse 30\nmain;render;draw 200\nmain;render 20\nidle 5", 0, 0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
     size_t n1, n2;
@@ -433,7 +446,7 @@ static void test_svg_output_is_valid_and_deterministic(void **state)
     xmlFreeDoc(doc);
     free(a);
     free(b);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_hostile_names_are_escaped(void **state)
@@ -448,14 +461,14 @@ static void test_svg_hostile_names_are_escaped(void **state)
         "<![CDATA[x]]>",
         "tab\there\rcr",
     };
-    pf_svg_tree *t = pf_svg_tree_new(0);
+    pf_stacktree *t = pf_stacktree_new(NULL);
     pf_error err;
     for (size_t i = 0; i < sizeof evil / sizeof evil[0]; i++) {
         char stack[256];
         snprintf(stack, sizeof stack, "root;%s", evil[i]);
-        assert_int_equal(pf_svg_tree_add(t, stack, strlen(stack), 10, -1, 0, &err), 0);
+        assert_int_equal(pf_stacktree_add(t, stack, strlen(stack), 10, 0, 0, &err), 0);
     }
-    pf_svg_tree_finish(t);
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
     o.title = "<script>alert(3)</script>";
@@ -495,7 +508,7 @@ static void test_svg_hostile_names_are_escaped(void **state)
     free(s);
     xmlFreeDoc(doc);
     free(svg);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_clean_name(void **state)
@@ -518,7 +531,7 @@ static void test_svg_clean_name(void **state)
 static void test_svg_minwidth_prunes_narrow_frames(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("big;child 100000\ncat;sub 5\nsmall 60", 0, 0);
+    pf_stacktree *t = tree_of("big;child 100000\ncat;sub 5\nsmall 60", 0, 0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);          /* 0.1 px of 1180 px: 5/100065 * 1180 = 0.06 px */
     char *svg = render(t, &o, NULL);
@@ -544,7 +557,7 @@ static void test_svg_minwidth_prunes_narrow_frames(void **state)
     assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'child')]"), 1);
     xmlFreeDoc(doc);
     free(svg);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static double rect_y(xmlDocPtr doc, const char *name)
@@ -561,7 +574,7 @@ static double rect_y(xmlDocPtr doc, const char *name)
 static void test_svg_inverted_puts_root_on_top(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("a;b;c 1", 0, 0);
+    pf_stacktree *t = tree_of("a;b;c 1", 0, 0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
     char *svg = render(t, &o, NULL);
@@ -581,13 +594,13 @@ static void test_svg_inverted_puts_root_on_top(void **state)
     free(title);
     xmlFreeDoc(doc);
     free(svg);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_differential_colours_and_negate(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("main;grew 10 30\nmain;shrank 30 10\nmain;same 5 5", 0, 0);
+    pf_stacktree *t = tree_of("main;grew 10 30\nmain;shrank 30 10\nmain;same 5 5", 0, 0);
     assert_true(t->has_count2);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
@@ -617,13 +630,13 @@ static void test_svg_differential_colours_and_negate(void **state)
     free(fill);
     xmlFreeDoc(doc);
     free(svg);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_text_is_fitted_and_truncated(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("a_really_long_function_name_that_cannot_fit_anywhere_at_all 1\nb 30", 0, 0);
+    pf_stacktree *t = tree_of("a_really_long_function_name_that_cannot_fit_anywhere_at_all 1\nb 30", 0, 0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
     o.width = 300;
@@ -634,7 +647,7 @@ static void test_svg_text_is_fitted_and_truncated(void **state)
     assert_null(txt);
     xmlFreeDoc(doc);
     free(svg);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
     t = tree_of("a_really_long_function_name_that_cannot_fit_anywhere_at_all 1", 0, 0);
     svg = render(t, &o, NULL);
     doc = parse(svg);
@@ -656,13 +669,13 @@ static void test_svg_text_is_fitted_and_truncated(void **state)
     free(txt);
     xmlFreeDoc(doc);
     free(svg);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_units_format_values(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("a 1572864\nb 2500", 0, 0);
+    pf_stacktree *t = tree_of("a 1572864\nb 2500", 0, 0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
     o.unit = PF_SVG_UNIT_BYTES;
@@ -680,13 +693,13 @@ static void test_svg_units_format_values(void **state)
     svg = render(t, &o, NULL);
     assert_non_null(strstr(svg, "a\n1,572,864 bytes ("));
     free(svg);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_writer_survives_allocation_failures(void **state)
 {
     (void)state;
-    pf_svg_tree *t = tree_of("main;parse;tokenize 120\nmain;parse 30\nmain;render;draw 200\n"
+    pf_stacktree *t = tree_of("main;parse;tokenize 120\nmain;parse 30\nmain;render;draw 200\n"
                              "idle;a_long_name_that_needs_truncating_here 5", 0, 0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
@@ -711,13 +724,13 @@ static void test_svg_writer_survives_allocation_failures(void **state)
         assert_int_equal(err.code, PF_ENOMEM);
         assert_true(n < 1000);
     }
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 static void test_svg_empty_tree_fails(void **state)
 {
     (void)state;
-    pf_svg_tree *t = pf_svg_tree_new(0);
+    pf_stacktree *t = pf_stacktree_new(0);
     pf_svg_opts o;
     pf_svg_opts_init(&o);
     pf_error err;
@@ -727,7 +740,7 @@ static void test_svg_empty_tree_fails(void **state)
     assert_int_equal(err.code, PF_EEMPTY);
     assert_int_equal(ftell(f), 0);
     fclose(f);
-    pf_svg_tree_free(t);
+    pf_stacktree_free(t);
 }
 
 /* ---- the command ---- */
