@@ -150,6 +150,16 @@ int pf_hmap_add(pf_hmap *m, uint64_t hash, uint32_t value)
     return 0;
 }
 
+void pf_hmap_prefetch(const pf_hmap *m, uint64_t key)
+{
+#if defined(__GNUC__)
+    __builtin_prefetch(&m->slots[(size_t)pf_hash_u64(key) & (m->cap - 1)]);
+#else
+    (void)m;
+    (void)key;
+#endif
+}
+
 size_t pf_hmap_count(const pf_hmap *m)
 {
     return m->count;

@@ -6,12 +6,16 @@
  * pf_hmap keyed by pf_hash_bytes, small and hot: profiles have few distinct names).
  * The prefix it shares with the previous stack is reused as is (sorted input repeats
  * long prefixes, and a flame chart merges exactly that prefix).  Every other frame is
- * found in one pf_hmap keyed exactly by (parent << 32 | name id); only a miss creates
- * a node.  Only the leaf's self value is touched per stack: totals and sibling links
+ * found in one pf_hmap keyed by the hash of its path of name ids (pf_hash_pair of the
+ * parent's path hash and the name), confirmed by the node's (parent, name): those
+ * hashes need no lookups, so the slots of a whole stack are prefetched before the
+ * first probe and the cache misses overlap instead of forming a chain.  Only a miss
+ * creates a node.  Only the leaf's self value is touched per stack: totals and sibling links
  * come from one pass in pf_stacktree_finish.
  *
  * Invariants: nodes[0] is the root; parent < index for every other node; under name
- * merging each (parent, name) pair occurs once and is in the child index; the sum of
+ * merging each (parent, name) pair occurs once and is in the child index under its
+ * node's path hash (phash); the sum of
  * all counts stays <= MAX_TOTAL, so no total can overflow whatever the summation
  * order.
  *
@@ -45,15 +49,28 @@
 struct pf_stacktree_priv {
     uint32_t cap;                 /* of nodes / diff / info / last_child */
     pf_hmap *names;               /* pf_hash_bytes(name) -> name id */
-    pf_hmap *kids;                /* parent << 32 | name -> node (name merging) */
+    pf_hmap *kids;                /* path hash -> node (name merging) */
+    uint64_t *phash;              /* per node with kids: its path hash */
     uint32_t *last_child;         /* per node, for chart merging; else NULL */
     int merge_last;               /* a frame merges only with its parent's last child */
     double sum, sum2;             /* all counts added so far */
     int finished, rebased;
     /* the previous stack, by depth */
     uint32_t *pnames, *pnodes, *cur;
+    uint64_t *hs;                 /* path hashes of the stack being added */
     size_t npath, cap_path;
 };
+
+/* The child index is keyed by a hash of the whole path of name ids, so the slots of a
+ * whole stack can be computed, and prefetched, before the first lookup; the entry is
+ * then confirmed by the node's own (parent, name). */
+#define ROOT_HASH PF_HASH_SEED
+#define PREFETCH_AHEAD 16
+
+static inline uint64_t path_hash(uint64_t parent_hash, uint32_t name)
+{
+    return pf_hash_pair(parent_hash, name);
+}
 
 void pf_stack_opts_init(pf_stack_opts *o)
 {
@@ -134,17 +151,20 @@ static int nodes_reserve(pf_stacktree *t, uint32_t need)
     if (grow((void **)&t->nodes, nc, sizeof *t->nodes) < 0 ||
         (t->diff && grow((void **)&t->diff, nc, sizeof *t->diff) < 0) ||
         (t->info && grow((void **)&t->info, nc, sizeof *t->info) < 0) ||
-        (pv->last_child && grow((void **)&pv->last_child, nc, sizeof *pv->last_child) < 0))
+        (pv->last_child && grow((void **)&pv->last_child, nc, sizeof *pv->last_child) < 0) ||
+        (pv->phash && grow((void **)&pv->phash, nc, sizeof *pv->phash) < 0))
         return -1;
     pv->cap = nc;
     return 0;
 }
 
-/* Appends a node; the caller reserved room. */
-static uint32_t node_append(pf_stacktree *t, uint32_t parent, uint32_t name)
+/* Appends a node whose path hash is h; the caller reserved room. */
+static uint32_t node_append(pf_stacktree *t, uint32_t parent, uint32_t name, uint64_t h)
 {
     struct pf_stacktree_priv *pv = t->priv;
     uint32_t id = t->nnodes++;
+    if (pv->phash)
+        pv->phash[id] = h;
     pf_stack_node *n = &t->nodes[id];
     n->name = name;
     n->parent = parent;
@@ -165,26 +185,47 @@ static uint32_t node_append(pf_stacktree *t, uint32_t parent, uint32_t name)
     return id;
 }
 
+struct kid_key {
+    const pf_stack_node *nodes;
+    uint32_t parent, name;
+};
+
+static int kid_eq(void *ctx, uint32_t id)
+{
+    const struct kid_key *k = ctx;
+    return k->nodes[id].parent == k->parent && k->nodes[id].name == k->name;
+}
+
+/* The child of parent named name whose path hash is h (name merging), created if
+ * missing; PF_NONE when out of memory. */
+static uint32_t child_h(pf_stacktree *t, uint32_t parent, uint32_t name, uint64_t h)
+{
+    struct pf_stacktree_priv *pv = t->priv;
+    struct kid_key k = { t->nodes, parent, name };
+    uint32_t id = pf_hmap_find(pv->kids, h, kid_eq, &k);
+    if (id != PF_HMAP_NONE)
+        return id;
+    if (nodes_reserve(t, t->nnodes + 1) < 0 ||
+        pf_hmap_reserve(pv->kids, pf_hmap_count(pv->kids) + 1) < 0)
+        return PF_NONE;
+    id = node_append(t, parent, name, h);
+    (void)pf_hmap_add(pv->kids, h, id);       /* cannot fail after the reserve */
+    return id;
+}
+
 /* The child of parent named name, created if missing; PF_NONE when out of memory. */
 static uint32_t child(pf_stacktree *t, uint32_t parent, uint32_t name)
 {
     struct pf_stacktree_priv *pv = t->priv;
-    if (nodes_reserve(t, t->nnodes + 1) < 0)
-        return PF_NONE;
     if (pv->merge_last) {
+        if (nodes_reserve(t, t->nnodes + 1) < 0)
+            return PF_NONE;
         uint32_t last = pv->last_child[parent];
         if (last != PF_NONE && t->nodes[last].name == name)
             return last;
-        return node_append(t, parent, name);
+        return node_append(t, parent, name, 0);
     }
-    int inserted;
-    uint32_t *slot = pf_hmap_slot(pv->kids, (uint64_t)parent << 32 | name, &inserted);
-    if (slot == NULL)
-        return PF_NONE;
-    if (!inserted)
-        return *slot;
-    *slot = node_append(t, parent, name);
-    return *slot;
+    return child_h(t, parent, name, path_hash(pv->phash[parent], name));
 }
 
 static int want_diff(pf_stacktree *t)
@@ -220,7 +261,8 @@ static pf_stacktree *tree_new(const pf_stack_opts *opts, int merge_last, int sha
         pv->last_child = pf_malloc(pv->cap * sizeof *pv->last_child);
         if (pv->last_child == NULL)
             goto fail;
-    } else if ((pv->kids = pf_hmap_new(pv->cap)) == NULL) {
+    } else if ((pv->kids = pf_hmap_new(pv->cap)) == NULL ||
+               (pv->phash = pf_malloc(pv->cap * sizeof *pv->phash)) == NULL) {
         goto fail;
     }
     if (!share_names) {
@@ -231,7 +273,7 @@ static pf_stacktree *tree_new(const pf_stack_opts *opts, int merge_last, int sha
         uint32_t all = intern(t, "all", 3);
         if (all == PF_NONE)
             goto fail;
-        node_append(t, PF_NONE, all);
+        node_append(t, PF_NONE, all, ROOT_HASH);
     }
     return t;
 fail:
@@ -247,7 +289,7 @@ static void take_names(pf_stacktree *dst, pf_stacktree *src)
     dst->priv->names = src->priv->names;
     src->names = NULL;
     src->priv->names = NULL;
-    node_append(dst, PF_NONE, src->nodes[0].name);
+    node_append(dst, PF_NONE, src->nodes[0].name, ROOT_HASH);
 }
 
 pf_stacktree *pf_stacktree_new(const pf_stack_opts *opts)
@@ -262,6 +304,8 @@ void pf_stacktree_free(pf_stacktree *t)
     if (t->priv) {
         pf_hmap_free(t->priv->names);
         pf_hmap_free(t->priv->kids);
+        pf_free(t->priv->phash);
+        pf_free(t->priv->hs);
         pf_free(t->priv->last_child);
         pf_free(t->priv->pnames);
         pf_free(t->priv->pnodes);
@@ -286,7 +330,8 @@ static int reserve_path(struct pf_stacktree_priv *p, size_t need)
         nc *= 2;
     if (grow((void **)&p->pnames, nc, sizeof *p->pnames) < 0 ||
         grow((void **)&p->pnodes, nc, sizeof *p->pnodes) < 0 ||
-        grow((void **)&p->cur, nc, sizeof *p->cur) < 0)
+        grow((void **)&p->cur, nc, sizeof *p->cur) < 0 ||
+        grow((void **)&p->hs, nc, sizeof *p->hs) < 0)
         return -1;
     p->cap_path = nc;
     return 0;
@@ -346,17 +391,35 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
     size_t common = 0;
     while (common < depth && common < p->npath && p->pnames[common] == p->cur[common])
         common++;
-    for (size_t d = common; d < depth; d++) {
+    if (p->merge_last) {
         /* A flame chart merges exactly the shared prefix: the rest is new. */
-        uint32_t par = d ? p->pnodes[d - 1] : 0, id;
-        if (p->merge_last)
-            id = nodes_reserve(t, t->nnodes + 1) < 0 ? PF_NONE : node_append(t, par, p->cur[d]);
-        else
-            id = child(t, par, p->cur[d]);
-        if (id == PF_NONE)
+        if (nodes_reserve(t, t->nnodes + (uint32_t)(depth - common)) < 0)
             goto nomem;
-        p->pnames[d] = p->cur[d];
-        p->pnodes[d] = id;
+        for (size_t d = common; d < depth; d++) {
+            p->pnodes[d] = node_append(t, d ? p->pnodes[d - 1] : 0, p->cur[d], 0);
+            p->pnames[d] = p->cur[d];
+        }
+    } else if (common < depth) {
+        /* Path hashes first, prefetching the slots ahead of the dependent lookups
+         * (no insert grows the index meanwhile: room is made first). */
+        if (pf_hmap_reserve(p->kids, pf_hmap_count(p->kids) + (depth - common)) < 0)
+            goto nomem;
+        uint64_t h = common ? p->phash[p->pnodes[common - 1]] : ROOT_HASH;
+        for (size_t d = common; d < depth; d++) {
+            h = path_hash(h, p->cur[d]);
+            p->hs[d] = h;
+            if (d < common + PREFETCH_AHEAD)
+                pf_hmap_prefetch(p->kids, h);
+        }
+        for (size_t d = common; d < depth; d++) {
+            if (d + PREFETCH_AHEAD < depth)
+                pf_hmap_prefetch(p->kids, p->hs[d + PREFETCH_AHEAD]);
+            uint32_t id = child_h(t, d ? p->pnodes[d - 1] : 0, p->cur[d], p->hs[d]);
+            if (id == PF_NONE)
+                goto nomem;
+            p->pnames[d] = p->cur[d];
+            p->pnodes[d] = id;
+        }
     }
     p->npath = depth;
     uint32_t leaf = p->pnodes[depth - 1];
@@ -1218,13 +1281,11 @@ static int reverse_tree(pf_stacktree *t, pf_error *err)
     e->nodes[0].self = d->nodes[0].self;
     for (uint32_t k = 0; k < kept; k++) {
         uint32_t v = sorted[k];
-        uint32_t id = node_append(e, newid[d->nodes[v].parent], d->nodes[v].name);
-        int ins;
-        uint32_t *slot = pf_hmap_slot(e->priv->kids,
-                                      (uint64_t)e->nodes[id].parent << 32 | e->nodes[id].name, &ins);
-        if (slot == NULL)
+        uint32_t par = newid[d->nodes[v].parent];
+        uint64_t h = path_hash(e->priv->phash[par], d->nodes[v].name);
+        if (pf_hmap_add(e->priv->kids, h, e->nnodes) < 0)
             goto nomem;
-        *slot = id;
+        uint32_t id = node_append(e, par, d->nodes[v].name, h);
         newid[v] = id;
         e->nodes[id].self = d->nodes[v].self;
         if (e->diff)
