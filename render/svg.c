@@ -3,12 +3,16 @@
  * Two passes over the tree.  The first decides which frames are drawn (flamegraph.pl's
  * rule: a frame narrower than --minwidth is left out, and so is everything above it)
  * and finds the deepest drawn row, which fixes the image height.  The second walks the
- * drawn frames depth-first with an explicit stack, children sorted by name (or in
- * insertion order for flame charts), and writes one nested <g> per frame:
+ * drawn frames depth-first with an explicit stack, children in the tree's order (by
+ * name, or input order for flame charts), and writes one flat <g> per frame, in
+ * pre-order, as flamegraph.pl does (nesting one element per stack level would make a
+ * deep stack an invalid document: libxml2 stops at depth 256, Chromium near 5,000):
  *
  *     <g v="VALUE" s="GAP"><title>NAME\nVALUE UNIT (PCT%)...</title>
- *       <rect x y width height fill/><text x y>FITTED NAME</text> ...children... </g>
+ *       <rect x y width height fill/><text x y>FITTED NAME</text></g>
  *
+ * The script finds a frame's depth from its rect's row and its parent as the last
+ * frame one row closer to the root.
  * v is the exact value and s the summed value of left-out siblings just before the
  * frame (omitted when 0), so the script recomputes exact positions for any zoom
  * level without parsing rounded pixels.  Frames too narrow for 3 characters get no
@@ -488,7 +492,7 @@ static double row_y(struct svg *s, uint32_t depth)
     return bottom - (depth + 1) * o->frame_height;
 }
 
-/* Opens the frame's <g> and writes its title, rect and text (children follow). */
+/* Opens the frame's <g> and writes its title, rect and text (the caller closes it). */
 static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, double gap)
 {
     const pf_stacktree *t = s->t;
@@ -547,7 +551,7 @@ static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, doubl
 /* ---- the two passes ---- */
 
 struct pending {
-    uint32_t node;            /* PF_NONE: close the innermost open frame */
+    uint32_t node;
     uint32_t depth;
     double x, gap;
 };
@@ -565,13 +569,10 @@ static int emit_frames(struct svg *s)
     stack[nstack++] = (struct pending){ 0, 0, 0, 0 };
     while (nstack > 0) {
         struct pending p = stack[--nstack];
-        if (p.node == PF_NONE) {
-            end(s);
-            W(xmlTextWriterWriteRaw(s->w, X("\n")));
-            continue;
-        }
         if (frame_open(s, p.node, p.x, p.depth, p.gap) < 0)
             goto fail;
+        end(s);
+        W(xmlTextWriterWriteRaw(s->w, X("\n")));
         /* children, in the tree's order (by name, or input order for charts) */
         size_t nk = 0;
         for (uint32_t c = t->nodes[p.node].first_child; c != PF_NONE; c = t->nodes[c].next_sibling) {
@@ -585,7 +586,7 @@ static int emit_frames(struct svg *s)
             }
             kids[nk++] = c;
         }
-        size_t need = nstack + nk + 1;
+        size_t need = nstack + nk;
         if (need > cap_stack) {
             size_t ncap = cap_stack;
             while (ncap < need)
@@ -596,7 +597,6 @@ static int emit_frames(struct svg *s)
             stack = ns;
             cap_stack = ncap;
         }
-        stack[nstack++] = (struct pending){ PF_NONE, 0, 0, 0 };
         /* pushed in reverse so the leftmost child is written first */
         size_t base = nstack;
         double x = p.x, gap = 0;

@@ -342,6 +342,43 @@ static void test_svg_tree_survives_allocation_failures(void **state)
     }
 }
 
+/* A 100,000-deep stack renders as flat frames: the document parses without
+ * XML_PARSE_HUGE (libxml2 refuses nesting past 256), every frame is a direct child of
+ * #frames, in pre-order, each one row above its parent. */
+static void test_svg_deep_stack_frames_are_flat(void **state)
+{
+    (void)state;
+    const int depth = 100000;
+    size_t cap = (size_t)depth * 8 + 16, n = 0;
+    char *stack = malloc(cap);
+    for (int i = 0; i < depth; i++)
+        n += (size_t)snprintf(stack + n, cap - n, "%sf%d", i ? ";" : "", i);
+    pf_stacktree *t = pf_stacktree_new(NULL);
+    pf_error err;
+    assert_int_equal(pf_stacktree_add(t, stack, n, 3, 0, 0, &err), 0);
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
+    free(stack);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    o.frame_height = 2;
+    char *svg = render(t, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    assert_int_equal(xpath_count(doc, "//s:g[@id='frames']/s:g"), depth + 1);
+    assert_int_equal(xpath_count(doc, "//s:g[@id='frames']/s:g/s:g"), 0);
+    /* pre-order: all, f0, f1, ...; each row 2 px above the one before */
+    char *y0 = xpath_text(doc, "(//s:g[@id='frames']/s:g)[1]/s:rect/@y");
+    char *y1 = xpath_text(doc, "(//s:g[@id='frames']/s:g)[2]/s:rect/@y");
+    char *last = xpath_text(doc, "(//s:g[@id='frames']/s:g)[last()]/s:title");
+    assert_true(atof(y0) - atof(y1) == 2);
+    assert_non_null(strstr(last, "f99999\n"));
+    free(y0);
+    free(y1);
+    free(last);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_stacktree_free(t);
+}
+
 /* ---- palettes ---- */
 
 static void test_svg_every_palette_is_deterministic(void **state)
@@ -440,7 +477,7 @@ static void test_svg_output_is_valid_and_deterministic(void **state)
     assert_string_equal(title, "draw\n200 samples (53.33%)");
     free(title);
     /* children sorted by name: "idle" before "main" on the row above "all" */
-    char *first = xpath_text(doc, "//s:g[@id='frames']/s:g/s:g[1]/s:title");
+    char *first = xpath_text(doc, "(//s:g[@id='frames']/s:g)[2]/s:title");   /* pre-order */
     assert_true(strncmp(first, "idle", 4) == 0);
     free(first);
     xmlFreeDoc(doc);
@@ -955,8 +992,10 @@ static void test_svg_cli_output_file_and_base(void **state)
     xmlDocPtr doc = xmlReadFile(tp("o.svg"), NULL, XML_PARSE_NONET);
     assert_non_null(doc);
     /* the only child of "all" is the re-rooted function */
-    assert_int_equal(xpath_count(doc, "//s:g[@id='frames']/s:g/s:g"), 1);
-    char *s = xpath_text(doc, "//s:g[@id='frames']/s:g/s:g/s:title");
+    /* one frame in the row above the root (frames are flat, in pre-order) */
+    assert_int_equal(xpath_count(doc, "//s:g[@id='frames']/s:g[s:rect/@y = "
+                                      "(//s:g[@id='frames']/s:g)[2]/s:rect/@y]"), 1);
+    char *s = xpath_text(doc, "(//s:g[@id='frames']/s:g)[2]/s:title");
     assert_true(strncmp(s, "loads (", 7) == 0);
     free(s);
     xmlFreeDoc(doc);
@@ -1016,6 +1055,7 @@ int main(void)
         cmocka_unit_test(test_svg_tree_merges_by_name_and_sums),
         cmocka_unit_test(test_svg_tree_merges_deep_stacks),
         cmocka_unit_test(test_svg_tree_keeps_empty_frames),
+        cmocka_unit_test(test_svg_deep_stack_frames_are_flat),
         cmocka_unit_test(test_svg_tree_flamechart_keeps_order),
         cmocka_unit_test(test_svg_tree_reverse_puts_leaves_first),
         cmocka_unit_test(test_svg_tree_base_reroots_and_merges),
