@@ -43,6 +43,7 @@
 /* Half of DBL_MAX: n nonnegative doubles summed in any order differ by at most about
  * n * 2^-53 of their sum, so every node total stays finite. */
 #define MAX_TOTAL (DBL_MAX / 2)
+#define MIN_COUNT 1e-300
 #define MAX_NODES (UINT32_MAX - 2)
 #define DEFAULT_CHUNK ((size_t)1 << 20)
 
@@ -337,10 +338,12 @@ static int reserve_path(struct pf_stacktree_priv *p, size_t need)
     return 0;
 }
 
-/* Checks a count and the running sum it joins; 0 or -1 with err set. */
+/* Checks a count and the running sum it joins; 0 or -1 with err set.  Counts below
+ * MIN_COUNT (denormals and their neighbours) are refused too: a total that small
+ * scales to infinity when drawn. */
 static int check_count(double v, double *sum, pf_error *err)
 {
-    if (!(v >= 0) || !(v <= MAX_TOTAL))
+    if (!(v >= 0) || !(v <= MAX_TOTAL) || (v > 0 && v < MIN_COUNT))
         return pf_error_set(err, PF_ELIMIT, "count %g is out of range", v);
     if (v > MAX_TOTAL - *sum)
         return pf_error_set(err, PF_ELIMIT, "counts add up to more than %g", MAX_TOTAL);
@@ -859,6 +862,8 @@ static long read_mem(void *ctx, char *buf, size_t cap, pf_error *err)
     size_t n = m->left < cap ? m->left : cap;
     if (n > LONG_MAX)
         n = LONG_MAX;
+    if (n == 0)
+        return 0;                    /* m->p may be NULL for an empty buffer */
     memcpy(buf, m->p, n);
     m->p += n;
     m->left -= n;

@@ -140,9 +140,10 @@ void pf_stacktree_free(pf_stacktree *t);
 
 /* Adds stack[0..len) ("a;b;c": frames split at ';', empty frames kept as empty names,
  * as flamegraph.pl does) with its counts, times opts.factor; count2 only counts when
- * has_count2.  Frames are added leaf first if opts.reverse.  Counts must be finite
- * and >= 0, and the counts of all stacks must add up to at most DBL_MAX (so no total
- * overflows): otherwise PF_ELIMIT ("counts add up to more than ...").  Only the leaf's
+ * has_count2.  Frames are added leaf first if opts.reverse.  Counts must be 0 or in
+ * [1e-300, DBL_MAX / 2], and the counts of all stacks must add up to at most DBL_MAX
+ * / 2, so no total overflows whatever the summation order: otherwise PF_ELIMIT
+ * ("count ... is out of range", "counts add up to more than ...").  Only the leaf's
  * self value changes: call pf_stacktree_finish before reading totals or links.
  * Returns 0, or -1 with err set (the tree keeps the stacks added before). */
 int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double count,

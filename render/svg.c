@@ -155,9 +155,13 @@ static size_t utf8_offset(const char *s, size_t n, size_t k)
 
 /* ---- numbers ---- */
 
-/* px with at most 2 decimals, trailing zeros dropped: "10", "10.5", "10.25". */
+/* px with at most 2 decimals, trailing zeros dropped: "10", "10.5", "10.25".  Values
+ * are bounded by the image size; anything else (never expected) prints as 0 rather
+ * than reaching llround's undefined range. */
 static const char *fmt_px(char *b, double v)
 {
+    if (!(fabs(v) < 1e15))
+        v = 0;
     long long c = llround(v * 100);
     const char *sign = c < 0 ? "-" : "";
     if (c < 0)
@@ -448,10 +452,10 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
  * than 3 characters fit. */
 static const char *fit_name(struct svg *s, size_t nlen, double w)
 {
-    double cw = s->o->fontsize * CHAR_W;
-    long fit = (long)((w - 6) / cw);
-    if (fit < 3)
+    double cw = s->o->fontsize * CHAR_W, room = (w - 6) / cw;
+    if (!(room >= 3))
         return NULL;
+    long fit = room < 1e9 ? (long)room : 1000000000L;
     size_t chars = utf8_count(s->name, nlen);
     if ((long)chars <= fit)
         return s->name;
@@ -714,6 +718,9 @@ int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_erro
         return pf_error_set(err, PF_EEMPTY, "no stack has a positive count");
     double avail = o->width - 2 * XPAD;
     s->scale = avail / s->total;
+    if (!isfinite(s->total) || !isfinite(s->scale))
+        return pf_error_set(err, PF_ELIMIT, "the total %g cannot be drawn (too small or too "
+                            "large a count)", s->total);
     s->minval = o->minwidth_pct ? s->total * o->minwidth / 100.0 : o->minwidth / s->scale;
     if (measure(s, err) < 0)
         return -1;

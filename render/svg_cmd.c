@@ -512,7 +512,8 @@ int pf_cmd_svg(int argc, char **argv)
     pf_error_clear(&err);
     pf_stacktree *tree = NULL;
     pf_trace *trace = NULL;
-    char *data = NULL;
+    char *data = NULL;            /* a trace's bytes, read whole */
+    char *zdata = NULL;           /* gzip read whole from a pipe, inflated through in.zs */
     struct input in = { -1, NULL, NULL };
     int hn = 0, writing = 0;
     size_t dlen = 0;
@@ -550,6 +551,11 @@ int pf_cmd_svg(int argc, char **argv)
              * held, never the lines) */
             close(in.fd);
             in.fd = -1;
+            /* The compressed bytes back in.zs until the end: a separate buffer, so the
+             * trace branch below (a later gzip member may hold a trace) cannot
+             * overwrite, and leak, them. */
+            zdata = data;
+            data = NULL;
             in.zs = pf_calloc(1, sizeof *in.zs);
             if (!in.zs || inflateInit2(in.zs, 15 + 16) != Z_OK) {
                 pf_free(in.zs);
@@ -557,7 +563,7 @@ int pf_cmd_svg(int argc, char **argv)
                 pf_error_set(&err, PF_ENOMEM, NULL);
                 goto fail;
             }
-            in.zs->next_in = (unsigned char *)data;
+            in.zs->next_in = (unsigned char *)zdata;
             in.zs->avail_in = (unsigned)(dlen > UINT_MAX ? UINT_MAX : dlen);
             if (dlen > UINT_MAX) {
                 pf_error_set(&err, PF_ELIMIT, "gzip input on a pipe over 4 GiB: pass the file name");
@@ -623,8 +629,8 @@ have_trace_data:
                     label, f.nbad);
     }
     input_close(&in);
-    pf_free(data);            /* compressed input of a pipe, if any */
-    data = NULL;
+    pf_free(zdata);           /* compressed input of a pipe, if any */
+    zdata = NULL;
     if (!(tree->nodes[0].total > 0) && !(pf_stacktree_total2(tree, 0) > 0)) {
         pf_error_set(&err, PF_EEMPTY, "no stacks found (all counts are zero)");
         goto fail;
@@ -640,6 +646,7 @@ fail:
             err.msg[0] ? err.msg : pf_error_text(err.code));
     input_close(&in);
     pf_free(data);
+    pf_free(zdata);
     pf_stacktree_free(tree);
     pf_trace_free(trace);
     return 1;

@@ -1098,6 +1098,188 @@ static void test_flame_writer_replaces_separators_in_names(void **state)
     pf_trace_free(t);
 }
 
+/* ---- reversal, limits and hostile bytes ---------------------------------------------- */
+
+/* Reversing a trace tree gives the tree of its reversed stacks: the same as reversing
+ * each line of its collapsed text. */
+static void test_stacktree_reverse_of_trace_equals_reversed_stacks(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    for (int g = 0; g < 2; g++) {
+        pf_stack_opts o;
+        pf_stack_opts_init(&o);
+        o.granularity = (enum pf_granularity)g;
+        o.time_unit_ns = 1;
+        pf_error err;
+        pf_stacktree *fwd = pf_stacktree_from_trace(t, &o, &err);
+        assert_non_null(fwd);
+        char *text = collapsed_exact(fwd);
+        o.reverse = 1;
+        pf_stacktree *rev = pf_stacktree_from_trace(t, &o, &err);
+        assert_non_null(rev);
+        check_tree(rev);
+        assert_null(rev->info);
+        assert_true(rev->from_trace);
+        pf_stacktree *ref = pf_stacktree_from_collapsed(text, strlen(text), &o, NULL, &err);
+        assert_non_null(ref);
+        char *a = collapsed_exact(rev), *b = collapsed_exact(ref);
+        assert_string_equal(a, b);
+        assert_true(rev->nodes[0].total == fwd->nodes[0].total);
+        free(a);
+        free(b);
+        free(text);
+        pf_stacktree_free(ref);
+        pf_stacktree_free(rev);
+        pf_stacktree_free(fwd);
+    }
+    pf_trace_free(t);
+}
+
+/* A recursion 100,000 calls deep, every level with self time: reversing it walks no
+ * path twice (walking every path took nodes x depth = 5e9 steps here). */
+static void test_stacktree_reverse_of_a_deep_chain_is_linear(void **state)
+{
+    (void)state;
+    const uint32_t depth = 100000;
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = PF_MODE_CALLS;
+    pf_thread th = { 1, S(t, "MainThread") };
+    pf_trace_add_thread(t, &th);
+    uint32_t f = add_code(t, "/p/rec.py", "f", "f", 3, 0);
+    uint32_t parent = PF_NONE;
+    for (uint32_t i = 0; i < depth; i++)
+        parent = add_node(t, parent, 0, f, 4, 1, 1000 * (uint64_t)(depth - i), 1000);
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.reverse = 1;
+    pf_error err;
+    pf_stacktree *r = pf_stacktree_from_trace(t, &o, &err);
+    if (r == NULL)
+        fail_msg("reverse: %s", err.msg);
+    /* root > f > f > ... (depth of them), each f also holding the thread frame */
+    assert_int_equal(r->nnodes, 1 + 2 * depth);
+    assert_true(r->nodes[0].total == depth);            /* 1 us per level */
+    uint32_t c = child(r, 0, "f (/p/rec.py:3)");
+    assert_int_not_equal(c, PF_NONE);
+    assert_true(r->nodes[c].total == depth);
+    assert_true(r->nodes[child(r, c, "MainThread")].self == 1);
+    check_tree(r);
+    pf_stacktree_free(r);
+    pf_trace_free(t);
+}
+
+/* In chart order a reversed trace tree lists siblings as walking the paths would
+ * create them: by the first node (in trace order) whose path passes through, so a
+ * node's later siblings have larger indices. */
+static void test_stacktree_reverse_chart_keeps_first_path_order(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.reverse = 1;
+    o.order = PF_ORDER_CHART;
+    pf_error err;
+    pf_stacktree *r = pf_stacktree_from_trace(t, &o, &err);
+    assert_non_null(r);
+    check_tree(r);
+    for (uint32_t i = 1; i < r->nnodes; i++)
+        if (r->nodes[i].next_sibling != PF_NONE)
+            assert_true(r->nodes[i].next_sibling > i);
+    pf_stacktree_free(r);
+    pf_trace_free(t);
+}
+
+static void test_stacktree_no_thread_roots_merges_threads(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.no_thread_roots = 1;
+    pf_error err;
+    pf_stacktree *f = pf_stacktree_from_trace(t, &o, &err);
+    assert_non_null(f);
+    check_tree(f);
+    for (uint32_t c = f->nodes[0].first_child; c != PF_NONE; c = f->nodes[c].next_sibling)
+        assert_int_not_equal(f->info[c].code, PF_NONE);     /* no thread frames */
+    pf_stacktree *g = pf_stacktree_from_trace(t, NULL, &err);
+    assert_non_null(g);
+    assert_true(f->nodes[0].total == g->nodes[0].total);
+    pf_stacktree_free(g);
+    pf_stacktree_free(f);
+    pf_trace_free(t);
+}
+
+/* Counts whose sum would overflow are refused with the line that overflows, never
+ * summed into infinity (which rendered negative widths, and converting it to an
+ * integer was undefined behaviour). */
+static void test_stacktree_count_overflow_names_the_line(void **state)
+{
+    (void)state;
+    const char *cases[] = {
+        "a;b 1e308\na;c 1e308\n",
+        "a;b 8e307\na;c 8e307\n",
+        "x 1\na;b 18446744073709551615\na;c 1e308\n",
+        "x 1\ny 2 5e307\nz 3 5e307\n",
+    };
+    const unsigned long line[] = { 1, 2, 3, 3 };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pf_error err;
+        pf_error_clear(&err);
+        assert_null(pf_stacktree_from_collapsed(cases[i], strlen(cases[i]), NULL, NULL, &err));
+        assert_int_equal(err.code, PF_ELIMIT);
+        char want[32];
+        snprintf(want, sizeof want, "at line %lu", line[i]);
+        if (strstr(err.msg, want) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, want);
+    }
+    /* --factor can overflow a count that is fine on its own */
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.factor = 1e300;
+    pf_error err;
+    assert_null(pf_stacktree_from_collapsed("a 1\nb 1e10\n", 11, &o, NULL, &err));
+    assert_int_equal(err.code, PF_ELIMIT);
+    assert_non_null(strstr(err.msg, "at line 2"));
+    /* big counts that fit are kept */
+    const char *big = "a 18446744073709551615\nb 1\n";
+    pf_stacktree *f = pf_stacktree_from_collapsed(big, strlen(big), NULL, NULL, &err);
+    assert_non_null(f);
+    assert_true(f->nodes[0].total == 18446744073709551616.0);
+    pf_stacktree_free(f);
+    /* adding stacks one by one checks the same */
+    f = pf_stacktree_new(NULL);
+    assert_int_equal(pf_stacktree_add(f, "a", 1, 8e307, 0, 0, &err), 0);
+    assert_int_equal(pf_stacktree_add(f, "b", 1, 8e307, 0, 0, &err), -1);
+    assert_int_equal(err.code, PF_ELIMIT);
+    assert_int_equal(pf_stacktree_finish(f, &err), 0);
+    assert_true(isfinite(f->nodes[0].total));
+    pf_stacktree_free(f);
+}
+
+/* A NUL byte is binary data: a line-numbered error, whatever the chunking. */
+static void test_stacktree_nul_byte_is_a_line_numbered_error(void **state)
+{
+    (void)state;
+    static const char text[] = "a;b 1\nc 2\nd\0e 3\nf 4\n";
+    for (size_t chunk = 1; chunk <= 24; chunk += 3) {
+        FILE *in = fmemopen((void *)text, sizeof text - 1, "rb");
+        assert_non_null(in);
+        pf_error err;
+        pf_error_clear(&err);
+        assert_null(load_file_(in, NULL, &err, chunk));
+        fclose(in);
+        assert_int_equal(err.code, PF_EPARSE);
+        assert_string_equal(err.msg, "NUL byte in line 3 (binary data, not collapsed stacks)");
+    }
+    pf_error err;
+    assert_null(pf_stacktree_from_collapsed("\0", 1, NULL, NULL, &err));
+    assert_string_equal(err.msg, "NUL byte in line 1 (binary data, not collapsed stacks)");
+}
+
 /* ---- frame names ------------------------------------------------------------------------ */
 
 static const char *fname(const pf_trace *t, uint32_t code, uint32_t line, int full)
@@ -1398,6 +1580,12 @@ int main(void)
         cmocka_unit_test(test_flame_trace_bad_references_are_ecorrupt),
         cmocka_unit_test(test_flame_trace_thread_names_are_made_distinct),
         cmocka_unit_test(test_flame_writer_replaces_separators_in_names),
+        cmocka_unit_test(test_stacktree_reverse_of_trace_equals_reversed_stacks),
+        cmocka_unit_test(test_stacktree_reverse_of_a_deep_chain_is_linear),
+        cmocka_unit_test(test_stacktree_reverse_chart_keeps_first_path_order),
+        cmocka_unit_test(test_stacktree_no_thread_roots_merges_threads),
+        cmocka_unit_test(test_stacktree_count_overflow_names_the_line),
+        cmocka_unit_test(test_stacktree_nul_byte_is_a_line_numbered_error),
         cmocka_unit_test(test_frame_name_shortens_paths_like_users_expect),
         cmocka_unit_test(test_frame_name_uses_cwd_and_script_folder),
         cmocka_unit_test(test_frame_name_natives_unknown_lines_and_truncation),

@@ -877,6 +877,56 @@ static void test_svg_cli_reads_other_profilers(void **state)
     assert_non_null(strstr(outbuf, "#ff"));
 }
 
+/* Counts that would overflow, and NUL bytes, are line-numbered errors (exit 1), never
+ * infinite or negative widths. */
+static void test_svg_cli_overflow_and_nul_are_line_numbered_errors(void **state)
+{
+    (void)state;
+    write_file(tp("ovf"), "a;b 1e308\na;c 1e308\n", 20);
+    assert_int_equal(runf("%s", tp("ovf")), 1);
+    assert_string_equal(outbuf, "");
+    assert_non_null(strstr(errbuf, "out of range at line 1"));
+    write_file(tp("ovf"), "a;b 8e307\na;c 8e307\n", 20);
+    assert_int_equal(runf("- < %s", tp("ovf")), 1);
+    assert_non_null(strstr(errbuf, "counts add up to more than"));
+    assert_non_null(strstr(errbuf, "at line 2"));
+    write_file(tp("ovf"), "a;b 1\na;c 1e300\n", 16);
+    assert_int_equal(runf("--factor 1e10 %s", tp("ovf")), 1);
+    assert_non_null(strstr(errbuf, "at line 2"));
+    unlink(tp("ovf"));
+    write_file(tp("nul"), "a;b 1\nc\0d 2\n", 12);
+    assert_int_equal(runf("%s", tp("nul")), 1);
+    assert_non_null(strstr(errbuf, "NUL byte in line 2"));
+    assert_null(strstr(errbuf, "magic"));
+    unlink(tp("nul"));
+}
+
+/* gzip members on a pipe: an empty member, then a trace.  The compressed bytes must
+ * not be overwritten (and leaked: LeakSanitizer in `make asan`) when a later member
+ * turns out to hold a trace. */
+static void test_svg_cli_multi_member_gzip_on_a_pipe(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "printf '' | gzip -c > %s && cat %s tests/golden/inputs/calls.trace.gz "
+             "> %s", tp("e.gz"), tp("e.gz"), tp("m.gz"));
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "cat %s | %s/pyflame-c svg - > %s 2>&1", tp("m.gz"), PF_BUILD_DIR,
+             tp("m.svg"));
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(runf("%s", tp("m.gz")), 0);        /* the same as a file */
+    FILE *f = fopen(tp("m.svg"), "rb");
+    assert_non_null(f);
+    static char piped[1 << 20];
+    size_t n = fread(piped, 1, sizeof piped - 1, f);
+    piped[n] = '\0';
+    fclose(f);
+    assert_string_equal(piped, outbuf);
+    unlink(tp("e.gz"));
+    unlink(tp("m.gz"));
+    unlink(tp("m.svg"));
+}
+
 static void test_svg_cli_gzip_and_stdin(void **state)
 {
     (void)state;
@@ -1077,6 +1127,8 @@ int main(void)
         cmocka_unit_test(test_svg_cli_accepts_flamegraph_pl_options),
         cmocka_unit_test(test_svg_cli_reads_other_profilers),
         cmocka_unit_test(test_svg_cli_gzip_and_stdin),
+        cmocka_unit_test(test_svg_cli_overflow_and_nul_are_line_numbered_errors),
+        cmocka_unit_test(test_svg_cli_multi_member_gzip_on_a_pipe),
         cmocka_unit_test(test_svg_cli_random_names_stay_well_formed),
         cmocka_unit_test(test_svg_cli_empty_input_fails_cleanly),
         cmocka_unit_test(test_svg_cli_malformed_lines_warn_or_fail),
