@@ -20,9 +20,4 @@ long pf_collapsed_parse_from_(const char *buf, size_t len, unsigned long *lineno
                               pf_collapsed_line_fn fn, const pf_collapsed_opts *opts,
                               pf_error *err);
 
-/* Room pf_collapsed_format_count_ may need, NUL included. */
-#define PF_COUNT_BUFSZ 400
-/* Formats a count as pf_collapsed_write_line does; returns its length. */
-size_t pf_collapsed_format_count_(double v, char *buf);
-
 #endif

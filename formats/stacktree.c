@@ -39,6 +39,7 @@
 #include "framename_internal.h"
 #include "hash.h"
 #include "hashmap.h"
+#include "units.h"
 
 /* Half of DBL_MAX: n nonnegative doubles summed in any order differ by at most about
  * n * 2^-53 of their sum, so every node total stays finite. */
@@ -1430,7 +1431,7 @@ int pf_stacktree_write_collapsed(const pf_stacktree *f, FILE *out, enum pf_count
         size_t nlen;
         const char *nm = pf_strtab_get(f->names, r->name, &nlen);
         size_t base = plen[depth] + (depth ? 1 : 0);
-        size_t need = base + nlen + 2 * PF_COUNT_BUFSZ + 4;
+        size_t need = base + nlen + 2 * PF_UNITS_EXACT_BUFSZ + 4;
         if (need > path_cap) {
             size_t nc = path_cap;
             while (nc < need)
@@ -1453,10 +1454,10 @@ int pf_stacktree_write_collapsed(const pf_stacktree *f, FILE *out, enum pf_count
         if (v != 0 || v2 != 0) {
             size_t k = len;
             path[k++] = ' ';
-            k += pf_collapsed_format_count_(v, path + k);
+            k += pf_units_exact(v, path + k);
             if (f->has_count2) {
                 path[k++] = ' ';
-                k += pf_collapsed_format_count_(v2, path + k);
+                k += pf_units_exact(v2, path + k);
             }
             path[k++] = '\n';
             if (fwrite(path, 1, k, out) != k) {

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/units.h"
 #include "render/palette.h"
 
 static const char flamegraph_js[] = {
@@ -175,81 +176,19 @@ static const char *fmt_px(char *b, double v)
     return b;
 }
 
-/* Shortest text that reads back as exactly v. */
-static const char *fmt_exact(char *b, double v)
-{
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-        snprintf(b, 32, "%.0f", v);
-        return b;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(b, 32, "%.*g", prec, v);
-        if (strtod(b, NULL) == v)
-            break;
-    }
-    return b;
-}
-
-/* "1,234,567" for integral values, else up to 6 significant digits. */
-static void fmt_count(char *b, size_t cap, double v)
-{
-    if (v != floor(v) || fabs(v) >= 1e18) {
-        snprintf(b, cap, "%.6g", v);
-        return;
-    }
-    char digits[32];
-    snprintf(digits, sizeof digits, "%.0f", fabs(v));
-    size_t n = strlen(digits), o = 0;
-    if (v < 0 && o + 1 < cap)
-        b[o++] = '-';
-    for (size_t i = 0; i < n && o + 2 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            b[o++] = ',';
-        b[o++] = digits[i];
-    }
-    b[o] = '\0';
-}
-
-static void fmt_bytes(char *b, size_t cap, double v)
-{
-    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-    double a = fabs(v);
-    if (a < 1024) {
-        snprintf(b, cap, "%.0f B", v);
-        return;
-    }
-    int u = -1;
-    while (a >= 1024 && u < 3) {
-        a /= 1024;
-        v /= 1024;
-        u++;
-    }
-    snprintf(b, cap, "%.*f %s", a < 10 ? 2 : a < 100 ? 1 : 0, v, units[u]);
-}
-
-static void fmt_us(char *b, size_t cap, double us)
-{
-    double a = fabs(us);
-    if (a < 1000)
-        snprintf(b, cap, "%.*f \xc2\xb5s", us == floor(us) ? 0 : 1, us);
-    else if (a < 1e6)
-        snprintf(b, cap, "%.2f ms", us / 1e3);
-    else
-        snprintf(b, cap, "%.2f s", us / 1e6);
-}
-
+/* A frame's value in the unit of the graph, as formats/units.h prints it everywhere. */
 static void fmt_value(char *b, size_t cap, double v, const pf_svg_opts *o, const char *countname)
 {
     switch (o->unit) {
     case PF_SVG_UNIT_BYTES:
-        fmt_bytes(b, cap, v);
+        pf_units_bytes(b, cap, pf_units_u64(v), 0);
         break;
     case PF_SVG_UNIT_US:
-        fmt_us(b, cap, v);
+        pf_units_ns(b, cap, pf_units_u64(v * 1000));
         break;
     default: {
-        char n[64];
-        fmt_count(n, sizeof n, v);
+        char n[PF_UNITS_BUFSZ];
+        pf_units_number(n, sizeof n, v);
         snprintf(b, cap, "%s %s", n, countname);
     }
     }
@@ -428,9 +367,9 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
     }
     if (t->info && i != 0) {
         const pf_stack_info *e = &t->info[i];
-        char calls[48], self[48];
-        fmt_count(calls, sizeof calls, (double)e->calls);
-        fmt_us(self, sizeof self, (double)e->self_ns / 1000.0);
+        char calls[PF_UNITS_BUFSZ], self[PF_UNITS_BUFSZ];
+        pf_units_count(calls, sizeof calls, e->calls);
+        pf_units_ns(self, sizeof self, e->self_ns);
         if (e->calls > 0)
             len += (size_t)snprintf(s->text + len, s->text_cap - len, "\ncalls: %s, self time: %s",
                                     calls, self);
@@ -508,12 +447,15 @@ static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, doubl
     if (grow_s(s, &s->name, &s->name_cap, rawlen * 3 + 4) < 0)
         return -1;
     size_t nlen = pf_svg_clean_name(raw, rawlen, s->name, s->name_cap);
-    char b[32];
+    char b[PF_UNITS_EXACT_BUFSZ];
     double val = value_of(t, i);
     start(s, "g");
-    attr(s, "v", fmt_exact(b, val));
-    if (gap > 0)
-        attr(s, "s", fmt_exact(b, gap));
+    pf_units_exact(val, b);
+    attr(s, "v", b);
+    if (gap > 0) {
+        pf_units_exact(gap, b);
+        attr(s, "s", b);
+    }
     if (build_title(s, i, nlen) < 0)
         return -1;
     start(s, "title");

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "formats/alloc.h"
+#include "formats/units.h"
 #include "render/palette.h"
 #include "render/svg.h"
 
@@ -375,6 +376,30 @@ static void test_svg_deep_stack_frames_are_flat(void **state)
     free(y1);
     free(last);
     xmlFreeDoc(doc);
+    free(svg);
+    pf_stacktree_free(t);
+}
+
+/* Units read as formats/units.c prints them (the HTML report's form): 1048575 bytes is
+ * "1.00 MiB" (the SVG used to say "1024 KiB"), 123456.789 us is "123 ms". */
+static void test_svg_units_match_the_report(void **state)
+{
+    (void)state;
+    pf_stacktree *t = tree_of("a 1048575\nb 1", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    o.unit = PF_SVG_UNIT_BYTES;
+    char *svg = render(t, &o, NULL);
+    char want[PF_UNITS_BUFSZ + 8];
+    pf_units_bytes(want, sizeof want - 8, 1048575, 0);
+    assert_string_equal(want, "1.00 MiB");
+    assert_non_null(strstr(svg, "a\n1.00 MiB ("));
+    free(svg);
+    pf_stacktree_free(t);
+    t = tree_of("a 123456.789\nb 1", 0, 0);
+    o.unit = PF_SVG_UNIT_US;
+    svg = render(t, &o, NULL);
+    assert_non_null(strstr(svg, "a\n123 ms ("));
     free(svg);
     pf_stacktree_free(t);
 }
@@ -1106,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_svg_tree_merges_deep_stacks),
         cmocka_unit_test(test_svg_tree_keeps_empty_frames),
         cmocka_unit_test(test_svg_deep_stack_frames_are_flat),
+        cmocka_unit_test(test_svg_units_match_the_report),
         cmocka_unit_test(test_svg_tree_flamechart_keeps_order),
         cmocka_unit_test(test_svg_tree_reverse_puts_leaves_first),
         cmocka_unit_test(test_svg_tree_base_reroots_and_merges),

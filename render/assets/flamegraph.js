@@ -72,19 +72,31 @@
     if (v !== Math.floor(v)) return String(+v.toPrecision(6));
     return Math.round(v).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   }
+  /* Units as formats/units.c prints them in the titles (and the HTML report): three
+     significant digits, rounded once at the unit shown. */
+  function sig3(v, unit) {
+    return (v >= 99.95 ? v.toFixed(0) : v >= 9.995 ? v.toFixed(1) : v.toFixed(2)) + ' ' + unit;
+  }
+  function fmtNs(ns) {
+    ns = Math.max(0, Math.round(ns));
+    if (ns < 1000) return ns + ' ns';
+    if (ns < 999500) return sig3(ns / 1e3, '\u00b5s');
+    if (ns < 999500000) return sig3(ns / 1e6, 'ms');
+    if (ns < 59950000000) return sig3(ns / 1e9, 's');
+    var s = Math.floor((ns + 500000000) / 1e9);
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+    return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+  }
+  function fmtBytes(b) {
+    b = Math.max(0, Math.round(b));
+    if (b < 1024) return b + ' B';
+    var units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'], v = b / 1024, u = 0;
+    while (v >= 1023.5 && u + 1 < units.length) { v /= 1024; u++; }
+    return sig3(v, units[u]);
+  }
   function fmtValue(v) {
-    var a = Math.abs(v);
-    if (unit === 'bytes') {
-      if (a < 1024) return Math.round(v) + ' B';
-      var units = ['KiB', 'MiB', 'GiB', 'TiB'], u = -1;
-      while (a >= 1024 && u < 3) { a /= 1024; v /= 1024; u++; }
-      return v.toFixed(a < 10 ? 2 : a < 100 ? 1 : 0) + ' ' + units[u];
-    }
-    if (unit === 'us') {
-      if (a < 1000) return (v === Math.floor(v) ? v : v.toFixed(1)) + ' \u00b5s';
-      if (a < 1e6) return (v / 1e3).toFixed(2) + ' ms';
-      return (v / 1e6).toFixed(2) + ' s';
-    }
+    if (unit === 'bytes') return fmtBytes(v);
+    if (unit === 'us') return fmtNs(v * 1000);
     return fmtCount(v) + ' ' + countname;
   }
   function pct(a, b) { return b > 0 ? (100 * a / b).toFixed(2) + '%' : '0%'; }
