@@ -11,8 +11,9 @@
  *
  * Ownership: a tree owns its nodes and names; a tree built from a trace borrows the
  * trace (t->trace) and must be freed before it.  Memory is proportional to the number
- * of distinct frames, never to the input length: about 32 bytes per node, plus 16 for
- * differential input and 32 for trees built from traces, plus the child index.
+ * of distinct frames, never to the input length: 40 bytes per node (the node and its
+ * path hash), plus 16 for differential input and 32 for trees built from traces, plus
+ * the child index (pf_hmap, 21 to 43 bytes per node).
  */
 #ifndef PF_STACKTREE_H
 #define PF_STACKTREE_H
@@ -152,7 +153,7 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
 /* Computes every total, links siblings in the tree's order, and applies opts.base.
  * Fails with PF_EEMPTY when no frame matches the base (the tree is then unchanged),
  * PF_ENOMEM.  Idempotent; builders below return finished trees.  Adding stacks after
- * finishing is allowed (finish again), except after a rebase. */
+ * finishing is allowed (finish again), except to a rebased tree (PF_EUSAGE). */
 int pf_stacktree_finish(pf_stacktree *t, pf_error *err);
 
 /* Reads up to cap bytes into buf: returns the count, 0 at the end, or -1 with err set. */
