@@ -90,6 +90,8 @@ static int resize(pf_hmap *m, size_t cap)
 
 int pf_hmap_reserve(pf_hmap *m, size_t n)
 {
+    if (n <= m->cap - m->cap / 4)
+        return 0;                    /* the common case, without cap_for's loop */
     size_t cap = cap_for(n);
     return cap > m->cap ? resize(m, cap) : 0;
 }

@@ -52,7 +52,9 @@ struct pf_stacktree_priv {
     uint32_t cap;                 /* of nodes / diff / info / last_child */
     pf_hmap *names;               /* pf_hash_bytes(name) -> name id */
     pf_hmap *kids;                /* path hash -> node (name merging) */
-    uint64_t *phash;              /* per node with kids: its path hash */
+    uint64_t *phash;              /* per node: its path hash, for builders that add
+                                     children node by node (NULL until one does: the
+                                     stack loader keeps the hashes of one path only) */
     uint32_t *last_child;         /* per node, for chart merging; else NULL */
     int merge_last;               /* a frame merges only with its parent's last child */
     double sum, sum2;             /* all counts added so far */
@@ -67,7 +69,7 @@ struct pf_stacktree_priv {
  * whole stack can be computed, and prefetched, before the first lookup; the entry is
  * then confirmed by the node's own (parent, name). */
 #define ROOT_HASH PF_HASH_SEED
-#define PREFETCH_AHEAD 16
+#define PREFETCH_AHEAD 64
 
 static inline uint64_t path_hash(uint64_t parent_hash, uint32_t name)
 {
@@ -109,11 +111,46 @@ static int name_eq(void *ctx, uint32_t id)
     return len == k->n && memcmp(p, k->s, len) == 0;
 }
 
-/* The id of s[0..n), added if new; PF_NONE when out of memory. */
-static uint32_t intern(pf_stacktree *t, const char *s, size_t n)
+/* Finds the end of the frame starting at p (the first ';' before end, or end) and
+ * hashes it as pf_hash_bytes would, in one pass: eight bytes at a time, spotting ';'
+ * with the "has zero byte" bit trick on w ^ ";;;;;;;;". */
+static const char *scan_frame(const char *p, const char *end, uint64_t *hash)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    const char *s = p;
+    uint64_t h = PF_HASH_SEED;
+    while (end - p >= 8) {
+        uint64_t w = pf_hash_load_le64(p);
+        uint64_t x = w ^ (ones * ';');
+        uint64_t t = (x - ones) & ~x & highs;
+        if (t) {
+            /* The lowest flagged byte is exact (borrows only run upwards). */
+            unsigned k = (unsigned)__builtin_ctzll(t) / 8;
+            if (k)
+                h = pf_hash_word(h, w & ((UINT64_C(1) << (8 * k)) - 1));
+            *hash = pf_hash_final(h, (size_t)(p - s) + k);
+            return p + k;
+        }
+        h = pf_hash_word(h, w);
+        p += 8;
+    }
+    uint64_t w = 0;
+    unsigned k = 0;
+    while (p + k < end && p[k] != ';') {
+        w |= (uint64_t)(unsigned char)p[k] << (8 * k);
+        k++;
+    }
+    if (k)
+        h = pf_hash_word(h, w);
+    *hash = pf_hash_final(h, (size_t)(p - s) + k);
+    return p + k;
+}
+
+/* The id of s[0..n), whose pf_hash_bytes is h, added if new; PF_NONE when out of
+ * memory. */
+static uint32_t intern_h(pf_stacktree *t, const char *s, size_t n, uint64_t h)
 {
     struct pf_stacktree_priv *pv = t->priv;
-    uint64_t h = pf_hash_bytes(s, n);
     struct name_key k = { t->names, s, n };
     uint32_t id = pf_hmap_find(pv->names, h, name_eq, &k);
     if (id != PF_HMAP_NONE)
@@ -126,6 +163,11 @@ static uint32_t intern(pf_stacktree *t, const char *s, size_t n)
         return PF_NONE;
     (void)pf_hmap_add(pv->names, h, id);      /* cannot fail after the reserve */
     return id;
+}
+
+static uint32_t intern(pf_stacktree *t, const char *s, size_t n)
+{
+    return intern_h(t, s, n, pf_hash_bytes(s, n));
 }
 
 /* ---- nodes ---------------------------------------------------------------------------- */
@@ -198,6 +240,13 @@ static int kid_eq(void *ctx, uint32_t id)
     return k->nodes[id].parent == k->parent && k->nodes[id].name == k->name;
 }
 
+static int any_kid(void *ctx, uint32_t id)
+{
+    (void)ctx;
+    (void)id;
+    return 1;
+}
+
 /* The child of parent named name whose path hash is h (name merging), created if
  * missing; PF_NONE when out of memory. */
 static uint32_t child_h(pf_stacktree *t, uint32_t parent, uint32_t name, uint64_t h)
@@ -215,6 +264,21 @@ static uint32_t child_h(pf_stacktree *t, uint32_t parent, uint32_t name, uint64_
     return id;
 }
 
+/* Makes phash current for every node.  0, or -1 (out of memory). */
+static int ensure_phash(pf_stacktree *t)
+{
+    struct pf_stacktree_priv *pv = t->priv;
+    if (pv->phash)
+        return 0;
+    pv->phash = pf_malloc(pv->cap * sizeof *pv->phash);
+    if (pv->phash == NULL)
+        return -1;
+    pv->phash[0] = ROOT_HASH;
+    for (uint32_t i = 1; i < t->nnodes; i++)
+        pv->phash[i] = path_hash(pv->phash[t->nodes[i].parent], t->nodes[i].name);
+    return 0;
+}
+
 /* The child of parent named name, created if missing; PF_NONE when out of memory. */
 static uint32_t child(pf_stacktree *t, uint32_t parent, uint32_t name)
 {
@@ -227,6 +291,8 @@ static uint32_t child(pf_stacktree *t, uint32_t parent, uint32_t name)
             return last;
         return node_append(t, parent, name, 0);
     }
+    if (ensure_phash(t) < 0)
+        return PF_NONE;
     return child_h(t, parent, name, path_hash(pv->phash[parent], name));
 }
 
@@ -263,8 +329,7 @@ static pf_stacktree *tree_new(const pf_stack_opts *opts, int merge_last, int sha
         pv->last_child = pf_malloc(pv->cap * sizeof *pv->last_child);
         if (pv->last_child == NULL)
             goto fail;
-    } else if ((pv->kids = pf_hmap_new(pv->cap)) == NULL ||
-               (pv->phash = pf_malloc(pv->cap * sizeof *pv->phash)) == NULL) {
+    } else if ((pv->kids = pf_hmap_new(pv->cap)) == NULL) {
         goto fail;
     }
     if (!share_names) {
@@ -371,20 +436,22 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
     for (;;) {
         const char *f;
         size_t n;
+        uint64_t fh;
         if (!t->opts.reverse) {
-            const char *semi = memchr(pos, ';', (size_t)(end - pos));
+            const char *fe = scan_frame(pos, end, &fh);
             f = pos;
-            n = (size_t)((semi ? semi : end) - pos);
-            pos = semi ? semi + 1 : NULL;
+            n = (size_t)(fe - pos);
+            pos = fe < end ? fe + 1 : NULL;
         } else {
             const char *semi = memrchr(stack, ';', (size_t)(pos - stack));
             f = semi ? semi + 1 : stack;
             n = (size_t)(pos - f);
             pos = semi;
+            fh = pf_hash_bytes(f, n);
         }
         if (reserve_path(p, depth + 1) < 0)
             goto nomem;
-        uint32_t name = intern(t, f, n);
+        uint32_t name = intern_h(t, f, n, fh);
         if (name == PF_NONE)
             goto nomem;
         p->cur[depth++] = name;
@@ -408,17 +475,31 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
          * (no insert grows the index meanwhile: room is made first). */
         if (pf_hmap_reserve(p->kids, pf_hmap_count(p->kids) + (depth - common)) < 0)
             goto nomem;
-        uint64_t h = common ? p->phash[p->pnodes[common - 1]] : ROOT_HASH;
+        /* hs[0 .. common) still holds the shared prefix's hashes */
+        uint64_t h = common ? p->hs[common - 1] : ROOT_HASH;
         for (size_t d = common; d < depth; d++) {
             h = path_hash(h, p->cur[d]);
             p->hs[d] = h;
             if (d < common + PREFETCH_AHEAD)
                 pf_hmap_prefetch(p->kids, h);
         }
+        /* Then the nodes those slots name (a first candidate per frame), so that
+         * confirming each one's (parent, name) overlaps too. */
+        for (size_t d = common; d < depth && d < common + PREFETCH_AHEAD; d++) {
+            uint32_t c = pf_hmap_find(p->kids, p->hs[d], any_kid, NULL);
+            p->pnodes[d] = c;
+#if defined(__GNUC__)
+            if (c != PF_HMAP_NONE)
+                __builtin_prefetch(&t->nodes[c]);
+#endif
+        }
         for (size_t d = common; d < depth; d++) {
             if (d + PREFETCH_AHEAD < depth)
                 pf_hmap_prefetch(p->kids, p->hs[d + PREFETCH_AHEAD]);
-            uint32_t id = child_h(t, d ? p->pnodes[d - 1] : 0, p->cur[d], p->hs[d]);
+            uint32_t par = d ? p->pnodes[d - 1] : 0, c = d < common + PREFETCH_AHEAD ? p->pnodes[d]
+                                                                                     : PF_NONE;
+            uint32_t id = c != PF_NONE && t->nodes[c].parent == par && t->nodes[c].name == p->cur[d]
+                        ? c : child_h(t, par, p->cur[d], p->hs[d]);
             if (id == PF_NONE)
                 goto nomem;
             p->pnames[d] = p->cur[d];
@@ -558,34 +639,120 @@ fail:
     return -1;
 }
 
-/* Totals from self values and sibling links in the tree's order.  0 or -1 (OOM; the
- * totals are then right but the links are not). */
+/* rank[name id] = the name's position in byte order (a small, cache-hot table: there
+ * are few distinct names).  NULL when out of memory. */
+static uint32_t *name_ranks(const pf_stacktree *t)
+{
+    uint32_t nn = pf_strtab_count(t->names);
+    struct sort_key *ids = pf_malloc((size_t)(nn ? nn : 1) * sizeof *ids);
+    uint32_t *rank = pf_malloc((size_t)(nn ? nn : 1) * sizeof *rank);
+    if (!ids || !rank) {
+        pf_free(ids);
+        pf_free(rank);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < nn; i++) {
+        size_t len;
+        const char *s = pf_strtab_get(t->names, i, &len);
+        ids[i] = (struct sort_key){ s, len, i, 0 };
+    }
+    qsort(ids, nn, sizeof *ids, cmp_raw);
+    for (uint32_t i = 0; i < nn; i++)
+        rank[ids[i].id] = i;
+    pf_free(ids);
+    return rank;
+}
+
+struct ranked {
+    uint32_t rank, node;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* Relinks the children of p (n of them, n >= 2) in name order: insertion sort for
+ * the usual handful, qsort through *buf for long lists.  0, or -1 (out of memory). */
+static int sort_siblings(pf_stack_node *nd, uint32_t p, uint32_t n, const uint32_t *rank,
+                         struct ranked **buf, size_t *cap)
+{
+    if (n <= 16) {
+        uint32_t head = PF_NONE;         /* sorted list, built by insertion */
+        for (uint32_t c = nd[p].first_child, next; c != PF_NONE; c = next) {
+            next = nd[c].next_sibling;
+            uint32_t r = rank[nd[c].name], *at = &head;
+            while (*at != PF_NONE && rank[nd[*at].name] < r)
+                at = &nd[*at].next_sibling;
+            nd[c].next_sibling = *at;
+            *at = c;
+        }
+        nd[p].first_child = head;
+        return 0;
+    }
+    if (n > *cap) {
+        if (grow((void **)buf, n, sizeof **buf) < 0)
+            return -1;
+        *cap = n;
+    }
+    uint32_t k = 0;
+    for (uint32_t c = nd[p].first_child; c != PF_NONE; c = nd[c].next_sibling)
+        (*buf)[k++] = (struct ranked){ rank[nd[c].name], c };
+    qsort(*buf, n, sizeof **buf, cmp_ranked);
+    nd[p].first_child = (*buf)[0].node;
+    for (k = 0; k < n; k++)
+        nd[(*buf)[k].node].next_sibling = k + 1 < n ? (*buf)[k + 1].node : PF_NONE;
+    return 0;
+}
+
+/* Totals from self values and sibling links in the tree's order: one reverse pass
+ * links every child list in index (creation) order; under name order each list with
+ * more than one child is then sorted (siblings have distinct names).  0 or -1 (OOM;
+ * the totals are then right and the links in index order). */
 static int link_and_sum(pf_stacktree *t)
 {
     pf_stack_node *nd = t->nodes;
-    for (uint32_t i = 0; i < t->nnodes; i++)
+    uint32_t n = t->nnodes;
+    uint32_t *nkids = NULL, *rank = NULL;
+    for (uint32_t i = 0; i < n; i++) {
         nd[i].total = nd[i].self;
-    for (uint32_t i = t->nnodes; i-- > 1;)
-        nd[nd[i].parent].total += nd[i].total;
+        nd[i].first_child = PF_NONE;
+    }
+    for (uint32_t i = n; i-- > 1;) {
+        pf_stack_node *pn = &nd[nd[i].parent];
+        pn->total += nd[i].total;
+        nd[i].next_sibling = pn->first_child;
+        pn->first_child = i;
+    }
+    nd[0].next_sibling = PF_NONE;
     if (t->diff) {
         pf_stack_diff *df = t->diff;
-        for (uint32_t i = 0; i < t->nnodes; i++)
+        for (uint32_t i = 0; i < n; i++)
             df[i].total2 = df[i].self2;
-        for (uint32_t i = t->nnodes; i-- > 1;)
+        for (uint32_t i = n; i-- > 1;)
             df[nd[i].parent].total2 += df[i].total2;
     }
-    uint32_t *start, *kids;
-    if (sorted_children(t, t->opts.order == PF_ORDER_NAME, 0, &start, &kids) < 0)
-        return -1;
-    for (uint32_t p = 0; p < t->nnodes; p++) {
-        uint32_t a = start[p], e = start[p + 1];
-        nd[p].first_child = a < e ? kids[a] : PF_NONE;
-        for (uint32_t k = a; k < e; k++)
-            nd[kids[k]].next_sibling = k + 1 < e ? kids[k + 1] : PF_NONE;
-    }
-    pf_free(start);
-    pf_free(kids);
-    return 0;
+    if (t->opts.order != PF_ORDER_NAME)
+        return 0;
+    nkids = pf_calloc(n, sizeof *nkids);
+    rank = name_ranks(t);
+    struct ranked *buf = NULL;
+    size_t cap = 0;
+    int rc = -1;
+    if (!nkids || !rank)
+        goto done;
+    for (uint32_t i = 1; i < n; i++)
+        nkids[nd[i].parent]++;
+    for (uint32_t p = 0; p < n; p++)
+        if (nkids[p] > 1 && sort_siblings(nd, p, nkids[p], rank, &buf, &cap) < 0)
+            goto done;
+    rc = 0;
+done:
+    pf_free(nkids);
+    pf_free(rank);
+    pf_free(buf);
+    return rc;
 }
 
 int pf_stack_name_matches(const char *name, size_t len, const char *func)
@@ -1281,7 +1448,7 @@ static int reverse_tree(pf_stacktree *t, pf_error *err)
         sorted[cnt[key[by[k]]]++] = by[k];
     /* Copy the kept nodes in that order into a fresh tree. */
     e = tree_like(d, 0, 0);
-    if (e == NULL || nodes_reserve(e, kept + 1) < 0)
+    if (e == NULL || nodes_reserve(e, kept + 1) < 0 || ensure_phash(e) < 0)
         goto nomem;
     newid[0] = 0;
     e->nodes[0].self = d->nodes[0].self;
