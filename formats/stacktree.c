@@ -57,6 +57,8 @@ struct pf_stacktree_priv {
                                      stack loader keeps the hashes of one path only) */
     uint32_t *last_child;         /* per node, for chart merging; else NULL */
     int merge_last;               /* a frame merges only with its parent's last child */
+    int kids_stale;               /* nodes were added without the child index (a
+                                     reversal): rebuilt before the next lookup */
     double sum, sum2;             /* all counts added so far */
     int finished, rebased;
     /* the previous stack, by depth */
@@ -279,6 +281,21 @@ static int ensure_phash(pf_stacktree *t)
     return 0;
 }
 
+/* Brings the child index up to date after kids_stale.  0, or -1 (out of memory). */
+static int fresh_kids(pf_stacktree *t)
+{
+    struct pf_stacktree_priv *pv = t->priv;
+    if (!pv->kids_stale)
+        return 0;
+    if (ensure_phash(t) < 0 || pf_hmap_reserve(pv->kids, t->nnodes) < 0)
+        return -1;
+    pf_hmap_clear(pv->kids);
+    for (uint32_t i = 1; i < t->nnodes; i++)
+        (void)pf_hmap_add(pv->kids, pv->phash[i], i);   /* room was made */
+    pv->kids_stale = 0;
+    return 0;
+}
+
 /* The child of parent named name, created if missing; PF_NONE when out of memory. */
 static uint32_t child(pf_stacktree *t, uint32_t parent, uint32_t name)
 {
@@ -291,7 +308,7 @@ static uint32_t child(pf_stacktree *t, uint32_t parent, uint32_t name)
             return last;
         return node_append(t, parent, name, 0);
     }
-    if (ensure_phash(t) < 0)
+    if (ensure_phash(t) < 0 || fresh_kids(t) < 0)
         return PF_NONE;
     return child_h(t, parent, name, path_hash(pv->phash[parent], name));
 }
@@ -426,7 +443,7 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
     double v = count * k, v2 = has_count2 ? count2 * k : 0;
     if (check_count(v, &p->sum, err) < 0 || check_count(v2, &p->sum2, err) < 0)
         return -1;
-    if (has_count2 && want_diff(t) < 0)
+    if ((has_count2 && want_diff(t) < 0) || fresh_kids(t) < 0)
         goto nomem;
     if (stack == NULL)
         stack = "", len = 0;
@@ -1335,36 +1352,54 @@ done:
 
 /* ---- reversal (see the top of the file) --------------------------------------------- */
 
-/* The node of string c.w in d, w being node v of d; links[(v, c)] caches it.  Walks up
- * from v only through links not made yet, making each on the way down. */
-static uint32_t prepend(pf_stacktree *d, pf_hmap *links, uint32_t v, uint32_t c,
-                        uint32_t **stack, size_t *cap)
+struct rev {
+    pf_stacktree *d;
+    pf_hmap *links;               /* v << 32 | c -> the node of string c.v */
+    uint32_t *rootkid;            /* per name id: the root's child of that name */
+    uint32_t *stack;
+    size_t cap;
+};
+
+/* The node of string c.w in d, w being node v of d, made if missing.  Walks up from v
+ * only through links not made yet, making each on the way down.  A node c.u is only
+ * ever made here, as the link (u, c), so a missing link means a missing node: the way
+ * down appends without looking (and d needs no child index while it grows).
+ * PF_NONE when out of memory. */
+static uint32_t prepend(struct rev *r, uint32_t v, uint32_t c)
 {
+    pf_stacktree *d = r->d;
     size_t n = 0;
     uint32_t at;
     for (;;) {
         if (v == 0) {
-            at = child(d, 0, c);
+            at = r->rootkid[c];
+            if (at == PF_NONE) {
+                if (nodes_reserve(d, d->nnodes + 1) < 0)
+                    return PF_NONE;
+                at = r->rootkid[c] = node_append(d, 0, c, 0);
+            }
             break;
         }
-        uint32_t got = pf_hmap_get(links, (uint64_t)v << 32 | c);
+        uint32_t got = pf_hmap_get(r->links, (uint64_t)v << 32 | c);
         if (got != PF_HMAP_NONE) {
             at = got;
             break;
         }
-        if (n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 64;
-            if (grow((void **)stack, nc, sizeof **stack) < 0)
+        if (n == r->cap) {
+            size_t nc = r->cap ? r->cap * 2 : 64;
+            if (grow((void **)&r->stack, nc, sizeof *r->stack) < 0)
                 return PF_NONE;
-            *cap = nc;
+            r->cap = nc;
         }
-        (*stack)[n++] = v;
+        r->stack[n++] = v;
         v = d->nodes[v].parent;
     }
-    while (at != PF_NONE && n > 0) {
-        uint32_t u = (*stack)[--n];
-        at = child(d, at, d->nodes[u].name);
-        uint32_t *slot = at == PF_NONE ? NULL : pf_hmap_slot(links, (uint64_t)u << 32 | c, NULL);
+    if (n && nodes_reserve(d, d->nnodes + (uint32_t)n) < 0)
+        return PF_NONE;
+    while (n > 0) {
+        uint32_t u = r->stack[--n];
+        at = node_append(d, at, d->nodes[u].name, 0);
+        uint32_t *slot = pf_hmap_slot(r->links, (uint64_t)u << 32 | c, NULL);
         if (slot == NULL)
             return PF_NONE;
         *slot = at;
@@ -1377,21 +1412,43 @@ static uint32_t prepend(pf_stacktree *d, pf_hmap *links, uint32_t v, uint32_t c,
  * nodes with a value, in index order, would create.  info is dropped. */
 static int reverse_tree(pf_stacktree *t, pf_error *err)
 {
-    uint32_t n = t->nnodes;
+    uint32_t n = t->nnodes, nn = pf_strtab_count(t->names);
     uint32_t *r = pf_malloc((size_t)n * sizeof *r);
-    pf_hmap *links = pf_hmap_new(n);
-    uint32_t *stack = NULL, *key = NULL, *depth = NULL, *by = NULL, *cnt = NULL, *newid = NULL;
-    size_t cap = 0;
-    pf_stacktree *d = r && links ? tree_like(t, 0, 0) : NULL;
+    uint32_t *key = NULL, *depth = NULL, *by = NULL, *cnt = NULL, *newid = NULL;
+    struct rev rv = { NULL, pf_hmap_new(n), pf_malloc((size_t)(nn ? nn : 1) * sizeof *rv.rootkid),
+                      NULL, 0 };
+    pf_stacktree *d = r && rv.links && rv.rootkid ? tree_like(t, 0, 0) : NULL;
     pf_stacktree *e = NULL;
     if (d == NULL)
         goto nomem;
+    rv.d = d;
+    for (uint32_t i = 0; i < nn; i++)
+        rv.rootkid[i] = PF_NONE;
     r[0] = 0;
     for (uint32_t x = 1; x < n; x++)
-        if ((r[x] = prepend(d, links, r[t->nodes[x].parent], t->nodes[x].name, &stack, &cap)) == PF_NONE)
+        if ((r[x] = prepend(&rv, r[t->nodes[x].parent], t->nodes[x].name)) == PF_NONE)
             goto nomem;
-    pf_hmap_free(links);
-    links = NULL;
+    pf_hmap_free(rv.links);
+    rv.links = NULL;
+    pf_free(rv.rootkid);
+    rv.rootkid = NULL;
+    d->priv->kids_stale = 1;      /* grown without its child index */
+    if (t->opts.order == PF_ORDER_NAME) {
+        /* Siblings are sorted by name at the end, so the nodes can stay where they
+         * are; nodes on no weighted path keep 0 and are neither drawn nor written. */
+        for (uint32_t x = 1; x < n; x++) {
+            d->nodes[r[x]].self += t->nodes[x].self;
+            if (d->diff)
+                d->diff[r[x]].self2 += pf_stacktree_self2(t, x);
+        }
+        d->from_trace = 1;
+        d->priv->sum = t->priv->sum;
+        d->priv->sum2 = t->priv->sum2;
+        pf_free(r);
+        pf_free(rv.stack);
+        replace(t, d);
+        return 0;
+    }
     /* key[v]: the first source node with a value whose path goes through v. */
     uint32_t m = d->nnodes;
     key = pf_malloc((size_t)m * sizeof *key);
@@ -1468,7 +1525,7 @@ static int reverse_tree(pf_stacktree *t, pf_error *err)
     e->priv->sum = t->priv->sum;
     e->priv->sum2 = t->priv->sum2;
     pf_free(r);
-    pf_free(stack);
+    pf_free(rv.stack);
     pf_free(key);
     pf_free(depth);
     pf_free(by);
@@ -1485,9 +1542,10 @@ nomem:
     }
     pf_stacktree_free(e);
     pf_stacktree_free(d);
-    pf_hmap_free(links);
+    pf_hmap_free(rv.links);
+    pf_free(rv.rootkid);
     pf_free(r);
-    pf_free(stack);
+    pf_free(rv.stack);
     pf_free(key);
     pf_free(depth);
     pf_free(by);

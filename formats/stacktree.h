@@ -199,7 +199,9 @@ pf_stacktree *pf_stacktree_from_collapsed(const char *buf, size_t len, const pf_
  *    total_ns = self_ns.  Natives never show a line.
  *  - opts.reverse: a tree of every leaf-to-root path weighted by its node's self value,
  *    built in time linear in the input and output trees (however deep the stacks);
- *    info is then NULL.  Then opts.base applies.
+ *    info is then NULL.  Under PF_ORDER_NAME it may also hold nodes of value 0 (the
+ *    paths of frames without a value), which renderers do not draw and the collapsed
+ *    writer does not write.  Then opts.base applies.
  * Fails (NULL, err set) with PF_EUSAGE for memory metrics without memory data or bad
  * enum values, PF_EEMPTY without call records or when the base matches nothing,
  * PF_ECORRUPT for bad references or call counts / times that overflow 64 bits,
