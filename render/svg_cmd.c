@@ -1,7 +1,8 @@
 /* svg_cmd.c: `pyflame-c svg`, the command line around the SVG renderer: options
  * (flamegraph.pl's names where it has one), telling a trace from collapsed stacks by
- * content, streaming collapsed input (plain or gzip, file or stdin) into the frame
- * tree in chunks so memory never holds the whole input, and writing the result to
+ * content, reading the input (plain or gzip, file or stdin) for the stack tree's
+ * streaming loader (formats/stacktree.h) so memory never holds the whole input of
+ * collapsed stacks, and writing the result to
  * stdout or to a temporary file renamed into place.  Exit status: 0 ok, 1 bad input
  * or I/O, 2 usage. */
 #include <errno.h>
