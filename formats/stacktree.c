@@ -249,6 +249,14 @@ static int any_kid(void *ctx, uint32_t id)
     return 1;
 }
 
+/* Appends a child known to be missing and indexes it; the caller made room in both. */
+static uint32_t new_child(pf_stacktree *t, uint32_t parent, uint32_t name, uint64_t h)
+{
+    uint32_t id = node_append(t, parent, name, h);
+    (void)pf_hmap_add(t->priv->kids, h, id);  /* cannot fail after the reserve */
+    return id;
+}
+
 /* The child of parent named name whose path hash is h (name merging), created if
  * missing; PF_NONE when out of memory. */
 static uint32_t child_h(pf_stacktree *t, uint32_t parent, uint32_t name, uint64_t h)
@@ -261,9 +269,7 @@ static uint32_t child_h(pf_stacktree *t, uint32_t parent, uint32_t name, uint64_
     if (nodes_reserve(t, t->nnodes + 1) < 0 ||
         pf_hmap_reserve(pv->kids, pf_hmap_count(pv->kids) + 1) < 0)
         return PF_NONE;
-    id = node_append(t, parent, name, h);
-    (void)pf_hmap_add(pv->kids, h, id);       /* cannot fail after the reserve */
-    return id;
+    return new_child(t, parent, name, h);
 }
 
 /* Makes phash current for every node.  0, or -1 (out of memory). */
@@ -513,10 +519,15 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
         for (size_t d = common; d < depth; d++) {
             if (d + PREFETCH_AHEAD < depth)
                 pf_hmap_prefetch(p->kids, p->hs[d + PREFETCH_AHEAD]);
-            uint32_t par = d ? p->pnodes[d - 1] : 0, c = d < common + PREFETCH_AHEAD ? p->pnodes[d]
-                                                                                     : PF_NONE;
-            uint32_t id = c != PF_NONE && t->nodes[c].parent == par && t->nodes[c].name == p->cur[d]
-                        ? c : child_h(t, par, p->cur[d], p->hs[d]);
+            uint32_t par = d ? p->pnodes[d - 1] : 0, id;
+            uint32_t c = d < common + PREFETCH_AHEAD ? p->pnodes[d]
+                                                     : pf_hmap_find(p->kids, p->hs[d], any_kid, NULL);
+            if (c == PF_HMAP_NONE)          /* no entry has this path hash: a new node */
+                id = nodes_reserve(t, t->nnodes + 1) < 0 ? PF_NONE : new_child(t, par, p->cur[d], p->hs[d]);
+            else if (t->nodes[c].parent == par && t->nodes[c].name == p->cur[d])
+                id = c;
+            else                            /* another path with the same hash */
+                id = child_h(t, par, p->cur[d], p->hs[d]);
             if (id == PF_NONE)
                 goto nomem;
             p->pnames[d] = p->cur[d];
