@@ -742,7 +742,7 @@ static int link_and_sum(pf_stacktree *t)
 {
     pf_stack_node *nd = t->nodes;
     uint32_t n = t->nnodes;
-    uint32_t *nkids = NULL, *rank = NULL;
+    uint32_t *rank = NULL;
     for (uint32_t i = 0; i < n; i++) {
         nd[i].total = nd[i].self;
         nd[i].first_child = PF_NONE;
@@ -763,21 +763,23 @@ static int link_and_sum(pf_stacktree *t)
     }
     if (t->opts.order != PF_ORDER_NAME)
         return 0;
-    nkids = pf_calloc(n, sizeof *nkids);
     rank = name_ranks(t);
     struct ranked *buf = NULL;
     size_t cap = 0;
     int rc = -1;
-    if (!nkids || !rank)
+    if (!rank)
         goto done;
-    for (uint32_t i = 1; i < n; i++)
-        nkids[nd[i].parent]++;
-    for (uint32_t p = 0; p < n; p++)
-        if (nkids[p] > 1 && sort_siblings(nd, p, nkids[p], rank, &buf, &cap) < 0)
+    for (uint32_t p = 0; p < n; p++) {
+        uint32_t c = nd[p].first_child, k = 0;
+        if (c == PF_NONE || nd[c].next_sibling == PF_NONE)
+            continue;                       /* most nodes: no child or one */
+        for (; c != PF_NONE; c = nd[c].next_sibling)
+            k++;
+        if (sort_siblings(nd, p, k, rank, &buf, &cap) < 0)
             goto done;
+    }
     rc = 0;
 done:
-    pf_free(nkids);
     pf_free(rank);
     pf_free(buf);
     return rc;
