@@ -747,9 +747,17 @@ static int link_and_sum(pf_stacktree *t)
         nd[i].total = nd[i].self;
         nd[i].first_child = PF_NONE;
     }
+    /* many[p / 8] bit p % 8: p has two children or more (its list needs sorting); a
+     * bit array, so finding those nodes touches no node that needs no sort */
+    unsigned char *many = t->opts.order == PF_ORDER_NAME ? pf_calloc((size_t)n / 8 + 1, 1) : NULL;
+    if (t->opts.order == PF_ORDER_NAME && many == NULL)
+        return -1;
     for (uint32_t i = n; i-- > 1;) {
-        pf_stack_node *pn = &nd[nd[i].parent];
+        uint32_t par = nd[i].parent;
+        pf_stack_node *pn = &nd[par];
         pn->total += nd[i].total;
+        if (many && pn->first_child != PF_NONE)
+            many[par / 8] |= (unsigned char)(1u << (par % 8));
         nd[i].next_sibling = pn->first_child;
         pn->first_child = i;
     }
@@ -761,7 +769,7 @@ static int link_and_sum(pf_stacktree *t)
         for (uint32_t i = n; i-- > 1;)
             df[nd[i].parent].total2 += df[i].total2;
     }
-    if (t->opts.order != PF_ORDER_NAME)
+    if (many == NULL)
         return 0;
     rank = name_ranks(t);
     struct ranked *buf = NULL;
@@ -770,16 +778,17 @@ static int link_and_sum(pf_stacktree *t)
     if (!rank)
         goto done;
     for (uint32_t p = 0; p < n; p++) {
-        uint32_t c = nd[p].first_child, k = 0;
-        if (c == PF_NONE || nd[c].next_sibling == PF_NONE)
-            continue;                       /* most nodes: no child or one */
-        for (; c != PF_NONE; c = nd[c].next_sibling)
+        if (!(many[p / 8] >> (p % 8) & 1))
+            continue;
+        uint32_t k = 0;
+        for (uint32_t c = nd[p].first_child; c != PF_NONE; c = nd[c].next_sibling)
             k++;
         if (sort_siblings(nd, p, k, rank, &buf, &cap) < 0)
             goto done;
     }
     rc = 0;
 done:
+    pf_free(many);
     pf_free(rank);
     pf_free(buf);
     return rc;
