@@ -1,5 +1,5 @@
 # pyflame-c: one hand-written Makefile.  Layers, bottom up (each links only what is below):
-#   formats/   plain C: trace format, strings, collapsed stacks, flame trees, marshal  -> libpfformats.a
+#   formats/   plain C: trace format, strings, collapsed stacks, stack tree, marshal   -> libpfformats.a
 #   convert/   trace -> collapsed / pstats / text / lines                                 -> libpfconvert.a
 #   render/    SVG flame graphs (libxml2) and the HTML report                             -> libpfrender.a
 #   cli/       the pyflame-c binary: argument parsing and dispatch

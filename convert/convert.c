@@ -18,6 +18,7 @@ const char *const pf_text_sort_names[6] = { "self", "cumulative", "calls", "allo
 void pf_convert_opts_init(pf_convert_opts *o)
 {
     memset(o, 0, sizeof *o);
+    pf_stack_opts_init(&o->frame);
     o->frame.time_unit_ns = 1000;   /* microseconds: what --help promises */
     o->text.limit = 30;
 }

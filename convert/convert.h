@@ -9,7 +9,7 @@
 
 #include "convert/text.h"
 #include "formats/error.h"
-#include "formats/flame.h"
+#include "formats/stacktree.h"
 #include "formats/trace.h"
 
 enum pf_convert_format {
@@ -22,7 +22,7 @@ enum pf_convert_format {
 
 typedef struct pf_convert_opts {
     enum pf_convert_format format;
-    pf_frame_opts frame;      /* collapsed: metric, granularity, full_paths */
+    pf_stack_opts frame;      /* collapsed: metric, granularity, full_paths */
     pf_text_opts text;        /* text: sort, limit, full_paths */
 } pf_convert_opts;
 

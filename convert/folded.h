@@ -1,6 +1,6 @@
 /* folded.h: `convert -f collapsed`, the folded-stack text flamegraph.pl, inferno and
  * speedscope read: one line per distinct stack "thread;f1;f2;...;fn VALUE", threads as
- * root frames.  The tree and the writer are formats/flame.h's; this module adds the
+ * root frames.  The tree and the writer are formats/stacktree.h's; this module adds the
  * trace-level checks (memory metrics need a memory trace). */
 #ifndef PF_FOLDED_H
 #define PF_FOLDED_H
@@ -8,13 +8,13 @@
 #include <stdio.h>
 
 #include "formats/error.h"
-#include "formats/flame.h"
+#include "formats/stacktree.h"
 #include "formats/trace.h"
 
-/* Writes t folded with opts (metric, granularity, full_paths; SELF_TIME in units of
- * opts->time_unit_ns).  Stacks are sorted, so the same trace always gives the same
- * bytes.  Memory metrics on a trace without PF_MODE_MEMORY fail with PF_EUSAGE.
- * Returns 0 or -1 with err set. */
-int pf_folded_write(const pf_trace *t, const pf_frame_opts *opts, FILE *out, pf_error *err);
+/* Writes t folded, shaped by opts (metric, granularity, full_paths; SELF_TIME in units
+ * of opts->time_unit_ns; NULL: the defaults).  Stacks are sorted, so the same trace
+ * always gives the same bytes, and counts are carry-rounded integers.  Memory metrics
+ * on a trace without PF_MODE_MEMORY fail with PF_EUSAGE.  Returns 0 or -1 with err set. */
+int pf_folded_write(const pf_trace *t, const pf_stack_opts *opts, FILE *out, pf_error *err);
 
 #endif

@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "formats/flame.h"
+#include "formats/framename.h"
+#include "formats/units.h"
 #include "formats/alloc.h"
 
 /* qsort has no context argument in C11; the comparator reads these. */
@@ -83,23 +84,6 @@ static void put_arg(FILE *out, const char *a)
             put_clean(out, p, 1);
     }
     putc('\'', out);
-}
-
-/* "1023B", "12.3K", "4.0M": fits the 8-wide memory columns. */
-static void fmt_bytes(char *buf, size_t cap, uint64_t v)
-{
-    static const char units[] = "KMGTPE";
-    if (v < 1024) {
-        snprintf(buf, cap, "%" PRIu64 "B", v);
-        return;
-    }
-    double d = (double)v;
-    int u = -1;
-    while (d >= 1024 && u < 5) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, cap, "%.1f%c", d, units[u]);
 }
 
 static void header(const pf_trace *t, FILE *out)
@@ -189,9 +173,9 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
             fputs("         ", out);
         if (memory) {
             char a[32], p[32], e[32];
-            fmt_bytes(a, sizeof a, k->mem.alloc_bytes);
-            fmt_bytes(p, sizeof p, k->mem.peak_bytes);
-            fmt_bytes(e, sizeof e, k->mem.exit_bytes);
+            pf_units_bytes(a, sizeof a, k->mem.alloc_bytes, 1);
+            pf_units_bytes(p, sizeof p, k->mem.peak_bytes, 1);
+            pf_units_bytes(e, sizeof e, k->mem.exit_bytes, 1);
             fprintf(out, "%8s %8s %8s ", a, p, e);
         }
         const pf_code *code = &t->codes[k->code];

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "collapsed_internal.h"
+#include "units.h"
 
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
 /* Trailing bytes stripped from a line: blanks, and the '\r' of CRLF files. */
@@ -267,75 +268,16 @@ long pf_collapsed_parse(const char *buf, size_t len, pf_collapsed_line_fn fn,
 
 /* ---- writer ---------------------------------------------------------------------- */
 
-size_t pf_collapsed_format_count_(double v, char *buf)
-{
-    /* Counts are never negative, but sums of huge ones can overflow; print the
-     * largest finite value rather than something no reader accepts. */
-    if (isnan(v))
-        v = 0;
-    else if (isinf(v))
-        v = v > 0 ? DBL_MAX : -DBL_MAX;
-    /* Integers print as integers: flamegraph.pl only accepts [0-9]+(\.[0-9]*)?, so
-     * never an exponent. */
-    if (v == floor(v) && fabs(v) < 1e19) {
-        char tmp[24];
-        size_t n = 0, k = 0;
-        int neg = v < 0;
-        uint64_t u = (uint64_t)(neg ? -v : v);
-        do {
-            tmp[n++] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        if (neg)
-            buf[k++] = '-';
-        while (n)
-            buf[k++] = tmp[--n];
-        buf[k] = '\0';
-        return k;
-    }
-    if (fabs(v) >= 1e19) {
-        /* Huge: all digits, no exponent (doubles this big are integers anyway). */
-        int n = snprintf(buf, PF_COUNT_BUFSZ, "%.0f", v);
-        return n < 0 ? 0 : (size_t)n;
-    }
-    /* Shortest of 15..17 significant digits that reads back exactly, so 0.1 prints
-     * as "0.1" and microseconds derived from nanoseconds keep their 3 decimals. */
-    int prec;
-    for (prec = 15; prec < 17; prec++) {
-        char tmp[PF_COUNT_BUFSZ];
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    int n = snprintf(buf, PF_COUNT_BUFSZ, "%.*g", prec, v);
-    if (n > 0 && memchr(buf, 'e', (size_t)n)) {
-        /* Tiny values: spell the decimals out rather than use an exponent. */
-        int ex = (int)floor(log10(fabs(v)));
-        int dec = prec - 1 - ex;
-        if (dec > 340)
-            dec = 340;
-        n = snprintf(buf, PF_COUNT_BUFSZ, "%.*f", dec, v);
-        if (n > 0 && memchr(buf, '.', (size_t)n)) {
-            while (n > 1 && buf[n - 1] == '0')
-                n--;
-            if (buf[n - 1] == '.')
-                n--;
-            buf[n] = '\0';
-        }
-    }
-    return n < 0 ? 0 : (size_t)n;
-}
-
 int pf_collapsed_write_line(FILE *out, const char *stack, size_t stack_len,
                             double count, const double *count2, pf_error *err)
 {
-    char num[2 * PF_COUNT_BUFSZ + 4];
+    char num[2 * PF_UNITS_EXACT_BUFSZ + 4];
     size_t n = 0;
     num[n++] = ' ';
-    n += pf_collapsed_format_count_(count, num + n);
+    n += pf_units_exact(count, num + n);
     if (count2) {
         num[n++] = ' ';
-        n += pf_collapsed_format_count_(*count2, num + n);
+        n += pf_units_exact(*count2, num + n);
     }
     num[n++] = '\n';
     if ((stack_len && fwrite(stack, 1, stack_len, out) != stack_len) ||

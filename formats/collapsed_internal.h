@@ -1,5 +1,5 @@
-/* collapsed_internal.h: pieces of collapsed.c shared with flame.c (not a public API:
- * consumers use collapsed.h and flame.h). */
+/* collapsed_internal.h: pieces of collapsed.c shared with stacktree.c (not a public API:
+ * consumers use collapsed.h and stacktree.h). */
 #ifndef PF_COLLAPSED_INTERNAL_H
 #define PF_COLLAPSED_INTERNAL_H
 
@@ -19,16 +19,5 @@ int pf_collapsed_parse_count_(const char *s, size_t n, double *out);
 long pf_collapsed_parse_from_(const char *buf, size_t len, unsigned long *lineno,
                               pf_collapsed_line_fn fn, const pf_collapsed_opts *opts,
                               pf_error *err);
-
-/* Room pf_collapsed_format_count_ may need, NUL included. */
-#define PF_COUNT_BUFSZ 400
-/* Formats a count as pf_collapsed_write_line does; returns its length. */
-size_t pf_collapsed_format_count_(double v, char *buf);
-
-/* flame.c: pf_flame_from_collapsed_file reading chunk bytes at a time (0: its
- * default), so tests and the fuzzer can put chunk boundaries anywhere. */
-struct pf_flame;
-struct pf_flame *pf_flame_from_collapsed_file_(FILE *in, const pf_collapsed_opts *opts,
-                                               pf_error *err, size_t chunk);
 
 #endif

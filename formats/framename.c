@@ -8,7 +8,7 @@
  * /usr/lib/python3.11/json/decoder.py -> json/decoder.py.  A folder only matches at a
  * '/' boundary, and "/" alone never does.
  */
-#include "flame.h"
+#include "framename.h"
 
 #include <stdio.h>
 #include <string.h>

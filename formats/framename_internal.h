@@ -1,5 +1,5 @@
-/* framename_internal.h: frame-name pieces of framename.c that flame.c reuses (not a
- * public API: consumers call pf_frame_name in flame.h). */
+/* framename_internal.h: frame-name pieces of framename.c that stacktree.c reuses (not a
+ * public API: consumers call pf_frame_name in framename.h). */
 #ifndef PF_FRAMENAME_INTERNAL_H
 #define PF_FRAMENAME_INTERNAL_H
 

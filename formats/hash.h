@@ -35,7 +35,7 @@ static inline uint64_t pf_hash_pair(uint64_t a, uint64_t b)
 }
 
 /* The pieces of pf_hash_bytes, for a scanner that hashes while it looks for a
- * delimiter (formats/flame.c): start with PF_HASH_SEED, feed little-endian words with
+ * delimiter (formats/stacktree.c): start with PF_HASH_SEED, feed little-endian words with
  * pf_hash_word (the last one zero-padded), and end with pf_hash_final(h, length). */
 static inline uint64_t pf_hash_word(uint64_t h, uint64_t w)
 {

@@ -90,6 +90,8 @@ static int resize(pf_hmap *m, size_t cap)
 
 int pf_hmap_reserve(pf_hmap *m, size_t n)
 {
+    if (n <= m->cap - m->cap / 4)
+        return 0;                    /* the common case, without cap_for's loop */
     size_t cap = cap_for(n);
     return cap > m->cap ? resize(m, cap) : 0;
 }
@@ -148,6 +150,16 @@ int pf_hmap_add(pf_hmap *m, uint64_t hash, uint32_t value)
     s->value = value;
     m->count++;
     return 0;
+}
+
+void pf_hmap_prefetch(const pf_hmap *m, uint64_t key)
+{
+#if defined(__GNUC__)
+    __builtin_prefetch(&m->slots[(size_t)pf_hash_u64(key) & (m->cap - 1)]);
+#else
+    (void)m;
+    (void)key;
+#endif
 }
 
 size_t pf_hmap_count(const pf_hmap *m)

@@ -44,6 +44,10 @@ uint32_t pf_hmap_find(const pf_hmap *m, uint64_t hash,
 /* Adds (hash, value) even if hash is present.  0, or -1 when out of memory (the map
  * is unchanged). */
 int pf_hmap_add(pf_hmap *m, uint64_t hash, uint32_t value);
+/* A hint: starts loading the slot where a lookup of key (or hash) begins, so callers
+ * that know several keys ahead overlap the cache misses.  Valid until the map grows:
+ * pf_hmap_reserve first.  Changes nothing. */
+void pf_hmap_prefetch(const pf_hmap *m, uint64_t key);
 /* Makes room for `n` entries in all, so that no insert before then allocates.
  * 0, or -1 when out of memory (the map is unchanged). */
 int pf_hmap_reserve(pf_hmap *m, size_t n);

@@ -3,7 +3,7 @@
  * function table, one section per shown file (html_source.c), and the embedded script.
  *
  * Program data reaches the page only through pf_html_escape; numbers only through
- * html_format.c.  Nothing depends on the clock, the locale or addresses, so the same
+ * formats/units.c.  Nothing depends on the clock, the locale or addresses, so the same
  * trace always gives the same bytes.
  */
 #include "html.h"
@@ -13,7 +13,7 @@
 
 #include "formats/alloc.h"
 #include "html_escape.h"
-#include "html_format.h"
+#include "formats/units.h"
 #include "html_model.h"
 #include "html_source.h"
 
@@ -122,7 +122,7 @@ static void func_link(const doc *d, const pf_html_func *f)
 static void bytes_td(FILE *out, uint64_t n)
 {
     char a[48];
-    fprintf(out, n ? "<td>%s</td>" : "<td class=\"z\">%s</td>", pf_html_fmt_bytes(a, sizeof a, n));
+    fprintf(out, n ? "<td>%s</td>" : "<td class=\"z\">%s</td>", pf_units_bytes(a, sizeof a, n, 0));
 }
 
 static void meter(FILE *out, uint64_t part, uint64_t whole)
@@ -161,18 +161,18 @@ static void cards(const doc *d)
     const pf_meta *meta = &d->t->meta;
     char a[64];
     fputs("<div class=\"cards\">", out);
-    card(out, "Duration", pf_html_fmt_ns(a, sizeof a, meta->duration_ns), "Wall-clock time of the profiled run");
-    card(out, "Profiled time", pf_html_fmt_ns(a, sizeof a, d->m->total_ns),
+    card(out, "Duration", pf_units_ns(a, sizeof a, meta->duration_ns), "Wall-clock time of the profiled run");
+    card(out, "Profiled time", pf_units_ns(a, sizeof a, d->m->total_ns),
          "Time in profiled code, summed over threads: the 100% of this report");
     uint64_t calls = meta->total_calls;
     if (calls == 0)                       /* older or hand-made traces: count the tree */
         for (uint32_t i = 0; i < d->m->nfuncs; i++)
             calls += d->m->funcs[i].calls;
-    card(out, "Calls", pf_html_fmt_count(a, sizeof a, calls), "Function calls recorded");
-    card(out, "Functions", pf_html_fmt_count(a, sizeof a, d->m->nfuncs), "Distinct functions with data");
-    card(out, "Files", pf_html_fmt_count(a, sizeof a, d->m->nfiles), "Python files with data");
+    card(out, "Calls", pf_units_count(a, sizeof a, calls), "Function calls recorded");
+    card(out, "Functions", pf_units_count(a, sizeof a, d->m->nfuncs), "Distinct functions with data");
+    card(out, "Files", pf_units_count(a, sizeof a, d->m->nfiles), "Python files with data");
     if (d->m->has_memory)
-        card(out, "Peak memory", pf_html_fmt_bytes(a, sizeof a, meta->peak_live_bytes),
+        card(out, "Peak memory", pf_units_bytes(a, sizeof a, meta->peak_live_bytes, 0),
              "The run's peak of live traced bytes");
     fputs("</div>\n", out);
 }
@@ -207,10 +207,10 @@ static void meta_table(const doc *d)
     }
     if (meta->start_unix_ns) {
         meta_row_start(out, "Started");
-        fprintf(out, "%s</td></tr>\n", pf_html_fmt_utc(a, sizeof a, meta->start_unix_ns));
+        fprintf(out, "%s</td></tr>\n", pf_units_utc(a, sizeof a, meta->start_unix_ns));
     }
     meta_row_start(out, "Duration");
-    fputs(pf_html_fmt_ns(a, sizeof a, meta->duration_ns), out);
+    fputs(pf_units_ns(a, sizeof a, meta->duration_ns), out);
     if (meta->clock) {
         fputs(" <span class=\"muted\">(", out);
         pf_html_escape_cstr(out, meta->clock);
@@ -253,12 +253,12 @@ static void meta_table(const doc *d)
     if (d->m->has_memory) {
         meta_row_start(out, "Peak memory");
         fprintf(out, "%s <span class=\"muted\">live traced bytes at the run's peak</span></td></tr>\n",
-                pf_html_fmt_bytes(a, sizeof a, meta->peak_live_bytes));
+                pf_units_bytes(a, sizeof a, meta->peak_live_bytes, 0));
     }
     if (meta->profiler_bytes) {
         meta_row_start(out, "Profiler memory");
         fprintf(out, "%s <span class=\"muted\">used by the collector itself</span></td></tr>\n",
-                pf_html_fmt_bytes(a, sizeof a, meta->profiler_bytes));
+                pf_units_bytes(a, sizeof a, meta->profiler_bytes, 0));
     }
     fputs("</tbody></table>\n", out);
     if (meta->flags & PF_FLAG_OUT_OF_MEMORY)
@@ -288,10 +288,10 @@ static void hot_files(const doc *d)
             fprintf(out, "<a href=\"#f%u\">", (unsigned)i);
         pf_html_escape_cstr(out, pf_html_short_path(d->t, path, d->opts->full_paths));
         fputs(f->shown ? "</a>" : " <span class=\"muted\">(not shown)</span>", out);
-        fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"t\">", pf_html_fmt_ns(a, sizeof a, f->self_ns),
-                pf_html_fmt_pct(b, sizeof b, f->self_ns, m->total_ns));
+        fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"t\">", pf_units_ns(a, sizeof a, f->self_ns),
+                pf_units_pct(b, sizeof b, f->self_ns, m->total_ns));
         meter(out, f->self_ns, m->total_ns);
-        fprintf(out, "</td><td>%u</td><td>%s</td>", (unsigned)f->nfuncs, pf_html_fmt_count(c, sizeof c, f->calls));
+        fprintf(out, "</td><td>%u</td><td>%s</td>", (unsigned)f->nfuncs, pf_units_count(c, sizeof c, f->calls));
         if (m->has_memory)
             bytes_td(out, f->alloc_bytes);
         fputs("</tr>\n", out);
@@ -323,10 +323,10 @@ static void hot_lines(const doc *d)
             fprintf(out, "<tr><td class=\"t\"><a href=\"#F%u-%u\">", (unsigned)m->hot[i].file, (unsigned)l->line);
         pf_html_escape_cstr(out, pf_html_short_path(d->t, path, d->opts->full_paths));
         fprintf(out, ":%u</a></td><td>%s</td><td>%s</td><td class=\"t\">", (unsigned)l->line,
-                pf_html_fmt_ns(a, sizeof a, l->self_ns), pf_html_fmt_pct(b, sizeof b, l->self_ns, m->total_ns));
+                pf_units_ns(a, sizeof a, l->self_ns), pf_units_pct(b, sizeof b, l->self_ns, m->total_ns));
         meter(out, l->self_ns, m->total_ns);
-        fprintf(out, "</td><td>%s</td><td>%s</td>", pf_html_fmt_count(c, sizeof c, l->hits),
-                pf_html_fmt_ns(a, sizeof a, l->total_ns));
+        fprintf(out, "</td><td>%s</td><td>%s</td>", pf_units_count(c, sizeof c, l->hits),
+                pf_units_ns(a, sizeof a, l->total_ns));
         if (m->has_memory)
             bytes_td(out, l->mem.alloc_bytes);
         fputs("<td class=\"t src1\"><code>", out);
@@ -389,11 +389,11 @@ static int hot_funcs(const doc *d, pf_error *err)
         func_link(d, f);
         fputs("</td><td class=\"t muted\">", out);
         location(d, f->code);
-        fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"t\">", pf_html_fmt_ns(a, sizeof a, f->self_ns),
-                pf_html_fmt_pct(b, sizeof b, f->self_ns, m->total_ns));
+        fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"t\">", pf_units_ns(a, sizeof a, f->self_ns),
+                pf_units_pct(b, sizeof b, f->self_ns, m->total_ns));
         meter(out, f->self_ns, m->total_ns);
-        fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", pf_html_fmt_count(c, sizeof c, f->calls),
-                pf_html_fmt_ns(a, sizeof a, f->cum_ns));
+        fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", pf_units_count(c, sizeof c, f->calls),
+                pf_units_ns(a, sizeof a, f->cum_ns));
     }
     fputs("</tbody></table>\n", out);
     pf_free(idx);
@@ -438,19 +438,19 @@ static void func_table(const doc *d)
         fputs("</td><td class=\"t muted\">", out);
         location(d, f->code);
         fprintf(out, "</td><td data-v=\"%llu\">%s</td>", (unsigned long long)f->calls,
-                pf_html_fmt_count(a, sizeof a, f->calls));
+                pf_units_count(a, sizeof a, f->calls));
         fprintf(out, "<td data-v=\"%llu\">%s</td><td data-v=\"%llu\">%s</td>",
-                (unsigned long long)f->self_ns, pf_html_fmt_ns(a, sizeof a, f->self_ns),
-                (unsigned long long)f->self_ns, pf_html_fmt_pct(b, sizeof b, f->self_ns, m->total_ns));
+                (unsigned long long)f->self_ns, pf_units_ns(a, sizeof a, f->self_ns),
+                (unsigned long long)f->self_ns, pf_units_pct(b, sizeof b, f->self_ns, m->total_ns));
         fprintf(out, "<td data-v=\"%llu\">%s</td><td data-v=\"%llu\">%s</td>",
-                (unsigned long long)f->cum_ns, pf_html_fmt_ns(a, sizeof a, f->cum_ns),
-                (unsigned long long)f->cum_ns, pf_html_fmt_pct(b, sizeof b, f->cum_ns, m->total_ns));
+                (unsigned long long)f->cum_ns, pf_units_ns(a, sizeof a, f->cum_ns),
+                (unsigned long long)f->cum_ns, pf_units_pct(b, sizeof b, f->cum_ns, m->total_ns));
         uint64_t per = f->calls ? f->cum_ns / f->calls : 0;
         fprintf(out, "<td data-v=\"%llu\">%s</td>", (unsigned long long)per,
-                f->calls ? pf_html_fmt_ns(a, sizeof a, per) : "");
+                f->calls ? pf_units_ns(a, sizeof a, per) : "");
         if (m->has_memory)
             fprintf(out, f->alloc_bytes ? "<td data-v=\"%llu\">%s</td>" : "<td data-v=\"%llu\" class=\"z\">%s</td>",
-                    (unsigned long long)f->alloc_bytes, pf_html_fmt_bytes(a, sizeof a, f->alloc_bytes));
+                    (unsigned long long)f->alloc_bytes, pf_units_bytes(a, sizeof a, f->alloc_bytes, 0));
         fputs("</tr>\n", out);
     }
     fputs("</tbody></table></div>\n", out);
@@ -480,7 +480,7 @@ static int files(const doc *d, pf_error *err)
     if (m->nshown < m->nfiles)
         fprintf(out, "<p class=\"note\">%u of %u files are not shown (--limit/--threshold); they hold %s "
                 "of self time (%s).</p>\n", (unsigned)(m->nfiles - m->nshown), (unsigned)m->nfiles,
-                pf_html_fmt_ns(a, sizeof a, m->hidden_ns), pf_html_fmt_pct(b, sizeof b, m->hidden_ns, m->total_ns));
+                pf_units_ns(a, sizeof a, m->hidden_ns), pf_units_pct(b, sizeof b, m->hidden_ns, m->total_ns));
     for (uint32_t i = 0; i < m->nfiles; i++)
         if (m->files[i].shown && pf_html_source_render(out, m, i, d->opts, err) < 0)
             return -1;

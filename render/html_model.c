@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "formats/alloc.h"
-#include "formats/flame.h"
+#include "formats/framename.h"
 #include "formats/hash.h"
 #include "formats/hashmap.h"
 

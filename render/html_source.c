@@ -14,7 +14,7 @@
 
 #include "formats/alloc.h"
 #include "html_escape.h"
-#include "html_format.h"
+#include "formats/units.h"
 #include "html_highlight.h"
 
 #define FOLD_MIN 4   /* shorter cold stretches are shown: a fold button would be as tall */
@@ -129,11 +129,11 @@ static void header_rows(view *v, uint32_t line)
         pf_html_func_name(out, v->t, fn->code);
         char e[48];
         fprintf(out, "</span> <span class=\"fstat\">%s call%s \xC2\xB7 self %s (%s) \xC2\xB7 cumulative %s (%s)",
-                pf_html_fmt_count(a, sizeof a, fn->calls), fn->calls == 1 ? "" : "s",
-                pf_html_fmt_ns(b, sizeof b, fn->self_ns), pf_html_fmt_pct(c, sizeof c, fn->self_ns, total),
-                pf_html_fmt_ns(d, sizeof d, fn->cum_ns), pf_html_fmt_pct(e, sizeof e, fn->cum_ns, total));
+                pf_units_count(a, sizeof a, fn->calls), fn->calls == 1 ? "" : "s",
+                pf_units_ns(b, sizeof b, fn->self_ns), pf_units_pct(c, sizeof c, fn->self_ns, total),
+                pf_units_ns(d, sizeof d, fn->cum_ns), pf_units_pct(e, sizeof e, fn->cum_ns, total));
         if (v->m->has_memory)
-            fprintf(out, " \xC2\xB7 allocated %s", pf_html_fmt_bytes(a, sizeof a, fn->alloc_bytes));
+            fprintf(out, " \xC2\xB7 allocated %s", pf_units_bytes(a, sizeof a, fn->alloc_bytes, 0));
         fputs("</span></td></tr>\n", out);
     }
 }
@@ -155,7 +155,7 @@ static void anonymous_anchors(view *v, uint32_t line)
 static void bytes_cell(FILE *out, uint64_t n)
 {
     char a[48];
-    fprintf(out, n ? "<td>%s</td>" : "<td class=\"z\">%s</td>", pf_html_fmt_bytes(a, sizeof a, n));
+    fprintf(out, n ? "<td>%s</td>" : "<td class=\"z\">%s</td>", pf_units_bytes(a, sizeof a, n, 0));
 }
 
 static void row(view *v, uint32_t line)
@@ -187,11 +187,11 @@ static void row(view *v, uint32_t line)
         if (d == NULL) {
             fprintf(out, "<td colspan=\"%u\"></td>", (unsigned)v->nnum);
         } else {
-            fprintf(out, "<td>%s</td>", pf_html_fmt_count(a, sizeof a, d->hits));
-            fprintf(out, "<td>%s</td>", pf_html_fmt_ns(a, sizeof a, d->total_ns));
-            fprintf(out, "<td>%s</td>", pf_html_fmt_ns(a, sizeof a, d->self_ns));
-            fprintf(out, "<td>%s</td>", pf_html_fmt_pct(a, sizeof a, d->total_ns, total));
-            fprintf(out, "<td>%s</td>", d->hits ? pf_html_fmt_ns(a, sizeof a, d->total_ns / d->hits) : "");
+            fprintf(out, "<td>%s</td>", pf_units_count(a, sizeof a, d->hits));
+            fprintf(out, "<td>%s</td>", pf_units_ns(a, sizeof a, d->total_ns));
+            fprintf(out, "<td>%s</td>", pf_units_ns(a, sizeof a, d->self_ns));
+            fprintf(out, "<td>%s</td>", pf_units_pct(a, sizeof a, d->total_ns, total));
+            fprintf(out, "<td>%s</td>", d->hits ? pf_units_ns(a, sizeof a, d->total_ns / d->hits) : "");
             double wt = total ? 100.0 * (double)d->total_ns / (double)total : 0;
             double ws = total ? 100.0 * (double)d->self_ns / (double)total : 0;
             fprintf(out, "<td class=\"bar\"><span><i style=\"width:%.1f%%\"></i><b style=\"width:%.1f%%\"></b></span></td>",
@@ -256,11 +256,11 @@ static void section_head(view *v, const pf_html_opts *opts)
     fputs("\">", out);
     pf_html_escape_cstr(out, pf_html_short_path(v->t, path, opts->full_paths));
     fprintf(out, "</span> <span class=\"fstat\">self %s (%s) \xC2\xB7 %u function%s",
-            pf_html_fmt_ns(a, sizeof a, v->f->self_ns),
-            pf_html_fmt_pct(b, sizeof b, v->f->self_ns, v->m->total_ns),
+            pf_units_ns(a, sizeof a, v->f->self_ns),
+            pf_units_pct(b, sizeof b, v->f->self_ns, v->m->total_ns),
             (unsigned)v->f->nfuncs, v->f->nfuncs == 1 ? "" : "s");
     if (v->m->has_memory)
-        fprintf(out, " \xC2\xB7 allocated %s", pf_html_fmt_bytes(a, sizeof a, v->f->alloc_bytes));
+        fprintf(out, " \xC2\xB7 allocated %s", pf_units_bytes(a, sizeof a, v->f->alloc_bytes, 0));
     if (v->src)
         fprintf(out, " \xC2\xB7 %u lines", (unsigned)v->nsrc);
     fputs("</span>", out);

@@ -284,11 +284,13 @@ uint32_t pf_palette_diff_color(double delta, double maxdelta, int negate)
 {
     if (negate)
         delta = -delta;
-    if (maxdelta <= 0 || delta == 0)
+    if (!(maxdelta > 0) || delta == 0 || delta != delta)
         return rgb(255, 255, 255);
     double f = (maxdelta - (delta > 0 ? delta : -delta)) / maxdelta;
-    if (f < 0)
+    if (!(f >= 0))          /* also NaN, e.g. from infinite inputs */
         f = 0;
+    if (f > 1)
+        f = 1;
     unsigned x = (unsigned)(210 * f);
     return delta > 0 ? rgb(255, x, x) : rgb(x, x, 255);
 }

@@ -3,12 +3,16 @@
  * Two passes over the tree.  The first decides which frames are drawn (flamegraph.pl's
  * rule: a frame narrower than --minwidth is left out, and so is everything above it)
  * and finds the deepest drawn row, which fixes the image height.  The second walks the
- * drawn frames depth-first with an explicit stack, children sorted by name (or in
- * insertion order for flame charts), and writes one nested <g> per frame:
+ * drawn frames depth-first with an explicit stack, children in the tree's order (by
+ * name, or input order for flame charts), and writes one flat <g> per frame, in
+ * pre-order, as flamegraph.pl does (nesting one element per stack level would make a
+ * deep stack an invalid document: libxml2 stops at depth 256, Chromium near 5,000):
  *
  *     <g v="VALUE" s="GAP"><title>NAME\nVALUE UNIT (PCT%)...</title>
- *       <rect x y width height fill/><text x y>FITTED NAME</text> ...children... </g>
+ *       <rect x y width height fill/><text x y>FITTED NAME</text></g>
  *
+ * The script finds a frame's depth from its rect's row and its parent as the last
+ * frame one row closer to the root.
  * v is the exact value and s the summed value of left-out siblings just before the
  * frame (omitted when 0), so the script recomputes exact positions for any zoom
  * level without parsing rounded pixels.  Frames too narrow for 3 characters get no
@@ -22,6 +26,7 @@
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/units.h"
 #include "render/palette.h"
 
 static const char flamegraph_js[] = {
@@ -151,9 +156,13 @@ static size_t utf8_offset(const char *s, size_t n, size_t k)
 
 /* ---- numbers ---- */
 
-/* px with at most 2 decimals, trailing zeros dropped: "10", "10.5", "10.25". */
+/* px with at most 2 decimals, trailing zeros dropped: "10", "10.5", "10.25".  Values
+ * are bounded by the image size; anything else (never expected) prints as 0 rather
+ * than reaching llround's undefined range. */
 static const char *fmt_px(char *b, double v)
 {
+    if (!(fabs(v) < 1e15))
+        v = 0;
     long long c = llround(v * 100);
     const char *sign = c < 0 ? "-" : "";
     if (c < 0)
@@ -167,81 +176,19 @@ static const char *fmt_px(char *b, double v)
     return b;
 }
 
-/* Shortest text that reads back as exactly v. */
-static const char *fmt_exact(char *b, double v)
-{
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-        snprintf(b, 32, "%.0f", v);
-        return b;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(b, 32, "%.*g", prec, v);
-        if (strtod(b, NULL) == v)
-            break;
-    }
-    return b;
-}
-
-/* "1,234,567" for integral values, else up to 6 significant digits. */
-static void fmt_count(char *b, size_t cap, double v)
-{
-    if (v != floor(v) || fabs(v) >= 1e18) {
-        snprintf(b, cap, "%.6g", v);
-        return;
-    }
-    char digits[32];
-    snprintf(digits, sizeof digits, "%.0f", fabs(v));
-    size_t n = strlen(digits), o = 0;
-    if (v < 0 && o + 1 < cap)
-        b[o++] = '-';
-    for (size_t i = 0; i < n && o + 2 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            b[o++] = ',';
-        b[o++] = digits[i];
-    }
-    b[o] = '\0';
-}
-
-static void fmt_bytes(char *b, size_t cap, double v)
-{
-    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
-    double a = fabs(v);
-    if (a < 1024) {
-        snprintf(b, cap, "%.0f B", v);
-        return;
-    }
-    int u = -1;
-    while (a >= 1024 && u < 3) {
-        a /= 1024;
-        v /= 1024;
-        u++;
-    }
-    snprintf(b, cap, "%.*f %s", a < 10 ? 2 : a < 100 ? 1 : 0, v, units[u]);
-}
-
-static void fmt_us(char *b, size_t cap, double us)
-{
-    double a = fabs(us);
-    if (a < 1000)
-        snprintf(b, cap, "%.*f \xc2\xb5s", us == floor(us) ? 0 : 1, us);
-    else if (a < 1e6)
-        snprintf(b, cap, "%.2f ms", us / 1e3);
-    else
-        snprintf(b, cap, "%.2f s", us / 1e6);
-}
-
+/* A frame's value in the unit of the graph, as formats/units.h prints it everywhere. */
 static void fmt_value(char *b, size_t cap, double v, const pf_svg_opts *o, const char *countname)
 {
     switch (o->unit) {
     case PF_SVG_UNIT_BYTES:
-        fmt_bytes(b, cap, v);
+        pf_units_bytes(b, cap, pf_units_u64(v), 0);
         break;
     case PF_SVG_UNIT_US:
-        fmt_us(b, cap, v);
+        pf_units_ns(b, cap, pf_units_u64(v * 1000));
         break;
     default: {
-        char n[64];
-        fmt_count(n, sizeof n, v);
+        char n[PF_UNITS_BUFSZ];
+        pf_units_number(n, sizeof n, v);
         snprintf(b, cap, "%s %s", n, countname);
     }
     }
@@ -273,7 +220,7 @@ static int close_cb(void *ctx)
 /* The renderer's state for one document. */
 struct svg {
     xmlTextWriterPtr w;
-    const pf_svg_tree *t;
+    const pf_stacktree *t;
     const pf_svg_opts *o;
     int bad;                  /* a libxml2 call failed */
     int oom;                  /* one of our allocations failed */
@@ -383,24 +330,24 @@ static int grow_s(struct svg *s, char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-static double value_of(const pf_svg_tree *t, uint32_t i)
+static double value_of(const pf_stacktree *t, uint32_t i)
 {
-    return t->has_count2 ? pf_svg_total2(t, i) : t->nodes[i].total;
+    return t->has_count2 ? pf_stacktree_total2(t, i) : t->nodes[i].total;
 }
 
 /* ---- per-frame markup ---- */
 
-static const char *code_file(const pf_svg_tree *t, uint32_t i)
+static const char *code_file(const pf_stacktree *t, uint32_t i)
 {
-    if (!t->extra || !t->trace || t->extra[i].code == PF_NONE || t->extra[i].code >= t->trace->ncodes)
+    if (!t->info || !t->trace || t->info[i].code == PF_NONE || t->info[i].code >= t->trace->ncodes)
         return NULL;
-    return pf_trace_str(t->trace, t->trace->codes[t->extra[i].code].file);
+    return pf_trace_str(t->trace, t->trace->codes[t->info[i].code].file);
 }
 
 /* Builds the tooltip into s->text; s->name holds the cleaned name. */
 static int build_title(struct svg *s, uint32_t i, size_t nlen)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     const pf_svg_opts *o = s->o;
     if (grow_s(s, &s->text, &s->text_cap, nlen + 1024) < 0)
         return -1;
@@ -411,18 +358,18 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
                      s->total > 0 ? 100.0 * val / s->total : 0.0);
     size_t len = (size_t)n;
     if (t->has_count2) {
-        double d = pf_svg_total2(t, i) - t->nodes[i].total;
+        double d = pf_stacktree_total2(t, i) - t->nodes[i].total;
         char dv[96];
         fmt_value(dv, sizeof dv, fabs(d), o, s->countname);
         len += (size_t)snprintf(s->text + len, s->text_cap - len, "\nchange: %s%s (%+.2f%%)",
                                 d > 0 ? "+" : d < 0 ? "-" : "", dv,
                                 s->total > 0 ? 100.0 * d / s->total : 0.0);
     }
-    if (t->extra && i != 0) {
-        const pf_svg_extra *e = &t->extra[i];
-        char calls[48], self[48];
-        fmt_count(calls, sizeof calls, (double)e->calls);
-        fmt_us(self, sizeof self, (double)e->self_ns / 1000.0);
+    if (t->info && i != 0) {
+        const pf_stack_info *e = &t->info[i];
+        char calls[PF_UNITS_BUFSZ], self[PF_UNITS_BUFSZ];
+        pf_units_count(calls, sizeof calls, e->calls);
+        pf_units_ns(self, sizeof self, e->self_ns);
         if (e->calls > 0)
             len += (size_t)snprintf(s->text + len, s->text_cap - len, "\ncalls: %s, self time: %s",
                                     calls, self);
@@ -444,10 +391,10 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
  * than 3 characters fit. */
 static const char *fit_name(struct svg *s, size_t nlen, double w)
 {
-    double cw = s->o->fontsize * CHAR_W;
-    long fit = (long)((w - 6) / cw);
-    if (fit < 3)
+    double cw = s->o->fontsize * CHAR_W, room = (w - 6) / cw;
+    if (!(room >= 3))
         return NULL;
+    long fit = room < 1e9 ? (long)room : 1000000000L;
     size_t chars = utf8_count(s->name, nlen);
     if ((long)chars <= fit)
         return s->name;
@@ -469,9 +416,9 @@ static const char *fit_name(struct svg *s, size_t nlen, double w)
 
 static uint32_t frame_color(struct svg *s, uint32_t i, const char *raw, size_t rawlen)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     if (t->has_count2)
-        return pf_palette_diff_color(pf_svg_total2(t, i) - t->nodes[i].total, s->maxdelta,
+        return pf_palette_diff_color(pf_stacktree_total2(t, i) - t->nodes[i].total, s->maxdelta,
                                      s->o->negate);
     if (i == 0)
         return 0xd9d9d9;    /* "all" is a frame of its own, not part of any palette */
@@ -488,10 +435,10 @@ static double row_y(struct svg *s, uint32_t depth)
     return bottom - (depth + 1) * o->frame_height;
 }
 
-/* Opens the frame's <g> and writes its title, rect and text (children follow). */
+/* Opens the frame's <g> and writes its title, rect and text (the caller closes it). */
 static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, double gap)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     const pf_svg_opts *o = s->o;
     size_t rawlen;
     const char *raw = pf_strtab_get(t->names, t->nodes[i].name, &rawlen);
@@ -500,21 +447,24 @@ static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, doubl
     if (grow_s(s, &s->name, &s->name_cap, rawlen * 3 + 4) < 0)
         return -1;
     size_t nlen = pf_svg_clean_name(raw, rawlen, s->name, s->name_cap);
-    char b[32];
+    char b[PF_UNITS_EXACT_BUFSZ];
     double val = value_of(t, i);
     start(s, "g");
-    attr(s, "v", fmt_exact(b, val));
-    if (gap > 0)
-        attr(s, "s", fmt_exact(b, gap));
+    pf_units_exact(val, b);
+    attr(s, "v", b);
+    if (gap > 0) {
+        pf_units_exact(gap, b);
+        attr(s, "s", b);
+    }
     if (build_title(s, i, nlen) < 0)
         return -1;
     start(s, "title");
     W(xmlTextWriterWriteString(s->w, X(s->text)));
     end(s);
-    int link = o->html_link && t->extra && t->extra[i].code != PF_NONE;
+    int link = o->html_link && t->info && t->info[i].code != PF_NONE;
     if (link) {
         char code[16];
-        snprintf(code, sizeof code, "%u", t->extra[i].code);
+        snprintf(code, sizeof code, "%u", t->info[i].code);
         size_t hl = strlen(o->html_link);
         if (grow_s(s, &s->text, &s->text_cap, hl + 32) < 0)
             return -1;
@@ -547,61 +497,17 @@ static int frame_open(struct svg *s, uint32_t i, double x, uint32_t depth, doubl
 /* ---- the two passes ---- */
 
 struct pending {
-    uint32_t node;            /* PF_NONE: close the innermost open frame */
+    uint32_t node;
     uint32_t depth;
     double x, gap;
 };
 
-static const pf_strtab *sort_names;
-
-static int by_name(const void *a, const void *b)
-{
-    size_t la, lb;
-    const char *sa = pf_strtab_get(sort_names, *(const uint32_t *)a, &la);
-    const char *sb = pf_strtab_get(sort_names, *(const uint32_t *)b, &lb);
-    int c = memcmp(sa, sb, la < lb ? la : lb);
-    return c ? c : (la > lb) - (la < lb);
-}
-
-/* rank[name id] = position of the name in byte order, so sibling sorts compare ints. */
-static uint32_t *name_ranks(const pf_strtab *names)
-{
-    uint32_t n = pf_strtab_count(names);
-    uint32_t *ids = pf_malloc(((size_t)n + 1) * sizeof *ids);
-    uint32_t *rank = pf_malloc(((size_t)n + 1) * sizeof *rank);
-    if (!ids || !rank) {
-        pf_free(ids);
-        pf_free(rank);
-        return NULL;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        ids[i] = i;
-    sort_names = names;
-    qsort(ids, n, sizeof *ids, by_name);
-    for (uint32_t i = 0; i < n; i++)
-        rank[ids[i]] = i;
-    pf_free(ids);
-    return rank;
-}
-
-static const uint32_t *sort_rank;
-static const pf_svg_node *sort_nodes;
-
-static int by_rank(const void *a, const void *b)
-{
-    uint32_t ra = sort_rank[sort_nodes[*(const uint32_t *)a].name];
-    uint32_t rb = sort_rank[sort_nodes[*(const uint32_t *)b].name];
-    return (ra > rb) - (ra < rb);
-}
-
 static int emit_frames(struct svg *s)
 {
-    const pf_svg_tree *t = s->t;
-    uint32_t *rank = NULL, *kids = NULL;
+    const pf_stacktree *t = s->t;
+    uint32_t *kids = NULL;
     struct pending *stack = NULL;
     size_t nstack = 0, cap_stack = 0, cap_kids = 0;
-    if (!t->chart && !(rank = name_ranks(t->names)))
-        goto nomem;
     cap_stack = 256;
     stack = pf_malloc(cap_stack * sizeof *stack);
     if (!stack)
@@ -609,14 +515,11 @@ static int emit_frames(struct svg *s)
     stack[nstack++] = (struct pending){ 0, 0, 0, 0 };
     while (nstack > 0) {
         struct pending p = stack[--nstack];
-        if (p.node == PF_NONE) {
-            end(s);
-            W(xmlTextWriterWriteRaw(s->w, X("\n")));
-            continue;
-        }
         if (frame_open(s, p.node, p.x, p.depth, p.gap) < 0)
             goto fail;
-        /* children, in drawing order */
+        end(s);
+        W(xmlTextWriterWriteRaw(s->w, X("\n")));
+        /* children, in the tree's order (by name, or input order for charts) */
         size_t nk = 0;
         for (uint32_t c = t->nodes[p.node].first_child; c != PF_NONE; c = t->nodes[c].next_sibling) {
             if (nk == cap_kids) {
@@ -629,12 +532,7 @@ static int emit_frames(struct svg *s)
             }
             kids[nk++] = c;
         }
-        if (rank && nk > 1) {
-            sort_rank = rank;
-            sort_nodes = t->nodes;
-            qsort(kids, nk, sizeof *kids, by_rank);
-        }
-        size_t need = nstack + nk + 1;
+        size_t need = nstack + nk;
         if (need > cap_stack) {
             size_t ncap = cap_stack;
             while (ncap < need)
@@ -645,7 +543,6 @@ static int emit_frames(struct svg *s)
             stack = ns;
             cap_stack = ncap;
         }
-        stack[nstack++] = (struct pending){ PF_NONE, 0, 0, 0 };
         /* pushed in reverse so the leftmost child is written first */
         size_t base = nstack;
         double x = p.x, gap = 0;
@@ -665,14 +562,12 @@ static int emit_frames(struct svg *s)
             stack[b - 1] = tmp;
         }
     }
-    pf_free(rank);
     pf_free(kids);
     pf_free(stack);
     return 0;
 nomem:
     s->oom = 1;
 fail:
-    pf_free(rank);
     pf_free(kids);
     pf_free(stack);
     return -1;
@@ -681,13 +576,13 @@ fail:
 /* First pass: drawn frames' depth, the deepest row and the largest change. */
 static int measure(struct svg *s, pf_error *err)
 {
-    const pf_svg_tree *t = s->t;
+    const pf_stacktree *t = s->t;
     uint32_t *depth = pf_malloc((size_t)t->nnodes * sizeof *depth);
     if (!depth)
         return pf_error_set(err, PF_ENOMEM, NULL);
     depth[0] = 0;
     s->maxdepth = 0;
-    s->maxdelta = fabs(pf_svg_total2(t, 0) - t->nodes[0].total);
+    s->maxdelta = fabs(pf_stacktree_total2(t, 0) - t->nodes[0].total);
     for (uint32_t i = 1; i < t->nnodes; i++) {
         uint32_t p = t->nodes[i].parent;
         double v = value_of(t, i);
@@ -698,7 +593,7 @@ static int measure(struct svg *s, pf_error *err)
         depth[i] = depth[p] + 1;
         if (depth[i] > s->maxdepth)
             s->maxdepth = depth[i];
-        double d = fabs(pf_svg_total2(t, i) - t->nodes[i].total);
+        double d = fabs(pf_stacktree_total2(t, i) - t->nodes[i].total);
         if (d > s->maxdelta)
             s->maxdelta = d;
     }
@@ -751,7 +646,7 @@ static const char *unit_name(enum pf_svg_unit u)
     return u == PF_SVG_UNIT_BYTES ? "bytes" : u == PF_SVG_UNIT_US ? "us" : "count";
 }
 
-int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error *err)
+int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_error *err)
 {
     struct svg sv = { 0 };
     struct svg *s = &sv;
@@ -765,6 +660,9 @@ int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error
         return pf_error_set(err, PF_EEMPTY, "no stack has a positive count");
     double avail = o->width - 2 * XPAD;
     s->scale = avail / s->total;
+    if (!isfinite(s->total) || !isfinite(s->scale))
+        return pf_error_set(err, PF_ELIMIT, "the total %g cannot be drawn (too small or too "
+                            "large a count)", s->total);
     s->minval = o->minwidth_pct ? s->total * o->minwidth / 100.0 : o->minwidth / s->scale;
     if (measure(s, err) < 0)
         return -1;
@@ -860,7 +758,7 @@ int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error
     end(s);
     W(xmlTextWriterWriteRaw(s->w, X("\n")));
     const char *title = o->title ? o->title
-                      : t->chart ? "Flame Chart" : o->inverted ? "Icicle Graph" : "Flame Graph";
+                      : t->opts.order == PF_ORDER_CHART ? "Flame Chart" : o->inverted ? "Icicle Graph" : "Flame Graph";
     {
         size_t tl = strlen(title);
         if (grow_s(s, &s->name, &s->name_cap, tl * 3 + 4) < 0)

@@ -1,4 +1,4 @@
-/* svg.h: renders a frame tree (svg_tree.h) as a self-contained interactive SVG flame
+/* svg.h: renders a stack tree (formats/stacktree.h) as a self-contained interactive SVG flame
  * graph: libxml2 writes the markup (so every name is escaped and the document is
  * well-formed), the script and style from render/assets/ are embedded, and nothing is
  * fetched at view time.  The same tree and options always give the same bytes.
@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "formats/error.h"
-#include "render/svg_tree.h"
+#include "formats/stacktree.h"
 
 /* How frame values are shown in tooltips and the status line. */
 enum pf_svg_unit {
@@ -49,7 +49,7 @@ int pf_svg_bgcolors_valid(const char *name);
 /* Writes the SVG for t to out.  Differential trees (t->has_count2) are sized by the
  * second count and coloured by (second - first).  Fails with PF_EEMPTY when the total
  * is zero, PF_EIO when writing fails, PF_ENOMEM.  Returns 0 or -1 with err set. */
-int pf_svg_write(const pf_svg_tree *t, const pf_svg_opts *o, FILE *out, pf_error *err);
+int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_error *err);
 
 /* Copies name[0..len) into out (cap bytes, NUL-terminated) as text that is valid in
  * XML 1.0: invalid UTF-8 and characters XML forbids become U+FFFD, tabs and other

@@ -1,7 +1,8 @@
 /* svg_cmd.c: `pyflame-c svg`, the command line around the SVG renderer: options
  * (flamegraph.pl's names where it has one), telling a trace from collapsed stacks by
- * content, streaming collapsed input (plain or gzip, file or stdin) into the frame
- * tree in chunks so memory never holds the whole input, and writing the result to
+ * content, reading the input (plain or gzip, file or stdin) for the stack tree's
+ * streaming loader (formats/stacktree.h) so memory never holds the whole input of
+ * collapsed stacks, and writing the result to
  * stdout or to a temporary file renamed into place.  Exit status: 0 ok, 1 bad input
  * or I/O, 2 usage. */
 #include <errno.h>
@@ -21,24 +22,21 @@
 #include "cli/commands.h"
 #include "formats/alloc.h"
 #include "formats/collapsed.h"
-#include "formats/flame.h"
 #include "formats/output.h"
+#include "formats/stacktree.h"
 #include "formats/trace.h"
 #include "render/palette.h"
 #include "render/svg.h"
-#include "render/svg_tree.h"
 
 #define CHUNK (4u << 20)          /* collapsed input is parsed this many bytes at a time */
 #define MAX_WARNINGS 10           /* malformed-line warnings printed before summarising */
 
 struct options {
     pf_svg_opts svg;
-    pf_frame_opts frame;
+    pf_stack_opts frame;          /* the tree's shape: order, reverse, base, factor, metric */
     const char *input;
     const char *output;           /* NULL: stdout */
-    const char *base;             /* --base FUNC */
-    int reverse, flamechart, strict;
-    double factor;                /* --factor: counts are multiplied by it */
+    int strict;
     int saw_colors, saw_countname;
 };
 
@@ -178,9 +176,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
     memset(o, 0, sizeof *o);
     pf_svg_opts_init(&o->svg);
-    o->frame.metric = PF_METRIC_SELF_TIME;
-    o->frame.granularity = PF_GRAN_FUNCTION;
-    o->factor = 1;
+    pf_stack_opts_init(&o->frame);
     opterr = 0;
     optind = 0;               /* glibc: full re-initialisation, parsing starts at argv[1] */
     int c;
@@ -237,15 +233,15 @@ static int parse_args(int argc, char **argv, struct options *o)
         }
         case OPT_HASH: o->svg.hash = 1; break;
         case OPT_INVERTED: o->svg.inverted = 1; break;
-        case OPT_REVERSE: o->reverse = 1; break;
-        case OPT_FLAMECHART: o->flamechart = 1; break;
+        case OPT_REVERSE: o->frame.reverse = 1; break;
+        case OPT_FLAMECHART: o->frame.order = PF_ORDER_CHART; break;
         case OPT_NEGATE: o->svg.negate = 1; break;
         case OPT_NOTES: o->svg.notes = a; break;
         case OPT_TRUNCATE_START: o->svg.truncate_start = 1; break;
         case OPT_BASE:
             if (!a[0])
                 return bad_usage("--base wants a function name%s", "");
-            o->base = a;
+            o->frame.base = a;
             break;
         case OPT_STRICT: o->strict = 1; break;
         case OPT_METRIC: {
@@ -274,7 +270,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->svg.bgcolors = a;
             break;
         case OPT_FACTOR:
-            if (parse_num(a, 0, 1e300, &o->factor) < 0)
+            if (parse_num(a, 0, 1e300, &o->frame.factor) < 0)
                 return bad_usage("--factor wants a positive number, not '%s'", a);
             break;
         case OPT_HTML_LINK:
@@ -376,117 +372,36 @@ static void input_close(struct input *in)
     in->fd = -1;
 }
 
-/* ---- collapsed input, streamed ---- */
+/* ---- collapsed input, streamed into the tree (formats/stacktree.h) ---- */
 
 struct feed {
-    pf_svg_tree *tree;
+    struct input *in;
+    const char *head;             /* bytes already read to tell the input's kind */
+    size_t hlen;
     const struct options *o;
     const char *label;            /* input name for messages */
-    unsigned long base;           /* lines before the current chunk */
     unsigned long nbad;
-    unsigned long first_bad;
-    char first_msg[128];
-    long good;
 };
 
-static void on_bad(void *ctx, unsigned long lineno, const char *msg)
+static void on_bad(void *ctx, unsigned long line, const char *msg)
 {
     struct feed *f = ctx;
-    unsigned long line = f->base + lineno;
-    if (f->nbad++ == 0) {
-        f->first_bad = line;
-        snprintf(f->first_msg, sizeof f->first_msg, "%s", msg);
-    }
-    if (!f->o->strict && f->nbad <= MAX_WARNINGS)
+    if (f->nbad++ < MAX_WARNINGS)
         fprintf(stderr, "pyflame-c svg: warning: %s:%lu: %s (line skipped)\n", f->label, line, msg);
 }
 
-static int on_line(void *ctx, const pf_collapsed_line *l, pf_error *err)
+/* pf_stack_read_fn: the head first, then the rest of the input. */
+static long feed_read(void *ctx, char *buf, size_t cap, pf_error *err)
 {
     struct feed *f = ctx;
-    if (f->o->strict && f->nbad)
-        return -1;    /* stop at the first bad line; the caller reports it */
-    f->good++;
-    double k = f->o->factor;
-    return pf_svg_tree_add(f->tree, l->stack, l->stack_len, l->count * k,
-                           l->has_count2 ? l->count2 * k : -1, f->o->reverse, err);
-}
-
-static unsigned long count_lines(const char *p, size_t n)
-{
-    unsigned long c = 0;
-    const char *end = p + n;
-    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        c++;
-        p++;
+    if (f->hlen > 0) {
+        size_t n = f->hlen < cap ? f->hlen : cap;
+        memcpy(buf, f->head, n);
+        f->head += n;
+        f->hlen -= n;
+        return (long)n;
     }
-    return c;
-}
-
-/* Parses buf[0..n) (whole lines) into the tree. */
-static int feed_chunk(struct feed *f, const char *buf, size_t n, pf_error *err)
-{
-    pf_collapsed_opts co = { 0, on_bad, f };
-    if (pf_collapsed_parse(buf, n, on_line, &co, err) < 0) {
-        if (f->o->strict && f->nbad)
-            pf_error_set(err, PF_EPARSE, "line %lu: %s", f->first_bad, f->first_msg);
-        return -1;
-    }
-    if (f->o->strict && f->nbad)
-        return pf_error_set(err, PF_EPARSE, "line %lu: %s", f->first_bad, f->first_msg);
-    f->base += count_lines(buf, n);
-    return 0;
-}
-
-/* Reads the rest of gz (after head[0..hlen)) in chunks; lines never split. */
-static int stream_collapsed(struct input *in, const char *head, size_t hlen, struct feed *f,
-                            pf_error *err)
-{
-    size_t cap = CHUNK > hlen ? CHUNK : hlen * 2;
-    char *buf = pf_malloc(cap);
-    if (!buf)
-        return pf_error_set(err, PF_ENOMEM, NULL);
-    memcpy(buf, head, hlen);
-    size_t len = hlen;
-    int eof = 0;
-    while (!eof || len > 0) {
-        if (!eof && len < cap) {
-            long r = input_fill(in, buf + len, cap - len, err);
-            if (r < 0)
-                goto fail;
-            if (r == 0)
-                eof = 1;
-            len += (size_t)r;
-            if (!eof && len < cap)
-                continue;
-        }
-        const char *nl = memrchr(buf, '\n', len);
-        size_t take;
-        if (nl)
-            take = (size_t)(nl - buf) + 1;
-        else if (eof)
-            take = len;              /* last line without a newline */
-        else {
-            /* one line longer than the buffer: grow it */
-            char *nb = pf_realloc(buf, cap * 2);
-            if (!nb) {
-                pf_error_set(err, PF_ENOMEM, NULL);
-                goto fail;
-            }
-            buf = nb;
-            cap *= 2;
-            continue;
-        }
-        if (feed_chunk(f, buf, take, err) < 0)
-            goto fail;
-        memmove(buf, buf + take, len - take);
-        len -= take;
-    }
-    pf_free(buf);
-    return 0;
-fail:
-    pf_free(buf);
-    return -1;
+    return input_fill(f->in, buf, cap, err);
 }
 
 /* ---- traces ---- */
@@ -504,24 +419,11 @@ static const char *metric_subtitle(enum pf_metric m)
     }
 }
 
-static pf_svg_tree *tree_from_trace(const pf_trace *t, struct options *o, pf_error *err)
+static pf_stacktree *tree_from_trace(const pf_trace *t, struct options *o, pf_error *err)
 {
-    pf_flame *fl = pf_flame_from_trace(t, &o->frame, err);
-    if (!fl)
-        return NULL;
-    pf_svg_tree *tree = pf_svg_tree_from_flame(fl, t, err);
-    pf_flame_free(fl);
+    pf_stacktree *tree = pf_stacktree_from_trace(t, &o->frame, err);
     if (!tree)
         return NULL;
-    if (o->reverse) {
-        pf_svg_tree *r = pf_svg_tree_reversed(tree, err);
-        pf_svg_tree_free(tree);
-        if (!r)
-            return NULL;
-        tree = r;
-        tree->trace = t;
-    }
-    tree->chart = o->flamechart;   /* children then keep first-call order */
     switch (o->frame.metric) {
     case PF_METRIC_CALLS:
         o->svg.unit = PF_SVG_UNIT_COUNT;
@@ -583,7 +485,7 @@ static int slurp(struct input *in, const char *head, size_t hlen, char **out, si
 
 /* ---- output ---- */
 
-static int write_output(const pf_svg_tree *tree, const struct options *o, pf_error *err)
+static int write_output(const pf_stacktree *tree, const struct options *o, pf_error *err)
 {
     pf_output *out = pf_output_open(o->output, err);
     if (out == NULL)
@@ -609,9 +511,10 @@ int pf_cmd_svg(int argc, char **argv)
 
     pf_error err;
     pf_error_clear(&err);
-    pf_svg_tree *tree = NULL;
+    pf_stacktree *tree = NULL;
     pf_trace *trace = NULL;
-    char *data = NULL;
+    char *data = NULL;            /* a trace's bytes, read whole */
+    char *zdata = NULL;           /* gzip read whole from a pipe, inflated through in.zs */
     struct input in = { -1, NULL, NULL };
     int hn = 0, writing = 0;
     size_t dlen = 0;
@@ -649,6 +552,11 @@ int pf_cmd_svg(int argc, char **argv)
              * held, never the lines) */
             close(in.fd);
             in.fd = -1;
+            /* The compressed bytes back in.zs until the end: a separate buffer, so the
+             * trace branch below (a later gzip member may hold a trace) cannot
+             * overwrite, and leak, them. */
+            zdata = data;
+            data = NULL;
             in.zs = pf_calloc(1, sizeof *in.zs);
             if (!in.zs || inflateInit2(in.zs, 15 + 16) != Z_OK) {
                 pf_free(in.zs);
@@ -656,7 +564,7 @@ int pf_cmd_svg(int argc, char **argv)
                 pf_error_set(&err, PF_ENOMEM, NULL);
                 goto fail;
             }
-            in.zs->next_in = (unsigned char *)data;
+            in.zs->next_in = (unsigned char *)zdata;
             in.zs->avail_in = (unsigned)(dlen > UINT_MAX ? UINT_MAX : dlen);
             if (dlen > UINT_MAX) {
                 pf_error_set(&err, PF_ELIMIT, "gzip input on a pipe over 4 GiB: pass the file name");
@@ -691,8 +599,8 @@ int pf_cmd_svg(int argc, char **argv)
 have_head:;
     size_t hlen = (size_t)hn;
     /* Traces are gzip-framed binary: after inflating they start with the trace magic.
-     * NUL bytes never occur in collapsed text, so they mean "a damaged trace". */
-    if (pf_trace_sniff(head, hlen) || (hlen > 0 && memchr(head, '\0', hlen))) {
+     * Anything else is collapsed text (where a NUL byte is a line-numbered error). */
+    if (pf_trace_sniff(head, hlen)) {
         if (slurp(&in, head, hlen, &data, &dlen, &err) < 0)
             goto fail;
 have_trace_data:
@@ -708,41 +616,30 @@ have_trace_data:
             o.frame.full_paths || o.svg.html_link)
             fprintf(stderr, "pyflame-c svg: note: --metric, --granularity, --full-paths and "
                             "--html-link apply to traces only; %s holds collapsed stacks\n", label);
-        tree = pf_svg_tree_new(o.flamechart);
+        tree = pf_stacktree_new(&o.frame);
         if (!tree) {
             pf_error_set(&err, PF_ENOMEM, NULL);
             goto fail;
         }
-        struct feed f = { tree, &o, label, 0, 0, 0, "", 0 };
-        if (stream_collapsed(&in, head, hlen, &f, &err) < 0)
+        struct feed f = { &in, head, hlen, &o, label, 0 };
+        pf_collapsed_opts co = { o.strict, on_bad, &f };
+        if (pf_stacktree_load(tree, feed_read, &f, CHUNK, &co, &err) < 0)
             goto fail;
         if (f.nbad > MAX_WARNINGS)
             fprintf(stderr, "pyflame-c svg: warning: %s: %lu malformed lines skipped in all\n",
                     label, f.nbad);
-        if (f.good == 0) {
-            pf_error_set(&err, PF_EEMPTY, "no stacks found (empty input?)");
-            goto fail;
-        }
     }
     input_close(&in);
-    pf_free(data);            /* compressed input of a pipe, if any */
-    data = NULL;
-    pf_svg_tree_finish(tree);
-    if (o.base) {
-        pf_svg_tree *b = pf_svg_tree_rebase(tree, o.base, &err);
-        if (!b)
-            goto fail;
-        pf_svg_tree_free(tree);
-        tree = b;
-    }
-    if (!(tree->nodes[0].total > 0) && !(pf_svg_total2(tree, 0) > 0)) {
+    pf_free(zdata);           /* compressed input of a pipe, if any */
+    zdata = NULL;
+    if (!(tree->nodes[0].total > 0) && !(pf_stacktree_total2(tree, 0) > 0)) {
         pf_error_set(&err, PF_EEMPTY, "no stacks found (all counts are zero)");
         goto fail;
     }
     writing = 1;
     if (write_output(tree, &o, &err) < 0)
         goto fail;
-    pf_svg_tree_free(tree);
+    pf_stacktree_free(tree);
     pf_trace_free(trace);
     return 0;
 fail:
@@ -750,7 +647,8 @@ fail:
             err.msg[0] ? err.msg : pf_error_text(err.code));
     input_close(&in);
     pf_free(data);
-    pf_svg_tree_free(tree);
+    pf_free(zdata);
+    pf_stacktree_free(tree);
     pf_trace_free(trace);
     return 1;
 }

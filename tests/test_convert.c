@@ -550,7 +550,7 @@ static void test_text_memory_sort_needs_memory_trace(void **state)
     out = capture_text(&o, 0);
     assert_non_null(strstr(out, "Ordered by: allocated bytes\n"));
     assert_non_null(strstr(out, "percall    alloc     peak     exit filename"));
-    assert_non_null(strstr(out, "    3.0M     512B     2.0K app.py:10(main)\n"));
+    assert_non_null(strstr(out, "   3.00M     512B    2.00K app.py:10(main)\n"));
     free(out);
     o.sort = PF_SORT_EXIT;
     out = capture_text(&o, 0);

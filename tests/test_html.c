@@ -25,7 +25,6 @@
 #include "formats/trace.h"
 #include "render/html.h"
 #include "render/html_escape.h"
-#include "render/html_format.h"
 #include "render/html_highlight.h"
 #include "render/html_model.h"
 
@@ -387,36 +386,6 @@ static void test_html_highlight_python(void **state)
     assert_non_null(strstr(buf, "<i class=k>class</i> <i class=f>K</i>"));
     assert_int_equal(hl.quote, 0);
     free(buf);
-}
-
-/* ---- formatting ----------------------------------------------------------------------- */
-
-static void test_html_format_units(void **state)
-{
-    (void)state;
-    char b[64];
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 0), "0 ns");
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 999), "999 ns");
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 1000), "1.00 \xC2\xB5s");
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 12345678), "12.3 ms");
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 999999), "1.00 ms");
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 1500000000), "1.50 s");
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 125000000000ull), "2 min 5 s");
-    assert_string_equal(pf_html_fmt_ns(b, sizeof b, 3720000000000ull), "1 h 2 min");
-    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 512), "512 B");
-    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 1536), "1.50 KiB");
-    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 1048576), "1.00 MiB");
-    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 1048575), "1.00 MiB");
-    assert_string_equal(pf_html_fmt_bytes(b, sizeof b, 300ull << 30), "300 GiB");
-    assert_string_equal(pf_html_fmt_count(b, sizeof b, 0), "0");
-    assert_string_equal(pf_html_fmt_count(b, sizeof b, 999), "999");
-    assert_string_equal(pf_html_fmt_count(b, sizeof b, 1234567), "1,234,567");
-    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 1, 3), "33.3%");
-    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 3, 3), "100%");
-    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 1, 1000000), "<0.01%");
-    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 0, 5), "0%");
-    assert_string_equal(pf_html_fmt_pct(b, sizeof b, 1, 0), "");
-    assert_string_equal(pf_html_fmt_utc(b, sizeof b, INT64_C(1764089000) * 1000000000), "2025-11-25 16:43:20 UTC");
 }
 
 /* ---- model ----------------------------------------------------------------------------- */
@@ -1065,7 +1034,6 @@ int main(void)
         cmocka_unit_test(test_html_escape_special_characters),
         cmocka_unit_test(test_html_escape_replaces_invalid_utf8),
         cmocka_unit_test(test_html_highlight_python),
-        cmocka_unit_test(test_html_format_units),
         cmocka_unit_test(test_html_model_counts_recursion_once),
         cmocka_unit_test(test_html_model_merges_lines_of_nested_codes),
         cmocka_unit_test(test_html_model_limit_and_threshold),

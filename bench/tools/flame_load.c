@@ -1,10 +1,10 @@
-/* flame_load: times loading a collapsed file into a flame tree (the front half of
+/* flame_load: times loading a collapsed file into a stack tree (the front half of
  * `pyflame-c svg`), so the parser and merge can be measured on their own:
  *
  *     flame_load [-m | -p] [-r N] [-w OUT] FILE
  *
- * Default: streams FILE through pf_flame_from_collapsed_file (memory = the tree).
- * -m: reads the whole file into memory and uses pf_flame_from_collapsed.
+ * Default: streams FILE through pf_stacktree_load (memory = the tree).
+ * -m: reads the whole file into memory and uses pf_stacktree_from_collapsed.
  * -p: reads the whole file into memory and only runs the line parser
  *     (pf_collapsed_parse with an empty callback): the reader's own speed.
  * -r N: loads N times (freeing in between) and reports each: the first load pays for
@@ -17,7 +17,30 @@
 #include <time.h>
 
 #include "formats/alloc.h"
-#include "formats/flame.h"
+#include "formats/stacktree.h"
+
+
+static long read_stream(void *ctx, char *buf, size_t cap, pf_error *err)
+{
+    FILE *in = ctx;
+    size_t got = fread(buf, 1, cap, in);
+    if (got == 0 && ferror(in))
+        return pf_error_set(err, PF_EIO, "read error");
+    return (long)got;
+}
+
+/* The stack tree of a stream read chunk bytes at a time (0: the loader's default). */
+static pf_stacktree *load_chunked(FILE *in, const pf_collapsed_opts *o, pf_error *err, size_t chunk)
+{
+    pf_stacktree *t = pf_stacktree_new(NULL);
+    if (t == NULL)
+        return NULL;
+    if (pf_stacktree_load(t, read_stream, in, chunk, o, err) < 0) {
+        pf_stacktree_free(t);
+        return NULL;
+    }
+    return t;
+}
 
 static double now(void)
 {
@@ -77,7 +100,7 @@ int main(int argc, char **argv)
     pf_collapsed_opts opts = { 0, on_bad, NULL };
     char *buf = NULL;
     double t0 = now(), t_read = 0;
-    pf_flame *f;
+    pf_stacktree *f;
     if (in_memory) {
         buf = malloc((size_t)size + 1);
         if (buf == NULL || fread(buf, 1, (size_t)size, in) != (size_t)size) {
@@ -98,20 +121,20 @@ int main(int argc, char **argv)
             fclose(in);
             return lines < 0;
         }
-        f = pf_flame_from_collapsed(buf, (size_t)size, &opts, &err);
+        f = pf_stacktree_from_collapsed(buf, (size_t)size, NULL, &opts, &err);
     } else {
-        f = pf_flame_from_collapsed_file(in, &opts, &err);
+        f = load_chunked(in, &opts, &err, 0);
     }
     double t_load = now() - t0;
     for (int r = 1; r < repeat && f; r++) {
         fprintf(stderr, "load %d: %.3f s = %.0f MB/s\n", r, t_load, (double)size / 1e6 / t_load);
-        pf_flame_free(f);
+        pf_stacktree_free(f);
         t0 = now();
         if (in_memory) {
-            f = pf_flame_from_collapsed(buf, (size_t)size, &opts, &err);
+            f = pf_stacktree_from_collapsed(buf, (size_t)size, NULL, &opts, &err);
         } else {
             rewind(in);
-            f = pf_flame_from_collapsed_file(in, &opts, &err);
+            f = load_chunked(in, &opts, &err, 0);
         }
         t_load = now() - t0;
     }
@@ -132,14 +155,14 @@ int main(int argc, char **argv)
             return 1;
         }
         t0 = now();
-        if (pf_flame_write_collapsed(f, out, &err) < 0) {
+        if (pf_stacktree_write_collapsed(f, out, PF_COUNTS_AUTO, &err) < 0) {
             fprintf(stderr, "flame_load: %s\n", err.msg);
             return 1;
         }
         fclose(out);
         fprintf(stderr, "write %.3f s\n", now() - t0);
     }
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     free(buf);
     return 0;
 }

@@ -1,10 +1,11 @@
 /* flamegraph.js: the interactive part of pyflame-c's SVG flame graphs (embedded by
  * render/svg.c; no external requests).
  *
- * The document holds one nested g element per frame: a title (its first line is the
- * name), a rect, maybe a text, then the child frames.  v = exact value, s = value of
- * omitted siblings just before the frame.  From these the script rebuilds the tree and
- * lays frames out in exact arithmetic for any zoom and window width.  Names are only
+ * The document holds one flat g element per frame, in pre-order: a title (its first
+ * line is the name), a rect, maybe a text.  v = exact value, s = value of omitted
+ * siblings just before the frame; the rect's row gives the depth.  From these the
+ * script rebuilds the tree and lays frames out in exact arithmetic for any zoom and
+ * window width.  Names are only
  * ever read from and written to the DOM as text (textContent), never parsed as markup.
  *
  * State in the URL hash: #zoom=<frame index>&s=<regex>&i=1 (restored on load).
@@ -26,22 +27,16 @@
   var truncStart = svg.getAttribute('data-trunc') === '1';
 
   /* ---- model ---- */
-  function frameKids(el) {
-    var out = [];
-    for (var c = el.firstElementChild; c; c = c.nextElementSibling)
-      if (c.localName === 'g') out.push(c);
-    return out;
-  }
+  /* Frames are flat g elements in pre-order (no nesting: a deep stack must not nest
+     the document 100,000 levels).  A frame's depth comes from its rect's row, and
+     its parent is the last frame one row closer to the root. */
   function build() {
-    var rootEl = frameKids(framesG)[0];
-    if (!rootEl) return;
-    var stack = [[rootEl, null, 0]];
-    while (stack.length) {
-      var item = stack.pop(), el = item[0], parent = item[1];
+    var path = [], y0 = null;
+    for (var el = framesG.firstElementChild; el; el = el.nextElementSibling) {
+      if (el.localName !== 'g') continue;
       var n = {
-        el: el, rect: null, text: null, link: null, parent: parent, kids: [],
-        index: nodes.length, name: '', v: +el.getAttribute('v'), start: item[2],
-        depth: parent ? parent.depth + 1 : 0
+        el: el, rect: null, text: null, link: null, parent: null, kids: [],
+        index: nodes.length, name: '', v: +el.getAttribute('v'), start: 0, depth: 0, end: 0
       };
       for (var c = el.firstElementChild; c; c = c.nextElementSibling) {
         var ln = c.localName;
@@ -50,16 +45,25 @@
         else if (ln === 'a') { n.link = c; n.rect = c.querySelector('rect'); }
         else if (ln === 'text') n.text = c;
       }
+      if (!n.rect) continue;
+      var y = +n.rect.getAttribute('y');
+      if (y0 === null) y0 = y;
+      var depth = Math.round(Math.abs(y - y0) / fh), parent = depth > 0 ? path[depth - 1] : null;
+      if (depth > 0 && !parent) continue;           /* not a frame of this document */
+      n.depth = depth;
+      n.parent = parent;
+      if (parent) {
+        /* s: the value of omitted siblings just before this frame */
+        parent.end += +(el.getAttribute('s') || 0);
+        n.start = parent.end;
+        parent.end += n.v;
+        parent.kids.push(n);
+      }
+      n.end = n.start;
+      path.length = depth;
+      path.push(n);
       el.__pf = n;
       nodes.push(n);
-      if (parent) parent.kids.push(n);
-      var kids = frameKids(el), cursor = n.start, pend = [];
-      for (var k = 0; k < kids.length; k++) {
-        cursor += +(kids[k].getAttribute('s') || 0);
-        pend.push([kids[k], n, cursor]);
-        cursor += +kids[k].getAttribute('v');
-      }
-      for (k = pend.length - 1; k >= 0; k--) stack.push(pend[k]);
     }
   }
 
@@ -68,19 +72,31 @@
     if (v !== Math.floor(v)) return String(+v.toPrecision(6));
     return Math.round(v).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   }
+  /* Units as formats/units.c prints them in the titles (and the HTML report): three
+     significant digits, rounded once at the unit shown. */
+  function sig3(v, unit) {
+    return (v >= 99.95 ? v.toFixed(0) : v >= 9.995 ? v.toFixed(1) : v.toFixed(2)) + ' ' + unit;
+  }
+  function fmtNs(ns) {
+    ns = Math.max(0, Math.round(ns));
+    if (ns < 1000) return ns + ' ns';
+    if (ns < 999500) return sig3(ns / 1e3, '\u00b5s');
+    if (ns < 999500000) return sig3(ns / 1e6, 'ms');
+    if (ns < 59950000000) return sig3(ns / 1e9, 's');
+    var s = Math.floor((ns + 500000000) / 1e9);
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+    return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+  }
+  function fmtBytes(b) {
+    b = Math.max(0, Math.round(b));
+    if (b < 1024) return b + ' B';
+    var units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'], v = b / 1024, u = 0;
+    while (v >= 1023.5 && u + 1 < units.length) { v /= 1024; u++; }
+    return sig3(v, units[u]);
+  }
   function fmtValue(v) {
-    var a = Math.abs(v);
-    if (unit === 'bytes') {
-      if (a < 1024) return Math.round(v) + ' B';
-      var units = ['KiB', 'MiB', 'GiB', 'TiB'], u = -1;
-      while (a >= 1024 && u < 3) { a /= 1024; v /= 1024; u++; }
-      return v.toFixed(a < 10 ? 2 : a < 100 ? 1 : 0) + ' ' + units[u];
-    }
-    if (unit === 'us') {
-      if (a < 1000) return (v === Math.floor(v) ? v : v.toFixed(1)) + ' \u00b5s';
-      if (a < 1e6) return (v / 1e3).toFixed(2) + ' ms';
-      return (v / 1e6).toFixed(2) + ' s';
-    }
+    if (unit === 'bytes') return fmtBytes(v);
+    if (unit === 'us') return fmtNs(v * 1000);
     return fmtCount(v) + ' ' + countname;
   }
   function pct(a, b) { return b > 0 ? (100 * a / b).toFixed(2) + '%' : '0%'; }
@@ -125,6 +141,15 @@
     setClass(n, (n.m ? 'm' : '') + (cls ? (n.m ? ' ' : '') + cls : ''));
     fitText(n, x, w);
   }
+  /* Frames are flat: hiding a frame hides its descendants one by one. */
+  function hideAll(n) {
+    var stack = [n];
+    while (stack.length) {
+      var x = stack.pop();
+      setClass(x, (x.m ? 'm ' : '') + 'hide');
+      for (var k = 0; k < x.kids.length; k++) stack.push(x.kids[k]);
+    }
+  }
   function layout() {
     var W = currentWidth(), avail = W - 2 * xpad;
     width = W;
@@ -140,7 +165,7 @@
         for (var k = 0; k < n.kids.length; k++) {
           var c = n.kids[k];
           if (onPath[c.index]) stack.push(c);
-          else setClass(c, (c.m ? 'm ' : '') + 'hide');
+          else hideAll(c);
         }
         continue;
       }

@@ -2,7 +2,7 @@
 // errors, clicking a frame zooms (widths change, ancestors dimmed, URL updated), reset
 // works, search highlights and reports the matched percentage (nested matches counted
 // once), ignore-case, state restored from the URL, keyboard navigation, hostile names
-// stay text.  Screenshots in light and dark mode go to /tmp/svg-shot*.png.
+// stay text, a 100,000-deep stack opens (flat frames) with zoom and search.  Screenshots in light and dark mode go to /tmp/svg-shot*.png.
 // Run by scripts/run-browser-tests.sh with PYFLAME_C = path of the binary.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
@@ -253,6 +253,55 @@ if (haveMem) {
   });
   await pm.screenshot({ path: '/tmp/svg-shot-memory.png' });
   await ctxM.close();
+}
+
+// A 100,000-deep stack (deep recursion is normal): frames are flat, so the document is
+// valid XML without --huge, and Chromium opens it with zoom and search working.
+{
+  const depth = 100000;
+  const frames = [];
+  for (let i = 0; i < depth; i++) frames.push('f' + i);
+  const deepIn = join(dir, 'deep.folded');
+  writeFileSync(deepIn, frames.join(';') + ' 10\nother 10\n');
+  const deepSvg = join(dir, 'deep.svg');
+  execFileSync(bin, ['svg', '-o', deepSvg, deepIn], { timeout: 120000 });
+  await check('100,000-deep stack: xmllint --noout accepts it', async () => {
+    execFileSync('xmllint', ['--noout', deepSvg], { stdio: 'pipe', timeout: 120000 });
+  });
+  const ctxD = await browser.newContext({ viewport: { width: 1280, height: 600 } });
+  const pd = await ctxD.newPage();
+  const errs = [];
+  pd.on('pageerror', (e) => errs.push(e.message));
+  pd.on('console', (m) => { if (m.type() === 'error') errs.push(m.text()); });
+  await pd.goto('file://' + deepSvg, { timeout: 120000 });
+  await check('100,000-deep stack: loads, zoom and search work', async () => {
+    await pd.waitForFunction(() => window.pyflame && window.pyflame.nodes.length > 0,
+                             null, { timeout: 120000 });
+    const n = await pd.evaluate(() => window.pyflame.nodes.length);
+    assert.equal(n, depth + 2);                      // all, other, f0 .. f99999
+    const deepest = await pd.evaluate(() => {
+      const f = window.pyflame.nodes.find((x) => x.name === 'f99999');
+      return { depth: f.depth, parent: f.parent.name };
+    });
+    assert.deepEqual(deepest, { depth: 100000, parent: 'f99998' });
+    // zoom into the middle of the chain: it spans the width, 'other' is hidden
+    await pd.evaluate(() => window.pyflame.zoom(window.pyflame.nodes.find((x) => x.name === 'f50000')));
+    const z = await pd.evaluate(() => {
+      const f = window.pyflame.nodes.find((x) => x.name === 'f50000');
+      const o = window.pyflame.nodes.find((x) => x.name === 'other');
+      return { w: +f.rect.getAttribute('width'), other: o.el.getAttribute('class') || '' };
+    });
+    assert.ok(z.w > 1200, 'zoomed frame spans the width: ' + z.w);
+    assert.match(z.other, /hide/);
+    assert.match(pd.url(), /#zoom=\d+/);
+    await pd.evaluate(() => window.pyflame.reset());
+    await pd.evaluate(() => window.pyflame.search('^f9999\\d$'));
+    assert.equal(await pd.textContent('#matched'), 'Matched: 50.00%');
+    await pd.evaluate(() => window.pyflame.search('^other$'));
+    assert.equal(await pd.textContent('#matched'), 'Matched: 50.00%');
+    assert.deepEqual(errs, []);
+  });
+  await ctxD.close();
 }
 
 await browser.close();

@@ -1,4 +1,4 @@
-/* test_flame.c: the merged flame tree (formats/flame.c): building it from collapsed
+/* test_stacktree.c: the merged stack tree (formats/stacktree.c): building it from collapsed
  * text (buffers and streams) and from synthetic traces, frame naming and path
  * shortening, both granularities, every metric, the deterministic collapsed writer,
  * round trips, the sample files in tests/data/collapsed/, and out-of-memory handling. */
@@ -15,7 +15,8 @@
 
 #include "formats/alloc.h"
 #include "formats/collapsed_internal.h"
-#include "formats/flame.h"
+#include "formats/framename.h"
+#include "formats/stacktree.h"
 
 #define DATA "tests/data/collapsed/"
 
@@ -36,13 +37,51 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+static long read_stream(void *ctx, char *buf, size_t cap, pf_error *err)
+{
+    FILE *in = ctx;
+    size_t got = fread(buf, 1, cap, in);
+    if (got == 0 && ferror(in))
+        return pf_error_set(err, PF_EIO, "read error");
+    return (long)got;
+}
+
+/* The stack tree of a stream (shaped by the defaults), as the loader builds it. */
+static pf_stacktree *load_file_(FILE *in, const pf_collapsed_opts *o, pf_error *err, size_t chunk)
+{
+    pf_stacktree *t = pf_stacktree_new(NULL);
+    if (t == NULL) {
+        pf_error_set(err, PF_ENOMEM, NULL);
+        return NULL;
+    }
+    if (pf_stacktree_load(t, read_stream, in, chunk, o, err) < 0) {
+        pf_stacktree_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static pf_stacktree *load_file(FILE *in, const pf_collapsed_opts *o, pf_error *err)
+{
+    return load_file_(in, o, err, 0);
+}
+
+/* Adds one stack and finishes the tree, so totals and links are current. */
+static int add_stack(pf_stacktree *f, const char *s, size_t n, double c, double c2)
+{
+    pf_error err;
+    if (pf_stacktree_add(f, s, n, c, c2, c2 != 0, &err) < 0)
+        return -1;
+    return pf_stacktree_finish(f, &err);
+}
+
 /* The collapsed text of a tree, malloc'd and NUL-terminated. */
-static char *collapsed_mode(const pf_flame *f, enum pf_counts mode)
+static char *collapsed_mode(const pf_stacktree *f, enum pf_counts mode)
 {
     FILE *out = tmpfile();
     pf_error err;
     assert_non_null(out);
-    if (pf_flame_write_collapsed_counts(f, out, mode, &err) != 0)
+    if (pf_stacktree_write_collapsed(f, out, mode, &err) != 0)
         fail_msg("write: %s", err.msg);
     long n = ftell(out);
     rewind(out);
@@ -53,25 +92,25 @@ static char *collapsed_mode(const pf_flame *f, enum pf_counts mode)
     return s;
 }
 
-static char *collapsed_of(const pf_flame *f) { return collapsed_mode(f, PF_COUNTS_AUTO); }
-static char *collapsed_exact(const pf_flame *f) { return collapsed_mode(f, PF_COUNTS_EXACT); }
+static char *collapsed_of(const pf_stacktree *f) { return collapsed_mode(f, PF_COUNTS_AUTO); }
+static char *collapsed_exact(const pf_stacktree *f) { return collapsed_mode(f, PF_COUNTS_EXACT); }
 
-static pf_flame *from_text(const char *text)
+static pf_stacktree *from_text(const char *text)
 {
     pf_error err;
-    pf_flame *f = pf_flame_from_collapsed(text, strlen(text), NULL, &err);
+    pf_stacktree *f = pf_stacktree_from_collapsed(text, strlen(text), NULL, NULL, &err);
     if (f == NULL)
         fail_msg("from_collapsed: %s", err.msg);
     return f;
 }
 
-static const char *name_of(const pf_flame *f, uint32_t node)
+static const char *name_of(const pf_stacktree *f, uint32_t node)
 {
     return pf_strtab_get(f->names, f->nodes[node].name, NULL);
 }
 
 /* The child of parent named name, or PF_NONE (walks the sibling list). */
-static uint32_t child(const pf_flame *f, uint32_t parent, const char *name)
+static uint32_t child(const pf_stacktree *f, uint32_t parent, const char *name)
 {
     for (uint32_t c = f->nodes[parent].first_child; c != PF_NONE; c = f->nodes[c].next_sibling)
         if (strcmp(name_of(f, c), name) == 0)
@@ -80,7 +119,7 @@ static uint32_t child(const pf_flame *f, uint32_t parent, const char *name)
 }
 
 /* The node at a ';'-separated path from the root, or PF_NONE. */
-static uint32_t path(const pf_flame *f, const char *p)
+static uint32_t path(const pf_stacktree *f, const char *p)
 {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", p);
@@ -96,25 +135,25 @@ static uint32_t path(const pf_flame *f, const char *p)
 
 /* Structural invariants: parent < index, sibling lists hold exactly the nodes with
  * that parent, (parent, name) unique, total = self + children's totals. */
-static void check_tree(const pf_flame *f)
+static void check_tree(const pf_stacktree *f)
 {
     assert_true(f->nnodes >= 1);
     assert_int_equal(f->nodes[0].parent, PF_NONE);
     assert_string_equal(name_of(f, 0), "all");
     uint32_t *seen = calloc(f->nnodes, sizeof *seen);
     for (uint32_t p = 0; p < f->nnodes; p++) {
-        double sum = f->nodes[p].self, sum2 = f->nodes[p].self2;
+        double sum = f->nodes[p].self, sum2 = pf_stacktree_self2(f, p);
         for (uint32_t c = f->nodes[p].first_child; c != PF_NONE; c = f->nodes[c].next_sibling) {
             assert_true(c < f->nnodes);
             assert_int_equal(f->nodes[c].parent, p);
             seen[c]++;
             sum += f->nodes[c].total;
-            sum2 += f->nodes[c].total2;
+            sum2 += pf_stacktree_total2(f, c);
             for (uint32_t d = f->nodes[c].next_sibling; d != PF_NONE; d = f->nodes[d].next_sibling)
                 assert_int_not_equal(f->nodes[c].name, f->nodes[d].name);
         }
         assert_true(fabs(sum - f->nodes[p].total) <= 1e-9 * fabs(sum) + 1e-12);
-        assert_true(fabs(sum2 - f->nodes[p].total2) <= 1e-9 * fabs(sum2) + 1e-12);
+        assert_true(fabs(sum2 - pf_stacktree_total2(f, p)) <= 1e-9 * fabs(sum2) + 1e-12);
     }
     for (uint32_t i = 1; i < f->nnodes; i++) {
         assert_true(f->nodes[i].parent < i);
@@ -128,7 +167,7 @@ static void check_tree(const pf_flame *f)
 static void test_flame_merges_stacks_and_sums_counts(void **state)
 {
     (void)state;
-    pf_flame *f = from_text("a;b;c 1\na;b 2\na;b;d 3\na;b;c 4\nx 5\n");
+    pf_stacktree *f = from_text("a;b;c 1\na;b 2\na;b;d 3\na;b;c 4\nx 5\n");
     check_tree(f);
     assert_int_equal(f->nnodes, 6);   /* all a b c d x */
     assert_true(f->nodes[0].total == 15);
@@ -141,26 +180,26 @@ static void test_flame_merges_stacks_and_sums_counts(void **state)
     assert_true(f->nodes[path(f, "x")].total == 5);
     assert_false(f->has_count2);
     assert_false(f->from_trace);
-    assert_int_equal(f->nodes[path(f, "a;b")].code, PF_NONE);
-    pf_flame_free(f);
+    assert_null(f->info);   /* no trace details in trees of collapsed text */
+    pf_stacktree_free(f);
 }
 
 static void test_flame_same_name_under_different_parents_stays_apart(void **state)
 {
     (void)state;
-    pf_flame *f = from_text("a;f 1\nb;f 2\na;f;f 4\n");
+    pf_stacktree *f = from_text("a;f 1\nb;f 2\na;f;f 4\n");
     check_tree(f);
     assert_int_equal(f->nnodes, 6);
     assert_true(f->nodes[path(f, "a;f")].total == 5);
     assert_true(f->nodes[path(f, "b;f")].total == 2);
     assert_true(f->nodes[path(f, "a;f;f")].self == 4);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
 }
 
 static void test_flame_keeps_empty_frames(void **state)
 {
     (void)state;
-    pf_flame *f = from_text(";;a 1\na;;b 2\nc; 3\n");
+    pf_stacktree *f = from_text(";;a 1\na;;b 2\nc; 3\n");
     check_tree(f);
     uint32_t e = child(f, 0, "");
     assert_int_not_equal(e, PF_NONE);
@@ -170,7 +209,7 @@ static void test_flame_keeps_empty_frames(void **state)
     char *out = collapsed_of(f);
     assert_string_equal(out, ";;a 1\na;;b 2\nc; 3\n");
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
 }
 
 static void test_flame_differential_columns(void **state)
@@ -179,16 +218,16 @@ static void test_flame_differential_columns(void **state)
     size_t len;
     char *in = slurp(DATA "diff.folded", &len);
     pf_error err;
-    pf_flame *f = pf_flame_from_collapsed(in, len, NULL, &err);
+    pf_stacktree *f = pf_stacktree_from_collapsed(in, len, NULL, NULL, &err);
     assert_non_null(f);
     check_tree(f);
     assert_true(f->has_count2);
     assert_true(f->nodes[0].total == 60.5);
-    assert_true(f->nodes[0].total2 == 63);
-    assert_true(f->nodes[path(f, "main;render")].self2 == 40);
+    assert_true(pf_stacktree_total2(f, 0) == 63);
+    assert_true(pf_stacktree_self2(f, path(f, "main;render")) == 40);
     assert_true(f->nodes[path(f, "main;render;layout")].self == 0);
-    assert_true(f->nodes[path(f, "main;render;layout")].self2 == 8);
-    pf_flame_free(f);
+    assert_true(pf_stacktree_self2(f, path(f, "main;render;layout")) == 8);
+    pf_stacktree_free(f);
     free(in);
 }
 
@@ -199,11 +238,11 @@ static void test_flame_empty_input_is_eempty(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pf_error err;
         pf_error_clear(&err);
-        assert_null(pf_flame_from_collapsed(cases[i], strlen(cases[i]), NULL, &err));
+        assert_null(pf_stacktree_from_collapsed(cases[i], strlen(cases[i]), NULL, NULL, &err));
         assert_int_equal(err.code, PF_EEMPTY);
     }
     pf_error err;
-    assert_null(pf_flame_from_collapsed(NULL, 0, NULL, &err));
+    assert_null(pf_stacktree_from_collapsed(NULL, 0, NULL, NULL, &err));
     assert_int_equal(err.code, PF_EEMPTY);
 }
 
@@ -231,7 +270,7 @@ static void test_flame_bad_sample_lenient_reports_line_numbers(void **state)
     struct bad_log b = { 0 };
     pf_collapsed_opts o = { 0, log_bad, &b };
     pf_error err;
-    pf_flame *f = pf_flame_from_collapsed(in, len, &o, &err);
+    pf_stacktree *f = pf_stacktree_from_collapsed(in, len, NULL, &o, &err);
     assert_non_null(f);
     check_tree(f);
     assert_true(f->nodes[0].total == 6.5);   /* a;b 1 + a;f 2.5 + a;h 3 */
@@ -243,7 +282,7 @@ static void test_flame_bad_sample_lenient_reports_line_numbers(void **state)
         assert_int_equal(b.line[i], lines[i]);
         assert_string_equal(b.msg[i], msgs[i]);
     }
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     free(in);
 }
 
@@ -256,7 +295,7 @@ static void test_flame_bad_sample_strict_fails_with_first_line(void **state)
     pf_collapsed_opts o = { 1, log_bad, &b };
     pf_error err;
     long live = pf_alloc_live_blocks();
-    assert_null(pf_flame_from_collapsed(in, len, &o, &err));
+    assert_null(pf_stacktree_from_collapsed(in, len, NULL, &o, &err));
     assert_int_equal(err.code, PF_EPARSE);
     assert_string_equal(err.msg, "malformed line 3: missing count");
     assert_int_equal(b.n, 0);
@@ -290,7 +329,7 @@ static void test_flame_sample_files_parse_to_expected_trees(void **state)
         char *expected = slurp(p, &elen);
         pf_collapsed_opts o = { 1, NULL, NULL };
         pf_error err;
-        pf_flame *f = pf_flame_from_collapsed(in, len, &o, &err);
+        pf_stacktree *f = pf_stacktree_from_collapsed(in, len, NULL, &o, &err);
         if (f == NULL)
             fail_msg("%s: %s", samples[i].name, err.msg);
         check_tree(f);
@@ -300,7 +339,7 @@ static void test_flame_sample_files_parse_to_expected_trees(void **state)
         char *out = collapsed_of(f);
         assert_string_equal(out, expected);
         free(out);
-        pf_flame_free(f);
+        pf_stacktree_free(f);
         free(in);
         free(expected);
     }
@@ -312,7 +351,7 @@ static void test_flame_perf_sample_keeps_frames_with_spaces_and_brackets(void **
     size_t len;
     char *in = slurp(DATA "perf.folded", &len);
     pf_error err;
-    pf_flame *f = pf_flame_from_collapsed(in, len, NULL, &err);
+    pf_stacktree *f = pf_stacktree_from_collapsed(in, len, NULL, NULL, &err);
     assert_non_null(f);
     uint32_t eval = path(f, "python3;_start;__libc_start_main;Py_BytesMain;Py_RunMain;"
                             "pymain_run_python;_PyEval_EvalFrameDefault");
@@ -324,7 +363,7 @@ static void test_flame_perf_sample_keeps_frames_with_spaces_and_brackets(void **
     assert_int_not_equal(child(f, eval, "std::vector<int, std::allocator<int> >::push_back"),
                          PF_NONE);
     assert_true(f->nodes[path(f, "java;start_thread;[libc.so.6]")].total == 49);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     free(in);
 }
 
@@ -334,14 +373,14 @@ static void test_flame_pyspy_sample_merges_repeated_stacks(void **state)
     size_t len;
     char *in = slurp(DATA "pyspy.folded", &len);
     pf_error err;
-    pf_flame *f = pf_flame_from_collapsed(in, len, NULL, &err);
+    pf_stacktree *f = pf_stacktree_from_collapsed(in, len, NULL, NULL, &err);
     assert_non_null(f);
     uint32_t proc = child(f, 0, "process 1234:\"python app.py\"");
     assert_int_not_equal(proc, PF_NONE);
     uint32_t main5 = child(f, child(f, proc, "<module> (app.py:10)"), "main (app.py:5)");
     assert_true(f->nodes[child(f, main5, "compute (lib/math_utils.py:42)")].self == 8);
     assert_true(f->nodes[main5].total == 13);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     free(in);
 }
 
@@ -389,22 +428,22 @@ static void test_flame_output_is_deterministic_and_independent_of_input_order(vo
         size_t len;
         snprintf(p, sizeof p, DATA "%s.folded", names[i]);
         char *in = slurp(p, &len);
-        pf_flame *f = from_text(in);
+        pf_stacktree *f = from_text(in);
         char *ref = collapsed_of(f);
         char *again = collapsed_of(f);
         assert_string_equal(ref, again);
         for (unsigned seed = 1; seed <= 5; seed++) {
             char *sh = shuffled(in, seed);
-            pf_flame *g = from_text(sh);
+            pf_stacktree *g = from_text(sh);
             char *out = collapsed_of(g);
             assert_string_equal(out, ref);
             free(out);
-            pf_flame_free(g);
+            pf_stacktree_free(g);
             free(sh);
         }
         free(ref);
         free(again);
-        pf_flame_free(f);
+        pf_stacktree_free(f);
         free(in);
     }
 }
@@ -418,18 +457,18 @@ static void test_flame_round_trip_collapsed_flame_collapsed(void **state)
         size_t len;
         snprintf(p, sizeof p, DATA "%s.folded", names[i]);
         char *in = slurp(p, &len);
-        pf_flame *f = from_text(in);
+        pf_stacktree *f = from_text(in);
         char *once = collapsed_of(f);
-        pf_flame *g = from_text(once);
+        pf_stacktree *g = from_text(once);
         char *twice = collapsed_of(g);
         assert_string_equal(once, twice);
         assert_int_equal(f->nnodes, g->nnodes);
         assert_true(f->nodes[0].total == g->nodes[0].total);
-        assert_true(f->nodes[0].total2 == g->nodes[0].total2);
+        assert_true(pf_stacktree_total2(f, 0) == pf_stacktree_total2(g, 0));
         free(once);
         free(twice);
-        pf_flame_free(f);
-        pf_flame_free(g);
+        pf_stacktree_free(f);
+        pf_stacktree_free(g);
         free(in);
     }
 }
@@ -437,42 +476,42 @@ static void test_flame_round_trip_collapsed_flame_collapsed(void **state)
 static void test_flame_add_stack_keeps_totals_and_links_current(void **state)
 {
     (void)state;
-    pf_flame *f = pf_flame_new();
+    pf_stacktree *f = pf_stacktree_new(NULL);
     assert_non_null(f);
     assert_int_equal(f->nnodes, 1);
-    assert_int_equal(pf_flame_add_stack(f, "a;b", 3, 2, 0), 0);
-    assert_int_equal(pf_flame_add_stack(f, "a;c", 3, 3, 0), 0);
-    assert_int_equal(pf_flame_add_stack(f, "a", 1, 1.5, 0), 0);
+    assert_int_equal(add_stack(f, "a;b", 3, 2, 0), 0);
+    assert_int_equal(add_stack(f, "a;c", 3, 3, 0), 0);
+    assert_int_equal(add_stack(f, "a", 1, 1.5, 0), 0);
     check_tree(f);
     assert_true(f->nodes[0].total == 6.5);
     assert_true(f->nodes[path(f, "a")].self == 1.5);
-    /* Insertion order: b before c. */
+    /* Name order: b before c. */
     uint32_t a = path(f, "a");
     assert_string_equal(name_of(f, f->nodes[a].first_child), "b");
-    pf_flame_free(f);
+    pf_stacktree_free(f);
 
-    /* Adding to a bulk-built tree (whose links were built at the end) works too. */
+    /* Adding to a loaded (finished) tree works too. */
     f = from_text("z;y 1\nz;x 1\n");
-    assert_int_equal(pf_flame_add_stack(f, "z;w", 3, 4, 1), 0);
-    assert_int_equal(pf_flame_add_stack(f, "z;y;v", 5, 1, 0), 0);
+    assert_int_equal(add_stack(f, "z;w", 3, 4, 1), 0);
+    assert_int_equal(add_stack(f, "z;y;v", 5, 1, 0), 0);
     check_tree(f);
     assert_true(f->has_count2);
     assert_true(f->nodes[0].total == 7);
-    assert_true(f->nodes[0].total2 == 1);
+    assert_true(pf_stacktree_total2(f, 0) == 1);
+    /* Siblings of a tree merged by name are in name order, however they were added. */
     uint32_t z = path(f, "z");
     uint32_t c1 = f->nodes[z].first_child;
-    assert_string_equal(name_of(f, c1), "y");
+    assert_string_equal(name_of(f, c1), "w");
     assert_string_equal(name_of(f, f->nodes[c1].next_sibling), "x");
-    assert_string_equal(name_of(f, f->nodes[f->nodes[c1].next_sibling].next_sibling), "w");
-    pf_flame_free(f);
+    assert_string_equal(name_of(f, f->nodes[f->nodes[c1].next_sibling].next_sibling), "y");
+    pf_stacktree_free(f);
 }
 
 static void test_flame_sort_orders_siblings_by_name_bytes(void **state)
 {
     (void)state;
-    pf_flame *f = from_text("r;b 1\nr;a 1\nr;B 1\nr;ab 1\nr;\xc3\xa9 1\nr; 1\n");
-    pf_error err;
-    assert_int_equal(pf_flame_sort(f, &err), 0);
+    pf_stacktree *f = from_text("r;b 1\nr;a 1\nr;B 1\nr;ab 1\nr;\xc3\xa9 1\nr; 1\n");
+    /* Trees merged by name list siblings in name byte order. */
     check_tree(f);
     const char *want[] = { "", "B", "a", "ab", "b", "\xc3\xa9" };
     uint32_t c = f->nodes[path(f, "r")].first_child;
@@ -480,20 +519,20 @@ static void test_flame_sort_orders_siblings_by_name_bytes(void **state)
         assert_string_equal(name_of(f, c), want[i]);
     assert_int_equal(c, PF_NONE);
     /* Appending after a sort still goes to the end of the (sorted) list. */
-    assert_int_equal(pf_flame_add_stack(f, "r;0", 3, 1, 0), 0);
+    assert_int_equal(add_stack(f, "r;0", 3, 1, 0), 0);
     check_tree(f);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
 }
 
 static void test_flame_output_is_sorted_by_the_bytes_it_writes(void **state)
 {
     (void)state;
     /* '\r' inside a frame is written as '?', and sorts as '?' (after 'A'). */
-    pf_flame *f = from_text("r;A 1\nr;\r 2\nr;0 3\n");
+    pf_stacktree *f = from_text("r;A 1\nr;\r 2\nr;0 3\n");
     char *out = collapsed_of(f);
     assert_string_equal(out, "r;0 3\nr;? 2\nr;A 1\n");
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
 }
 
 static void test_flame_deep_stack_is_written_without_recursion(void **state)
@@ -508,12 +547,12 @@ static void test_flame_deep_stack_is_written_without_recursion(void **state)
     }
     n--;
     strcpy(s + n, " 3\n");
-    pf_flame *f = from_text(s);
+    pf_stacktree *f = from_text(s);
     assert_int_equal(f->nnodes, depth + 1);
     char *out = collapsed_of(f);
     assert_string_equal(out, s);
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     free(s);
 }
 
@@ -547,8 +586,8 @@ static void test_flame_from_stream_matches_buffer_and_counts_lines_across_chunks
     struct bad_log b1 = { 0 }, b2 = { 0 };
     pf_collapsed_opts o1 = { 0, log_bad, &b1 }, o2 = { 0, log_bad, &b2 };
     pf_error err;
-    pf_flame *f = pf_flame_from_collapsed(buf, n, &o1, &err);
-    pf_flame *g = pf_flame_from_collapsed_file(in, &o2, &err);
+    pf_stacktree *f = pf_stacktree_from_collapsed(buf, n, NULL, &o1, &err);
+    pf_stacktree *g = load_file(in, &o2, &err);
     assert_non_null(f);
     assert_non_null(g);
     check_tree(g);
@@ -560,20 +599,20 @@ static void test_flame_from_stream_matches_buffer_and_counts_lines_across_chunks
     assert_string_equal(x, y);
     free(x);
     free(y);
-    pf_flame_free(f);
-    pf_flame_free(g);
+    pf_stacktree_free(f);
+    pf_stacktree_free(g);
 
     /* Strict mode on a stream names the right line too. */
     rewind(in);
     pf_collapsed_opts strict = { 1, NULL, NULL };
-    assert_null(pf_flame_from_collapsed_file(in, &strict, &err));
+    assert_null(load_file(in, &strict, &err));
     char want[64];
     snprintf(want, sizeof want, "malformed line %lu: missing count", bad_at);
     assert_string_equal(err.msg, want);
     fclose(in);
 
     in = tmpfile();
-    assert_null(pf_flame_from_collapsed_file(in, NULL, &err));
+    assert_null(load_file(in, NULL, &err));
     assert_int_equal(err.code, PF_EEMPTY);
     fclose(in);
     free(buf);
@@ -591,7 +630,7 @@ static void test_flame_from_stream_any_chunk_size_gives_the_same_tree(void **sta
         struct bad_log b0 = { 0 };
         pf_collapsed_opts o0 = { 0, log_bad, &b0 };
         pf_error err;
-        pf_flame *ref = pf_flame_from_collapsed(in, len, &o0, &err);
+        pf_stacktree *ref = pf_stacktree_from_collapsed(in, len, NULL, &o0, &err);
         assert_non_null(ref);
         char *want = collapsed_of(ref);
         FILE *f = tmpfile();
@@ -600,7 +639,7 @@ static void test_flame_from_stream_any_chunk_size_gives_the_same_tree(void **sta
             rewind(f);
             struct bad_log b = { 0 };
             pf_collapsed_opts o = { 0, log_bad, &b };
-            pf_flame *g = pf_flame_from_collapsed_file_(f, &o, &err, chunk);
+            pf_stacktree *g = load_file_(f, &o, &err, chunk);
             assert_non_null(g);
             char *got = collapsed_of(g);
             assert_string_equal(got, want);
@@ -608,11 +647,11 @@ static void test_flame_from_stream_any_chunk_size_gives_the_same_tree(void **sta
             for (int k = 0; k < b.n && k < 16; k++)
                 assert_int_equal(b.line[k], b0.line[k]);
             free(got);
-            pf_flame_free(g);
+            pf_stacktree_free(g);
         }
         fclose(f);
         free(want);
-        pf_flame_free(ref);
+        pf_stacktree_free(ref);
         free(in);
     }
 }
@@ -623,13 +662,13 @@ static void test_flame_writer_reports_io_errors(void **state)
     FILE *out = fopen("/dev/full", "w");
     if (out == NULL)
         skip();
-    pf_flame *f = from_text("a;b 1\n");
+    pf_stacktree *f = from_text("a;b 1\n");
     pf_error err;
     pf_error_clear(&err);
-    assert_int_equal(pf_flame_write_collapsed(f, out, &err), -1);
+    assert_int_equal(pf_stacktree_write_collapsed(f, out, PF_COUNTS_AUTO, &err), -1);
     assert_int_equal(err.code, PF_EIO);
     fclose(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
 }
 
 /* True if the count at the end of every line is written without a decimal point. */
@@ -720,12 +759,16 @@ static pf_trace *make_trace(void)
     return t;
 }
 
-static pf_flame *flame_of(const pf_trace *t, enum pf_metric m, enum pf_granularity g,
+static pf_stacktree *flame_of(const pf_trace *t, enum pf_metric m, enum pf_granularity g,
                           double unit)
 {
-    pf_frame_opts o = { m, g, 0, unit };
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.metric = m;
+    o.granularity = g;
+    o.time_unit_ns = unit;
     pf_error err;
-    pf_flame *f = pf_flame_from_trace(t, &o, &err);
+    pf_stacktree *f = pf_stacktree_from_trace(t, &o, &err);
     if (f == NULL)
         fail_msg("from_trace: %s", err.msg);
     check_tree(f);
@@ -737,7 +780,7 @@ static void test_flame_trace_function_granularity_merges_call_sites(void **state
 {
     (void)state;
     pf_trace *t = make_trace();
-    pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 0);
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 0);
     char *out = collapsed_exact(f);
     assert_string_equal(out,
         "MainThread;<module> (app.py:1) 0.1\n"
@@ -751,22 +794,22 @@ static void test_flame_trace_function_granularity_merges_call_sites(void **state
     free(out);
     uint32_t run = path(f, "MainThread;<module> (app.py:1);main (app.py:5);Worker.run (lib/work.py:10)");
     assert_int_not_equal(run, PF_NONE);
-    assert_int_equal(f->nodes[run].calls, 5);
-    assert_int_equal(f->nodes[run].self_ns, 550);
-    assert_int_equal(f->nodes[run].total_ns, 650);
-    assert_int_equal(f->nodes[run].code, 2);
-    assert_int_equal(f->nodes[run].line, 10);
+    assert_int_equal(f->info[run].calls, 5);
+    assert_int_equal(f->info[run].self_ns, 550);
+    assert_int_equal(f->info[run].total_ns, 650);
+    assert_int_equal(f->info[run].code, 2);
+    assert_int_equal(f->info[run].line, 10);
     assert_true(f->nodes[run].total == 0.65);
     uint32_t mt = path(f, "MainThread");
-    assert_int_equal(f->nodes[mt].code, PF_NONE);
-    assert_int_equal(f->nodes[mt].calls, 1);
-    assert_int_equal(f->nodes[mt].total_ns, 1000);
-    assert_int_equal(f->nodes[0].total_ns, 1540);
+    assert_int_equal(f->info[mt].code, PF_NONE);
+    assert_int_equal(f->info[mt].calls, 1);
+    assert_int_equal(f->info[mt].total_ns, 1000);
+    assert_int_equal(f->info[0].total_ns, 1540);
     assert_true(fabs(f->nodes[0].total - 1.54) < 1e-12);
     uint32_t len = path(f, "MainThread;<module> (app.py:1);main (app.py:5);<built-in method builtins.len>");
-    assert_int_equal(f->nodes[len].line, 0);
-    assert_int_equal(f->nodes[len].code, 3);
-    pf_flame_free(f);
+    assert_int_equal(f->info[len].line, 0);
+    assert_int_equal(f->info[len].code, 3);
+    pf_stacktree_free(f);
     pf_trace_free(t);
 }
 
@@ -774,7 +817,7 @@ static void test_flame_trace_line_granularity_names_call_sites(void **state)
 {
     (void)state;
     pf_trace *t = make_trace();
-    pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_LINE, 0);
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_LINE, 0);
     char *out = collapsed_exact(f);
     assert_string_equal(out,
         "MainThread;<module> (app.py:1) 0.1\n"
@@ -789,23 +832,23 @@ static void test_flame_trace_line_granularity_names_call_sites(void **state)
     free(out);
     /* Call-site frames: calls and time of the calls made from that line. */
     uint32_t m7 = path(f, "MainThread;<module> (app.py:20);main (app.py:7)");
-    assert_int_equal(f->nodes[m7].calls, 3);
-    assert_int_equal(f->nodes[m7].total_ns, 350);
-    assert_int_equal(f->nodes[m7].self_ns, 0);
-    assert_int_equal(f->nodes[m7].line, 7);
-    assert_int_equal(f->nodes[m7].code, 1);
+    assert_int_equal(f->info[m7].calls, 3);
+    assert_int_equal(f->info[m7].total_ns, 350);
+    assert_int_equal(f->info[m7].self_ns, 0);
+    assert_int_equal(f->info[m7].line, 7);
+    assert_int_equal(f->info[m7].code, 1);
     assert_true(fabs(f->nodes[m7].total - 0.35) < 1e-12);
     /* Self frames: the function's own calls and self time. */
     uint32_t m5 = path(f, "MainThread;<module> (app.py:20);main (app.py:5)");
-    assert_int_equal(f->nodes[m5].calls, 1);
-    assert_int_equal(f->nodes[m5].self_ns, 200);
-    assert_int_equal(f->nodes[m5].total_ns, 200);
-    assert_int_equal(f->nodes[m5].line, 5);
+    assert_int_equal(f->info[m5].calls, 1);
+    assert_int_equal(f->info[m5].self_ns, 200);
+    assert_int_equal(f->info[m5].total_ns, 200);
+    assert_int_equal(f->info[m5].line, 5);
     uint32_t mod20 = path(f, "MainThread;<module> (app.py:20)");
     assert_true(fabs(f->nodes[mod20].total - 0.9) < 1e-12);
-    assert_int_equal(f->nodes[mod20].total_ns, 900);
+    assert_int_equal(f->info[mod20].total_ns, 900);
     assert_true(fabs(f->nodes[0].total - 1.54) < 1e-12);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     pf_trace_free(t);
 }
 
@@ -813,19 +856,19 @@ static void test_flame_trace_time_unit_nanoseconds_gives_integers(void **state)
 {
     (void)state;
     pf_trace *t = make_trace();
-    pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
     char *out = collapsed_of(f);
     assert_non_null(strstr(out, "main (app.py:5);Worker.run (lib/work.py:10) 550\n"));
     assert_true(counts_are_integers(out));
     free(out);
     assert_true(f->nodes[0].total == 1540);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     /* Milliseconds, written exactly on request. */
     f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1e6);
     out = collapsed_exact(f);
     assert_non_null(strstr(out, "Worker.run (lib/work.py:10) 0.00055\n"));
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     pf_trace_free(t);
 }
 
@@ -836,22 +879,22 @@ static void test_flame_trace_output_is_carry_rounded_integers(void **state)
 {
     (void)state;
     pf_trace *t = make_trace();
-    pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 0);
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 0);
     char *out = collapsed_of(f);
     assert_string_equal(out,
         "MainThread;<module> (app.py:1);main (app.py:5);Worker.run (lib/work.py:10) 1\n"
         "worker [2];Worker.run (lib/work.py:10) 1\n");
     free(out);
     /* Trees from collapsed text keep their fractions unless asked. */
-    pf_flame *g = from_text("a 0.25\nb 0.5\nc 0.75\n");
+    pf_stacktree *g = from_text("a 0.25\nb 0.5\nc 0.75\n");
     out = collapsed_of(g);
     assert_string_equal(out, "a 0.25\nb 0.5\nc 0.75\n");
     free(out);
     out = collapsed_mode(g, PF_COUNTS_INTEGER);
     assert_string_equal(out, "b 1\nc 1\n");      /* sums 0.25 0.75 1.5 -> 0 1 2 */
     free(out);
-    pf_flame_free(g);
-    pf_flame_free(f);
+    pf_stacktree_free(g);
+    pf_stacktree_free(f);
     pf_trace_free(t);
 }
 
@@ -896,7 +939,7 @@ static void test_flame_carry_rounding_keeps_lines_within_one_and_the_total(void 
             add_node(t, parent, 0, codes[(seed >> 3) % 8], (seed >> 12) % 50 + 1, 1, self, self);
         }
         for (int g = 0; g < 2; g++) {
-            pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, (enum pf_granularity)g, 1000);
+            pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, (enum pf_granularity)g, 1000);
             char *ex = collapsed_exact(f), *in = collapsed_of(f);
             static char *es[400], *is[400];
             static double ev[400], iv[400];
@@ -917,7 +960,7 @@ static void test_flame_carry_rounding_keeps_lines_within_one_and_the_total(void 
             assert_true(sum == floor((double)total_ns / 1000 + 0.5));
             free(ex);
             free(in);
-            pf_flame_free(f);
+            pf_stacktree_free(f);
         }
         pf_trace_free(t);
     }
@@ -939,24 +982,24 @@ static void test_flame_trace_each_metric(void **state)
         { PF_METRIC_EXIT_BYTES, 522, 522 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        pf_flame *f = flame_of(t, cases[i].m, PF_GRAN_FUNCTION, 0);
+        pf_stacktree *f = flame_of(t, cases[i].m, PF_GRAN_FUNCTION, 0);
         uint32_t run = path(f, run_path);
         assert_true(f->nodes[run].self == cases[i].run_self);
         assert_true(f->nodes[0].total == cases[i].root_total);
         /* The trace extras do not depend on the metric. */
-        assert_int_equal(f->nodes[run].calls, 5);
-        assert_int_equal(f->nodes[run].self_ns, 550);
+        assert_int_equal(f->info[run].calls, 5);
+        assert_int_equal(f->info[run].self_ns, 550);
         char *out = collapsed_of(f);
         assert_true(counts_are_integers(out));
         free(out);
-        pf_flame_free(f);
+        pf_stacktree_free(f);
     }
     /* CALLS with line granularity: the self frames carry the calls. */
-    pf_flame *f = flame_of(t, PF_METRIC_CALLS, PF_GRAN_LINE, 0);
+    pf_stacktree *f = flame_of(t, PF_METRIC_CALLS, PF_GRAN_LINE, 0);
     assert_true(f->nodes[0].total == 15);
     assert_true(f->nodes[path(f, "MainThread;<module> (app.py:20);main (app.py:8);"
                                  "Worker.run (lib/work.py:10)")].self == 3);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     pf_trace_free(t);
 }
 
@@ -965,17 +1008,19 @@ static void test_flame_trace_memory_metric_needs_memory_mode(void **state)
     (void)state;
     pf_trace *t = make_trace();
     t->meta.modes = PF_MODE_CALLS;
-    pf_frame_opts o = { PF_METRIC_ALLOC_BYTES, PF_GRAN_FUNCTION, 0, 0 };
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.metric = PF_METRIC_ALLOC_BYTES;
     pf_error err;
-    assert_null(pf_flame_from_trace(t, &o, &err));
+    assert_null(pf_stacktree_from_trace(t, &o, &err));
     assert_int_equal(err.code, PF_EUSAGE);
     assert_non_null(strstr(err.msg, "memory"));
     o.metric = PF_METRIC_CALLS;
-    pf_flame *f = pf_flame_from_trace(t, &o, &err);
+    pf_stacktree *f = pf_stacktree_from_trace(t, &o, &err);
     assert_non_null(f);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     o.metric = (enum pf_metric)99;
-    assert_null(pf_flame_from_trace(t, &o, &err));
+    assert_null(pf_stacktree_from_trace(t, &o, &err));
     assert_int_equal(err.code, PF_EUSAGE);
     pf_trace_free(t);
 }
@@ -985,7 +1030,7 @@ static void test_flame_trace_without_calls_is_eempty(void **state)
     (void)state;
     pf_trace *t = pf_trace_new();
     pf_error err;
-    assert_null(pf_flame_from_trace(t, NULL, &err));
+    assert_null(pf_stacktree_from_trace(t, NULL, &err));
     assert_int_equal(err.code, PF_EEMPTY);
     pf_trace_free(t);
 }
@@ -997,15 +1042,15 @@ static void test_flame_trace_bad_references_are_ecorrupt(void **state)
     long live = pf_alloc_live_blocks();
     pf_error err;
     t->nodes[3].parent = 5;          /* a parent after the child */
-    assert_null(pf_flame_from_trace(t, NULL, &err));
+    assert_null(pf_stacktree_from_trace(t, NULL, &err));
     assert_int_equal(err.code, PF_ECORRUPT);
     t->nodes[3].parent = 1;
     t->nodes[4].code = 77;
-    assert_null(pf_flame_from_trace(t, NULL, &err));
+    assert_null(pf_stacktree_from_trace(t, NULL, &err));
     assert_int_equal(err.code, PF_ECORRUPT);
     t->nodes[4].code = 3;
     t->nodes[6].thread = 9;
-    assert_null(pf_flame_from_trace(t, NULL, &err));
+    assert_null(pf_stacktree_from_trace(t, NULL, &err));
     assert_int_equal(err.code, PF_ECORRUPT);
     assert_int_equal(pf_alloc_live_blocks(), live);
     pf_trace_free(t);
@@ -1019,13 +1064,13 @@ static void test_flame_trace_thread_names_are_made_distinct(void **state)
     uint32_t ti = pf_trace_add_thread(t, &th);
     uint32_t mod = 0;
     add_node(t, PF_NONE, ti, mod, 0, 1, 10, 10);
-    pf_flame *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
     assert_int_not_equal(child(f, 0, "MainThread"), PF_NONE);
     assert_int_not_equal(child(f, 0, "worker [2]"), PF_NONE);
     assert_int_not_equal(child(f, 0, "worker [3]"), PF_NONE);
     assert_int_not_equal(child(f, 0, "thread 77"), PF_NONE);
     assert_int_equal(child(f, 0, "worker"), PF_NONE);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     pf_trace_free(t);
 }
 
@@ -1038,9 +1083,10 @@ static void test_flame_writer_replaces_separators_in_names(void **state)
     pf_thread th = { 1, S(t, "Main;Thread") };
     pf_trace_add_thread(t, &th);
     add_node(t, PF_NONE, 0, c, 0, 1, 2000, 2000);
-    pf_frame_opts o = { PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 0, 0 };
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
     pf_error err;
-    pf_flame *f = pf_flame_from_trace(t, &o, &err);
+    pf_stacktree *f = pf_stacktree_from_trace(t, &o, &err);
     assert_non_null(f);
     /* The tree keeps the raw name... */
     assert_int_not_equal(child(f, 0, "Main;Thread"), PF_NONE);
@@ -1048,8 +1094,195 @@ static void test_flame_writer_replaces_separators_in_names(void **state)
     char *out = collapsed_of(f);
     assert_string_equal(out, "Main,Thread;f,g?h? (/x/we,ird?path.py:3) 2\n");
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     pf_trace_free(t);
+}
+
+/* ---- reversal, limits and hostile bytes ---------------------------------------------- */
+
+/* Reversing a trace tree gives the tree of its reversed stacks: the same as reversing
+ * each line of its collapsed text. */
+static void test_stacktree_reverse_of_trace_equals_reversed_stacks(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    for (int g = 0; g < 2; g++) {
+        pf_stack_opts o;
+        pf_stack_opts_init(&o);
+        o.granularity = (enum pf_granularity)g;
+        o.time_unit_ns = 1;
+        pf_error err;
+        pf_stacktree *fwd = pf_stacktree_from_trace(t, &o, &err);
+        assert_non_null(fwd);
+        char *text = collapsed_exact(fwd);
+        o.reverse = 1;
+        pf_stacktree *rev = pf_stacktree_from_trace(t, &o, &err);
+        assert_non_null(rev);
+        check_tree(rev);
+        assert_null(rev->info);
+        assert_true(rev->from_trace);
+        pf_stacktree *ref = pf_stacktree_from_collapsed(text, strlen(text), &o, NULL, &err);
+        assert_non_null(ref);
+        char *a = collapsed_exact(rev), *b = collapsed_exact(ref);
+        assert_string_equal(a, b);
+        assert_true(rev->nodes[0].total == fwd->nodes[0].total);
+        free(a);
+        free(b);
+        free(text);
+        pf_stacktree_free(ref);
+        pf_stacktree_free(rev);
+        pf_stacktree_free(fwd);
+    }
+    pf_trace_free(t);
+}
+
+/* A recursion 100,000 calls deep, every level with self time: reversing it walks no
+ * path twice (walking every path took nodes x depth = 5e9 steps here). */
+static void test_stacktree_reverse_of_a_deep_chain_is_linear(void **state)
+{
+    (void)state;
+    const uint32_t depth = 100000;
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = PF_MODE_CALLS;
+    pf_thread th = { 1, S(t, "MainThread") };
+    pf_trace_add_thread(t, &th);
+    uint32_t f = add_code(t, "/p/rec.py", "f", "f", 3, 0);
+    uint32_t parent = PF_NONE;
+    for (uint32_t i = 0; i < depth; i++)
+        parent = add_node(t, parent, 0, f, 4, 1, 1000 * (uint64_t)(depth - i), 1000);
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.reverse = 1;
+    pf_error err;
+    pf_stacktree *r = pf_stacktree_from_trace(t, &o, &err);
+    if (r == NULL)
+        fail_msg("reverse: %s", err.msg);
+    /* root > f > f > ... (depth of them), each f also holding the thread frame; at most
+     * one more node, with no value (the thread frame's own reversed path) */
+    uint32_t valued = 0;
+    for (uint32_t i = 0; i < r->nnodes; i++)
+        valued += r->nodes[i].total > 0;
+    assert_int_equal(valued, 1 + 2 * depth);
+    assert_true(r->nnodes <= 2 + 2 * depth);
+    assert_true(r->nodes[0].total == depth);            /* 1 us per level */
+    uint32_t c = child(r, 0, "f (/p/rec.py:3)");
+    assert_int_not_equal(c, PF_NONE);
+    assert_true(r->nodes[c].total == depth);
+    assert_true(r->nodes[child(r, c, "MainThread")].self == 1);
+    check_tree(r);
+    pf_stacktree_free(r);
+    pf_trace_free(t);
+}
+
+/* In chart order a reversed trace tree lists siblings as walking the paths would
+ * create them: by the first node (in trace order) whose path passes through, so a
+ * node's later siblings have larger indices. */
+static void test_stacktree_reverse_chart_keeps_first_path_order(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.reverse = 1;
+    o.order = PF_ORDER_CHART;
+    pf_error err;
+    pf_stacktree *r = pf_stacktree_from_trace(t, &o, &err);
+    assert_non_null(r);
+    check_tree(r);
+    for (uint32_t i = 1; i < r->nnodes; i++)
+        if (r->nodes[i].next_sibling != PF_NONE)
+            assert_true(r->nodes[i].next_sibling > i);
+    pf_stacktree_free(r);
+    pf_trace_free(t);
+}
+
+static void test_stacktree_no_thread_roots_merges_threads(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.no_thread_roots = 1;
+    pf_error err;
+    pf_stacktree *f = pf_stacktree_from_trace(t, &o, &err);
+    assert_non_null(f);
+    check_tree(f);
+    for (uint32_t c = f->nodes[0].first_child; c != PF_NONE; c = f->nodes[c].next_sibling)
+        assert_int_not_equal(f->info[c].code, PF_NONE);     /* no thread frames */
+    pf_stacktree *g = pf_stacktree_from_trace(t, NULL, &err);
+    assert_non_null(g);
+    assert_true(f->nodes[0].total == g->nodes[0].total);
+    pf_stacktree_free(g);
+    pf_stacktree_free(f);
+    pf_trace_free(t);
+}
+
+/* Counts whose sum would overflow are refused with the line that overflows, never
+ * summed into infinity (which rendered negative widths, and converting it to an
+ * integer was undefined behaviour). */
+static void test_stacktree_count_overflow_names_the_line(void **state)
+{
+    (void)state;
+    const char *cases[] = {
+        "a;b 1e308\na;c 1e308\n",
+        "a;b 8e307\na;c 8e307\n",
+        "x 1\na;b 18446744073709551615\na;c 1e308\n",
+        "x 1\ny 2 5e307\nz 3 5e307\n",
+    };
+    const unsigned long line[] = { 1, 2, 3, 3 };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pf_error err;
+        pf_error_clear(&err);
+        assert_null(pf_stacktree_from_collapsed(cases[i], strlen(cases[i]), NULL, NULL, &err));
+        assert_int_equal(err.code, PF_ELIMIT);
+        char want[32];
+        snprintf(want, sizeof want, "at line %lu", line[i]);
+        if (strstr(err.msg, want) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, want);
+    }
+    /* --factor can overflow a count that is fine on its own */
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.factor = 1e300;
+    pf_error err;
+    assert_null(pf_stacktree_from_collapsed("a 1\nb 1e10\n", 11, &o, NULL, &err));
+    assert_int_equal(err.code, PF_ELIMIT);
+    assert_non_null(strstr(err.msg, "at line 2"));
+    /* big counts that fit are kept */
+    const char *big = "a 18446744073709551615\nb 1\n";
+    pf_stacktree *f = pf_stacktree_from_collapsed(big, strlen(big), NULL, NULL, &err);
+    assert_non_null(f);
+    assert_true(f->nodes[0].total == 18446744073709551616.0);
+    pf_stacktree_free(f);
+    /* adding stacks one by one checks the same */
+    f = pf_stacktree_new(NULL);
+    assert_int_equal(pf_stacktree_add(f, "a", 1, 8e307, 0, 0, &err), 0);
+    assert_int_equal(pf_stacktree_add(f, "b", 1, 8e307, 0, 0, &err), -1);
+    assert_int_equal(err.code, PF_ELIMIT);
+    assert_int_equal(pf_stacktree_finish(f, &err), 0);
+    assert_true(isfinite(f->nodes[0].total));
+    pf_stacktree_free(f);
+}
+
+/* A NUL byte is binary data: a line-numbered error, whatever the chunking. */
+static void test_stacktree_nul_byte_is_a_line_numbered_error(void **state)
+{
+    (void)state;
+    static const char text[] = "a;b 1\nc 2\nd\0e 3\nf 4\n";
+    for (size_t chunk = 1; chunk <= 24; chunk += 3) {
+        FILE *in = fmemopen((void *)text, sizeof text - 1, "rb");
+        assert_non_null(in);
+        pf_error err;
+        pf_error_clear(&err);
+        assert_null(load_file_(in, NULL, &err, chunk));
+        fclose(in);
+        assert_int_equal(err.code, PF_EPARSE);
+        assert_string_equal(err.msg, "NUL byte in line 3 (binary data, not collapsed stacks)");
+    }
+    pf_error err;
+    assert_null(pf_stacktree_from_collapsed("\0", 1, NULL, NULL, &err));
+    assert_string_equal(err.msg, "NUL byte in line 1 (binary data, not collapsed stacks)");
 }
 
 /* ---- frame names ------------------------------------------------------------------------ */
@@ -1177,7 +1410,7 @@ struct text_ctx {
 static int op_from_collapsed(void *ctx, pf_error *err)
 {
     struct text_ctx *c = ctx;
-    pf_flame *f = pf_flame_from_collapsed(c->text, c->len, NULL, err);
+    pf_stacktree *f = pf_stacktree_from_collapsed(c->text, c->len, NULL, NULL, err);
     if (f == NULL)
         return -1;
     pf_alloc_fail_after(-1);
@@ -1185,7 +1418,7 @@ static int op_from_collapsed(void *ctx, pf_error *err)
     char *out = collapsed_of(f);
     assert_string_equal(out, c->expected);
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     return 0;
 }
 
@@ -1195,7 +1428,7 @@ static int op_from_file(void *ctx, pf_error *err)
     FILE *in = tmpfile();
     fwrite(c->text, 1, c->len, in);
     rewind(in);
-    pf_flame *f = pf_flame_from_collapsed_file_(in, NULL, err, 7);
+    pf_stacktree *f = load_file_(in, NULL, err, 7);
     fclose(in);
     if (f == NULL)
         return -1;
@@ -1203,12 +1436,12 @@ static int op_from_file(void *ctx, pf_error *err)
     char *out = collapsed_of(f);
     assert_string_equal(out, c->expected);
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     return 0;
 }
 
 struct write_ctx {
-    pf_flame *f;
+    pf_stacktree *f;
     const char *expected;
 };
 
@@ -1216,7 +1449,7 @@ static int op_write(void *ctx, pf_error *err)
 {
     struct write_ctx *c = ctx;
     FILE *out = tmpfile();
-    int rc = pf_flame_write_collapsed(c->f, out, err);
+    int rc = pf_stacktree_write_collapsed(c->f, out, PF_COUNTS_AUTO, err);
     if (rc == 0) {
         long n = ftell(out);
         rewind(out);
@@ -1230,11 +1463,6 @@ static int op_write(void *ctx, pf_error *err)
     return rc;
 }
 
-static int op_sort(void *ctx, pf_error *err)
-{
-    return pf_flame_sort(((struct write_ctx *)ctx)->f, err);
-}
-
 struct add_ctx {
     const char *expected;
 };
@@ -1242,44 +1470,43 @@ struct add_ctx {
 static int op_add_stacks(void *ctx, pf_error *err)
 {
     struct add_ctx *c = ctx;
-    pf_flame *f = pf_flame_new();
+    pf_stacktree *f = pf_stacktree_new(NULL);
     if (f == NULL)
         return pf_error_set(err, PF_ENOMEM, NULL);
     const char *stacks[] = { "a;b;c", "a;b", "x;y;z;w", "a;q" };
     for (int i = 0; i < 4; i++) {
-        if (pf_flame_add_stack(f, stacks[i], strlen(stacks[i]), i + 1, 0) < 0) {
-            /* A failed add leaves a consistent tree (check_tree uses plain calloc, so
-             * injection can stay on). */
-            check_tree(f);
-            pf_flame_free(f);
-            return pf_error_set(err, PF_ENOMEM, NULL);
+        if (pf_stacktree_add(f, stacks[i], strlen(stacks[i]), i + 1, 0, 0, err) < 0 ||
+            pf_stacktree_finish(f, err) < 0) {
+            /* A failed add or finish leaves a tree that frees cleanly. */
+            pf_stacktree_free(f);
+            return -1;
         }
     }
     pf_alloc_fail_after(-1);
     char *out = collapsed_of(f);
     assert_string_equal(out, c->expected);
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     return 0;
 }
 
 struct trace_ctx {
     const pf_trace *t;
-    pf_frame_opts o;
+    pf_stack_opts o;
     const char *expected;
 };
 
 static int op_from_trace(void *ctx, pf_error *err)
 {
     struct trace_ctx *c = ctx;
-    pf_flame *f = pf_flame_from_trace(c->t, &c->o, err);
+    pf_stacktree *f = pf_stacktree_from_trace(c->t, &c->o, err);
     if (f == NULL)
         return -1;
     pf_alloc_fail_after(-1);
     char *out = collapsed_of(f);
     assert_string_equal(out, c->expected);
     free(out);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
     return 0;
 }
 
@@ -1293,14 +1520,10 @@ static void test_flame_out_of_memory_is_reported_and_leaks_nothing(void **state)
     assert_true(fault_loop(op_from_collapsed, &tc) > 5);
     assert_true(fault_loop(op_from_file, &tc) > 5);
 
-    pf_flame *f = from_text(in);
+    pf_stacktree *f = from_text(in);
     struct write_ctx wc = { f, expected };
     assert_true(fault_loop(op_write, &wc) > 3);
-    assert_true(fault_loop(op_sort, &wc) > 3);
-    char *after_sort = collapsed_of(f);
-    assert_string_equal(after_sort, expected);
-    free(after_sort);
-    pf_flame_free(f);
+    pf_stacktree_free(f);
 
     struct add_ctx ac = { "a;b 2\na;b;c 1\na;q 4\nx;y;z;w 3\n" };
     assert_true(fault_loop(op_add_stacks, &ac) > 3);
@@ -1311,13 +1534,14 @@ static void test_flame_out_of_memory_is_reported_and_leaks_nothing(void **state)
     for (int g = 0; g < 2; g++) {
         struct trace_ctx xc;
         xc.t = t;
-        xc.o = (pf_frame_opts){ PF_METRIC_SELF_TIME, (enum pf_granularity)g, 0, 0 };
-        pf_flame *ref = pf_flame_from_trace(t, &xc.o, NULL);
+        pf_stack_opts_init(&xc.o);
+        xc.o.granularity = (enum pf_granularity)g;
+        pf_stacktree *ref = pf_stacktree_from_trace(t, &xc.o, NULL);
         char *want = collapsed_of(ref);
         xc.expected = want;
         assert_true(fault_loop(op_from_trace, &xc) > 5);
         free(want);
-        pf_flame_free(ref);
+        pf_stacktree_free(ref);
     }
     pf_trace_free(t);
 }
@@ -1325,7 +1549,7 @@ static void test_flame_out_of_memory_is_reported_and_leaks_nothing(void **state)
 static void test_flame_free_is_null_safe(void **state)
 {
     (void)state;
-    pf_flame_free(NULL);
+    pf_stacktree_free(NULL);
 }
 
 int main(void)
@@ -1361,6 +1585,12 @@ int main(void)
         cmocka_unit_test(test_flame_trace_bad_references_are_ecorrupt),
         cmocka_unit_test(test_flame_trace_thread_names_are_made_distinct),
         cmocka_unit_test(test_flame_writer_replaces_separators_in_names),
+        cmocka_unit_test(test_stacktree_reverse_of_trace_equals_reversed_stacks),
+        cmocka_unit_test(test_stacktree_reverse_of_a_deep_chain_is_linear),
+        cmocka_unit_test(test_stacktree_reverse_chart_keeps_first_path_order),
+        cmocka_unit_test(test_stacktree_no_thread_roots_merges_threads),
+        cmocka_unit_test(test_stacktree_count_overflow_names_the_line),
+        cmocka_unit_test(test_stacktree_nul_byte_is_a_line_numbered_error),
         cmocka_unit_test(test_frame_name_shortens_paths_like_users_expect),
         cmocka_unit_test(test_frame_name_uses_cwd_and_script_folder),
         cmocka_unit_test(test_frame_name_natives_unknown_lines_and_truncation),
