@@ -17,8 +17,6 @@
 #include <cpuid.h>
 #endif
 
-#define CHUNK_BYTES (64 * 1024)
-
 int pf_use_tsc = 0;
 
 const char *pf_clock_choose(void)
@@ -55,38 +53,6 @@ static int charge(pf_session *s, size_t n)
     }
     s->bytes += n;
     return 0;
-}
-
-static void *arena_alloc(pf_session *s, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if ((size_t)(s->chunk_end - s->chunk_cur) < n) {
-        if (s->nchunks == s->cap_chunks) {
-            size_t cap = s->cap_chunks ? s->cap_chunks * 2 : 16;
-            void **c = pf_reallocarray(s->chunks, cap, sizeof(void *));
-            if (c == NULL) {
-                set_oom(s);
-                return NULL;
-            }
-            s->bytes += (cap - s->cap_chunks) * sizeof(void *);
-            s->chunks = c;
-            s->cap_chunks = cap;
-        }
-        if (charge(s, CHUNK_BYTES) < 0)
-            return NULL;
-        char *chunk = pf_malloc(CHUNK_BYTES);
-        if (chunk == NULL) {
-            s->bytes -= CHUNK_BYTES;
-            set_oom(s);
-            return NULL;
-        }
-        s->chunks[s->nchunks++] = chunk;
-        s->chunk_cur = chunk;
-        s->chunk_end = chunk + CHUNK_BYTES;
-    }
-    void *p = s->chunk_cur;
-    s->chunk_cur += n;
-    return p;
 }
 
 /* ---- key table ---- */
@@ -181,7 +147,7 @@ static int any_match(char **pats, const char *f)
 
 static int file_selected(pf_session *s, PyObject *code)
 {
-    PyObject *fn = ((PyCodeObject *)code)->co_filename;   /* borrowed */
+    PyObject *fn = pf_code_filename((PyCodeObject *)code);   /* borrowed */
     const char *f = PyUnicode_Check(fn) ? PyUnicode_AsUTF8(fn) : NULL;
     if (f == NULL) {
         PyErr_Clear();
@@ -267,7 +233,7 @@ static pf_lcode *select_slot(pf_session *s, pf_lslot *sl)
         return NULL;
     }
     lc->code = sl->obj;
-    int first = ((PyCodeObject *)sl->obj)->co_firstlineno;
+    int first = pf_code_firstlineno((PyCodeObject *)sl->obj);
     lc->base = first > 0 ? first : 1;
     sl->lc = lc;
     s->lines_used = 1;
@@ -341,20 +307,63 @@ static void lines_free(pf_session *s)
 
 /* ---- session ---- */
 
-pf_session *pf_session_new(const char *path, size_t limit)
+/* Copies a list of str into a NULL-terminated array (NULL for None).  0 or -1 with an
+ * exception set. */
+static int patterns(PyObject *list, char ***out)
+{
+    *out = NULL;
+    if (list == NULL || list == Py_None)
+        return 0;
+    if (!PyList_Check(list)) {
+        PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    char **a = pf_calloc((size_t)n + 1, sizeof(char *));
+    if (a == NULL)
+        return PyErr_NoMemory(), -1;
+    *out = a;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *u = PyUnicode_Check(PyList_GET_ITEM(list, i))
+                        ? PyUnicode_AsUTF8(PyList_GET_ITEM(list, i)) : NULL;
+        if (u == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+            return -1;
+        }
+        if ((a[i] = pf_strndup(u, strlen(u))) == NULL)
+            return PyErr_NoMemory(), -1;
+    }
+    return 0;
+}
+
+pf_session *pf_session_new(const pf_session_config *cfg)
 {
     pf_session *s = pf_calloc(1, sizeof(pf_session));
     if (s == NULL)
-        goto fail;
-    s->path = pf_strndup(path, strlen(path));
-    if (s->path == NULL)
-        goto fail;
-    s->limit = limit;
+        return (pf_session *)PyErr_NoMemory();
     s->bytes = sizeof(pf_session);
+    s->limit = cfg->limit;
+    s->lines = cfg->lines;
+    s->memory = cfg->memory;
+    s->main_ident = cfg->main_ident;
+    s->native_is_ours = cfg->native_is_ours;
+    s->tstate_type = (PyTypeObject *)Py_NewRef(cfg->tstate_type);
+    if (cfg->meta != NULL)
+        s->meta = Py_NewRef(cfg->meta);
+    if ((s->path = pf_strndup(cfg->path, strlen(cfg->path))) == NULL
+        || (cfg->ours != NULL && (s->ours_prefix = pf_strndup(cfg->ours, strlen(cfg->ours))) == NULL)
+        || (cfg->root != NULL && (s->lines_root = pf_strndup(cfg->root, strlen(cfg->root))) == NULL)
+        || (s->cct = pf_cct_new(&s->bytes, s->limit)) == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    s->ours_prefix_len = s->ours_prefix != NULL ? strlen(s->ours_prefix) : 0;
+    if (patterns(cfg->include, &s->include) < 0 || patterns(cfg->exclude, &s->exclude) < 0)
+        goto fail;
     return s;
 fail:
-    pf_free(s);
-    PyErr_NoMemory();
+    pf_session_free(s);
     return NULL;
 }
 
@@ -371,7 +380,7 @@ void pf_session_free(pf_session *s)
         pf_free(ts->stack);
         ts->stack = NULL;
         ts->depth = ts->cap = 0;
-        ts->root.child = NULL;
+        ts->root_node = NULL;
         Py_DECREF(ts);                      /* the session's reference */
         ts = next;
     }
@@ -380,20 +389,25 @@ void pf_session_free(pf_session *s)
     pf_free(s->keys);
     pf_free(s->node_mem);
     lines_free(s);
-    for (size_t i = 0; i < s->nchunks; i++)
-        pf_free(s->chunks[i]);
-    pf_free(s->chunks);
+    pf_cct_free(s->cct);
     Py_XDECREF(s->meta);
+    Py_XDECREF(s->tstate_type);
+    pf_free(s->ours_prefix);
     pf_free(s->path);
     pf_free(s);
 }
 
-pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
+pf_tstate *pf_tstate_create(pf_session *s)
 {
     if (s->oom)
         return NULL;
+    uint32_t root = pf_cct_root(s->cct);
+    if (root == PF_CCT_NONE) {
+        set_oom(s);
+        return NULL;
+    }
     pf_memhook_suspend();
-    pf_tstate *ts = PyObject_New(pf_tstate, type);   /* new ref, kept by the session list */
+    pf_tstate *ts = PyObject_New(pf_tstate, s->tstate_type);   /* new ref, kept by the session list */
     pf_memhook_resume();
     if (ts == NULL) {
         PyErr_Clear();
@@ -406,9 +420,8 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
     ts->thread = NULL;
     ts->name_tries = 64;
     ts->paused = 0;
-    memset(&ts->root, 0, sizeof ts->root);
-    ts->root.site = -1;
-    ts->root.mid = PF_MEM_NONE;     /* not a node: what is spliced into it is dropped */
+    ts->root = root;
+    ts->root_node = pf_cct_at(s->cct, root);
     ts->stack = NULL;
     ts->depth = ts->cap = 0;
     ts->own_site.node = PF_MEM_NONE;
@@ -446,39 +459,29 @@ int pf_tstate_grow(pf_tstate *ts)
     return 0;
 }
 
-pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32_t site,
-                               int kind, PyObject *obj, PyObject *self_arg)
+pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int32_t site,
+                                  int kind, PyObject *obj, PyObject *self_arg, uint32_t *id)
 {
     pf_memhook_suspend();          /* a C function's label is a str we create */
     int r = key_register(s, key, kind, obj, self_arg);
     pf_memhook_resume();
     if (r < 0)
         return NULL;
-    pf_cnode *n = arena_alloc(s, sizeof(pf_cnode));
+    pf_cct_node *n = pf_cct_add(s->cct, parent, (uintptr_t)key, site, (uint8_t)kind, id);
     if (n == NULL)
-        return NULL;
-    memset(n, 0, sizeof *n);
-    n->parent = parent;
-    n->key = key;
-    n->site = site;
-    n->kind = (uint8_t)kind;
-    n->chain = parent->key == key ? (uint8_t)(parent->chain < 2 ? parent->chain + 1 : 2) : 0;
-    n->sibling = parent->child;
-    parent->child = n;
-    n->mid = s->nnodes < PF_MEM_NONE ? (uint32_t)s->nnodes : PF_MEM_NONE;
-    s->nnodes++;
+        set_oom(s);
     return n;
 }
 
 /* ---- stop time ---- */
 
-static int is_ours(pf_session *s, const pf_cnode *n)
+static int is_ours(pf_session *s, const pf_cct_node *n)
 {
     if (n->kind == PF_KEY_NATIVE)
-        return pf_native_is_ours((const PyMethodDef *)n->key);
+        return s->native_is_ours != NULL && s->native_is_ours((const PyMethodDef *)n->key);
     if (s->ours_prefix == NULL)
         return 0;
-    PyObject *fn = ((PyCodeObject *)n->key)->co_filename;   /* borrowed */
+    PyObject *fn = pf_code_filename((PyCodeObject *)n->key);   /* borrowed */
     Py_ssize_t len;
     const char *f = PyUnicode_Check(fn) ? PyUnicode_AsUTF8AndSize(fn, &len) : NULL;
     if (f == NULL) {
@@ -532,11 +535,12 @@ static uint32_t code_index(pf_trace *t, pf_session *s, void *key)
         PyCodeObject *co = (PyCodeObject *)k->obj;
         PyObject *qn = pf_code_qualname(co);     /* new ref */
         c.kind = PF_CODE_PYTHON;
-        c.file = intern_str(t, co->co_filename);
-        c.name = intern_str(t, co->co_name);
+        c.file = intern_str(t, pf_code_filename(co));
+        c.name = intern_str(t, pf_code_name(co));
         c.qualname = intern_str(t, qn);
         Py_DECREF(qn);
-        c.first_line = (uint32_t)(co->co_firstlineno > 0 ? co->co_firstlineno : 0);
+        int first = pf_code_firstlineno(co);
+        c.first_line = (uint32_t)(first > 0 ? first : 0);
     } else {
         c.kind = PF_CODE_NATIVE;
         c.file = pf_strtab_intern_cstr(t->strings, "");
@@ -550,38 +554,14 @@ static uint32_t code_index(pf_trace *t, pf_session *s, void *key)
     return k->index;
 }
 
-static uint32_t resolve_line(const pf_cnode *parent, const pf_cnode *n)
+/* pf_cct_resolve_lines' callback: the line of n's call site in parent's code. */
+static uint32_t resolve_line(void *ctx, const pf_cct_node *parent, const pf_cct_node *n)
 {
-    if (n->site < 0 || parent->kind != PF_KEY_PYTHON || parent->key == NULL)
+    (void)ctx;
+    if (n->site < 0 || parent->kind != PF_KEY_PYTHON || parent->key == 0)
         return 0;
     int line = PyCode_Addr2Line((PyCodeObject *)parent->key, n->site);
     return line > 0 ? (uint32_t)line : 0;
-}
-
-typedef struct work {
-    pf_cnode *node;
-    pf_cnode *parent;      /* the node it is emitted under (after merges) */
-} work;
-
-typedef struct workstack {
-    work *items;
-    size_t n, cap;
-} workstack;
-
-static int work_push(workstack *w, pf_cnode *node, pf_cnode *parent)
-{
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 256;
-        work *it = pf_reallocarray(w->items, cap, sizeof(work));
-        if (it == NULL)
-            return -1;
-        w->items = it;
-        w->cap = cap;
-    }
-    w->items[w->n].node = node;
-    w->items[w->n].parent = parent;
-    w->n++;
-    return 0;
 }
 
 /* ---- memory at stop time ----
@@ -591,63 +571,54 @@ static int work_push(workstack *w, pf_cnode *node, pf_cnode *parent)
  * (code, line).  Merging and splicing then carry node counters along (node_mem_move),
  * as they do times. */
 
-/* Moves node from's SELF counters into node to (a merge or a splice).  A splice into a
- * thread's root sentinel (mid PF_MEM_NONE) drops them: no frame of the program made them. */
-static void node_mem_move(pf_session *s, pf_cnode *from, pf_cnode *to)
+/* Moves node from's SELF counters into node to (a merge or a splice; pf_cct_merge's
+ * moved callback, below).  A splice into a thread's root drops them: no frame of the program
+ * made them. */
+static void node_mem_move(pf_session *s, uint32_t from, uint32_t to)
 {
-    if (s->node_mem == NULL || from->mid == PF_MEM_NONE)
+    if (s->node_mem == NULL)
         return;
-    if (to->mid != PF_MEM_NONE)
-        pf_mem_add(&s->node_mem[to->mid], &s->node_mem[from->mid]);
-    memset(&s->node_mem[from->mid], 0, sizeof(pf_mem));
+    if (!(pf_cct_at(s->cct, to)->flags & PF_CCT_ROOT))
+        pf_mem_add(&s->node_mem[to], &s->node_mem[from]);
+    memset(&s->node_mem[from], 0, sizeof(pf_mem));
 }
 
 /* The line-code id memtrack knows a node's code by: its slot in the key table, if the
  * code's lines are recorded; else PF_MEM_NONE (C functions, unselected code, ours). */
-static uint32_t mem_code_id(pf_session *s, const pf_cnode *n)
+static uint32_t mem_code_id(pf_session *s, const pf_cct_node *n)
 {
-    if (n->kind != PF_KEY_PYTHON || is_ours(s, n) || pf_lines_lookup(s, n->key) == NULL)
+    if (n->kind != PF_KEY_PYTHON || is_ours(s, n) || pf_lines_lookup(s, (void *)n->key) == NULL)
         return PF_MEM_NONE;
-    pf_keyslot *k = key_find(s, n->key);
+    pf_keyslot *k = key_find(s, (void *)n->key);
     return k == NULL ? PF_MEM_NONE : (uint32_t)(k - s->keys);
 }
 
+/* Describes the raw tree (lines resolved) to memtrack: node ids are memory-site ids. */
 static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_memtrack_line **lines,
                        uint32_t *nlines)
 {
-    uint32_t nids = s->nnodes < PF_MEM_NONE ? (uint32_t)s->nnodes : PF_MEM_NONE;
+    uint32_t nids = pf_cct_count(s->cct);
     uint32_t *parent = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     uint32_t *code = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     uint32_t *call_line = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
-    workstack w = { NULL, 0, 0 };
     int rc = -1;
     s->node_mem = pf_calloc((size_t)nids + 1, sizeof(pf_mem));
     if (parent == NULL || code == NULL || call_line == NULL || s->node_mem == NULL)
         goto done;
-    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
-        w.n = 0;
-        if (work_push(&w, &ts->root, NULL) < 0)
-            goto done;
-        while (w.n > 0) {
-            pf_cnode *p = w.items[--w.n].node;
-            for (pf_cnode *c = p->child; c != NULL; c = c->sibling) {
-                if (work_push(&w, c, p) < 0)
-                    goto done;
-                if (!c->resolved) {
-                    c->line = resolve_line(p, c);
-                    c->resolved = 1;
-                }
-                if (c->mid == PF_MEM_NONE)
-                    continue;
-                parent[c->mid] = p == &ts->root ? PF_MEM_NONE : p->mid;
-                code[c->mid] = mem_code_id(s, c);
-                call_line[c->mid] = c->line;
-            }
+    for (uint32_t id = 0; id < nids; id++) {
+        const pf_cct_node *n = pf_cct_at(s->cct, id);
+        if (n->flags & PF_CCT_ROOT) {
+            parent[id] = PF_MEM_NONE;
+            code[id] = PF_MEM_NONE;
+            call_line[id] = 0;
+            continue;
         }
+        parent[id] = pf_cct_at(s->cct, n->parent)->flags & PF_CCT_ROOT ? PF_MEM_NONE : n->parent;
+        code[id] = mem_code_id(s, n);
+        call_line[id] = n->line;
     }
     rc = pf_memtrack_result(mt, nids, parent, code, call_line, s->node_mem, lines, nlines);
 done:
-    pf_free(w.items);
     pf_free(parent);
     pf_free(code);
     pf_free(call_line);
@@ -701,98 +672,56 @@ fail:
     return -1;
 }
 
-/* Prepares the children of p for output and returns how many survive in *kept:
- *  - a child running our own code (the runner's signal handler, the os._exit wrapper,
- *    stop() itself, pyflame.profile's wrapper) is spliced out: its callees move up to
- *    p (call lines resolved against the spliced code, which means nothing here: 0)
- *    and its self time goes to p, as if the program had made those calls itself;
- *  - children that resolve to the same (key, line) are merged: stats add up and the
- *    duplicate's children move under the survivor (merged in turn when it is processed).
- * Returns (size_t)-1 when out of memory. */
-static size_t prepare_children(pf_session *s, pf_cnode *p, pf_cnode ***kept, size_t *cap)
+/* The merge (pf_cct_merge) splices out nodes running our own code: the runner's signal
+ * handler, the os._exit wrapper, stop() itself, pyflame.profile's wrapper.  Their
+ * callees move up, their self time goes to the caller, as if the program had made those
+ * calls itself. */
+typedef struct build_ctx {
+    pf_session *s;
+    pf_trace *t;
+    uint32_t thread;          /* trace index of the thread being emitted */
+    double ns_per_tick;
+    uint64_t calls;
+} build_ctx;
+
+static int splice_ours(void *ctx, const pf_cct_node *n)
 {
-    size_t nk = 0;
-    pf_cnode *tail = p->child;
-    while (tail != NULL && tail->sibling != NULL)
-        tail = tail->sibling;
-    for (pf_cnode *c = p->child; c != NULL; c = c->sibling) {
-        if (!c->resolved) {
-            c->line = resolve_line(p, c);
-            c->resolved = 1;
-        }
-        if (is_ours(s, c)) {
-            p->self_ns += c->self_ns;
-            node_mem_move(s, c, p);
-            if (c->child != NULL) {
-                for (pf_cnode *g = c->child; g != NULL; g = g->sibling) {
-                    g->line = 0;
-                    g->resolved = 1;
-                }
-                tail->sibling = c->child;
-                while (tail->sibling != NULL)
-                    tail = tail->sibling;
-                c->child = NULL;
-            }
-            c->merged = 1;
-            continue;
-        }
-        pf_cnode *into = NULL;
-        for (size_t i = 0; i < nk; i++) {
-            if ((*kept)[i]->key == c->key && (*kept)[i]->line == c->line) {
-                into = (*kept)[i];
-                break;
-            }
-        }
-        if (into != NULL) {
-            into->calls += c->calls;
-            into->total_ns += c->total_ns;
-            into->self_ns += c->self_ns;
-            node_mem_move(s, c, into);
-            if (c->child != NULL) {
-                pf_cnode **t = &into->child;
-                while (*t != NULL)
-                    t = &(*t)->sibling;
-                *t = c->child;             /* lists are disjoint: c's children move */
-                c->child = NULL;
-            }
-            c->merged = 1;
-            continue;
-        }
-        if (nk == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 64;
-            pf_cnode **k = pf_reallocarray(*kept, ncap, sizeof(pf_cnode *));
-            if (k == NULL)
-                return (size_t)-1;
-            *kept = k;
-            *cap = ncap;
-        }
-        (*kept)[nk++] = c;
-    }
-    return nk;
+    return is_ours(((build_ctx *)ctx)->s, n);
 }
 
-static uint32_t thread_name(pf_trace *t, pf_tstate *ts)
+static void moved(void *ctx, uint32_t from, uint32_t to)
 {
-    PyObject *thread = ts->thread;             /* borrowed */
-    PyObject *found = NULL;                    /* new ref */
-    if (thread == NULL) {
-        PyObject *mods = PyImport_GetModuleDict();              /* borrowed */
-        PyObject *threading = PyDict_GetItemString(mods, "threading");  /* borrowed */
-        if (threading != NULL) {
-            PyObject *active = PyObject_GetAttrString(threading, "_active");  /* new ref */
-            if (active != NULL && PyDict_Check(active)) {
-                PyObject *ident = PyLong_FromUnsignedLongLong(ts->ident);   /* new ref */
-                if (ident != NULL) {
-                    found = PyDict_GetItemWithError(active, ident);
-                    Py_XINCREF(found);
-                    Py_DECREF(ident);
-                }
-            }
-            Py_XDECREF(active);
-            PyErr_Clear();
-        }
-        thread = found;
-    }
+    node_mem_move(((build_ctx *)ctx)->s, from, to);
+}
+
+/* pf_cct_merge's emit callback: one trace node. */
+static uint32_t emit_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t parent_out)
+{
+    build_ctx *b = ctx;
+    pf_node rec;
+    memset(&rec, 0, sizeof rec);
+    rec.parent = parent_out == PF_CCT_NONE ? PF_NONE : parent_out;
+    rec.thread = b->thread;
+    rec.code = code_index(b->t, b->s, (void *)n->key);
+    if (rec.code == PF_NONE)
+        return PF_CCT_NONE;
+    rec.call_line = n->line;
+    rec.calls = n->calls;
+    rec.total_ns = (uint64_t)((double)n->total_ns * b->ns_per_tick + 0.5);
+    rec.self_ns = (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
+    if (b->s->node_mem != NULL)
+        rec.mem = b->s->node_mem[id];
+    uint32_t index = pf_trace_add_node(b->t, &rec);
+    if (index == PF_NONE)
+        return PF_CCT_NONE;
+    b->calls += n->calls;
+    return index;
+}
+
+static uint32_t thread_name(pf_trace *t, pf_session *s, pf_tstate *ts)
+{
+    PyObject *thread = ts->thread != NULL ? Py_NewRef(ts->thread)
+                                          : pf_thread_object(ts->ident);   /* new ref */
     uint32_t id = PF_STR_NONE;
     if (thread != NULL) {
         PyObject *name = PyObject_GetAttrString(thread, "name");     /* new ref */
@@ -800,11 +729,11 @@ static uint32_t thread_name(pf_trace *t, pf_tstate *ts)
             id = intern_str(t, name);
         Py_XDECREF(name);
         PyErr_Clear();
+        Py_DECREF(thread);
     }
-    Py_XDECREF(found);
     if (id == PF_STR_NONE) {
         char buf[64];
-        if (ts->ident == (uint64_t)pf_main_thread_ident())
+        if (ts->ident == (uint64_t)s->main_ident)
             snprintf(buf, sizeof buf, "MainThread");
         else
             snprintf(buf, sizeof buf, "Thread-%llu", (unsigned long long)ts->ident);
@@ -937,15 +866,12 @@ static int add_sources(pf_trace *t)
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
 {
     pf_trace *t = pf_trace_new();
-    workstack w = { NULL, 0, 0 };
-    pf_cnode **kept = NULL;
-    size_t cap_kept = 0;
-    uint64_t calls = 0;
     pf_memtrack_line *mlines = NULL;
     uint32_t nmlines = 0;
     const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
     if (t == NULL)
         goto fail;
+    pf_cct_resolve_lines(s->cct, resolve_line, NULL);
     if (mt != NULL && mem_collect(s, mt, &mlines, &nmlines) < 0)
         goto fail;
 
@@ -973,53 +899,21 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     m->flags = s->oom ? PF_FLAG_OUT_OF_MEMORY : 0;
     m->pid = (uint64_t)getpid();
 
+    build_ctx b = { s, t, 0, ns_per_tick, 0 };
+    const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
-        if (ts->root.child == NULL)
+        if (ts->root_node->child == PF_CCT_NONE)
             continue;
         pf_thread th;
         th.ident = ts->ident;
-        th.name = thread_name(t, ts);
+        th.name = thread_name(t, s, ts);
         if (th.name == PF_STR_NONE)
             goto fail;
-        uint32_t tix = pf_trace_add_thread(t, &th);
-        if (tix == PF_NONE)
+        b.thread = pf_trace_add_thread(t, &th);
+        if (b.thread == PF_NONE || pf_cct_merge(s->cct, ts->root, &ops, &b) < 0)
             goto fail;
-        ts->root.index = PF_NONE;
-        w.n = 0;
-        if (work_push(&w, &ts->root, NULL) < 0)
-            goto fail;
-        while (w.n > 0) {
-            work it = w.items[--w.n];
-            pf_cnode *p = it.node;
-            size_t nk = prepare_children(s, p, &kept, &cap_kept);
-            if (nk == (size_t)-1)
-                goto fail;
-            if (p != &ts->root) {
-                pf_node rec;
-                memset(&rec, 0, sizeof rec);
-                rec.parent = it.parent->index;
-                rec.thread = tix;
-                rec.code = code_index(t, s, p->key);
-                if (rec.code == PF_NONE)
-                    goto fail;
-                rec.call_line = p->line;
-                rec.calls = p->calls;
-                rec.total_ns = (uint64_t)((double)p->total_ns * ns_per_tick + 0.5);
-                rec.self_ns = (uint64_t)((double)p->self_ns * ns_per_tick + 0.5);
-                if (s->node_mem != NULL && p->mid != PF_MEM_NONE)
-                    rec.mem = s->node_mem[p->mid];
-                p->index = pf_trace_add_node(t, &rec);
-                if (p->index == PF_NONE)
-                    goto fail;
-                calls += p->calls;
-            }
-            /* push in reverse so the first child is emitted first */
-            for (size_t i = nk; i-- > 0;) {
-                if (work_push(&w, kept[i], p) < 0)
-                    goto fail;
-            }
-        }
     }
+    uint64_t calls = b.calls;
     if (s->lines_used) {
         m->modes |= PF_MODE_LINES;
         if (add_lines(t, s, ns_per_tick) < 0)
@@ -1045,13 +939,9 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
         goto fail;
     *total_calls = calls;
     pf_memtrack_lines_free(mlines);
-    pf_free(w.items);
-    pf_free(kept);
     return t;
 fail:
     pf_memtrack_lines_free(mlines);
-    pf_free(w.items);
-    pf_free(kept);
     pf_trace_free(t);
     if (!PyErr_Occurred())
         PyErr_NoMemory();
