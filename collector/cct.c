@@ -12,8 +12,9 @@
  * of every spliced child (appended as they are met, so splices nest); each child is
  * either spliced, merged into the survivor of its (key, line) -- found in one hashed
  * table for the whole tree, value the survivor's id, whose parent field is set to p --
- * or kept.  The dups of a survivor k form a circular list in dup[]: dup[k] is the last
- * dup, dup[last] the first, dup[d] the next; so appending keeps merge order.
+ * or kept (owner[k] = p).  The dups of a survivor k form a circular list in dup[]:
+ * dup[k] is the last dup, dup[last] the first, dup[d] the next; so appending keeps
+ * merge order.
  */
 #include "collector/cct.h"
 
@@ -23,6 +24,7 @@
 #include "formats/hash.h"
 #include "formats/hashmap.h"
 
+#define FLAG_BITS(f) ((uint32_t)(f) << 28)
 #define CHUNK_BYTES (sizeof(pf_cct_node) * PF_CCT_CHUNK_NODES)
 
 /* Ids stop short of PF_CCT_NONE (and memory sites' PF_MEM_NONE, the same value). */
@@ -137,7 +139,7 @@ static pf_cct_node *new_node(pf_cct *t)
     }
     pf_cct_node *n = pf_cct_at(t, t->n);
     memset(n, 0, sizeof *n);
-    n->parent = n->child = n->sibling = PF_CCT_NONE;
+    n->parent = n->child = n->sibling = n->next_same = PF_CCT_NONE;
     return n;
 }
 
@@ -147,7 +149,7 @@ uint32_t pf_cct_root(pf_cct *t)
     if (n == NULL)
         return PF_CCT_NONE;
     n->site = -1;
-    n->flags = PF_CCT_ROOT;
+    n->bits = FLAG_BITS(PF_CCT_ROOT);
     return t->n++;
 }
 
@@ -196,7 +198,7 @@ static int kids_add(pf_cct *t, uint32_t parent, uint32_t id)
 pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintptr_t key,
                               int32_t site, uint32_t *id)
 {
-    if (pn->flags & PF_CCT_HASHED) {
+    if (pf_cct_flags(pn) & PF_CCT_HASHED) {
         probe p = { t, parent, key, site, 0 };
         uint32_t c = pf_hmap_find(t->kids, child_hash(parent, key, site), child_eq, &p);
         if (c == PF_HMAP_NONE)
@@ -228,7 +230,7 @@ pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintp
 }
 
 pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site, uint8_t kind,
-                        uint32_t *id)
+                        uint32_t *same, uint32_t *id)
 {
     pf_cct_node *pn = pf_cct_at(t, parent);
     pf_cct_node *n = new_node(t);
@@ -238,10 +240,11 @@ pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site,
     n->parent = parent;
     n->key = key;
     n->site = site;
-    n->kind = kind;
-    n->chain = pn->key == key && !(pn->flags & PF_CCT_ROOT)
-               ? (uint8_t)(pn->chain < 2 ? pn->chain + 1 : 2) : 0;
-    if (pn->flags & PF_CCT_HASHED) {
+    uint32_t chain = 0;
+    if (pn->key == key && !(pf_cct_flags(pn) & PF_CCT_ROOT))
+        chain = pf_cct_chain(pn) < 2 ? pf_cct_chain(pn) + 1 : 2;
+    n->bits = ((uint32_t)(kind & 3u) << 24) | (chain << 26);
+    if (pf_cct_flags(pn) & PF_CCT_HASHED) {
         if (kids_add(t, parent, nid) < 0)
             return NULL;
     } else {
@@ -254,14 +257,27 @@ pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site,
             for (uint32_t c = pn->child; c != PF_CCT_NONE; c = pf_cct_at(t, c)->sibling)
                 if (kids_add(t, parent, c) < 0)
                     return NULL;        /* entries of an unhashed parent are never read */
-            pn->flags |= PF_CCT_HASHED;
+            pn->bits |= FLAG_BITS(PF_CCT_HASHED);
         }
     }
     n->sibling = pn->child;
     pn->child = nid;
+    if (same != NULL) {
+        n->next_same = *same;
+        *same = nid;
+    }
     t->n++;
     *id = nid;
     return n;
+}
+
+void pf_cct_rekey(pf_cct *t, uint32_t head, uintptr_t key)
+{
+    for (uint32_t id = head; id != PF_CCT_NONE;) {
+        pf_cct_node *n = pf_cct_at(t, id);
+        n->key = key;
+        id = n->next_same;
+    }
 }
 
 void pf_cct_resolve_lines(pf_cct *t,
@@ -271,7 +287,7 @@ void pf_cct_resolve_lines(pf_cct *t,
 {
     for (uint32_t i = 0; i < t->n; i++) {
         pf_cct_node *n = pf_cct_at(t, i);
-        n->line = n->flags & PF_CCT_ROOT ? 0 : line(ctx, pf_cct_at(t, n->parent), n);
+        pf_cct_set_line(n, pf_cct_flags(n) & PF_CCT_ROOT ? 0 : line(ctx, pf_cct_at(t, n->parent), n));
     }
 }
 
@@ -309,7 +325,7 @@ static int merged_eq(void *ctx, uint32_t id)
 {
     const probe *p = ctx;
     const pf_cct_node *n = pf_cct_at(p->t, id);
-    return n->key == p->key && n->line == p->line && n->parent == p->parent;
+    return n->key == p->key && pf_cct_line(n) == p->line && p->t->owner[id] == p->parent;
 }
 
 /* Appends d to the dups of survivor k (see the file comment). */
@@ -362,7 +378,7 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
             pf_cct_node *cn = pf_cct_at(t, c);
             uint32_t next = cn->sibling;
             if (spliced)
-                cn->line = 0;
+                pf_cct_set_line(cn, 0);
             if (ops->splice != NULL && ops->splice(ctx, cn)) {
                 pn->self_ns += cn->self_ns;
                 if (ops->moved != NULL)
@@ -372,8 +388,8 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
                 c = next;
                 continue;
             }
-            probe pr = { t, p, cn->key, 0, cn->line };
-            uint64_t h = merged_hash(p, cn->key, cn->line);
+            probe pr = { t, p, cn->key, 0, pf_cct_line(cn) };
+            uint64_t h = merged_hash(p, cn->key, pf_cct_line(cn));
             uint32_t k = pf_hmap_find(t->merged, h, merged_eq, &pr);
             if (k != PF_HMAP_NONE) {
                 pf_cct_node *kn = pf_cct_at(t, k);
@@ -388,7 +404,7 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
             }
             if (room(&t->kept, &t->cap_kept, *nk, sizeof(uint32_t)) < 0)
                 return -1;
-            cn->parent = p;
+            t->owner[c] = p;
             if (pf_hmap_add(t->merged, h, c) < 0)
                 return -1;
             kept = t->kept;
@@ -403,10 +419,11 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx)
 {
     if (t->dup == NULL) {
-        t->dup = pf_malloc(((size_t)t->n + 1) * sizeof(uint32_t));
+        t->dup = pf_malloc(2 * ((size_t)t->n + 1) * sizeof(uint32_t));
         if (t->dup == NULL)
             return -1;
-        memset(t->dup, 0xff, ((size_t)t->n + 1) * sizeof(uint32_t));
+        memset(t->dup, 0xff, 2 * ((size_t)t->n + 1) * sizeof(uint32_t));
+        t->owner = t->dup + t->n + 1;
     }
     if (t->merged == NULL && (t->merged = pf_hmap_new(t->n)) == NULL)
         return -1;

@@ -53,16 +53,43 @@ typedef struct pf_cct_node {
     uint64_t calls;           /* entries (a generator resume counts) */
     uint64_t total_ns;        /* inclusive time of non-nested activations */
     uint64_t self_ns;         /* time not spent in callees, all activations */
-    uint32_t parent;          /* id; PF_CCT_NONE for a root (after pf_cct_merge: the
-                                 node it is emitted under) */
+    uint32_t parent;          /* id; PF_CCT_NONE for a root */
     uint32_t child;           /* first child id, PF_CCT_NONE if none */
     uint32_t sibling;         /* next sibling id, PF_CCT_NONE at the end */
     int32_t site;             /* call instruction's byte offset in parent's code; -1 unknown */
-    uint32_t line;            /* stop time: the site's line (0 unknown), pf_cct_resolve_lines */
-    uint8_t kind;             /* the caller's tag of the key (e.g. Python or C function) */
-    uint8_t chain;            /* same-key ancestors in a row, capped at 2 (C0, C1, C2) */
-    uint8_t flags;            /* PF_CCT_ROOT, PF_CCT_HASHED */
+    uint32_t next_same;       /* next node of the same key in the caller's list (pf_cct_add) */
+    uint32_t bits;            /* private: line, kind, chain, flags (the accessors below) */
 } pf_cct_node;
+
+/* bits: line in 0-23 (the site's line, 0 unknown or past PF_CCT_LINE_MAX), kind 24-25
+ * (the caller's tag of the key, e.g. Python or C function), chain 26-27 (same-key
+ * ancestors in a row, capped at 2: C0, C1, C2), flags 28-31 (PF_CCT_ROOT, PF_CCT_HASHED). */
+#define PF_CCT_LINE_MAX 0xFFFFFFu
+
+static inline uint32_t pf_cct_line(const pf_cct_node *n)
+{
+    return n->bits & PF_CCT_LINE_MAX;
+}
+
+static inline void pf_cct_set_line(pf_cct_node *n, uint32_t line)
+{
+    n->bits = (n->bits & ~PF_CCT_LINE_MAX) | (line <= PF_CCT_LINE_MAX ? line : 0);
+}
+
+static inline uint32_t pf_cct_kind(const pf_cct_node *n)
+{
+    return (n->bits >> 24) & 3u;
+}
+
+static inline uint32_t pf_cct_chain(const pf_cct_node *n)
+{
+    return (n->bits >> 26) & 3u;
+}
+
+static inline uint32_t pf_cct_flags(const pf_cct_node *n)
+{
+    return n->bits >> 28;
+}
 
 typedef struct pf_cct pf_cct;
 
@@ -70,6 +97,7 @@ typedef struct pf_cct pf_cct;
 typedef struct pf_cct_act {
     pf_cct_node *node;
     uint32_t id;
+    uint32_t parent;          /* id of the node it was entered under (for pf_cct_fold) */
     uint32_t nested;          /* folded recursion: time already inside an open activation
                                  of the same node, so not added to its total */
     uint64_t t0;              /* entry time */
@@ -88,10 +116,17 @@ void pf_cct_free(pf_cct *t);
 uint32_t pf_cct_root(pf_cct *t);
 
 /* Adds the child (key, site, kind) of parent, which must not have it yet (see
- * pf_cct_find).  The new node (zero stats) and its id in *id, or NULL when out of memory
- * (the tree is unchanged apart from the sticky flag). */
+ * pf_cct_find); kind is 0-3.  If same is not NULL, it is the head of the caller's list of the nodes
+ * of this key (PF_CCT_NONE when empty), and the node is prepended to it.  The new node
+ * (zero stats, line 0) and its id in *id, or NULL when out of memory (the tree is
+ * unchanged apart from the sticky flag). */
 pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site, uint8_t kind,
-                        uint32_t *id);
+                        uint32_t *same, uint32_t *id);
+
+/* Gives every node of the list that starts at head (see pf_cct_add) the key key: the
+ * caller retires a key whose value may be reused (a dead object's address), so that
+ * lookups of the reused value no longer find these nodes. */
+void pf_cct_rekey(pf_cct *t, uint32_t head, uintptr_t key);
 
 /* Slow path of pf_cct_find. */
 pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintptr_t key,
@@ -102,7 +137,8 @@ uint32_t pf_cct_count(const pf_cct *t);
 size_t pf_cct_bytes(const pf_cct *t);
 int pf_cct_oom(const pf_cct *t);
 
-/* Sets every node's line to line(ctx, its parent, it), roots' to 0.  Linear. */
+/* Sets every node's line to line(ctx, its parent, it), roots' to 0.  Linear.  (For a
+ * caller that resolves lines at stop time rather than when it adds nodes.) */
 void pf_cct_resolve_lines(pf_cct *t,
                           uint32_t (*line)(void *ctx, const pf_cct_node *parent,
                                            const pf_cct_node *n),
@@ -125,8 +161,8 @@ typedef struct pf_cct_merge_ops {
 /* Emits the tree under root with siblings of the same (key, line) merged (their stats
  * add up, their children become the survivor's children, merged in turn) and spliced
  * nodes removed; children come in list order.  Needs pf_cct_resolve_lines first.
- * Linear in the nodes.  Changes the tree (stats, parents): call once per root.
- * 0, or -1 when out of memory or emit failed. */
+ * Linear in the nodes.  Changes the tree (stats, lines of spliced nodes' callees): call
+ * once per root.  0, or -1 when out of memory or emit failed. */
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx);
 
 /* ---- the hot path (inline) ---- */
@@ -142,7 +178,7 @@ struct pf_cct {
     struct pf_hmap *kids;     /* hash(parent, key, site) -> child id, for hashed parents */
     size_t *charged, limit, bytes;
     /* stop time (pf_cct_merge), kept across roots */
-    uint32_t *dup;            /* merged siblings, see cct.c */
+    uint32_t *dup, *owner;    /* merged siblings, and the parent of survivors, see cct.c */
     struct pf_hmap *merged;   /* hash(parent, key, line) -> surviving child id */
     void *work, *queue, *kept;
     size_t cap_work, cap_queue, cap_kept;
@@ -154,21 +190,29 @@ static inline pf_cct_node *pf_cct_at(const pf_cct *t, uint32_t id)
     return &t->chunks[id >> PF_CCT_CHUNK_SHIFT][id & (PF_CCT_CHUNK_NODES - 1)];
 }
 
-/* Recursion folding: a call of key under *pn (id *parent) really goes under *pn's
- * parent when *pn is a C2 node of the same key; then *parent and *pn change and the
- * activation is nested (returns 1), else returns 0. */
-static inline uint32_t pf_cct_fold(const pf_cct *t, uint32_t *parent, pf_cct_node **pn,
-                                   uintptr_t key)
+/* Where a call of key made from activation top goes (top NULL: from the root root):
+ * sets *parent and *pn to the node to look under, and returns 1 if the activation is
+ * nested (recursion folding: top is a C2 node of key, the call goes under top's
+ * parent), else 0. */
+static inline uint32_t pf_cct_fold(const pf_cct *t, const pf_cct_act *top, uint32_t root,
+                                   uint32_t *parent, pf_cct_node **pn, uintptr_t key)
 {
-    if (__builtin_expect((*pn)->key == key, 0) && (*pn)->chain == 2) {
-        *parent = (*pn)->parent;
-        *pn = pf_cct_at(t, *parent);
+    if (top == NULL) {
+        *parent = root;
+        *pn = pf_cct_at(t, root);
+        return 0;
+    }
+    if (__builtin_expect(top->node->key == key, 0) && pf_cct_chain(top->node) == 2) {
+        *parent = top->parent;
+        *pn = pf_cct_at(t, top->parent);
         return 1;
     }
+    *parent = top->id;
+    *pn = top->node;
     return 0;
 }
 
-/* The child (key, site) of pn (id parent) and its id in *id, or NULL if it has none.
+/* The child (key, site) of pn (id parent, as pf_cct_fold set them) and its id in *id, or NULL if it has none.
  * O(1): the first child, then at most PF_CCT_SMALL list steps or one hash probe. */
 static inline pf_cct_node *pf_cct_find(pf_cct *t, uint32_t parent, pf_cct_node *pn,
                                        uintptr_t key, int32_t site, uint32_t *id)
@@ -184,12 +228,13 @@ static inline pf_cct_node *pf_cct_find(pf_cct *t, uint32_t parent, pf_cct_node *
     return pf_cct_find_slow(t, parent, pn, key, site, id);
 }
 
-/* Opens an activation of node n (id) at now. */
-static inline void pf_cct_open(pf_cct_act *a, pf_cct_node *n, uint32_t id, uint32_t nested,
-                               uint64_t now)
+/* Opens an activation of node n (id, entered under parent) at now. */
+static inline void pf_cct_open(pf_cct_act *a, pf_cct_node *n, uint32_t id, uint32_t parent,
+                               uint32_t nested, uint64_t now)
 {
     a->node = n;
     a->id = id;
+    a->parent = parent;
     a->nested = nested;
     a->t0 = now;
     a->child_ns = 0;

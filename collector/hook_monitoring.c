@@ -116,7 +116,7 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     int32_t site = -1;
     if (ts->depth) {
         pf_cct_node *top = ts->stack[ts->depth - 1].act.node;
-        if (top->kind == PF_KEY_PYTHON) {
+        if (pf_cct_kind(top) == PF_KEY_PYTHON) {
             if ((uintptr_t)pending_code == top->key
                 && (pending_callee == NULL || pending_callee == args[0]))
                 site = pending_site;
@@ -374,9 +374,9 @@ static void disarm_all(pf_session *s)
     pf_exc exc;
     pf_exc_save(&exc);
     PyObject *mon = monitoring_module();
-    for (size_t i = 0; mon != NULL && i < s->cap_lslots; i++) {
-        pf_lcode *lc = s->lslots[i].lc;
-        if (s->lslots[i].key == NULL || lc == NULL || !lc->armed)
+    for (size_t i = 0; mon != NULL && i < s->nkeys; i++) {
+        pf_lcode *lc = s->keys[i].lc;
+        if (lc == NULL || !lc->armed)
             continue;
         PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOi", tool_id, lc->code, 0);
         Py_XDECREF(r);

@@ -55,80 +55,156 @@ static int charge(pf_session *s, size_t n)
     return 0;
 }
 
-/* ---- key table ---- */
+/* ---- key table ----
+ * One record per distinct key (code object or C function) in a dense array, found by
+ * the key pointer through a pf_hmap (value: the record's index).  A code object is held
+ * weakly: its names are copied into the record at registration, a weak reference's
+ * callback (on_code_death) tells us when it dies, and then its nodes are rekeyed to
+ * the record's tombstone (TOMB(i), odd, so never a pointer) and the pointer is unmapped:
+ * a new code object at the same address is a new key.  The record stays (the trace
+ * needs the names).  A code whose lines are recorded is held strongly (its line data
+ * and, on 3.12+, its local events refer to it), and so is one that cannot be weakly
+ * referenced. */
 
-static size_t key_hash(const void *key)
+#define TOMB(i) (((uintptr_t)(i) << 1) | 1)
+
+/* The record of key (a pointer or a tombstone), or PF_NONE. */
+static uint32_t key_index(const pf_session *s, uintptr_t key)
 {
-    return pf_ptr_hash(key);
+    if (key & 1)
+        return (uint32_t)(key >> 1);
+    return pf_hmap_get(s->key_map, (uint64_t)key);
 }
 
-static pf_keyslot *key_find(pf_session *s, const void *key)
+/* Charges what map grew by since it held `before` bytes. */
+static void charge_map(pf_session *s, const pf_hmap *map, size_t before)
 {
-    if (s->cap_keys == 0)
-        return NULL;
-    size_t mask = s->cap_keys - 1;
-    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
-        if (s->keys[i].key == key)
-            return &s->keys[i];
-        if (s->keys[i].key == NULL)
-            return NULL;
+    size_t now = pf_hmap_bytes(map);
+    if (now > before) {
+        s->bytes += now - before;
+        if (s->limit && s->bytes > s->limit)
+            set_oom(s);
     }
 }
 
-static int key_grow(pf_session *s)
+/* A code object's weak reference called back: it is being destroyed. */
+static PyObject *on_code_death(PyObject *capsule, PyObject *wr)
 {
-    size_t cap = s->cap_keys ? s->cap_keys * 2 : 256;
-    if (charge(s, cap * sizeof(pf_keyslot)) < 0)
-        return -1;
-    pf_keyslot *slots = pf_calloc(cap, sizeof(pf_keyslot));
-    if (slots == NULL) {
-        s->bytes -= cap * sizeof(pf_keyslot);
-        set_oom(s);
-        return -1;
+    pf_session *s = PyCapsule_GetPointer(capsule, NULL);
+    if (s == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
     }
-    for (size_t j = 0; j < s->cap_keys; j++) {
-        if (s->keys[j].key == NULL)
-            continue;
-        size_t i = key_hash(s->keys[j].key) & (cap - 1);
-        while (slots[i].key != NULL)
-            i = (i + 1) & (cap - 1);
-        slots[i] = s->keys[j];
+    if (s->stopped)
+        Py_RETURN_NONE;    /* no more lookups: nothing to protect, the tree stays still */
+    uint32_t i = pf_hmap_get(s->wr_map, (uint64_t)(uintptr_t)wr);
+    if (i == PF_HMAP_NONE || s->keys[i].dead)
+        Py_RETURN_NONE;
+    pf_key *k = &s->keys[i];
+    uint32_t *v = pf_hmap_slot(s->key_map, (uint64_t)(uintptr_t)k->key, NULL);
+    if (v != NULL && *v == i)
+        *v = PF_HMAP_NONE;
+    pf_cct_rekey(s->cct, k->nodes, TOMB(i));
+    k->dead = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef code_death_def = {
+    "_code_death", on_code_death, METH_O, "pyflame: a recorded code object is being destroyed."
+};
+
+/* Fills record k of code (names, reference).  0, or -1 when out of memory. */
+static int key_fill_code(pf_session *s, pf_key *k, uint32_t i, PyCodeObject *co)
+{
+    k->filename = Py_NewRef(pf_code_filename(co));
+    k->name = Py_NewRef(pf_code_name(co));
+    k->qualname = pf_code_qualname(co);
+    k->firstlineno = pf_code_firstlineno(co);
+    k->wr = s->death_cb != NULL ? PyWeakref_NewRef((PyObject *)co, s->death_cb) : NULL;
+    if (k->wr == NULL) {
+        PyErr_Clear();
+        k->obj = Py_NewRef(co);        /* held strongly: it never dies while we record */
+        return 0;
     }
-    s->bytes -= s->cap_keys * sizeof(pf_keyslot);
-    pf_free(s->keys);
-    s->keys = slots;
-    s->cap_keys = cap;
+    size_t before = pf_hmap_bytes(s->wr_map);
+    uint32_t *v = pf_hmap_slot(s->wr_map, (uint64_t)(uintptr_t)k->wr, NULL);
+    charge_map(s, s->wr_map, before);
+    if (v == NULL)
+        return -1;
+    *v = i;
     return 0;
 }
 
-/* Registers key (once).  0, or -1 when out of memory. */
-static int key_register(pf_session *s, void *key, int kind, PyObject *callable, PyObject *self_arg)
+/* Registers key (once).  Its record's index, or PF_NONE when out of memory (sets oom). */
+static uint32_t key_register(pf_session *s, void *key, int kind, PyObject *callable,
+                             PyObject *self_arg)
 {
-    if (key_find(s, key) != NULL)
-        return 0;
-    if ((s->nkeys + 1) * 2 > s->cap_keys && key_grow(s) < 0)
-        return -1;
-    PyObject *obj;                          /* new ref */
-    if (kind == PF_KEY_PYTHON) {
-        obj = (PyObject *)key;
-        Py_INCREF(obj);
-    } else {
-        obj = pf_native_label((PyMethodDef *)key, callable, self_arg);
-        if (obj == NULL) {
+    uint32_t i = pf_hmap_get(s->key_map, (uint64_t)(uintptr_t)key);
+    if (i != PF_HMAP_NONE)
+        return i;
+    if (s->nkeys == s->cap_keys) {
+        size_t cap = s->cap_keys ? s->cap_keys * 2 : 256;
+        if (cap >= PF_NONE || charge(s, (cap - s->cap_keys) * sizeof(pf_key)) < 0) {
             set_oom(s);
-            return -1;
+            return PF_NONE;
+        }
+        pf_key *keys = pf_reallocarray(s->keys, cap, sizeof(pf_key));
+        if (keys == NULL) {
+            s->bytes -= (cap - s->cap_keys) * sizeof(pf_key);
+            set_oom(s);
+            return PF_NONE;
+        }
+        s->keys = keys;
+        s->cap_keys = cap;
+    }
+    size_t before = pf_hmap_bytes(s->key_map);
+    uint32_t *v = pf_hmap_slot(s->key_map, (uint64_t)(uintptr_t)key, NULL);
+    charge_map(s, s->key_map, before);
+    if (v == NULL) {
+        set_oom(s);
+        return PF_NONE;
+    }
+    i = (uint32_t)s->nkeys;
+    pf_key *k = &s->keys[i];
+    memset(k, 0, sizeof *k);
+    k->key = key;
+    k->kind = (uint8_t)kind;
+    k->index = PF_NONE;
+    k->nodes = PF_CCT_NONE;
+    pf_memhook_suspend();          /* the label, names and weak reference are ours */
+    int r = 0;
+    if (kind == PF_KEY_PYTHON)
+        r = key_fill_code(s, k, i, (PyCodeObject *)key);
+    else if ((k->obj = pf_native_label((PyMethodDef *)key, callable, self_arg)) == NULL)
+        r = -1;
+    pf_memhook_resume();
+    s->nkeys++;                    /* even half filled: pf_session_free drops its refs */
+    if (r < 0) {
+        set_oom(s);
+        return PF_NONE;
+    }
+    *pf_hmap_slot(s->key_map, (uint64_t)(uintptr_t)key, NULL) = i;
+    return i;
+}
+
+static void keys_free(pf_session *s)
+{
+    for (size_t i = 0; i < s->nkeys; i++) {
+        pf_key *k = &s->keys[i];
+        Py_XDECREF(k->wr);         /* first: no callback once it is gone */
+        Py_XDECREF(k->obj);
+        Py_XDECREF(k->filename);
+        Py_XDECREF(k->name);
+        Py_XDECREF(k->qualname);
+        if (k->lc != NULL) {
+            pf_free(k->lc->st);
+            pf_free(k->lc);
         }
     }
-    size_t mask = s->cap_keys - 1;
-    size_t i = key_hash(key) & mask;
-    while (s->keys[i].key != NULL)
-        i = (i + 1) & mask;
-    s->keys[i].key = key;
-    s->keys[i].obj = obj;
-    s->keys[i].kind = (uint8_t)kind;
-    s->keys[i].index = PF_NONE;
-    s->nkeys++;
-    return 0;
+    pf_free(s->keys);
+    pf_hmap_free(s->key_map);
+    pf_hmap_free(s->wr_map);
+    Py_XDECREF(s->death_cb);
 }
 
 /* ---- line selection and data ----
@@ -170,61 +246,13 @@ static int file_selected(pf_session *s, PyObject *code)
     return in && !any_match(s->exclude, f);
 }
 
-static int lslot_grow(pf_session *s)
+/* Selects record i (of code) for line recording: its line data, held strongly.  NULL
+ * when out of memory. */
+static pf_lcode *select_key(pf_session *s, uint32_t i, PyObject *code)
 {
-    size_t cap = s->cap_lslots ? s->cap_lslots * 2 : 256;
-    if (charge(s, cap * sizeof(pf_lslot)) < 0)
-        return -1;
-    pf_lslot *slots = pf_calloc(cap, sizeof(pf_lslot));
-    if (slots == NULL) {
-        s->bytes -= cap * sizeof(pf_lslot);
-        set_oom(s);
-        return -1;
-    }
-    for (size_t j = 0; j < s->cap_lslots; j++) {
-        if (s->lslots[j].key == NULL)
-            continue;
-        size_t i = pf_ptr_hash(s->lslots[j].key) & (cap - 1);
-        while (slots[i].key != NULL)
-            i = (i + 1) & (cap - 1);
-        slots[i] = s->lslots[j];
-    }
-    s->bytes -= s->cap_lslots * sizeof(pf_lslot);
-    pf_free(s->lslots);
-    s->lslots = slots;
-    s->cap_lslots = cap;
-    return 0;
-}
-
-/* The slot of code, inserted (unselected) if absent.  NULL when out of memory. */
-static pf_lslot *lslot_get(pf_session *s, PyObject *code)
-{
-    if (s->cap_lslots != 0) {
-        size_t mask = s->cap_lslots - 1;
-        for (size_t i = pf_ptr_hash(code) & mask;; i = (i + 1) & mask) {
-            if (s->lslots[i].key == code)
-                return &s->lslots[i];
-            if (s->lslots[i].key == NULL)
-                break;
-        }
-    }
-    if ((s->nlslots + 1) * 2 > s->cap_lslots && lslot_grow(s) < 0)
-        return NULL;
-    size_t mask = s->cap_lslots - 1;
-    size_t i = pf_ptr_hash(code) & mask;
-    while (s->lslots[i].key != NULL)
-        i = (i + 1) & mask;
-    s->lslots[i].key = code;
-    s->lslots[i].obj = Py_NewRef(code);
-    s->lslots[i].lc = NULL;
-    s->nlslots++;
-    return &s->lslots[i];
-}
-
-static pf_lcode *select_slot(pf_session *s, pf_lslot *sl)
-{
-    if (sl->lc != NULL)
-        return sl->lc;
+    pf_key *k = &s->keys[i];
+    if (k->lc != NULL)
+        return k->lc;
     if (charge(s, sizeof(pf_lcode)) < 0)
         return NULL;
     pf_lcode *lc = pf_calloc(1, sizeof(pf_lcode));
@@ -232,10 +260,12 @@ static pf_lcode *select_slot(pf_session *s, pf_lslot *sl)
         set_oom(s);
         return NULL;
     }
-    lc->code = sl->obj;
-    int first = pf_code_firstlineno((PyCodeObject *)sl->obj);
+    if (k->obj == NULL)
+        k->obj = Py_NewRef(code);
+    lc->code = k->obj;
+    int first = k->firstlineno;
     lc->base = first > 0 ? first : 1;
-    sl->lc = lc;
+    k->lc = lc;
     s->lines_used = 1;
     return lc;
 }
@@ -244,21 +274,27 @@ pf_lcode *pf_lines_decide(pf_session *s, PyObject *code)
 {
     if (!PyCode_Check(code) || s->oom)
         return NULL;
-    pf_lslot *sl = lslot_get(s, code);
-    if (sl == NULL)
+    uint32_t i = key_register(s, code, PF_KEY_PYTHON, NULL, NULL);
+    if (i == PF_NONE)
         return NULL;
-    if (sl->lc != NULL || !s->lines)
-        return sl->lc;
+    pf_key *k = &s->keys[i];
+    if (k->decided)
+        return k->lc;
+    k->decided = 1;
+    if (k->lc != NULL || !s->lines)
+        return k->lc;
     pf_memhook_suspend();          /* the filename's UTF-8 cache is ours, not the program's */
     int selected = file_selected(s, code);
     pf_memhook_resume();
-    return selected ? select_slot(s, sl) : NULL;
+    return selected ? select_key(s, i, code) : NULL;
 }
 
 pf_lcode *pf_lines_mark(pf_session *s, PyObject *code)
 {
-    pf_lslot *sl = lslot_get(s, code);
-    return sl == NULL ? NULL : select_slot(s, sl);
+    if (s->oom)
+        return NULL;
+    uint32_t i = key_register(s, code, PF_KEY_PYTHON, NULL, NULL);
+    return i == PF_NONE ? NULL : select_key(s, i, code);
 }
 
 pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line)
@@ -284,18 +320,6 @@ pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line)
 
 static void lines_free(pf_session *s)
 {
-    for (size_t i = 0; i < s->cap_lslots; i++) {
-        if (s->lslots[i].key == NULL)
-            continue;
-        if (s->lslots[i].lc != NULL) {
-            pf_free(s->lslots[i].lc->st);
-            pf_free(s->lslots[i].lc);
-        }
-        Py_XDECREF(s->lslots[i].obj);
-    }
-    pf_free(s->lslots);
-    s->lslots = NULL;
-    s->cap_lslots = s->nlslots = 0;
     for (char **p = s->include; p != NULL && *p != NULL; p++)
         pf_free(*p);
     for (char **p = s->exclude; p != NULL && *p != NULL; p++)
@@ -354,10 +378,19 @@ pf_session *pf_session_new(const pf_session_config *cfg)
     if ((s->path = pf_strndup(cfg->path, strlen(cfg->path))) == NULL
         || (cfg->ours != NULL && (s->ours_prefix = pf_strndup(cfg->ours, strlen(cfg->ours))) == NULL)
         || (cfg->root != NULL && (s->lines_root = pf_strndup(cfg->root, strlen(cfg->root))) == NULL)
-        || (s->cct = pf_cct_new(&s->bytes, s->limit)) == NULL) {
+        || (s->cct = pf_cct_new(&s->bytes, s->limit)) == NULL
+        || (s->key_map = pf_hmap_new(256)) == NULL || (s->wr_map = pf_hmap_new(256)) == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
+    s->bytes += pf_hmap_bytes(s->key_map) + pf_hmap_bytes(s->wr_map);
+    PyObject *capsule = PyCapsule_New(s, NULL, NULL);             /* new ref */
+    if (capsule == NULL)
+        goto fail;
+    s->death_cb = PyCFunction_New(&code_death_def, capsule);
+    Py_DECREF(capsule);
+    if (s->death_cb == NULL)
+        goto fail;
     s->ours_prefix_len = s->ours_prefix != NULL ? strlen(s->ours_prefix) : 0;
     if (patterns(cfg->include, &s->include) < 0 || patterns(cfg->exclude, &s->exclude) < 0)
         goto fail;
@@ -380,13 +413,10 @@ void pf_session_free(pf_session *s)
         pf_free(ts->stack);
         ts->stack = NULL;
         ts->depth = ts->cap = 0;
-        ts->root_node = NULL;
         Py_DECREF(ts);                      /* the session's reference */
         ts = next;
     }
-    for (size_t i = 0; i < s->cap_keys; i++)
-        Py_XDECREF(s->keys[i].obj);
-    pf_free(s->keys);
+    keys_free(s);
     pf_free(s->node_mem);
     lines_free(s);
     pf_cct_free(s->cct);
@@ -421,7 +451,6 @@ pf_tstate *pf_tstate_create(pf_session *s)
     ts->name_tries = 64;
     ts->paused = 0;
     ts->root = root;
-    ts->root_node = pf_cct_at(s->cct, root);
     ts->stack = NULL;
     ts->depth = ts->cap = 0;
     ts->own_site.node = PF_MEM_NONE;
@@ -459,17 +488,29 @@ int pf_tstate_grow(pf_tstate *ts)
     return 0;
 }
 
+/* The line of n's call site in parent's code (which must be alive). */
+static uint32_t resolve_line(const pf_cct_node *parent, const pf_cct_node *n)
+{
+    if (n->site < 0 || pf_cct_kind(parent) != PF_KEY_PYTHON || parent->key == 0)
+        return 0;
+    int line = PyCode_Addr2Line((PyCodeObject *)parent->key, n->site);
+    return line > 0 ? (uint32_t)line : 0;
+}
+
 pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int32_t site,
                                   int kind, PyObject *obj, PyObject *self_arg, uint32_t *id)
 {
-    pf_memhook_suspend();          /* a C function's label is a str we create */
-    int r = key_register(s, key, kind, obj, self_arg);
-    pf_memhook_resume();
-    if (r < 0)
+    uint32_t k = key_register(s, key, kind, obj, self_arg);
+    if (k == PF_NONE)
         return NULL;
-    pf_cct_node *n = pf_cct_add(s->cct, parent, (uintptr_t)key, site, (uint8_t)kind, id);
-    if (n == NULL)
+    pf_cct_node *n = pf_cct_add(s->cct, parent, (uintptr_t)key, site, (uint8_t)kind,
+                                kind == PF_KEY_PYTHON ? &s->keys[k].nodes : NULL, id);
+    if (n == NULL) {
         set_oom(s);
+        return NULL;
+    }
+    /* the line now, while the parent's code is alive (it is running) */
+    pf_cct_set_line(n, resolve_line(pf_cct_at(s->cct, parent), n));
     return n;
 }
 
@@ -477,11 +518,12 @@ pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int
 
 static int is_ours(pf_session *s, const pf_cct_node *n)
 {
-    if (n->kind == PF_KEY_NATIVE)
+    if (pf_cct_kind(n) == PF_KEY_NATIVE)
         return s->native_is_ours != NULL && s->native_is_ours((const PyMethodDef *)n->key);
-    if (s->ours_prefix == NULL)
+    uint32_t i = key_index(s, n->key);
+    if (s->ours_prefix == NULL || i == PF_NONE)
         return 0;
-    PyObject *fn = pf_code_filename((PyCodeObject *)n->key);   /* borrowed */
+    PyObject *fn = s->keys[i].filename;   /* borrowed */
     Py_ssize_t len;
     const char *f = PyUnicode_Check(fn) ? PyUnicode_AsUTF8AndSize(fn, &len) : NULL;
     if (f == NULL) {
@@ -493,6 +535,7 @@ static int is_ours(pf_session *s, const pf_cct_node *n)
 
 void pf_session_flush(pf_session *s, uint64_t now)
 {
+    s->stopped = 1;
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         /* another thread's memhook site may be gone with its thread: write our own */
         ts->msite = &ts->own_site;
@@ -521,26 +564,22 @@ static uint32_t intern_str(pf_trace *t, PyObject *str)
     return id;
 }
 
-/* The trace's code index for a key, adding the code record on first use. */
-static uint32_t code_index(pf_trace *t, pf_session *s, void *key)
+/* The trace's code index for key record i, adding the code record on first use. */
+static uint32_t code_index(pf_trace *t, pf_session *s, uint32_t i)
 {
-    pf_keyslot *k = key_find(s, key);
-    if (k == NULL)
+    if (i >= s->nkeys)
         return PF_NONE;
+    pf_key *k = &s->keys[i];
     if (k->index != PF_NONE)
         return k->index;
     pf_code c;
     memset(&c, 0, sizeof c);
     if (k->kind == PF_KEY_PYTHON) {
-        PyCodeObject *co = (PyCodeObject *)k->obj;
-        PyObject *qn = pf_code_qualname(co);     /* new ref */
         c.kind = PF_CODE_PYTHON;
-        c.file = intern_str(t, pf_code_filename(co));
-        c.name = intern_str(t, pf_code_name(co));
-        c.qualname = intern_str(t, qn);
-        Py_DECREF(qn);
-        int first = pf_code_firstlineno(co);
-        c.first_line = (uint32_t)(first > 0 ? first : 0);
+        c.file = intern_str(t, k->filename);
+        c.name = intern_str(t, k->name);
+        c.qualname = intern_str(t, k->qualname);
+        c.first_line = (uint32_t)(k->firstlineno > 0 ? k->firstlineno : 0);
     } else {
         c.kind = PF_CODE_NATIVE;
         c.file = pf_strtab_intern_cstr(t->strings, "");
@@ -552,16 +591,6 @@ static uint32_t code_index(pf_trace *t, pf_session *s, void *key)
         return PF_NONE;
     k->index = pf_trace_add_code(t, &c);
     return k->index;
-}
-
-/* pf_cct_resolve_lines' callback: the line of n's call site in parent's code. */
-static uint32_t resolve_line(void *ctx, const pf_cct_node *parent, const pf_cct_node *n)
-{
-    (void)ctx;
-    if (n->site < 0 || parent->kind != PF_KEY_PYTHON || parent->key == 0)
-        return 0;
-    int line = PyCode_Addr2Line((PyCodeObject *)parent->key, n->site);
-    return line > 0 ? (uint32_t)line : 0;
 }
 
 /* ---- memory at stop time ----
@@ -578,7 +607,7 @@ static void node_mem_move(pf_session *s, uint32_t from, uint32_t to)
 {
     if (s->node_mem == NULL)
         return;
-    if (!(pf_cct_at(s->cct, to)->flags & PF_CCT_ROOT))
+    if (!(pf_cct_flags(pf_cct_at(s->cct, to)) & PF_CCT_ROOT))
         pf_mem_add(&s->node_mem[to], &s->node_mem[from]);
     memset(&s->node_mem[from], 0, sizeof(pf_mem));
 }
@@ -587,10 +616,10 @@ static void node_mem_move(pf_session *s, uint32_t from, uint32_t to)
  * code's lines are recorded; else PF_MEM_NONE (C functions, unselected code, ours). */
 static uint32_t mem_code_id(pf_session *s, const pf_cct_node *n)
 {
-    if (n->kind != PF_KEY_PYTHON || is_ours(s, n) || pf_lines_lookup(s, (void *)n->key) == NULL)
+    uint32_t i = key_index(s, n->key);
+    if (pf_cct_kind(n) != PF_KEY_PYTHON || i == PF_NONE || s->keys[i].lc == NULL || is_ours(s, n))
         return PF_MEM_NONE;
-    pf_keyslot *k = key_find(s, (void *)n->key);
-    return k == NULL ? PF_MEM_NONE : (uint32_t)(k - s->keys);
+    return i;
 }
 
 /* Describes the raw tree (lines resolved) to memtrack: node ids are memory-site ids. */
@@ -607,15 +636,15 @@ static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_memtrack_line **
         goto done;
     for (uint32_t id = 0; id < nids; id++) {
         const pf_cct_node *n = pf_cct_at(s->cct, id);
-        if (n->flags & PF_CCT_ROOT) {
+        if (pf_cct_flags(n) & PF_CCT_ROOT) {
             parent[id] = PF_MEM_NONE;
             code[id] = PF_MEM_NONE;
             call_line[id] = 0;
             continue;
         }
-        parent[id] = pf_cct_at(s->cct, n->parent)->flags & PF_CCT_ROOT ? PF_MEM_NONE : n->parent;
+        parent[id] = pf_cct_flags(pf_cct_at(s->cct, n->parent)) & PF_CCT_ROOT ? PF_MEM_NONE : n->parent;
         code[id] = mem_code_id(s, n);
-        call_line[id] = n->line;
+        call_line[id] = pf_cct_line(n);
     }
     rc = pf_memtrack_result(mt, nids, parent, code, call_line, s->node_mem, lines, nlines);
 done:
@@ -629,46 +658,38 @@ done:
  * (no hits) for a line that allocated without a line event of its own. */
 static int add_mem_lines(pf_trace *t, pf_session *s, const pf_memtrack_line *ml, uint32_t n)
 {
-    size_t cap = 16;
-    while (cap < 2 * ((size_t)t->nlines + n))
-        cap *= 2;
-    uint32_t *slot = pf_malloc(cap * sizeof(uint32_t));   /* (code, line) -> line index */
+    pf_hmap *slot = pf_hmap_new((size_t)t->nlines + n);    /* (code, line) -> line index */
     if (slot == NULL)
         return -1;
-    memset(slot, 0xff, cap * sizeof(uint32_t));
-    size_t mask = cap - 1;
-#define LINE_HASH(c, l) (pf_ptr_hash((void *)(uintptr_t)(((uint64_t)(c) << 32) | (l))) & mask)
     for (uint32_t i = 0; i < t->nlines; i++) {
-        size_t h = LINE_HASH(t->lines[i].code, t->lines[i].line);
-        while (slot[h] != PF_NONE)
-            h = (h + 1) & mask;
-        slot[h] = i;
+        uint32_t *v = pf_hmap_slot(slot, ((uint64_t)t->lines[i].code << 32) | t->lines[i].line, NULL);
+        if (v == NULL)
+            goto fail;
+        *v = i;
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (ml[i].code >= s->cap_keys || s->keys[ml[i].code].key == NULL)
+        if (ml[i].code >= s->nkeys)
             continue;
-        uint32_t c = code_index(t, s, s->keys[ml[i].code].key);
+        uint32_t c = code_index(t, s, ml[i].code);
         if (c == PF_NONE)
             goto fail;
-        size_t h = LINE_HASH(c, ml[i].line);
-        while (slot[h] != PF_NONE
-               && (t->lines[slot[h]].code != c || t->lines[slot[h]].line != ml[i].line))
-            h = (h + 1) & mask;
-        if (slot[h] == PF_NONE) {
+        uint32_t *v = pf_hmap_slot(slot, ((uint64_t)c << 32) | ml[i].line, NULL);
+        if (v == NULL)
+            goto fail;
+        if (*v == PF_HMAP_NONE) {
             pf_line rec;
             memset(&rec, 0, sizeof rec);
             rec.code = c;
             rec.line = ml[i].line;
-            if ((slot[h] = pf_trace_add_line(t, &rec)) == PF_NONE)
+            if ((*v = pf_trace_add_line(t, &rec)) == PF_NONE)
                 goto fail;
         }
-        pf_mem_add(&t->lines[slot[h]].mem, &ml[i].mem);
+        pf_mem_add(&t->lines[*v].mem, &ml[i].mem);
     }
-#undef LINE_HASH
-    pf_free(slot);
+    pf_hmap_free(slot);
     return 0;
 fail:
-    pf_free(slot);
+    pf_hmap_free(slot);
     return -1;
 }
 
@@ -702,10 +723,10 @@ static uint32_t emit_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t
     memset(&rec, 0, sizeof rec);
     rec.parent = parent_out == PF_CCT_NONE ? PF_NONE : parent_out;
     rec.thread = b->thread;
-    rec.code = code_index(b->t, b->s, (void *)n->key);
+    rec.code = code_index(b->t, b->s, key_index(b->s, n->key));
     if (rec.code == PF_NONE)
         return PF_CCT_NONE;
-    rec.call_line = n->line;
+    rec.call_line = pf_cct_line(n);
     rec.calls = n->calls;
     rec.total_ns = (uint64_t)((double)n->total_ns * b->ns_per_tick + 0.5);
     rec.self_ns = (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
@@ -807,9 +828,9 @@ static char *read_file(const char *path, size_t *len)
 /* Line records of every selected code that ran. */
 static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
 {
-    for (size_t i = 0; i < s->cap_lslots; i++) {
-        pf_lcode *lc = s->lslots[i].lc;
-        if (s->lslots[i].key == NULL || lc == NULL)
+    for (uint32_t i = 0; i < s->nkeys; i++) {
+        pf_lcode *lc = s->keys[i].lc;
+        if (lc == NULL)
             continue;
         uint32_t code = PF_NONE;
         for (uint32_t j = 0; j < lc->n; j++) {
@@ -817,7 +838,7 @@ static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
             if (st->hits == 0)
                 continue;
             if (code == PF_NONE) {
-                code = code_index(t, s, lc->code);
+                code = code_index(t, s, i);
                 if (code == PF_NONE)
                     break;          /* never entered while recording */
             }
@@ -837,15 +858,18 @@ static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
     return 0;
 }
 
-/* The source text of every file that has line records. */
+/* The source text of every file that has line records (each file read once). */
 static int add_sources(pf_trace *t)
 {
+    pf_hmap *seen = pf_hmap_new(16);        /* path string ids tried */
+    if (seen == NULL)
+        return -1;
     for (uint32_t i = 0; i < t->nlines; i++) {
         uint32_t path = t->codes[t->lines[i].code].file;
-        int have = 0;
-        for (uint32_t k = 0; k < t->nsources && !have; k++)
-            have = t->sources[k].path == path;
-        if (have || (i > 0 && t->codes[t->lines[i - 1].code].file == path))
+        int inserted = 0;
+        if (pf_hmap_slot(seen, path, &inserted) == NULL)
+            goto fail;
+        if (!inserted)
             continue;
         size_t plen = 0;
         const char *p = pf_strtab_get(t->strings, path, &plen);
@@ -858,9 +882,13 @@ static int add_sources(pf_trace *t)
         uint32_t r = pf_trace_add_source(t, path, text, len);
         pf_free(text);
         if (r == PF_NONE)
-            return -1;
+            goto fail;
     }
+    pf_hmap_free(seen);
     return 0;
+fail:
+    pf_hmap_free(seen);
+    return -1;
 }
 
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
@@ -871,7 +899,6 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
     if (t == NULL)
         goto fail;
-    pf_cct_resolve_lines(s->cct, resolve_line, NULL);
     if (mt != NULL && mem_collect(s, mt, &mlines, &nmlines) < 0)
         goto fail;
 
@@ -902,7 +929,7 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     build_ctx b = { s, t, 0, ns_per_tick, 0 };
     const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
-        if (ts->root_node->child == PF_CCT_NONE)
+        if (pf_cct_at(s->cct, ts->root)->child == PF_CCT_NONE)
             continue;
         pf_thread th;
         th.ident = ts->ident;

@@ -8,12 +8,12 @@
  * when unknown, e.g. under a C function); offsets become lines at stop time (one
  * PyCode_Addr2Line per node, not per event).
  *
- * Invariant: every node's key is in the session's key table, which holds a strong
- * reference to each code object (so a key pointer is never reused by another object
- * while the tree refers to it).
+ * Invariant: every node's key is in the session's key table.  Code objects are held
+ * weakly: when one dies, its nodes are rekeyed to a tombstone, so that a key pointer
+ * reused by a new object never finds the dead one's nodes (session.c, key table).
  *
- * Lines (PF_MODE_LINES).  Each code object is looked up once per activation in a
- * per-session cache (pointer hash, decided at its first activation: the profile
+ * Lines (PF_MODE_LINES).  Each code object is looked up once per activation in the
+ * key table (whether it is selected is decided at its first activation: the profile
  * decorator, or --lines with the include/exclude rules).  A selected code gets a
  * pf_lcode, an array of counters indexed by line - co_firstlineno; the shadow-stack
  * entry of its activation holds the current line, its start time and the entry's
@@ -39,6 +39,7 @@
 #include "collector/cct.h"
 #include "collector/compat.h"
 #include "collector/memhook.h"
+#include "formats/hashmap.h"
 #include "formats/trace.h"
 
 enum pf_key_kind { PF_KEY_PYTHON = 0, PF_KEY_NATIVE = 1 };
@@ -56,13 +57,6 @@ typedef struct pf_lcode {
     pf_lstat *st;
     int armed;                /* 3.12+: LINE events are on for the code */
 } pf_lcode;
-
-/* Per-code selection cache: decided once per code object, at its first activation. */
-typedef struct pf_lslot {
-    void *key;                /* PyCodeObject *; NULL = empty slot */
-    PyObject *obj;            /* new ref: the code object */
-    pf_lcode *lc;             /* NULL: not selected */
-} pf_lslot;
 
 /* One shadow-stack entry: an open activation. */
 typedef struct pf_entry {
@@ -90,7 +84,6 @@ typedef struct pf_tstate {
     uint32_t name_tries;      /* attempts left to find the Thread object */
     int paused;               /* events of this thread are ignored */
     uint32_t root;            /* the thread's root in the session's tree */
-    pf_cct_node *root_node;
     pf_entry *stack;
     uint32_t depth, cap;
     /* Where this thread's allocations go (PF_MODE_MEMORY): memhook's per-thread site
@@ -99,12 +92,21 @@ typedef struct pf_tstate {
     pf_mem_site own_site;
 } pf_tstate;
 
-typedef struct pf_keyslot {
-    void *key;                /* PyCodeObject * or PyMethodDef *; NULL = empty slot */
-    PyObject *obj;            /* new ref: the code object, or the native's label (str) */
-    uint8_t kind;
+/* One distinct key (code object or C function): see the key table in session.c. */
+typedef struct pf_key {
+    void *key;                /* PyCodeObject * or PyMethodDef * (a code's: even once dead) */
+    PyObject *obj;            /* new ref: a native's label (str); a code object while it is
+                                 held strongly (lines recorded, or no weak reference), else NULL */
+    PyObject *wr;             /* new ref: weak reference to the code object, or NULL */
+    PyObject *filename, *name, *qualname;   /* new refs: a code's names, else NULL */
+    int32_t firstlineno;
+    uint8_t kind;             /* enum pf_key_kind */
+    uint8_t dead;             /* the code object is gone; its nodes have the tombstone key */
+    uint8_t decided;          /* lines: whether it is selected is decided (lc is the answer) */
+    uint32_t nodes;           /* the tree's list of this key's nodes (pf_cct_add) */
     uint32_t index;           /* stop time: index in the trace's codes, PF_NONE if none yet */
-} pf_keyslot;
+    pf_lcode *lc;             /* line data when its lines are recorded, else NULL */
+} pf_key;
 
 struct pf_session {
     char *path;               /* output file (owned) */
@@ -117,8 +119,12 @@ struct pf_session {
     PyTypeObject *tstate_type;      /* new ref: the module's thread-state type */
     unsigned long main_ident;       /* the main thread's ident (its name if threading has none) */
     int (*native_is_ours)(const PyMethodDef *def);  /* the extension's own C functions */
-    /* key table (open addressing, power-of-two capacity) */
-    pf_keyslot *keys; size_t nkeys, cap_keys;
+    /* key table (see session.c) */
+    pf_key *keys; size_t nkeys, cap_keys;
+    pf_hmap *key_map;         /* key pointer -> index in keys (PF_HMAP_NONE once dead) */
+    pf_hmap *wr_map;          /* weak reference -> index in keys */
+    PyObject *death_cb;       /* new ref: the weak references' callback */
+    int stopped;              /* recording is over (deaths need no rekeying) */
     /* threads */
     pf_tstate *threads, *threads_tail;
     size_t bytes;             /* memory the session holds */
@@ -127,7 +133,6 @@ struct pf_session {
     char *ours_prefix;        /* owned: our package folder (its code is not the program's), or NULL */
     size_t ours_prefix_len;
     /* lines (see pf_lines_lookup) */
-    pf_lslot *lslots; size_t nlslots, cap_lslots;
     int lines;                /* --lines: select the program's own code */
     int lines_used;           /* some code was selected (the trace gets PF_MODE_LINES) */
     char *lines_root;         /* owned: folder of the program's own code ("/x/y/"), or NULL */
@@ -227,26 +232,12 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
 
 /* ---- the hot path ---- */
 
-PF_INLINE size_t pf_ptr_hash(const void *key)
-{
-    uint64_t h = (uint64_t)(uintptr_t)key;
-    h ^= h >> 17;
-    h *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20);
-}
-
-/* Line data of code if it is selected, else NULL.  One probe in the common case. */
+/* Line data of code if it is selected, else NULL.  One hash probe in the common case. */
 PF_INLINE pf_lcode *pf_lines_lookup(pf_session *s, void *code)
 {
-    if (PF_LIKELY(s->cap_lslots != 0)) {
-        size_t mask = s->cap_lslots - 1;
-        for (size_t i = pf_ptr_hash(code) & mask;; i = (i + 1) & mask) {
-            if (s->lslots[i].key == code)
-                return s->lslots[i].lc;
-            if (s->lslots[i].key == NULL)
-                break;
-        }
-    }
+    uint32_t i = pf_hmap_get(s->key_map, (uint64_t)(uintptr_t)code);
+    if (PF_LIKELY(i != PF_HMAP_NONE) && s->keys[i].decided)
+        return s->keys[i].lc;
     return pf_lines_decide(s, (PyObject *)code);
 }
 
@@ -286,9 +277,10 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
 {
     pf_cct *t = ts->session->cct;
     uint32_t depth = ts->depth;
-    uint32_t parent = depth ? ts->stack[depth - 1].act.id : ts->root;
-    pf_cct_node *pn = depth ? ts->stack[depth - 1].act.node : ts->root_node;
-    uint32_t nested = pf_cct_fold(t, &parent, &pn, (uintptr_t)key);
+    uint32_t parent;
+    pf_cct_node *pn;
+    uint32_t nested = pf_cct_fold(t, depth ? &ts->stack[depth - 1].act : NULL, ts->root,
+                                  &parent, &pn, (uintptr_t)key);
     uint32_t id;
     pf_cct_node *n = pf_cct_find(t, parent, pn, (uintptr_t)key, site, &id);
     if (PF_UNLIKELY(n == NULL)) {
@@ -300,7 +292,7 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
         return;
     pf_entry *e = &ts->stack[depth];
     ts->depth = depth + 1;
-    pf_cct_open(&e->act, n, id, nested, now);
+    pf_cct_open(&e->act, n, id, parent, nested, now);
     e->frame = frame;
     e->lcode = NULL;
     e->line = 0;

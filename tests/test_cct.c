@@ -22,6 +22,7 @@ typedef struct sim {
     pf_cct_act stack[256];
     uint32_t depth;
     int failed;               /* a push found no memory */
+    uint32_t *same_head;      /* list of new nodes' key (pf_cct_add), or NULL */
 } sim;
 
 static int sim_init(sim *s, size_t limit)
@@ -42,16 +43,18 @@ static void sim_free(sim *s)
 
 static void push(sim *s, uintptr_t key, int32_t site, uint64_t now)
 {
-    uint32_t pid = s->depth ? s->stack[s->depth - 1].id : s->root;
-    pf_cct_node *pn = s->depth ? s->stack[s->depth - 1].node : pf_cct_at(s->t, s->root);
-    uint32_t nested = pf_cct_fold(s->t, &pid, &pn, key);
+    uint32_t pid;
+    pf_cct_node *pn;
+    uint32_t nested = pf_cct_fold(s->t, s->depth ? &s->stack[s->depth - 1] : NULL, s->root,
+                                  &pid, &pn, key);
     uint32_t id;
     pf_cct_node *n = pf_cct_find(s->t, pid, pn, key, site, &id);
-    if (n == NULL && (n = pf_cct_add(s->t, pid, key, site, 0, &id)) == NULL) {
+    if (n == NULL && (n = pf_cct_add(s->t, pid, key, site, (uint8_t)(key & 3), s->same_head,
+                                     &id)) == NULL) {
         s->failed = 1;
         return;
     }
-    pf_cct_open(&s->stack[s->depth++], n, id, nested, now);
+    pf_cct_open(&s->stack[s->depth++], n, id, pid, nested, now);
 }
 
 static void pop(sim *s, uint64_t now)
@@ -110,7 +113,7 @@ static uint32_t record(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t pa
     o->id = id;
     o->parent = parent_out;
     o->key = n->key;
-    o->line = n->line;
+    o->line = pf_cct_line(n);
     o->calls = n->calls;
     o->total_ns = n->total_ns;
     o->self_ns = n->self_ns;
@@ -189,9 +192,9 @@ static void test_cct_direct_recursion_folds_into_three_nodes(void **state)
     assert_non_null(n0);
     assert_non_null(n1);
     assert_non_null(n2);
-    assert_int_equal(n0->chain, 0);
-    assert_int_equal(n1->chain, 1);
-    assert_int_equal(n2->chain, 2);
+    assert_int_equal(pf_cct_chain(n0), 0);
+    assert_int_equal(pf_cct_chain(n1), 1);
+    assert_int_equal(pf_cct_chain(n2), 2);
     assert_null(child(&s, c2, 7, 40, NULL));   /* never deeper */
     assert_int_equal(n0->calls, 1);
     assert_int_equal(n1->calls, 1);
@@ -223,7 +226,7 @@ static void test_cct_folded_call_keeps_its_call_site(void **state)
     child(&s, c0, 7, 40, &c1);
     pf_cct_node *n = child(&s, c1, 7, 50, &x);
     assert_non_null(n);
-    assert_int_equal(n->chain, 2);
+    assert_int_equal(pf_cct_chain(n), 2);
     assert_int_equal(n->calls, 1);
     assert_int_equal(n->total_ns, 0);           /* nested: inside C2's open activation */
     assert_int_equal(n->self_ns, 1);
@@ -251,7 +254,7 @@ static void test_cct_many_children_are_hashed(void **state)
     assert_int_equal(pf_cct_count(s.t), N + 2);
     uint32_t m;
     pf_cct_node *mn = child(&s, s.root, 1, -1, &m);
-    assert_true(mn->flags & PF_CCT_HASHED);
+    assert_true(pf_cct_flags(mn) & PF_CCT_HASHED);
     for (uintptr_t k = 0; k < N; k++) {
         pf_cct_node *c = child(&s, m, 1000 + k * 16, 8, NULL);
         assert_non_null(c);
@@ -436,6 +439,48 @@ static void test_cct_merge_of_many_siblings(void **state)
     sim_free(&s);
 }
 
+/* Retiring a key: its nodes get another key, so a new object at the same address (the
+ * same key value) gets nodes of its own; the kind and lines stay. */
+static void test_cct_rekey_retires_a_key(void **state)
+{
+    (void)state;
+    sim s;
+    uint32_t head = PF_CCT_NONE;
+    assert_int_equal(sim_init(&s, 0), 0);
+    s.same_head = &head;
+    push(&s, 1, -1, 0);
+    for (uintptr_t k = 0; k < 20; k++) {   /* 20 children: hashed */
+        push(&s, 1000 + k * 16, 8, k);
+        pop(&s, k + 1);
+    }
+    s.same_head = NULL;
+    push(&s, 1000 + 5 * 16, 9, 30);        /* key 1080 at another site: not in head's list */
+    pop(&s, 31);
+    s.same_head = &head;
+    pop(&s, 40);
+    /* head lists every node added with it: main and the 20 children */
+    uint32_t n = 0;
+    for (uint32_t id = head; id != PF_CCT_NONE; id = pf_cct_at(s.t, id)->next_same)
+        n++;
+    assert_int_equal(n, 21);
+    /* retire one child's key by hand: a list of that child only */
+    uint32_t m, c;
+    child(&s, s.root, 1, -1, &m);
+    pf_cct_node *cn = child(&s, m, 1000 + 7 * 16, 8, &c);
+    cn->next_same = PF_CCT_NONE;
+    pf_cct_rekey(s.t, c, 3);
+    assert_int_equal(cn->key, 3);
+    assert_null(child(&s, m, 1000 + 7 * 16, 8, NULL));   /* (a retired key is never looked up) */
+    push(&s, 1, -1, 50);
+    push(&s, 1000 + 7 * 16, 8, 51);        /* the "new object": a new node */
+    pop(&s, 52);
+    pop(&s, 53);
+    assert_int_equal(child(&s, m, 1000 + 7 * 16, 8, NULL)->calls, 1);
+    assert_int_equal(cn->calls, 1);
+    assert_int_equal(pf_cct_kind(cn), (1000 + 7 * 16) & 3);
+    sim_free(&s);
+}
+
 /* The byte limit: adds fail and the sticky flag is set, what was recorded stays. */
 static void test_cct_limit_stops_growth(void **state)
 {
@@ -551,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_cct_merge_keeps_child_order),
         cmocka_unit_test(test_cct_merge_splices_nodes_out),
         cmocka_unit_test(test_cct_merge_of_many_siblings),
+        cmocka_unit_test(test_cct_rekey_retires_a_key),
         cmocka_unit_test(test_cct_limit_stops_growth),
         cmocka_unit_test(test_cct_out_of_memory_at_every_allocation),
         cmocka_unit_test(test_cct_merge_out_of_memory_at_every_allocation),

@@ -484,6 +484,42 @@ class TestRecording(CollectTestCase):
         self.assertLessEqual(self_sum, n["total_ns"] + len(t.by_name("fib")))  # ns rounding
         self.assertGreater(self_sum, 0.9 * n["total_ns"])
 
+    def test_dead_code_objects_are_let_go_and_still_recorded(self):
+        # Code objects the program drops are not kept alive by the collector, and one
+        # created later at a dead one's address (surely, in this loop) is a new key.
+        script = self.write("dyn.py", """
+            import gc, weakref
+            refs = []
+            for i in range(2000):
+                src = "def g%d(x):\\n    return x + 1\\nr = g%d(1)\\n" % (i, i)
+                code = compile(src, "<dyn%d>" % i, "exec")
+                ns = {}
+                exec(code, ns)
+                refs.append(weakref.ref(code))
+                del code, ns
+                gc.collect(0)
+            gc.collect()
+            print(sum(1 for r in refs if r() is not None))
+        """)
+        r, out = self.collect([script])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(r.stdout.decode().split(), ["0"])
+        t = Trace(out)
+        dyn = [i for i, n in enumerate(t.nodes) if t.codes[n["code"]]["file"].startswith("<dyn")]
+        self.assertEqual(len(dyn), 4000)
+        for i in dyn:
+            n = t.nodes[i]
+            c = t.codes[n["code"]]
+            self.assertEqual(n["calls"], 1)
+            if c["name"].startswith("g"):
+                p = t.nodes[n["parent"]]
+                self.assertEqual(t.codes[p["code"]]["file"], "<dyn%s>" % c["name"][1:])
+                self.assertEqual(n["call_line"], 3)
+                self.assertEqual(c["file"], "<dyn%s>" % c["name"][1:])
+                self.assertEqual(c["first_line"], 1)
+            else:
+                self.assertEqual(c["name"], "<module>")
+
     def test_call_lines(self):
         script = self.write("l.py", """
             def a():
