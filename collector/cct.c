@@ -1,9 +1,13 @@
 /* cct.c: the calling-context tree's memory, child lookup and stop-time merge (see cct.h
  * for the model).
  *
- * Child table.  One pf_hmap for the whole tree holds, for each parent flagged
- * PF_CCT_HASHED, every child under pf_hash_pair(pf_hash_pair(key, site), parent); the
- * compare callback checks the candidate node's (parent, key, site).  A parent becomes
+ * Child table.  One pf_hmap for the whole tree maps h = pf_hash_pair(pf_hash_pair(key,
+ * site), parent), as an exact 64-bit key, to the child of a parent flagged PF_CCT_HASHED;
+ * a lookup checks the node it finds.  Exact keys make a retired key's entry reusable:
+ * a program that keeps making and dropping code objects makes the same (parent, address,
+ * site) again and again, and with one entry per (rekeyed) node those would pile up in
+ * one probe sequence.  A live child whose h equals another's (a 64-bit collision) goes
+ * to a second, hashed table (pf_hmap_add/find with a compare callback).  A parent becomes
  * hashed when its list reaches PF_CCT_SMALL + 1 children (its list is entered then), so
  * a list walk never exceeds PF_CCT_SMALL steps.
  *
@@ -81,6 +85,7 @@ void pf_cct_free(pf_cct *t)
         pf_free(t->chunks[i]);
     pf_free(t->chunks);
     pf_hmap_free(t->kids);
+    pf_hmap_free(t->collide);
     pf_hmap_free(t->merged);
     pf_free(t->dup);
     pf_free(t->work);
@@ -175,6 +180,13 @@ static int child_eq(void *ctx, uint32_t id)
     return n->key == p->key && n->site == p->site && n->parent == p->parent;
 }
 
+static int child_matches(const pf_cct *t, uint32_t id, uint32_t parent, uintptr_t key,
+                         int32_t site)
+{
+    const pf_cct_node *n = pf_cct_at(t, id);
+    return n->key == key && n->site == site && n->parent == parent;
+}
+
 /* Enters child id of parent into the child table.  0 or -1. */
 static int kids_add(pf_cct *t, uint32_t parent, uint32_t id)
 {
@@ -186,12 +198,36 @@ static int kids_add(pf_cct *t, uint32_t parent, uint32_t id)
         charge_growth(t, t->kids, 0);
     }
     const pf_cct_node *n = pf_cct_at(t, id);
+    uint64_t h = child_hash(parent, n->key, n->site);
     size_t before = pf_hmap_bytes(t->kids);
-    if (pf_hmap_add(t->kids, child_hash(parent, n->key, n->site), id) < 0) {
+    uint32_t *v = pf_hmap_slot(t->kids, h, NULL);
+    charge_growth(t, t->kids, before);
+    if (v == NULL) {
         t->oom = 1;
         return -1;
     }
-    charge_growth(t, t->kids, before);
+    if (*v != PF_HMAP_NONE) {
+        const pf_cct_node *o = pf_cct_at(t, *v);
+        if (child_hash(o->parent, o->key, o->site) == h) {
+            /* another child with the same 64-bit hash (very rare): the collision table */
+            if (t->collide == NULL) {
+                if ((t->collide = pf_hmap_new(16)) == NULL) {
+                    t->oom = 1;
+                    return -1;
+                }
+                charge_growth(t, t->collide, 0);
+            }
+            before = pf_hmap_bytes(t->collide);
+            if (pf_hmap_add(t->collide, h, id) < 0) {
+                t->oom = 1;
+                return -1;
+            }
+            charge_growth(t, t->collide, before);
+            return 0;
+        }
+        /* else the entry's node was rekeyed (pf_cct_rekey): its entry is reused */
+    }
+    *v = id;
     return 0;
 }
 
@@ -199,10 +235,15 @@ pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintp
                               int32_t site, uint32_t *id)
 {
     if (pf_cct_flags(pn) & PF_CCT_HASHED) {
-        probe p = { t, parent, key, site, 0 };
-        uint32_t c = pf_hmap_find(t->kids, child_hash(parent, key, site), child_eq, &p);
-        if (c == PF_HMAP_NONE)
-            return NULL;
+        uint64_t h = child_hash(parent, key, site);
+        uint32_t c = pf_hmap_get(t->kids, h);
+        if (c == PF_HMAP_NONE || !child_matches(t, c, parent, key, site)) {
+            if (t->collide == NULL)
+                return NULL;
+            probe p = { t, parent, key, site, 0 };
+            if ((c = pf_hmap_find(t->collide, h, child_eq, &p)) == PF_HMAP_NONE)
+                return NULL;
+        }
         *id = c;
         return pf_cct_at(t, c);
     }

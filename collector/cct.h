@@ -176,6 +176,7 @@ struct pf_cct {
     uint32_t n;               /* nodes in use */
     int oom;
     struct pf_hmap *kids;     /* hash(parent, key, site) -> child id, for hashed parents */
+    struct pf_hmap *collide;  /* the same, for children whose hash another child has */
     size_t *charged, limit, bytes;
     /* stop time (pf_cct_merge), kept across roots */
     uint32_t *dup, *owner;    /* merged siblings, and the parent of survivors, see cct.c */

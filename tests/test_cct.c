@@ -481,6 +481,40 @@ static void test_cct_rekey_retires_a_key(void **state)
     sim_free(&s);
 }
 
+/* A key retired and reused 20,000 times under one hashed parent (a program that keeps
+ * compiling and dropping code at the same address): lookups stay O(1) and right. */
+static void test_cct_rekeyed_entries_are_reused(void **state)
+{
+    (void)state;
+    sim s;
+    assert_int_equal(sim_init(&s, 0), 0);
+    push(&s, 1, -1, 0);
+    for (uintptr_t k = 0; k < 20; k++) {   /* hashed parent */
+        push(&s, 1000 + k * 16, 8, k);
+        pop(&s, k + 1);
+    }
+    uint32_t m;
+    child(&s, s.root, 1, -1, &m);
+    size_t bytes = 0;
+    for (uintptr_t gen = 0; gen < 20000; gen++) {
+        uint32_t head = PF_CCT_NONE;
+        s.same_head = &head;
+        push(&s, 0x7000, -1, 100 + gen);   /* the "same address" again */
+        pop(&s, 101 + gen);
+        s.same_head = NULL;
+        assert_false(s.failed);
+        assert_int_equal(pf_cct_at(s.t, head)->calls, 1);   /* a new node each time */
+        pf_cct_rekey(s.t, head, (uintptr_t)(gen * 2 + 1));
+        if (gen == 100)
+            bytes = pf_cct_bytes(s.t);
+    }
+    pop(&s, 50000);
+    assert_int_equal(pf_cct_count(s.t), 2 + 20 + 20000);
+    /* the child table did not grow with the retired entries (only the node chunks did) */
+    assert_true(pf_cct_bytes(s.t) - bytes <= (size_t)20000 * sizeof(pf_cct_node) + 64 * 1024);
+    sim_free(&s);
+}
+
 /* The byte limit: adds fail and the sticky flag is set, what was recorded stays. */
 static void test_cct_limit_stops_growth(void **state)
 {
@@ -597,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_cct_merge_splices_nodes_out),
         cmocka_unit_test(test_cct_merge_of_many_siblings),
         cmocka_unit_test(test_cct_rekey_retires_a_key),
+        cmocka_unit_test(test_cct_rekeyed_entries_are_reused),
         cmocka_unit_test(test_cct_limit_stops_growth),
         cmocka_unit_test(test_cct_out_of_memory_at_every_allocation),
         cmocka_unit_test(test_cct_merge_out_of_memory_at_every_allocation),
