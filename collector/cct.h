@@ -4,9 +4,9 @@
  *
  * The tree.  A root per thread; a node is one distinct path of (key, call site) from
  * its root, where the call site is the byte offset of the calling instruction in the
- * parent's code (-1 when unknown).  Offsets become lines at stop time
- * (pf_cct_resolve_lines: one callback per node, not per event) and siblings that land
- * on the same (key, line) are merged then (pf_cct_merge).
+ * parent's code (-1 when unknown).  Each node also has the site's line, set by the
+ * caller once per node (when it adds it, or with pf_cct_resolve_lines), never per
+ * event; siblings that land on the same (key, line) are merged at stop (pf_cct_merge).
  *
  * Finding a child is O(1) per event: a parent's children are a singly linked list, kept
  * move-to-front while the parent has at most PF_CCT_SMALL of them (the hot child is
@@ -160,7 +160,7 @@ typedef struct pf_cct_merge_ops {
 
 /* Emits the tree under root with siblings of the same (key, line) merged (their stats
  * add up, their children become the survivor's children, merged in turn) and spliced
- * nodes removed; children come in list order.  Needs pf_cct_resolve_lines first.
+ * nodes removed; children come in list order.  Needs every node's line set.
  * Linear in the nodes.  Changes the tree (stats, lines of spliced nodes' callees): call
  * once per root.  0, or -1 when out of memory or emit failed. */
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx);

@@ -1,6 +1,6 @@
-/* session.c: a recording session's memory (node arena, key table, thread states) and
- * the stop-time work: closing open activations, resolving call sites to lines,
- * merging siblings and turning the tree into a pf_trace.  See session.h for the model. */
+/* session.c: a recording session's memory (its tree, key table, thread states) and the
+ * stop-time work: closing open activations, merging the tree (cct.c) and turning it
+ * into a pf_trace.  See session.h for the model. */
 #include "collector/session.h"
 
 #include <fnmatch.h>
@@ -91,8 +91,8 @@ static void charge_map(pf_session *s, const pf_hmap *map, size_t before)
 static PyObject *on_code_death(PyObject *capsule, PyObject *wr)
 {
     pf_session *s = PyCapsule_GetPointer(capsule, NULL);
-    if (s == NULL) {
-        PyErr_Clear();
+    if (s == NULL || PyCapsule_GetContext(capsule) != NULL) {
+        PyErr_Clear();             /* (context set: the session is gone, see keys_free) */
         Py_RETURN_NONE;
     }
     if (s->stopped)
@@ -204,6 +204,10 @@ static void keys_free(pf_session *s)
     pf_free(s->keys);
     pf_hmap_free(s->key_map);
     pf_hmap_free(s->wr_map);
+    /* A weak reference the program got hold of (weakref.getweakrefs) may outlive us and
+     * still call back: mark the session gone. */
+    if (s->death_cb != NULL && PyCapsule_SetContext(PyCFunction_GET_SELF(s->death_cb), s) < 0)
+        PyErr_Clear();
     Py_XDECREF(s->death_cb);
 }
 

@@ -5,8 +5,8 @@
  * The tree is collector/cct.h's calling-context tree: one root per thread, nodes keyed
  * by (key, call site), where key is a code object or a C function's PyMethodDef and
  * the call site the byte offset of the calling instruction in the parent's code (-1
- * when unknown, e.g. under a C function); offsets become lines at stop time (one
- * PyCode_Addr2Line per node, not per event).
+ * when unknown, e.g. under a C function); the offset becomes a line when the node is
+ * made, while the parent's code runs (one PyCode_Addr2Line per node, not per event).
  *
  * Invariant: every node's key is in the session's key table.  Code objects are held
  * weakly: when one dies, its nodes are rekeyed to a tombstone, so that a key pointer

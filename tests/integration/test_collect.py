@@ -676,6 +676,30 @@ class TestPythonAPI(CollectTestCase):
         self.assertFalse([c for c in t.codes if "pyflame" in c["file"]], "pyflame frames in trace")
         self.assertFalse([c for c in t.codes if "_collector" in c["name"]], "collector calls in trace")
 
+    def test_code_dying_after_stop_is_harmless(self):
+        # The program keeps the collector's weak references to its code objects (they
+        # are in weakref.getweakrefs) past stop(); the code objects die later.
+        self.run_api("""
+            import gc, weakref
+            import pyflame
+            kept = []
+            codes = [compile("x = %d" % i, "<c%d>" % i, "exec") for i in range(50)]
+            with pyflame.profile("late.gz"):
+                for c in codes:
+                    exec(c, {})
+                    kept.extend(weakref.getweakrefs(c))
+            assert kept
+            del codes, c
+            gc.collect()
+            assert all(r() is None for r in kept)
+            with pyflame.profile("again.gz"):
+                exec(compile("y = 1", "<d>", "exec"), {})
+        """)
+        t = Trace(os.path.join(self.tmp, "late.gz"))
+        self.assertEqual(len([c for c in t.codes if c["file"].startswith("<c")]), 50)
+        t = Trace(os.path.join(self.tmp, "again.gz"))
+        self.assertEqual([c["file"] for c in t.codes if c["file"].startswith("<")], ["<d>"])
+
     def test_context_manager(self):
         r = self.run_api("""
             import pyflame
