@@ -106,7 +106,22 @@ static PyObject *on_code_death(PyObject *capsule, PyObject *wr)
         *v = PF_HMAP_NONE;
     pf_cct_rekey(s->cct, k->nodes, TOMB(i));
     k->dead = 1;
+    /* The weak reference is no use now, but it is being called: it is dropped later
+     * (release_dead), chained through index, which is unused until stop. */
+    k->index = s->dead_keys;
+    s->dead_keys = i;
     Py_RETURN_NONE;
+}
+
+/* Drops the weak references of the code objects that died since the last call. */
+static void release_dead(pf_session *s)
+{
+    while (s->dead_keys != PF_NONE) {
+        pf_key *k = &s->keys[s->dead_keys];
+        s->dead_keys = k->index;
+        k->index = PF_NONE;
+        Py_CLEAR(k->wr);
+    }
 }
 
 static PyMethodDef code_death_def = {
@@ -142,6 +157,7 @@ static uint32_t key_register(pf_session *s, void *key, int kind, PyObject *calla
     uint32_t i = pf_hmap_get(s->key_map, (uint64_t)(uintptr_t)key);
     if (i != PF_HMAP_NONE)
         return i;
+    release_dead(s);
     if (s->nkeys == s->cap_keys) {
         size_t cap = s->cap_keys ? s->cap_keys * 2 : 256;
         if (cap >= PF_NONE || charge(s, (cap - s->cap_keys) * sizeof(pf_key)) < 0) {
@@ -371,6 +387,7 @@ pf_session *pf_session_new(const pf_session_config *cfg)
     if (s == NULL)
         return (pf_session *)PyErr_NoMemory();
     s->bytes = sizeof(pf_session);
+    s->dead_keys = PF_NONE;
     s->limit = cfg->limit;
     s->lines = cfg->lines;
     s->memory = cfg->memory;
@@ -540,6 +557,7 @@ static int is_ours(pf_session *s, const pf_cct_node *n)
 void pf_session_flush(pf_session *s, uint64_t now)
 {
     s->stopped = 1;
+    release_dead(s);
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         /* another thread's memhook site may be gone with its thread: write our own */
         ts->msite = &ts->own_site;

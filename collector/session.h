@@ -104,7 +104,8 @@ typedef struct pf_key {
     uint8_t dead;             /* the code object is gone; its nodes have the tombstone key */
     uint8_t decided;          /* lines: whether it is selected is decided (lc is the answer) */
     uint32_t nodes;           /* the tree's list of this key's nodes (pf_cct_add) */
-    uint32_t index;           /* stop time: index in the trace's codes, PF_NONE if none yet */
+    uint32_t index;           /* stop time: index in the trace's codes, PF_NONE if none yet
+                                 (before: the dead keys' chain, see on_code_death) */
     pf_lcode *lc;             /* line data when its lines are recorded, else NULL */
 } pf_key;
 
@@ -124,6 +125,7 @@ struct pf_session {
     pf_hmap *key_map;         /* key pointer -> index in keys (PF_HMAP_NONE once dead) */
     pf_hmap *wr_map;          /* weak reference -> index in keys */
     PyObject *death_cb;       /* new ref: the weak references' callback */
+    uint32_t dead_keys;       /* keys whose code died, weak reference not dropped yet */
     int stopped;              /* recording is over (deaths need no rekeying) */
     /* threads */
     pf_tstate *threads, *threads_tail;
