@@ -247,16 +247,13 @@ pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintp
         *id = c;
         return pf_cct_at(t, c);
     }
-    /* the first child did not match; a short list, kept move-to-front */
+    /* the first two children did not match (pf_cct_find, which leaves the second where
+     * it is: alternating pairs are common); a short list, kept move-to-front */
     pf_cct_node *pv = pf_cct_at(t, pn->child);
     uint32_t c = pv->sibling;
     if (c == PF_CCT_NONE)
         return NULL;
     pf_cct_node *n = pf_cct_at(t, c);
-    if (n->key == key && n->site == site) {
-        *id = c;                        /* second: leave it (alternating pairs are common) */
-        return n;
-    }
     for (pv = n, c = n->sibling; c != PF_CCT_NONE; pv = n, c = n->sibling) {
         n = pf_cct_at(t, c);
         if (n->key == key && n->site == site) {

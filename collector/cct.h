@@ -128,7 +128,7 @@ pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site,
  * lookups of the reused value no longer find these nodes. */
 void pf_cct_rekey(pf_cct *t, uint32_t head, uintptr_t key);
 
-/* Slow path of pf_cct_find. */
+/* Slow path of pf_cct_find (after the first two children). */
 pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintptr_t key,
                               int32_t site, uint32_t *id);
 
@@ -214,7 +214,7 @@ static inline uint32_t pf_cct_fold(const pf_cct *t, const pf_cct_act *top, uint3
 }
 
 /* The child (key, site) of pn (id parent, as pf_cct_fold set them) and its id in *id, or NULL if it has none.
- * O(1): the first child, then at most PF_CCT_SMALL list steps or one hash probe. */
+ * O(1): the first two children, then at most PF_CCT_SMALL list steps or one hash probe. */
 static inline pf_cct_node *pf_cct_find(pf_cct *t, uint32_t parent, pf_cct_node *pn,
                                        uintptr_t key, int32_t site, uint32_t *id)
 {
@@ -225,6 +225,13 @@ static inline pf_cct_node *pf_cct_find(pf_cct *t, uint32_t parent, pf_cct_node *
     if (__builtin_expect(n->key == key && n->site == site, 1)) {
         *id = c;
         return n;
+    }
+    if ((c = n->sibling) != PF_CCT_NONE) {     /* second: alternating pairs are common */
+        n = pf_cct_at(t, c);
+        if (n->key == key && n->site == site) {
+            *id = c;
+            return n;
+        }
     }
     return pf_cct_find_slow(t, parent, pn, key, site, id);
 }

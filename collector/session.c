@@ -429,6 +429,7 @@ void pf_session_free(pf_session *s)
     while (ts != NULL) {
         pf_tstate *next = ts->next;
         ts->session = NULL;
+        ts->cct = NULL;
         ts->next = NULL;
         ts->msite = &ts->own_site;
         pf_free(ts->stack);
@@ -471,6 +472,7 @@ pf_tstate *pf_tstate_create(pf_session *s)
     ts->thread = NULL;
     ts->name_tries = 64;
     ts->paused = 0;
+    ts->cct = s->cct;
     ts->root = root;
     ts->stack = NULL;
     ts->depth = ts->cap = 0;

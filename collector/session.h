@@ -83,7 +83,8 @@ typedef struct pf_tstate {
     PyObject *thread;         /* new ref: threading.Thread object once known, else NULL */
     uint32_t name_tries;      /* attempts left to find the Thread object */
     int paused;               /* events of this thread are ignored */
-    uint32_t root;            /* the thread's root in the session's tree */
+    pf_cct *cct;              /* the session's tree (one load less on the hot path) */
+    uint32_t root;            /* the thread's root in it */
     pf_entry *stack;
     uint32_t depth, cap;
     /* Where this thread's allocations go (PF_MODE_MEMORY): memhook's per-thread site
@@ -277,7 +278,7 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
 PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *frame,
                        PyObject *obj, PyObject *self_arg, uint64_t now)
 {
-    pf_cct *t = ts->session->cct;
+    pf_cct *t = ts->cct;
     uint32_t depth = ts->depth;
     uint32_t parent;
     pf_cct_node *pn;
