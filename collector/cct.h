@@ -11,9 +11,13 @@
  * Finding a child is O(1) per event: a parent's children are a singly linked list, kept
  * move-to-front while the parent has at most PF_CCT_SMALL of them (the hot child is
  * found with one compare); past that they are also entered in one hash table for the
- * whole tree (formats/hashmap.h, hashed key (parent, key, site)), and a lookup that
- * misses the first child hashes.  The stop-time merge is linear: one hashed
+ * whole tree (formats/hashmap.h, keyed by a hash of (parent, key, site)), and a lookup
+ * that misses the first two children hashes.  The stop-time merge is linear: one hashed
  * (parent, key, line) table for the whole tree.
+ *
+ * Retired keys.  A key's value may be reused (a dead object's address): the caller keeps
+ * a list of each key's nodes (pf_cct_add's same) and rekeys them (pf_cct_rekey) to a
+ * value never used as a key, so a lookup of the reused value makes new nodes.
  *
  * Direct recursion is folded so that the tree stays bounded by the program's shape
  * rather than by its recursion trees (naive fib would otherwise get one node per call):

@@ -10,7 +10,7 @@
  * without creating the bound method. */
 #include "collector/names.h"
 
-/* repr(_PyType_Lookup(type(self), name)) or NULL (no exception left set). */
+/* repr(pf_type_lookup(type(self), name)) or NULL (no exception left set). */
 static PyObject *lookup_repr(PyObject *self, const char *name)
 {
     PyObject *res = NULL;
