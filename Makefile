@@ -91,7 +91,11 @@ collectors:
 # ---- tests ------------------------------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(XML_CFLAGS) -Wno-conversion -DPF_BUILD_DIR='"$(BUILD)"' -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
+	$(CC) $(BASE_CFLAGS) $(XML_CFLAGS) -Wno-conversion -DPF_BUILD_DIR='"$(BUILD)"' -o $@ $< $(TEST_OBJS) $(LIBS) $(LDLIBS) -lcmocka
+
+# The collector's calling-context tree is plain C (no Python.h): test_cct links its object.
+$(BUILD)/tests/test_cct: TEST_OBJS = $(BUILD)/obj/collector/cct.o
+$(BUILD)/tests/test_cct: $(BUILD)/obj/collector/cct.o
 
 unit: $(TESTS) $(BUILD)/pyflame-c
 	@sh scripts/run-unit-tests.sh $(TESTS)

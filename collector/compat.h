@@ -1,5 +1,7 @@
-/* compat.h: everything in the collector that depends on the CPython version, in one
- * place (Austin keeps its per-version offsets in version.h the same way).
+/* compat.h: everything in the collector that depends on the CPython version, and every
+ * use of a private or unstable CPython API or struct field, in one place (Austin keeps
+ * its per-version offsets in version.h the same way): supporting a new Python means
+ * reading this file (and the event source it uses, hook_profile.c or hook_monitoring.c).
  *
  * Two event sources:
  *   PF_USE_MONITORING (3.12+)  sys.monitoring (PEP 669) callbacks, as cProfile uses there.
@@ -34,14 +36,21 @@
 #define PF_INLINE static inline
 #endif
 
+/* 3.11 reads frames inline (see below). */
+#if !PF_USE_MONITORING && PY_VERSION_HEX >= 0x030B0000
+#define PF_HAVE_FAST_FRAMES 1
+#else
+#define PF_HAVE_FAST_FRAMES 0
+#endif
+
 #if !PF_USE_MONITORING
-#if PY_VERSION_HEX >= 0x030B0000
+#if PF_HAVE_FAST_FRAMES
 /* 3.11 keeps frame data in an internal _PyInterpreterFrame; PyFrame_GetCode and
  * PyFrame_GetLasti are out-of-line calls (plus a reference count round trip) on every
  * event.  These mirror the leading fields of struct _frame and _PyInterpreterFrame
  * (Include/internal/pycore_frame.h, 3.11.0-3.11.x) to read them inline.  The module
  * checks them against the API at import (pf_compat_check) and uses the API if they
- * disagree. */
+ * disagree (pf_fast_frames, defined by hook_profile.c). */
 typedef struct pf_iframe311 {
     PyObject *f_func, *f_globals, *f_builtins, *f_locals;
     PyCodeObject *f_code;
@@ -114,6 +123,48 @@ PF_INLINE int pf_frame_line(PyFrameObject *f)
 }
 #endif /* !PF_USE_MONITORING */
 
+/* Checks the inline frame accessors above against the API on the frames running now
+ * (the importer's) and enables them if they agree.  Returns whether they are on, or -1
+ * where there are none (pf_fast_frames is defined by hook_profile.c). */
+static inline int pf_compat_init(void)
+{
+#if PF_HAVE_FAST_FRAMES
+    PyFrameObject *f = PyEval_GetFrame();            /* borrowed */
+    int ok = f != NULL;
+    for (int n = 0; f != NULL && n < 8 && ok; n++) {
+        PyCodeObject *code = PyFrame_GetCode(f);     /* new ref */
+        pf_fast_frames = 1;
+        ok = pf_frame_code(f) == code && pf_frame_lasti(f) == PyFrame_GetLasti(f);
+        pf_fast_frames = 0;
+        Py_DECREF(code);
+        PyFrameObject *back = PyFrame_GetBack(f);   /* new ref */
+        Py_XDECREF(back);                           /* the frame stays alive on the stack */
+        f = back;
+    }
+    pf_fast_frames = ok;
+    return ok;
+#else
+    return -1;
+#endif
+}
+
+/* ---- code objects: fields read directly (borrowed references) ---- */
+
+static inline PyObject *pf_code_filename(PyCodeObject *co)
+{
+    return co->co_filename;
+}
+
+static inline PyObject *pf_code_name(PyCodeObject *co)
+{
+    return co->co_name;
+}
+
+static inline int pf_code_firstlineno(PyCodeObject *co)
+{
+    return co->co_firstlineno;
+}
+
 /* co_qualname where the interpreter has one (3.11+), else co_name.  New ref. */
 static inline PyObject *pf_code_qualname(PyCodeObject *co)
 {
@@ -125,6 +176,103 @@ static inline PyObject *pf_code_qualname(PyCodeObject *co)
     return co->co_name;
 #endif
 }
+
+/* ---- C functions: PyCFunctionObject and method descriptor fields (borrowed) ---- */
+
+static inline PyMethodDef *pf_cfunction_def(PyObject *f)
+{
+    return ((PyCFunctionObject *)f)->m_ml;
+}
+
+static inline PyObject *pf_cfunction_self(PyObject *f)
+{
+    return ((PyCFunctionObject *)f)->m_self;
+}
+
+static inline PyObject *pf_cfunction_module(PyObject *f)
+{
+    return ((PyCFunctionObject *)f)->m_module;
+}
+
+static inline PyMethodDef *pf_method_descr_def(PyObject *d)
+{
+    return ((PyMethodDescrObject *)d)->d_method;
+}
+
+static inline PyTypeObject *pf_method_descr_type(PyObject *d)
+{
+    return PyDescr_TYPE((PyMethodDescrObject *)d);
+}
+
+/* What type(self) has under name through its MRO, without calling a descriptor
+ * (_PyType_Lookup).  Borrowed, or NULL; never raises. */
+static inline PyObject *pf_type_lookup(PyTypeObject *type, PyObject *name)
+{
+    return _PyType_Lookup(type, name);
+}
+
+/* ---- pending exceptions ---- */
+
+/* A pending exception set aside (pf_exc_save leaves none set; pf_exc_restore puts it
+ * back, dropping any raised in between). */
+typedef struct pf_exc {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc;
+#else
+    PyObject *type, *value, *tb;
+#endif
+} pf_exc;
+
+static inline void pf_exc_save(pf_exc *e)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    e->exc = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&e->type, &e->value, &e->tb);
+#endif
+}
+
+static inline void pf_exc_restore(pf_exc *e)
+{
+    PyErr_Clear();
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(e->exc);
+#else
+    PyErr_Restore(e->type, e->value, e->tb);
+#endif
+}
+
+#if PF_USE_MONITORING
+/* A sys.monitoring callback's offset or line argument as an int32, -1 if it is not a
+ * small int.  Reads the int inline (PyUnstable_Long_*): it runs on every event. */
+PF_INLINE int32_t pf_monitoring_int(PyObject *o)
+{
+    if (PF_LIKELY(PyLong_CheckExact(o) && PyUnstable_Long_IsCompact((PyLongObject *)o)))
+        return (int32_t)PyUnstable_Long_CompactValue((PyLongObject *)o);
+    return -1;
+}
+#endif
+
+/* ---- interpreters and module definitions ---- */
+
+/* True in the main interpreter. */
+static inline int pf_in_main_interpreter(void)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return PyInterpreterState_Get() == PyInterpreterState_Main();
+#else
+    return PyThreadState_Get()->interp == PyInterpreterState_Main();
+#endif
+}
+
+/* The module-definition slot that declares it cannot be loaded in a subinterpreter
+ * (3.12+); older versions have no such slot: the module checks pf_in_main_interpreter. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define PF_MOD_SINGLE_INTERPRETER_SLOT \
+    { Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED },
+#else
+#define PF_MOD_SINGLE_INTERPRETER_SLOT
+#endif
 
 #if PY_VERSION_HEX < 0x03090000
 #define Py_IS_TYPE(ob, type) (Py_TYPE(ob) == (type))

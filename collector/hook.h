@@ -1,5 +1,6 @@
-/* hook.h: the event sources that feed a session: the C profile hook (3.8-3.11) or
- * sys.monitoring callbacks (3.12+).  One session at a time per process. */
+/* hook.h: the event sources that feed a session: the C profile hook (3.8-3.11,
+ * hook_profile.c) or sys.monitoring callbacks (3.12+, hook_monitoring.c); what they
+ * share is in hook.c.  One session at a time per process. */
 #ifndef PF_COLLECTOR_HOOK_H
 #define PF_COLLECTOR_HOOK_H
 
@@ -7,8 +8,6 @@
 
 /* The session being recorded, or NULL. */
 extern pf_session *pf_active;
-/* The thread-state type (created by the module). */
-extern PyTypeObject *pf_tstate_type;
 
 /* Starts delivering events to s (which becomes pf_active): every thread started from
  * now on, and the calling thread unless defer_current (then it is attached paused,
@@ -32,8 +31,23 @@ int pf_hook_mark(PyObject *code);
 /* In a forked child: stop every event source without touching the parent's data. */
 void pf_hook_forget(void);
 
-/* <=3.11: the callable given to threading.setprofile; installs the C hook in each new
- * thread at its first event.  3.12+: unused (sys.monitoring covers all threads). */
-extern PyMethodDef pf_thread_bootstrap_def;
+/* True if def is the event sources' own C function (<=3.11: the callable given to
+ * threading.setprofile, which installs the C hook in each new thread). */
+int pf_hook_is_ours(const PyMethodDef *def);
+
+/* ---- shared by the event sources (hook.c) ---- */
+
+/* Creates the calling thread's state in the active session.  Borrowed, or NULL. */
+pf_tstate *pf_hook_attach_current(void);
+
+/* Looks for the threading.Thread object of ts's thread while it is unknown (a few
+ * tries: a new thread registers itself in threading early).  Never raises. */
+void pf_hook_find_thread_slow(pf_tstate *ts);
+
+PF_INLINE void pf_hook_find_thread(pf_tstate *ts)
+{
+    if (PF_UNLIKELY(ts->thread == NULL) && ts->name_tries)
+        pf_hook_find_thread_slow(ts);
+}
 
 #endif

@@ -1,10 +1,14 @@
 /* module.c: the pyflame._collector extension module: start/stop a recording session,
  * run the profiled program's code, and read a trace back (for pyflame.dump and tests).
  * The Python-facing API (pyflame.profile, start, stop) lives in pyflame/__init__.py.
+ * Dependencies go one way: module -> hook (event sources) -> session -> cct.
  *
- * Structured like CPython's _lsprof.c: multi-phase init, a heap type for the per-thread
- * state.  The session itself is process-wide (pf_active in hook.c): interpreter hooks
- * are, too.
+ * Structured like CPython's _lsprof.c: multi-phase init, module state holding the heap
+ * type of the per-thread state.  The session itself is process-wide (pf_active in
+ * hook.c), as the interpreter hooks are (a profile hook per thread, sys.monitoring per
+ * interpreter, the allocator hooks per process); so the module is supported in the main
+ * interpreter only: importing it in a subinterpreter raises ImportError, rather than
+ * letting a subinterpreter's session be seen, stopped and written from another.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,12 +22,18 @@
 #include "formats/alloc.h"
 #include "formats/trace.h"
 
-static unsigned long main_ident;
+/* Module state. */
+typedef struct modstate {
+    PyTypeObject *tstate_type;      /* new ref: ThreadState */
+    unsigned long main_ident;       /* the thread that imported the module */
+} modstate;
 
-unsigned long pf_main_thread_ident(void)
+static modstate *state_of(PyObject *mod)
 {
-    return main_ident;
+    return (modstate *)PyModule_GetState(mod);
 }
+
+static int native_is_ours(const PyMethodDef *def);
 
 /* ---- the thread-state type ---- */
 
@@ -49,31 +59,6 @@ static PyType_Spec tstate_spec = {
 
 /* ---- start / run / stop ---- */
 
-/* Copies a list of str into a NULL-terminated array (NULL for None).  0 or -1. */
-static int patterns(PyObject *list, char ***out)
-{
-    *out = NULL;
-    if (list == NULL || list == Py_None)
-        return 0;
-    Py_ssize_t n = PyList_GET_SIZE(list);
-    char **a = pf_calloc((size_t)n + 1, sizeof(char *));
-    if (a == NULL)
-        return -1;
-    *out = a;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const char *u = PyUnicode_Check(PyList_GET_ITEM(list, i))
-                        ? PyUnicode_AsUTF8(PyList_GET_ITEM(list, i)) : NULL;
-        if (u == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
-            return -1;
-        }
-        if ((a[i] = pf_strndup(u, strlen(u))) == NULL)
-            return -1;
-    }
-    return 0;
-}
-
 static PyObject *m_mark(PyObject *mod, PyObject *code)
 {
     (void)mod;
@@ -87,7 +72,6 @@ static PyObject *m_mark(PyObject *mod, PyObject *code)
 
 static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
-    (void)mod;
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
                               "root", "include", "exclude", "memory", NULL };
     const char *path;
@@ -113,28 +97,16 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "pyflame: meta must be a dict");
         return NULL;
     }
-    pf_session *s = pf_session_new(path, (size_t)limit);
+    modstate *st = state_of(mod);
+    pf_session_config cfg = {
+        .path = path, .limit = (size_t)limit, .meta = meta == Py_None ? NULL : meta,
+        .ours = ours, .lines = lines, .memory = memory && !floor, .root = root,
+        .include = include, .exclude = exclude, .main_ident = st->main_ident,
+        .tstate_type = st->tstate_type, .native_is_ours = native_is_ours,
+    };
+    pf_session *s = pf_session_new(&cfg);
     if (s == NULL)
         return NULL;
-    if (meta != NULL && meta != Py_None) {
-        Py_INCREF(meta);
-        s->meta = meta;
-    }
-    if (ours != NULL) {
-        s->ours_prefix = pf_strndup(ours, strlen(ours));
-        s->ours_prefix_len = strlen(ours);
-    }
-    s->lines = lines;
-    s->memory = memory && !floor;
-    if ((root != NULL && (s->lines_root = pf_strndup(root, strlen(root))) == NULL)
-        || patterns(include, &s->include) < 0 || patterns(exclude, &s->exclude) < 0) {
-        pf_free((void *)s->ours_prefix);
-        s->ours_prefix = NULL;
-        pf_session_free(s);
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
-        return NULL;
-    }
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     s->start_unix_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
@@ -142,8 +114,6 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     s->mono_start = pf_mono_ns();
     s->t_start = pf_now();
     if (pf_hook_install(s, defer, floor) < 0) {
-        pf_free((void *)s->ours_prefix);
-        s->ours_prefix = NULL;
         pf_session_free(s);
         return NULL;
     }
@@ -151,8 +121,6 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
      * state created by the install publishes its site from now on. */
     if (s->memory && pf_memhook_start() < 0) {
         pf_hook_forget();
-        pf_free((void *)s->ours_prefix);
-        s->ours_prefix = NULL;
         pf_session_free(s);
         return NULL;
     }
@@ -208,8 +176,6 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
         pf_trace_free(t);
     }
     pf_memhook_release();
-    pf_free((void *)s->ours_prefix);
-    s->ours_prefix = NULL;
     pf_session_free(s);
     return res;
 }
@@ -229,8 +195,6 @@ static PyObject *m_forget(PyObject *mod, PyObject *noargs)
     pf_memhook_stop();
     pf_memhook_release();
     pf_hook_forget();
-    pf_free((void *)s->ours_prefix);
-    s->ours_prefix = NULL;
     pf_session_free(s);
     Py_RETURN_NONE;
 }
@@ -400,73 +364,69 @@ static PyMethodDef methods[] = {
     { NULL, NULL, 0, NULL },
 };
 
-int pf_native_is_ours(const PyMethodDef *def)
+/* True if def is one of this extension's own functions (not the program's). */
+static int native_is_ours(const PyMethodDef *def)
 {
     for (const PyMethodDef *m = methods; m->ml_name != NULL; m++)
         if (m == def)
             return 1;
-    return def == &pf_thread_bootstrap_def;
+    return pf_hook_is_ours(def);
 }
-
-#if !PF_USE_MONITORING && PY_VERSION_HEX >= 0x030B0000
-int pf_fast_frames = 0;
-
-/* Enables the inline frame accessors of compat.h if they agree with the API on the
- * frames currently running (the importer's). */
-static void compat_check(void)
-{
-    PyFrameObject *f = PyEval_GetFrame();            /* borrowed */
-    int ok = f != NULL;
-    for (int n = 0; f != NULL && n < 8 && ok; n++) {
-        PyCodeObject *code = PyFrame_GetCode(f);     /* new ref */
-        pf_fast_frames = 1;
-        ok = pf_frame_code(f) == code && pf_frame_lasti(f) == PyFrame_GetLasti(f);
-        pf_fast_frames = 0;
-        Py_DECREF(code);
-        PyFrameObject *back = PyFrame_GetBack(f);   /* new ref */
-        Py_XDECREF(back);                           /* the frame stays alive on the stack */
-        f = back;
-    }
-    pf_fast_frames = ok;
-}
-#else
-static void compat_check(void)
-{
-}
-#endif
 
 static int module_exec(PyObject *mod)
 {
-    main_ident = PyThread_get_thread_ident();
-    compat_check();
-    if (pf_tstate_type == NULL) {
-        pf_tstate_type = (PyTypeObject *)PyType_FromSpec(&tstate_spec);
-        if (pf_tstate_type == NULL)
-            return -1;
+    if (!pf_in_main_interpreter()) {
+        PyErr_SetString(PyExc_ImportError,
+                        "pyflame._collector: cannot be imported in a subinterpreter: its "
+                        "session and hooks are process-wide; profile from the main interpreter");
+        return -1;
     }
-    Py_INCREF(pf_tstate_type);
-    if (PyModule_AddObject(mod, "ThreadState", (PyObject *)pf_tstate_type) < 0) {
-        Py_DECREF(pf_tstate_type);
+    modstate *st = state_of(mod);
+    st->main_ident = PyThread_get_thread_ident();
+    int fast = pf_compat_init();
+    st->tstate_type = (PyTypeObject *)PyType_FromSpec(&tstate_spec);
+    if (st->tstate_type == NULL)
+        return -1;
+    if (PyModule_AddObject(mod, "ThreadState", Py_NewRef(st->tstate_type)) < 0) {
+        Py_DECREF(st->tstate_type);
         return -1;
     }
     if (PyModule_AddIntConstant(mod, "MONITORING", PF_USE_MONITORING) < 0)
         return -1;
-#if !PF_USE_MONITORING && PY_VERSION_HEX >= 0x030B0000
-    if (PyModule_AddIntConstant(mod, "FAST_FRAMES", pf_fast_frames) < 0)
+    if (fast >= 0 && PyModule_AddIntConstant(mod, "FAST_FRAMES", fast) < 0)
         return -1;
-#endif
     return 0;
+}
+
+static int module_traverse(PyObject *mod, visitproc visit, void *arg)
+{
+    modstate *st = state_of(mod);
+    Py_VISIT(st->tstate_type);
+    return 0;
+}
+
+static int module_clear(PyObject *mod)
+{
+    modstate *st = state_of(mod);
+    Py_CLEAR(st->tstate_type);
+    return 0;
+}
+
+static void module_free(void *mod)
+{
+    module_clear((PyObject *)mod);
 }
 
 static PyModuleDef_Slot slots[] = {
     { Py_mod_exec, (void *)module_exec },
+    PF_MOD_SINGLE_INTERPRETER_SLOT
     { 0, NULL },
 };
 
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "pyflame._collector",
     "pyflame's collector: records Python and C calls into a calling-context tree.",
-    0, methods, slots, NULL, NULL, NULL,
+    sizeof(modstate), methods, slots, module_traverse, module_clear, module_free,
 };
 
 /* The one exported symbol (everything else is hidden by -fvisibility=hidden; older

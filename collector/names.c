@@ -10,21 +10,13 @@
  * without creating the bound method. */
 #include "collector/names.h"
 
-#if PY_VERSION_HEX >= 0x030C0000
-#define SAVE_EXC(v) PyObject *v = PyErr_GetRaisedException()
-#define RESTORE_EXC(v) PyErr_SetRaisedException(v)
-#else
-#define SAVE_EXC(v) PyObject *v##_t, *v##_v, *v##_tb; PyErr_Fetch(&v##_t, &v##_v, &v##_tb)
-#define RESTORE_EXC(v) PyErr_Restore(v##_t, v##_v, v##_tb)
-#endif
-
-/* repr(_PyType_Lookup(type(self), name)) or NULL (no exception left set). */
+/* repr(pf_type_lookup(type(self), name)) or NULL (no exception left set). */
 static PyObject *lookup_repr(PyObject *self, const char *name)
 {
     PyObject *res = NULL;
     PyObject *pyname = PyUnicode_FromString(name);               /* new ref */
     if (pyname != NULL) {
-        PyObject *found = _PyType_Lookup(Py_TYPE(self), pyname);   /* borrowed */
+        PyObject *found = pf_type_lookup(Py_TYPE(self), pyname);   /* borrowed */
         if (found != NULL) {
             Py_INCREF(found);
             res = PyObject_Repr(found);                              /* new ref */
@@ -37,11 +29,12 @@ static PyObject *lookup_repr(PyObject *self, const char *name)
     return res;
 }
 
-static PyObject *label_of_cfunction(PyCFunctionObject *fn)
+static PyObject *label_of_cfunction(PyObject *fn)
 {
-    const char *name = fn->m_ml->ml_name;
-    PyObject *mod = fn->m_module;                                  /* borrowed */
-    if (fn->m_self == NULL) {
+    const char *name = pf_cfunction_def(fn)->ml_name;
+    PyObject *mod = pf_cfunction_module(fn);                       /* borrowed */
+    PyObject *self = pf_cfunction_self(fn);                        /* borrowed */
+    if (self == NULL) {
         PyObject *modname = NULL;                                  /* new ref */
         if (mod != NULL && PyUnicode_Check(mod)) {
             Py_INCREF(mod);
@@ -59,7 +52,7 @@ static PyObject *label_of_cfunction(PyCFunctionObject *fn)
         Py_XDECREF(modname);
         return res;
     }
-    PyObject *res = lookup_repr(fn->m_self, name);
+    PyObject *res = lookup_repr(self, name);
     if (res != NULL)
         return res;
     if (mod != NULL && PyUnicode_Check(mod))
@@ -69,10 +62,11 @@ static PyObject *label_of_cfunction(PyCFunctionObject *fn)
 
 PyObject *pf_native_label(PyMethodDef *def, PyObject *callable, PyObject *self_arg)
 {
-    SAVE_EXC(exc);
+    pf_exc exc;
+    pf_exc_save(&exc);
     PyObject *res = NULL;
     if (callable != NULL && PyCFunction_Check(callable)) {
-        res = label_of_cfunction((PyCFunctionObject *)callable);
+        res = label_of_cfunction(callable);
     } else if (callable != NULL && Py_IS_TYPE(callable, &PyMethodDescr_Type)) {
         if (self_arg != NULL)
             res = lookup_repr(self_arg, def->ml_name);
@@ -85,6 +79,30 @@ PyObject *pf_native_label(PyMethodDef *def, PyObject *callable, PyObject *self_a
         if (res == NULL)
             PyErr_Clear();
     }
-    RESTORE_EXC(exc);
+    pf_exc_restore(&exc);
     return res;
+}
+
+PyObject *pf_thread_object(uint64_t ident)
+{
+    pf_exc exc;
+    pf_exc_save(&exc);
+    PyObject *found = NULL;                                          /* new ref */
+    PyObject *mods = PyImport_GetModuleDict();                       /* borrowed */
+    PyObject *threading = PyDict_GetItemString(mods, "threading");   /* borrowed */
+    if (threading != NULL) {
+        PyObject *active = PyObject_GetAttrString(threading, "_active");   /* new ref */
+        if (active != NULL && PyDict_Check(active)) {
+            PyObject *key = PyLong_FromUnsignedLongLong(ident);      /* new ref */
+            if (key != NULL) {
+                found = PyDict_GetItemWithError(active, key);        /* borrowed */
+                Py_XINCREF(found);
+                Py_DECREF(key);
+            }
+        }
+        Py_XDECREF(active);
+    }
+    PyErr_Clear();
+    pf_exc_restore(&exc);
+    return found;
 }

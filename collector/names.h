@@ -1,7 +1,8 @@
 /* names.h: labels of C functions, spelled the way cProfile spells them, so that a
  * trace converted to pstats has the same keys as cProfile's own output:
- *   "<built-in method builtins.len>", "<method 'append' of 'list' objects>".
- * Computed once per distinct function (at node creation), never per event. */
+ *   "<built-in method builtins.len>", "<method 'append' of 'list' objects>",
+ * computed once per distinct function (at node creation), never per event; and the
+ * one lookup of a thread's threading.Thread object (for its name). */
 #ifndef PF_COLLECTOR_NAMES_H
 #define PF_COLLECTOR_NAMES_H
 
@@ -14,7 +15,9 @@
  * only when out of memory. */
 PyObject *pf_native_label(PyMethodDef *def, PyObject *callable, PyObject *self_arg);
 
-/* True if def is one of this extension's own functions (not the program's). */
-int pf_native_is_ours(const PyMethodDef *def);
+/* The threading.Thread object of the thread with this ident (threading._active), if
+ * threading is imported and knows it.  Never raises: a pending exception is saved and
+ * restored.  New ref, or NULL. */
+PyObject *pf_thread_object(uint64_t ident);
 
 #endif

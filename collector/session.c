@@ -1,6 +1,6 @@
-/* session.c: a recording session's memory (node arena, key table, thread states) and
- * the stop-time work: closing open activations, resolving call sites to lines,
- * merging siblings and turning the tree into a pf_trace.  See session.h for the model. */
+/* session.c: a recording session's memory (its tree, key table, thread states) and the
+ * stop-time work: closing open activations, merging the tree (cct.c) and turning it
+ * into a pf_trace.  See session.h for the model. */
 #include "collector/session.h"
 
 #include <fnmatch.h>
@@ -16,8 +16,6 @@
 #if PF_HAVE_TSC
 #include <cpuid.h>
 #endif
-
-#define CHUNK_BYTES (64 * 1024)
 
 int pf_use_tsc = 0;
 
@@ -57,112 +55,176 @@ static int charge(pf_session *s, size_t n)
     return 0;
 }
 
-static void *arena_alloc(pf_session *s, size_t n)
+/* ---- key table ----
+ * One record per distinct key (code object or C function) in a dense array, found by
+ * the key pointer through a pf_hmap (value: the record's index).  A code object is held
+ * weakly: its names are copied into the record at registration, a weak reference's
+ * callback (on_code_death) tells us when it dies, and then its nodes are rekeyed to
+ * the record's tombstone (TOMB(i), odd, so never a pointer) and the pointer is unmapped:
+ * a new code object at the same address is a new key.  The record stays (the trace
+ * needs the names).  A code whose lines are recorded is held strongly (its line data
+ * and, on 3.12+, its local events refer to it), and so is one that cannot be weakly
+ * referenced. */
+
+#define TOMB(i) (((uintptr_t)(i) << 1) | 1)
+
+/* The record of key (a pointer or a tombstone), or PF_NONE. */
+static uint32_t key_index(const pf_session *s, uintptr_t key)
 {
-    n = (n + 15) & ~(size_t)15;
-    if ((size_t)(s->chunk_end - s->chunk_cur) < n) {
-        if (s->nchunks == s->cap_chunks) {
-            size_t cap = s->cap_chunks ? s->cap_chunks * 2 : 16;
-            void **c = pf_reallocarray(s->chunks, cap, sizeof(void *));
-            if (c == NULL) {
-                set_oom(s);
-                return NULL;
-            }
-            s->bytes += (cap - s->cap_chunks) * sizeof(void *);
-            s->chunks = c;
-            s->cap_chunks = cap;
-        }
-        if (charge(s, CHUNK_BYTES) < 0)
-            return NULL;
-        char *chunk = pf_malloc(CHUNK_BYTES);
-        if (chunk == NULL) {
-            s->bytes -= CHUNK_BYTES;
+    if (key & 1)
+        return (uint32_t)(key >> 1);
+    return pf_hmap_get(s->key_map, (uint64_t)key);
+}
+
+/* Charges what map grew by since it held `before` bytes. */
+static void charge_map(pf_session *s, const pf_hmap *map, size_t before)
+{
+    size_t now = pf_hmap_bytes(map);
+    if (now > before) {
+        s->bytes += now - before;
+        if (s->limit && s->bytes > s->limit)
             set_oom(s);
-            return NULL;
-        }
-        s->chunks[s->nchunks++] = chunk;
-        s->chunk_cur = chunk;
-        s->chunk_end = chunk + CHUNK_BYTES;
-    }
-    void *p = s->chunk_cur;
-    s->chunk_cur += n;
-    return p;
-}
-
-/* ---- key table ---- */
-
-static size_t key_hash(const void *key)
-{
-    return pf_ptr_hash(key);
-}
-
-static pf_keyslot *key_find(pf_session *s, const void *key)
-{
-    if (s->cap_keys == 0)
-        return NULL;
-    size_t mask = s->cap_keys - 1;
-    for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask) {
-        if (s->keys[i].key == key)
-            return &s->keys[i];
-        if (s->keys[i].key == NULL)
-            return NULL;
     }
 }
 
-static int key_grow(pf_session *s)
+/* A code object's weak reference called back: it is being destroyed. */
+static PyObject *on_code_death(PyObject *capsule, PyObject *wr)
 {
-    size_t cap = s->cap_keys ? s->cap_keys * 2 : 256;
-    if (charge(s, cap * sizeof(pf_keyslot)) < 0)
-        return -1;
-    pf_keyslot *slots = pf_calloc(cap, sizeof(pf_keyslot));
-    if (slots == NULL) {
-        s->bytes -= cap * sizeof(pf_keyslot);
-        set_oom(s);
-        return -1;
+    pf_session *s = PyCapsule_GetPointer(capsule, NULL);
+    if (s == NULL || PyCapsule_GetContext(capsule) != NULL) {
+        PyErr_Clear();             /* (context set: the session is gone, see keys_free) */
+        Py_RETURN_NONE;
     }
-    for (size_t j = 0; j < s->cap_keys; j++) {
-        if (s->keys[j].key == NULL)
-            continue;
-        size_t i = key_hash(s->keys[j].key) & (cap - 1);
-        while (slots[i].key != NULL)
-            i = (i + 1) & (cap - 1);
-        slots[i] = s->keys[j];
-    }
-    s->bytes -= s->cap_keys * sizeof(pf_keyslot);
-    pf_free(s->keys);
-    s->keys = slots;
-    s->cap_keys = cap;
-    return 0;
+    if (s->stopped)
+        Py_RETURN_NONE;    /* no more lookups: nothing to protect, the tree stays still */
+    uint32_t i = pf_hmap_get(s->wr_map, (uint64_t)(uintptr_t)wr);
+    if (i == PF_HMAP_NONE || s->keys[i].dead)
+        Py_RETURN_NONE;
+    pf_key *k = &s->keys[i];
+    uint32_t *v = pf_hmap_slot(s->key_map, (uint64_t)(uintptr_t)k->key, NULL);
+    if (v != NULL && *v == i)
+        *v = PF_HMAP_NONE;
+    pf_cct_rekey(s->cct, k->nodes, TOMB(i));
+    k->dead = 1;
+    /* The weak reference is no use now, but it is being called: it is dropped later
+     * (release_dead), chained through index, which is unused until stop. */
+    k->index = s->dead_keys;
+    s->dead_keys = i;
+    Py_RETURN_NONE;
 }
 
-/* Registers key (once).  0, or -1 when out of memory. */
-static int key_register(pf_session *s, void *key, int kind, PyObject *callable, PyObject *self_arg)
+/* Drops the weak references of the code objects that died since the last call. */
+static void release_dead(pf_session *s)
 {
-    if (key_find(s, key) != NULL)
+    while (s->dead_keys != PF_NONE) {
+        pf_key *k = &s->keys[s->dead_keys];
+        s->dead_keys = k->index;
+        k->index = PF_NONE;
+        Py_CLEAR(k->wr);
+    }
+}
+
+static PyMethodDef code_death_def = {
+    "_code_death", on_code_death, METH_O, "pyflame: a recorded code object is being destroyed."
+};
+
+/* Fills record k of code (names, reference).  0, or -1 when out of memory. */
+static int key_fill_code(pf_session *s, pf_key *k, uint32_t i, PyCodeObject *co)
+{
+    k->filename = Py_NewRef(pf_code_filename(co));
+    k->name = Py_NewRef(pf_code_name(co));
+    k->qualname = pf_code_qualname(co);
+    k->firstlineno = pf_code_firstlineno(co);
+    k->wr = s->death_cb != NULL ? PyWeakref_NewRef((PyObject *)co, s->death_cb) : NULL;
+    if (k->wr == NULL) {
+        PyErr_Clear();
+        k->obj = Py_NewRef(co);        /* held strongly: it never dies while we record */
         return 0;
-    if ((s->nkeys + 1) * 2 > s->cap_keys && key_grow(s) < 0)
+    }
+    size_t before = pf_hmap_bytes(s->wr_map);
+    uint32_t *v = pf_hmap_slot(s->wr_map, (uint64_t)(uintptr_t)k->wr, NULL);
+    charge_map(s, s->wr_map, before);
+    if (v == NULL)
         return -1;
-    PyObject *obj;                          /* new ref */
-    if (kind == PF_KEY_PYTHON) {
-        obj = (PyObject *)key;
-        Py_INCREF(obj);
-    } else {
-        obj = pf_native_label((PyMethodDef *)key, callable, self_arg);
-        if (obj == NULL) {
+    *v = i;
+    return 0;
+}
+
+/* Registers key (once).  Its record's index, or PF_NONE when out of memory (sets oom). */
+static uint32_t key_register(pf_session *s, void *key, int kind, PyObject *callable,
+                             PyObject *self_arg)
+{
+    uint32_t i = pf_hmap_get(s->key_map, (uint64_t)(uintptr_t)key);
+    if (i != PF_HMAP_NONE)
+        return i;
+    release_dead(s);
+    if (s->nkeys == s->cap_keys) {
+        size_t cap = s->cap_keys ? s->cap_keys * 2 : 256;
+        if (cap >= PF_NONE || charge(s, (cap - s->cap_keys) * sizeof(pf_key)) < 0) {
             set_oom(s);
-            return -1;
+            return PF_NONE;
+        }
+        pf_key *keys = pf_reallocarray(s->keys, cap, sizeof(pf_key));
+        if (keys == NULL) {
+            s->bytes -= (cap - s->cap_keys) * sizeof(pf_key);
+            set_oom(s);
+            return PF_NONE;
+        }
+        s->keys = keys;
+        s->cap_keys = cap;
+    }
+    size_t before = pf_hmap_bytes(s->key_map);
+    uint32_t *v = pf_hmap_slot(s->key_map, (uint64_t)(uintptr_t)key, NULL);
+    charge_map(s, s->key_map, before);
+    if (v == NULL) {
+        set_oom(s);
+        return PF_NONE;
+    }
+    i = (uint32_t)s->nkeys;
+    pf_key *k = &s->keys[i];
+    memset(k, 0, sizeof *k);
+    k->key = key;
+    k->kind = (uint8_t)kind;
+    k->index = PF_NONE;
+    k->nodes = PF_CCT_NONE;
+    pf_memhook_suspend();          /* the label, names and weak reference are ours */
+    int r = 0;
+    if (kind == PF_KEY_PYTHON)
+        r = key_fill_code(s, k, i, (PyCodeObject *)key);
+    else if ((k->obj = pf_native_label((PyMethodDef *)key, callable, self_arg)) == NULL)
+        r = -1;
+    pf_memhook_resume();
+    s->nkeys++;                    /* even half filled: pf_session_free drops its refs */
+    if (r < 0) {
+        set_oom(s);
+        return PF_NONE;
+    }
+    *pf_hmap_slot(s->key_map, (uint64_t)(uintptr_t)key, NULL) = i;
+    return i;
+}
+
+static void keys_free(pf_session *s)
+{
+    for (size_t i = 0; i < s->nkeys; i++) {
+        pf_key *k = &s->keys[i];
+        Py_XDECREF(k->wr);         /* first: no callback once it is gone */
+        Py_XDECREF(k->obj);
+        Py_XDECREF(k->filename);
+        Py_XDECREF(k->name);
+        Py_XDECREF(k->qualname);
+        if (k->lc != NULL) {
+            pf_free(k->lc->st);
+            pf_free(k->lc);
         }
     }
-    size_t mask = s->cap_keys - 1;
-    size_t i = key_hash(key) & mask;
-    while (s->keys[i].key != NULL)
-        i = (i + 1) & mask;
-    s->keys[i].key = key;
-    s->keys[i].obj = obj;
-    s->keys[i].kind = (uint8_t)kind;
-    s->keys[i].index = PF_NONE;
-    s->nkeys++;
-    return 0;
+    pf_free(s->keys);
+    pf_hmap_free(s->key_map);
+    pf_hmap_free(s->wr_map);
+    /* A weak reference the program got hold of (weakref.getweakrefs) may outlive us and
+     * still call back: mark the session gone. */
+    if (s->death_cb != NULL && PyCapsule_SetContext(PyCFunction_GET_SELF(s->death_cb), s) < 0)
+        PyErr_Clear();
+    Py_XDECREF(s->death_cb);
 }
 
 /* ---- line selection and data ----
@@ -181,7 +243,7 @@ static int any_match(char **pats, const char *f)
 
 static int file_selected(pf_session *s, PyObject *code)
 {
-    PyObject *fn = ((PyCodeObject *)code)->co_filename;   /* borrowed */
+    PyObject *fn = pf_code_filename((PyCodeObject *)code);   /* borrowed */
     const char *f = PyUnicode_Check(fn) ? PyUnicode_AsUTF8(fn) : NULL;
     if (f == NULL) {
         PyErr_Clear();
@@ -204,61 +266,13 @@ static int file_selected(pf_session *s, PyObject *code)
     return in && !any_match(s->exclude, f);
 }
 
-static int lslot_grow(pf_session *s)
+/* Selects record i (of code) for line recording: its line data, held strongly.  NULL
+ * when out of memory. */
+static pf_lcode *select_key(pf_session *s, uint32_t i, PyObject *code)
 {
-    size_t cap = s->cap_lslots ? s->cap_lslots * 2 : 256;
-    if (charge(s, cap * sizeof(pf_lslot)) < 0)
-        return -1;
-    pf_lslot *slots = pf_calloc(cap, sizeof(pf_lslot));
-    if (slots == NULL) {
-        s->bytes -= cap * sizeof(pf_lslot);
-        set_oom(s);
-        return -1;
-    }
-    for (size_t j = 0; j < s->cap_lslots; j++) {
-        if (s->lslots[j].key == NULL)
-            continue;
-        size_t i = pf_ptr_hash(s->lslots[j].key) & (cap - 1);
-        while (slots[i].key != NULL)
-            i = (i + 1) & (cap - 1);
-        slots[i] = s->lslots[j];
-    }
-    s->bytes -= s->cap_lslots * sizeof(pf_lslot);
-    pf_free(s->lslots);
-    s->lslots = slots;
-    s->cap_lslots = cap;
-    return 0;
-}
-
-/* The slot of code, inserted (unselected) if absent.  NULL when out of memory. */
-static pf_lslot *lslot_get(pf_session *s, PyObject *code)
-{
-    if (s->cap_lslots != 0) {
-        size_t mask = s->cap_lslots - 1;
-        for (size_t i = pf_ptr_hash(code) & mask;; i = (i + 1) & mask) {
-            if (s->lslots[i].key == code)
-                return &s->lslots[i];
-            if (s->lslots[i].key == NULL)
-                break;
-        }
-    }
-    if ((s->nlslots + 1) * 2 > s->cap_lslots && lslot_grow(s) < 0)
-        return NULL;
-    size_t mask = s->cap_lslots - 1;
-    size_t i = pf_ptr_hash(code) & mask;
-    while (s->lslots[i].key != NULL)
-        i = (i + 1) & mask;
-    s->lslots[i].key = code;
-    s->lslots[i].obj = Py_NewRef(code);
-    s->lslots[i].lc = NULL;
-    s->nlslots++;
-    return &s->lslots[i];
-}
-
-static pf_lcode *select_slot(pf_session *s, pf_lslot *sl)
-{
-    if (sl->lc != NULL)
-        return sl->lc;
+    pf_key *k = &s->keys[i];
+    if (k->lc != NULL)
+        return k->lc;
     if (charge(s, sizeof(pf_lcode)) < 0)
         return NULL;
     pf_lcode *lc = pf_calloc(1, sizeof(pf_lcode));
@@ -266,10 +280,12 @@ static pf_lcode *select_slot(pf_session *s, pf_lslot *sl)
         set_oom(s);
         return NULL;
     }
-    lc->code = sl->obj;
-    int first = ((PyCodeObject *)sl->obj)->co_firstlineno;
+    if (k->obj == NULL)
+        k->obj = Py_NewRef(code);
+    lc->code = k->obj;
+    int first = k->firstlineno;
     lc->base = first > 0 ? first : 1;
-    sl->lc = lc;
+    k->lc = lc;
     s->lines_used = 1;
     return lc;
 }
@@ -278,21 +294,27 @@ pf_lcode *pf_lines_decide(pf_session *s, PyObject *code)
 {
     if (!PyCode_Check(code) || s->oom)
         return NULL;
-    pf_lslot *sl = lslot_get(s, code);
-    if (sl == NULL)
+    uint32_t i = key_register(s, code, PF_KEY_PYTHON, NULL, NULL);
+    if (i == PF_NONE)
         return NULL;
-    if (sl->lc != NULL || !s->lines)
-        return sl->lc;
+    pf_key *k = &s->keys[i];
+    if (k->decided)
+        return k->lc;
+    k->decided = 1;
+    if (k->lc != NULL || !s->lines)
+        return k->lc;
     pf_memhook_suspend();          /* the filename's UTF-8 cache is ours, not the program's */
     int selected = file_selected(s, code);
     pf_memhook_resume();
-    return selected ? select_slot(s, sl) : NULL;
+    return selected ? select_key(s, i, code) : NULL;
 }
 
 pf_lcode *pf_lines_mark(pf_session *s, PyObject *code)
 {
-    pf_lslot *sl = lslot_get(s, code);
-    return sl == NULL ? NULL : select_slot(s, sl);
+    if (s->oom)
+        return NULL;
+    uint32_t i = key_register(s, code, PF_KEY_PYTHON, NULL, NULL);
+    return i == PF_NONE ? NULL : select_key(s, i, code);
 }
 
 pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line)
@@ -318,18 +340,6 @@ pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line)
 
 static void lines_free(pf_session *s)
 {
-    for (size_t i = 0; i < s->cap_lslots; i++) {
-        if (s->lslots[i].key == NULL)
-            continue;
-        if (s->lslots[i].lc != NULL) {
-            pf_free(s->lslots[i].lc->st);
-            pf_free(s->lslots[i].lc);
-        }
-        Py_XDECREF(s->lslots[i].obj);
-    }
-    pf_free(s->lslots);
-    s->lslots = NULL;
-    s->cap_lslots = s->nlslots = 0;
     for (char **p = s->include; p != NULL && *p != NULL; p++)
         pf_free(*p);
     for (char **p = s->exclude; p != NULL && *p != NULL; p++)
@@ -341,20 +351,73 @@ static void lines_free(pf_session *s)
 
 /* ---- session ---- */
 
-pf_session *pf_session_new(const char *path, size_t limit)
+/* Copies a list of str into a NULL-terminated array (NULL for None).  0 or -1 with an
+ * exception set. */
+static int patterns(PyObject *list, char ***out)
+{
+    *out = NULL;
+    if (list == NULL || list == Py_None)
+        return 0;
+    if (!PyList_Check(list)) {
+        PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    char **a = pf_calloc((size_t)n + 1, sizeof(char *));
+    if (a == NULL)
+        return PyErr_NoMemory(), -1;
+    *out = a;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *u = PyUnicode_Check(PyList_GET_ITEM(list, i))
+                        ? PyUnicode_AsUTF8(PyList_GET_ITEM(list, i)) : NULL;
+        if (u == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+            return -1;
+        }
+        if ((a[i] = pf_strndup(u, strlen(u))) == NULL)
+            return PyErr_NoMemory(), -1;
+    }
+    return 0;
+}
+
+pf_session *pf_session_new(const pf_session_config *cfg)
 {
     pf_session *s = pf_calloc(1, sizeof(pf_session));
     if (s == NULL)
-        goto fail;
-    s->path = pf_strndup(path, strlen(path));
-    if (s->path == NULL)
-        goto fail;
-    s->limit = limit;
+        return (pf_session *)PyErr_NoMemory();
     s->bytes = sizeof(pf_session);
+    s->dead_keys = PF_NONE;
+    s->limit = cfg->limit;
+    s->lines = cfg->lines;
+    s->memory = cfg->memory;
+    s->main_ident = cfg->main_ident;
+    s->native_is_ours = cfg->native_is_ours;
+    s->tstate_type = (PyTypeObject *)Py_NewRef(cfg->tstate_type);
+    if (cfg->meta != NULL)
+        s->meta = Py_NewRef(cfg->meta);
+    if ((s->path = pf_strndup(cfg->path, strlen(cfg->path))) == NULL
+        || (cfg->ours != NULL && (s->ours_prefix = pf_strndup(cfg->ours, strlen(cfg->ours))) == NULL)
+        || (cfg->root != NULL && (s->lines_root = pf_strndup(cfg->root, strlen(cfg->root))) == NULL)
+        || (s->cct = pf_cct_new(&s->bytes, s->limit)) == NULL
+        || (s->key_map = pf_hmap_new(256)) == NULL || (s->wr_map = pf_hmap_new(256)) == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    s->bytes += pf_hmap_bytes(s->key_map) + pf_hmap_bytes(s->wr_map);
+    PyObject *capsule = PyCapsule_New(s, NULL, NULL);             /* new ref */
+    if (capsule == NULL)
+        goto fail;
+    s->death_cb = PyCFunction_New(&code_death_def, capsule);
+    Py_DECREF(capsule);
+    if (s->death_cb == NULL)
+        goto fail;
+    s->ours_prefix_len = s->ours_prefix != NULL ? strlen(s->ours_prefix) : 0;
+    if (patterns(cfg->include, &s->include) < 0 || patterns(cfg->exclude, &s->exclude) < 0)
+        goto fail;
     return s;
 fail:
-    pf_free(s);
-    PyErr_NoMemory();
+    pf_session_free(s);
     return NULL;
 }
 
@@ -366,34 +429,37 @@ void pf_session_free(pf_session *s)
     while (ts != NULL) {
         pf_tstate *next = ts->next;
         ts->session = NULL;
+        ts->cct = NULL;
         ts->next = NULL;
         ts->msite = &ts->own_site;
         pf_free(ts->stack);
         ts->stack = NULL;
         ts->depth = ts->cap = 0;
-        ts->root.child = NULL;
         Py_DECREF(ts);                      /* the session's reference */
         ts = next;
     }
-    for (size_t i = 0; i < s->cap_keys; i++)
-        Py_XDECREF(s->keys[i].obj);
-    pf_free(s->keys);
+    keys_free(s);
     pf_free(s->node_mem);
     lines_free(s);
-    for (size_t i = 0; i < s->nchunks; i++)
-        pf_free(s->chunks[i]);
-    pf_free(s->chunks);
+    pf_cct_free(s->cct);
     Py_XDECREF(s->meta);
+    Py_XDECREF(s->tstate_type);
+    pf_free(s->ours_prefix);
     pf_free(s->path);
     pf_free(s);
 }
 
-pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
+pf_tstate *pf_tstate_create(pf_session *s)
 {
     if (s->oom)
         return NULL;
+    uint32_t root = pf_cct_root(s->cct);
+    if (root == PF_CCT_NONE) {
+        set_oom(s);
+        return NULL;
+    }
     pf_memhook_suspend();
-    pf_tstate *ts = PyObject_New(pf_tstate, type);   /* new ref, kept by the session list */
+    pf_tstate *ts = PyObject_New(pf_tstate, s->tstate_type);   /* new ref, kept by the session list */
     pf_memhook_resume();
     if (ts == NULL) {
         PyErr_Clear();
@@ -406,9 +472,8 @@ pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type)
     ts->thread = NULL;
     ts->name_tries = 64;
     ts->paused = 0;
-    memset(&ts->root, 0, sizeof ts->root);
-    ts->root.site = -1;
-    ts->root.mid = PF_MEM_NONE;     /* not a node: what is spliced into it is dropped */
+    ts->cct = s->cct;
+    ts->root = root;
     ts->stack = NULL;
     ts->depth = ts->cap = 0;
     ts->own_site.node = PF_MEM_NONE;
@@ -446,39 +511,42 @@ int pf_tstate_grow(pf_tstate *ts)
     return 0;
 }
 
-pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32_t site,
-                               int kind, PyObject *obj, PyObject *self_arg)
+/* The line of n's call site in parent's code (which must be alive). */
+static uint32_t resolve_line(const pf_cct_node *parent, const pf_cct_node *n)
 {
-    pf_memhook_suspend();          /* a C function's label is a str we create */
-    int r = key_register(s, key, kind, obj, self_arg);
-    pf_memhook_resume();
-    if (r < 0)
+    if (n->site < 0 || pf_cct_kind(parent) != PF_KEY_PYTHON || parent->key == 0)
+        return 0;
+    int line = PyCode_Addr2Line((PyCodeObject *)parent->key, n->site);
+    return line > 0 ? (uint32_t)line : 0;
+}
+
+pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int32_t site,
+                                  int kind, PyObject *obj, PyObject *self_arg, uint32_t *id)
+{
+    uint32_t k = key_register(s, key, kind, obj, self_arg);
+    if (k == PF_NONE)
         return NULL;
-    pf_cnode *n = arena_alloc(s, sizeof(pf_cnode));
-    if (n == NULL)
+    pf_cct_node *n = pf_cct_add(s->cct, parent, (uintptr_t)key, site, (uint8_t)kind,
+                                kind == PF_KEY_PYTHON ? &s->keys[k].nodes : NULL, id);
+    if (n == NULL) {
+        set_oom(s);
         return NULL;
-    memset(n, 0, sizeof *n);
-    n->parent = parent;
-    n->key = key;
-    n->site = site;
-    n->kind = (uint8_t)kind;
-    n->chain = parent->key == key ? (uint8_t)(parent->chain < 2 ? parent->chain + 1 : 2) : 0;
-    n->sibling = parent->child;
-    parent->child = n;
-    n->mid = s->nnodes < PF_MEM_NONE ? (uint32_t)s->nnodes : PF_MEM_NONE;
-    s->nnodes++;
+    }
+    /* the line now, while the parent's code is alive (it is running) */
+    pf_cct_set_line(n, resolve_line(pf_cct_at(s->cct, parent), n));
     return n;
 }
 
 /* ---- stop time ---- */
 
-static int is_ours(pf_session *s, const pf_cnode *n)
+static int is_ours(pf_session *s, const pf_cct_node *n)
 {
-    if (n->kind == PF_KEY_NATIVE)
-        return pf_native_is_ours((const PyMethodDef *)n->key);
-    if (s->ours_prefix == NULL)
+    if (pf_cct_kind(n) == PF_KEY_NATIVE)
+        return s->native_is_ours != NULL && s->native_is_ours((const PyMethodDef *)n->key);
+    uint32_t i = key_index(s, n->key);
+    if (s->ours_prefix == NULL || i == PF_NONE)
         return 0;
-    PyObject *fn = ((PyCodeObject *)n->key)->co_filename;   /* borrowed */
+    PyObject *fn = s->keys[i].filename;   /* borrowed */
     Py_ssize_t len;
     const char *f = PyUnicode_Check(fn) ? PyUnicode_AsUTF8AndSize(fn, &len) : NULL;
     if (f == NULL) {
@@ -490,6 +558,8 @@ static int is_ours(pf_session *s, const pf_cnode *n)
 
 void pf_session_flush(pf_session *s, uint64_t now)
 {
+    s->stopped = 1;
+    release_dead(s);
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         /* another thread's memhook site may be gone with its thread: write our own */
         ts->msite = &ts->own_site;
@@ -518,25 +588,22 @@ static uint32_t intern_str(pf_trace *t, PyObject *str)
     return id;
 }
 
-/* The trace's code index for a key, adding the code record on first use. */
-static uint32_t code_index(pf_trace *t, pf_session *s, void *key)
+/* The trace's code index for key record i, adding the code record on first use. */
+static uint32_t code_index(pf_trace *t, pf_session *s, uint32_t i)
 {
-    pf_keyslot *k = key_find(s, key);
-    if (k == NULL)
+    if (i >= s->nkeys)
         return PF_NONE;
+    pf_key *k = &s->keys[i];
     if (k->index != PF_NONE)
         return k->index;
     pf_code c;
     memset(&c, 0, sizeof c);
     if (k->kind == PF_KEY_PYTHON) {
-        PyCodeObject *co = (PyCodeObject *)k->obj;
-        PyObject *qn = pf_code_qualname(co);     /* new ref */
         c.kind = PF_CODE_PYTHON;
-        c.file = intern_str(t, co->co_filename);
-        c.name = intern_str(t, co->co_name);
-        c.qualname = intern_str(t, qn);
-        Py_DECREF(qn);
-        c.first_line = (uint32_t)(co->co_firstlineno > 0 ? co->co_firstlineno : 0);
+        c.file = intern_str(t, k->filename);
+        c.name = intern_str(t, k->name);
+        c.qualname = intern_str(t, k->qualname);
+        c.first_line = (uint32_t)(k->firstlineno > 0 ? k->firstlineno : 0);
     } else {
         c.kind = PF_CODE_NATIVE;
         c.file = pf_strtab_intern_cstr(t->strings, "");
@@ -550,40 +617,6 @@ static uint32_t code_index(pf_trace *t, pf_session *s, void *key)
     return k->index;
 }
 
-static uint32_t resolve_line(const pf_cnode *parent, const pf_cnode *n)
-{
-    if (n->site < 0 || parent->kind != PF_KEY_PYTHON || parent->key == NULL)
-        return 0;
-    int line = PyCode_Addr2Line((PyCodeObject *)parent->key, n->site);
-    return line > 0 ? (uint32_t)line : 0;
-}
-
-typedef struct work {
-    pf_cnode *node;
-    pf_cnode *parent;      /* the node it is emitted under (after merges) */
-} work;
-
-typedef struct workstack {
-    work *items;
-    size_t n, cap;
-} workstack;
-
-static int work_push(workstack *w, pf_cnode *node, pf_cnode *parent)
-{
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 256;
-        work *it = pf_reallocarray(w->items, cap, sizeof(work));
-        if (it == NULL)
-            return -1;
-        w->items = it;
-        w->cap = cap;
-    }
-    w->items[w->n].node = node;
-    w->items[w->n].parent = parent;
-    w->n++;
-    return 0;
-}
-
 /* ---- memory at stop time ----
  * memtrack keeps counters per site (node id, line).  Before the tree is merged for
  * output, mem_collect describes the raw tree to it (each node's parent, code and calling
@@ -591,63 +624,54 @@ static int work_push(workstack *w, pf_cnode *node, pf_cnode *parent)
  * (code, line).  Merging and splicing then carry node counters along (node_mem_move),
  * as they do times. */
 
-/* Moves node from's SELF counters into node to (a merge or a splice).  A splice into a
- * thread's root sentinel (mid PF_MEM_NONE) drops them: no frame of the program made them. */
-static void node_mem_move(pf_session *s, pf_cnode *from, pf_cnode *to)
+/* Moves node from's SELF counters into node to (a merge or a splice; pf_cct_merge's
+ * moved callback, below).  A splice into a thread's root drops them: no frame of the program
+ * made them. */
+static void node_mem_move(pf_session *s, uint32_t from, uint32_t to)
 {
-    if (s->node_mem == NULL || from->mid == PF_MEM_NONE)
+    if (s->node_mem == NULL)
         return;
-    if (to->mid != PF_MEM_NONE)
-        pf_mem_add(&s->node_mem[to->mid], &s->node_mem[from->mid]);
-    memset(&s->node_mem[from->mid], 0, sizeof(pf_mem));
+    if (!(pf_cct_flags(pf_cct_at(s->cct, to)) & PF_CCT_ROOT))
+        pf_mem_add(&s->node_mem[to], &s->node_mem[from]);
+    memset(&s->node_mem[from], 0, sizeof(pf_mem));
 }
 
 /* The line-code id memtrack knows a node's code by: its slot in the key table, if the
  * code's lines are recorded; else PF_MEM_NONE (C functions, unselected code, ours). */
-static uint32_t mem_code_id(pf_session *s, const pf_cnode *n)
+static uint32_t mem_code_id(pf_session *s, const pf_cct_node *n)
 {
-    if (n->kind != PF_KEY_PYTHON || is_ours(s, n) || pf_lines_lookup(s, n->key) == NULL)
+    uint32_t i = key_index(s, n->key);
+    if (pf_cct_kind(n) != PF_KEY_PYTHON || i == PF_NONE || s->keys[i].lc == NULL || is_ours(s, n))
         return PF_MEM_NONE;
-    pf_keyslot *k = key_find(s, n->key);
-    return k == NULL ? PF_MEM_NONE : (uint32_t)(k - s->keys);
+    return i;
 }
 
+/* Describes the raw tree (lines resolved) to memtrack: node ids are memory-site ids. */
 static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_memtrack_line **lines,
                        uint32_t *nlines)
 {
-    uint32_t nids = s->nnodes < PF_MEM_NONE ? (uint32_t)s->nnodes : PF_MEM_NONE;
+    uint32_t nids = pf_cct_count(s->cct);
     uint32_t *parent = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     uint32_t *code = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     uint32_t *call_line = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
-    workstack w = { NULL, 0, 0 };
     int rc = -1;
     s->node_mem = pf_calloc((size_t)nids + 1, sizeof(pf_mem));
     if (parent == NULL || code == NULL || call_line == NULL || s->node_mem == NULL)
         goto done;
-    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
-        w.n = 0;
-        if (work_push(&w, &ts->root, NULL) < 0)
-            goto done;
-        while (w.n > 0) {
-            pf_cnode *p = w.items[--w.n].node;
-            for (pf_cnode *c = p->child; c != NULL; c = c->sibling) {
-                if (work_push(&w, c, p) < 0)
-                    goto done;
-                if (!c->resolved) {
-                    c->line = resolve_line(p, c);
-                    c->resolved = 1;
-                }
-                if (c->mid == PF_MEM_NONE)
-                    continue;
-                parent[c->mid] = p == &ts->root ? PF_MEM_NONE : p->mid;
-                code[c->mid] = mem_code_id(s, c);
-                call_line[c->mid] = c->line;
-            }
+    for (uint32_t id = 0; id < nids; id++) {
+        const pf_cct_node *n = pf_cct_at(s->cct, id);
+        if (pf_cct_flags(n) & PF_CCT_ROOT) {
+            parent[id] = PF_MEM_NONE;
+            code[id] = PF_MEM_NONE;
+            call_line[id] = 0;
+            continue;
         }
+        parent[id] = pf_cct_flags(pf_cct_at(s->cct, n->parent)) & PF_CCT_ROOT ? PF_MEM_NONE : n->parent;
+        code[id] = mem_code_id(s, n);
+        call_line[id] = pf_cct_line(n);
     }
     rc = pf_memtrack_result(mt, nids, parent, code, call_line, s->node_mem, lines, nlines);
 done:
-    pf_free(w.items);
     pf_free(parent);
     pf_free(code);
     pf_free(call_line);
@@ -658,141 +682,91 @@ done:
  * (no hits) for a line that allocated without a line event of its own. */
 static int add_mem_lines(pf_trace *t, pf_session *s, const pf_memtrack_line *ml, uint32_t n)
 {
-    size_t cap = 16;
-    while (cap < 2 * ((size_t)t->nlines + n))
-        cap *= 2;
-    uint32_t *slot = pf_malloc(cap * sizeof(uint32_t));   /* (code, line) -> line index */
+    pf_hmap *slot = pf_hmap_new((size_t)t->nlines + n);    /* (code, line) -> line index */
     if (slot == NULL)
         return -1;
-    memset(slot, 0xff, cap * sizeof(uint32_t));
-    size_t mask = cap - 1;
-#define LINE_HASH(c, l) (pf_ptr_hash((void *)(uintptr_t)(((uint64_t)(c) << 32) | (l))) & mask)
     for (uint32_t i = 0; i < t->nlines; i++) {
-        size_t h = LINE_HASH(t->lines[i].code, t->lines[i].line);
-        while (slot[h] != PF_NONE)
-            h = (h + 1) & mask;
-        slot[h] = i;
+        uint32_t *v = pf_hmap_slot(slot, ((uint64_t)t->lines[i].code << 32) | t->lines[i].line, NULL);
+        if (v == NULL)
+            goto fail;
+        *v = i;
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (ml[i].code >= s->cap_keys || s->keys[ml[i].code].key == NULL)
+        if (ml[i].code >= s->nkeys)
             continue;
-        uint32_t c = code_index(t, s, s->keys[ml[i].code].key);
+        uint32_t c = code_index(t, s, ml[i].code);
         if (c == PF_NONE)
             goto fail;
-        size_t h = LINE_HASH(c, ml[i].line);
-        while (slot[h] != PF_NONE
-               && (t->lines[slot[h]].code != c || t->lines[slot[h]].line != ml[i].line))
-            h = (h + 1) & mask;
-        if (slot[h] == PF_NONE) {
+        uint32_t *v = pf_hmap_slot(slot, ((uint64_t)c << 32) | ml[i].line, NULL);
+        if (v == NULL)
+            goto fail;
+        if (*v == PF_HMAP_NONE) {
             pf_line rec;
             memset(&rec, 0, sizeof rec);
             rec.code = c;
             rec.line = ml[i].line;
-            if ((slot[h] = pf_trace_add_line(t, &rec)) == PF_NONE)
+            if ((*v = pf_trace_add_line(t, &rec)) == PF_NONE)
                 goto fail;
         }
-        pf_mem_add(&t->lines[slot[h]].mem, &ml[i].mem);
+        pf_mem_add(&t->lines[*v].mem, &ml[i].mem);
     }
-#undef LINE_HASH
-    pf_free(slot);
+    pf_hmap_free(slot);
     return 0;
 fail:
-    pf_free(slot);
+    pf_hmap_free(slot);
     return -1;
 }
 
-/* Prepares the children of p for output and returns how many survive in *kept:
- *  - a child running our own code (the runner's signal handler, the os._exit wrapper,
- *    stop() itself, pyflame.profile's wrapper) is spliced out: its callees move up to
- *    p (call lines resolved against the spliced code, which means nothing here: 0)
- *    and its self time goes to p, as if the program had made those calls itself;
- *  - children that resolve to the same (key, line) are merged: stats add up and the
- *    duplicate's children move under the survivor (merged in turn when it is processed).
- * Returns (size_t)-1 when out of memory. */
-static size_t prepare_children(pf_session *s, pf_cnode *p, pf_cnode ***kept, size_t *cap)
+/* The merge (pf_cct_merge) splices out nodes running our own code: the runner's signal
+ * handler, the os._exit wrapper, stop() itself, pyflame.profile's wrapper.  Their
+ * callees move up, their self time goes to the caller, as if the program had made those
+ * calls itself. */
+typedef struct build_ctx {
+    pf_session *s;
+    pf_trace *t;
+    uint32_t thread;          /* trace index of the thread being emitted */
+    double ns_per_tick;
+    uint64_t calls;
+} build_ctx;
+
+static int splice_ours(void *ctx, const pf_cct_node *n)
 {
-    size_t nk = 0;
-    pf_cnode *tail = p->child;
-    while (tail != NULL && tail->sibling != NULL)
-        tail = tail->sibling;
-    for (pf_cnode *c = p->child; c != NULL; c = c->sibling) {
-        if (!c->resolved) {
-            c->line = resolve_line(p, c);
-            c->resolved = 1;
-        }
-        if (is_ours(s, c)) {
-            p->self_ns += c->self_ns;
-            node_mem_move(s, c, p);
-            if (c->child != NULL) {
-                for (pf_cnode *g = c->child; g != NULL; g = g->sibling) {
-                    g->line = 0;
-                    g->resolved = 1;
-                }
-                tail->sibling = c->child;
-                while (tail->sibling != NULL)
-                    tail = tail->sibling;
-                c->child = NULL;
-            }
-            c->merged = 1;
-            continue;
-        }
-        pf_cnode *into = NULL;
-        for (size_t i = 0; i < nk; i++) {
-            if ((*kept)[i]->key == c->key && (*kept)[i]->line == c->line) {
-                into = (*kept)[i];
-                break;
-            }
-        }
-        if (into != NULL) {
-            into->calls += c->calls;
-            into->total_ns += c->total_ns;
-            into->self_ns += c->self_ns;
-            node_mem_move(s, c, into);
-            if (c->child != NULL) {
-                pf_cnode **t = &into->child;
-                while (*t != NULL)
-                    t = &(*t)->sibling;
-                *t = c->child;             /* lists are disjoint: c's children move */
-                c->child = NULL;
-            }
-            c->merged = 1;
-            continue;
-        }
-        if (nk == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 64;
-            pf_cnode **k = pf_reallocarray(*kept, ncap, sizeof(pf_cnode *));
-            if (k == NULL)
-                return (size_t)-1;
-            *kept = k;
-            *cap = ncap;
-        }
-        (*kept)[nk++] = c;
-    }
-    return nk;
+    return is_ours(((build_ctx *)ctx)->s, n);
 }
 
-static uint32_t thread_name(pf_trace *t, pf_tstate *ts)
+static void moved(void *ctx, uint32_t from, uint32_t to)
 {
-    PyObject *thread = ts->thread;             /* borrowed */
-    PyObject *found = NULL;                    /* new ref */
-    if (thread == NULL) {
-        PyObject *mods = PyImport_GetModuleDict();              /* borrowed */
-        PyObject *threading = PyDict_GetItemString(mods, "threading");  /* borrowed */
-        if (threading != NULL) {
-            PyObject *active = PyObject_GetAttrString(threading, "_active");  /* new ref */
-            if (active != NULL && PyDict_Check(active)) {
-                PyObject *ident = PyLong_FromUnsignedLongLong(ts->ident);   /* new ref */
-                if (ident != NULL) {
-                    found = PyDict_GetItemWithError(active, ident);
-                    Py_XINCREF(found);
-                    Py_DECREF(ident);
-                }
-            }
-            Py_XDECREF(active);
-            PyErr_Clear();
-        }
-        thread = found;
-    }
+    node_mem_move(((build_ctx *)ctx)->s, from, to);
+}
+
+/* pf_cct_merge's emit callback: one trace node. */
+static uint32_t emit_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t parent_out)
+{
+    build_ctx *b = ctx;
+    pf_node rec;
+    memset(&rec, 0, sizeof rec);
+    rec.parent = parent_out == PF_CCT_NONE ? PF_NONE : parent_out;
+    rec.thread = b->thread;
+    rec.code = code_index(b->t, b->s, key_index(b->s, n->key));
+    if (rec.code == PF_NONE)
+        return PF_CCT_NONE;
+    rec.call_line = pf_cct_line(n);
+    rec.calls = n->calls;
+    rec.total_ns = (uint64_t)((double)n->total_ns * b->ns_per_tick + 0.5);
+    rec.self_ns = (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
+    if (b->s->node_mem != NULL)
+        rec.mem = b->s->node_mem[id];
+    uint32_t index = pf_trace_add_node(b->t, &rec);
+    if (index == PF_NONE)
+        return PF_CCT_NONE;
+    b->calls += n->calls;
+    return index;
+}
+
+static uint32_t thread_name(pf_trace *t, pf_session *s, pf_tstate *ts)
+{
+    PyObject *thread = ts->thread != NULL ? Py_NewRef(ts->thread)
+                                          : pf_thread_object(ts->ident);   /* new ref */
     uint32_t id = PF_STR_NONE;
     if (thread != NULL) {
         PyObject *name = PyObject_GetAttrString(thread, "name");     /* new ref */
@@ -800,11 +774,11 @@ static uint32_t thread_name(pf_trace *t, pf_tstate *ts)
             id = intern_str(t, name);
         Py_XDECREF(name);
         PyErr_Clear();
+        Py_DECREF(thread);
     }
-    Py_XDECREF(found);
     if (id == PF_STR_NONE) {
         char buf[64];
-        if (ts->ident == (uint64_t)pf_main_thread_ident())
+        if (ts->ident == (uint64_t)s->main_ident)
             snprintf(buf, sizeof buf, "MainThread");
         else
             snprintf(buf, sizeof buf, "Thread-%llu", (unsigned long long)ts->ident);
@@ -878,9 +852,9 @@ static char *read_file(const char *path, size_t *len)
 /* Line records of every selected code that ran. */
 static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
 {
-    for (size_t i = 0; i < s->cap_lslots; i++) {
-        pf_lcode *lc = s->lslots[i].lc;
-        if (s->lslots[i].key == NULL || lc == NULL)
+    for (uint32_t i = 0; i < s->nkeys; i++) {
+        pf_lcode *lc = s->keys[i].lc;
+        if (lc == NULL)
             continue;
         uint32_t code = PF_NONE;
         for (uint32_t j = 0; j < lc->n; j++) {
@@ -888,7 +862,7 @@ static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
             if (st->hits == 0)
                 continue;
             if (code == PF_NONE) {
-                code = code_index(t, s, lc->code);
+                code = code_index(t, s, i);
                 if (code == PF_NONE)
                     break;          /* never entered while recording */
             }
@@ -908,15 +882,18 @@ static int add_lines(pf_trace *t, pf_session *s, double ns_per_tick)
     return 0;
 }
 
-/* The source text of every file that has line records. */
+/* The source text of every file that has line records (each file read once). */
 static int add_sources(pf_trace *t)
 {
+    pf_hmap *seen = pf_hmap_new(16);        /* path string ids tried */
+    if (seen == NULL)
+        return -1;
     for (uint32_t i = 0; i < t->nlines; i++) {
         uint32_t path = t->codes[t->lines[i].code].file;
-        int have = 0;
-        for (uint32_t k = 0; k < t->nsources && !have; k++)
-            have = t->sources[k].path == path;
-        if (have || (i > 0 && t->codes[t->lines[i - 1].code].file == path))
+        int inserted = 0;
+        if (pf_hmap_slot(seen, path, &inserted) == NULL)
+            goto fail;
+        if (!inserted)
             continue;
         size_t plen = 0;
         const char *p = pf_strtab_get(t->strings, path, &plen);
@@ -929,18 +906,18 @@ static int add_sources(pf_trace *t)
         uint32_t r = pf_trace_add_source(t, path, text, len);
         pf_free(text);
         if (r == PF_NONE)
-            return -1;
+            goto fail;
     }
+    pf_hmap_free(seen);
     return 0;
+fail:
+    pf_hmap_free(seen);
+    return -1;
 }
 
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
 {
     pf_trace *t = pf_trace_new();
-    workstack w = { NULL, 0, 0 };
-    pf_cnode **kept = NULL;
-    size_t cap_kept = 0;
-    uint64_t calls = 0;
     pf_memtrack_line *mlines = NULL;
     uint32_t nmlines = 0;
     const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
@@ -973,53 +950,21 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     m->flags = s->oom ? PF_FLAG_OUT_OF_MEMORY : 0;
     m->pid = (uint64_t)getpid();
 
+    build_ctx b = { s, t, 0, ns_per_tick, 0 };
+    const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
-        if (ts->root.child == NULL)
+        if (pf_cct_at(s->cct, ts->root)->child == PF_CCT_NONE)
             continue;
         pf_thread th;
         th.ident = ts->ident;
-        th.name = thread_name(t, ts);
+        th.name = thread_name(t, s, ts);
         if (th.name == PF_STR_NONE)
             goto fail;
-        uint32_t tix = pf_trace_add_thread(t, &th);
-        if (tix == PF_NONE)
+        b.thread = pf_trace_add_thread(t, &th);
+        if (b.thread == PF_NONE || pf_cct_merge(s->cct, ts->root, &ops, &b) < 0)
             goto fail;
-        ts->root.index = PF_NONE;
-        w.n = 0;
-        if (work_push(&w, &ts->root, NULL) < 0)
-            goto fail;
-        while (w.n > 0) {
-            work it = w.items[--w.n];
-            pf_cnode *p = it.node;
-            size_t nk = prepare_children(s, p, &kept, &cap_kept);
-            if (nk == (size_t)-1)
-                goto fail;
-            if (p != &ts->root) {
-                pf_node rec;
-                memset(&rec, 0, sizeof rec);
-                rec.parent = it.parent->index;
-                rec.thread = tix;
-                rec.code = code_index(t, s, p->key);
-                if (rec.code == PF_NONE)
-                    goto fail;
-                rec.call_line = p->line;
-                rec.calls = p->calls;
-                rec.total_ns = (uint64_t)((double)p->total_ns * ns_per_tick + 0.5);
-                rec.self_ns = (uint64_t)((double)p->self_ns * ns_per_tick + 0.5);
-                if (s->node_mem != NULL && p->mid != PF_MEM_NONE)
-                    rec.mem = s->node_mem[p->mid];
-                p->index = pf_trace_add_node(t, &rec);
-                if (p->index == PF_NONE)
-                    goto fail;
-                calls += p->calls;
-            }
-            /* push in reverse so the first child is emitted first */
-            for (size_t i = nk; i-- > 0;) {
-                if (work_push(&w, kept[i], p) < 0)
-                    goto fail;
-            }
-        }
     }
+    uint64_t calls = b.calls;
     if (s->lines_used) {
         m->modes |= PF_MODE_LINES;
         if (add_lines(t, s, ns_per_tick) < 0)
@@ -1045,13 +990,9 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
         goto fail;
     *total_calls = calls;
     pf_memtrack_lines_free(mlines);
-    pf_free(w.items);
-    pf_free(kept);
     return t;
 fail:
     pf_memtrack_lines_free(mlines);
-    pf_free(w.items);
-    pf_free(kept);
     pf_trace_free(t);
     if (!PyErr_Occurred())
         PyErr_NoMemory();

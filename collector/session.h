@@ -2,31 +2,18 @@
  * context tree of every thread, the table of code objects and C functions it refers
  * to, its memory) and the per-thread shadow stacks.  Internal to the extension.
  *
- * The tree.  Each thread has a root sentinel; a node is one distinct path of
- * (key, call site) from that root, where key is a code object or a C function's
- * PyMethodDef and the call site is the byte offset of the calling instruction in the
- * parent's code (-1 when unknown, e.g. under a C function).  Offsets become line
- * numbers at stop time (one PyCode_Addr2Line per node, not per event) and siblings
- * that land on the same (key, line) are merged then.  Children are a singly linked
- * move-to-front list: the hot child is found with one compare.
+ * The tree is collector/cct.h's calling-context tree: one root per thread, nodes keyed
+ * by (key, call site), where key is a code object or a C function's PyMethodDef and
+ * the call site the byte offset of the calling instruction in the parent's code (-1
+ * when unknown, e.g. under a C function); the offset becomes a line when the node is
+ * made, while the parent's code runs (one PyCode_Addr2Line per node, not per event).
  *
- * Direct recursion is folded so that the tree stays bounded by the program's shape
- * rather than by its recursion trees (naive fib would otherwise get one node per call):
- * a chain of same-key nodes is at most three long (the outermost activation C0, the
- * calls it makes to itself C1, and C2 standing for every deeper level).  A call made
- * from a C2 node to the same key goes to C2's sibling of the right call site instead
- * of a new child, and is marked nested so that its time is not added to the node's
- * total twice.  This keeps cProfile's numbers exact when derived from the tree
- * (primitive calls = calls of nodes without a same-code ancestor; edge-primitive =
- * without the same caller->callee pair above): only C0 and C1 activations can be
- * primitive, and they are never folded.
+ * Invariant: every node's key is in the session's key table.  Code objects are held
+ * weakly: when one dies, its nodes are rekeyed to a tombstone, so that a key pointer
+ * reused by a new object never finds the dead one's nodes (session.c, key table).
  *
- * Invariant: every node reachable from a root has its key in the session's key table,
- * which holds a strong reference to each code object (so a key pointer is never
- * reused by another object while the tree refers to it).
- *
- * Lines (PF_MODE_LINES).  Each code object is looked up once per activation in a
- * per-session cache (pointer hash, decided at its first activation: the profile
+ * Lines (PF_MODE_LINES).  Each code object is looked up once per activation in the
+ * key table (whether it is selected is decided at its first activation: the profile
  * decorator, or --lines with the include/exclude rules).  A selected code gets a
  * pf_lcode, an array of counters indexed by line - co_firstlineno; the shadow-stack
  * entry of its activation holds the current line, its start time and the entry's
@@ -39,7 +26,7 @@
  * it: two plain stores, no branch.  At stop memtrack's per-site counters become node and
  * line pf_mem values (see pf_session_build_trace).
  *
- * Steady state allocates nothing: nodes come from arena chunks, stacks grow by
+ * Steady state allocates nothing: nodes come from the tree's chunks, stacks grow by
  * doubling.  When an allocation fails (or the memory limit is hit) the session sets
  * oom and pauses every thread: recording stops; what it has is still written.
  */
@@ -49,31 +36,13 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "collector/cct.h"
 #include "collector/compat.h"
 #include "collector/memhook.h"
+#include "formats/hashmap.h"
 #include "formats/trace.h"
 
 enum pf_key_kind { PF_KEY_PYTHON = 0, PF_KEY_NATIVE = 1 };
-
-typedef struct pf_cnode pf_cnode;
-struct pf_cnode {
-    pf_cnode *parent;
-    pf_cnode *child;          /* first child (move-to-front list) */
-    pf_cnode *sibling;
-    void *key;                /* PyCodeObject * or PyMethodDef *, see kind */
-    int32_t site;             /* call instruction's byte offset in parent's code; -1 unknown */
-    uint8_t kind;             /* enum pf_key_kind */
-    uint8_t chain;            /* same-key ancestors in a row, capped at 2 (C0, C1, C2) */
-    uint8_t merged;           /* stop time: merged into a sibling or spliced out */
-    uint8_t resolved;         /* stop time: line is set */
-    uint32_t line;            /* stop time: site resolved to a line (0 unknown) */
-    uint32_t index;           /* stop time: index in the written trace */
-    uint64_t calls;           /* entries (a generator resume counts) */
-    uint64_t total_ns;        /* inclusive time of non-nested activations */
-    uint64_t self_ns;         /* time not spent in callees, all activations */
-    uint32_t mid;             /* dense id in creation order: the node's allocation site id
-                                 for memhook (PF_MEM_NONE past 2^32-1 nodes) */
-};
 
 /* Line data of one selected code object (PF_MODE_LINES): counters indexed by
  * line - base, grown on demand (so steady state allocates nothing). */
@@ -89,28 +58,15 @@ typedef struct pf_lcode {
     int armed;                /* 3.12+: LINE events are on for the code */
 } pf_lcode;
 
-/* Per-code selection cache: decided once per code object, at its first activation. */
-typedef struct pf_lslot {
-    void *key;                /* PyCodeObject *; NULL = empty slot */
-    PyObject *obj;            /* new ref: the code object */
-    pf_lcode *lc;             /* NULL: not selected */
-} pf_lslot;
-
 /* One shadow-stack entry: an open activation. */
 typedef struct pf_entry {
-    pf_cnode *node;
-    uint64_t t0;              /* entry time */
-    uint64_t child_ns;        /* time spent in callees so far */
-#if !PF_USE_MONITORING
+    pf_cct_act act;           /* node, times */
     void *frame;              /* <=3.11: borrowed PyFrameObject * of a Python entry (for the
-                                 caller's lasti); NULL for C functions */
-#endif
+                                 caller's lasti); NULL for C functions and on 3.12+ */
     pf_lcode *lcode;          /* line data of the code, NULL if not selected */
     int32_t line;             /* current line (0 = none yet) when lcode != NULL */
     uint64_t line_t0;         /* when the current line started */
-    uint64_t line_child0;     /* child_ns when it started */
-    uint32_t nested;          /* folded recursion: time already inside an open activation
-                                 of the same node, so not added to its total */
+    uint64_t line_child0;     /* act.child_ns when it started */
 } pf_entry;
 
 typedef struct pf_session pf_session;
@@ -127,7 +83,8 @@ typedef struct pf_tstate {
     PyObject *thread;         /* new ref: threading.Thread object once known, else NULL */
     uint32_t name_tries;      /* attempts left to find the Thread object */
     int paused;               /* events of this thread are ignored */
-    pf_cnode root;            /* sentinel: children are the thread's top-level calls */
+    pf_cct *cct;              /* the session's tree (one load less on the hot path) */
+    uint32_t root;            /* the thread's root in it */
     pf_entry *stack;
     uint32_t depth, cap;
     /* Where this thread's allocations go (PF_MODE_MEMORY): memhook's per-thread site
@@ -136,12 +93,22 @@ typedef struct pf_tstate {
     pf_mem_site own_site;
 } pf_tstate;
 
-typedef struct pf_keyslot {
-    void *key;                /* PyCodeObject * or PyMethodDef *; NULL = empty slot */
-    PyObject *obj;            /* new ref: the code object, or the native's label (str) */
-    uint8_t kind;
-    uint32_t index;           /* stop time: index in the trace's codes, PF_NONE if none yet */
-} pf_keyslot;
+/* One distinct key (code object or C function): see the key table in session.c. */
+typedef struct pf_key {
+    void *key;                /* PyCodeObject * or PyMethodDef * (a code's: even once dead) */
+    PyObject *obj;            /* new ref: a native's label (str); a code object while it is
+                                 held strongly (lines recorded, or no weak reference), else NULL */
+    PyObject *wr;             /* new ref: weak reference to the code object, or NULL */
+    PyObject *filename, *name, *qualname;   /* new refs: a code's names, else NULL */
+    int32_t firstlineno;
+    uint8_t kind;             /* enum pf_key_kind */
+    uint8_t dead;             /* the code object is gone; its nodes have the tombstone key */
+    uint8_t decided;          /* lines: whether it is selected is decided (lc is the answer) */
+    uint32_t nodes;           /* the tree's list of this key's nodes (pf_cct_add) */
+    uint32_t index;           /* stop time: index in the trace's codes, PF_NONE if none yet
+                                 (before: the dead keys' chain, see on_code_death) */
+    pf_lcode *lc;             /* line data when its lines are recorded, else NULL */
+} pf_key;
 
 struct pf_session {
     char *path;               /* output file (owned) */
@@ -150,21 +117,25 @@ struct pf_session {
     int64_t start_unix_ns;
     const char *clock_name;         /* meta.clock */
     PyObject *meta;           /* new ref: dict given to start() (argv, path, cwd, ...) */
-    /* node arena */
-    char *chunk_cur, *chunk_end;
-    void **chunks; size_t nchunks, cap_chunks;
-    /* key table (open addressing, power-of-two capacity) */
-    pf_keyslot *keys; size_t nkeys, cap_keys;
+    pf_cct *cct;              /* the calling-context tree of every thread */
+    PyTypeObject *tstate_type;      /* new ref: the module's thread-state type */
+    unsigned long main_ident;       /* the main thread's ident (its name if threading has none) */
+    int (*native_is_ours)(const PyMethodDef *def);  /* the extension's own C functions */
+    /* key table (see session.c) */
+    pf_key *keys; size_t nkeys, cap_keys;
+    pf_hmap *key_map;         /* key pointer -> index in keys (PF_HMAP_NONE once dead) */
+    pf_hmap *wr_map;          /* weak reference -> index in keys */
+    PyObject *death_cb;       /* new ref: the weak references' callback */
+    uint32_t dead_keys;       /* keys whose code died, weak reference not dropped yet */
+    int stopped;              /* recording is over (deaths need no rekeying) */
     /* threads */
     pf_tstate *threads, *threads_tail;
-    uint64_t nnodes;
     size_t bytes;             /* memory the session holds */
     size_t limit;             /* 0 = none, else stop recording above this many bytes */
     int oom;                  /* an allocation failed: recording stopped */
-    const char *ours_prefix;  /* our package folder: its code is not the program's */
+    char *ours_prefix;        /* owned: our package folder (its code is not the program's), or NULL */
     size_t ours_prefix_len;
     /* lines (see pf_lines_lookup) */
-    pf_lslot *lslots; size_t nlslots, cap_lslots;
     int lines;                /* --lines: select the program's own code */
     int lines_used;           /* some code was selected (the trace gets PF_MODE_LINES) */
     char *lines_root;         /* owned: folder of the program's own code ("/x/y/"), or NULL */
@@ -208,28 +179,39 @@ PF_INLINE uint64_t pf_now(void)
 /* Chooses the event clock (once per session, at start).  Returns its name for meta.clock. */
 const char *pf_clock_choose(void);
 
-/* ---- module.c ---- */
-
-/* Ident of the thread that imported the extension (the main thread). */
-unsigned long pf_main_thread_ident(void);
-
 /* ---- session.c ---- */
 
-/* A new session writing to path (copied).  NULL with a Python exception set on failure. */
-pf_session *pf_session_new(const char *path, size_t limit);
+/* What a session records (start()'s arguments, parsed by the module). */
+typedef struct pf_session_config {
+    const char *path;         /* output file (copied) */
+    size_t limit;             /* 0 = none, else stop recording above this many bytes */
+    PyObject *meta;           /* borrowed: dict (argv, path, cwd, ...) or NULL */
+    const char *ours;         /* our package folder, or NULL (copied) */
+    int lines, memory;        /* --lines, --memory */
+    const char *root;         /* folder of the program's own code, or NULL (copied) */
+    PyObject *include, *exclude;    /* borrowed: lists of str (fnmatch patterns) or NULL */
+    unsigned long main_ident;       /* the main thread's ident */
+    PyTypeObject *tstate_type;      /* borrowed: the thread-state type */
+    int (*native_is_ours)(const PyMethodDef *def);
+} pf_session_config;
+
+/* A new session.  NULL with a Python exception set on failure (out of memory, or
+ * include/exclude not lists of str). */
+pf_session *pf_session_new(const pf_session_config *cfg);
 /* Frees the session: its tree, key table (dropping the code references), and detaches
  * its thread states (they stay alive while a hook still refers to them).  NULL-safe. */
 void pf_session_free(pf_session *s);
 
 /* Thread state for the calling thread, created and linked into s.  New ref owned by the
  * session's list (the returned pointer is borrowed).  NULL if out of memory (sets s->oom). */
-pf_tstate *pf_tstate_create(pf_session *s, PyTypeObject *type);
+pf_tstate *pf_tstate_create(pf_session *s);
 
-/* Slow path of a push: allocates a child of parent for (key, site) and registers the
- * key (obj is the callable for natives, to compute its label, or NULL; self_arg the
- * bound object for method descriptors or NULL).  NULL when out of memory. */
-pf_cnode *pf_session_new_child(pf_session *s, pf_cnode *parent, void *key, int32_t site,
-                               int kind, PyObject *obj, PyObject *self_arg);
+/* Slow path of a push: adds the child (key, site) of node parent and registers the key
+ * (obj is the callable for natives, to compute its label, or NULL; self_arg the bound
+ * object for method descriptors or NULL).  The node and its id in *id, or NULL when
+ * out of memory (sets oom). */
+pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int32_t site,
+                                  int kind, PyObject *obj, PyObject *self_arg, uint32_t *id);
 
 /* Decides whether code's lines are recorded and caches the answer (slow path of
  * pf_lines_lookup).  Returns its line data or NULL (not selected, or out of memory). */
@@ -253,26 +235,12 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
 
 /* ---- the hot path ---- */
 
-PF_INLINE size_t pf_ptr_hash(const void *key)
-{
-    uint64_t h = (uint64_t)(uintptr_t)key;
-    h ^= h >> 17;
-    h *= 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20);
-}
-
-/* Line data of code if it is selected, else NULL.  One probe in the common case. */
+/* Line data of code if it is selected, else NULL.  One hash probe in the common case. */
 PF_INLINE pf_lcode *pf_lines_lookup(pf_session *s, void *code)
 {
-    if (PF_LIKELY(s->cap_lslots != 0)) {
-        size_t mask = s->cap_lslots - 1;
-        for (size_t i = pf_ptr_hash(code) & mask;; i = (i + 1) & mask) {
-            if (s->lslots[i].key == code)
-                return s->lslots[i].lc;
-            if (s->lslots[i].key == NULL)
-                break;
-        }
-    }
+    uint32_t i = pf_hmap_get(s->key_map, (uint64_t)(uintptr_t)code);
+    if (PF_LIKELY(i != PF_HMAP_NONE) && s->keys[i].decided)
+        return s->keys[i].lc;
     return pf_lines_decide(s, (PyObject *)code);
 }
 
@@ -285,7 +253,7 @@ PF_INLINE void pf_line_close(pf_entry *e, uint64_t now)
     pf_lstat *st = &e->lcode->st[i];
     uint64_t dt = now - e->line_t0;
     st->total_ns += dt;
-    st->self_ns += dt - (e->child_ns - e->line_child0);
+    st->self_ns += dt - (e->act.child_ns - e->line_child0);
 }
 
 /* A line event in e's frame: the previous line ends, line starts. */
@@ -295,7 +263,7 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
     pf_line_close(e, now);
     e->line = line;
     e->line_t0 = now;
-    e->line_child0 = e->child_ns;
+    e->line_child0 = e->act.child_ns;
     int32_t i = line - lc->base;
     pf_lstat *st;
     if (PF_LIKELY(i >= 0 && (uint32_t)i < lc->n))
@@ -305,43 +273,21 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
     st->hits++;
 }
 
-PF_INLINE pf_cnode *find_child(pf_cnode *parent, void *key, int32_t site)
-{
-    pf_cnode *c = parent->child;
-    if (PF_LIKELY(c != NULL && c->key == key && c->site == site))
-        return c;
-    if (c == NULL)
-        return NULL;
-    pf_cnode *prev = c;
-    c = c->sibling;
-    if (c != NULL && c->key == key && c->site == site)
-        return c;                           /* second: leave it (alternating pairs are common) */
-    for (; c != NULL; prev = c, c = c->sibling) {
-        if (c->key == key && c->site == site) {
-            prev->sibling = c->sibling;     /* move to front */
-            c->sibling = parent->child;
-            parent->child = c;
-            return c;
-        }
-    }
-    return NULL;
-}
-
 /* Opens an activation of key called from the current top at site.  obj/self_arg
  * only matter when the node is new (see pf_session_new_child). */
 PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *frame,
                        PyObject *obj, PyObject *self_arg, uint64_t now)
 {
+    pf_cct *t = ts->cct;
     uint32_t depth = ts->depth;
-    pf_cnode *parent = depth ? ts->stack[depth - 1].node : &ts->root;
-    uint32_t nested = 0;
-    if (PF_UNLIKELY(parent->key == key) && parent->chain == 2) {
-        parent = parent->parent;            /* fold: see the file comment */
-        nested = 1;
-    }
-    pf_cnode *n = find_child(parent, key, site);
+    uint32_t parent;
+    pf_cct_node *pn;
+    uint32_t nested = pf_cct_fold(t, depth ? &ts->stack[depth - 1].act : NULL, ts->root,
+                                  &parent, &pn, (uintptr_t)key);
+    uint32_t id;
+    pf_cct_node *n = pf_cct_find(t, parent, pn, (uintptr_t)key, site, &id);
     if (PF_UNLIKELY(n == NULL)) {
-        n = pf_session_new_child(ts->session, parent, key, site, kind, obj, self_arg);
+        n = pf_session_new_child(ts->session, parent, key, site, kind, obj, self_arg, &id);
         if (n == NULL)
             return;
     }
@@ -349,19 +295,11 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
         return;
     pf_entry *e = &ts->stack[depth];
     ts->depth = depth + 1;
-    e->node = n;
-    e->t0 = now;
-    e->child_ns = 0;
-#if !PF_USE_MONITORING
+    pf_cct_open(&e->act, n, id, parent, nested, now);
     e->frame = frame;
-#else
-    (void)frame;
-#endif
-    e->nested = nested;
     e->lcode = NULL;
     e->line = 0;
-    n->calls++;
-    ts->msite->node = n->mid;     /* allocations now belong to n, line unknown yet */
+    ts->msite->node = id;         /* allocations now belong to n, line unknown yet */
     ts->msite->line = 0;
 }
 
@@ -369,16 +307,11 @@ PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
 {
     uint32_t depth = --ts->depth;
     pf_entry *e = &ts->stack[depth];
-    uint64_t dt = now - e->t0;
-    pf_cnode *n = e->node;
     if (e->lcode != NULL)
         pf_line_close(e, now);
-    n->self_ns += dt - e->child_ns;
-    if (!e->nested)
-        n->total_ns += dt;
+    pf_cct_close(&e->act, depth ? &e[-1].act : NULL, now);
     if (depth) {
-        e[-1].child_ns += dt;
-        ts->msite->node = e[-1].node->mid;    /* back in the caller, on its current line */
+        ts->msite->node = e[-1].act.id;       /* back in the caller, on its current line */
         ts->msite->line = e[-1].line > 0 ? (uint32_t)e[-1].line : 0;
     } else {
         ts->msite->node = PF_MEM_NONE;
@@ -392,13 +325,13 @@ PF_INLINE void pf_pop(pf_tstate *ts, void *key, uint64_t now)
 {
     if (PF_UNLIKELY(ts->depth == 0))
         return;
-    if (PF_LIKELY(ts->stack[ts->depth - 1].node->key == key)) {
+    if (PF_LIKELY(ts->stack[ts->depth - 1].act.node->key == (uintptr_t)key)) {
         pf_pop_top(ts, now);
         return;
     }
     uint32_t lo = ts->depth > 5 ? ts->depth - 5 : 0;
     for (uint32_t j = ts->depth - 1; j-- > lo;) {
-        if (ts->stack[j].node->key == key) {
+        if (ts->stack[j].act.node->key == (uintptr_t)key) {
             while (ts->depth > j)
                 pf_pop_top(ts, now);
             return;

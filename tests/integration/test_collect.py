@@ -490,6 +490,42 @@ class TestRecording(CollectTestCase):
         self.assertLessEqual(self_sum, n["total_ns"] + len(t.by_name("fib")))  # ns rounding
         self.assertGreater(self_sum, 0.9 * n["total_ns"])
 
+    def test_dead_code_objects_are_let_go_and_still_recorded(self):
+        # Code objects the program drops are not kept alive by the collector, and one
+        # created later at a dead one's address (surely, in this loop) is a new key.
+        script = self.write("dyn.py", """
+            import gc, weakref
+            refs = []
+            for i in range(2000):
+                src = "def g%d(x):\\n    return x + 1\\nr = g%d(1)\\n" % (i, i)
+                code = compile(src, "<dyn%d>" % i, "exec")
+                ns = {}
+                exec(code, ns)
+                refs.append(weakref.ref(code))
+                del code, ns
+                gc.collect(0)
+            gc.collect()
+            print(sum(1 for r in refs if r() is not None))
+        """)
+        r, out = self.collect([script])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(r.stdout.decode().split(), ["0"])
+        t = Trace(out)
+        dyn = [i for i, n in enumerate(t.nodes) if t.codes[n["code"]]["file"].startswith("<dyn")]
+        self.assertEqual(len(dyn), 4000)
+        for i in dyn:
+            n = t.nodes[i]
+            c = t.codes[n["code"]]
+            self.assertEqual(n["calls"], 1)
+            if c["name"].startswith("g"):
+                p = t.nodes[n["parent"]]
+                self.assertEqual(t.codes[p["code"]]["file"], "<dyn%s>" % c["name"][1:])
+                self.assertEqual(n["call_line"], 3)
+                self.assertEqual(c["file"], "<dyn%s>" % c["name"][1:])
+                self.assertEqual(c["first_line"], 1)
+            else:
+                self.assertEqual(c["name"], "<module>")
+
     def test_call_lines(self):
         script = self.write("l.py", """
             def a():
@@ -645,6 +681,30 @@ class TestPythonAPI(CollectTestCase):
     def assert_clean(self, t):
         self.assertFalse([c for c in t.codes if "pyflame" in c["file"]], "pyflame frames in trace")
         self.assertFalse([c for c in t.codes if "_collector" in c["name"]], "collector calls in trace")
+
+    def test_code_dying_after_stop_is_harmless(self):
+        # The program keeps the collector's weak references to its code objects (they
+        # are in weakref.getweakrefs) past stop(); the code objects die later.
+        self.run_api("""
+            import gc, weakref
+            import pyflame
+            kept = []
+            codes = [compile("x = %d" % i, "<c%d>" % i, "exec") for i in range(50)]
+            with pyflame.profile("late.gz"):
+                for c in codes:
+                    exec(c, {})
+                    kept.extend(weakref.getweakrefs(c))
+            assert kept
+            del codes, c
+            gc.collect()
+            assert all(r() is None for r in kept)
+            with pyflame.profile("again.gz"):
+                exec(compile("y = 1", "<d>", "exec"), {})
+        """)
+        t = Trace(os.path.join(self.tmp, "late.gz"))
+        self.assertEqual(len([c for c in t.codes if c["file"].startswith("<c")]), 50)
+        t = Trace(os.path.join(self.tmp, "again.gz"))
+        self.assertEqual([c["file"] for c in t.codes if c["file"].startswith("<")], ["<d>"])
 
     def test_context_manager(self):
         r = self.run_api("""

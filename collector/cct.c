@@ -1,0 +1,491 @@
+/* cct.c: the calling-context tree's memory, child lookup and stop-time merge (see cct.h
+ * for the model).
+ *
+ * Child table.  One pf_hmap for the whole tree maps h = pf_hash_pair(pf_hash_pair(key,
+ * site), parent), as an exact 64-bit key, to the child of a parent flagged PF_CCT_HASHED;
+ * a lookup checks the node it finds.  Exact keys make a retired key's entry reusable:
+ * a program that keeps making and dropping code objects makes the same (parent, address,
+ * site) again and again, and with one entry per (rekeyed) node those would pile up in
+ * one probe sequence.  A live child whose h equals another's (a 64-bit collision) goes
+ * to a second, hashed table (pf_hmap_add/find with a compare callback).  A parent becomes
+ * hashed when its list reaches PF_CCT_SMALL + 1 children (its list is entered then), so
+ * a list walk never exceeds PF_CCT_SMALL steps.
+ *
+ * Merge.  pf_cct_merge walks the tree depth first.  For a node p it visits, in order,
+ * p's own children, then those of every sibling merged into p (its "dups"), then those
+ * of every spliced child (appended as they are met, so splices nest); each child is
+ * either spliced, merged into the survivor of its (key, line) -- found in one hashed
+ * table for the whole tree, value the survivor's id, whose parent field is set to p --
+ * or kept (owner[k] = p).  The dups of a survivor k form a circular list in dup[]:
+ * dup[k] is the last dup, dup[last] the first, dup[d] the next; so appending keeps
+ * merge order.
+ */
+#include "collector/cct.h"
+
+#include <string.h>
+
+#include "formats/alloc.h"
+#include "formats/hash.h"
+#include "formats/hashmap.h"
+
+#define FLAG_BITS(f) ((uint32_t)(f) << 28)
+#define CHUNK_BYTES (sizeof(pf_cct_node) * PF_CCT_CHUNK_NODES)
+
+/* Ids stop short of PF_CCT_NONE (and memory sites' PF_MEM_NONE, the same value). */
+#define MAX_NODES (UINT32_MAX - 1)
+
+static int charge(pf_cct *t, size_t n)
+{
+    if (t->limit && *t->charged + n > t->limit) {
+        t->oom = 1;
+        return -1;
+    }
+    *t->charged += n;
+    t->bytes += n;
+    return 0;
+}
+
+static void uncharge(pf_cct *t, size_t n)
+{
+    *t->charged -= n;
+    t->bytes -= n;
+}
+
+/* Charges what the tables grew by since they held `before` bytes. */
+static void charge_growth(pf_cct *t, struct pf_hmap *m, size_t before)
+{
+    size_t now = pf_hmap_bytes(m);
+    if (now > before) {
+        *t->charged += now - before;
+        t->bytes += now - before;
+        if (t->limit && *t->charged > t->limit)
+            t->oom = 1;
+    }
+}
+
+pf_cct *pf_cct_new(size_t *charged, size_t limit)
+{
+    pf_cct *t = pf_calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->charged = charged;
+    t->limit = limit;
+    if (charge(t, sizeof *t) < 0) {
+        pf_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void pf_cct_free(pf_cct *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->nchunks; i++)
+        pf_free(t->chunks[i]);
+    pf_free(t->chunks);
+    pf_hmap_free(t->kids);
+    pf_hmap_free(t->collide);
+    pf_hmap_free(t->merged);
+    pf_free(t->dup);
+    pf_free(t->work);
+    pf_free(t->queue);
+    pf_free(t->kept);
+    *t->charged -= t->bytes;
+    pf_free(t);
+}
+
+uint32_t pf_cct_count(const pf_cct *t)
+{
+    return t->n;
+}
+
+size_t pf_cct_bytes(const pf_cct *t)
+{
+    return t->bytes;
+}
+
+int pf_cct_oom(const pf_cct *t)
+{
+    return t->oom;
+}
+
+/* A zeroed node at id t->n, not yet counted (the caller commits with t->n++). */
+static pf_cct_node *new_node(pf_cct *t)
+{
+    if (t->oom || t->n >= MAX_NODES) {
+        t->oom = 1;
+        return NULL;
+    }
+    size_t c = t->n >> PF_CCT_CHUNK_SHIFT;
+    if (c == t->nchunks) {
+        if (t->nchunks == t->cap_chunks) {
+            size_t cap = t->cap_chunks ? t->cap_chunks * 2 : 16;
+            if (charge(t, (cap - t->cap_chunks) * sizeof(void *)) < 0)
+                return NULL;
+            pf_cct_node **ch = pf_reallocarray(t->chunks, cap, sizeof(void *));
+            if (ch == NULL) {
+                uncharge(t, (cap - t->cap_chunks) * sizeof(void *));
+                t->oom = 1;
+                return NULL;
+            }
+            t->chunks = ch;
+            t->cap_chunks = cap;
+        }
+        if (charge(t, CHUNK_BYTES) < 0)
+            return NULL;
+        pf_cct_node *chunk = pf_malloc(CHUNK_BYTES);
+        if (chunk == NULL) {
+            uncharge(t, CHUNK_BYTES);
+            t->oom = 1;
+            return NULL;
+        }
+        t->chunks[t->nchunks++] = chunk;
+    }
+    pf_cct_node *n = pf_cct_at(t, t->n);
+    memset(n, 0, sizeof *n);
+    n->parent = n->child = n->sibling = n->next_same = PF_CCT_NONE;
+    return n;
+}
+
+uint32_t pf_cct_root(pf_cct *t)
+{
+    pf_cct_node *n = new_node(t);
+    if (n == NULL)
+        return PF_CCT_NONE;
+    n->site = -1;
+    n->bits = FLAG_BITS(PF_CCT_ROOT);
+    return t->n++;
+}
+
+/* ---- the child table ---- */
+
+static uint64_t child_hash(uint32_t parent, uintptr_t key, int32_t site)
+{
+    return pf_hash_pair(pf_hash_pair((uint64_t)key, (uint64_t)(uint32_t)site), parent);
+}
+
+typedef struct probe {
+    const pf_cct *t;
+    uint32_t parent;
+    uintptr_t key;
+    int32_t site;
+    uint32_t line;
+} probe;
+
+static int child_eq(void *ctx, uint32_t id)
+{
+    const probe *p = ctx;
+    const pf_cct_node *n = pf_cct_at(p->t, id);
+    return n->key == p->key && n->site == p->site && n->parent == p->parent;
+}
+
+static int child_matches(const pf_cct *t, uint32_t id, uint32_t parent, uintptr_t key,
+                         int32_t site)
+{
+    const pf_cct_node *n = pf_cct_at(t, id);
+    return n->key == key && n->site == site && n->parent == parent;
+}
+
+/* Enters child id of parent into the child table.  0 or -1. */
+static int kids_add(pf_cct *t, uint32_t parent, uint32_t id)
+{
+    if (t->kids == NULL) {
+        if ((t->kids = pf_hmap_new(64)) == NULL) {
+            t->oom = 1;
+            return -1;
+        }
+        charge_growth(t, t->kids, 0);
+    }
+    const pf_cct_node *n = pf_cct_at(t, id);
+    uint64_t h = child_hash(parent, n->key, n->site);
+    size_t before = pf_hmap_bytes(t->kids);
+    uint32_t *v = pf_hmap_slot(t->kids, h, NULL);
+    charge_growth(t, t->kids, before);
+    if (v == NULL) {
+        t->oom = 1;
+        return -1;
+    }
+    if (*v != PF_HMAP_NONE) {
+        const pf_cct_node *o = pf_cct_at(t, *v);
+        if (child_hash(o->parent, o->key, o->site) == h) {
+            /* another child with the same 64-bit hash (very rare): the collision table */
+            if (t->collide == NULL) {
+                if ((t->collide = pf_hmap_new(16)) == NULL) {
+                    t->oom = 1;
+                    return -1;
+                }
+                charge_growth(t, t->collide, 0);
+            }
+            before = pf_hmap_bytes(t->collide);
+            if (pf_hmap_add(t->collide, h, id) < 0) {
+                t->oom = 1;
+                return -1;
+            }
+            charge_growth(t, t->collide, before);
+            return 0;
+        }
+        /* else the entry's node was rekeyed (pf_cct_rekey): its entry is reused */
+    }
+    *v = id;
+    return 0;
+}
+
+pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintptr_t key,
+                              int32_t site, uint32_t *id)
+{
+    if (pf_cct_flags(pn) & PF_CCT_HASHED) {
+        uint64_t h = child_hash(parent, key, site);
+        uint32_t c = pf_hmap_get(t->kids, h);
+        if (c == PF_HMAP_NONE || !child_matches(t, c, parent, key, site)) {
+            if (t->collide == NULL)
+                return NULL;
+            probe p = { t, parent, key, site, 0 };
+            if ((c = pf_hmap_find(t->collide, h, child_eq, &p)) == PF_HMAP_NONE)
+                return NULL;
+        }
+        *id = c;
+        return pf_cct_at(t, c);
+    }
+    /* the first two children did not match (pf_cct_find, which leaves the second where
+     * it is: alternating pairs are common); a short list, kept move-to-front */
+    pf_cct_node *pv = pf_cct_at(t, pn->child);
+    uint32_t c = pv->sibling;
+    if (c == PF_CCT_NONE)
+        return NULL;
+    pf_cct_node *n = pf_cct_at(t, c);
+    for (pv = n, c = n->sibling; c != PF_CCT_NONE; pv = n, c = n->sibling) {
+        n = pf_cct_at(t, c);
+        if (n->key == key && n->site == site) {
+            pv->sibling = n->sibling;   /* move to front */
+            n->sibling = pn->child;
+            pn->child = c;
+            *id = c;
+            return n;
+        }
+    }
+    return NULL;
+}
+
+pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site, uint8_t kind,
+                        uint32_t *same, uint32_t *id)
+{
+    pf_cct_node *pn = pf_cct_at(t, parent);
+    pf_cct_node *n = new_node(t);
+    if (n == NULL)
+        return NULL;
+    uint32_t nid = t->n;
+    n->parent = parent;
+    n->key = key;
+    n->site = site;
+    uint32_t chain = 0;
+    if (pn->key == key && !(pf_cct_flags(pn) & PF_CCT_ROOT))
+        chain = pf_cct_chain(pn) < 2 ? pf_cct_chain(pn) + 1 : 2;
+    n->bits = ((uint32_t)(kind & 3u) << 24) | (chain << 26);
+    if (pf_cct_flags(pn) & PF_CCT_HASHED) {
+        if (kids_add(t, parent, nid) < 0)
+            return NULL;
+    } else {
+        uint32_t k = 0;
+        for (uint32_t c = pn->child; c != PF_CCT_NONE && k <= PF_CCT_SMALL; c = pf_cct_at(t, c)->sibling)
+            k++;
+        if (k == PF_CCT_SMALL) {        /* the new one is the (SMALL+1)-th: hash them all */
+            if (kids_add(t, parent, nid) < 0)
+                return NULL;
+            for (uint32_t c = pn->child; c != PF_CCT_NONE; c = pf_cct_at(t, c)->sibling)
+                if (kids_add(t, parent, c) < 0)
+                    return NULL;        /* entries of an unhashed parent are never read */
+            pn->bits |= FLAG_BITS(PF_CCT_HASHED);
+        }
+    }
+    n->sibling = pn->child;
+    pn->child = nid;
+    if (same != NULL) {
+        n->next_same = *same;
+        *same = nid;
+    }
+    t->n++;
+    *id = nid;
+    return n;
+}
+
+void pf_cct_rekey(pf_cct *t, uint32_t head, uintptr_t key)
+{
+    for (uint32_t id = head; id != PF_CCT_NONE;) {
+        pf_cct_node *n = pf_cct_at(t, id);
+        n->key = key;
+        id = n->next_same;
+    }
+}
+
+void pf_cct_resolve_lines(pf_cct *t,
+                          uint32_t (*line)(void *ctx, const pf_cct_node *parent,
+                                           const pf_cct_node *n),
+                          void *ctx)
+{
+    for (uint32_t i = 0; i < t->n; i++) {
+        pf_cct_node *n = pf_cct_at(t, i);
+        pf_cct_set_line(n, pf_cct_flags(n) & PF_CCT_ROOT ? 0 : line(ctx, pf_cct_at(t, n->parent), n));
+    }
+}
+
+/* ---- merge ---- */
+
+typedef struct work {
+    uint32_t id, parent_out;
+} work;
+
+typedef struct head {
+    uint32_t id;              /* first node of a child list */
+    uint32_t spliced;         /* the list was a spliced node's: lines become 0 */
+} head;
+
+/* Makes room for one more item in a stop-time array.  0 or -1. */
+static int room(void **items, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *p = pf_reallocarray(*items, ncap, size);
+    if (p == NULL)
+        return -1;
+    *items = p;
+    *cap = ncap;
+    return 0;
+}
+
+static uint64_t merged_hash(uint32_t parent, uintptr_t key, uint32_t line)
+{
+    return pf_hash_pair(pf_hash_pair((uint64_t)key, line), (uint64_t)parent + 1);
+}
+
+static int merged_eq(void *ctx, uint32_t id)
+{
+    const probe *p = ctx;
+    const pf_cct_node *n = pf_cct_at(p->t, id);
+    return n->key == p->key && pf_cct_line(n) == p->line && p->t->owner[id] == p->parent;
+}
+
+/* Appends d to the dups of survivor k (see the file comment). */
+static void dup_append(uint32_t *dup, uint32_t k, uint32_t d)
+{
+    if (dup[k] == PF_CCT_NONE) {
+        dup[d] = d;
+    } else {
+        uint32_t last = dup[k];
+        dup[d] = dup[last];
+        dup[last] = d;
+    }
+    dup[k] = d;
+}
+
+/* Gathers p's surviving children into t->kept (count in *nk).  0 or -1. */
+static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, void *ctx,
+                            size_t *nk)
+{
+    pf_cct_node *pn = pf_cct_at(t, p);
+    head *q;
+    uint32_t *kept;
+    size_t nq = 0;
+    *nk = 0;
+#define QPUSH(first, spl)                                                              \
+    do {                                                                               \
+        if (room(&t->queue, &t->cap_queue, nq, sizeof(head)) < 0)                      \
+            return -1;                                                                 \
+        q = t->queue;                                                                  \
+        q[nq].id = (first);                                                            \
+        q[nq++].spliced = (spl);                                                       \
+    } while (0)
+    if (pn->child != PF_CCT_NONE)
+        QPUSH(pn->child, 0);
+    if (t->dup[p] != PF_CCT_NONE) {
+        uint32_t last = t->dup[p];
+        uint32_t d = t->dup[last];
+        for (;;) {
+            if (pf_cct_at(t, d)->child != PF_CCT_NONE)
+                QPUSH(pf_cct_at(t, d)->child, 0);
+            if (d == last)
+                break;
+            d = t->dup[d];
+        }
+    }
+    for (size_t qi = 0; qi < nq; qi++) {
+        q = t->queue;
+        uint32_t spliced = q[qi].spliced;
+        for (uint32_t c = q[qi].id; c != PF_CCT_NONE;) {
+            pf_cct_node *cn = pf_cct_at(t, c);
+            uint32_t next = cn->sibling;
+            if (spliced)
+                pf_cct_set_line(cn, 0);
+            if (ops->splice != NULL && ops->splice(ctx, cn)) {
+                pn->self_ns += cn->self_ns;
+                if (ops->moved != NULL)
+                    ops->moved(ctx, c, p);
+                if (cn->child != PF_CCT_NONE)
+                    QPUSH(cn->child, 1);
+                c = next;
+                continue;
+            }
+            probe pr = { t, p, cn->key, 0, pf_cct_line(cn) };
+            uint64_t h = merged_hash(p, cn->key, pf_cct_line(cn));
+            uint32_t k = pf_hmap_find(t->merged, h, merged_eq, &pr);
+            if (k != PF_HMAP_NONE) {
+                pf_cct_node *kn = pf_cct_at(t, k);
+                kn->calls += cn->calls;
+                kn->total_ns += cn->total_ns;
+                kn->self_ns += cn->self_ns;
+                if (ops->moved != NULL)
+                    ops->moved(ctx, c, k);
+                dup_append(t->dup, k, c);
+                c = next;
+                continue;
+            }
+            if (room(&t->kept, &t->cap_kept, *nk, sizeof(uint32_t)) < 0)
+                return -1;
+            t->owner[c] = p;
+            if (pf_hmap_add(t->merged, h, c) < 0)
+                return -1;
+            kept = t->kept;
+            kept[(*nk)++] = c;
+            c = next;
+        }
+    }
+#undef QPUSH
+    return 0;
+}
+
+int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx)
+{
+    if (t->dup == NULL) {
+        t->dup = pf_malloc(2 * ((size_t)t->n + 1) * sizeof(uint32_t));
+        if (t->dup == NULL)
+            return -1;
+        memset(t->dup, 0xff, 2 * ((size_t)t->n + 1) * sizeof(uint32_t));
+        t->owner = t->dup + t->n + 1;
+    }
+    if (t->merged == NULL && (t->merged = pf_hmap_new(t->n)) == NULL)
+        return -1;
+    size_t nw = 0;
+    if (room(&t->work, &t->cap_work, nw, sizeof(work)) < 0)
+        return -1;
+    ((work *)t->work)[nw++] = (work){ root, PF_CCT_NONE };
+    while (nw > 0) {
+        work it = ((work *)t->work)[--nw];
+        size_t nk;
+        if (prepare_children(t, it.id, ops, ctx, &nk) < 0)   /* first: splices add self time */
+            return -1;
+        uint32_t out = PF_CCT_NONE;
+        if (it.id != root) {
+            out = ops->emit(ctx, it.id, pf_cct_at(t, it.id), it.parent_out);
+            if (out == PF_CCT_NONE)
+                return -1;
+        }
+        /* push in reverse so the first child is emitted first */
+        for (size_t i = nk; i-- > 0;) {
+            if (room(&t->work, &t->cap_work, nw, sizeof(work)) < 0)
+                return -1;
+            ((work *)t->work)[nw++] = (work){ ((uint32_t *)t->kept)[i], out };
+        }
+    }
+    return 0;
+}

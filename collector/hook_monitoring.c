@@ -1,0 +1,442 @@
+/* hook_monitoring.c: the event source of 3.12+: sys.monitoring (PEP 669) with the
+ * events cProfile uses, turning them into pf_push/pf_pop on the calling thread's shadow
+ * stack: PY_START, PY_RESUME, PY_THROW open an activation, PY_RETURN, PY_YIELD,
+ * PY_UNWIND close it, CALL opens a C function's (builtins and method descriptors, as
+ * cProfile counts them), C_RETURN and C_RAISE close it.  The thread state is found
+ * through a thread-local pointer.  The CALL event also gives the call site of the
+ * Python function whose PY_START follows.  LINE events are enabled per selected code.
+ *
+ * Nothing here raises into the program: callbacks return None whatever happens, and
+ * the slow paths that call into the C API save and restore a pending exception.
+ */
+#include "collector/hook.h"
+
+#if PF_USE_MONITORING
+
+static int floor_mode = 0;
+
+/* None is immortal on 3.12+: returning it needs no reference count update. */
+#define RETURN_NONE return Py_None
+
+static PyObject *monitoring_module(void);
+
+static __thread pf_tstate *tls_ts __attribute__((tls_model("initial-exec")));
+/* The CALL event that precedes a PY_START gives the call site: code object that made
+ * the CALL (borrowed, NULL = none pending), the code it calls if known (NULL = any),
+ * and the CALL's offset.  Thread-local, so the CALL callback needs no thread state. */
+static __thread void *pending_code __attribute__((tls_model("initial-exec")));
+static __thread void *pending_callee __attribute__((tls_model("initial-exec")));
+static __thread int32_t pending_site __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tls_gen __attribute__((tls_model("initial-exec")));
+static uint64_t generation = 1;       /* bumped at every install/uninstall */
+static int tool_id = -1;
+static PyObject *missing = NULL;      /* new ref: sys.monitoring.MISSING */
+
+static pf_tstate *tls_slow(void)
+{
+    pf_tstate *ts = NULL;
+    if (pf_active != NULL)
+        ts = pf_hook_attach_current();     /* a thread's first event in this session */
+    tls_ts = ts;
+    tls_gen = generation;
+    return ts;
+}
+
+PF_INLINE pf_tstate *current_ts(void)
+{
+    if (PF_LIKELY(tls_gen == generation))
+        return tls_ts;
+    return tls_slow();
+}
+
+/* The C function a CALL event's callable stands for, as cProfile decides it: a builtin
+ * function/method, or a method descriptor called on an instance of its type. */
+PF_INLINE PyMethodDef *builtin_def(PyObject *callable, PyObject *arg0)
+{
+    PyTypeObject *tp = Py_TYPE(callable);
+    if (tp == &PyFunction_Type || tp == &PyMethod_Type)
+        return NULL;
+    if (tp == &PyCFunction_Type || tp == &PyCMethod_Type || PyCFunction_Check(callable))
+        return pf_cfunction_def(callable);
+    if (tp == &PyMethodDescr_Type && arg0 != missing) {
+        if (PyObject_TypeCheck(arg0, pf_method_descr_type(callable)))
+            return pf_method_descr_def(callable);
+    }
+    return NULL;
+}
+
+/* Call site of a Python function entered without a CALL event just before (operators,
+ * properties, generator resumption by FOR_ITER...): the caller frame's lasti, if the
+ * caller is the top entry.  Materialises frame objects, but only on this path. */
+static int32_t site_from_frames(pf_tstate *ts)
+{
+    PyFrameObject *f = PyEval_GetFrame();                  /* borrowed: the callee */
+    if (f == NULL)
+        return -1;
+    PyFrameObject *back = PyFrame_GetBack(f);             /* new ref */
+    if (back == NULL)
+        return -1;
+    int32_t site = -1;
+    PyCodeObject *code = PyFrame_GetCode(back);           /* new ref */
+    if ((uintptr_t)code == ts->stack[ts->depth - 1].act.node->key)
+        site = PyFrame_GetLasti(back);
+    Py_DECREF(code);
+    Py_DECREF(back);
+    return site;
+}
+
+static long line_bit = 0;
+
+/* Turns on LINE events for a selected code object (once). */
+static void arm(pf_lcode *lc)
+{
+    lc->armed = 1;
+    if (tool_id < 0 || line_bit == 0)
+        return;
+    pf_memhook_suspend();
+    pf_exc exc;
+    pf_exc_save(&exc);
+    PyObject *mon = monitoring_module();
+    if (mon != NULL) {
+        PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOl", tool_id, lc->code, line_bit);
+        Py_XDECREF(r);
+        Py_DECREF(mon);
+    }
+    pf_exc_restore(&exc);
+    pf_memhook_resume();
+}
+
+static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused))
+        RETURN_NONE;
+    uint64_t now = pf_now();
+    int32_t site = -1;
+    if (ts->depth) {
+        pf_cct_node *top = ts->stack[ts->depth - 1].act.node;
+        if (pf_cct_kind(top) == PF_KEY_PYTHON) {
+            if ((uintptr_t)pending_code == top->key
+                && (pending_callee == NULL || pending_callee == args[0]))
+                site = pending_site;
+            else {
+                pf_memhook_suspend();          /* it may create frame objects */
+                site = site_from_frames(ts);
+                pf_memhook_resume();
+            }
+        }
+    }
+    pending_code = NULL;
+    uint32_t depth = ts->depth;
+    pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
+    pf_session *s = ts->session;
+    if (PF_UNLIKELY(s->lines | s->lines_used) && ts->depth > depth) {
+        pf_lcode *lc = pf_lines_lookup(s, args[0]);
+        if (lc != NULL && PF_UNLIKELY(!lc->armed))
+            arm(lc);
+        ts->stack[depth].lcode = lc;
+    }
+    if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
+        pf_hook_find_thread(ts);
+    RETURN_NONE;
+}
+
+static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused || ts->depth == 0))
+        RETURN_NONE;
+    pf_entry *e = &ts->stack[ts->depth - 1];
+    if (e->act.node->key == (uintptr_t)args[0] && e->lcode != NULL) {
+        int32_t line = pf_monitoring_int(args[1]);
+        pf_line_event(ts->session, e, line, pf_now());
+        ts->msite->line = line > 0 ? (uint32_t)line : 0;
+    }
+    RETURN_NONE;
+}
+
+static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused))
+        RETURN_NONE;
+    uint64_t now = pf_now();
+    pending_code = NULL;
+    pf_pop(ts, args[0], now);
+    RETURN_NONE;
+}
+
+static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    PyObject *callable = args[2];
+    int32_t site = pf_monitoring_int(args[1]);
+    if (PF_LIKELY(Py_IS_TYPE(callable, &PyFunction_Type))) {
+        /* the PY_START that follows (unless this creates a generator) is this call's */
+        pending_code = args[0];
+        pending_site = site;
+        pending_callee = PyFunction_GET_CODE(callable);
+        RETURN_NONE;
+    }
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused))
+        RETURN_NONE;
+    PyMethodDef *def = builtin_def(callable, args[3]);
+    if (def == NULL) {
+        pending_code = args[0];
+        pending_site = site;
+        pending_callee = NULL;     /* a class, a bound method...: any Python code */
+        if (Py_IS_TYPE(callable, &PyMethod_Type)
+            && Py_IS_TYPE(PyMethod_GET_FUNCTION(callable), &PyFunction_Type))
+            pending_callee = PyFunction_GET_CODE(PyMethod_GET_FUNCTION(callable));
+        RETURN_NONE;
+    }
+    uint64_t now = pf_now();
+    pending_code = NULL;
+    if (ts->depth == 0 || ts->stack[ts->depth - 1].act.node->key != (uintptr_t)args[0])
+        site = -1;
+    pf_push(ts, def, site, PF_KEY_NATIVE, NULL, args[2], args[3] == missing ? NULL : args[3], now);
+    RETURN_NONE;
+}
+
+static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused))
+        RETURN_NONE;
+    pending_code = NULL;
+    PyMethodDef *def = builtin_def(args[2], args[3]);
+    if (def != NULL)
+        pf_pop(ts, def, pf_now());
+    RETURN_NONE;
+}
+
+static PyObject *on_nothing(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)args; (void)nargs;
+    RETURN_NONE;
+}
+
+static PyMethodDef cb_defs[] = {
+    { "py_enter", (PyCFunction)(void (*)(void))on_py_enter, METH_FASTCALL, NULL },
+    { "py_leave", (PyCFunction)(void (*)(void))on_py_leave, METH_FASTCALL, NULL },
+    { "call", (PyCFunction)(void (*)(void))on_call, METH_FASTCALL, NULL },
+    { "c_leave", (PyCFunction)(void (*)(void))on_c_leave, METH_FASTCALL, NULL },
+    { "nothing", (PyCFunction)(void (*)(void))on_nothing, METH_FASTCALL, NULL },
+    { "line", (PyCFunction)(void (*)(void))on_line, METH_FASTCALL, NULL },
+};
+
+static const struct { const char *event; int cb; } event_map[] = {
+    { "PY_START", 0 }, { "PY_RESUME", 0 }, { "PY_THROW", 0 },
+    { "PY_RETURN", 1 }, { "PY_YIELD", 1 }, { "PY_UNWIND", 1 },
+    { "CALL", 2 }, { "C_RETURN", 3 }, { "C_RAISE", 3 },
+    { "LINE", 5 },     /* registered, but enabled only per selected code object */
+};
+#define NEVENTS (sizeof event_map / sizeof event_map[0])
+
+#define PROFILER_ID 2
+
+static PyObject *monitoring_module(void)   /* new ref */
+{
+    return PySys_GetObject("monitoring") ? Py_NewRef(PySys_GetObject("monitoring"))
+                                         : PyImport_ImportModule("sys.monitoring");
+}
+
+static int event_bit(PyObject *events, const char *name, long *bit)
+{
+    PyObject *v = PyObject_GetAttrString(events, name);    /* new ref */
+    if (v == NULL)
+        return -1;
+    *bit = PyLong_AsLong(v);
+    Py_DECREF(v);
+    return *bit == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+int pf_hook_install(pf_session *s, int defer_current, int floor)
+{
+    PyObject *mon = monitoring_module();      /* new ref */
+    PyObject *events = NULL, *cb = NULL;
+    if (mon == NULL)
+        return -1;
+    floor_mode = floor;
+    /* A free tool id.  Not cProfile's PROFILER_ID first: a program that runs cProfile
+     * itself must not notice us, and cProfile insists on id 2.  Ids 3 and 4 have no
+     * assigned user, so they are tried before the named ones. */
+    int ids[] = { 4, 3, PROFILER_ID, 5, 1, 0 };
+    tool_id = -1;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0] && tool_id < 0; i++) {
+        PyObject *r = PyObject_CallMethod(mon, "get_tool", "i", ids[i]);
+        if (r == NULL)
+            goto fail;
+        if (r == Py_None)
+            tool_id = ids[i];
+        Py_DECREF(r);
+    }
+    if (tool_id < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "pyflame: every sys.monitoring tool id is in use");
+        goto fail;
+    }
+    PyObject *r = PyObject_CallMethod(mon, "use_tool_id", "is", tool_id, "pyflame");
+    if (r == NULL)
+        goto fail;
+    Py_DECREF(r);
+    if (missing == NULL && (missing = PyObject_GetAttrString(mon, "MISSING")) == NULL)
+        goto fail_free;
+    events = PyObject_GetAttrString(mon, "events");
+    if (events == NULL)
+        goto fail_free;
+    long mask = 0;
+    for (size_t i = 0; i < NEVENTS; i++) {
+        long bit;
+        if (event_bit(events, event_map[i].event, &bit) < 0)
+            goto fail_free;
+        if (event_map[i].cb == 5)
+            line_bit = bit;
+        else
+            mask |= bit;
+        cb = PyCFunction_New(&cb_defs[floor ? 4 : event_map[i].cb], NULL);
+        if (cb == NULL)
+            goto fail_free;
+        r = PyObject_CallMethod(mon, "register_callback", "ilO", tool_id, bit, cb);
+        Py_CLEAR(cb);
+        if (r == NULL)
+            goto fail_free;
+        Py_DECREF(r);
+    }
+    if (floor && s->lines)
+        mask |= line_bit;     /* --floor --lines: a do-nothing LINE callback on every line */
+    pf_active = s;
+    generation++;
+    pf_tstate *ts = tls_slow();
+    if (ts == NULL) {
+        PyErr_NoMemory();
+        goto fail_free;
+    }
+    ts->paused = defer_current;
+    r = PyObject_CallMethod(mon, "set_events", "il", tool_id, mask);
+    if (r == NULL)
+        goto fail_free;
+    Py_DECREF(r);
+    Py_DECREF(events);
+    Py_DECREF(mon);
+    return 0;
+fail_free:
+    pf_active = NULL;
+    generation++;
+    {
+        PyObject *x = PyObject_CallMethod(mon, "free_tool_id", "i", tool_id);
+        Py_XDECREF(x);
+    }
+fail:
+    pf_active = NULL;
+    tool_id = -1;
+    Py_XDECREF(events);
+    Py_XDECREF(mon);
+    return -1;
+}
+
+static void monitoring_off(void)
+{
+    if (tool_id < 0)
+        return;
+    pf_exc exc;
+    pf_exc_save(&exc);
+    PyObject *mon = monitoring_module();
+    if (mon != NULL) {
+        PyObject *r = PyObject_CallMethod(mon, "set_events", "ii", tool_id, 0);
+        Py_XDECREF(r);
+        PyObject *events = PyObject_GetAttrString(mon, "events");
+        for (size_t i = 0; events != NULL && i < NEVENTS; i++) {
+            long bit;
+            if (event_bit(events, event_map[i].event, &bit) < 0)
+                break;
+            r = PyObject_CallMethod(mon, "register_callback", "ilO", tool_id, bit, Py_None);
+            Py_XDECREF(r);
+        }
+        Py_XDECREF(events);
+        r = PyObject_CallMethod(mon, "free_tool_id", "i", tool_id);
+        Py_XDECREF(r);
+        Py_DECREF(mon);
+    }
+    pf_exc_restore(&exc);
+    tool_id = -1;
+}
+
+/* Turns LINE events off again on every code object this session armed. */
+static void disarm_all(pf_session *s)
+{
+    if (tool_id < 0 || s == NULL)
+        return;
+    pf_exc exc;
+    pf_exc_save(&exc);
+    PyObject *mon = monitoring_module();
+    for (size_t i = 0; mon != NULL && i < s->nkeys; i++) {
+        pf_lcode *lc = s->keys[i].lc;
+        if (lc == NULL || !lc->armed)
+            continue;
+        PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOi", tool_id, lc->code, 0);
+        Py_XDECREF(r);
+        lc->armed = 0;
+    }
+    Py_XDECREF(mon);
+    pf_exc_restore(&exc);
+}
+
+void pf_hook_uninstall(void)
+{
+    disarm_all(pf_active);
+    monitoring_off();
+    pf_active = NULL;
+    generation++;
+}
+
+int pf_hook_resume_current(void)
+{
+    pf_tstate *ts = current_ts();
+    if (ts == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "pyflame: not collecting");
+        return -1;
+    }
+    ts->paused = 0;
+    return 0;
+}
+
+void pf_hook_pause_current(void)
+{
+    pf_tstate *ts = current_ts();
+    if (ts != NULL) {
+        ts->paused = 1;
+        ts->msite->node = PF_MEM_NONE;    /* what runs now is not the program's */
+        ts->msite->line = 0;
+    }
+}
+
+int pf_hook_mark(PyObject *code)
+{
+    if (pf_active == NULL)
+        return 0;
+    pf_lcode *lc = pf_lines_mark(pf_active, code);
+    if (lc != NULL && !lc->armed && !floor_mode)
+        arm(lc);
+    return 0;
+}
+
+void pf_hook_forget(void)
+{
+    disarm_all(pf_active);
+    monitoring_off();
+    pf_active = NULL;
+    generation++;
+}
+
+int pf_hook_is_ours(const PyMethodDef *def)
+{
+    (void)def;
+    return 0;
+}
+
+#endif /* PF_USE_MONITORING */
