@@ -28,8 +28,8 @@ SAN       ?=
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) $(WARN) $(SAN) -MMD -MP \
               -DPF_VERSION='"$(VERSION)"' -I. -I$(BUILD)/gen $(ZLIB_CFLAGS) $(CFLAGS)
 LDLIBS    = $(PKG_LIBS) -lm
-# Per-layer flags: only render/ (and cli/, which drives it) sees libxml2's headers.
-LAYER_CFLAGS = $(if $(filter render/% cli/% tests/% bench/%,$<),$(XML_CFLAGS))
+# Per-layer flags: only render/ sees libxml2's headers (and the tests that check its SVG).
+LAYER_CFLAGS = $(if $(filter render/% tests/% bench/%,$<),$(XML_CFLAGS))
 export PF_WERROR = $(WERROR)
 
 FORMATS_SRC := $(wildcard formats/*.c)

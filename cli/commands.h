@@ -7,7 +7,7 @@
 
 int pf_cmd_collect(int argc, char **argv);   /* cli/collect.c */
 int pf_cmd_convert(int argc, char **argv);   /* cli/convert.c */
-int pf_cmd_svg(int argc, char **argv);       /* render/svg_cmd.c */
+int pf_cmd_svg(int argc, char **argv);       /* cli/svg.c */
 int pf_cmd_html(int argc, char **argv);      /* cli/html.c */
 
 #endif

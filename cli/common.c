@@ -26,7 +26,14 @@ pf_trace *pf_cli_read_trace(const char *path, uint64_t max_memory, pf_error *err
     if (in == NULL)
         return NULL;
     pf_input_set_budget(in, max_memory);
-    pf_trace *t = pf_trace_read_input(in, err);
+    pf_trace *t = NULL;
+    int kind = pf_input_sniff(in, err);
+    if (kind == PF_INPUT_TEXT)
+        pf_error_set(err, PF_EMAGIC, "this is text (collapsed stacks?), not a pyflame-c trace: "
+                     "this command needs a trace from `pyflame-c collect`; `pyflame-c svg` "
+                     "renders collapsed stacks");
+    else if (kind >= 0)
+        t = pf_trace_read_input(in, err);
     pf_input_free(in);
     if (t != NULL && (t->meta.flags & PF_FLAG_OUT_OF_MEMORY))
         fprintf(stderr, "pyflame-c: warning: %s: the collector ran out of memory while "

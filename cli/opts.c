@@ -73,7 +73,7 @@ const char *pf_opts_nearest(const char *typed, const char *const *candidates, si
         }
     }
     size_t len = strlen(typed);
-    size_t limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+    size_t limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
     return best != NULL && best_d <= limit ? best : NULL;
 }
 

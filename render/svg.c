@@ -20,6 +20,7 @@
  */
 #include "render/svg.h"
 
+#include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
 #include <math.h>
 #include <stdlib.h>
@@ -646,8 +647,16 @@ static const char *unit_name(enum pf_svg_unit u)
     return u == PF_SVG_UNIT_BYTES ? "bytes" : u == PF_SVG_UNIT_US ? "us" : "count";
 }
 
+/* libxml2 would print its own "I/O error" lines; ours say what failed and where. */
+static void quiet_xml_errors(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
 int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_error *err)
 {
+    xmlSetGenericErrorFunc(NULL, quiet_xml_errors);
     struct svg sv = { 0 };
     struct svg *s = &sv;
     struct out_ctx oc = { out, 0 };
@@ -811,4 +820,46 @@ fail:
     pf_free(s->name);
     pf_free(s->text);
     return -1;
+}
+
+/* The default subtitle of a trace's flame graph for a metric other than time. */
+static const char *metric_subtitle(enum pf_metric m)
+{
+    switch (m) {
+    case PF_METRIC_CALLS: return "Width: calls";
+    case PF_METRIC_ALLOC_BYTES: return "Width: bytes allocated by each function's own code";
+    case PF_METRIC_ALLOC_COUNT: return "Width: blocks allocated by each function's own code";
+    case PF_METRIC_PEAK_BYTES: return "Width: bytes live at the run's memory peak";
+    case PF_METRIC_EXIT_BYTES: return "Width: bytes still live at exit";
+    default: return NULL;
+    }
+}
+
+void pf_svg_opts_for_metric(pf_svg_opts *o, enum pf_metric metric, int keep_palette,
+                            int keep_countname)
+{
+    switch (metric) {
+    case PF_METRIC_CALLS:
+        o->unit = PF_SVG_UNIT_COUNT;
+        if (!keep_countname)
+            o->countname = "calls";
+        break;
+    case PF_METRIC_ALLOC_COUNT:
+        o->unit = PF_SVG_UNIT_COUNT;
+        if (!keep_countname)
+            o->countname = "allocations";
+        break;
+    case PF_METRIC_ALLOC_BYTES:
+    case PF_METRIC_PEAK_BYTES:
+    case PF_METRIC_EXIT_BYTES:
+        o->unit = PF_SVG_UNIT_BYTES;
+        break;
+    default:
+        o->unit = PF_SVG_UNIT_US;
+    }
+    if (!keep_palette)
+        o->palette = o->unit == PF_SVG_UNIT_BYTES || metric == PF_METRIC_ALLOC_COUNT
+                   ? PF_PAL_MEM : PF_PAL_PYTHON;
+    if (o->subtitle == NULL)       /* say what a frame's width means, unless told */
+        o->subtitle = metric_subtitle(metric);
 }

@@ -39,6 +39,12 @@ typedef struct pf_svg_opts {
     enum pf_svg_unit unit;
 } pf_svg_opts;
 
+/* Shapes o for a trace's flame graph of metric: the unit of the tooltips, the palette
+ * (memory or python; kept when keep_palette), the count name (kept when
+ * keep_countname) and, unless one is set, a subtitle saying what a width means. */
+void pf_svg_opts_for_metric(pf_svg_opts *o, enum pf_metric metric, int keep_palette,
+                            int keep_countname);
+
 /* flamegraph.pl's defaults: 1200 px wide, 16 px rows, 12 px Verdana, minwidth 0.1 px,
  * the hot palette. */
 void pf_svg_opts_init(pf_svg_opts *o);

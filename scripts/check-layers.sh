@@ -3,9 +3,9 @@
 # Layers, bottom up (see the Makefile): formats/ -> convert/, render/, collector/ -> cli/.
 #   formats/    includes only formats/ (and no Python.h, no libxml2)
 #   convert/    formats/ and convert/ (no libxml2, no Python.h)
-#   render/     formats/ and render/ (libxml2 allowed; no Python.h)
+#   render/     formats/ and render/ (the only user of libxml2; no Python.h)
 #   collector/  formats/ and collector/ (Python.h allowed; the only place it is)
-#   cli/        anything but collector/ and Python.h
+#   cli/        formats/, convert/, render/ and cli/ (no Python.h, no libxml2)
 # Headers are named from the repo root ("formats/trace.h"); a bare name ("trace.h")
 # means the file's own folder.
 set -eu
@@ -18,7 +18,7 @@ for f in formats/*.[ch] convert/*.[ch] render/*.[ch] collector/*.[ch] cli/*.[ch]
         convert)   allowed="formats convert" ; forbid_sys="Python.h libxml" ;;
         render)    allowed="formats render" ; forbid_sys="Python.h" ;;
         collector) allowed="formats collector" ; forbid_sys="libxml" ;;
-        cli)       allowed="formats convert render cli" ; forbid_sys="Python.h" ;;
+        cli)       allowed="formats convert render cli" ; forbid_sys="Python.h libxml" ;;
     esac
     # quoted includes: "dir/name.h" must be an allowed layer; "name.h" is the own folder
     for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do

@@ -1,0 +1,390 @@
+/* svg.c: `pyflame-c svg`: its options (flamegraph.pl's names where it has one),
+ * reading the input through the one input reader (formats/input.h: file or stdin,
+ * plain or gzip, a trace or collapsed stacks told apart by content), streaming
+ * collapsed stacks into the stack tree so memory never holds the whole input, and
+ * writing the result to stdout or to a temporary file renamed into place.  Exit
+ * status: 0 ok, 1 bad input or I/O, 2 usage.  The drawing is render/svg.h's. */
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/opts.h"
+#include "convert/convert.h"
+#include "formats/collapsed.h"
+#include "formats/input.h"
+#include "formats/output.h"
+#include "formats/stacktree.h"
+#include "formats/trace.h"
+#include "render/palette.h"
+#include "render/svg.h"
+
+#define MAX_WARNINGS 10           /* malformed-line warnings printed before summarising */
+
+struct options {
+    pf_svg_opts svg;
+    pf_stack_opts frame;          /* the tree's shape: order, reverse, base, factor, metric */
+    const char *input;
+    const char *output;           /* NULL: stdout */
+    uint64_t max_memory;          /* 0: the default decoding budget */
+    int strict;
+    int saw_colors, saw_countname;
+};
+
+static void usage(FILE *out)
+{
+    fputs(
+"usage: pyflame-c svg [options] INPUT [-o OUT.svg]\n"
+"\n"
+"Render an interactive flame graph as one self-contained SVG file.  INPUT is a trace\n"
+"from `pyflame-c collect` or collapsed (\"folded\") stacks from any profiler: py-spy,\n"
+"austin, perf + stackcollapse-*.pl, `pyflame-c convert -f collapsed`; gzipped\n"
+"collapsed files are read too, '-' reads standard input.  Lines with two counts\n"
+"(\"stack before after\") make a differential graph: sized by the second count,\n"
+"red where it grew, blue where it shrank.\n"
+"\n"
+"Options (flamegraph.pl's names):\n"
+"  -o, --output FILE      write to FILE (temporary file + rename) instead of stdout\n"
+"  --title TEXT           title (default \"Flame Graph\")\n"
+"  --subtitle TEXT        second title line\n"
+"  --width PX             image width (default 1200; the SVG then fits the window)\n"
+"  --height PX            height of one frame row (default 16)\n"
+"  --minwidth N[%]        omit frames narrower than N px, or N percent of the total\n"
+"                         (default 0.1 px)\n"
+"  --countname NAME       what the counts are (default \"samples\")\n"
+"  --fontsize PX          font size (default 12)\n"
+"  --fonttype FONT        font family (default Verdana)\n"
+"  --colors PALETTE       hot (default for stacks), mem, io, wakeup, chain, java, js,\n"
+"                         perl, red, green, blue, aqua, yellow, purple, orange,\n"
+"                         python (default for traces: user code, standard library,\n"
+"                         third-party packages and builtins in different hues)\n"
+"  --hash                 colour by a name hash that keeps similar names similar\n"
+"                         (colours are always the same for the same name)\n"
+"  --inverted             icicle graph: roots at the top\n"
+"  --reverse              reverse every stack (leaf functions become roots)\n"
+"  --flamechart           keep input order instead of merging by name: x is time\n"
+"  --negate               differential: swap red and blue\n"
+"  --notes TEXT           keep TEXT in the SVG (<desc id=\"notes\">)\n"
+"  --bgcolors COLOR       background: yellow, blue, green, grey or #rrggbb\n"
+"                         (default by palette, as flamegraph.pl)\n"
+"  --factor F             multiply every count by F (e.g. to scale units)\n"
+"  --truncate-start       cut long names at the start (\"..tail\") instead of the end\n"
+"  --base FUNC            keep only stacks through a frame named FUNC (also matches\n"
+"                         \"FUNC (file:line)\"), drawn from that frame up\n"
+"  --strict               malformed input lines are errors (default: warn, skip)\n"
+"Trace input only:\n"
+"  --metric M             self-time (default), calls, alloc-bytes, alloc-count,\n"
+"                         peak-bytes, exit-bytes (memory metrics: memory palette)\n"
+"  --granularity G        function (default) or line (a frame per call-site line)\n"
+"  --full-paths           keep file names whole in frame names\n"
+"  --html-link REPORT     frames link to REPORT#code-N (a `pyflame-c html` report;\n"
+"                         ctrl-click or ctrl-Enter follows the link)\n"
+"  --max-memory SIZE      memory a decoded trace may take (default 4G; e.g. 512M)\n"
+"  -h, --help             show this help\n"
+"\n"
+"In the SVG: click a frame to zoom, 'Reset Zoom' or Escape to go back; 'Search' or\n"
+"Ctrl-F searches with a regular expression ('ic' toggles ignore-case); Tab and the\n"
+"arrow keys move between frames, Enter zooms.  Zoom and search are kept in the URL.\n"
+"\n"
+"Examples:\n"
+"  pyflame-c svg trace.gz > flame.svg\n"
+"  py-spy record -f raw -o out.folded -- python app.py && pyflame-c svg out.folded -o flame.svg\n"
+"  perf script | stackcollapse-perf.pl | pyflame-c svg --colors java - > perf.svg\n",
+        out);
+}
+
+enum {
+    OPT_OUTPUT = 1, OPT_HELP, OPT_TITLE, OPT_SUBTITLE, OPT_WIDTH, OPT_HEIGHT, OPT_MINWIDTH,
+    OPT_COUNTNAME, OPT_FONTSIZE, OPT_FONTTYPE, OPT_COLORS, OPT_HASH, OPT_INVERTED,
+    OPT_REVERSE, OPT_FLAMECHART, OPT_NEGATE, OPT_NOTES, OPT_TRUNCATE_START, OPT_BASE,
+    OPT_STRICT, OPT_METRIC, OPT_GRANULARITY, OPT_FULL_PATHS, OPT_HTML_LINK, OPT_BGCOLORS,
+    OPT_FACTOR, OPT_MAX_MEMORY
+};
+
+static const pf_opt svg_opts[] = {
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+    { "title", 0, PF_OPT_VALUE, OPT_TITLE },
+    { "subtitle", 0, PF_OPT_VALUE, OPT_SUBTITLE },
+    { "width", 0, PF_OPT_VALUE, OPT_WIDTH },
+    { "height", 0, PF_OPT_VALUE, OPT_HEIGHT },
+    { "minwidth", 0, PF_OPT_VALUE, OPT_MINWIDTH },
+    { "countname", 0, PF_OPT_VALUE, OPT_COUNTNAME },
+    { "fontsize", 0, PF_OPT_VALUE, OPT_FONTSIZE },
+    { "fonttype", 0, PF_OPT_VALUE, OPT_FONTTYPE },
+    { "colors", 0, PF_OPT_VALUE, OPT_COLORS },
+    { "hash", 0, PF_OPT_FLAG, OPT_HASH },
+    { "inverted", 0, PF_OPT_FLAG, OPT_INVERTED },
+    { "reverse", 0, PF_OPT_FLAG, OPT_REVERSE },
+    { "flamechart", 0, PF_OPT_FLAG, OPT_FLAMECHART },
+    { "negate", 0, PF_OPT_FLAG, OPT_NEGATE },
+    { "notes", 0, PF_OPT_VALUE, OPT_NOTES },
+    { "truncate-start", 0, PF_OPT_FLAG, OPT_TRUNCATE_START },
+    { "base", 0, PF_OPT_VALUE, OPT_BASE },
+    { "strict", 0, PF_OPT_FLAG, OPT_STRICT },
+    { "metric", 0, PF_OPT_VALUE, OPT_METRIC },
+    { "granularity", 0, PF_OPT_VALUE, OPT_GRANULARITY },
+    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
+    { "html-link", 0, PF_OPT_VALUE, OPT_HTML_LINK },
+    { "bgcolors", 0, PF_OPT_VALUE, OPT_BGCOLORS },
+    { "factor", 0, PF_OPT_VALUE, OPT_FACTOR },
+    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
+};
+
+/* --minwidth: pixels ("0.1") or a percentage of the total ("0.5%"). */
+static int parse_minwidth(pf_opts *p, pf_svg_opts *svg)
+{
+    const char *a = p->value;
+    size_t n = strlen(a);
+    char tmp[64];
+    if (n == 0 || n >= sizeof tmp)
+        goto bad;
+    memcpy(tmp, a, n + 1);
+    svg->minwidth_pct = tmp[n - 1] == '%';
+    if (svg->minwidth_pct)
+        tmp[n - 1] = '\0';
+    if (strcmp(tmp, "0") == 0 || strcmp(tmp, "0.0") == 0) {
+        svg->minwidth = 0;
+        return 0;
+    }
+    p->value = tmp;
+    int rc = pf_opts_double(p, "pixels (0.1) or a percentage (0.5%)", 0,
+                            svg->minwidth_pct ? 100 : 1e9, &svg->minwidth);
+    p->value = a;
+    return rc;
+bad:
+    pf_opts_usage_error(p, "--minwidth wants pixels (0.1) or a percentage (0.5%%), not '%s'", a);
+    return -1;
+}
+
+/* A non-empty value, or the usage error "OPTION wants WHAT". */
+static int nonempty(const pf_opts *p, const char *what)
+{
+    if (p->value[0])
+        return 0;
+    pf_opts_usage_error(p, "%s wants %s", p->spelled, what);
+    return -1;
+}
+
+/* Returns -1 to go on, else the exit status (0 for --help, 2 for bad usage). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    pf_svg_opts_init(&o->svg);
+    pf_stack_opts_init(&o->frame);
+    pf_opts p;
+    pf_opts_init(&p, "svg", svg_opts, sizeof svg_opts / sizeof svg_opts[0], argc, argv);
+    int id, v;
+    while ((id = pf_opts_next(&p)) != PF_OPTS_END) {
+        const char *a = p.value;
+        int bad = 0;
+        switch (id) {
+        case PF_OPTS_ERROR: return PF_EXIT_USAGE;
+        case PF_OPTS_ARG:
+            if (o->input != NULL)
+                return pf_opts_usage_error(&p, "one input only, got also '%s'", a);
+            o->input = a;
+            break;
+        case OPT_OUTPUT: o->output = strcmp(a, "-") == 0 ? NULL : a; break;
+        case OPT_HELP: usage(stdout); return PF_EXIT_OK;
+        case OPT_TITLE: o->svg.title = a; break;
+        case OPT_SUBTITLE: o->svg.subtitle = a; break;
+        case OPT_WIDTH:
+            bad = pf_opts_double(&p, "a number of pixels above 21", 2 * 10 + 1, 1e6, &o->svg.width);
+            break;
+        case OPT_HEIGHT:
+            bad = pf_opts_double(&p, "a frame height in pixels (above 1)", 1, 1000,
+                                 &o->svg.frame_height);
+            break;
+        case OPT_FONTSIZE:
+            bad = pf_opts_double(&p, "a positive number of pixels", 0, 500, &o->svg.fontsize);
+            break;
+        case OPT_MINWIDTH: bad = parse_minwidth(&p, &o->svg); break;
+        case OPT_COUNTNAME: o->svg.countname = a; o->saw_countname = 1; break;
+        case OPT_FONTTYPE:
+            bad = nonempty(&p, "a font name");
+            o->svg.fonttype = a;
+            break;
+        case OPT_COLORS:
+            if ((v = pf_palette_parse(a)) < 0) {
+                pf_opts_usage_error(&p, "unknown palette '%s' (choose from %s)", a,
+                                    pf_palette_names());
+                return PF_EXIT_USAGE;
+            }
+            o->svg.palette = v;
+            o->saw_colors = 1;
+            break;
+        case OPT_HASH: o->svg.hash = 1; break;
+        case OPT_INVERTED: o->svg.inverted = 1; break;
+        case OPT_REVERSE: o->frame.reverse = 1; break;
+        case OPT_FLAMECHART: o->frame.order = PF_ORDER_CHART; break;
+        case OPT_NEGATE: o->svg.negate = 1; break;
+        case OPT_NOTES: o->svg.notes = a; break;
+        case OPT_TRUNCATE_START: o->svg.truncate_start = 1; break;
+        case OPT_BASE:
+            bad = nonempty(&p, "a function name");
+            o->frame.base = a;
+            break;
+        case OPT_STRICT: o->strict = 1; break;
+        case OPT_METRIC:
+            if ((v = pf_opts_choice(&p, "metric", pf_metric_names, 6)) < 0)
+                return PF_EXIT_USAGE;
+            o->frame.metric = (enum pf_metric)v;
+            break;
+        case OPT_GRANULARITY:
+            if ((v = pf_opts_choice(&p, "granularity", pf_granularity_names, 2)) < 0)
+                return PF_EXIT_USAGE;
+            o->frame.granularity = (enum pf_granularity)v;
+            break;
+        case OPT_FULL_PATHS: o->frame.full_paths = 1; break;
+        case OPT_BGCOLORS:
+            if (!pf_svg_bgcolors_valid(a))
+                return pf_opts_usage_error(&p, "--bgcolors wants yellow, blue, green, grey or "
+                                           "#rrggbb, not '%s'", a);
+            o->svg.bgcolors = a;
+            break;
+        case OPT_FACTOR:
+            bad = pf_opts_double(&p, "a positive number", 0, 1e300, &o->frame.factor);
+            break;
+        case OPT_HTML_LINK:
+            bad = nonempty(&p, "a file name");
+            o->svg.html_link = a;
+            break;
+        case OPT_MAX_MEMORY:
+            bad = pf_cli_parse_max_memory("svg", a, &o->max_memory);
+            break;
+        }
+        if (bad)
+            return PF_EXIT_USAGE;
+    }
+    if (o->input == NULL)
+        return pf_opts_usage_error(&p, "no input file (use '-' for standard input)");
+    return -1;
+}
+
+/* ---- collapsed input, streamed from the input reader into the stack tree ---- */
+
+struct feed {
+    pf_input *in;
+    const unsigned char *win;     /* the rest of the reader's current window */
+    size_t wlen;
+    const char *label;            /* input name for messages */
+    unsigned long nbad;
+};
+
+static void on_bad(void *ctx, unsigned long line, const char *msg)
+{
+    struct feed *f = ctx;
+    if (f->nbad++ < MAX_WARNINGS)
+        fprintf(stderr, "pyflame-c svg: warning: %s:%lu: %s (line skipped)\n", f->label, line, msg);
+}
+
+/* pf_stack_read_fn: copies the reader's windows into the loader's buffer. */
+static long feed_read(void *ctx, char *buf, size_t cap, pf_error *err)
+{
+    struct feed *f = ctx;
+    size_t got = 0;
+    while (got < cap) {
+        if (f->wlen == 0) {
+            int r = pf_input_next(f->in, &f->win, &f->wlen, err);
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                break;
+        }
+        size_t n = f->wlen < cap - got ? f->wlen : cap - got;
+        memcpy(buf + got, f->win, n);
+        f->win += n;
+        f->wlen -= n;
+        got += n;
+    }
+    return (long)got;
+}
+
+static int write_output(const pf_stacktree *tree, const struct options *o, pf_error *err)
+{
+    pf_output *out = pf_output_open(o->output, err);
+    if (out == NULL)
+        return -1;
+    if (pf_svg_write(tree, &o->svg, pf_output_stream(out), err) < 0) {
+        pf_output_abort(out);
+        return -1;
+    }
+    return pf_output_commit(out, err);
+}
+
+int pf_cmd_svg(int argc, char **argv)
+{
+    struct options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (pf_cli_output_is_input("svg", o.input, o.output))
+        return PF_EXIT_USAGE;
+    /* The frame tree's arrays grow by doubling up to hundreds of MB.  glibc's sliding
+     * mmap threshold would move them onto the heap, where every realloc copies; a
+     * fixed threshold keeps them mmapped, and realloc then just remaps pages. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+
+    pf_error err;
+    pf_error_clear(&err);
+    pf_stacktree *tree = NULL;
+    pf_trace *trace = NULL;
+    int writing = 0;
+    const char *label = pf_cli_input_name(o.input);
+    pf_input *in = pf_input_open(o.input, &err);
+    if (in == NULL)
+        goto fail;
+    pf_input_set_budget(in, o.max_memory);
+    int kind = pf_input_sniff(in, &err);
+    if (kind < 0)
+        goto fail;
+    if (kind == PF_INPUT_TRACE) {
+        trace = pf_trace_read_input(in, &err);
+        if (trace == NULL)
+            goto fail;
+        if (trace->meta.flags & PF_FLAG_OUT_OF_MEMORY)
+            fprintf(stderr, "pyflame-c: warning: %s: the collector ran out of memory while "
+                    "recording; the profile is incomplete\n", label);
+        if (!(tree = pf_stacktree_from_trace(trace, &o.frame, &err)))
+            goto fail;
+        pf_svg_opts_for_metric(&o.svg, o.frame.metric, o.saw_colors, o.saw_countname);
+    } else {
+        if (o.frame.granularity != PF_GRAN_FUNCTION || o.frame.metric != PF_METRIC_SELF_TIME ||
+            o.frame.full_paths || o.svg.html_link)
+            fprintf(stderr, "pyflame-c svg: note: --metric, --granularity, --full-paths and "
+                            "--html-link apply to traces only; %s holds collapsed stacks\n", label);
+        tree = pf_stacktree_new(&o.frame);
+        if (!tree) {
+            pf_error_set(&err, PF_ENOMEM, NULL);
+            goto fail;
+        }
+        struct feed f = { in, NULL, 0, label, 0 };
+        pf_collapsed_opts co = { o.strict, on_bad, &f };
+        if (pf_stacktree_load(tree, feed_read, &f, 0, &co, &err) < 0)
+            goto fail;
+        if (f.nbad > MAX_WARNINGS)
+            fprintf(stderr, "pyflame-c svg: warning: %s: %lu malformed lines skipped in all\n",
+                    label, f.nbad);
+    }
+    pf_input_free(in);
+    in = NULL;
+    if (!(tree->nodes[0].total > 0) && !(pf_stacktree_total2(tree, 0) > 0)) {
+        pf_error_set(&err, PF_EEMPTY, "no stacks found (all counts are zero)");
+        goto fail;
+    }
+    writing = 1;
+    if (write_output(tree, &o, &err) < 0)
+        goto fail;
+    pf_stacktree_free(tree);
+    pf_trace_free(trace);
+    return PF_EXIT_OK;
+fail:
+    fprintf(stderr, "pyflame-c svg: %s: %s\n", writing ? (o.output ? o.output : "<stdout>") : label,
+            err.msg[0] ? err.msg : pf_error_text(err.code));
+    pf_input_free(in);
+    pf_stacktree_free(tree);
+    pf_trace_free(trace);
+    return PF_EXIT_FAIL;
+}
