@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "cli/opts.h"
 #include "convert/convert.h"
+#include "formats/budget.h"
 #include "formats/output.h"
 #include "formats/trace.h"
 
@@ -52,6 +53,8 @@ static void usage(FILE *out)
 "                         exit (the last three need a memory trace); pstats' names\n"
 "                         tottime, cumtime, ncalls work too\n"
 "  --limit N              text: show N functions (default 30, 0 = all)\n"
+"  --max-output SIZE      collapsed: refuse output larger than SIZE (default 4G;\n"
+"                         0 = no limit): deep stacks repeat on every line\n"
 PF_CLI_MAX_MEMORY_HELP
 "  -h, --help             show this help\n"
 "\n"
@@ -63,7 +66,7 @@ PF_CLI_MAX_MEMORY_HELP
 }
 
 enum { OPT_FORMAT = 1, OPT_OUTPUT, OPT_METRIC, OPT_GRANULARITY, OPT_SORT, OPT_LIMIT,
-       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_HELP };
+       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_HELP };
 
 static const pf_opt convert_opts[] = {
     { "format", 'f', PF_OPT_VALUE, OPT_FORMAT },
@@ -74,6 +77,7 @@ static const pf_opt convert_opts[] = {
     { "limit", 0, PF_OPT_VALUE, OPT_LIMIT },
     { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
     { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
+    { "max-output", 0, PF_OPT_VALUE, OPT_MAX_OUTPUT },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
 
@@ -87,7 +91,7 @@ struct options {
     const char *output;           /* NULL: stdout */
     const char *input;
     uint64_t max_memory;          /* 0: the default budget */
-    int saw_metric, saw_granularity, saw_sort, saw_limit;
+    int saw_metric, saw_granularity, saw_sort, saw_limit, saw_max_output;
 };
 
 /* Parses argv into o.  Returns -1 to continue, or an exit status (0 for --help). */
@@ -123,6 +127,12 @@ static int parse(int argc, char **argv, struct options *o)
             break;
         case OPT_OUTPUT:
             o->output = p.value;
+            break;
+        case OPT_MAX_OUTPUT:
+            if (pf_budget_parse(p.value, &o->c.max_output) < 0)
+                return pf_opts_usage_error(&p, "--max-output wants a size such as 8G (0 = no "
+                                           "limit), not '%s'", p.value);
+            o->saw_max_output = 1;
             break;
         case OPT_MAX_MEMORY:
             if (pf_cli_parse_max_memory("convert", p.value, &o->max_memory) < 0)
@@ -166,6 +176,8 @@ static int parse(int argc, char **argv, struct options *o)
         return pf_opts_usage_error(&p, "missing the trace file (use '-' for standard input)");
     if ((o->saw_metric || o->saw_granularity) && o->c.format != PF_CONVERT_COLLAPSED)
         return pf_opts_usage_error(&p, "--metric and --granularity apply to -f collapsed only");
+    if (o->saw_max_output && o->c.format != PF_CONVERT_COLLAPSED)
+        return pf_opts_usage_error(&p, "--max-output applies to -f collapsed only");
     if ((o->saw_sort || o->saw_limit) && o->c.format != PF_CONVERT_TEXT)
         return pf_opts_usage_error(&p, "--sort and --limit apply to -f text only");
     if (o->output != NULL && strcmp(o->output, "-") == 0)

@@ -21,6 +21,7 @@ void pf_convert_opts_init(pf_convert_opts *o)
     pf_stack_opts_init(&o->frame);
     o->frame.time_unit_ns = 1000;   /* microseconds: what --help promises */
     o->text.limit = 30;
+    o->max_output = PF_FOLDED_MAX_OUTPUT;
 }
 
 int pf_convert_check(const pf_trace *t, const pf_convert_opts *o, pf_error *err)
@@ -53,7 +54,7 @@ int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_
     }
     int rc;
     switch (o->format) {
-    case PF_CONVERT_COLLAPSED: rc = pf_folded_write(t, &o->frame, out, err); break;
+    case PF_CONVERT_COLLAPSED: rc = pf_folded_write(t, &o->frame, o->max_output, out, err); break;
     case PF_CONVERT_PSTATS:    rc = pf_pstats_write(fs, out, err); break;
     case PF_CONVERT_TEXT:      rc = pf_text_write(t, fs, &o->text, out, err); break;
     case PF_CONVERT_LINES:     rc = pf_lines_write(t, out, err); break;

@@ -24,9 +24,11 @@ typedef struct pf_convert_opts {
     enum pf_convert_format format;
     pf_stack_opts frame;      /* collapsed: metric, granularity, full_paths */
     pf_text_opts text;        /* text: sort, limit, full_paths */
+    uint64_t max_output;      /* collapsed: refuse output larger than this (0: no limit) */
 } pf_convert_opts;
 
-/* Defaults: self time in microseconds, function granularity, 30 text rows. */
+/* Defaults: self time in microseconds, function granularity, 30 text rows, collapsed
+ * output up to PF_FOLDED_MAX_OUTPUT. */
 void pf_convert_opts_init(pf_convert_opts *o);
 
 /* Checks that t holds what o asks for (memory metrics and sorts need a memory trace,

@@ -101,6 +101,29 @@ const char *pf_stacktree_name(const pf_stacktree *t, uint32_t i, size_t *len)
     return s;
 }
 
+uint64_t pf_stacktree_collapsed_size(const pf_stacktree *t, pf_error *err)
+{
+    /* One forward pass (parents come first): the bytes of each node's stack. */
+    uint64_t *path = pf_reallocarray(NULL, t->nnodes ? t->nnodes : 1, sizeof *path);
+    if (path == NULL) {
+        pf_error_set(err, PF_ENOMEM, NULL);
+        return UINT64_MAX;
+    }
+    const uint64_t count_bytes = t->has_count2 ? 2 * 25 : 25;   /* " count[ count2]\n" at most */
+    uint64_t total = 0;
+    path[0] = 0;
+    for (uint32_t i = 1; i < t->nnodes; i++) {
+        size_t len;
+        pf_stacktree_name(t, i, &len);
+        uint32_t parent = t->nodes[i].parent;
+        path[i] = (parent == 0 ? 0 : path[parent] + 1) + len;
+        if (t->nodes[i].self != 0 || pf_stacktree_self2(t, i) != 0)
+            total += path[i] + count_bytes;
+    }
+    pf_free(path);
+    return total;
+}
+
 /* ---- names ---------------------------------------------------------------------------- */
 
 struct name_key {

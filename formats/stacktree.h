@@ -131,6 +131,11 @@ static inline double pf_stacktree_self2(const pf_stacktree *t, uint32_t i)
 /* The name of node i (borrowed) and its length in *len (if not NULL). */
 const char *pf_stacktree_name(const pf_stacktree *t, uint32_t i, size_t *len);
 
+/* The most bytes pf_stacktree_write_collapsed can write for t: every line repeats its
+ * whole stack, so a deep tree's output grows with the square of its depth, and callers
+ * check this before writing.  UINT64_MAX with err set when out of memory. */
+uint64_t pf_stacktree_collapsed_size(const pf_stacktree *t, pf_error *err);
+
 /* A tree holding just the root, shaped by opts (NULL: the defaults; copied, base is
  * borrowed).  NULL when out of memory. */
 pf_stacktree *pf_stacktree_new(const pf_stack_opts *opts);

@@ -532,6 +532,44 @@ static void test_convert_output_to_special_files(void **state)
     assert_int_equal(count_entries(), before);
 }
 
+/* A deep chain's collapsed output grows with the square of its depth: above the
+ * limit nothing is written, and the message says how big it would be and which
+ * option allows it. */
+static void test_convert_refuses_huge_collapsed_output(void **state)
+{
+    (void)state;
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = PF_MODE_CALLS;
+    pf_meta_set_str(&t->meta.python_version, "3.12.1");
+    pf_thread th = { 1, pf_strtab_intern_cstr(t->strings, "MainThread") };
+    uint32_t thr = pf_trace_add_thread(t, &th);
+    uint32_t ca = add_code(t, "/w/deep.py", 1, "descend_a");
+    uint32_t cb = add_code(t, "/w/deep.py", 5, "descend_b");
+    uint32_t parent = PF_NONE;
+    for (int d = 0; d < 3000; d++)
+        parent = add_node(t, thr, parent, d % 2 ? cb : ca, 1, 1000, 1000);
+    char path[160];
+    snprintf(path, sizeof path, "%s/deep.gz", dir);
+    pf_error err;
+    assert_int_equal(pf_trace_write(t, path, &err), 0);
+    pf_trace_free(t);
+    int before = count_entries();
+    assert_int_equal(run("convert -f collapsed --max-output 10M -o deep.txt deep.gz"), 1);
+    assert_non_null(strstr(out, "the collapsed output would take up to"));
+    assert_non_null(strstr(out, "--max-output"));
+    assert_int_equal(count_entries(), before);          /* no deep.txt, no temporary */
+    assert_int_equal(run("convert -f collapsed --max-output 0 -o deep.txt deep.gz"), 0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/deep.txt", dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 10 << 20);                 /* the estimate is not too high */
+    unlink(path);
+    assert_int_equal(run("convert -f text --max-output 1M deep.gz"), 2);
+    snprintf(path, sizeof path, "%s/deep.gz", dir);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_convert_refuses_binary_to_terminal),
         cmocka_unit_test(test_convert_signal_removes_temp_file),
         cmocka_unit_test(test_convert_output_to_special_files),
+        cmocka_unit_test(test_convert_refuses_huge_collapsed_output),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
