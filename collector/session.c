@@ -754,11 +754,15 @@ static uint32_t emit_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t
     rec.calls = n->calls;
     rec.total_ns = (uint64_t)((double)n->total_ns * b->ns_per_tick + 0.5);
     rec.self_ns = (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
-    if (b->s->node_mem != NULL)
-        rec.mem = b->s->node_mem[id];
     uint32_t index = pf_trace_add_node(b->t, &rec);
     if (index == PF_NONE)
         return PF_CCT_NONE;
+    if (b->s->node_mem != NULL) {
+        pf_mem *m = pf_trace_node_mem_at(b->t, index);
+        if (m == NULL)
+            return PF_CCT_NONE;
+        *m = b->s->node_mem[id];
+    }
     b->calls += n->calls;
     return index;
 }

@@ -366,7 +366,7 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
     }
     for (uint32_t i = 0; i < nn; i++) {
         const pf_node *nd = &t->nodes[i];
-        pf_mem_add(&s->keys[code_key[nd->code]].mem, &nd->mem);
+        pf_mem_add(&s->keys[code_key[nd->code]].mem, pf_trace_node_mem(t, i));
     }
     for (uint32_t k = 0; k < s->nkeys; k++) {
         s->total_nc += s->keys[k].nc;

@@ -1250,14 +1250,16 @@ done:
     return rc;
 }
 
-static double metric_value(enum pf_metric m, const pf_node *n)
+static double metric_value(enum pf_metric m, const pf_trace *t, uint32_t i)
 {
+    const pf_node *n = &t->nodes[i];
+    const pf_mem *mem = pf_trace_node_mem(t, i);
     switch (m) {
     case PF_METRIC_CALLS:       return (double)n->calls;
-    case PF_METRIC_ALLOC_BYTES: return (double)n->mem.alloc_bytes;
-    case PF_METRIC_ALLOC_COUNT: return (double)n->mem.alloc_count;
-    case PF_METRIC_PEAK_BYTES:  return (double)n->mem.peak_bytes;
-    case PF_METRIC_EXIT_BYTES:  return (double)n->mem.exit_bytes;
+    case PF_METRIC_ALLOC_BYTES: return (double)mem->alloc_bytes;
+    case PF_METRIC_ALLOC_COUNT: return (double)mem->alloc_count;
+    case PF_METRIC_PEAK_BYTES:  return (double)mem->peak_bytes;
+    case PF_METRIC_EXIT_BYTES:  return (double)mem->exit_bytes;
     default:                    return 0;  /* SELF_TIME: from self_ns at the end */
     }
 }
@@ -1376,7 +1378,7 @@ pf_stacktree *pf_stacktree_from_trace(const pf_trace *t, const pf_stack_opts *op
             add_u64(&fi->total_ns, o.granularity == PF_GRAN_FUNCTION ? nd->total_ns
                                                                      : nd->self_ns) < 0)
             goto overflow;
-        f->nodes[fn].self += metric_value(o.metric, nd);
+        f->nodes[fn].self += metric_value(o.metric, t, i);
         continue;
 overflow:
         pf_error_set(err, PF_ECORRUPT, "call counts or times overflow 64 bits at call "

@@ -48,6 +48,7 @@ void pf_trace_free(pf_trace *t)
     pf_free(t->codes);
     pf_free(t->threads);
     pf_free(t->nodes);
+    pf_free(t->node_mem);
     pf_free(t->lines);
     for (uint32_t i = 0; i < t->nsources; i++)
         pf_free(t->sources[i].text);
@@ -140,6 +141,29 @@ uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_
     return t->nsources++;
 }
 
+const pf_mem pf_mem_zero;
+
+pf_mem *pf_trace_node_mem_at(pf_trace *t, uint32_t i)
+{
+    if (t == NULL || i >= t->nnodes)
+        return NULL;
+    if (i >= t->cap_node_mem) {
+        uint32_t ncap = t->cap_nodes > i ? t->cap_nodes : i + 1;
+        uint64_t grow = (uint64_t)(ncap - t->cap_node_mem) * sizeof(pf_mem);
+        if (pf_budget_charge(&t->mem, grow) < 0)
+            return NULL;
+        pf_mem *p = pf_reallocarray(t->node_mem, ncap, sizeof *p);
+        if (p == NULL) {
+            pf_budget_release(&t->mem, grow);
+            return NULL;
+        }
+        memset(p + t->cap_node_mem, 0, (size_t)grow);
+        t->node_mem = p;
+        t->cap_node_mem = ncap;
+    }
+    return &t->node_mem[i];
+}
+
 /* Trims one array to its count; the released bytes leave the budget. */
 static void trim(pf_budget *b, void **arr, uint32_t n, uint32_t *cap, size_t elsize)
 {
@@ -169,6 +193,8 @@ void pf_trace_shrink(pf_trace *t)
     TRIM(codes, ncodes, cap_codes);
     TRIM(threads, nthreads, cap_threads);
     TRIM(nodes, nnodes, cap_nodes);
+    if (t->node_mem != NULL)
+        TRIM(node_mem, nnodes, cap_node_mem);
     TRIM(lines, nlines, cap_lines);
     TRIM(sources, nsources, cap_sources);
     TRIM(samples, nsamples, cap_samples);

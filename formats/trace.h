@@ -111,8 +111,7 @@ typedef struct pf_node {
     uint64_t calls;              /* times this context was entered (a generator resume counts) */
     uint64_t total_ns;           /* inclusive time */
     uint64_t self_ns;            /* time not spent in child nodes */
-    pf_mem mem;                  /* all zero unless PF_MODE_MEMORY */
-} pf_node;
+} pf_node;                       /* 40 bytes; memory counters live beside (node_mem) */
 
 /* Per-line record (PF_MODE_LINES). */
 typedef struct pf_line {
@@ -148,11 +147,28 @@ typedef struct pf_trace {
     pf_line *lines;      uint32_t nlines;   uint32_t cap_lines;
     pf_source *sources;  uint32_t nsources; uint32_t cap_sources;
     pf_sample *samples;  uint32_t nsamples; uint32_t cap_samples;
+    /* Memory counters of nodes, parallel to nodes[0..cap_node_mem), or NULL when no
+     * node has any (a trace without PF_MODE_MEMORY costs nothing for them).  Read them
+     * with pf_trace_node_mem, write them with pf_trace_node_mem_at. */
+    pf_mem *node_mem;    uint32_t cap_node_mem;
     /* Memory the model holds (mem.used: arrays at capacity, strings, sources, meta
      * the reader decoded) and the cap the appenders respect (mem.limit, 0 = none:
      * the reader sets it to its budget while reading, then back to 0). */
     pf_budget mem;
 } pf_trace;
+
+/* All-zero counters: what pf_trace_node_mem gives for a node without memory data. */
+extern const pf_mem pf_mem_zero;
+
+/* The memory counters of node i (borrowed; all zero when it has none). */
+static inline const pf_mem *pf_trace_node_mem(const pf_trace *t, uint32_t i)
+{
+    return i < t->cap_node_mem ? &t->node_mem[i] : &pf_mem_zero;
+}
+
+/* The counters of node i (< nnodes) to write into, zeroed when new: the side array
+ * grows to cover the nodes (charged to t->mem).  NULL when out of memory or budget. */
+pf_mem *pf_trace_node_mem_at(pf_trace *t, uint32_t i);
 
 /* Returns an empty trace (meta zeroed, format_version = PF_TRACE_FORMAT_VERSION),
  * or NULL when out of memory. */

@@ -468,7 +468,10 @@ static int read_mem_block(reader *r, const char *what, uint32_t n, uint64_t *nex
                                 "%s entry at offset %" PRIu64 ": %s index out of range "
                                 "(%u read so far)", r->rec_name, off, what, n);
         uint32_t idx = (uint32_t)(*next + delta);
-        if (r_mem(r, slot(r->t, idx)) < 0)
+        pf_mem *m = slot(r->t, idx);
+        if (m == NULL)
+            return nomem(r);
+        if (r_mem(r, m) < 0)
             return -1;
         *next = (uint64_t)idx + 1;
         (*nread)++;
@@ -476,7 +479,7 @@ static int read_mem_block(reader *r, const char *what, uint32_t n, uint64_t *nex
     return 0;
 }
 
-static pf_mem *node_mem(pf_trace *t, uint32_t i) { return &t->nodes[i].mem; }
+static pf_mem *node_mem(pf_trace *t, uint32_t i) { return pf_trace_node_mem_at(t, i); }
 static pf_mem *line_mem(pf_trace *t, uint32_t i) { return &t->lines[i].mem; }
 
 /* prev + zigzag delta, which must land in [0, limit). */

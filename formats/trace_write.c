@@ -448,6 +448,12 @@ static int write_samples(writer *w, const pf_trace *t)
     return block_end(w, PF_TAG_SAMPLES, count);
 }
 
+/* Nodes with a slot in the side array (the rest have no memory data). */
+static uint32_t node_mem_count(const pf_trace *t)
+{
+    return t->node_mem == NULL ? 0 : t->nnodes < t->cap_node_mem ? t->nnodes : t->cap_node_mem;
+}
+
 static uint32_t count_mem(const void *base, size_t stride, size_t mem_off, uint32_t n)
 {
     uint32_t c = 0;
@@ -462,7 +468,7 @@ static int write_end(writer *w, const pf_trace *t)
     w_varint(w, t->ncodes);
     w_varint(w, t->nthreads);
     w_varint(w, t->nnodes);
-    w_varint(w, count_mem(t->nodes, sizeof(pf_node), offsetof(pf_node, mem), t->nnodes));
+    w_varint(w, count_mem(t->node_mem, sizeof(pf_mem), 0, node_mem_count(t)));
     w_varint(w, t->nlines);
     w_varint(w, count_mem(t->lines, sizeof(pf_line), offsetof(pf_line, mem), t->nlines));
     w_varint(w, t->nsources);
@@ -481,8 +487,8 @@ static int write_all(writer *w, const pf_trace *t)
     if (sink_open(w) < 0 || write_header(w) < 0 || write_meta(w, &t->meta) < 0 ||
         write_strings(w, t->strings) < 0 || write_codes(w, t) < 0 ||
         write_threads(w, t) < 0 || write_nodes(w, t) < 0 ||
-        write_mem_block(w, PF_TAG_NODE_MEM, t->nodes, sizeof(pf_node),
-                        offsetof(pf_node, mem), t->nnodes) < 0 ||
+        write_mem_block(w, PF_TAG_NODE_MEM, t->node_mem, sizeof(pf_mem), 0,
+                        node_mem_count(t)) < 0 ||
         write_lines(w, t) < 0 ||
         write_mem_block(w, PF_TAG_LINE_MEM, t->lines, sizeof(pf_line),
                         offsetof(pf_line, mem), t->nlines) < 0 ||

@@ -69,7 +69,7 @@ static int build_funcs(pf_html_model *m, pf_error *err)
         pf_html_func *f = &acc[n->code];
         f->calls += n->calls;
         f->self_ns += n->self_ns;
-        f->alloc_bytes += n->mem.alloc_bytes;
+        f->alloc_bytes += pf_trace_node_mem(t, i)->alloc_bytes;
         if (active[n->code] == 0)
             f->cum_ns += n->total_ns;
         seen[n->code] = 1;

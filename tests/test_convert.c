@@ -544,9 +544,9 @@ static void test_text_memory_sort_needs_memory_trace(void **state)
     char *out = capture_text(&o, -1);
     free(out);
     T->meta.modes |= PF_MODE_MEMORY;
-    T->nodes[0].mem.alloc_bytes = 3u << 20;
-    T->nodes[0].mem.peak_bytes = 512;
-    T->nodes[0].mem.exit_bytes = 2048;
+    pf_trace_node_mem_at(T, 0)->alloc_bytes = 3u << 20;
+    pf_trace_node_mem_at(T, 0)->peak_bytes = 512;
+    pf_trace_node_mem_at(T, 0)->exit_bytes = 2048;
     out = capture_text(&o, 0);
     assert_non_null(strstr(out, "Ordered by: allocated bytes\n"));
     assert_non_null(strstr(out, "percall    alloc     peak     exit filename"));

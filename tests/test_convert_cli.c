@@ -62,9 +62,11 @@ static uint32_t add_node(pf_trace *t, uint32_t thread, uint32_t parent, uint32_t
     n.calls = calls;
     n.total_ns = total;
     n.self_ns = self;
-    n.mem.alloc_bytes = 100 * calls;
-    n.mem.alloc_count = calls;
-    return pf_trace_add_node(t, &n);
+    uint32_t i = pf_trace_add_node(t, &n);
+    pf_mem *m = pf_trace_node_mem_at(t, i);
+    m->alloc_bytes = 100 * calls;
+    m->alloc_count = calls;
+    return i;
 }
 
 static void write_trace(const char *path, int nodes, uint32_t modes)

@@ -46,7 +46,7 @@ static uint32_t code(pf_trace *t, const char *file, const char *name, uint32_t l
 static uint32_t node(pf_trace *t, uint32_t parent, uint32_t thread, uint32_t c, uint32_t call_line,
                      uint64_t calls, uint64_t total, uint64_t self)
 {
-    pf_node n = { parent, thread, c, call_line, calls, total, self, { 0 } };
+    pf_node n = { parent, thread, c, call_line, calls, total, self };
     return pf_trace_add_node(t, &n);
 }
 
@@ -265,11 +265,11 @@ static pf_trace *sample_trace(void)
         tot -= 80 * MS;
     }
     /* memory: self allocations per node */
-    node_at(t, n3)->mem.alloc_bytes = 9 * 1024 * 1024;
-    node_at(t, n2)->mem.alloc_bytes = 2 * 1024 * 1024 + 300 * 1024;
-    node_at(t, n5)->mem.alloc_bytes = 11 * 1024 * 1024;
-    node_at(t, n7)->mem.alloc_bytes = 40 * 1024;
-    node_at(t, n9)->mem.alloc_bytes = 6 * 1024 * 1024;
+    pf_trace_node_mem_at(t, n3)->alloc_bytes = 9 * 1024 * 1024;
+    pf_trace_node_mem_at(t, n2)->alloc_bytes = 2 * 1024 * 1024 + 300 * 1024;
+    pf_trace_node_mem_at(t, n5)->alloc_bytes = 11 * 1024 * 1024;
+    pf_trace_node_mem_at(t, n7)->alloc_bytes = 40 * 1024;
+    pf_trace_node_mem_at(t, n9)->alloc_bytes = 6 * 1024 * 1024;
 
     /* lines (MainThread side) */
     line_mem(t, mod, 7, 1, 3 * MS, 3 * MS, 600 * 1024, 600 * 1024, 600 * 1024);

@@ -540,10 +540,10 @@ static unsigned char *node_bomb(uint32_t n, size_t *len)
     pf_thread th = { 1, s };
     assert_int_equal(pf_trace_add_code(t, &c), 0);
     assert_int_equal(pf_trace_add_thread(t, &th), 0);
-    pf_node root = { PF_NONE, 0, 0, 0, 1, 0, 0, { 0 } };
+    pf_node root = { PF_NONE, 0, 0, 0, 1, 0, 0 };
     assert_int_equal(pf_trace_add_node(t, &root), 0);
     for (uint32_t i = 1; i < n; i++) {   /* a chain: every parent delta is 1 */
-        pf_node leaf = { i - 1, 0, 0, 0, 1, 0, 0, { 0 } };
+        pf_node leaf = { i - 1, 0, 0, 0, 1, 0, 0 };
         assert_int_not_equal(pf_trace_add_node(t, &leaf), PF_NONE);
     }
     unsigned char *buf;

@@ -753,9 +753,9 @@ static pf_trace *make_trace(void)
     (void)n5;
     (void)n6;
     /* Memory: Worker.run allocates, len a little. */
-    t->nodes[n2].mem = (pf_mem){ 4096, 3, 0, 1024, 512 };
-    t->nodes[n3].mem = (pf_mem){ 1000, 2, 0, 100, 10 };
-    t->nodes[n4].mem = (pf_mem){ 64, 1, 0, 0, 0 };
+    *pf_trace_node_mem_at(t, n2) = (pf_mem){ 4096, 3, 0, 1024, 512 };
+    *pf_trace_node_mem_at(t, n3) = (pf_mem){ 1000, 2, 0, 100, 10 };
+    *pf_trace_node_mem_at(t, n4) = (pf_mem){ 64, 1, 0, 0, 0 };
     return t;
 }
 

@@ -84,16 +84,21 @@ static pf_trace *full_trace(void)
 
     /* thread 0: main -> f -> len, main -> len; thread 1: f -> f(recursive) */
     pf_node nodes[] = {
-        { PF_NONE, 0, 0, 0, 1, 900, 100, { 10, 1, 0, 10, 10 } },
-        { 0, 0, 1, 5, 3, 700, 600, { 0 } },
-        { 1, 0, 2, 12, 30, 100, 100, { 64, 2, 64, 0, 0 } },
-        { 0, 0, 2, 6, 1, 100, 100, { 0 } },
-        { PF_NONE, 1, 1, 0, 2, 5000, 1000, { 0 } },
-        { 4, 1, 1, UINT32_MAX, UINT64_MAX, UINT64_MAX, 0,
-          { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX } },
+        { PF_NONE, 0, 0, 0, 1, 900, 100 },
+        { 0, 0, 1, 5, 3, 700, 600 },
+        { 1, 0, 2, 12, 30, 100, 100 },
+        { 0, 0, 2, 6, 1, 100, 100 },
+        { PF_NONE, 1, 1, 0, 2, 5000, 1000 },
+        { 4, 1, 1, UINT32_MAX, UINT64_MAX, UINT64_MAX, 0 },
     };
-    for (uint32_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+    const pf_mem node_mems[] = {
+        { 10, 1, 0, 10, 10 }, { 0 }, { 64, 2, 64, 0, 0 }, { 0 }, { 0 },
+        { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX },
+    };
+    for (uint32_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         assert_int_equal(pf_trace_add_node(t, &nodes[i]), i);
+        *pf_trace_node_mem_at(t, i) = node_mems[i];
+    }
 
     pf_line lines[] = {
         { 1, 12, 5, 500, 400, { 1, 1, 1, 1, 1 } },
@@ -190,7 +195,7 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
         assert_true(p->calls == q->calls);
         assert_true(p->total_ns == q->total_ns);
         assert_true(p->self_ns == q->self_ns);
-        assert_mem_eq(&p->mem, &q->mem);
+        assert_mem_eq(pf_trace_node_mem(a, i), pf_trace_node_mem(b, i));
     }
     assert_int_equal(a->nlines, b->nlines);
     for (uint32_t i = 0; i < a->nlines; i++) {
@@ -249,9 +254,9 @@ static pf_trace *big_trace(uint32_t nnodes)
         n.calls = 1 + i % 13;
         n.total_ns = 1000 + (uint64_t)i * 37;
         n.self_ns = 100 + i % 1000;
-        if (i % 3 == 0)
-            n.mem.alloc_bytes = i, n.mem.exit_bytes = i / 2;
         assert_int_equal(pf_trace_add_node(t, &n), i);
+        if (i % 3 == 0)
+            pf_trace_node_mem_at(t, i)->alloc_bytes = i, pf_trace_node_mem_at(t, i)->exit_bytes = i / 2;
     }
     for (uint32_t i = 0; i < 9000; i++) {
         pf_line l = { (i / 10) % 5000, 1 + i % 10, i, 3 * (uint64_t)i, i, { 0 } };
@@ -1330,7 +1335,7 @@ static int op_build_full(void *ctx, pf_error *err)
         goto out;
     pf_code c = { 0, 0, 0, 1, 0 };
     pf_thread th = { 1, 0 };
-    pf_node n = { PF_NONE, 0, 0, 0, 1, 1, 1, { 0 } };
+    pf_node n = { PF_NONE, 0, 0, 0, 1, 1, 1 };
     pf_line l = { 0, 1, 1, 1, 1, { 0 } };
     pf_sample s = { 0, 0, 1, 1 };
     for (int i = 0; i < 40; i++)

@@ -182,16 +182,19 @@ int main(int argc, char **argv)
         n.calls = 1 + (rnd() % 8 == 0 ? rnd() % 1000 : rnd() % 4);
         n.self_ns = n.calls * (200 + rnd() % 50000);
         n.total_ns = n.self_ns;                       /* children added below */
-        if (memory) {
-            n.mem.alloc_count = rnd() % 4 ? 0 : 1 + rnd() % 100;
-            n.mem.alloc_bytes = n.mem.alloc_count * (16 + rnd() % 4000);
-            n.mem.free_bytes = n.mem.alloc_bytes / 2;
-            n.mem.peak_bytes = rnd() % 50 ? 0 : n.mem.alloc_bytes / 3;
-            n.mem.exit_bytes = rnd() % 80 ? 0 : n.mem.alloc_bytes / 5;
-        }
         uint32_t idx = pf_trace_add_node(t, &n);
         if (idx == PF_NONE)
             die("out of memory");
+        if (memory) {
+            pf_mem *m = pf_trace_node_mem_at(t, idx);
+            if (m == NULL)
+                die("out of memory");
+            m->alloc_count = rnd() % 4 ? 0 : 1 + rnd() % 100;
+            m->alloc_bytes = m->alloc_count * (16 + rnd() % 4000);
+            m->free_bytes = m->alloc_bytes / 2;
+            m->peak_bytes = rnd() % 50 ? 0 : m->alloc_bytes / 3;
+            m->exit_bytes = rnd() % 80 ? 0 : m->alloc_bytes / 5;
+        }
         /* natives are leaves */
         if (n.code < ncodes) {
             stack[sp++] = idx;
