@@ -265,41 +265,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* ---- collapsed input, streamed from the input reader into the stack tree ---- */
 
-struct feed {
-    pf_input *in;
-    const unsigned char *win;     /* the rest of the reader's current window */
-    size_t wlen;
+struct bad_lines {
     const char *label;            /* input name for messages */
-    unsigned long nbad;
+    unsigned long n;
 };
 
 static void on_bad(void *ctx, unsigned long line, const char *msg)
 {
-    struct feed *f = ctx;
-    if (f->nbad++ < MAX_WARNINGS)
+    struct bad_lines *f = ctx;
+    if (f->n++ < MAX_WARNINGS)
         fprintf(stderr, "pyflame-c svg: warning: %s:%lu: %s (line skipped)\n", f->label, line, msg);
-}
-
-/* pf_stack_read_fn: copies the reader's windows into the loader's buffer. */
-static long feed_read(void *ctx, char *buf, size_t cap, pf_error *err)
-{
-    struct feed *f = ctx;
-    size_t got = 0;
-    while (got < cap) {
-        if (f->wlen == 0) {
-            int r = pf_input_next(f->in, &f->win, &f->wlen, err);
-            if (r < 0)
-                return -1;
-            if (r == 0)
-                break;
-        }
-        size_t n = f->wlen < cap - got ? f->wlen : cap - got;
-        memcpy(buf + got, f->win, n);
-        f->win += n;
-        f->wlen -= n;
-        got += n;
-    }
-    return (long)got;
 }
 
 static int write_output(const pf_stacktree *tree, const struct options *o, pf_error *err)
@@ -360,13 +335,13 @@ int pf_cmd_svg(int argc, char **argv)
             pf_error_set(&err, PF_ENOMEM, NULL);
             goto fail;
         }
-        struct feed f = { in, NULL, 0, label, 0 };
-        pf_collapsed_opts co = { o.strict, on_bad, &f };
-        if (pf_stacktree_load(tree, feed_read, &f, 0, &co, &err) < 0)
+        struct bad_lines bad = { label, 0 };
+        pf_collapsed_opts co = { o.strict, on_bad, &bad };
+        if (pf_stacktree_load_input(tree, in, 0, &co, &err) < 0)
             goto fail;
-        if (f.nbad > MAX_WARNINGS)
+        if (bad.n > MAX_WARNINGS)
             fprintf(stderr, "pyflame-c svg: warning: %s: %lu malformed lines skipped in all\n",
-                    label, f.nbad);
+                    label, bad.n);
     }
     pf_input_free(in);
     in = NULL;

@@ -222,6 +222,20 @@ static int src_more(pf_input *in, pf_error *err)
     return 1;
 }
 
+/* Reads until n compressed bytes are buffered or the source ends (a pipe may deliver
+ * one byte at a time).  0, or -1 with err set. */
+static int src_at_least(pf_input *in, uInt n, pf_error *err)
+{
+    while (in->z.avail_in < n) {
+        int r = src_more(in, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+    }
+    return 0;
+}
+
 /* Offset of the next unconsumed compressed byte, for messages about framing. */
 static uint64_t src_offset(const pf_input *in)
 {
@@ -249,13 +263,8 @@ static int start(pf_input *in, pf_error *err)
         have = in->memlen;
     } else {
         /* A pipe may deliver one byte at a time: read until two or the end. */
-        while (z->avail_in < 2) {
-            int r = src_more(in, err);
-            if (r < 0)
-                return -1;
-            if (r == 0)
-                break;
-        }
+        if (src_at_least(in, 2, err) < 0)
+            return -1;
         head = in->src;
         have = z->avail_in;
     }
@@ -297,13 +306,8 @@ static int inflate_more(pf_input *in, pf_error *err)
     for (;;) {
         if (in->member_done) {
             /* The end, another member (as `cat a.gz b.gz` makes), or garbage. */
-            while (z->avail_in < 2) {
-                int r = src_more(in, err);
-                if (r < 0)
-                    return -1;
-                if (r == 0)
-                    break;
-            }
+            if (src_at_least(in, 2, err) < 0)
+                return -1;
             if (z->avail_in == 0)
                 return 0;
             if (z->next_in[0] != 0x1f || (z->avail_in >= 2 && z->next_in[1] != 0x8b))

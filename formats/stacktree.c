@@ -1103,6 +1103,41 @@ static long read_file(void *ctx, char *buf, size_t cap, pf_error *err)
     return (long)got;
 }
 
+/* pf_stack_read_fn over the input reader: copies its windows into the loader's buffer. */
+struct input_feed {
+    pf_input *in;
+    const unsigned char *win;     /* the rest of the current window */
+    size_t wlen;
+};
+
+static long input_feed_read(void *ctx, char *buf, size_t cap, pf_error *err)
+{
+    struct input_feed *f = ctx;
+    size_t got = 0;
+    while (got < cap) {
+        if (f->wlen == 0) {
+            int r = pf_input_next(f->in, &f->win, &f->wlen, err);
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                break;
+        }
+        size_t n = f->wlen < cap - got ? f->wlen : cap - got;
+        memcpy(buf + got, f->win, n);
+        f->win += n;
+        f->wlen -= n;
+        got += n;
+    }
+    return (long)got;
+}
+
+long pf_stacktree_load_input(pf_stacktree *t, pf_input *in, size_t chunk,
+                             const pf_collapsed_opts *copts, pf_error *err)
+{
+    struct input_feed f = { in, NULL, 0 };
+    return pf_stacktree_load(t, input_feed_read, &f, chunk, copts, err);
+}
+
 long pf_stacktree_load_file(pf_stacktree *t, FILE *in, const pf_collapsed_opts *copts,
                             pf_error *err)
 {

@@ -24,6 +24,7 @@
 
 #include "collapsed.h"
 #include "error.h"
+#include "input.h"
 #include "strtab.h"
 #include "trace.h"
 
@@ -175,6 +176,12 @@ typedef long (*pf_stack_read_fn)(void *ctx, char *buf, size_t cap, pf_error *err
  * (see pf_stacktree_add: "line N: ..."). */
 long pf_stacktree_load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t chunk,
                        const pf_collapsed_opts *copts, pf_error *err);
+
+/* pf_stacktree_load from the input reader (formats/input.h: file or stdin, plain or
+ * gzip, with its truncation and trailing-garbage errors), window by window; chunk as
+ * for pf_stacktree_load. */
+long pf_stacktree_load_input(pf_stacktree *t, pf_input *in, size_t chunk,
+                             const pf_collapsed_opts *copts, pf_error *err);
 
 /* pf_stacktree_load from a stdio stream (read errors: PF_EIO "read error after line N"). */
 long pf_stacktree_load_file(pf_stacktree *t, FILE *in, const pf_collapsed_opts *copts,

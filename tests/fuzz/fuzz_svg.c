@@ -17,33 +17,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct feed {
-    pf_input *in;
-    const unsigned char *win;
-    size_t wlen;
-};
-
-static long feed_read(void *ctx, char *buf, size_t cap, pf_error *err)
-{
-    struct feed *f = ctx;
-    size_t got = 0;
-    while (got < cap) {
-        if (f->wlen == 0) {
-            int r = pf_input_next(f->in, &f->win, &f->wlen, err);
-            if (r < 0)
-                return -1;
-            if (r == 0)
-                break;
-        }
-        size_t n = f->wlen < cap - got ? f->wlen : cap - got;
-        memcpy(buf + got, f->win, n);
-        f->win += n;
-        f->wlen -= n;
-        got += n;
-    }
-    return (long)got;
-}
-
 static void render(const pf_stacktree *t, int inverted)
 {
     pf_svg_opts o;
@@ -87,8 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 t = pf_stacktree_from_trace(trace, &so, &err);
         } else if (kind >= 0) {
             t = pf_stacktree_new(&so);
-            struct feed f = { in, NULL, 0 };
-            if (t != NULL && pf_stacktree_load(t, feed_read, &f, 1 + size % 97, NULL, &err) < 0) {
+            if (t != NULL && pf_stacktree_load_input(t, in, 1 + size % 97, NULL, &err) < 0) {
                 pf_stacktree_free(t);
                 t = NULL;
             }
