@@ -50,11 +50,6 @@ static uint32_t node(pf_trace *t, uint32_t parent, uint32_t thread, uint32_t c, 
     return pf_trace_add_node(t, &n);
 }
 
-static pf_node *node_at(pf_trace *t, uint32_t i)
-{
-    return &t->nodes[i];
-}
-
 static void line(pf_trace *t, uint32_t c, uint32_t ln, uint64_t hits, uint64_t total, uint64_t self)
 {
     pf_line l = { c, ln, hits, total, self, { 0 } };
