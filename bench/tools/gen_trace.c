@@ -186,14 +186,14 @@ int main(int argc, char **argv)
         if (idx == PF_NONE)
             die("out of memory");
         if (memory) {
-            pf_mem *m = pf_trace_node_mem_at(t, idx);
-            if (m == NULL)
+            pf_mem *nm = pf_trace_node_mem_at(t, idx);
+            if (nm == NULL)
                 die("out of memory");
-            m->alloc_count = rnd() % 4 ? 0 : 1 + rnd() % 100;
-            m->alloc_bytes = m->alloc_count * (16 + rnd() % 4000);
-            m->free_bytes = m->alloc_bytes / 2;
-            m->peak_bytes = rnd() % 50 ? 0 : m->alloc_bytes / 3;
-            m->exit_bytes = rnd() % 80 ? 0 : m->alloc_bytes / 5;
+            nm->alloc_count = rnd() % 4 ? 0 : 1 + rnd() % 100;
+            nm->alloc_bytes = nm->alloc_count * (16 + rnd() % 4000);
+            nm->free_bytes = nm->alloc_bytes / 2;
+            nm->peak_bytes = rnd() % 50 ? 0 : nm->alloc_bytes / 3;
+            nm->exit_bytes = rnd() % 80 ? 0 : nm->alloc_bytes / 5;
         }
         /* natives are leaves */
         if (n.code < ncodes) {
