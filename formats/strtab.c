@@ -2,20 +2,21 @@
  *
  * Layout: string bytes live in an arena of large blocks (one pf_malloc per 64 KiB of
  * text rather than one per string; a string bigger than a block gets a block of its
- * own), and `ents` maps id -> (pointer, length).  The dedup index is an
- * open-addressing hash table of ids, built lazily on the first intern: the trace
- * reader only appends (ids in a file are positional) and never pays for hashing.
- * Invariant once the index exists: every id in the table appears in `slots` exactly
- * when it is the first id with its bytes; the table is at most half full.
+ * own), and `ents` maps id -> (pointer, length).  The dedup index is the project's
+ * hash table (hashmap.h: the bytes' hash -> id, candidates compared byte for byte),
+ * built lazily on the first intern: the trace reader only appends (ids in a file are
+ * positional) and never pays for hashing.  Invariant once the index exists: an id is
+ * in it exactly when it is the first id with its bytes.
  */
 #include "strtab.h"
 
 #include <string.h>
 
 #include "alloc.h"
+#include "hash.h"
+#include "hashmap.h"
 
 #define ARENA_BLOCK (64u * 1024u)
-#define EMPTY_SLOT UINT32_MAX
 
 typedef struct arena_block {
     struct arena_block *next;
@@ -32,8 +33,7 @@ struct pf_strtab {
     strent *ents;
     uint32_t count, cap;
     arena_block *blocks;       /* head = current block */
-    uint32_t *slots;           /* dedup index (NULL until the first intern) */
-    uint32_t nslots;           /* power of two, or 0 */
+    pf_hmap *index;            /* dedup index (NULL until the first intern) */
     pf_budget *budget;         /* charged for every allocation (NULL: none) */
 };
 
@@ -59,19 +59,8 @@ void pf_strtab_free(pf_strtab *t)
         b = next;
     }
     pf_free(t->ents);
-    pf_free(t->slots);
+    pf_hmap_free(t->index);
     pf_free(t);
-}
-
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    /* FNV-1a: strings here are short identifiers and paths; good enough and simple. */
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3u;
-    }
-    return h ^ (h >> 29);
 }
 
 /* Copies s[0..len) plus a NUL into the arena; NULL when out of memory. */
@@ -130,52 +119,57 @@ static int grow_ents(pf_strtab *t)
     return 0;
 }
 
-/* Returns the slot holding s, or the empty slot where it would go. */
-static uint32_t find_slot(const pf_strtab *t, const char *s, size_t len, uint64_t h)
+/* The bytes an index lookup compares against. */
+typedef struct probe {
+    const pf_strtab *t;
+    const char *s;
+    size_t len;
+} probe;
+
+static int same_bytes(void *ctx, uint32_t id)
 {
-    uint32_t mask = t->nslots - 1;
-    uint32_t i = (uint32_t)h & mask;
-    for (;;) {
-        uint32_t id = t->slots[i];
-        if (id == EMPTY_SLOT)
-            return i;
-        const strent *e = &t->ents[id];
-        if (e->len == len && memcmp(e->s, s, len) == 0)
-            return i;
-        i = (i + 1) & mask;
-    }
+    const probe *p = ctx;
+    const strent *e = &p->t->ents[id];
+    return e->len == p->len && memcmp(e->s, p->s, p->len) == 0;
 }
 
-/* Makes room so one more id can be indexed (table stays at most half full). */
+/* The first id holding s[0..len), or PF_STR_NONE. */
+static uint32_t index_find(const pf_strtab *t, const char *s, size_t len, uint64_t h)
+{
+    probe p = { t, s, len };
+    uint32_t id = pf_hmap_find(t->index, h, same_bytes, &p);
+    return id == PF_HMAP_NONE ? PF_STR_NONE : id;
+}
+
+/* Makes room so one more id can be indexed without allocating; builds the index on
+ * first use.  Growth is charged to the budget before it happens. */
 static int index_reserve(pf_strtab *t)
 {
-    if (t->slots != NULL && (uint64_t)(t->count + 1) * 2 <= t->nslots)
-        return 0;
-    uint64_t want = 64;
-    while (want < (uint64_t)(t->count + 1) * 2)
-        want *= 2;
-    if (want > UINT32_MAX)
+    int fresh = t->index == NULL;
+    size_t before = fresh ? 0 : pf_hmap_bytes(t->index);
+    /* The table at most doubles (or starts at its small size): charge that much. */
+    uint64_t worst = fresh ? (uint64_t)(t->count + 64) * 32 : (uint64_t)before;
+    if (pf_budget_charge(t->budget, worst) < 0)
         return -1;
-    if (pf_budget_charge(t->budget, want * sizeof(uint32_t)) < 0)
-        return -1;
-    uint32_t *slots = pf_reallocarray(NULL, (size_t)want, sizeof(uint32_t));
-    if (slots == NULL) {
-        pf_budget_release(t->budget, want * sizeof(uint32_t));
+    if (fresh && (t->index = pf_hmap_new(t->count + 1)) == NULL) {
+        pf_budget_release(t->budget, worst);
         return -1;
     }
-    memset(slots, 0xff, (size_t)want * sizeof(uint32_t));
-    uint32_t *old = t->slots;
-    uint32_t old_n = old ? t->nslots : 0;
-    t->slots = slots;
-    t->nslots = (uint32_t)want;
-    for (uint32_t id = 0; id < t->count; id++) {
-        const strent *e = &t->ents[id];
-        uint32_t i = find_slot(t, e->s, e->len, hash_bytes(e->s, e->len));
-        if (t->slots[i] == EMPTY_SLOT)   /* keep the first of duplicate appends */
-            t->slots[i] = id;
+    if (pf_hmap_reserve(t->index, (size_t)t->count + 1) < 0) {
+        pf_budget_release(t->budget, worst);
+        return -1;
     }
-    pf_free(old);
-    pf_budget_release(t->budget, (uint64_t)old_n * sizeof(uint32_t));
+    pf_budget_release(t->budget, worst);
+    size_t after = pf_hmap_bytes(t->index);
+    if (after > before)
+        (void)pf_budget_charge(t->budget, after - before);   /* within the worst case */
+    if (fresh)
+        for (uint32_t id = 0; id < t->count; id++) {
+            const strent *e = &t->ents[id];
+            uint64_t h = pf_hash_bytes(e->s, e->len);
+            if (index_find(t, e->s, e->len, h) == PF_STR_NONE)   /* first of duplicates */
+                (void)pf_hmap_add(t->index, h, id);   /* reserved: cannot fail */
+        }
     return 0;
 }
 
@@ -199,12 +193,13 @@ uint32_t pf_strtab_intern(pf_strtab *t, const char *s, size_t len)
         s = "";
     if (index_reserve(t) < 0)
         return PF_STR_NONE;
-    uint32_t slot = find_slot(t, s, len, hash_bytes(s, len));
-    if (t->slots[slot] != EMPTY_SLOT)
-        return t->slots[slot];
-    uint32_t id = add(t, s, len);
+    uint64_t h = pf_hash_bytes(s, len);
+    uint32_t id = index_find(t, s, len, h);
     if (id != PF_STR_NONE)
-        t->slots[slot] = id;
+        return id;
+    id = add(t, s, len);
+    if (id != PF_STR_NONE)
+        (void)pf_hmap_add(t->index, h, id);   /* reserved: cannot fail */
     return id;
 }
 
@@ -221,13 +216,13 @@ uint32_t pf_strtab_append(pf_strtab *t, const char *s, size_t len)
         return PF_STR_NONE;
     if (s == NULL)
         s = "";
-    if (t->slots != NULL && index_reserve(t) < 0)
+    if (t->index != NULL && index_reserve(t) < 0)
         return PF_STR_NONE;
     uint32_t id = add(t, s, len);
-    if (id != PF_STR_NONE && t->slots != NULL) {
-        uint32_t slot = find_slot(t, s, len, hash_bytes(s, len));
-        if (t->slots[slot] == EMPTY_SLOT)
-            t->slots[slot] = id;
+    if (id != PF_STR_NONE && t->index != NULL) {
+        uint64_t h = pf_hash_bytes(s, len);
+        if (index_find(t, s, len, h) == PF_STR_NONE)   /* keep the first of duplicates */
+            (void)pf_hmap_add(t->index, h, id);   /* reserved: cannot fail */
     }
     return id;
 }
