@@ -1094,15 +1094,6 @@ fail:
     return -1;
 }
 
-static long read_file(void *ctx, char *buf, size_t cap, pf_error *err)
-{
-    FILE *in = ctx;
-    size_t got = fread(buf, 1, cap, in);
-    if (got == 0 && ferror(in))
-        return pf_error_set(err, PF_EIO, "read error");
-    return (long)got;
-}
-
 /* pf_stack_read_fn over the input reader: copies its windows into the loader's buffer. */
 struct input_feed {
     pf_input *in;
@@ -1136,12 +1127,6 @@ long pf_stacktree_load_input(pf_stacktree *t, pf_input *in, size_t chunk,
 {
     struct input_feed f = { in, NULL, 0 };
     return pf_stacktree_load(t, input_feed_read, &f, chunk, copts, err);
-}
-
-long pf_stacktree_load_file(pf_stacktree *t, FILE *in, const pf_collapsed_opts *copts,
-                            pf_error *err)
-{
-    return pf_stacktree_load(t, read_file, in, 0, copts, err);
 }
 
 struct mem_src {

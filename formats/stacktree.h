@@ -183,10 +183,6 @@ long pf_stacktree_load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t c
 long pf_stacktree_load_input(pf_stacktree *t, pf_input *in, size_t chunk,
                              const pf_collapsed_opts *copts, pf_error *err);
 
-/* pf_stacktree_load from a stdio stream (read errors: PF_EIO "read error after line N"). */
-long pf_stacktree_load_file(pf_stacktree *t, FILE *in, const pf_collapsed_opts *copts,
-                            pf_error *err);
-
 /* A new tree (shaped by opts, may be NULL) from collapsed text buf[0..len).  NULL with
  * err set, as pf_stacktree_load fails. */
 pf_stacktree *pf_stacktree_from_collapsed(const char *buf, size_t len, const pf_stack_opts *opts,
