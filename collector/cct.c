@@ -15,8 +15,13 @@
  * p's own children, then those of every sibling merged into p (its "dups"), then those
  * of every spliced child (appended as they are met, so splices nest); each child is
  * either spliced, merged into the survivor of its (key, line) -- found in one hashed
- * table for the whole tree, value the survivor's id, whose parent field is set to p --
- * or kept (owner[k] = p).  The dups of a survivor k form a circular list in dup[]:
+ * table, value the survivor's id, whose parent field is set to p -- or kept
+ * (no parent check is needed: for an equal (key, line) the hash is a bijection of
+ * the parent, so equal hashes mean the same parent).  The table is only ever asked
+ * about the children of the parent
+ * being prepared, so entries left by earlier parents are dead: it is cleared once they
+ * fill an eighth of it, which keeps it the size of the widest fan-out rather than of
+ * the tree (1.4 M nodes: 24 bytes a node less at stop), at O(1) amortized cost.  The dups of a survivor k form a circular list in dup[]:
  * dup[k] is the last dup, dup[last] the first, dup[d] the next; so appending keeps
  * merge order.
  */
@@ -363,20 +368,25 @@ static int merged_eq(void *ctx, uint32_t id)
 {
     const probe *p = ctx;
     const pf_cct_node *n = pf_cct_at(p->t, id);
-    return n->key == p->key && pf_cct_line(n) == p->line && p->t->owner[id] == p->parent;
+    return n->key == p->key && pf_cct_line(n) == p->line;
 }
+
+/* dup[] holds id + 1, so that 0 means none: the array comes zeroed from calloc, and
+ * only the pages of nodes that really have dups are ever touched (resident). */
+static uint32_t dup_get(const uint32_t *dup, uint32_t i) { return dup[i] - 1u; }
+static void dup_set(uint32_t *dup, uint32_t i, uint32_t v) { dup[i] = v + 1u; }
 
 /* Appends d to the dups of survivor k (see the file comment). */
 static void dup_append(uint32_t *dup, uint32_t k, uint32_t d)
 {
-    if (dup[k] == PF_CCT_NONE) {
-        dup[d] = d;
+    if (dup_get(dup, k) == PF_CCT_NONE) {
+        dup_set(dup, d, d);
     } else {
-        uint32_t last = dup[k];
-        dup[d] = dup[last];
-        dup[last] = d;
+        uint32_t last = dup_get(dup, k);
+        dup_set(dup, d, dup_get(dup, last));
+        dup_set(dup, last, d);
     }
-    dup[k] = d;
+    dup_set(dup, k, d);
 }
 
 /* Gathers p's surviving children into t->kept (count in *nk).  0 or -1. */
@@ -388,6 +398,8 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
     uint32_t *kept;
     size_t nq = 0;
     *nk = 0;
+    if (pf_hmap_count(t->merged) * 8 > pf_hmap_bytes(t->merged) / 16)
+        pf_hmap_clear(t->merged);     /* only dead entries: see the merge's comment above */
 #define QPUSH(first, spl)                                                              \
     do {                                                                               \
         if (room(&t->queue, &t->cap_queue, nq, sizeof(head)) < 0)                      \
@@ -398,15 +410,15 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
     } while (0)
     if (pn->child != PF_CCT_NONE)
         QPUSH(pn->child, 0);
-    if (t->dup[p] != PF_CCT_NONE) {
-        uint32_t last = t->dup[p];
-        uint32_t d = t->dup[last];
+    if (dup_get(t->dup, p) != PF_CCT_NONE) {
+        uint32_t last = dup_get(t->dup, p);
+        uint32_t d = dup_get(t->dup, last);
         for (;;) {
             if (pf_cct_at(t, d)->child != PF_CCT_NONE)
                 QPUSH(pf_cct_at(t, d)->child, 0);
             if (d == last)
                 break;
-            d = t->dup[d];
+            d = dup_get(t->dup, d);
         }
     }
     for (size_t qi = 0; qi < nq; qi++) {
@@ -442,7 +454,6 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
             }
             if (room(&t->kept, &t->cap_kept, *nk, sizeof(uint32_t)) < 0)
                 return -1;
-            t->owner[c] = p;
             if (pf_hmap_add(t->merged, h, c) < 0)
                 return -1;
             kept = t->kept;
@@ -457,13 +468,11 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx)
 {
     if (t->dup == NULL) {
-        t->dup = pf_malloc(2 * ((size_t)t->n + 1) * sizeof(uint32_t));
+        t->dup = pf_calloc((size_t)t->n + 1, sizeof(uint32_t));
         if (t->dup == NULL)
             return -1;
-        memset(t->dup, 0xff, 2 * ((size_t)t->n + 1) * sizeof(uint32_t));
-        t->owner = t->dup + t->n + 1;
     }
-    if (t->merged == NULL && (t->merged = pf_hmap_new(t->n)) == NULL)
+    if (t->merged == NULL && (t->merged = pf_hmap_new(64)) == NULL)
         return -1;
     size_t nw = 0;
     if (room(&t->work, &t->cap_work, nw, sizeof(work)) < 0)

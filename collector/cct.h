@@ -183,7 +183,7 @@ struct pf_cct {
     struct pf_hmap *collide;  /* the same, for children whose hash another child has */
     size_t *charged, limit, bytes;
     /* stop time (pf_cct_merge), kept across roots */
-    uint32_t *dup, *owner;    /* merged siblings, and the parent of survivors, see cct.c */
+    uint32_t *dup;            /* merged siblings (id + 1, 0 = none), see cct.c */
     struct pf_hmap *merged;   /* hash(parent, key, line) -> surviving child id */
     void *work, *queue, *kept;
     size_t cap_work, cap_queue, cap_kept;
