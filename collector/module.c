@@ -157,6 +157,7 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
     uint64_t calls = 0;
     PyObject *res = NULL;
     pf_trace *t = pf_session_build_trace(s, &calls);
+    pf_session_drop_tree(s);
     if (t != NULL) {
         pf_error err;
         pf_error_clear(&err);

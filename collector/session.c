@@ -919,6 +919,16 @@ fail:
     return -1;
 }
 
+void pf_session_drop_tree(pf_session *s)
+{
+    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next)
+        ts->cct = NULL;
+    pf_cct_free(s->cct);
+    s->cct = NULL;
+    pf_free(s->node_mem);
+    s->node_mem = NULL;
+}
+
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
 {
     pf_trace *t = pf_trace_new();
@@ -954,6 +964,9 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     m->flags = s->oom ? PF_FLAG_OUT_OF_MEMORY : 0;
     m->pid = (uint64_t)getpid();
 
+    /* At most one trace node per tree node: one allocation, no growth copies. */
+    if (pf_trace_reserve_nodes(t, pf_cct_count(s->cct)) < 0)
+        goto fail;
     build_ctx b = { s, t, 0, ns_per_tick, 0 };
     const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {

@@ -233,6 +233,12 @@ void pf_session_flush(pf_session *s, uint64_t now);
  * Python exception set). */
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
 
+/* Frees the calling-context tree and the node memory counters once the trace is built
+ * (stop is then over for them: only writing the trace remains), so the tree, the
+ * trace's model and the writer's buffers never all exist at once.  Call only after
+ * pf_session_flush (the hooks are off and code deaths no longer touch the tree). */
+void pf_session_drop_tree(pf_session *s);
+
 /* ---- the hot path ---- */
 
 /* Line data of code if it is selected, else NULL.  One hash probe in the common case. */

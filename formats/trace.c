@@ -143,6 +143,25 @@ uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_
 
 const pf_mem pf_mem_zero;
 
+int pf_trace_reserve_nodes(pf_trace *t, uint32_t n)
+{
+    if (t == NULL || n >= UINT32_MAX - 1)
+        return -1;
+    if (n <= t->cap_nodes)
+        return 0;
+    uint64_t grow = (uint64_t)(n - t->cap_nodes) * sizeof(pf_node);
+    if (pf_budget_charge(&t->mem, grow) < 0)
+        return -1;
+    pf_node *p = pf_reallocarray(t->nodes, n, sizeof *p);
+    if (p == NULL) {
+        pf_budget_release(&t->mem, grow);
+        return -1;
+    }
+    t->nodes = p;
+    t->cap_nodes = n;
+    return 0;
+}
+
 pf_mem *pf_trace_node_mem_at(pf_trace *t, uint32_t i)
 {
     if (t == NULL || i >= t->nnodes)

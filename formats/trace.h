@@ -166,6 +166,10 @@ static inline const pf_mem *pf_trace_node_mem(const pf_trace *t, uint32_t i)
     return i < t->cap_node_mem ? &t->node_mem[i] : &pf_mem_zero;
 }
 
+/* Makes room for n nodes in all in one allocation (a builder that knows its count
+ * avoids the growth steps and their copies).  0, or -1 when out of memory or budget. */
+int pf_trace_reserve_nodes(pf_trace *t, uint32_t n);
+
 /* The counters of node i (< nnodes) to write into, zeroed when new: the side array
  * grows to cover the nodes (charged to t->mem).  NULL when out of memory or budget. */
 pf_mem *pf_trace_node_mem_at(pf_trace *t, uint32_t i);
