@@ -43,6 +43,8 @@ static void tstate_dealloc(PyObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     pf_free(ts->stack);
     Py_XDECREF(ts->thread);
+    Py_XDECREF(ts->user_profile);
+    Py_XDECREF(ts->user_trace);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
