@@ -86,6 +86,7 @@ static int32_t site_from_frames(pf_tstate *ts)
 }
 
 static long line_bit = 0;
+static int ours_calling = 0;     /* our own sys.monitoring calls: the wrappers pass them through */
 
 /* Turns on LINE events for a selected code object (once). */
 static void arm(pf_lcode *lc)
@@ -97,11 +98,13 @@ static void arm(pf_lcode *lc)
     pf_exc exc;
     pf_exc_save(&exc);
     PyObject *mon = monitoring_module();
+    ours_calling++;
     if (mon != NULL) {
         PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOl", tool_id, lc->code, line_bit);
         Py_XDECREF(r);
         Py_DECREF(mon);
     }
+    ours_calling--;
     pf_exc_restore(&exc);
     pf_memhook_resume();
 }
@@ -240,6 +243,10 @@ static const struct { const char *event; int cb; } event_map[] = {
 
 #define PROFILER_ID 2
 
+static long events_mask = 0;
+static int wrap_monitoring(PyObject *mon);
+static void unwrap_monitoring(void);
+
 static PyObject *monitoring_module(void)   /* new ref */
 {
     return PySys_GetObject("monitoring") ? Py_NewRef(PySys_GetObject("monitoring"))
@@ -309,6 +316,7 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
     }
     if (floor && s->lines)
         mask |= line_bit;     /* --floor --lines: a do-nothing LINE callback on every line */
+    events_mask = mask;
     pf_active = s;
     generation++;
     pf_tstate *ts = tls_slow();
@@ -321,6 +329,8 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
     if (r == NULL)
         goto fail_free;
     Py_DECREF(r);
+    if (!floor && wrap_monitoring(mon) < 0)
+        goto fail_free;
     Py_DECREF(events);
     Py_DECREF(mon);
     return 0;
@@ -346,6 +356,7 @@ static void monitoring_off(void)
     pf_exc exc;
     pf_exc_save(&exc);
     PyObject *mon = monitoring_module();
+    ours_calling++;
     if (mon != NULL) {
         PyObject *r = PyObject_CallMethod(mon, "set_events", "ii", tool_id, 0);
         Py_XDECREF(r);
@@ -362,6 +373,7 @@ static void monitoring_off(void)
         Py_XDECREF(r);
         Py_DECREF(mon);
     }
+    ours_calling--;
     pf_exc_restore(&exc);
     tool_id = -1;
 }
@@ -374,6 +386,7 @@ static void disarm_all(pf_session *s)
     pf_exc exc;
     pf_exc_save(&exc);
     PyObject *mon = monitoring_module();
+    ours_calling++;
     for (size_t i = 0; mon != NULL && i < s->nkeys; i++) {
         pf_lcode *lc = s->keys[i].lc;
         if (lc == NULL || !lc->armed)
@@ -382,12 +395,181 @@ static void disarm_all(pf_session *s)
         Py_XDECREF(r);
         lc->armed = 0;
     }
+    ours_calling--;
     Py_XDECREF(mon);
+    pf_exc_restore(&exc);
+}
+
+
+/* ---- living beside the program's own sys.monitoring tools ----
+ * While recording, the sys.monitoring functions that take a tool id are wrapped: when
+ * the program names the id we hold (to take it, query it, free it...), we first move to
+ * another free id, so the program sees that id free, as under plain Python.  With no
+ * free id left, we give ours up: recording stops (a gap for every thread) and the
+ * program gets the id. */
+
+static const char *const wrapped_names[] = {
+    "use_tool_id", "get_tool", "free_tool_id", "clear_tool_id", "set_events", "get_events",
+    "register_callback", "set_local_events", "get_local_events",
+};
+#define NWRAPPED (sizeof wrapped_names / sizeof wrapped_names[0])
+static PyObject *mon_orig[NWRAPPED];     /* new refs, or NULL where the function is missing */
+static PyObject *mon_wrap[NWRAPPED];     /* new refs */
+static int moving = 0;
+
+/* Registers our callbacks and events on id (already taken) and re-arms line events. */
+static int take_id(PyObject *mon, int id, long mask)
+{
+    PyObject *events = PyObject_GetAttrString(mon, "events");    /* new ref */
+    if (events == NULL)
+        return -1;
+    for (size_t i = 0; i < NEVENTS; i++) {
+        long bit;
+        if (event_bit(events, event_map[i].event, &bit) < 0)
+            goto fail;
+        PyObject *cb = PyCFunction_New(&cb_defs[floor_mode ? 4 : event_map[i].cb], NULL);
+        if (cb == NULL)
+            goto fail;
+        PyObject *r = PyObject_CallFunction(mon_orig[6], "ilO", id, bit, cb);
+        Py_DECREF(cb);
+        if (r == NULL)
+            goto fail;
+        Py_DECREF(r);
+    }
+    Py_DECREF(events);
+    PyObject *r = PyObject_CallFunction(mon_orig[4], "il", id, mask);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+fail:
+    Py_DECREF(events);
+    return -1;
+}
+
+/* Moves off the id the program named.  Never raises. */
+static void move_away(PyObject *mon)
+{
+    if (moving || tool_id < 0 || mon_orig[0] == NULL || mon_orig[1] == NULL
+        || mon_orig[4] == NULL || mon_orig[6] == NULL)
+        return;
+    moving = 1;
+    pf_exc exc;
+    pf_exc_save(&exc);
+    pf_memhook_suspend();
+    int ids[] = { 4, 3, 5, PROFILER_ID, 1, 0 };
+    int to = -1;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0] && to < 0; i++) {
+        if (ids[i] == tool_id)
+            continue;
+        PyObject *r = PyObject_CallFunction(mon_orig[1], "i", ids[i]);
+        if (r == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (r == Py_None)
+            to = ids[i];
+        Py_DECREF(r);
+    }
+    pf_session *s = pf_active;
+    disarm_all(s);               /* line events off on the old id (armed flags cleared) */
+    monitoring_off();            /* frees the old id; tool_id = -1 */
+    if (to >= 0) {
+        PyObject *r = PyObject_CallFunction(mon_orig[0], "is", to, "pyflame");
+        if (r != NULL && take_id(mon, to, events_mask) == 0) {
+            tool_id = to;
+            for (size_t i = 0; s != NULL && i < s->nkeys; i++)
+                if (s->keys[i].lc != NULL && s->keys[i].lc->code != NULL && s->keys[i].lc->n)
+                    arm(s->keys[i].lc);
+        }
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    if (tool_id < 0 && s != NULL) {
+        pf_session_gap_open(s, NULL, pf_now(), PF_GAP_TOOL_ID);
+        fprintf(stderr, "pyflame-c: warning: the program took the last free sys.monitoring "
+                        "tool id; recording stopped\n");
+    }
+    pf_memhook_resume();
+    pf_exc_restore(&exc);
+    moving = 0;
+}
+
+static PyObject *mon_wrapper(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    size_t which = (size_t)PyLong_AsSsize_t(self);
+    if (which >= NWRAPPED || mon_orig[which] == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "pyflame: lost sys.monitoring function"), NULL;
+    if (nargs >= 1 && tool_id >= 0 && !ours_calling && PyLong_CheckExact(args[0])
+        && PyLong_AsLong(args[0]) == tool_id) {
+        PyObject *mon = monitoring_module();
+        if (mon != NULL) {
+            move_away(mon);
+            Py_DECREF(mon);
+        }
+        PyErr_Clear();
+    }
+    return PyObject_Vectorcall(mon_orig[which], args, (size_t)nargs, NULL);
+}
+
+static PyMethodDef mon_wrapper_defs[NWRAPPED];
+
+static int wrap_monitoring(PyObject *mon)
+{
+    for (size_t i = 0; i < NWRAPPED; i++) {
+        PyObject *cur = PyObject_GetAttrString(mon, wrapped_names[i]);   /* new ref */
+        if (cur == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (mon_wrap[i] == NULL) {
+            mon_wrapper_defs[i] = (PyMethodDef){ wrapped_names[i],
+                (PyCFunction)(void (*)(void))mon_wrapper, METH_FASTCALL, NULL };
+            PyObject *idx = PyLong_FromSsize_t((Py_ssize_t)i);
+            if (idx == NULL) {
+                Py_DECREF(cur);
+                return -1;
+            }
+            mon_wrap[i] = PyCFunction_New(&mon_wrapper_defs[i], idx);
+            Py_DECREF(idx);
+            if (mon_wrap[i] == NULL) {
+                Py_DECREF(cur);
+                return -1;
+            }
+        }
+        if (cur != mon_wrap[i])
+            Py_XSETREF(mon_orig[i], Py_NewRef(cur));
+        Py_DECREF(cur);
+        if (PyObject_SetAttrString(mon, wrapped_names[i], mon_wrap[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void unwrap_monitoring(void)
+{
+    pf_exc exc;
+    pf_exc_save(&exc);
+    PyObject *mon = monitoring_module();
+    for (size_t i = 0; mon != NULL && i < NWRAPPED; i++) {
+        PyObject *cur = PyObject_GetAttrString(mon, wrapped_names[i]);
+        if (cur == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (cur == mon_wrap[i] && mon_orig[i] != NULL
+            && PyObject_SetAttrString(mon, wrapped_names[i], mon_orig[i]) < 0)
+            PyErr_Clear();
+        Py_DECREF(cur);
+    }
+    Py_XDECREF(mon);
+    PyErr_Clear();
     pf_exc_restore(&exc);
 }
 
 void pf_hook_uninstall(void)
 {
+    unwrap_monitoring();
     disarm_all(pf_active);
     monitoring_off();
     pf_active = NULL;
@@ -427,6 +609,7 @@ int pf_hook_mark(PyObject *code)
 
 void pf_hook_forget(void)
 {
+    unwrap_monitoring();
     disarm_all(pf_active);
     monitoring_off();
     pf_active = NULL;
