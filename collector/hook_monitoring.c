@@ -485,11 +485,8 @@ static void move_away(PyObject *mon)
         Py_XDECREF(r);
         PyErr_Clear();
     }
-    if (tool_id < 0 && s != NULL) {
+    if (tool_id < 0 && s != NULL)       /* said at stop, with the other gaps */
         pf_session_gap_open(s, NULL, pf_now(), PF_GAP_TOOL_ID);
-        fprintf(stderr, "pyflame-c: warning: the program took the last free sys.monitoring "
-                        "tool id; recording stopped\n");
-    }
     pf_memhook_resume();
     pf_exc_restore(&exc);
     moving = 0;

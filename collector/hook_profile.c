@@ -620,6 +620,8 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         pf_tstate *ts = (pf_tstate *)tst->c_profileobj;
         if (ts->session != NULL)
             pf_session_gap_open(ts->session, ts, pf_now(), PF_GAP_C_PROFILE);
+        /* it may be a removal (a second disable()): then ours comes back at once */
+        Py_AddPendingCall(recheck, NULL);
         return 0;
     }
     pf_tstate *ts = find_tstate();
