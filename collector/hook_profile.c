@@ -467,7 +467,7 @@ static PyObject *w_setprofile(PyObject *self, PyObject *func)
     if (ts == NULL || func == bootstrap_callable)
         return forward(O_SETPROFILE, func);
     Py_XSETREF(ts->user_profile, func == Py_None ? NULL : Py_NewRef(func));
-    if (ts->gap)
+    if (ts->stopped)
         rearm(ts);                      /* it replaces a C hook (cProfile's): ours again */
     else if (ts->paused && ts->user_profile == NULL)
         SET_PROFILE(NULL, NULL);
@@ -561,7 +561,8 @@ static void rearm(pf_tstate *ts)
 {
     pf_session *s = ts->session;
     uint64_t now = pf_now();
-    uint64_t t0 = ts->gap_index < s->ngaps ? s->gaps[ts->gap_index].start_ns : now;
+    uint64_t t0 = ts->stop_t0;
+    ts->stopped = 0;
     enum { CAP = 512 };
     PyFrameObject *chain[CAP];          /* borrowed; [0] = innermost */
     int n = 0;
@@ -582,7 +583,7 @@ static void rearm(pf_tstate *ts)
         }
         pf_pop_top(ts, t0);
     }
-    if (ts->depth && gap_callable != NULL) {
+    if (ts->gap && ts->depth && gap_callable != NULL) {
         pf_push(ts, &gap_def, -1, PF_KEY_NATIVE, NULL, gap_callable, NULL, t0);
         pf_pop(ts, &gap_def, now);
     }
@@ -603,8 +604,13 @@ static int recheck(void *arg)
 {
     (void)arg;
     pf_tstate *ts = find_tstate();
-    if (ts != NULL && ts->gap && !floor_mode && pf_current_profile_func() == NULL)
+    if (ts == NULL || !ts->stopped || floor_mode)
+        return 0;
+    Py_tracefunc f = pf_current_profile_func();
+    if (f == NULL)
         rearm(ts);
+    else if (f != profile_hook && !ts->gap)
+        pf_session_gap_open(ts->session, ts, ts->stop_t0, PF_GAP_C_PROFILE);
     return 0;
 }
 
@@ -617,16 +623,22 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         return 0;
     PyThreadState *tst = PyThreadState_Get();
     if (tst->c_profilefunc == profile_hook) {
+        /* ours is being replaced or removed: which one, the pending call will see */
         pf_tstate *ts = (pf_tstate *)tst->c_profileobj;
-        if (ts->session != NULL)
-            pf_session_gap_open(ts->session, ts, pf_now(), PF_GAP_C_PROFILE);
-        /* it may be a removal (a second disable()): then ours comes back at once */
-        Py_AddPendingCall(recheck, NULL);
+        if (ts->session != NULL && !ts->stopped) {
+            ts->stopped = 1;
+            ts->stop_t0 = pf_now();
+            Py_AddPendingCall(recheck, NULL);
+        }
         return 0;
     }
     pf_tstate *ts = find_tstate();
-    if (ts != NULL && ts->gap)
-        Py_AddPendingCall(recheck, NULL);   /* after the program's hook is removed */
+    if (ts != NULL && ts->stopped) {
+        /* a hook of the program's ran in ours' place (now replaced or removed) */
+        if (!ts->gap && tst->c_profilefunc != NULL)
+            pf_session_gap_open(ts->session, ts, ts->stop_t0, PF_GAP_C_PROFILE);
+        Py_AddPendingCall(recheck, NULL);
+    }
     return 0;
 }
 

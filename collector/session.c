@@ -517,6 +517,8 @@ pf_tstate *pf_tstate_create(pf_session *s)
     ts->user_profile = ts->user_trace = NULL;
     ts->gap = 0;
     ts->gap_index = 0;
+    ts->stopped = 0;
+    ts->stop_t0 = 0;
     ts->msite = s->memory ? pf_memhook_site() : &ts->own_site;
     if (pf_tstate_grow(ts) < 0) {
         Py_DECREF(ts);

@@ -298,8 +298,10 @@ static int write_meta(writer *w, const pf_meta *m)
     w_varint(w, m->total_calls);
     w_varint(w, m->profiler_bytes);
     w_varint(w, m->peak_live_bytes);
-    /* added later; a META without it has no gaps (old readers skip it) */
-    w_varint(w, m->ngaps);
+    /* added later, and only when there are gaps: a trace without gaps is byte for byte
+     * what older writers wrote, and older readers skip the field */
+    if (m->ngaps)
+        w_varint(w, m->ngaps);
     for (uint32_t i = 0; i < m->ngaps; i++) {
         const pf_gap *g = &m->gaps[i];
         w_varint(w, g->ident);
