@@ -133,6 +133,50 @@ static inline PyFrameObject *pf_frame_back(PyFrameObject *f)
 #endif
 }
 
+/* Another thread's hooks can be set from this one (_PyEval_SetProfile, 3.9+; the
+ * thread must be waiting for the GIL, which the caller holds). */
+#define PF_CAN_REARM_OTHER_THREADS (PY_VERSION_HEX >= 0x03090000)
+
+/* The thread state of the thread ident in the calling thread's interpreter, or NULL. */
+static inline PyThreadState *pf_thread_state_of(unsigned long ident)
+{
+    PyThreadState *me = PyThreadState_Get();
+    if (me->thread_id == ident)
+        return me;
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(me->interp); t != NULL;
+         t = PyThreadState_Next(t))
+        if (t->thread_id == ident)
+            return t;
+    return NULL;
+}
+
+/* The frame thread t is running, borrowed (t keeps it alive), or NULL. */
+static inline PyFrameObject *pf_thread_frame(PyThreadState *t)
+{
+    if (t == PyThreadState_Get())
+        return PyEval_GetFrame();
+#if PF_CAN_REARM_OTHER_THREADS
+    PyFrameObject *f = PyThreadState_GetFrame(t);     /* new ref */
+    Py_XDECREF(f);
+    return f;
+#else
+    return NULL;
+#endif
+}
+
+/* Installs a profile function in thread t (the calling one, or on 3.9+ another). */
+static inline void pf_set_profile_of(PyThreadState *t, Py_tracefunc func, PyObject *arg)
+{
+    if (t == PyThreadState_Get()) {
+        PyEval_SetProfile(func, arg);
+        return;
+    }
+#if PF_CAN_REARM_OTHER_THREADS
+    if (_PyEval_SetProfile(t, func, arg) < 0)
+        PyErr_Clear();
+#endif
+}
+
 /* The calling thread's C profile function (PyEval_SetProfile's), or NULL. */
 static inline Py_tracefunc pf_current_profile_func(void)
 {

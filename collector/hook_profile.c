@@ -22,8 +22,11 @@
  * the trace function, the hook dropped when it raises); get* return it, and removing
  * it leaves ours in place.  A C-level hook (cProfile's _lsprof calls PyEval_SetProfile
  * directly) cannot be chained: an audit hook on "sys.setprofile" notices it, the
- * thread's recording stops with a gap in meta.gaps, and a pending call re-arms ours
- * once the program's hook is gone (main thread; elsewhere the gap lasts to the end).
+ * thread's recording stops (a gap in meta.gaps once another hook is seen in its place)
+ * and a watchdog trace function (calls only) re-arms ours at the thread's first event
+ * after the program's hook is gone.  A thread that has a foreign C trace function
+ * instead is re-armed by a pending call (the main thread's, which can set another
+ * thread's hook on 3.9+ only).
  * The calls that were open across the gap are closed at its start and the frames that
  * are still running get a child "<pyflame: not recorded>" for the gap's time.
  */
@@ -44,6 +47,8 @@ static __thread int in_ours;
 #define SET_TRACE(f, a) do { in_ours++; PyEval_SetTrace(f, a); in_ours--; } while (0)
 
 static int chain_profile(pf_tstate *ts, PyFrameObject *frame, int what, PyObject *arg);
+static void watch(pf_tstate *ts, int own_trace);
+static int watch_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
 static int chain_trace(pf_tstate *ts, PyFrameObject *frame, int what, PyObject *arg);
 static void give_back(pf_tstate *ts);
 
@@ -113,6 +118,8 @@ static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *ar
         give_back(ts);
         return 0;
     }
+    if (PF_UNLIKELY(ts->stopped))
+        watch(ts, 0);                   /* a C profile hook of the program's holds the thread */
     if (PF_UNLIKELY(ts->paused || !lines_hook_on))
         ;
     else if (what == PyTrace_LINE) {
@@ -458,7 +465,7 @@ static pf_tstate *managed(void)
     return pf_active != NULL && !floor_mode ? current_tstate() : NULL;
 }
 
-static void rearm(pf_tstate *ts);
+static void rearm(pf_tstate *ts, PyThreadState *tst);
 
 static PyObject *w_setprofile(PyObject *self, PyObject *func)
 {
@@ -468,7 +475,7 @@ static PyObject *w_setprofile(PyObject *self, PyObject *func)
         return forward(O_SETPROFILE, func);
     Py_XSETREF(ts->user_profile, func == Py_None ? NULL : Py_NewRef(func));
     if (ts->stopped)
-        rearm(ts);                      /* it replaces a C hook (cProfile's): ours again */
+        rearm(ts, PyThreadState_Get());  /* it replaces a C hook (cProfile's): ours again */
     else if (ts->paused && ts->user_profile == NULL)
         SET_PROFILE(NULL, NULL);
     else
@@ -514,7 +521,8 @@ static PyObject *w_gettrace(PyObject *self, PyObject *noargs)
 {
     (void)self; (void)noargs;
     pf_tstate *ts = managed();
-    if (ts == NULL || PyThreadState_Get()->c_tracefunc != line_hook)
+    Py_tracefunc cur = PyThreadState_Get()->c_tracefunc;
+    if (ts == NULL || (cur != line_hook && cur != watch_hook))
         return forward(O_GETTRACE, NULL);
     return Py_NewRef(ts->user_trace ? ts->user_trace : Py_None);
 }
@@ -557,7 +565,7 @@ static PyObject *gap_callable = NULL;   /* new ref */
 /* The program's C hook is gone: ours again on this thread.  Calls that were open
  * across the gap and have returned since close at its start; the frames still running
  * get the gap as a child; frames entered during the gap are opened now. */
-static void rearm(pf_tstate *ts)
+static void rearm(pf_tstate *ts, PyThreadState *tst)
 {
     pf_session *s = ts->session;
     uint64_t now = pf_now();
@@ -567,7 +575,7 @@ static void rearm(pf_tstate *ts)
     PyFrameObject *chain[CAP];          /* borrowed; [0] = innermost */
     int n = 0;
     pf_memhook_suspend();               /* frame objects made here are not the program's */
-    for (PyFrameObject *f = PyEval_GetFrame(); f != NULL && n < CAP; f = pf_frame_back(f))
+    for (PyFrameObject *f = pf_thread_frame(tst); f != NULL && n < CAP; f = pf_frame_back(f))
         chain[n++] = f;
     int k = n;                          /* chain index of the top entry's frame */
     while (ts->depth) {
@@ -596,21 +604,63 @@ static void rearm(pf_tstate *ts)
             ts->stack[depth].lcode = pf_lines_lookup(s, code);
     }
     pf_session_gap_close(s, ts, now);
-    SET_PROFILE(profile_hook, (PyObject *)ts);
+    in_ours++;
+    pf_set_profile_of(tst, profile_hook, (PyObject *)ts);
+    in_ours--;
     pf_memhook_resume();
+}
+
+/* Our profile hook was replaced on this thread: re-arms it if the thread has no profile
+ * hook any more, or notes the gap if another one holds it.  own_trace: the caller is
+ * the watchdog trace function, which goes once the thread is recorded again. */
+static void watch(pf_tstate *ts, int own_trace)
+{
+    Py_tracefunc f = pf_current_profile_func();
+    if (f == NULL) {
+        rearm(ts, PyThreadState_Get());
+        if (own_trace)
+            SET_TRACE(NULL, NULL);
+    } else if (f != profile_hook && !ts->gap)
+        pf_session_gap_open(ts->session, ts, ts->stop_t0, PF_GAP_C_PROFILE);
+}
+
+/* The watchdog: the trace function of a thread whose profile hook a C hook of the
+ * program's took (cProfile's) and that had no trace function.  It sees calls (and the
+ * lines of the frames that were running), so ours comes back at the first event after
+ * the program's hook is removed, on any thread. */
+static int watch_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    (void)arg;
+    pf_tstate *ts = (pf_tstate *)obj;
+    if (ts->session == NULL || !ts->stopped) {
+        SET_TRACE(NULL, NULL);
+        return 0;
+    }
+    if (what == PyTrace_CALL)
+        pf_frame_no_lines(frame);       /* calls are enough */
+    watch(ts, 1);
+    return 0;
 }
 
 static int recheck(void *arg)
 {
     (void)arg;
-    pf_tstate *ts = find_tstate();
-    if (ts == NULL || !ts->stopped || floor_mode)
+    if (pf_active == NULL || floor_mode)
         return 0;
-    Py_tracefunc f = pf_current_profile_func();
-    if (f == NULL)
-        rearm(ts);
-    else if (f != profile_hook && !ts->gap)
-        pf_session_gap_open(ts->session, ts, ts->stop_t0, PF_GAP_C_PROFILE);
+    /* Pending calls run on the main thread: it checks every stopped thread (3.9+; on
+     * 3.8 only itself, as it cannot set another thread's hook). */
+    PyThreadState *me = PyThreadState_Get();
+    for (pf_tstate *ts = pf_active->threads; ts != NULL; ts = ts->next) {
+        if (!ts->stopped)
+            continue;
+        PyThreadState *tst = pf_thread_state_of((unsigned long)ts->ident);
+        if (tst == NULL || (!PF_CAN_REARM_OTHER_THREADS && tst != me))
+            continue;
+        if (tst->c_profilefunc == NULL)
+            rearm(ts, tst);
+        else if (tst->c_profilefunc != profile_hook && !ts->gap)
+            pf_session_gap_open(ts->session, ts, ts->stop_t0, PF_GAP_C_PROFILE);
+    }
     return 0;
 }
 
@@ -628,7 +678,9 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         if (ts->session != NULL && !ts->stopped) {
             ts->stopped = 1;
             ts->stop_t0 = pf_now();
-            Py_AddPendingCall(recheck, NULL);
+            if (tst->c_tracefunc == NULL)
+                SET_TRACE(watch_hook, (PyObject *)ts);
+            Py_AddPendingCall(recheck, NULL);   /* for a thread that keeps a foreign trace function */
         }
         return 0;
     }

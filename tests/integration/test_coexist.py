@@ -61,7 +61,8 @@ class Trace:
                 continue
             while self.nodes[i]["parent"] is not None:
                 i = self.nodes[i]["parent"]
-            out.add(self.nodes[i]["thread"])
+            th = self.nodes[i]["thread"]
+            out.add(self.d["threads"][th]["name"] if isinstance(th, int) else th)
         return out
 
 
@@ -137,6 +138,58 @@ class CoexistTest(unittest.TestCase):
             self.assert_gap_reported(t, err, path)
             self.assertIsNotNone(t.meta["gaps"][0]["end_ns"])
             self.assertEqual(t.calls("work"), 2)
+
+    def test_cprofile_in_a_thread(self):
+        t, err, path = self.both("""
+            import cProfile, threading
+            def before(): return work(500)
+            def inside(): return work(500)
+            def after(): return work(500)
+            def body():
+                before()
+                pr = cProfile.Profile()
+                pr.enable()
+                inside()
+                pr.disable()
+                after()
+            th = threading.Thread(target=body, name="worker")
+            th.start()
+            th.join()
+            def main_after(): return work(10)
+            main_after()
+            print("ok")
+        """)
+        self.assert_recorded(t, "before", "after", "main_after")
+        self.assertEqual(t.thread_of("after"), {"worker"})
+        if MONITORING:
+            self.assert_recorded(t, "inside")
+        else:
+            self.assert_gap_reported(t, err, path)
+            self.assertIsNotNone(t.meta["gaps"][0]["end_ns"])
+
+    def test_cprofile_with_a_trace_function(self):
+        """The program traces (pdb-style) while it profiles; both hooks come off."""
+        t, err, path = self.both("""
+            import cProfile, sys
+            seen = []
+            def tr(frame, event, arg):
+                if event == "call":
+                    seen.append(frame.f_code.co_name)
+                return None
+            def inside(): return work(50)
+            def after(): return work(50)
+            sys.settrace(tr)
+            pr = cProfile.Profile()
+            pr.enable()
+            inside()
+            pr.disable()
+            sys.settrace(None)
+            after()
+            print(seen)
+        """)
+        self.assert_recorded(t, "after")
+        if not MONITORING:
+            self.assert_gap_reported(t, err, path)
 
     def test_profiler_runcall_then_keep_recording(self):
         t, err, path = self.both("""
