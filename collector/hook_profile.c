@@ -702,7 +702,8 @@ static int swap_attr(PyObject *mod, const char *name, int which)
         return 0;
     }
     if (wrapper[which] == NULL) {
-        wrapper[which] = PyCFunction_NewEx(&wrapper_defs[which], NULL, NULL);
+        /* bound to the module, as the originals of sys are (__self__) */
+        wrapper[which] = PyCFunction_NewEx(&wrapper_defs[which], mod, NULL);
         if (wrapper[which] == NULL) {
             Py_DECREF(cur);
             return -1;
