@@ -205,9 +205,16 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     RETURN_NONE;
 }
 
+static void install_pending_profile(void);
+static PyObject *setprofile_wrapper = NULL;     /* new ref: our sys.setprofile */
+/* A profile function the program gave sys.setprofile, installed at the call's C_RETURN */
+static __thread PyObject *pending_profile __attribute__((tls_model("initial-exec")));
+
 static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self; (void)nargs;
+    if (PF_UNLIKELY(pending_profile != NULL) && args[2] == setprofile_wrapper)
+        install_pending_profile();
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
         RETURN_NONE;
@@ -511,8 +518,63 @@ static PyObject *mon_wrapper(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 static PyMethodDef mon_wrapper_defs[NWRAPPED];
 
+/* sys.setprofile.  Its legacy profiler would get the C_RETURN of the very call that
+ * installs it, because our CALL events instrument that call (plain Python sends none;
+ * the profile module asserts on it).  So the function is installed from our own
+ * C_RETURN callback, which runs before the legacy tool's and after that dispatch's
+ * tools are chosen. */
+static PyObject *orig_setprofile = NULL;        /* new ref */
+
+static void install_pending_profile(void)
+{
+    PyObject *func = pending_profile;           /* new ref, taken */
+    pending_profile = NULL;
+    pf_exc exc;
+    pf_exc_save(&exc);
+    PyObject *r = PyObject_CallOneArg(orig_setprofile, func);
+    if (r == NULL)
+        PyErr_WriteUnraisable(orig_setprofile);
+    Py_XDECREF(r);
+    pf_exc_restore(&exc);
+    Py_DECREF(func);
+}
+
+static PyObject *w_setprofile(PyObject *self, PyObject *func)
+{
+    (void)self;
+    if (pending_profile != NULL)
+        install_pending_profile();              /* an earlier call's, never returned through CALL */
+    pf_tstate *ts = current_ts();
+    if (func == Py_None || ts == NULL || ts->paused || tool_id < 0 || floor_mode)
+        return PyObject_CallOneArg(orig_setprofile, func);
+    if (PySys_Audit("sys.setprofile", NULL) < 0)
+        return NULL;
+    pending_profile = Py_NewRef(func);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef setprofile_def = { "setprofile", w_setprofile, METH_O, NULL };
+
 static int wrap_monitoring(PyObject *mon)
 {
+    PyObject *sys = PyImport_ImportModule("sys");             /* new ref */
+    if (sys == NULL)
+        return -1;
+    PyObject *sp = PyObject_GetAttrString(sys, "setprofile");  /* new ref */
+    if (sp == NULL) {
+        Py_DECREF(sys);
+        return -1;
+    }
+    if (setprofile_wrapper == NULL)
+        setprofile_wrapper = PyCFunction_NewEx(&setprofile_def, sys, NULL);
+    if (setprofile_wrapper != NULL && sp != setprofile_wrapper)
+        Py_XSETREF(orig_setprofile, Py_NewRef(sp));
+    Py_DECREF(sp);
+    int rc = setprofile_wrapper == NULL ? -1
+             : PyObject_SetAttrString(sys, "setprofile", setprofile_wrapper);
+    Py_DECREF(sys);
+    if (rc < 0)
+        return -1;
     for (size_t i = 0; i < NWRAPPED; i++) {
         PyObject *cur = PyObject_GetAttrString(mon, wrapped_names[i]);   /* new ref */
         if (cur == NULL) {
@@ -547,6 +609,18 @@ static void unwrap_monitoring(void)
 {
     pf_exc exc;
     pf_exc_save(&exc);
+    if (pending_profile != NULL)
+        install_pending_profile();
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (sys != NULL) {
+        PyObject *cur = PyObject_GetAttrString(sys, "setprofile");
+        if (cur == setprofile_wrapper && orig_setprofile != NULL
+            && PyObject_SetAttrString(sys, "setprofile", orig_setprofile) < 0)
+            PyErr_Clear();
+        Py_XDECREF(cur);
+        Py_DECREF(sys);
+    }
+    PyErr_Clear();
     PyObject *mon = monitoring_module();
     for (size_t i = 0; mon != NULL && i < NWRAPPED; i++) {
         PyObject *cur = PyObject_GetAttrString(mon, wrapped_names[i]);

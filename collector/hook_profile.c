@@ -368,6 +368,12 @@ static int chain_profile(pf_tstate *ts, PyFrameObject *frame, int what, PyObject
 {
     if (what < 0 || what > 7)
         return 0;
+    if (PF_UNLIKELY(ts->skip_c_return)) {
+        /* plain Python sends no C_RETURN for the call that installed the function */
+        ts->skip_c_return = 0;
+        if (what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION)
+            return 0;
+    }
     PyObject *func = Py_NewRef(ts->user_profile);
     PyObject *r = pf_call_trampoline(func, frame, what_str[what], arg);
     Py_DECREF(func);
@@ -473,6 +479,7 @@ static PyObject *w_setprofile(PyObject *self, PyObject *func)
     pf_tstate *ts = managed();
     if (ts == NULL || func == bootstrap_callable)
         return forward(O_SETPROFILE, func);
+    ts->skip_c_return = ts->user_profile == NULL && func != Py_None;
     Py_XSETREF(ts->user_profile, func == Py_None ? NULL : Py_NewRef(func));
     if (ts->stopped)
         rearm(ts, PyThreadState_Get());  /* it replaces a C hook (cProfile's): ours again */

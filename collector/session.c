@@ -519,6 +519,7 @@ pf_tstate *pf_tstate_create(pf_session *s)
     ts->gap_index = 0;
     ts->stopped = 0;
     ts->stop_t0 = 0;
+    ts->skip_c_return = 0;
     ts->msite = s->memory ? pf_memhook_site() : &ts->own_site;
     if (pf_tstate_grow(ts) < 0) {
         Py_DECREF(ts);

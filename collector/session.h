@@ -96,6 +96,8 @@ typedef struct pf_tstate {
     PyObject *user_profile, *user_trace;
     int gap;                  /* recording is stopped by a hook of the program (meta.gaps) */
     uint32_t gap_index;       /* that gap's index in the session's gaps */
+    int skip_c_return;        /* <=3.11: the program's profile function was just installed:
+                                 the sys.setprofile call's own C_RETURN is not for it */
     int stopped;              /* <=3.11: our profile hook was replaced at stop_t0 (a gap once
                                  we know another hook ran: not when it was just removed) */
     uint64_t stop_t0;

@@ -222,6 +222,23 @@ class CoexistTest(unittest.TestCase):
         """ % PROFILER_MODULE)
         self.assert_recorded(t, "after")
 
+    def test_pure_python_profile_module(self):
+        # profile.py asserts on the events it gets: the sys.setprofile call that installs
+        # it must not send it its own C_RETURN (plain Python does not).
+        t, _, _ = self.both("""
+            import warnings
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import profile, pstats, io
+            def inside(): return work(100)
+            def after(): return work(100)
+            p = profile.Profile()
+            p.runcall(inside)
+            st = pstats.Stats(p)
+            print(sorted((k[2], v[1]) for k, v in st.stats.items() if k[2] in ("inside", "work")))
+            after()
+        """)
+        self.assert_recorded(t, "inside", "after")
+
     def test_pstats_not_confused_by_self_profile(self):
         t, _, path = self.both("""
             import cProfile
