@@ -1,10 +1,12 @@
 #!/bin/sh
 # bench_calls.sh BUILD: the collector's cost, side by side in one run.
-# For each interpreter (Debian's 3.11 and 3.12; more with BENCH_PYTHONS="py1 py2") and
+# For each interpreter (Debian's 3.11, and the 3.12, 3.14 and 3.15 that find-pythons.sh
+# lists; others with BENCH_PYTHONS="py1 py2") and
 # each call-heavy workload, runs round-robin BENCH_RUNS times (default 5):
 #   plain    python3 WORKLOAD
 #   floor    pyflame-c collect --floor: the same hooks/sys.monitoring callbacks doing nothing
-#   cprofile python3 -m cProfile -o /dev/null WORKLOAD
+#   cprofile python3 -m cProfile -o /dev/null WORKLOAD (3.15: -m profiling.tracing,
+#            cProfile's new home; its column keeps the name cProfile)
 #   pyflame  pyflame-c collect -q WORKLOAD
 # and prints wall-clock medians, overheads (mode - plain), our overhead as a ratio of
 # cProfile's and of the floor's, and peak RSS growth over plain (/usr/bin/time %M).
@@ -21,7 +23,7 @@ if [ -z "${BENCH_PYTHONS:-}" ]; then
     [ -x /usr/bin/python3 ] && BENCH_PYTHONS="/usr/bin/python3"
     for py in $(sh scripts/find-pythons.sh); do
         case $("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])') in
-            3.12) BENCH_PYTHONS="$BENCH_PYTHONS $py" ;;
+            3.12|3.14|3.15) BENCH_PYTHONS="$BENCH_PYTHONS $py" ;;
         esac
     done
 fi
@@ -36,6 +38,9 @@ for py in $BENCH_PYTHONS; do
         continue
     fi
     ver=$("$py" -c 'import platform; print(platform.python_version())')
+    # the deterministic profiler of the standard library: profiling.tracing from 3.15
+    peer=cProfile
+    "$py" -c 'import profiling.tracing' 2>/dev/null && peer=profiling.tracing
     for w in $wl; do
         script=$wdir/$w.py
         r=1
@@ -44,7 +49,7 @@ for py in $BENCH_PYTHONS; do
                 case $mode in
                     plain)    set -- "$py" "$script" ;;
                     floor)    set -- "$bin" collect -q --floor --python "$py" -o "$tmp/floor.gz" "$script" ;;
-                    cprofile) set -- "$py" -m cProfile -o /dev/null "$script" ;;
+                    cprofile) set -- "$py" -m "$peer" -o /dev/null "$script" ;;
                     pyflame)  set -- "$bin" collect -q --python "$py" -o "$tmp/trace.gz" "$script" ;;
                 esac
                 /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$@" > /dev/null

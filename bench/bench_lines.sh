@@ -16,13 +16,16 @@
 #   pf-lines      pyflame-c collect --lines WORKLOAD: every line of the file, no decoration
 # Targets: overhead(pf-lines) <= 0.3 x overhead(kernprof), and <= 1.5 x overhead(floor).
 #
-# Section 2, the first interpreter >= 3.12 that scripts/find-pythons.sh lists
-# (BENCH_LINES_PYTHON312), where sys.monitoring turns LINE events on per code object:
+# Section 2, each interpreter >= 3.12 in BENCH_LINES_PYTHON312 (default: the 3.12, 3.14
+# and 3.15 that scripts/find-pythons.sh lists), where sys.monitoring turns LINE events on
+# per code object:
 #   plain, call (collect), few (BENCH_DECORATE=hot collect: lines of the hot functions
 #   only, no --lines), few-top (BENCH_DECORATE=top: lines of main() only, which calls the
 #   hot loop: the cost of selection for the code that is not selected), lines (collect
 #   --lines), floor (collect --floor: do-nothing call callbacks), floor-lines (collect
-#   --floor --lines: plus a do-nothing LINE callback on every line); reports
+#   --floor --lines: plus a do-nothing LINE callback on every line), cprofile (the
+#   standard library's deterministic profiler: -m cProfile, on 3.15 -m profiling.tracing,
+#   for scale: it records calls, not lines); reports
 #   overhead(few) / overhead(call) and overhead(few-top) / overhead(call).
 #
 # A section whose interpreter, collector or peer is missing is skipped with a message.
@@ -53,6 +56,9 @@ run() {
         pf-decorated|few)
                       set -- env BENCH_DECORATE=hot "$bin" collect -q --python "$py" -o "$tmp/d.gz" "$script" ;;
         few-top)      set -- env BENCH_DECORATE=top "$bin" collect -q --python "$py" -o "$tmp/d.gz" "$script" ;;
+        cprofile)     peer=cProfile
+                      "$py" -c 'import profiling.tracing' 2>/dev/null && peer=profiling.tracing
+                      set -- "$py" -m "$peer" -o "$tmp/c.prof" "$script" ;;
         call)         set -- "$bin" collect -q --python "$py" -o "$tmp/c.gz" "$script" ;;
         pf-lines|lines)
                       set -- "$bin" collect -q --lines --python "$py" -o "$tmp/l.gz" "$script" ;;
@@ -148,34 +154,35 @@ else
 fi
 
 # ---- section 2: 3.12+, few functions selected against call mode ------------------------
-py=${BENCH_LINES_PYTHON312:-}
-if [ -z "$py" ]; then
+pys=${BENCH_LINES_PYTHON312:-}
+if [ -z "$pys" ]; then
     for p in $(sh scripts/find-pythons.sh); do
-        if "$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
-            py=$p
-            break
-        fi
+        case $("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) in
+            3.12|3.14|3.15) pys="$pys $p" ;;
+        esac
     done
 fi
-if [ -z "$py" ]; then
-    echo "bench_lines: skip section 2: no Python >= 3.12 found (set BENCH_LINES_PYTHON312)" >&2
-elif has_collector "$py"; then
-    modes="plain call few few-top lines floor floor-lines"
-    rounds 2 "$py" $modes
+[ -n "$pys" ] || echo "bench_lines: skip section 2: no Python >= 3.12 found (set BENCH_LINES_PYTHON312)" >&2
+sec=1
+for py in $pys; do
+    sec=$((sec + 1))
+    has_collector "$py" || { echo "bench_lines: skip section 2 for $py" >&2; continue; }
+    modes="plain call few few-top lines floor floor-lines cprofile"
+    rounds $sec "$py" $modes
     echo
     echo "bench_lines: $("$py" -c 'import platform; print(platform.python_version())') ($py)" \
          "c_nbody.py, $runs runs each (seconds)"
-    table 2 $modes
-    ratio 2 "overhead few / call" few call -
-    ratio 2 "overhead few-top / call" few-top call -
-    ratio 2 "overhead lines / floor-lines" lines floor-lines -
-    ratio 2 "overhead call / floor" call floor -
-    if awk -v c="$(est 2 call cpu-min)" -v b="$(est 2 plain cpu-min)" 'BEGIN { exit !(c - b < 0.05 * b) }'; then
+    table $sec $modes
+    ratio $sec "overhead few / call" few call -
+    ratio $sec "overhead few-top / call" few-top call -
+    ratio $sec "overhead lines / floor-lines" lines floor-lines -
+    ratio $sec "overhead call / floor" call floor -
+    ratio $sec "overhead call / cprofile" call cprofile -
+    ratio $sec "overhead lines / cprofile" lines cprofile -
+    if awk -v c="$(est $sec call cpu-min)" -v b="$(est $sec plain cpu-min)" 'BEGIN { exit !(c - b < 0.05 * b) }'; then
         echo "note: call mode costs under 5% of plain here (c_nbody makes few calls), so ratios to it"
         echo "      are mostly noise: compare the overheads in seconds instead.  few selects the hot"
         echo "      loop itself (so few ~ lines); few-top selects only main(), which calls it: the"
         echo "      cost of the code that is not selected (so few-top ~ call)."
     fi
-else
-    echo "bench_lines: skip section 2" >&2
-fi
+done

@@ -121,6 +121,88 @@ PF_INLINE int pf_frame_line(PyFrameObject *f)
     return f->f_lineno;      /* set by the interpreter just before the LINE event */
 #endif
 }
+/* The frame that called f, borrowed (its callee keeps it alive while it runs), or NULL. */
+static inline PyFrameObject *pf_frame_back(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    PyFrameObject *b = PyFrame_GetBack(f);     /* new ref */
+    Py_XDECREF(b);
+    return b;
+#else
+    return f->f_back;
+#endif
+}
+
+/* Another thread's hooks can be set from this one (_PyEval_SetProfile, 3.9+; the
+ * thread must be waiting for the GIL, which the caller holds). */
+#define PF_CAN_REARM_OTHER_THREADS (PY_VERSION_HEX >= 0x03090000)
+
+/* The thread state of the thread ident in the calling thread's interpreter, or NULL. */
+static inline PyThreadState *pf_thread_state_of(unsigned long ident)
+{
+    PyThreadState *me = PyThreadState_Get();
+    if (me->thread_id == ident)
+        return me;
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(me->interp); t != NULL;
+         t = PyThreadState_Next(t))
+        if (t->thread_id == ident)
+            return t;
+    return NULL;
+}
+
+/* The frame thread t is running, borrowed (t keeps it alive), or NULL. */
+static inline PyFrameObject *pf_thread_frame(PyThreadState *t)
+{
+    if (t == PyThreadState_Get())
+        return PyEval_GetFrame();
+#if PF_CAN_REARM_OTHER_THREADS
+    PyFrameObject *f = PyThreadState_GetFrame(t);     /* new ref */
+    Py_XDECREF(f);
+    return f;
+#else
+    return NULL;
+#endif
+}
+
+/* Installs a profile function in thread t (the calling one, or on 3.9+ another). */
+static inline void pf_set_profile_of(PyThreadState *t, Py_tracefunc func, PyObject *arg)
+{
+    if (t == PyThreadState_Get()) {
+        PyEval_SetProfile(func, arg);
+        return;
+    }
+#if PF_CAN_REARM_OTHER_THREADS
+    if (_PyEval_SetProfile(t, func, arg) < 0)
+        PyErr_Clear();
+#endif
+}
+
+/* The calling thread's C profile function (PyEval_SetProfile's), or NULL. */
+static inline Py_tracefunc pf_current_profile_func(void)
+{
+    return PyThreadState_Get()->c_profilefunc;
+}
+
+/* Calls a Python-level hook as sys.setprofile / sys.settrace do: func(frame, what, arg)
+ * with the frame's locals synced around it.  New ref, or NULL with the exception set. */
+static inline PyObject *pf_call_trampoline(PyObject *func, PyFrameObject *frame, PyObject *what,
+                                           PyObject *arg)
+{
+    if (PyFrame_FastToLocalsWithError(frame) < 0)
+        return NULL;
+    PyObject *stack[3] = { (PyObject *)frame, what, arg != NULL ? arg : Py_None };
+#if PY_VERSION_HEX >= 0x03090000
+    PyObject *r = PyObject_Vectorcall(func, stack, 3, NULL);
+#else
+    PyObject *r = _PyObject_Vectorcall(func, stack, 3, NULL);
+#endif
+    PyFrame_LocalsToFast(frame, 1);
+#if PY_VERSION_HEX < 0x030A0000
+    if (r == NULL)
+        PyTraceBack_Here(frame);
+#endif
+    return r;
+}
 #endif /* !PF_USE_MONITORING */
 
 /* Checks the inline frame accessors above against the API on the frames running now

@@ -86,6 +86,7 @@ static int32_t site_from_frames(pf_tstate *ts)
 }
 
 static long line_bit = 0;
+static int ours_calling = 0;     /* our own sys.monitoring calls: the wrappers pass them through */
 
 /* Turns on LINE events for a selected code object (once). */
 static void arm(pf_lcode *lc)
@@ -97,11 +98,13 @@ static void arm(pf_lcode *lc)
     pf_exc exc;
     pf_exc_save(&exc);
     PyObject *mon = monitoring_module();
+    ours_calling++;
     if (mon != NULL) {
         PyObject *r = PyObject_CallMethod(mon, "set_local_events", "iOl", tool_id, lc->code, line_bit);
         Py_XDECREF(r);
         Py_DECREF(mon);
     }
+    ours_calling--;
     pf_exc_restore(&exc);
     pf_memhook_resume();
 }
@@ -202,9 +205,16 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     RETURN_NONE;
 }
 
+static void install_pending_profile(void);
+static PyObject *setprofile_wrapper = NULL;     /* new ref: our sys.setprofile */
+/* A profile function the program gave sys.setprofile, installed at the call's C_RETURN */
+static __thread PyObject *pending_profile __attribute__((tls_model("initial-exec")));
+
 static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self; (void)nargs;
+    if (PF_UNLIKELY(pending_profile != NULL) && args[2] == setprofile_wrapper)
+        install_pending_profile();
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused))
         RETURN_NONE;
@@ -239,6 +249,10 @@ static const struct { const char *event; int cb; } event_map[] = {
 #define NEVENTS (sizeof event_map / sizeof event_map[0])
 
 #define PROFILER_ID 2
+
+static long events_mask = 0;
+static int wrap_monitoring(PyObject *mon);
+static void unwrap_monitoring(void);
 
 static PyObject *monitoring_module(void)   /* new ref */
 {
@@ -309,6 +323,7 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
     }
     if (floor && s->lines)
         mask |= line_bit;     /* --floor --lines: a do-nothing LINE callback on every line */
+    events_mask = mask;
     pf_active = s;
     generation++;
     pf_tstate *ts = tls_slow();
@@ -321,6 +336,8 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
     if (r == NULL)
         goto fail_free;
     Py_DECREF(r);
+    if (!floor && wrap_monitoring(mon) < 0)
+        goto fail_free;
     Py_DECREF(events);
     Py_DECREF(mon);
     return 0;
@@ -346,6 +363,7 @@ static void monitoring_off(void)
     pf_exc exc;
     pf_exc_save(&exc);
     PyObject *mon = monitoring_module();
+    ours_calling++;
     if (mon != NULL) {
         PyObject *r = PyObject_CallMethod(mon, "set_events", "ii", tool_id, 0);
         Py_XDECREF(r);
@@ -362,6 +380,7 @@ static void monitoring_off(void)
         Py_XDECREF(r);
         Py_DECREF(mon);
     }
+    ours_calling--;
     pf_exc_restore(&exc);
     tool_id = -1;
 }
@@ -374,6 +393,7 @@ static void disarm_all(pf_session *s)
     pf_exc exc;
     pf_exc_save(&exc);
     PyObject *mon = monitoring_module();
+    ours_calling++;
     for (size_t i = 0; mon != NULL && i < s->nkeys; i++) {
         pf_lcode *lc = s->keys[i].lc;
         if (lc == NULL || !lc->armed)
@@ -382,12 +402,245 @@ static void disarm_all(pf_session *s)
         Py_XDECREF(r);
         lc->armed = 0;
     }
+    ours_calling--;
     Py_XDECREF(mon);
+    pf_exc_restore(&exc);
+}
+
+
+/* ---- living beside the program's own sys.monitoring tools ----
+ * While recording, the sys.monitoring functions that take a tool id are wrapped: when
+ * the program names the id we hold (to take it, query it, free it...), we first move to
+ * another free id, so the program sees that id free, as under plain Python.  With no
+ * free id left, we give ours up: recording stops (a gap for every thread) and the
+ * program gets the id. */
+
+static const char *const wrapped_names[] = {
+    "use_tool_id", "get_tool", "free_tool_id", "clear_tool_id", "set_events", "get_events",
+    "register_callback", "set_local_events", "get_local_events",
+};
+#define NWRAPPED (sizeof wrapped_names / sizeof wrapped_names[0])
+static PyObject *mon_orig[NWRAPPED];     /* new refs, or NULL where the function is missing */
+static PyObject *mon_wrap[NWRAPPED];     /* new refs */
+static int moving = 0;
+
+/* Registers our callbacks and events on id (already taken) and re-arms line events. */
+static int take_id(PyObject *mon, int id, long mask)
+{
+    PyObject *events = PyObject_GetAttrString(mon, "events");    /* new ref */
+    if (events == NULL)
+        return -1;
+    for (size_t i = 0; i < NEVENTS; i++) {
+        long bit;
+        if (event_bit(events, event_map[i].event, &bit) < 0)
+            goto fail;
+        PyObject *cb = PyCFunction_New(&cb_defs[floor_mode ? 4 : event_map[i].cb], NULL);
+        if (cb == NULL)
+            goto fail;
+        PyObject *r = PyObject_CallFunction(mon_orig[6], "ilO", id, bit, cb);
+        Py_DECREF(cb);
+        if (r == NULL)
+            goto fail;
+        Py_DECREF(r);
+    }
+    Py_DECREF(events);
+    PyObject *r = PyObject_CallFunction(mon_orig[4], "il", id, mask);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+fail:
+    Py_DECREF(events);
+    return -1;
+}
+
+/* Moves off the id the program named.  Never raises. */
+static void move_away(PyObject *mon)
+{
+    if (moving || tool_id < 0 || mon_orig[0] == NULL || mon_orig[1] == NULL
+        || mon_orig[4] == NULL || mon_orig[6] == NULL)
+        return;
+    moving = 1;
+    pf_exc exc;
+    pf_exc_save(&exc);
+    pf_memhook_suspend();
+    int ids[] = { 4, 3, 5, PROFILER_ID, 1, 0 };
+    int to = -1;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0] && to < 0; i++) {
+        if (ids[i] == tool_id)
+            continue;
+        PyObject *r = PyObject_CallFunction(mon_orig[1], "i", ids[i]);
+        if (r == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (r == Py_None)
+            to = ids[i];
+        Py_DECREF(r);
+    }
+    pf_session *s = pf_active;
+    disarm_all(s);               /* line events off on the old id (armed flags cleared) */
+    monitoring_off();            /* frees the old id; tool_id = -1 */
+    if (to >= 0) {
+        PyObject *r = PyObject_CallFunction(mon_orig[0], "is", to, "pyflame");
+        if (r != NULL && take_id(mon, to, events_mask) == 0) {
+            tool_id = to;
+            for (size_t i = 0; s != NULL && i < s->nkeys; i++)
+                if (s->keys[i].lc != NULL && s->keys[i].lc->code != NULL && s->keys[i].lc->n)
+                    arm(s->keys[i].lc);
+        }
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    if (tool_id < 0 && s != NULL)       /* said at stop, with the other gaps */
+        pf_session_gap_open(s, NULL, pf_now(), PF_GAP_TOOL_ID);
+    pf_memhook_resume();
+    pf_exc_restore(&exc);
+    moving = 0;
+}
+
+static PyObject *mon_wrapper(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    size_t which = (size_t)PyLong_AsSsize_t(self);
+    if (which >= NWRAPPED || mon_orig[which] == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "pyflame: lost sys.monitoring function"), NULL;
+    if (nargs >= 1 && tool_id >= 0 && !ours_calling && PyLong_CheckExact(args[0])
+        && PyLong_AsLong(args[0]) == tool_id) {
+        PyObject *mon = monitoring_module();
+        if (mon != NULL) {
+            move_away(mon);
+            Py_DECREF(mon);
+        }
+        PyErr_Clear();
+    }
+    return PyObject_Vectorcall(mon_orig[which], args, (size_t)nargs, NULL);
+}
+
+static PyMethodDef mon_wrapper_defs[NWRAPPED];
+
+/* sys.setprofile.  Its legacy profiler would get the C_RETURN of the very call that
+ * installs it, because our CALL events instrument that call (plain Python sends none;
+ * the profile module asserts on it).  So the function is installed from our own
+ * C_RETURN callback, which runs before the legacy tool's and after that dispatch's
+ * tools are chosen. */
+static PyObject *orig_setprofile = NULL;        /* new ref */
+
+static void install_pending_profile(void)
+{
+    PyObject *func = pending_profile;           /* new ref, taken */
+    pending_profile = NULL;
+    pf_exc exc;
+    pf_exc_save(&exc);
+    PyObject *r = PyObject_CallOneArg(orig_setprofile, func);
+    if (r == NULL)
+        PyErr_WriteUnraisable(orig_setprofile);
+    Py_XDECREF(r);
+    pf_exc_restore(&exc);
+    Py_DECREF(func);
+}
+
+static PyObject *w_setprofile(PyObject *self, PyObject *func)
+{
+    (void)self;
+    if (pending_profile != NULL)
+        install_pending_profile();              /* an earlier call's, never returned through CALL */
+    pf_tstate *ts = current_ts();
+    if (func == Py_None || ts == NULL || ts->paused || tool_id < 0 || floor_mode)
+        return PyObject_CallOneArg(orig_setprofile, func);
+    if (PySys_Audit("sys.setprofile", NULL) < 0)
+        return NULL;
+    pending_profile = Py_NewRef(func);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef setprofile_def = { "setprofile", w_setprofile, METH_O, NULL };
+
+static int wrap_monitoring(PyObject *mon)
+{
+    PyObject *sys = PyImport_ImportModule("sys");             /* new ref */
+    if (sys == NULL)
+        return -1;
+    PyObject *sp = PyObject_GetAttrString(sys, "setprofile");  /* new ref */
+    if (sp == NULL) {
+        Py_DECREF(sys);
+        return -1;
+    }
+    if (setprofile_wrapper == NULL)
+        setprofile_wrapper = PyCFunction_NewEx(&setprofile_def, sys, NULL);
+    if (setprofile_wrapper != NULL && sp != setprofile_wrapper)
+        Py_XSETREF(orig_setprofile, Py_NewRef(sp));
+    Py_DECREF(sp);
+    int rc = setprofile_wrapper == NULL ? -1
+             : PyObject_SetAttrString(sys, "setprofile", setprofile_wrapper);
+    Py_DECREF(sys);
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; i < NWRAPPED; i++) {
+        PyObject *cur = PyObject_GetAttrString(mon, wrapped_names[i]);   /* new ref */
+        if (cur == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (mon_wrap[i] == NULL) {
+            mon_wrapper_defs[i] = (PyMethodDef){ wrapped_names[i],
+                (PyCFunction)(void (*)(void))mon_wrapper, METH_FASTCALL, NULL };
+            PyObject *idx = PyLong_FromSsize_t((Py_ssize_t)i);
+            if (idx == NULL) {
+                Py_DECREF(cur);
+                return -1;
+            }
+            mon_wrap[i] = PyCFunction_New(&mon_wrapper_defs[i], idx);
+            Py_DECREF(idx);
+            if (mon_wrap[i] == NULL) {
+                Py_DECREF(cur);
+                return -1;
+            }
+        }
+        if (cur != mon_wrap[i])
+            Py_XSETREF(mon_orig[i], Py_NewRef(cur));
+        Py_DECREF(cur);
+        if (PyObject_SetAttrString(mon, wrapped_names[i], mon_wrap[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void unwrap_monitoring(void)
+{
+    pf_exc exc;
+    pf_exc_save(&exc);
+    if (pending_profile != NULL)
+        install_pending_profile();
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (sys != NULL) {
+        PyObject *cur = PyObject_GetAttrString(sys, "setprofile");
+        if (cur == setprofile_wrapper && orig_setprofile != NULL
+            && PyObject_SetAttrString(sys, "setprofile", orig_setprofile) < 0)
+            PyErr_Clear();
+        Py_XDECREF(cur);
+        Py_DECREF(sys);
+    }
+    PyErr_Clear();
+    PyObject *mon = monitoring_module();
+    for (size_t i = 0; mon != NULL && i < NWRAPPED; i++) {
+        PyObject *cur = PyObject_GetAttrString(mon, wrapped_names[i]);
+        if (cur == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (cur == mon_wrap[i] && mon_orig[i] != NULL
+            && PyObject_SetAttrString(mon, wrapped_names[i], mon_orig[i]) < 0)
+            PyErr_Clear();
+        Py_DECREF(cur);
+    }
+    Py_XDECREF(mon);
+    PyErr_Clear();
     pf_exc_restore(&exc);
 }
 
 void pf_hook_uninstall(void)
 {
+    unwrap_monitoring();
     disarm_all(pf_active);
     monitoring_off();
     pf_active = NULL;
@@ -427,6 +680,7 @@ int pf_hook_mark(PyObject *code)
 
 void pf_hook_forget(void)
 {
+    unwrap_monitoring();
     disarm_all(pf_active);
     monitoring_off();
     pf_active = NULL;

@@ -43,6 +43,8 @@ static void tstate_dealloc(PyObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     pf_free(ts->stack);
     Py_XDECREF(ts->thread);
+    Py_XDECREF(ts->user_profile);
+    Py_XDECREF(ts->user_trace);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
@@ -173,6 +175,19 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
                                 "profiler_bytes", (unsigned long long)t->meta.profiler_bytes,
                                 "threads", (unsigned int)t->nthreads,
                                 "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes);
+            /* when recording stopped because of a hook of the program (meta.gaps) */
+            PyObject *gaps = res != NULL ? PyList_New(0) : NULL;    /* new ref */
+            for (uint32_t i = 0; gaps != NULL && i < t->meta.ngaps; i++) {
+                char g[256];
+                pf_trace_gap_describe(t, i, g, sizeof g);
+                PyObject *str = PyUnicode_DecodeUTF8(g, (Py_ssize_t)strlen(g), "replace");
+                if (str == NULL || PyList_Append(gaps, str) < 0)
+                    Py_CLEAR(gaps);
+                Py_XDECREF(str);
+            }
+            if (gaps == NULL || PyDict_SetItemString(res, "gaps", gaps) < 0)
+                Py_CLEAR(res);
+            Py_XDECREF(gaps);
         }
         pf_trace_free(t);
     }
@@ -264,6 +279,24 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "profiler_bytes", PyLong_FromUnsignedLongLong(m->profiler_bytes)) < 0
         || set_item(meta, "peak_live_bytes", PyLong_FromUnsignedLongLong(m->peak_live_bytes)) < 0)
         goto fail;
+    PyObject *gaps = PyList_New(0);         /* new ref */
+    if (set_item(meta, "gaps", gaps) < 0)
+        goto fail;
+    for (uint32_t i = 0; i < m->ngaps; i++) {
+        const pf_gap *g = &m->gaps[i];
+        PyObject *e = g->end_ns == PF_GAP_OPEN
+            ? Py_BuildValue("{s:K,s:K,s:O,s:I}", "thread", (unsigned long long)g->ident,
+                            "start_ns", (unsigned long long)g->start_ns, "end_ns", Py_None,
+                            "reason", (unsigned int)g->reason)
+            : Py_BuildValue("{s:K,s:K,s:K,s:I}", "thread", (unsigned long long)g->ident,
+                            "start_ns", (unsigned long long)g->start_ns,
+                            "end_ns", (unsigned long long)g->end_ns, "reason", (unsigned int)g->reason);
+        if (e == NULL || PyList_Append(gaps, e) < 0) {
+            Py_XDECREF(e);
+            goto fail;
+        }
+        Py_DECREF(e);
+    }
     if (set_item(d, "meta", meta) < 0) {
         meta = NULL;
         goto fail;

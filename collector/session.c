@@ -421,6 +421,41 @@ fail:
     return NULL;
 }
 
+void pf_session_gap_open(pf_session *s, pf_tstate *ts, uint64_t now, uint32_t reason)
+{
+    if (ts != NULL && ts->gap)
+        return;
+    if (s->ngaps == s->cap_gaps) {
+        uint32_t cap = s->cap_gaps ? s->cap_gaps * 2 : 4;
+        pf_gap *g = pf_reallocarray(s->gaps, cap, sizeof *g);
+        if (g == NULL) {
+            set_oom(s);
+            return;
+        }
+        s->gaps = g;
+        s->cap_gaps = cap;
+    }
+    pf_gap *g = &s->gaps[s->ngaps];
+    g->ident = ts != NULL ? ts->ident : 0;
+    g->start_ns = now;
+    g->end_ns = 0;
+    g->reason = reason;
+    if (ts != NULL) {
+        ts->gap = 1;
+        ts->gap_index = s->ngaps;
+    }
+    s->ngaps++;
+}
+
+void pf_session_gap_close(pf_session *s, pf_tstate *ts, uint64_t now)
+{
+    if (!ts->gap)
+        return;
+    ts->gap = 0;
+    if (ts->gap_index < s->ngaps)
+        s->gaps[ts->gap_index].end_ns = now;
+}
+
 void pf_session_free(pf_session *s)
 {
     if (s == NULL)
@@ -445,6 +480,7 @@ void pf_session_free(pf_session *s)
     Py_XDECREF(s->meta);
     Py_XDECREF(s->tstate_type);
     pf_free(s->ours_prefix);
+    pf_free(s->gaps);
     pf_free(s->path);
     pf_free(s);
 }
@@ -478,6 +514,12 @@ pf_tstate *pf_tstate_create(pf_session *s)
     ts->depth = ts->cap = 0;
     ts->own_site.node = PF_MEM_NONE;
     ts->own_site.line = 0;
+    ts->user_profile = ts->user_trace = NULL;
+    ts->gap = 0;
+    ts->gap_index = 0;
+    ts->stopped = 0;
+    ts->stop_t0 = 0;
+    ts->skip_c_return = 0;
     ts->msite = s->memory ? pf_memhook_site() : &ts->own_site;
     if (pf_tstate_grow(ts) < 0) {
         Py_DECREF(ts);
@@ -960,6 +1002,21 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     double ns_per_tick = 1.0;
     if (s->t_stop > s->t_start && s->mono_stop > s->mono_start && pf_use_tsc)
         ns_per_tick = (double)(s->mono_stop - s->mono_start) / (double)(s->t_stop - s->t_start);
+    if (s->ngaps) {
+        m->gaps = pf_calloc(s->ngaps, sizeof *m->gaps);
+        if (m->gaps == NULL)
+            goto fail;
+        for (uint32_t i = 0; i < s->ngaps; i++) {
+            const pf_gap *g = &s->gaps[i];
+            pf_gap *o = &m->gaps[m->ngaps++];
+            *o = *g;
+            o->start_ns = g->start_ns > s->t_start
+                ? (uint64_t)((double)(g->start_ns - s->t_start) * ns_per_tick + 0.5) : 0;
+            o->end_ns = g->end_ns == 0 ? PF_GAP_OPEN
+                : g->end_ns > s->t_start
+                ? (uint64_t)((double)(g->end_ns - s->t_start) * ns_per_tick + 0.5) : 0;
+        }
+    }
     m->modes = PF_MODE_CALLS;
     m->flags = s->oom ? PF_FLAG_OUT_OF_MEMORY : 0;
     m->pid = (uint64_t)getpid();

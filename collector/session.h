@@ -91,6 +91,16 @@ typedef struct pf_tstate {
      * with --memory, else own_site, so the hot path stores unconditionally. */
     pf_mem_site *msite;
     pf_mem_site own_site;
+    /* <=3.11: the program's own Python-level hooks on this thread, which ours call
+     * (sys.setprofile / sys.settrace, chained): new refs, or NULL */
+    PyObject *user_profile, *user_trace;
+    int gap;                  /* recording is stopped by a hook of the program (meta.gaps) */
+    uint32_t gap_index;       /* that gap's index in the session's gaps */
+    int skip_c_return;        /* <=3.11: the program's profile function was just installed:
+                                 the sys.setprofile call's own C_RETURN is not for it */
+    int stopped;              /* <=3.11: our profile hook was replaced at stop_t0 (a gap once
+                                 we know another hook ran: not when it was just removed) */
+    uint64_t stop_t0;
 } pf_tstate;
 
 /* One distinct key (code object or C function): see the key table in session.c. */
@@ -143,6 +153,8 @@ struct pf_session {
     /* memory (--memory): the allocator hooks record into memhook's tracker */
     int memory;
     pf_mem *node_mem;         /* stop time: SELF counters by node id (owned), see build */
+    /* gaps: times (event clock) when a thread's recording stopped; end 0 = still open */
+    pf_gap *gaps; uint32_t ngaps, cap_gaps;
 };
 
 /* The event clock.  Where the CPU has an invariant TSC (x86-64 with cpuid
@@ -221,6 +233,13 @@ pf_lcode *pf_lines_decide(pf_session *s, PyObject *code);
 pf_lcode *pf_lines_mark(pf_session *s, PyObject *code);
 /* Slow path of a line event: makes room for line in lc.  NULL when out of memory. */
 pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line);
+
+/* Notes that ts stopped recording at now for reason (enum pf_gap_reason); ts->gap is
+ * set.  ts NULL = every thread.  Never fails (a gap that cannot be stored is dropped,
+ * and oom set). */
+void pf_session_gap_open(pf_session *s, pf_tstate *ts, uint64_t now, uint32_t reason);
+/* Ends ts's open gap at now (no-op without one). */
+void pf_session_gap_close(pf_session *s, pf_tstate *ts, uint64_t now);
 
 /* Grows ts's stack; 0 or -1 (sets oom). */
 int pf_tstate_grow(pf_tstate *ts);

@@ -118,6 +118,13 @@ static void header(const pf_trace *t, FILE *out)
             (double)m->duration_ns / 1e9, t->nthreads, t->nthreads == 1 ? "" : "s");
     if (m->flags & PF_FLAG_OUT_OF_MEMORY)
         fputs("Warning: the collector ran out of memory; this profile is incomplete.\n", out);
+    for (uint32_t i = 0; i < m->ngaps; i++) {
+        char g[256];
+        pf_trace_gap_describe(t, i, g, sizeof g);
+        fputs("Warning: not recorded: ", out);
+        put_clean(out, g, strlen(g));
+        putc('\n', out);
+    }
 }
 
 int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *opts,

@@ -44,6 +44,7 @@ void pf_trace_free(pf_trace *t)
     free_list(m->path, m->npath);
     pf_free(m->clock);
     pf_free(m->hostname);
+    pf_free(m->gaps);
     pf_strtab_free(t->strings);
     pf_free(t->codes);
     pf_free(t->threads);
@@ -258,6 +259,30 @@ const char *pf_trace_str(const pf_trace *t, uint32_t id)
     return s ? s : "?";
 }
 
+const char *pf_gap_reason_name(uint32_t reason)
+{
+    switch (reason) {
+    case PF_GAP_C_PROFILE: return "a C profile hook of the program (cProfile)";
+    case PF_GAP_TOOL_ID: return "the program took pyflame's sys.monitoring tool id";
+    default: return "unknown reason";
+    }
+}
+
+void pf_trace_gap_describe(const pf_trace *t, uint32_t i, char *buf, size_t cap)
+{
+    const pf_gap *g = &t->meta.gaps[i];
+    const char *who = g->ident ? "thread" : "every thread";
+    for (uint32_t k = 0; g->ident && k < t->nthreads; k++)
+        if (t->threads[k].ident == g->ident)
+            who = pf_trace_str(t, t->threads[k].name);
+    if (g->end_ns == PF_GAP_OPEN)
+        snprintf(buf, cap, "%s from %.3f s to the end: %s", who, (double)g->start_ns / 1e9,
+                 pf_gap_reason_name(g->reason));
+    else
+        snprintf(buf, cap, "%s from %.3f s to %.3f s: %s", who, (double)g->start_ns / 1e9,
+                 (double)g->end_ns / 1e9, pf_gap_reason_name(g->reason));
+}
+
 int pf_trace_validate(const pf_trace *t, pf_error *err)
 {
     if (t == NULL || t->strings == NULL)
@@ -271,6 +296,8 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
     for (uint32_t i = 0; i < m->npath; i++)
         if (m->path[i] == NULL)
             return pf_error_set(err, PF_ECORRUPT, "meta: path[%u] is NULL", i);
+    if (m->ngaps && m->gaps == NULL)
+        return pf_error_set(err, PF_ECORRUPT, "meta: gap count without gaps");
     if ((t->ncodes && !t->codes) || (t->nthreads && !t->threads) ||
         (t->nnodes && !t->nodes) || (t->nlines && !t->lines) ||
         (t->nsources && !t->sources) || (t->nsamples && !t->samples))

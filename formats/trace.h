@@ -59,7 +59,27 @@ typedef struct pf_meta {
     uint64_t total_calls;        /* calls recorded, all threads */
     uint64_t profiler_bytes;     /* memory the collector itself used (not counted in MEMORY data) */
     uint64_t peak_live_bytes;    /* MEMORY mode: the run's peak of live traced bytes */
+    uint32_t ngaps;
+    struct pf_gap *gaps;         /* owned: when recording stopped on a thread, or NULL */
 } pf_meta;
+
+/* Why recording stopped for a while on one thread (meta.gaps). */
+enum pf_gap_reason {
+    PF_GAP_C_PROFILE = 1,        /* the program installed a C-level profile hook (cProfile) */
+    PF_GAP_TOOL_ID = 2           /* 3.12+: the program took the last sys.monitoring tool id */
+};
+#define PF_GAP_OPEN UINT64_MAX   /* end_ns of a gap that lasted until the end */
+
+/* A stretch of time in which a thread's events were not recorded. */
+typedef struct pf_gap {
+    uint64_t ident;              /* thread (threading.get_ident()); 0 = every thread */
+    uint64_t start_ns;           /* since the start of the run, in the trace clock */
+    uint64_t end_ns;             /* idem, or PF_GAP_OPEN */
+    uint32_t reason;             /* enum pf_gap_reason; other values are shown as unknown */
+} pf_gap;
+
+/* The reason's words for reports ("cProfile or another C profile hook"...). */
+const char *pf_gap_reason_name(uint32_t reason);
 
 enum pf_code_kind {
     PF_CODE_PYTHON = 0,          /* a Python code object */
@@ -254,5 +274,9 @@ int pf_trace_write_mem_raw(const pf_trace *t, unsigned char **out, size_t *outle
  * tables first) it answers true if what did decompress matches; pass 1 KiB or more
  * for a definite answer.  A caller holding a pf_input uses pf_input_sniff instead. */
 int pf_trace_sniff(const void *data, size_t len);
+
+/* One line of text for gap i of t, without newline, into buf (cap bytes, truncated,
+ * always terminated): "MainThread from 0.120 s to 0.480 s: <reason>". */
+void pf_trace_gap_describe(const pf_trace *t, uint32_t i, char *buf, size_t cap);
 
 #endif

@@ -310,6 +310,36 @@ static int read_meta(reader *r)
         r_varint(r, &m->profiler_bytes, "profiler_bytes") < 0 ||
         r_varint(r, &m->peak_live_bytes, "peak_live_bytes") < 0)
         return -1;
+    if (r->p == r->pend)
+        return 0;                  /* written before gaps existed */
+    uint64_t n;
+    if (r_count(r, &n) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    if (charge(r, n * sizeof(pf_gap)) < 0)
+        return -1;
+    m->gaps = pf_calloc((size_t)n, sizeof(pf_gap));
+    if (m->gaps == NULL)
+        return nomem(r);
+    for (uint64_t i = 0; i < n; i++) {
+        pf_gap *g = &m->gaps[i];
+        uint64_t len, reason;
+        if (r_varint(r, &g->ident, "gap thread") < 0 ||
+            r_varint(r, &g->start_ns, "gap start") < 0 ||
+            r_varint(r, &len, "gap length") < 0 ||
+            r_varint(r, &reason, "gap reason") < 0)
+            return -1;
+        if (len == 0)
+            g->end_ns = PF_GAP_OPEN;
+        else if (len - 1 > UINT64_MAX - 1 - g->start_ns)
+            return pf_error_set(r->err, PF_ECORRUPT, "META record at offset %" PRIu64
+                                ": gap %" PRIu64 " ends past the end of time", r->rec_off, i);
+        else
+            g->end_ns = g->start_ns + len - 1;
+        g->reason = reason > UINT32_MAX ? 0 : (uint32_t)reason;
+        m->ngaps = (uint32_t)(i + 1);
+    }
     return 0;
 }
 

@@ -298,6 +298,17 @@ static int write_meta(writer *w, const pf_meta *m)
     w_varint(w, m->total_calls);
     w_varint(w, m->profiler_bytes);
     w_varint(w, m->peak_live_bytes);
+    /* added later, and only when there are gaps: a trace without gaps is byte for byte
+     * what older writers wrote, and older readers skip the field */
+    if (m->ngaps)
+        w_varint(w, m->ngaps);
+    for (uint32_t i = 0; i < m->ngaps; i++) {
+        const pf_gap *g = &m->gaps[i];
+        w_varint(w, g->ident);
+        w_varint(w, g->start_ns);
+        w_varint(w, g->end_ns == PF_GAP_OPEN ? 0 : g->end_ns - g->start_ns + 1);
+        w_varint(w, g->reason);
+    }
     return emit(w, PF_TAG_META, -1);
 }
 

@@ -266,6 +266,13 @@ static void meta_table(const doc *d)
               "the data below is incomplete.</p>\n", out);
     if (meta->flags & PF_FLAG_FORKED_CHILD)
         fputs("<p class=\"note\">This trace was written by a forked child process.</p>\n", out);
+    for (uint32_t i = 0; i < meta->ngaps; i++) {
+        char g[256];
+        pf_trace_gap_describe(t, i, g, sizeof g);
+        fputs("<p class=\"warn\">Not recorded: ", out);
+        pf_html_escape_cstr(out, g);
+        fputs("</p>\n", out);
+    }
 }
 
 static void hot_files(const doc *d)

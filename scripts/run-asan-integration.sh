@@ -3,9 +3,9 @@
 # Builds it with FLAGS (the sanitizer build's) into BUILD for the oldest and the newest
 # interpreter found (the two event sources: the C profile hook <= 3.11, sys.monitoring
 # 3.12+) and runs the integration tests that drive it hardest -- calls, signals, fork,
-# threads, lines, memory hooks -- with the sanitizer runtimes preloaded into Python (the
-# interpreter itself is not instrumented; its own leaks are not ours, so leak checking is
-# off).  Prints "asan integration: N passed, N failed".
+# threads, lines, memory hooks, the program's own hooks -- with the sanitizer runtimes
+# preloaded into Python (the interpreter itself is not instrumented; its own leaks are
+# not ours, so leak checking is off).  Prints "asan integration: N passed, N failed".
 set -u
 build=$1 cc=$2 flags=$3
 bin=$(cd "$build" && pwd)/pyflame-c
@@ -25,7 +25,7 @@ passed=0 failedn=0
 for py in $first $last; do
     sh scripts/build-collector.sh "$py" "$build" "$cc" "$flags" || exit 1
     for t in tests/integration/test_collect.py tests/integration/test_memory.py \
-             tests/integration/test_lines.py; do
+             tests/integration/test_lines.py tests/integration/test_coexist.py; do
         echo "== $t ($py, ASan/UBSan)"
         if LD_PRELOAD="$(readlink -f "$asan") $(readlink -f "$ubsan")" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \

@@ -163,6 +163,13 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
     assert_true(x->total_calls == y->total_calls);
     assert_true(x->profiler_bytes == y->profiler_bytes);
     assert_true(x->peak_live_bytes == y->peak_live_bytes);
+    assert_int_equal(x->ngaps, y->ngaps);
+    for (uint32_t i = 0; i < x->ngaps; i++) {
+        assert_true(x->gaps[i].ident == y->gaps[i].ident);
+        assert_true(x->gaps[i].start_ns == y->gaps[i].start_ns);
+        assert_true(x->gaps[i].end_ns == y->gaps[i].end_ns);
+        assert_int_equal(x->gaps[i].reason, y->gaps[i].reason);
+    }
 
     assert_int_equal(pf_strtab_count(a->strings), pf_strtab_count(b->strings));
     for (uint32_t i = 0; i < pf_strtab_count(a->strings); i++) {
@@ -526,6 +533,35 @@ static void test_trace_golden_v1_stream_is_stable(void **state)
 }
 
 /* ---- writer failures ---- */
+
+static void test_trace_roundtrip_gaps(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    pf_meta *m = &t->meta;
+    m->gaps = pf_calloc(3, sizeof *m->gaps);
+    assert_non_null(m->gaps);
+    m->ngaps = 3;
+    m->gaps[0] = (pf_gap){ 7, 0, 1000, PF_GAP_C_PROFILE };
+    m->gaps[1] = (pf_gap){ 0, 5, PF_GAP_OPEN, PF_GAP_TOOL_ID };
+    m->gaps[2] = (pf_gap){ UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 1, 99 };
+    unsigned char *buf;
+    size_t len;
+    pf_error err;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    char line[256];
+    pf_trace_gap_describe(u, 1, line, sizeof line);
+    assert_non_null(strstr(line, "every thread from 0.000 s to the end"));
+    pf_trace_gap_describe(u, 2, line, sizeof line);
+    assert_non_null(strstr(line, "unknown reason"));
+    pf_trace_free(u);
+    pf_free(buf);
+    pf_trace_free(t);
+}
 
 static void test_trace_write_refuses_invalid_trace(void **state)
 {
@@ -916,9 +952,10 @@ static void test_trace_skips_unknown_tags(void **state)
 static void test_trace_ignores_trailing_payload_bytes(void **state)
 {
     (void)state;
-    /* Each record carries bytes from a "newer version" after its known fields. */
+    /* Each record carries bytes from a "newer version" after its known fields (META's
+     * last known field is its gap list: empty here). */
     sb b = { 0 }, p = { 0 };
-    sb_prefix(&b, "\x05\xff\xff", 3);
+    sb_prefix(&b, "\x00\x05\xff\xff", 4);
     sb_v(&p, 1);
     sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 12); sb_v(&p, 1); sb_v(&p, 9); sb_v(&p, 4);
     sb_bytes(&p, "\x80\x80 newer fields", 15);
@@ -1496,6 +1533,7 @@ int main(void)
         cmocka_unit_test(test_trace_roundtrip_empty_trace),
         cmocka_unit_test(test_trace_roundtrip_many_blocks),
         cmocka_unit_test(test_trace_golden_v1_stream_is_stable),
+        cmocka_unit_test(test_trace_roundtrip_gaps),
         cmocka_unit_test(test_trace_write_refuses_invalid_trace),
         cmocka_unit_test(test_trace_write_failure_leaves_no_file),
         cmocka_unit_test(test_trace_rejects_truncation_at_every_raw_offset),

@@ -63,7 +63,8 @@ def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0):
 
 def stop():
     """Stops recording and writes the trace.  Returns a dict: path, size (bytes),
-    calls (recorded), oom (memory ran out), nodes, threads, profiler_bytes,
+    calls (recorded), oom (memory ran out), gaps (when recording stopped because the
+    program installed a hook only one tool can hold, one line each), nodes, threads, profiler_bytes,
     peak_live_bytes (with memory=True)."""
     return _collector.stop()
 

@@ -64,6 +64,8 @@ def _finish():
                 peak = ", memory peak %s" % _human(s["peak_live_bytes"])
             err.write("pyflame-c: wrote %s (%s, %s calls recorded%s)\n"
                       % (_state.display, _human(s["size"]), format(s["calls"], ","), peak))
+        for g in s.get("gaps", ()):
+            err.write("pyflame-c: warning: not recorded: %s\n" % g)
         if s["oom"]:
             err.write("pyflame-c: memory was exhausted while profiling: recording stopped "
                       "early, the trace holds what was recorded until then\n")
