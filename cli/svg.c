@@ -306,7 +306,7 @@ int pf_cmd_svg(int argc, char **argv)
     pf_error_clear(&err);
     pf_stacktree *tree = NULL;
     pf_trace *trace = NULL;
-    char gap_note[300];
+    char gap_note[sizeof "Not recorded: " + 256 + 32];   /* the prefix, g and more below */
     int writing = 0;
     const char *label = pf_cli_input_name(o.input);
     pf_input *in = pf_input_open(o.input, &err);
