@@ -20,6 +20,7 @@ pf_trace *pf_trace_new(void)
     }
     pf_strtab_set_budget(t->strings, &t->mem);
     t->meta.format_version = PF_TRACE_FORMAT_VERSION;
+    t->meta.exit_code = PF_EXIT_UNKNOWN;
     return t;
 }
 
@@ -55,6 +56,7 @@ void pf_trace_free(pf_trace *t)
         pf_free(t->sources[i].text);
     pf_free(t->sources);
     pf_free(t->samples);
+    pf_free(t->processes);
     pf_free(t);
 }
 
@@ -118,6 +120,11 @@ uint32_t pf_trace_add_line(pf_trace *t, const pf_line *rec)
 uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec)
 {
     APPEND(t, samples, nsamples, cap_samples, rec);
+}
+
+uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec)
+{
+    APPEND(t, processes, nprocesses, cap_processes, rec);
 }
 
 uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_t len)
@@ -218,6 +225,7 @@ void pf_trace_shrink(pf_trace *t)
     TRIM(lines, nlines, cap_lines);
     TRIM(sources, nsources, cap_sources);
     TRIM(samples, nsamples, cap_samples);
+    TRIM(processes, nprocesses, cap_processes);
 #undef TRIM
 }
 
@@ -283,6 +291,62 @@ void pf_trace_gap_describe(const pf_trace *t, uint32_t i, char *buf, size_t cap)
                  (double)g->end_ns / 1e9, pf_gap_reason_name(g->reason));
 }
 
+uint32_t pf_trace_thread_process(const pf_trace *t, uint32_t thread)
+{
+    for (uint32_t p = 0; p < t->nprocesses; p++) {
+        const pf_process *pr = &t->processes[p];
+        if (thread >= pr->first_thread && thread - pr->first_thread < pr->nthreads)
+            return p;
+    }
+    return PF_NONE;
+}
+
+void pf_trace_process_label(const pf_trace *t, uint32_t p, char *buf, size_t cap)
+{
+    const pf_process *pr = &t->processes[p];
+    const char *cmd = pf_trace_str(t, pr->command);
+    size_t len = strlen(cmd);
+    if (len > 60)     /* keep a label one short line: the start says what ran */
+        snprintf(buf, cap, "pid %llu: %.57s...", (unsigned long long)pr->pid, cmd);
+    else
+        snprintf(buf, cap, "pid %llu: %s", (unsigned long long)pr->pid, cmd);
+}
+
+/* "SIGKILL" for 9 (the names every Linux reader knows), else "signal N". */
+static const char *signal_name(uint32_t sig, char *tmp, size_t cap)
+{
+    static const char *const names[] = {
+        NULL, "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",
+        "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM",
+        "SIGTERM",
+    };
+    if (sig < sizeof names / sizeof names[0] && names[sig] != NULL)
+        return names[sig];
+    snprintf(tmp, cap, "signal %u", sig);
+    return tmp;
+}
+
+void pf_trace_describe_exit(const pf_trace *t, uint32_t p, char *buf, size_t cap)
+{
+    int32_t code = t->meta.exit_code;
+    uint32_t sig = t->meta.exit_signal;
+    int cut = (t->meta.flags & PF_FLAG_CUT_SHORT) != 0;
+    if (p != PF_NONE) {
+        const pf_process *pr = &t->processes[p];
+        code = pr->flags & PF_PROC_EXITED ? pr->exit_code : PF_EXIT_UNKNOWN;
+        sig = pr->flags & PF_PROC_KILLED ? pr->exit_signal : 0;
+        cut = (pr->flags & PF_PROC_CUT_SHORT) != 0;
+    }
+    char tmp[32];
+    const char *cut_note = cut ? " (cut short: data up to its last snapshot)" : "";
+    if (sig != 0)
+        snprintf(buf, cap, "killed by %s%s", signal_name(sig, tmp, sizeof tmp), cut_note);
+    else if (code != PF_EXIT_UNKNOWN)
+        snprintf(buf, cap, "exit status %d%s", (int)code, cut_note);
+    else
+        snprintf(buf, cap, cut ? "ended without a final write%s" : "unknown%s", cut_note);
+}
+
 int pf_trace_validate(const pf_trace *t, pf_error *err)
 {
     if (t == NULL || t->strings == NULL)
@@ -345,6 +409,19 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
                                 t->sources[i].path);
         if (t->sources[i].text == NULL)
             return pf_error_set(err, PF_ECORRUPT, "source %u: no text", i);
+    }
+    if (t->nprocesses && !t->processes)
+        return pf_error_set(err, PF_ECORRUPT, "process count without processes");
+    for (uint32_t i = 0; i < t->nprocesses; i++) {
+        const pf_process *pr = &t->processes[i];
+        if (pr->command >= nstr)
+            return pf_error_set(err, PF_ECORRUPT,
+                                "process %u: command string id %u out of range", i,
+                                pr->command);
+        if (pr->first_thread > t->nthreads || pr->nthreads > t->nthreads - pr->first_thread)
+            return pf_error_set(err, PF_ECORRUPT,
+                                "process %u: threads %u..%u out of range (%u threads)", i,
+                                pr->first_thread, pr->first_thread + pr->nthreads, t->nthreads);
     }
     for (uint32_t i = 0; i < t->nsamples; i++) {
         const pf_sample *s = &t->samples[i];

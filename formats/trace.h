@@ -36,8 +36,14 @@ enum pf_mode {
 /* meta.flags bits: things that went wrong or are worth knowing about the run. */
 enum pf_flag {
     PF_FLAG_OUT_OF_MEMORY = 1u << 0,  /* the collector ran out of memory and stopped recording */
-    PF_FLAG_FORKED_CHILD  = 1u << 1   /* written by a forked child process */
+    PF_FLAG_FORKED_CHILD  = 1u << 1,  /* written by a forked child process */
+    PF_FLAG_CUT_SHORT     = 1u << 2   /* the run (or one of its processes) died before the
+                                         collector's final write: the trace holds what was
+                                         recorded up to the last snapshot (see exit_*) */
 };
+
+/* meta.exit_code when the program's exit status is not known. */
+#define PF_EXIT_UNKNOWN (-1)
 
 /* Run metadata.  Every char * is owned, NUL-terminated, possibly NULL (unknown). */
 typedef struct pf_meta {
@@ -61,6 +67,9 @@ typedef struct pf_meta {
     uint64_t peak_live_bytes;    /* MEMORY mode: the run's peak of live traced bytes */
     uint32_t ngaps;
     struct pf_gap *gaps;         /* owned: when recording stopped on a thread, or NULL */
+    int32_t exit_code;           /* the program's exit status (0-255), PF_EXIT_UNKNOWN if not
+                                    known or it was killed */
+    uint32_t exit_signal;        /* the signal that killed the program, 0 if none */
 } pf_meta;
 
 /* Why recording stopped for a while on one thread (meta.gaps). */
@@ -100,6 +109,33 @@ typedef struct pf_thread {
     uint64_t ident;              /* threading.get_ident() */
     uint32_t name;               /* string id: the thread's name, e.g. "MainThread" */
 } pf_thread;
+
+/* process.flags bits. */
+enum pf_process_flag {
+    PF_PROC_EXITED    = 1u << 0,  /* it ended with exit_code */
+    PF_PROC_KILLED    = 1u << 1,  /* a signal (exit_signal) ended it */
+    PF_PROC_CUT_SHORT = 1u << 2,  /* its data stops at its collector's last snapshot */
+    PF_PROC_FORKED    = 1u << 3   /* started by fork() (else a new interpreter: exec, spawn) */
+};
+
+/* One process of the run (`collect` follows children).  Its threads are the contiguous
+ * range threads[first_thread .. first_thread + nthreads); nodes reach their process
+ * through their thread.  A trace without processes (nprocesses 0) has one implicit
+ * process: meta.pid, owning every thread. */
+typedef struct pf_process {
+    uint64_t pid;
+    uint64_t ppid;               /* parent's pid (0 unknown) */
+    uint32_t command;            /* string id: its command line, arguments joined by spaces */
+    uint32_t first_thread;       /* thread index */
+    uint32_t nthreads;
+    uint32_t flags;              /* enum pf_process_flag */
+    int64_t start_ns;            /* when recording started in it, ns after meta.start_unix_ns */
+    uint64_t duration_ns;        /* how long it was recorded */
+    uint64_t calls;              /* calls recorded in it */
+    uint64_t peak_live_bytes;    /* MEMORY mode: its own peak of live traced bytes */
+    int32_t exit_code;           /* with PF_PROC_EXITED, else PF_EXIT_UNKNOWN */
+    uint32_t exit_signal;        /* with PF_PROC_KILLED, else 0 */
+} pf_process;
 
 /* Allocator counters.  For nodes they are self (allocations by the function's own
  * code); for lines they are inclusive (allocations while the line runs). */
@@ -167,6 +203,7 @@ typedef struct pf_trace {
     pf_line *lines;      uint32_t nlines;   uint32_t cap_lines;
     pf_source *sources;  uint32_t nsources; uint32_t cap_sources;
     pf_sample *samples;  uint32_t nsamples; uint32_t cap_samples;
+    pf_process *processes; uint32_t nprocesses; uint32_t cap_processes;
     /* Memory counters of nodes, parallel to nodes[0..cap_node_mem), or NULL when no
      * node has any (a trace without PF_MODE_MEMORY costs nothing for them).  Read them
      * with pf_trace_node_mem, write them with pf_trace_node_mem_at. */
@@ -209,6 +246,30 @@ uint32_t pf_trace_add_thread(pf_trace *t, const pf_thread *rec);
 uint32_t pf_trace_add_node(pf_trace *t, const pf_node *rec);
 uint32_t pf_trace_add_line(pf_trace *t, const pf_line *rec);
 uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec);
+uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec);
+
+/* The process that owns thread (an index in t->processes), or PF_NONE when the trace
+ * has no process records (one implicit process) or no process claims the thread. */
+uint32_t pf_trace_thread_process(const pf_trace *t, uint32_t thread);
+
+/* One line naming process p for reports, into buf (cap bytes, truncated, always
+ * terminated): "pid 4242: python3 worker.py" (the command shortened to ~60 bytes). */
+void pf_trace_process_label(const pf_trace *t, uint32_t p, char *buf, size_t cap);
+
+/* How process p (or, with p == PF_NONE, the whole program: meta) ended, for reports:
+ * "exit status 3", "killed by SIGKILL (cut short: data up to the last snapshot)",
+ * "unknown".  Into buf as above. */
+void pf_trace_describe_exit(const pf_trace *t, uint32_t p, char *buf, size_t cap);
+
+/* Merges the traces of several processes of one run into one: parts[0] is the root
+ * process (its meta leads: argv, cwd, start, duration; calls add up, the memory peak
+ * is the largest process peak, flags and modes are or-ed, gaps concatenated).  Each
+ * part's processes (or its one implicit process, from its meta) follow in order, with
+ * start_ns rebased on parts[0]'s start; strings and code objects are shared (a code is
+ * the same when file, name, qualname, first line and kind are), lines of the same
+ * (code, line) add up, sources are kept once per path.  The parts are not changed.
+ * A new trace, or NULL with err set (out of memory). */
+pf_trace *pf_trace_merge(pf_trace *const *parts, uint32_t n, pf_error *err);
 /* Copies text[0..len) into a new source record for string id path. */
 uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_t len);
 
