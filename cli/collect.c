@@ -13,13 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/collect_session.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "cli/paths.h"
+#include "formats/output.h"
+
+/* collect's exit status when the program succeeded but no trace could be written
+ * (e.g. the disk filled up): EX_IOERR of sysexits.h. */
+#define PF_COLLECT_NO_TRACE 74
 
 /* Kept valid for Python 2 syntax too, so that a too-old --python still gets our
  * message instead of a SyntaxError. */
@@ -93,7 +101,8 @@ static void usage(FILE *out)
 }
 
 enum { OPT_OUTPUT = 1, OPT_PYTHON, OPT_MODULE, OPT_QUIET, OPT_LINES, OPT_MEMORY,
-       OPT_INCLUDE, OPT_EXCLUDE, OPT_MEMORY_LIMIT, OPT_FLOOR, OPT_HELP };
+       OPT_INCLUDE, OPT_EXCLUDE, OPT_MEMORY_LIMIT, OPT_FLOOR, OPT_NO_FOLLOW, OPT_SNAPSHOT,
+       OPT_HELP };
 
 static const pf_opt collect_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
@@ -105,6 +114,8 @@ static const pf_opt collect_opts[] = {
     { "include", 0, PF_OPT_VALUE, OPT_INCLUDE },
     { "exclude", 0, PF_OPT_VALUE, OPT_EXCLUDE },
     { "memory-limit", 0, PF_OPT_VALUE, OPT_MEMORY_LIMIT },
+    { "no-follow", 0, PF_OPT_FLAG, OPT_NO_FOLLOW },
+    { "snapshot", 0, PF_OPT_VALUE, OPT_SNAPSHOT },
     { "floor", 0, PF_OPT_FLAG, OPT_FLOOR },   /* hidden: do-nothing hooks, for benchmarks */
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
@@ -142,6 +153,124 @@ static int is_supported_python(const char *python)
     return WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) >= 126);
 }
 
+/* ---- running the program ----
+ * collect stays the program's parent, so that it can merge the traces of every process
+ * once the program has ended, however it ended.  Everything else stays as under plain
+ * python3: the program inherits our stdin/stdout/stderr, signal dispositions (ignored
+ * ones stay ignored), signal mask and process group (so the terminal's Ctrl-C and Ctrl-Z
+ * reach it directly), and collect ends the way the program did: its exit status, or
+ * death by the same signal.  A signal someone sends collect itself with kill() (a
+ * supervisor that knows only our pid) is passed on to the program. */
+
+static volatile pid_t program_pid;
+
+/* The signals that are passed on, when they reach us from kill() rather than from the
+ * terminal (which sends them to the whole process group, the program included). */
+static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM };
+#define NFORWARDED (sizeof forwarded / sizeof forwarded[0])
+
+static void forward(int sig, siginfo_t *info, void *uc)
+{
+    (void)uc;
+    pid_t pid = program_pid;
+    if (pid <= 0 || info->si_pid == pid)
+        return;
+    if (info->si_code == SI_USER || info->si_code == SI_QUEUE || info->si_code == SI_TKILL)
+        kill(pid, sig);
+}
+
+/* Installs forward() for every forwarded signal that is not ignored; saved gets the old
+ * dispositions. */
+static void forward_signals(struct sigaction *saved)
+{
+    for (size_t i = 0; i < NFORWARDED; i++) {
+        sigaction(forwarded[i], NULL, &saved[i]);
+        if (!(saved[i].sa_flags & SA_SIGINFO) && saved[i].sa_handler == SIG_IGN)
+            continue;               /* ignored (nohup, a background job): the program inherits that */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = forward;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(forwarded[i], &sa, NULL);
+    }
+}
+
+static void restore_signals(const struct sigaction *saved)
+{
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(forwarded[i], &saved[i], NULL);
+}
+
+/* Runs args and waits for it: 0 with *end filled, or -1 (*exec_errno set when the
+ * interpreter could not be executed, else errno says why the fork failed). */
+static int run_program(const char *python, char **args, pf_collect_end *end, int *exec_errno)
+{
+    int pipefd[2];                   /* the child reports a failed exec through it */
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -1;
+    struct sigaction saved[NFORWARDED];
+    forward_signals(saved);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        restore_signals(saved);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        errno = e;
+        return -1;
+    }
+    if (pid == 0) {
+        restore_signals(saved);      /* exec would reset our handlers anyway; be exact */
+        close(pipefd[0]);
+        execvp(python, args);
+        int e = errno;
+        ssize_t w = write(pipefd[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    program_pid = pid;
+    close(pipefd[1]);
+    int e = 0;
+    ssize_t r;
+    while ((r = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(pipefd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = 0;
+            break;
+        }
+    }
+    program_pid = 0;
+    restore_signals(saved);
+    if (r == (ssize_t)sizeof e) {
+        *exec_errno = e;
+        return -1;
+    }
+    end->pid = pid;
+    end->status = status;
+    return 0;
+}
+
+/* Ends collect by sig, as the program ended (the shell then says "Killed",
+ * "Segmentation fault", ...), without a core file of our own. */
+static void die_like(int sig)
+{
+    struct rlimit no_core = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &no_core);
+    fflush(stderr);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+}
+
 /* Appends glob to the newline-separated *list.  0, or -1 when out of memory. */
 static int add_glob(char **list, const char *glob)
 {
@@ -163,8 +292,12 @@ int pf_cmd_collect(int argc, char **argv)
     const char *module = NULL;
     const char *limit = "0";
     const char *script = NULL;
-    int quiet = 0, floor = 0, lines = 0, memory = 0;
+    const char *snapshot = "1";
+    int quiet = 0, floor = 0, lines = 0, memory = 0, follow = 1, output_given = 0;
     char *include = NULL, *exclude = NULL;   /* newline-separated globs */
+    char *session = NULL;                    /* the run's folder of per-process traces */
+    char **args = NULL;
+    double seconds;
     unsigned long bytes;
     pf_opts p;
     pf_opts_init(&p, "collect", collect_opts, sizeof collect_opts / sizeof collect_opts[0],
@@ -192,7 +325,15 @@ int pf_cmd_collect(int argc, char **argv)
                 return 1;
             }
             break;
-        case OPT_OUTPUT: output = p.value; break;
+        case OPT_OUTPUT: output = p.value; output_given = 1; break;
+        case OPT_NO_FOLLOW: follow = 0; break;
+        case OPT_SNAPSHOT:
+            /* 0 turns snapshots off; a day is plenty as an upper bound */
+            if (strcmp(p.value, "0") != 0
+                && pf_opts_double(&p, "a number of seconds", 0.0, 86400.0, &seconds) < 0)
+                return 2;
+            snapshot = p.value;
+            break;
         case OPT_PYTHON: python = p.value; break;
         case OPT_MEMORY_LIMIT:
             if (pf_opts_uint(&p, "a number of bytes", (unsigned long)-1, &bytes) < 0)
@@ -251,47 +392,57 @@ int pf_cmd_collect(int argc, char **argv)
         free(pkg);
         return 2;
     }
-    /* fail now rather than after a long run: the output folder must exist */
-    char *slash = strrchr(out, '/');
-    *slash = 0;
-    struct stat dst;
-    int dir_ok = stat(*out ? out : "/", &dst) == 0 && S_ISDIR(dst.st_mode);
-    int dir_errno = errno;
-    *slash = '/';
-    if (!dir_ok) {
-        fprintf(stderr, "pyflame-c collect: cannot write '%s': %s\n", output,
-                dir_errno ? strerror(dir_errno) : "not a directory");
-        free(pkg);
-        free(out);
-        return 2;
+    /* Refuse now an output that cannot be written, rather than after a long run: try
+     * the very temporary file the trace writer will make beside it. */
+    struct stat ost;
+    if (stat(out, &ost) == 0 && S_ISDIR(ost.st_mode)) {
+        fprintf(stderr, "pyflame-c collect: '%s' is a directory; give the trace a file name, "
+                "e.g. -o %s/trace.gz\n", output, output);
+        goto fail2;
     }
+    pf_error err;
+    pf_error_clear(&err);
+    pf_output *probe = pf_output_open_flags(out, PF_OUTPUT_NO_SIGNALS, &err);
+    if (probe == NULL) {
+        if (output_given)
+            fprintf(stderr, "pyflame-c collect: cannot write the trace to '%s': %s "
+                    "(choose another place with -o FILE)\n", output, err.msg);
+        else
+            fprintf(stderr, "pyflame-c collect: cannot write the trace in the current folder "
+                    "('%s'): %s (write it elsewhere with -o FILE)\n", output, err.msg);
+        goto fail2;
+    }
+    pf_output_abort(probe);
 
-    char flags[160];
+    char flags[200];
     /* per-line memory needs the line that runs: --memory records lines too */
-    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,limit=%s",
-             quiet, module != NULL, floor, lines || memory, memory, limit);
+    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,limit=%s,"
+             "follow=%d,snapshot=%s", quiet, module != NULL, floor, lines || memory, memory,
+             limit, follow, snapshot);
     /* globs may hold commas: they travel in the environment (the runner removes them) */
     if (setenv("PYFLAME_C_INCLUDE", include ? include : "", 1) < 0
         || setenv("PYFLAME_C_EXCLUDE", exclude ? exclude : "", 1) < 0) {
         fprintf(stderr, "pyflame-c collect: out of memory\n");
-        return 1;
+        goto fail1;
     }
     free(include);
     free(exclude);
+    include = exclude = NULL;
+    session = pf_collect_session_new();
+    if (session == NULL)
+        goto fail1;
     int nargs = argc - i;
-    char **args = calloc((size_t)nargs + 10, sizeof(char *));
+    args = calloc((size_t)nargs + 10, sizeof(char *));
     if (args == NULL) {
         fprintf(stderr, "pyflame-c collect: out of memory\n");
-        free(pkg);
-        free(out);
-        return 1;
+        goto fail1;
     }
     int k = 0;
     args[k++] = (char *)python;
     args[k++] = "-c";
     args[k++] = (char *)bootstrap;
     args[k++] = pkg;
-    args[k++] = out;
+    args[k++] = session;
     args[k++] = (char *)output;
     args[k++] = flags;
     args[k++] = (char *)python;
@@ -299,14 +450,47 @@ int pf_cmd_collect(int argc, char **argv)
     for (int j = 0; j < nargs; j++)
         args[k++] = argv[i + j];
     args[k] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    execvp(python, args);
-    fprintf(stderr, "pyflame-c collect: cannot run the Python interpreter '%s': %s "
-                    "(choose one with --python or $PYFLAME_PYTHON)\n", python, strerror(errno));
+
+    pf_collect_end end;
+    int exec_errno = 0;
+    if (run_program(python, args, &end, &exec_errno) < 0) {
+        if (exec_errno != 0)
+            fprintf(stderr, "pyflame-c collect: cannot run the Python interpreter '%s': %s "
+                    "(choose one with --python or $PYFLAME_PYTHON)\n", python,
+                    strerror(exec_errno));
+        else
+            fprintf(stderr, "pyflame-c collect: cannot start the program: %s\n", strerror(errno));
+        rmdir(session);
+        goto fail2;
+    }
+    int wrote = pf_collect_session_finish(session, out, output, &end, quiet) == 0;
     free(args);
     free(pkg);
     free(out);
+    free(session);
+    if (WIFSIGNALED(end.status))
+        die_like(WTERMSIG(end.status));
+    int code = WIFEXITED(end.status) ? WEXITSTATUS(end.status) : 1;
+    /* the program succeeded but its profile is lost: say so in the status too */
+    return code == 0 && !wrote ? PF_COLLECT_NO_TRACE : code;
+
+fail1:
+    free(args);
+    free(pkg);
+    free(out);
+    free(include);
+    free(exclude);
+    if (session != NULL)
+        rmdir(session);
+    free(session);
+    return 1;
+fail2:
+    free(args);
+    free(pkg);
+    free(out);
+    free(include);
+    free(exclude);
+    free(session);
     return 2;
 
 usage_error:

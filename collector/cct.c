@@ -100,6 +100,41 @@ void pf_cct_free(pf_cct *t)
     pf_free(t);
 }
 
+pf_cct *pf_cct_clone(const pf_cct *t, size_t *charged)
+{
+    pf_cct *c = pf_cct_new(charged, 0);
+    if (c == NULL)
+        return NULL;
+    if (t->nchunks > 0) {
+        if (charge(c, t->nchunks * sizeof(void *)) < 0
+            || (c->chunks = pf_calloc(t->nchunks, sizeof(void *))) == NULL)
+            goto fail;
+        c->cap_chunks = t->nchunks;
+    }
+    for (size_t i = 0; i < t->nchunks; i++) {
+        /* the last chunk is copied only as far as it is used */
+        size_t used = i + 1 < t->nchunks ? PF_CCT_CHUNK_NODES
+                                         : t->n - (uint32_t)(i << PF_CCT_CHUNK_SHIFT);
+        if (charge(c, CHUNK_BYTES) < 0 || (c->chunks[i] = pf_malloc(CHUNK_BYTES)) == NULL)
+            goto fail;
+        c->nchunks++;
+        memcpy(c->chunks[i], t->chunks[i], used * sizeof(pf_cct_node));
+    }
+    c->n = t->n;
+    return c;
+fail:
+    pf_cct_free(c);
+    return NULL;
+}
+
+uint64_t pf_cct_total_calls(const pf_cct *t)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < t->n; i++)
+        sum += pf_cct_at(t, i)->calls;
+    return sum;
+}
+
 uint32_t pf_cct_count(const pf_cct *t)
 {
     return t->n;

@@ -116,6 +116,12 @@ pf_cct *pf_cct_new(size_t *charged, size_t limit);
 /* Frees the tree (and gives its bytes back to *charged).  NULL-safe. */
 void pf_cct_free(pf_cct *t);
 
+/* A copy of t's nodes (same ids, links and stats) in a new tree that charges *charged,
+ * without limit, for a snapshot: the copy can be merged (pf_cct_merge changes the tree
+ * it merges) while recording goes on in t.  The copy has no child table, so it is for
+ * reading and merging only, not for pf_cct_find/pf_cct_add.  NULL when out of memory. */
+pf_cct *pf_cct_clone(const pf_cct *t, size_t *charged);
+
 /* A new root (a thread's).  Its id, or PF_CCT_NONE when out of memory. */
 uint32_t pf_cct_root(pf_cct *t);
 
@@ -138,6 +144,8 @@ pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintp
 
 /* Nodes (roots included), bytes held, and whether an allocation failed. */
 uint32_t pf_cct_count(const pf_cct *t);
+/* The sum of every node's calls (linear): changes whenever anything was called. */
+uint64_t pf_cct_total_calls(const pf_cct *t);
 size_t pf_cct_bytes(const pf_cct *t);
 int pf_cct_oom(const pf_cct *t);
 

@@ -106,6 +106,16 @@ static void atfork_after(void)
     tls.busy--;
 }
 
+void pf_memhook_lock(void)
+{
+    atfork_prepare();
+}
+
+void pf_memhook_unlock(void)
+{
+    atfork_after();
+}
+
 /* ---- the hooks ---- */
 
 static inline int want(const struct tls_state *me)

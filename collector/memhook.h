@@ -94,6 +94,10 @@ void pf_memhook_release(void);
 /* While suspended (nestable), this thread's allocations are not recorded; its frees still
  * are, so blocks allocated earlier are still matched.  Callable with or without the GIL. */
 void pf_memhook_suspend(void);
+/* Holds the tracker still (the hooks' lock) while a snapshot reads it during recording;
+ * the calling thread's own allocations meanwhile are not recorded.  Short sections only. */
+void pf_memhook_lock(void);
+void pf_memhook_unlock(void);
 void pf_memhook_resume(void);
 
 #endif

@@ -19,6 +19,7 @@
 #include "collector/memhook.h"
 #include "collector/names.h"
 #include "collector/session.h"
+#include "collector/snapshot.h"
 #include "formats/alloc.h"
 #include "formats/trace.h"
 
@@ -75,16 +76,19 @@ static PyObject *m_mark(PyObject *mod, PyObject *code)
 static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
-                              "root", "include", "exclude", "memory", NULL };
+                              "root", "include", "exclude", "memory", "command", "ppid",
+                              "forked", "snapshot", "term", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
-    unsigned long long limit = 0;
-    int defer = 0, floor = 0, lines = 0, memory = 0;
-    const char *ours = NULL, *root = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpzOOp:start", kwlist, &path, &meta, &limit,
-                                     &defer, &floor, &ours, &lines, &root, &include, &exclude,
-                                     &memory))
+    unsigned long long limit = 0, ppid = 0;
+    int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0;
+    double snapshot = 0;
+    const char *ours = NULL, *root = NULL, *command = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpzOOpzKpdp:start", kwlist, &path, &meta,
+                                     &limit, &defer, &floor, &ours, &lines, &root, &include,
+                                     &exclude, &memory, &command, &ppid, &forked, &snapshot,
+                                     &term))
         return NULL;
     if ((include != NULL && include != Py_None && !PyList_Check(include))
         || (exclude != NULL && exclude != Py_None && !PyList_Check(exclude))) {
@@ -105,6 +109,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
         .ours = ours, .lines = lines, .memory = memory && !floor, .root = root,
         .include = include, .exclude = exclude, .main_ident = st->main_ident,
         .tstate_type = st->tstate_type, .native_is_ours = native_is_ours,
+        .command = command, .ppid = ppid, .process_flags = forked ? PF_PROC_FORKED : 0,
     };
     pf_session *s = pf_session_new(&cfg);
     if (s == NULL)
@@ -126,6 +131,13 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
         pf_session_free(s);
         return NULL;
     }
+    if (snapshot > 0 && pf_snapshot_start(s, snapshot, term) < 0) {
+        pf_memhook_stop();
+        pf_memhook_release();
+        pf_hook_forget();
+        pf_session_free(s);
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -142,13 +154,30 @@ static PyObject *m_run(PyObject *mod, PyObject *args)
     return res;
 }
 
-static PyObject *m_stop(PyObject *mod, PyObject *noargs)
+static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
 {
-    (void)mod; (void)noargs;
+    (void)mod;
+    static char *kwlist[] = { "exit_code", NULL };
+    PyObject *exit_code = Py_None;   /* borrowed */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:stop", kwlist, &exit_code))
+        return NULL;
     pf_session *s = pf_active;
     if (s == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "pyflame: not collecting");
         return NULL;
+    }
+    if (exit_code != Py_None) {
+        long code = PyLong_AsLong(exit_code);
+        if (code == -1 && PyErr_Occurred())
+            return NULL;
+        s->exit_code = (int32_t)(code & 0xff);      /* what the parent's wait() sees */
+    }
+    /* first, so that no snapshot runs while the session stops; a SIGTERM that came
+     * meanwhile ends the process once the full trace is written */
+    int pending = pf_snapshot_stop();
+    if (pending != 0) {
+        s->exit_signal = pending;
+        s->exit_code = PF_EXIT_UNKNOWN;
     }
     pf_memhook_stop();     /* first: what stop() allocates is not the program's */
     uint64_t now = pf_now();
@@ -193,6 +222,8 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
     }
     pf_memhook_release();
     pf_session_free(s);
+    if (pending != 0)
+        pf_snapshot_die(pending);
     return res;
 }
 
@@ -208,6 +239,7 @@ static PyObject *m_forget(PyObject *mod, PyObject *noargs)
     pf_session *s = pf_active;
     if (s == NULL)
         Py_RETURN_NONE;
+    pf_snapshot_forget();
     pf_memhook_stop();
     pf_memhook_release();
     pf_hook_forget();
@@ -382,12 +414,16 @@ static PyObject *m_read_trace(PyObject *mod, PyObject *args)
 static PyMethodDef methods[] = {
     { "start", (PyCFunction)(void (*)(void))m_start, METH_VARARGS | METH_KEYWORDS,
       "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
-      "      root=None, include=None, exclude=None, memory=False)\n"
-      "Starts recording every thread; the trace goes to path at stop()." },
+      "      root=None, include=None, exclude=None, memory=False, command=None, ppid=0,\n"
+      "      forked=False, snapshot=0.0, term=False)\n"
+      "Starts recording every thread; the trace goes to path at stop().  command: write a\n"
+      "process record (ppid, forked).  snapshot: write what was recorded to path every\n"
+      "that many seconds; term: and a last time at SIGTERM/SIGHUP (collector/snapshot.h)." },
     { "run", m_run, METH_VARARGS,
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },
-    { "stop", m_stop, METH_NOARGS,
-      "stop() -> dict: stops recording, writes the trace, returns a summary." },
+    { "stop", (PyCFunction)(void (*)(void))m_stop, METH_VARARGS | METH_KEYWORDS,
+      "stop(exit_code=None) -> dict: stops recording, writes the trace (with the process's\n"
+      "exit status, when known), returns a summary." },
     { "mark", m_mark, METH_O,
       "mark(code): records the lines of code (the profile decorator); no-op when not collecting." },
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },

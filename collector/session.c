@@ -394,6 +394,17 @@ pf_session *pf_session_new(const pf_session_config *cfg)
     s->main_ident = cfg->main_ident;
     s->native_is_ours = cfg->native_is_ours;
     s->tstate_type = (PyTypeObject *)Py_NewRef(cfg->tstate_type);
+    s->exit_code = PF_EXIT_UNKNOWN;
+    if (cfg->command != NULL) {
+        if ((s->command = pf_strndup(cfg->command, strlen(cfg->command))) == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        s->process.pid = (uint64_t)getpid();
+        s->process.ppid = cfg->ppid;
+        s->process.flags = cfg->process_flags;
+        s->process.exit_code = PF_EXIT_UNKNOWN;
+    }
     if (cfg->meta != NULL)
         s->meta = Py_NewRef(cfg->meta);
     if ((s->path = pf_strndup(cfg->path, strlen(cfg->path))) == NULL
@@ -460,6 +471,7 @@ void pf_session_free(pf_session *s)
 {
     if (s == NULL)
         return;
+    pf_free(s->command);
     pf_tstate *ts = s->threads;
     while (ts != NULL) {
         pf_tstate *next = ts->next;
@@ -474,7 +486,6 @@ void pf_session_free(pf_session *s)
         ts = next;
     }
     keys_free(s);
-    pf_free(s->node_mem);
     lines_free(s);
     pf_cct_free(s->cct);
     Py_XDECREF(s->meta);
@@ -669,13 +680,13 @@ static uint32_t code_index(pf_trace *t, pf_session *s, uint32_t i)
 /* Moves node from's SELF counters into node to (a merge or a splice; pf_cct_merge's
  * moved callback, below).  A splice into a thread's root drops them: no frame of the program
  * made them. */
-static void node_mem_move(pf_session *s, uint32_t from, uint32_t to)
+static void node_mem_move(const pf_cct *cct, pf_mem *node_mem, uint32_t from, uint32_t to)
 {
-    if (s->node_mem == NULL)
+    if (node_mem == NULL)
         return;
-    if (!(pf_cct_flags(pf_cct_at(s->cct, to)) & PF_CCT_ROOT))
-        pf_mem_add(&s->node_mem[to], &s->node_mem[from]);
-    memset(&s->node_mem[from], 0, sizeof(pf_mem));
+    if (!(pf_cct_flags(pf_cct_at(cct, to)) & PF_CCT_ROOT))
+        pf_mem_add(&node_mem[to], &node_mem[from]);
+    memset(&node_mem[from], 0, sizeof(pf_mem));
 }
 
 /* The line-code id memtrack knows a node's code by: its slot in the key table, if the
@@ -688,31 +699,35 @@ static uint32_t mem_code_id(pf_session *s, const pf_cct_node *n)
     return i;
 }
 
-/* Describes the raw tree (lines resolved) to memtrack: node ids are memory-site ids. */
-static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_memtrack_line **lines,
-                       uint32_t *nlines)
+/* Describes the raw tree cct (lines resolved) to memtrack: node ids are memory-site ids.
+ * *node_mem gets SELF counters by node id (owned by the caller). */
+static int mem_collect(pf_session *s, const pf_cct *cct, const pf_memtrack *mt,
+                       pf_mem **node_mem, pf_memtrack_line **lines, uint32_t *nlines)
 {
-    uint32_t nids = pf_cct_count(s->cct);
+    uint32_t nids = pf_cct_count(cct);
     uint32_t *parent = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     uint32_t *code = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     uint32_t *call_line = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     int rc = -1;
-    s->node_mem = pf_calloc((size_t)nids + 1, sizeof(pf_mem));
-    if (parent == NULL || code == NULL || call_line == NULL || s->node_mem == NULL)
+    *node_mem = pf_calloc((size_t)nids + 1, sizeof(pf_mem));
+    if (parent == NULL || code == NULL || call_line == NULL || *node_mem == NULL)
         goto done;
     for (uint32_t id = 0; id < nids; id++) {
-        const pf_cct_node *n = pf_cct_at(s->cct, id);
+        const pf_cct_node *n = pf_cct_at(cct, id);
         if (pf_cct_flags(n) & PF_CCT_ROOT) {
             parent[id] = PF_MEM_NONE;
             code[id] = PF_MEM_NONE;
             call_line[id] = 0;
             continue;
         }
-        parent[id] = pf_cct_flags(pf_cct_at(s->cct, n->parent)) & PF_CCT_ROOT ? PF_MEM_NONE : n->parent;
+        parent[id] = pf_cct_flags(pf_cct_at(cct, n->parent)) & PF_CCT_ROOT ? PF_MEM_NONE : n->parent;
         code[id] = mem_code_id(s, n);
         call_line[id] = pf_cct_line(n);
     }
-    rc = pf_memtrack_result(mt, nids, parent, code, call_line, s->node_mem, lines, nlines);
+    /* while recording (a snapshot), allocations without the GIL may update the tracker */
+    pf_memhook_lock();
+    rc = pf_memtrack_result(mt, nids, parent, code, call_line, *node_mem, lines, nlines);
+    pf_memhook_unlock();
 done:
     pf_free(parent);
     pf_free(code);
@@ -765,6 +780,8 @@ fail:
  * calls itself. */
 typedef struct build_ctx {
     pf_session *s;
+    pf_cct *cct;              /* the tree being merged: the session's, or a snapshot's copy */
+    pf_mem *node_mem;         /* SELF memory counters by node id, or NULL */
     pf_trace *t;
     uint32_t thread;          /* trace index of the thread being emitted */
     double ns_per_tick;
@@ -778,7 +795,8 @@ static int splice_ours(void *ctx, const pf_cct_node *n)
 
 static void moved(void *ctx, uint32_t from, uint32_t to)
 {
-    node_mem_move(((build_ctx *)ctx)->s, from, to);
+    build_ctx *b = ctx;
+    node_mem_move(b->cct, b->node_mem, from, to);
 }
 
 /* pf_cct_merge's emit callback: one trace node. */
@@ -799,11 +817,11 @@ static uint32_t emit_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t
     uint32_t index = pf_trace_add_node(b->t, &rec);
     if (index == PF_NONE)
         return PF_CCT_NONE;
-    if (b->s->node_mem != NULL) {
+    if (b->node_mem != NULL) {
         pf_mem *m = pf_trace_node_mem_at(b->t, index);
         if (m == NULL)
             return PF_CCT_NONE;
-        *m = b->s->node_mem[id];
+        *m = b->node_mem[id];
     }
     b->calls += n->calls;
     return index;
@@ -815,7 +833,14 @@ static uint32_t thread_name(pf_trace *t, pf_session *s, pf_tstate *ts)
                                           : pf_thread_object(ts->ident);   /* new ref */
     uint32_t id = PF_STR_NONE;
     if (thread != NULL) {
-        PyObject *name = PyObject_GetAttrString(thread, "name");     /* new ref */
+        /* Thread._name, the attribute behind the name property: reading it runs no
+         * Python code, so a snapshot never lets another thread in mid-build */
+        PyObject *name = PyObject_GetAttrString(thread, "_name");    /* new ref */
+        if (name == NULL || !PyUnicode_Check(name)) {
+            Py_XDECREF(name);
+            PyErr_Clear();
+            name = PyObject_GetAttrString(thread, "name");
+        }
         if (name != NULL && PyUnicode_Check(name))
             id = intern_str(t, name);
         Py_XDECREF(name);
@@ -967,19 +992,20 @@ void pf_session_drop_tree(pf_session *s)
         ts->cct = NULL;
     pf_cct_free(s->cct);
     s->cct = NULL;
-    pf_free(s->node_mem);
-    s->node_mem = NULL;
 }
 
-pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
+/* Builds the trace of tree cct (the session's, or a snapshot's copy), whose open
+ * activations are closed, with the times of the run from t_start to s->t_stop. */
+static pf_trace *build(pf_session *s, pf_cct *cct, uint64_t *total_calls)
 {
     pf_trace *t = pf_trace_new();
     pf_memtrack_line *mlines = NULL;
+    pf_mem *node_mem = NULL;
     uint32_t nmlines = 0;
     const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
     if (t == NULL)
         goto fail;
-    if (mt != NULL && mem_collect(s, mt, &mlines, &nmlines) < 0)
+    if (mt != NULL && mem_collect(s, cct, mt, &node_mem, &mlines, &nmlines) < 0)
         goto fail;
 
     pf_meta *m = &t->meta;
@@ -1020,14 +1046,34 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
     m->modes = PF_MODE_CALLS;
     m->flags = s->oom ? PF_FLAG_OUT_OF_MEMORY : 0;
     m->pid = (uint64_t)getpid();
+    if (s->exit_signal != 0)
+        m->exit_signal = (uint32_t)s->exit_signal;
+    else if (s->exit_code != PF_EXIT_UNKNOWN)
+        m->exit_code = s->exit_code;
+    if (s->process.pid != 0) {          /* under collect: who this process is */
+        pf_process pr = s->process;
+        pr.command = pf_strtab_intern_cstr(t->strings, s->command ? s->command : "");
+        if (pr.command == PF_STR_NONE)
+            goto fail;
+        if (m->exit_signal != 0) {
+            pr.flags |= PF_PROC_KILLED;
+            pr.exit_signal = m->exit_signal;
+        } else if (m->exit_code != PF_EXIT_UNKNOWN) {
+            pr.flags |= PF_PROC_EXITED;
+            pr.exit_code = m->exit_code;
+        }
+        if (pf_trace_add_process(t, &pr) == PF_NONE)
+            goto fail;
+    }
 
     /* At most one trace node per tree node: one allocation, no growth copies. */
-    if (pf_trace_reserve_nodes(t, pf_cct_count(s->cct)) < 0)
+    if (pf_trace_reserve_nodes(t, pf_cct_count(cct)) < 0)
         goto fail;
-    build_ctx b = { s, t, 0, ns_per_tick, 0 };
+    build_ctx b = { s, cct, node_mem, t, 0, ns_per_tick, 0 };
     const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
-        if (pf_cct_at(s->cct, ts->root)->child == PF_CCT_NONE)
+        if (ts->root == PF_CCT_NONE || ts->root >= pf_cct_count(cct)
+            || pf_cct_at(cct, ts->root)->child == PF_CCT_NONE)
             continue;
         pf_thread th;
         th.ident = ts->ident;
@@ -1035,10 +1081,16 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
         if (th.name == PF_STR_NONE)
             goto fail;
         b.thread = pf_trace_add_thread(t, &th);
-        if (b.thread == PF_NONE || pf_cct_merge(s->cct, ts->root, &ops, &b) < 0)
+        if (b.thread == PF_NONE || pf_cct_merge(cct, ts->root, &ops, &b) < 0)
             goto fail;
     }
     uint64_t calls = b.calls;
+    if (t->nprocesses == 1) {
+        t->processes[0].first_thread = 0;
+        t->processes[0].nthreads = t->nthreads;
+        t->processes[0].calls = calls;
+        t->processes[0].duration_ns = m->duration_ns;
+    }
     if (s->lines_used) {
         m->modes |= PF_MODE_LINES;
         if (add_lines(t, s, ns_per_tick) < 0)
@@ -1059,16 +1111,72 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
             if (add_mem_lines(t, s, mlines, nmlines) < 0)
                 goto fail;
         }
+        if (t->nprocesses == 1)
+            t->processes[0].peak_live_bytes = m->peak_live_bytes;
     }
     if (add_sources(t) < 0)
         goto fail;
     *total_calls = calls;
     pf_memtrack_lines_free(mlines);
+    pf_free(node_mem);
     return t;
 fail:
     pf_memtrack_lines_free(mlines);
+    pf_free(node_mem);
     pf_trace_free(t);
     if (!PyErr_Occurred())
         PyErr_NoMemory();
     return NULL;
+}
+
+pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
+{
+    return build(s, s->cct, total_calls);
+}
+
+/* Closes copies of every thread's open activations at now in tree c, a copy of the
+ * session's tree (same node ids), the way pf_session_flush closes the real ones. */
+static void close_open_copies(pf_session *s, pf_cct *c, uint64_t now)
+{
+    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
+        if (ts->depth == 0)
+            continue;
+        pf_cct_act cur = ts->stack[ts->depth - 1].act, caller;
+        cur.node = pf_cct_at(c, cur.id);
+        for (uint32_t d = ts->depth; d-- > 0;) {
+            if (d > 0) {
+                caller = ts->stack[d - 1].act;
+                caller.node = pf_cct_at(c, caller.id);
+            }
+            pf_cct_close(&cur, d > 0 ? &caller : NULL, now);   /* as pf_pop_top does */
+            cur = caller;
+        }
+    }
+}
+
+pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now)
+{
+    size_t charged = 0;
+    pf_cct *copy = pf_cct_clone(s->cct, &charged);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    close_open_copies(s, copy, now);
+    /* the key table's index field chains dead keys while recording, and is the trace's
+     * code index while building: empty the chain, build, then clear the indices */
+    release_dead(s);
+    for (size_t i = 0; i < s->nkeys; i++)
+        s->keys[i].index = PF_NONE;
+    uint64_t saved_t = s->t_stop, saved_mono = s->mono_stop;
+    s->t_stop = now;
+    s->mono_stop = mono_now;
+    uint64_t calls = 0;
+    pf_trace *t = build(s, copy, &calls);
+    s->t_stop = saved_t;
+    s->mono_stop = saved_mono;
+    for (size_t i = 0; i < s->nkeys; i++)
+        s->keys[i].index = PF_NONE;
+    pf_cct_free(copy);
+    return t;
 }

@@ -152,9 +152,14 @@ struct pf_session {
     char **include, **exclude; /* owned NULL-terminated fnmatch patterns, or NULL */
     /* memory (--memory): the allocator hooks record into memhook's tracker */
     int memory;
-    pf_mem *node_mem;         /* stop time: SELF counters by node id (owned), see build */
     /* gaps: times (event clock) when a thread's recording stopped; end 0 = still open */
     pf_gap *gaps; uint32_t ngaps, cap_gaps;
+    /* under collect: this process's record (pid 0 = none: pyflame.start()), its command
+     * line (owned), and how it ended when known (exit_code PF_EXIT_UNKNOWN otherwise) */
+    pf_process process;
+    char *command;
+    int32_t exit_code;
+    int exit_signal;
 };
 
 /* The event clock.  Where the CPU has an invariant TSC (x86-64 with cpuid
@@ -205,6 +210,11 @@ typedef struct pf_session_config {
     unsigned long main_ident;       /* the main thread's ident */
     PyTypeObject *tstate_type;      /* borrowed: the thread-state type */
     int (*native_is_ours)(const PyMethodDef *def);
+    /* under collect, a process record for the trace: ppid, PF_PROC_FORKED; command
+     * (copied) set means "write one" */
+    const char *command;
+    uint64_t ppid;
+    uint32_t process_flags;
 } pf_session_config;
 
 /* A new session.  NULL with a Python exception set on failure (out of memory, or
@@ -252,7 +262,14 @@ void pf_session_flush(pf_session *s, uint64_t now);
  * Python exception set). */
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
 
-/* Frees the calling-context tree and the node memory counters once the trace is built
+/* A trace of what the session holds now, while recording goes on: the tree is copied,
+ * the copy's open activations are closed at now (event clock; mono_now the same moment
+ * in CLOCK_MONOTONIC ns) and it is built as at stop.  Lines still running lose their
+ * current span.  Call with the GIL held; the program's threads run no event meanwhile.
+ * A new trace, or NULL with a Python exception set. */
+pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now);
+
+/* Frees the calling-context tree once the trace is built
  * (stop is then over for them: only writing the trace remains), so the tree, the
  * trace's model and the writer's buffers never all exist at once.  Call only after
  * pf_session_flush (the hooks are off and code deaths no longer touch the tree). */

@@ -1,16 +1,22 @@
 """_runner.py: runs a program under `pyflame-c collect` so that it cannot tell.
 
-The CLI executes  PY -c BOOTSTRAP PKGDIR OUT DISPLAY FLAGS PYNAME TARGET ARGS...
+The CLI executes  PY -c BOOTSTRAP PKGDIR SESSION DISPLAY FLAGS PYNAME TARGET ARGS...
 BOOTSTRAP loads this package from PKGDIR into sys.modules['pyflame'] (without touching
 sys.path) and calls main(), which then does what python3 itself does for
-`python3 TARGET ARGS` (or `python3 -m TARGET ARGS`): sys.argv, sys.path[0], the
-__main__ namespace, tracebacks without our frames, exit status, KeyboardInterrupt's
-death by SIGINT.  The collector records the program from its first line; the trace is
-written at interpreter exit (after non-daemon threads end), at SIGTERM (then the
-process still dies of SIGTERM), or just before os._exit().
+`python3 TARGET ARGS` (or `python3 -m TARGET ARGS`, or `python3 -c TARGET ARGS` in a
+child): sys.argv, sys.orig_argv, sys.path[0], the __main__ namespace, tracebacks
+without our frames, exit status, KeyboardInterrupt's death by SIGINT.
 
-A forked child stops recording: it inherits the parent's session in memory, drops it
-without writing, and runs unprofiled (the parent's trace is not affected).
+Each process writes its own trace into the SESSION folder (PID-NS.gz): snapshots while
+it runs, a last one if SIGTERM or SIGHUP ends it (collector/snapshot.h), its final trace
+at interpreter exit (after non-daemon threads end) or just before os._exit() and the
+os.exec* functions.  The CLI merges them when the program has ended.  No signal
+disposition of the program is changed.
+
+Children are followed (unless --no-follow): a forked child drops the session it
+inherited and starts its own; a new interpreter started with sys.executable (subprocess,
+multiprocessing's spawn and forkserver, os.exec*, os.posix_spawn*) has its command line
+rewritten to start under this runner, with the interpreter options it was given.
 """
 import os
 import sys
@@ -27,51 +33,52 @@ _SETS_CACHED = sys.version_info < (3, 15)
 class _State:
     done = False          # trace written (or dropped, in a forked child)
     sigint = False        # die of SIGINT at the end, like python3 after a KeyboardInterrupt
-    quiet = False
-    display = "trace.gz"
+    exit_code = None      # the process's exit status when known (SystemExit, os._exit)
+    session = None        # the folder of the run's per-process traces
+    pkgdir = None         # this package's folder, for children
+    flags = ""            # the FLAGS argument, for children
+    follow = True         # follow child processes
+    options = None        # collector options shared by every process of the run
+    python = None         # realpath of sys.executable: children running it are followed
 
 
 _state = _State()
 
 
-def _human(n):
-    if n < 0:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
-        n /= 1024.0
+def _part_path():
+    """This process's trace in the session folder (an exec'd image keeps the pid)."""
+    import time
+    return os.path.join(_state.session, "%d-%d.gz" % (os.getpid(), time.monotonic_ns()))
+
+
+def _command():
+    """The process's command line, for its process record."""
+    argv = getattr(sys, "orig_argv", None) or [sys.executable or "python3"] + sys.argv
+    return " ".join(str(a) for a in argv)
+
+
+def _start(forked=False):
+    """Starts recording this process into a new part of the session."""
+    _state.done = False
+    _collector.start(_part_path(), meta=pyflame._meta(), command=_command(),
+                     ppid=os.getppid(), forked=forked, **_state.options)
 
 
 def _finish():
-    """Stops recording, writes the trace and prints the summary line (once)."""
+    """Stops recording and writes this process's trace (once)."""
     if _state.done:
         return
     _state.done = True
     if not _collector.active():
         return
     try:
-        s = _collector.stop()
+        _collector.stop(exit_code=_state.exit_code)
     except Exception as e:  # the program's exit status must not change because of us
-        sys.stderr.write("pyflame-c: %s\n" % (e,))
-        sys.stderr.flush()
-        return
-    err = sys.stderr
-    try:
-        if not _state.quiet:
-            peak = ""
-            if s.get("peak_live_bytes"):
-                peak = ", memory peak %s" % _human(s["peak_live_bytes"])
-            err.write("pyflame-c: wrote %s (%s, %s calls recorded%s)\n"
-                      % (_state.display, _human(s["size"]), format(s["calls"], ","), peak))
-        for g in s.get("gaps", ()):
-            err.write("pyflame-c: warning: not recorded: %s\n" % g)
-        if s["oom"]:
-            err.write("pyflame-c: memory was exhausted while profiling: recording stopped "
-                      "early, the trace holds what was recorded until then\n")
-        err.flush()
-    except Exception:
-        pass
+        try:
+            sys.stderr.write("pyflame-c: %s\n" % (e,))
+            sys.stderr.flush()
+        except Exception:
+            pass
 
 
 def _at_exit():
@@ -88,10 +95,18 @@ def _at_exit():
         os.kill(os.getpid(), signal.SIGINT)
 
 
+def _exit_status(code):
+    """The status SystemExit(code) gives, as python3 computes it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xff
+    return 1
+
+
 def _install_exit_hooks():
     import atexit
     import functools
-    import signal
 
     # Registered first, so it runs last: after the program's own atexit handlers and
     # after Python has waited for non-daemon threads.
@@ -101,6 +116,7 @@ def _install_exit_hooks():
 
     @functools.wraps(real_exit)
     def _exit(status):
+        _state.exit_code = status
         _finish()
         real_exit(status)
 
@@ -108,31 +124,149 @@ def _install_exit_hooks():
 
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_forked_child)
+    if _state.follow:
+        _install_follow()
 
-    real_signal, real_getsignal = signal.signal, signal.getsignal
-    if real_getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        return
 
-    def _on_sigterm(signum, frame):
-        _finish()
-        real_signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+# ---- following children ----------------------------------------------------------------
 
-    # The program sees SIGTERM's disposition as SIG_DFL, as it would without us; a
-    # handler it installs replaces ours.
-    @functools.wraps(real_getsignal)
-    def getsignal(signalnum):
-        h = real_getsignal(signalnum)
-        return signal.SIG_DFL if h is _on_sigterm else h
+# A child interpreter starts with this instead of its -c/-m/script; the arguments after
+# it are PKGDIR SESSION DISPLAY FLAGS PYNAME TARGET ARGS..., as from the CLI.
+_CHILD_BOOTSTRAP = (
+    "import sys,importlib.util as _u;_d=sys.argv[1];"
+    "_s=_u.spec_from_file_location('pyflame',_d+'/__init__.py',submodule_search_locations=[_d]);"
+    "_m=_u.module_from_spec(_s);sys.modules['pyflame']=_m;_s.loader.exec_module(_m);"
+    "from pyflame._runner import main as _main;_main()")
 
-    @functools.wraps(real_signal)
-    def signal_(signalnum, handler):
-        old = real_signal(signalnum, handler)
-        return signal.SIG_DFL if old is _on_sigterm else old
 
-    real_signal(signal.SIGTERM, _on_sigterm)
-    signal.getsignal = getsignal
-    signal.signal = signal_
+def _runs_our_python(candidates):
+    """True if the first of candidates that execve would run is this interpreter."""
+    for c in candidates:
+        try:
+            c = os.fsdecode(c)
+        except (TypeError, ValueError):
+            return False
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return os.path.realpath(c) == _state.python
+    return False
+
+
+def _child_argv(argv):
+    """argv (a command line running this interpreter) rewritten to run under this runner,
+    keeping its interpreter options; None when it runs no program (the REPL, stdin,
+    --version...)."""
+    try:
+        argv = [os.fsdecode(a) for a in argv]
+    except (TypeError, ValueError):
+        return None
+    i, n = 1, len(argv)
+    while i < n:
+        a = argv[i]
+        if a == "--check-hash-based-pycs":
+            i += 2
+            continue
+        if a == "-" or a.startswith("--"):
+            return None                       # stdin, --help, --version, ...
+        if not a.startswith("-"):
+            return _rewrite(argv, argv[1:i], "s", a, argv[i + 1:])
+        for j in range(1, len(a)):
+            ch = a[j]
+            if ch in "cm":
+                opts = argv[1:i] + ([a[:j]] if j > 1 else [])
+                if j + 1 < len(a):
+                    return _rewrite(argv, opts, ch, a[j + 1:], argv[i + 1:])
+                if i + 1 < n:
+                    return _rewrite(argv, opts, ch, argv[i + 1], argv[i + 2:])
+                return None
+            if ch in "WX":
+                if j + 1 == len(a):
+                    i += 1                    # its value is the next argument
+                break
+            if ch in "hVi?":
+                return None                   # help, version, interactive
+        i += 1
+    return None
+
+
+def _rewrite(argv, opts, kind, target, args):
+    flags = ",".join(kv for kv in _state.flags.split(",")
+                     if not kv.startswith(("module=", "kind=", "child=", "quiet=")))
+    flags += ",kind=%s,child=1,quiet=1" % kind
+    return ([argv[0]] + opts + ["-c", _CHILD_BOOTSTRAP, _state.pkgdir, _state.session, "",
+                                flags, argv[0], target] + args)
+
+
+def _followed(path, argv, search_path=None):
+    """argv rewritten when it starts this interpreter, else argv."""
+    if not _state.follow or _state.done:
+        return argv
+    path = os.fsdecode(path)
+    if search_path is not None and os.sep not in path:
+        cands = [os.path.join(d, path) for d in search_path]
+    else:
+        cands = [path]
+    if not _runs_our_python(cands):
+        return argv
+    new = _child_argv(argv)
+    return argv if new is None else new
+
+
+def _install_follow():
+    import functools
+    try:
+        import _posixsubprocess
+    except ImportError:
+        _posixsubprocess = None
+    if _posixsubprocess is not None:
+        real_fork_exec = _posixsubprocess.fork_exec
+
+        @functools.wraps(real_fork_exec)
+        def fork_exec(args, executable_list, *rest):
+            if (args is not None and not _state.done
+                    and _runs_our_python(executable_list or ())):
+                args = _child_argv(args) or args
+            return real_fork_exec(args, executable_list, *rest)
+
+        _posixsubprocess.fork_exec = fork_exec
+
+    def wrap_exec(name):
+        real = getattr(os, name, None)
+        if real is None:
+            return
+
+        @functools.wraps(real)
+        def exec_(path, args, *rest):
+            args = _followed(path, args)
+            # the new image replaces this one: its trace is written now
+            recording = not _state.done
+            _finish()
+            try:
+                return real(path, args, *rest)
+            except BaseException:
+                if recording:
+                    _start()                  # still this image: record on, into a new part
+                raise
+
+        setattr(os, name, exec_)
+
+    for name in ("execv", "execve"):
+        wrap_exec(name)
+
+    def wrap_spawn(name, search):
+        real = getattr(os, name, None)
+        if real is None:
+            return
+
+        @functools.wraps(real)
+        def spawn(path, argv, *rest, **kw):
+            env = rest[0] if rest else kw.get("env")
+            where = os.get_exec_path(env) if search else None
+            return real(path, _followed(path, argv, where), *rest, **kw)
+
+        setattr(os, name, spawn)
+
+    wrap_spawn("posix_spawn", False)
+    wrap_spawn("posix_spawnp", True)
 
 
 def _line_profile(func):
@@ -152,8 +286,11 @@ def _install_profile_builtin():
 
 
 def _forked_child():
+    recording = not _state.done
     _state.done = True
     _collector.forget()
+    if recording and _state.follow:
+        _start(forked=True)
 
 
 def _strip(tb):
@@ -183,12 +320,17 @@ def _clean_main():
     return g
 
 
+def _sets_path0():
+    """False where python3 puts no script folder or cwd first in sys.path (-P, -I): our
+    -c bootstrap then did not either, and sys.path[0] is not ours to replace."""
+    return not (getattr(sys.flags, "safe_path", False) or sys.flags.isolated)
+
+
 def _setup_script(g, pyname, target, args):
     import io
     sys.argv[:] = [target] + args
-    if hasattr(sys, "orig_argv"):
-        sys.orig_argv = [pyname, target] + args
-    sys.path[0] = os.path.dirname(os.path.realpath(target))
+    if _sets_path0():
+        sys.path[0] = os.path.dirname(os.path.realpath(target))
     filename = os.path.abspath(target) if sys.version_info >= (3, 9) else target
     try:
         with io.open_code(target) as f:
@@ -212,9 +354,8 @@ def _setup_script(g, pyname, target, args):
 def _setup_module(g, pyname, target, args):
     import runpy
     sys.argv[:] = ["-m"] + args
-    if hasattr(sys, "orig_argv"):
-        sys.orig_argv = [pyname, "-m", target] + args
-    sys.path[0] = os.getcwd()
+    if _sets_path0():
+        sys.path[0] = os.getcwd()
     try:
         mod_name, spec, code = runpy._get_module_details(target, runpy._Error)
     except runpy._Error as e:
@@ -230,46 +371,109 @@ def _setup_module(g, pyname, target, args):
     return code
 
 
-def main():
-    # sys.argv: ['-c', PKGDIR, OUT, DISPLAY, FLAGS, PYNAME, TARGET, ARGS...]
-    _, _pkgdir, out, display, flags, pyname, target = sys.argv[:7]
-    args = sys.argv[7:]
-    opts = dict(kv.split("=", 1) for kv in flags.split(",") if "=" in kv)
-    _state.quiet = opts.get("quiet") == "1"
-    _state.display = display
-    g = _clean_main()
-    try:
-        if opts.get("module") == "1":
-            code = _setup_module(g, pyname, target, args)
-        else:
-            code = _setup_script(g, pyname, target, args)
-    except SystemExit:
-        raise
-    except BaseException as e:  # e.g. a SyntaxError in the program: not profiled yet
-        _report_uncaught(e)
-        sys.exit(1)
-    _install_exit_hooks()
-    globs = {}
-    for k in ("PYFLAME_C_INCLUDE", "PYFLAME_C_EXCLUDE"):
-        globs[k] = [p for p in os.environ.pop(k, "").split("\n") if p]
-    if opts.get("module") == "1":
+def _setup_code(g, pyname, target, args):
+    """python3 -c TARGET ARGS (a child): our bootstrap ran as -c too, so __main__ and
+    sys.path[0] are already what -c gives."""
+    sys.argv[:] = ["-c"] + args
+    g["__name__"] = "__main__"
+    return compile(target, "<string>", "exec", dont_inherit=True)
+
+
+def _fix_orig_argv(pyname, kind, target, args):
+    """sys.orig_argv as python3 would have it: a child keeps its interpreter options."""
+    if not hasattr(sys, "orig_argv"):
+        return
+    opts = []
+    if _CHILD_BOOTSTRAP in sys.orig_argv:
+        opts = sys.orig_argv[1:sys.orig_argv.index(_CHILD_BOOTSTRAP) - 1]
+    head = {"s": [target], "m": ["-m", target], "c": ["-c", target]}[kind]
+    sys.orig_argv = [pyname] + opts + head + args
+
+
+def _session_options(child, opts, root):
+    """The collector options every process of the run shares.  The program's process
+    decides them (the include/exclude globs come from the CLI's environment) and leaves
+    them in the session folder for its children."""
+    path = os.path.join(_state.session, "options")
+    if child:
+        root, include, exclude = None, [], []
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                for line in f.read().split("\n"):
+                    key, _, value = line.partition("\t")
+                    if key == "root":
+                        root = value
+                    elif key == "include":
+                        include.append(value)
+                    elif key == "exclude":
+                        exclude.append(value)
+        except OSError:
+            pass
+    else:
+        include, exclude = [[p for p in os.environ.pop(k, "").split("\n") if p]
+                            for k in ("PYFLAME_C_INCLUDE", "PYFLAME_C_EXCLUDE")]
+        try:
+            with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write("\n".join(["root\t" + root] + ["include\t" + p for p in include]
+                                   + ["exclude\t" + p for p in exclude]))
+        except OSError:
+            pass
+    floor = opts.get("floor") == "1"
+    return dict(limit=int(opts.get("limit", "0")), floor=floor, ours=pyflame._OURS,
+                lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
+                root=root, include=include, exclude=exclude,
+                snapshot=0.0 if floor else float(opts.get("snapshot", "1")), term=True)
+
+
+def _program_root(kind, g, target):
+    """The folder of the program's own code (what --lines records by default)."""
+    if kind == "m":
         spec = g.get("__spec__")
         origin = getattr(spec, "origin", None) or os.getcwd()
         root = os.path.dirname(os.path.realpath(origin))
         if spec is not None and spec.parent:   # the top package's folder
             for _ in spec.parent.split(".")[1:]:
                 root = os.path.dirname(root)
+    elif kind == "c":
+        root = os.getcwd()
     else:
         root = os.path.dirname(os.path.abspath(target))
+    return root.rstrip(os.sep) + os.sep
+
+
+def main():
+    # sys.argv: ['-c', PKGDIR, SESSION, DISPLAY, FLAGS, PYNAME, TARGET, ARGS...]
+    _, pkgdir, session, _display, flags, pyname, target = sys.argv[:7]
+    args = sys.argv[7:]
+    opts = dict(kv.split("=", 1) for kv in flags.split(",") if "=" in kv)
+    kind = opts.get("kind") or ("m" if opts.get("module") == "1" else "s")
+    child = opts.get("child") == "1"
+    _state.session, _state.pkgdir, _state.flags = session, pkgdir, flags
+    _state.follow = opts.get("follow", "1") == "1"
+    _state.python = os.path.realpath(sys.executable) if sys.executable else None
+    g = _clean_main()
+    try:
+        if kind == "m":
+            code = _setup_module(g, pyname, target, args)
+        elif kind == "c":
+            code = _setup_code(g, pyname, target, args)
+        else:
+            code = _setup_script(g, pyname, target, args)
+        _fix_orig_argv(pyname, kind, target, args)
+    except SystemExit:
+        raise
+    except BaseException as e:  # e.g. a SyntaxError in the program: not profiled yet
+        _report_uncaught(e)
+        sys.exit(1)
+    _state.options = _session_options(child, opts, _program_root(kind, g, target))
+    _install_exit_hooks()
     _install_profile_builtin()
-    _collector.start(out, meta=pyflame._meta(), limit=int(opts.get("limit", "0")),
-                     defer=True, floor=opts.get("floor") == "1", ours=pyflame._OURS,
-                     lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
-                     root=root.rstrip(os.sep) + os.sep,
-                     include=globs["PYFLAME_C_INCLUDE"], exclude=globs["PYFLAME_C_EXCLUDE"])
+    _collector.start(_part_path(), meta=pyflame._meta(), command=_command(),
+                     ppid=os.getppid(), defer=True, **_state.options)
     try:
         _collector.run(code, g)
-    except SystemExit:
+    except SystemExit as e:
+        _state.exit_code = _exit_status(e.code)
         raise
     except BaseException as e:
         _report_uncaught(e)
@@ -277,5 +481,7 @@ def main():
             _state.sigint = True
         del e
     else:
+        _state.exit_code = 0
         return
+    _state.exit_code = 1
     sys.exit(1)

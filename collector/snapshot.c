@@ -1,0 +1,232 @@
+/* snapshot.c: periodic snapshots of the session, and the last one at SIGTERM/SIGHUP
+ * (see snapshot.h for what and why).
+ *
+ * The thread sleeps on a semaphore (sem_post is async-signal-safe, and a semaphore has
+ * no file descriptor that the program could close or reuse), with a deadline for the
+ * next periodic snapshot.  Everything it does with Python objects happens with the GIL
+ * held; it runs no Python code, so no event of ours fires for it and no other thread
+ * runs while it builds.  All signals are blocked in it, so handlers run on the
+ * program's threads as they would without us.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector/hook.h"
+#include "collector/memhook.h"
+#include "collector/snapshot.h"
+
+#define NTERM 2
+static const int term_signals[NTERM] = { SIGTERM, SIGHUP };
+
+static struct {
+    int started;                    /* a thread runs (in process owner) */
+    pid_t owner;
+    pthread_t thread;
+    sem_t wake;                     /* posted by stop and by the signal handler */
+    atomic_int stop;
+    volatile sig_atomic_t term;     /* the terminating signal received, 0 = none */
+    uint64_t interval_ns;
+    unsigned long count;
+    uint64_t last_calls;            /* calls in the tree at the last snapshot */
+    int handled[NTERM];             /* our handler was installed for term_signals[i] */
+    int have_timer[NTERM];
+    timer_t timer[NTERM];
+} snap;
+
+/* Dies of sig as if it had the default disposition all along. */
+static void die_of(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    kill(getpid(), sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static void on_term(int sig)
+{
+    int saved = errno;
+    if (!snap.started || getpid() != snap.owner || snap.term != 0) {
+        die_of(sig);                /* a forked child, or the deadline below passed */
+        errno = saved;
+        return;
+    }
+    snap.term = sig;
+    for (int i = 0; i < NTERM; i++) {
+        if (term_signals[i] == sig && snap.have_timer[i]) {
+            struct itimerspec its;
+            memset(&its, 0, sizeof its);
+            its.it_value.tv_nsec = PF_SNAPSHOT_TERM_MS * 1000000L;
+            timer_settime(snap.timer[i], 0, &its, NULL);
+        }
+    }
+    sem_post(&snap.wake);
+    errno = saved;
+}
+
+/* Writes one snapshot of s (GIL held).  sig: the terminating signal it is the last one
+ * for, or 0 for a periodic one (then marked cut short: the final write replaces it). */
+static void write_one(pf_session *s, int sig)
+{
+    uint64_t calls = pf_cct_total_calls(s->cct);
+    if (sig == 0 && calls == snap.last_calls && snap.count > 0)
+        return;                     /* nothing ran since the last one */
+    pf_memhook_suspend();
+    if (sig != 0)
+        s->exit_signal = sig;
+    pf_trace *t = pf_session_snapshot(s, pf_now(), pf_mono_ns());
+    if (t != NULL) {
+        if (sig == 0) {
+            t->meta.flags |= PF_FLAG_CUT_SHORT;
+            for (uint32_t i = 0; i < t->nprocesses; i++)
+                t->processes[i].flags |= PF_PROC_CUT_SHORT;
+        }
+        pf_error err;
+        pf_error_clear(&err);
+        if (pf_trace_write(t, s->path, &err) == 0) {
+            snap.count++;
+            snap.last_calls = calls;
+        }
+        pf_trace_free(t);
+    }
+    PyErr_Clear();
+    pf_memhook_resume();
+}
+
+static void *run(void *arg)
+{
+    (void)arg;
+    uint64_t wait_ns = snap.interval_ns;
+    for (;;) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        uint64_t ns = (uint64_t)dl.tv_nsec + wait_ns;
+        dl.tv_sec += (time_t)(ns / 1000000000u);
+        dl.tv_nsec = (long)(ns % 1000000000u);
+        while (sem_clockwait(&snap.wake, CLOCK_MONOTONIC, &dl) < 0 && errno == EINTR)
+            ;
+        if (atomic_load(&snap.stop))
+            break;
+        int sig = snap.term;
+        PyGILState_STATE g = PyGILState_Ensure();
+        if (atomic_load(&snap.stop) || pf_active == NULL) {
+            PyGILState_Release(g);
+            break;
+        }
+        uint64_t t0 = pf_mono_ns();
+        write_one(pf_active, sig);
+        uint64_t cost = pf_mono_ns() - t0;
+        PyGILState_Release(g);
+        if (sig != 0) {
+            die_of(sig);
+            break;
+        }
+        /* at most ~5% of the run goes to snapshots */
+        wait_ns = cost * 20 > snap.interval_ns ? cost * 20 : snap.interval_ns;
+    }
+    return NULL;
+}
+
+int pf_snapshot_start(pf_session *s, double interval_s, int term)
+{
+    (void)s;
+    if (snap.started)
+        return 0;
+    memset(&snap, 0, sizeof snap);
+    snap.owner = getpid();
+    snap.interval_ns = (uint64_t)(interval_s * 1e9);
+    if (snap.interval_ns < 1000000u)
+        snap.interval_ns = 1000000u;
+    if (sem_init(&snap.wake, 0, 0) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);      /* the thread inherits: no signals */
+    int rc = pthread_create(&snap.thread, NULL, run, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        sem_destroy(&snap.wake);
+        errno = rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    snap.started = 1;
+    for (int i = 0; term && i < NTERM; i++) {
+        struct sigaction cur;
+        if (sigaction(term_signals[i], NULL, &cur) < 0 || (cur.sa_flags & SA_SIGINFO)
+            || cur.sa_handler != SIG_DFL)
+            continue;               /* the program (or its parent) chose a disposition */
+        struct sigevent sev;
+        memset(&sev, 0, sizeof sev);
+        sev.sigev_notify = SIGEV_SIGNAL;
+        sev.sigev_signo = term_signals[i];
+        snap.have_timer[i] = timer_create(CLOCK_MONOTONIC, &sev, &snap.timer[i]) == 0;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_term;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        for (int j = 0; j < NTERM; j++)
+            sigaddset(&sa.sa_mask, term_signals[j]);
+        snap.handled[i] = sigaction(term_signals[i], &sa, NULL) == 0;
+    }
+    return 0;
+}
+
+int pf_snapshot_stop(void)
+{
+    if (!snap.started || snap.owner != getpid())
+        return 0;
+    for (int i = 0; i < NTERM; i++) {
+        struct sigaction cur;
+        if (snap.handled[i] && sigaction(term_signals[i], NULL, &cur) == 0
+            && cur.sa_handler == on_term) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = SIG_DFL;
+            sigemptyset(&sa.sa_mask);
+            sigaction(term_signals[i], &sa, NULL);
+        }
+        if (snap.have_timer[i])
+            timer_delete(snap.timer[i]);
+        snap.handled[i] = snap.have_timer[i] = 0;
+    }
+    atomic_store(&snap.stop, 1);
+    sem_post(&snap.wake);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(snap.thread, NULL);
+    Py_END_ALLOW_THREADS
+    sem_destroy(&snap.wake);
+    snap.started = 0;
+    return snap.term;             /* a signal the thread did not get to act on */
+}
+
+void pf_snapshot_die(int sig)
+{
+    die_of(sig);
+}
+
+void pf_snapshot_forget(void)
+{
+    snap.started = 0;                   /* the handler now re-raises at once */
+    for (int i = 0; i < NTERM; i++)
+        snap.have_timer[i] = 0;         /* timers are not inherited by fork */
+}
+
+unsigned long pf_snapshot_count(void)
+{
+    return snap.count;
+}

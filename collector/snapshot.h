@@ -1,0 +1,51 @@
+/* snapshot.h: keeps a recent copy of the session on disk while the program runs, so
+ * that a process that dies without writing its trace (SIGKILL, a crash, the OOM killer)
+ * still leaves what it recorded up to a recent moment, and writes a last, complete one
+ * when SIGTERM or SIGHUP ends it.  Internal to the extension.
+ *
+ * A thread of ours (not a Python thread: no threading.Thread, no events) wakes every
+ * interval, takes the GIL, and writes pf_session_snapshot to the session's path, marked
+ * PF_FLAG_CUT_SHORT (the final write at stop replaces it).  Intervals stretch so that
+ * snapshots cost at most about 5% of the run (a big tree takes longer to write), and a
+ * snapshot is skipped while nothing was called since the last one.
+ *
+ * Terminating signals.  With term set, SIGTERM and SIGHUP, where their disposition is
+ * the default (the program did not choose one), get a C handler that Python does not
+ * see: signal.getsignal() still says SIG_DFL, and a handler the program installs
+ * replaces ours.  The handler wakes the thread, which writes a last snapshot (marked
+ * with the signal, not cut short) and then re-raises the signal with the default
+ * disposition, so the process dies of it as under plain Python.  If the GIL cannot be
+ * had within PF_SNAPSHOT_TERM_MS (a long C call that holds it), a timer re-delivers the
+ * signal and the process dies at once, with the last periodic snapshot on disk.  In a
+ * forked child (until the child starts its own session) the handler re-raises at once.
+ */
+#ifndef PF_COLLECTOR_SNAPSHOT_H
+#define PF_COLLECTOR_SNAPSHOT_H
+
+#include "collector/session.h"
+
+/* How long a terminating signal may wait for the last snapshot. */
+#define PF_SNAPSHOT_TERM_MS 100
+
+/* Starts snapshots of s every interval_s seconds (> 0), and with term the signal
+ * handlers above.  Call with the GIL held, s being pf_active.  0, or -1 with a Python
+ * exception set. */
+int pf_snapshot_start(pf_session *s, double interval_s, int term);
+
+/* Stops the thread and waits for it (the GIL is released meanwhile), and gives
+ * SIGTERM/SIGHUP back their default disposition where our handler still holds them.
+ * Call with the GIL held, before the session is stopped.  Returns a terminating signal
+ * that arrived but was not acted on yet (0 if none): the caller writes the trace and
+ * then calls pf_snapshot_die with it.  No-op (0) when not started. */
+int pf_snapshot_stop(void);
+
+/* Ends the process by sig with its default disposition (as plain Python would have). */
+void pf_snapshot_die(int sig);
+
+/* In a forked child: the thread does not exist here; forget it without waiting. */
+void pf_snapshot_forget(void);
+
+/* Snapshots written so far (for tests and the summary). */
+unsigned long pf_snapshot_count(void);
+
+#endif
