@@ -306,7 +306,8 @@ int pf_cmd_svg(int argc, char **argv)
     pf_error_clear(&err);
     pf_stacktree *tree = NULL;
     pf_trace *trace = NULL;
-    char gap_note[sizeof "Not recorded: " + 256 + 32];   /* the prefix, g and more below */
+    char gap_note[sizeof "Not recorded: " + 256 + 32];   /* the prefix, a gap and more */
+    char subtitle[1024];
     int writing = 0;
     const char *label = pf_cli_input_name(o.input);
     pf_input *in = pf_input_open(o.input, &err);
@@ -323,17 +324,12 @@ int pf_cmd_svg(int argc, char **argv)
         if (trace->meta.flags & PF_FLAG_OUT_OF_MEMORY)
             fprintf(stderr, "pyflame-c: warning: %s: the collector ran out of memory while "
                     "recording; the profile is incomplete\n", label);
-        if (trace->meta.ngaps) {
-            /* the subtitle says what the graph lacks (the first gap; text and html list all) */
-            char g[256], more[32] = "";
-            pf_trace_gap_describe(trace, 0, g, sizeof g);
-            if (trace->meta.ngaps > 1)
-                snprintf(more, sizeof more, " (and %u more)", trace->meta.ngaps - 1);
-            snprintf(gap_note, sizeof gap_note, "Not recorded: %s%s", g, more);
-            if (o.svg.subtitle == NULL)
-                o.svg.subtitle = gap_note;
+        /* the subtitle says what the graph lacks (the first gap; text and html list
+         * all) and holds beyond one process */
+        if (pf_svg_gap_note(trace, gap_note, sizeof gap_note))
             fprintf(stderr, "pyflame-c: warning: %s: %s\n", label, gap_note);
-        }
+        if (o.svg.subtitle == NULL)
+            o.svg.subtitle = pf_svg_trace_subtitle(trace, subtitle, sizeof subtitle);
         if (!(tree = pf_stacktree_from_trace(trace, &o.frame, &err)))
             goto fail;
         pf_svg_opts_for_metric(&o.svg, o.frame.metric, o.saw_colors, o.saw_countname);

@@ -110,6 +110,12 @@ static void walk_tree(struct walk *w, uint32_t r)
     }
 }
 
+/* True if thread lies in [first, first + n); n == UINT32_MAX takes every thread. */
+static int in_range(uint32_t thread, uint32_t first, uint32_t n)
+{
+    return n == UINT32_MAX || (thread >= first && thread - first < n);
+}
+
 /* Assigns each code its key index (merging equal (file, line, name)). */
 static int make_keys(const pf_trace *t, pf_funcstats *s, uint32_t *code_key)
 {
@@ -272,6 +278,12 @@ static int merge_edges(pf_funcstats *s, const uint32_t *code_key, const struct c
 
 pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
 {
+    return pf_funcstats_build_threads(t, 0, UINT32_MAX, err);
+}
+
+pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_thread,
+                                         uint32_t nthreads, pf_error *err)
+{
     uint32_t nn = t->nnodes, ncodes = t->ncodes;
     struct walk w;
     memset(&w, 0, sizeof w);
@@ -352,8 +364,10 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
     if (w.open_edge == NULL)
         goto oom;
 
+    /* Only the trees of the chosen threads are walked; the rest of the trace costs
+     * its child lists and edges, which stay at zero. */
     for (uint32_t i = 0; i < nn; i++)
-        if (t->nodes[i].parent == PF_NONE)
+        if (t->nodes[i].parent == PF_NONE && in_range(t->nodes[i].thread, first_thread, nthreads))
             walk_tree(&w, i);
 
     /* Merge codes into keys. */
@@ -366,7 +380,8 @@ pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err)
     }
     for (uint32_t i = 0; i < nn; i++) {
         const pf_node *nd = &t->nodes[i];
-        pf_mem_add(&s->keys[code_key[nd->code]].mem, pf_trace_node_mem(t, i));
+        if (in_range(nd->thread, first_thread, nthreads))
+            pf_mem_add(&s->keys[code_key[nd->code]].mem, pf_trace_node_mem(t, i));
     }
     for (uint32_t k = 0; k < s->nkeys; k++) {
         s->total_nc += s->keys[k].nc;

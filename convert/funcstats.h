@@ -58,6 +58,11 @@ typedef struct pf_funcstats {
  * pf_funcstats_free) or NULL with err set (out of memory, or a node whose parent or
  * code index is out of range -- PF_ECORRUPT). */
 pf_funcstats *pf_funcstats_build(const pf_trace *t, pf_error *err);
+/* The same for the calls made on threads[first_thread .. first_thread + nthreads)
+ * only (one process's threads, see pf_process): the keys are the whole trace's, those
+ * of functions not called there have nc == 0.  O(nodes + codes), as above. */
+pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_thread,
+                                         uint32_t nthreads, pf_error *err);
 /* NULL-safe. */
 void pf_funcstats_free(pf_funcstats *s);
 

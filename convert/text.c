@@ -114,8 +114,16 @@ static void header(const pf_trace *t, FILE *out)
         if (gmtime_r(&sec, &tm) && strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm))
             fprintf(out, "Started: %s\n", when);
     }
-    fprintf(out, "Elapsed: %.3f seconds profiled, %u thread%s\n",
+    fprintf(out, "Elapsed: %.3f seconds profiled, %u thread%s",
             (double)m->duration_ns / 1e9, t->nthreads, t->nthreads == 1 ? "" : "s");
+    if (t->nprocesses > 1)
+        fprintf(out, " in %u processes", t->nprocesses);
+    putc('\n', out);
+    if (m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0 || (m->flags & PF_FLAG_CUT_SHORT)) {
+        char how[160];
+        pf_trace_describe_exit(t, PF_NONE, how, sizeof how);
+        fprintf(out, "Ended:   %s\n", how);
+    }
     if (m->flags & PF_FLAG_OUT_OF_MEMORY)
         fputs("Warning: the collector ran out of memory; this profile is incomplete.\n", out);
     for (uint32_t i = 0; i < m->ngaps; i++) {
@@ -127,17 +135,101 @@ static void header(const pf_trace *t, FILE *out)
     }
 }
 
-int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *opts,
-                  FILE *out, pf_error *err)
+/* Display width of s (UTF-8: continuation bytes take no column). */
+static int columns(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* s right-aligned (right) or left-aligned in width columns. */
+static void put_cell(FILE *out, const char *s, int width, int right)
+{
+    int pad = width - columns(s);
+    if (right)
+        for (int i = 0; i < pad; i++)
+            putc(' ', out);
+    fputs(s, out);
+    if (!right)
+        for (int i = 0; i < pad; i++)
+            putc(' ', out);
+}
+
+/* Cells of one row of the processes table (all ASCII but the time's unit). */
+struct proc_row {
+    char pid[24], ppid[24], calls[PF_UNITS_BUFSZ], time[PF_UNITS_BUFSZ], peak[PF_UNITS_BUFSZ];
+    char exit[160];
+};
+
+static void proc_cells(const pf_trace *t, uint32_t p, struct proc_row *r)
+{
+    const pf_process *pr = &t->processes[p];
+    snprintf(r->pid, sizeof r->pid, "%" PRIu64, pr->pid);
+    if (pr->ppid)
+        snprintf(r->ppid, sizeof r->ppid, "%" PRIu64, pr->ppid);
+    else
+        snprintf(r->ppid, sizeof r->ppid, "?");
+    pf_units_count(r->calls, sizeof r->calls, pr->calls);
+    pf_units_ns(r->time, sizeof r->time, pr->duration_ns);
+    pf_units_bytes(r->peak, sizeof r->peak, pr->peak_live_bytes, 1);
+    pf_trace_describe_exit(t, p, r->exit, sizeof r->exit);
+}
+
+/* The "Processes:" table: one row per process, columns as wide as their widest cell,
+ * the command last (whole, control bytes escaped). */
+static void processes_table(const pf_trace *t, FILE *out)
 {
     int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
-    if ((opts->sort == PF_SORT_ALLOC || opts->sort == PF_SORT_PEAK || opts->sort == PF_SORT_EXIT)
-        && !memory)
-        return pf_error_set(err, PF_EUSAGE,
-                            "sorting by memory needs a trace recorded with memory data");
-    uint32_t *rows = pf_malloc((s->nkeys ? s->nkeys : 1) * sizeof *rows);
-    if (rows == NULL)
-        return pf_error_set(err, PF_ENOMEM, NULL);
+    int w[6] = { 7, 7, 5, 8, 4, 4 };    /* pid ppid calls recorded peak exit */
+    struct proc_row r;
+    for (uint32_t p = 0; p < t->nprocesses; p++) {
+        proc_cells(t, p, &r);
+        const char *cells[6] = { r.pid, r.ppid, r.calls, r.time, r.peak, r.exit };
+        for (int c = 0; c < 6; c++)
+            if (columns(cells[c]) > w[c])
+                w[c] = columns(cells[c]);
+    }
+    if (w[5] > 60)
+        w[5] = 60;                      /* a long ending pushes only its own command */
+    fprintf(out, "\nProcesses: %u\n\n", t->nprocesses);
+    static const char *const head[6] = { "pid", "ppid", "calls", "recorded", "peak", "exit" };
+    for (uint32_t p = 0; p <= t->nprocesses; p++) {
+        const char *cells[6] = { head[0], head[1], head[2], head[3], head[4], head[5] };
+        if (p > 0) {
+            proc_cells(t, p - 1, &r);
+            const char *v[6] = { r.pid, r.ppid, r.calls, r.time, r.peak, r.exit };
+            memcpy(cells, v, sizeof cells);
+        }
+        fputs("  ", out);
+        for (int c = 0; c < 6; c++) {
+            if (c == 4 && !memory)
+                continue;
+            put_cell(out, cells[c], w[c], c < 5);
+            fputs("  ", out);
+        }
+        if (p == 0) {
+            fputs("command\n", out);
+            continue;
+        }
+        size_t len;
+        const char *cmd = pf_strtab_get(t->strings, t->processes[p - 1].command, &len);
+        if (cmd == NULL) {
+            cmd = "?";
+            len = 1;
+        }
+        put_clean(out, cmd, len);
+        putc('\n', out);
+    }
+}
+
+/* The function table of s: the totals line, the order (unless brief), the restriction
+ * and the rows.  The rows are sorted into *rows (nkeys entries). */
+static void function_table(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *opts,
+                           uint32_t *rows, int brief, FILE *out)
+{
+    int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
     uint32_t n = 0;
     for (uint32_t k = 0; k < s->nkeys; k++)
         if (s->keys[k].nc != 0)
@@ -146,15 +238,15 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
     sort_key = opts->sort;
     qsort(rows, n, sizeof *rows, cmp_rows);
 
-    header(t, out);
     fprintf(out, "\n         %" PRIu64 " function calls", s->total_nc);
     if (s->total_nc != s->total_cc)
         fprintf(out, " (%" PRIu64 " primitive calls)", s->total_cc);
-    fprintf(out, " in %.3f seconds\n\n", (double)s->total_tt_ns / 1e9);
+    fprintf(out, " in %.3f seconds\n", (double)s->total_tt_ns / 1e9);
     static const char *const order[] = { "internal time", "cumulative time", "call count",
                                          "allocated bytes", "live bytes at peak",
                                          "live bytes at exit" };
-    fprintf(out, "   Ordered by: %s\n", order[opts->sort]);
+    if (!brief)
+        fprintf(out, "\n   Ordered by: %s\n", order[opts->sort]);
     uint32_t shown = n;
     if (opts->limit != 0 && opts->limit < n) {
         shown = (uint32_t)opts->limit;
@@ -212,6 +304,50 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
             putc(')', out);
         }
         putc('\n', out);
+    }
+}
+
+int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *opts,
+                  FILE *out, pf_error *err)
+{
+    int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
+    if ((opts->sort == PF_SORT_ALLOC || opts->sort == PF_SORT_PEAK || opts->sort == PF_SORT_EXIT)
+        && !memory)
+        return pf_error_set(err, PF_EUSAGE,
+                            "sorting by memory needs a trace recorded with memory data");
+    uint32_t cap_rows = s->nkeys ? s->nkeys : 1;
+    uint32_t *rows = pf_malloc(cap_rows * sizeof *rows);
+    if (rows == NULL)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    header(t, out);
+    if (t->nprocesses > 1)
+        processes_table(t, out);
+    function_table(t, s, opts, rows, 0, out);
+    /* Then each process on its own: the same columns, order and limit. */
+    for (uint32_t p = 0; t->nprocesses > 1 && p < t->nprocesses; p++) {
+        const pf_process *pr = &t->processes[p];
+        pf_funcstats *ps = pf_funcstats_build_threads(t, pr->first_thread, pr->nthreads, err);
+        if (ps == NULL) {
+            pf_free(rows);
+            return -1;
+        }
+        if (ps->nkeys > cap_rows) {       /* the keys are the trace's: never, but cheap */
+            uint32_t *r = pf_reallocarray(rows, ps->nkeys, sizeof *rows);
+            if (r == NULL) {
+                pf_funcstats_free(ps);
+                pf_free(rows);
+                return pf_error_set(err, PF_ENOMEM, NULL);
+            }
+            rows = r;
+            cap_rows = ps->nkeys;
+        }
+        char label[128];
+        pf_trace_process_label(t, p, label, sizeof label);
+        fputs("\n\n", out);
+        put_clean(out, label, strlen(label));
+        putc('\n', out);
+        function_table(t, ps, opts, rows, 1, out);
+        pf_funcstats_free(ps);
     }
     pf_free(rows);
     if (ferror(out))

@@ -9,7 +9,13 @@
  * "25/1" is total/primitive calls when they differ; percall is tottime/ncalls and
  * cumtime/primitive calls, as in pstats.  Memory traces add "alloc" (bytes allocated
  * by the function's own code) and "peak" (its bytes live at the run's peak).
- * Functions are named by qualname (Class.method) rather than pstats' bare co_name. */
+ * Functions are named by qualname (Class.method) rather than pstats' bare co_name.
+ *
+ * The header says how the program ended ("Ended:   killed by SIGTERM") when the trace
+ * knows.  A trace of several processes adds a "Processes:" table (pid, ppid, calls,
+ * time recorded, peak bytes for memory traces, how it ended, command) before the
+ * table of the whole run, and after it one table per process, headed by its label
+ * ("pid 4242: python3 worker.py"), with the same order, columns and --limit. */
 #ifndef PF_TEXT_H
 #define PF_TEXT_H
 

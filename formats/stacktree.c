@@ -1202,8 +1202,60 @@ static uint32_t frame_name_id(struct trace_build *b, uint32_t code, uint32_t lin
     return intern(b->f, b->scratch, need);
 }
 
-/* The per-thread frames under the root: the thread's name, or "name [ident]" when
- * several threads share a name.  Fills tnode[thread]. */
+/* With several processes, the owning process of every thread (PF_NONE: none claims
+ * it; it hangs under the root) into proc[], and one frame per process under the root
+ * into pnode[]: pf_trace_process_label, plus " [k]" (its process index) when two
+ * processes share a label, so they never merge. */
+static int add_processes(struct trace_build *b, uint32_t *proc, uint32_t *pnode, pf_error *err)
+{
+    const pf_trace *t = b->t;
+    uint32_t np = t->nprocesses;
+    char (*labels)[128] = pf_calloc(np, sizeof *labels);
+    struct sort_key *order = pf_calloc(np, sizeof *order);
+    unsigned char *dup = pf_calloc(np, 1);
+    int rc = -1;
+    if (!labels || !order || !dup) {
+        pf_error_set(err, PF_ENOMEM, NULL);
+        goto done;
+    }
+    /* The first process claiming a thread owns it, as pf_trace_thread_process says. */
+    for (uint32_t p = np; p-- > 0;) {
+        const pf_process *pr = &t->processes[p];
+        for (uint32_t i = 0; i < pr->nthreads && pr->first_thread + i < t->nthreads; i++)
+            proc[pr->first_thread + i] = p;
+    }
+    for (uint32_t p = 0; p < np; p++) {
+        pf_trace_process_label(t, p, labels[p], sizeof labels[p]);
+        order[p] = (struct sort_key){ labels[p], strlen(labels[p]), p, 0 };
+    }
+    qsort(order, np, sizeof *order, cmp_raw);
+    for (uint32_t i = 1; i < np; i++) {
+        const struct sort_key *x = &order[i - 1], *y = &order[i];
+        if (x->n == y->n && memcmp(x->p, y->p, x->n) == 0)
+            dup[x->id] = dup[y->id] = 1;
+    }
+    for (uint32_t p = 0; p < np; p++) {
+        size_t n = strlen(labels[p]);
+        if (dup[p])
+            snprintf(labels[p] + n, sizeof labels[p] - n, " [%u]", p);
+        uint32_t nm = intern(b->f, labels[p], strlen(labels[p]));
+        pnode[p] = nm == PF_NONE ? PF_NONE : child(b->f, 0, nm);
+        if (pnode[p] == PF_NONE) {
+            pf_error_set(err, PF_ENOMEM, NULL);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    pf_free(labels);
+    pf_free(order);
+    pf_free(dup);
+    return rc;
+}
+
+/* The frames above the calls: per thread its name, or "name [ident]" when several
+ * threads of one process share a name, "thread <ident>" when it has none; with several
+ * processes under their process's frame (add_processes).  Fills tnode[thread]. */
 static int add_threads(struct trace_build *b, uint32_t *tnode, pf_error *err)
 {
     const pf_trace *t = b->t;
@@ -1211,20 +1263,41 @@ static int add_threads(struct trace_build *b, uint32_t *tnode, pf_error *err)
     struct pf_bstr *names = pf_calloc(nt, sizeof *names);
     struct sort_key *order = pf_calloc(nt, sizeof *order);
     unsigned char *dup = pf_calloc(nt, 1);
+    uint32_t *proc = pf_malloc((nt ? nt : 1) * sizeof *proc);
+    uint32_t *pnode = NULL;
     int rc = -1;
-    if (!names || !order || !dup) {
+    if (!names || !order || !dup || !proc) {
         pf_error_set(err, PF_ENOMEM, NULL);
         goto done;
+    }
+    if (b->f->opts.no_thread_roots) {
+        for (uint32_t i = 0; i < nt; i++)
+            tnode[i] = 0;
+        rc = 0;
+        goto done;
+    }
+    for (uint32_t i = 0; i < nt; i++)
+        proc[i] = PF_NONE;
+    if (t->nprocesses > 1) {
+        pnode = pf_malloc(t->nprocesses * sizeof *pnode);
+        if (pnode == NULL) {
+            pf_error_set(err, PF_ENOMEM, NULL);
+            goto done;
+        }
+        if (add_processes(b, proc, pnode, err) < 0)
+            goto done;
     }
     for (uint32_t i = 0; i < nt; i++) {
         names[i] = pf_trace_bstr_(t, t->threads[i].name);
         order[i] = (struct sort_key){ names[i].p, names[i].n, i, 0 };
     }
-    /* Sorted, equal names are neighbours: O(n log n) even with thousands of threads. */
+    /* Sorted, equal names are neighbours: O(n log n) even with thousands of threads.
+     * Equal names sort by thread index, and a process's threads are one range of
+     * indices, so the threads of one process with one name are neighbours too. */
     qsort(order, nt, sizeof *order, cmp_raw);
     for (uint32_t i = 1; i < nt; i++) {
         const struct sort_key *x = &order[i - 1], *y = &order[i];
-        if (x->n == y->n && memcmp(x->p, y->p, x->n) == 0)
+        if (x->n == y->n && memcmp(x->p, y->p, x->n) == 0 && proc[x->id] == proc[y->id])
             dup[x->id] = dup[y->id] = 1;
     }
     for (uint32_t i = 0; i < nt; i++) {
@@ -1232,10 +1305,7 @@ static int add_threads(struct trace_build *b, uint32_t *tnode, pf_error *err)
         const char *p = names[i].p;
         size_t n = names[i].n;
         char *heap = NULL;
-        if (b->f->opts.no_thread_roots) {
-            tnode[i] = 0;
-            continue;
-        }
+        uint32_t under = proc[i] == PF_NONE ? 0 : pnode[proc[i]];
         if (n == 0) {
             int k = snprintf(label, sizeof label, "thread %llu",
                              (unsigned long long)t->threads[i].ident);
@@ -1256,7 +1326,7 @@ static int add_threads(struct trace_build *b, uint32_t *tnode, pf_error *err)
         }
         uint32_t nm = intern(b->f, p, n);
         pf_free(heap);
-        tnode[i] = nm == PF_NONE ? PF_NONE : child(b->f, 0, nm);
+        tnode[i] = nm == PF_NONE ? PF_NONE : child(b->f, under, nm);
         if (tnode[i] == PF_NONE) {
             pf_error_set(err, PF_ENOMEM, NULL);
             goto done;
@@ -1267,6 +1337,8 @@ done:
     pf_free(names);
     pf_free(order);
     pf_free(dup);
+    pf_free(proc);
+    pf_free(pnode);
     return rc;
 }
 
@@ -1405,8 +1477,9 @@ overflow:
                      "record %u", i);
         goto fail;
     }
-    /* Thread frames: calls = top-level calls, times = sums of their children. */
-    if (!o.no_thread_roots)
+    /* Thread frames: calls = top-level calls, times = sums of their children;
+     * process frames: the sums of their threads'. */
+    if (!o.no_thread_roots) {
         for (uint32_t i = 0; i < t->nnodes; i++) {
             const pf_node *nd = &t->nodes[i];
             pf_stack_info *ti = &f->info[tnode[nd->thread]];
@@ -1417,6 +1490,20 @@ overflow:
                 goto fail;
             }
         }
+        /* Frames without code are the root, process and thread frames: a thread
+         * frame is one whose parent is neither the root nor a call. */
+        for (uint32_t i = 1; i < f->nnodes; i++) {
+            uint32_t pn = f->nodes[i].parent;
+            if (pn == 0 || f->info[i].code != PF_NONE || f->info[pn].code != PF_NONE)
+                continue;
+            if (add_u64(&f->info[pn].calls, f->info[i].calls) < 0 ||
+                add_u64(&f->info[pn].total_ns, f->info[i].total_ns) < 0) {
+                pf_error_set(err, PF_ECORRUPT, "call counts or times overflow 64 bits in "
+                             "a process");
+                goto fail;
+            }
+        }
+    }
     if (o.metric == PF_METRIC_SELF_TIME)
         for (uint32_t i = 0; i < f->nnodes; i++)
             f->nodes[i].self = (double)f->info[i].self_ns / o.time_unit_ns;

@@ -66,8 +66,10 @@ typedef struct pf_stack_opts {
                                  re-rooted there and merged by name */
     double factor;            /* collapsed input: every count is multiplied by it (0: 1) */
     /* Trace input only: */
-    int no_thread_roots;      /* 0: one root frame per thread (the default); 1: the threads'
-                                 stacks merge directly under the root */
+    int no_thread_roots;      /* 0: one root frame per thread (the default), under one
+                                 frame per process when the trace has several; 1: the
+                                 stacks of every thread and process merge directly under
+                                 the root */
     enum pf_metric metric;
     enum pf_granularity granularity;
     int full_paths;           /* frame names keep co_filename whole */
@@ -192,9 +194,14 @@ pf_stacktree *pf_stacktree_from_collapsed(const char *buf, size_t len, const pf_
 
 /* A finished tree of trace t (borrowed: free the tree first), shaped by opts (NULL:
  * the defaults).  nodes[0] "all" > one frame per thread > the calls.  A thread frame is
- * the thread's name; several threads sharing a name become "name [ident]", a nameless
- * one "thread <ident>".  Thread frames have code PF_NONE, calls = top-level calls and
- * total_ns = their sum; the root's total_ns is the sum of the threads'.
+ * the thread's name; several threads of one process sharing a name become "name
+ * [ident]", a nameless one "thread <ident>".  Thread frames have code PF_NONE, calls =
+ * top-level calls and total_ns = their sum; the root's total_ns is the sum of the
+ * frames under it.  A trace with several processes (nprocesses > 1) gets one more
+ * level: "all" > one frame per process, named pf_trace_process_label ("pid 4242:
+ * python3 worker.py", with " [k]", its process index, when two share a label) > its
+ * threads' frames > the calls; process frames have code PF_NONE and the sums of their
+ * threads' calls and total_ns.  A thread no process claims stays under the root.
  *  - SELF_TIME: value = self_ns / time_unit_ns as a double from the exact nanosecond
  *    sums (12.345 us keeps its fraction); other metrics are exact integers.
  *  - PF_GRAN_FUNCTION: frames named pf_frame_name(code, first_line); call sites of one

@@ -169,6 +169,9 @@ static void cards(const doc *d)
         for (uint32_t i = 0; i < d->m->nfuncs; i++)
             calls += d->m->funcs[i].calls;
     card(out, "Calls", pf_units_count(a, sizeof a, calls), "Function calls recorded");
+    if (d->t->nprocesses > 1)
+        card(out, "Processes", pf_units_count(a, sizeof a, d->t->nprocesses),
+             "Processes of the run recorded in this trace");
     card(out, "Functions", pf_units_count(a, sizeof a, d->m->nfuncs), "Distinct functions with data");
     card(out, "Files", pf_units_count(a, sizeof a, d->m->nfiles), "Python files with data");
     if (d->m->has_memory)
@@ -217,6 +220,14 @@ static void meta_table(const doc *d)
         fputs(")</span>", out);
     }
     fputs("</td></tr>\n", out);
+    if (meta->exit_code != PF_EXIT_UNKNOWN || meta->exit_signal != 0 ||
+        (meta->flags & PF_FLAG_CUT_SHORT)) {
+        char how[160];
+        pf_trace_describe_exit(t, PF_NONE, how, sizeof how);
+        meta_row_start(out, "Ended");
+        pf_html_escape_cstr(out, how);
+        fputs("</td></tr>\n", out);
+    }
     meta_row_start(out, "Modes");
     static const char *const mode_names[] = { "calls", "lines", "memory", "samples" };
     int any = 0;
@@ -245,6 +256,10 @@ static void meta_table(const doc *d)
             if (i)
                 fputs(", ", out);
             pf_html_escape_cstr(out, pf_trace_str(t, t->threads[i].name));
+            uint32_t p = t->nprocesses > 1 ? pf_trace_thread_process(t, i) : PF_NONE;
+            if (p != PF_NONE)        /* several processes each have a MainThread */
+                fprintf(out, " <span class=\"muted\">(pid %llu)</span>",
+                        (unsigned long long)t->processes[p].pid);
         }
         if (t->nthreads > 8)
             fprintf(out, " <span class=\"muted\">and %u more</span>", (unsigned)(t->nthreads - 8));
@@ -264,6 +279,9 @@ static void meta_table(const doc *d)
     if (meta->flags & PF_FLAG_OUT_OF_MEMORY)
         fputs("<p class=\"warn\">The collector ran out of memory and stopped recording: "
               "the data below is incomplete.</p>\n", out);
+    if (meta->flags & PF_FLAG_CUT_SHORT)
+        fputs("<p class=\"warn\">The program ended before the collector's final write: "
+              "the data below goes up to its last snapshot.</p>\n", out);
     if (meta->flags & PF_FLAG_FORKED_CHILD)
         fputs("<p class=\"note\">This trace was written by a forked child process.</p>\n", out);
     for (uint32_t i = 0; i < meta->ngaps; i++) {
@@ -273,6 +291,44 @@ static void meta_table(const doc *d)
         pf_html_escape_cstr(out, g);
         fputs("</p>\n", out);
     }
+}
+
+/* One row per process (traces with several): who ran, for how long, how it ended. */
+static void processes(const doc *d)
+{
+    FILE *out = d->out;
+    const pf_trace *t = d->t;
+    char a[64];
+    if (t->nprocesses < 2)
+        return;
+    fputs("<h2>Processes</h2>\n<table class=\"list\"><thead><tr><th>PID</th><th>Parent</th>"
+          "<th class=\"t g\">Command</th><th>Recorded</th><th>Calls</th>", out);
+    if (d->m->has_memory)
+        fputs("<th>Peak memory</th>", out);
+    fputs("<th class=\"t\">Ended</th></tr></thead><tbody>\n", out);
+    for (uint32_t p = 0; p < t->nprocesses; p++) {
+        const pf_process *pr = &t->processes[p];
+        fprintf(out, "<tr><td>%llu</td>", (unsigned long long)pr->pid);
+        if (pr->ppid)
+            fprintf(out, "<td>%llu</td>", (unsigned long long)pr->ppid);
+        else
+            fputs("<td class=\"z\">?</td>", out);
+        size_t len;
+        const char *cmd = pf_strtab_get(t->strings, pr->command, &len);
+        fputs("<td class=\"t\"><code>", out);
+        if (cmd)
+            pf_html_escape(out, cmd, len);
+        fprintf(out, "</code></td><td>%s</td>", pf_units_ns(a, sizeof a, pr->duration_ns));
+        fprintf(out, "<td>%s</td>", pf_units_count(a, sizeof a, pr->calls));
+        if (d->m->has_memory)
+            bytes_td(out, pr->peak_live_bytes);
+        char how[160];
+        pf_trace_describe_exit(t, p, how, sizeof how);
+        fputs("<td class=\"t\">", out);
+        pf_html_escape_cstr(out, how);
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</tbody></table>\n", out);
 }
 
 static void hot_files(const doc *d)
@@ -373,6 +429,21 @@ static int cmp_self(const void *a, const void *b)
     return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
+/* Where a function ran: its process's pid, "all" when it ran in every process, "k of
+ * n" when in several; empty without calls. */
+static void process_td(const doc *d, const pf_html_func *f)
+{
+    uint32_t np = d->t->nprocesses;
+    if (f->nprocesses == 1 && f->process < np)
+        fprintf(d->out, "<td>%llu</td>", (unsigned long long)d->t->processes[f->process].pid);
+    else if (f->nprocesses == np)
+        fputs("<td>all</td>", d->out);
+    else if (f->nprocesses > 1)
+        fprintf(d->out, "<td>%u of %u</td>", (unsigned)f->nprocesses, (unsigned)np);
+    else
+        fputs("<td></td>", d->out);
+}
+
 static int hot_funcs(const doc *d, pf_error *err)
 {
     FILE *out = d->out;
@@ -387,8 +458,12 @@ static int hot_funcs(const doc *d, pf_error *err)
         idx[i] = i;
     sort_m = m;
     qsort(idx, m->nfuncs, sizeof *idx, cmp_self);
+    int by_process = d->t->nprocesses > 1;
     fputs("<h2>Hottest functions</h2>\n<table class=\"list\"><thead><tr><th class=\"t g\">Function</th>"
-          "<th class=\"t\">Location</th><th>Self time</th><th>%</th><th class=\"t\"></th>"
+          "<th class=\"t\">Location</th>", out);
+    if (by_process)
+        fputs("<th title=\"The process it ran in (pid), or in how many\">Process</th>", out);
+    fputs("<th>Self time</th><th>%</th><th class=\"t\"></th>"
           "<th>Calls</th><th>Cumulative</th></tr></thead><tbody>\n", out);
     for (uint32_t i = 0; i < m->nfuncs && i < TOP_N; i++) {
         const pf_html_func *f = &m->funcs[idx[i]];
@@ -396,7 +471,10 @@ static int hot_funcs(const doc *d, pf_error *err)
         func_link(d, f);
         fputs("</td><td class=\"t muted\">", out);
         location(d, f->code);
-        fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"t\">", pf_units_ns(a, sizeof a, f->self_ns),
+        fputs("</td>", out);
+        if (by_process)
+            process_td(d, f);
+        fprintf(out, "<td>%s</td><td>%s</td><td class=\"t\">", pf_units_ns(a, sizeof a, f->self_ns),
                 pf_units_pct(b, sizeof b, f->self_ns, m->total_ns));
         meter(out, f->self_ns, m->total_ns);
         fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", pf_units_count(c, sizeof c, f->calls),
@@ -516,6 +594,7 @@ int pf_html_render(const pf_trace *t, const pf_html_opts *opts, FILE *out, pf_er
           "<section id=\"overview\">\n", out);
     cards(&d);
     meta_table(&d);
+    processes(&d);
     hot_files(&d);
     hot_lines(&d);
     if (hot_funcs(&d, err) < 0)

@@ -1,9 +1,11 @@
 /* html.h: the line-annotated HTML report (`pyflame-c html`).
  *
- * One self-contained, deterministic HTML document: the run's metadata, the hottest
- * files, lines and functions, a sortable function table, and each file's source with
- * per-line hits, times, a heat bar and (MEMORY mode) allocation columns.  Cold
- * stretches of source fold away.  Styles and the small script (sorting, folding) are
+ * One self-contained, deterministic HTML document: the run's metadata (with how the
+ * program ended, when the trace knows), a table of its processes when it has several
+ * (pid, parent, command, time recorded, calls, peak memory, ending), the hottest
+ * files, lines and functions (with the process each ran in, or how many), a sortable
+ * function table, and each file's source with per-line hits, times, a heat bar and
+ * (MEMORY mode) allocation columns.  Cold stretches of source fold away.  Styles and the small script (sorting, folding) are
  * embedded from render/assets/report.{css,js}; the document makes no request of any
  * kind.  Anchors other documents may link to:
  *     #code-<code index>      the function's first line (or its function-table row

@@ -94,6 +94,7 @@ static int build_funcs(pf_html_model *m, pf_error *err)
             continue;
         acc[c].code = c;
         acc[c].file = PF_NONE;
+        acc[c].process = PF_NONE;
         m->funcs[m->nfuncs++] = acc[c];
     }
     qsort(m->funcs, m->nfuncs, sizeof *m->funcs, cmp_func);
@@ -110,6 +111,61 @@ done:
     pf_free(active);
     pf_free(stack);
     pf_free(seen);
+    return rc;
+}
+
+/* Which processes each function ran in, for traces with several: the nodes are
+ * grouped by process with a counting sort, then each process's nodes stamp their
+ * codes, so a code is counted once per process.  O(nodes + threads + processes). */
+static int funcs_processes(pf_html_model *m)
+{
+    const pf_trace *t = m->trace;
+    uint32_t np = t->nprocesses, nt = t->nthreads;
+    if (np < 2)
+        return 0;
+    uint32_t *proc = pf_malloc((nt ? nt : 1) * sizeof *proc);
+    uint32_t *start = pf_calloc((size_t)np + 1, sizeof *start);
+    uint32_t *order = pf_malloc((t->nnodes ? t->nnodes : 1) * sizeof *order);
+    uint32_t *stamp = pf_calloc(t->ncodes ? t->ncodes : 1, sizeof *stamp);
+    int rc = -1;
+    if (!proc || !start || !order || !stamp)
+        goto done;
+    for (uint32_t i = 0; i < nt; i++)
+        proc[i] = PF_NONE;
+    for (uint32_t p = np; p-- > 0;) {          /* the first claimer owns a thread */
+        const pf_process *pr = &t->processes[p];
+        for (uint32_t i = 0; i < pr->nthreads && pr->first_thread + i < nt; i++)
+            proc[pr->first_thread + i] = p;
+    }
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        uint32_t th = t->nodes[i].thread;
+        if (th < nt && proc[th] != PF_NONE)
+            start[proc[th] + 1]++;
+    }
+    for (uint32_t p = 0; p < np; p++)
+        start[p + 1] += start[p];
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        uint32_t th = t->nodes[i].thread;
+        if (th < nt && proc[th] != PF_NONE)
+            order[start[proc[th]]++] = i;
+    }
+    /* start[p] is now the end of process p's nodes, the start of p + 1's */
+    for (uint32_t p = 0, k = 0; p < np; p++)
+        for (; k < start[p]; k++) {
+            uint32_t c = t->nodes[order[k]].code;
+            if (c >= t->ncodes || stamp[c] == p + 1 || m->func_of_code[c] == PF_NONE)
+                continue;
+            stamp[c] = p + 1;
+            pf_html_func *f = &m->funcs[m->func_of_code[c]];
+            if (f->nprocesses++ == 0)
+                f->process = p;
+        }
+    rc = 0;
+done:
+    pf_free(proc);
+    pf_free(start);
+    pf_free(order);
+    pf_free(stamp);
     return rc;
 }
 
@@ -433,6 +489,11 @@ pf_html_model *pf_html_model_new(const pf_trace *t, uint32_t limit, double thres
     m->trace = t;
     m->has_memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
     if (build_funcs(m, err) < 0 || build_files(m, err) < 0 || build_lines(m, err) < 0) {
+        pf_html_model_free(m);
+        return NULL;
+    }
+    if (funcs_processes(m) < 0) {
+        pf_error_set(err, PF_ENOMEM, "out of memory while building the report");
         pf_html_model_free(m);
         return NULL;
     }

@@ -22,6 +22,9 @@ typedef struct pf_html_func {
     uint64_t cum_ns;         /* total time of outermost activations only, so a recursive
                                 function's time is counted once (as cProfile does) */
     uint64_t alloc_bytes;    /* self allocations (MEMORY mode) */
+    uint32_t process;        /* traces with several processes: the first process (index
+                                in trace processes) it ran in, PF_NONE if none */
+    uint32_t nprocesses;     /* how many processes it ran in (0 for one-process traces) */
 } pf_html_func;
 
 /* One source line of a file, merged over every code object that reports it

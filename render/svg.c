@@ -822,6 +822,58 @@ fail:
     return -1;
 }
 
+size_t pf_svg_gap_note(const pf_trace *t, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    buf[0] = '\0';
+    if (t->meta.ngaps == 0)
+        return 0;
+    char g[256], more[32] = "";
+    pf_trace_gap_describe(t, 0, g, sizeof g);
+    if (t->meta.ngaps > 1)
+        snprintf(more, sizeof more, " (and %u more)", t->meta.ngaps - 1);
+    snprintf(buf, cap, "Not recorded: %s%s", g, more);
+    return strlen(buf);
+}
+
+const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return NULL;
+    size_t len = 0;
+    buf[0] = '\0';
+    /* Appends "; " (unless first) and the part; snprintf keeps buf terminated. */
+#define PART(...)                                                                        \
+    do {                                                                                 \
+        if (len > 0 && len < cap)                                                        \
+            len += (size_t)snprintf(buf + len, cap - len, "; ");                         \
+        if (len < cap)                                                                   \
+            len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                  \
+    } while (0)
+    if (t->nprocesses > 1) {
+        uint32_t ended_badly = 0;
+        for (uint32_t p = 0; p < t->nprocesses; p++)
+            ended_badly += (t->processes[p].flags & (PF_PROC_KILLED | PF_PROC_CUT_SHORT)) != 0;
+        if (ended_badly)
+            PART("%u processes (%u killed or cut short)", t->nprocesses, ended_badly);
+        else
+            PART("%u processes", t->nprocesses);
+    }
+    if (t->meta.exit_signal != 0 || (t->meta.flags & PF_FLAG_CUT_SHORT)) {
+        char how[160];
+        pf_trace_describe_exit(t, PF_NONE, how, sizeof how);
+        PART("program ended: %s", how);
+    }
+    if (t->meta.ngaps) {
+        char gap[sizeof "Not recorded: " + 256 + 32];
+        pf_svg_gap_note(t, gap, sizeof gap);
+        PART("%s", gap);
+    }
+#undef PART
+    return len ? buf : NULL;
+}
+
 /* The default subtitle of a trace's flame graph for a metric other than time. */
 static const char *metric_subtitle(enum pf_metric m)
 {

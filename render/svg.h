@@ -45,6 +45,19 @@ typedef struct pf_svg_opts {
 void pf_svg_opts_for_metric(pf_svg_opts *o, enum pf_metric metric, int keep_palette,
                             int keep_countname);
 
+/* The note on what a trace's flame graph lacks: "Not recorded: <the first gap,
+ * pf_trace_gap_describe>" plus " (and N more)", into buf (cap bytes, truncated, always
+ * terminated).  Returns its length, 0 (buf "") for a trace without gaps. */
+size_t pf_svg_gap_note(const pf_trace *t, char *buf, size_t cap);
+
+/* The subtitle of a trace's flame graph when none is given, into buf (cap bytes,
+ * truncated, always terminated): what the graph holds and lacks, joined by "; ":
+ * "2 processes" (with "(1 killed or cut short)" when some were), "program ended:
+ * killed by SIGTERM" when the program was killed or cut short (pf_trace_describe_exit),
+ * and the gap note above.  Returns buf, or NULL when there is nothing to say (one
+ * process that ended normally, no gaps: the metric's subtitle then applies). */
+const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap);
+
 /* flamegraph.pl's defaults: 1200 px wide, 16 px rows, 12 px Verdana, minwidth 0.1 px,
  * the hot palette. */
 void pf_svg_opts_init(pf_svg_opts *o);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "convert/convert.h"
 #include "convert/funcstats.h"
 #include "convert/lines.h"
 #include "convert/pstats.h"
@@ -564,6 +565,187 @@ static void test_text_memory_sort_needs_memory_trace(void **state)
     free(out);
 }
 
+/* Two processes of one run, each with a MainThread: pid 4242 runs app.py (main ->
+ * work), its child pid 4243 (killed by SIGTERM, cut short) runs worker.py (job -> work)
+ * with a hostile command. */
+static void build_two_process_trace(void)
+{
+    pf_meta_set_str(&T->meta.python_version, "3.12.1");
+    pf_meta_push_str(&T->meta.argv, &T->meta.argc, "app.py");
+    pf_meta_set_str(&T->meta.cwd, "/home/u/proj");
+    T->meta.duration_ns = 2000000000;
+    T->meta.exit_code = 3;
+    pf_thread th = { 1, pf_strtab_intern_cstr(T->strings, "MainThread") };
+    uint32_t child_main = pf_trace_add_thread(T, &th);
+    pf_process p0 = { 4242, 1, pf_strtab_intern_cstr(T->strings, "python3 app.py"),
+                      main_thread, 1, PF_PROC_EXITED, 0, 1500000000, 3, 0, 3, 0 };
+    pf_process p1 = { 4243, 4242,
+                      pf_strtab_intern_cstr(T->strings, "python3 worker.py --tag <script>\x1b"),
+                      child_main, 1, PF_PROC_KILLED | PF_PROC_CUT_SHORT, 200000000, 800000000,
+                      2, 0, PF_EXIT_UNKNOWN, 15 };
+    assert_int_equal(pf_trace_add_process(T, &p0), 0);
+    assert_int_equal(pf_trace_add_process(T, &p1), 1);
+    uint32_t cm = code("/home/u/proj/app.py", 10, "main");
+    uint32_t cw = code("/home/u/proj/lib.py", 1, "work");
+    uint32_t cj = code("/home/u/proj/worker.py", 3, "job");
+    uint32_t m = node(PF_NONE, cm, 1, 1000000000, 400000000);
+    node(m, cw, 2, 600000000, 600000000);
+    main_thread = child_main;
+    uint32_t j = node(PF_NONE, cj, 1, 500000000, 200000000);
+    node(j, cw, 1, 300000000, 300000000);
+    main_thread = 0;
+    pf_error err;
+    assert_int_equal(pf_trace_validate(T, &err), 0);
+}
+
+static void test_text_processes_table_and_per_process_tables(void **state)
+{
+    (void)state;
+    build_two_process_trace();
+    pf_text_opts o = { PF_SORT_SELF, 30, 0 };
+    char *out = capture_text(&o, 0);
+    if (getenv("PF_TEST_SHOW"))
+        fputs(out, stderr);
+    assert_non_null(strstr(out, "Elapsed: 2.000 seconds profiled, 2 threads in 2 processes\n"
+                                "Ended:   exit status 3\n"));
+    assert_non_null(strstr(out,
+        "\nProcesses: 2\n\n"
+        "      pid     ppid  calls  recorded  exit                                                         command\n"
+        "     4242        1      3    1.50 s  exit status 3                                                python3 app.py\n"
+        "     4243     4242      2    800 ms  killed by SIGTERM (cut short: data up to its last snapshot)  "
+        "python3 worker.py --tag <script>\\x1b\n"
+        "\n         5 function calls"));
+    /* the whole run first: work ran in both */
+    const char *total = strstr(out, "         5 function calls in 1.500 seconds\n\n   Ordered by: internal time\n");
+    assert_non_null(total);
+    assert_non_null(strstr(total, "        3    0.900    0.300    0.900    0.300 lib.py:1(work)\n"));
+    /* then each process, its own numbers, same order */
+    const char *p0 = strstr(out, "\n\npid 4242: python3 app.py\n\n         3 function calls in 1.000 seconds\n\n   ncalls");
+    const char *p1 = strstr(out, "\n\npid 4243: python3 worker.py --tag <script>\\x1b\n\n         2 function calls in 0.500 seconds\n");
+    assert_true(total && p0 && p1 && total < p0 && p0 < p1);
+    assert_non_null(strstr(p0, "        2    0.600    0.300    0.600    0.300 lib.py:1(work)\n"));
+    assert_true(strstr(p0, "(job)") > p1);         /* job is not in pid 4242's table */
+    const char *w1 = strstr(p1, "lib.py:1(work)"), *j1 = strstr(p1, "worker.py:3(job)");
+    assert_true(w1 && j1 && w1 < j1);            /* work 0.3 s self, job 0.2 s */
+    free(out);
+
+    /* --limit and --sort hold for every table */
+    pf_text_opts l = { PF_SORT_CUMULATIVE, 1, 0 };
+    out = capture_text(&l, 0);
+    assert_non_null(strstr(out, "List reduced from 3 to 1 due to restriction <1>\n"));
+    p0 = strstr(out, "\n\npid 4242");
+    p1 = strstr(out, "\n\npid 4243");
+    assert_true(p0 && p1);
+    assert_non_null(strstr(p0, "List reduced from 2 to 1 due to restriction <1>\n"));
+    assert_non_null(strstr(p0, "app.py:10(main)\n\n\npid 4243"));
+    assert_non_null(strstr(p1, "List reduced from 2 to 1 due to restriction <1>\n"));
+    assert_true(strstr(p1, "worker.py:3(job)\n") != NULL && strstr(p1, "(work)") == NULL);
+    free(out);
+}
+
+static void test_text_processes_out_of_memory_is_clean(void **state)
+{
+    (void)state;
+    build_two_process_trace();
+    pf_text_opts o = { PF_SORT_SELF, 30, 0 };
+    pf_funcstats *s = pf_funcstats_build(T, NULL);
+    assert_non_null(s);
+    long base = pf_alloc_live_blocks();
+    for (long n = 0;; n++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        pf_error err;
+        pf_alloc_fail_after(n);
+        int rc = pf_text_write(T, s, &o, f, &err);
+        long injected = pf_alloc_injected_failures();
+        pf_alloc_fail_after(-1);
+        fclose(f);
+        free(buf);
+        assert_int_equal(pf_alloc_live_blocks(), base);
+        if (rc == 0 && injected == 0)
+            break;
+        if (rc < 0)          /* (a failed shrink of an edge array is no failure) */
+            assert_int_equal(err.code, PF_ENOMEM);
+        assert_true(n < 200);
+    }
+    pf_funcstats_free(s);
+}
+
+/* pstats and collapsed over two processes: pstats is the whole run (the processes'
+ * statistics add up to it), collapsed has a root per process. */
+static void test_pstats_and_collapsed_over_processes(void **state)
+{
+    (void)state;
+    build_two_process_trace();
+    pf_funcstats *all = pf_funcstats_build(T, NULL);
+    pf_funcstats *a = pf_funcstats_build_threads(T, 0, 1, NULL);
+    pf_funcstats *b = pf_funcstats_build_threads(T, 1, 1, NULL);
+    assert_true(all && a && b);
+    assert_int_equal(all->total_nc, a->total_nc + b->total_nc);
+    assert_int_equal(all->total_tt_ns, a->total_tt_ns + b->total_tt_ns);
+    const pf_fkey *w = find_key(all, "work");
+    assert_int_equal(w->nc, 3);
+    assert_int_equal(w->ct_ns, 900000000);
+    assert_int_equal(find_key(a, "job")->nc, 0);
+    assert_int_equal(find_key(b, "main")->nc, 0);
+    assert_int_equal(find_key(b, "work")->ncallers, 1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(pf_pstats_write(all, f, NULL), 0);
+    fclose(f);
+    assert_true(len > 0);
+    free(buf);
+    pf_funcstats_free(all);
+    pf_funcstats_free(a);
+    pf_funcstats_free(b);
+
+    pf_convert_opts o;
+    pf_convert_opts_init(&o);
+    o.format = PF_CONVERT_COLLAPSED;
+    f = open_memstream(&buf, &len);
+    pf_error err;
+    assert_int_equal(pf_convert_write(T, &o, f, &err), 0);
+    fclose(f);
+    assert_string_equal(buf,
+        "pid 4242: python3 app.py;MainThread;main (app.py:10) 400000\n"
+        "pid 4242: python3 app.py;MainThread;main (app.py:10);work (lib.py:1) 600000\n"
+        "pid 4243: python3 worker.py --tag <script>\x1b;MainThread;job (worker.py:3) 200000\n"
+        "pid 4243: python3 worker.py --tag <script>\x1b;MainThread;job (worker.py:3);"
+        "work (lib.py:1) 300000\n");
+    free(buf);
+}
+
+/* The ending alone (one process, or none): one line, nothing else changes. */
+static void test_text_names_how_the_program_ended(void **state)
+{
+    (void)state;
+    build_text_trace();
+    pf_text_opts o = { PF_SORT_SELF, 30, 0 };
+    char *before = capture_text(&o, 0);
+    assert_null(strstr(before, "Ended:"));
+    T->meta.exit_signal = 9;
+    T->meta.flags |= PF_FLAG_CUT_SHORT;
+    char *out = capture_text(&o, 0);
+    const char *line = "Ended:   killed by SIGKILL (cut short: data up to its last snapshot)\n";
+    const char *at = strstr(out, line);
+    assert_non_null(at);
+    /* the same report with the line taken out */
+    size_t head = (size_t)(at - out);
+    assert_int_equal(strncmp(out, before, head), 0);
+    assert_string_equal(at + strlen(line), before + head);
+    assert_null(strstr(out, "Processes"));
+    free(out);
+    T->meta.exit_signal = 0;
+    T->meta.flags &= ~(uint32_t)PF_FLAG_CUT_SHORT;
+    T->meta.exit_code = 0;
+    out = capture_text(&o, 0);
+    assert_non_null(strstr(out, "\nEnded:   exit status 0\n"));
+    free(out);
+    free(before);
+}
+
 /* ---- lines ---- */
 
 static void test_lines_tsv_sorted_and_escaped(void **state)
@@ -635,6 +817,10 @@ int main(void)
         T_(test_text_table_like_print_stats),
         T_(test_text_sort_limit_and_full_paths),
         T_(test_text_memory_sort_needs_memory_trace),
+        T_(test_text_processes_table_and_per_process_tables),
+        T_(test_text_names_how_the_program_ended),
+        T_(test_pstats_and_collapsed_over_processes),
+        T_(test_text_processes_out_of_memory_is_clean),
         T_(test_lines_tsv_sorted_and_escaped),
         T_(test_lines_needs_line_mode),
     };

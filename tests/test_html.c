@@ -535,6 +535,146 @@ static void test_html_escapes_hostile_program_data(void **state)
     pf_trace_free(t);
 }
 
+/* Two processes, each with a MainThread: pid 500 (main -> work, exit 0) and its child
+ * pid 501 (job -> work, killed and cut short) whose command is hostile. */
+static pf_trace *two_process_trace(uint32_t modes)
+{
+    pf_trace *t = new_trace(modes);
+    pf_meta_push_str(&t->meta.argv, &t->meta.argc, "app.py");
+    t->meta.exit_signal = 15;
+    t->meta.flags |= PF_FLAG_CUT_SHORT;
+    pf_thread th = { 1, S(t, "MainThread") };
+    assert_int_equal(pf_trace_add_thread(t, &th), 1);
+    pf_process p0 = { 500, 1, S(t, "python3 app.py"), 0, 1, PF_PROC_EXITED, 0, 900000000, 3,
+                      4096, 0, 0 };
+    pf_process p1 = { 501, 500, S(t, "python3 -c \"</code></td><script>alert('c')</script>\" \xFF"),
+                      1, 1, PF_PROC_KILLED | PF_PROC_CUT_SHORT, 100000000, 400000000, 2,
+                      1 << 20, PF_EXIT_UNKNOWN, 15 };
+    assert_int_equal(pf_trace_add_process(t, &p0), 0);
+    assert_int_equal(pf_trace_add_process(t, &p1), 1);
+    uint32_t cm = code(t, "/home/dev/proj/app.py", "main", 1);
+    uint32_t cw = code(t, "/home/dev/proj/lib.py", "work", 1);
+    uint32_t cj = code(t, "/home/dev/proj/worker.py", "job", 1);
+    uint32_t m = node(t, PF_NONE, 0, cm, 0, 1, 800000000, 100000000);
+    node(t, m, 0, cw, 2, 2, 700000000, 700000000);
+    uint32_t j = node(t, PF_NONE, 1, cj, 0, 1, 300000000, 50000000);
+    node(t, j, 1, cw, 3, 1, 250000000, 250000000);
+    pf_error err;
+    assert_int_equal(pf_trace_validate(t, &err), 0);
+    return t;
+}
+
+static void test_html_processes_and_how_the_program_ended(void **state)
+{
+    (void)state;
+    pf_trace *t = two_process_trace(PF_MODE_CALLS);
+    pf_html_model *m = pf_html_model_new(t, 0, 0, NULL);
+    assert_non_null(m);
+    uint32_t fw = m->func_of_code[1], fm = m->func_of_code[0], fj = m->func_of_code[2];
+    assert_int_equal(m->funcs[fw].nprocesses, 2);
+    assert_int_equal(m->funcs[fm].nprocesses, 1);
+    assert_int_equal(m->funcs[fm].process, 0);
+    assert_int_equal(m->funcs[fj].process, 1);
+    pf_html_model_free(m);
+
+    size_t len;
+    char *doc = render(t, NULL, &len);
+    assert_int_equal(count(doc, "<script"), 1);         /* only the report's own */
+    assert_int_equal(count(doc, "</script"), 1);
+    assert_non_null(strstr(doc, "<tr><th>Ended</th><td>killed by SIGTERM (cut short: data up "
+                                "to its last snapshot)</td></tr>\n"));
+    assert_non_null(strstr(doc, "<p class=\"warn\">The program ended before the collector"));
+    assert_non_null(strstr(doc, "<div class=\"k\">Processes</div>"));
+    assert_non_null(strstr(doc, "<tr><th>Threads</th><td>MainThread <span class=\"muted\">(pid "
+                                "500)</span>, MainThread <span class=\"muted\">(pid 501)</span>"));
+    const char *procs = strstr(doc, "<h2>Processes</h2>");
+    assert_non_null(procs);
+    assert_non_null(strstr(procs, "<tr><td>500</td><td>1</td><td class=\"t\"><code>python3 app.py"
+                                  "</code></td><td>900 ms</td><td>3</td><td class=\"t\">exit status 0"
+                                  "</td></tr>\n"));
+    assert_non_null(strstr(procs, "<tr><td>501</td><td>500</td><td class=\"t\"><code>python3 -c "
+                                  "&quot;&lt;/code&gt;&lt;/td&gt;&lt;script&gt;alert(&#39;c&#39;)"
+                                  "&lt;/script&gt;&quot; " FFFD "</code></td><td>400 ms</td>"
+                                  "<td>2</td><td class=\"t\">killed by SIGTERM (cut short: data "
+                                  "up to its last snapshot)</td></tr>\n"));
+    assert_null(strstr(procs, "Peak memory"));          /* not a memory trace */
+    /* the hottest functions say where each ran */
+    const char *hot = strstr(doc, "<h2>Hottest functions</h2>");
+    assert_non_null(hot);
+    assert_non_null(strstr(hot, "<th title=\"The process it ran in (pid), or in how many\">Process</th>"));
+    const char *w = strstr(hot, ">work</a>");
+    assert_non_null(w);
+    assert_non_null(strstr(w, "<td>all</td><td>950 ms</td>"));
+    const char *jb = strstr(hot, ">job</a>");
+    assert_non_null(jb);
+    assert_non_null(strstr(jb, "<td>501</td><td>50.0 ms</td>"));
+    balanced(doc, "<tr", "</tr>");
+    balanced(doc, "<table", "</table>");
+    balanced(doc, "<td", "</td>");
+    assert_true(valid_utf8((const unsigned char *)doc, len));
+    links_resolve(doc);
+    free(doc);
+    pf_trace_free(t);
+
+    /* memory traces show each process's peak */
+    t = two_process_trace(PF_MODE_CALLS | PF_MODE_MEMORY);
+    doc = render(t, NULL, NULL);
+    procs = strstr(doc, "<h2>Processes</h2>");
+    assert_non_null(procs);
+    assert_non_null(strstr(procs, "<th>Peak memory</th>"));
+    assert_non_null(strstr(procs, "<td>3</td><td>4.00 KiB</td>"));
+    assert_non_null(strstr(procs, "<td>1.00 MiB</td>"));
+    free(doc);
+
+    /* one process: no processes table, no process column; the ending still shows */
+    t->nprocesses = 1;
+    t->meta.exit_signal = 0;
+    t->meta.flags = 0;
+    t->meta.exit_code = 2;
+    doc = render(t, NULL, NULL);
+    assert_null(strstr(doc, "<h2>Processes</h2>"));
+    assert_null(strstr(doc, ">Process</th>"));
+    assert_null(strstr(doc, "The program ended before"));
+    assert_non_null(strstr(doc, "<tr><th>Ended</th><td>exit status 2</td></tr>\n"));
+    free(doc);
+    t->meta.exit_code = PF_EXIT_UNKNOWN;
+    doc = render(t, NULL, NULL);
+    assert_null(strstr(doc, "<th>Ended</th>"));
+    free(doc);
+    t->nprocesses = 2;
+    pf_trace_free(t);
+}
+
+static void test_html_processes_out_of_memory_is_clean(void **state)
+{
+    (void)state;
+    pf_trace *t = two_process_trace(PF_MODE_CALLS);
+    long base = pf_alloc_live_blocks();
+    int ok = 0;
+    for (long n = 0; n < 1000 && !ok; n++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        pf_error err;
+        pf_error_clear(&err);
+        pf_alloc_fail_after(n);
+        int rc = pf_html_render(t, NULL, f, &err);
+        long injected = pf_alloc_injected_failures();
+        pf_alloc_fail_after(-1);
+        fclose(f);
+        free(buf);
+        if (rc == 0) {
+            assert_int_equal(injected, 0);
+            ok = 1;
+        } else {
+            assert_int_equal(err.code, PF_ENOMEM);
+        }
+        assert_int_equal(pf_alloc_live_blocks(), base);
+    }
+    assert_true(ok);
+    pf_trace_free(t);
+}
+
 static void test_html_is_deterministic(void **state)
 {
     (void)state;
@@ -1034,6 +1174,8 @@ int main(void)
         cmocka_unit_test(test_html_model_limit_and_threshold),
         cmocka_unit_test(test_html_short_paths),
         cmocka_unit_test(test_html_escapes_hostile_program_data),
+        cmocka_unit_test(test_html_processes_and_how_the_program_ended),
+        cmocka_unit_test(test_html_processes_out_of_memory_is_clean),
         cmocka_unit_test(test_html_is_deterministic),
         cmocka_unit_test(test_html_is_self_contained),
         cmocka_unit_test(test_html_code_is_under_200k),

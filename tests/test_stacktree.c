@@ -1098,6 +1098,141 @@ static void test_flame_writer_replaces_separators_in_names(void **state)
     pf_trace_free(t);
 }
 
+/* Two processes of one run: pid 4242 runs app.py (MainThread and a "worker"),
+ * its child pid 4243 runs worker.py (MainThread); the child's command holds a ';' and
+ * an HTML tag, which the collapsed writer must keep on one frame. */
+static pf_trace *make_two_process_trace(void)
+{
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = PF_MODE_CALLS;
+    pf_meta_set_str(&t->meta.cwd, "/home/u/proj");
+    uint32_t mainc = add_code(t, "/home/u/proj/app.py", "main", "main", 5, 0);
+    uint32_t run = add_code(t, "/home/u/proj/lib/work.py", "run", "Worker.run", 10, 0);
+    uint32_t job = add_code(t, "/home/u/proj/worker.py", "job", "job", 3, 0);
+    pf_thread th0 = { 1, S(t, "MainThread") }, th1 = { 2, S(t, "worker") },
+              th2 = { 1, S(t, "MainThread") };
+    pf_trace_add_thread(t, &th0);
+    pf_trace_add_thread(t, &th1);
+    pf_trace_add_thread(t, &th2);
+    pf_process p0 = { 4242, 1, S(t, "python3 app.py"), 0, 2, PF_PROC_EXITED, 0, 2000, 3, 0,
+                      0, 0 };
+    pf_process p1 = { 4243, 4242, S(t, "python3 worker.py --tag <script>;x"), 2, 1,
+                      PF_PROC_KILLED | PF_PROC_CUT_SHORT, 500, 1000, 2, 0, PF_EXIT_UNKNOWN,
+                      15 };
+    assert_int_equal(pf_trace_add_process(t, &p0), 0);
+    assert_int_equal(pf_trace_add_process(t, &p1), 1);
+    uint32_t n0 = add_node(t, PF_NONE, 0, mainc, 0, 1, 1000, 400);
+    add_node(t, n0, 0, run, 7, 1, 600, 600);
+    add_node(t, PF_NONE, 1, run, 0, 1, 300, 300);
+    uint32_t n3 = add_node(t, PF_NONE, 2, job, 0, 1, 800, 200);
+    add_node(t, n3, 2, run, 4, 1, 600, 600);
+    pf_error err;
+    assert_int_equal(pf_trace_validate(t, &err), 0);
+    return t;
+}
+
+static void test_flame_trace_processes_are_roots_above_threads(void **state)
+{
+    (void)state;
+    pf_trace *t = make_two_process_trace();
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
+    char *out = collapsed_of(f);
+    assert_string_equal(out,
+        "pid 4242: python3 app.py;MainThread;main (app.py:5) 400\n"
+        "pid 4242: python3 app.py;MainThread;main (app.py:5);Worker.run (lib/work.py:10) 600\n"
+        "pid 4242: python3 app.py;worker;Worker.run (lib/work.py:10) 300\n"
+        "pid 4243: python3 worker.py --tag <script>,x;MainThread;job (worker.py:3) 200\n"
+        "pid 4243: python3 worker.py --tag <script>,x;MainThread;job (worker.py:3);"
+        "Worker.run (lib/work.py:10) 600\n");
+    free(out);
+    /* MainThread is in both processes, but never "MainThread [1]": they do not meet. */
+    uint32_t p0 = path(f, "pid 4242: python3 app.py");
+    uint32_t p1 = child(f, 0, "pid 4243: python3 worker.py --tag <script>;x");
+    assert_int_not_equal(p0, PF_NONE);
+    assert_int_not_equal(p1, PF_NONE);
+    assert_int_equal(f->info[p0].code, PF_NONE);
+    assert_int_equal(f->info[p0].calls, 2);
+    assert_int_equal(f->info[p0].total_ns, 1300);
+    assert_int_equal(f->info[p1].calls, 1);
+    assert_int_equal(f->info[p1].total_ns, 800);
+    assert_int_equal(f->info[0].total_ns, 2100);
+    uint32_t mt = child(f, p1, "MainThread");
+    assert_int_not_equal(mt, PF_NONE);
+    assert_int_equal(f->info[mt].total_ns, 800);
+    pf_stacktree_free(f);
+
+    /* Line granularity and reversal keep the process frames. */
+    f = flame_of(t, PF_METRIC_CALLS, PF_GRAN_LINE, 0);
+    assert_int_not_equal(path(f, "pid 4242: python3 app.py;MainThread;main (app.py:7);"
+                                 "Worker.run (lib/work.py:10)"), PF_NONE);
+    pf_stacktree_free(f);
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.reverse = 1;
+    o.time_unit_ns = 1;
+    pf_error err;
+    f = pf_stacktree_from_trace(t, &o, &err);
+    assert_non_null(f);
+    out = collapsed_of(f);
+    assert_non_null(strstr(out, "Worker.run (lib/work.py:10);job (worker.py:3);MainThread;"
+                                "pid 4243: python3 worker.py --tag <script>,x 600\n"));
+    free(out);
+    pf_stacktree_free(f);
+
+    /* Without thread roots, every process merges too. */
+    pf_stack_opts_init(&o);
+    o.no_thread_roots = 1;
+    f = pf_stacktree_from_trace(t, &o, &err);
+    assert_non_null(f);
+    assert_int_equal(child(f, 0, "pid 4242: python3 app.py"), PF_NONE);
+    assert_int_not_equal(child(f, 0, "Worker.run (lib/work.py:10)"), PF_NONE);
+    pf_stacktree_free(f);
+    pf_trace_free(t);
+}
+
+/* One process record (or none) draws no process frame: the output of a trace from
+ * before processes existed does not change. */
+static void test_flame_trace_one_process_has_no_process_frame(void **state)
+{
+    (void)state;
+    pf_trace *t = make_trace();
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
+    char *before = collapsed_of(f);
+    pf_stacktree_free(f);
+    pf_process p = { 99, 1, S(t, "python3 app.py"), 0, t->nthreads, PF_PROC_EXITED, 0, 10,
+                     1, 0, 0, 0 };
+    pf_trace_add_process(t, &p);
+    f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
+    char *after = collapsed_of(f);
+    assert_string_equal(before, after);
+    assert_null(strstr(after, "pid 99"));
+    free(before);
+    free(after);
+    pf_stacktree_free(f);
+    pf_trace_free(t);
+}
+
+/* Two processes with one label (a reused pid running the same command) stay apart; a
+ * thread no process claims stays under the root. */
+static void test_flame_trace_process_labels_are_made_distinct(void **state)
+{
+    (void)state;
+    pf_trace *t = make_two_process_trace();
+    t->processes[1].pid = 4242;
+    t->processes[1].command = t->processes[0].command;
+    pf_thread th = { 9, S(t, "stray") };
+    uint32_t ti = pf_trace_add_thread(t, &th);
+    add_node(t, PF_NONE, ti, 0, 0, 1, 10, 10);
+    pf_stacktree *f = flame_of(t, PF_METRIC_SELF_TIME, PF_GRAN_FUNCTION, 1);
+    assert_int_not_equal(child(f, 0, "pid 4242: python3 app.py [0]"), PF_NONE);
+    assert_int_not_equal(child(f, 0, "pid 4242: python3 app.py [1]"), PF_NONE);
+    assert_int_not_equal(path(f, "stray;main (app.py:5)"), PF_NONE);
+    assert_int_equal(f->info[0].total_ns, 2110);
+    pf_stacktree_free(f);
+    pf_trace_free(t);
+}
+
 /* ---- reversal, limits and hostile bytes ---------------------------------------------- */
 
 /* Reversing a trace tree gives the tree of its reversed stacks: the same as reversing
@@ -1544,6 +1679,18 @@ static void test_flame_out_of_memory_is_reported_and_leaks_nothing(void **state)
         pf_stacktree_free(ref);
     }
     pf_trace_free(t);
+
+    t = make_two_process_trace();
+    struct trace_ctx pc;
+    pc.t = t;
+    pf_stack_opts_init(&pc.o);
+    pf_stacktree *ref = pf_stacktree_from_trace(t, &pc.o, NULL);
+    char *want = collapsed_of(ref);
+    pc.expected = want;
+    assert_true(fault_loop(op_from_trace, &pc) > 5);
+    free(want);
+    pf_stacktree_free(ref);
+    pf_trace_free(t);
 }
 
 static void test_flame_free_is_null_safe(void **state)
@@ -1589,6 +1736,9 @@ int main(void)
         cmocka_unit_test(test_stacktree_reverse_of_a_deep_chain_is_linear),
         cmocka_unit_test(test_stacktree_reverse_chart_keeps_first_path_order),
         cmocka_unit_test(test_stacktree_no_thread_roots_merges_threads),
+        cmocka_unit_test(test_flame_trace_processes_are_roots_above_threads),
+        cmocka_unit_test(test_flame_trace_one_process_has_no_process_frame),
+        cmocka_unit_test(test_flame_trace_process_labels_are_made_distinct),
         cmocka_unit_test(test_stacktree_count_overflow_names_the_line),
         cmocka_unit_test(test_stacktree_nul_byte_is_a_line_numbered_error),
         cmocka_unit_test(test_frame_name_shortens_paths_like_users_expect),

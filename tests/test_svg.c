@@ -573,6 +573,105 @@ static void test_svg_hostile_names_are_escaped(void **state)
     pf_stacktree_free(t);
 }
 
+/* Two processes, each with a MainThread; the child's command is hostile. */
+static pf_trace *two_process_trace(void)
+{
+    pf_trace *t = pf_trace_new();
+    assert_non_null(t);
+    t->meta.modes = PF_MODE_CALLS;
+    pf_strtab *st = t->strings;
+    pf_code c = { pf_strtab_intern_cstr(st, "/p/app.py"), pf_strtab_intern_cstr(st, "main"),
+                  pf_strtab_intern_cstr(st, "main"), 1, PF_CODE_PYTHON };
+    uint32_t mainc = pf_trace_add_code(t, &c);
+    c.name = c.qualname = pf_strtab_intern_cstr(st, "job");
+    uint32_t job = pf_trace_add_code(t, &c);
+    for (int i = 0; i < 2; i++) {
+        pf_thread th = { 1, pf_strtab_intern_cstr(st, "MainThread") };
+        pf_trace_add_thread(t, &th);
+    }
+    pf_process p0 = { 100, 1, pf_strtab_intern_cstr(st, "python3 app.py"), 0, 1,
+                      PF_PROC_EXITED, 0, 1000, 1, 0, 0, 0 };
+    pf_process p1 = { 101, 100,
+                      pf_strtab_intern_cstr(st, "python3 -c </text><script>alert(5)</script>"),
+                      1, 1, PF_PROC_KILLED, 10, 500, 1, 0, PF_EXIT_UNKNOWN, 9 };
+    pf_trace_add_process(t, &p0);
+    pf_trace_add_process(t, &p1);
+    pf_node n = { PF_NONE, 0, mainc, 0, 1, 1000, 1000 };
+    pf_trace_add_node(t, &n);
+    n.thread = 1;
+    n.code = job;
+    n.total_ns = n.self_ns = 500;
+    pf_trace_add_node(t, &n);
+    pf_error err;
+    assert_int_equal(pf_trace_validate(t, &err), 0);
+    return t;
+}
+
+static void test_svg_processes_are_frames_and_escaped(void **state)
+{
+    (void)state;
+    pf_trace *t = two_process_trace();
+    char sub[512];
+    assert_string_equal(pf_svg_trace_subtitle(t, sub, sizeof sub),
+                        "2 processes (1 killed or cut short)");
+    pf_error err;
+    pf_stack_opts so;
+    pf_stack_opts_init(&so);
+    pf_stacktree *tree = pf_stacktree_from_trace(t, &so, &err);
+    assert_non_null(tree);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    o.subtitle = sub;
+    char *svg = render(tree, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    assert_int_equal(xpath_count(doc, "//*[local-name()='script']"), 1);
+    char *x = xpath_text(doc, "//s:title[starts-with(., 'pid 101: ')]");
+    assert_non_null(x);
+    const char *want_title = "pid 101: python3 -c </text><script>alert(5)</script>\n";
+    assert_true(strncmp(x, want_title, strlen(want_title)) == 0);
+    free(x);
+    x = xpath_text(doc, "//s:title[starts-with(., 'pid 100: python3 app.py\n')]");
+    assert_non_null(x);
+    free(x);
+    /* both MainThreads are drawn, each above its process */
+    assert_int_equal(xpath_count(doc, "//s:title[starts-with(., 'MainThread\n')]"), 2);
+    x = xpath_text(doc, "//s:text[@id='subtitle']");
+    assert_string_equal(x, "2 processes (1 killed or cut short)");
+    free(x);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_stacktree_free(tree);
+
+    /* The program's ending and the gaps join in; a plain run says nothing. */
+    t->meta.exit_signal = 15;
+    t->meta.flags |= PF_FLAG_CUT_SHORT;
+    pf_gap gap = { 0, 1000000000, PF_GAP_OPEN, PF_GAP_C_PROFILE };
+    t->meta.gaps = pf_malloc(sizeof gap);
+    assert_non_null(t->meta.gaps);
+    t->meta.gaps[0] = gap;
+    t->meta.ngaps = 1;
+    char note[400];
+    assert_true(pf_svg_gap_note(t, note, sizeof note) > 0);
+    assert_true(strncmp(note, "Not recorded: ", 14) == 0);
+    char want[1024];
+    snprintf(want, sizeof want, "2 processes (1 killed or cut short); program ended: killed by "
+             "SIGTERM (cut short: data up to its last snapshot); %s", note);
+    assert_string_equal(pf_svg_trace_subtitle(t, sub, sizeof sub), want);
+    char tiny[8];
+    assert_string_equal(pf_svg_trace_subtitle(t, tiny, sizeof tiny), "2 proce");
+    t->nprocesses = 1;
+    t->meta.ngaps = 0;
+    assert_string_equal(pf_svg_trace_subtitle(t, sub, sizeof sub),
+                        "program ended: killed by SIGTERM (cut short: data up to its last snapshot)");
+    t->meta.exit_signal = 0;
+    t->meta.exit_code = 0;
+    t->meta.flags = 0;
+    assert_null(pf_svg_trace_subtitle(t, sub, sizeof sub));
+    t->meta.ngaps = 1;
+    t->nprocesses = 2;
+    pf_trace_free(t);
+}
+
 static void test_svg_clean_name(void **state)
 {
     (void)state;
@@ -1141,6 +1240,7 @@ int main(void)
         cmocka_unit_test(test_svg_diff_colors),
         cmocka_unit_test(test_svg_output_is_valid_and_deterministic),
         cmocka_unit_test(test_svg_hostile_names_are_escaped),
+        cmocka_unit_test(test_svg_processes_are_frames_and_escaped),
         cmocka_unit_test(test_svg_clean_name),
         cmocka_unit_test(test_svg_minwidth_prunes_narrow_frames),
         cmocka_unit_test(test_svg_inverted_puts_root_on_top),
