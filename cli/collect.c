@@ -1,12 +1,13 @@
 /* collect.c: `pyflame-c collect`: runs a Python program under the collector.
  *
- * The CLI only parses its own options and then becomes the interpreter (execvp), so the
- * program keeps our pid, stdin/stdout/stderr, signals and exit status:
- *     PY -c BOOTSTRAP PKGDIR OUT DISPLAY FLAGS PYNAME TARGET ARGS...
+ * The CLI parses its own options, checks that the trace can be written, and runs the
+ * interpreter as its child (see "running the program" below):
+ *     PY -c BOOTSTRAP PKGDIR SESSION DISPLAY FLAGS PYNAME TARGET ARGS...
  * BOOTSTRAP loads the pyflame package from PKGDIR by absolute path (sys.path is not
  * touched) and hands over to pyflame/_runner.py, which removes these extra arguments,
- * sets up sys.argv, sys.path[0] and __main__ as python3 would, records the program and
- * writes the trace when it ends.
+ * sets up sys.argv, sys.path[0] and __main__ as python3 would and records the program;
+ * each process of the program writes its own trace into the SESSION folder, and when
+ * the program has ended the CLI merges them into the output (cli/collect_session.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -57,17 +58,28 @@ static void usage(FILE *out)
             "usage: pyflame-c collect [-o FILE] [--python PY] [--quiet] script.py [args...]\n"
             "       pyflame-c collect [-o FILE] [--python PY] [--quiet] -m module [args...]\n"
             "\n"
-            "Run a Python program and record every Python and C call of every thread into a\n"
-            "trace (calls, self and inclusive times per calling context).  The program runs\n"
-            "as under plain python3: same sys.argv, sys.path[0], stdin/stdout/stderr and exit\n"
-            "status.  The trace is written when the program ends (also on an uncaught\n"
-            "exception, SIGINT, SIGTERM and os._exit()); a line on stderr says where.\n"
+            "Run a Python program and record every Python and C call of every thread, in it\n"
+            "and in every Python process it starts, into one trace (calls, self and inclusive\n"
+            "times per calling context, one root per process).  The program runs as under\n"
+            "plain python3: same sys.argv, sys.path[0], stdin/stdout/stderr, signal\n"
+            "dispositions and exit status.  The trace is written when the program ends, however\n"
+            "it ends: a process killed (SIGKILL, a crash, the OOM killer) leaves what it had\n"
+            "recorded up to its last snapshot, and the trace says so.  A line on stderr says\n"
+            "where it went.  collect exits with the program's status (or dies of its signal);\n"
+            "74 when the program succeeded but no trace could be written.\n"
             "\n"
             "Options (before the script or -m):\n"
             "  -o, --output FILE   trace file to write (default: trace.gz)\n"
             "  --python PY         interpreter to run (default: $PYFLAME_PYTHON, else python3):\n"
             "                      CPython 3.8-3.15 with a collector built (make collectors)\n"
             "  -q, --quiet         do not print the summary line\n"
+            "  --no-follow         record only the program's own process, not its children\n"
+            "                      (by default: os.fork(), multiprocessing and\n"
+            "                      concurrent.futures with every start method, and\n"
+            "                      sys.executable started by subprocess, os.exec*, os.posix_spawn)\n"
+            "  --snapshot SECONDS  how often each process saves what it recorded, for the case\n"
+            "                      it is killed (default 1; 0: never).  Stretched so that\n"
+            "                      snapshots take at most ~5%% of the run\n"
             "  -m MODULE           run a library module as a script, like python3 -m\n"
             "  -h, --help          show this help\n"
             "\n"
@@ -96,7 +108,6 @@ static void usage(FILE *out)
             "                      unit); the collector's own memory is not counted.\n"
             "                      See: convert -f lines, svg --metric peak-bytes, html\n"
             "\n"
-            "A forked child stops recording (the parent's trace is not affected).\n"
             "Then: pyflame-c svg trace.gz > flame.svg, or pyflame-c convert -f pstats trace.gz\n");
 }
 

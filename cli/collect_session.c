@@ -180,9 +180,11 @@ int pf_collect_session_finish(const char *dir, const char *out, const char *disp
     int rc = -1;
     pf_trace *merged = NULL;
     if (n == 0) {
-        fprintf(stderr, "pyflame-c: no trace was recorded: the program ended before the "
-                "collector could write anything (%s)\n",
-                WIFSIGNALED(end->status) ? strsignal(WTERMSIG(end->status)) : "no snapshot yet");
+        /* A program that exits before recording starts (a syntax error, a missing module,
+         * no collector for this Python) has said why itself, as python3 would. */
+        if (WIFSIGNALED(end->status))
+            fprintf(stderr, "pyflame-c: no trace was recorded: the program was killed (%s) "
+                    "before the collector's first snapshot\n", strsignal(WTERMSIG(end->status)));
         goto done;
     }
     /* the program's first part leads (an exec'd program keeps its pid: the earliest) */

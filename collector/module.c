@@ -309,7 +309,10 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "hostname", str_or_none(m->hostname)) < 0
         || set_item(meta, "total_calls", PyLong_FromUnsignedLongLong(m->total_calls)) < 0
         || set_item(meta, "profiler_bytes", PyLong_FromUnsignedLongLong(m->profiler_bytes)) < 0
-        || set_item(meta, "peak_live_bytes", PyLong_FromUnsignedLongLong(m->peak_live_bytes)) < 0)
+        || set_item(meta, "peak_live_bytes", PyLong_FromUnsignedLongLong(m->peak_live_bytes)) < 0
+        || set_item(meta, "exit_code", m->exit_code == PF_EXIT_UNKNOWN ? Py_NewRef(Py_None)
+                                                                      : PyLong_FromLong(m->exit_code)) < 0
+        || set_item(meta, "exit_signal", PyLong_FromUnsignedLong(m->exit_signal)) < 0)
         goto fail;
     PyObject *gaps = PyList_New(0);         /* new ref */
     if (set_item(meta, "gaps", gaps) < 0)
@@ -376,6 +379,27 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(d, "nodes", nodes) < 0) {
         codes = threads = nodes = NULL;
         goto fail;
+    }
+    codes = threads = nodes = NULL;
+    PyObject *procs = PyList_New(t->nprocesses);       /* new ref */
+    if (set_item(d, "processes", procs) < 0)
+        goto fail;
+    for (uint32_t i = 0; i < t->nprocesses; i++) {
+        const pf_process *p = &t->processes[i];
+        PyObject *v = Py_BuildValue(
+            "{s:K,s:K,s:N,s:I,s:I,s:I,s:L,s:K,s:K,s:K,s:N,s:I}",
+            "pid", (unsigned long long)p->pid, "ppid", (unsigned long long)p->ppid,
+            "command", tstr(t, p->command), "first_thread", p->first_thread,
+            "nthreads", p->nthreads, "flags", p->flags, "start_ns", (long long)p->start_ns,
+            "duration_ns", (unsigned long long)p->duration_ns,
+            "calls", (unsigned long long)p->calls,
+            "peak_live_bytes", (unsigned long long)p->peak_live_bytes,
+            "exit_code", p->flags & PF_PROC_EXITED ? PyLong_FromLong(p->exit_code)
+                                                   : Py_NewRef(Py_None),
+            "exit_signal", p->exit_signal);
+        if (v == NULL)
+            goto fail;
+        PyList_SET_ITEM(procs, i, v);
     }
     return d;
 fail:

@@ -26,7 +26,8 @@ PKG_PARENT = os.path.join(os.path.dirname(BIN), "python")
 sys.path.insert(0, PKG_PARENT)
 from pyflame import _collector  # noqa: E402  (the extension built for this interpreter)
 
-SUMMARY = re.compile(r"^pyflame-c: wrote (\S+) \(([\d.]+ (?:B|KiB|MiB|GiB)), ([\d,]+) calls recorded\)$")
+SUMMARY = re.compile(r"^pyflame-c: wrote (\S+) \(([\d.]+ (?:B|KiB|MiB|GiB)), ([\d,]+) calls recorded"
+                     r"(?:, (\d+) processes)?(?:, memory peak [^)]*)?\)$")
 
 
 def env_without_pythonpath():
@@ -76,6 +77,14 @@ class Trace:
             rec = any(self.nodes[a]["code"] == n["code"] for a in self.ancestors(i))
             out[k] = (nc + n["calls"], cc + (0 if rec else n["calls"]))
         return out
+
+    def process_of(self, i):
+        """The index of node i's process in d["processes"] (0 without any)."""
+        th = self.nodes[i]["thread"]
+        for k, p in enumerate(self.d.get("processes") or []):
+            if p["first_thread"] <= th < p["first_thread"] + p["nthreads"]:
+                return k
+        return 0
 
     def thread_roots(self):
         """{thread name: [root node names]}"""
@@ -626,7 +635,7 @@ class TestRecording(CollectTestCase):
             per_thread[t.threads[t.nodes[i]["thread"]]["name"]] += t.nodes[i]["calls"]
         self.assertEqual(per_thread, {"w0": 1, "w1": 1, "w2": 1, "late-one": 1, "renamed": 1})
 
-    def test_fork_child_stops_recording(self):
+    def test_fork_child_is_recorded_in_the_same_trace(self):
         script = self.write("fk.py", """
             import os
             def parent_work():
@@ -652,7 +661,8 @@ class TestRecording(CollectTestCase):
                          r.stderr)
         t = Trace(out)
         self.assertEqual(t.calls("parent_work"), 1)
-        self.assertEqual(t.calls("child_work"), 0)
+        self.assertEqual(t.calls("child_work"), 2)
+        self.assertEqual(len(t.d["processes"]), 3)
         self.assertEqual([f for f in os.listdir(self.tmp) if f.startswith("trace.gz.")], [])
 
     def test_memory_limit_stops_recording_and_says_so(self):
