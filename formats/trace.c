@@ -420,8 +420,10 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
                                 pr->command);
         if (pr->first_thread > t->nthreads || pr->nthreads > t->nthreads - pr->first_thread)
             return pf_error_set(err, PF_ECORRUPT,
-                                "process %u: threads %u..%u out of range (%u threads)", i,
-                                pr->first_thread, pr->first_thread + pr->nthreads, t->nthreads);
+                                "process %u: threads %u..%llu out of range (%u threads)", i,
+                                pr->first_thread,
+                                (unsigned long long)pr->first_thread + pr->nthreads,
+                                t->nthreads);
     }
     for (uint32_t i = 0; i < t->nsamples; i++) {
         const pf_sample *s = &t->samples[i];

@@ -17,9 +17,14 @@
  *   1. give it the next number here (never reuse or renumber one: old files and
  *      old readers depend on them; readers skip tags they do not know, by length);
  *   2. write it in trace_write.c and read it in trace_read.c, field by field in
- *      the same order (and add its count to END if it has entries);
- *   3. document it in formats/FORMAT.md (record table + payload table);
- *   4. extend the round-trip test in tests/test_trace.c and the fuzz seeds.
+ *      the same order (and if it has entries, append its count to END as a new
+ *      last field: an END from an older writer lacks it, which the reader accepts
+ *      when no record of the tag was read, as it does for PROCESSES);
+ *   3. move PF_TAG_LAST to it (the reader skips tags above PF_TAG_LAST), and give
+ *      it a name in trace_read.c's tag_name();
+ *   4. document it in formats/FORMAT.md (record table + payload table, writer's
+ *      order, the reader's checks, compatibility);
+ *   5. extend the round-trip test in tests/test_trace.c and the fuzz seeds.
  * To add a field to an existing record, append it at the end of the payload (old
  * readers ignore trailing bytes); entries inside a block cannot grow, so a new
  * per-entry field needs a new side block (as NODE_MEM is for NODES). */
@@ -34,8 +39,10 @@ enum pf_trace_tag {
     PF_TAG_LINES     = 8,   /* block of per-line records */
     PF_TAG_LINE_MEM  = 9,   /* block of (line, allocator counters), sparse */
     PF_TAG_SOURCE    = 10,  /* one source file's text */
-    PF_TAG_SAMPLES   = 11   /* block of samples */
+    PF_TAG_SAMPLES   = 11,  /* block of samples */
+    PF_TAG_PROCESSES = 12   /* block of processes (thread ranges); after THREADS */
 };
+#define PF_TAG_LAST PF_TAG_PROCESSES   /* the highest tag this reader knows */
 
 /* Writers cut blocks at this many entries or about this many payload bytes,
  * whichever comes first, so neither side holds more than one block in a buffer. */

@@ -112,6 +112,7 @@ typedef struct reader {
     uint64_t sample_prev_time;
     uint64_t n_node_mem, n_line_mem;
     int seen_meta;
+    int seen_processes;           /* a PROCESSES record was read: END must count them */
 } reader;
 
 static uint64_t r_off(const reader *r)
@@ -157,6 +158,22 @@ static int r_u32(reader *r, uint32_t *v, const char *field)
                             "%s %" PRIu64 " at offset %" PRIu64 " does not fit 32 bits",
                             field, x, off);
     *v = (uint32_t)x;
+    return 0;
+}
+
+/* A zz field stored in an int32_t. */
+static int r_i32(reader *r, int32_t *v, const char *field)
+{
+    uint64_t x;
+    uint64_t off = r_off(r);
+    if (r_varint(r, &x, field) < 0)
+        return -1;
+    int64_t s = pf_zigzag_dec(x);
+    if (s < INT32_MIN || s > INT32_MAX)
+        return pf_error_set(r->err, PF_ECORRUPT,
+                            "%s %" PRId64 " at offset %" PRIu64 " does not fit 32 bits",
+                            field, s, off);
+    *v = (int32_t)s;
     return 0;
 }
 
@@ -283,6 +300,38 @@ static int r_list(reader *r, char ***list, uint32_t *count, const char *field)
 
 /* ---- records; trace_write.c has the mirror of each ---- */
 
+/* META's gap list, n entries (already checked against the payload). */
+static int read_gaps(reader *r, uint64_t n)
+{
+    pf_meta *m = &r->t->meta;
+    if (n == 0)
+        return 0;
+    if (charge(r, n * sizeof(pf_gap)) < 0)
+        return -1;
+    m->gaps = pf_calloc((size_t)n, sizeof(pf_gap));
+    if (m->gaps == NULL)
+        return nomem(r);
+    for (uint64_t i = 0; i < n; i++) {
+        pf_gap *g = &m->gaps[i];
+        uint64_t len, reason;
+        if (r_varint(r, &g->ident, "gap thread") < 0 ||
+            r_varint(r, &g->start_ns, "gap start") < 0 ||
+            r_varint(r, &len, "gap length") < 0 ||
+            r_varint(r, &reason, "gap reason") < 0)
+            return -1;
+        if (len == 0)
+            g->end_ns = PF_GAP_OPEN;
+        else if (len - 1 > UINT64_MAX - 1 - g->start_ns)
+            return pf_error_set(r->err, PF_ECORRUPT, "META record at offset %" PRIu64
+                                ": gap %" PRIu64 " ends past the end of time", r->rec_off, i);
+        else
+            g->end_ns = g->start_ns + len - 1;
+        g->reason = reason > UINT32_MAX ? 0 : (uint32_t)reason;
+        m->ngaps = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
 static int read_meta(reader *r)
 {
     pf_meta *m = &r->t->meta;
@@ -310,37 +359,18 @@ static int read_meta(reader *r)
         r_varint(r, &m->profiler_bytes, "profiler_bytes") < 0 ||
         r_varint(r, &m->peak_live_bytes, "peak_live_bytes") < 0)
         return -1;
+    /* The optional tail, each part written only when it says something (or an older
+     * writer wrote none): the gap list, then the exit fields (unknown when absent:
+     * pf_trace_new's defaults). */
     if (r->p == r->pend)
-        return 0;                  /* written before gaps existed */
-    uint64_t n;
-    if (r_count(r, &n) < 0)
-        return -1;
-    if (n == 0)
         return 0;
-    if (charge(r, n * sizeof(pf_gap)) < 0)
+    uint64_t n;
+    if (r_count(r, &n) < 0 || read_gaps(r, n) < 0)
         return -1;
-    m->gaps = pf_calloc((size_t)n, sizeof(pf_gap));
-    if (m->gaps == NULL)
-        return nomem(r);
-    for (uint64_t i = 0; i < n; i++) {
-        pf_gap *g = &m->gaps[i];
-        uint64_t len, reason;
-        if (r_varint(r, &g->ident, "gap thread") < 0 ||
-            r_varint(r, &g->start_ns, "gap start") < 0 ||
-            r_varint(r, &len, "gap length") < 0 ||
-            r_varint(r, &reason, "gap reason") < 0)
-            return -1;
-        if (len == 0)
-            g->end_ns = PF_GAP_OPEN;
-        else if (len - 1 > UINT64_MAX - 1 - g->start_ns)
-            return pf_error_set(r->err, PF_ECORRUPT, "META record at offset %" PRIu64
-                                ": gap %" PRIu64 " ends past the end of time", r->rec_off, i);
-        else
-            g->end_ns = g->start_ns + len - 1;
-        g->reason = reason > UINT32_MAX ? 0 : (uint32_t)reason;
-        m->ngaps = (uint32_t)(i + 1);
-    }
-    return 0;
+    if (r->p == r->pend)
+        return 0;
+    return r_i32(r, &m->exit_code, "exit_code") < 0 ||
+           r_u32(r, &m->exit_signal, "exit_signal") < 0 ? -1 : 0;
 }
 
 static int read_strings(reader *r)
@@ -422,6 +452,43 @@ static int read_threads(reader *r)
         if (r_varint(r, &th.ident, "ident") < 0 || r_sid(r, &th.name, "thread", i, "name") < 0)
             return -1;
         if (added(r, pf_trace_add_thread(t, &th), i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int read_processes(reader *r)
+{
+    pf_trace *t = r->t;
+    uint64_t count, z;
+    r->seen_processes = 1;
+    if (r_count(r, &count) < 0)
+        return -1;
+    for (uint64_t k = 0; k < count; k++) {
+        pf_process p;
+        uint64_t off = r_off(r);
+        uint32_t i = t->nprocesses;
+        memset(&p, 0, sizeof p);
+        if (r_varint(r, &p.pid, "pid") < 0 || r_varint(r, &p.ppid, "ppid") < 0 ||
+            r_sid(r, &p.command, "process", i, "command") < 0 ||
+            r_u32(r, &p.first_thread, "first_thread") < 0 ||
+            r_u32(r, &p.nthreads, "nthreads") < 0 || r_u32(r, &p.flags, "flags") < 0 ||
+            r_varint(r, &z, "start_ns") < 0)
+            return -1;
+        p.start_ns = pf_zigzag_dec(z);
+        if (r_varint(r, &p.duration_ns, "duration_ns") < 0 ||
+            r_varint(r, &p.calls, "calls") < 0 ||
+            r_varint(r, &p.peak_live_bytes, "peak_live_bytes") < 0 ||
+            r_i32(r, &p.exit_code, "exit_code") < 0 ||
+            r_u32(r, &p.exit_signal, "exit_signal") < 0)
+            return -1;
+        /* The threads it owns must have been read already (PROCESSES follows THREADS). */
+        if (p.first_thread > t->nthreads || p.nthreads > t->nthreads - p.first_thread)
+            return pf_error_set(r->err, PF_ECORRUPT,
+                                "process %u at offset %" PRIu64 ": threads %u..%" PRIu64
+                                " out of range (%u threads so far)", i, off, p.first_thread,
+                                (uint64_t)p.first_thread + p.nthreads, t->nthreads);
+        if (added(r, pf_trace_add_process(t, &p), i) < 0)
             return -1;
     }
     return 0;
@@ -602,12 +669,23 @@ static int read_end(reader *r)
     const pf_trace *t = r->t;
     static const char *const names[] = { "strings", "codes", "threads", "nodes",
                                          "node memory entries", "lines",
-                                         "line memory entries", "sources", "samples" };
-    uint64_t have[9] = { pf_strtab_count(t->strings), t->ncodes, t->nthreads, t->nnodes,
-                         r->n_node_mem, t->nlines, r->n_line_mem, t->nsources,
-                         t->nsamples };
-    for (int k = 0; k < 9; k++) {
+                                         "line memory entries", "sources", "samples",
+                                         "processes" };
+    uint64_t have[10] = { pf_strtab_count(t->strings), t->ncodes, t->nthreads, t->nnodes,
+                          r->n_node_mem, t->nlines, r->n_line_mem, t->nsources,
+                          t->nsamples, t->nprocesses };
+    for (int k = 0; k < 10; k++) {
         uint64_t want;
+        /* The processes count came with PROCESSES: an older writer's END ends before
+         * it, and so does ours for a trace without processes. */
+        if (k == 9 && r->p == r->pend) {
+            if (r->seen_processes)
+                return pf_error_set(r->err, PF_ECORRUPT,
+                                    "END record at offset %" PRIu64 " has no processes "
+                                    "count but %" PRIu64 " processes were read",
+                                    r->rec_off, have[k]);
+            break;
+        }
         if (r_varint(r, &want, names[k]) < 0)
             return -1;
         if (want != have[k])
@@ -636,6 +714,7 @@ static const char *tag_name(uint64_t tag)
     case PF_TAG_LINE_MEM: return "LINE_MEM";
     case PF_TAG_SOURCE: return "SOURCE";
     case PF_TAG_SAMPLES: return "SAMPLES";
+    case PF_TAG_PROCESSES: return "PROCESSES";
     default: return "unknown";
     }
 }
@@ -785,7 +864,7 @@ static int read_records(reader *r)
                                 pf_budget_format(r->t->mem.limit, b, sizeof b));
         }
         r->rec_name = tag_name(tag);
-        if (tag > PF_TAG_SAMPLES) {
+        if (tag > PF_TAG_LAST) {
             /* Forward compatibility: a newer writer's record; skip it. */
             if (skip_payload(r, len) < 0)
                 return -1;
@@ -801,6 +880,7 @@ static int read_records(reader *r)
         case PF_TAG_STRINGS: rc = read_strings(r); break;
         case PF_TAG_CODES: rc = read_codes(r); break;
         case PF_TAG_THREADS: rc = read_threads(r); break;
+        case PF_TAG_PROCESSES: rc = read_processes(r); break;
         case PF_TAG_NODES: rc = read_nodes(r); break;
         case PF_TAG_NODE_MEM:
             rc = read_mem_block(r, "node", r->t->nnodes, &r->node_mem_next, &r->n_node_mem,

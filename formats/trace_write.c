@@ -298,9 +298,12 @@ static int write_meta(writer *w, const pf_meta *m)
     w_varint(w, m->total_calls);
     w_varint(w, m->profiler_bytes);
     w_varint(w, m->peak_live_bytes);
-    /* added later, and only when there are gaps: a trace without gaps is byte for byte
-     * what older writers wrote, and older readers skip the field */
-    if (m->ngaps)
+    /* Added later, each written only when it says something: a trace without gaps
+     * and with an unknown exit is byte for byte what older writers wrote, and older
+     * readers skip the trailing fields.  The exit fields come after the gap list, so
+     * when they are written the gap count is too, even 0. */
+    int exit_known = m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0;
+    if (m->ngaps || exit_known)
         w_varint(w, m->ngaps);
     for (uint32_t i = 0; i < m->ngaps; i++) {
         const pf_gap *g = &m->gaps[i];
@@ -308,6 +311,10 @@ static int write_meta(writer *w, const pf_meta *m)
         w_varint(w, g->start_ns);
         w_varint(w, g->end_ns == PF_GAP_OPEN ? 0 : g->end_ns - g->start_ns + 1);
         w_varint(w, g->reason);
+    }
+    if (exit_known) {
+        w_varint(w, pf_zigzag_enc(m->exit_code));
+        w_varint(w, m->exit_signal);
     }
     return emit(w, PF_TAG_META, -1);
 }
@@ -352,6 +359,29 @@ static int write_threads(writer *w, const pf_trace *t)
             return -1;
     }
     return block_end(w, PF_TAG_THREADS, count);
+}
+
+static int write_processes(writer *w, const pf_trace *t)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < t->nprocesses; i++) {
+        const pf_process *p = &t->processes[i];
+        w_varint(w, p->pid);
+        w_varint(w, p->ppid);
+        w_varint(w, p->command);
+        w_varint(w, p->first_thread);
+        w_varint(w, p->nthreads);
+        w_varint(w, p->flags);
+        w_varint(w, pf_zigzag_enc(p->start_ns));
+        w_varint(w, p->duration_ns);
+        w_varint(w, p->calls);
+        w_varint(w, p->peak_live_bytes);
+        w_varint(w, pf_zigzag_enc(p->exit_code));
+        w_varint(w, p->exit_signal);
+        if (block_step(w, PF_TAG_PROCESSES, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_PROCESSES, count);
 }
 
 static int write_nodes(writer *w, const pf_trace *t)
@@ -484,6 +514,10 @@ static int write_end(writer *w, const pf_trace *t)
     w_varint(w, count_mem(t->lines, sizeof(pf_line), offsetof(pf_line, mem), t->nlines));
     w_varint(w, t->nsources);
     w_varint(w, t->nsamples);
+    /* Added with PROCESSES: written only when there are some, so a trace without
+     * processes ends as older writers ended it. */
+    if (t->nprocesses)
+        w_varint(w, t->nprocesses);
     return emit(w, PF_TAG_END, -1);
 }
 
@@ -497,7 +531,7 @@ static int write_all(writer *w, const pf_trace *t)
     }
     if (sink_open(w) < 0 || write_header(w) < 0 || write_meta(w, &t->meta) < 0 ||
         write_strings(w, t->strings) < 0 || write_codes(w, t) < 0 ||
-        write_threads(w, t) < 0 || write_nodes(w, t) < 0 ||
+        write_threads(w, t) < 0 || write_processes(w, t) < 0 || write_nodes(w, t) < 0 ||
         write_mem_block(w, PF_TAG_NODE_MEM, t->node_mem, sizeof(pf_mem), 0,
                         node_mem_count(t)) < 0 ||
         write_lines(w, t) < 0 ||

@@ -24,6 +24,7 @@
 #include "formats/varint.h"
 
 #define GOLDEN_RAW "tests/data/trace/golden_v1.raw"
+#define GOLDEN_PROCESSES_RAW "tests/data/trace/golden_processes.raw"
 
 /* ---- building and comparing traces ---- */
 
@@ -170,6 +171,8 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
         assert_true(x->gaps[i].end_ns == y->gaps[i].end_ns);
         assert_int_equal(x->gaps[i].reason, y->gaps[i].reason);
     }
+    assert_int_equal(x->exit_code, y->exit_code);
+    assert_int_equal(x->exit_signal, y->exit_signal);
 
     assert_int_equal(pf_strtab_count(a->strings), pf_strtab_count(b->strings));
     for (uint32_t i = 0; i < pf_strtab_count(a->strings); i++) {
@@ -227,6 +230,48 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
         assert_true(a->samples[i].time_ns == b->samples[i].time_ns);
         assert_true(a->samples[i].weight == b->samples[i].weight);
     }
+    assert_int_equal(a->nprocesses, b->nprocesses);
+    for (uint32_t i = 0; i < a->nprocesses; i++) {
+        const pf_process *p = &a->processes[i], *q = &b->processes[i];
+        assert_true(p->pid == q->pid);
+        assert_true(p->ppid == q->ppid);
+        assert_int_equal(p->command, q->command);
+        assert_int_equal(p->first_thread, q->first_thread);
+        assert_int_equal(p->nthreads, q->nthreads);
+        assert_int_equal(p->flags, q->flags);
+        assert_true(p->start_ns == q->start_ns);
+        assert_true(p->duration_ns == q->duration_ns);
+        assert_true(p->calls == q->calls);
+        assert_true(p->peak_live_bytes == q->peak_live_bytes);
+        assert_int_equal(p->exit_code, q->exit_code);
+        assert_int_equal(p->exit_signal, q->exit_signal);
+    }
+}
+
+/* full_trace() as `collect` writes it after following children: the program's exit
+ * status in meta, and three processes over its two threads and a third added here
+ * (extreme values again: a negative start, 10-byte varints, the int32 limits). */
+static pf_trace *processes_trace(void)
+{
+    pf_trace *t = full_trace();
+    t->meta.flags |= PF_FLAG_CUT_SHORT;
+    t->meta.exit_code = 3;
+    t->meta.exit_signal = 0;
+    pf_thread th2 = { 99, S(t, "MainThread") };
+    assert_int_equal(pf_trace_add_thread(t, &th2), 2);
+    pf_process procs[] = {
+        { 4242, 1, S(t, "python3 prog.py --flag"), 0, 1, PF_PROC_EXITED, 0, 900, 37, 10,
+          3, 0 },
+        { 4243, 4242, S(t, "python3 -c import worker"), 1, 2,
+          PF_PROC_KILLED | PF_PROC_CUT_SHORT | PF_PROC_FORKED, -5, UINT64_MAX, UINT64_MAX,
+          UINT64_MAX, PF_EXIT_UNKNOWN, 9 },
+        { UINT64_MAX, UINT64_MAX, S(t, ""), 3, 0, UINT32_MAX, INT64_MIN, 0, 0, 0, INT32_MIN,
+          UINT32_MAX },
+    };
+    for (uint32_t i = 0; i < sizeof procs / sizeof procs[0]; i++)
+        assert_int_equal(pf_trace_add_process(t, &procs[i]), i);
+    assert_int_equal(pf_trace_validate(t, NULL), 0);
+    return t;
 }
 
 /* Big enough to cross every block boundary (entries and bytes). */
@@ -498,36 +543,152 @@ static void test_trace_roundtrip_many_blocks(void **state)
     pf_trace_free(t);
 }
 
-/* The v1 stream of full_trace() is pinned byte for byte: an accidental format change
- * fails here, and old files keep reading.  PF_REGEN_GOLDEN=1 rewrites the file. */
-static void test_trace_golden_v1_stream_is_stable(void **state)
+/* The raw stream of t must be the bytes of the file at path, which must read back as
+ * t.  PF_REGEN_GOLDEN=1 rewrites the file (review the diff). */
+static void check_golden(pf_trace *t, const char *path)
 {
-    (void)state;
-    pf_trace *t = full_trace();
     unsigned char *buf;
     size_t len;
     pf_error err;
     assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
     if (getenv("PF_REGEN_GOLDEN")) {
-        FILE *f = fopen(GOLDEN_RAW, "wb");
+        FILE *f = fopen(path, "wb");
         assert_non_null(f);
         assert_int_equal(fwrite(buf, 1, len, f), len);
         fclose(f);
     }
-    FILE *f = fopen(GOLDEN_RAW, "rb");
+    FILE *f = fopen(path, "rb");
     if (f == NULL)
-        fail_msg("cannot open %s (run from the repo root)", GOLDEN_RAW);
+        fail_msg("cannot open %s (run from the repo root)", path);
     unsigned char *golden = malloc(len + 1);
     size_t glen = fread(golden, 1, len + 1, f);
     fclose(f);
     assert_int_equal(glen, len);
     assert_memory_equal(golden, buf, len);
-    pf_trace *u = pf_trace_read(GOLDEN_RAW, &err);
+    pf_trace *u = pf_trace_read(path, &err);
     if (u == NULL)
         fail_msg("%s", err.msg);
     assert_traces_equal(t, u);
     pf_trace_free(u);
     free(golden);
+    pf_free(buf);
+}
+
+/* The v1 stream of full_trace() is pinned byte for byte: an accidental format change
+ * fails here, and old files keep reading.  It has no processes and an unknown exit,
+ * so it is also what writers wrote before those existed: they must not change it. */
+static void test_trace_golden_v1_stream_is_stable(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    check_golden(t, GOLDEN_RAW);
+    pf_trace_free(t);
+}
+
+/* The same with PROCESSES and META's exit fields (also a fuzz seed). */
+static void test_trace_golden_processes_stream_is_stable(void **state)
+{
+    (void)state;
+    pf_trace *t = processes_trace();
+    check_golden(t, GOLDEN_PROCESSES_RAW);
+    pf_trace_free(t);
+}
+
+static void test_trace_roundtrip_processes_and_exit(void **state)
+{
+    (void)state;
+    long live = pf_alloc_live_blocks();
+    pf_trace *t = processes_trace();
+    for (int gz = 0; gz < 2; gz++) {
+        unsigned char *buf;
+        size_t len;
+        pf_error err;
+        assert_int_equal((gz ? pf_trace_write_mem : pf_trace_write_mem_raw)(t, &buf, &len, &err), 0);
+        pf_trace *u = pf_trace_read_mem(buf, len, &err);
+        if (u == NULL)
+            fail_msg("%s", err.msg);
+        assert_traces_equal(t, u);
+        assert_int_equal(u->meta.exit_code, 3);
+        assert_true(u->meta.flags & PF_FLAG_CUT_SHORT);
+        assert_int_equal(u->nprocesses, 3);
+        assert_int_equal(u->processes[2].exit_code, INT32_MIN);
+        assert_true(u->processes[2].start_ns == INT64_MIN);
+        assert_int_equal(pf_trace_validate(u, &err), 0);
+        pf_trace_free(u);
+        pf_free(buf);
+    }
+    /* Many processes: PROCESSES is cut into blocks like the others. */
+    for (uint32_t i = 0; i < 2 * PF_TRACE_BLOCK_ENTRIES + 5; i++) {
+        pf_process p = { i, 1, 0, i % 3, 1, PF_PROC_EXITED, (int64_t)i, 1, 2, 3, 0, 0 };
+        assert_int_not_equal(pf_trace_add_process(t, &p), PF_NONE);
+    }
+    unsigned char *buf;
+    size_t len;
+    pf_error err;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    pf_free(buf);
+    pf_trace_free(t);
+    assert_int_equal(pf_alloc_live_blocks(), live);
+}
+
+/* META's exit fields are written only when known, after a gap count written even
+ * when 0; END's processes count only when there are processes. */
+static void test_trace_writes_new_fields_only_when_needed(void **state)
+{
+    (void)state;
+    static const struct {
+        int32_t code;
+        uint32_t sig;
+        const char *tail;     /* META's last bytes: ngaps, exit_code (zz), exit_signal */
+        size_t ntail;
+    } cases[] = {
+        { PF_EXIT_UNKNOWN, 0, "", 0 },
+        { 0, 0, "\x00\x00\x00", 3 },
+        { PF_EXIT_UNKNOWN, 9, "\x00\x01\x09", 3 },
+        { 255, 0, "\x00\xfe\x03\x00", 4 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pf_trace *t = pf_trace_new();
+        assert_int_equal(t->meta.exit_code, PF_EXIT_UNKNOWN);
+        t->meta.exit_code = cases[i].code;
+        t->meta.exit_signal = cases[i].sig;
+        unsigned char *buf;
+        size_t len;
+        pf_error err;
+        assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
+        /* FORMAT.md's empty trace: 9 header bytes, META (02 0f + 15 bytes), END (11). */
+        assert_int_equal(len, 37 + cases[i].ntail);
+        assert_int_equal(buf[10], 15 + cases[i].ntail);
+        assert_memory_equal(buf + 11 + 15, cases[i].tail, cases[i].ntail);
+        pf_trace *u = pf_trace_read_mem(buf, len, &err);
+        if (u == NULL)
+            fail_msg("%s", err.msg);
+        assert_traces_equal(t, u);
+        pf_trace_free(u);
+        pf_free(buf);
+        pf_trace_free(t);
+    }
+    /* One process: PROCESSES after THREADS, and a tenth count in END. */
+    pf_trace *t = pf_trace_new();
+    pf_thread th = { 1, S(t, "cmd") };
+    pf_trace_add_thread(t, &th);
+    pf_process p = { 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, PF_EXIT_UNKNOWN, 0 };
+    pf_trace_add_process(t, &p);
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    static const unsigned char want[] = {
+        5, 3, 1, 1, 0,                                  /* THREADS: ident 1, name 0 */
+        12, 13, 1, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0,  /* PROCESSES */
+        1, 10, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1,            /* END: ..., nprocesses 1 */
+    };
+    assert_true(len > sizeof want);
+    assert_memory_equal(buf + len - sizeof want, want, sizeof want);
     pf_free(buf);
     pf_trace_free(t);
 }
@@ -628,6 +789,18 @@ static void test_trace_rejects_truncation_at_every_raw_offset(void **state)
 {
     (void)state;
     pf_trace *t = full_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    check_every_truncation(buf, len);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
+static void test_trace_rejects_truncation_of_processes(void **state)
+{
+    (void)state;
+    pf_trace *t = processes_trace();
     unsigned char *buf;
     size_t len;
     assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
@@ -848,6 +1021,190 @@ static void test_trace_rejects_bad_references(void **state)
     }
 }
 
+/* END with the processes count (sb_prefix's strings, codes and threads; no nodes). */
+static void sb_end_processes(sb *b, uint64_t nprocesses)
+{
+    sb p = { 0 };
+    sb_v(&p, 2); sb_v(&p, 1); sb_v(&p, 1);
+    for (int k = 0; k < 6; k++)
+        sb_v(&p, 0);
+    sb_v(&p, nprocesses);
+    sb_record(b, PF_TAG_END, &p);
+    free(p.p);
+}
+
+/* One PROCESSES record of one entry: the 12 fields as given. */
+static void sb_processes(sb *b, const uint64_t *f, size_t nf)
+{
+    sb p = { 0 };
+    sb_v(&p, 1);
+    for (size_t k = 0; k < nf; k++)
+        sb_v(&p, f[k]);
+    sb_record(b, PF_TAG_PROCESSES, &p);
+    free(p.p);
+}
+
+/* Streams from before the exit fields and PROCESSES: a META that ends after
+ * peak_live_bytes or after its gaps, an END of nine counts. */
+static void test_trace_reads_old_meta_and_end(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_trace *t = pf_trace_read(GOLDEN_RAW, &err);
+    if (t == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(t->meta.exit_code, PF_EXIT_UNKNOWN);
+    assert_int_equal(t->meta.exit_signal, 0);
+    assert_int_equal(t->nprocesses, 0);
+    pf_trace_free(t);
+    static const struct {
+        const char *extra;
+        size_t n;
+        int32_t code;
+        uint32_t sig;
+        uint32_t ngaps;
+    } cases[] = {
+        { "", 0, PF_EXIT_UNKNOWN, 0, 0 },
+        { "\x01\x07\x05\x00\x01", 5, PF_EXIT_UNKNOWN, 0, 1 },   /* a gap, no exit */
+        { "\x01\x07\x05\x00\x01\x01\x0f", 7, PF_EXIT_UNKNOWN, 15, 1 },
+        { "\x00\x03\x00", 3, -2, 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sb b = { 0 };
+        sb_prefix(&b, cases[i].extra, cases[i].n);
+        const uint64_t n[][3] = { { 0, 0, 0 } };
+        sb_nodes(&b, n, 1);
+        sb_end(&b, 1, 0, 0, 0);
+        t = pf_trace_read_mem(b.p, b.len, &err);
+        if (t == NULL)
+            fail_msg("case %zu: %s", i, err.msg);
+        assert_int_equal(t->meta.exit_code, cases[i].code);
+        assert_int_equal(t->meta.exit_signal, cases[i].sig);
+        assert_int_equal(t->meta.ngaps, cases[i].ngaps);
+        assert_int_equal(t->nprocesses, 0);
+        pf_trace_free(t);
+        free(b.p);
+    }
+}
+
+static void test_trace_reads_hand_built_processes(void **state)
+{
+    (void)state;
+    sb b = { 0 };
+    sb_prefix(&b, NULL, 0);
+    const uint64_t f[] = { 4242, 1, 0, 0, 1, PF_PROC_EXITED, 5, 100, 7, 0, 2, 0 };
+    sb_processes(&b, f, 12);
+    sb_end_processes(&b, 1);
+    pf_error err;
+    pf_trace *t = pf_trace_read_mem(b.p, b.len, &err);
+    if (t == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(t->nprocesses, 1);
+    const pf_process *p = &t->processes[0];
+    assert_true(p->pid == 4242 && p->ppid == 1);
+    assert_string_equal(pf_trace_str(t, p->command), "f.py");
+    assert_int_equal(p->first_thread, 0);
+    assert_int_equal(p->nthreads, 1);
+    assert_true(p->start_ns == -3);
+    assert_true(p->duration_ns == 100 && p->calls == 7);
+    assert_int_equal(p->exit_code, 1);
+    assert_int_equal(pf_trace_thread_process(t, 0), 0);
+    pf_trace_free(t);
+    free(b.p);
+}
+
+/* Data-driven: one PROCESSES record after sb_prefix (2 strings, 1 thread). */
+static void test_trace_rejects_bad_processes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint64_t f[12];
+        size_t nf;
+        int before_threads;      /* put it before the THREADS record */
+        int end;                 /* END: 0 with a processes count of 1, 1 without, 2 count 2 */
+        enum pf_error_code code;
+        const char *want;
+    } cases[] = {
+        { "thread range", { 5, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0 }, 12, 0, 0, PF_ECORRUPT,
+          "process 0 at offset %zu: threads 1..2 out of range (1 threads so far)" },
+        { "thread count", { 5, 1, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0 }, 12, 0, 0, PF_ECORRUPT,
+          "process 0 at offset %zu: threads 0..2 out of range (1 threads so far)" },
+        { "huge range", { 5, 1, 0, 0xffffffffu, 0xffffffffu, 0, 0, 0, 0, 0, 1, 0 }, 12, 0,
+          0, PF_ECORRUPT, "threads 4294967295..8589934590 out of range" },
+        { "before its threads", { 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0 }, 12, 1, 0,
+          PF_ECORRUPT, "process 0 at offset %zu: threads 0..1 out of range (0 threads so far)" },
+        { "command", { 5, 1, 2, 0, 1, 0, 0, 0, 0, 0, 1, 0 }, 12, 0, 0, PF_ECORRUPT,
+          "command string id 2 out of range (2 strings so far)" },
+        { "first_thread 33 bits", { 5, 1, 0, 0x100000000ull, 1, 0, 0, 0, 0, 0, 1, 0 }, 12,
+          0, 0, PF_ECORRUPT, "first_thread 4294967296 at offset" },
+        { "exit_code 32 bits", { 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0x100000000ull, 0 }, 12, 0,
+          0, PF_ECORRUPT, "exit_code 2147483648 at offset" },
+        { "exit_signal 32 bits", { 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0x100000000ull }, 12, 0,
+          0, PF_ECORRUPT, "exit_signal 4294967296 at offset" },
+        { "short entry", { 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1 }, 11, 0, 0, PF_ECORRUPT,
+          "exit_signal runs past the end of the PROCESSES record" },
+        { "END without the count", { 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0 }, 12, 0, 1,
+          PF_ECORRUPT, "has no processes count but 1 processes were read" },
+        { "END counts more", { 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0 }, 12, 0, 2, PF_ETRUNC,
+          "counts 2 processes but 1 were read" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sb b = { 0 };
+        size_t at;
+        if (cases[i].before_threads) {
+            sb_prefix(&b, NULL, 0);
+            /* the prefix ends with THREADS (05 03, count 1, ident 77, name 1) */
+            size_t threads_at = b.len - 5;
+            assert_int_equal(b.p[threads_at], PF_TAG_THREADS);
+            sb rest = { 0 };
+            sb_bytes(&rest, b.p + threads_at, b.len - threads_at);
+            b.len = threads_at;
+            at = b.len + 3;
+            sb_processes(&b, cases[i].f, cases[i].nf);
+            sb_bytes(&b, rest.p, rest.len);
+            free(rest.p);
+        } else {
+            sb_prefix(&b, NULL, 0);
+            at = b.len + 3;      /* tag, length, count: then the entry */
+            sb_processes(&b, cases[i].f, cases[i].nf);
+        }
+        if (cases[i].end == 1) {
+            sb_end(&b, 0, 0, 0, 0);
+        } else {
+            sb_end_processes(&b, cases[i].end == 2 ? 2 : 1);
+        }
+        char want[256];
+        snprintf(want, sizeof want, cases[i].want, at);
+        print_message("case: %s\n", cases[i].name);
+        expect_read_error(b.p, b.len, cases[i].code, want);
+        free(b.p);
+    }
+    /* A PROCESSES record cut short by the end of the stream. */
+    pf_trace *t = processes_trace();
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    size_t at = 0;
+    for (size_t k = 9; k < len;) {      /* walk the records to find PROCESSES */
+        uint64_t tag, rlen;
+        size_t start = k;
+        k += (size_t)pf_varint_get(buf + k, len - k, &tag);
+        k += (size_t)pf_varint_get(buf + k, len - k, &rlen);
+        if (tag == PF_TAG_PROCESSES) {
+            at = start;
+            break;
+        }
+        k += (size_t)rlen;
+    }
+    assert_true(at > 0);
+    char want[128];
+    snprintf(want, sizeof want, "truncated record at offset %zu (PROCESSES, ", at);
+    expect_read_error(buf, at + 10, PF_ETRUNC, want);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
 /* Golden bad inputs: tests/data/trace/bad/EXPECT lists file, code, message. */
 static void test_trace_rejects_golden_bad_inputs(void **state)
 {
@@ -953,9 +1310,10 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
 {
     (void)state;
     /* Each record carries bytes from a "newer version" after its known fields (META's
-     * last known field is its gap list: empty here). */
+     * last known fields are its gap list, empty here, and the exit status 3, no
+     * signal; END's, the processes count). */
     sb b = { 0 }, p = { 0 };
-    sb_prefix(&b, "\x00\x05\xff\xff", 4);
+    sb_prefix(&b, "\x00\x06\x00\x05\xff\xff", 6);
     sb_v(&p, 1);
     sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 12); sb_v(&p, 1); sb_v(&p, 9); sb_v(&p, 4);
     sb_bytes(&p, "\x80\x80 newer fields", 15);
@@ -963,7 +1321,7 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
     p.len = 0;
     /* strings, codes, threads, nodes, node mem, lines, line mem, sources, samples */
     sb_v(&p, 2); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 0);
-    sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
+    sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
     sb_bytes(&p, "more", 4);
     sb_record(&b, PF_TAG_END, &p);
     pf_error err;
@@ -974,6 +1332,8 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
     assert_int_equal(t->nodes[0].call_line, 12);
     assert_true(t->nodes[0].self_ns == 9);
     assert_true(t->nodes[0].total_ns == 13);
+    assert_int_equal(t->meta.exit_code, 3);
+    assert_int_equal(t->meta.exit_signal, 0);
     assert_int_equal(pf_trace_validate(t, &err), 0);
     pf_trace_free(t);
     free(p.p);
@@ -1214,7 +1574,7 @@ static void test_trace_flipped_bytes_never_crash(void **state)
 {
     (void)state;
     long live = pf_alloc_live_blocks();
-    pf_trace *t = full_trace();
+    pf_trace *t = processes_trace();
     unsigned char *raw, *gz;
     size_t rlen, glen;
     assert_int_equal(pf_trace_write_mem_raw(t, &raw, &rlen, NULL), 0);
@@ -1416,6 +1776,14 @@ static void test_trace_survives_allocation_failures(void **state)
     inject_until_success(op_read_file, &c, "read file");
     unlink(path);
     pf_trace_free(c.t);
+    c.t = processes_trace();
+    inject_until_success(op_write_mem, &c, "write_mem processes");
+    assert_int_equal(pf_trace_write_mem_raw(c.t, &buf, &len, NULL), 0);
+    c.buf = buf;
+    c.len = len;
+    inject_until_success(op_read_mem, &c, "read_mem processes");
+    pf_free(buf);
+    pf_trace_free(c.t);
     /* A multi-block trace exercises the growth paths (fewer steps: every 50th). */
     c.t = big_trace(3000);
     assert_int_equal(pf_trace_write_mem(c.t, &buf, &len, NULL), 0);
@@ -1442,9 +1810,12 @@ static void test_trace_validate_names_the_bad_record(void **state)
         { "node 5: thread 0 differs from its parent's (1)", 6 },
         { "line 2: code 8 out of range", 7 }, { "source 1: path string id", 8 },
         { "sample 0: thread 2 out of range", 9 }, { "sample 1: node 6 out of range", 10 },
+        { "process 1: command string id 777 out of range", 11 },
+        { "process 1: threads 2..4 out of range (3 threads)", 12 },
+        { "process 0: threads 4294967295..4294967296 out of range", 13 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        pf_trace *t = full_trace();
+        pf_trace *t = cases[i].which >= 11 ? processes_trace() : full_trace();
         switch (cases[i].which) {
         case 0: t->codes[1].qualname = 1000; break;
         case 1: t->codes[2].kind = 9; break;
@@ -1457,6 +1828,9 @@ static void test_trace_validate_names_the_bad_record(void **state)
         case 8: t->sources[1].path = 999; break;
         case 9: t->samples[0].thread = 2; break;
         case 10: t->samples[1].node = 6; break;
+        case 11: t->processes[1].command = 777; break;
+        case 12: t->processes[1].first_thread = 2; break;
+        case 13: t->processes[0].first_thread = UINT32_MAX; break;
         }
         pf_error err;
         assert_int_equal(pf_trace_validate(t, &err), -1);
@@ -1465,6 +1839,51 @@ static void test_trace_validate_names_the_bad_record(void **state)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
         pf_trace_free(t);
     }
+}
+
+static void test_trace_process_helpers(void **state)
+{
+    (void)state;
+    pf_trace *t = processes_trace();
+    char buf[128];
+    assert_int_equal(pf_trace_thread_process(t, 0), 0);
+    assert_int_equal(pf_trace_thread_process(t, 1), 1);
+    assert_int_equal(pf_trace_thread_process(t, 2), 1);
+    assert_int_equal(pf_trace_thread_process(t, 3), PF_NONE);
+    pf_trace_process_label(t, 0, buf, sizeof buf);
+    assert_string_equal(buf, "pid 4242: python3 prog.py --flag");
+    t->processes[0].command = S(t, "python3 -m some.module --with --many --arguments "
+                                   "that --go on --and on");
+    pf_trace_process_label(t, 0, buf, sizeof buf);
+    assert_string_equal(buf, "pid 4242: python3 -m some.module --with --many --arguments that --g...");
+    pf_trace_process_label(t, 0, buf, 12);      /* truncated, terminated */
+    assert_string_equal(buf, "pid 4242: p");
+    pf_trace_describe_exit(t, 0, buf, sizeof buf);
+    assert_string_equal(buf, "exit status 3");
+    pf_trace_describe_exit(t, 1, buf, sizeof buf);
+    assert_string_equal(buf, "killed by SIGKILL (cut short: data up to its last snapshot)");
+    pf_trace_describe_exit(t, 2, buf, sizeof buf);
+    assert_string_equal(buf, "killed by signal 4294967295 (cut short: data up to its last "
+                             "snapshot)");
+    pf_trace_describe_exit(t, PF_NONE, buf, sizeof buf);
+    assert_string_equal(buf, "exit status 3 (cut short: data up to its last snapshot)");
+    /* A process that neither exited nor was killed: its fields do not count. */
+    t->processes[0].flags = 0;
+    pf_trace_describe_exit(t, 0, buf, sizeof buf);
+    assert_string_equal(buf, "unknown");
+    t->processes[0].flags = PF_PROC_CUT_SHORT;
+    pf_trace_describe_exit(t, 0, buf, sizeof buf);
+    assert_non_null(strstr(buf, "ended without a final write"));
+    pf_trace_free(t);
+    /* No process records: one implicit process, no owner. */
+    t = full_trace();
+    assert_int_equal(pf_trace_thread_process(t, 0), PF_NONE);
+    pf_trace_describe_exit(t, PF_NONE, buf, sizeof buf);
+    assert_string_equal(buf, "unknown");
+    t->meta.exit_signal = 15;
+    pf_trace_describe_exit(t, PF_NONE, buf, sizeof buf);
+    assert_string_equal(buf, "killed by SIGTERM");
+    pf_trace_free(t);
 }
 
 static void test_trace_model_basics(void **state)
@@ -1533,6 +1952,14 @@ int main(void)
         cmocka_unit_test(test_trace_roundtrip_empty_trace),
         cmocka_unit_test(test_trace_roundtrip_many_blocks),
         cmocka_unit_test(test_trace_golden_v1_stream_is_stable),
+        cmocka_unit_test(test_trace_golden_processes_stream_is_stable),
+        cmocka_unit_test(test_trace_roundtrip_processes_and_exit),
+        cmocka_unit_test(test_trace_writes_new_fields_only_when_needed),
+        cmocka_unit_test(test_trace_reads_old_meta_and_end),
+        cmocka_unit_test(test_trace_reads_hand_built_processes),
+        cmocka_unit_test(test_trace_rejects_bad_processes),
+        cmocka_unit_test(test_trace_rejects_truncation_of_processes),
+        cmocka_unit_test(test_trace_process_helpers),
         cmocka_unit_test(test_trace_roundtrip_gaps),
         cmocka_unit_test(test_trace_write_refuses_invalid_trace),
         cmocka_unit_test(test_trace_write_failure_leaves_no_file),

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_trace *u = pf_trace_read_mem(raw, rawlen, &err);
         if (u == NULL || u->nnodes != t->nnodes || u->ncodes != t->ncodes ||
             u->nlines != t->nlines || u->nsamples != t->nsamples ||
-            u->nsources != t->nsources ||
+            u->nsources != t->nsources || u->nprocesses != t->nprocesses ||
             pf_strtab_count(u->strings) != pf_strtab_count(t->strings))
             abort();
         unsigned char *raw2;
