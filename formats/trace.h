@@ -252,13 +252,14 @@ uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec);
  * has no process records (one implicit process) or no process claims the thread. */
 uint32_t pf_trace_thread_process(const pf_trace *t, uint32_t thread);
 
-/* One line naming process p for reports, into buf (cap bytes, truncated, always
- * terminated): "pid 4242: python3 worker.py" (the command shortened to ~60 bytes). */
+/* One line naming process p (< t->nprocesses) for reports, into buf (cap bytes,
+ * truncated, always terminated): "pid 4242: python3 worker.py" (the command
+ * shortened to ~60 bytes). */
 void pf_trace_process_label(const pf_trace *t, uint32_t p, char *buf, size_t cap);
 
-/* How process p (or, with p == PF_NONE, the whole program: meta) ended, for reports:
- * "exit status 3", "killed by SIGKILL (cut short: data up to the last snapshot)",
- * "unknown".  Into buf as above. */
+/* How process p (< t->nprocesses; or, with p == PF_NONE, the whole program: meta)
+ * ended, for reports: "exit status 3", "killed by SIGKILL (cut short: data up to
+ * its last snapshot)", "unknown".  Into buf as above. */
 void pf_trace_describe_exit(const pf_trace *t, uint32_t p, char *buf, size_t cap);
 
 /* Merges the traces of several processes of one run into one: parts[0] is the root
