@@ -252,23 +252,33 @@ uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec);
  * has no process records (one implicit process) or no process claims the thread. */
 uint32_t pf_trace_thread_process(const pf_trace *t, uint32_t thread);
 
-/* One line naming process p for reports, into buf (cap bytes, truncated, always
- * terminated): "pid 4242: python3 worker.py" (the command shortened to ~60 bytes). */
+/* One line naming process p (< t->nprocesses) for reports, into buf (cap bytes,
+ * truncated, always terminated): "pid 4242: python3 worker.py" (the command
+ * shortened to ~60 bytes). */
 void pf_trace_process_label(const pf_trace *t, uint32_t p, char *buf, size_t cap);
 
-/* How process p (or, with p == PF_NONE, the whole program: meta) ended, for reports:
- * "exit status 3", "killed by SIGKILL (cut short: data up to the last snapshot)",
- * "unknown".  Into buf as above. */
+/* How process p (< t->nprocesses; or, with p == PF_NONE, the whole program: meta)
+ * ended, for reports: "exit status 3", "killed by SIGKILL (cut short: data up to
+ * its last snapshot)", "unknown".  Into buf as above. */
 void pf_trace_describe_exit(const pf_trace *t, uint32_t p, char *buf, size_t cap);
 
 /* Merges the traces of several processes of one run into one: parts[0] is the root
- * process (its meta leads: argv, cwd, start, duration; calls add up, the memory peak
- * is the largest process peak, flags and modes are or-ed, gaps concatenated).  Each
- * part's processes (or its one implicit process, from its meta) follow in order, with
- * start_ns rebased on parts[0]'s start; strings and code objects are shared (a code is
- * the same when file, name, qualname, first line and kind are), lines of the same
- * (code, line) add up, sources are kept once per path.  The parts are not changed.
- * A new trace, or NULL with err set (out of memory). */
+ * process (its meta leads: argv, cwd, start, duration, pid, exit status; calls and
+ * profiler bytes add up, the memory peak is the largest process peak, modes and
+ * flags are or-ed, except FORKED_CHILD, which stays parts[0]'s: it says who wrote
+ * the file; gaps are concatenated, their times and thread idents as they were).
+ * Each part's threads follow in order, contiguous, then its nodes (pre-order kept),
+ * samples and memory counters, remapped.  Each part's processes follow too, with
+ * their thread ranges moved and start_ns rebased on parts[0]'s start; a part without
+ * process records gets one from its meta (pid, argv joined by spaces, all its
+ * threads, total_calls, peak_live_bytes, duration; CUT_SHORT and FORKED_CHILD become
+ * PF_PROC_CUT_SHORT and PF_PROC_FORKED, a known exit_code PF_PROC_EXITED, a signal
+ * PF_PROC_KILLED).  Strings and code objects are shared (a code is the same when
+ * file, name, qualname, first line and kind are), lines of the same (code, line) add
+ * up, sources are kept once per path (the first text).  The parts are not changed.
+ * Returns a new trace that passes pf_trace_validate, or NULL with err set: PF_ENOMEM,
+ * PF_EUSAGE (n == 0, or a part NULL or failing pf_trace_validate), PF_ELIMIT (more
+ * than 2^32-2 entries of a kind in all). */
 pf_trace *pf_trace_merge(pf_trace *const *parts, uint32_t n, pf_error *err);
 /* Copies text[0..len) into a new source record for string id path. */
 uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_t len);

@@ -4,7 +4,9 @@
  * re-read, which must reproduce them (the writer/reader mirror holds for any trace
  * the reader accepts).  The same bytes also go through pf_input on its own (windows,
  * sniff) and through pf_trace_read_input with a 1 MiB budget, which must fail or
- * agree with the default read.  Seeds: tests/fuzz/corpus/fuzz_trace/ (gzip and raw). */
+ * agree with the default read.  An accepted trace merged with itself
+ * (pf_trace_merge) must give a valid trace of twice its threads and nodes.
+ * Seeds: tests/fuzz/corpus/fuzz_trace/ (gzip and raw). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +47,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_free(raw2);
         pf_free(raw);
         pf_trace_free(u);
+        pf_trace *twice[2] = { t, t };
+        pf_trace *m = pf_trace_merge(twice, 2, &err);
+        if (m == NULL || pf_trace_validate(m, &err) != 0 || m->nnodes != 2 * t->nnodes ||
+            m->nthreads != 2 * t->nthreads || m->ncodes > t->ncodes ||
+            m->nprocesses != (t->nprocesses ? 2 * t->nprocesses : 2))
+            abort();
+        pf_trace_free(m);
     }
     /* The input layer alone: windows cover the decoded bytes exactly. */
     pf_input *in = pf_input_open_mem(data, size, &err);
