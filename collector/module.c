@@ -172,9 +172,10 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
             return NULL;
         s->exit_code = (int32_t)(code & 0xff);      /* what the parent's wait() sees */
     }
-    /* first, so that no snapshot runs while the session stops; a SIGTERM that came
-     * meanwhile ends the process once the full trace is written */
-    int pending = pf_snapshot_stop();
+    /* first, so that no snapshot runs while the session stops; a SIGTERM that comes
+     * from here on ends the process once the full trace is written (pf_snapshot_end) */
+    pf_snapshot_stop();
+    int pending = pf_snapshot_pending();
     if (pending != 0) {
         s->exit_signal = pending;
         s->exit_code = PF_EXIT_UNKNOWN;
@@ -222,8 +223,7 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
     }
     pf_memhook_release();
     pf_session_free(s);
-    if (pending != 0)
-        pf_snapshot_die(pending);
+    pf_snapshot_end();
     return res;
 }
 

@@ -25,7 +25,8 @@
 static const int term_signals[NTERM] = { SIGTERM, SIGHUP };
 
 static struct {
-    int started;                    /* a thread runs (in process owner) */
+    int started;                    /* started in process owner, not ended yet */
+    int running;                    /* the thread runs (stopped before the final write) */
     pid_t owner;
     pthread_t thread;
     sem_t wake;                     /* posted by stop and by the signal handler */
@@ -63,6 +64,9 @@ static void on_term(int sig)
         return;
     }
     snap.term = sig;
+    /* the thread writes a last snapshot; once it is stopped, the final write under way
+     * is that last one (pf_snapshot_end dies when it is done); either way, not later
+     * than the deadline */
     for (int i = 0; i < NTERM; i++) {
         if (term_signals[i] == sig && snap.have_timer[i]) {
             struct itimerspec its;
@@ -71,7 +75,8 @@ static void on_term(int sig)
             timer_settime(snap.timer[i], 0, &its, NULL);
         }
     }
-    sem_post(&snap.wake);
+    if (snap.running)
+        sem_post(&snap.wake);
     errno = saved;
 }
 
@@ -163,7 +168,7 @@ int pf_snapshot_start(pf_session *s, double interval_s, int term)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    snap.started = 1;
+    snap.started = snap.running = 1;
     for (int i = 0; term && i < NTERM; i++) {
         struct sigaction cur;
         if (sigaction(term_signals[i], NULL, &cur) < 0 || (cur.sa_flags & SA_SIGINFO)
@@ -186,10 +191,29 @@ int pf_snapshot_start(pf_session *s, double interval_s, int term)
     return 0;
 }
 
-int pf_snapshot_stop(void)
+void pf_snapshot_stop(void)
+{
+    if (!snap.started || !snap.running || snap.owner != getpid())
+        return;
+    atomic_store(&snap.stop, 1);
+    snap.running = 0;
+    sem_post(&snap.wake);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(snap.thread, NULL);
+    Py_END_ALLOW_THREADS
+    sem_destroy(&snap.wake);
+}
+
+int pf_snapshot_pending(void)
+{
+    return snap.started && snap.owner == getpid() ? snap.term : 0;
+}
+
+void pf_snapshot_end(void)
 {
     if (!snap.started || snap.owner != getpid())
-        return 0;
+        return;
+    pf_snapshot_stop();
     for (int i = 0; i < NTERM; i++) {
         struct sigaction cur;
         if (snap.handled[i] && sigaction(term_signals[i], NULL, &cur) == 0
@@ -200,28 +224,22 @@ int pf_snapshot_stop(void)
             sigemptyset(&sa.sa_mask);
             sigaction(term_signals[i], &sa, NULL);
         }
+        snap.handled[i] = 0;
+    }
+    int sig = snap.term;
+    snap.started = 0;       /* from here a signal finds the default disposition */
+    for (int i = 0; i < NTERM; i++) {
         if (snap.have_timer[i])
             timer_delete(snap.timer[i]);
-        snap.handled[i] = snap.have_timer[i] = 0;
+        snap.have_timer[i] = 0;
     }
-    atomic_store(&snap.stop, 1);
-    sem_post(&snap.wake);
-    Py_BEGIN_ALLOW_THREADS
-    pthread_join(snap.thread, NULL);
-    Py_END_ALLOW_THREADS
-    sem_destroy(&snap.wake);
-    snap.started = 0;
-    return snap.term;             /* a signal the thread did not get to act on */
-}
-
-void pf_snapshot_die(int sig)
-{
-    die_of(sig);
+    if (sig != 0)
+        die_of(sig);        /* the final trace is written: now die as plain Python would */
 }
 
 void pf_snapshot_forget(void)
 {
-    snap.started = 0;                   /* the handler now re-raises at once */
+    snap.started = snap.running = 0;   /* the handler now re-raises at once */
     for (int i = 0; i < NTERM; i++)
         snap.have_timer[i] = 0;         /* timers are not inherited by fork */
 }

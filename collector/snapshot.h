@@ -32,15 +32,19 @@
  * exception set. */
 int pf_snapshot_start(pf_session *s, double interval_s, int term);
 
-/* Stops the thread and waits for it (the GIL is released meanwhile), and gives
- * SIGTERM/SIGHUP back their default disposition where our handler still holds them.
- * Call with the GIL held, before the session is stopped.  Returns a terminating signal
- * that arrived but was not acted on yet (0 if none): the caller writes the trace and
- * then calls pf_snapshot_die with it.  No-op (0) when not started. */
-int pf_snapshot_stop(void);
+/* Stops the thread and waits for it (the GIL is released meanwhile); the signal
+ * handlers stay, so that a SIGTERM that comes while the final trace is written waits
+ * for it (at most PF_SNAPSHOT_TERM_MS).  Call with the GIL held, before the session's
+ * final build.  No-op when not started or already stopped. */
+void pf_snapshot_stop(void);
 
-/* Ends the process by sig with its default disposition (as plain Python would have). */
-void pf_snapshot_die(int sig);
+/* The terminating signal received so far and not acted on (0 if none). */
+int pf_snapshot_pending(void);
+
+/* After the final write: gives SIGTERM/SIGHUP back their default disposition where our
+ * handler still holds them, and dies of a signal that came meanwhile, as plain Python
+ * would have.  Also stops the thread if that was not done.  No-op when not started. */
+void pf_snapshot_end(void);
 
 /* In a forked child: the thread does not exist here; forget it without waiting. */
 void pf_snapshot_forget(void);
