@@ -81,8 +81,9 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0;
     int defer = 0, floor = 0, lines = 0, memory = 0;
-    const char *ours = NULL, *root = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpzOOp:start", kwlist, &path, &meta, &limit,
+    const char *ours = NULL;
+    PyObject *root = NULL;           /* borrowed */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOp:start", kwlist, &path, &meta, &limit,
                                      &defer, &floor, &ours, &lines, &root, &include, &exclude,
                                      &memory))
         return NULL;
@@ -168,13 +169,15 @@ static PyObject *m_stop(PyObject *mod, PyObject *noargs)
         } else {
             struct stat st;
             long long size = stat(s->path, &st) == 0 ? (long long)st.st_size : -1;
-            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K}", "path", s->path, "size", size,
-                                "calls", (unsigned long long)calls,
+            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K,s:O,s:I}", "path", s->path,
+                                "size", size, "calls", (unsigned long long)calls,
                                 "oom", t->meta.flags & PF_FLAG_OUT_OF_MEMORY ? Py_True : Py_False,
                                 "nodes", (unsigned long long)t->nnodes,
                                 "profiler_bytes", (unsigned long long)t->meta.profiler_bytes,
                                 "threads", (unsigned int)t->nthreads,
-                                "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes);
+                                "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes,
+                                "lines", t->meta.modes & PF_MODE_LINES ? Py_True : Py_False,
+                                "lines_selected", (unsigned int)s->lines_selected);
             /* when recording stopped because of a hook of the program (meta.gaps) */
             PyObject *gaps = res != NULL ? PyList_New(0) : NULL;    /* new ref */
             for (uint32_t i = 0; gaps != NULL && i < t->meta.ngaps; i++) {
@@ -383,11 +386,14 @@ static PyMethodDef methods[] = {
     { "start", (PyCFunction)(void (*)(void))m_start, METH_VARARGS | METH_KEYWORDS,
       "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
       "      root=None, include=None, exclude=None, memory=False)\n"
-      "Starts recording every thread; the trace goes to path at stop()." },
+      "Starts recording every thread; the trace goes to path at stop().  root: the program's\n"
+      "own code for lines, a str or a list of str (folders ending in '/', or files)." },
     { "run", m_run, METH_VARARGS,
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },
     { "stop", m_stop, METH_NOARGS,
-      "stop() -> dict: stops recording, writes the trace, returns a summary." },
+      "stop() -> dict: stops recording, writes the trace, returns a summary (path, size,\n"
+      "calls, oom, nodes, profiler_bytes, threads, peak_live_bytes, gaps, lines: the trace\n"
+      "has line mode, lines_selected: code objects whose lines were recorded)." },
     { "mark", m_mark, METH_O,
       "mark(code): records the lines of code (the profile decorator); no-op when not collecting." },
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },

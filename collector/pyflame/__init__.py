@@ -65,7 +65,9 @@ def stop():
     """Stops recording and writes the trace.  Returns a dict: path, size (bytes),
     calls (recorded), oom (memory ran out), gaps (when recording stopped because the
     program installed a hook only one tool can hold, one line each), nodes, threads, profiler_bytes,
-    peak_live_bytes (with memory=True)."""
+    peak_live_bytes (with memory=True), lines (the trace has line mode) and
+    lines_selected (code objects whose lines were recorded: 0 with lines=True means no
+    file matched)."""
     return _collector.stop()
 
 
