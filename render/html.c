@@ -223,6 +223,8 @@ static void meta_table(const doc *d)
     for (unsigned i = 0; i < 4; i++)
         if (meta->modes & (1u << i)) {
             fprintf(out, "%s<span class=\"tag\">%s</span>", any ? " " : "", mode_names[i]);
+            if ((1u << i) == PF_MODE_LINES && t->nlines == 0)
+                fputs(" <span class=\"muted\">(no file matched the selection)</span>", out);
             any = 1;
         }
     fputs(any ? "</td></tr>\n" : "<span class=\"muted\">none recorded</span></td></tr>\n", out);
@@ -481,6 +483,10 @@ static int files(const doc *d, pf_error *err)
         fputs("<p class=\"note\">Time includes the calls a line makes; self time does not. "
               "% is the line's time as a share of the profiled time. "
               "Lines without data fold away: click to expand.</p>\n", out);
+    else if (d->t->meta.modes & PF_MODE_LINES)
+        fputs("<p class=\"note\">This trace has no line data: line tracing was on but no file "
+              "matched the selection; choose files with <code>collect --include GLOB</code>. "
+              "Each function's totals are shown at its first line.</p>\n", out);
     else
         fputs("<p class=\"note\">This trace has no line data (record with <code>collect --lines</code>): "
               "each function's totals are shown at its first line.</p>\n", out);

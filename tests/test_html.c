@@ -730,6 +730,22 @@ static void test_html_calls_only_trace_lists_functions(void **state)
     pf_trace_free(t);
 }
 
+/* --lines that selected nothing: LINES mode without line records says why, and how to
+ * choose files. */
+static void test_html_lines_mode_without_lines_says_why(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t f = code(t, "/usr/lib/python3/dist-packages/docutils/core.py", "f", 1);
+    node(t, PF_NONE, 0, f, 0, 1, 100, 100);
+    char *doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "line tracing was on but no file matched the selection; "
+                                "choose files with <code>collect --include GLOB</code>"));
+    assert_non_null(strstr(doc, "lines</span> <span class=\"muted\">(no file matched the selection)"));
+    free(doc);
+    pf_trace_free(t);
+}
+
 /* Lines are counted as Python counts them: \n, \r\n and a lone \r all end a line. */
 static void test_html_source_line_endings(void **state)
 {
@@ -1041,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_html_anchors_for_functions_and_lines),
         cmocka_unit_test(test_html_memory_columns),
         cmocka_unit_test(test_html_calls_only_trace_lists_functions),
+        cmocka_unit_test(test_html_lines_mode_without_lines_says_why),
         cmocka_unit_test(test_html_source_line_endings),
         cmocka_unit_test(test_html_file_without_embedded_source),
         cmocka_unit_test(test_html_hostile_line_numbers_stay_bounded),

@@ -66,12 +66,21 @@ def _finish():
                       % (_state.display, _human(s["size"]), format(s["calls"], ","), peak))
         for g in s.get("gaps", ()):
             err.write("pyflame-c: warning: not recorded: %s\n" % g)
+        err.write(_lines_warning(s))
         if s["oom"]:
             err.write("pyflame-c: memory was exhausted while profiling: recording stopped "
                       "early, the trace holds what was recorded until then\n")
         err.flush()
     except Exception:
         pass
+
+
+def _lines_warning(summary):
+    """The warning for stop()'s summary when line tracing was on but selected nothing."""
+    if summary.get("lines") and not summary.get("lines_selected"):
+        return ("pyflame-c: warning: --lines: no file matched the selection, so no line was "
+                "recorded; choose files with --include GLOB\n")
+    return ""
 
 
 def _at_exit():
