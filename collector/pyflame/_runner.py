@@ -219,24 +219,69 @@ def _setup_script(g, pyname, target, args):
 
 
 def _setup_module(g, pyname, target, args):
+    """python3 -m TARGET: sets sys.argv, sys.orig_argv and sys.path[0] as python3 does
+    before it looks the module up, and returns the code to run under the collector (in
+    globals of its own, not g): the call python3 -m makes, runpy._run_module_as_main.  So
+    the import of the parent packages, the module's lookup and its errors (`No module
+    named x`, a package without __main__), sys.argv[0], __main__'s globals, the
+    tracebacks and exit statuses are python3's own, and all of it is recorded.  The
+    code's frame is ours: the trace and tracebacks leave it out (its file is under
+    pyflame._OURS)."""
     import runpy
     sys.argv[:] = ["-m"] + args
     if hasattr(sys, "orig_argv"):
         sys.orig_argv = [pyname, "-m", target] + args
     sys.path[0] = os.getcwd()
-    try:
-        mod_name, spec, code = runpy._get_module_details(target, runpy._Error)
-    except runpy._Error as e:
-        sys.exit("%s: %s" % (sys.executable, e))
-    sys.argv[0] = spec.origin
-    fname = spec.origin if spec.has_location else None
-    g.update(__name__="__main__", __file__=fname)
-    if _SETS_CACHED:
-        g["__cached__"] = spec.cached if spec.has_location else None
-    g.update(__doc__=None, __loader__=spec.loader, __package__=spec.parent, __spec__=spec)
-    if fname is None:
-        del g["__file__"]
-    return code
+    code = compile("run(%r)" % (target,), os.path.abspath(__file__), "exec", dont_inherit=True)
+    return code, {"__builtins__": g["__builtins__"], "run": runpy._run_module_as_main}
+
+
+def _is_install_folder(folder):
+    """True for the standard library's folders and site-packages/dist-packages ones."""
+    stdlib = os.path.dirname(os.path.abspath(os.__file__))
+    parts = folder.split(os.sep)
+    return (folder in (stdlib, os.path.join(stdlib, "lib-dynload"))
+            or "site-packages" in parts or "dist-packages" in parts)
+
+
+def _module_roots(name):
+    """The -m program's own code for --lines, as collector roots: the top package's
+    folder (every portion of a namespace package), even in site-packages; for a
+    top-level module its folder, or the file alone when that folder is the standard
+    library's or an install folder.  Found the way the path finder looks (the first
+    sys.path entry with a regular package or a module wins over namespace portions),
+    with stat calls only: the module's lookup must be recorded, and must not find the
+    import caches already filled.  [] when no sys.path entry holds it (a custom
+    finder): then only --include selects files."""
+    import importlib.machinery
+    top = name.partition(".")[0]
+    suffixes = importlib.machinery.all_suffixes()
+    portions = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        base = os.path.join(os.path.abspath(entry or os.curdir), top)
+        is_dir = os.path.isdir(base)
+        if is_dir and any(os.path.isfile(os.path.join(base, "__init__" + s)) for s in suffixes):
+            return _both_spellings([base + os.sep])
+        for s in suffixes:
+            if os.path.isfile(base + s):
+                folder = os.path.dirname(base)
+                return _both_spellings([base + s if _is_install_folder(folder) else folder + os.sep])
+        if is_dir:
+            portions.append(base + os.sep)
+    return _both_spellings(portions)
+
+
+def _both_spellings(roots):
+    """roots, plus their real paths where a symbolic link makes them differ (a file's
+    name is the one its sys.path entry gives, or its real path when that is relative)."""
+    out = list(roots)
+    for r in roots:
+        real = os.path.realpath(r) + (os.sep if r.endswith(os.sep) else "")
+        if real not in out:
+            out.append(real)
+    return out
 
 
 def main():
@@ -247,9 +292,10 @@ def main():
     _state.quiet = opts.get("quiet") == "1"
     _state.display = display
     g = _clean_main()
+    run_globals = g
     try:
         if opts.get("module") == "1":
-            code = _setup_module(g, pyname, target, args)
+            code, run_globals = _setup_module(g, pyname, target, args)
         else:
             code = _setup_script(g, pyname, target, args)
     except SystemExit:
@@ -261,23 +307,19 @@ def main():
     globs = {}
     for k in ("PYFLAME_C_INCLUDE", "PYFLAME_C_EXCLUDE"):
         globs[k] = [p for p in os.environ.pop(k, "").split("\n") if p]
+    meta = pyflame._meta()
     if opts.get("module") == "1":
-        spec = g.get("__spec__")
-        origin = getattr(spec, "origin", None) or os.getcwd()
-        root = os.path.dirname(os.path.realpath(origin))
-        if spec is not None and spec.parent:   # the top package's folder
-            for _ in spec.parent.split(".")[1:]:
-                root = os.path.dirname(root)
+        roots = _module_roots(target)
     else:
-        root = os.path.dirname(os.path.abspath(target))
+        roots = [os.path.dirname(os.path.abspath(target)).rstrip(os.sep) + os.sep]
     _install_profile_builtin()
-    _collector.start(out, meta=pyflame._meta(), limit=int(opts.get("limit", "0")),
+    _collector.start(out, meta=meta, limit=int(opts.get("limit", "0")),
                      defer=True, floor=opts.get("floor") == "1", ours=pyflame._OURS,
                      lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
-                     root=root.rstrip(os.sep) + os.sep,
+                     root=roots,
                      include=globs["PYFLAME_C_INCLUDE"], exclude=globs["PYFLAME_C_EXCLUDE"])
     try:
-        _collector.run(code, g)
+        _collector.run(code, run_globals)
     except SystemExit:
         raise
     except BaseException as e:
