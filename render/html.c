@@ -86,6 +86,10 @@ static void title_text(const doc *d)
     const pf_meta *meta = &d->t->meta;
     if (d->opts->title) {
         pf_html_escape_cstr(d->out, d->opts->title);
+    } else if (meta->argc > 1 && meta->argv[0] && strcmp(meta->argv[0], "-m") == 0
+               && meta->argv[1]) {          /* a module run: name the module */
+        fputs("Profile of ", d->out);
+        pf_html_escape_cstr(d->out, meta->argv[1]);
     } else if (meta->argc > 0 && meta->argv[0] && meta->argv[0][0]) {
         fputs("Profile of ", d->out);
         pf_html_escape_cstr(d->out, basename_of(meta->argv[0]));

@@ -310,6 +310,8 @@ def main():
     meta = pyflame._meta()
     if opts.get("module") == "1":
         roots = _module_roots(target)
+        # sys.argv[0] is "-m" until the module is found: the trace names the module
+        meta["argv"] = ["-m", target] + args
     else:
         roots = [os.path.dirname(os.path.abspath(target)).rstrip(os.sep) + os.sep]
     _install_profile_builtin()
