@@ -168,8 +168,8 @@ static void warnings(const pf_trace *t)
                 label, how);
     }
     if ((t->meta.modes & PF_MODE_LINES) && t->nlines == 0)
-        fprintf(stderr, "pyflame-c: warning: line tracing was on, but no file of the program "
-                "matched the selection; choose files with --include GLOB\n");
+        fprintf(stderr, "pyflame-c: warning: --lines: no file matched the selection, so no "
+                "line was recorded; choose files with --include GLOB\n");
 }
 
 int pf_collect_session_finish(const char *dir, const char *out, const char *display,

@@ -134,7 +134,7 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     uint32_t depth = ts->depth;
     pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
     pf_session *s = ts->session;
-    if (PF_UNLIKELY(s->lines | s->lines_used) && ts->depth > depth) {
+    if (PF_UNLIKELY(s->lines | (s->lines_selected != 0)) && ts->depth > depth) {
         pf_lcode *lc = pf_lines_lookup(s, args[0]);
         if (lc != NULL && PF_UNLIKELY(!lc->armed))
             arm(lc);

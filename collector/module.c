@@ -84,8 +84,9 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     unsigned long long limit = 0, ppid = 0;
     int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0;
     double snapshot = 0;
-    const char *ours = NULL, *root = NULL, *command = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpzOOpzKpdp:start", kwlist, &path, &meta,
+    const char *ours = NULL, *command = NULL;
+    PyObject *root = NULL;           /* borrowed */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdp:start", kwlist, &path, &meta,
                                      &limit, &defer, &floor, &ours, &lines, &root, &include,
                                      &exclude, &memory, &command, &ppid, &forked, &snapshot,
                                      &term))
@@ -198,13 +199,15 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
         } else {
             struct stat st;
             long long size = stat(s->path, &st) == 0 ? (long long)st.st_size : -1;
-            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K}", "path", s->path, "size", size,
-                                "calls", (unsigned long long)calls,
+            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K,s:O,s:I}", "path", s->path,
+                                "size", size, "calls", (unsigned long long)calls,
                                 "oom", t->meta.flags & PF_FLAG_OUT_OF_MEMORY ? Py_True : Py_False,
                                 "nodes", (unsigned long long)t->nnodes,
                                 "profiler_bytes", (unsigned long long)t->meta.profiler_bytes,
                                 "threads", (unsigned int)t->nthreads,
-                                "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes);
+                                "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes,
+                                "lines", t->meta.modes & PF_MODE_LINES ? Py_True : Py_False,
+                                "lines_selected", (unsigned int)s->lines_selected);
             /* when recording stopped because of a hook of the program (meta.gaps) */
             PyObject *gaps = res != NULL ? PyList_New(0) : NULL;    /* new ref */
             for (uint32_t i = 0; gaps != NULL && i < t->meta.ngaps; i++) {
@@ -440,14 +443,17 @@ static PyMethodDef methods[] = {
       "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
       "      root=None, include=None, exclude=None, memory=False, command=None, ppid=0,\n"
       "      forked=False, snapshot=0.0, term=False)\n"
-      "Starts recording every thread; the trace goes to path at stop().  command: write a\n"
-      "process record (ppid, forked).  snapshot: write what was recorded to path every\n"
+      "Starts recording every thread; the trace goes to path at stop().  root: the program's\n"
+      "own code for lines, a str or a list of str (folders ending in '/', or files).  command:\n"
+      "write a process record (ppid, forked).  snapshot: write what was recorded to path every\n"
       "that many seconds; term: and a last time at SIGTERM/SIGHUP (collector/snapshot.h)." },
     { "run", m_run, METH_VARARGS,
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },
     { "stop", (PyCFunction)(void (*)(void))m_stop, METH_VARARGS | METH_KEYWORDS,
       "stop(exit_code=None) -> dict: stops recording, writes the trace (with the process's\n"
-      "exit status, when known), returns a summary." },
+      "exit status, when known), returns a summary (path, size, calls, oom, nodes,\n"
+      "profiler_bytes, threads, peak_live_bytes, gaps, lines: the trace has line mode,\n"
+      "lines_selected: code objects whose lines were recorded)." },
     { "mark", m_mark, METH_O,
       "mark(code): records the lines of code (the profile decorator); no-op when not collecting." },
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },

@@ -230,8 +230,11 @@ static void keys_free(pf_session *s)
 /* ---- line selection and data ----
  * A code object's lines are recorded when it was marked by the profile decorator, or
  * with --lines when its file is selected: --include patterns if any (fnmatch on the
- * absolute filename), else files under the program's folder outside site-packages;
- * minus --exclude patterns.  Decided once per code object and cached. */
+ * absolute filename), else the program's own code (the roots: the script's folder, the
+ * -m package's folder, ...) minus what lies in a site-packages or dist-packages folder
+ * below a root (a virtual environment inside the project), so that a root which is
+ * itself an installed package counts; minus --exclude patterns.  Decided once per code
+ * object and cached. */
 
 static int any_match(char **pats, const char *f)
 {
@@ -239,6 +242,19 @@ static int any_match(char **pats, const char *f)
         if (fnmatch(*pats, f, 0) == 0)
             return 1;
     return 0;
+}
+
+/* Whether file f is under root: a folder ("/x/y/": then not in a site-packages or
+ * dist-packages folder below it) or a file (f is that file). */
+static int under_root(const char *f, const char *root)
+{
+    size_t n = strlen(root);
+    if (n == 0 || strncmp(f, root, n) != 0)
+        return 0;
+    if (root[n - 1] != '/')
+        return f[n] == '\0';
+    const char *below = f + n - 1;
+    return strstr(below, "/site-packages/") == NULL && strstr(below, "/dist-packages/") == NULL;
 }
 
 static int file_selected(pf_session *s, PyObject *code)
@@ -257,12 +273,12 @@ static int file_selected(pf_session *s, PyObject *code)
     }
     if ((s->ours_prefix != NULL && strncmp(f, s->ours_prefix, s->ours_prefix_len) == 0))
         return 0;
-    int in;
+    int in = 0;
     if (s->include != NULL && s->include[0] != NULL)
         in = any_match(s->include, f);
     else
-        in = s->lines_root != NULL && strncmp(f, s->lines_root, strlen(s->lines_root)) == 0
-             && strstr(f, "/site-packages/") == NULL && strstr(f, "/dist-packages/") == NULL;
+        for (char **r = s->lines_roots; r != NULL && *r != NULL && !in; r++)
+            in = under_root(f, *r);
     return in && !any_match(s->exclude, f);
 }
 
@@ -286,7 +302,7 @@ static pf_lcode *select_key(pf_session *s, uint32_t i, PyObject *code)
     int first = k->firstlineno;
     lc->base = first > 0 ? first : 1;
     k->lc = lc;
-    s->lines_used = 1;
+    s->lines_selected++;
     return lc;
 }
 
@@ -338,41 +354,48 @@ pf_lstat *pf_lcode_grow(pf_session *s, pf_lcode *lc, int32_t line)
     return &st[line - lc->base];
 }
 
+static void strings_free(char **list)
+{
+    for (char **p = list; p != NULL && *p != NULL; p++)
+        pf_free(*p);
+    pf_free(list);
+}
+
 static void lines_free(pf_session *s)
 {
-    for (char **p = s->include; p != NULL && *p != NULL; p++)
-        pf_free(*p);
-    for (char **p = s->exclude; p != NULL && *p != NULL; p++)
-        pf_free(*p);
-    pf_free(s->include);
-    pf_free(s->exclude);
-    pf_free(s->lines_root);
+    strings_free(s->include);
+    strings_free(s->exclude);
+    strings_free(s->lines_roots);
 }
 
 /* ---- session ---- */
 
-/* Copies a list of str into a NULL-terminated array (NULL for None).  0 or -1 with an
- * exception set. */
-static int patterns(PyObject *list, char ***out)
+/* Copies a list of str (or, with one_str, a single str) into a NULL-terminated array
+ * (NULL for None); what names the argument in the TypeError.  0, or -1 with an
+ * exception set (*out then holds what was copied, for the caller to free). */
+static int strings(PyObject *list, int one_str, const char *what, char ***out)
 {
     *out = NULL;
     if (list == NULL || list == Py_None)
         return 0;
-    if (!PyList_Check(list)) {
-        PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+    int single = one_str && PyUnicode_Check(list);
+    if (!single && !PyList_Check(list)) {
+        PyErr_Format(PyExc_TypeError, "pyflame: %s must be %s", what,
+                     one_str ? "a str or a list of str" : "lists of str");
         return -1;
     }
-    Py_ssize_t n = PyList_GET_SIZE(list);
+    Py_ssize_t n = single ? 1 : PyList_GET_SIZE(list);
     char **a = pf_calloc((size_t)n + 1, sizeof(char *));
     if (a == NULL)
         return PyErr_NoMemory(), -1;
     *out = a;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const char *u = PyUnicode_Check(PyList_GET_ITEM(list, i))
-                        ? PyUnicode_AsUTF8(PyList_GET_ITEM(list, i)) : NULL;
+        PyObject *item = single ? list : PyList_GET_ITEM(list, i);     /* borrowed */
+        const char *u = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
         if (u == NULL) {
             if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
+                PyErr_Format(PyExc_TypeError, "pyflame: %s must be %s", what,
+                             one_str ? "a str or a list of str" : "lists of str");
             return -1;
         }
         if ((a[i] = pf_strndup(u, strlen(u))) == NULL)
@@ -409,7 +432,6 @@ pf_session *pf_session_new(const pf_session_config *cfg)
         s->meta = Py_NewRef(cfg->meta);
     if ((s->path = pf_strndup(cfg->path, strlen(cfg->path))) == NULL
         || (cfg->ours != NULL && (s->ours_prefix = pf_strndup(cfg->ours, strlen(cfg->ours))) == NULL)
-        || (cfg->root != NULL && (s->lines_root = pf_strndup(cfg->root, strlen(cfg->root))) == NULL)
         || (s->cct = pf_cct_new(&s->bytes, s->limit)) == NULL
         || (s->key_map = pf_hmap_new(256)) == NULL || (s->wr_map = pf_hmap_new(256)) == NULL) {
         PyErr_NoMemory();
@@ -424,7 +446,9 @@ pf_session *pf_session_new(const pf_session_config *cfg)
     if (s->death_cb == NULL)
         goto fail;
     s->ours_prefix_len = s->ours_prefix != NULL ? strlen(s->ours_prefix) : 0;
-    if (patterns(cfg->include, &s->include) < 0 || patterns(cfg->exclude, &s->exclude) < 0)
+    if (strings(cfg->include, 0, "include and exclude", &s->include) < 0
+        || strings(cfg->exclude, 0, "include and exclude", &s->exclude) < 0
+        || strings(cfg->root, 1, "root", &s->lines_roots) < 0)
         goto fail;
     return s;
 fail:
@@ -1091,7 +1115,7 @@ static pf_trace *build(pf_session *s, pf_cct *cct, uint64_t *total_calls)
         t->processes[0].calls = calls;
         t->processes[0].duration_ns = m->duration_ns;
     }
-    if (s->lines_used) {
+    if (s->lines || s->lines_selected) {    /* asked for, even if nothing matched */
         m->modes |= PF_MODE_LINES;
         if (add_lines(t, s, ns_per_tick) < 0)
             goto fail;

@@ -146,9 +146,11 @@ struct pf_session {
     char *ours_prefix;        /* owned: our package folder (its code is not the program's), or NULL */
     size_t ours_prefix_len;
     /* lines (see pf_lines_lookup) */
-    int lines;                /* --lines: select the program's own code */
-    int lines_used;           /* some code was selected (the trace gets PF_MODE_LINES) */
-    char *lines_root;         /* owned: folder of the program's own code ("/x/y/"), or NULL */
+    int lines;                /* --lines: select the program's own code (the trace gets
+                                 PF_MODE_LINES even when nothing matches) */
+    uint32_t lines_selected;  /* code objects selected so far (with marks: PF_MODE_LINES) */
+    char **lines_roots;       /* owned NULL-terminated: the program's own code, folders
+                                 ("/x/y/") or files, or NULL (see file_selected) */
     char **include, **exclude; /* owned NULL-terminated fnmatch patterns, or NULL */
     /* memory (--memory): the allocator hooks record into memhook's tracker */
     int memory;
@@ -205,7 +207,8 @@ typedef struct pf_session_config {
     PyObject *meta;           /* borrowed: dict (argv, path, cwd, ...) or NULL */
     const char *ours;         /* our package folder, or NULL (copied) */
     int lines, memory;        /* --lines, --memory */
-    const char *root;         /* folder of the program's own code, or NULL (copied) */
+    PyObject *root;           /* borrowed: the program's own code, a str or a list of str
+                                 (folders ending in '/', or files), or NULL (copied) */
     PyObject *include, *exclude;    /* borrowed: lists of str (fnmatch patterns) or NULL */
     unsigned long main_ident;       /* the main thread's ident */
     PyTypeObject *tstate_type;      /* borrowed: the thread-state type */

@@ -39,6 +39,10 @@ int pf_convert_check(const pf_trace *t, const pf_convert_opts *o, pf_error *err)
     if (o->format == PF_CONVERT_LINES && !(t->meta.modes & PF_MODE_LINES))
         return pf_error_set(err, PF_EEMPTY, "the trace has no line data (it was recorded "
                             "without line tracing)");
+    if (o->format == PF_CONVERT_LINES && t->nlines == 0)
+        return pf_error_set(err, PF_EEMPTY, "the trace has no line data: line tracing was on "
+                            "but no file matched the selection; choose files with "
+                            "collect --include GLOB");
     return 0;
 }
 

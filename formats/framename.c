@@ -6,7 +6,9 @@
  * folder (argv[0]'s, made absolute with cwd when relative), the way a user reads
  * paths: site-packages/numpy/core/x.py -> numpy/core/x.py,
  * /usr/lib/python3.11/json/decoder.py -> json/decoder.py.  A folder only matches at a
- * '/' boundary, and "/" alone never does.
+ * '/' boundary, and "/" alone never does.  A module run records argv as "-m NAME ..."
+ * (FORMAT.md), so no script folder applies and its files keep their package:
+ * docutils/core.py, not core.py.
  */
 #include "framename.h"
 

@@ -86,6 +86,10 @@ static void title_text(const doc *d)
     const pf_meta *meta = &d->t->meta;
     if (d->opts->title) {
         pf_html_escape_cstr(d->out, d->opts->title);
+    } else if (meta->argc > 1 && meta->argv[0] && strcmp(meta->argv[0], "-m") == 0
+               && meta->argv[1]) {          /* a module run: name the module */
+        fputs("Profile of ", d->out);
+        pf_html_escape_cstr(d->out, meta->argv[1]);
     } else if (meta->argc > 0 && meta->argv[0] && meta->argv[0][0]) {
         fputs("Profile of ", d->out);
         pf_html_escape_cstr(d->out, basename_of(meta->argv[0]));
@@ -234,6 +238,8 @@ static void meta_table(const doc *d)
     for (unsigned i = 0; i < 4; i++)
         if (meta->modes & (1u << i)) {
             fprintf(out, "%s<span class=\"tag\">%s</span>", any ? " " : "", mode_names[i]);
+            if ((1u << i) == PF_MODE_LINES && t->nlines == 0)
+                fputs(" <span class=\"muted\">(no file matched the selection)</span>", out);
             any = 1;
         }
     fputs(any ? "</td></tr>\n" : "<span class=\"muted\">none recorded</span></td></tr>\n", out);
@@ -559,6 +565,10 @@ static int files(const doc *d, pf_error *err)
         fputs("<p class=\"note\">Time includes the calls a line makes; self time does not. "
               "% is the line's time as a share of the profiled time. "
               "Lines without data fold away: click to expand.</p>\n", out);
+    else if (d->t->meta.modes & PF_MODE_LINES)
+        fputs("<p class=\"note\">This trace has no line data: line tracing was on but no file "
+              "matched the selection; choose files with <code>collect --include GLOB</code>. "
+              "Each function's totals are shown at its first line.</p>\n", out);
     else
         fputs("<p class=\"note\">This trace has no line data (record with <code>collect --lines</code>): "
               "each function's totals are shown at its first line.</p>\n", out);

@@ -799,6 +799,25 @@ static void test_lines_needs_line_mode(void **state)
     assert_non_null(strstr(err.msg, "line"));
 }
 
+/* --lines that selected nothing: the trace has LINES but no line record; convert says
+ * so, and how to choose files, rather than "recorded without line tracing". */
+static void test_lines_mode_without_lines_says_why(void **state)
+{
+    (void)state;
+    pf_convert_opts o;
+    pf_convert_opts_init(&o);
+    o.format = PF_CONVERT_LINES;
+    pf_error err;
+    assert_int_equal(pf_convert_check(T, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "recorded without line tracing"));
+    T->meta.modes |= PF_MODE_LINES;
+    assert_int_equal(T->nlines, 0);
+    assert_int_equal(pf_convert_check(T, &o, &err), -1);
+    assert_int_equal(err.code, PF_EEMPTY);
+    assert_non_null(strstr(err.msg, "line tracing was on but no file matched the selection; "
+                                    "choose files with collect --include GLOB"));
+}
+
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -823,6 +842,7 @@ int main(void)
         T_(test_text_processes_out_of_memory_is_clean),
         T_(test_lines_tsv_sorted_and_escaped),
         T_(test_lines_needs_line_mode),
+        T_(test_lines_mode_without_lines_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -870,6 +870,38 @@ static void test_html_calls_only_trace_lists_functions(void **state)
     pf_trace_free(t);
 }
 
+/* --lines that selected nothing: LINES mode without line records says why, and how to
+ * choose files. */
+static void test_html_lines_mode_without_lines_says_why(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t f = code(t, "/usr/lib/python3/dist-packages/docutils/core.py", "f", 1);
+    node(t, PF_NONE, 0, f, 0, 1, 100, 100);
+    char *doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "line tracing was on but no file matched the selection; "
+                                "choose files with <code>collect --include GLOB</code>"));
+    assert_non_null(strstr(doc, "lines</span> <span class=\"muted\">(no file matched the selection)"));
+    free(doc);
+    pf_trace_free(t);
+}
+
+/* A module run records argv as "-m NAME ...": the report is named after the module. */
+static void test_html_module_run_title_names_the_module(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS);
+    uint32_t f = code(t, "/usr/lib/python3/dist-packages/docutils/core.py", "f", 1);
+    node(t, PF_NONE, 0, f, 0, 1, 100, 100);
+    pf_meta_push_str(&t->meta.argv, &t->meta.argc, "-m");
+    pf_meta_push_str(&t->meta.argv, &t->meta.argc, "docutils");
+    pf_meta_push_str(&t->meta.argv, &t->meta.argc, "in.rst");
+    char *doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "<title>Profile of docutils</title>"));
+    free(doc);
+    pf_trace_free(t);
+}
+
 /* Lines are counted as Python counts them: \n, \r\n and a lone \r all end a line. */
 static void test_html_source_line_endings(void **state)
 {
@@ -1183,6 +1215,8 @@ int main(void)
         cmocka_unit_test(test_html_anchors_for_functions_and_lines),
         cmocka_unit_test(test_html_memory_columns),
         cmocka_unit_test(test_html_calls_only_trace_lists_functions),
+        cmocka_unit_test(test_html_lines_mode_without_lines_says_why),
+        cmocka_unit_test(test_html_module_run_title_names_the_module),
         cmocka_unit_test(test_html_source_line_endings),
         cmocka_unit_test(test_html_file_without_embedded_source),
         cmocka_unit_test(test_html_hostile_line_numbers_stay_bounded),

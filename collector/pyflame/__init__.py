@@ -28,12 +28,26 @@ __all__ = ["profile", "start", "stop", "is_active"]
 _OURS = _os.path.dirname(_os.path.abspath(__file__)) + _os.sep
 
 
+def _argv():
+    """sys.argv as traces record it: for a program run with `python -m`, "-m", the
+    module's name, then its arguments (its sys.argv[0] is the module's file, whose
+    folder reports must not shorten file names against: docutils/core.py, not core.py)."""
+    argv = [str(a) for a in _sys.argv]
+    spec = getattr(_sys.modules.get("__main__"), "__spec__", None)
+    name = getattr(spec, "name", None)
+    if name and argv and argv[0] == getattr(spec, "origin", None):
+        if name.endswith(".__main__"):
+            name = name[:-len(".__main__")]
+        argv = ["-m", name] + argv[1:]
+    return argv
+
+
 def _meta():
     cwd = _os.getcwd()
     return {
         "python_version": "%d.%d.%d" % _sys.version_info[:3],
         "executable": _sys.executable or "",
-        "argv": [str(a) for a in _sys.argv],
+        "argv": _argv(),
         "cwd": cwd,
         "path": [_os.path.abspath(p) if p else cwd for p in _sys.path if isinstance(p, str)],
     }
@@ -65,7 +79,9 @@ def stop():
     """Stops recording and writes the trace.  Returns a dict: path, size (bytes),
     calls (recorded), oom (memory ran out), gaps (when recording stopped because the
     program installed a hook only one tool can hold, one line each), nodes, threads, profiler_bytes,
-    peak_live_bytes (with memory=True)."""
+    peak_live_bytes (with memory=True), lines (the trace has line mode) and
+    lines_selected (code objects whose lines were recorded: 0 with lines=True means no
+    file matched)."""
     return _collector.stop()
 
 

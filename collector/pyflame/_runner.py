@@ -40,6 +40,7 @@ class _State:
     follow = True         # follow child processes
     options = None        # collector options shared by every process of the run
     python = None         # realpath of sys.executable: children running it are followed
+    argv = None           # the argv the trace names while sys.argv[0] is "-m" (see main)
 
 
 _state = _State()
@@ -51,6 +52,13 @@ def _part_path():
     return os.path.join(_state.session, "%d-%d.gz" % (os.getpid(), time.monotonic_ns()))
 
 
+def _meta():
+    meta = pyflame._meta()
+    if _state.argv is not None and sys.argv[:1] == ["-m"]:
+        meta["argv"] = list(_state.argv)
+    return meta
+
+
 def _command():
     """The process's command line, for its process record."""
     argv = getattr(sys, "orig_argv", None) or [sys.executable or "python3"] + sys.argv
@@ -60,7 +68,7 @@ def _command():
 def _start(forked=False):
     """Starts recording this process into a new part of the session."""
     _state.done = False
-    _collector.start(_part_path(), meta=pyflame._meta(), command=_command(),
+    _collector.start(_part_path(), meta=_meta(), command=_command(),
                      ppid=os.getppid(), forked=forked, **_state.options)
 
 
@@ -352,23 +360,68 @@ def _setup_script(g, pyname, target, args):
 
 
 def _setup_module(g, pyname, target, args):
+    """python3 -m TARGET: sets sys.argv, sys.orig_argv and sys.path[0] as python3 does
+    before it looks the module up, and returns the code to run under the collector (in
+    globals of its own, not g): the call python3 -m makes, runpy._run_module_as_main.  So
+    the import of the parent packages, the module's lookup and its errors (`No module
+    named x`, a package without __main__), sys.argv[0], __main__'s globals, the
+    tracebacks and exit statuses are python3's own, and all of it is recorded.  The
+    code's frame is ours: the trace and tracebacks leave it out (its file is under
+    pyflame._OURS)."""
     import runpy
     sys.argv[:] = ["-m"] + args
     if _sets_path0():
         sys.path[0] = os.getcwd()
-    try:
-        mod_name, spec, code = runpy._get_module_details(target, runpy._Error)
-    except runpy._Error as e:
-        sys.exit("%s: %s" % (sys.executable, e))
-    sys.argv[0] = spec.origin
-    fname = spec.origin if spec.has_location else None
-    g.update(__name__="__main__", __file__=fname)
-    if _SETS_CACHED:
-        g["__cached__"] = spec.cached if spec.has_location else None
-    g.update(__doc__=None, __loader__=spec.loader, __package__=spec.parent, __spec__=spec)
-    if fname is None:
-        del g["__file__"]
-    return code
+    code = compile("run(%r)" % (target,), os.path.abspath(__file__), "exec", dont_inherit=True)
+    return code, {"__builtins__": g["__builtins__"], "run": runpy._run_module_as_main}
+
+
+def _is_install_folder(folder):
+    """True for the standard library's folders and site-packages/dist-packages ones."""
+    stdlib = os.path.dirname(os.path.abspath(os.__file__))
+    parts = folder.split(os.sep)
+    return (folder in (stdlib, os.path.join(stdlib, "lib-dynload"))
+            or "site-packages" in parts or "dist-packages" in parts)
+
+
+def _module_roots(name):
+    """The -m program's own code for --lines, as collector roots: the top package's
+    folder (every portion of a namespace package), even in site-packages; for a
+    top-level module its folder, or the file alone when that folder is the standard
+    library's or an install folder.  Found the way the path finder looks (the first
+    sys.path entry with a regular package or a module wins over namespace portions),
+    with stat calls only: the module's lookup must be recorded, and must not find the
+    import caches already filled.  [] when no sys.path entry holds it (a custom
+    finder): then only --include selects files."""
+    import importlib.machinery
+    top = name.partition(".")[0]
+    suffixes = importlib.machinery.all_suffixes()
+    portions = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        base = os.path.join(os.path.abspath(entry or os.curdir), top)
+        is_dir = os.path.isdir(base)
+        if is_dir and any(os.path.isfile(os.path.join(base, "__init__" + s)) for s in suffixes):
+            return _both_spellings([base + os.sep])
+        for s in suffixes:
+            if os.path.isfile(base + s):
+                folder = os.path.dirname(base)
+                return _both_spellings([base + s if _is_install_folder(folder) else folder + os.sep])
+        if is_dir:
+            portions.append(base + os.sep)
+    return _both_spellings(portions)
+
+
+def _both_spellings(roots):
+    """roots, plus their real paths where a symbolic link makes them differ (a file's
+    name is the one its sys.path entry gives, or its real path when that is relative)."""
+    out = list(roots)
+    for r in roots:
+        real = os.path.realpath(r) + (os.sep if r.endswith(os.sep) else "")
+        if real not in out:
+            out.append(real)
+    return out
 
 
 def _setup_code(g, pyname, target, args):
@@ -390,19 +443,19 @@ def _fix_orig_argv(pyname, kind, target, args):
     sys.orig_argv = [pyname] + opts + head + args
 
 
-def _session_options(child, opts, root):
+def _session_options(child, opts, roots):
     """The collector options every process of the run shares.  The program's process
     decides them (the include/exclude globs come from the CLI's environment) and leaves
     them in the session folder for its children."""
     path = os.path.join(_state.session, "options")
     if child:
-        root, include, exclude = None, [], []
+        roots, include, exclude = [], [], []
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
                 for line in f.read().split("\n"):
                     key, _, value = line.partition("\t")
                     if key == "root":
-                        root = value
+                        roots.append(value)
                     elif key == "include":
                         include.append(value)
                     elif key == "exclude":
@@ -414,31 +467,23 @@ def _session_options(child, opts, root):
                             for k in ("PYFLAME_C_INCLUDE", "PYFLAME_C_EXCLUDE")]
         try:
             with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write("\n".join(["root\t" + root] + ["include\t" + p for p in include]
+                f.write("\n".join(["root\t" + r for r in roots] + ["include\t" + p for p in include]
                                    + ["exclude\t" + p for p in exclude]))
         except OSError:
             pass
     floor = opts.get("floor") == "1"
     return dict(limit=int(opts.get("limit", "0")), floor=floor, ours=pyflame._OURS,
                 lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
-                root=root, include=include, exclude=exclude,
+                root=roots, include=include, exclude=exclude,
                 snapshot=0.0 if floor else float(opts.get("snapshot", "1")), term=True)
 
 
-def _program_root(kind, g, target):
-    """The folder of the program's own code (what --lines records by default)."""
+def _program_roots(kind, target):
+    """The program's own code (what --lines records by default), as collector roots."""
     if kind == "m":
-        spec = g.get("__spec__")
-        origin = getattr(spec, "origin", None) or os.getcwd()
-        root = os.path.dirname(os.path.realpath(origin))
-        if spec is not None and spec.parent:   # the top package's folder
-            for _ in spec.parent.split(".")[1:]:
-                root = os.path.dirname(root)
-    elif kind == "c":
-        root = os.getcwd()
-    else:
-        root = os.path.dirname(os.path.abspath(target))
-    return root.rstrip(os.sep) + os.sep
+        return _module_roots(target)
+    folder = os.getcwd() if kind == "c" else os.path.dirname(os.path.abspath(target))
+    return [folder.rstrip(os.sep) + os.sep]
 
 
 def main():
@@ -452,9 +497,10 @@ def main():
     _state.follow = opts.get("follow", "1") == "1"
     _state.python = os.path.realpath(sys.executable) if sys.executable else None
     g = _clean_main()
+    run_globals = g
     try:
         if kind == "m":
-            code = _setup_module(g, pyname, target, args)
+            code, run_globals = _setup_module(g, pyname, target, args)
         elif kind == "c":
             code = _setup_code(g, pyname, target, args)
         else:
@@ -465,13 +511,16 @@ def main():
     except BaseException as e:  # e.g. a SyntaxError in the program: not profiled yet
         _report_uncaught(e)
         sys.exit(1)
-    _state.options = _session_options(child, opts, _program_root(kind, g, target))
+    _state.options = _session_options(child, opts, _program_roots(kind, target))
+    if kind == "m":
+        # sys.argv[0] is "-m" until the module is found: the trace names the module
+        _state.argv = ["-m", target] + args
     _install_exit_hooks()
     _install_profile_builtin()
-    _collector.start(_part_path(), meta=pyflame._meta(), command=_command(),
+    _collector.start(_part_path(), meta=_meta(), command=_command(),
                      ppid=os.getppid(), defer=True, **_state.options)
     try:
-        _collector.run(code, g)
+        _collector.run(code, run_globals)
     except SystemExit as e:
         _state.exit_code = _exit_status(e.code)
         raise

@@ -121,13 +121,15 @@ class LinesTest(unittest.TestCase):
         self.assertTrue(all(k[0].endswith("textwrap.py") for k in self.rows()))
 
     def test_module_package_is_own_code(self):
-        self.write("pkg/__init__.py", "")
+        # the parent packages' import is recorded too (before the module is found)
+        self.write("pkg/__init__.py", "X = 1\n")
         self.write("pkg/util.py", "def f(n):\n    return [i for i in range(n)]\n")
-        self.write("pkg/sub/__init__.py", "")
+        self.write("pkg/sub/__init__.py", "Y = 2\n")
         self.write("pkg/sub/run.py", "from pkg import util\nprint(len(util.f(4)))\n")
         self.assertEqual(self.collect("--lines", "-m", "pkg.sub.run").strip(), "4")
         files = {os.path.relpath(k[0], os.path.realpath(self.dir)) for k in self.rows()}
-        self.assertEqual(files, {"pkg/util.py", "pkg/sub/run.py"})
+        self.assertEqual(files, {"pkg/__init__.py", "pkg/util.py", "pkg/sub/__init__.py",
+                                 "pkg/sub/run.py"})
 
     def test_help_mentions_lines(self):
         r = subprocess.run([BIN, "collect", "--help"], stdout=subprocess.PIPE, universal_newlines=True)
