@@ -241,11 +241,12 @@ class TestSignals(ChildTestCase):
             def work():
                 return sum(range(1000))
             work()
+            time.sleep(0.5)                 # a periodic snapshot has time to be taken
             print("ready", flush=True)
             # a regular expression that backtracks for seconds, holding the GIL
             re.match(r"(a+)+b", "a" * 28)
         """)
-        p = subprocess.Popen([BIN, "collect", "--python", PY, "-o",
+        p = subprocess.Popen([BIN, "collect", "--python", PY, "--snapshot", "0.2", "-o",
                               os.path.join(self.tmp, "trace.gz"), script],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
         self.assertEqual(p.stdout.readline(), b"ready\n")
@@ -258,6 +259,7 @@ class TestSignals(ChildTestCase):
         self.assertLess(waited, 2.0)
         t = Trace(os.path.join(self.tmp, "trace.gz"))
         self.assertEqual(t.meta["exit_signal"], signal.SIGTERM)
+        self.assertEqual(t.calls("work"), 1)        # from the last periodic snapshot
 
     def test_dispositions_are_plain(self):
         src = """
