@@ -100,33 +100,6 @@ void pf_cct_free(pf_cct *t)
     pf_free(t);
 }
 
-pf_cct *pf_cct_clone(const pf_cct *t, size_t *charged)
-{
-    pf_cct *c = pf_cct_new(charged, 0);
-    if (c == NULL)
-        return NULL;
-    if (t->nchunks > 0) {
-        if (charge(c, t->nchunks * sizeof(void *)) < 0
-            || (c->chunks = pf_calloc(t->nchunks, sizeof(void *))) == NULL)
-            goto fail;
-        c->cap_chunks = t->nchunks;
-    }
-    for (size_t i = 0; i < t->nchunks; i++) {
-        /* the last chunk is copied only as far as it is used */
-        size_t used = i + 1 < t->nchunks ? PF_CCT_CHUNK_NODES
-                                         : t->n - (uint32_t)(i << PF_CCT_CHUNK_SHIFT);
-        if (charge(c, CHUNK_BYTES) < 0 || (c->chunks[i] = pf_malloc(CHUNK_BYTES)) == NULL)
-            goto fail;
-        c->nchunks++;
-        memcpy(c->chunks[i], t->chunks[i], used * sizeof(pf_cct_node));
-    }
-    c->n = t->n;
-    return c;
-fail:
-    pf_cct_free(c);
-    return NULL;
-}
-
 uint64_t pf_cct_total_calls(const pf_cct *t)
 {
     uint64_t sum = 0;
@@ -532,4 +505,69 @@ int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ct
         }
     }
     return 0;
+}
+
+/* ---- the snapshot walk ---- */
+
+typedef struct walk_item {
+    uint32_t id;
+    uint32_t parent_out;      /* the output index its node goes under, PF_CCT_NONE: the root */
+    uint32_t spliced;         /* its parent was spliced out: its line becomes 0 */
+} walk_item;
+
+int pf_cct_walk(const pf_cct *t, uint32_t root, const pf_cct_walk_ops *ops, void *ctx,
+                uint32_t *out_of)
+{
+    walk_item *stack = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1;
+    /* children are pushed in reverse, so that they come off in list order */
+#define PUSH_CHILDREN(first, pout, spl)                                                 \
+    do {                                                                                \
+        size_t base_ = n;                                                               \
+        for (uint32_t c_ = (first); c_ != PF_CCT_NONE; c_ = pf_cct_at(t, c_)->sibling) { \
+            void *items_ = stack;                                                       \
+            if (room(&items_, &cap, n, sizeof(walk_item)) < 0)                          \
+                goto done;                                                              \
+            stack = items_;                                                             \
+            stack[n++] = (walk_item){ c_, (pout), (spl) };                              \
+        }                                                                               \
+        for (size_t i_ = base_, j_ = n; i_ + 1 < j_; i_++, j_--) {                     \
+            walk_item w_ = stack[i_];                                                   \
+            stack[i_] = stack[j_ - 1];                                                  \
+            stack[j_ - 1] = w_;                                                         \
+        }                                                                               \
+    } while (0)
+    if (out_of != NULL)
+        out_of[root] = PF_CCT_NONE;
+    PUSH_CHILDREN(pf_cct_at(t, root)->child, PF_CCT_NONE, 0);
+    while (n > 0) {
+        walk_item it = stack[--n];
+        const pf_cct_node *node = pf_cct_at(t, it.id);
+        pf_cct_node copy;
+        if (it.spliced) {
+            copy = *node;
+            pf_cct_set_line(&copy, 0);
+            node = &copy;
+        }
+        if (ops->splice != NULL && ops->splice(ctx, node)) {
+            if (ops->absorb != NULL)
+                ops->absorb(ctx, it.id, node, it.parent_out);
+            if (out_of != NULL)
+                out_of[it.id] = it.parent_out;
+            PUSH_CHILDREN(node->child, it.parent_out, 1);
+            continue;
+        }
+        uint32_t out = ops->emit(ctx, it.id, node, it.parent_out);
+        if (out == PF_CCT_NONE)
+            goto done;
+        if (out_of != NULL)
+            out_of[it.id] = out;
+        PUSH_CHILDREN(node->child, out, 0);
+    }
+#undef PUSH_CHILDREN
+    rc = 0;
+done:
+    pf_free(stack);
+    return rc;
 }

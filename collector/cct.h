@@ -116,12 +116,6 @@ pf_cct *pf_cct_new(size_t *charged, size_t limit);
 /* Frees the tree (and gives its bytes back to *charged).  NULL-safe. */
 void pf_cct_free(pf_cct *t);
 
-/* A copy of t's nodes (same ids, links and stats) in a new tree that charges *charged,
- * without limit, for a snapshot: the copy can be merged (pf_cct_merge changes the tree
- * it merges) while recording goes on in t.  The copy has no child table, so it is for
- * reading and merging only, not for pf_cct_find/pf_cct_add.  NULL when out of memory. */
-pf_cct *pf_cct_clone(const pf_cct *t, size_t *charged);
-
 /* A new root (a thread's).  Its id, or PF_CCT_NONE when out of memory. */
 uint32_t pf_cct_root(pf_cct *t);
 
@@ -176,6 +170,25 @@ typedef struct pf_cct_merge_ops {
  * Linear in the nodes.  Changes the tree (stats, lines of spliced nodes' callees): call
  * once per root.  0, or -1 when out of memory or emit failed. */
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx);
+
+/* What pf_cct_walk asks of its caller: splice and emit as for pf_cct_merge; absorb
+ * takes a spliced node's own stats into into_out, the output index of the node it
+ * goes to (PF_CCT_NONE: the root, whose stats are not output).  absorb may be NULL. */
+typedef struct pf_cct_walk_ops {
+    int (*splice)(void *ctx, const pf_cct_node *n);
+    uint32_t (*emit)(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t parent_out);
+    void (*absorb)(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t into_out);
+} pf_cct_walk_ops;
+
+/* Emits the tree under root as it is, without changing it (for a snapshot while
+ * recording goes on): depth-first pre-order, children in list order, spliced nodes
+ * removed as by pf_cct_merge; siblings of the same (key, line) are NOT merged, so one
+ * context may be output as several nodes.  With out_of (an array of pf_cct_count(t)
+ * entries) each visited node's output index is stored (a spliced node: the one it went
+ * to).  Linear; needs a work stack of at most the nodes' count.  0, or -1 when out of
+ * memory or emit failed. */
+int pf_cct_walk(const pf_cct *t, uint32_t root, const pf_cct_walk_ops *ops, void *ctx,
+                uint32_t *out_of);
 
 /* ---- the hot path (inline) ---- */
 

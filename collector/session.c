@@ -1018,10 +1018,53 @@ void pf_session_drop_tree(pf_session *s)
     s->cct = NULL;
 }
 
-/* Builds the trace of tree cct (the session's, or a snapshot's copy), whose open
- * activations are closed, with the times of the run from t_start to s->t_stop. */
-static pf_trace *build(pf_session *s, pf_cct *cct, uint64_t *total_calls)
+/* A snapshot's node: a spliced one's own time goes to the node it went to (as a merge's
+ * splice adds it to the parent), and so do its memory counters. */
+static void absorb_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t into)
 {
+    build_ctx *b = ctx;
+    if (into == PF_CCT_NONE)
+        return;                   /* into the thread's root: no frame of the program */
+    b->t->nodes[into].self_ns += (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
+    if (b->node_mem != NULL) {
+        pf_mem *m = pf_trace_node_mem_at(b->t, into);
+        if (m != NULL)
+            pf_mem_add(m, &b->node_mem[id]);
+    }
+}
+
+/* A snapshot: the time of ts's open activations up to now, added to the trace nodes
+ * they were output as (out_of), computed as pf_pop_top would close them, on copies. */
+static void add_open_time(build_ctx *b, pf_tstate *ts, const uint32_t *out_of, uint64_t now)
+{
+    if (ts->depth == 0)
+        return;
+    pf_cct_act cur = ts->stack[ts->depth - 1].act, caller;
+    for (uint32_t d = ts->depth; d-- > 0;) {
+        if (d > 0)
+            caller = ts->stack[d - 1].act;
+        uint64_t dt = now - cur.t0;
+        uint32_t i = cur.id < pf_cct_count(b->cct) ? out_of[cur.id] : PF_CCT_NONE;
+        if (i != PF_CCT_NONE) {
+            pf_node *n = &b->t->nodes[i];
+            n->self_ns += (uint64_t)((double)(dt - cur.child_ns) * b->ns_per_tick + 0.5);
+            if (!cur.nested && !is_ours(b->s, pf_cct_at(b->cct, cur.id)))
+                n->total_ns += (uint64_t)((double)dt * b->ns_per_tick + 0.5);
+        }
+        if (d > 0)
+            caller.child_ns += dt;
+        cur = caller;
+    }
+}
+
+/* Builds the trace of the session's tree, with the times of the run from t_start to
+ * s->t_stop.  At stop (snapshot 0) every activation is closed and the tree is merged
+ * (which changes it).  A snapshot (snapshot 1, t_stop = now) walks the tree as it is
+ * and adds the open activations' time so far. */
+static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
+{
+    pf_cct *cct = s->cct;
+    uint32_t *out_of = NULL;
     pf_trace *t = pf_trace_new();
     pf_memtrack_line *mlines = NULL;
     pf_mem *node_mem = NULL;
@@ -1095,6 +1138,9 @@ static pf_trace *build(pf_session *s, pf_cct *cct, uint64_t *total_calls)
         goto fail;
     build_ctx b = { s, cct, node_mem, t, 0, ns_per_tick, 0 };
     const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
+    const pf_cct_walk_ops wops = { splice_ours, emit_node, absorb_node };
+    if (snapshot && (out_of = pf_malloc(((size_t)pf_cct_count(cct) + 1) * sizeof *out_of)) == NULL)
+        goto fail;
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         if (ts->root == PF_CCT_NONE || ts->root >= pf_cct_count(cct)
             || pf_cct_at(cct, ts->root)->child == PF_CCT_NONE)
@@ -1105,9 +1151,18 @@ static pf_trace *build(pf_session *s, pf_cct *cct, uint64_t *total_calls)
         if (th.name == PF_STR_NONE)
             goto fail;
         b.thread = pf_trace_add_thread(t, &th);
-        if (b.thread == PF_NONE || pf_cct_merge(cct, ts->root, &ops, &b) < 0)
+        if (b.thread == PF_NONE)
             goto fail;
+        if (snapshot) {
+            if (pf_cct_walk(cct, ts->root, &wops, &b, out_of) < 0)
+                goto fail;
+            add_open_time(&b, ts, out_of, s->t_stop);
+        } else if (pf_cct_merge(cct, ts->root, &ops, &b) < 0) {
+            goto fail;
+        }
     }
+    pf_free(out_of);
+    out_of = NULL;
     uint64_t calls = b.calls;
     if (t->nprocesses == 1) {
         t->processes[0].first_thread = 0;
@@ -1147,6 +1202,7 @@ static pf_trace *build(pf_session *s, pf_cct *cct, uint64_t *total_calls)
 fail:
     pf_memtrack_lines_free(mlines);
     pf_free(node_mem);
+    pf_free(out_of);
     pf_trace_free(t);
     if (!PyErr_Occurred())
         PyErr_NoMemory();
@@ -1155,38 +1211,11 @@ fail:
 
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
 {
-    return build(s, s->cct, total_calls);
-}
-
-/* Closes copies of every thread's open activations at now in tree c, a copy of the
- * session's tree (same node ids), the way pf_session_flush closes the real ones. */
-static void close_open_copies(pf_session *s, pf_cct *c, uint64_t now)
-{
-    for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
-        if (ts->depth == 0)
-            continue;
-        pf_cct_act cur = ts->stack[ts->depth - 1].act, caller;
-        cur.node = pf_cct_at(c, cur.id);
-        for (uint32_t d = ts->depth; d-- > 0;) {
-            if (d > 0) {
-                caller = ts->stack[d - 1].act;
-                caller.node = pf_cct_at(c, caller.id);
-            }
-            pf_cct_close(&cur, d > 0 ? &caller : NULL, now);   /* as pf_pop_top does */
-            cur = caller;
-        }
-    }
+    return build(s, 0, total_calls);
 }
 
 pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now)
 {
-    size_t charged = 0;
-    pf_cct *copy = pf_cct_clone(s->cct, &charged);
-    if (copy == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    close_open_copies(s, copy, now);
     /* the key table's index field chains dead keys while recording, and is the trace's
      * code index while building: empty the chain, build, then clear the indices */
     release_dead(s);
@@ -1196,11 +1225,10 @@ pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now)
     s->t_stop = now;
     s->mono_stop = mono_now;
     uint64_t calls = 0;
-    pf_trace *t = build(s, copy, &calls);
+    pf_trace *t = build(s, 1, &calls);
     s->t_stop = saved_t;
     s->mono_stop = saved_mono;
     for (size_t i = 0; i < s->nkeys; i++)
         s->keys[i].index = PF_NONE;
-    pf_cct_free(copy);
     return t;
 }

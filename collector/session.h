@@ -265,10 +265,12 @@ void pf_session_flush(pf_session *s, uint64_t now);
  * Python exception set). */
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
 
-/* A trace of what the session holds now, while recording goes on: the tree is copied,
- * the copy's open activations are closed at now (event clock; mono_now the same moment
- * in CLOCK_MONOTONIC ns) and it is built as at stop.  Lines still running lose their
- * current span.  Call with the GIL held; the program's threads run no event meanwhile.
+/* A trace of what the session holds now, while recording goes on: the tree is walked
+ * as it is (pf_cct_walk: not changed, not merged, so a context may appear as several
+ * sibling nodes, which every reader adds up), and the open activations count up to now
+ * (event clock; mono_now the same moment in CLOCK_MONOTONIC ns).  Lines still running
+ * lose their current span.  Costs the trace model plus 4 bytes a node, never a copy of
+ * the tree.  Call with the GIL held; the program's threads run no event meanwhile.
  * A new trace, or NULL with a Python exception set. */
 pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now);
 

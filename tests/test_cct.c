@@ -617,9 +617,96 @@ static void test_cct_merge_stops_when_emit_fails(void **state)
     sim_free(&s);
 }
 
+/* ---- the snapshot walk ---- */
+
+static uint64_t absorbed;
+
+static void absorb_self(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t into)
+{
+    (void)ctx; (void)id;
+    if (into != PF_CCT_NONE)
+        absorbed += n->self_ns;
+}
+
+static const pf_cct_walk_ops wops = { splice_99, record, absorb_self };
+
+/* The walk outputs the same stats as a merge, without merging same-line siblings and
+ * without changing the tree (a second walk gives the same nodes). */
+static void test_cct_walk_leaves_the_tree_as_it_was(void **state)
+{
+    (void)state;
+    sim s;
+    static merge_ctx m, again;
+    assert_int_equal(sim_init(&s, 0), 0);
+    push(&s, 1, -1, 0);
+    push(&s, 99, 10, 1);            /* ours: spliced */
+    push(&s, 5, 30, 3);             /* its callee moves up, line 0 */
+    pop(&s, 4);
+    pop(&s, 6);
+    push(&s, 5, 0, 11);             /* a sibling of the same (key, line): not merged */
+    pop(&s, 12);
+    pop(&s, 20);
+    pf_cct_resolve_lines(s.t, line_of, NULL);
+    uint32_t out_of[16];
+    absorbed = 0;
+    memset(&m, 0, sizeof m);
+    m.fail_emit_at = PF_CCT_NONE;
+    assert_int_equal(pf_cct_walk(s.t, s.root, &wops, &m, out_of), 0);
+    assert_int_equal(m.n, 3);       /* main, 5 (moved up), 5 */
+    assert_int_equal(m.nodes[0].key, 1);
+    assert_int_equal(m.nodes[1].parent, 0);
+    assert_int_equal(m.nodes[2].parent, 0);
+    assert_int_equal(m.nodes[1].line + m.nodes[2].line, 0);
+    assert_int_equal(m.nodes[1].calls + m.nodes[2].calls, 2);
+    assert_int_equal(absorbed, (6 - 1) - (4 - 3));   /* the spliced node's own time */
+    uint32_t spliced = PF_CCT_NONE;
+    for (uint32_t i = 0; i < pf_cct_count(s.t); i++)
+        if (pf_cct_at(s.t, i)->key == 99)
+            spliced = i;
+    assert_int_equal(out_of[spliced], 0);          /* went to main's output node */
+    memset(&again, 0, sizeof again);
+    again.fail_emit_at = PF_CCT_NONE;
+    assert_int_equal(pf_cct_walk(s.t, s.root, &wops, &again, NULL), 0);
+    assert_int_equal(again.n, m.n);
+    assert_memory_equal(again.nodes, m.nodes, m.n * sizeof m.nodes[0]);
+    sim_free(&s);
+}
+
+static void test_cct_walk_out_of_memory_and_failed_emit(void **state)
+{
+    (void)state;
+    long base = pf_alloc_live_blocks();
+    static merge_ctx m;
+    sim s;
+    assert_int_equal(build_all(&s), 0);
+    pf_cct_resolve_lines(s.t, line_of, NULL);
+    for (long n = 0;; n++) {
+        memset(&m, 0, sizeof m);
+        m.fail_emit_at = PF_CCT_NONE;
+        pf_alloc_fail_after(n);
+        int r = pf_cct_walk(s.t, s.root, &wops, &m, NULL);
+        long injected = pf_alloc_injected_failures();
+        pf_alloc_fail_after(-1);
+        if (r == 0) {
+            assert_int_equal(injected, 0);
+            assert_int_equal(m.n, 1 + 3000 + 3000);
+            break;
+        }
+        assert_true(n < 100);
+    }
+    memset(&m, 0, sizeof m);
+    m.fail_emit_at = 10;
+    assert_int_equal(pf_cct_walk(s.t, s.root, &wops, &m, NULL), -1);
+    assert_int_equal(m.n, 10);
+    sim_free(&s);
+    assert_int_equal(pf_alloc_live_blocks(), base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cct_walk_leaves_the_tree_as_it_was),
+        cmocka_unit_test(test_cct_walk_out_of_memory_and_failed_emit),
         cmocka_unit_test(test_cct_node_fits_56_bytes),
         cmocka_unit_test(test_cct_call_sites_are_part_of_the_key),
         cmocka_unit_test(test_cct_direct_recursion_folds_into_three_nodes),
