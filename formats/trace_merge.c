@@ -9,7 +9,11 @@
  * arrays map its ids to the output's: smap (strings, re-interned: the output's
  * table holds each byte string once) and cmap (codes).  Because equal strings get
  * one id, two codes have the same text exactly when their remapped ids, first
- * line and kind are equal; the code index is a pf_hmap on the hash of that tuple.
+ * line and kind are equal; the code index is a pf_hmap on the hash of that tuple and
+ * of an ordinal.  The ordinal keeps distinct the codes of one part that share their
+ * text (two lambdas on one line are two code objects, and cProfile judges recursion
+ * per code object): a part's k-th code of a text maps to the output's k-th code of
+ * that text (claimed[] marks the output codes the current part already took).
  * Lines add up on the exact key (code << 32 | line), sources are kept once per
  * path id (the first part's text wins).  Invariant after each part: every index in
  * the output refers to an entry already appended.  Expected time is linear in the
@@ -32,7 +36,11 @@ typedef struct merger {
     pf_hmap *sources;          /* output path id -> output source */
     uint32_t *smap;            /* the current part's string id -> output string id */
     uint32_t *cmap;            /* the current part's code index -> output code index */
+    uint32_t *ord;             /* output code -> its ordinal among the codes of its text */
+    uint32_t *claimed;         /* output code -> 1 + the last part that mapped a code to it */
+    uint32_t part;             /* the current part's number */
     const pf_code *key;        /* the code being looked up (code_eq) */
+    uint32_t key_ord;
 } merger;
 
 static uint64_t code_hash(const pf_code *c)
@@ -46,7 +54,7 @@ static int code_eq(void *ctx, uint32_t value)
     const merger *m = ctx;
     const pf_code *a = &m->out->codes[value], *b = m->key;
     return a->file == b->file && a->name == b->name && a->qualname == b->qualname &&
-           a->first_line == b->first_line && a->kind == b->kind;
+           a->first_line == b->first_line && a->kind == b->kind && m->ord[value] == m->key_ord;
 }
 
 /* part's start_unix_ns - root's + ns, wrapping like the format's 64-bit fields
@@ -137,9 +145,15 @@ static int map_codes(merger *m, const pf_trace *part)
         c.file = m->smap[c.file];
         c.name = m->smap[c.name];
         c.qualname = m->smap[c.qualname];
-        uint64_t h = code_hash(&c);
+        uint64_t text = code_hash(&c), h;
         m->key = &c;
-        uint32_t idx = pf_hmap_find(m->codes, h, code_eq, m);
+        uint32_t idx;
+        for (m->key_ord = 0;; m->key_ord++) {      /* the first of its text not yet taken */
+            h = pf_hash_pair(text, m->key_ord);
+            idx = pf_hmap_find(m->codes, h, code_eq, m);
+            if (idx == PF_HMAP_NONE || m->claimed[idx] != m->part + 1)
+                break;
+        }
         if (idx == PF_HMAP_NONE) {
             /* Room in the index first, so a code is never in the output without it. */
             if (pf_hmap_reserve(m->codes, pf_hmap_count(m->codes) + 1) < 0)
@@ -147,8 +161,10 @@ static int map_codes(merger *m, const pf_trace *part)
             idx = pf_trace_add_code(m->out, &c);
             if (idx == PF_NONE)
                 return -1;
+            m->ord[idx] = m->key_ord;
             (void)pf_hmap_add(m->codes, h, idx);   /* cannot fail after the reserve */
         }
+        m->claimed[idx] = m->part + 1;
         m->cmap[i] = idx;
     }
     return 0;
@@ -396,14 +412,20 @@ pf_trace *pf_trace_merge(pf_trace *const *parts, uint32_t n, pf_error *err)
     /* +1: never a zero-byte request (pf_malloc(0) may return NULL). */
     m.smap = pf_malloc(((size_t)tot.max_strings + 1) * sizeof *m.smap);
     m.cmap = pf_malloc(((size_t)tot.max_codes + 1) * sizeof *m.cmap);
+    /* the output has at most every part's codes */
+    m.ord = pf_malloc(((size_t)tot.codes + 1) * sizeof *m.ord);
+    m.claimed = pf_calloc((size_t)tot.codes + 1, sizeof *m.claimed);
     int rc = -1;
     if (m.out == NULL || m.codes == NULL || m.lines == NULL || m.sources == NULL ||
-        m.smap == NULL || m.cmap == NULL || merge_meta(&m, parts, n) < 0 ||
+        m.smap == NULL || m.cmap == NULL || m.ord == NULL || m.claimed == NULL ||
+        merge_meta(&m, parts, n) < 0 ||
         pf_trace_reserve_nodes(m.out, (uint32_t)tot.nodes) < 0)
         goto done;
-    for (uint32_t k = 0; k < n; k++)
+    for (uint32_t k = 0; k < n; k++) {
+        m.part = k;
         if (merge_part(&m, parts[k]) < 0)
             goto done;
+    }
     pf_trace_shrink(m.out);      /* lines and the growth slack of the rest */
     rc = 0;
 done:
@@ -412,6 +434,8 @@ done:
     pf_hmap_free(m.sources);
     pf_free(m.smap);
     pf_free(m.cmap);
+    pf_free(m.ord);
+    pf_free(m.claimed);
     if (rc < 0) {
         pf_trace_free(m.out);
         pf_error_set(err, PF_ENOMEM, "out of memory merging traces");

@@ -464,6 +464,41 @@ static void test_merge_one_part(void **state)
     pf_trace_free(child);
 }
 
+/* A part with two codes of one text (two lambdas on one line: two code objects) keeps
+ * them apart, so recursion stays judged per code object; across parts, the k-th code
+ * of a text meets the other part's k-th. */
+static void test_merge_keeps_codes_of_one_text_apart_within_a_part(void **state)
+{
+    (void)state;
+    pf_trace *parts[2];
+    for (int k = 0; k < 2; k++) {
+        pf_trace *t = pf_trace_new();
+        assert_non_null(t);
+        t->meta.pid = (uint64_t)(100 + k);
+        uint32_t file = S(t, "prog.py"), lam = S(t, "<lambda>");
+        pf_code c = { file, lam, lam, 40, PF_CODE_PYTHON };
+        assert_int_equal(pf_trace_add_code(t, &c), 0);
+        assert_int_equal(pf_trace_add_code(t, &c), 1);
+        pf_thread th = { 1, S(t, "MainThread") };
+        assert_int_equal(pf_trace_add_thread(t, &th), 0);
+        pf_node ping = { PF_NONE, 0, 0, 0, 1, 10, 5 }, pong = { 0, 0, 1, 40, 1, 5, 5 };
+        assert_int_equal(pf_trace_add_node(t, &ping), 0);
+        assert_int_equal(pf_trace_add_node(t, &pong), 1);
+        parts[k] = t;
+    }
+    pf_error err;
+    pf_trace *t = pf_trace_merge(parts, 2, &err);
+    if (t == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(t->ncodes, 2);
+    assert_int_not_equal(t->nodes[0].code, t->nodes[1].code);
+    assert_int_equal(t->nodes[2].code, t->nodes[0].code);
+    assert_int_equal(t->nodes[3].code, t->nodes[1].code);
+    pf_trace_free(t);
+    pf_trace_free(parts[0]);
+    pf_trace_free(parts[1]);
+}
+
 static void test_merge_rejects_bad_arguments(void **state)
 {
     (void)state;
@@ -606,6 +641,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_three_parts),
         cmocka_unit_test(test_merge_one_part),
+        cmocka_unit_test(test_merge_keeps_codes_of_one_text_apart_within_a_part),
         cmocka_unit_test(test_merge_rejects_bad_arguments),
         cmocka_unit_test(test_merge_survives_allocation_failures),
         cmocka_unit_test(test_merge_big_parts),
