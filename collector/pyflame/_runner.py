@@ -82,6 +82,8 @@ def _finish():
     try:
         _collector.stop(exit_code=_state.exit_code)
     except Exception as e:  # the program's exit status must not change because of us
+        if not os.path.isdir(_state.session):
+            return          # a process that outlived the run: collect has merged without it
         try:
             sys.stderr.write("pyflame-c: %s\n" % (e,))
             sys.stderr.flush()
