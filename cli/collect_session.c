@@ -82,7 +82,7 @@ static part *read_parts(const char *dir, uint32_t *nparts)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".gz") != 0 || strstr(e->d_name, ".tmp-"))
+        if (len < 7 || strcmp(e->d_name + len - 6, ".trace") != 0)
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);

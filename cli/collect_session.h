@@ -2,7 +2,7 @@
  * traces, and the step that turns them into the one trace the user asked for.
  *
  * Every profiled process (the program, and each child it forks or starts with
- * sys.executable) writes its own trace into the session folder, as PID-NS.gz: first
+ * sys.executable) writes its own trace into the session folder, as PID-NS.trace (raw record streams): first
  * snapshots while it runs, then its final trace when it ends (collector/snapshot.h).
  * When the program has ended, `collect` reads them all, merges them (the program first,
  * then the others by start time), records how the program ended, and writes -o. */

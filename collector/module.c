@@ -194,7 +194,7 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
     if (t != NULL) {
         pf_error err;
         pf_error_clear(&err);
-        if (pf_trace_write(t, s->path, &err) < 0) {
+        if (pf_session_write(s, t, &err) < 0) {
             PyErr_Format(PyExc_OSError, "pyflame: cannot write trace '%s': %s", s->path, err.msg);
         } else {
             struct stat st;

@@ -427,6 +427,7 @@ pf_session *pf_session_new(const pf_session_config *cfg)
         s->process.ppid = cfg->ppid;
         s->process.flags = cfg->process_flags;
         s->process.exit_code = PF_EXIT_UNKNOWN;
+        s->raw = 1;           /* collect merges the parts and compresses the result */
     }
     if (cfg->meta != NULL)
         s->meta = Py_NewRef(cfg->meta);
@@ -1212,6 +1213,11 @@ fail:
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
 {
     return build(s, 0, total_calls);
+}
+
+int pf_session_write(const pf_session *s, const pf_trace *t, pf_error *err)
+{
+    return s->raw ? pf_trace_write_raw(t, s->path, err) : pf_trace_write(t, s->path, err);
 }
 
 pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now)

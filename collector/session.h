@@ -160,6 +160,7 @@ struct pf_session {
      * line (owned), and how it ended when known (exit_code PF_EXIT_UNKNOWN otherwise) */
     pf_process process;
     char *command;
+    int raw;                  /* write the trace without gzip (a part collect merges) */
     int32_t exit_code;
     int exit_signal;
 };
@@ -264,6 +265,10 @@ void pf_session_flush(pf_session *s, uint64_t now);
 /* Builds the trace model from the session (after flush).  New trace or NULL (OOM,
  * Python exception set). */
 pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
+
+/* Writes t to the session's path: gzip-framed, or raw for a process under collect
+ * (whose parts collect merges and compresses).  0, or -1 with err set. */
+int pf_session_write(const pf_session *s, const pf_trace *t, pf_error *err);
 
 /* A trace of what the session holds now, while recording goes on: the tree is walked
  * as it is (pf_cct_walk: not changed, not merged, so a context may appear as several

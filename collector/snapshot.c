@@ -99,7 +99,7 @@ static void write_one(pf_session *s, int sig)
         }
         pf_error err;
         pf_error_clear(&err);
-        if (pf_trace_write(t, s->path, &err) == 0) {
+        if (pf_session_write(s, t, &err) == 0) {
             snap.count++;
             snap.last_calls = calls;
         }

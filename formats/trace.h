@@ -308,6 +308,12 @@ const char *pf_trace_str(const pf_trace *t, uint32_t id);
  * never leaves a partial file under path.  Returns 0, or -1 with err set. */
 int pf_trace_write(const pf_trace *t, const char *path, pf_error *err);
 
+/* Like pf_trace_write, without the gzip framing (the raw record stream, which every
+ * reader accepts): for files read back soon, such as the per-process traces `collect`
+ * merges, where compressing costs the program time for nothing.  About 1.5-3x bigger,
+ * several times faster to write.  0, or -1 with err set. */
+int pf_trace_write_raw(const pf_trace *t, const char *path, pf_error *err);
+
 /* Reads a trace from path ("-" for stdin).  Every length and index is bounds-checked;
  * truncated, corrupt or wrong-version input fails with a message naming what and the
  * offset in the uncompressed stream, e.g. "truncated record at offset 4096".

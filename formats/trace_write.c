@@ -578,12 +578,12 @@ int pf_trace_write_mem_raw(const pf_trace *t, unsigned char **out, size_t *outle
     return write_mem(t, 0, out, outlen, err);
 }
 
-int pf_trace_write(const pf_trace *t, const char *path, pf_error *err)
+static int write_file(const pf_trace *t, const char *path, int gz, pf_error *err)
 {
     writer w;
     memset(&w, 0, sizeof w);
     w.err = err;
-    w.gz = 1;
+    w.gz = gz;
     if (path == NULL || path[0] == '\0')
         return pf_error_set(err, PF_EUSAGE, "no output file name");
     /* The collector writes from inside the profiled program: its signal handlers
@@ -600,4 +600,14 @@ int pf_trace_write(const pf_trace *t, const char *path, pf_error *err)
     w.fp = NULL;
     writer_free(&w);
     return pf_output_commit(out, err);
+}
+
+int pf_trace_write(const pf_trace *t, const char *path, pf_error *err)
+{
+    return write_file(t, path, 1, err);
+}
+
+int pf_trace_write_raw(const pf_trace *t, const char *path, pf_error *err)
+{
+    return write_file(t, path, 0, err);
 }

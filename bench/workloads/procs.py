@@ -12,14 +12,14 @@ def fib(n):
 
 
 def task(n):
-    return sum(fib(18) for _ in range(n))
+    return sum(fib(21) for _ in range(n))
 
 
 if __name__ == "__main__":
     ctx = mp.get_context(sys.argv[1] if len(sys.argv) > 1 else "fork")
     with ctx.Pool(2) as pool:
-        a = sum(pool.map(task, [6] * 8))
+        a = sum(pool.map(task, [40] * 8))
     with ProcessPoolExecutor(2, mp_context=ctx) as ex:
-        b = sum(ex.map(task, [6] * 8))
+        b = sum(ex.map(task, [40] * 8))
     subprocess.run([sys.executable, "-c", "import sys; sys.setrecursionlimit(100)"], check=True)
     print(a + b)

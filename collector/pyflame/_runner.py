@@ -7,7 +7,7 @@ sys.path) and calls main(), which then does what python3 itself does for
 child): sys.argv, sys.orig_argv, sys.path[0], the __main__ namespace, tracebacks
 without our frames, exit status, KeyboardInterrupt's death by SIGINT.
 
-Each process writes its own trace into the SESSION folder (PID-NS.gz): snapshots while
+Each process writes its own trace into the SESSION folder (PID-NS.trace, uncompressed): snapshots while
 it runs, a last one if SIGTERM or SIGHUP ends it (collector/snapshot.h), its final trace
 at interpreter exit (after non-daemon threads end) or just before os._exit() and the
 os.exec* functions.  The CLI merges them when the program has ended.  No signal
@@ -49,7 +49,7 @@ _state = _State()
 def _part_path():
     """This process's trace in the session folder (an exec'd image keeps the pid)."""
     import time
-    return os.path.join(_state.session, "%d-%d.gz" % (os.getpid(), time.monotonic_ns()))
+    return os.path.join(_state.session, "%d-%d.trace" % (os.getpid(), time.monotonic_ns()))
 
 
 def _meta():
