@@ -635,36 +635,6 @@ class TestRecording(CollectTestCase):
             per_thread[t.threads[t.nodes[i]["thread"]]["name"]] += t.nodes[i]["calls"]
         self.assertEqual(per_thread, {"w0": 1, "w1": 1, "w2": 1, "late-one": 1, "renamed": 1})
 
-    def test_fork_child_is_recorded_in_the_same_trace(self):
-        script = self.write("fk.py", """
-            import os
-            def parent_work():
-                return sum(range(100))
-            def child_work():
-                return sum(range(100))
-            pid = os.fork()
-            if pid == 0:
-                child_work()
-                os._exit(0)
-            os.waitpid(pid, 0)
-            pid = os.fork()
-            if pid == 0:
-                child_work()
-                raise SystemExit(0)
-            os.waitpid(pid, 0)
-            parent_work()
-        """)
-        r, out = self.collect([script])
-        self.assertEqual(r.returncode, 0, r.stderr)
-        # one summary line: the parent's
-        self.assertEqual(len([l for l in r.stderr.decode().splitlines() if SUMMARY.match(l)]), 1,
-                         r.stderr)
-        t = Trace(out)
-        self.assertEqual(t.calls("parent_work"), 1)
-        self.assertEqual(t.calls("child_work"), 2)
-        self.assertEqual(len(t.d["processes"]), 3)
-        self.assertEqual([f for f in os.listdir(self.tmp) if f.startswith("trace.gz.")], [])
-
     def test_memory_limit_stops_recording_and_says_so(self):
         script = self.write("big.py", """
             def make(i):
