@@ -30,6 +30,7 @@ static struct {
     pid_t owner;
     pthread_t thread;
     sem_t wake;                     /* posted by stop and by the signal handler */
+    sem_t ready;                    /* the thread has its Python thread state */
     atomic_int stop;
     volatile sig_atomic_t term;     /* the terminating signal received, 0 = none */
     uint64_t interval_ns;
@@ -112,6 +113,12 @@ static void write_one(pf_session *s, int sig)
 static void *run(void *arg)
 {
     (void)arg;
+    /* Our Python thread state is made once, while pf_snapshot_start waits: making one
+     * per wake-up would allocate without the GIL, and a fork() by the program at that
+     * moment could leave the child an allocator lock held by no thread. */
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyThreadState *mine = PyEval_SaveThread();
+    sem_post(&snap.ready);
     uint64_t wait_ns = snap.interval_ns;
     for (;;) {
         struct timespec dl;
@@ -124,15 +131,15 @@ static void *run(void *arg)
         if (atomic_load(&snap.stop))
             break;
         int sig = snap.term;
-        PyGILState_STATE g = PyGILState_Ensure();
+        PyEval_RestoreThread(mine);
         if (atomic_load(&snap.stop) || pf_active == NULL) {
-            PyGILState_Release(g);
+            PyEval_SaveThread();
             break;
         }
         uint64_t t0 = pf_mono_ns();
         write_one(pf_active, sig);
         uint64_t cost = pf_mono_ns() - t0;
-        PyGILState_Release(g);
+        PyEval_SaveThread();
         if (sig != 0) {
             die_of(sig);
             break;
@@ -140,6 +147,8 @@ static void *run(void *arg)
         /* at most ~5% of the run goes to snapshots */
         wait_ns = cost * 20 > snap.interval_ns ? cost * 20 : snap.interval_ns;
     }
+    PyEval_RestoreThread(mine);
+    PyGILState_Release(g);
     return NULL;
 }
 
@@ -153,7 +162,7 @@ int pf_snapshot_start(pf_session *s, double interval_s, int term)
     snap.interval_ns = (uint64_t)(interval_s * 1e9);
     if (snap.interval_ns < 1000000u)
         snap.interval_ns = 1000000u;
-    if (sem_init(&snap.wake, 0, 0) < 0) {
+    if (sem_init(&snap.wake, 0, 0) < 0 || sem_init(&snap.ready, 0, 0) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -164,10 +173,16 @@ int pf_snapshot_start(pf_session *s, double interval_s, int term)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         sem_destroy(&snap.wake);
+        sem_destroy(&snap.ready);
         errno = rc;
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
+    Py_BEGIN_ALLOW_THREADS             /* the thread takes the GIL once, to make its state */
+    while (sem_wait(&snap.ready) < 0 && errno == EINTR)
+        ;
+    Py_END_ALLOW_THREADS
+    sem_destroy(&snap.ready);
     snap.started = snap.running = 1;
     for (int i = 0; term && i < NTERM; i++) {
         struct sigaction cur;
