@@ -258,8 +258,3 @@ void pf_snapshot_forget(void)
     for (int i = 0; i < NTERM; i++)
         snap.have_timer[i] = 0;         /* timers are not inherited by fork */
 }
-
-unsigned long pf_snapshot_count(void)
-{
-    return snap.count;
-}

@@ -3,7 +3,8 @@
  * still leaves what it recorded up to a recent moment, and writes a last, complete one
  * when SIGTERM or SIGHUP ends it.  Internal to the extension.
  *
- * A thread of ours (not a Python thread: no threading.Thread, no events) wakes every
+ * A C thread of ours (with a Python thread state of its own, made once, but no
+ * threading.Thread; it runs no Python code, so no event fires for it) wakes every
  * interval, takes the GIL, and writes pf_session_snapshot to the session's path, marked
  * PF_FLAG_CUT_SHORT (the final write at stop replaces it).  Intervals stretch so that
  * snapshots cost at most about 5% of the run (a big tree takes longer to write), and a
@@ -48,8 +49,5 @@ void pf_snapshot_end(void);
 
 /* In a forked child: the thread does not exist here; forget it without waiting. */
 void pf_snapshot_forget(void);
-
-/* Snapshots written so far (for tests and the summary). */
-unsigned long pf_snapshot_count(void);
 
 #endif
