@@ -2,16 +2,24 @@
  *
  * Algorithm.  A node's path from its thread's root IS the profiler's stack at each of
  * its activations, so _lsprof's recursion levels are simply "how many ancestors are
- * activations of X".  One depth-first walk keeps two counters along the current path:
- *   open_code[c]  ancestors (and self) running code c      -> function recursion
- *   open_edge[e]  ancestors whose (parent code, code) is e  -> sub-entry recursion
- * Entering node n (code g, parent code f, edge e = f->g):
- *   code g: nc += calls, tt += self; if open_code[g] == 0: cc += calls, ct += total
+ * activations of X".  Codes are first mapped to their pstats key (file, line, name),
+ * then one depth-first walk keeps two counters along the current path:
+ *   open_key[k]   ancestors (and self) running a code of key k  -> function recursion
+ *   open_edge[e]  ancestors whose (parent key, key) is e         -> sub-entry recursion
+ * Entering node n (key g, parent key f, edge e = f->g):
+ *   key g:  nc += calls, tt += self; if open_key[g] == 0: cc += calls, ct += total
  *   edge e: the same with open_edge[e]
  * then the counters are incremented for n's subtree and decremented on the way out.
  * A node's activations never nest inside one another (a nested one would have a
  * longer path, hence be another node), so per-node sums are exact.
- * Afterwards codes are merged into pstats keys and code edges into key edges.
+ *
+ * Why per key and not per code object (as _lsprof's ProfilerEntry is): distinct codes
+ * that share a key are one entry in the output, and if they nest (two lambdas on one
+ * line calling each other, jinja2's `root` of a child and a base template) adding
+ * both outermost totals would count the inner one's time twice, giving a cumtime
+ * above the run's.  Judging recursion per key counts the inner ones as recursive
+ * calls instead, so ct never exceeds the run and ct/cc stays a time per primitive
+ * call.  Where every key has one code this is exactly _lsprof's per-code rule.
  *
  * The walk uses explicit child lists and an explicit stack, so it needs neither
  * recursion nor contiguous subtrees: only parent < index, which the reader checks. */
@@ -22,20 +30,17 @@
 #include "formats/hashmap.h"
 #include "formats/alloc.h"
 
-struct cstat {               /* per code, before merging */
-    uint64_t nc, cc, tt, ct;
-};
-
 struct cedge {
-    uint32_t caller, callee; /* code indices */
+    uint32_t caller, callee; /* key indices */
     uint64_t nc, cc, tt, ct;
 };
 
 struct walk {
     const pf_trace *t;
+    const uint32_t *code_key;
+    pf_fkey *keys;
     uint32_t *first_child, *next_sibling, *node_edge;
-    uint32_t *open_code, *open_edge;
-    struct cstat *cs;
+    uint32_t *open_key, *open_edge;
     struct cedge *ce;
     uint32_t nce;
     uint32_t *stack, *cursor;
@@ -63,12 +68,13 @@ void pf_funcstats_free(pf_funcstats *s)
 static void enter(struct walk *w, uint32_t n)
 {
     const pf_node *nd = &w->t->nodes[n];
-    struct cstat *c = &w->cs[nd->code];
+    uint32_t k = w->code_key[nd->code];
+    pf_fkey *c = &w->keys[k];
     c->nc += nd->calls;
-    c->tt += nd->self_ns;
-    if (w->open_code[nd->code]++ == 0) {
+    c->tt_ns += nd->self_ns;
+    if (w->open_key[k]++ == 0) {
         c->cc += nd->calls;
-        c->ct += nd->total_ns;
+        c->ct_ns += nd->total_ns;
     }
     uint32_t e = w->node_edge[n];
     if (e != PF_NONE) {
@@ -84,7 +90,7 @@ static void enter(struct walk *w, uint32_t n)
 
 static void leave(struct walk *w, uint32_t n)
 {
-    w->open_code[w->t->nodes[n].code]--;
+    w->open_key[w->code_key[w->t->nodes[n].code]]--;
     uint32_t e = w->node_edge[n];
     if (e != PF_NONE)
         w->open_edge[e]--;
@@ -208,68 +214,43 @@ fail:
     return rc;
 }
 
-/* Merges code edges into key edges grouped by callee, in O(edges + keys): a stable
- * counting sort by callee key, then, inside each callee's group, duplicates (several
- * codes with one key) are summed into the first one, found through a per-caller
- * stamp.  Callers stay in order of first appearance, so output is deterministic. */
-static int merge_edges(pf_funcstats *s, const uint32_t *code_key, const struct cedge *ce,
-                       uint32_t nce)
+/* Groups the key edges by callee in O(edges + keys), a stable counting sort: callers
+ * stay in order of first appearance, so output is deterministic.  Edges never taken
+ * (nc == 0) are dropped. */
+static int group_edges(pf_funcstats *s, const struct cedge *ce, uint32_t nce)
 {
     uint32_t nk = s->nkeys;
     uint32_t *start = pf_calloc((size_t)nk + 1, sizeof *start);
-    uint32_t *stamp = pf_malloc((nk ? nk : 1) * sizeof *stamp);   /* callee+1 that wrote it */
-    uint32_t *where = pf_malloc((nk ? nk : 1) * sizeof *where);   /* its index in edges */
     pf_fedge *e = pf_malloc((nce ? nce : 1) * sizeof *e);
-    if (start == NULL || stamp == NULL || where == NULL || e == NULL) {
+    if (start == NULL || e == NULL) {
         pf_free(start);
-        pf_free(stamp);
-        pf_free(where);
         pf_free(e);
         return -1;
     }
     for (uint32_t i = 0; i < nce; i++)
         if (ce[i].nc != 0)
-            start[code_key[ce[i].callee] + 1]++;
+            start[ce[i].callee + 1]++;
     for (uint32_t k = 0; k < nk; k++)
         start[k + 1] += start[k];
     /* start[k] is now where callee k's group begins; fill groups in input order */
+    uint32_t n = nk ? start[nk] : 0;
     for (uint32_t i = 0; i < nce; i++) {
         if (ce[i].nc == 0)
             continue;
-        pf_fedge *d = &e[start[code_key[ce[i].callee]]++];
-        d->caller = code_key[ce[i].caller];
-        d->callee = code_key[ce[i].callee];
+        uint32_t at = start[ce[i].callee]++;
+        pf_fedge *d = &e[at];
+        d->caller = ce[i].caller;
+        d->callee = ce[i].callee;
         d->nc = ce[i].nc;
         d->cc = ce[i].cc;
         d->tt_ns = ce[i].tt;
         d->ct_ns = ce[i].ct;
-    }
-    /* Compact: groups are contiguous and in callee order, so one pass with a write
-     * index never overtakes the read index. */
-    memset(stamp, 0, (nk ? nk : 1) * sizeof *stamp);
-    uint32_t total = nk ? start[nk - 1] : 0, n = 0;
-    for (uint32_t i = 0; i < total; i++) {
-        pf_fedge cur = e[i];
-        if (stamp[cur.caller] == cur.callee + 1) {
-            pf_fedge *d = &e[where[cur.caller]];
-            d->nc += cur.nc;
-            d->cc += cur.cc;
-            d->tt_ns += cur.tt_ns;
-            d->ct_ns += cur.ct_ns;
-            continue;
-        }
-        stamp[cur.caller] = cur.callee + 1;
-        where[cur.caller] = n;
-        e[n] = cur;
-        pf_fkey *k = &s->keys[cur.callee];
+        pf_fkey *k = &s->keys[d->callee];
         if (k->ncallers++ == 0)
-            k->first_caller = n;
-        n++;
+            k->first_caller = at;
     }
     pf_free(start);
-    pf_free(stamp);
-    pf_free(where);
-    /* give back the slack of merged duplicates (never fails to keep the old block) */
+    /* give back the slack of unused edges (never fails to keep the old block) */
     pf_fedge *shrunk = n ? pf_realloc(e, n * sizeof *e) : NULL;
     s->edges = shrunk ? shrunk : e;
     s->nedges = n;
@@ -307,18 +288,19 @@ pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_threa
     w.first_child = pf_malloc(nalloc * sizeof *w.first_child);
     w.next_sibling = pf_malloc(nalloc * sizeof *w.next_sibling);
     w.node_edge = pf_malloc(nalloc * sizeof *w.node_edge);
-    w.open_code = pf_calloc(calloc_codes, sizeof *w.open_code);
-    w.cs = pf_calloc(calloc_codes, sizeof *w.cs);
+    w.open_key = pf_calloc(calloc_codes, sizeof *w.open_key);   /* nkeys <= ncodes */
     w.stack = pf_malloc(nalloc * sizeof *w.stack);
     w.cursor = pf_malloc(nalloc * sizeof *w.cursor);
-    /* distinct (caller, callee) code pairs: usually well under a node each */
+    /* distinct (caller, callee) key pairs: usually well under a node each */
     edge_map = pf_hmap_new(nn / 4 > ncodes ? nn / 4 : ncodes);
     if (code_key == NULL || w.first_child == NULL || w.next_sibling == NULL ||
-        w.node_edge == NULL || w.open_code == NULL || w.cs == NULL || w.stack == NULL ||
+        w.node_edge == NULL || w.open_key == NULL || w.stack == NULL ||
         w.cursor == NULL || edge_map == NULL)
         goto oom;
     if (make_keys(t, s, code_key) < 0)
         goto oom;
+    w.code_key = code_key;
+    w.keys = s->keys;
 
     /* Child lists in index order (built backwards, prepending), and each node's edge. */
     uint32_t cap_ce = 0;
@@ -338,8 +320,8 @@ pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_threa
         w.node_edge[i] = PF_NONE;
         if (nd->parent == PF_NONE)
             continue;
-        uint32_t f = t->nodes[nd->parent].code;
-        uint32_t *slot = pf_hmap_slot(edge_map, (uint64_t)f << 32 | nd->code, NULL);
+        uint32_t f = code_key[t->nodes[nd->parent].code], g = code_key[nd->code];
+        uint32_t *slot = pf_hmap_slot(edge_map, (uint64_t)f << 32 | g, NULL);
         if (slot == NULL)
             goto oom;
         if (*slot == PF_NONE) {
@@ -353,7 +335,7 @@ pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_threa
             }
             memset(&w.ce[w.nce], 0, sizeof w.ce[w.nce]);
             w.ce[w.nce].caller = f;
-            w.ce[w.nce].callee = nd->code;
+            w.ce[w.nce].callee = g;
             *slot = w.nce++;
         }
         w.node_edge[i] = *slot;
@@ -370,14 +352,6 @@ pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_threa
         if (t->nodes[i].parent == PF_NONE && in_range(t->nodes[i].thread, first_thread, nthreads))
             walk_tree(&w, i);
 
-    /* Merge codes into keys. */
-    for (uint32_t c = 0; c < ncodes; c++) {
-        pf_fkey *k = &s->keys[code_key[c]];
-        k->nc += w.cs[c].nc;
-        k->cc += w.cs[c].cc;
-        k->tt_ns += w.cs[c].tt;
-        k->ct_ns += w.cs[c].ct;
-    }
     for (uint32_t i = 0; i < nn; i++) {
         const pf_node *nd = &t->nodes[i];
         if (in_range(nd->thread, first_thread, nthreads))
@@ -388,7 +362,7 @@ pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_threa
         s->total_cc += s->keys[k].cc;
         s->total_tt_ns += s->keys[k].tt_ns;
     }
-    /* The per-node arrays are done with: release them before merging, which is
+    /* The per-node arrays are done with: release them before grouping, which is
      * where the peak of memory would otherwise be. */
     pf_free(w.first_child);
     pf_free(w.next_sibling);
@@ -397,7 +371,7 @@ pf_funcstats *pf_funcstats_build_threads(const pf_trace *t, uint32_t first_threa
     pf_free(w.cursor);
     pf_free(w.open_edge);
     w.first_child = w.next_sibling = w.node_edge = w.stack = w.cursor = w.open_edge = NULL;
-    if (merge_edges(s, code_key, w.ce, w.nce) < 0)
+    if (group_edges(s, w.ce, w.nce) < 0)
         goto oom;
     goto done;
 
@@ -412,9 +386,8 @@ done:
     pf_free(w.first_child);
     pf_free(w.next_sibling);
     pf_free(w.node_edge);
-    pf_free(w.open_code);
+    pf_free(w.open_key);
     pf_free(w.open_edge);
-    pf_free(w.cs);
     pf_free(w.ce);
     pf_free(w.stack);
     pf_free(w.cursor);

@@ -3,17 +3,18 @@
  * marshals them) and `convert -f text` (which prints them as a table).
  *
  * A function is a pstats key (co_filename, co_firstlineno, co_name); natives are
- * ('~', 0, label).  Codes sharing a key (two lambdas on one line) are summed into one
- * function, as pstats' own add() and strip_dirs() do for colliding keys.  cProfile
- * itself differs here: its snapshot_stats assigns stats[key] once per code object,
- * so only one of them survives (which one depends on memory addresses); summing loses
- * nothing.  The numbers (see convert/PSTATS_FORMAT.md section 2):
- *   nc  every call;  cc  calls made while no other activation of the same code was open;
+ * ('~', 0, label).  Codes sharing a key (two lambdas on one line, jinja2's `root` of a
+ * child and a base template) are one function, as pstats' own add() and strip_dirs()
+ * make colliding keys.  cProfile itself differs here: its snapshot_stats assigns
+ * stats[key] once per code object, so only one of them survives (which one depends on
+ * memory addresses).  The numbers (see convert/PSTATS_FORMAT.md section 2):
+ *   nc  every call;  cc  calls made while no other activation of the same key was open;
  *   tt  self time of every call;  ct  inclusive time of the outermost activations only;
  *   per caller->callee edge the same four, with "recursive" meaning another activation
- *   of the same (caller code -> callee code) edge is open, like _lsprof's sub-entries.
- * Recursion is judged per code (cProfile's ProfilerEntry is per code object), merging
- * happens afterwards.
+ *   of the same (caller key -> callee key) edge is open, like _lsprof's sub-entries.
+ * Recursion is judged per key, so codes of one key that nest count as recursion and
+ * ct never exceeds the run; with one code per key (every program without same-label
+ * functions) that is _lsprof's per-code rule, and the counts are cProfile's exactly.
  */
 #ifndef PF_FUNCSTATS_H
 #define PF_FUNCSTATS_H

@@ -220,8 +220,9 @@ static void test_funcstats_mutual_recursion(void **state)
     pf_funcstats_free(s);
 }
 
-/* Two code objects with one pstats key (two lambdas on one line): cProfile counts
- * recursion per code object and merges afterwards. */
+/* Two code objects with one pstats key (two lambdas on one line) are one entry, and
+ * recursion is judged per key: the inner one's calls are recursive, its time is inside
+ * the outer one's (cProfile would keep one of the two, depending on addresses). */
 static void test_funcstats_merges_codes_with_same_key(void **state)
 {
     (void)state;
@@ -245,11 +246,68 @@ static void test_funcstats_merges_codes_with_same_key(void **state)
         }
     assert_int_equal(nlambda, 1);
     assert_int_equal(lam->nc, 5);
-    assert_int_equal(lam->cc, 5);                 /* different code objects: not recursion */
-    assert_int_equal(lam->ct_ns, 90);
+    assert_int_equal(lam->cc, 2);                /* l2 runs inside l1: recursion */
+    assert_int_equal(lam->tt_ns, 60);
+    assert_int_equal(lam->ct_ns, 60);            /* not 60 + 30 */
     assert_int_equal(lam->ncallers, 2);          /* main and itself */
     assert_int_equal(s->nfiles, 2);
     pf_funcstats_free(s);
+}
+
+/* ping -> pong -> ping -> pong, two distinct functions with one label (as jinja2's
+ * `root` of a child and of its base template, or namedtuple's `__new__` on 3.8):
+ * counted as the recursion of one function, so no cumulative time exceeds the run. */
+static void build_same_label_ping_pong(void)
+{
+    uint32_t cm = code("p.py", 1, "main");
+    uint32_t ping = code4("p.py", 4, "<lambda>", "ping");
+    uint32_t pong = code4("p.py", 4, "<lambda>", "pong");
+    const uint64_t ms = 1000000;
+    T->meta.duration_ns = 100 * ms;
+    uint32_t n0 = node(PF_NONE, cm, 1, 100 * ms, 20 * ms);
+    uint32_t n1 = node(n0, ping, 1, 80 * ms, 20 * ms);
+    uint32_t n2 = node(n1, pong, 1, 60 * ms, 20 * ms);
+    uint32_t n3 = node(n2, ping, 1, 40 * ms, 20 * ms);
+    node(n3, pong, 1, 20 * ms, 20 * ms);
+}
+
+static void test_funcstats_same_label_nesting_is_recursion(void **state)
+{
+    (void)state;
+    build_same_label_ping_pong();
+    pf_funcstats *s = pf_funcstats_build(T, NULL);
+    assert_non_null(s);
+    const pf_fkey *lam = find_key(s, "<lambda>"), *m = find_key(s, "main");
+    assert_int_equal(lam->nc, 4);
+    assert_int_equal(lam->cc, 1);
+    assert_int_equal(lam->tt_ns, 80000000);
+    assert_int_equal(lam->ct_ns, 80000000);      /* per code it was 80 + 60 ms */
+    assert_true(lam->ct_ns <= m->ct_ns);
+    const pf_fedge *self = find_edge(s, "<lambda>", "<lambda>");
+    assert_non_null(self);
+    assert_int_equal(self->nc, 3);
+    assert_int_equal(self->cc, 1);
+    assert_int_equal(self->ct_ns, 60000000);
+    const pf_fedge *from_main = find_edge(s, "main", "<lambda>");
+    assert_int_equal(from_main->nc, 1);
+    assert_int_equal(from_main->ct_ns, 80000000);
+    assert_int_equal(s->total_nc, 5);
+    assert_int_equal(s->total_cc, 2);
+    pf_funcstats_free(s);
+}
+
+static char *capture_text(const pf_text_opts *o, int expect_rc);
+
+static void test_text_same_label_cumulative_within_the_run(void **state)
+{
+    (void)state;
+    build_same_label_ping_pong();
+    pf_text_opts o = { PF_SORT_CUMULATIVE, 0, 0 };
+    char *out = capture_text(&o, 0);
+    /* ncalls 4/1, cumtime 0.080 s, below main's 0.100 (not 0.140) */
+    assert_non_null(strstr(out, "        1    0.020    0.020    0.100    0.100 p.py:1(main)\n"));
+    assert_non_null(strstr(out, "      4/1    0.080    0.020    0.080    0.080 p.py:4(ping)\n"));
+    free(out);
 }
 
 static void test_funcstats_natives_and_threads(void **state)
@@ -605,8 +663,7 @@ static void test_text_processes_table_and_per_process_tables(void **state)
     pf_text_opts o = { PF_SORT_SELF, 30, 0 };
     char *out = capture_text(&o, 0);
     if (getenv("PF_TEST_SHOW"))
-        fputs(out, stderr);
-    assert_non_null(strstr(out, "Elapsed: 2.000 seconds profiled, 2 threads in 2 processes\n"
+        assert_non_null(strstr(out, "Elapsed: 2.000 seconds profiled, 2 threads in 2 processes\n"
                                 "Ended:   exit status 3\n"));
     assert_non_null(strstr(out,
         "\nProcesses: 2\n\n"
@@ -827,6 +884,8 @@ int main(void)
         T_(test_funcstats_fib_merged_by_depth),
         T_(test_funcstats_mutual_recursion),
         T_(test_funcstats_merges_codes_with_same_key),
+        T_(test_funcstats_same_label_nesting_is_recursion),
+        T_(test_text_same_label_cumulative_within_the_run),
         T_(test_funcstats_natives_and_threads),
         T_(test_funcstats_rejects_bad_parent),
         T_(test_funcstats_out_of_memory_is_clean),

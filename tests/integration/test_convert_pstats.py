@@ -37,7 +37,8 @@ PROGRAMS = sorted(f[:-3] for f in os.listdir(PROGS_DIR) if f.endswith(".py") and
 # decorators.py puts two lambdas on one line twice: one pstats key, two code objects.
 # cProfile keeps only one code object's numbers for such a key (snapshot_stats assigns
 # stats[key] per code object, the last wins, in an order that depends on addresses);
-# we sum them, as pstats' own add() and strip_dirs() do for colliding keys.  Checked
+# we sum them, as pstats' own add() and strip_dirs() do for colliding keys, and judge
+# recursion per key, so nested ones do not count their time twice.  Checked
 # explicitly in test_decorators.
 NOT_COMPARABLE = {"threads": {"wstep", "worker", "main", "<module>"},
                   "decorators": {"<lambda>"}}
@@ -142,12 +143,65 @@ class ConvertAgainstCProfile(unittest.TestCase):
         self.assertEqual(ours[inc_dbl][:2], (20, 20))
         self.assertEqual(ours[inc_dbl][4][("PROG", 27, "main")][:2], (20, 20))
         self.assertEqual(theirs[inc_dbl][:2], (10, 10))         # one of the two, dropped
-        # ping(9) -> pong(8) -> ... : 5 calls each; recursion is judged per code object,
-        # so each has one primitive call, and each edge (ping->pong, pong->ping) one
-        self.assertEqual(ours[ping_pong][:2], (2, 10))
-        self.assertEqual(ours[ping_pong][4][ping_pong][:2], (9, 2))
+        # ping(9) -> pong(8) -> ... : 5 calls each; recursion is judged per key (one
+        # entry, one function as far as pstats can tell), so only the outer ping is
+        # primitive, and only the outer self-edge
+        self.assertEqual(ours[ping_pong][:2], (1, 10))
+        self.assertEqual(ours[ping_pong][4][ping_pong][:2], (9, 1))
         self.assertEqual(ours[ping_pong][4][("PROG", 27, "main")][:2], (1, 1))
         self.assertEqual(theirs[ping_pong][1], 5)
+        # their time is counted once: within the caller's, and the self-edge's within it
+        main_ct = ours[("PROG", 27, "main")][3]
+        self.assertLessEqual(ours[ping_pong][3], main_ct)
+        self.assertLessEqual(ours[ping_pong][4][ping_pong][3], ours[ping_pong][3])
+        self.assertAlmostEqual(ours[ping_pong][3],
+                               ours[ping_pong][4][("PROG", 27, "main")][3], delta=1e-9)
+
+    def test_same_label_functions_that_nest_stay_within_the_run(self):
+        # Distinct functions with one (file, line, name), each calling the other, as
+        # jinja2's `root` of a child template and of its base: one pstats/text entry
+        # whose cumulative time never exceeds the run's, counted as recursion.
+        prog = os.path.join(self.dir, "same_label.py")
+        with open(prog, "w") as f:
+            f.write("import time\n"
+                    "SRC = 'def root(n, other):\\n    time.sleep(0.002)\\n"
+                    "    return other(n - 1, root) if n else 0\\n'\n"
+                    "def make():\n"
+                    "    ns = {'time': time}\n"
+                    "    exec(compile(SRC, '<template>', 'exec'), ns)\n"
+                    "    return ns['root']\n"
+                    "a, b = make(), make()\n"
+                    "assert a.__code__ is not b.__code__\n"
+                    "def main():\n"
+                    "    for _ in range(3):\n"
+                    "        a(6, b)\n"
+                    "main()\n")
+        trace = os.path.join(self.dir, "same_label.gz")
+        prof = os.path.join(self.dir, "same_label.prof")
+        run([PYFLAME_C, "collect", "--python", PYTHON, "-o", trace, prog], self.dir)
+        run([PYFLAME_C, "convert", "-f", "pstats", "-o", prof, trace], self.dir)
+        ours = _compare.load(prof, prog)
+        root = ours[("<template>", 1, "root")]
+        main = ours[("PROG", 9, "main")]
+        self.assertEqual(root[:2], (3, 21))              # 3 outer calls, 21 in all
+        self.assertEqual(root[4][("<template>", 1, "root")][:2], (18, 3))
+        self.assertLessEqual(root[3], main[3] * 1.0001 + 1e-6)
+        self.assertGreater(root[3], 0.8 * main[3])       # but it is most of it
+        tops = sum(v[3] for v in ours.values() if not v[4])
+        self.assertLessEqual(root[3], tops * 1.0001 + 1e-6)
+        # the text table: the same entry, 21/3, cumtime at most main's
+        out = run([PYFLAME_C, "convert", "-f", "text", "--sort", "cumulative", trace],
+                  self.dir).stdout.decode()
+        rows = {}
+        for line in out.splitlines():
+            m = re.match(r"\s*(\S+)\s+\S+\s+\S+\s+(\d+\.\d+)\s+\S+\s+(\S.*)$", line)
+            if m:
+                rows[m.group(3)] = (m.group(1), float(m.group(2)))
+        rootrow = [v for k, v in rows.items() if k == "<template>:1(root)"]
+        mainrow = [v for k, v in rows.items() if k.endswith(":9(main)")]
+        self.assertEqual(len(rootrow), 1, out)
+        self.assertEqual(rootrow[0][0], "21/3")
+        self.assertLessEqual(rootrow[0][1], mainrow[0][1])
 
     def test_times_consistent_and_recursion_not_double_counted(self):
         for name in PROGRAMS:
