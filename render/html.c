@@ -26,6 +26,10 @@ static const char report_js[] = {
 
 #define MAX_FUNC_ROWS 2000   /* the function table; the rest are summarised in one line */
 #define TOP_N 10             /* rows in each "hottest" table of the overview */
+/* A percentage column's head, which always says what it is a share of. */
+#define PCT_TH(label, tip) "<th title=\"" tip "\">" label "</th>"
+#define TIME_PCT_TH PCT_TH("Time %", "Time including calls, as a share of the profiled time")
+#define SELF_PCT_TH PCT_TH("Self %", "Self time as a share of the profiled time")
 
 void pf_html_opts_init(pf_html_opts *o)
 {
@@ -345,7 +349,8 @@ static void hot_files(const doc *d)
     if (m->nfiles == 0)
         return;
     fputs("<h2>Hottest files</h2>\n<table class=\"list\"><thead><tr><th class=\"t g\">File</th>"
-          "<th>Self time</th><th>%</th><th class=\"t\"></th><th>Functions</th><th>Calls</th>", out);
+          "<th>Self time</th>" PCT_TH("Self %", "Self time as a share of the profiled time")
+          "<th class=\"t\"></th><th>Functions</th><th>Calls</th>", out);
     if (m->has_memory)
         fputs("<th>Allocated</th>", out);
     fputs("</tr></thead><tbody>\n", out);
@@ -370,59 +375,100 @@ static void hot_files(const doc *d)
         fprintf(out, "<p class=\"note\">%u more files below.</p>\n", (unsigned)(m->nfiles - TOP_N));
 }
 
-static void hot_lines(const doc *d)
+/* A ranking shown two ways, by time including calls (checked by default) and by self
+ * time: two radio buttons and two tables, one of them hidden by CSS alone (report.css,
+ * .rank), so the toggle works without JavaScript.  name: the radio group. */
+static void rank_start(FILE *out, const char *name)
+{
+    fprintf(out, "<div class=\"rank\"><span class=\"muted\">Ranked by</span>"
+            "<input type=\"radio\" name=\"%s\" id=\"%s-time\" value=\"time\" checked>"
+            "<label for=\"%s-time\" title=\"Time including the calls made\">time</label>"
+            "<input type=\"radio\" name=\"%s\" id=\"%s-self\" value=\"self\">"
+            "<label for=\"%s-self\" title=\"Time excluding the calls made\">self time</label>\n",
+            name, name, name, name, name, name);
+}
+
+/* The indented-stripped text of line `line` of source s (at most 120 bytes). */
+static void source_line(FILE *out, const pf_source *s, uint32_t line)
+{
+    size_t pos = 0;
+    uint32_t ln = 1;
+    while (ln < line && pos < s->len) {
+        if (s->text[pos] == '\n' || (s->text[pos] == '\r' && (pos + 1 >= s->len || s->text[pos + 1] != '\n')))
+            ln++;
+        pos++;
+    }
+    if (ln != line)
+        return;
+    while (pos < s->len && (s->text[pos] == ' ' || s->text[pos] == '\t'))
+        pos++;
+    size_t e = pos;
+    while (e < s->len && s->text[e] != '\n' && s->text[e] != '\r' && e - pos < 120)
+        e++;
+    pf_html_escape(out, s->text + pos, e - pos);
+}
+
+/* One table of hottest lines; by_time: ranked (and its first columns) by time
+ * including calls, else by self time. */
+static void hot_lines_table(const doc *d, int by_time, const pf_html_lineref *hot, uint32_t nhot)
 {
     FILE *out = d->out;
     const pf_html_model *m = d->m;
     char a[64], b[64], c[64];
-    if (m->nhot == 0)
-        return;
-    fputs("<h2>Hottest lines</h2>\n<table class=\"list\"><thead><tr><th class=\"t\">Line</th>"
-          "<th>Self time</th><th>%</th><th class=\"t\"></th><th>Hits</th><th>Time</th>", out);
+    fprintf(out, "<table class=\"list %s\"><thead><tr><th class=\"t\">Line</th>",
+            by_time ? "by-time" : "by-self");
+    if (by_time)
+        fputs("<th title=\"Time on the line, including the calls it made\">Time</th>" TIME_PCT_TH
+              "<th class=\"t\"></th><th>Self time</th>" SELF_PCT_TH, out);
+    else
+        fputs("<th title=\"Time on the line itself, without the calls it made\">Self time</th>"
+              SELF_PCT_TH "<th class=\"t\"></th><th>Time</th>" TIME_PCT_TH, out);
+    fputs("<th>Hits</th>", out);
     if (m->has_memory)
         fputs("<th>Allocated</th>", out);
     fputs("<th class=\"t\">Source</th></tr></thead><tbody>\n", out);
-    for (uint32_t i = 0; i < m->nhot; i++) {
-        const pf_html_file *f = &m->files[m->hot[i].file];
-        const pf_html_line *l = &f->lines[m->hot[i].line];
+    for (uint32_t i = 0; i < nhot; i++) {
+        const pf_html_file *f = &m->files[hot[i].file];
+        const pf_html_line *l = &f->lines[hot[i].line];
         const char *path = pf_trace_str(d->t, f->path);
+        uint64_t first = by_time ? l->total_ns : l->self_ns;
+        uint64_t second = by_time ? l->self_ns : l->total_ns;
         if (f->source != PF_NONE)
             fprintf(out, "<tr><td class=\"t\"><a href=\"#L%u-%u\">", (unsigned)f->source, (unsigned)l->line);
         else
-            fprintf(out, "<tr><td class=\"t\"><a href=\"#F%u-%u\">", (unsigned)m->hot[i].file, (unsigned)l->line);
+            fprintf(out, "<tr><td class=\"t\"><a href=\"#F%u-%u\">", (unsigned)hot[i].file, (unsigned)l->line);
         pf_html_escape_cstr(out, pf_html_short_path(d->t, path, d->opts->full_paths));
         fprintf(out, ":%u</a></td><td>%s</td><td>%s</td><td class=\"t\">", (unsigned)l->line,
-                pf_units_ns(a, sizeof a, l->self_ns), pf_units_pct(b, sizeof b, l->self_ns, m->total_ns));
-        meter(out, l->self_ns, m->total_ns);
-        fprintf(out, "</td><td>%s</td><td>%s</td>", pf_units_count(c, sizeof c, l->hits),
-                pf_units_ns(a, sizeof a, l->total_ns));
+                pf_units_ns(a, sizeof a, first), pf_units_pct(b, sizeof b, first, m->total_ns));
+        meter(out, first, m->total_ns);
+        fprintf(out, "</td><td>%s</td>", pf_units_ns(a, sizeof a, second));
+        fprintf(out, "<td>%s</td>", pf_units_pct(b, sizeof b, second, m->total_ns));
+        fprintf(out, "<td>%s</td>", pf_units_count(c, sizeof c, l->hits));
         if (m->has_memory)
             bytes_td(out, l->mem.alloc_bytes);
         fputs("<td class=\"t src1\"><code>", out);
         if (f->source != PF_NONE) {
-            /* Find the line in the source text; stripped of its indentation. */
-            const pf_source *s = &d->t->sources[f->source];
-            size_t pos = 0;
-            uint32_t ln = 1;
-            while (ln < l->line && pos < s->len) {
-                if (s->text[pos] == '\n' || (s->text[pos] == '\r' && (pos + 1 >= s->len || s->text[pos + 1] != '\n')))
-                    ln++;
-                pos++;
-            }
-            if (ln == l->line) {
-                while (pos < s->len && (s->text[pos] == ' ' || s->text[pos] == '\t'))
-                    pos++;
-                size_t e = pos;
-                while (e < s->len && s->text[e] != '\n' && s->text[e] != '\r' && e - pos < 120)
-                    e++;
-                pf_html_escape(out, s->text + pos, e - pos);
-            }
+            source_line(out, &d->t->sources[f->source], l->line);
             fputs("</code></td></tr>\n", out);
         } else {
             fputs("</code><span class=\"muted\">source not embedded</span></td></tr>\n", out);
         }
     }
     fputs("</tbody></table>\n", out);
+}
+
+/* Hottest lines, by time including calls (a line that calls what takes 70% of the run
+ * holds 70%) or by self time. */
+static void hot_lines(const doc *d)
+{
+    const pf_html_model *m = d->m;
+    if (m->nhot_time == 0 && m->nhot == 0)
+        return;
+    fputs("<h2>Hottest lines</h2>\n", d->out);
+    rank_start(d->out, "rank-lines");
+    hot_lines_table(d, 1, m->hot_time, m->nhot_time);
+    hot_lines_table(d, 0, m->hot, m->nhot);
+    fputs("</div>\n", d->out);
 }
 
 static const pf_html_model *sort_m;
@@ -450,11 +496,51 @@ static void process_td(const doc *d, const pf_html_func *f)
         fputs("<td></td>", d->out);
 }
 
-static int hot_funcs(const doc *d, pf_error *err)
+/* One table of hottest functions: idx lists them by self time (by_time: the model's
+ * order, by cumulative time). */
+static void hot_funcs_table(const doc *d, int by_time, const uint32_t *idx)
 {
     FILE *out = d->out;
     const pf_html_model *m = d->m;
     char a[64], b[64], c[64];
+    int by_process = d->t->nprocesses > 1;
+    fprintf(out, "<table class=\"list %s\"><thead><tr><th class=\"t g\">Function</th>"
+            "<th class=\"t\">Location</th>", by_time ? "by-time" : "by-self");
+    if (by_process)
+        fputs("<th title=\"The process it ran in (pid), or in how many\">Process</th>", out);
+    if (by_time)
+        fputs("<th title=\"Time in the function and everything it called, recursion counted "
+              "once\">Cumulative</th>" PCT_TH("Cum. %", "Cumulative time as a share of the profiled time")
+              "<th class=\"t\"></th><th>Self time</th>" SELF_PCT_TH, out);
+    else
+        fputs("<th title=\"Time in the function itself\">Self time</th>" SELF_PCT_TH
+              "<th class=\"t\"></th><th>Cumulative</th>"
+              PCT_TH("Cum. %", "Cumulative time as a share of the profiled time"), out);
+    fputs("<th>Calls</th></tr></thead><tbody>\n", out);
+    for (uint32_t i = 0; i < m->nfuncs && i < TOP_N; i++) {
+        const pf_html_func *f = &m->funcs[by_time ? i : idx[i]];
+        uint64_t first = by_time ? f->cum_ns : f->self_ns;
+        uint64_t second = by_time ? f->self_ns : f->cum_ns;
+        fputs("<tr><td class=\"t\">", out);
+        func_link(d, f);
+        fputs("</td><td class=\"t muted\">", out);
+        location(d, f->code);
+        fputs("</td>", out);
+        if (by_process)
+            process_td(d, f);
+        fprintf(out, "<td>%s</td><td>%s</td><td class=\"t\">", pf_units_ns(a, sizeof a, first),
+                pf_units_pct(b, sizeof b, first, m->total_ns));
+        meter(out, first, m->total_ns);
+        fprintf(out, "</td><td>%s</td>", pf_units_ns(a, sizeof a, second));
+        fprintf(out, "<td>%s</td>", pf_units_pct(b, sizeof b, second, m->total_ns));
+        fprintf(out, "<td>%s</td></tr>\n", pf_units_count(c, sizeof c, f->calls));
+    }
+    fputs("</tbody></table>\n", out);
+}
+
+static int hot_funcs(const doc *d, pf_error *err)
+{
+    const pf_html_model *m = d->m;
     if (m->nfuncs == 0)
         return 0;
     uint32_t *idx = pf_malloc(m->nfuncs * sizeof *idx);
@@ -464,29 +550,11 @@ static int hot_funcs(const doc *d, pf_error *err)
         idx[i] = i;
     sort_m = m;
     qsort(idx, m->nfuncs, sizeof *idx, cmp_self);
-    int by_process = d->t->nprocesses > 1;
-    fputs("<h2>Hottest functions</h2>\n<table class=\"list\"><thead><tr><th class=\"t g\">Function</th>"
-          "<th class=\"t\">Location</th>", out);
-    if (by_process)
-        fputs("<th title=\"The process it ran in (pid), or in how many\">Process</th>", out);
-    fputs("<th>Self time</th><th>%</th><th class=\"t\"></th>"
-          "<th>Calls</th><th>Cumulative</th></tr></thead><tbody>\n", out);
-    for (uint32_t i = 0; i < m->nfuncs && i < TOP_N; i++) {
-        const pf_html_func *f = &m->funcs[idx[i]];
-        fputs("<tr><td class=\"t\">", out);
-        func_link(d, f);
-        fputs("</td><td class=\"t muted\">", out);
-        location(d, f->code);
-        fputs("</td>", out);
-        if (by_process)
-            process_td(d, f);
-        fprintf(out, "<td>%s</td><td>%s</td><td class=\"t\">", pf_units_ns(a, sizeof a, f->self_ns),
-                pf_units_pct(b, sizeof b, f->self_ns, m->total_ns));
-        meter(out, f->self_ns, m->total_ns);
-        fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", pf_units_count(c, sizeof c, f->calls),
-                pf_units_ns(a, sizeof a, f->cum_ns));
-    }
-    fputs("</tbody></table>\n", out);
+    fputs("<h2>Hottest functions</h2>\n", d->out);
+    rank_start(d->out, "rank-funcs");
+    hot_funcs_table(d, 1, idx);      /* the model's funcs are by cumulative time already */
+    hot_funcs_table(d, 0, idx);
+    fputs("</div>\n", d->out);
     pf_free(idx);
     return 0;
 }
@@ -510,9 +578,9 @@ static void func_table(const doc *d)
           "<th class=\"t\" data-sort=\"text\">Location</th>"
           "<th data-sort=\"num\" title=\"Times called\">Calls</th>"
           "<th data-sort=\"num\" title=\"Time in the function itself\">Self</th>"
-          "<th data-sort=\"num\">Self %</th>"
+          "<th data-sort=\"num\" title=\"Self time as a share of the profiled time\">Self %</th>"
           "<th data-sort=\"num\" aria-sort=\"descending\" title=\"Time in the function and everything it called\">Cumulative</th>"
-          "<th data-sort=\"num\">Cum. %</th>"
+          "<th data-sort=\"num\" title=\"Cumulative time as a share of the profiled time\">Cum. %</th>"
           "<th data-sort=\"num\" title=\"Cumulative time per call\">Per call</th>", out);
     if (m->has_memory)
         fputs("<th data-sort=\"num\" title=\"Bytes allocated by the function's own code\">Allocated</th>", out);
@@ -563,7 +631,7 @@ static int files(const doc *d, pf_error *err)
         fputs("<p class=\"note\">No Python file has data in this trace.</p>\n", out);
     else if (m->has_lines)
         fputs("<p class=\"note\">Time includes the calls a line makes; self time does not. "
-              "% is the line's time as a share of the profiled time. "
+              "Time % is the line's time as a share of the profiled time. "
               "Lines without data fold away: click to expand.</p>\n", out);
     else if (d->t->meta.modes & PF_MODE_LINES)
         fputs("<p class=\"note\">This trace has no line data: line tracing was on but no file "
@@ -576,6 +644,13 @@ static int files(const doc *d, pf_error *err)
         fprintf(out, "<p class=\"note\">%u of %u files are not shown (--limit/--threshold); they hold %s "
                 "of self time (%s).</p>\n", (unsigned)(m->nfiles - m->nshown), (unsigned)m->nfiles,
                 pf_units_ns(a, sizeof a, m->hidden_ns), pf_units_pct(b, sizeof b, m->hidden_ns, m->total_ns));
+    if (m->nopen < m->nshown)
+        fprintf(out, "<p class=\"note folded\">The %u hottest file%s, holding most of the self "
+                "time, %s open; the %u other%s %s folded: click a file's name to open it. "
+                "<button type=\"button\" class=\"open-files\" hidden>Open all files</button></p>\n",
+                (unsigned)m->nopen, m->nopen == 1 ? "" : "s", m->nopen == 1 ? "is" : "are",
+                (unsigned)(m->nshown - m->nopen), m->nshown - m->nopen == 1 ? "" : "s",
+                m->nshown - m->nopen == 1 ? "is" : "are");
     for (uint32_t i = 0; i < m->nfiles; i++)
         if (m->files[i].shown && pf_html_source_render(out, m, i, d->opts, err) < 0)
             return -1;

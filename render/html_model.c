@@ -360,6 +360,17 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
     return a > b ? a : b;
 }
 
+/* A line's time including calls, at most its function's cumulative time.  The trace
+ * sums a line's time over every activation of its function, so the line that makes a
+ * recursive call counts the nested ones again (partitions()' `return sum(...)` line
+ * held 645% of the run); no line of f can take longer than f's outermost activations,
+ * which count recursion once.  Without calls data (cum_ns 0) it is left as recorded. */
+static uint64_t line_total(const pf_html_model *m, const pf_line *l)
+{
+    uint64_t cum = m->funcs[m->func_of_code[l->code]].cum_ns;
+    return cum && l->total_ns > cum ? cum : l->total_ns;
+}
+
 static int build_lines(pf_html_model *m, pf_error *err)
 {
     const pf_trace *t = m->trace;
@@ -394,7 +405,7 @@ static int build_lines(pf_html_model *m, pf_error *err)
         pf_html_line *d = &file->lines[file->nlines - 1];
         d->hits += l->hits;
         d->self_ns += l->self_ns;
-        d->total_ns = max_u64(d->total_ns, l->total_ns);
+        d->total_ns = max_u64(d->total_ns, line_total(m, l));
         d->mem.alloc_bytes = max_u64(d->mem.alloc_bytes, l->mem.alloc_bytes);
         d->mem.alloc_count = max_u64(d->mem.alloc_count, l->mem.alloc_count);
         d->mem.free_bytes = max_u64(d->mem.free_bytes, l->mem.free_bytes);
@@ -450,31 +461,60 @@ static void choose_shown(pf_html_model *m, uint32_t limit, double threshold_pct)
     }
 }
 
-/* Keeps the PF_HTML_HOT_LINES lines with the most self time (ties: file order, line). */
-static void choose_hot(pf_html_model *m)
+static uint64_t line_metric(const pf_html_line *l, int by_time)
+{
+    return by_time ? l->total_ns : l->self_ns;
+}
+
+/* Keeps the PF_HTML_HOT_LINES lines with the most self time (by_time: time including
+ * the calls they make) in hot[]; ties: file order, line. */
+static void choose_hot(pf_html_model *m, int by_time, pf_html_lineref *hot, uint32_t *nhot)
 {
     for (uint32_t f = 0; f < m->nfiles; f++) {
         if (!m->files[f].shown)
             continue;
         for (uint32_t i = 0; i < m->files[f].nlines; i++) {
-            uint64_t v = m->files[f].lines[i].self_ns;
+            uint64_t v = line_metric(&m->files[f].lines[i], by_time);
             if (v == 0)
                 continue;
-            uint32_t pos = m->nhot;
+            uint32_t pos = *nhot;
             while (pos > 0) {
-                const pf_html_lineref *r = &m->hot[pos - 1];
-                if (m->files[r->file].lines[r->line].self_ns >= v)
+                const pf_html_lineref *r = &hot[pos - 1];
+                if (line_metric(&m->files[r->file].lines[r->line], by_time) >= v)
                     break;
                 pos--;
             }
             if (pos >= PF_HTML_HOT_LINES)
                 continue;
-            uint32_t last = m->nhot < PF_HTML_HOT_LINES ? m->nhot : PF_HTML_HOT_LINES - 1;
-            memmove(&m->hot[pos + 1], &m->hot[pos], (last - pos) * sizeof m->hot[0]);
-            m->hot[pos] = (pf_html_lineref){ f, i };
-            if (m->nhot < PF_HTML_HOT_LINES)
-                m->nhot++;
+            uint32_t last = *nhot < PF_HTML_HOT_LINES ? *nhot : PF_HTML_HOT_LINES - 1;
+            memmove(&hot[pos + 1], &hot[pos], (last - pos) * sizeof hot[0]);
+            hot[pos] = (pf_html_lineref){ f, i };
+            if (*nhot < PF_HTML_HOT_LINES)
+                (*nhot)++;
         }
+    }
+}
+
+/* Opens the hottest shown files (files are sorted by self time) until they hold
+ * PF_HTML_OPEN_PCT of the shown files' self time, at most PF_HTML_OPEN_FILES, at least
+ * one: a long report of a program that imports much folds down to the files that
+ * matter, and the rest are one click (or "Open all files") away. */
+static void choose_open(pf_html_model *m)
+{
+    uint64_t shown = 0, acc = 0;
+    for (uint32_t f = 0; f < m->nfiles; f++)
+        if (m->files[f].shown)
+            shown += m->files[f].self_ns;
+    for (uint32_t f = 0; f < m->nfiles && m->nopen < PF_HTML_OPEN_FILES; f++) {
+        pf_html_file *file = &m->files[f];
+        if (!file->shown)
+            continue;
+        if (m->nopen > 0 && (file->self_ns == 0 ||
+                             (double)acc * 100.0 >= (double)PF_HTML_OPEN_PCT * (double)shown))
+            break;
+        file->open = 1;
+        m->nopen++;
+        acc += file->self_ns;
     }
 }
 
@@ -499,7 +539,9 @@ pf_html_model *pf_html_model_new(const pf_trace *t, uint32_t limit, double thres
     }
     line_only_totals(m);
     choose_shown(m, limit, threshold_pct);
-    choose_hot(m);
+    choose_hot(m, 0, m->hot, &m->nhot);
+    choose_hot(m, 1, m->hot_time, &m->nhot_time);
+    choose_open(m);
     return m;
 }
 

@@ -35,7 +35,8 @@ typedef struct pf_html_line {
     uint64_t self_ns;        /* sum: self times never overlap */
     uint64_t total_ns;       /* max: inclusive times of codes sharing a line nest (the
                                 comprehension runs inside its line), so a sum would
-                                count the inner time twice */
+                                count the inner time twice; each at most its code's
+                                cum_ns (a recursive call's line counts recursion once) */
     pf_mem mem;              /* field-wise max, for the same reason (inclusive) */
 } pf_html_line;
 
@@ -50,6 +51,8 @@ typedef struct pf_html_file {
     uint32_t *funcs;         /* indices into model funcs, by first line */
     uint32_t nfuncs;
     int shown;               /* passes --limit and --threshold */
+    int open;                /* shown unfolded by default: one of the files that hold
+                                most of the self time (see pf_html_model_new) */
 } pf_html_file;
 
 /* A reference to one line of one file (for the "hottest lines" list). */
@@ -59,6 +62,10 @@ typedef struct pf_html_lineref {
 } pf_html_lineref;
 
 #define PF_HTML_HOT_LINES 10
+/* Files open by default: the hottest ones until they hold this share of the self time
+ * of the shown files, at most PF_HTML_OPEN_FILES of them, always at least one. */
+#define PF_HTML_OPEN_PCT 80
+#define PF_HTML_OPEN_FILES 5
 
 typedef struct pf_html_model {
     const pf_trace *trace;   /* borrowed */
@@ -73,6 +80,9 @@ typedef struct pf_html_model {
     uint64_t hidden_ns;      /* self time of the files that are not shown */
     pf_html_lineref hot[PF_HTML_HOT_LINES];   /* hottest lines by self time, shown files */
     uint32_t nhot;
+    pf_html_lineref hot_time[PF_HTML_HOT_LINES]; /* the same by time including calls */
+    uint32_t nhot_time;
+    uint32_t nopen;          /* files with open set */
     int has_lines;           /* the trace has line records */
     int has_memory;          /* meta.modes has PF_MODE_MEMORY */
 } pf_html_model;

@@ -189,8 +189,8 @@ static void row(view *v, uint32_t line)
         } else {
             fprintf(out, "<td>%s</td>", pf_units_count(a, sizeof a, d->hits));
             fprintf(out, "<td>%s</td>", pf_units_ns(a, sizeof a, d->total_ns));
-            fprintf(out, "<td>%s</td>", pf_units_ns(a, sizeof a, d->self_ns));
             fprintf(out, "<td>%s</td>", pf_units_pct(a, sizeof a, d->total_ns, total));
+            fprintf(out, "<td>%s</td>", pf_units_ns(a, sizeof a, d->self_ns));
             fprintf(out, "<td>%s</td>", d->hits ? pf_units_ns(a, sizeof a, d->total_ns / d->hits) : "");
             double wt = total ? 100.0 * (double)d->total_ns / (double)total : 0;
             double ws = total ? 100.0 * (double)d->self_ns / (double)total : 0;
@@ -230,8 +230,8 @@ static void thead(view *v)
     if (v->lines_mode) {
         fputs("<th title=\"Times the line ran\">Hits</th>"
               "<th title=\"Time on the line, including calls it made\">Time</th>"
+              "<th title=\"Time including calls, as a share of the profiled time\">Time %</th>"
               "<th title=\"Time on the line itself, without the calls it made\">Self</th>"
-              "<th title=\"Time as a share of the whole run\">%</th>"
               "<th title=\"Time per hit\">Per hit</th>"
               "<th class=\"bar\" title=\"Time (light) and self time (dark) as a share of the run\">Heat</th>",
               out);
@@ -251,7 +251,8 @@ static void section_head(view *v, const pf_html_opts *opts)
     FILE *out = v->out;
     char a[48], b[48];
     const char *path = pf_trace_str(v->t, v->f->path);
-    fprintf(out, "<details class=\"file\" id=\"f%u\" open><summary><span class=\"path\" title=\"", (unsigned)v->fi);
+    fprintf(out, "<details class=\"file\" id=\"f%u\"%s><summary><span class=\"path\" title=\"",
+            (unsigned)v->fi, v->f->open ? " open" : "");
     pf_html_escape_cstr(out, path);
     fputs("\">", out);
     pf_html_escape_cstr(out, pf_html_short_path(v->t, path, opts->full_paths));

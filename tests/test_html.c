@@ -780,6 +780,162 @@ static void test_html_folds_cold_stretches(void **state)
     pf_trace_free(t);
 }
 
+/* main's line 2 calls work(), which holds 70% of the run: by self time it is cold,
+ * by time it is the hottest line. */
+static pf_trace *call_heavy_trace(void)
+{
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t mn = code(t, "/p/a.py", "main", 1), w = code(t, "/p/a.py", "work", 5);
+    uint32_t n0 = node(t, PF_NONE, 0, mn, 0, 1, 100, 30);
+    node(t, n0, 0, w, 2, 1, 70, 70);
+    line(t, mn, 2, 1, 72, 2);
+    line(t, mn, 3, 1, 28, 28);
+    line(t, w, 6, 1, 40, 40);
+    line(t, w, 7, 1, 30, 30);
+    source(t, "/p/a.py", "def main():\n    work()\n    x = sum(range(9))\n\n"
+                        "def work():\n    y = 1\n    z = 2\n");
+    return t;
+}
+
+static void test_html_model_ranks_hot_lines_by_time_and_by_self(void **state)
+{
+    (void)state;
+    pf_trace *t = call_heavy_trace();
+    pf_error err;
+    pf_html_model *m = pf_html_model_new(t, 0, 0, &err);
+    assert_non_null(m);
+    assert_int_equal(m->nhot_time, 4);
+    assert_int_equal(m->files[0].lines[m->hot_time[0].line].line, 2);   /* the call: 72 */
+    assert_int_equal(m->files[0].lines[m->hot_time[1].line].line, 6);
+    assert_int_equal(m->nhot, 4);
+    assert_int_equal(m->files[0].lines[m->hot[0].line].line, 6);        /* self: 40 */
+    assert_int_equal(m->files[0].lines[m->hot[3].line].line, 2);        /* self: 2 */
+    pf_html_model_free(m);
+    pf_trace_free(t);
+}
+
+/* A recursive function's calling line: the trace sums its time over the nested
+ * activations too (here 3 + 2 + 1 levels); the report caps it at the function's
+ * cumulative time, so no line holds more than the run. */
+static void test_html_model_recursive_line_time_within_the_run(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t r = code(t, "/p/r.py", "rec", 1);
+    uint32_t n0 = node(t, PF_NONE, 0, r, 0, 1, 90, 30);
+    uint32_t n1 = node(t, n0, 0, r, 2, 1, 60, 30);
+    node(t, n1, 0, r, 2, 1, 30, 30);
+    line(t, r, 2, 3, 150, 90);                  /* 90 + 60: nested activations again */
+    pf_error err;
+    pf_html_model *m = pf_html_model_new(t, 0, 0, &err);
+    assert_non_null(m);
+    assert_int_equal(m->total_ns, 90);
+    assert_int_equal(m->files[0].lines[0].total_ns, 90);
+    assert_int_equal(m->files[0].lines[0].self_ns, 90);
+    pf_html_model_free(m);
+    pf_trace_free(t);
+}
+
+/* The overview's rankings: by time (default) or self time, a toggle that is CSS only;
+ * every percentage column says what it is a share of. */
+static void test_html_rankings_toggle_and_label_their_shares(void **state)
+{
+    (void)state;
+    pf_trace *t = call_heavy_trace();
+    char *doc = render(t, NULL, NULL);
+    const char *hl = strstr(doc, "<h2>Hottest lines</h2>");
+    const char *hf = strstr(doc, "<h2>Hottest functions</h2>");
+    assert_non_null(hl);
+    assert_non_null(hf);
+    assert_non_null(strstr(hl, "<input type=\"radio\" name=\"rank-lines\" id=\"rank-lines-time\" "
+                               "value=\"time\" checked>"));
+    assert_non_null(strstr(hf, "<input type=\"radio\" name=\"rank-funcs\" id=\"rank-funcs-time\" "
+                               "value=\"time\" checked>"));
+    /* lines: the by-time table first, its first row the calling line at 72% */
+    const char *bt = strstr(hl, "<table class=\"list by-time\">");
+    const char *bs = strstr(hl, "<table class=\"list by-self\">");
+    assert_non_null(bt);
+    assert_non_null(bs);
+    assert_true(bt < bs && bs < hf);
+    const char *row = strstr(bt, "<tbody>");
+    assert_non_null(strstr(row, "<a href=\"#L0-2\">/p/a.py:2</a></td><td>72 ns</td><td>72.0%</td>"));
+    assert_true(strstr(row, "#L0-2") < strstr(row, "#L0-6"));
+    row = strstr(bs, "<tbody>");
+    assert_non_null(strstr(row, "<a href=\"#L0-6\">/p/a.py:6</a></td><td>40 ns</td><td>40.0%</td>"));
+    /* every % column is named for its share: no bare "%" head anywhere */
+    assert_null(strstr(doc, "<th>%</th>"));
+    assert_null(strstr(doc, "\">%</th>"));
+    assert_non_null(strstr(bt, "Time</th><th title=\"Time including calls, as a share of the profiled time\">Time %</th>"));
+    assert_non_null(strstr(bs, "Self time</th><th title=\"Self time as a share of the profiled time\">Self %</th>"));
+    /* the source table: Time % beside Time, and it is the time's share */
+    const char *src = strstr(doc, "<section id=\"source\">");
+    assert_non_null(strstr(src, ">Time</th><th title=\"Time including calls, as a share of the profiled time\">Time %</th>"));
+    assert_non_null(strstr(src, "<td>72 ns</td><td>72.0%</td><td>2 ns</td>"));
+    /* the CSS that does the toggling is embedded */
+    assert_non_null(strstr(doc, ".rank > input[value=\"time\"]:checked ~ table.by-self"));
+    free(doc);
+    pf_trace_free(t);
+}
+
+/* Files holding most of the self time are open, the others folded (closed <details>),
+ * with a note and a script-only "Open all files" button. */
+static void test_html_opens_hot_files_and_folds_cold_ones(void **state)
+{
+    (void)state;
+    pf_trace *t = new_trace(PF_MODE_CALLS);
+    static const uint64_t self[] = { 850, 60, 40, 20, 10, 10, 10 };
+    char path[32];
+    uint32_t root = PF_NONE;
+    for (uint32_t i = 0; i < 7; i++) {
+        snprintf(path, sizeof path, "/p/m%u.py", i);
+        uint32_t c = code(t, path, "f", 1);
+        source(t, path, "def f():\n    pass\n");
+        uint32_t n = node(t, root, 0, c, root == PF_NONE ? 0 : 2, 1, i ? self[i] : 1000, self[i]);
+        if (root == PF_NONE)
+            root = n;
+    }
+    pf_error err;
+    pf_html_model *m = pf_html_model_new(t, 0, 0, &err);
+    assert_non_null(m);
+    assert_int_equal(m->nopen, 1);                       /* 85% is past 80%: one file */
+    assert_true(m->files[0].open);
+    pf_html_model_free(m);
+    char *doc = render(t, NULL, NULL);
+    assert_int_equal(count(doc, "<details class=\"file\""), 7);
+    assert_int_equal(count(doc, "<details class=\"file\" id=\"f0\" open>"), 1);
+    assert_int_equal(count(doc, "\" open>"), 1);
+    assert_non_null(strstr(doc, "The 1 hottest file, holding most of the self time, is open; "
+                                "the 6 others are folded"));
+    assert_non_null(strstr(doc, "<button type=\"button\" class=\"open-files\" hidden>Open all files</button>"));
+    links_resolve(doc);
+    free(doc);
+    pf_trace_free(t);
+
+    /* evenly spread: the hottest PF_HTML_OPEN_FILES, no more */
+    t = new_trace(PF_MODE_CALLS);
+    root = PF_NONE;
+    for (uint32_t i = 0; i < 9; i++) {
+        snprintf(path, sizeof path, "/p/m%u.py", i);
+        uint32_t c = code(t, path, "f", 1);
+        uint32_t n = node(t, root, 0, c, 0, 1, root == PF_NONE ? 900 : 100, 100);
+        if (root == PF_NONE)
+            root = n;
+    }
+    m = pf_html_model_new(t, 0, 0, &err);
+    assert_non_null(m);
+    assert_int_equal(m->nopen, PF_HTML_OPEN_FILES);
+    pf_html_model_free(m);
+    pf_trace_free(t);
+
+    /* one file: open, and no note */
+    t = call_heavy_trace();
+    doc = render(t, NULL, NULL);
+    assert_int_equal(count(doc, "<details class=\"file\" id=\"f0\" open>"), 1);
+    assert_null(strstr(doc, "class=\"open-files\""));
+    free(doc);
+    pf_trace_free(t);
+}
+
 static void test_html_anchors_for_functions_and_lines(void **state)
 {
     (void)state;
@@ -1212,6 +1368,10 @@ int main(void)
         cmocka_unit_test(test_html_is_self_contained),
         cmocka_unit_test(test_html_code_is_under_200k),
         cmocka_unit_test(test_html_folds_cold_stretches),
+        cmocka_unit_test(test_html_model_ranks_hot_lines_by_time_and_by_self),
+        cmocka_unit_test(test_html_model_recursive_line_time_within_the_run),
+        cmocka_unit_test(test_html_rankings_toggle_and_label_their_shares),
+        cmocka_unit_test(test_html_opens_hot_files_and_folds_cold_ones),
         cmocka_unit_test(test_html_anchors_for_functions_and_lines),
         cmocka_unit_test(test_html_memory_columns),
         cmocka_unit_test(test_html_calls_only_trace_lists_functions),

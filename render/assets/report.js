@@ -1,6 +1,8 @@
 /* report.js: the behaviour of the pyflame-c HTML report (embedded by render/html.c):
-   folding of cold source stretches, sortable tables, and revealing link targets that
-   sit inside a fold.  Everything else is static HTML rendered by the C side. */
+   folding of cold source stretches, opening every folded file at once, sortable
+   tables, and revealing link targets that sit inside a fold.  Everything else
+   (including the rankings' time/self toggles, pure CSS) is static HTML rendered by
+   the C side. */
 (function () {
   'use strict';
 
@@ -19,6 +21,19 @@
     for (var i = 0; i < folds.length; i++) setFold(folds[i], open);
     button.setAttribute('data-open', open ? '1' : '0');
     button.textContent = open ? 'Fold cold lines' : 'Expand all';
+  }
+
+  /* "Open all files" opens every folded file; pressed again, folds back the ones
+     the report folded (data-cold), leaving the hot ones open. */
+  function toggleFiles(button) {
+    var open = button.getAttribute('data-open') !== '1';
+    var files = document.querySelectorAll('details.file');
+    for (var i = 0; i < files.length; i++) {
+      if (open && !files[i].open) { files[i].setAttribute('data-cold', '1'); files[i].open = true; }
+      else if (!open && files[i].getAttribute('data-cold') === '1') files[i].open = false;
+    }
+    button.setAttribute('data-open', open ? '1' : '0');
+    button.textContent = open ? 'Fold cold files' : 'Open all files';
   }
 
   function sortKey(cell, numeric) {
@@ -64,6 +79,8 @@
     if (b) { setFold(b.closest('tbody'), true); return; }
     b = t.closest('button.unfold-all');
     if (b) { e.preventDefault(); toggleAll(b); return; }   /* do not toggle the file open or shut */
+    b = t.closest('button.open-files');
+    if (b) { toggleFiles(b); return; }
     var th = t.closest('table.sortable th[data-sort]');
     if (th) { sortBy(th); return; }
     var cell = t.closest('table.code tr[id] > td:first-child');
@@ -87,6 +104,10 @@
       sortBy(t);
     }
   });
+
+  /* the button does nothing without a script, so only a script shows it */
+  var openFiles = document.querySelector('button.open-files');
+  if (openFiles) openFiles.hidden = false;
 
   var heads = document.querySelectorAll('table.sortable th[data-sort]');
   for (var i = 0; i < heads.length; i++) heads[i].tabIndex = 0;

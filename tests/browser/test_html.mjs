@@ -1,7 +1,9 @@
 // test_html.mjs: the HTML report in headless Chromium: it loads from file:// with no
 // console error and no network request, folds expand on click, "Expand all" toggles,
 // sortable headers reorder the function table, a link into a fold reveals its line,
-// and the page follows the light/dark preference.  Screenshots go to /tmp/html-shot*.png.
+// the rankings switch between time and self time (with and without JavaScript), cold
+// files start folded and "Open all files" opens them, and the page follows the
+// light/dark preference.  Screenshots go to /tmp/html-shot*.png.
 //
 // Input: a trace collected with `$PYFLAME_C collect --lines` when the collector is
 // built, and always the shipped synthetic trace tests/data/html/sample.trace.gz
@@ -168,6 +170,34 @@ try {
         check(broken.length === 0, `every in-page link has a target (${broken.slice(0, 3).join(', ')})`);
         if (input.memory)
           check(await page.locator('th', { hasText: 'At peak' }).count() > 0, 'memory columns are shown');
+        // rankings: by time first, self time one click away (CSS only, see below)
+        await page.reload();
+        const shown = (sel) => page.evaluate((sel) => Array.from(document.querySelectorAll(sel))
+          .map(e => e.offsetParent !== null), sel);
+        for (const r of ['lines', 'funcs']) {
+          if (await page.locator(`#rank-${r}-time`).count() === 0) continue;
+          const box = `#rank-${r}-time ~ table`;
+          check(JSON.stringify(await shown(box)) === '[true,false]', `${r}: ranked by time at first`);
+          await page.click(`label[for="rank-${r}-self"]`);
+          check(JSON.stringify(await shown(box)) === '[false,true]', `${r}: the toggle shows the self-time ranking`);
+          await page.click(`label[for="rank-${r}-time"]`);
+          check(JSON.stringify(await shown(box)) === '[true,false]', `${r}: and back`);
+        }
+        // files: the hot ones open, the cold ones folded, "Open all files" toggles them
+        const openState = () => page.evaluate(() => Array.from(document.querySelectorAll('details.file'), d => d.open));
+        const st = await openState();
+        check(st.length > 0 && st[0] === true, `the hottest file is open (${st.filter(x => x).length} of ${st.length})`);
+        const openAll = page.locator('button.open-files');
+        if (st.some(x => !x)) {
+          check(await openAll.isVisible(), '"Open all files" is shown when files are folded');
+          await openAll.click();
+          check((await openState()).every(x => x), '"Open all files" opens every file');
+          await openAll.click();
+          check(JSON.stringify(await openState()) === JSON.stringify(st), 'clicking again folds the cold files back');
+        } else {
+          check(await openAll.count() === 0, 'no "Open all files" when nothing is folded');
+        }
+        console.log(`  note page height ${await page.evaluate(() => document.documentElement.scrollHeight)} px`);
         // a screenshot of a source section, for review
         await page.evaluate(() => { location.hash = ''; });
         const src = page.locator('details.file').first();
@@ -182,6 +212,24 @@ try {
       check(requests.length === 0, `${scheme}: no network requests (${requests.join(', ')})`);
       await context.close();
     }
+  }
+  // without JavaScript: the ranking toggles still work, folded files open on click
+  {
+    const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1360, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(pathToFileURL(report(inputs[0].trace, 'nojs.html')).href);
+    const shown = () => page.evaluate(() => Array.from(document.querySelectorAll('#rank-lines-time ~ table'))
+      .map(e => e.offsetParent !== null));
+    check(JSON.stringify(await shown()) === '[true,false]', 'no JS: lines ranked by time');
+    await page.click('label[for="rank-lines-self"]');
+    check(JSON.stringify(await shown()) === '[false,true]', 'no JS: the toggle still switches');
+    check(!(await page.locator('button.open-files').isVisible()), 'no JS: no dead "Open all files" button');
+    const closed = await page.$('details.file:not([open]) > summary');
+    if (closed) {
+      await closed.click();
+      check(await closed.evaluate(s => s.parentNode.open), 'no JS: a folded file opens on click');
+    }
+    await context.close();
   }
 } finally {
   await browser.close();
