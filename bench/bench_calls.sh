@@ -8,6 +8,7 @@
 #   cprofile python3 -m cProfile -o /dev/null WORKLOAD (3.15: -m profiling.tracing,
 #            cProfile's new home; its column keeps the name cProfile)
 #   pyflame  pyflame-c collect -q WORKLOAD
+#   cpuclock pyflame-c collect -q --clock cpu WORKLOAD (only with BENCH_CPU_CLOCK=1)
 # and prints wall-clock medians, overheads (mode - plain), our overhead as a ratio of
 # cProfile's and of the floor's, and peak RSS growth over plain (/usr/bin/time %M).
 # A second table does the same with CPU time (user + sys), which a busy shared machine
@@ -45,12 +46,15 @@ for py in $BENCH_PYTHONS; do
         script=$wdir/$w.py
         r=1
         while [ "$r" -le "$runs" ]; do
-            for mode in plain floor cprofile pyflame; do
+            modes="plain floor cprofile pyflame"
+            [ "${BENCH_CPU_CLOCK:-0}" = 1 ] && modes="$modes cpuclock"
+            for mode in $modes; do
                 case $mode in
                     plain)    set -- "$py" "$script" ;;
                     floor)    set -- "$bin" collect -q --floor --python "$py" -o "$tmp/floor.gz" "$script" ;;
                     cprofile) set -- "$py" -m "$peer" -o /dev/null "$script" ;;
                     pyflame)  set -- "$bin" collect -q --python "$py" -o "$tmp/trace.gz" "$script" ;;
+                    cpuclock) set -- "$bin" collect -q --clock cpu --python "$py" -o "$tmp/trace.gz" "$script" ;;
                 esac
                 /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$@" > /dev/null
                 printf '%s\t%s\t%s\t%s\n' "$ver" "$w" "$mode" "$(cat "$tmp/time")" >> "$results"

@@ -80,6 +80,12 @@ static void usage(FILE *out)
             "  --snapshot SECONDS  how often each process saves what it recorded, for the case\n"
             "                      it is killed (default 1; 0: never).  Stretched so that\n"
             "                      snapshots take at most ~5%% of the run\n"
+            "  --clock wall|cpu    what a call's time is (default wall): wall time, which\n"
+            "                      counts a thread's waits (locks, the GIL, I/O, sleep) in\n"
+            "                      the function that waits; or cpu, each thread's CPU time\n"
+            "                      (CLOCK_THREAD_CPUTIME_ID), where waits count for ~0 and\n"
+            "                      the functions doing the work rank first.  cpu reads a\n"
+            "                      system call per event: slower.  The outputs say which\n"
             "  -m MODULE           run a library module as a script, like python3 -m\n"
             "  -h, --help          show this help\n"
             "\n"
@@ -115,7 +121,7 @@ static void usage(FILE *out)
 
 enum { OPT_OUTPUT = 1, OPT_PYTHON, OPT_MODULE, OPT_QUIET, OPT_LINES, OPT_MEMORY,
        OPT_INCLUDE, OPT_EXCLUDE, OPT_MEMORY_LIMIT, OPT_FLOOR, OPT_NO_FOLLOW, OPT_SNAPSHOT,
-       OPT_HELP };
+       OPT_CLOCK, OPT_HELP };
 
 static const pf_opt collect_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
@@ -129,6 +135,7 @@ static const pf_opt collect_opts[] = {
     { "memory-limit", 0, PF_OPT_VALUE, OPT_MEMORY_LIMIT },
     { "no-follow", 0, PF_OPT_FLAG, OPT_NO_FOLLOW },
     { "snapshot", 0, PF_OPT_VALUE, OPT_SNAPSHOT },
+    { "clock", 0, PF_OPT_VALUE, OPT_CLOCK },
     { "floor", 0, PF_OPT_FLAG, OPT_FLOOR },   /* hidden: do-nothing hooks, for benchmarks */
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
@@ -306,6 +313,7 @@ int pf_cmd_collect(int argc, char **argv)
     const char *limit = "0";
     const char *script = NULL;
     const char *snapshot = "1";
+    const char *clock = "wall";
     int quiet = 0, floor = 0, lines = 0, memory = 0, follow = 1, output_given = 0;
     char *include = NULL, *exclude = NULL;   /* newline-separated globs */
     char *session = NULL;                    /* the run's folder of per-process traces */
@@ -346,6 +354,13 @@ int pf_cmd_collect(int argc, char **argv)
                 && pf_opts_double(&p, "a number of seconds", 0.0, 86400.0, &seconds) < 0)
                 return 2;
             snapshot = p.value;
+            break;
+        case OPT_CLOCK:
+            if (strcmp(p.value, "wall") != 0 && strcmp(p.value, "cpu") != 0) {
+                pf_opts_usage_error(&p, "--clock wants wall or cpu, not '%s'", p.value);
+                return 2;
+            }
+            clock = p.value;
             break;
         case OPT_PYTHON: python = p.value; break;
         case OPT_MEMORY_LIMIT:
@@ -430,8 +445,8 @@ int pf_cmd_collect(int argc, char **argv)
     char flags[200];
     /* per-line memory needs the line that runs: --memory records lines too */
     snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,limit=%s,"
-             "follow=%d,snapshot=%s", quiet, module != NULL, floor, lines || memory, memory,
-             limit, follow, snapshot);
+             "follow=%d,snapshot=%s,clock=%s", quiet, module != NULL, floor, lines || memory,
+             memory, limit, follow, snapshot, clock);
     /* globs may hold commas: they travel in the environment (the runner removes them) */
     if (setenv("PYFLAME_C_INCLUDE", include ? include : "", 1) < 0
         || setenv("PYFLAME_C_EXCLUDE", exclude ? exclude : "", 1) < 0) {

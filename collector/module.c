@@ -77,20 +77,25 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
                               "root", "include", "exclude", "memory", "command", "ppid",
-                              "forked", "snapshot", "term", NULL };
+                              "forked", "snapshot", "term", "clock", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0, ppid = 0;
     int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0;
     double snapshot = 0;
-    const char *ours = NULL, *command = NULL;
+    const char *ours = NULL, *command = NULL, *clock = NULL;
     PyObject *root = NULL;           /* borrowed */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdp:start", kwlist, &path, &meta,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpz:start", kwlist, &path, &meta,
                                      &limit, &defer, &floor, &ours, &lines, &root, &include,
                                      &exclude, &memory, &command, &ppid, &forked, &snapshot,
-                                     &term))
+                                     &term, &clock))
         return NULL;
+    int cpu = clock != NULL && strcmp(clock, "cpu") == 0;
+    if (clock != NULL && !cpu && strcmp(clock, "wall") != 0) {
+        PyErr_Format(PyExc_ValueError, "pyflame: unknown clock '%s' (wall or cpu)", clock);
+        return NULL;
+    }
     if ((include != NULL && include != Py_None && !PyList_Check(include))
         || (exclude != NULL && exclude != Py_None && !PyList_Check(exclude))) {
         PyErr_SetString(PyExc_TypeError, "pyflame: include and exclude must be lists of str");
@@ -107,7 +112,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     modstate *st = state_of(mod);
     pf_session_config cfg = {
         .path = path, .limit = (size_t)limit, .meta = meta == Py_None ? NULL : meta,
-        .ours = ours, .lines = lines, .memory = memory && !floor, .root = root,
+        .ours = ours, .lines = lines, .memory = memory && !floor, .cpu = cpu, .root = root,
         .include = include, .exclude = exclude, .main_ident = st->main_ident,
         .tstate_type = st->tstate_type, .native_is_ours = native_is_ours,
         .command = command, .ppid = ppid, .process_flags = forked ? PF_PROC_FORKED : 0,
@@ -118,7 +123,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     s->start_unix_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
-    s->clock_name = pf_clock_choose();
+    s->clock_name = pf_clock_choose(cpu);
     s->mono_start = pf_mono_ns();
     s->t_start = pf_now();
     if (pf_hook_install(s, defer, floor) < 0) {

@@ -5,6 +5,7 @@
 
 #include <fnmatch.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,14 @@
 #endif
 
 int pf_use_tsc = 0;
+int pf_use_cpu = 0;
 
-const char *pf_clock_choose(void)
+const char *pf_clock_choose(int cpu)
 {
     pf_use_tsc = 0;
+    pf_use_cpu = cpu != 0;
+    if (cpu)
+        return PF_CLOCK_CPU_NAME;
 #if PF_HAVE_TSC
     const char *env = getenv("PYFLAME_C_CLOCK");
     unsigned a, b, c, d;
@@ -414,6 +419,7 @@ pf_session *pf_session_new(const pf_session_config *cfg)
     s->limit = cfg->limit;
     s->lines = cfg->lines;
     s->memory = cfg->memory;
+    s->cpu = cfg->cpu;
     s->main_ident = cfg->main_ident;
     s->native_is_ours = cfg->native_is_ours;
     s->tstate_type = (PyTypeObject *)Py_NewRef(cfg->tstate_type);
@@ -461,6 +467,8 @@ void pf_session_gap_open(pf_session *s, pf_tstate *ts, uint64_t now, uint32_t re
 {
     if (ts != NULL && ts->gap)
         return;
+    if (s->cpu)
+        now = pf_mono_ns();       /* on the run's timeline, not a thread's CPU time */
     if (s->ngaps == s->cap_gaps) {
         uint32_t cap = s->cap_gaps ? s->cap_gaps * 2 : 4;
         pf_gap *g = pf_reallocarray(s->gaps, cap, sizeof *g);
@@ -487,6 +495,8 @@ void pf_session_gap_close(pf_session *s, pf_tstate *ts, uint64_t now)
 {
     if (!ts->gap)
         return;
+    if (s->cpu)
+        now = pf_mono_ns();
     ts->gap = 0;
     if (ts->gap_index < s->ngaps)
         s->gaps[ts->gap_index].end_ns = now;
@@ -634,6 +644,50 @@ static int is_ours(pf_session *s, const pf_cct_node *n)
     return (size_t)len > s->ours_prefix_len && memcmp(f, s->ours_prefix, s->ours_prefix_len) == 0;
 }
 
+/* The earliest time ts's open activations can close at: the top's start plus its
+ * callees' time (and its current line's), as pf_pop_top would subtract them.  The
+ * activations under the top then come out non-negative too. */
+static uint64_t open_floor(const pf_tstate *ts)
+{
+    if (ts->depth == 0)
+        return 0;
+    const pf_entry *e = &ts->stack[ts->depth - 1];
+    uint64_t t = e->act.t0 + e->act.child_ns;
+    if (e->lcode != NULL && e->line > 0) {
+        uint64_t lt = e->line_t0 + (e->act.child_ns - e->line_child0);
+        if (lt > t)
+            t = lt;
+    }
+    return t;
+}
+
+uint64_t pf_now_of(pf_session *s, pf_tstate *ts)
+{
+    if (!s->cpu)
+        return pf_now();
+    PyThreadState *me = PyThreadState_Get(), *tst = NULL;
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(me->interp); t != NULL;
+         t = PyThreadState_Next(t))
+        if (t->thread_id == ts->ident) {
+            tst = t;
+            break;
+        }
+    uint64_t now = 0;
+    if (tst == me) {
+        now = pf_cpu_ns();
+    } else if (tst != NULL) {
+        /* alive: its thread state is listed, and it cannot delete it while we hold the
+         * GIL.  Python's thread ident is its pthread_t (thread_pthread.h). */
+        clockid_t cid;
+        struct timespec tv;
+        if (pthread_getcpuclockid((pthread_t)ts->ident, &cid) == 0
+            && clock_gettime(cid, &tv) == 0)
+            now = (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_nsec;
+    }
+    uint64_t floor = open_floor(ts);
+    return now > floor ? now : floor;
+}
+
 void pf_session_flush(pf_session *s, uint64_t now)
 {
     s->stopped = 1;
@@ -641,8 +695,9 @@ void pf_session_flush(pf_session *s, uint64_t now)
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         /* another thread's memhook site may be gone with its thread: write our own */
         ts->msite = &ts->own_site;
+        uint64_t t = s->cpu ? pf_now_of(s, ts) : now;
         while (ts->depth > 0)
-            pf_pop_top(ts, now);
+            pf_pop_top(ts, t);
     }
 }
 
@@ -1096,6 +1151,9 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     double ns_per_tick = 1.0;
     if (s->t_stop > s->t_start && s->mono_stop > s->mono_start && pf_use_tsc)
         ns_per_tick = (double)(s->mono_stop - s->mono_start) / (double)(s->t_stop - s->t_start);
+    /* gaps are in event clock units, or CLOCK_MONOTONIC ns on the CPU clock */
+    uint64_t gap_base = s->cpu ? s->mono_start : s->t_start;
+    double gap_scale = s->cpu ? 1.0 : ns_per_tick;
     if (s->ngaps) {
         m->gaps = pf_calloc(s->ngaps, sizeof *m->gaps);
         if (m->gaps == NULL)
@@ -1104,11 +1162,11 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
             const pf_gap *g = &s->gaps[i];
             pf_gap *o = &m->gaps[m->ngaps++];
             *o = *g;
-            o->start_ns = g->start_ns > s->t_start
-                ? (uint64_t)((double)(g->start_ns - s->t_start) * ns_per_tick + 0.5) : 0;
+            o->start_ns = g->start_ns > gap_base
+                ? (uint64_t)((double)(g->start_ns - gap_base) * gap_scale + 0.5) : 0;
             o->end_ns = g->end_ns == 0 ? PF_GAP_OPEN
-                : g->end_ns > s->t_start
-                ? (uint64_t)((double)(g->end_ns - s->t_start) * ns_per_tick + 0.5) : 0;
+                : g->end_ns > gap_base
+                ? (uint64_t)((double)(g->end_ns - gap_base) * gap_scale + 0.5) : 0;
         }
     }
     m->modes = PF_MODE_CALLS;
@@ -1157,7 +1215,7 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
         if (snapshot) {
             if (pf_cct_walk(cct, ts->root, &wops, &b, out_of) < 0)
                 goto fail;
-            add_open_time(&b, ts, out_of, s->t_stop);
+            add_open_time(&b, ts, out_of, s->cpu ? pf_now_of(s, ts) : s->t_stop);
         } else if (pf_cct_merge(cct, ts->root, &ops, &b) < 0) {
             goto fail;
         }

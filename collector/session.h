@@ -163,6 +163,7 @@ struct pf_session {
     int raw;                  /* write the trace without gzip (a part collect merges) */
     int32_t exit_code;
     int exit_signal;
+    int cpu;                  /* the event clock is the CPU clock (pf_use_cpu) */
 };
 
 /* The event clock.  Where the CPU has an invariant TSC (x86-64 with cpuid
@@ -170,7 +171,16 @@ struct pf_session {
  * clock_gettime(CLOCK_MONOTONIC) call (measured here under KVM: about 30 ns against
  * 75 ns per read, and a call has two reads); ticks are converted to nanoseconds at
  * stop time with the rate measured against CLOCK_MONOTONIC over the whole session.
- * Elsewhere, or with PYFLAME_C_CLOCK=monotonic, events read CLOCK_MONOTONIC. */
+ * Elsewhere, or with PYFLAME_C_CLOCK=monotonic, events read CLOCK_MONOTONIC.
+ *
+ * The CPU clock (--clock cpu, pf_use_cpu) reads CLOCK_THREAD_CPUTIME_ID instead: each
+ * event's time is the calling thread's CPU time, so a thread's waits (locks, the GIL,
+ * I/O, sleep) count for nothing.  Such timestamps only compare within one thread: work
+ * done for another thread (flush at stop, a snapshot, re-arming a hook) reads that
+ * thread's clock (pf_now_of), and gaps, which sit on the run's timeline, are stored in
+ * CLOCK_MONOTONIC ns.  It costs a system call per read (no vDSO path), measured in
+ * README.md.  The wall path pays nothing for it while the TSC is used: the branch on
+ * pf_use_cpu comes after the TSC's. */
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #define PF_HAVE_TSC 1
@@ -178,11 +188,19 @@ struct pf_session {
 #define PF_HAVE_TSC 0
 #endif
 extern int pf_use_tsc;
+extern int pf_use_cpu;
 
 PF_INLINE uint64_t pf_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+PF_INLINE uint64_t pf_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -193,11 +211,14 @@ PF_INLINE uint64_t pf_now(void)
     if (PF_LIKELY(pf_use_tsc))
         return __rdtsc();
 #endif
+    if (PF_UNLIKELY(pf_use_cpu))
+        return pf_cpu_ns();
     return pf_mono_ns();
 }
 
-/* Chooses the event clock (once per session, at start).  Returns its name for meta.clock. */
-const char *pf_clock_choose(void);
+/* Chooses the event clock (once per session, at start): cpu nonzero for the CPU clock,
+ * else the wall clock (TSC or CLOCK_MONOTONIC).  Returns its name for meta.clock. */
+const char *pf_clock_choose(int cpu);
 
 /* ---- session.c ---- */
 
@@ -208,6 +229,7 @@ typedef struct pf_session_config {
     PyObject *meta;           /* borrowed: dict (argv, path, cwd, ...) or NULL */
     const char *ours;         /* our package folder, or NULL (copied) */
     int lines, memory;        /* --lines, --memory */
+    int cpu;                  /* --clock cpu */
     PyObject *root;           /* borrowed: the program's own code, a str or a list of str
                                  (folders ending in '/', or files), or NULL (copied) */
     PyObject *include, *exclude;    /* borrowed: lists of str (fnmatch patterns) or NULL */
@@ -255,11 +277,17 @@ void pf_session_gap_open(pf_session *s, pf_tstate *ts, uint64_t now, uint32_t re
 /* Ends ts's open gap at now (no-op without one). */
 void pf_session_gap_close(pf_session *s, pf_tstate *ts, uint64_t now);
 
+/* The event clock of thread ts now, read from any thread with the GIL held: pf_now()
+ * on a wall clock or when ts is the caller; on the CPU clock, ts's CPU time (its
+ * thread's clock, or when the thread is gone, the latest time its open activations
+ * need, so no time comes out negative). */
+uint64_t pf_now_of(pf_session *s, pf_tstate *ts);
+
 /* Grows ts's stack; 0 or -1 (sets oom). */
 int pf_tstate_grow(pf_tstate *ts);
 
 /* Closes every open activation of every thread at time now (like cProfile's
- * flush_unmatched).  Nodes of our own code are spliced out later, when building. */
+ * flush_unmatched); on the CPU clock, each thread's at pf_now_of.  Nodes of our own code are spliced out later, when building. */
 void pf_session_flush(pf_session *s, uint64_t now);
 
 /* Builds the trace model from the session (after flush).  New trace or NULL (OOM,

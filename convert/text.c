@@ -119,6 +119,8 @@ static void header(const pf_trace *t, FILE *out)
     if (t->nprocesses > 1)
         fprintf(out, " in %u processes", t->nprocesses);
     putc('\n', out);
+    if (m->clock != NULL)
+        fprintf(out, "Clock:   %s\n", pf_trace_clock_words(t));
     if (m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0 || (m->flags & PF_FLAG_CUT_SHORT)) {
         char how[160];
         pf_trace_describe_exit(t, PF_NONE, how, sizeof how);
@@ -225,9 +227,12 @@ static void processes_table(const pf_trace *t, FILE *out)
 }
 
 /* The function table of s: the totals line, the order (unless brief), the restriction
- * and the rows.  The rows are sorted into *rows (nkeys entries). */
+ * and the rows.  The rows are sorted into *rows (nkeys entries).  s covers nthreads
+ * threads that ran for elapsed_ns: with more than one, the total is their sum, and the
+ * totals line says so. */
 static void function_table(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *opts,
-                           uint32_t *rows, int brief, FILE *out)
+                           uint32_t nthreads, uint64_t elapsed_ns, uint32_t *rows, int brief,
+                           FILE *out)
 {
     int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
     uint32_t n = 0;
@@ -241,7 +246,11 @@ static void function_table(const pf_trace *t, const pf_funcstats *s, const pf_te
     fprintf(out, "\n         %" PRIu64 " function calls", s->total_nc);
     if (s->total_nc != s->total_cc)
         fprintf(out, " (%" PRIu64 " primitive calls)", s->total_cc);
-    fprintf(out, " in %.3f seconds\n", (double)s->total_tt_ns / 1e9);
+    fprintf(out, " in %.3f seconds", (double)s->total_tt_ns / 1e9);
+    if (nthreads > 1)
+        fprintf(out, " (summed over %u threads; elapsed %.3f s)", nthreads,
+                (double)elapsed_ns / 1e9);
+    putc('\n', out);
     static const char *const order[] = { "internal time", "cumulative time", "call count",
                                          "allocated bytes", "live bytes at peak",
                                          "live bytes at exit" };
@@ -322,7 +331,7 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
     header(t, out);
     if (t->nprocesses > 1)
         processes_table(t, out);
-    function_table(t, s, opts, rows, 0, out);
+    function_table(t, s, opts, t->nthreads, t->meta.duration_ns, rows, 0, out);
     /* Then each process on its own: the same columns, order and limit. */
     for (uint32_t p = 0; t->nprocesses > 1 && p < t->nprocesses; p++) {
         const pf_process *pr = &t->processes[p];
@@ -346,7 +355,7 @@ int pf_text_write(const pf_trace *t, const pf_funcstats *s, const pf_text_opts *
         fputs("\n\n", out);
         put_clean(out, label, strlen(label));
         putc('\n', out);
-        function_table(t, ps, opts, rows, 1, out);
+        function_table(t, ps, opts, pr->nthreads, pr->duration_ns, rows, 1, out);
         pf_funcstats_free(ps);
     }
     pf_free(rows);

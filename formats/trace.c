@@ -450,3 +450,13 @@ void pf_trace_zfree_(voidpf opaque, voidpf p)
     (void)opaque;
     pf_free(p);
 }
+
+int pf_trace_clock_is_cpu(const pf_trace *t)
+{
+    return t->meta.clock != NULL && strncmp(t->meta.clock, "CPU", 3) == 0;
+}
+
+const char *pf_trace_clock_words(const pf_trace *t)
+{
+    return pf_trace_clock_is_cpu(t) ? "CPU time of each thread" : "wall time";
+}

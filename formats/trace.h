@@ -356,4 +356,15 @@ int pf_trace_sniff(const void *data, size_t len);
  * always terminated): "MainThread from 0.120 s to 0.480 s: <reason>". */
 void pf_trace_gap_describe(const pf_trace *t, uint32_t i, char *buf, size_t cap);
 
+/* meta.clock of a trace whose times are each thread's CPU time (collect --clock cpu);
+ * the other clocks are wall clocks.  Duration and gaps stay wall-clock ns. */
+#define PF_CLOCK_CPU_NAME "CPU (CLOCK_THREAD_CPUTIME_ID, per thread)"
+
+/* Nonzero when t's call and line times are each thread's CPU time (meta.clock begins
+ * with "CPU"), 0 for a wall clock or none named. */
+int pf_trace_clock_is_cpu(const pf_trace *t);
+/* The clock of t's times in words for a reader: "CPU time of each thread" or
+ * "wall time".  A static string. */
+const char *pf_trace_clock_words(const pf_trace *t);
+
 #endif

@@ -170,8 +170,13 @@ static void cards(const doc *d)
     char a[64];
     fputs("<div class=\"cards\">", out);
     card(out, "Duration", pf_units_ns(a, sizeof a, meta->duration_ns), "Wall-clock time of the profiled run");
-    card(out, "Profiled time", pf_units_ns(a, sizeof a, d->m->total_ns),
-         "Time in profiled code, summed over threads: the 100% of this report");
+    if (pf_trace_clock_is_cpu(d->t))
+        card(out, "Profiled CPU time", pf_units_ns(a, sizeof a, d->m->total_ns),
+             "CPU time of each thread in profiled code (waits count for nothing), summed "
+             "over threads: the 100% of this report");
+    else
+        card(out, "Profiled time", pf_units_ns(a, sizeof a, d->m->total_ns),
+             "Time in profiled code, summed over threads: the 100% of this report");
     uint64_t calls = meta->total_calls;
     if (calls == 0)                       /* older or hand-made traces: count the tree */
         for (uint32_t i = 0; i < d->m->nfuncs; i++)
@@ -222,7 +227,15 @@ static void meta_table(const doc *d)
     }
     meta_row_start(out, "Duration");
     fputs(pf_units_ns(a, sizeof a, meta->duration_ns), out);
-    if (meta->clock) {
+    if (pf_trace_clock_is_cpu(t)) {
+        /* the duration is wall-clock still; the functions' times are not */
+        fputs(" <span class=\"muted\">(wall clock)</span></td></tr>\n", out);
+        meta_row_start(out, "Clock");
+        fputs(pf_trace_clock_words(t), out);
+        fputs(" <span class=\"muted\">(", out);
+        pf_html_escape_cstr(out, meta->clock);
+        fputs(")</span>", out);
+    } else if (meta->clock) {
         fputs(" <span class=\"muted\">(", out);
         pf_html_escape_cstr(out, meta->clock);
         fputs(")</span>", out);

@@ -851,6 +851,9 @@ const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
         if (len < cap)                                                                   \
             len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                  \
     } while (0)
+    /* wall time goes without saying (and keeps older graphs as they were) */
+    if (pf_trace_clock_is_cpu(t))
+        PART("Times: %s", pf_trace_clock_words(t));
     if (t->nprocesses > 1) {
         uint32_t ended_badly = 0;
         for (uint32_t p = 0; p < t->nprocesses; p++)

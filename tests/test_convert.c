@@ -554,6 +554,26 @@ static void build_text_trace(void)
     node(root, cl, 40, 1000000000, 1000000000);
 }
 
+static void test_text_header_names_the_clock(void **state)
+{
+    (void)state;
+    build_text_trace();
+    pf_text_opts o = { PF_SORT_SELF, 30, 0 };
+    char *out = capture_text(&o, 0);
+    assert_null(strstr(out, "Clock:"));           /* a trace that names no clock */
+    free(out);
+    pf_meta_set_str(&T->meta.clock, "CLOCK_MONOTONIC");
+    out = capture_text(&o, 0);
+    assert_non_null(strstr(out, "profiled, 1 thread\nClock:   wall time\n"));
+    /* one thread: the total is that thread's, nothing to say */
+    assert_non_null(strstr(out, "in 1.325 seconds\n"));
+    free(out);
+    pf_meta_set_str(&T->meta.clock, PF_CLOCK_CPU_NAME);
+    out = capture_text(&o, 0);
+    assert_non_null(strstr(out, "\nClock:   CPU time of each thread\n"));
+    free(out);
+}
+
 static void test_text_table_like_print_stats(void **state)
 {
     (void)state;
@@ -673,7 +693,9 @@ static void test_text_processes_table_and_per_process_tables(void **state)
         "python3 worker.py --tag <script>\\x1b\n"
         "\n         5 function calls"));
     /* the whole run first: work ran in both */
-    const char *total = strstr(out, "         5 function calls in 1.500 seconds\n\n   Ordered by: internal time\n");
+    /* the whole run's total is a sum over its two threads; each process has one */
+    const char *total = strstr(out, "         5 function calls in 1.500 seconds (summed over 2 threads; "
+                                    "elapsed 2.000 s)\n\n   Ordered by: internal time\n");
     assert_non_null(total);
     assert_non_null(strstr(total, "        3    0.900    0.300    0.900    0.300 lib.py:1(work)\n"));
     /* then each process, its own numbers, same order */
@@ -892,6 +914,7 @@ int main(void)
         T_(test_pstats_loads_in_every_python),
         T_(test_pstats_refuses_empty),
         T_(test_pstats_uses_back_references),
+        T_(test_text_header_names_the_clock),
         T_(test_text_table_like_print_stats),
         T_(test_text_sort_limit_and_full_paths),
         T_(test_text_memory_sort_needs_memory_trace),

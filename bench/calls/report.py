@@ -54,6 +54,22 @@ def table(title, samples):
     return failed
 
 
+def cpu_clock_table():
+    """With BENCH_CPU_CLOCK=1: what --clock cpu costs over the default clock."""
+    med = {k: statistics.median(v) for k, v in cpus.items()}
+    keys = sorted({(k[0], k[1]) for k in cpus if k[2] == "cpuclock"})
+    if not keys:
+        return
+    print()
+    print("--clock cpu against the default clock (CPU user+sys medians, seconds):")
+    for ver, wl in keys:
+        plain, ours, cpu = (med[ver, wl, m] for m in ("plain", "pyflame", "cpuclock"))
+        print("  %s  %-12s  plain %.2f  wall clock %.2f  cpu clock %.2f  (cpu/wall %.2fx, "
+              "overhead %.2fx)" % (ver, wl, plain, ours, cpu, cpu / ours,
+                                    (cpu - plain) / (ours - plain) if ours > plain else float("nan")))
+
+
 missed = table("wall-clock", walls)
 print()
 missed += table("CPU (user+sys)", cpus)
+cpu_clock_table()

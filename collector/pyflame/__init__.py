@@ -60,7 +60,7 @@ def _program_root():
     return root.rstrip(_os.sep) + _os.sep
 
 
-def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0):
+def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="wall"):
     """Starts recording every thread into the trace file `path` (written at stop()).
 
     lines: also record the lines of the program's own code (files under the main
@@ -69,10 +69,13 @@ def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0):
     (implies lines).  Allocations of frames that were already running at start() are
     not attributed to a function.
     memory_limit: bytes the collector may use (0 = unlimited); past it, recording
-    stops and the trace says so.  Raises RuntimeError if already recording."""
+    stops and the trace says so.
+    clock: "wall" (default) or "cpu": each thread's CPU time, in which waits (locks,
+    the GIL, I/O, sleep) count for nothing, like `collect --clock cpu`.
+    Raises RuntimeError if already recording, ValueError for another clock."""
     _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=int(memory_limit),
                      ours=_OURS, lines=bool(lines or memory), memory=bool(memory),
-                     root=_program_root())
+                     root=_program_root(), clock=clock)
 
 
 def stop():
@@ -97,9 +100,11 @@ class profile:
     the function and rewrites `path` after each one.  If a recording is already running
     (nested use, or under `pyflame-c collect`), it simply runs the code."""
 
-    def __init__(self, path="trace.gz", *, lines=False, memory=False, memory_limit=0):
+    def __init__(self, path="trace.gz", *, lines=False, memory=False, memory_limit=0,
+                 clock="wall"):
         self.path = path
-        self.opts = {"lines": lines, "memory": memory, "memory_limit": memory_limit}
+        self.opts = {"lines": lines, "memory": memory, "memory_limit": memory_limit,
+                     "clock": clock}
         self.summary = None
         self._mine = False
 
