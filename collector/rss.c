@@ -60,7 +60,8 @@ void pf_rss_add(pf_rss_rec *r, uint64_t mono_now, uint64_t bytes)
         for (uint32_t i = 1; i < PF_RSS_MAX / 2; i++)
             r->s[i] = r->s[2 * i];
         r->n = PF_RSS_MAX / 2;
-        r->interval_ns *= 2;
+        if (r->interval_ns < (UINT64_C(1) << 50))     /* 13 days: never reached */
+            r->interval_ns *= 2;
     }
     if (r->n > 0 && t < r->s[r->n - 1].time_ns)
         t = r->s[r->n - 1].time_ns;
