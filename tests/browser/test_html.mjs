@@ -1,7 +1,7 @@
 // test_html.mjs: the HTML report in headless Chromium: it loads from file:// with no
 // console error and no network request, folds expand on click, "Expand all" toggles,
 // sortable headers reorder the function table, a link into a fold reveals its line,
-// and the page follows the light/dark preference.  Screenshots go to /tmp/html-shot*.png.
+// collected traces show the RSS plot, and the page follows the light/dark preference.  Screenshots go to /tmp/html-shot*.png.
 //
 // Input: a trace collected with `$PYFLAME_C collect --lines` when the collector is
 // built, and always the shipped synthetic trace tests/data/html/sample.trace.gz
@@ -168,6 +168,21 @@ try {
         check(broken.length === 0, `every in-page link has a target (${broken.slice(0, 3).join(', ')})`);
         if (input.memory)
           check(await page.locator('th', { hasText: 'At peak' }).count() > 0, 'memory columns are shown');
+        // collected traces have the RSS plot: an inline SVG whose line is drawn, the peak labelled
+        if (input.name !== 'sample') {
+          const rss = await page.evaluate(() => {
+            const svg = document.querySelector('figure.rss svg');
+            const line = svg && svg.querySelector('path.rss-line');
+            const label = svg && svg.querySelector('text.rss-peak-label');
+            const box = line ? line.getBBox() : null;
+            return { svg: !!svg, width: svg ? svg.getBoundingClientRect().width : 0,
+                     line: box ? box.width : 0, label: label ? label.textContent : '' };
+          });
+          check(rss.svg && rss.width > 300, `the RSS plot renders (${rss.width}px wide)`);
+          check(rss.line > 100, `the RSS line is drawn (${rss.line}px)`);
+          check(/^peak \d/.test(rss.label), `the RSS peak is labelled (${rss.label})`);
+          await page.locator('figure.rss').screenshot({ path: `/tmp/html-shot-${input.name}-rss.png` });
+        }
         // a screenshot of a source section, for review
         await page.evaluate(() => { location.hash = ''; });
         const src = page.locator('details.file').first();
