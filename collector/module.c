@@ -408,6 +408,29 @@ static PyObject *trace_to_dict(const pf_trace *t)
         if (v == NULL)
             goto fail;
         PyList_SET_ITEM(procs, i, v);
+        /* its RSS (collector/rss.h): {"peak", "final", "samples": [(time_ns, bytes)]} */
+        const pf_rss *r = pf_trace_process_rss(t, i);
+        PyObject *rd = Py_None, *smp = NULL;  /* new refs once made */
+        if (r != NULL && (smp = PyList_New(r->nsamples)) == NULL)
+            goto fail;
+        for (uint32_t k = 0; r != NULL && k < r->nsamples; k++) {
+            PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)r->samples[k].time_ns,
+                                           (unsigned long long)r->samples[k].bytes);
+            if (pair == NULL) {
+                Py_DECREF(smp);
+                goto fail;
+            }
+            PyList_SET_ITEM(smp, k, pair);
+        }
+        if (r != NULL && (rd = Py_BuildValue("{s:K,s:K,s:N}", "peak",
+                                             (unsigned long long)r->peak_bytes, "final",
+                                             (unsigned long long)r->final_bytes, "samples",
+                                             smp)) == NULL)
+            goto fail;
+        if (r == NULL)
+            Py_INCREF(rd);
+        if (set_item(v, "rss", rd) < 0)
+            goto fail;
     }
     return d;
 fail:

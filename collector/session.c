@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "collector/names.h"
+#include "collector/rss.h"
 #include "formats/alloc.h"
 
 #if PF_HAVE_TSC
@@ -527,6 +528,7 @@ void pf_session_free(pf_session *s)
     Py_XDECREF(s->tstate_type);
     pf_free(s->ours_prefix);
     pf_free(s->gaps);
+    pf_rss_free(s->rss);
     pf_free(s->path);
     pf_free(s);
 }
@@ -1189,6 +1191,8 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
             pr.exit_code = m->exit_code;
         }
         if (pf_trace_add_process(t, &pr) == PF_NONE)
+            goto fail;
+        if (s->rss != NULL && pf_rss_emit(s->rss, t, 0, s->mono_stop) < 0)
             goto fail;
     }
 

@@ -164,6 +164,9 @@ struct pf_session {
     int32_t exit_code;
     int exit_signal;
     int cpu;                  /* the event clock is the CPU clock (pf_use_cpu) */
+    /* RSS samples (collector/rss.h), written by the snapshot thread without the GIL:
+     * under collect with snapshots, else NULL (no process record to tie them to) */
+    struct pf_rss_rec *rss;
 };
 
 /* The event clock.  Where the CPU has an invariant TSC (x86-64 with cpuid

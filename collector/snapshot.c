@@ -19,6 +19,7 @@
 
 #include "collector/hook.h"
 #include "collector/memhook.h"
+#include "collector/rss.h"
 #include "collector/snapshot.h"
 
 #define NTERM 2
@@ -36,6 +37,7 @@ static struct {
     uint64_t interval_ns;
     unsigned long count;
     uint64_t last_calls;            /* calls in the tree at the last snapshot */
+    pf_rss_rec *rss;                /* the session's RSS samples (the thread's to write) */
     int handled[NTERM];             /* our handler was installed for term_signals[i] */
     int have_timer[NTERM];
     timer_t timer[NTERM];
@@ -110,6 +112,16 @@ static void write_one(pf_session *s, int sig)
     pf_memhook_resume();
 }
 
+/* Waits on snap.wake until deadline_ns (CLOCK_MONOTONIC) or a post. */
+static void sleep_until(uint64_t deadline_ns)
+{
+    struct timespec dl;
+    dl.tv_sec = (time_t)(deadline_ns / 1000000000u);
+    dl.tv_nsec = (long)(deadline_ns % 1000000000u);
+    while (sem_clockwait(&snap.wake, CLOCK_MONOTONIC, &dl) < 0 && errno == EINTR)
+        ;
+}
+
 static void *run(void *arg)
 {
     (void)arg;
@@ -119,18 +131,25 @@ static void *run(void *arg)
     PyGILState_STATE g = PyGILState_Ensure();
     PyThreadState *mine = PyEval_SaveThread();
     sem_post(&snap.ready);
-    uint64_t wait_ns = snap.interval_ns;
+    pf_rss_rec *rss = snap.rss;
+    if (rss != NULL)
+        pf_rss_take(rss, pf_mono_ns());
+    uint64_t next_snap = pf_mono_ns() + snap.interval_ns;
     for (;;) {
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        uint64_t ns = (uint64_t)dl.tv_nsec + wait_ns;
-        dl.tv_sec += (time_t)(ns / 1000000000u);
-        dl.tv_nsec = (long)(ns % 1000000000u);
-        while (sem_clockwait(&snap.wake, CLOCK_MONOTONIC, &dl) < 0 && errno == EINTR)
-            ;
+        /* RSS samples between snapshots, without the GIL: they go on while the
+         * program holds it */
+        uint64_t deadline = next_snap;
+        if (rss != NULL && pf_rss_due(rss) < deadline)
+            deadline = pf_rss_due(rss);
+        sleep_until(deadline);
         if (atomic_load(&snap.stop))
             break;
         int sig = snap.term;
+        uint64_t now = pf_mono_ns();
+        if (rss != NULL && now >= pf_rss_due(rss))
+            pf_rss_take(rss, now);
+        if (sig == 0 && now < next_snap)
+            continue;
         PyEval_RestoreThread(mine);
         if (atomic_load(&snap.stop) || pf_active == NULL) {
             PyEval_SaveThread();
@@ -145,7 +164,7 @@ static void *run(void *arg)
             break;
         }
         /* at most ~5% of the run goes to snapshots */
-        wait_ns = cost * 20 > snap.interval_ns ? cost * 20 : snap.interval_ns;
+        next_snap = pf_mono_ns() + (cost * 20 > snap.interval_ns ? cost * 20 : snap.interval_ns);
     }
     PyEval_RestoreThread(mine);
     PyGILState_Release(g);
@@ -154,10 +173,16 @@ static void *run(void *arg)
 
 int pf_snapshot_start(pf_session *s, double interval_s, int term)
 {
-    (void)s;
     if (snap.started)
         return 0;
     memset(&snap, 0, sizeof snap);
+    /* RSS goes with a process record (under collect); a pyflame.start() session has
+     * none, and skips it */
+    if (s->process.pid != 0 && s->rss == NULL && (s->rss = pf_rss_new(s->mono_start)) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    snap.rss = s->rss;
     snap.owner = getpid();
     snap.interval_ns = (uint64_t)(interval_s * 1e9);
     if (snap.interval_ns < 1000000u)

@@ -10,6 +10,12 @@
  * snapshots cost at most about 5% of the run (a big tree takes longer to write), and a
  * snapshot is skipped while nothing was called since the last one.
  *
+ * RSS.  Under collect (the session has a process record) the same thread also wakes
+ * every PF_RSS_INTERVAL_NS between snapshots to sample the process's resident set
+ * size into the session (collector/rss.h), without taking the GIL, so sampling goes
+ * on while the program holds it.  pyflame.start() sessions (no process record) and
+ * sessions without snapshots record no RSS.
+ *
  * Terminating signals.  With term set, SIGTERM and SIGHUP, where their disposition is
  * the default (the program did not choose one), get a C handler that Python does not
  * see: signal.getsignal() still says SIG_DFL, and a handler the program installs

@@ -64,6 +64,23 @@ static void put_clean(FILE *out, const char *s, size_t n)
     }
 }
 
+/* "RSS:" lines, one per process with RSS samples (the process's pid when several). */
+static void rss_lines(const pf_trace *t, FILE *out)
+{
+    for (uint32_t i = 0; i < t->nrss; i++) {
+        const pf_rss *r = &t->rss[i];
+        char peak[PF_UNITS_BUFSZ], fin[PF_UNITS_BUFSZ];
+        pf_units_bytes(peak, sizeof peak, r->peak_bytes, 0);
+        pf_units_bytes(fin, sizeof fin, r->final_bytes, 0);
+        const pf_process *pr = &t->processes[r->process];
+        fprintf(out, "RSS:     peak %s, %s %s", peak,
+                pr->flags & PF_PROC_CUT_SHORT ? "at its last snapshot" : "at exit", fin);
+        if (t->nprocesses > 1)
+            fprintf(out, " (pid %" PRIu64 ")", pr->pid);
+        putc('\n', out);
+    }
+}
+
 /* Shell-quotes one argument when it needs it, so the command line can be re-run. */
 static void put_arg(FILE *out, const char *a)
 {
@@ -135,6 +152,7 @@ static void header(const pf_trace *t, FILE *out)
         put_clean(out, g, strlen(g));
         putc('\n', out);
     }
+    rss_lines(t, out);
 }
 
 /* Display width of s (UTF-8: continuation bytes take no column). */

@@ -57,6 +57,9 @@ void pf_trace_free(pf_trace *t)
     pf_free(t->sources);
     pf_free(t->samples);
     pf_free(t->processes);
+    for (uint32_t i = 0; i < t->nrss; i++)
+        pf_free(t->rss[i].samples);
+    pf_free(t->rss);
     pf_free(t);
 }
 
@@ -125,6 +128,42 @@ uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec)
 uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec)
 {
     APPEND(t, processes, nprocesses, cap_processes, rec);
+}
+
+uint32_t pf_trace_add_rss(pf_trace *t, uint32_t process, uint64_t peak_bytes,
+                          uint64_t final_bytes, const pf_rss_sample *samples, uint32_t n)
+{
+    if (t == NULL || (samples == NULL && n != 0))
+        return PF_NONE;
+    void *a = t->rss;
+    if (reserve(&t->mem, &a, t->nrss, &t->cap_rss, sizeof(pf_rss)) < 0)
+        return PF_NONE;
+    t->rss = a;
+    pf_rss *r = &t->rss[t->nrss];
+    memset(r, 0, sizeof *r);
+    if (n) {
+        uint64_t bytes = (uint64_t)n * sizeof *samples;
+        if (pf_budget_charge(&t->mem, bytes) < 0)
+            return PF_NONE;
+        if ((r->samples = pf_malloc((size_t)bytes)) == NULL) {
+            pf_budget_release(&t->mem, bytes);
+            return PF_NONE;
+        }
+        memcpy(r->samples, samples, (size_t)bytes);
+    }
+    r->process = process;
+    r->nsamples = n;
+    r->peak_bytes = peak_bytes;
+    r->final_bytes = final_bytes;
+    return t->nrss++;
+}
+
+const pf_rss *pf_trace_process_rss(const pf_trace *t, uint32_t p)
+{
+    for (uint32_t i = 0; i < t->nrss; i++)
+        if (t->rss[i].process == p)
+            return &t->rss[i];
+    return NULL;
 }
 
 uint32_t pf_trace_add_source(pf_trace *t, uint32_t path, const char *text, size_t len)
@@ -226,6 +265,7 @@ void pf_trace_shrink(pf_trace *t)
     TRIM(sources, nsources, cap_sources);
     TRIM(samples, nsamples, cap_samples);
     TRIM(processes, nprocesses, cap_processes);
+    TRIM(rss, nrss, cap_rss);
 #undef TRIM
 }
 
@@ -424,6 +464,20 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
                                 pr->first_thread,
                                 (unsigned long long)pr->first_thread + pr->nthreads,
                                 t->nthreads);
+    }
+    if (t->nrss && !t->rss)
+        return pf_error_set(err, PF_ECORRUPT, "RSS count without RSS records");
+    for (uint32_t i = 0; i < t->nrss; i++) {
+        const pf_rss *r = &t->rss[i];
+        if (r->process >= t->nprocesses)
+            return pf_error_set(err, PF_ECORRUPT, "RSS %u: process %u out of range "
+                                "(%u processes)", i, r->process, t->nprocesses);
+        if (r->nsamples && !r->samples)
+            return pf_error_set(err, PF_ECORRUPT, "RSS %u: sample count without samples", i);
+        for (uint32_t k = 1; k < r->nsamples; k++)
+            if (r->samples[k].time_ns < r->samples[k - 1].time_ns)
+                return pf_error_set(err, PF_ECORRUPT, "RSS %u: sample %u goes back in time",
+                                    i, k);
     }
     for (uint32_t i = 0; i < t->nsamples; i++) {
         const pf_sample *s = &t->samples[i];

@@ -194,6 +194,22 @@ typedef struct pf_sample {
     uint64_t weight;             /* e.g. elapsed ns the sample stands for */
 } pf_sample;
 
+/* One RSS sample: the process's resident set size at a moment. */
+typedef struct pf_rss_sample {
+    uint64_t time_ns;            /* since its process's recording start (process.start_ns) */
+    uint64_t bytes;              /* resident set size */
+} pf_rss_sample;
+
+/* A process's resident set size over time (the collector samples it under `collect`,
+ * collector/rss.h): samples in ascending time, its peak and its value at the end. */
+typedef struct pf_rss {
+    uint32_t process;            /* index in processes */
+    uint32_t nsamples;
+    uint64_t peak_bytes;         /* high-water mark (VmHWM), >= every sample */
+    uint64_t final_bytes;        /* at stop (for a snapshot: when it was taken) */
+    pf_rss_sample *samples;      /* owned; NULL when nsamples is 0 */
+} pf_rss;
+
 typedef struct pf_trace {
     pf_meta meta;
     pf_strtab *strings;
@@ -204,6 +220,7 @@ typedef struct pf_trace {
     pf_source *sources;  uint32_t nsources; uint32_t cap_sources;
     pf_sample *samples;  uint32_t nsamples; uint32_t cap_samples;
     pf_process *processes; uint32_t nprocesses; uint32_t cap_processes;
+    pf_rss *rss;         uint32_t nrss;     uint32_t cap_rss;
     /* Memory counters of nodes, parallel to nodes[0..cap_node_mem), or NULL when no
      * node has any (a trace without PF_MODE_MEMORY costs nothing for them).  Read them
      * with pf_trace_node_mem, write them with pf_trace_node_mem_at. */
@@ -247,6 +264,12 @@ uint32_t pf_trace_add_node(pf_trace *t, const pf_node *rec);
 uint32_t pf_trace_add_line(pf_trace *t, const pf_line *rec);
 uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec);
 uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec);
+/* Appends an RSS record for process (an index in t->processes) with a copy of
+ * samples[0..n), which must be in ascending time.  Its index, or PF_NONE as above. */
+uint32_t pf_trace_add_rss(pf_trace *t, uint32_t process, uint64_t peak_bytes,
+                          uint64_t final_bytes, const pf_rss_sample *samples, uint32_t n);
+/* The RSS record of process p, or NULL when it has none (the first, if several). */
+const pf_rss *pf_trace_process_rss(const pf_trace *t, uint32_t p);
 
 /* The process that owns thread (an index in t->processes), or PF_NONE when the trace
  * has no process records (one implicit process) or no process claims the thread. */
@@ -273,7 +296,8 @@ void pf_trace_describe_exit(const pf_trace *t, uint32_t p, char *buf, size_t cap
  * process records gets one from its meta (pid, argv joined by spaces, all its
  * threads, total_calls, peak_live_bytes, duration; CUT_SHORT and FORKED_CHILD become
  * PF_PROC_CUT_SHORT and PF_PROC_FORKED, a known exit_code PF_PROC_EXITED, a signal
- * PF_PROC_KILLED).  Strings and code objects are shared (a code is the same when
+ * PF_PROC_KILLED); RSS records follow their process (sample times, relative to the
+ * process's start, unchanged).  Strings and code objects are shared (a code is the same when
  * file, name, qualname, first line and kind are), lines of the same (code, line) add
  * up, sources are kept once per path (the first text).  The parts are not changed.
  * Returns a new trace that passes pf_trace_validate, or NULL with err set: PF_ENOMEM,

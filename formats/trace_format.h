@@ -40,9 +40,10 @@ enum pf_trace_tag {
     PF_TAG_LINE_MEM  = 9,   /* block of (line, allocator counters), sparse */
     PF_TAG_SOURCE    = 10,  /* one source file's text */
     PF_TAG_SAMPLES   = 11,  /* block of samples */
-    PF_TAG_PROCESSES = 12   /* block of processes (thread ranges); after THREADS */
+    PF_TAG_PROCESSES = 12,  /* block of processes (thread ranges); after THREADS */
+    PF_TAG_RSS       = 13   /* one process's RSS samples, peak, final; after PROCESSES */
 };
-#define PF_TAG_LAST PF_TAG_PROCESSES   /* the highest tag this reader knows */
+#define PF_TAG_LAST PF_TAG_RSS   /* the highest tag this reader knows */
 
 /* Writers cut blocks at this many entries or about this many payload bytes,
  * whichever comes first, so neither side holds more than one block in a buffer. */

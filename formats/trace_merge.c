@@ -193,15 +193,24 @@ static uint32_t intern_argv(pf_trace *out, const pf_meta *meta)
 }
 
 /* A part's processes, its threads starting at thread_off in the output: its own
- * records, or one built from its meta. */
+ * records (with their RSS records), or one built from its meta. */
 static int add_processes(merger *m, const pf_trace *part, uint32_t thread_off)
 {
+    uint32_t process_off = m->out->nprocesses;
     for (uint32_t i = 0; i < part->nprocesses; i++) {
         pf_process p = part->processes[i];
         p.command = m->smap[p.command];
         p.first_thread += thread_off;
         p.start_ns = rebase(m, part, p.start_ns);
         if (pf_trace_add_process(m->out, &p) == PF_NONE)
+            return -1;
+    }
+    /* RSS records follow their process; sample times are relative to the process's
+     * own start, so only the index moves */
+    for (uint32_t i = 0; i < part->nrss; i++) {
+        const pf_rss *r = &part->rss[i];
+        if (pf_trace_add_rss(m->out, process_off + r->process, r->peak_bytes,
+                             r->final_bytes, r->samples, r->nsamples) == PF_NONE)
             return -1;
     }
     if (part->nprocesses)

@@ -113,6 +113,7 @@ typedef struct reader {
     uint64_t n_node_mem, n_line_mem;
     int seen_meta;
     int seen_processes;           /* a PROCESSES record was read: END must count them */
+    int seen_rss;                 /* likewise for RSS */
 } reader;
 
 static uint64_t r_off(const reader *r)
@@ -494,6 +495,54 @@ static int read_processes(reader *r)
     return 0;
 }
 
+static int read_rss(reader *r)
+{
+    pf_trace *t = r->t;
+    uint32_t i = t->nrss;
+    uint64_t off = r_off(r), proc, peak, final, count;
+    r->seen_rss = 1;
+    if (r_varint(r, &proc, "process") < 0 || r_varint(r, &peak, "peak_bytes") < 0 ||
+        r_varint(r, &final, "final_bytes") < 0 || r_varint(r, &count, "sample count") < 0)
+        return -1;
+    if (proc >= t->nprocesses)
+        return pf_error_set(r->err, PF_ECORRUPT,
+                            "RSS %u at offset %" PRIu64 ": process %" PRIu64
+                            " out of range (%u processes so far)", i, off, proc,
+                            t->nprocesses);
+    /* each sample takes at least two bytes: bounds the array before it is made */
+    if (count > (uint64_t)(r->pend - r->p) / 2 || count > UINT32_MAX - 1)
+        return pf_error_set(r->err, PF_ECORRUPT,
+                            "RSS record at offset %" PRIu64 ": sample count %" PRIu64
+                            " exceeds its payload", r->rec_off, count);
+    pf_rss_sample *s = NULL;
+    if (count) {
+        if (charge(r, count * sizeof *s) < 0)
+            return -1;
+        if ((s = pf_malloc((size_t)count * sizeof *s)) == NULL)
+            return nomem(r);
+        pf_budget_release(&t->mem, count * sizeof *s);   /* pf_trace_add_rss charges it */
+    }
+    uint64_t prev = 0;
+    for (uint64_t k = 0; k < count; k++) {
+        uint64_t dt;
+        if (r_varint(r, &dt, "time") < 0 || r_varint(r, &s[k].bytes, "bytes") < 0)
+            goto fail;
+        if (dt > UINT64_MAX - prev) {
+            pf_error_set(r->err, PF_ECORRUPT, "RSS %u at offset %" PRIu64
+                         ": sample %" PRIu64 " time overflows", i, off, k);
+            goto fail;
+        }
+        prev += dt;
+        s[k].time_ns = prev;
+    }
+    uint32_t idx = pf_trace_add_rss(t, (uint32_t)proc, peak, final, s, (uint32_t)count);
+    pf_free(s);
+    return added(r, idx, i);
+fail:
+    pf_free(s);
+    return -1;
+}
+
 static int read_nodes(reader *r)
 {
     pf_trace *t = r->t;
@@ -670,11 +719,11 @@ static int read_end(reader *r)
     static const char *const names[] = { "strings", "codes", "threads", "nodes",
                                          "node memory entries", "lines",
                                          "line memory entries", "sources", "samples",
-                                         "processes" };
-    uint64_t have[10] = { pf_strtab_count(t->strings), t->ncodes, t->nthreads, t->nnodes,
+                                         "processes", "RSS records" };
+    uint64_t have[11] = { pf_strtab_count(t->strings), t->ncodes, t->nthreads, t->nnodes,
                           r->n_node_mem, t->nlines, r->n_line_mem, t->nsources,
-                          t->nsamples, t->nprocesses };
-    for (int k = 0; k < 10; k++) {
+                          t->nsamples, t->nprocesses, t->nrss };
+    for (int k = 0; k < 11; k++) {
         uint64_t want;
         /* The processes count came with PROCESSES: an older writer's END ends before
          * it, and so does ours for a trace without processes. */
@@ -683,6 +732,15 @@ static int read_end(reader *r)
                 return pf_error_set(r->err, PF_ECORRUPT,
                                     "END record at offset %" PRIu64 " has no processes "
                                     "count but %" PRIu64 " processes were read",
+                                    r->rec_off, have[k]);
+            break;
+        }
+        /* likewise the RSS count, added with RSS */
+        if (k == 10 && r->p == r->pend) {
+            if (r->seen_rss)
+                return pf_error_set(r->err, PF_ECORRUPT,
+                                    "END record at offset %" PRIu64 " has no RSS "
+                                    "count but %" PRIu64 " RSS records were read",
                                     r->rec_off, have[k]);
             break;
         }
@@ -715,6 +773,7 @@ static const char *tag_name(uint64_t tag)
     case PF_TAG_SOURCE: return "SOURCE";
     case PF_TAG_SAMPLES: return "SAMPLES";
     case PF_TAG_PROCESSES: return "PROCESSES";
+    case PF_TAG_RSS: return "RSS";
     default: return "unknown";
     }
 }
@@ -881,6 +940,7 @@ static int read_records(reader *r)
         case PF_TAG_CODES: rc = read_codes(r); break;
         case PF_TAG_THREADS: rc = read_threads(r); break;
         case PF_TAG_PROCESSES: rc = read_processes(r); break;
+        case PF_TAG_RSS: rc = read_rss(r); break;
         case PF_TAG_NODES: rc = read_nodes(r); break;
         case PF_TAG_NODE_MEM:
             rc = read_mem_block(r, "node", r->t->nnodes, &r->node_mem_next, &r->n_node_mem,

@@ -384,6 +384,27 @@ static int write_processes(writer *w, const pf_trace *t)
     return block_end(w, PF_TAG_PROCESSES, count);
 }
 
+/* One record per process with RSS data: sample times as deltas (ascending). */
+static int write_rss(writer *w, const pf_trace *t)
+{
+    for (uint32_t i = 0; i < t->nrss; i++) {
+        const pf_rss *r = &t->rss[i];
+        w_varint(w, r->process);
+        w_varint(w, r->peak_bytes);
+        w_varint(w, r->final_bytes);
+        w_varint(w, r->nsamples);
+        uint64_t prev = 0;
+        for (uint32_t k = 0; k < r->nsamples; k++) {
+            w_varint(w, r->samples[k].time_ns - prev);
+            prev = r->samples[k].time_ns;
+            w_varint(w, r->samples[k].bytes);
+        }
+        if (emit(w, PF_TAG_RSS, -1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int write_nodes(writer *w, const pf_trace *t)
 {
     uint32_t count = 0;
@@ -516,8 +537,10 @@ static int write_end(writer *w, const pf_trace *t)
     w_varint(w, t->nsamples);
     /* Added with PROCESSES: written only when there are some, so a trace without
      * processes ends as older writers ended it. */
-    if (t->nprocesses)
+    if (t->nprocesses || t->nrss)
         w_varint(w, t->nprocesses);
+    if (t->nrss)                /* added with RSS, likewise */
+        w_varint(w, t->nrss);
     return emit(w, PF_TAG_END, -1);
 }
 
@@ -531,7 +554,8 @@ static int write_all(writer *w, const pf_trace *t)
     }
     if (sink_open(w) < 0 || write_header(w) < 0 || write_meta(w, &t->meta) < 0 ||
         write_strings(w, t->strings) < 0 || write_codes(w, t) < 0 ||
-        write_threads(w, t) < 0 || write_processes(w, t) < 0 || write_nodes(w, t) < 0 ||
+        write_threads(w, t) < 0 || write_processes(w, t) < 0 || write_rss(w, t) < 0 ||
+        write_nodes(w, t) < 0 ||
         write_mem_block(w, PF_TAG_NODE_MEM, t->node_mem, sizeof(pf_mem), 0,
                         node_mem_count(t)) < 0 ||
         write_lines(w, t) < 0 ||

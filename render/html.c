@@ -15,6 +15,7 @@
 #include "html_escape.h"
 #include "formats/units.h"
 #include "html_model.h"
+#include "html_rss.h"
 #include "html_source.h"
 
 static const char report_css[] = {
@@ -693,6 +694,7 @@ int pf_html_render(const pf_trace *t, const pf_html_opts *opts, FILE *out, pf_er
     cards(&d);
     meta_table(&d);
     processes(&d);
+    pf_html_rss(out, t);
     hot_files(&d);
     hot_lines(&d);
     if (hot_funcs(&d, err) < 0)

@@ -676,6 +676,26 @@ static void build_two_process_trace(void)
     assert_int_equal(pf_trace_validate(T, &err), 0);
 }
 
+/* "RSS:" header lines after the others, one per process with RSS data. */
+static void test_text_rss_header(void **state)
+{
+    (void)state;
+    build_two_process_trace();
+    pf_text_opts o = { PF_SORT_SELF, 30, 0 };
+    char *out = capture_text(&o, 0);
+    assert_null(strstr(out, "RSS:"));
+    free(out);
+    pf_rss_sample s[] = { { 0, 10u << 20 }, { 20000000, 120u << 20 } };
+    assert_int_equal(pf_trace_add_rss(T, 0, 121u << 20, 20u << 20, s, 2), 0);
+    assert_int_equal(pf_trace_add_rss(T, 1, 1536, 1024, NULL, 0), 1);
+    out = capture_text(&o, 0);
+    assert_non_null(strstr(out, "Ended:   exit status 3\n"
+                                "RSS:     peak 121 MiB, at exit 20.0 MiB (pid 4242)\n"
+                                "RSS:     peak 1.50 KiB, at its last snapshot 1.00 KiB (pid 4243)\n"
+                                "\nProcesses: 2\n"));
+    free(out);
+}
+
 static void test_text_processes_table_and_per_process_tables(void **state)
 {
     (void)state;
@@ -919,6 +939,7 @@ int main(void)
         T_(test_text_sort_limit_and_full_paths),
         T_(test_text_memory_sort_needs_memory_trace),
         T_(test_text_processes_table_and_per_process_tables),
+        T_(test_text_rss_header),
         T_(test_text_names_how_the_program_ended),
         T_(test_pstats_and_collapsed_over_processes),
         T_(test_text_processes_out_of_memory_is_clean),

@@ -645,6 +645,46 @@ static void test_html_processes_and_how_the_program_ended(void **state)
     pf_trace_free(t);
 }
 
+/* RSS: a plot with one line per process, the peak marked and labelled, axes with
+ * time and MiB ticks, a legend with escaped commands; nothing without RSS records. */
+static void test_html_rss_plot(void **state)
+{
+    (void)state;
+    pf_trace *t = two_process_trace(PF_MODE_CALLS);
+    size_t len;
+    char *doc = render(t, NULL, &len);
+    assert_null(strstr(doc, "<figure class=\"rss\""));
+    assert_null(strstr(doc, "Memory over time"));
+    free(doc);
+    pf_rss_sample s0[] = { { 0, 10u << 20 }, { 100000000, 110u << 20 },
+                           { 400000000, 110u << 20 }, { 900000000, 20u << 20 } };
+    pf_rss_sample s1[] = { { 0, 5u << 20 }, { 200000000, 30u << 20 } };
+    assert_int_equal(pf_trace_add_rss(t, 0, 120u << 20, 20u << 20, s0, 4), 0);
+    assert_int_equal(pf_trace_add_rss(t, 1, 31u << 20, 30u << 20, s1, 2), 1);
+    doc = render(t, NULL, &len);
+    const char *fig = strstr(doc, "<h2 id=\"rss\">Memory over time</h2>\n<figure class=\"rss\"");
+    assert_non_null(fig);
+    assert_true(fig < strstr(doc, "<h2>Hottest"));       /* in the overview */
+    assert_int_equal(count(fig, "<svg"), 1);
+    assert_int_equal(count(doc, "<path class=\"rss-line\""), 2);
+    /* the highest peak: 120 MiB (VmHWM, above the highest sample), of pid 500 */
+    assert_non_null(strstr(fig, ">peak 120 MiB (pid 500)</text>"));
+    assert_non_null(strstr(fig, "<path class=\"rss-peak\""));
+    assert_non_null(strstr(fig, ">RSS (MiB)</text>"));
+    assert_non_null(strstr(fig, ">time since start</text>"));
+    assert_non_null(strstr(fig, ">100 MiB</text>"));
+    assert_non_null(strstr(fig, ">400 ms</text>"));
+    /* the child's line starts at its start (100 ms of 900 ms: x = 72 + 552 / 9) */
+    assert_non_null(strstr(fig, "d=\"M133 "));
+    /* legend: escaped command, peak, final */
+    assert_non_null(strstr(fig, "pid 500: python3 app.py: peak 120 MiB, at exit 20.0 MiB"));
+    assert_non_null(strstr(fig, "&lt;/script&gt;"));
+    assert_non_null(strstr(fig, "peak 31.0 MiB, at its last snapshot 30.0 MiB"));
+    assert_int_equal(count(doc, "<script"), 1);
+    free(doc);
+    pf_trace_free(t);
+}
+
 static void test_html_processes_out_of_memory_is_clean(void **state)
 {
     (void)state;
@@ -1355,6 +1395,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_html_escape_special_characters),
+        cmocka_unit_test(test_html_rss_plot),
         cmocka_unit_test(test_html_escape_replaces_invalid_utf8),
         cmocka_unit_test(test_html_highlight_python),
         cmocka_unit_test(test_html_model_counts_recursion_once),

@@ -246,6 +246,18 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
         assert_int_equal(p->exit_code, q->exit_code);
         assert_int_equal(p->exit_signal, q->exit_signal);
     }
+    assert_int_equal(a->nrss, b->nrss);
+    for (uint32_t i = 0; i < a->nrss; i++) {
+        const pf_rss *p = &a->rss[i], *q = &b->rss[i];
+        assert_int_equal(p->process, q->process);
+        assert_true(p->peak_bytes == q->peak_bytes);
+        assert_true(p->final_bytes == q->final_bytes);
+        assert_int_equal(p->nsamples, q->nsamples);
+        for (uint32_t k = 0; k < p->nsamples; k++) {
+            assert_true(p->samples[k].time_ns == q->samples[k].time_ns);
+            assert_true(p->samples[k].bytes == q->samples[k].bytes);
+        }
+    }
 }
 
 /* full_trace() as `collect` writes it after following children: the program's exit
@@ -1205,6 +1217,124 @@ static void test_trace_rejects_bad_processes(void **state)
     pf_trace_free(t);
 }
 
+/* RSS records: one per process, after PROCESSES; END gets an eleventh count. */
+static void test_trace_roundtrip_rss(void **state)
+{
+    (void)state;
+    long live = pf_alloc_live_blocks();
+    pf_trace *t = processes_trace();
+    pf_rss_sample s0[] = { { 0, 4096 }, { 20000000, 110u << 20 }, { 20000000, 5 },
+                           { UINT64_MAX, UINT64_MAX } };
+    assert_int_equal(pf_trace_add_rss(t, 1, 200u << 20, 30u << 20, s0, 4), 0);
+    assert_int_equal(pf_trace_add_rss(t, 0, UINT64_MAX, 0, NULL, 0), 1);
+    assert_int_equal(pf_trace_validate(t, NULL), 0);
+    assert_true(pf_trace_process_rss(t, 1) == &t->rss[0]);
+    assert_null(pf_trace_process_rss(t, 2));
+    for (int gz = 0; gz < 2; gz++) {
+        unsigned char *buf;
+        size_t len;
+        pf_error err;
+        assert_int_equal((gz ? pf_trace_write_mem : pf_trace_write_mem_raw)(t, &buf, &len, &err), 0);
+        pf_trace *u = pf_trace_read_mem(buf, len, &err);
+        if (u == NULL)
+            fail_msg("%s", err.msg);
+        assert_traces_equal(t, u);
+        assert_int_equal(pf_trace_validate(u, &err), 0);
+        pf_trace_free(u);
+        pf_free(buf);
+    }
+    /* a sample going back in time, a process out of range: invalid */
+    pf_error err;
+    t->rss[0].samples[2].time_ns = 1;
+    assert_int_equal(pf_trace_validate(t, &err), -1);
+    assert_non_null(strstr(err.msg, "RSS 0: sample 2 goes back in time"));
+    t->rss[0].samples[2].time_ns = 20000000;
+    t->rss[1].process = 3;
+    assert_int_equal(pf_trace_validate(t, &err), -1);
+    assert_non_null(strstr(err.msg, "RSS 1: process 3 out of range"));
+    pf_trace_free(t);
+
+    /* the bytes: RSS right after PROCESSES, END with nprocesses then nrss */
+    t = pf_trace_new();
+    pf_thread th = { 1, S(t, "cmd") };
+    pf_trace_add_thread(t, &th);
+    pf_process p = { 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, PF_EXIT_UNKNOWN, 0 };
+    pf_trace_add_process(t, &p);
+    pf_rss_sample s1[] = { { 5, 300 }, { 7, 2 } };
+    pf_trace_add_rss(t, 0, 301, 3, s1, 2);
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    static const unsigned char want[] = {
+        12, 13, 1, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0,  /* PROCESSES */
+        13, 10, 0, 0xad, 2, 3, 2, 5, 0xac, 2, 2, 2,     /* RSS: process 0, peak 301, final 3,
+                                                           (5, 300), (+2, 2) */
+        1, 11, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1,         /* END: ..., nprocesses 1, nrss 1 */
+    };
+    assert_true(len > sizeof want);
+    assert_memory_equal(buf + len - sizeof want, want, sizeof want);
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    /* hostile RSS records */
+    size_t at = len - sizeof want + 15;             /* the RSS record */
+    static const struct {
+        unsigned char rec[12];
+        size_t n;
+        int code;
+        const char *msg;
+    } bad[] = {
+        { { 13, 4, 1, 0, 0, 0 }, 6, PF_ECORRUPT, "process 1 out of range (1 processes so far)" },
+        { { 13, 5, 0, 0, 0, 3, 1 }, 7, PF_ECORRUPT, "sample count 3 exceeds its payload" },
+        { { 13, 6, 0, 0, 0, 1, 0xff, 0xff }, 8, PF_ECORRUPT, "time runs past the end of the RSS record" },
+        { { 13, 5, 0, 0, 0, 1, 1 }, 7, PF_ECORRUPT, "sample count 1 exceeds its payload" },
+        { { 13, 3, 0, 0, 0 }, 5, PF_ECORRUPT, "sample count runs past the end" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sb b = { 0 };
+        sb_bytes(&b, buf, at);
+        sb_bytes(&b, bad[i].rec, bad[i].n);
+        sb_bytes(&b, buf + at + 12, len - at - 12);
+        expect_read_error(b.p, b.len, bad[i].code, bad[i].msg);
+        free(b.p);
+    }
+    /* an END without the RSS count after an RSS record */
+    {
+        sb b = { 0 };
+        sb_bytes(&b, buf, len - 13);
+        static const unsigned char end10[] = { 1, 10, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1 };
+        sb_bytes(&b, end10, sizeof end10);
+        expect_read_error(b.p, b.len, PF_ECORRUPT, "has no RSS count but 1 RSS records were read");
+        free(b.p);
+    }
+    /* a sample time that wraps */
+    {
+        pf_trace_free(t);
+        t = pf_trace_new();
+        th.name = S(t, "cmd");
+        pf_trace_add_thread(t, &th);
+        pf_trace_add_process(t, &p);
+        pf_rss_sample s2[] = { { UINT64_MAX, 1 }, { UINT64_MAX, 2 } };
+        pf_trace_add_rss(t, 0, 0, 0, s2, 2);
+        unsigned char *b2;
+        size_t l2;
+        assert_int_equal(pf_trace_write_mem_raw(t, &b2, &l2, NULL), 0);
+        /* the second delta (0) becomes 1: past 2^64 */
+        for (size_t k = 0; k + 2 < l2; k++)
+            if (b2[k] == 0x01 && b2[k + 1] == 0x00 && b2[k + 2] == 0x02) {
+                b2[k + 1] = 0x01;
+                break;
+            }
+        expect_read_error(b2, l2, PF_ECORRUPT, "sample 1 time overflows");
+        pf_free(b2);
+    }
+    pf_free(buf);
+    pf_trace_free(t);
+    assert_int_equal(pf_alloc_live_blocks(), live);
+}
+
 /* Golden bad inputs: tests/data/trace/bad/EXPECT lists file, code, message. */
 static void test_trace_rejects_golden_bad_inputs(void **state)
 {
@@ -1311,7 +1441,7 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
     (void)state;
     /* Each record carries bytes from a "newer version" after its known fields (META's
      * last known fields are its gap list, empty here, and the exit status 3, no
-     * signal; END's, the processes count). */
+     * signal; END's, the processes and RSS counts). */
     sb b = { 0 }, p = { 0 };
     sb_prefix(&b, "\x00\x06\x00\x05\xff\xff", 6);
     sb_v(&p, 1);
@@ -1322,6 +1452,7 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
     /* strings, codes, threads, nodes, node mem, lines, line mem, sources, samples */
     sb_v(&p, 2); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 0);
     sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
+    sb_v(&p, 0);                        /* nrss */
     sb_bytes(&p, "more", 4);
     sb_record(&b, PF_TAG_END, &p);
     pf_error err;
@@ -1947,6 +2078,7 @@ int main(void)
         cmocka_unit_test(test_trace_model_basics),
         cmocka_unit_test(test_trace_validate_names_the_bad_record),
         cmocka_unit_test(test_trace_roundtrip_every_field_gzip_mem),
+        cmocka_unit_test(test_trace_roundtrip_rss),
         cmocka_unit_test(test_trace_roundtrip_every_field_raw_mem),
         cmocka_unit_test(test_trace_roundtrip_every_field_file),
         cmocka_unit_test(test_trace_roundtrip_empty_trace),

@@ -422,6 +422,44 @@ static void test_merge_three_parts(void **state)
     assert_int_equal(pf_alloc_live_blocks(), live);
 }
 
+/* RSS records follow their process into the output: the index moves, the sample
+ * times (relative to the process's start) do not. */
+static void test_merge_keeps_rss_with_its_process(void **state)
+{
+    (void)state;
+    long live = pf_alloc_live_blocks();
+    pf_trace *parts[3] = { part_root(), part_child(), part_plain() };
+    pf_rss_sample smp[] = { { 0, 100 }, { 20, 300 }, { 40, 200 } };
+    assert_int_equal(pf_trace_add_rss(parts[1], 1, 301, 200, smp, 3), 0);
+    pf_error err;
+    pf_trace *t = pf_trace_merge(parts, 3, &err);
+    if (t == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(t->nrss, 1);
+    uint32_t p = t->rss[0].process;
+    assert_true(p < t->nprocesses);
+    assert_true(t->processes[p].pid == 201);
+    const pf_rss *r = pf_trace_process_rss(t, p);
+    assert_non_null(r);
+    assert_true(r->peak_bytes == 301 && r->final_bytes == 200);
+    assert_int_equal(r->nsamples, 3);
+    for (uint32_t k = 0; k < 3; k++)
+        assert_true(r->samples[k].time_ns == smp[k].time_ns && r->samples[k].bytes == smp[k].bytes);
+    size_t len;
+    unsigned char *raw = raw_of(t, &len);
+    pf_trace *u = pf_trace_read_mem(raw, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(u->nrss, 1);
+    assert_int_equal(u->rss[0].process, p);
+    pf_trace_free(u);
+    pf_free(raw);
+    pf_trace_free(t);
+    for (int i = 0; i < 3; i++)
+        pf_trace_free(parts[i]);
+    assert_int_equal(pf_alloc_live_blocks(), live);
+}
+
 /* One part: the same trace, plus its process record when it had none. */
 static void test_merge_one_part(void **state)
 {
@@ -640,6 +678,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_three_parts),
+        cmocka_unit_test(test_merge_keeps_rss_with_its_process),
         cmocka_unit_test(test_merge_one_part),
         cmocka_unit_test(test_merge_keeps_codes_of_one_text_apart_within_a_part),
         cmocka_unit_test(test_merge_rejects_bad_arguments),

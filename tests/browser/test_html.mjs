@@ -2,8 +2,8 @@
 // console error and no network request, folds expand on click, "Expand all" toggles,
 // sortable headers reorder the function table, a link into a fold reveals its line,
 // the rankings switch between time and self time (with and without JavaScript), cold
-// files start folded and "Open all files" opens them, and the page follows the
-// light/dark preference.  Screenshots go to /tmp/html-shot*.png.
+// files start folded and "Open all files" opens them, collected traces show the RSS
+// plot, and the page follows the light/dark preference.  Screenshots go to /tmp/html-shot*.png.
 //
 // Input: a trace collected with `$PYFLAME_C collect --lines` when the collector is
 // built, and always the shipped synthetic trace tests/data/html/sample.trace.gz
@@ -170,6 +170,21 @@ try {
         check(broken.length === 0, `every in-page link has a target (${broken.slice(0, 3).join(', ')})`);
         if (input.memory)
           check(await page.locator('th', { hasText: 'At peak' }).count() > 0, 'memory columns are shown');
+        // collected traces have the RSS plot: an inline SVG whose line is drawn, the peak labelled
+        if (input.name !== 'sample') {
+          const rss = await page.evaluate(() => {
+            const svg = document.querySelector('figure.rss svg');
+            const line = svg && svg.querySelector('path.rss-line');
+            const label = svg && svg.querySelector('text.rss-peak-label');
+            const box = line ? line.getBBox() : null;
+            return { svg: !!svg, width: svg ? svg.getBoundingClientRect().width : 0,
+                     line: box ? box.width : 0, label: label ? label.textContent : '' };
+          });
+          check(rss.svg && rss.width > 300, `the RSS plot renders (${rss.width}px wide)`);
+          check(rss.line > 100, `the RSS line is drawn (${rss.line}px)`);
+          check(/^peak \d/.test(rss.label), `the RSS peak is labelled (${rss.label})`);
+          await page.locator('figure.rss').screenshot({ path: `/tmp/html-shot-${input.name}-rss.png` });
+        }
         // rankings: by time first, self time one click away (CSS only, see below)
         await page.reload();
         const shown = (sel) => page.evaluate((sel) => Array.from(document.querySelectorAll(sel))
