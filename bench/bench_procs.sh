@@ -14,15 +14,7 @@ bin=$(cd "$build" && pwd)/pyflame-c
 runs=${BENCH_RUNS:-3}
 work=$(pwd)/bench/workloads/procs.py
 [ -x /usr/bin/time ] || { echo "bench_procs: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
-if [ -z "${BENCH_PYTHONS:-}" ]; then
-    BENCH_PYTHONS=""
-    [ -x /usr/bin/python3 ] && BENCH_PYTHONS="/usr/bin/python3"
-    for py in $(sh scripts/find-pythons.sh); do
-        case $("$py" -c 'import sys; print(sys.version_info >= (3, 12))') in
-            True) BENCH_PYTHONS="$BENCH_PYTHONS $py"; break ;;
-        esac
-    done
-fi
+BENCH_PYTHONS=${BENCH_PYTHONS:-$(sh bench/default-pythons.sh)}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 res=$tmp/results.tsv
