@@ -2,7 +2,7 @@
  *
  * The CLI parses its own options, checks that the trace can be written, and runs the
  * interpreter as its child (see "running the program" below):
- *     PY -c BOOTSTRAP PKGDIR SESSION DISPLAY FLAGS PYNAME TARGET ARGS...
+ *     PY -c BOOTSTRAP PKGDIR SESSION FLAGS PYNAME TARGET ARGS...
  * BOOTSTRAP loads the pyflame package from PKGDIR by absolute path (sys.path is not
  * touched) and hands over to pyflame/_runner.py, which removes these extra arguments,
  * sets up sys.argv, sys.path[0] and __main__ as python3 would and records the program;
@@ -471,7 +471,6 @@ int pf_cmd_collect(int argc, char **argv)
     args[k++] = (char *)bootstrap;
     args[k++] = pkg;
     args[k++] = session;
-    args[k++] = (char *)output;
     args[k++] = flags;
     args[k++] = (char *)python;
     args[k++] = (char *)target;

@@ -575,7 +575,7 @@ static PyObject *gap_callable = NULL;   /* new ref */
 static void rearm(pf_tstate *ts, PyThreadState *tst)
 {
     pf_session *s = ts->session;
-    uint64_t now = pf_now_of(s, ts);      /* recheck may re-arm another thread */
+    uint64_t now = pf_now_of(ts);      /* recheck may re-arm another thread */
     uint64_t t0 = ts->stop_t0;
     ts->stopped = 0;
     enum { CAP = 512 };

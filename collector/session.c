@@ -420,7 +420,6 @@ pf_session *pf_session_new(const pf_session_config *cfg)
     s->limit = cfg->limit;
     s->lines = cfg->lines;
     s->memory = cfg->memory;
-    s->cpu = cfg->cpu;
     s->main_ident = cfg->main_ident;
     s->native_is_ours = cfg->native_is_ours;
     s->tstate_type = (PyTypeObject *)Py_NewRef(cfg->tstate_type);
@@ -434,7 +433,6 @@ pf_session *pf_session_new(const pf_session_config *cfg)
         s->process.ppid = cfg->ppid;
         s->process.flags = cfg->process_flags;
         s->process.exit_code = PF_EXIT_UNKNOWN;
-        s->raw = 1;           /* collect merges the parts and compresses the result */
     }
     if (cfg->meta != NULL)
         s->meta = Py_NewRef(cfg->meta);
@@ -468,7 +466,7 @@ void pf_session_gap_open(pf_session *s, pf_tstate *ts, uint64_t now, uint32_t re
 {
     if (ts != NULL && ts->gap)
         return;
-    if (s->cpu)
+    if (pf_use_cpu)
         now = pf_mono_ns();       /* on the run's timeline, not a thread's CPU time */
     if (s->ngaps == s->cap_gaps) {
         uint32_t cap = s->cap_gaps ? s->cap_gaps * 2 : 4;
@@ -496,7 +494,7 @@ void pf_session_gap_close(pf_session *s, pf_tstate *ts, uint64_t now)
 {
     if (!ts->gap)
         return;
-    if (s->cpu)
+    if (pf_use_cpu)
         now = pf_mono_ns();
     ts->gap = 0;
     if (ts->gap_index < s->ngaps)
@@ -663,9 +661,9 @@ static uint64_t open_floor(const pf_tstate *ts)
     return t;
 }
 
-uint64_t pf_now_of(pf_session *s, pf_tstate *ts)
+uint64_t pf_now_of(pf_tstate *ts)
 {
-    if (!s->cpu)
+    if (!pf_use_cpu)
         return pf_now();
     PyThreadState *me = PyThreadState_Get(), *tst = NULL;
     for (PyThreadState *t = PyInterpreterState_ThreadHead(me->interp); t != NULL;
@@ -697,7 +695,7 @@ void pf_session_flush(pf_session *s, uint64_t now)
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         /* another thread's memhook site may be gone with its thread: write our own */
         ts->msite = &ts->own_site;
-        uint64_t t = s->cpu ? pf_now_of(s, ts) : now;
+        uint64_t t = pf_use_cpu ? pf_now_of(ts) : now;
         while (ts->depth > 0)
             pf_pop_top(ts, t);
     }
@@ -781,11 +779,12 @@ static uint32_t mem_code_id(pf_session *s, const pf_cct_node *n)
     return i;
 }
 
-/* Describes the raw tree cct (lines resolved) to memtrack: node ids are memory-site ids.
+/* Describes the raw tree (lines resolved) to memtrack: node ids are memory-site ids.
  * *node_mem gets SELF counters by node id (owned by the caller). */
-static int mem_collect(pf_session *s, const pf_cct *cct, const pf_memtrack *mt,
-                       pf_mem **node_mem, pf_memtrack_line **lines, uint32_t *nlines)
+static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_mem **node_mem,
+                       pf_memtrack_line **lines, uint32_t *nlines)
 {
+    const pf_cct *cct = s->cct;
     uint32_t nids = pf_cct_count(cct);
     uint32_t *parent = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
     uint32_t *code = pf_calloc((size_t)nids + 1, sizeof(uint32_t));
@@ -862,7 +861,6 @@ fail:
  * calls itself. */
 typedef struct build_ctx {
     pf_session *s;
-    pf_cct *cct;              /* the tree being merged: the session's, or a snapshot's copy */
     pf_mem *node_mem;         /* SELF memory counters by node id, or NULL */
     pf_trace *t;
     uint32_t thread;          /* trace index of the thread being emitted */
@@ -878,7 +876,7 @@ static int splice_ours(void *ctx, const pf_cct_node *n)
 static void moved(void *ctx, uint32_t from, uint32_t to)
 {
     build_ctx *b = ctx;
-    node_mem_move(b->cct, b->node_mem, from, to);
+    node_mem_move(b->s->cct, b->node_mem, from, to);
 }
 
 /* pf_cct_merge's emit callback: one trace node. */
@@ -1102,11 +1100,11 @@ static void add_open_time(build_ctx *b, pf_tstate *ts, const uint32_t *out_of, u
         if (d > 0)
             caller = ts->stack[d - 1].act;
         uint64_t dt = now - cur.t0;
-        uint32_t i = cur.id < pf_cct_count(b->cct) ? out_of[cur.id] : PF_CCT_NONE;
+        uint32_t i = cur.id < pf_cct_count(b->s->cct) ? out_of[cur.id] : PF_CCT_NONE;
         if (i != PF_CCT_NONE) {
             pf_node *n = &b->t->nodes[i];
             n->self_ns += (uint64_t)((double)(dt - cur.child_ns) * b->ns_per_tick + 0.5);
-            if (!cur.nested && !is_ours(b->s, pf_cct_at(b->cct, cur.id)))
+            if (!cur.nested && !is_ours(b->s, pf_cct_at(b->s->cct, cur.id)))
                 n->total_ns += (uint64_t)((double)dt * b->ns_per_tick + 0.5);
         }
         if (d > 0)
@@ -1130,7 +1128,7 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
     if (t == NULL)
         goto fail;
-    if (mt != NULL && mem_collect(s, cct, mt, &node_mem, &mlines, &nmlines) < 0)
+    if (mt != NULL && mem_collect(s, mt, &node_mem, &mlines, &nmlines) < 0)
         goto fail;
 
     pf_meta *m = &t->meta;
@@ -1154,8 +1152,8 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     if (s->t_stop > s->t_start && s->mono_stop > s->mono_start && pf_use_tsc)
         ns_per_tick = (double)(s->mono_stop - s->mono_start) / (double)(s->t_stop - s->t_start);
     /* gaps are in event clock units, or CLOCK_MONOTONIC ns on the CPU clock */
-    uint64_t gap_base = s->cpu ? s->mono_start : s->t_start;
-    double gap_scale = s->cpu ? 1.0 : ns_per_tick;
+    uint64_t gap_base = pf_use_cpu ? s->mono_start : s->t_start;
+    double gap_scale = pf_use_cpu ? 1.0 : ns_per_tick;
     if (s->ngaps) {
         m->gaps = pf_calloc(s->ngaps, sizeof *m->gaps);
         if (m->gaps == NULL)
@@ -1199,7 +1197,7 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     /* At most one trace node per tree node: one allocation, no growth copies. */
     if (pf_trace_reserve_nodes(t, pf_cct_count(cct)) < 0)
         goto fail;
-    build_ctx b = { s, cct, node_mem, t, 0, ns_per_tick, 0 };
+    build_ctx b = { s, node_mem, t, 0, ns_per_tick, 0 };
     const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     const pf_cct_walk_ops wops = { splice_ours, emit_node, absorb_node };
     if (snapshot && (out_of = pf_malloc(((size_t)pf_cct_count(cct) + 1) * sizeof *out_of)) == NULL)
@@ -1219,7 +1217,7 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
         if (snapshot) {
             if (pf_cct_walk(cct, ts->root, &wops, &b, out_of) < 0)
                 goto fail;
-            add_open_time(&b, ts, out_of, s->cpu ? pf_now_of(s, ts) : s->t_stop);
+            add_open_time(&b, ts, out_of, pf_use_cpu ? pf_now_of(ts) : s->t_stop);
         } else if (pf_cct_merge(cct, ts->root, &ops, &b) < 0) {
             goto fail;
         }
@@ -1279,7 +1277,9 @@ pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
 
 int pf_session_write(const pf_session *s, const pf_trace *t, pf_error *err)
 {
-    return s->raw ? pf_trace_write_raw(t, s->path, err) : pf_trace_write(t, s->path, err);
+    /* under collect (a process record), collect merges the parts and compresses once */
+    return s->command != NULL ? pf_trace_write_raw(t, s->path, err)
+                              : pf_trace_write(t, s->path, err);
 }
 
 pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now)

@@ -160,10 +160,8 @@ struct pf_session {
      * line (owned), and how it ended when known (exit_code PF_EXIT_UNKNOWN otherwise) */
     pf_process process;
     char *command;
-    int raw;                  /* write the trace without gzip (a part collect merges) */
     int32_t exit_code;
     int exit_signal;
-    int cpu;                  /* the event clock is the CPU clock (pf_use_cpu) */
     /* RSS samples (collector/rss.h), written by the snapshot thread without the GIL:
      * under collect with snapshots, else NULL (no process record to tie them to) */
     struct pf_rss_rec *rss;
@@ -284,7 +282,7 @@ void pf_session_gap_close(pf_session *s, pf_tstate *ts, uint64_t now);
  * on a wall clock or when ts is the caller; on the CPU clock, ts's CPU time (its
  * thread's clock, or when the thread is gone, the latest time its open activations
  * need, so no time comes out negative). */
-uint64_t pf_now_of(pf_session *s, pf_tstate *ts);
+uint64_t pf_now_of(pf_tstate *ts);
 
 /* Grows ts's stack; 0 or -1 (sets oom). */
 int pf_tstate_grow(pf_tstate *ts);

@@ -1,6 +1,6 @@
 """_runner.py: runs a program under `pyflame-c collect` so that it cannot tell.
 
-The CLI executes  PY -c BOOTSTRAP PKGDIR SESSION DISPLAY FLAGS PYNAME TARGET ARGS...
+The CLI executes  PY -c BOOTSTRAP PKGDIR SESSION FLAGS PYNAME TARGET ARGS...
 BOOTSTRAP loads this package from PKGDIR into sys.modules['pyflame'] (without touching
 sys.path) and calls main(), which then does what python3 itself does for
 `python3 TARGET ARGS` (or `python3 -m TARGET ARGS`, or `python3 -c TARGET ARGS` in a
@@ -141,7 +141,7 @@ def _install_exit_hooks():
 # ---- following children ----------------------------------------------------------------
 
 # A child interpreter starts with this instead of its -c/-m/script; the arguments after
-# it are PKGDIR SESSION DISPLAY FLAGS PYNAME TARGET ARGS..., as from the CLI.
+# it are PKGDIR SESSION FLAGS PYNAME TARGET ARGS..., as from the CLI.
 _CHILD_BOOTSTRAP = (
     "import sys,importlib.util as _u;_d=sys.argv[1];"
     "_s=_u.spec_from_file_location('pyflame',_d+'/__init__.py',submodule_search_locations=[_d]);"
@@ -202,23 +202,24 @@ def _rewrite(argv, opts, kind, target, args):
     flags = ",".join(kv for kv in _state.flags.split(",")
                      if not kv.startswith(("module=", "kind=", "child=", "quiet=")))
     flags += ",kind=%s,child=1,quiet=1" % kind
-    return ([argv[0]] + opts + ["-c", _CHILD_BOOTSTRAP, _state.pkgdir, _state.session, "",
+    return ([argv[0]] + opts + ["-c", _CHILD_BOOTSTRAP, _state.pkgdir, _state.session,
                                 flags, argv[0], target] + args)
 
 
-def _followed(path, argv, search_path=None):
-    """argv rewritten when it starts this interpreter, else argv."""
-    if not _state.follow or _state.done:
+def _followed(candidates, argv):
+    """argv rewritten when the first of candidates that execve would run is this
+    interpreter (and we are recording), else argv unchanged."""
+    if argv is None or not _state.follow or _state.done or not _runs_our_python(candidates):
         return argv
+    return _child_argv(argv) or argv
+
+
+def _candidates(path, search_path=None):
+    """The files execve (or, with search_path, execvp) would try for path."""
     path = os.fsdecode(path)
     if search_path is not None and os.sep not in path:
-        cands = [os.path.join(d, path) for d in search_path]
-    else:
-        cands = [path]
-    if not _runs_our_python(cands):
-        return argv
-    new = _child_argv(argv)
-    return argv if new is None else new
+        return [os.path.join(d, path) for d in search_path]
+    return [path]
 
 
 def _install_follow():
@@ -232,10 +233,8 @@ def _install_follow():
 
         @functools.wraps(real_fork_exec)
         def fork_exec(args, executable_list, *rest):
-            if (args is not None and not _state.done
-                    and _runs_our_python(executable_list or ())):
-                args = _child_argv(args) or args
-            return real_fork_exec(args, executable_list, *rest)
+            return real_fork_exec(_followed(executable_list or (), args), executable_list,
+                                  *rest)
 
         _posixsubprocess.fork_exec = fork_exec
 
@@ -246,7 +245,7 @@ def _install_follow():
 
         @functools.wraps(real)
         def exec_(path, args, *rest):
-            args = _followed(path, args)
+            args = _followed(_candidates(path), args)
             # the new image replaces this one: its trace is written now
             recording = not _state.done
             _finish()
@@ -271,7 +270,7 @@ def _install_follow():
         def spawn(path, argv, *rest, **kw):
             env = rest[0] if rest else kw.get("env")
             where = os.get_exec_path(env) if search else None
-            return real(path, _followed(path, argv, where), *rest, **kw)
+            return real(path, _followed(_candidates(path, where), argv), *rest, **kw)
 
         setattr(os, name, spawn)
 
@@ -489,9 +488,9 @@ def _program_roots(kind, target):
 
 
 def main():
-    # sys.argv: ['-c', PKGDIR, SESSION, DISPLAY, FLAGS, PYNAME, TARGET, ARGS...]
-    _, pkgdir, session, _display, flags, pyname, target = sys.argv[:7]
-    args = sys.argv[7:]
+    # sys.argv: ['-c', PKGDIR, SESSION, FLAGS, PYNAME, TARGET, ARGS...]
+    _, pkgdir, session, flags, pyname, target = sys.argv[:6]
+    args = sys.argv[6:]
     opts = dict(kv.split("=", 1) for kv in flags.split(",") if "=" in kv)
     kind = opts.get("kind") or ("m" if opts.get("module") == "1" else "s")
     child = opts.get("child") == "1"
