@@ -191,9 +191,11 @@ class TestAgainstYappi(ClockTestCase):
         _, t, spin_cpu = self.run_program("cpu")
         self.assert_spin_close(y["spin"]["tsub"], y_spin_cpu, "yappi")
         self.assert_spin_close(self_ns(t, "spin"), spin_cpu, "pyflame-c")
-        # the same program and interpreter: the two spin times agree too (loosely: two runs)
-        self.assertLess(abs(self_ns(t, "spin") - y["spin"]["tsub"]),
-                        max(0.35 * y["spin"]["tsub"], SPIN_ABS_NS))
+        # the two profilers agree: each gives spin the same share of the CPU time that its
+        # own run measured (the two runs' CPU times differ on a loaded machine: CI saw
+        # 47 ms between them, so their raw self times are not compared)
+        self.assertLess(abs(self_ns(t, "spin") / spin_cpu - y["spin"]["tsub"] / y_spin_cpu),
+                        SPIN_REL)
         self.assertLess(y["wait_here"]["ttot"], WAIT_CPU_MAX_NS)
         self.assertLess(subtree_ns(t, "wait_here"), WAIT_CPU_MAX_NS)
 
