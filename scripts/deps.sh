@@ -8,7 +8,7 @@ case $what in
     demo)  pkgs="$base" ;;
     test)  pkgs="$base clang libclang-rt-dev libxml2-utils perl chromium nodejs npm python3-line-profiler python3-docutils python3-markdown patchelf" ;;
     pythons) pkgs="patchelf" ;;   # scripts/get-pythons.sh
-    bench) pkgs="$base perl time python3-line-profiler python3-memory-profiler python3-yappi" ;;
+    bench) pkgs="$base perl time python3-line-profiler python3-memory-profiler python3-yappi valgrind python3-docutils docutils-doc python3-pygments libpython3.11-testsuite" ;;
     *) echo "deps.sh: unknown target '$what'" >&2; exit 2 ;;
 esac
 missing=""

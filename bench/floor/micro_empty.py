@@ -1,0 +1,1 @@
+"""callgrind baseline: nothing, so that start-up and shut-down costs cancel."""
