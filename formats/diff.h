@@ -15,7 +15,8 @@
  * renamed or moved file: their functions match across the rename, and the pair is
  * listed (as are files that vanished or appeared).  Frames of the stack trees match
  * by the same rule on their names ("qual (path:line)", "path:func:line"; a thread
- * "name [ident]" and a process "pid N: command" ignore ident and pid).  Lines match
+ * "name [ident]", a process "pid N: command" and austin's "P4242" ignore ident and pid,
+ * and austin's "T0:4242" pairs in order).  Lines match
  * within a matched function through a text alignment of its two bodies
  * (textdiff.h), taken from the sources embedded in the traces; without sources, by
  * their offset from the function's first line.

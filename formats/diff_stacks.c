@@ -88,6 +88,13 @@ void pf_diff_parse_frame_(const char *s, size_t n, struct pf_diff_fname *o)
             return;
         }
     }
+    /* "P4242" (austin's process frame) */
+    if (n >= 2 && s[0] == 'P' && all_digits(s + 1, n - 1)) {
+        o->line = to_u32(s + 1, n - 1);
+        o->func_len = o->key_len = 1;
+        o->key_is_name = 0;
+        return;
+    }
     /* "name [ident]" (a thread frame, or a process label made unique) */
     if (n >= 4 && s[n - 1] == ']') {
         const char *open = memrchr(s, '[', n);
