@@ -867,9 +867,11 @@ static int match_funcs(pf_diff *d)
                 cn.out[g++] = cn.out[k];
         cn.n = g;
         sort_sd = b;
-        qsort(cb.out, cb.n, sizeof *cb.out, cmp_by_line);
+        if (cb.n > 1)
+            qsort(cb.out, cb.n, sizeof *cb.out, cmp_by_line);
         sort_sd = n;
-        qsort(cn.out, cn.n, sizeof *cn.out, cmp_by_line);
+        if (cn.n > 1)
+            qsort(cn.out, cn.n, sizeof *cn.out, cmp_by_line);
         for (uint32_t k = 0; k < cb.n; k++)
             done_b[cb.out[k]] = 1;
         /* equal first lines, then the rest in line order */

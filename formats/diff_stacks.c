@@ -333,7 +333,8 @@ static int match_names(const pf_stacktree *B, const pf_stacktree *N, uint32_t *r
             if (fc.oom)
                 goto done;
             sort_tree = N;
-            qsort(fc.out, fc.nout, sizeof *fc.out, cmp_name_line);
+            if (fc.nout > 1)
+                qsort(fc.out, fc.nout, sizeof *fc.out, cmp_name_line);
             uint32_t y = 0;
             for (uint32_t k = g; k < e; k++) {
                 if (rename[order[k]] != PF_NONE)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convert/diffout.h"
 #include "formats/alloc.h"
 #include "formats/diff.h"
 #include "formats/stacktree.h"
@@ -486,6 +487,59 @@ static void test_diff_no_leaks_when_allocations_fail(void **state)
     }
 }
 
+
+/* Two large traces (120,000 nodes each, 6,000 functions with long hostile names) whose
+ * calls all differ: the Markdown stays under GitHub's limit whatever --limit says, says
+ * what it left out, and escapes every name. */
+static pf_trace *big(int variant)
+{
+    pf_trace *t = trace_new("CLOCK_MONOTONIC", "3.11.7", PF_MODE_CALLS);
+    char name[400];
+    uint32_t nc = 6000;
+    for (uint32_t i = 0; i < nc; i++) {
+        snprintf(name, sizeof name, "f%u_<script>alert(1)</script>|`x`_%0300u", i, i);
+        code(t, "/src/big.py", name, 10 + i * 3);
+    }
+    uint32_t parent = PF_NONE;
+    for (uint32_t i = 0; i < 120000; i++) {
+        uint32_t c = (i * 2654435761u) % nc;
+        uint64_t calls = 1 + (uint64_t)((i + (uint32_t)variant * 7) % 13);
+        uint32_t n = node(t, i % 40 == 0 ? PF_NONE : parent, c, calls, 1000, 500);
+        parent = n;
+    }
+    return t;
+}
+
+static void test_diff_markdown_stays_under_64k(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_diff_opts o;
+    pf_diff_opts_init(&o);
+    o.no_stacks = 1;
+    pf_diff *d = pf_diff_new(&o);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, big(0), "b", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_NEW, big(1), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    pf_diffout_opts mo;
+    pf_diffout_opts_init(&mo);
+    mo.limit = 100000;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(pf_diff_write_markdown(d, &mo, f, &err), 0);
+    fclose(f);
+    assert_true(len <= PF_MD_LIMIT);
+    assert_true(len > PF_MD_LIMIT / 2);
+    assert_non_null(strstr(buf, "more rows not shown"));
+    assert_null(strstr(buf, "<script>"));
+    assert_non_null(strstr(buf, "&lt;script&gt;"));
+    assert_non_null(strstr(buf, "\\|\\`x\\`"));
+    assert_true(strstr(buf, "<sub>pyflame-c diff</sub>") != NULL);
+    free(buf);
+    pf_diff_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_textdiff_aligns_insertions_and_edits),
         cmocka_unit_test(test_textdiff_is_bounded_on_hostile_input),
         cmocka_unit_test(test_diff_no_leaks_when_allocations_fail),
+        cmocka_unit_test(test_diff_markdown_stays_under_64k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
