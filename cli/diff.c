@@ -401,8 +401,10 @@ int pf_cmd_diff(int argc, char **argv)
     if (rc >= 0)
         goto out;
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    /* the text outputs need no stack tree unless an SVG is written */
-    o.diff.no_stacks = 0;
+    /* each output computes only what it shows: the text outputs need no stack tree
+     * unless an SVG is written, and an SVG alone (no gate) no function or line tables */
+    o.diff.no_stacks = o.format != F_SVG && o.svg_out == NULL;
+    o.diff.no_tables = o.format == F_SVG && o.html_out == NULL && o.ngates == 0;
     pf_error err;
     pf_error_clear(&err);
     d = pf_diff_new(&o.diff);

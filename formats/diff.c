@@ -522,8 +522,12 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
         pf_error_set(err, PF_ENOMEM, NULL);
         goto fail;
     }
-    if (run_funcs(sd, r, t, cf, err) < 0 || run_lines(sd, r, t, cf, err) < 0)
+    if (!d->opts.no_tables &&
+        (run_funcs(sd, r, t, cf, err) < 0 || run_lines(sd, r, t, cf, err) < 0))
         goto fail;
+    if (d->opts.no_tables)
+        for (uint32_t i = 0; i < t->nnodes; i++)
+            r->tot[PF_DT_CALLS] += (double)t->nodes[i].calls;
     r->tot[PF_DT_WALL] = (double)t->meta.duration_ns;
     if (t->meta.total_calls)
         r->tot[PF_DT_CALLS] = (double)t->meta.total_calls;
@@ -559,6 +563,10 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
         tree = pf_stacktree_from_trace(t, &so, err);
         if (tree == NULL)
             goto fail;
+        /* the per-frame trace details are not drawn in a diff (its tooltips say BASE,
+         * NEW and the change): their 32 bytes a node go now */
+        pf_free(tree->info);
+        tree->info = NULL;
         if (pf_diff_side_add_tree_(sd, tree, err) < 0) {
             tree = NULL;
             goto fail;
@@ -567,6 +575,15 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
     }
     pf_free(cf);
     d->nruns[side & 1]++;
+    if (keep) {
+        /* a kept trace serves its codes, strings and sources; its calls are extracted */
+        pf_free(t->nodes);
+        t->nodes = NULL;
+        t->nnodes = t->cap_nodes = 0;
+        pf_free(t->node_mem);
+        t->node_mem = NULL;
+        t->cap_node_mem = 0;
+    }
     if (!keep) {
         pf_trace_free(t);
     }
@@ -1384,12 +1401,12 @@ int pf_diff_finish(pf_diff *d, pf_error *err)
         d->has_total[m] = b->has_total[m] && n->has_total[m];
     if (side_medians(b, d->total[0]) < 0 || side_medians(n, d->total[1]) < 0)
         goto nomem;
-    if (!d->opts.no_stacks && pf_diff_stacks_(d, err) < 0)
+    /* collapsed stacks are compared through their trees, whatever no_stacks says */
+    if ((!d->opts.no_stacks || d->traces == 0) && pf_diff_stacks_(d, err) < 0)
         return -1;
+    if (d->opts.no_tables)
+        return 0;
     if (d->traces == 0) {
-        if (d->stacks == NULL)
-            return pf_error_set(err, PF_EUSAGE, "collapsed stacks are compared by their stack "
-                                "trees (no_stacks is for traces)");
         if (stack_funcs(d) < 0)
             goto nomem;
     } else {

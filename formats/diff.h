@@ -134,7 +134,9 @@ typedef struct pf_diff_opts {
     int force;                /* compare traces that differ in mode, clock or Python */
     enum pf_metric metric;    /* the stack trees' metric (traces) */
     int normalize;            /* stacks: BASE's values scaled to NEW's total */
-    int no_stacks;            /* skip the stack tree (text, JSON, Markdown only) */
+    int no_stacks;            /* traces: skip the stack tree (text, JSON, Markdown only) */
+    int no_tables;            /* skip functions and lines (only the SVG is wanted):
+                                 funcs, lines and files stay empty */
     int no_vanished_frame;    /* do not add the frame of vanished stacks */
 } pf_diff_opts;
 

@@ -145,7 +145,7 @@ int pf_diff_side_add_tree_(struct pf_diff_sidedata *sd, pf_stacktree *t, pf_erro
     }
     pf_stacktree *u = sd->tree;
     struct pf_diff_run *r0 = &sd->run[0], *r = &sd->run[sd->nruns - 1];
-    uint32_t *m = NULL;
+    uint32_t *m = NULL, *ids = NULL;
     if (r0->tv == NULL) {        /* the first run's values, before the tree grows */
         if (grow_tv(r0, u->nnodes) < 0)
             goto nomem;
@@ -155,11 +155,19 @@ int pf_diff_side_add_tree_(struct pf_diff_sidedata *sd, pf_stacktree *t, pf_erro
     m = pf_malloc((size_t)t->nnodes * sizeof *m);
     if (m == NULL || grow_tv(r, u->nnodes) < 0)
         goto nomem;
+    uint32_t nnames = pf_strtab_count(t->names);
+    ids = pf_malloc((nnames ? nnames : 1) * sizeof *ids);
+    if (ids == NULL)
+        goto nomem;
+    for (uint32_t nm = 0; nm < nnames; nm++) {
+        size_t len;
+        const char *s = pf_strtab_get(t->names, nm, &len);
+        if ((ids[nm] = pf_stacktree_intern(u, s, len)) == PF_NONE)
+            goto nomem;
+    }
     m[0] = 0;
     for (uint32_t i = 1; i < t->nnodes; i++) {
-        size_t len;
-        const char *nm = pf_stacktree_name(t, i, &len);
-        m[i] = pf_stacktree_child(u, m[t->nodes[i].parent], nm, len, err);
+        m[i] = pf_stacktree_child_id(u, m[t->nodes[i].parent], ids[t->nodes[i].name], err);
         if (m[i] == PF_NONE)
             goto fail;
         if (grow_tv(r, m[i] + 1) < 0)
@@ -167,12 +175,14 @@ int pf_diff_side_add_tree_(struct pf_diff_sidedata *sd, pf_stacktree *t, pf_erro
         r->tv[m[i]] += t->nodes[i].self;
     }
     pf_free(m);
+    pf_free(ids);
     pf_stacktree_free(t);
     return 0;
 nomem:
     pf_error_set(err, PF_ENOMEM, NULL);
 fail:
     pf_free(m);
+    pf_free(ids);
     pf_stacktree_free(t);
     return -1;
 }
@@ -458,13 +468,17 @@ int pf_diff_stacks_(pf_diff *d, pf_error *err)
     m = pf_malloc((size_t)B->nnodes * sizeof *m);
     if (rename == NULL || m == NULL || match_names(B, N, rename) < 0)
         goto nomem;
+    /* each BASE name becomes a NEW name id once: nodes are then added by id */
+    for (uint32_t nm = 0; nm < pf_strtab_count(B->names); nm++)
+        if (rename[nm] == PF_NONE) {
+            size_t len;
+            const char *s = pf_strtab_get(B->names, nm, &len);
+            if ((rename[nm] = pf_stacktree_intern(N, s, len)) == PF_NONE)
+                goto nomem;
+        }
     m[0] = 0;
     for (uint32_t i = 1; i < B->nnodes; i++) {
-        uint32_t nm = B->nodes[i].name;
-        size_t len;
-        const char *s = rename[nm] != PF_NONE ? pf_strtab_get(N->names, rename[nm], &len)
-                                              : pf_strtab_get(B->names, nm, &len);
-        m[i] = pf_stacktree_child(N, m[B->nodes[i].parent], s, len, err);
+        m[i] = pf_stacktree_child_id(N, m[B->nodes[i].parent], rename[B->nodes[i].name], err);
         if (m[i] == PF_NONE)
             goto fail;
         if (B->nodes[i].self > 0 && pf_stacktree_add_self(N, m[i], B->nodes[i].self, 0, 1, err) < 0)

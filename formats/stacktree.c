@@ -617,6 +617,25 @@ uint32_t pf_stacktree_child(pf_stacktree *t, uint32_t parent, const char *name, 
     return c;
 }
 
+uint32_t pf_stacktree_intern(pf_stacktree *t, const char *name, size_t len)
+{
+    return intern(t, name ? name : "", name ? len : 0);
+}
+
+uint32_t pf_stacktree_child_id(pf_stacktree *t, uint32_t parent, uint32_t name, pf_error *err)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (p->rebased || p->merge_last || parent >= t->nnodes || name >= pf_strtab_count(t->names)) {
+        pf_error_set(err, PF_EUSAGE, "node-by-node building needs a name-merged tree");
+        return PF_NONE;
+    }
+    uint32_t c = child(t, parent, name);
+    if (c == PF_NONE)
+        pf_error_set(err, PF_ENOMEM, NULL);
+    p->npath = 0;
+    return c;
+}
+
 int pf_stacktree_add_self(pf_stacktree *t, uint32_t i, double count, double count2,
                           int has_count2, pf_error *err)
 {

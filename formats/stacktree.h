@@ -166,6 +166,12 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
 uint32_t pf_stacktree_child(pf_stacktree *t, uint32_t parent, const char *name, size_t len,
                             pf_error *err);
 
+/* The same with a name id of t (from pf_stacktree_intern), for builders that add many
+ * nodes of few names: no string is hashed per node. */
+uint32_t pf_stacktree_child_id(pf_stacktree *t, uint32_t parent, uint32_t name, pf_error *err);
+/* The id of name[0..len) among t's names, added if new; PF_NONE when out of memory. */
+uint32_t pf_stacktree_intern(pf_stacktree *t, const char *name, size_t len);
+
 /* Adds count (and count2, which gives the tree a second column, when has_count2) to
  * node i's self values, with pf_stacktree_add's range checks (PF_ELIMIT) but not
  * opts.factor.  0, or -1 with err set. */
