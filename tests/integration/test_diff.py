@@ -299,6 +299,21 @@ class DiffTest(unittest.TestCase):
         r = self.diff(self.traces["base"], new, expect=2)
         self.assertIn("one kind", r.stderr)
 
+    def test_convert_markdown_of_one_run(self):
+        r = subprocess.run([BIN, "convert", "-f", "markdown", self.traces["new"]],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        md = r.stdout
+        self.assertIn("## pyflame-c profile: `app.py`", md)
+        self.assertIn("| calls |", md)
+        self.assertIn("| peak memory (traced) |", md)
+        self.assertIn("### Top functions by self time", md)
+        self.assertIn("### Hottest lines by bytes allocated", md)
+        self.assertIn("| helper | app.py:4 | 1,000 |", md)
+        self.assertIn("&lt;module&gt;", md)
+        self.assertLess(len(md.encode()), 65536)
+
 
 if __name__ == "__main__":
     unittest.main()
