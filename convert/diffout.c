@@ -335,6 +335,29 @@ static void text_func(FILE *out, const pf_diff *d, const pf_diff_func *f)
     }
 }
 
+/* Right-aligns s in width display columns (UTF-8 continuation bytes take none). */
+static void cell(FILE *out, const char *s, int width)
+{
+    int cols = 0;
+    for (const char *q = s; *q; q++)
+        cols += ((unsigned char)*q & 0xC0) != 0x80;
+    for (int i = cols; i < width; i++)
+        putc(' ', out);
+    fputs(s, out);
+}
+
+/* The four value columns of a text row: BASE, NEW, change, percent. */
+static void cells(FILE *out, const char *a, const char *b, const char *c, const char *p)
+{
+    cell(out, a, 14);
+    putc(' ', out);
+    cell(out, b, 14);
+    putc(' ', out);
+    cell(out, c, 16);
+    putc(' ', out);
+    cell(out, p, 9);
+}
+
 static void text_header(const pf_diff *d, const pf_diffout_opts *o, FILE *out)
 {
     fputs("pyflame-c diff: ", out);
@@ -398,9 +421,10 @@ int pf_diff_write_text(const pf_diff *d, const pf_diffout_opts *o, FILE *out, pf
             continue;
         int unit = pf_dt_unit((enum pf_dt)m);
         double x = d->total[0][m], y = d->total[1][m];
-        fprintf(out, "  %-22s %14s %14s %16s %9s\n", pf_dt_words[m], fmt_val(a, sizeof a, unit, x),
-                fmt_val(b, sizeof b, unit, y), fmt_delta(c, sizeof c, unit, y - x),
-                fmt_pct(p, sizeof p, x, y));
+        fprintf(out, "  %-22s ", pf_dt_words[m]);
+        cells(out, fmt_val(a, sizeof a, unit, x), fmt_val(b, sizeof b, unit, y),
+              fmt_delta(c, sizeof c, unit, y - x), fmt_pct(p, sizeof p, x, y));
+        putc('\n', out);
     }
     for (size_t k = 0; k < NTABLE_METRICS; k++) {
         int m = table_metrics[k];
@@ -415,10 +439,12 @@ int pf_diff_write_text(const pf_diff *d, const pf_diffout_opts *o, FILE *out, pf
                     sign > 0 ? "regressions" : "improvements", n, n == 1 ? "" : "s");
             for (uint32_t i = 0; i < n && i < o->limit; i++) {
                 const pf_diff_func *f = &d->funcs[idx[i]];
-                fprintf(out, "  %14s %14s %16s %9s  ", fmt_val(a, sizeof a, unit, f->v[0][m]),
-                        fmt_val(b, sizeof b, unit, f->v[1][m]),
-                        fmt_delta(c, sizeof c, unit, f->v[1][m] - f->v[0][m]),
-                        fmt_pct(p, sizeof p, f->v[0][m], f->v[1][m]));
+                fputs("  ", out);
+                cells(out, fmt_val(a, sizeof a, unit, f->v[0][m]),
+                      fmt_val(b, sizeof b, unit, f->v[1][m]),
+                      fmt_delta(c, sizeof c, unit, f->v[1][m] - f->v[0][m]),
+                      fmt_pct(p, sizeof p, f->v[0][m], f->v[1][m]));
+                fputs("  ", out);
                 text_func(out, d, f);
                 putc('\n', out);
             }
@@ -435,8 +461,9 @@ int pf_diff_write_text(const pf_diff *d, const pf_diffout_opts *o, FILE *out, pf
                 pf_dm_words[lm]);
         for (uint32_t i = 0; i < n && i < o->limit; i++) {
             const pf_diff_func *f = &d->funcs[idx[i]];
-            fprintf(out, "  %14s  ", fmt_val(a, sizeof a, pf_dm_unit((enum pf_dm)lm),
-                                             f->v[st == PF_DIFF_ADDED][lm]));
+            fputs("  ", out);
+            cell(out, fmt_val(a, sizeof a, pf_dm_unit((enum pf_dm)lm), f->v[st == PF_DIFF_ADDED][lm]), 14);
+            fputs("  ", out);
             text_func(out, d, f);
             putc('\n', out);
         }
@@ -484,10 +511,11 @@ int pf_diff_write_text(const pf_diff *d, const pf_diffout_opts *o, FILE *out, pf
         fprintf(out, "\nChanged lines by %s (%u):\n", metric_title(m, 1), n);
         for (uint32_t i = 0; i < n && i < o->limit; i++) {
             const pf_diff_line *l = &d->lines[idx[i]];
-            fprintf(out, "  %14s %14s %16s %9s  ", fmt_val(a, sizeof a, unit, l->v[0][m]),
-                    fmt_val(b, sizeof b, unit, l->v[1][m]),
-                    fmt_delta(c, sizeof c, unit, l->v[1][m] - l->v[0][m]),
-                    fmt_pct(p, sizeof p, l->v[0][m], l->v[1][m]));
+            fputs("  ", out);
+            cells(out, fmt_val(a, sizeof a, unit, l->v[0][m]), fmt_val(b, sizeof b, unit, l->v[1][m]),
+                  fmt_delta(c, sizeof c, unit, l->v[1][m] - l->v[0][m]),
+                  fmt_pct(p, sizeof p, l->v[0][m], l->v[1][m]));
+            fputs("  ", out);
             const pf_diff_func *f = &d->funcs[l->func];
             size_t nn;
             const char *s = pf_diff_str(d, f->file, &nn);
