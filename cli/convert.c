@@ -35,6 +35,9 @@ static void usage(FILE *out)
 "             file line function hits time_ns self_ns\n"
 "             (+ alloc_bytes alloc_count peak_bytes exit_bytes for memory traces);\n"
 "             in text fields '\\' '\\t' '\\n' '\\r' are escaped as \\\\ \\t \\n \\r\n"
+"  markdown   a review-sized summary for a pull request or a CI job summary\n"
+"             ($GITHUB_STEP_SUMMARY): headline, top functions, hottest lines, memory\n"
+"             peak; under 64 KB (--limit N rows per table, default 10)\n"
 "\n"
 "Options:\n"
 "  -o, --output OUT       write to OUT ('-' = standard output)\n"
@@ -171,15 +174,20 @@ static int parse(int argc, char **argv, struct options *o)
         }
     }
     if (o->c.format == PF_CONVERT_NONE)
-        return pf_opts_usage_error(&p, "missing -f FORMAT (collapsed, pstats, text, lines)");
+        return pf_opts_usage_error(&p, "missing -f FORMAT (collapsed, pstats, text, lines, "
+                                   "markdown)");
     if (o->input == NULL)
         return pf_opts_usage_error(&p, "missing the trace file (use '-' for standard input)");
     if ((o->saw_metric || o->saw_granularity) && o->c.format != PF_CONVERT_COLLAPSED)
         return pf_opts_usage_error(&p, "--metric and --granularity apply to -f collapsed only");
     if (o->saw_max_output && o->c.format != PF_CONVERT_COLLAPSED)
         return pf_opts_usage_error(&p, "--max-output applies to -f collapsed only");
-    if ((o->saw_sort || o->saw_limit) && o->c.format != PF_CONVERT_TEXT)
-        return pf_opts_usage_error(&p, "--sort and --limit apply to -f text only");
+    if (o->saw_sort && o->c.format != PF_CONVERT_TEXT)
+        return pf_opts_usage_error(&p, "--sort applies to -f text only");
+    if (o->saw_limit && o->c.format != PF_CONVERT_TEXT && o->c.format != PF_CONVERT_MARKDOWN)
+        return pf_opts_usage_error(&p, "--limit applies to -f text and markdown only");
+    if (o->c.format == PF_CONVERT_MARKDOWN && !o->saw_limit)
+        o->c.text.limit = 10;
     if (o->output != NULL && strcmp(o->output, "-") == 0)
         o->output = NULL;
     return -1;

@@ -14,6 +14,7 @@ static const struct command {
     { "convert", pf_cmd_convert, "turn a trace into collapsed stacks, pstats, text or a line table" },
     { "svg",     pf_cmd_svg,     "render an interactive flame graph from a trace or collapsed stacks" },
     { "html",    pf_cmd_html,    "render line-annotated source from a trace" },
+    { "diff",    pf_cmd_diff,    "compare two runs: calls, time, lines and memory, with a CI gate" },
 };
 
 static void usage(FILE *out)

@@ -7,9 +7,11 @@
 #include "convert/folded.h"
 #include "convert/funcstats.h"
 #include "convert/lines.h"
+#include "convert/markdown.h"
 #include "convert/pstats.h"
 
-const char *const pf_convert_format_names[5] = { "", "collapsed", "pstats", "text", "lines" };
+const char *const pf_convert_format_names[6] = { "", "collapsed", "pstats", "text", "lines",
+                                                 "markdown" };
 const char *const pf_metric_names[6] = { "self-time",   "calls",      "alloc-bytes",
                                          "alloc-count", "peak-bytes", "exit-bytes" };
 const char *const pf_granularity_names[2] = { "function", "line" };
@@ -51,7 +53,8 @@ int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_
     if (pf_convert_check(t, o, err) < 0)
         return -1;
     pf_funcstats *fs = NULL;
-    if (o->format == PF_CONVERT_PSTATS || o->format == PF_CONVERT_TEXT) {
+    if (o->format == PF_CONVERT_PSTATS || o->format == PF_CONVERT_TEXT ||
+        o->format == PF_CONVERT_MARKDOWN) {
         fs = pf_funcstats_build(t, err);
         if (fs == NULL)
             return -1;
@@ -62,6 +65,7 @@ int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_
     case PF_CONVERT_PSTATS:    rc = pf_pstats_write(fs, out, err); break;
     case PF_CONVERT_TEXT:      rc = pf_text_write(t, fs, &o->text, out, err); break;
     case PF_CONVERT_LINES:     rc = pf_lines_write(t, out, err); break;
+    case PF_CONVERT_MARKDOWN:  rc = pf_markdown_write(t, fs, o->text.limit, out, err); break;
     default:                   rc = pf_error_set(err, PF_EUSAGE, "no format"); break;
     }
     pf_funcstats_free(fs);

@@ -17,7 +17,8 @@ enum pf_convert_format {
     PF_CONVERT_COLLAPSED,     /* folded stacks (convert/folded.h) */
     PF_CONVERT_PSTATS,        /* a cProfile/pstats marshal file (convert/pstats.h) */
     PF_CONVERT_TEXT,          /* a pstats-style table (convert/text.h) */
-    PF_CONVERT_LINES          /* per-line TSV (convert/lines.h) */
+    PF_CONVERT_LINES,         /* per-line TSV (convert/lines.h) */
+    PF_CONVERT_MARKDOWN       /* a review-sized summary (convert/markdown.h) */
 };
 
 typedef struct pf_convert_opts {
@@ -41,7 +42,7 @@ int pf_convert_check(const pf_trace *t, const pf_convert_opts *o, pf_error *err)
 int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_error *err);
 
 /* The option-value names, indexed by the enums (for the command line and messages). */
-extern const char *const pf_convert_format_names[5];   /* [0] is "" */
+extern const char *const pf_convert_format_names[6];   /* [0] is "" */
 extern const char *const pf_metric_names[6];            /* enum pf_metric */
 extern const char *const pf_granularity_names[2];       /* enum pf_granularity */
 extern const char *const pf_text_sort_names[6];         /* enum pf_text_sort */

@@ -601,6 +601,79 @@ nomem:
     return pf_error_set(err, PF_ENOMEM, NULL);
 }
 
+uint32_t pf_stacktree_child(pf_stacktree *t, uint32_t parent, const char *name, size_t len,
+                            pf_error *err)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (p->rebased || p->merge_last || parent >= t->nnodes) {
+        pf_error_set(err, PF_EUSAGE, "node-by-node building needs a name-merged tree");
+        return PF_NONE;
+    }
+    uint32_t nm = intern(t, name ? name : "", name ? len : 0);
+    uint32_t c = nm == PF_NONE ? PF_NONE : child(t, parent, nm);
+    if (c == PF_NONE)
+        pf_error_set(err, PF_ENOMEM, NULL);
+    p->npath = 0;                /* the stack loader's cached path is no longer current */
+    return c;
+}
+
+uint32_t pf_stacktree_intern(pf_stacktree *t, const char *name, size_t len)
+{
+    return intern(t, name ? name : "", name ? len : 0);
+}
+
+uint32_t pf_stacktree_child_id(pf_stacktree *t, uint32_t parent, uint32_t name, pf_error *err)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (p->rebased || p->merge_last || parent >= t->nnodes || name >= pf_strtab_count(t->names)) {
+        pf_error_set(err, PF_EUSAGE, "node-by-node building needs a name-merged tree");
+        return PF_NONE;
+    }
+    uint32_t c = child(t, parent, name);
+    if (c == PF_NONE)
+        pf_error_set(err, PF_ENOMEM, NULL);
+    p->npath = 0;
+    return c;
+}
+
+int pf_stacktree_add_self(pf_stacktree *t, uint32_t i, double count, double count2,
+                          int has_count2, pf_error *err)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (i >= t->nnodes)
+        return pf_error_set(err, PF_EUSAGE, "no node %u", i);
+    if (check_count(count, &p->sum, err) < 0 ||
+        (has_count2 && check_count(count2, &p->sum2, err) < 0))
+        return -1;
+    if (has_count2 && want_diff(t) < 0)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    t->nodes[i].self += count;
+    p->sum += count;
+    if (has_count2) {
+        t->diff[i].self2 += count2;
+        p->sum2 += count2;
+    }
+    p->finished = 0;
+    return 0;
+}
+
+int pf_stacktree_swap_counts(pf_stacktree *t, pf_error *err)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (want_diff(t) < 0)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        double s = t->nodes[i].self;
+        t->nodes[i].self = t->diff[i].self2;
+        t->diff[i].self2 = s;
+    }
+    double s = p->sum;
+    p->sum = p->sum2;
+    p->sum2 = s;
+    p->finished = 0;
+    return 0;
+}
+
 /* ---- finishing: totals, sibling order, base ------------------------------------------ */
 
 /* A string with its index, so comparators need no outside context. */

@@ -158,6 +158,32 @@ void pf_stacktree_free(pf_stacktree *t);
 int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double count,
                      double count2, int has_count2, pf_error *err);
 
+/* Node by node, for builders that copy or merge trees (diff): the child of node
+ * parent (< nnodes) named name[0..len), created when missing.  Name merging only
+ * (PF_EUSAGE for a chart or a rebased tree).  Values are added with
+ * pf_stacktree_add_self; call pf_stacktree_finish before reading totals or links.
+ * Returns the node index, or PF_NONE with err set (PF_ENOMEM, PF_EUSAGE). */
+uint32_t pf_stacktree_child(pf_stacktree *t, uint32_t parent, const char *name, size_t len,
+                            pf_error *err);
+
+/* The same with a name id of t (from pf_stacktree_intern), for builders that add many
+ * nodes of few names: no string is hashed per node. */
+uint32_t pf_stacktree_child_id(pf_stacktree *t, uint32_t parent, uint32_t name, pf_error *err);
+/* The id of name[0..len) among t's names, added if new; PF_NONE when out of memory. */
+uint32_t pf_stacktree_intern(pf_stacktree *t, const char *name, size_t len);
+
+/* Adds count (and count2, which gives the tree a second column, when has_count2) to
+ * node i's self values, with pf_stacktree_add's range checks (PF_ELIMIT) but not
+ * opts.factor.  0, or -1 with err set. */
+int pf_stacktree_add_self(pf_stacktree *t, uint32_t i, double count, double count2,
+                          int has_count2, pf_error *err);
+
+/* Swaps the two count columns of every node (the tree gets a second column if it had
+ * none: the first then becomes all zero), so a tree loaded as one column can become
+ * the second column of a differential tree.  Call pf_stacktree_finish after.  0, or
+ * -1 with err set (PF_ENOMEM). */
+int pf_stacktree_swap_counts(pf_stacktree *t, pf_error *err);
+
 /* Computes every total, links siblings in the tree's order, and applies opts.base.
  * Fails with PF_EEMPTY when no frame matches the base (the tree is then unchanged),
  * PF_ENOMEM.  Idempotent; builders below return finished trees.  Adding stacks after

@@ -352,6 +352,12 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
     const pf_svg_opts *o = s->o;
     if (grow_s(s, &s->text, &s->text_cap, nlen + 1024) < 0)
         return -1;
+    if (o->hooks && o->hooks->tooltip) {
+        memcpy(s->text, s->name, nlen);
+        s->text[nlen] = '\n';
+        o->hooks->tooltip(o->hooks->ctx, i, s->text + nlen + 1, s->text_cap - nlen - 1);
+        return 0;
+    }
     char v[96];
     double val = value_of(t, i);
     fmt_value(v, sizeof v, val, o, s->countname);
@@ -418,6 +424,8 @@ static const char *fit_name(struct svg *s, size_t nlen, double w)
 static uint32_t frame_color(struct svg *s, uint32_t i, const char *raw, size_t rawlen)
 {
     const pf_stacktree *t = s->t;
+    if (s->o->hooks && s->o->hooks->color)
+        return s->o->hooks->color(s->o->hooks->ctx, i);
     if (t->has_count2)
         return pf_palette_diff_color(pf_stacktree_total2(t, i) - t->nodes[i].total, s->maxdelta,
                                      s->o->negate);
@@ -426,10 +434,17 @@ static uint32_t frame_color(struct svg *s, uint32_t i, const char *raw, size_t r
     return pf_palette_color(s->o->palette, s->o->hash, raw, rawlen, code_file(t, i));
 }
 
+/* Room above the frames: the title, the subtitle, the legend. */
+static double top_pad(const pf_svg_opts *o)
+{
+    return o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0) +
+           (o->hooks && o->hooks->legend ? o->fontsize * 2 : 0);
+}
+
 static double row_y(struct svg *s, uint32_t depth)
 {
     const pf_svg_opts *o = s->o;
-    double top = o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0);
+    double top = top_pad(o);
     if (o->inverted)
         return top + depth * o->frame_height;
     double bottom = s->height - (o->fontsize * 2 + 10);
@@ -675,7 +690,7 @@ int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_erro
     s->minval = o->minwidth_pct ? s->total * o->minwidth / 100.0 : o->minwidth / s->scale;
     if (measure(s, err) < 0)
         return -1;
-    double ypad1 = o->fontsize * 3 + (o->subtitle ? o->fontsize * 2 : 0);
+    double ypad1 = top_pad(o);
     double ypad2 = o->fontsize * 2 + 10;
     s->height = ypad1 + ypad2 + (s->maxdepth + 1) * o->frame_height;
     double H = s->height, Wd = o->width;
@@ -781,6 +796,26 @@ int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_erro
             goto nomem;
         pf_svg_clean_name(o->subtitle, tl, s->name, s->name_cap);
         text_el(s, "subtitle", Wd / 2, o->fontsize * 4, "middle", s->name);
+    }
+    if (o->hooks && o->hooks->legend) {
+        /* the legend: a swatch and a label per entry, on one row under the titles */
+        double lx = XPAD, ly = top_pad(o) - o->fontsize * 1.2;
+        start(s, "g");
+        attr(s, "id", "legend");
+        for (const char *const *e = o->hooks->legend; e[0] && e[1]; e += 2) {
+            start(s, "rect");
+            attr_px(s, "x", lx);
+            attr_px(s, "y", ly - o->fontsize * 0.8);
+            attr_px(s, "width", o->fontsize);
+            attr_px(s, "height", o->fontsize * 0.8);
+            attr(s, "fill", e[0]);
+            attr(s, "stroke", "#888");
+            end(s);
+            text_el(s, NULL, lx + o->fontsize * 1.3, ly, NULL, e[1]);
+            lx += o->fontsize * (2.5 + 0.59 * (double)strlen(e[1]));
+        }
+        end(s);
+        W(xmlTextWriterWriteRaw(s->w, X("\n")));
     }
     text_el(s, "details", XPAD, H - ypad2 / 2, NULL, " ");
     text_el(s, "unzoom", XPAD, o->fontsize * 2, NULL, "Reset Zoom");

@@ -18,6 +18,18 @@ enum pf_svg_unit {
     PF_SVG_UNIT_US            /* values are microseconds: "1.23 ms" */
 };
 
+/* Hooks of a renderer built on this one (render/svg_diff.c, the differential graph
+ * of `pyflame-c diff`): a frame's colour, its tooltip after the name line, and a
+ * legend of (colour, label) entries drawn under the titles.  Any may be NULL. */
+typedef struct pf_svg_hooks {
+    void *ctx;
+    uint32_t (*color)(void *ctx, uint32_t node);          /* 0xRRGGBB */
+    /* Writes the tooltip's lines after the name (cap bytes, NUL-terminated, may hold
+     * '\n'); returns the length. */
+    size_t (*tooltip)(void *ctx, uint32_t node, char *buf, size_t cap);
+    const char *const *legend;   /* "#rrggbb", "label", ..., NULL */
+} pf_svg_hooks;
+
 typedef struct pf_svg_opts {
     const char *title;        /* NULL: "Flame Graph", "Icicle Graph" or "Flame Chart" */
     const char *subtitle;     /* NULL: none */
@@ -37,6 +49,7 @@ typedef struct pf_svg_opts {
     int truncate_start;       /* long names lose their start ("..tail") */
     const char *bgcolors;     /* NULL: by palette; yellow, blue, green, grey or #rrggbb */
     enum pf_svg_unit unit;
+    const pf_svg_hooks *hooks;   /* NULL: none */
 } pf_svg_opts;
 
 /* Shapes o for a trace's flame graph of metric: the unit of the tooltips, the palette

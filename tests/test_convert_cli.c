@@ -167,7 +167,8 @@ static void test_convert_bad_options_exit_2(void **state)
         { "convert -f text --sort name t.gz", "unknown sort key 'name'" },
         { "convert -f text --limit x t.gz", "--limit wants a number" },
         { "convert -f text --limit=-3 t.gz", "--limit wants a number" },
-        { "convert -f pstats --sort calls -o x t.gz", "--sort and --limit apply to -f text" },
+        { "convert -f pstats --sort calls -o x t.gz", "--sort applies to -f text only" },
+        { "convert -f lines --limit 3 t.gz", "--limit applies to -f text and markdown only" },
         { "convert -f text --metric calls t.gz", "--metric and --granularity apply" },
         { "convert -f text -o", "option '-o' needs a value" },
     };
