@@ -132,7 +132,7 @@ static void record_alloc(const struct tls_state *me, void *p, size_t size)
 {
     lock();
     if (still_recording())
-        pf_memtrack_on_alloc(tracker, p, size, me->site.node, me->site.line);
+        pf_memtrack_on_alloc(tracker, p, size, me->site.node, me->site.line, PF_MEM_PYTHON);
     unlock();
 }
 
@@ -187,10 +187,10 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
                 pf_memtrack_reattach(tracker, &old);
         } else if (me->suspended) {
             if (had)                 /* the old block is gone; the new one is not ours */
-                pf_memtrack_commit_realloc(tracker, &old, NULL, 0, 0, 0);
+                pf_memtrack_commit_realloc(tracker, &old, NULL, 0, 0, 0, PF_MEM_PYTHON);
         } else {
             pf_memtrack_commit_realloc(tracker, had ? &old : NULL, q, size,
-                                       me->site.node, me->site.line);
+                                       me->site.node, me->site.line, PF_MEM_PYTHON);
         }
     }
     unlock();
