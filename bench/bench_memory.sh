@@ -26,10 +26,11 @@ ext=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'
 probe_dir="$build/bench/memprobe"
 mkdir -p "$probe_dir"
 probe="$probe_dir/memhook_probe$ext"
-if [ ! -f "$probe" ] || [ -n "$(find collector/memhook.c collector/memtrack.c bench/memhook_probe.c \
-        collector/memhook.h collector/memtrack.h -newer "$probe" 2>/dev/null | head -1)" ]; then
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -fPIC -O2 -g -Wall -Wextra -Werror -I. -isystem "$inc" -shared \
-        -o "$probe" bench/memhook_probe.c collector/memhook.c collector/memtrack.c
+probe_src="collector/memhook.c collector/memtrack.c collector/nativehook.c collector/elfgot.c"
+if [ ! -f "$probe" ] || [ -n "$(find $probe_src bench/memhook_probe.c collector/*.h \
+        -newer "$probe" 2>/dev/null | head -1)" ]; then
+    ${CC:-cc} -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -O2 -g -Wall -Wextra -Werror -I. \
+        -isystem "$inc" -shared -o "$probe" bench/memhook_probe.c $probe_src -ldl
 fi
 
 cat > "$work/probe_run.py" <<'EOF'

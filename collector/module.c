@@ -77,19 +77,19 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
                               "root", "include", "exclude", "memory", "command", "ppid",
-                              "forked", "snapshot", "term", "clock", NULL };
+                              "forked", "snapshot", "term", "clock", "native", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0, ppid = 0;
-    int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0;
+    int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0, native = 0;
     double snapshot = 0;
     const char *ours = NULL, *command = NULL, *clock = NULL;
     PyObject *root = NULL;           /* borrowed */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpz:start", kwlist, &path, &meta,
-                                     &limit, &defer, &floor, &ours, &lines, &root, &include,
-                                     &exclude, &memory, &command, &ppid, &forked, &snapshot,
-                                     &term, &clock))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpzp:start", kwlist, &path,
+                                     &meta, &limit, &defer, &floor, &ours, &lines, &root,
+                                     &include, &exclude, &memory, &command, &ppid, &forked,
+                                     &snapshot, &term, &clock, &native))
         return NULL;
     int cpu = clock != NULL && strcmp(clock, "cpu") == 0;
     if (clock != NULL && !cpu && strcmp(clock, "wall") != 0) {
@@ -112,7 +112,8 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     modstate *st = state_of(mod);
     pf_session_config cfg = {
         .path = path, .limit = (size_t)limit, .meta = meta == Py_None ? NULL : meta,
-        .ours = ours, .lines = lines, .memory = memory && !floor, .cpu = cpu, .root = root,
+        .ours = ours, .lines = lines, .memory = memory && !floor, .native = native, .cpu = cpu,
+        .root = root,
         .include = include, .exclude = exclude, .main_ident = st->main_ident,
         .tstate_type = st->tstate_type, .native_is_ours = native_is_ours,
         .command = command, .ppid = ppid, .process_flags = forked ? PF_PROC_FORKED : 0,
@@ -132,7 +133,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     }
     /* Last, so that none of the setup above is charged to the program.  The thread
      * state created by the install publishes its site from now on. */
-    if (s->memory && pf_memhook_start() < 0) {
+    if (s->memory && pf_memhook_start(s->native) < 0) {
         pf_hook_forget();
         pf_session_free(s);
         return NULL;
