@@ -18,6 +18,7 @@
 #include "collector/hook.h"
 #include "collector/memhook.h"
 #include "collector/names.h"
+#include "collector/nativehook.h"
 #include "collector/session.h"
 #include "collector/snapshot.h"
 #include "formats/alloc.h"
@@ -205,13 +206,14 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
         } else {
             struct stat st;
             long long size = stat(s->path, &st) == 0 ? (long long)st.st_size : -1;
-            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K,s:O,s:I}", "path", s->path,
+            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K,s:K,s:O,s:I}", "path", s->path,
                                 "size", size, "calls", (unsigned long long)calls,
                                 "oom", t->meta.flags & PF_FLAG_OUT_OF_MEMORY ? Py_True : Py_False,
                                 "nodes", (unsigned long long)t->nnodes,
                                 "profiler_bytes", (unsigned long long)t->meta.profiler_bytes,
                                 "threads", (unsigned int)t->nthreads,
                                 "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes,
+                                "peak_native_bytes", (unsigned long long)t->meta.peak_native_bytes,
                                 "lines", t->meta.modes & PF_MODE_LINES ? Py_True : Py_False,
                                 "lines_selected", (unsigned int)s->lines_selected);
             /* when recording stopped because of a hook of the program (meta.gaps) */
@@ -227,6 +229,16 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
             if (gaps == NULL || PyDict_SetItemString(res, "gaps", gaps) < 0)
                 Py_CLEAR(res);
             Py_XDECREF(gaps);
+            /* with native memory: what the native hooks patched (objects, slots, refused) */
+            if (res != NULL && s->native) {
+                pf_nativehook_stats ns;
+                pf_nativehook_get_stats(&ns);
+                PyObject *nd = Py_BuildValue("{s:I,s:I,s:I}", "objects", ns.objects,
+                                             "slots", ns.slots, "refused", ns.refused);
+                if (nd == NULL || PyDict_SetItemString(res, "native", nd) < 0)
+                    Py_CLEAR(res);
+                Py_XDECREF(nd);
+            }
         }
         pf_trace_free(t);
     }
@@ -319,6 +331,7 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "total_calls", PyLong_FromUnsignedLongLong(m->total_calls)) < 0
         || set_item(meta, "profiler_bytes", PyLong_FromUnsignedLongLong(m->profiler_bytes)) < 0
         || set_item(meta, "peak_live_bytes", PyLong_FromUnsignedLongLong(m->peak_live_bytes)) < 0
+        || set_item(meta, "peak_native_bytes", PyLong_FromUnsignedLongLong(m->peak_native_bytes)) < 0
         || set_item(meta, "exit_code", m->exit_code == PF_EXIT_UNKNOWN ? Py_NewRef(Py_None)
                                                                       : PyLong_FromLong(m->exit_code)) < 0
         || set_item(meta, "exit_signal", PyLong_FromUnsignedLong(m->exit_signal)) < 0)
@@ -471,7 +484,7 @@ static PyMethodDef methods[] = {
     { "start", (PyCFunction)(void (*)(void))m_start, METH_VARARGS | METH_KEYWORDS,
       "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
       "      root=None, include=None, exclude=None, memory=False, command=None, ppid=0,\n"
-      "      forked=False, snapshot=0.0, term=False)\n"
+      "      forked=False, snapshot=0.0, term=False, clock=None, native=False)\n"
       "Starts recording every thread; the trace goes to path at stop().  root: the program's\n"
       "own code for lines, a str or a list of str (folders ending in '/', or files).  command:\n"
       "write a process record (ppid, forked).  snapshot: write what was recorded to path every\n"
@@ -481,8 +494,9 @@ static PyMethodDef methods[] = {
     { "stop", (PyCFunction)(void (*)(void))m_stop, METH_VARARGS | METH_KEYWORDS,
       "stop(exit_code=None) -> dict: stops recording, writes the trace (with the process's\n"
       "exit status, when known), returns a summary (path, size, calls, oom, nodes,\n"
-      "profiler_bytes, threads, peak_live_bytes, gaps, lines: the trace has line mode,\n"
-      "lines_selected: code objects whose lines were recorded)." },
+      "profiler_bytes, threads, peak_live_bytes, peak_native_bytes, gaps, lines: the trace\n"
+      "has line mode, lines_selected: code objects whose lines were recorded, native: with\n"
+      "native memory, the objects and slots the native hooks patched and the slots refused)." },
     { "mark", m_mark, METH_O,
       "mark(code): records the lines of code (the profile decorator); no-op when not collecting." },
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },
