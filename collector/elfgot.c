@@ -37,16 +37,35 @@ void pf_elfgot_from_phdr(pf_elfgot_obj *o, const struct dl_phdr_info *info)
     o->name = info->dlpi_name ? info->dlpi_name : "";
 }
 
-int pf_elfgot_contains(const pf_elfgot_obj *o, uintptr_t addr, size_t len, int exec)
+/* The PT_LOAD segment (executable only if exec) holding address a, or NULL. */
+static const ElfW(Phdr) *segment_at(const pf_elfgot_obj *o, uintptr_t a, int exec)
 {
-    if (len > UINTPTR_MAX - addr)
-        return 0;
     for (size_t i = 0; i < o->phnum; i++) {
         const ElfW(Phdr) *ph = &o->phdr[i];
         if (ph->p_type != PT_LOAD || (exec && !(ph->p_flags & PF_X)))
             continue;
         uintptr_t lo = o->base + (uintptr_t)ph->p_vaddr;
-        if (addr >= lo && addr - lo <= ph->p_memsz && len <= ph->p_memsz - (addr - lo))
+        if (a >= lo && a - lo < ph->p_memsz)
+            return ph;
+    }
+    return NULL;
+}
+
+int pf_elfgot_contains(const pf_elfgot_obj *o, uintptr_t addr, size_t len, int exec)
+{
+    if (len == 0)
+        len = 1;                     /* an empty range: its address must still be inside */
+    if (len > UINTPTR_MAX - addr)
+        return 0;
+    uintptr_t end = addr + len;
+    /* A range may span adjacent segments (patchelf puts a grown string table right before
+     * the first one): step from segment to segment, each ending further on. */
+    for (size_t steps = 0; steps < o->phnum; steps++) {
+        const ElfW(Phdr) *ph = segment_at(o, addr, exec);
+        if (ph == NULL)
+            return 0;
+        addr = o->base + (uintptr_t)ph->p_vaddr + (uintptr_t)ph->p_memsz;
+        if (addr >= end)
             return 1;
     }
     return 0;

@@ -69,8 +69,8 @@ typedef struct pf_elfgot_reloc {
 int pf_elfgot_scan(const pf_elfgot_obj *o, int (*visit)(void *ctx, const pf_elfgot_reloc *r),
                    void *ctx);
 
-/* 1 if [addr, addr + len) lies inside one of o's PT_LOAD segments (executable ones only
- * when exec is nonzero), else 0. */
+/* 1 if [addr, addr + len) lies inside o's PT_LOAD segments (executable ones only when exec
+ * is nonzero), one or several adjacent ones, else 0.  len 0 counts as 1. */
 int pf_elfgot_contains(const pf_elfgot_obj *o, uintptr_t addr, size_t len, int exec);
 
 /* Stores value into slot (one of o's slots) atomically.  When the slot lies in the part of

@@ -338,6 +338,40 @@ static void test_elfgot_refuses_malformed_objects_whole(void **state)
     }
 }
 
+/* Tables may span adjacent segments (patchelf'd executables: the string table grown
+ * into a segment of its own right before the first one), never a gap between them. */
+static void test_elfgot_tables_may_span_adjacent_segments(void **state)
+{
+    (void)state;
+    build();
+    static ElfW(Phdr) split[3];
+    uintptr_t cut = (uintptr_t)img.str + 8;      /* the string table straddles the cut */
+    memset(split, 0, sizeof split);
+    split[0].p_type = PT_LOAD;
+    split[0].p_vaddr = (uintptr_t)&img;
+    split[0].p_memsz = cut - (uintptr_t)&img;
+    split[1].p_type = PT_LOAD;
+    split[1].p_vaddr = cut;
+    split[1].p_memsz = (uintptr_t)&img + sizeof img - cut;
+    split[2] = phdr[1];                          /* PT_DYNAMIC */
+    obj.phdr = split;
+    obj.phnum = 3;
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(pf_elfgot_scan(&obj, record, &s), 0);
+    assert_int_equal(s.n, 3);
+    assert_true(pf_elfgot_contains(&obj, (uintptr_t)&img, sizeof img, 0));
+    assert_false(pf_elfgot_contains(&obj, (uintptr_t)&img, sizeof img + 1, 0));
+    /* a one-byte hole at the cut: the string table is no longer inside */
+    split[1].p_vaddr = cut + 1;
+    split[1].p_memsz -= 1;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(pf_elfgot_scan(&obj, record, &s), -1);
+    assert_int_equal(s.n, 0);
+    assert_false(pf_elfgot_contains(&obj, cut - 1, 2, 0));
+    assert_true(pf_elfgot_contains(&obj, cut + 1, 2, 0));
+}
+
 /* Unrelocated dynamic-section pointers (a loader that does not rebase them in place)
  * are rebased by the load bias. */
 static void test_elfgot_rebases_unrelocated_pointers(void **state)
@@ -374,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_elfgot_synthetic_object_visits_exactly_the_import_slots),
         cmocka_unit_test(test_elfgot_refuses_malformed_objects_whole),
         cmocka_unit_test(test_elfgot_rebases_unrelocated_pointers),
+        cmocka_unit_test(test_elfgot_tables_may_span_adjacent_segments),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
