@@ -6,7 +6,8 @@
  * dlsym(RTLD_DEFAULT): what the program's own calls bind to (libc's malloc, or an
  * interposed one: ASan's, a preloaded jemalloc).  If that address is an executable's
  * canonical PLT entry (non-PIE code took the function's address, so its PLT stub is the
- * function's address program-wide), the hooks call libc's definition instead.
+ * function's address program-wide), the hooks call the definition that stub reaches
+ * (see resolve).
  *
  * A sync walks the loaded objects (dl_iterate_phdr) and patches the ones it has not seen:
  *   1. Inside the walk (the loader's list lock is held, so no object can go away), each
@@ -444,7 +445,38 @@ static const struct sym *find_sym(const char *name)
 
 static int resolved;
 
-/* Resolves the real functions (once).  0, or -1 with why filled. */
+/* The main program (dl_iterate_phdr lists it first; it is never unloaded). */
+static int first_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    pf_elfgot_from_phdr(data, info);
+    return 1;
+}
+
+struct bound_ctx {
+    const pf_elfgot_obj *o;
+    const char *name;
+    void *value;
+};
+
+static int find_bound(void *ctx, const pf_elfgot_reloc *r)
+{
+    struct bound_ctx *b = ctx;
+    if (r->kind != PF_ELFGOT_PLT || strcmp(r->name, b->name) != 0)
+        return 0;
+    void *v = __atomic_load_n(r->slot, __ATOMIC_ACQUIRE);
+    if (v != NULL && !pf_elfgot_contains(b->o, (uintptr_t)v, 1, 0))
+        b->value = v;                /* bound (not the lazy stub) */
+    return 1;
+}
+
+/* Resolves the real functions (once).  0, or -1 with why filled.
+ *
+ * For a canonical PLT entry p of the main program, the definition its calls reach is
+ * what the program's own PLT slot of that name was bound to (libc's function, or an
+ * interposer's preloaded before libc: libasan's malloc under ASan): that is what every
+ * other object's PLT slot holds too.  If the program has not called it yet (slot still
+ * lazy), libc's definition stands in. */
 static int resolve(char *why, size_t whylen)
 {
     if (resolved)
@@ -454,6 +486,9 @@ static int resolve(char *why, size_t whylen)
     void *libc = NULL;
     if (dladdr((void *)gnu_get_libc_version, &di) && di.dli_fname)
         libc = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);   /* kept: libc stays */
+    pf_elfgot_obj prog;
+    memset(&prog, 0, sizeof prog);
+    dl_iterate_phdr(first_object, &prog);
     for (size_t i = 0; i < NSYMS; i++) {
         struct sym *s = &syms[i];
         void *p = dlsym(RTLD_DEFAULT, s->name);
@@ -468,9 +503,12 @@ static int resolve(char *why, size_t whylen)
         void *target = p;
         const ElfW(Sym) *es = NULL;
         if (dladdr1(p, &di, (void **)&es, RTLD_DL_SYMENT) && es != NULL
-            && es->st_shndx == SHN_UNDEF && libc != NULL) {
+            && es->st_shndx == SHN_UNDEF) {
             /* an executable's canonical PLT entry: call the definition directly */
-            void *def = dlsym(libc, s->name);
+            struct bound_ctx b = { &prog, s->name, NULL };
+            if (prog.phdr != NULL)
+                pf_elfgot_scan(&prog, find_bound, &b);
+            void *def = b.value ? b.value : libc ? dlsym(libc, s->name) : NULL;
             if (def != NULL) {
                 s->accept[1] = def;
                 target = def;
