@@ -198,15 +198,16 @@ static int hook_posix_memalign(void **out, size_t align, size_t n)
     return rc;
 }
 
-/* realloc (k == 0) or reallocarray(p, k, m) of n bytes in all, with the bookkeeping of
- * memhook_core.h around the real call.  A NULL result for n == 0 means the block was
- * freed, not that the call failed (glibc's realloc(p, 0)). */
-static void *realloc_hooked(struct pf_mh_tls *me, void *p, size_t k, size_t m, size_t n)
+/* realloc(p, n), or with array reallocarray(p, k, m) of n = k * m bytes, with the
+ * bookkeeping of memhook_core.h around the real call.  A NULL result for n == 0 means
+ * the block was freed, not that the call failed (glibc's realloc(p, 0)). */
+static void *realloc_hooked(struct pf_mh_tls *me, void *p, size_t n, int array, size_t k,
+                            size_t m)
 {
     me->busy++;
     pf_memtrack_block old;
     int had = pf_mh_realloc_begin(p, &old);
-    void *q = k ? real.reallocarray(p, k, m) : real.realloc(p, n);
+    void *q = array ? real.reallocarray(p, k, m) : real.realloc(p, n);
     int e = errno;
     pf_mh_realloc_end(me, had, &old, q, n, p != NULL && n == 0 && q == NULL, PF_MEM_NATIVE);
     errno = e;
@@ -219,16 +220,16 @@ static void *hook_realloc(void *p, size_t n)
     struct pf_mh_tls *me = &pf_mh_tls;
     if (!pf_mh_want(me))
         return real.realloc(p, n);
-    return realloc_hooked(me, p, 0, 0, n);
+    return realloc_hooked(me, p, n, 0, 0, 0);
 }
 
 static void *hook_reallocarray(void *p, size_t k, size_t m)
 {
     struct pf_mh_tls *me = &pf_mh_tls;
     size_t n;
-    if (!pf_mh_want(me) || k == 0 || __builtin_mul_overflow(k, m, &n))
+    if (!pf_mh_want(me) || __builtin_mul_overflow(k, m, &n))
         return real.reallocarray(p, k, m);   /* an overflow fails and leaves p alone */
-    return realloc_hooked(me, p, k, m, n);
+    return realloc_hooked(me, p, n, 1, k, m);
 }
 
 /* Forgets block p before the real free can give its address to another thread. */
@@ -928,11 +929,15 @@ void pf_nativehook_uninstall(void)
         if (__atomic_load_n(r->slot, __ATOMIC_ACQUIRE) == r->hook)
             pf_elfgot_write(&objs[r->obj].o, r->slot, r->old);
     }
-    nrecs = 0;
+    free(recs);
+    recs = NULL;
+    nrecs = cap_recs = 0;
     for (size_t i = 0; i < nobjs; i++)
         if (objs[i].handle != NULL)
             dlclose(objs[i].handle);
-    nobjs = 0;
+    free(objs);
+    objs = NULL;
+    nobjs = cap_objs = 0;
     seen_any = 0;
     pthread_mutex_unlock(&mu);
 }

@@ -1,10 +1,10 @@
 """test_native_memory.py: `pyflame-c collect --memory` tracks native allocations.
 
 A small C library, built here with cc, allocates through every hooked function (malloc,
-calloc, realloc, posix_memalign, aligned_alloc, memalign, free, anonymous mmap, munmap
-of a head and of a hole, mremap), from a Python thread, from a thread it creates
-itself, and from a plugin it dlopen()s by bare name through its own RUNPATH after
-recording started; it reports buffers with PyTraceMalloc_Track/Untrack, one of them
+calloc, realloc and realloc(p, 0) that frees, reallocarray, posix_memalign,
+aligned_alloc, memalign, free, anonymous mmap, munmap of a head and of a hole, mremap),
+from a Python thread, from a thread it creates itself, and from a plugin it dlopen()s
+by bare name through its own RUNPATH after recording started; it reports buffers with PyTraceMalloc_Track/Untrack, one of them
 already seen as a malloc.  The program loads it with ctypes after recording started.
 Checked, per line of the program (convert -f lines, inclusive like every line value):
 bytes still live at exit, bytes live at the peak, allocated bytes, within SLACK of the
@@ -54,6 +54,12 @@ static void touch(void *p, size_t n) { if (p) memset(p, 0x5a, n); }
 void *nat_malloc(size_t n) { void *p = malloc(n); touch(p, n); return p; }
 void *nat_calloc(size_t k, size_t n) { return calloc(k, n); }
 void *nat_realloc(void *p, size_t n) { void *q = realloc(p, n); touch(q, n); return q; }
+void *nat_reallocarray(void *p, size_t k, size_t n)
+{
+    void *q = reallocarray(p, k, n);
+    touch(q, k * n);
+    return q;
+}
 void *nat_posix_memalign(size_t n) { void *p = NULL; return posix_memalign(&p, 4096, n) ? NULL : p; }
 void *nat_aligned_alloc(size_t n) { return aligned_alloc(64, n); }
 void *nat_memalign(size_t n) { return memalign(256, n); }
@@ -107,7 +113,8 @@ import ctypes, os, sys, threading
 lib = ctypes.CDLL(sys.argv[1])
 V, S, I = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
 for name, res, args in [("nat_malloc", V, [S]), ("nat_calloc", V, [S, S]),
-                        ("nat_realloc", V, [V, S]), ("nat_posix_memalign", V, [S]),
+                        ("nat_realloc", V, [V, S]), ("nat_reallocarray", V, [V, S, S]),
+                        ("nat_posix_memalign", V, [S]),
                         ("nat_aligned_alloc", V, [S]), ("nat_memalign", V, [S]),
                         ("nat_free", None, [V]), ("nat_mmap", V, [S]), ("nat_munmap", I, [V, S]),
                         ("nat_mremap", V, [V, S, S]), ("nat_thread_malloc", V, [S]),
@@ -130,6 +137,9 @@ def main():
     KEEP.append(lib.nat_calloc(3, MiB))                      # tag calloc
     p = lib.nat_malloc(1 * MiB)                              # tag realloc_from
     KEEP.append(lib.nat_realloc(p, 5 * MiB))                 # tag realloc_to
+    z = lib.nat_malloc(2 * MiB)                              # tag realloc_zero_from
+    lib.nat_realloc(z, 0)                                    # tag realloc_zero (frees)
+    KEEP.append(lib.nat_reallocarray(None, 1024, 1024))      # tag reallocarray
     KEEP.append(lib.nat_posix_memalign(2 * MiB))             # tag posix_memalign
     KEEP.append(lib.nat_aligned_alloc(MiB))                  # tag aligned_alloc
     KEEP.append(lib.nat_memalign(MiB))                       # tag memalign
@@ -162,6 +172,9 @@ EXPECT = {
     "calloc": (3 * MIB, 3 * MIB, 3 * MIB),
     "realloc_from": (0, 0, 1 * MIB),
     "realloc_to": (5 * MIB, 5 * MIB, 5 * MIB),
+    "realloc_zero_from": (0, 0, 2 * MIB),
+    "realloc_zero": (0, 0, 0),
+    "reallocarray": (MIB, MIB, MIB),
     "posix_memalign": (2 * MIB, 2 * MIB, 2 * MIB),
     "aligned_alloc": (MIB, MIB, MIB),
     "memalign": (MIB, MIB, MIB),
@@ -180,7 +193,7 @@ EXPECT = {
     "temp": (0, 32 * MIB, 32 * MIB),
     "free": (0, 0, 0),
 }
-KEPT = 8 + 3 + 5 + 2 + 1 + 1 + 2 + 6 + 6 + 7 + 5 + 2 + 3      # MiB live at the end
+KEPT = 8 + 3 + 5 + 1 + 2 + 1 + 1 + 2 + 6 + 6 + 7 + 5 + 2 + 3  # MiB live at the end
 
 
 def run(cmd, **kw):
@@ -192,7 +205,7 @@ def tags(src):
     out = {}
     for no, line in enumerate(src.splitlines(), 1):
         if "# tag " in line:
-            out[line.split("# tag ")[1].strip()] = no
+            out[line.split("# tag ")[1].split()[0]] = no
     return out
 
 
