@@ -135,9 +135,31 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     /* Last, so that none of the setup above is charged to the program.  The thread
      * state created by the install publishes its site from now on. */
     if (s->memory && pf_memhook_start(s->native) < 0) {
-        pf_hook_forget();
-        pf_session_free(s);
-        return NULL;
+        /* Under collect (a process record), a machine where native tracking cannot work
+         * still runs the program, with CPython's allocators only, and says so; through
+         * the API the caller gets the error (and can ask for memory="python"). */
+        if (!(s->native && command != NULL && PyErr_ExceptionMatches(PyExc_RuntimeError))) {
+            pf_hook_forget();
+            pf_session_free(s);
+            return NULL;
+        }
+        PyObject *type, *value, *tb;              /* new refs */
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *msg = value ? PyObject_Str(value) : NULL;   /* new ref */
+        const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
+        PyErr_Clear();
+        fprintf(stderr, "pyflame-c: warning: %s; recording Python's allocators only\n",
+                text ? text : "cannot track native memory");
+        Py_XDECREF(msg);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        s->native = 0;
+        if (pf_memhook_start(0) < 0) {
+            pf_hook_forget();
+            pf_session_free(s);
+            return NULL;
+        }
     }
     if (snapshot > 0 && pf_snapshot_start(s, snapshot, term) < 0) {
         pf_memhook_stop();
