@@ -4,9 +4,10 @@
  * memtrack with the calling thread's current site.  Interface and integration: memhook.h.
  *
  * Concurrency.  MEM/OBJ hooks run with the GIL, RAW hooks may not (PyMem_RawMalloc is
- * used by threads that released the GIL), so memtrack is guarded by a spinlock taken
+ * used by threads that released the GIL) and native hooks often do not (C code that
+ * released it, threads of C libraries), so memtrack is guarded by a spinlock taken
  * around table updates only, never around the real allocator call.  Uncontended it is
- * one atomic exchange per event; contention happens only against a RAW call made without
+ * one atomic exchange per event; contention happens only against a call made without
  * the GIL, and such critical sections are short (no system call unless a table grows).
  * A thread that spins long yields the CPU.
  *
@@ -77,10 +78,9 @@ void pf_mh_lock_slow(void)
     }
 }
 
-
 /* fork() while another thread holds the lock would leave it held forever in the child:
- * take it around fork.  pf_mh_tls.busy keeps allocations made by other fork handlers in this
- * thread from waiting on the lock we hold. */
+ * take it around fork.  pf_mh_tls.busy keeps allocations made by other fork handlers in
+ * this thread from waiting on the lock we hold. */
 static void atfork_prepare(void)
 {
     pf_mh_tls.busy++;
