@@ -96,7 +96,10 @@ $(BUILD)/tests/%: tests/%.c $(LIBS)
 # The collector's calling-context tree is plain C (no Python.h): test_cct links its object.
 $(BUILD)/tests/test_cct: TEST_OBJS = $(BUILD)/obj/collector/cct.o
 $(BUILD)/tests/test_cct: $(BUILD)/obj/collector/cct.o
-# So is its RSS sample buffer (collector/rss.c).
+# So are the ELF relocation scanner (collector/elfgot.c, run on the test binary itself)
+# and the RSS sample buffer (collector/rss.c).
+$(BUILD)/tests/test_elfgot: TEST_OBJS = $(BUILD)/obj/collector/elfgot.o
+$(BUILD)/tests/test_elfgot: $(BUILD)/obj/collector/elfgot.o
 $(BUILD)/tests/test_rss: TEST_OBJS = $(BUILD)/obj/collector/rss.o
 $(BUILD)/tests/test_rss: $(BUILD)/obj/collector/rss.o
 

@@ -5,13 +5,25 @@
 # noise hits all of them alike, and prints medians of CPU time (user+sys; the machine is
 # shared, wall time is shown too) and of peak RSS:
 #   plain        python3 W
-#   tm1, tm25    python3 -X tracemalloc=1 / =25 W
-#   mprof        python3 -m memory_profiler W, main() decorated (BENCH_DECORATE=top)
-#   memhook      the pyflame-c allocator hooks alone (bench/memhook_probe.c), no call collector
-#   pyflame-c    pyflame-c collect --memory W: calls, lines and memory in one run, full call paths
-# Targets checked and printed: pyflame-c's overhead <= 0.5x tracemalloc=25's, and its memory
-# per live tracked object (extra peak RSS over plain / peak live blocks) <= tracemalloc=1's.
-# Interpreter: BENCH_PYTHON (default /usr/bin/python3, where Debian's memory_profiler lives).
+#   tm1, tm25    python3 -X tracemalloc=1 / =25 W (tracemalloc sees numpy's buffers through
+#                PyTraceMalloc_Track, other native allocations not)
+#   mprof        python3 -m memory_profiler W, main() decorated (BENCH_DECORATE=top; only for
+#                workloads with the decorator preamble)
+#   memhook      the pyflame-c allocator hooks alone (bench/memhook_probe.c), no call collector:
+#                CPython's domains only
+#   memhook-nat  the same with the native hooks (every object's malloc & co., mmap)
+#   pyflame-py   pyflame-c collect --memory=python W: calls, lines and CPython's allocators
+#   pyflame-nat  pyflame-c collect --memory W: calls, lines and every allocation, Python or native
+# Targets checked and printed: pyflame-py's overhead <= 0.5x tracemalloc=25's, and its memory
+# per live tracked object (extra peak RSS over plain / peak live blocks) <= tracemalloc=1's;
+# pyflame-nat's overhead (native tracking, with calls and lines) <= tracemalloc=1's.
+#   memray, memray-py  only with BENCH_MEMRAY=/path/to/memray (an install of bloomberg/memray
+#                for the same interpreter; this script does not build it): `memray run` (its
+#                native allocators, no pymalloc) and with --trace-python-allocators
+# Workloads: BENCH_WORKLOADS, default d_alloc, bigcomp, textstats and, when numpy is
+# importable, bench/workloads/np_arrays.py.
+# Interpreter: BENCH_PYTHON (default /usr/bin/python3, where Debian's memory_profiler and
+# numpy live).
 set -eu
 build=${1:-build}
 py=${BENCH_PYTHON:-/usr/bin/python3}
@@ -26,19 +38,20 @@ ext=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'
 probe_dir="$build/bench/memprobe"
 mkdir -p "$probe_dir"
 probe="$probe_dir/memhook_probe$ext"
-if [ ! -f "$probe" ] || [ -n "$(find collector/memhook.c collector/memtrack.c bench/memhook_probe.c \
-        collector/memhook.h collector/memtrack.h -newer "$probe" 2>/dev/null | head -1)" ]; then
-    ${CC:-cc} -std=c11 -D_GNU_SOURCE -fPIC -O2 -g -Wall -Wextra -Werror -I. -isystem "$inc" -shared \
-        -o "$probe" bench/memhook_probe.c collector/memhook.c collector/memtrack.c
+probe_src="collector/memhook.c collector/memtrack.c collector/nativehook.c collector/elfgot.c"
+if [ ! -f "$probe" ] || [ -n "$(find $probe_src bench/memhook_probe.c collector/*.h \
+        -newer "$probe" 2>/dev/null | head -1)" ]; then
+    ${CC:-cc} -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -O2 -g -Wall -Wextra -Werror -I. \
+        -isystem "$inc" -shared -o "$probe" bench/memhook_probe.c $probe_src -ldl
 fi
 
 cat > "$work/probe_run.py" <<'EOF'
 import json, runpy, sys
 sys.path.insert(0, sys.argv[1])
 import memhook_probe
-out, prog = sys.argv[2], sys.argv[3]
-sys.argv = sys.argv[3:]
-memhook_probe.start()
+out, native, prog = sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+sys.argv = sys.argv[4:]
+memhook_probe.start(native)
 try:
     runpy.run_path(prog, run_name="__main__")
 finally:
@@ -48,6 +61,7 @@ finally:
 EOF
 
 workloads="../shared/bench/workloads/d_alloc.py samples/bigcomp.py samples/textstats.py"
+"$py" -c "import numpy" 2>/dev/null && workloads="$workloads bench/workloads/np_arrays.py"
 [ -n "${BENCH_WORKLOADS:-}" ] && workloads=$BENCH_WORKLOADS
 
 "$py" - "$root" "$build" "$py" "$runs" "$work" "$probe_dir" $workloads <<'EOF'
@@ -58,7 +72,7 @@ runs = int(runs)
 workloads = sys.argv[7:]
 pyflame = os.path.join(os.path.abspath(build), "pyflame-c")
 probe_run = os.path.join(work, "probe_run.py")
-probe_json = os.path.join(work, "probe.json")
+probe_json = os.path.join(work, "probe.json.")
 
 
 def have_memory_profiler():
@@ -82,12 +96,23 @@ def tools(w):
     t = [("plain", [py, w], {}),
          ("tm1", [py, "-X", "tracemalloc=1", w], {}),
          ("tm25", [py, "-X", "tracemalloc=25", w], {})]
-    if have_memory_profiler():
+    with open(w) as f:
+        decorated = "BENCH_DECORATE" in f.read()
+    if decorated and have_memory_profiler():
         t.append(("mprof", [py, "-m", "memory_profiler", w], {"BENCH_DECORATE": "top"}))
-    t.append(("memhook", [py, probe_run, os.path.abspath(probe_dir), probe_json, w], {}))
+    for name, native in (("memhook", "0"), ("memhook-nat", "1")):
+        t.append((name, [py, probe_run, os.path.abspath(probe_dir), probe_json + name, native,
+                         w], {}))
     if PYFLAME_NOTE is None:
-        t.append(("pyflame-c", [pyflame, "collect", "-q", "--memory", "--python", py, "-o",
-                                os.path.join(work, "trace.gz"), w], {}))
+        for name, mode in (("pyflame-py", "--memory=python"), ("pyflame-nat", "--memory")):
+            t.append((name, [pyflame, "collect", "-q", mode, "--python", py, "-o",
+                             os.path.join(work, "trace.gz"), w], {}))
+    memray = os.environ.get("BENCH_MEMRAY")
+    if memray:
+        out = os.path.join(work, "memray.bin")
+        t.append(("memray", [memray, "run", "-q", "-f", "-o", out, w], {}))
+        t.append(("memray-py", [memray, "run", "-q", "-f", "--trace-python-allocators", "-o",
+                                out, w], {}))
     return t
 
 
@@ -115,38 +140,54 @@ failed_targets = []
 for w in workloads:
     ts = tools(w)
     res = {name: [] for name, _, _ in ts}
-    probe_totals = None
+    probe_totals = {}
     for _ in range(runs):
         for name, cmd, env in ts:
             res[name].append(measure(cmd, env))
-            if name == "memhook":
-                with open(probe_json) as f:
-                    probe_totals = json.load(f)
+            if name.startswith("memhook"):
+                with open(probe_json + name) as f:
+                    probe_totals[name] = json.load(f)
     med = {n: tuple(statistics.median(x[i] for x in v) for i in range(3)) for n, v in res.items()}
-    blocks = probe_totals["peak_live_blocks"] if probe_totals else 0
-    print("\n== %s   (peak live blocks %d, peak live bytes %.1f MiB, allocations %d)"
-          % (os.path.basename(w), blocks, probe_totals["peak_live_bytes"] / 2**20,
-             probe_totals["alloc_count"]))
-    print("%-10s %8s %7s %8s %10s %8s" % ("tool", "cpu s", "x", "wall s", "peak RSS", "B/obj"))
-    c0, _, r0 = med["plain"]
+    pt, nt = probe_totals["memhook"], probe_totals["memhook-nat"]
+    blocks = {n: (nt if n.endswith("-nat") else pt)["peak_live_blocks"] for n in med}
+    print("\n== %s   (peak live blocks %d, peak live bytes %.1f MiB, allocations %d; with "
+          "native: %d, %.1f MiB, %d)" % (os.path.basename(w), pt["peak_live_blocks"],
+                                        pt["peak_live_bytes"] / 2**20, pt["alloc_count"],
+                                        nt["peak_live_blocks"], nt["peak_live_bytes"] / 2**20,
+                                        nt["alloc_count"]))
+    print("%-12s %8s %7s %8s %10s %8s" % ("tool", "cpu s", "x", "wall s", "peak RSS", "B/obj"))
+    c0, w0, r0 = med["plain"]
     for n, (c, wall, rss) in med.items():
-        per = "" if n == "plain" or not blocks else "%.1f" % ((rss - r0) / blocks)
-        print("%-10s %8.2f %7.2f %8.2f %8.1f MB %8s" % (n, c, c / c0, wall, rss / 1e6, per))
-    print("memhook tracker: %.1f bytes of its own per peak live block (its peak %.1f MB)"
-          % (probe_totals["profiler_peak_bytes"] / max(blocks, 1),
-             probe_totals["profiler_peak_bytes"] / 1e6))
-    over = lambda n: med[n][0] - c0
-    for n in ("memhook", "pyflame-c"):
+        per = "" if n == "plain" or not blocks[n] else "%.1f" % ((rss - r0) / blocks[n])
+        print("%-12s %8.2f %7.2f %8.2f %8.1f MB %8s" % (n, c, c / c0, wall, rss / 1e6, per))
+    for n in ("memhook", "memhook-nat"):
+        t = probe_totals[n]
+        print("%s tracker: %.1f bytes of its own per peak live block (its peak %.1f MB)"
+              % (n, t["profiler_peak_bytes"] / max(t["peak_live_blocks"], 1),
+                 t["profiler_peak_bytes"] / 1e6))
+    over = lambda n, i=0: med[n][i] - med["plain"][i]
+    for n in ("memhook", "pyflame-py"):
         if n not in med:
             continue
         ratio = over(n) / over("tm25") if over("tm25") > 0 else float("nan")
-        mem_ours = (med[n][2] - r0) / max(blocks, 1)
-        mem_tm1 = (med["tm1"][2] - r0) / max(blocks, 1)
+        mem_ours = (med[n][2] - r0) / max(blocks[n], 1)
+        mem_tm1 = (med["tm1"][2] - r0) / max(blocks[n], 1)
         ok1, ok2 = ratio <= 0.5, mem_ours <= mem_tm1
-        print("target %-9s overhead / tm25 overhead = %.2f (<= 0.5: %s); B/obj %.1f vs tm1 %.1f (%s)"
+        print("target %-11s overhead / tm25 overhead = %.2f (<= 0.5: %s); B/obj %.1f vs tm1 %.1f (%s)"
               % (n, ratio, "ok" if ok1 else "MISSED", mem_ours, mem_tm1, "ok" if ok2 else "MISSED"))
-        if n == "pyflame-c" and not (ok1 and ok2):
+        if n == "pyflame-py" and not (ok1 and ok2):
             failed_targets.append(os.path.basename(w))
+    for n in ("memhook-nat", "pyflame-nat"):
+        if n not in med:
+            continue
+        # the native hooks against tracemalloc=1, in CPU and in wall time
+        rc = over(n) / over("tm1") if over("tm1") > 0 else float("nan")
+        rw = over(n, 1) / over("tm1", 1) if over("tm1", 1) > 0 else float("nan")
+        ok = rc <= 1.0
+        print("target %-11s overhead / tm1 overhead = %.2f cpu, %.2f wall (<= 1: %s)"
+              % (n, rc, rw, "ok" if ok else "MISSED"))
+        if n == "pyflame-nat" and not ok:
+            failed_targets.append(os.path.basename(w) + " (native)")
 if failed_targets:
     print("\npyflame-c missed a target on: %s" % ", ".join(failed_targets))
 EOF

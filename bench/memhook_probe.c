@@ -3,17 +3,20 @@
  * read the tracker's own numbers (peak live blocks, its memory).  Built by the bench
  * script; not part of the pyflame package.
  *
- *   import memhook_probe as p; p.start(); ...; p.stop(); p.totals() -> dict
+ *   import memhook_probe as p; p.start(native); ...; p.stop(); p.totals() -> dict
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include "collector/memhook.h"
 
-static PyObject *probe_start(PyObject *mod, PyObject *unused)
+static PyObject *probe_start(PyObject *mod, PyObject *args)
 {
-    (void)mod; (void)unused;
-    if (pf_memhook_start() < 0)
+    (void)mod;
+    int native = 0;
+    if (!PyArg_ParseTuple(args, "|p:start", &native))
+        return NULL;
+    if (pf_memhook_start(native) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -46,7 +49,8 @@ static PyObject *probe_totals(PyObject *mod, PyObject *unused)
 }
 
 static PyMethodDef probe_methods[] = {
-    { "start", probe_start, METH_NOARGS, "hook the allocators and start recording" },
+    { "start", probe_start, METH_VARARGS,
+      "start(native=False): hook the allocators (and the native ones) and start recording" },
     { "stop", probe_stop, METH_NOARGS, "stop recording" },
     { "totals", probe_totals, METH_NOARGS, "the last run's totals as a dict" },
     { NULL, NULL, 0, NULL }
@@ -56,7 +60,9 @@ static struct PyModuleDef probe_module = {
     PyModuleDef_HEAD_INIT, "memhook_probe", NULL, -1, probe_methods, NULL, NULL, NULL, NULL
 };
 
-PyMODINIT_FUNC PyInit_memhook_probe(void)
+/* Built with -fvisibility=hidden like the collector: only the module init is exported. */
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit_memhook_probe(void);
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit_memhook_probe(void)
 {
     return PyModule_Create(&probe_module);
 }

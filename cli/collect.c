@@ -107,14 +107,24 @@ static void usage(FILE *out)
             "  scripts written for `kernprof -l` run unmodified.\n"
             "\n"
             "Memory profiling:\n"
-            "  --memory            also hook CPython's allocators (all three domains, as\n"
-            "                      tracemalloc does) and record per function (self) and per\n"
+            "  --memory            also record every byte the program allocates, Python or\n"
+            "                      native: CPython's allocators (all three domains, as\n"
+            "                      tracemalloc does) and the malloc, calloc, realloc,\n"
+            "                      posix_memalign, aligned_alloc, free, anonymous mmap and\n"
+            "                      munmap calls of C extensions and libraries (numpy arrays,\n"
+            "                      compression buffers...) and the buffers they report to\n"
+            "                      tracemalloc, each once.  Per function (self) and per\n"
             "                      line of the program's own code (inclusive, like time):\n"
             "                      bytes and blocks allocated, bytes freed, bytes live at the\n"
-            "                      run's peak and bytes still live at exit.  Implies --lines.\n"
-            "                      Bytes are as requested from the allocator (tracemalloc's\n"
-            "                      unit); the collector's own memory is not counted.\n"
+            "                      run's peak (and how much of the peak was native) and\n"
+            "                      bytes still live at exit.  Implies --lines.  Bytes are as\n"
+            "                      requested from the allocator (tracemalloc's unit; whole\n"
+            "                      pages for mmap); the collector's own memory is not counted.\n"
             "                      See: convert -f lines, svg --metric peak-bytes, html\n"
+            "  --memory=python     CPython's allocators only, as tracemalloc sees them: what C\n"
+            "                      code allocates itself is not counted (cheaper; the\n"
+            "                      numbers of pyflame-c before native tracking)\n"
+            "  --memory=all        the same as --memory\n"
             "\n"
             "Then: pyflame-c svg trace.gz > flame.svg, or pyflame-c convert -f pstats trace.gz\n");
 }
@@ -129,7 +139,7 @@ static const pf_opt collect_opts[] = {
     { "module", 'm', PF_OPT_VALUE, OPT_MODULE },
     { "quiet", 'q', PF_OPT_FLAG, OPT_QUIET },
     { "lines", 0, PF_OPT_FLAG, OPT_LINES },
-    { "memory", 0, PF_OPT_FLAG, OPT_MEMORY },
+    { "memory", 0, PF_OPT_OPTIONAL, OPT_MEMORY },
     { "include", 0, PF_OPT_VALUE, OPT_INCLUDE },
     { "exclude", 0, PF_OPT_VALUE, OPT_EXCLUDE },
     { "memory-limit", 0, PF_OPT_VALUE, OPT_MEMORY_LIMIT },
@@ -314,7 +324,8 @@ int pf_cmd_collect(int argc, char **argv)
     const char *script = NULL;
     const char *snapshot = "1";
     const char *clock = "wall";
-    int quiet = 0, floor = 0, lines = 0, memory = 0, follow = 1, output_given = 0;
+    int quiet = 0, floor = 0, lines = 0, memory = 0, native = 0, follow = 1, output_given = 0;
+    static const char *const memory_modes[] = { "all", "python" };
     char *include = NULL, *exclude = NULL;   /* newline-separated globs */
     char *session = NULL;                    /* the run's folder of per-process traces */
     char **args = NULL;
@@ -337,7 +348,16 @@ int pf_cmd_collect(int argc, char **argv)
             return 0;
         case OPT_QUIET: quiet = 1; break;
         case OPT_LINES: lines = 1; break;
-        case OPT_MEMORY: memory = 1; break;
+        case OPT_MEMORY:             /* --memory[=all|python] */
+            memory = 1;
+            native = 1;
+            if (p.value != NULL) {
+                int m = pf_opts_choice(&p, "memory mode", memory_modes, 2);
+                if (m < 0)
+                    return 2;
+                native = m == 0;
+            }
+            break;
         case OPT_FLOOR: floor = 1; break;
         case OPT_INCLUDE:
         case OPT_EXCLUDE:
@@ -444,9 +464,9 @@ int pf_cmd_collect(int argc, char **argv)
 
     char flags[200];
     /* per-line memory needs the line that runs: --memory records lines too */
-    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,limit=%s,"
-             "follow=%d,snapshot=%s,clock=%s", quiet, module != NULL, floor, lines || memory,
-             memory, limit, follow, snapshot, clock);
+    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,native=%d,"
+             "limit=%s,follow=%d,snapshot=%s,clock=%s", quiet, module != NULL, floor,
+             lines || memory, memory, native, limit, follow, snapshot, clock);
     /* globs may hold commas: they travel in the environment (the runner removes them) */
     if (setenv("PYFLAME_C_INCLUDE", include ? include : "", 1) < 0
         || setenv("PYFLAME_C_EXCLUDE", exclude ? exclude : "", 1) < 0) {

@@ -145,6 +145,9 @@ static void summary(const pf_trace *t, const char *display, uint64_t size)
     if (t->meta.modes & PF_MODE_MEMORY)
         fprintf(stderr, ", memory peak %s",
                 pf_units_bytes(peak, sizeof peak, t->meta.peak_live_bytes, 0));
+    if ((t->meta.modes & PF_MODE_MEMORY) && (t->meta.modes & PF_MODE_NATIVE))
+        fprintf(stderr, ", native %s",
+                pf_units_bytes(peak, sizeof peak, t->meta.peak_native_bytes, 0));
     fprintf(stderr, ")\n");
 }
 

@@ -150,7 +150,9 @@ int pf_opts_next(pf_opts *p)
     else
         snprintf(p->spelled_buf, sizeof p->spelled_buf, "-%c", o->short_name);
     p->spelled = p->spelled_buf;
-    if (o->kind == PF_OPT_VALUE) {
+    if (o->kind == PF_OPT_OPTIONAL) {
+        p->value = inline_value;     /* NULL when given bare */
+    } else if (o->kind == PF_OPT_VALUE) {
         if (inline_value == NULL) {
             if (p->next >= p->argc) {
                 pf_opts_usage_error(p, "option '%s' needs a value", a);

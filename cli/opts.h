@@ -7,7 +7,10 @@
  *     for (int id; (id = pf_opts_next(&p)) != PF_OPTS_END;) switch (id) { ... }
  *
  * Accepted spellings: "-o X", "-oX", "--output X", "--output=X"; "--" ends options;
- * "-" alone is an argument (standard input).  Names must be given whole (no
+ * "-" alone is an argument (standard input).  An option with an optional value
+ * (PF_OPT_OPTIONAL, e.g. collect's "--memory[=python]") takes it only as "--name=X": a
+ * bare "--name" never swallows the next argument, so "--memory script.py" still runs
+ * the script.  Names must be given whole (no
  * abbreviations, so a later option cannot change what an old command line means);
  * an unknown name gets the nearest known one suggested, as git does.
  *
@@ -23,7 +26,11 @@
 /* Exit statuses of every subcommand but collect, which returns the program's own. */
 enum { PF_EXIT_OK = 0, PF_EXIT_FAIL = 1, PF_EXIT_USAGE = 2 };
 
-enum pf_opt_kind { PF_OPT_FLAG, PF_OPT_VALUE };
+enum pf_opt_kind {
+    PF_OPT_FLAG,             /* no value */
+    PF_OPT_VALUE,            /* a value: "--name X" or "--name=X" */
+    PF_OPT_OPTIONAL          /* an optional value, only as "--name=X" (p->value NULL without) */
+};
 
 typedef struct pf_opt {
     const char *name;        /* long name without "--", e.g. "output" */

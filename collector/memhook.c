@@ -1,11 +1,13 @@
-/* memhook.c: the CPython allocator hooks behind `collect --memory`.  They chain to the
- * previously installed allocators of all three domains and feed each block to memtrack
- * with the calling thread's current site.  Interface and integration: memhook.h.
+/* memhook.c: the CPython allocator hooks behind `collect --memory`, and the recording
+ * core they share with the native hooks (memhook_core.h, nativehook.c).  They chain to
+ * the previously installed allocators of all three domains and feed each block to
+ * memtrack with the calling thread's current site.  Interface and integration: memhook.h.
  *
  * Concurrency.  MEM/OBJ hooks run with the GIL, RAW hooks may not (PyMem_RawMalloc is
- * used by threads that released the GIL), so memtrack is guarded by a spinlock taken
+ * used by threads that released the GIL) and native hooks often do not (C code that
+ * released it, threads of C libraries), so memtrack is guarded by a spinlock taken
  * around table updates only, never around the real allocator call.  Uncontended it is
- * one atomic exchange per event; contention happens only against a RAW call made without
+ * one atomic exchange per event; contention happens only against a call made without
  * the GIL, and such critical sections are short (no system call unless a table grows).
  * A thread that spins long yields the CPU.
  *
@@ -21,6 +23,8 @@
 #include <Python.h>
 
 #include "collector/memhook.h"
+#include "collector/memhook_core.h"
+#include "collector/nativehook.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -37,22 +41,16 @@ static struct hook_domain domains[3] = {
     { PYMEM_DOMAIN_OBJ, { NULL, NULL, NULL, NULL, NULL } },
 };
 
-static atomic_int lockword;
-static atomic_int recording;
-static pf_memtrack *tracker;         /* guarded by lockword */
-static int installed;                /* our hooks are in the chain (GIL) */
-static int atfork_done;
-
-/* Per-thread state, one small struct.  initial-exec: a %fs-relative access instead of a
- * __tls_get_addr call per use (the hooks run on every allocation); 16 bytes fit easily
- * in the static TLS surplus glibc keeps for dlopen'ed modules (hook.c does the same). */
-struct tls_state {
-    pf_mem_site site;                /* written by the collector, read by the hooks */
-    int busy;                        /* inside a hook: nested calls pass through */
-    int suspended;
-};
-static __thread struct tls_state tls __attribute__((tls_model("initial-exec")))
+/* The shared core (memhook_core.h). */
+atomic_int pf_mh_lockword;
+atomic_int pf_mh_recording;
+pf_memtrack *pf_mh_tracker;
+__thread struct pf_mh_tls pf_mh_tls __attribute__((tls_model("initial-exec")))
     = { { PF_MEM_NONE, 0 }, 0, 0 };
+
+static int installed;                /* our hooks are in the chain (GIL) */
+static int native;                   /* the native hooks are installed (GIL) */
+static int atfork_done;
 
 /* ---- the lock ---- */
 
@@ -65,45 +63,34 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void lock_slow(void)
+void pf_mh_lock_slow(void)
 {
     unsigned spins = 0;
     for (;;) {
-        while (atomic_load_explicit(&lockword, memory_order_relaxed)) {
+        while (atomic_load_explicit(&pf_mh_lockword, memory_order_relaxed)) {
             if (++spins > 200)
                 sched_yield();
             else
                 cpu_relax();
         }
-        if (!atomic_exchange_explicit(&lockword, 1, memory_order_acquire))
+        if (!atomic_exchange_explicit(&pf_mh_lockword, 1, memory_order_acquire))
             return;
     }
 }
 
-static inline void lock(void)
-{
-    if (atomic_exchange_explicit(&lockword, 1, memory_order_acquire))
-        lock_slow();
-}
-
-static inline void unlock(void)
-{
-    atomic_store_explicit(&lockword, 0, memory_order_release);
-}
-
 /* fork() while another thread holds the lock would leave it held forever in the child:
- * take it around fork.  tls.busy keeps allocations made by other fork handlers in this
- * thread from waiting on the lock we hold. */
+ * take it around fork.  pf_mh_tls.busy keeps allocations made by other fork handlers in
+ * this thread from waiting on the lock we hold. */
 static void atfork_prepare(void)
 {
-    tls.busy++;
-    lock();
+    pf_mh_tls.busy++;
+    pf_mh_lock();
 }
 
 static void atfork_after(void)
 {
-    unlock();
-    tls.busy--;
+    pf_mh_unlock();
+    pf_mh_tls.busy--;
 }
 
 void pf_memhook_lock(void)
@@ -118,29 +105,16 @@ void pf_memhook_unlock(void)
 
 /* ---- the hooks ---- */
 
-static inline int want(const struct tls_state *me)
+static void record_alloc(const struct pf_mh_tls *me, void *p, size_t size)
 {
-    return atomic_load_explicit(&recording, memory_order_relaxed) && !me->busy;
-}
-
-static inline int still_recording(void)
-{
-    return tracker && atomic_load_explicit(&recording, memory_order_relaxed);
-}
-
-static void record_alloc(const struct tls_state *me, void *p, size_t size)
-{
-    lock();
-    if (still_recording())
-        pf_memtrack_on_alloc(tracker, p, size, me->site.node, me->site.line);
-    unlock();
+    pf_mh_record_alloc(me, p, size, PF_MEM_PYTHON);
 }
 
 static void *hook_malloc(void *ctx, size_t size)
 {
     struct hook_domain *d = ctx;
-    struct tls_state *me = &tls;
-    if (!want(me) || me->suspended)
+    struct pf_mh_tls *me = &pf_mh_tls;
+    if (!pf_mh_want(me) || me->suspended)
         return d->prev.malloc(d->prev.ctx, size);
     me->busy++;
     void *p = d->prev.malloc(d->prev.ctx, size);
@@ -153,8 +127,8 @@ static void *hook_malloc(void *ctx, size_t size)
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct hook_domain *d = ctx;
-    struct tls_state *me = &tls;
-    if (!want(me) || me->suspended)
+    struct pf_mh_tls *me = &pf_mh_tls;
+    if (!pf_mh_want(me) || me->suspended)
         return d->prev.calloc(d->prev.ctx, nelem, elsize);
     me->busy++;
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
@@ -164,36 +138,49 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
     return p;
 }
 
+/* realloc in two steps around the real call (memhook_core.h). */
+int pf_mh_realloc_begin(void *ptr, pf_memtrack_block *old)
+{
+    int had = 0;
+    if (ptr) {
+        pf_mh_lock();
+        if (pf_mh_live())
+            had = pf_memtrack_detach(pf_mh_tracker, ptr, old);
+        pf_mh_unlock();
+    }
+    return had;
+}
+
+void pf_mh_realloc_end(const struct pf_mh_tls *me, int had, const pf_memtrack_block *old,
+                       void *q, size_t size, int freed, unsigned kind)
+{
+    pf_mh_lock();
+    if (pf_mh_live()) {
+        if (!q && !freed) {
+            if (had)                 /* failed: the old block is intact */
+                pf_memtrack_reattach(pf_mh_tracker, old);
+        } else if (!q || me->suspended) {
+            if (had)                 /* the old block is gone; a new one is not ours */
+                pf_memtrack_commit_realloc(pf_mh_tracker, old, NULL, 0, 0, 0, kind);
+        } else {
+            pf_memtrack_commit_realloc(pf_mh_tracker, had ? old : NULL, q, size,
+                                       me->site.node, me->site.line, kind);
+        }
+    }
+    pf_mh_unlock();
+}
+
 static void *hook_realloc(void *ctx, void *ptr, size_t size)
 {
     struct hook_domain *d = ctx;
-    struct tls_state *me = &tls;
-    if (!want(me))
+    struct pf_mh_tls *me = &pf_mh_tls;
+    if (!pf_mh_want(me))
         return d->prev.realloc(d->prev.ctx, ptr, size);
     me->busy++;
     pf_memtrack_block old;
-    int had = 0;
-    if (ptr) {
-        lock();
-        if (still_recording())
-            had = pf_memtrack_detach(tracker, ptr, &old);
-        unlock();
-    }
+    int had = pf_mh_realloc_begin(ptr, &old);
     void *q = d->prev.realloc(d->prev.ctx, ptr, size);
-    lock();
-    if (still_recording()) {
-        if (!q) {
-            if (had)                 /* failed: the old block is intact */
-                pf_memtrack_reattach(tracker, &old);
-        } else if (me->suspended) {
-            if (had)                 /* the old block is gone; the new one is not ours */
-                pf_memtrack_commit_realloc(tracker, &old, NULL, 0, 0, 0);
-        } else {
-            pf_memtrack_commit_realloc(tracker, had ? &old : NULL, q, size,
-                                       me->site.node, me->site.line);
-        }
-    }
-    unlock();
+    pf_mh_realloc_end(me, had, &old, q, size, 0, PF_MEM_PYTHON);
     me->busy--;
     return q;
 }
@@ -201,13 +188,13 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
 static void hook_free(void *ctx, void *ptr)
 {
     struct hook_domain *d = ctx;
-    struct tls_state *me = &tls;
-    if (ptr && want(me)) {
+    struct pf_mh_tls *me = &pf_mh_tls;
+    if (ptr && pf_mh_want(me)) {
         me->busy++;
-        lock();
-        if (still_recording())
-            pf_memtrack_on_free(tracker, ptr);
-        unlock();
+        pf_mh_lock();
+        if (pf_mh_live())
+            pf_memtrack_on_free(pf_mh_tracker, ptr);
+        pf_mh_unlock();
         me->busy--;
     }
     d->prev.free(d->prev.ctx, ptr);
@@ -222,12 +209,12 @@ static int is_ours(const PyMemAllocatorEx *a, const struct hook_domain *d)
 
 pf_mem_site *pf_memhook_site(void)
 {
-    return &tls.site;
+    return &pf_mh_tls.site;
 }
 
-int pf_memhook_start(void)
+int pf_memhook_start(int with_native)
 {
-    if (atomic_load(&recording)) {
+    if (atomic_load(&pf_mh_recording)) {
         PyErr_SetString(PyExc_RuntimeError, "memory tracking is already running");
         return -1;
     }
@@ -244,10 +231,22 @@ int pf_memhook_start(void)
         }
         atfork_done = 1;
     }
-    lock();
-    pf_memtrack *old = tracker;
-    tracker = mt;
-    unlock();
+    /* The native hooks go in first: they pass every call through until recording is on. */
+    if (with_native && !native) {
+        char why[256];
+        if (pf_nativehook_install(why, sizeof why) < 0) {
+            pf_memtrack_free(mt);
+            PyErr_Format(PyExc_RuntimeError, "cannot track native memory: %s "
+                         "(track Python's allocators only with memory='python', "
+                         "collect --memory=python)", why);
+            return -1;
+        }
+        native = 1;
+    }
+    pf_mh_lock();
+    pf_memtrack *old = pf_mh_tracker;
+    pf_mh_tracker = mt;
+    pf_mh_unlock();
     pf_memtrack_free(old);
     if (!installed) {
         for (int i = 0; i < 3; i++) {
@@ -258,18 +257,22 @@ int pf_memhook_start(void)
         }
         installed = 1;
     }
-    atomic_store(&recording, 1);
+    atomic_store(&pf_mh_recording, 1);
     return 0;
 }
 
 void pf_memhook_stop(void)
 {
-    if (!atomic_load(&recording))
+    if (!atomic_load(&pf_mh_recording))
         return;
-    atomic_store(&recording, 0);
+    atomic_store(&pf_mh_recording, 0);
     /* Wait out a hook that saw recording == 1 and is inside its critical section. */
-    lock();
-    unlock();
+    pf_mh_lock();
+    pf_mh_unlock();
+    if (native) {
+        pf_nativehook_uninstall();
+        native = 0;
+    }
     if (!installed)
         return;
     PyMemAllocatorEx cur;
@@ -283,34 +286,39 @@ void pf_memhook_stop(void)
     installed = 0;
 }
 
+int pf_memhook_native(void)
+{
+    return native;
+}
+
 int pf_memhook_recording(void)
 {
-    return atomic_load(&recording);
+    return atomic_load(&pf_mh_recording);
 }
 
 const pf_memtrack *pf_memhook_tracker(void)
 {
-    return tracker;
+    return pf_mh_tracker;
 }
 
 void pf_memhook_release(void)
 {
-    if (atomic_load(&recording))
+    if (atomic_load(&pf_mh_recording))
         return;
-    lock();
-    pf_memtrack *mt = tracker;
-    tracker = NULL;
-    unlock();
+    pf_mh_lock();
+    pf_memtrack *mt = pf_mh_tracker;
+    pf_mh_tracker = NULL;
+    pf_mh_unlock();
     pf_memtrack_free(mt);
 }
 
 void pf_memhook_suspend(void)
 {
-    tls.suspended++;
+    pf_mh_tls.suspended++;
 }
 
 void pf_memhook_resume(void)
 {
-    if (tls.suspended > 0)
-        tls.suspended--;
+    if (pf_mh_tls.suspended > 0)
+        pf_mh_tls.suspended--;
 }

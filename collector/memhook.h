@@ -1,5 +1,20 @@
-/* memhook.h: CPython allocator hooks for `collect --memory`, and the interface the call
- * collector uses to tell them where each allocation happens.
+/* memhook.h: the allocator hooks of `collect --memory` -- CPython's allocator domains,
+ * and with native tracking (the default) every shared object's malloc & co. too
+ * (collector/nativehook.h) -- and the interface the call collector uses to tell them
+ * where each allocation happens.
+ *
+ * Two modes, chosen at start:
+ *   Python (`--memory=python`, pyflame.start(memory="python")): the RAW, MEM and OBJ
+ *       domains only, as tracemalloc sees them; memory C extensions allocate themselves
+ *       is invisible.
+ *   Python and native (`--memory`, memory=True): also malloc, calloc, realloc,
+ *       reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc, free,
+ *       free_sized, anonymous mmap, munmap and mremap called from any other shared object
+ *       (numpy, compression, database drivers), and the buffers libraries report with
+ *       PyTraceMalloc_Track (counted only when their allocation was not seen, see
+ *       memtrack.h).  Each native block is charged to the same site as a Python one and
+ *       marked native (enum pf_mem_kind), so the native share of the peak is exact.
+ *       CPython's own malloc calls are not hooked: its domains already cover them.
  *
  * memhook knows nothing of the collector's internals.  The collector publishes, per thread,
  * the current allocation SITE in a pf_mem_site that memhook reads on every allocation:
@@ -13,7 +28,7 @@
  * How the collector uses it (GIL held unless said otherwise):
  *
  *   start:   after its own setup, right before the profiled code runs:
- *                if (pf_memhook_start() < 0) -> Python exception set, fail start().
+ *                if (pf_memhook_start(native) < 0) -> Python exception set, fail start().
  *   per thread, once, when it creates its per-thread state (in that thread):
  *                ts->msite = pf_memhook_site();     (valid for the thread's life)
  *   on every event that changes the innermost frame or its line, two plain stores:
@@ -42,10 +57,15 @@
  *            meta.peak_live_bytes = tot.peak_live_bytes, meta.profiler_bytes +=
  *            tot.profiler_peak_bytes, meta.modes |= PF_MODE_MEMORY, and PF_FLAG_OUT_OF_MEMORY
  *            if tot.out_of_memory.  Then pf_memtrack_lines_free(lines), pf_memhook_release().
+ *            With native tracking, also meta.modes |= PF_MODE_NATIVE and
+ *            meta.peak_native_bytes = tot.peak_native_bytes.
  *   fork:    in a child that stops recording: pf_memhook_stop(); pf_memhook_release().
+ *            (The child inherits the patched slots; stop restores them.  A child that
+ *            records again calls pf_memhook_start, which patches afresh.)
  *
- * Threads: MEM and OBJ hooks run with the GIL held, RAW hooks may run without it, so every
- * table update is under a small spinlock (uncontended cost: one atomic exchange).  The
+ * Threads: MEM and OBJ hooks run with the GIL held, RAW and native hooks may run without
+ * it, so every table update is under a small spinlock (uncontended cost: one atomic
+ * exchange).  The
  * hooks never call into Python, never allocate through PyMem, never raise, and are
  * re-entrancy safe (an allocation made while this thread is inside a hook is passed
  * through untracked).  Allocations of threads that never set a site are unattributed.
@@ -68,16 +88,21 @@ typedef struct pf_mem_site {
 pf_mem_site *pf_memhook_site(void);
 
 /* Hooks the RAW, MEM and OBJ allocator domains (chaining to the allocators installed
- * before, e.g. tracemalloc's or the debug hooks) and starts recording into a new tracker;
- * a tracker kept from a previous run is freed.  GIL held.  Returns 0, or -1 with a Python
- * exception set (RuntimeError if already recording, MemoryError). */
-int pf_memhook_start(void);
+ * before, e.g. tracemalloc's or the debug hooks), with native nonzero also the native
+ * allocators of every loaded object and of those loaded later (nativehook.h), and starts
+ * recording into a new tracker; a tracker kept from a previous run is freed.  GIL held.
+ * Returns 0, or -1 with a Python exception set (RuntimeError if already recording or if
+ * native tracking cannot be installed here, MemoryError); nothing is hooked then. */
+int pf_memhook_start(int native);
+
+/* 1 while the native hooks are installed (from start with native to stop). */
+int pf_memhook_native(void);
 
 /* Stops recording (blocks freed from now on are no longer seen).  Removes the hooks when
  * they are still the installed allocators; if something hooked on top of them since
  * start (tracemalloc.start() in the profiled program), they stay installed and pass every
- * call straight through, so that chain is never broken.  GIL held.  No-op if not
- * recording. */
+ * call straight through, so that chain is never broken.  The native hooks are removed
+ * from every slot that still holds them.  GIL held.  No-op if not recording. */
 void pf_memhook_stop(void);
 
 /* 1 while recording. */

@@ -45,8 +45,21 @@
  * on average (tracemalloc with one frame: about 97, measured by bench/bench_memory.sh).
  *
  * ---- Sites ------------------------------------------------------------------------------
- * (node, line) pairs are interned into dense site ids through a small hash index, with a
- * one-entry cache in front: consecutive allocations nearly always come from the same site.
+ * (node, line, kind) triples are interned into dense site ids through a small hash index,
+ * with a one-entry cache per kind in front: consecutive allocations nearly always come from
+ * the same site, and a Python allocation and a native one often alternate (an object and
+ * its data buffer).  The kind is part of the key so that the native share of any sum over
+ * sites (the peak above all) is exact: it is the same sum over the native sites.
+ *
+ * ---- Mapped ranges ----------------------------------------------------------------------
+ * Anonymous mmaps can be unmapped in part (a head, a tail, or a hole that splits them), so
+ * they are not keyed by their start address like blocks but kept in a sorted array of
+ * disjoint [start, end) ranges, each with its site.  An unmap walks the ranges it overlaps
+ * (binary search for the first) and credits the bytes it removes to each range's site; a
+ * hole splits a range in two, the tail keeping the site (and not counting as a new
+ * allocation).  A map over ranges still recorded (MAP_FIXED, or a range whose unmap was
+ * not seen) first removes the overlap the same way.  mmaps are rare (large buffers), so
+ * the O(n) insertion is cheap; the array costs 24 bytes a mapping.
  */
 #include "collector/memtrack.h"
 
@@ -78,8 +91,15 @@ struct big {
     uint64_t size;
 };
 
+/* One live anonymous mapping (or what is left of one), [start, end). */
+struct range {
+    uintptr_t start, end;
+    uint32_t site;
+};
+
 struct site {
     uint32_t node, line;
+    uint32_t kind;                   /* enum pf_mem_kind */
     uint64_t alloc_bytes, alloc_count, free_bytes;
     uint64_t live;
     uint64_t saved;                  /* live at the peak moment, valid when stamp == epoch */
@@ -101,11 +121,16 @@ struct pf_memtrack {
     struct big *bigs;                /* blocks >= 4 GiB, unordered */
     size_t nbigs, cap_bigs;
 
+    struct range *ranges;            /* sorted by start, disjoint */
+    size_t nranges, cap_ranges;
+
     struct site *sites;
     uint32_t nsites, cap_sites;
-    uint32_t *site_index;            /* hash (node, line) -> site id + 1; 0 = empty */
+    uint32_t *site_index;            /* hash (node, line, kind) -> site id + 1; 0 = empty */
     unsigned site_bits;
-    uint32_t last_node, last_line, last_site;   /* one-entry cache: sites come in runs */
+    struct {                         /* one-entry cache per kind: sites come in runs */
+        uint32_t node, line, site;
+    } last[PF_MEM_KINDS];
 
     uint64_t live, peak, epoch;
     uint64_t unknown_frees;
@@ -147,11 +172,16 @@ static inline size_t hash_slot(uintptr_t p, unsigned bits)
     return ((size_t)(h >> (64 - (bits - 8))) << 8) | ((size_t)(p >> 4) & 255);
 }
 
-static inline size_t hash_site(uint32_t node, uint32_t line, unsigned bits)
+static inline size_t hash_site_kind(uint32_t node, uint32_t line, uint32_t kind, unsigned bits)
 {
-    uint64_t k = ((uint64_t)node << 32) | line;
+    uint64_t k = (((uint64_t)node << 32) | line) ^ ((uint64_t)kind << 61);
     k ^= k >> 29;
     return (size_t)((k * UINT64_C(0xBF58476D1CE4E5B9)) >> (64 - bits));
+}
+
+static inline size_t hash_site(uint32_t node, uint32_t line, unsigned bits)
+{
+    return hash_site_kind(node, line, 0, bits);
 }
 
 /* ---- construction ---- */
@@ -176,7 +206,8 @@ pf_memtrack *pf_memtrack_new(void)
     own_add(mt, sizeof *mt + SEGMENTS * ((size_t)1 << TABLE_MIN_BITS) * sizeof(struct entry)
                 + ((size_t)1 << mt->site_bits) * sizeof *mt->site_index
                 + mt->cap_sites * sizeof *mt->sites);
-    mt->last_site = PF_MEM_NONE;
+    for (unsigned k = 0; k < PF_MEM_KINDS; k++)
+        mt->last[k].site = PF_MEM_NONE;
     return mt;
 fail:
     pf_memtrack_free(mt);
@@ -190,6 +221,7 @@ void pf_memtrack_free(pf_memtrack *mt)
     for (unsigned i = 0; i < SEGMENTS; i++)
         MT_FREE(mt->seg[i].tab);
     MT_FREE(mt->bigs);
+    MT_FREE(mt->ranges);
     MT_FREE(mt->sites);
     MT_FREE(mt->site_index);
     MT_FREE(mt);
@@ -205,7 +237,7 @@ static int site_index_grow(pf_memtrack *mt)
     if (!idx)
         return -1;
     for (uint32_t i = 0; i < mt->nsites; i++) {
-        size_t h = hash_site(mt->sites[i].node, mt->sites[i].line, bits);
+        size_t h = hash_site_kind(mt->sites[i].node, mt->sites[i].line, mt->sites[i].kind, bits);
         while (idx[h])
             h = (h + 1) & (cap - 1);
         idx[h] = i + 1;
@@ -218,19 +250,22 @@ static int site_index_grow(pf_memtrack *mt)
     return 0;
 }
 
-/* The id of site (node, line), created on first use; PF_MEM_NONE when out of memory. */
-static uint32_t site_get(pf_memtrack *mt, uint32_t node, uint32_t line)
+/* The id of site (node, line, kind), created on first use; PF_MEM_NONE when out of
+ * memory.  kind < PF_MEM_KINDS. */
+static uint32_t site_get(pf_memtrack *mt, uint32_t node, uint32_t line, uint32_t kind)
 {
-    if (mt->last_site != PF_MEM_NONE && node == mt->last_node && line == mt->last_line)
-        return mt->last_site;
+    if (mt->last[kind].site != PF_MEM_NONE && node == mt->last[kind].node
+        && line == mt->last[kind].line)
+        return mt->last[kind].site;
     size_t mask = ((size_t)1 << mt->site_bits) - 1;
-    size_t h = hash_site(node, line, mt->site_bits);
+    size_t h = hash_site_kind(node, line, kind, mt->site_bits);
     uint32_t id;
     for (;;) {
         uint32_t v = mt->site_index[h];
         if (v == 0)
             break;
-        if (mt->sites[v - 1].node == node && mt->sites[v - 1].line == line) {
+        const struct site *c = &mt->sites[v - 1];
+        if (c->node == node && c->line == line && c->kind == kind) {
             id = v - 1;
             goto found;
         }
@@ -252,7 +287,7 @@ static uint32_t site_get(pf_memtrack *mt, uint32_t node, uint32_t line)
         if (site_index_grow(mt) < 0)
             return PF_MEM_NONE;
         mask = ((size_t)1 << mt->site_bits) - 1;
-        h = hash_site(node, line, mt->site_bits);
+        h = hash_site_kind(node, line, kind, mt->site_bits);
         while (mt->site_index[h])
             h = (h + 1) & mask;
     }
@@ -261,12 +296,13 @@ static uint32_t site_get(pf_memtrack *mt, uint32_t node, uint32_t line)
     memset(s, 0, sizeof *s);
     s->node = node;
     s->line = line;
+    s->kind = kind;
     s->stamp = mt->epoch;            /* nothing live at the peak moment: saved = 0 */
     mt->site_index[h] = id + 1;
 found:
-    mt->last_node = node;
-    mt->last_line = line;
-    mt->last_site = id;
+    mt->last[kind].node = node;
+    mt->last[kind].line = line;
+    mt->last[kind].site = id;
     return id;
 }
 
@@ -437,10 +473,105 @@ static int table_insert(pf_memtrack *mt, uintptr_t p, uint64_t size, uint32_t si
     return 0;
 }
 
+/* ---- mapped ranges (see the block comment at the top) ---- */
+
+/* Index of the first range whose end is above a (nranges if none). */
+static size_t range_first(const pf_memtrack *mt, uintptr_t a)
+{
+    size_t lo = 0, hi = mt->nranges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mt->ranges[mid].end <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Makes room for one more range.  0, or -1 when out of memory. */
+static int range_reserve(pf_memtrack *mt)
+{
+    if (mt->nranges < mt->cap_ranges)
+        return 0;
+    size_t cap = mt->cap_ranges ? mt->cap_ranges * 2 : 16;
+    struct range *r = MT_REALLOC(mt->ranges, cap * sizeof *r);
+    if (!r)
+        return -1;
+    own_add(mt, (cap - mt->cap_ranges) * sizeof *r);
+    mt->ranges = r;
+    mt->cap_ranges = cap;
+    return 0;
+}
+
+static void range_insert_at(pf_memtrack *mt, size_t i, uintptr_t start, uintptr_t end,
+                            uint32_t site)
+{
+    memmove(&mt->ranges[i + 1], &mt->ranges[i], (mt->nranges - i) * sizeof *mt->ranges);
+    mt->ranges[i].start = start;
+    mt->ranges[i].end = end;
+    mt->ranges[i].site = site;
+    mt->nranges++;
+    if (++mt->count > mt->peak_count)
+        mt->peak_count = mt->count;
+}
+
+static void range_delete_at(pf_memtrack *mt, size_t i)
+{
+    memmove(&mt->ranges[i], &mt->ranges[i + 1], (mt->nranges - i - 1) * sizeof *mt->ranges);
+    mt->nranges--;
+    mt->count--;
+}
+
+/* Removes [a, b) from the recorded ranges, crediting each range's site with the bytes
+ * removed.  Returns the bytes removed. */
+static uint64_t ranges_cut(pf_memtrack *mt, uintptr_t a, uintptr_t b)
+{
+    uint64_t removed = 0;
+    size_t i = range_first(mt, a);
+    while (i < mt->nranges && mt->ranges[i].start < b) {
+        struct range *r = &mt->ranges[i];
+        uintptr_t lo = r->start > a ? r->start : a, hi = r->end < b ? r->end : b;
+        uint32_t site = r->site;
+        account_free(mt, site, hi - lo);
+        removed += hi - lo;
+        if (lo == r->start && hi == r->end) {          /* all of it */
+            range_delete_at(mt, i);
+        } else if (lo == r->start) {                   /* its head */
+            r->start = hi;
+            break;
+        } else if (hi == r->end) {                     /* its tail */
+            r->end = lo;
+            i++;
+        } else {                                       /* a hole: split */
+            uintptr_t end = r->end;
+            r->end = lo;
+            if (range_reserve(mt) < 0) {
+                /* The tail cannot be kept: count it freed too, so the numbers stay
+                 * consistent (live never exceeds what is recorded). */
+                mt->oom = 1;
+                account_free(mt, site, end - hi);
+                removed += end - hi;
+            } else {
+                range_insert_at(mt, i + 1, hi, end, site);
+            }
+            break;
+        }
+    }
+    return removed;
+}
+
+/* 1 if p lies in a recorded range. */
+static int range_contains(const pf_memtrack *mt, uintptr_t p)
+{
+    size_t i = range_first(mt, p);
+    return i < mt->nranges && mt->ranges[i].start <= p;
+}
+
 /* ---- public operations ---- */
 
 void pf_memtrack_on_alloc(pf_memtrack *mt, const void *ptr, size_t size,
-                          uint32_t node, uint32_t line)
+                          uint32_t node, uint32_t line, unsigned kind)
 {
     uintptr_t p = (uintptr_t)ptr;
     if (!p)
@@ -450,7 +581,7 @@ void pf_memtrack_on_alloc(pf_memtrack *mt, const void *ptr, size_t size,
         account_free(mt, old.site, old.size);
     if (mt->oom)
         return;
-    uint32_t id = site_get(mt, node, line);
+    uint32_t id = site_get(mt, node, line, kind < PF_MEM_KINDS ? kind : PF_MEM_NATIVE);
     if (id == PF_MEM_NONE || table_insert(mt, p, size, id) < 0) {
         mt->oom = 1;
         return;
@@ -489,21 +620,80 @@ void pf_memtrack_reattach(pf_memtrack *mt, const pf_memtrack_block *b)
 }
 
 void pf_memtrack_commit_realloc(pf_memtrack *mt, const pf_memtrack_block *b,
-                                const void *newptr, size_t size, uint32_t node, uint32_t line)
+                                const void *newptr, size_t size, uint32_t node, uint32_t line,
+                                unsigned kind)
 {
     if (b)
         account_free(mt, b->site, b->size);
-    pf_memtrack_on_alloc(mt, newptr, size, node, line);
+    pf_memtrack_on_alloc(mt, newptr, size, node, line, kind);
 }
 
 void pf_memtrack_on_realloc(pf_memtrack *mt, const void *old, const void *newptr,
-                            size_t size, uint32_t node, uint32_t line)
+                            size_t size, uint32_t node, uint32_t line, unsigned kind)
 {
     pf_memtrack_block b;
     int had = pf_memtrack_detach(mt, old, &b);
     if (old && !had)
         mt->unknown_frees++;
-    pf_memtrack_commit_realloc(mt, had ? &b : NULL, newptr, size, node, line);
+    pf_memtrack_commit_realloc(mt, had ? &b : NULL, newptr, size, node, line, kind);
+}
+
+int pf_memtrack_on_report(pf_memtrack *mt, const void *ptr, size_t size,
+                          uint32_t node, uint32_t line)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    if (!p || mt->oom)
+        return 0;
+    const struct segment *sg = &mt->seg[hash_seg(p)];
+    if (sg->tab[table_find(sg, p)].ptr || range_contains(mt, p))
+        return 0;                    /* its allocation was seen: counting it again would double */
+    pf_memtrack_on_alloc(mt, ptr, size, node, line, PF_MEM_REPORTED);
+    return !mt->oom;
+}
+
+int pf_memtrack_on_unreport(pf_memtrack *mt, const void *ptr)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    if (!p)
+        return 0;
+    const struct segment *sg = &mt->seg[hash_seg(p)];
+    const struct entry *e = &sg->tab[table_find(sg, p)];
+    if (!e->ptr || mt->sites[e->site].kind != PF_MEM_REPORTED)
+        return 0;                    /* not reported: its own free will come */
+    pf_memtrack_block b;
+    table_take(mt, p, &b);
+    account_free(mt, b.site, b.size);
+    return 1;
+}
+
+void pf_memtrack_on_map(pf_memtrack *mt, const void *addr, size_t len,
+                        uint32_t node, uint32_t line, unsigned kind)
+{
+    uintptr_t a = (uintptr_t)addr;
+    if (!a || len == 0 || len > UINTPTR_MAX - a)
+        return;
+    ranges_cut(mt, a, a + len);      /* mapped over: those pages are gone */
+    if (mt->oom)
+        return;
+    uint32_t id = site_get(mt, node, line, kind < PF_MEM_KINDS ? kind : PF_MEM_NATIVE);
+    if (id == PF_MEM_NONE || range_reserve(mt) < 0) {
+        mt->oom = 1;
+        return;
+    }
+    range_insert_at(mt, range_first(mt, a), a, a + len, id);
+    account_alloc(mt, id, len);
+}
+
+uint64_t pf_memtrack_on_unmap(pf_memtrack *mt, const void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr;
+    if (len == 0)
+        return 0;
+    uintptr_t b = len > UINTPTR_MAX - a ? UINTPTR_MAX : a + len;
+    uint64_t removed = ranges_cut(mt, a, b);
+    if (!removed)
+        mt->unknown_frees++;
+    return removed;
 }
 
 /* ---- results ---- */
@@ -534,6 +724,11 @@ void pf_memtrack_get_totals(const pf_memtrack *mt, pf_memtrack_totals *out)
         out->alloc_bytes += s->alloc_bytes;
         out->alloc_count += s->alloc_count;
         out->free_bytes += s->free_bytes;
+        if (s->kind != PF_MEM_PYTHON) {
+            out->native_alloc_bytes += s->alloc_bytes;
+            out->native_live_bytes += s->live;
+            out->peak_native_bytes += site_at_peak(mt, s);
+        }
         if (s->node == PF_MEM_NONE) {
             pf_mem m;
             site_mem(mt, s, &m);
@@ -557,6 +752,11 @@ void pf_memtrack_site(const pf_memtrack *mt, uint32_t i, uint32_t *node, uint32_
         *line = s->line;
     if (out)
         site_mem(mt, s, out);
+}
+
+unsigned pf_memtrack_site_kind(const pf_memtrack *mt, uint32_t i)
+{
+    return mt->sites[i].kind;
 }
 
 /* ---- folding sites into lines ---- */

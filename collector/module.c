@@ -18,6 +18,7 @@
 #include "collector/hook.h"
 #include "collector/memhook.h"
 #include "collector/names.h"
+#include "collector/nativehook.h"
 #include "collector/session.h"
 #include "collector/snapshot.h"
 #include "formats/alloc.h"
@@ -77,19 +78,19 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
                               "root", "include", "exclude", "memory", "command", "ppid",
-                              "forked", "snapshot", "term", "clock", NULL };
+                              "forked", "snapshot", "term", "clock", "native", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0, ppid = 0;
-    int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0;
+    int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0, native = 0;
     double snapshot = 0;
     const char *ours = NULL, *command = NULL, *clock = NULL;
     PyObject *root = NULL;           /* borrowed */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpz:start", kwlist, &path, &meta,
-                                     &limit, &defer, &floor, &ours, &lines, &root, &include,
-                                     &exclude, &memory, &command, &ppid, &forked, &snapshot,
-                                     &term, &clock))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpzp:start", kwlist, &path,
+                                     &meta, &limit, &defer, &floor, &ours, &lines, &root,
+                                     &include, &exclude, &memory, &command, &ppid, &forked,
+                                     &snapshot, &term, &clock, &native))
         return NULL;
     int cpu = clock != NULL && strcmp(clock, "cpu") == 0;
     if (clock != NULL && !cpu && strcmp(clock, "wall") != 0) {
@@ -112,7 +113,8 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     modstate *st = state_of(mod);
     pf_session_config cfg = {
         .path = path, .limit = (size_t)limit, .meta = meta == Py_None ? NULL : meta,
-        .ours = ours, .lines = lines, .memory = memory && !floor, .cpu = cpu, .root = root,
+        .ours = ours, .lines = lines, .memory = memory && !floor, .native = native, .cpu = cpu,
+        .root = root,
         .include = include, .exclude = exclude, .main_ident = st->main_ident,
         .tstate_type = st->tstate_type, .native_is_ours = native_is_ours,
         .command = command, .ppid = ppid, .process_flags = forked ? PF_PROC_FORKED : 0,
@@ -132,10 +134,32 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     }
     /* Last, so that none of the setup above is charged to the program.  The thread
      * state created by the install publishes its site from now on. */
-    if (s->memory && pf_memhook_start() < 0) {
-        pf_hook_forget();
-        pf_session_free(s);
-        return NULL;
+    if (s->memory && pf_memhook_start(s->native) < 0) {
+        /* Under collect (a process record), a machine where native tracking cannot work
+         * still runs the program, with CPython's allocators only, and says so; through
+         * the API the caller gets the error (and can ask for memory="python"). */
+        if (!(s->native && command != NULL && PyErr_ExceptionMatches(PyExc_RuntimeError))) {
+            pf_hook_forget();
+            pf_session_free(s);
+            return NULL;
+        }
+        PyObject *type, *value, *tb;              /* new refs */
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *msg = value ? PyObject_Str(value) : NULL;   /* new ref */
+        const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
+        PyErr_Clear();
+        fprintf(stderr, "pyflame-c: warning: %s; recording Python's allocators only\n",
+                text ? text : "cannot track native memory");
+        Py_XDECREF(msg);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        s->native = 0;
+        if (pf_memhook_start(0) < 0) {
+            pf_hook_forget();
+            pf_session_free(s);
+            return NULL;
+        }
     }
     if (snapshot > 0 && pf_snapshot_start(s, snapshot, term) < 0) {
         pf_memhook_stop();
@@ -204,13 +228,14 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
         } else {
             struct stat st;
             long long size = stat(s->path, &st) == 0 ? (long long)st.st_size : -1;
-            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K,s:O,s:I}", "path", s->path,
+            res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K,s:K,s:O,s:I}", "path", s->path,
                                 "size", size, "calls", (unsigned long long)calls,
                                 "oom", t->meta.flags & PF_FLAG_OUT_OF_MEMORY ? Py_True : Py_False,
                                 "nodes", (unsigned long long)t->nnodes,
                                 "profiler_bytes", (unsigned long long)t->meta.profiler_bytes,
                                 "threads", (unsigned int)t->nthreads,
                                 "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes,
+                                "peak_native_bytes", (unsigned long long)t->meta.peak_native_bytes,
                                 "lines", t->meta.modes & PF_MODE_LINES ? Py_True : Py_False,
                                 "lines_selected", (unsigned int)s->lines_selected);
             /* when recording stopped because of a hook of the program (meta.gaps) */
@@ -226,6 +251,16 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
             if (gaps == NULL || PyDict_SetItemString(res, "gaps", gaps) < 0)
                 Py_CLEAR(res);
             Py_XDECREF(gaps);
+            /* with native memory: what the native hooks patched (objects, slots, refused) */
+            if (res != NULL && s->native) {
+                pf_nativehook_stats ns;
+                pf_nativehook_get_stats(&ns);
+                PyObject *nd = Py_BuildValue("{s:I,s:I,s:I}", "objects", ns.objects,
+                                             "slots", ns.slots, "refused", ns.refused);
+                if (nd == NULL || PyDict_SetItemString(res, "native", nd) < 0)
+                    Py_CLEAR(res);
+                Py_XDECREF(nd);
+            }
         }
         pf_trace_free(t);
     }
@@ -318,6 +353,7 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "total_calls", PyLong_FromUnsignedLongLong(m->total_calls)) < 0
         || set_item(meta, "profiler_bytes", PyLong_FromUnsignedLongLong(m->profiler_bytes)) < 0
         || set_item(meta, "peak_live_bytes", PyLong_FromUnsignedLongLong(m->peak_live_bytes)) < 0
+        || set_item(meta, "peak_native_bytes", PyLong_FromUnsignedLongLong(m->peak_native_bytes)) < 0
         || set_item(meta, "exit_code", m->exit_code == PF_EXIT_UNKNOWN ? Py_NewRef(Py_None)
                                                                       : PyLong_FromLong(m->exit_code)) < 0
         || set_item(meta, "exit_signal", PyLong_FromUnsignedLong(m->exit_signal)) < 0)
@@ -470,7 +506,7 @@ static PyMethodDef methods[] = {
     { "start", (PyCFunction)(void (*)(void))m_start, METH_VARARGS | METH_KEYWORDS,
       "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
       "      root=None, include=None, exclude=None, memory=False, command=None, ppid=0,\n"
-      "      forked=False, snapshot=0.0, term=False)\n"
+      "      forked=False, snapshot=0.0, term=False, clock=None, native=False)\n"
       "Starts recording every thread; the trace goes to path at stop().  root: the program's\n"
       "own code for lines, a str or a list of str (folders ending in '/', or files).  command:\n"
       "write a process record (ppid, forked).  snapshot: write what was recorded to path every\n"
@@ -480,8 +516,9 @@ static PyMethodDef methods[] = {
     { "stop", (PyCFunction)(void (*)(void))m_stop, METH_VARARGS | METH_KEYWORDS,
       "stop(exit_code=None) -> dict: stops recording, writes the trace (with the process's\n"
       "exit status, when known), returns a summary (path, size, calls, oom, nodes,\n"
-      "profiler_bytes, threads, peak_live_bytes, gaps, lines: the trace has line mode,\n"
-      "lines_selected: code objects whose lines were recorded)." },
+      "profiler_bytes, threads, peak_live_bytes, peak_native_bytes, gaps, lines: the trace\n"
+      "has line mode, lines_selected: code objects whose lines were recorded, native: with\n"
+      "native memory, the objects and slots the native hooks patched and the slots refused)." },
     { "mark", m_mark, METH_O,
       "mark(code): records the lines of code (the profile decorator); no-op when not collecting." },
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },

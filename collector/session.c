@@ -420,6 +420,7 @@ pf_session *pf_session_new(const pf_session_config *cfg)
     s->limit = cfg->limit;
     s->lines = cfg->lines;
     s->memory = cfg->memory;
+    s->native = cfg->memory && cfg->native;
     s->main_ident = cfg->main_ident;
     s->native_is_ours = cfg->native_is_ours;
     s->tstate_type = (PyTypeObject *)Py_NewRef(cfg->tstate_type);
@@ -782,7 +783,7 @@ static uint32_t mem_code_id(pf_session *s, const pf_cct_node *n)
 /* Describes the raw tree (lines resolved) to memtrack: node ids are memory-site ids.
  * *node_mem gets SELF counters by node id (owned by the caller). */
 static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_mem **node_mem,
-                       pf_memtrack_line **lines, uint32_t *nlines)
+                       pf_memtrack_line **lines, uint32_t *nlines, pf_memtrack_totals *tot)
 {
     const pf_cct *cct = s->cct;
     uint32_t nids = pf_cct_count(cct);
@@ -805,9 +806,11 @@ static int mem_collect(pf_session *s, const pf_memtrack *mt, pf_mem **node_mem,
         code[id] = mem_code_id(s, n);
         call_line[id] = pf_cct_line(n);
     }
-    /* while recording (a snapshot), allocations without the GIL may update the tracker */
+    /* while recording (a snapshot), allocations without the GIL (RAW and native hooks)
+     * may update the tracker: the totals and the result are one consistent moment */
     pf_memhook_lock();
     rc = pf_memtrack_result(mt, nids, parent, code, call_line, *node_mem, lines, nlines);
+    pf_memtrack_get_totals(mt, tot);
     pf_memhook_unlock();
 done:
     pf_free(parent);
@@ -1125,10 +1128,11 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     pf_memtrack_line *mlines = NULL;
     pf_mem *node_mem = NULL;
     uint32_t nmlines = 0;
+    pf_memtrack_totals tot;
     const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
     if (t == NULL)
         goto fail;
-    if (mt != NULL && mem_collect(s, mt, &node_mem, &mlines, &nmlines) < 0)
+    if (mt != NULL && mem_collect(s, mt, &node_mem, &mlines, &nmlines, &tot) < 0)
         goto fail;
 
     pf_meta *m = &t->meta;
@@ -1239,10 +1243,12 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     m->total_calls = calls;
     m->profiler_bytes = s->bytes;
     if (mt != NULL) {
-        pf_memtrack_totals tot;
-        pf_memtrack_get_totals(mt, &tot);
         m->modes |= PF_MODE_MEMORY;
         m->peak_live_bytes = tot.peak_live_bytes;
+        if (s->native) {
+            m->modes |= PF_MODE_NATIVE;
+            m->peak_native_bytes = tot.peak_native_bytes;
+        }
         m->profiler_bytes += tot.profiler_peak_bytes;
         if (tot.out_of_memory)
             m->flags |= PF_FLAG_OUT_OF_MEMORY;

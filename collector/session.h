@@ -152,8 +152,9 @@ struct pf_session {
     char **lines_roots;       /* owned NULL-terminated: the program's own code, folders
                                  ("/x/y/") or files, or NULL (see file_selected) */
     char **include, **exclude; /* owned NULL-terminated fnmatch patterns, or NULL */
-    /* memory (--memory): the allocator hooks record into memhook's tracker */
-    int memory;
+    /* memory (--memory): the allocator hooks record into memhook's tracker; native: the
+     * native allocators too (PF_MODE_NATIVE) */
+    int memory, native;
     /* gaps: times (event clock) when a thread's recording stopped; end 0 = still open */
     pf_gap *gaps; uint32_t ngaps, cap_gaps;
     /* under collect: this process's record (pid 0 = none: pyflame.start()), its command
@@ -230,6 +231,8 @@ typedef struct pf_session_config {
     PyObject *meta;           /* borrowed: dict (argv, path, cwd, ...) or NULL */
     const char *ours;         /* our package folder, or NULL (copied) */
     int lines, memory;        /* --lines, --memory */
+    int native;               /* with memory: native allocations too (--memory; not
+                                 --memory=python) */
     int cpu;                  /* --clock cpu */
     PyObject *root;           /* borrowed: the program's own code, a str or a list of str
                                  (folders ending in '/', or files), or NULL (copied) */

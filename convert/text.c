@@ -143,6 +143,19 @@ static void header(const pf_trace *t, FILE *out)
         pf_trace_describe_exit(t, PF_NONE, how, sizeof how);
         fprintf(out, "Ended:   %s\n", how);
     }
+    if ((m->modes & PF_MODE_MEMORY) && (m->modes & PF_MODE_NATIVE)) {
+        /* Python-only traces keep their header as it was (no Memory line) */
+        char peak[PF_UNITS_BUFSZ], nat[PF_UNITS_BUFSZ], py[PF_UNITS_BUFSZ];
+        uint64_t native = m->peak_native_bytes < m->peak_live_bytes ? m->peak_native_bytes
+                                                                    : m->peak_live_bytes;
+        pf_units_bytes(peak, sizeof peak, m->peak_live_bytes, 0);
+        pf_units_bytes(nat, sizeof nat, native, 0);
+        pf_units_bytes(py, sizeof py, m->peak_live_bytes - native, 0);
+        fprintf(out, "Memory:  peak %s (native %s, Python %s)", peak, nat, py);
+        if (t->nprocesses > 1)
+            fputs(", the highest process peak", out);
+        putc('\n', out);
+    }
     if (m->flags & PF_FLAG_OUT_OF_MEMORY)
         fputs("Warning: the collector ran out of memory; this profile is incomplete.\n", out);
     for (uint32_t i = 0; i < m->ngaps; i++) {

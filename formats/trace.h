@@ -30,7 +30,9 @@ enum pf_mode {
     PF_MODE_CALLS   = 1u << 0,   /* calling-context tree with counts and times */
     PF_MODE_LINES   = 1u << 1,   /* per-line hits and times */
     PF_MODE_MEMORY  = 1u << 2,   /* allocator counters per node and per line */
-    PF_MODE_SAMPLES = 1u << 3    /* statistical samples (reserved for a sampling mode) */
+    PF_MODE_SAMPLES = 1u << 3,   /* statistical samples (reserved for a sampling mode) */
+    PF_MODE_NATIVE  = 1u << 4    /* with MEMORY: native allocations (malloc, mmap... of C
+                                    code) are counted too, not only CPython's allocators */
 };
 
 /* meta.flags bits: things that went wrong or are worth knowing about the run. */
@@ -65,6 +67,8 @@ typedef struct pf_meta {
     uint64_t total_calls;        /* calls recorded, all threads */
     uint64_t profiler_bytes;     /* memory the collector itself used (not counted in MEMORY data) */
     uint64_t peak_live_bytes;    /* MEMORY mode: the run's peak of live traced bytes */
+    uint64_t peak_native_bytes;  /* NATIVE mode: of peak_live_bytes, the native bytes (of a
+                                    merged trace: of the process with the highest peak) */
     uint32_t ngaps;
     struct pf_gap *gaps;         /* owned: when recording stopped on a thread, or NULL */
     int32_t exit_code;           /* the program's exit status (0-255), PF_EXIT_UNKNOWN if not

@@ -105,8 +105,11 @@ static int merge_meta(merger *m, pf_trace *const *parts, uint32_t n)
         d->flags |= p->flags & ~(uint32_t)PF_FLAG_FORKED_CHILD;
         d->total_calls += p->total_calls;
         d->profiler_bytes += p->profiler_bytes;
-        if (p->peak_live_bytes > d->peak_live_bytes)
+        if (p->peak_live_bytes > d->peak_live_bytes) {
+            /* the run's peak is the highest process peak; its native share goes with it */
             d->peak_live_bytes = p->peak_live_bytes;
+            d->peak_native_bytes = p->peak_native_bytes;
+        }
         ngaps += p->ngaps;             /* checked against overflow by the caller */
     }
     if (ngaps == 0)

@@ -370,8 +370,12 @@ static int read_meta(reader *r)
         return -1;
     if (r->p == r->pend)
         return 0;
-    return r_i32(r, &m->exit_code, "exit_code") < 0 ||
-           r_u32(r, &m->exit_signal, "exit_signal") < 0 ? -1 : 0;
+    if (r_i32(r, &m->exit_code, "exit_code") < 0 ||
+        r_u32(r, &m->exit_signal, "exit_signal") < 0)
+        return -1;
+    if (r->p == r->pend)
+        return 0;
+    return r_varint(r, &m->peak_native_bytes, "peak_native_bytes");
 }
 
 static int read_strings(reader *r)

@@ -302,7 +302,8 @@ static int write_meta(writer *w, const pf_meta *m)
      * and with an unknown exit is byte for byte what older writers wrote, and older
      * readers skip the trailing fields.  The exit fields come after the gap list, so
      * when they are written the gap count is too, even 0. */
-    int exit_known = m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0;
+    int native = (m->modes & PF_MODE_NATIVE) != 0 || m->peak_native_bytes != 0;
+    int exit_known = m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0 || native;
     if (m->ngaps || exit_known)
         w_varint(w, m->ngaps);
     for (uint32_t i = 0; i < m->ngaps; i++) {
@@ -316,6 +317,8 @@ static int write_meta(writer *w, const pf_meta *m)
         w_varint(w, pf_zigzag_enc(m->exit_code));
         w_varint(w, m->exit_signal);
     }
+    if (native)                      /* after the exit fields, so they come first (even unknown) */
+        w_varint(w, m->peak_native_bytes);
     return emit(w, PF_TAG_META, -1);
 }
 

@@ -188,9 +188,15 @@ static void cards(const doc *d)
              "Processes of the run recorded in this trace");
     card(out, "Functions", pf_units_count(a, sizeof a, d->m->nfuncs), "Distinct functions with data");
     card(out, "Files", pf_units_count(a, sizeof a, d->m->nfiles), "Python files with data");
-    if (d->m->has_memory)
+    if (d->m->has_memory && (meta->modes & PF_MODE_NATIVE)) {
+        char nat[PF_UNITS_BUFSZ], title[160];
+        snprintf(title, sizeof title, "The run's peak of live traced bytes, Python and native "
+                 "(native: %s)", pf_units_bytes(nat, sizeof nat, meta->peak_native_bytes, 0));
+        card(out, "Peak memory", pf_units_bytes(a, sizeof a, meta->peak_live_bytes, 0), title);
+    } else if (d->m->has_memory) {
         card(out, "Peak memory", pf_units_bytes(a, sizeof a, meta->peak_live_bytes, 0),
              "The run's peak of live traced bytes");
+    }
     fputs("</div>\n", out);
 }
 
@@ -291,8 +297,16 @@ static void meta_table(const doc *d)
     }
     if (d->m->has_memory) {
         meta_row_start(out, "Peak memory");
-        fprintf(out, "%s <span class=\"muted\">live traced bytes at the run's peak</span></td></tr>\n",
+        fprintf(out, "%s <span class=\"muted\">live traced bytes at the run's peak",
                 pf_units_bytes(a, sizeof a, meta->peak_live_bytes, 0));
+        if (meta->modes & PF_MODE_NATIVE) {
+            uint64_t native = meta->peak_native_bytes < meta->peak_live_bytes
+                ? meta->peak_native_bytes : meta->peak_live_bytes;
+            char py[PF_UNITS_BUFSZ];
+            fprintf(out, " (native %s, Python %s)", pf_units_bytes(a, sizeof a, native, 0),
+                    pf_units_bytes(py, sizeof py, meta->peak_live_bytes - native, 0));
+        }
+        fputs("</span></td></tr>\n", out);
     }
     if (meta->profiler_bytes) {
         meta_row_start(out, "Profiler memory");

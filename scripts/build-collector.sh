@@ -39,5 +39,5 @@ for s in $srcs; do
     $cc $cflags -c "$s" -o "$o"
     objs="$objs $o"
 done
-$cc -shared $flags -o "$out.tmp" $objs -lz
+$cc -shared $flags -o "$out.tmp" $objs -lz -ldl
 mv "$out.tmp" "$out"

@@ -83,6 +83,28 @@ static void test_cli_every_command_rejects_unknown_option(void **state)
     }
 }
 
+/* An optional value (--memory[=all|python]) is taken only after '=': a bad one is a
+ * usage error naming the choices, with the nearest suggested; flags still refuse one. */
+static void test_cli_collect_memory_mode_values(void **state)
+{
+    (void)state;
+    assert_int_equal(run("collect --memory=bogus nosuch.py", buf, sizeof buf), 2);
+    assert_non_null(strstr(buf, "unknown memory mode 'bogus' (one of all, python)"));
+    assert_int_equal(run("collect --memory=pyton nosuch.py", buf, sizeof buf), 2);
+    assert_non_null(strstr(buf, "did you mean 'python'?"));
+    assert_int_equal(run("collect --memory= nosuch.py", buf, sizeof buf), 2);
+    assert_non_null(strstr(buf, "unknown memory mode ''"));
+    assert_int_equal(run("collect --lines=1 nosuch.py", buf, sizeof buf), 2);
+    assert_non_null(strstr(buf, "option '--lines' takes no value"));
+    /* a bare --memory does not take the script as its value */
+    assert_int_equal(run("collect --memory nosuch.py", buf, sizeof buf), 2);
+    assert_non_null(strstr(buf, "cannot open 'nosuch.py'"));
+    assert_int_equal(run("collect --memory=python nosuch.py", buf, sizeof buf), 2);
+    assert_non_null(strstr(buf, "cannot open 'nosuch.py'"));
+    assert_int_equal(run("collect --help", buf, sizeof buf), 0);
+    assert_non_null(strstr(buf, "--memory=python"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +115,7 @@ int main(void)
         cmocka_unit_test(test_cli_unknown_global_option_exits_2),
         cmocka_unit_test(test_cli_every_command_has_help),
         cmocka_unit_test(test_cli_every_command_rejects_unknown_option),
+        cmocka_unit_test(test_cli_collect_memory_mode_values),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

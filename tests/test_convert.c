@@ -574,6 +574,30 @@ static void test_text_header_names_the_clock(void **state)
     free(out);
 }
 
+/* A native-memory trace says how much of the peak was native; a Python-only memory
+ * trace keeps the header it always had (no Memory line). */
+static void test_text_header_memory_line_with_native_share(void **state)
+{
+    (void)state;
+    build_text_trace();
+    pf_text_opts o = { PF_SORT_SELF, 30, 0 };
+    T->meta.modes |= PF_MODE_MEMORY;
+    T->meta.peak_live_bytes = 160000000;
+    T->meta.peak_native_bytes = 150000000;
+    char *out = capture_text(&o, 0);
+    assert_null(strstr(out, "Memory:"));
+    free(out);
+    T->meta.modes |= PF_MODE_NATIVE;
+    out = capture_text(&o, 0);
+    assert_non_null(strstr(out, "\nMemory:  peak 153 MiB (native 143 MiB, Python 9.54 MiB)\n"));
+    free(out);
+    /* a native share above the peak (a damaged trace) is shown as the whole peak */
+    T->meta.peak_native_bytes = 170000000;
+    out = capture_text(&o, 0);
+    assert_non_null(strstr(out, "\nMemory:  peak 153 MiB (native 153 MiB, Python 0 B)\n"));
+    free(out);
+}
+
 static void test_text_table_like_print_stats(void **state)
 {
     (void)state;
@@ -935,6 +959,7 @@ int main(void)
         T_(test_pstats_refuses_empty),
         T_(test_pstats_uses_back_references),
         T_(test_text_header_names_the_clock),
+        T_(test_text_header_memory_line_with_native_share),
         T_(test_text_table_like_print_stats),
         T_(test_text_sort_limit_and_full_paths),
         T_(test_text_memory_sort_needs_memory_trace),

@@ -1013,7 +1013,16 @@ static void test_html_memory_columns(void **state)
     assert_non_null(strstr(doc, "27.5 MiB"));             /* meta.peak_live_bytes */
     assert_non_null(strstr(doc, "<td>11.0 MiB</td>"));    /* tokenize's line */
     assert_non_null(strstr(doc, "id=\"L0-28\" class=\"h1\""));
+    assert_null(strstr(doc, "native"));                   /* Python allocators only */
     free(doc);
+    /* with native memory: its share of the peak, in the card's title and the meta row */
+    t->meta.modes |= PF_MODE_NATIVE;
+    t->meta.peak_native_bytes = 20u << 20;
+    doc = render(t, NULL, NULL);
+    assert_non_null(strstr(doc, "Python and native (native: 20.0 MiB)"));
+    assert_non_null(strstr(doc, "(native 20.0 MiB, Python 7.50 MiB)"));
+    free(doc);
+    t->meta.modes &= ~(uint32_t)PF_MODE_NATIVE;
     /* the same trace without the MEMORY mode bit has no memory columns */
     /* memory without line data: function and file totals, no line columns */
     uint32_t nlines = t->nlines;

@@ -93,13 +93,13 @@ static void test_memtrack_peak_attribution_hand_sequence(void **state)
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
     /* A = (0,10), B = (1,20), C = (2,30), U = unattributed */
-    pf_memtrack_on_alloc(mt, P(1), 100, 0, 10);   /* live 100: peak 100 */
-    pf_memtrack_on_alloc(mt, P(2), 50, 1, 20);    /* 150: peak (A100 B50) */
+    pf_memtrack_on_alloc(mt, P(1), 100, 0, 10, PF_MEM_PYTHON);   /* live 100: peak 100 */
+    pf_memtrack_on_alloc(mt, P(2), 50, 1, 20, PF_MEM_PYTHON);    /* 150: peak (A100 B50) */
     assert_int_equal(pf_memtrack_on_free(mt, P(1)), 1);  /* 50 */
-    pf_memtrack_on_alloc(mt, P(3), 30, 2, 30);    /* 80 */
-    pf_memtrack_on_alloc(mt, P(4), 200, 0, 10);   /* 280: peak (A200 B50 C30) */
+    pf_memtrack_on_alloc(mt, P(3), 30, 2, 30, PF_MEM_PYTHON);    /* 80 */
+    pf_memtrack_on_alloc(mt, P(4), 200, 0, 10, PF_MEM_PYTHON);   /* 280: peak (A200 B50 C30) */
     pf_memtrack_on_free(mt, P(2));                /* 230 */
-    pf_memtrack_on_alloc(mt, P(5), 60, 1, 20);    /* 290: peak (A200 B60 C30) */
+    pf_memtrack_on_alloc(mt, P(5), 60, 1, 20, PF_MEM_PYTHON);    /* 290: peak (A200 B60 C30) */
 
     pf_memtrack_totals t;
     pf_memtrack_get_totals(mt, &t);
@@ -111,8 +111,8 @@ static void test_memtrack_peak_attribution_hand_sequence(void **state)
     assert_int_equal(m.peak_bytes, 60);
 
     pf_memtrack_on_free(mt, P(4));                /* 90 */
-    pf_memtrack_on_alloc(mt, P(6), 100, 2, 30);   /* 190 */
-    pf_memtrack_on_alloc(mt, P(7), 100, 2, 30);   /* 290: equals the peak, no move */
+    pf_memtrack_on_alloc(mt, P(6), 100, 2, 30, PF_MEM_PYTHON);   /* 190 */
+    pf_memtrack_on_alloc(mt, P(7), 100, 2, 30, PF_MEM_PYTHON);   /* 290: equals the peak, no move */
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.peak_live_bytes, 290);
     site_of(mt, 0, 10, &m);
@@ -120,9 +120,9 @@ static void test_memtrack_peak_attribution_hand_sequence(void **state)
     site_of(mt, 2, 30, &m);
     assert_int_equal(m.peak_bytes, 30);
 
-    pf_memtrack_on_alloc(mt, P(8), 10, N, N);     /* 300: peak (A0 B60 C230 U10) */
+    pf_memtrack_on_alloc(mt, P(8), 10, N, N, PF_MEM_PYTHON);     /* 300: peak (A0 B60 C230 U10) */
     pf_memtrack_on_free(mt, P(6));                /* 200 */
-    pf_memtrack_on_realloc(mt, P(5), P(9), 100, 0, 10);  /* B frees 60, A allocs 100: 240 */
+    pf_memtrack_on_realloc(mt, P(5), P(9), 100, 0, 10, PF_MEM_PYTHON);  /* B frees 60, A allocs 100: 240 */
 
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.peak_live_bytes, 300);
@@ -174,11 +174,11 @@ static void test_memtrack_peak_matches_bruteforce_random(void **state)
                 site_of_ptr[k] = 0;
                 continue;
             }
-            pf_memtrack_on_realloc(mt, P(k + 1), P(k + 1), sz + 1, (uint32_t)s, 7);
+            pf_memtrack_on_realloc(mt, P(k + 1), P(k + 1), sz + 1, (uint32_t)s, 7, PF_MEM_PYTHON);
             live[site_of_ptr[k]] -= size_of[k];
             total -= size_of[k];
         } else {
-            pf_memtrack_on_alloc(mt, P(k + 1), sz + 1, (uint32_t)s, 7);
+            pf_memtrack_on_alloc(mt, P(k + 1), sz + 1, (uint32_t)s, 7, PF_MEM_PYTHON);
         }
         size_of[k] = sz + 1;
         site_of_ptr[k] = s;
@@ -215,7 +215,7 @@ static void test_memtrack_table_millions_insert_lookup_delete(void **state)
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
     for (uintptr_t k = 1; k <= COUNT; k++)
-        pf_memtrack_on_alloc(mt, P(k), k % 97, (uint32_t)(k % 5), 1);
+        pf_memtrack_on_alloc(mt, P(k), k % 97, (uint32_t)(k % 5), 1, PF_MEM_PYTHON);
     pf_memtrack_totals t;
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.live_blocks, COUNT);
@@ -277,7 +277,7 @@ static void test_memtrack_table_churn_matches_model(void **state)
             model[k] = 0;
             count--;
         } else {
-            pf_memtrack_on_alloc(mt, p, sz, 3, 4);
+            pf_memtrack_on_alloc(mt, p, sz, 3, 4, PF_MEM_PYTHON);
             model[k] = sz + 1;
             live += sz;
             count++;
@@ -305,16 +305,16 @@ static void test_memtrack_realloc_is_free_plus_alloc_at_current_site(void **stat
     (void)state;
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
-    pf_memtrack_on_alloc(mt, P(1), 100, 0, 0);
+    pf_memtrack_on_alloc(mt, P(1), 100, 0, 0, PF_MEM_PYTHON);
     /* In place, grown, from another site: site 0 frees 100, site 1 allocates 150. */
-    pf_memtrack_on_realloc(mt, P(1), P(1), 150, 1, 1);
+    pf_memtrack_on_realloc(mt, P(1), P(1), 150, 1, 1, PF_MEM_PYTHON);
     /* Moved: site 1 frees 150, site 2 allocates 40. */
-    pf_memtrack_on_realloc(mt, P(1), P(2), 40, 2, 2);
+    pf_memtrack_on_realloc(mt, P(1), P(2), 40, 2, 2, PF_MEM_PYTHON);
     assert_int_equal(pf_memtrack_on_free(mt, P(1)), 0);   /* the old address is gone */
     /* realloc(NULL, n) is a plain allocation. */
-    pf_memtrack_on_realloc(mt, NULL, P(3), 8, 2, 2);
+    pf_memtrack_on_realloc(mt, NULL, P(3), 8, 2, 2, PF_MEM_PYTHON);
     /* realloc of a block allocated before tracking: only the new block counts. */
-    pf_memtrack_on_realloc(mt, P(50), P(51), 9, 2, 2);
+    pf_memtrack_on_realloc(mt, P(50), P(51), 9, 2, 2, PF_MEM_PYTHON);
     pf_memtrack_totals t;
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.live_bytes, 40 + 8 + 9);
@@ -337,8 +337,8 @@ static void test_memtrack_detach_reattach_on_failed_realloc(void **state)
     (void)state;
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
-    pf_memtrack_on_alloc(mt, P(1), 100, 0, 0);
-    pf_memtrack_on_alloc(mt, P(2), 5, 1, 0);
+    pf_memtrack_on_alloc(mt, P(1), 100, 0, 0, PF_MEM_PYTHON);
+    pf_memtrack_on_alloc(mt, P(2), 5, 1, 0, PF_MEM_PYTHON);
     pf_memtrack_totals before, after;
     pf_memtrack_get_totals(mt, &before);
     pf_memtrack_block b;
@@ -351,7 +351,7 @@ static void test_memtrack_detach_reattach_on_failed_realloc(void **state)
     assert_memory_equal(&before, &after, sizeof before);
     /* Then a successful one through commit. */
     assert_int_equal(pf_memtrack_detach(mt, P(1), &b), 1);
-    pf_memtrack_commit_realloc(mt, &b, P(7), 300, 1, 0);
+    pf_memtrack_commit_realloc(mt, &b, P(7), 300, 1, 0, PF_MEM_PYTHON);
     pf_memtrack_get_totals(mt, &after);
     assert_int_equal(after.live_bytes, 305);
     assert_int_equal(after.peak_live_bytes, 305);
@@ -363,10 +363,10 @@ static void test_memtrack_unknown_free_is_ignored(void **state)
     (void)state;
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
-    pf_memtrack_on_alloc(mt, P(1), 10, 0, 0);
+    pf_memtrack_on_alloc(mt, P(1), 10, 0, 0, PF_MEM_PYTHON);
     assert_int_equal(pf_memtrack_on_free(mt, P(99)), 0);
     assert_int_equal(pf_memtrack_on_free(mt, NULL), 0);
-    pf_memtrack_on_alloc(mt, NULL, 10, 0, 0);                /* never tracked */
+    pf_memtrack_on_alloc(mt, NULL, 10, 0, 0, PF_MEM_PYTHON);                /* never tracked */
     pf_memtrack_totals t;
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.live_bytes, 10);
@@ -382,8 +382,8 @@ static void test_memtrack_reused_address_frees_the_stale_block(void **state)
     (void)state;
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
-    pf_memtrack_on_alloc(mt, P(1), 10, 0, 0);
-    pf_memtrack_on_alloc(mt, P(1), 30, 1, 0);
+    pf_memtrack_on_alloc(mt, P(1), 10, 0, 0, PF_MEM_PYTHON);
+    pf_memtrack_on_alloc(mt, P(1), 30, 1, 0, PF_MEM_PYTHON);
     pf_memtrack_totals t;
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.live_bytes, 30);
@@ -400,14 +400,14 @@ static void test_memtrack_blocks_of_4gib_and_more_keep_exact_size(void **state)
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
     uint64_t big = (uint64_t)5 << 30, edge = UINT32_MAX;
-    pf_memtrack_on_alloc(mt, P(1), (size_t)big, 0, 0);
-    pf_memtrack_on_alloc(mt, P(2), (size_t)edge, 0, 0);
-    pf_memtrack_on_alloc(mt, P(3), (size_t)edge - 1, 0, 0);
+    pf_memtrack_on_alloc(mt, P(1), (size_t)big, 0, 0, PF_MEM_PYTHON);
+    pf_memtrack_on_alloc(mt, P(2), (size_t)edge, 0, 0, PF_MEM_PYTHON);
+    pf_memtrack_on_alloc(mt, P(3), (size_t)edge - 1, 0, 0, PF_MEM_PYTHON);
     pf_memtrack_totals t;
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.live_bytes, big + edge + edge - 1);
     pf_memtrack_on_free(mt, P(2));
-    pf_memtrack_on_realloc(mt, P(1), P(4), 3, 0, 0);
+    pf_memtrack_on_realloc(mt, P(1), P(4), 3, 0, 0, PF_MEM_PYTHON);
     pf_memtrack_get_totals(mt, &t);
     assert_int_equal(t.live_bytes, edge - 1 + 3);
     assert_int_equal(t.free_bytes, big + edge);
@@ -421,7 +421,7 @@ static void test_memtrack_exit_bytes_are_blocks_still_live(void **state)
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
     for (uintptr_t k = 1; k <= 1000; k++)
-        pf_memtrack_on_alloc(mt, P(k), 24, (uint32_t)(k % 2), 0);
+        pf_memtrack_on_alloc(mt, P(k), 24, (uint32_t)(k % 2), 0, PF_MEM_PYTHON);
     for (uintptr_t k = 1; k <= 1000; k += 2)   /* frees every block of node 1 */
         pf_memtrack_on_free(mt, P(k));
     pf_mem nodes[2];
@@ -451,13 +451,13 @@ static void test_memtrack_result_nodes_self_lines_inclusive(void **state)
     uint32_t call_line[5] = { 0, 5, 7, 9, 6 };
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
-    pf_memtrack_on_alloc(mt, P(1), 100, 2, 9);    /* g:9, under f:7, main:5 */
-    pf_memtrack_on_alloc(mt, P(2), 40, 0, 6);     /* main:6 itself */
-    pf_memtrack_on_alloc(mt, P(3), 7, 3, 9);      /* g:9 again in the recursive g */
-    pf_memtrack_on_alloc(mt, P(4), 1, 4, 6);      /* inside the C function called at main:6 */
-    pf_memtrack_on_alloc(mt, P(5), 2, N, 0);      /* unattributed */
-    pf_memtrack_on_alloc(mt, P(6), 3, 9, 1);      /* a node the caller does not know */
-    pf_memtrack_on_alloc(mt, P(7), 5, 1, 0);      /* in f, line unknown */
+    pf_memtrack_on_alloc(mt, P(1), 100, 2, 9, PF_MEM_PYTHON);    /* g:9, under f:7, main:5 */
+    pf_memtrack_on_alloc(mt, P(2), 40, 0, 6, PF_MEM_PYTHON);     /* main:6 itself */
+    pf_memtrack_on_alloc(mt, P(3), 7, 3, 9, PF_MEM_PYTHON);      /* g:9 again in the recursive g */
+    pf_memtrack_on_alloc(mt, P(4), 1, 4, 6, PF_MEM_PYTHON);      /* inside the C function called at main:6 */
+    pf_memtrack_on_alloc(mt, P(5), 2, N, 0, PF_MEM_PYTHON);      /* unattributed */
+    pf_memtrack_on_alloc(mt, P(6), 3, 9, 1, PF_MEM_PYTHON);      /* a node the caller does not know */
+    pf_memtrack_on_alloc(mt, P(7), 5, 1, 0, PF_MEM_PYTHON);      /* in f, line unknown */
     pf_memtrack_on_free(mt, P(2));
     pf_mem nodes[5];
     pf_memtrack_line *ls = NULL;
@@ -510,7 +510,7 @@ static void test_memtrack_result_many_lines_and_out_of_memory(void **state)
     pf_memtrack *mt = pf_memtrack_new();
     assert_non_null(mt);
     for (uint32_t n = 0; n < NODES; n += 97)
-        pf_memtrack_on_alloc(mt, P(n + 1), 10, n, 100 + n);
+        pf_memtrack_on_alloc(mt, P(n + 1), 10, n, 100 + n, PF_MEM_PYTHON);
     pf_memtrack_line *ls;
     uint32_t nls;
     assert_int_equal(pf_memtrack_result(mt, NODES, parent, code, call_line, NULL, &ls, &nls), 0);
@@ -547,7 +547,7 @@ static void test_memtrack_sites_are_interned_and_grow(void **state)
     for (int round = 0; round < 3; round++)
         for (uint32_t n = 0; n < 300; n++)
             for (uint32_t l = 0; l < 30; l++)
-                pf_memtrack_on_alloc(mt, P(k++), 1, n, l);
+                pf_memtrack_on_alloc(mt, P(k++), 1, n, l, PF_MEM_PYTHON);
     assert_int_equal(pf_memtrack_nsites(mt), 9000);
     pf_mem m;
     site_of(mt, 299, 29, &m);
@@ -571,7 +571,7 @@ static void test_memtrack_out_of_memory_is_sticky_and_consistent(void **state)
             continue;
         }
         for (uintptr_t k = 1; k <= 20000; k++) {
-            pf_memtrack_on_alloc(mt, P(k), 8, (uint32_t)(k % 200), 0);
+            pf_memtrack_on_alloc(mt, P(k), 8, (uint32_t)(k % 200), 0, PF_MEM_PYTHON);
             if (k % 3 == 0)
                 pf_memtrack_on_free(mt, P(k - 1));
         }
@@ -593,6 +593,275 @@ static void test_memtrack_out_of_memory_is_sticky_and_consistent(void **state)
     assert_true(succeeded);
 }
 
+/* Site (node, line, kind)'s counters; fails if there is none. */
+static void site_kind_of(pf_memtrack *mt, uint32_t node, uint32_t line, unsigned kind,
+                         pf_mem *out)
+{
+    for (uint32_t i = 0; i < pf_memtrack_nsites(mt); i++) {
+        uint32_t n, l;
+        pf_memtrack_site(mt, i, &n, &l, out);
+        if (n == node && l == line && pf_memtrack_site_kind(mt, i) == kind)
+            return;
+    }
+    fail_msg("site (%u, %u, kind %u) not found", node, line, kind);
+}
+
+/* The kind is part of the site: a Python and a native block on the same line are two
+ * sites, and the native share of the peak is exactly the native sites' bytes then. */
+static void test_memtrack_kinds_are_separate_sites_and_native_peak_is_exact(void **state)
+{
+    (void)state;
+    pf_memtrack *mt = pf_memtrack_new();
+    assert_non_null(mt);
+    pf_memtrack_on_alloc(mt, P(1), 100, 0, 5, PF_MEM_PYTHON);
+    pf_memtrack_on_alloc(mt, P(2), 1000, 0, 5, PF_MEM_NATIVE);    /* 1100: peak */
+    pf_memtrack_on_alloc(mt, P(3), 10, 0, 5, PF_MEM_PYTHON);      /* 1110: peak */
+    pf_memtrack_on_alloc(mt, P(4), 50, 1, 6, PF_MEM_REPORTED);    /* 1160: peak (P110 N1000 R50) */
+    pf_memtrack_on_free(mt, P(2));                                /* 160 */
+    pf_memtrack_on_alloc(mt, P(5), 500, 1, 6, PF_MEM_PYTHON);     /* 660 */
+    pf_memtrack_totals t;
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.nsites, 4);
+    assert_int_equal(t.peak_live_bytes, 1160);
+    assert_int_equal(t.peak_native_bytes, 1050);
+    assert_int_equal(t.native_live_bytes, 50);
+    assert_int_equal(t.native_alloc_bytes, 1050);
+    pf_mem m;
+    site_kind_of(mt, 0, 5, PF_MEM_PYTHON, &m);
+    expect_mem(&m, 110, 2, 0, 110, 110);
+    site_kind_of(mt, 0, 5, PF_MEM_NATIVE, &m);
+    expect_mem(&m, 1000, 1, 1000, 1000, 0);
+    /* Folding into nodes adds the kinds up. */
+    pf_mem nodes[2];
+    assert_int_equal(pf_memtrack_result(mt, 2, NULL, NULL, NULL, nodes, NULL, NULL), 0);
+    expect_mem(&nodes[0], 1110, 3, 1000, 1110, 110);
+    expect_mem(&nodes[1], 550, 2, 0, 50, 550);
+    /* A realloc takes the kind of the allocator that reallocated. */
+    pf_memtrack_on_realloc(mt, P(1), P(6), 200, 0, 5, PF_MEM_NATIVE);
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.native_live_bytes, 250);
+    /* An unknown kind is native. */
+    pf_memtrack_on_alloc(mt, P(7), 1, 9, 9, 77);
+    site_kind_of(mt, 9, 9, PF_MEM_NATIVE, &m);
+    pf_memtrack_free(mt);
+}
+
+/* PyTraceMalloc_Track/Untrack: a report of a block whose allocation was seen is ignored,
+ * an unseen one is counted until its unreport (or its free); an unreport removes only
+ * what a report created.  numpy's sequences, step by step. */
+static void test_memtrack_reports_never_double_count(void **state)
+{
+    (void)state;
+    pf_memtrack *mt = pf_memtrack_new();
+    assert_non_null(mt);
+    pf_memtrack_totals t;
+    /* numpy's new array: malloc (seen), Track: ignored. */
+    pf_memtrack_on_alloc(mt, P(1), 800, 0, 3, PF_MEM_NATIVE);
+    assert_int_equal(pf_memtrack_on_report(mt, P(1), 800, 0, 3), 0);
+    /* numpy's realloc that moves: realloc (seen), Untrack(old): nothing there any more,
+     * Track(new): seen already. */
+    pf_memtrack_on_realloc(mt, P(1), P(2), 1600, 0, 4, PF_MEM_NATIVE);
+    assert_int_equal(pf_memtrack_on_unreport(mt, P(1)), 0);
+    assert_int_equal(pf_memtrack_on_report(mt, P(2), 1600, 0, 4), 0);
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 1600);
+    assert_int_equal(t.alloc_bytes, 2400);
+    /* numpy's free: Untrack (its allocation was seen: ignored), then free (seen). */
+    assert_int_equal(pf_memtrack_on_unreport(mt, P(2)), 0);
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 1600);
+    assert_int_equal(pf_memtrack_on_free(mt, P(2)), 1);
+    /* A buffer from an allocator we do not see: counted from report to unreport. */
+    assert_int_equal(pf_memtrack_on_report(mt, P(3), 500, 1, 7), 1);
+    assert_int_equal(pf_memtrack_on_report(mt, P(3), 500, 1, 7), 0);    /* once */
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 500);
+    assert_int_equal(t.native_live_bytes, 500);
+    pf_mem m;
+    site_kind_of(mt, 1, 7, PF_MEM_REPORTED, &m);
+    expect_mem(&m, 500, 1, 0, 0, 500);           /* the peak (1600) was before it */
+    assert_int_equal(pf_memtrack_on_unreport(mt, P(3)), 1);
+    assert_int_equal(pf_memtrack_on_unreport(mt, P(3)), 0);
+    /* A reported block freed by a free we see is gone too; its unreport then is a no-op. */
+    assert_int_equal(pf_memtrack_on_report(mt, P(4), 64, 1, 7), 1);
+    assert_int_equal(pf_memtrack_on_free(mt, P(4)), 1);
+    assert_int_equal(pf_memtrack_on_unreport(mt, P(4)), 0);
+    /* A report inside a mapping we saw is that mapping's memory. */
+    pf_memtrack_on_map(mt, (void *)0x100000, 0x4000, 2, 1, PF_MEM_NATIVE);
+    assert_int_equal(pf_memtrack_on_report(mt, (void *)0x101000, 0x1000, 2, 1), 0);
+    assert_int_equal(pf_memtrack_on_report(mt, (void *)0x104000, 0x1000, 2, 1), 1);
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 0x5000);
+    assert_int_equal(t.alloc_bytes - t.free_bytes, t.live_bytes);
+    assert_int_equal(pf_memtrack_on_report(mt, NULL, 1, 0, 0), 0);
+    assert_int_equal(pf_memtrack_on_unreport(mt, NULL), 0);
+    pf_memtrack_free(mt);
+}
+
+#define PG 0x1000u
+#define A(k) ((void *)(uintptr_t)(0x40000000u + (uintptr_t)(k) * PG))
+
+/* Mapped ranges: whole, head, tail, a hole that splits, several at once, MAP_FIXED over
+ * recorded ranges, unmaps of nothing. */
+static void test_memtrack_ranges_unmap_whole_head_tail_and_split(void **state)
+{
+    (void)state;
+    pf_memtrack *mt = pf_memtrack_new();
+    assert_non_null(mt);
+    pf_memtrack_totals t;
+    pf_mem m;
+    pf_memtrack_on_map(mt, A(0), 10 * PG, 1, 1, PF_MEM_NATIVE);      /* [0, 10) */
+    pf_memtrack_on_map(mt, A(20), 4 * PG, 2, 2, PF_MEM_NATIVE);      /* [20, 24) */
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 14 * PG);
+    assert_int_equal(t.live_blocks, 2);
+    assert_int_equal(t.peak_native_bytes, 14 * PG);
+    /* A free never matches a mapping. */
+    assert_int_equal(pf_memtrack_on_free(mt, A(0)), 0);
+    assert_int_equal(pf_memtrack_on_unmap(mt, A(0), 2 * PG), 2 * PG);   /* head: [2, 10) */
+    assert_int_equal(pf_memtrack_on_unmap(mt, A(8), 2 * PG), 2 * PG);   /* tail: [2, 8) */
+    assert_int_equal(pf_memtrack_on_unmap(mt, A(4), PG), PG);           /* hole: [2,4) [5,8) */
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 5 * PG + 4 * PG);
+    assert_int_equal(t.live_blocks, 3);
+    assert_int_equal(t.alloc_count, 2);                 /* a split is no allocation */
+    site_kind_of(mt, 1, 1, PF_MEM_NATIVE, &m);
+    expect_mem(&m, 10 * PG, 1, 5 * PG, 10 * PG, 5 * PG);
+    /* One unmap over both pieces of the split, the gap between them and into the next
+     * range: [3, 21) removes 1 + 3 pages of range 1 and 1 page of range 2. */
+    assert_int_equal(pf_memtrack_on_unmap(mt, A(3), 18 * PG), 5 * PG);
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, PG + 3 * PG);        /* [2, 3) and [21, 24) */
+    assert_int_equal(t.live_blocks, 2);
+    /* Unmapping nothing recorded is an unknown free and changes nothing. */
+    uint64_t unknown = t.unknown_frees;
+    assert_int_equal(pf_memtrack_on_unmap(mt, A(100), PG), 0);
+    assert_int_equal(pf_memtrack_on_unmap(mt, A(5), 10 * PG), 0);
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.unknown_frees, unknown + 2);
+    /* MAP_FIXED over recorded pages: they are freed by their site, the new range is the
+     * new site's. */
+    pf_memtrack_on_map(mt, A(2), 20 * PG, 3, 3, PF_MEM_NATIVE);      /* [2, 22) */
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 20 * PG + 2 * PG);   /* [2, 22) and [22, 24) */
+    assert_int_equal(t.live_blocks, 2);
+    site_kind_of(mt, 2, 2, PF_MEM_NATIVE, &m);
+    expect_mem(&m, 4 * PG, 1, 2 * PG, 2 * PG, 2 * PG);   /* 22 pages live: the new peak */
+    assert_int_equal(t.alloc_bytes - t.free_bytes, t.live_bytes);
+    /* Unmapping everything, in one call past the end of the address space. */
+    assert_int_equal(pf_memtrack_on_unmap(mt, A(0), UINTPTR_MAX), 22 * PG);
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.live_bytes, 0);
+    assert_int_equal(t.live_blocks, 0);
+    assert_int_equal(t.peak_live_blocks, 3);
+    pf_memtrack_on_map(mt, NULL, PG, 0, 0, PF_MEM_NATIVE);          /* ignored */
+    pf_memtrack_on_map(mt, A(1), 0, 0, 0, PF_MEM_NATIVE);           /* ignored */
+    pf_memtrack_get_totals(mt, &t);
+    assert_int_equal(t.alloc_count, 3);
+    pf_memtrack_free(mt);
+}
+
+/* Random maps and unmaps of pages against a page-by-page model: live bytes per site,
+ * the peak and the per-site bytes at the peak stay exact through any cut and split. */
+static void test_memtrack_ranges_match_page_model_random(void **state)
+{
+    (void)state;
+    enum { PAGES = 512, STEPS = 40000, NSITE = 5 };
+    pf_memtrack *mt = pf_memtrack_new();
+    assert_non_null(mt);
+    static int owner[PAGES];            /* site + 1 mapping the page, 0 = unmapped */
+    uint64_t live[NSITE] = {0}, at_peak[NSITE] = {0}, total = 0, peak = 0;
+    memset(owner, 0, sizeof owner);
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    for (int step = 0; step < STEPS; step++) {
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+        unsigned a = (unsigned)(rng % PAGES);
+        unsigned len = 1 + (unsigned)((rng >> 16) % 40);
+        if (a + len > PAGES)
+            len = PAGES - a;
+        int site = (int)((rng >> 40) % NSITE);
+        if ((rng >> 60) % 2) {
+            pf_memtrack_on_map(mt, A(a), (size_t)len * PG, (uint32_t)site, 0, PF_MEM_NATIVE);
+            for (unsigned k = a; k < a + len; k++) {
+                if (owner[k]) {
+                    live[owner[k] - 1] -= PG;
+                    total -= PG;
+                }
+            }
+            for (unsigned k = a; k < a + len; k++)
+                owner[k] = site + 1;
+            live[site] += (uint64_t)len * PG;
+            total += (uint64_t)len * PG;
+            if (total > peak) {
+                peak = total;
+                memcpy(at_peak, live, sizeof live);
+            }
+        } else {
+            uint64_t expect = 0;
+            for (unsigned k = a; k < a + len; k++) {
+                if (owner[k]) {
+                    live[owner[k] - 1] -= PG;
+                    total -= PG;
+                    expect += PG;
+                    owner[k] = 0;
+                }
+            }
+            assert_int_equal(pf_memtrack_on_unmap(mt, A(a), (size_t)len * PG), expect);
+        }
+        /* the ranges stay sorted, disjoint and non-empty */
+        for (size_t i = 0; i < mt->nranges; i++) {
+            assert_true(mt->ranges[i].start < mt->ranges[i].end);
+            if (i)
+                assert_true(mt->ranges[i - 1].end <= mt->ranges[i].start);
+        }
+    }
+    pf_memtrack_totals t;
+    pf_memtrack_get_totals(mt, &t);
+    assert_false(t.out_of_memory);
+    assert_int_equal(t.live_bytes, total);
+    assert_int_equal(t.peak_live_bytes, peak);
+    assert_int_equal(t.peak_native_bytes, peak);
+    for (int s = 0; s < NSITE; s++) {
+        pf_mem m;
+        site_kind_of(mt, (uint32_t)s, 0, PF_MEM_NATIVE, &m);
+        assert_int_equal(m.exit_bytes, live[s]);
+        assert_int_equal(m.peak_bytes, at_peak[s]);
+    }
+    pf_memtrack_free(mt);
+}
+
+/* A split that cannot allocate its tail counts the tail freed: live never exceeds what
+ * is recorded, nothing leaks, and the flag is set. */
+static void test_memtrack_range_split_out_of_memory_stays_consistent(void **state)
+{
+    (void)state;
+    for (long n = 0;; n++) {
+        long live_before = live_allocs;
+        pf_memtrack *mt = pf_memtrack_new();
+        assert_non_null(mt);
+        for (unsigned k = 0; k < 16; k++)
+            pf_memtrack_on_map(mt, A(k * 10), 8 * PG, k, 0, PF_MEM_NATIVE);
+        fail_countdown = n;
+        for (unsigned k = 0; k < 16; k++)
+            pf_memtrack_on_unmap(mt, A(k * 10 + 3), PG);       /* 16 splits */
+        fail_countdown = -1;
+        pf_memtrack_totals t;
+        pf_memtrack_get_totals(mt, &t);
+        assert_int_equal(t.alloc_bytes - t.free_bytes, t.live_bytes);
+        uint64_t recorded = 0;
+        for (size_t i = 0; i < mt->nranges; i++)
+            recorded += mt->ranges[i].end - mt->ranges[i].start;
+        assert_int_equal(recorded, t.live_bytes);
+        int done = !t.out_of_memory;
+        if (done)
+            assert_int_equal(t.live_bytes, 16 * 7 * PG);
+        pf_memtrack_free(mt);
+        assert_int_equal(live_allocs, live_before);
+        if (done)
+            break;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,6 +879,11 @@ int main(void)
         cmocka_unit_test(test_memtrack_result_many_lines_and_out_of_memory),
         cmocka_unit_test(test_memtrack_sites_are_interned_and_grow),
         cmocka_unit_test(test_memtrack_out_of_memory_is_sticky_and_consistent),
+        cmocka_unit_test(test_memtrack_kinds_are_separate_sites_and_native_peak_is_exact),
+        cmocka_unit_test(test_memtrack_reports_never_double_count),
+        cmocka_unit_test(test_memtrack_ranges_unmap_whole_head_tail_and_split),
+        cmocka_unit_test(test_memtrack_ranges_match_page_model_random),
+        cmocka_unit_test(test_memtrack_range_split_out_of_memory_stays_consistent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,6 +173,7 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
     }
     assert_int_equal(x->exit_code, y->exit_code);
     assert_int_equal(x->exit_signal, y->exit_signal);
+    assert_true(x->peak_native_bytes == y->peak_native_bytes);
 
     assert_int_equal(pf_strtab_count(a->strings), pf_strtab_count(b->strings));
     for (uint32_t i = 0; i < pf_strtab_count(a->strings); i++) {
@@ -685,6 +686,36 @@ static void test_trace_writes_new_fields_only_when_needed(void **state)
         pf_free(buf);
         pf_trace_free(t);
     }
+    /* Native memory: peak_native_bytes after the exit fields, which are then written
+     * even unknown (zz(-1) = 1), and even when the native peak is 0. */
+    static const struct {
+        uint64_t native;
+        const char *tail;
+        size_t ntail;
+    } nat[] = {
+        { 300, "\x00\x01\x00\xac\x02", 5 },
+        { 0, "\x00\x01\x00\x00", 4 },
+    };
+    for (size_t i = 0; i < sizeof nat / sizeof nat[0]; i++) {
+        pf_trace *t = pf_trace_new();
+        t->meta.modes = PF_MODE_MEMORY | PF_MODE_NATIVE;
+        t->meta.peak_live_bytes = 400;
+        t->meta.peak_native_bytes = nat[i].native;
+        unsigned char *buf;
+        size_t len;
+        pf_error err;
+        assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, &err), 0);
+        assert_int_equal(buf[10], 16 + nat[i].ntail);          /* 400 takes two bytes */
+        assert_memory_equal(buf + 11 + 16, nat[i].tail, nat[i].ntail);
+        pf_trace *u = pf_trace_read_mem(buf, len, &err);
+        if (u == NULL)
+            fail_msg("%s", err.msg);
+        assert_traces_equal(t, u);
+        assert_int_equal(u->meta.exit_code, PF_EXIT_UNKNOWN);
+        pf_trace_free(u);
+        pf_free(buf);
+        pf_trace_free(t);
+    }
     /* One process: PROCESSES after THREADS, and a tenth count in END. */
     pf_trace *t = pf_trace_new();
     pf_thread th = { 1, S(t, "cmd") };
@@ -1080,6 +1111,7 @@ static void test_trace_reads_old_meta_and_end(void **state)
         { "\x01\x07\x05\x00\x01", 5, PF_EXIT_UNKNOWN, 0, 1 },   /* a gap, no exit */
         { "\x01\x07\x05\x00\x01\x01\x0f", 7, PF_EXIT_UNKNOWN, 15, 1 },
         { "\x00\x03\x00", 3, -2, 0, 0 },
+        { "\x00\x01\x00\xac\x02", 5, PF_EXIT_UNKNOWN, 0, 0 },      /* native peak 300 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sb b = { 0 };
@@ -1093,6 +1125,7 @@ static void test_trace_reads_old_meta_and_end(void **state)
         assert_int_equal(t->meta.exit_code, cases[i].code);
         assert_int_equal(t->meta.exit_signal, cases[i].sig);
         assert_int_equal(t->meta.ngaps, cases[i].ngaps);
+        assert_true(t->meta.peak_native_bytes == (i == 4 ? 300u : 0u));
         assert_int_equal(t->nprocesses, 0);
         pf_trace_free(t);
         free(b.p);

@@ -53,11 +53,12 @@ static pf_trace *part_root(void)
     assert_int_equal(pf_meta_push_str(&m->path, &m->npath, "/home/u"), 0);
     m->start_unix_ns = ROOT_START;
     m->duration_ns = 5000;
-    m->modes = PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY;
+    m->modes = PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY | PF_MODE_NATIVE;
     m->pid = 100;
     m->total_calls = 10;
     m->profiler_bytes = 1000;
     m->peak_live_bytes = 500;
+    m->peak_native_bytes = 450;
     m->exit_code = 0;
     add_gap(t, 1, 40, PF_GAP_C_PROFILE);
 
@@ -115,6 +116,7 @@ static pf_trace *part_child(void)
     m->total_calls = 20;
     m->profiler_bytes = 2000;
     m->peak_live_bytes = 800;
+    m->peak_native_bytes = 100;
     add_gap(t, 0, 7, PF_GAP_TOOL_ID);
 
     uint32_t mt = S(t, "MainThread"), f_f = S(t, "f"), file = S(t, "main.py");
@@ -248,11 +250,12 @@ static void check_three(const pf_trace *t)
     assert_true(m->duration_ns == 5000);
     assert_true(m->pid == 100);
     assert_int_equal(m->modes, PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY |
-                               PF_MODE_SAMPLES);
+                               PF_MODE_SAMPLES | PF_MODE_NATIVE);
     assert_int_equal(m->flags, PF_FLAG_CUT_SHORT);   /* FORKED_CHILD stays the root's */
     assert_true(m->total_calls == 35);
     assert_true(m->profiler_bytes == 3300);
     assert_true(m->peak_live_bytes == 800);
+    assert_true(m->peak_native_bytes == 100);      /* the native share of that same peak */
     assert_int_equal(m->exit_code, 0);
     assert_int_equal(m->exit_signal, 0);
     assert_int_equal(m->ngaps, 2);

@@ -60,21 +60,37 @@ def _program_root():
     return root.rstrip(_os.sep) + _os.sep
 
 
+def _memory_mode(memory):
+    """(memory, native) for start()'s memory argument."""
+    if not isinstance(memory, str):
+        return bool(memory), bool(memory)
+    if memory == "all":
+        return True, True
+    if memory == "python":
+        return True, False
+    raise ValueError("pyflame: unknown memory mode %r (True or 'all': Python and native "
+                     "allocations; 'python': CPython's allocators only; False)" % (memory,))
+
+
 def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="wall"):
     """Starts recording every thread into the trace file `path` (written at stop()).
 
     lines: also record the lines of the program's own code (files under the main
     script's folder, outside site-packages), like `collect --lines`.
     memory: also record allocations per function and line, like `collect --memory`
-    (implies lines).  Allocations of frames that were already running at start() are
-    not attributed to a function.
+    (implies lines): True (or "all") for every allocation, Python or native (what C
+    extensions allocate with malloc or mmap too); "python" for CPython's allocators
+    only, like `collect --memory=python`.  Allocations of frames that were already
+    running at start() are not attributed to a function.
     memory_limit: bytes the collector may use (0 = unlimited); past it, recording
     stops and the trace says so.
     clock: "wall" (default) or "cpu": each thread's CPU time, in which waits (locks,
     the GIL, I/O, sleep) count for nothing, like `collect --clock cpu`.
-    Raises RuntimeError if already recording, ValueError for another clock."""
+    Raises RuntimeError if already recording, ValueError for another clock or memory
+    mode."""
+    memory, native = _memory_mode(memory)
     _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=int(memory_limit),
-                     ours=_OURS, lines=bool(lines or memory), memory=bool(memory),
+                     ours=_OURS, lines=bool(lines or memory), memory=memory, native=native,
                      root=_program_root(), clock=clock)
 
 

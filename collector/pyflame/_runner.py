@@ -475,6 +475,7 @@ def _session_options(child, opts, roots):
     floor = opts.get("floor") == "1"
     return dict(limit=int(opts.get("limit", "0")), floor=floor, ours=pyflame._OURS,
                 lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
+                native=opts.get("native") == "1",
                 clock=opts.get("clock", "wall"), root=roots, include=include, exclude=exclude,
                 snapshot=0.0 if floor else float(opts.get("snapshot", "1")), term=True)
 

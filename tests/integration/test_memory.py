@@ -1,7 +1,8 @@
 """test_memory.py: `pyflame-c collect --memory` against tracemalloc on the same program.
 
-Runs samples/allocs.py twice under $PYFLAME_PYTHON: once under `collect --memory`, once
-with tracemalloc (the program's own --tracemalloc mode), and compares
+Runs samples/allocs.py under $PYFLAME_PYTHON under `collect --memory` (Python and
+native allocations), under `collect --memory=python` (CPython's allocators only), and
+with tracemalloc (the program's own --tracemalloc mode), and compares each with it:
   - the run's peak of live bytes (meta.peak_live_bytes vs get_traced_memory()[1]),
   - bytes still live at exit per line (pf_line.mem.exit_bytes vs
     take_snapshot().statistics('lineno')),
@@ -40,6 +41,8 @@ def close(a, b):
 
 
 class MemoryVsTracemalloc(unittest.TestCase):
+    OPTS = ["--memory"]           # Python and native allocations (the default)
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
@@ -47,7 +50,7 @@ class MemoryVsTracemalloc(unittest.TestCase):
         env = dict(os.environ, PYFLAME_PYTHON=PYTHON)
         # Same file name in both runs, so line tables match.
         trace = os.path.join(tmp, "mem.gz")
-        opts = ["--memory"]
+        opts = cls.OPTS
         r = run([PYFLAME, "collect", "-q", "--python", PYTHON, "-o", trace] + opts + [SAMPLE],
                 env=env)
         if r.returncode != 0:
@@ -137,6 +140,17 @@ class MemoryVsTracemalloc(unittest.TestCase):
         for tag in ("list", "dict", "temp", "leak"):
             self.assertGreaterEqual(self.ours(tag, "alloc_bytes"), self.ours(tag, "exit_bytes"))
         self.assertGreaterEqual(self.ours("temp", "alloc_bytes"), 24 * MIB)
+
+
+class MemoryPythonVsTracemalloc(MemoryVsTracemalloc):
+    """--memory=python: CPython's allocators only, the numbers of before native tracking
+    (a pure-Python program: tracemalloc's numbers either way)."""
+    OPTS = ["--memory=python"]
+
+    def test_trace_says_memory_mode(self):
+        self.assertTrue(self.meta["modes"] & 4)
+        self.assertFalse(self.meta["modes"] & 16, "NATIVE set under --memory=python")
+        self.assertEqual(self.meta.get("peak_native_bytes", 0), 0)
 
 
 NESTED = """\
