@@ -576,6 +576,36 @@ void pf_memtrack_on_alloc(pf_memtrack *mt, const void *ptr, size_t size,
     uintptr_t p = (uintptr_t)ptr;
     if (!p)
         return;
+    struct segment *sg = &mt->seg[hash_seg(p)];
+    if (__builtin_expect(!mt->oom && size < BIG_SIZE
+                         && (sg->count + 1) * 4 <= ((size_t)3 << sg->bits), 1)) {
+        /* The common case in one probe: the slot found is either p's stale entry (its
+         * free was never seen), reused in place, or the empty slot p goes into.  Neither
+         * site_get nor big_take touches the block table, so the index stays valid. */
+        size_t i = table_find(sg, p);
+        struct entry *e = &sg->tab[i];
+        int stale = e->ptr != 0;
+        if (stale)
+            account_free(mt, e->site, e->size == BIG_SIZE ? big_take(mt, p) : e->size);
+        uint32_t id = site_get(mt, node, line, kind < PF_MEM_KINDS ? kind : PF_MEM_NATIVE);
+        if (id == PF_MEM_NONE) {
+            mt->oom = 1;
+            if (stale)
+                table_delete_at(mt, sg, i);
+            return;
+        }
+        e->ptr = p;
+        e->size = (uint32_t)size;
+        e->site = id;
+        if (!stale) {
+            sg->count++;
+            if (++mt->count > mt->peak_count)
+                mt->peak_count = mt->count;
+        }
+        account_alloc(mt, id, size);
+        return;
+    }
+    /* Out of memory already, a big block or a segment that must grow: two steps. */
     pf_memtrack_block old;
     if (table_take(mt, p, &old))     /* its free was never seen: count it now */
         account_free(mt, old.site, old.size);

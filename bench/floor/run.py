@@ -227,8 +227,8 @@ def callgrind_tables():
         return
     print()
     print("## Instructions per event (callgrind, exact; (tool - plain) / events)")
-    print("| python | event | events | floor | cProfile | pyflame-c | pyflame-c/floor | pyflame-c/cProfile |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| python | event | events | floor | peer | pyflame-c | pyflame-c/floor | pyflame-c/peer | of which memory |")
+    print("|---|---|---|---|---|---|---|---|---|")
     micro = {"calls": "micro_calls.py", "lines": "micro_lines.py", "allocs": "micro_allocs.py"}
     for py in PYTHONS:
         ver = version(py)
@@ -245,8 +245,11 @@ def callgrind_tables():
             plain = work([py])
             collect = [BIN, "collect", "-q", "--python", py, "-o", os.path.join(tmp, "cg.gz")]
             extra = {"calls": [], "lines": ["--lines"], "allocs": ["--memory"]}[kind]
-            floor = work(collect + ["--floor"] + extra)
+            # --memory records lines too, so its floor is the line floor; "memory only" is
+            # what --memory costs above --lines on the same program
+            floor = work(collect + ["--floor"] + ([] if kind == "calls" else ["--lines"]))
             ours = work(collect + extra)
+            mem_only = work(collect + ["--lines"]) if kind == "allocs" else None
             cprof = None
             if kind == "calls":
                 cprof = work([py, "-m", peer, "-o", os.devnull])
@@ -255,9 +258,10 @@ def callgrind_tables():
             per = lambda x: None if x is None else (x - plain) / n
             f, c, o = per(floor), per(cprof), per(ours)
             peer_name = {"calls": "cProfile", "lines": "-", "allocs": "tracemalloc(1)"}[kind]
-            print("| %s | %s | %d | %.0f | %s | %.0f | %.2fx | %s |" % (
+            print("| %s | %s | %d | %.0f | %s | %.0f | %.2fx | %s | %s |" % (
                 ver, kind, n, f, "-" if c is None else "%.0f (%s)" % (c, peer_name), o,
-                o / f if f > 0 else float("nan"), "-" if not c else "%.2fx" % (o / c)))
+                o / f if f > 0 else float("nan"), "-" if not c else "%.2fx" % (o / c),
+                "-" if mem_only is None else "%.0f" % ((ours - mem_only) / n)))
 
 
 try:
