@@ -299,21 +299,12 @@ static int load(pf_diff *d, int side, const char *path, const struct options *o,
                     "recording; the profile is incomplete\n", label);
         rc = pf_diff_add_trace(d, side, t, label, err);
     } else {
-        pf_stacktree *t = pf_stacktree_new(NULL);
-        if (t == NULL) {
-            pf_error_set(err, PF_ENOMEM, NULL);
-            goto done;
-        }
         struct bad_lines bad = { label, 0 };
         pf_collapsed_opts co = { o->strict, on_bad, &bad };
-        if (pf_stacktree_load_input(t, in, 0, &co, err) < 0) {
-            pf_stacktree_free(t);
-            goto done;
-        }
+        rc = pf_diff_add_stacks_input(d, side, in, 0, &co, label, err);
         if (bad.n > 10)
             fprintf(stderr, "pyflame-c diff: warning: %s: %lu malformed lines skipped in all\n",
                     label, bad.n);
-        rc = pf_diff_add_stacks(d, side, t, label, err);
     }
 done:
     pf_input_free(in);

@@ -142,7 +142,6 @@ static void side_free(struct pf_diff_sidedata *sd)
         pf_free(sd->run[r].tv);
     }
     pf_free(sd->run);
-    pf_stacktree_free(sd->tree);
     pf_free(sd->src_of_str);
     pf_free(sd->lorder);
 }
@@ -156,6 +155,8 @@ void pf_diff_free(pf_diff *d)
             side_free(&d->priv->side[s]);
             pf_free(d->priv->out_sfunc[s]);
         }
+        pf_free(d->priv->nset);
+        pf_free(d->priv->nrank);
         pf_free(d->priv);
     }
     pf_stacktree_free(d->stacks);
@@ -501,12 +502,11 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
 {
     struct pf_diff_sidedata *sd = &d->priv->side[side & 1];
     uint32_t *cf = NULL;
-    pf_stacktree *tree = NULL;
     int keep = 0;
     if (d->traces == 0) {
         pf_trace_free(t);
-        return pf_error_set(err, PF_EUSAGE, "%s is a trace but the other inputs are collapsed "
-                            "stacks: both sides must be of one kind", label);
+        return pf_error_set(err, PF_EUSAGE, "%s is a trace but the other inputs are "
+                            "collapsed stacks: both sides must be of one kind", label);
     }
     d->traces = 1;
     if (check_compatible(d, side, t, label, err) < 0)
@@ -557,21 +557,15 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
                  t->meta.python_version ? t->meta.python_version : "");
     }
     if (!d->opts.no_stacks) {
-        pf_stack_opts so;
-        pf_stack_opts_init(&so);
-        so.metric = d->opts.metric;
-        tree = pf_stacktree_from_trace(t, &so, err);
-        if (tree == NULL)
+        /* straight into the one tree of both sides, in this side's column */
+        if (pf_diff_stacks_begin_(d, 1 << (side & 1), err) < 0)
             goto fail;
-        /* the per-frame trace details are not drawn in a diff (its tooltips say BASE,
-         * NEW and the change): their 32 bytes a node go now */
-        pf_free(tree->info);
-        tree->info = NULL;
-        if (pf_diff_side_add_tree_(sd, tree, err) < 0) {
-            tree = NULL;
+        if (pf_stacktree_add_trace(d->stacks, t, (side & 1) + 1, err) < 0) {
+            pf_diff_stacks_abort_(d);
             goto fail;
         }
-        tree = NULL;
+        if (pf_diff_stacks_end_(d, 1 << (side & 1), err) < 0)
+            goto fail;
     }
     pf_free(cf);
     d->nruns[side & 1]++;
@@ -590,7 +584,6 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
     return 0;
 fail:
     pf_free(cf);
-    pf_stacktree_free(tree);
     if (d->priv->first == t)
         d->priv->first = NULL;
     if (!keep)
@@ -598,31 +591,74 @@ fail:
     return -1;
 }
 
+/* Refuses stacks after traces.  0, or -1 with err set. */
+static int stacks_kind(pf_diff *d, const char *label, pf_error *err)
+{
+    if (d->traces == 1)
+        return pf_error_set(err, PF_EUSAGE, "%s holds collapsed stacks but the other inputs "
+                            "are traces: both sides must be of one kind", label);
+    d->traces = 0;
+    return 0;
+}
+
+/* Records one collapsed run of each side in `sides` whose total is the side's column
+ * total (the run was just added). */
+static int stacks_run(pf_diff *d, int sides, pf_error *err)
+{
+    for (int s = 0; s < 2; s++) {
+        if (!(sides >> s & 1))
+            continue;
+        struct pf_diff_sidedata *sd = &d->priv->side[s];
+        struct pf_diff_run *r = new_run(sd);
+        if (r == NULL)
+            return pf_error_set(err, PF_ENOMEM, NULL);
+        r->tot[PF_DT_SAMPLES] = d->priv->run_total[s];
+        sd->has[PF_DM_SELF_SAMPLES] = sd->has[PF_DM_SAMPLES] = 1;
+        sd->has_total[PF_DT_SAMPLES] = 1;
+        d->nruns[s]++;
+    }
+    return 0;
+}
+
 int pf_diff_add_stacks(pf_diff *d, int side, pf_stacktree *t, const char *label, pf_error *err)
 {
-    if (d->traces == 1) {
-        pf_stacktree_free(t);
-        return pf_error_set(err, PF_EUSAGE, "%s holds collapsed stacks but the other inputs are "
-                            "traces: both sides must be of one kind", label);
+    int s = side & 1, rc = -1;
+    if (stacks_kind(d, label, err) < 0)
+        goto done;
+    if (pf_stacktree_finish(t, err) < 0)
+        goto done;
+    if (t->has_count2) {
+        pf_error_set(err, PF_EPARSE, "%s has lines with two counts (\"stack before "
+                     "after\", a differential file), where one was expected", label);
+        goto done;
     }
-    d->traces = 0;
-    struct pf_diff_sidedata *sd = &d->priv->side[side & 1];
-    struct pf_diff_run *r = new_run(sd);
-    if (r == NULL) {
-        pf_stacktree_free(t);
-        return pf_error_set(err, PF_ENOMEM, NULL);
+    if (pf_diff_stacks_begin_(d, 1 << s, err) < 0)
+        goto done;
+    if (pf_diff_stacks_add_tree_(d, s, t, err) < 0) {
+        pf_diff_stacks_abort_(d);
+        goto done;
     }
-    if (pf_stacktree_finish(t, err) < 0) {
-        pf_stacktree_free(t);
+    if (pf_diff_stacks_end_(d, 1 << s, err) < 0 || stacks_run(d, 1 << s, err) < 0)
+        goto done;
+    rc = 0;
+done:
+    pf_stacktree_free(t);
+    return rc;
+}
+
+int pf_diff_add_stacks_input(pf_diff *d, int side, pf_input *in, size_t chunk,
+                             const pf_collapsed_opts *copts, const char *label, pf_error *err)
+{
+    int sides = 1 << (side & 1);
+    if (stacks_kind(d, label, err) < 0 || pf_diff_stacks_begin_(d, sides, err) < 0)
+        return -1;
+    if (pf_stacktree_load_input_column(d->stacks, in, chunk, (side & 1) + 1, copts, err) < 0) {
+        pf_diff_stacks_abort_(d);
         return -1;
     }
-    r->tot[PF_DT_SAMPLES] = t->nodes[0].total;
-    sd->has[PF_DM_SELF_SAMPLES] = sd->has[PF_DM_SAMPLES] = 1;
-    sd->has_total[PF_DT_SAMPLES] = 1;
-    if (pf_diff_side_add_tree_(sd, t, err) < 0)
+    if (pf_diff_stacks_end_(d, sides, err) < 0)
         return -1;
-    d->nruns[side & 1]++;
-    return 0;
+    return stacks_run(d, sides, err);
 }
 
 /* ---- medians ------------------------------------------------------------------------ */

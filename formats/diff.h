@@ -25,8 +25,9 @@
  * allocations) are exact; times are medians when several runs are given.
  *
  * Refusal: traces whose modes (calls, lines, memory), clock kind (wall or CPU) or
- * Python major.minor version differ are not compared (PF_EUSAGE naming both), unless
- * opts.force; then pf_diff.forced describes what differed.
+ * Python major.minor version differ are not compared (PF_EUSAGE naming both),
+ * unless opts.force; then pf_diff.forced describes what differed.  Traces and
+ * collapsed stacks are never compared with each other (PF_EUSAGE).
  *
  * Ownership: a pf_diff owns its strings, tables and stack tree.  It keeps the first
  * trace of each side (pf_diff_add_trace takes ownership of every trace given), whose
@@ -39,6 +40,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "input.h"
 #include "stacktree.h"
 #include "strtab.h"
 #include "trace.h"
@@ -180,15 +182,24 @@ pf_diff *pf_diff_new(const pf_diff_opts *opts);
 /* NULL-safe; frees the traces it holds. */
 void pf_diff_free(pf_diff *d);
 
-/* Adds one run to side (enum pf_diff_side).  Takes ownership of t in every case
- * (freed on error, or once its data is extracted, unless it is the side's first).
- * label names it in messages.  Fails with PF_EUSAGE when the inputs are of different
- * kinds, or (without force) of different modes, clocks or Pythons: the message names
- * both labels and what differs.  0, or -1 with err set. */
+/* Adds one run to side (PF_DIFF_BASE or PF_DIFF_NEW).  Takes ownership of t in every
+ * case (freed on error, or once its data is extracted, unless it is the side's first).
+ * label names it in messages.  Fails with PF_EUSAGE when the inputs are of
+ * different kinds, or (without force) of different modes, clocks or Pythons: the
+ * message names both labels and what differs.  0, or -1 with err set; after an error
+ * d can only be freed. */
 int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_error *err);
 
-/* Adds one run of collapsed stacks (a finished one-column tree, whose ownership
- * passes to d in every case).  0, or -1 with err set. */
+/* Adds one run of collapsed stacks to side (PF_DIFF_BASE or PF_DIFF_NEW), streamed from
+ * in (chunk as for pf_stacktree_load: 0 for the default) straight into the comparison's
+ * tree.  copts: strict mode and the malformed-line callback.  Fails with PF_EUSAGE
+ * after traces, PF_EPARSE for a line with two counts, and as pf_stacktree_load_input
+ * fails.  0, or -1 with err set; after an error d can only be freed. */
+int pf_diff_add_stacks_input(pf_diff *d, int side, pf_input *in, size_t chunk,
+                             const pf_collapsed_opts *copts, const char *label, pf_error *err);
+
+/* The same from a one-column tree (ownership passes to d in every case: it is freed
+ * once its values are copied).  PF_EPARSE for a tree with two count columns. */
 int pf_diff_add_stacks(pf_diff *d, int side, pf_stacktree *t, const char *label,
                        pf_error *err);
 

@@ -35,7 +35,8 @@ static int add(pf_diff *d, int s, const uint8_t *data, size_t n, pf_error *err)
         pf_trace *t = pf_trace_read_input(in, err);
         if (t != NULL)
             rc = pf_diff_add_trace(d, s, t, s ? "new" : "base", err);
-    } else if (kind >= 0) {
+    } else if (kind >= 0 && n % 3 == 0) {
+        /* a tree loaded on its own, then added */
         pf_stacktree *t = pf_stacktree_new(NULL);
         if (t == NULL)
             abort();
@@ -43,6 +44,9 @@ static int add(pf_diff *d, int s, const uint8_t *data, size_t n, pf_error *err)
             pf_stacktree_free(t);
         else
             rc = pf_diff_add_stacks(d, s, t, s ? "new" : "base", err);
+    } else if (kind >= 0) {
+        /* streamed into the comparison's tree, as the CLI does */
+        rc = pf_diff_add_stacks_input(d, s, in, 1 + n % 61, NULL, s ? "new" : "base", err);
     }
     pf_input_free(in);
     return rc;
