@@ -327,7 +327,7 @@ static int check_compatible(pf_diff *d, int side, const pf_trace *t, const char 
     if (why[0] == '\0')
         return 0;
     if (!d->opts.force)
-        return pf_error_set(err, PF_EUSAGE, "not comparable: %s (--force compares them anyway)",
+        return pf_error_set(err, PF_EMISMATCH, "not comparable: %s (--force compares them anyway)",
                             why);
     if (d->forced[0] == '\0')
         snprintf(d->forced, sizeof d->forced, "%s", why);
@@ -505,7 +505,7 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
     int keep = 0;
     if (d->traces == 0) {
         pf_trace_free(t);
-        return pf_error_set(err, PF_EUSAGE, "%s is a trace but the other inputs are "
+        return pf_error_set(err, PF_EMISMATCH, "%s is a trace but the other inputs are "
                             "collapsed stacks: both sides must be of one kind", label);
     }
     d->traces = 1;
@@ -595,7 +595,7 @@ fail:
 static int stacks_kind(pf_diff *d, const char *label, pf_error *err)
 {
     if (d->traces == 1)
-        return pf_error_set(err, PF_EUSAGE, "%s holds collapsed stacks but the other inputs "
+        return pf_error_set(err, PF_EMISMATCH, "%s holds collapsed stacks but the other inputs "
                             "are traces: both sides must be of one kind", label);
     d->traces = 0;
     return 0;

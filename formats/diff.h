@@ -25,9 +25,9 @@
  * allocations) are exact; times are medians when several runs are given.
  *
  * Refusal: traces whose modes (calls, lines, memory), clock kind (wall or CPU) or
- * Python major.minor version differ are not compared (PF_EUSAGE naming both),
+ * Python major.minor version differ are not compared (PF_EMISMATCH naming both),
  * unless opts.force; then pf_diff.forced describes what differed.  Traces and
- * collapsed stacks are never compared with each other (PF_EUSAGE).
+ * collapsed stacks are never compared with each other (PF_EMISMATCH).
  *
  * Ownership: a pf_diff owns its strings, tables and stack tree.  It keeps the first
  * trace of each side (pf_diff_add_trace takes ownership of every trace given), whose
@@ -184,7 +184,7 @@ void pf_diff_free(pf_diff *d);
 
 /* Adds one run to side (PF_DIFF_BASE or PF_DIFF_NEW).  Takes ownership of t in every
  * case (freed on error, or once its data is extracted, unless it is the side's first).
- * label names it in messages.  Fails with PF_EUSAGE when the inputs are of
+ * label names it in messages.  Fails with PF_EMISMATCH when the inputs are of
  * different kinds, or (without force) of different modes, clocks or Pythons: the
  * message names both labels and what differs.  0, or -1 with err set; after an error
  * d can only be freed. */
@@ -192,7 +192,7 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
 
 /* Adds one run of collapsed stacks to side (PF_DIFF_BASE or PF_DIFF_NEW), streamed from
  * in (chunk as for pf_stacktree_load: 0 for the default) straight into the comparison's
- * tree.  copts: strict mode and the malformed-line callback.  Fails with PF_EUSAGE
+ * tree.  copts: strict mode and the malformed-line callback.  Fails with PF_EMISMATCH
  * after traces, PF_EPARSE for a line with two counts, and as pf_stacktree_load_input
  * fails.  0, or -1 with err set; after an error d can only be freed. */
 int pf_diff_add_stacks_input(pf_diff *d, int side, pf_input *in, size_t chunk,

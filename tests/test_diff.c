@@ -162,7 +162,7 @@ static void test_diff_refuses_other_clock_mode_or_python(void **state)
     pf_trace *b = prog(5, 10, 1, 0), *n = prog(5, 10, 1, 0);
     pf_meta_set_str(&n->meta.clock, PF_CLOCK_CPU_NAME);
     assert_null(compare(b, n, 0, &err));
-    assert_int_equal(err.code, PF_EUSAGE);
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "clocks differ"));
     assert_non_null(strstr(err.msg, "--force"));
 
@@ -170,12 +170,14 @@ static void test_diff_refuses_other_clock_mode_or_python(void **state)
     n = prog(5, 10, 1, 0);
     n->meta.modes |= PF_MODE_MEMORY;
     assert_null(compare(b, n, 0, &err));
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "modes differ"));
 
     b = prog(5, 10, 1, 0);
     n = prog(5, 10, 1, 0);
     pf_meta_set_str(&n->meta.python_version, "3.12.1");
     assert_null(compare(b, n, 0, &err));
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "Python versions differ"));
 
     /* --force compares and says what differed */
@@ -365,7 +367,7 @@ static void test_diff_refuses_mixed_kinds(void **state)
     pf_diff *d = pf_diff_new(NULL);
     assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks("a;b 1\n"), "b.folded", &err), 0);
     assert_int_equal(pf_diff_add_trace(d, PF_DIFF_NEW, prog(1, 1, 0, 0), "n.gz", &err), -1);
-    assert_int_equal(err.code, PF_EUSAGE);
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "one kind"));
     pf_diff_free(d);
 }
