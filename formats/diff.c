@@ -336,11 +336,81 @@ static int check_compatible(pf_diff *d, int side, const pf_trace *t, const char 
 
 /* ---- one trace run ---------------------------------------------------------------- */
 
-/* Per code of t: its side function (PF_NONE for a code no node or line uses). */
-static int code_funcs(pf_diff *d, struct pf_diff_sidedata *sd, const pf_trace *t,
-                      uint32_t *cf, int first)
+/* A code's function key in the model's strings. */
+struct ckey {
+    uint32_t name, file, line, code;
+    int native;
+};
+
+static int cmp_ckey(const void *a, const void *b)
 {
-    for (uint32_t c = 0; c < t->ncodes; c++) {
+    const struct ckey *x = a, *y = b;
+    if (x->name != y->name)
+        return x->name < y->name ? -1 : 1;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->native != y->native)
+        return x->native < y->native ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return (x->code > y->code) - (x->code < y->code);
+}
+
+struct group_ctx {
+    const struct pf_diff_sidedata *sd;
+    const struct ckey *k;
+    const unsigned char *taken;
+    uint32_t nf0;
+    uint32_t *out;
+    uint32_t n, cap;
+    int oom;
+};
+
+/* Collects the side's functions of k's (name, file, native) that the run did not take. */
+static int group_eq(void *ctx, uint32_t i)
+{
+    struct group_ctx *c = ctx;
+    const struct pf_diff_sfunc *f = &c->sd->f[i];
+    if (i < c->nf0 && !c->taken[i] && f->name == c->k->name && f->file == c->k->file &&
+        f->native == c->k->native) {
+        if (GROW(c->out, c->cap, c->n + 1) < 0)
+            c->oom = 1;
+        else
+            c->out[c->n++] = i;
+    }
+    return 0;
+}
+
+static const struct pf_diff_sidedata *sort_side;
+static int cmp_side_line(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint32_t lx = sort_side->f[x].line, ly = sort_side->f[y].line;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* Per code of t: its side function (PF_NONE for a code no node or line uses), and in
+ * shift[c] what moves the code's line numbers onto that function's.  The side's first
+ * run makes a function per key (qualified name, file, first line, native); a later run
+ * matches its keys to the side's functions by the rule BASE and NEW match by: a key
+ * takes the function of equal key, then the rest of each (name, file) pair with the
+ * functions of that name and file it did not take, in line order; what is left is a
+ * new function.  0, or -1 when out of memory. */
+static int code_funcs(pf_diff *d, struct pf_diff_sidedata *sd, const pf_trace *t,
+                      uint32_t *cf, int32_t *shift, int first)
+{
+    uint32_t nc = t->ncodes, nf0 = sd->nf, np = 0;
+    int later = sd->nruns > 1;
+    struct ckey *k = pf_malloc((nc ? nc : 1) * sizeof *k);
+    unsigned char *taken = later ? pf_calloc(nf0 ? nf0 : 1, 1) : NULL;
+    pf_hmap *groups = NULL;
+    struct group_ctx gc = { sd, NULL, taken, nf0, NULL, 0, 0, 0 };
+    int rc = -1;
+    if (k == NULL || (later && taken == NULL))
+        goto done;
+    for (uint32_t c = 0; c < nc; c++) {
         const pf_code *code = &t->codes[c];
         size_t qn, fn;
         const char *q = pf_strtab_get(t->strings, code->qualname, &qn);
@@ -356,16 +426,81 @@ static int code_funcs(pf_diff *d, struct pf_diff_sidedata *sd, const pf_trace *t
         const char *sf = pf_path_short(t, file, fn, &sn);
         uint32_t qid = str(d, q, qn), fid = str(d, sf, sn);
         if (qid == PF_NONE || fid == PF_NONE)
-            return -1;
-        cf[c] = side_func(sd, qid, fid, native ? 0 : code->first_line, native);
-        if (cf[c] == PF_NONE)
-            return -1;
-        if (first && sd->f[cf[c]].code == PF_NONE) {
-            sd->f[cf[c]].code = c;
-            sd->f[cf[c]].full_file = code->file;
+            goto done;
+        k[c] = (struct ckey){ qid, fid, native ? 0 : code->first_line, c, native };
+        shift[c] = 0;
+        cf[c] = PF_NONE;
+        if (later) {
+            /* equal keys first: the side's function of this very key */
+            struct fkey_ctx fk = { sd, qid, fid, k[c].line, native };
+            uint64_t h = pf_hash_pair(pf_hash_pair(qid, fid), (uint64_t)k[c].line << 1 | (unsigned)native);
+            uint32_t i = pf_hmap_find(sd->fmap, h, fkey_eq, &fk);
+            if (i != PF_HMAP_NONE && i < nf0) {
+                cf[c] = i;
+                taken[i] = 1;
+            } else {
+                k[np++] = k[c];             /* matched below (np <= c) */
+            }
+        } else if ((cf[c] = side_func(sd, qid, fid, k[c].line, native)) == PF_NONE) {
+            goto done;
         }
     }
-    return 0;
+    if (np > 0) {
+        /* the rest, by (name, file): in line order against what the run did not take */
+        groups = pf_hmap_new(nf0);
+        if (groups == NULL)
+            goto done;
+        for (uint32_t i = 0; i < nf0; i++)
+            if (pf_hmap_add(groups, pf_hash_pair(sd->f[i].name, sd->f[i].file), i) < 0)
+                goto done;
+        qsort(k, np, sizeof *k, cmp_ckey);
+        for (uint32_t a = 0; a < np;) {
+            uint32_t e = a + 1;
+            while (e < np && k[e].name == k[a].name && k[e].file == k[a].file &&
+                   k[e].native == k[a].native)
+                e++;
+            gc.k = &k[a];
+            gc.n = 0;
+            pf_hmap_find(groups, pf_hash_pair(k[a].name, k[a].file), group_eq, &gc);
+            if (gc.oom)
+                goto done;
+            sort_side = sd;
+            if (gc.n > 1)
+                qsort(gc.out, gc.n, sizeof *gc.out, cmp_side_line);
+            uint32_t y = 0;
+            for (uint32_t x = a; x < e; x++) {
+                uint32_t c = k[x].code;
+                if (x > a && k[x].line == k[x - 1].line) {      /* the same key */
+                    cf[c] = cf[k[x - 1].code];
+                    shift[c] = shift[k[x - 1].code];
+                    continue;
+                }
+                if (y < gc.n) {
+                    uint32_t i = gc.out[y++];
+                    cf[c] = i;
+                    taken[i] = 1;
+                    shift[c] = (int32_t)((int64_t)sd->f[i].line - (int64_t)k[x].line);
+                } else if ((cf[c] = side_func(sd, k[x].name, k[x].file, k[x].line,
+                                              k[x].native)) == PF_NONE) {
+                    goto done;
+                }
+            }
+            a = e;
+        }
+    }
+    if (first)
+        for (uint32_t c = 0; c < nc; c++)
+            if (sd->f[cf[c]].code == PF_NONE) {
+                sd->f[cf[c]].code = c;
+                sd->f[cf[c]].full_file = t->codes[c].file;
+            }
+    rc = 0;
+done:
+    pf_free(k);
+    pf_free(taken);
+    pf_free(gc.out);
+    pf_hmap_free(groups);
+    return rc;
 }
 
 static int add_u(double *a, double b)
@@ -458,8 +593,10 @@ done:
     return rc;
 }
 
+/* Line values of one run; a code's lines move by shift[code] (its function matched one
+ * of the side's at another first line: the lines keep their offset from it). */
 static int run_lines(struct pf_diff_sidedata *sd, struct pf_diff_run *r, const pf_trace *t,
-                     const uint32_t *cf, pf_error *err)
+                     const uint32_t *cf, const int32_t *shift, pf_error *err)
 {
     uint32_t *li = pf_malloc((t->nlines ? t->nlines : 1) * sizeof *li);
     if (li == NULL)
@@ -470,7 +607,8 @@ static int run_lines(struct pf_diff_sidedata *sd, struct pf_diff_run *r, const p
             pf_free(li);
             return pf_error_set(err, PF_ECORRUPT, "line record %u: bad code index", i);
         }
-        li[i] = side_line(sd, cf[l->code], l->line);
+        int64_t ln = (int64_t)l->line + shift[l->code];
+        li[i] = side_line(sd, cf[l->code], ln >= 1 && ln <= UINT32_MAX - 1 ? (uint32_t)ln : l->line);
         if (li[i] == PF_NONE) {
             pf_free(li);
             return pf_error_set(err, PF_ENOMEM, NULL);
@@ -502,6 +640,7 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
 {
     struct pf_diff_sidedata *sd = &d->priv->side[side & 1];
     uint32_t *cf = NULL;
+    int32_t *shift = NULL;
     int keep = 0;
     if (d->traces == 0) {
         pf_trace_free(t);
@@ -518,12 +657,13 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
     int first = d->trace[side & 1] == NULL;
     struct pf_diff_run *r = new_run(sd);
     cf = pf_malloc((t->ncodes ? t->ncodes : 1) * sizeof *cf);
-    if (r == NULL || cf == NULL || code_funcs(d, sd, t, cf, first) < 0) {
+    shift = pf_malloc((t->ncodes ? t->ncodes : 1) * sizeof *shift);
+    if (r == NULL || cf == NULL || shift == NULL || code_funcs(d, sd, t, cf, shift, first) < 0) {
         pf_error_set(err, PF_ENOMEM, NULL);
         goto fail;
     }
     if (!d->opts.no_tables &&
-        (run_funcs(sd, r, t, cf, err) < 0 || run_lines(sd, r, t, cf, err) < 0))
+        (run_funcs(sd, r, t, cf, err) < 0 || run_lines(sd, r, t, cf, shift, err) < 0))
         goto fail;
     if (d->opts.no_tables)
         for (uint32_t i = 0; i < t->nnodes; i++)
@@ -568,6 +708,7 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
             goto fail;
     }
     pf_free(cf);
+    pf_free(shift);
     d->nruns[side & 1]++;
     if (keep) {
         /* a kept trace serves its codes, strings and sources; its calls are extracted */
@@ -584,6 +725,7 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
     return 0;
 fail:
     pf_free(cf);
+    pf_free(shift);
     if (d->priv->first == t)
         d->priv->first = NULL;
     if (!keep)

@@ -80,8 +80,9 @@ void pf_diff_parse_frame_(const char *name, size_t len, struct pf_diff_fname *ou
 
 /* A run's stacks go into d->stacks (made by the first) between these two: begin saves
  * the column of each side in `sides` (bit 0 BASE, bit 1 NEW) as its last run's vector
- * and starts tracking names and visits; end records which names each side used, the
- * run's column totals (run_total) and NEW's node order (nrank).  0, or -1 with err
+ * and starts tracking names and visits; end matches the run's new names to the side's
+ * earlier ones (moving the run's values there), records which names each side used,
+ * the run's column totals (run_total) and NEW's node order (nrank).  0, or -1 with err
  * set. */
 int pf_diff_stacks_begin_(pf_diff *d, int sides, pf_error *err);
 int pf_diff_stacks_end_(pf_diff *d, int sides, pf_error *err);

@@ -7,13 +7,15 @@
  * each run used, and the matching rule is applied to names afterwards, so only the
  * frames whose names moved are touched:
  *
- *  - A side's runs: frames of one name are one frame (their union, by exact name).
- *    The side's column holds the run being added; before the next one it is saved as
- *    that run's value vector, and the medians of the vectors fill it at the end.
+ *  - A side's later runs: a name the run used that the side's earlier runs did not is
+ *    matched to one of theirs by key (the name without its line, thread ident or
+ *    process id), in line order, as functions are; the run's values under the matched
+ *    names then move there (relocate).  The side's column holds the run being added;
+ *    before the next one it is saved as that run's value vector, and the medians of the
+ *    vectors fill it at the end.
  *  - BASE against NEW: equal names are one id already; each name of BASE only is
- *    matched to a name of NEW only by key (the name without its line, thread ident or
- *    process id), in line order, as functions are, and BASE's values under matched
- *    names move to NEW's names (relocate).  The nodes they leave hold nothing and go.
+ *    matched to a name of NEW only by key, in line order, and BASE's values under
+ *    matched names move to NEW's names.  The nodes they leave hold nothing and go.
  *
  * Node order.  Totals are floating-point sums, whose last bits depend on the order of
  * adding; the SVG prints them exactly.  So that they come out as from a tree of NEW
@@ -496,7 +498,7 @@ int pf_diff_stacks_end_(pf_diff *d, int sides, pf_error *err)
         if (!(sides >> s & 1))
             continue;
         long renamed = 0;
-        if (0 && sd->tree_runs > 0) {
+        if (sd->tree_runs > 0) {
             /* a later run: its new names become the side's earlier names they match */
             for (uint32_t i = 0; i < nn; i++)
                 had[i] = p->nset[i] >> s & 1;

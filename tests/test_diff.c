@@ -18,6 +18,8 @@
 #include "formats/textdiff.h"
 #include "formats/trace.h"
 
+static pf_stacktree *stacks(const char *text);
+
 /* ---- a tiny trace builder ---- */
 
 static pf_trace *trace_new(const char *clock, const char *python, uint32_t modes)
@@ -298,6 +300,86 @@ static void test_diff_lines_follow_a_moved_and_edited_function(void **state)
     pf_diff_free(d);
 }
 
+/* SRC_A below `shift` comment lines: f moved down by shift, nothing else changed;
+ * its loop line is hit `loop` times. */
+static pf_trace *shifted_prog(uint32_t shift, uint64_t loop)
+{
+    pf_trace *t = trace_new("CLOCK_MONOTONIC", "3.11.7", PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t m = code(t, "/src/m.py", "<module>", 1);
+    uint32_t f = code(t, "/src/m.py", "f", 3 + shift);
+    uint32_t r = node(t, PF_NONE, m, 1, 100, 10);
+    node(t, r, f, 1, 90, 90);
+    char text[512] = "";
+    for (uint32_t i = 0; i < shift; i++)
+        strcat(text, "# moved\n");
+    strcat(text, SRC_A);
+    source(t, "/src/m.py", text);
+    line(t, f, 4 + shift, 1, 0);
+    line(t, f, 5 + shift, loop, 0);
+    line(t, f, 6 + shift, loop - 1, 0);
+    line(t, f, 7 + shift, 1, 0);
+    return t;
+}
+
+static void test_diff_runs_of_one_side_match_moved_functions(void **state)
+{
+    (void)state;
+    pf_error err;
+    /* two BASE runs from checkouts where work() starts on other lines */
+    pf_diff *d = pf_diff_new(NULL);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, prog(5, 10, 1, 0), "b1", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, prog(7, 12, 1, 0), "b2", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_NEW, prog(10, 25, 1, 0), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    uint32_t works = 0;
+    for (uint32_t i = 0; i < d->nfuncs; i++)
+        works += strcmp(pf_diff_str(d, d->funcs[i].name, NULL), "work") == 0;
+    assert_int_equal(works, 1);                    /* one function, not two */
+    const pf_diff_func *w = find(d, "work");
+    assert_int_equal(w->status, PF_DIFF_BOTH);
+    assert_int_equal(w->line[0], 10);              /* the first run's line */
+    assert_true(w->v[0][PF_DM_CALLS] == 6);        /* median of 5 and 7 */
+    /* its frames are one frame too: nothing of work vanished */
+    assert_int_equal(d->vanished_node, PF_NONE);
+    pf_diff_free(d);
+
+    /* lines of a moved function keep their offset from its first line */
+    d = pf_diff_new(NULL);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, shifted_prog(0, 11), "b1", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, shifted_prog(3, 21), "b2", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, shifted_prog(0, 31), "b3", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_NEW, shifted_prog(0, 11), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    const pf_diff_func *f = find(d, "f");
+    assert_int_equal(f->status, PF_DIFF_BOTH);
+    int saw_loop = 0;
+    for (uint32_t i = f->first_line_row; i < f->first_line_row + f->nline_rows; i++) {
+        const pf_diff_line *l = &d->lines[i];
+        assert_true(l->line[0] >= 3 && l->line[0] <= 7);
+        if (l->line[0] == 5) {
+            assert_true(l->v[0][PF_DM_CALLS] == 21);     /* median of 11, 21, 31 */
+            saw_loop = 1;
+        }
+    }
+    assert_true(saw_loop);
+    pf_diff_free(d);
+
+    /* collapsed runs too: the frames of a moved function are one frame */
+    d = pf_diff_new(NULL);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks(
+        "main (app.py:1);work (app.py:10) 40\n"), "b1", &err), 0);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks(
+        "main (app.py:1);work (app.py:12) 60\n"), "b2", &err), 0);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_NEW, stacks(
+        "main (app.py:1);work (app.py:14) 50\n"), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    w = find(d, "work");
+    assert_int_equal(w->status, PF_DIFF_BOTH);
+    assert_true(w->v[0][PF_DM_SELF_SAMPLES] == 50);  /* median of 40 and 60 */
+    assert_int_equal(d->vanished_node, PF_NONE);
+    pf_diff_free(d);
+}
+
 static void test_diff_renamed_file_is_listed_and_matched(void **state)
 {
     (void)state;
@@ -550,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_diff_refuses_other_clock_mode_or_python),
         cmocka_unit_test(test_diff_median_of_several_runs),
         cmocka_unit_test(test_diff_lines_follow_a_moved_and_edited_function),
+        cmocka_unit_test(test_diff_runs_of_one_side_match_moved_functions),
         cmocka_unit_test(test_diff_renamed_file_is_listed_and_matched),
         cmocka_unit_test(test_diff_collapsed_frames_match_across_lines),
         cmocka_unit_test(test_diff_refuses_mixed_kinds),
