@@ -791,10 +791,11 @@ done:
 int pf_diff_add_stacks_input(pf_diff *d, int side, pf_input *in, size_t chunk,
                              const pf_collapsed_opts *copts, const char *label, pf_error *err)
 {
-    int sides = 1 << (side & 1);
+    int sides = side == PF_DIFF_BOTH_SIDES ? 3 : 1 << (side & 1);
     if (stacks_kind(d, label, err) < 0 || pf_diff_stacks_begin_(d, sides, err) < 0)
         return -1;
-    if (pf_stacktree_load_input_column(d->stacks, in, chunk, (side & 1) + 1, copts, err) < 0) {
+    if (pf_stacktree_load_input_column(d->stacks, in, chunk, sides == 3 ? 0 : (side & 1) + 1,
+                                       copts, err) < 0) {
         pf_diff_stacks_abort_(d);
         return -1;
     }

@@ -91,7 +91,13 @@ extern const char *const pf_dt_names[PF_DT_COUNT];
 extern const char *const pf_dt_words[PF_DT_COUNT];
 int pf_dt_unit(enum pf_dt m);
 
-enum pf_diff_side { PF_DIFF_BASE = 0, PF_DIFF_NEW = 1 };
+enum pf_diff_side {
+    PF_DIFF_BASE = 0,
+    PF_DIFF_NEW = 1,
+    PF_DIFF_BOTH_SIDES = 2    /* pf_diff_add_stacks_input: a file of two count columns
+                                 ("stack before after", difffolded.pl's output) is one
+                                 run of each side */
+};
 
 enum pf_diff_status {
     PF_DIFF_BOTH = 0,         /* in both runs */
@@ -192,9 +198,14 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
 
 /* Adds one run of collapsed stacks to side (PF_DIFF_BASE or PF_DIFF_NEW), streamed from
  * in (chunk as for pf_stacktree_load: 0 for the default) straight into the comparison's
- * tree.  copts: strict mode and the malformed-line callback.  Fails with PF_EMISMATCH
- * after traces, PF_EPARSE for a line with two counts, and as pf_stacktree_load_input
- * fails.  0, or -1 with err set; after an error d can only be freed. */
+ * tree; or, with side PF_DIFF_BOTH_SIDES, one run of each side from a file whose every
+ * line has two counts, before (BASE) and after (NEW).  Its frames match by the same
+ * rule as two files': a side has the frames of the stacks where its count is not 0,
+ * so a frame whose line moved (two stacks, one count 0 in each) is one frame.  copts:
+ * strict mode and the malformed-line callback.  Fails with PF_EMISMATCH after traces,
+ * PF_EPARSE for a line with two counts given as one side or with one count given as
+ * both, and as pf_stacktree_load_input fails.  0, or -1 with err set; after an error d
+ * can only be freed. */
 int pf_diff_add_stacks_input(pf_diff *d, int side, pf_input *in, size_t chunk,
                              const pf_collapsed_opts *copts, const char *label, pf_error *err);
 

@@ -491,8 +491,20 @@ int pf_diff_stacks_end_(pf_diff *d, int sides, pf_error *err)
     rename = pf_malloc((nn ? nn : 1) * sizeof *rename);
     if (!used[0] || !used[1] || !had || !rename)
         goto nomem;
-    for (uint32_t i = 0; i < nn; i++)
-        used[sides == 2][i] = (unsigned char)pf_stacktree_name_used(t, i);
+    if (sides == 3) {
+        /* one input for both sides (two count columns): a side used the names of the
+         * paths where it has a value; names of paths where neither has belong to both */
+        pf_stacktree_totals_(t);
+        for (uint32_t i = 1; i < t->nnodes; i++) {
+            double b = t->nodes[i].total, n = pf_stacktree_total2(t, i);
+            uint32_t nm = t->nodes[i].name;
+            used[0][nm] |= b > 0 || n == 0;
+            used[1][nm] |= n > 0 || b == 0;
+        }
+    } else {
+        for (uint32_t i = 0; i < nn; i++)
+            used[sides == 2][i] = (unsigned char)pf_stacktree_name_used(t, i);
+    }
     for (int s = 0; s < 2; s++) {
         struct pf_diff_sidedata *sd = &p->side[s];
         if (!(sides >> s & 1))

@@ -1346,8 +1346,8 @@ static int load_line(void *ctx, const pf_collapsed_line *l, pf_error *err)
     if (lc->column == 1 || lc->column == 2) {
         if (two)
             return pf_error_set(err, PF_EPARSE, "line %lu has two counts (\"stack before "
-                                "after\", a differential file), where one was expected",
-                                l->lineno);
+                                "after\", a differential file), where one was expected: "
+                                "such a file is an input of its own", l->lineno);
         c1 = lc->column == 1 ? l->count : 0;
         c2 = lc->column == 2 ? l->count : 0;
         two = lc->column == 2;

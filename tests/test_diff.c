@@ -14,6 +14,7 @@
 #include "convert/diffout.h"
 #include "formats/alloc.h"
 #include "formats/diff.h"
+#include "formats/input.h"
 #include "formats/stacktree.h"
 #include "formats/textdiff.h"
 #include "formats/trace.h"
@@ -442,6 +443,53 @@ static void test_diff_collapsed_frames_match_across_lines(void **state)
     pf_diff_free(d);
 }
 
+static int add_both(pf_diff *d, const char *text, pf_error *err)
+{
+    pf_input *in = pf_input_open_mem(text, strlen(text), err);
+    assert_non_null(in);
+    int rc = pf_diff_add_stacks_input(d, PF_DIFF_BOTH_SIDES, in, 0, NULL, "both.folded", err);
+    pf_input_free(in);
+    return rc;
+}
+
+static void test_diff_one_file_of_two_columns_is_both_sides(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_diff *d = pf_diff_new(NULL);
+    /* difffolded.pl's output: a stack whose frame line moved is two lines, one count 0 */
+    assert_int_equal(add_both(d,
+        "main (app.py:1);work (app.py:10) 40 0\n"
+        "main (app.py:1);work (app.py:14) 0 50\n"
+        "main (app.py:1);gone (app.py:30) 5 0\n"
+        "main (app.py:1);fresh (app.py:40) 0 7\n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    assert_int_equal(d->nruns[0], 1);
+    assert_int_equal(d->nruns[1], 1);
+    const pf_diff_func *w = find(d, "work");
+    assert_int_equal(w->status, PF_DIFF_BOTH);
+    assert_true(w->v[0][PF_DM_SELF_SAMPLES] == 40 && w->v[1][PF_DM_SELF_SAMPLES] == 50);
+    assert_int_equal(find(d, "gone")->status, PF_DIFF_VANISHED);
+    assert_int_equal(find(d, "fresh")->status, PF_DIFF_ADDED);
+    assert_true(d->total[0][PF_DT_SAMPLES] == 45 && d->total[1][PF_DT_SAMPLES] == 57);
+    assert_true(pf_stacktree_total2(d->stacks, d->vanished_node) == 5);
+    pf_diff_free(d);
+    /* every line needs both counts */
+    d = pf_diff_new(NULL);
+    assert_int_equal(add_both(d, "a;b 1 2\na;c 3\n", &err), -1);
+    assert_int_equal(err.code, PF_EPARSE);
+    assert_non_null(strstr(err.msg, "line 2 has one count"));
+    pf_diff_free(d);
+    /* and a side's file one count */
+    d = pf_diff_new(NULL);
+    pf_input *in = pf_input_open_mem("a;b 1 2\n", 8, &err);
+    assert_int_equal(pf_diff_add_stacks_input(d, PF_DIFF_BASE, in, 0, NULL, "b", &err), -1);
+    assert_int_equal(err.code, PF_EPARSE);
+    assert_non_null(strstr(err.msg, "line 1 has two counts"));
+    pf_input_free(in);
+    pf_diff_free(d);
+}
+
 static void test_diff_refuses_mixed_kinds(void **state)
 {
     (void)state;
@@ -635,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_diff_runs_of_one_side_match_moved_functions),
         cmocka_unit_test(test_diff_renamed_file_is_listed_and_matched),
         cmocka_unit_test(test_diff_collapsed_frames_match_across_lines),
+        cmocka_unit_test(test_diff_one_file_of_two_columns_is_both_sides),
         cmocka_unit_test(test_diff_refuses_mixed_kinds),
         cmocka_unit_test(test_diff_normalize_scales_base),
         cmocka_unit_test(test_textdiff_aligns_insertions_and_edits),
