@@ -157,6 +157,7 @@ void pf_diff_free(pf_diff *d)
         }
         pf_free(d->priv->nset);
         pf_free(d->priv->nrank);
+        pf_free(d->priv->stub);
         pf_free(d->priv);
     }
     pf_stacktree_free(d->stacks);
@@ -1469,7 +1470,11 @@ static int sort_funcs(pf_diff *d)
 /* ---- collapsed stacks: functions from the merged tree ---------------------------- */
 
 /* Functions of a collapsed comparison: one per frame name of the merged tree, with
- * self and inclusive values per column (inclusive: outermost occurrences only). */
+ * self and inclusive values per column (inclusive: outermost occurrences only).  What
+ * vanished sits under d->vanished_node, its roots' places held by leaves of their
+ * totals (priv->stub): BASE's self values are those of the other nodes plus the
+ * section's, and the walk for inclusive values goes on, at such a leaf, into the
+ * children of its copy. */
 static int stack_funcs(pf_diff *d)
 {
     pf_stacktree *t = d->stacks;
@@ -1478,22 +1483,35 @@ static int stack_funcs(pf_diff *d)
     double (*v)[4] = pf_calloc(names ? names : 1, sizeof *v);
     uint32_t *open = pf_calloc(names ? names : 1, sizeof *open);
     uint32_t *stack = pf_malloc((nn ? nn : 1) * sizeof *stack), *cur = pf_malloc((nn ? nn : 1) * sizeof *cur);
+    unsigned char *where = pf_calloc(nn ? nn : 1, 1);   /* 1 in the section, 2 a stub */
+    pf_hmap *copy = pf_hmap_new(d->priv->nstub);
     int rc = -1;
-    if (!v || !open || !stack || !cur)
+    if (!v || !open || !stack || !cur || !where || !copy)
         goto done;
     uint32_t vanished = d->vanished_node;
+    for (uint32_t k = 0; k < d->priv->nstub; k++) {
+        uint32_t *slot = pf_hmap_slot(copy, d->priv->stub[2 * k], NULL);
+        if (slot == NULL)
+            goto done;
+        *slot = d->priv->stub[2 * k + 1];
+        where[d->priv->stub[2 * k]] = 2;
+    }
     for (uint32_t i = 1; i < nn; i++) {
         uint32_t nm = t->nodes[i].name;
-        v[nm][0] += t->nodes[i].self;
-        v[nm][1] += pf_stacktree_self2(t, i);
+        if (i == vanished || where[t->nodes[i].parent] == 1)
+            where[i] = 1;
+        if (where[i] != 2)
+            v[nm][0] += t->nodes[i].self;
+        if (where[i] != 1)
+            v[nm][1] += pf_stacktree_self2(t, i);
     }
-    /* inclusive, walking below the root (the vanished copies excluded) */
+    /* inclusive, walking below the root (the section reached through the stubs only) */
     size_t sp = 0;
     for (uint32_t c = t->nodes[0].first_child; c != PF_NONE; c = t->nodes[c].next_sibling) {
         if (c == vanished)
             continue;
         stack[sp] = c;
-        cur[sp++] = t->nodes[c].first_child;
+        cur[sp++] = t->nodes[where[c] == 2 ? pf_hmap_get(copy, c) : c].first_child;
         if (open[t->nodes[c].name]++ == 0) {
             v[t->nodes[c].name][2] += t->nodes[c].total;
             v[t->nodes[c].name][3] += pf_stacktree_total2(t, c);
@@ -1506,24 +1524,13 @@ static int stack_funcs(pf_diff *d)
             }
             cur[sp - 1] = t->nodes[k].next_sibling;
             if (open[t->nodes[k].name]++ == 0) {
+                /* in the section, the second column holds BASE's values too */
                 v[t->nodes[k].name][2] += t->nodes[k].total;
-                v[t->nodes[k].name][3] += pf_stacktree_total2(t, k);
+                if (where[k] != 1)
+                    v[t->nodes[k].name][3] += pf_stacktree_total2(t, k);
             }
             stack[sp] = k;
-            cur[sp++] = t->nodes[k].first_child;
-        }
-    }
-    /* the vanished copies hold BASE values in both columns: remove their self values
-     * from the NEW column */
-    if (vanished != PF_NONE) {
-        sp = 0;
-        stack[sp++] = vanished;
-        while (sp > 0) {
-            uint32_t k = stack[--sp];
-            v[t->nodes[k].name][1] -= pf_stacktree_self2(t, k);
-            v[t->nodes[k].name][0] -= t->nodes[k].self;
-            for (uint32_t c = t->nodes[k].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
-                stack[sp++] = c;
+            cur[sp++] = t->nodes[where[k] == 2 ? pf_hmap_get(copy, k) : k].first_child;
         }
     }
     for (uint32_t nm = 0; nm < names; nm++) {
@@ -1564,6 +1571,8 @@ done:
     pf_free(open);
     pf_free(stack);
     pf_free(cur);
+    pf_free(where);
+    pf_hmap_free(copy);
     return rc;
 }
 

@@ -150,7 +150,8 @@ typedef struct pf_diff_opts {
 
 void pf_diff_opts_init(pf_diff_opts *o);
 
-/* The name of the frame that holds, under the root, what vanished from BASE. */
+/* The name of the frame that holds, under the root, what vanished from BASE (when an
+ * input has a root frame of that name already: that name and " (2)", " (3)", ...). */
 #define PF_DIFF_VANISHED_FRAME "[only in BASE: vanished stacks]"
 
 typedef struct pf_diff {
@@ -171,8 +172,9 @@ typedef struct pf_diff {
     int has_sources;          /* lines were aligned by source text (some function) */
     /* The differential stack tree (unless opts.no_stacks): count = BASE, count2 = NEW
      * (medians; with normalize, BASE scaled by norm_factor), NEW's frame names; under
-     * the root, vanished_node (PF_NONE if nothing vanished) holds a copy of every
-     * stack found only in BASE, with BASE's values in both columns. */
+     * the root, vanished_node (PF_NONE if nothing vanished) holds every stack found
+     * only in BASE, with BASE's values in both columns, each at the path it had; in
+     * its place stays a leaf of its total (BASE's only: NEW's 0 draws nothing). */
     pf_stacktree *stacks;
     uint32_t vanished_node;
     double norm_factor;       /* 1 unless normalized */

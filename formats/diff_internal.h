@@ -62,6 +62,10 @@ struct pf_diff_priv {
                                      order NEW's runs reached the nodes, or PF_NONE */
     uint32_t n_nrank, cap_nrank, nrank_next;
     int relocated;                /* some values moved to matched names */
+    uint32_t *stub;               /* nstub pairs (stub, copy): each root of what vanished,
+                                     left in place as a leaf holding its total, and its
+                                     copy under d->vanished_node, which holds its children */
+    uint32_t nstub;
     double run_total[2];          /* per column: the total of the run last added */
 };
 

@@ -25,16 +25,19 @@
  * and they add up to little (sample counts, calls, bytes), every order gives the same
  * sums and the nodes stay as they are.
  *
- * Last, a frame under the root receives a copy of every stack found only in BASE, so
- * that what vanished can be reached in a graph sized by NEW.  The copies are appended
- * without lookups (their paths are new by construction), depth first as before.
+ * Last, every stack found only in BASE moves under a frame of the root, so that what
+ * vanished can be reached in a graph sized by NEW: its root stays in place as a leaf
+ * holding its total (so nothing above it changes) and a node at its path under the
+ * frame takes its children; the moved nodes are ordered as a depth-first copy would
+ * have made them.  Nothing is copied, and no lookup is needed (the section's paths
+ * are new by construction).
  *
  * Invariant: after every run, each name's side bits (priv->nset) say which sides
  * used it; a node's path holds names of one side only unless both used them.
  *
- * Cost: one tree of the union of the two sides' frames (plus the vanished copies),
- * one lookup per input frame, a few linear passes (the reordering, the totals), and
- * work proportional to the frames under moved names.
+ * Cost: one tree of the union of the two sides' frames, one lookup per input frame,
+ * a few linear passes (the reordering, the totals, the move), and work proportional to
+ * the frames under moved names.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -649,7 +652,7 @@ static int reorder(pf_diff *d, const uint32_t *key, uint32_t n_key0, int exact, 
         }
     pf_free(slot);
     int rc = 0;
-    if (!(same && k == n) && pf_stacktree_permute_(t, to, k) < 0)
+    if (!(same && k == n) && pf_stacktree_permute_(t, to, k, 0) < 0)
         rc = pf_error_set(err, PF_ENOMEM, NULL);
     pf_free(to);
     return rc;
@@ -658,9 +661,10 @@ static int reorder(pf_diff *d, const uint32_t *key, uint32_t n_key0, int exact, 
 /* ---- the vanished stacks -------------------------------------------------------------- */
 
 /* The node under v at the path of main node x (its twin), made with its missing
- * ancestors; twins maps main nodes to theirs.  PF_NONE when out of memory. */
+ * ancestors, which are listed in sec[] as they are made; twins maps main nodes to
+ * theirs.  PF_NONE when out of memory. */
 static uint32_t twin(pf_stacktree *t, pf_hmap *twins, uint32_t v, uint32_t x, uint32_t **chain,
-                     uint32_t *cap)
+                     uint32_t *cap, uint32_t *sec, uint32_t *nsec)
 {
     uint32_t n = 0, at = v;
     for (uint32_t a = x; a != 0; a = t->nodes[a].parent) {
@@ -679,15 +683,9 @@ static uint32_t twin(pf_stacktree *t, pf_hmap *twins, uint32_t v, uint32_t x, ui
         if (slot == NULL || (at = pf_stacktree_append_(t, at, t->nodes[a].name)) == PF_NONE)
             return PF_NONE;
         *slot = at;
+        sec[(*nsec)++] = at;
     }
     return at;
-}
-
-static int is_root_(const pf_stacktree *t, uint32_t i)
-{
-    uint32_t p = t->nodes[i].parent;
-    return pf_stacktree_total2(t, i) == 0 && t->nodes[i].total > 0 &&
-           (p == 0 || pf_stacktree_total2(t, p) > 0);
 }
 
 /* A node and its name's rank, for sorting siblings. */
@@ -725,26 +723,57 @@ static int sort_kids(const pf_stacktree *t, const uint32_t *rank, uint32_t *kids
     return 0;
 }
 
-/* Copies every stack found only in BASE (a node BASE has and NEW does not, under one
- * NEW has; a root of what vanished) under a frame of the root, with BASE's values in
- * both columns.  Totals must be current.  Each root's subtree is copied depth first,
- * the last sibling (by name) first, so that the finished copies add up their children
- * first sibling first, as a tree walked in its order would; with `any_order` (every
- * sum exact anyway) siblings are copied in index order. */
+/* The name of the frame of vanished stacks: PF_DIFF_VANISHED_FRAME, or when an input
+ * has a root frame of that name, the first of "... (2)", "... (3)" it has not.  Its
+ * name id, or PF_NONE when out of memory. */
+static uint32_t vanished_name(pf_stacktree *t)
+{
+    char buf[64];
+    for (unsigned k = 1;; k++) {
+        if (k == 1)
+            snprintf(buf, sizeof buf, "%s", PF_DIFF_VANISHED_FRAME);
+        else
+            snprintf(buf, sizeof buf, "%s (%u)", PF_DIFF_VANISHED_FRAME, k);
+        uint32_t id = pf_stacktree_intern(t, buf, strlen(buf));
+        int taken = 0;
+        for (uint32_t c = 1; c < t->nnodes && !taken && id != PF_NONE; c++)
+            taken = t->nodes[c].parent == 0 && t->nodes[c].name == id;
+        if (!taken)
+            return id;
+    }
+}
+
+/* Moves every stack found only in BASE (a node BASE has and NEW does not, under one NEW
+ * has: a root of what vanished) under a frame of the root, with BASE's values in both
+ * columns, so that a graph sized by NEW reaches it.  The root stays in its place as a
+ * leaf holding its subtree's total (its ancestors' totals, tooltips and colours are
+ * unchanged; nothing draws it, NEW having 0 there); a copy of it under the frame, at
+ * the path of its parent, takes its children.  Totals must be current.  The moved
+ * nodes are then ordered as a depth-first copy made them, the last sibling (by name)
+ * first, so that the finished section adds up each node's children first sibling
+ * first, as the tree's own walk would; with `any_order` (every sum exact anyway)
+ * siblings keep index order.  0, or -1 with err set. */
 static int vanished_section(pf_diff *d, int any_order, pf_error *err)
 {
+    struct pf_diff_priv *p = d->priv;
     pf_stacktree *t = d->stacks;
-    uint32_t n0 = t->nnodes, nv = 0;
+    uint32_t n0 = t->nnodes, nv = 0, nroots = 0;
     unsigned char *in = pf_calloc(n0 ? n0 : 1, 1);
     if (in == NULL)
         return pf_error_set(err, PF_ENOMEM, NULL);
-    /* the vanished nodes: roots and what is under them (parents come first) */
-    for (uint32_t i = 1; i < n0; i++)
-        if (in[t->nodes[i].parent] || is_root_(t, i)) {
+    /* the vanished nodes: roots (in[] = 2) and what is under them (1) */
+    for (uint32_t i = 1; i < n0; i++) {
+        uint32_t par = t->nodes[i].parent;
+        if (in[par]) {
             in[i] = 1;
             nv++;
+        } else if (pf_stacktree_total2(t, i) == 0 && t->nodes[i].total > 0 &&
+                   (par == 0 || pf_stacktree_total2(t, par) > 0)) {
+            in[i] = 2;
+            nroots++;
         }
-    if (nv == 0) {
+    }
+    if (nroots == 0) {
         pf_free(in);
         return 0;
     }
@@ -752,21 +781,27 @@ static int vanished_section(pf_diff *d, int any_order, pf_error *err)
         uint32_t src, under;
     } *stack = NULL;
     uint32_t *chain = NULL, cap = 0, cap_stack = 0, *start = NULL, *kids = NULL, *rank = NULL;
+    uint32_t *sec = NULL, nsec = 0, *to = NULL, *pairs = NULL;
     pf_hmap *twins = pf_hmap_new(1024);
-    uint32_t v, vname = pf_stacktree_intern(t, PF_DIFF_VANISHED_FRAME, strlen(PF_DIFF_VANISHED_FRAME));
-    int rc = -1, lookup = 0;
+    uint32_t v, vname = vanished_name(t);
+    int rc = -1;
+    /* the section: the frame, the twins of the roots' ancestors (at most one per main
+     * node), the roots' copies and the moved nodes */
+    sec = pf_malloc(((size_t)n0 + nroots + 1) * sizeof *sec);
+    pairs = pf_malloc((size_t)nroots * 2 * sizeof *pairs);
     /* the children of vanished nodes, by parent (CSR), sorted by name */
     start = pf_calloc((size_t)n0 + 1, sizeof *start);
-    kids = pf_malloc((size_t)nv * sizeof *kids);
-    if (twins == NULL || vname == PF_NONE || start == NULL || kids == NULL)
+    kids = pf_malloc(((size_t)nv + 1) * sizeof *kids);
+    if (twins == NULL || vname == PF_NONE || sec == NULL || pairs == NULL || start == NULL ||
+        kids == NULL)
         goto nomem;
     for (uint32_t i = 1; i < n0; i++)
-        if (in[i] && in[t->nodes[i].parent])
+        if (in[i] == 1)
             start[t->nodes[i].parent + 1]++;
     for (uint32_t i = 0; i < n0; i++)
         start[i + 1] += start[i];
     for (uint32_t i = 1; i < n0; i++)
-        if (in[i] && in[t->nodes[i].parent])
+        if (in[i] == 1)
             kids[start[t->nodes[i].parent]++] = i;
     for (uint32_t i = n0; i-- > 0;)    /* start[] moved one parent up: move it back */
         start[i + 1] = start[i];
@@ -784,50 +819,66 @@ static int vanished_section(pf_diff *d, int any_order, pf_error *err)
             }
         pf_free(buf);
     }
-    /* a frame of that name under the root already (an input's own): merge into it by
-     * lookups; else every copy is new and is appended */
-    for (uint32_t i = 1; i < n0 && !lookup; i++)
-        lookup = t->nodes[i].parent == 0 && t->nodes[i].name == vname;
-    if (lookup) {
-        if ((v = pf_stacktree_child_id(t, 0, vname, err)) == PF_NONE)
-            goto done;
-    } else if (pf_stacktree_drop_index_(t) < 0 ||    /* no lookup comes: its memory goes */
-               (v = pf_stacktree_append_(t, 0, vname)) == PF_NONE) {
+    if (pf_stacktree_drop_index_(t) < 0 ||     /* no lookup comes: its memory goes */
+        (v = pf_stacktree_append_(t, 0, vname)) == PF_NONE)
         goto nomem;
-    }
-    d->vanished_node = v;
+    sec[nsec++] = v;
     uint32_t *slot = pf_hmap_slot(twins, 0, NULL);
     if (slot == NULL)
         goto nomem;
     *slot = v;
-    for (uint32_t r = 1; r < n0; r++) {
-        if (!in[r] || in[t->nodes[r].parent])
+    for (uint32_t r = 1, k = 0; r < n0; r++) {
+        if (in[r] != 2)
             continue;
-        uint32_t sp = 0, under = twin(t, twins, v, t->nodes[r].parent, &chain, &cap);
-        if (under == PF_NONE || pf_diff_grow_((void **)&stack, &cap_stack, 1, sizeof *stack) < 0)
+        uint32_t sp = 0, under = twin(t, twins, v, t->nodes[r].parent, &chain, &cap, sec, &nsec);
+        uint32_t c = under == PF_NONE ? PF_NONE : pf_stacktree_append_(t, under, t->nodes[r].name);
+        if (c == PF_NONE)
             goto nomem;
-        stack[sp++] = (struct copy){ r, under };
+        sec[nsec++] = c;
+        pairs[k++] = r;
+        pairs[k++] = c;
+        double val = t->nodes[r].self;
+        pf_stacktree_set_col_(t, c, 1, val);
+        pf_stacktree_set_col_(t, c, 2, val);
+        pf_stacktree_set_col_(t, r, 1, t->nodes[r].total);
+        /* r's children go under its copy; the copy is made depth first */
+        uint32_t k0 = start[r], k1 = start[r + 1];
+        if (pf_diff_grow_((void **)&stack, &cap_stack, k1 - k0 + 1, sizeof *stack) < 0)
+            goto nomem;
+        for (uint32_t j = k0; j < k1; j++)
+            stack[sp++] = (struct copy){ kids[j], c };
         while (sp > 0) {
             struct copy x = stack[--sp];
-            uint32_t c;
-            if (lookup) {
-                if ((c = pf_stacktree_child_id(t, x.under, t->nodes[x.src].name, err)) == PF_NONE)
-                    goto done;
-            } else if ((c = pf_stacktree_append_(t, x.under, t->nodes[x.src].name)) == PF_NONE) {
-                goto nomem;
-            }
-            double val = t->nodes[x.src].self;
-            if (val > 0) {
-                pf_stacktree_set_col_(t, c, 1, pf_stacktree_col_(t, c, 1) + val);
-                pf_stacktree_set_col_(t, c, 2, pf_stacktree_col_(t, c, 2) + val);
-            }
-            uint32_t k0 = start[x.src], k1 = start[x.src + 1];
+            t->nodes[x.src].parent = x.under;
+            pf_stacktree_set_col_(t, x.src, 2, t->nodes[x.src].self);
+            sec[nsec++] = x.src;
+            k0 = start[x.src];
+            k1 = start[x.src + 1];
             if (pf_diff_grow_((void **)&stack, &cap_stack, sp + (k1 - k0), sizeof *stack) < 0)
                 goto nomem;
-            for (uint32_t k = k0; k < k1; k++)
-                stack[sp++] = (struct copy){ kids[k], c };
+            for (uint32_t j = k0; j < k1; j++)
+                stack[sp++] = (struct copy){ kids[j], x.src };
         }
     }
+    /* the main nodes keep their order; the section follows, as it was made */
+    uint32_t n = t->nnodes, m = 0;
+    to = pf_malloc((size_t)n * sizeof *to);
+    if (to == NULL)
+        goto nomem;
+    for (uint32_t i = 0; i < n0; i++)
+        to[i] = in[i] == 1 ? PF_NONE : m++;
+    for (uint32_t j = 0; j < nsec; j++)
+        to[sec[j]] = m + j;
+    if (pf_stacktree_permute_(t, to, m + nsec, m) < 0)
+        goto nomem;
+    d->vanished_node = to[v];
+    /* each stub and its copy, for readers that walk what vanished in its place */
+    pf_free(p->stub);
+    p->stub = pairs;
+    p->nstub = nroots;
+    pairs = NULL;
+    for (uint32_t k = 0; k < 2 * nroots; k++)
+        p->stub[k] = to[p->stub[k]];
     pf_stacktree_values_changed_(t);
     rc = 0;
     goto done;
@@ -840,6 +891,9 @@ done:
     pf_free(rank);
     pf_free(stack);
     pf_free(chain);
+    pf_free(sec);
+    pf_free(to);
+    pf_free(pairs);
     pf_hmap_free(twins);
     return rc;
 }

@@ -873,23 +873,27 @@ uint32_t *pf_stacktree_detach_visits_(pf_stacktree *t)
     return v;
 }
 
-int pf_stacktree_permute_(pf_stacktree *t, const uint32_t *to, uint32_t n_new)
+int pf_stacktree_permute_(pf_stacktree *t, const uint32_t *to, uint32_t n_new, uint32_t m)
 {
     struct pf_stacktree_priv *p = t->priv;
     uint32_t n = t->nnodes;
-    if (p->merge_last || p->rebased || n == 0 || to[0] != 0 || n_new > n)
+    if (p->merge_last || p->rebased || n == 0 || to[0] != 0 || n_new > n || m > n_new)
         return -1;
     /* The index goes first: it is stale after, and its memory makes room for the
-     * gathered copies (a node is read where it is and written where it goes). */
+     * copies. */
     pf_hmap *small = pf_hmap_new(16);
     if (small == NULL)
         return -1;
     drop_index(t);
     pf_hmap_free(p->kids);
     p->kids = small;
-    pf_stack_node *nd = pf_malloc((size_t)p->cap * sizeof *nd);
-    pf_stack_diff *df = t->diff ? pf_malloc((size_t)p->cap * sizeof *df) : NULL;
-    pf_stack_info *in = t->info ? pf_malloc((size_t)p->cap * sizeof *in) : NULL;
+    /* the nodes going to [m, n_new) are gathered in buffers (all of them when m is 0:
+     * the buffers then become the arrays) */
+    uint32_t nb = n_new - m;
+    size_t cap = m == 0 ? p->cap : nb ? nb : 1;
+    pf_stack_node *nd = pf_malloc(cap * sizeof *nd);
+    pf_stack_diff *df = t->diff ? pf_malloc(cap * sizeof *df) : NULL;
+    pf_stack_info *in = t->info ? pf_malloc(cap * sizeof *in) : NULL;
     if (nd == NULL || (t->diff && df == NULL) || (t->info && in == NULL)) {
         pf_free(nd);
         pf_free(df);
@@ -898,22 +902,46 @@ int pf_stacktree_permute_(pf_stacktree *t, const uint32_t *to, uint32_t n_new)
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k = to[i];
-        if (k == PF_NONE)
+        if (k == PF_NONE || k < m)
             continue;
-        nd[k] = t->nodes[i];
-        nd[k].parent = i ? to[t->nodes[i].parent] : PF_NONE;
+        nd[k - m] = t->nodes[i];
+        nd[k - m].parent = i ? to[t->nodes[i].parent] : PF_NONE;
         if (df)
-            df[k] = t->diff[i];
+            df[k - m] = t->diff[i];
         if (in)
-            in[k] = t->info[i];
+            in[k - m] = t->info[i];
     }
-    pf_free(t->nodes);
-    pf_free(t->diff);
-    pf_free(t->info);
-    t->nodes = nd;
-    t->diff = df;
-    t->info = in;
-    p->populated = (size_t)n_new * sizeof *nd;
+    if (m == 0) {
+        pf_free(t->nodes);
+        pf_free(t->diff);
+        pf_free(t->info);
+        t->nodes = nd;
+        t->diff = df;
+        t->info = in;
+        p->populated = (size_t)n_new * sizeof *nd;
+    } else {
+        /* the others keep their order, so they only move down, in place */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k = to[i];
+            if (k == PF_NONE || k >= m)
+                continue;
+            uint32_t par = t->nodes[i].parent;
+            t->nodes[k] = t->nodes[i];
+            t->nodes[k].parent = i ? to[par] : PF_NONE;
+            if (df)
+                t->diff[k] = t->diff[i];
+            if (in)
+                t->info[k] = t->info[i];
+        }
+        memcpy(t->nodes + m, nd, (size_t)nb * sizeof *nd);
+        if (df)
+            memcpy(t->diff + m, df, (size_t)nb * sizeof *df);
+        if (in)
+            memcpy(t->info + m, in, (size_t)nb * sizeof *in);
+        pf_free(nd);
+        pf_free(df);
+        pf_free(in);
+    }
     t->nnodes = n_new;
     pf_free(p->visit);           /* visits name old indexes */
     p->visit = NULL;

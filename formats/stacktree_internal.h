@@ -67,11 +67,13 @@ uint32_t *pf_stacktree_detach_visits_(pf_stacktree *t);
 
 /* Moves node i to index to[i], or drops it when to[i] is PF_NONE: to[] must send the
  * root to 0, the kept nodes onto [0, n_new), and every kept node after its parent (whose
- * subtree is kept).  Remaps parents; frees the child index (rebuilt by the next lookup)
- * and the visit ranks.  Totals and links are stale: finish after.  The nodes are copied
- * into new arrays, in the memory the index held.  0, or -1 when out of memory or for a
- * tree that cannot be reordered (a chart or a rebased tree); the tree is then unchanged
- * but for its index. */
-int pf_stacktree_permute_(pf_stacktree *t, const uint32_t *to, uint32_t n_new);
+ * subtree is kept).  The nodes sent below m must keep their order (they move down in
+ * place); those sent to [m, n_new) are gathered in a buffer of that size, which with m
+ * 0 (any order) becomes the new arrays, in the memory the child index held.  Remaps
+ * parents; frees the child index (rebuilt by the next lookup) and the visit ranks.
+ * Totals and links are stale: finish after.  0, or -1 when out of memory or for a tree
+ * that cannot be reordered (a chart or a rebased tree); the tree is then unchanged but
+ * for its index. */
+int pf_stacktree_permute_(pf_stacktree *t, const uint32_t *to, uint32_t n_new, uint32_t m);
 
 #endif

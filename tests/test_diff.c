@@ -490,6 +490,49 @@ static void test_diff_one_file_of_two_columns_is_both_sides(void **state)
     pf_diff_free(d);
 }
 
+static void test_diff_vanished_stacks_move_under_their_frame(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_diff *d = pf_diff_new(NULL);
+    /* an input has a root frame of the section's name already: ours takes another */
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks(
+        "a;b;c 5\na;b 2\na 1\n" PF_DIFF_VANISHED_FRAME ";x 1\n"), "b", &err), 0);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_NEW, stacks(
+        "a 3\n" PF_DIFF_VANISHED_FRAME ";x 4\n"), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    const pf_stacktree *t = d->stacks;
+    assert_int_not_equal(d->vanished_node, PF_NONE);
+    assert_string_equal(pf_stacktree_name(t, d->vanished_node, NULL), PF_DIFF_VANISHED_FRAME " (2)");
+    assert_true(pf_stacktree_total2(t, d->vanished_node) == 7);
+    /* a;b stays in place as a leaf of BASE's 7, so a's BASE total is still 8; its
+     * subtree is under the section, at its path: section;a;b;c */
+    uint32_t a = PF_NONE, b = PF_NONE;
+    for (uint32_t i = 1; i < t->nnodes; i++)
+        if (t->nodes[i].parent == 0 && strcmp(pf_stacktree_name(t, i, NULL), "a") == 0)
+            a = i;
+    assert_int_not_equal(a, PF_NONE);
+    assert_true(t->nodes[a].total == 8 && pf_stacktree_total2(t, a) == 3);
+    for (uint32_t c = t->nodes[a].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
+        b = c;
+    assert_int_not_equal(b, PF_NONE);
+    assert_int_equal(t->nodes[b].first_child, PF_NONE);
+    assert_true(t->nodes[b].total == 7 && pf_stacktree_total2(t, b) == 0);
+    uint32_t sa = t->nodes[d->vanished_node].first_child;
+    assert_string_equal(pf_stacktree_name(t, sa, NULL), "a");
+    uint32_t sb = t->nodes[sa].first_child, sc = t->nodes[sb].first_child;
+    assert_true(t->nodes[sb].self == 2 && pf_stacktree_self2(t, sb) == 2);
+    assert_true(t->nodes[sc].self == 5 && pf_stacktree_total2(t, sc) == 5);
+    /* the functions count what vanished once */
+    const pf_diff_func *fb = find(d, "b"), *fc = find(d, "c"), *fa = find(d, "a");
+    assert_int_equal(fb->status, PF_DIFF_VANISHED);
+    assert_true(fb->v[0][PF_DM_SELF_SAMPLES] == 2 && fb->v[0][PF_DM_SAMPLES] == 7);
+    assert_true(fc->v[0][PF_DM_SELF_SAMPLES] == 5 && fc->v[0][PF_DM_SAMPLES] == 5);
+    assert_true(fa->v[0][PF_DM_SAMPLES] == 8 && fa->v[1][PF_DM_SAMPLES] == 3);
+    assert_true(fa->v[0][PF_DM_SELF_SAMPLES] == 1 && fa->v[1][PF_DM_SELF_SAMPLES] == 3);
+    pf_diff_free(d);
+}
+
 static void test_diff_refuses_mixed_kinds(void **state)
 {
     (void)state;
@@ -684,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_diff_renamed_file_is_listed_and_matched),
         cmocka_unit_test(test_diff_collapsed_frames_match_across_lines),
         cmocka_unit_test(test_diff_one_file_of_two_columns_is_both_sides),
+        cmocka_unit_test(test_diff_vanished_stacks_move_under_their_frame),
         cmocka_unit_test(test_diff_refuses_mixed_kinds),
         cmocka_unit_test(test_diff_normalize_scales_base),
         cmocka_unit_test(test_textdiff_aligns_insertions_and_edits),

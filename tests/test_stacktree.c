@@ -1702,7 +1702,7 @@ static void test_stacktree_tracks_names_and_visits_of_one_input(void **state)
     assert_int_equal(pf_stacktree_finish(t, &err), 0);
     char *before = collapsed_exact(t);
     uint32_t to[7] = { 0, 4, 5, 6, 1, 2, 3 };
-    assert_int_equal(pf_stacktree_permute_(t, to, 7), 0);
+    assert_int_equal(pf_stacktree_permute_(t, to, 7, 0), 0);
     assert_int_equal(pf_stacktree_finish(t, &err), 0);
     check_tree(t);
     char *after = collapsed_exact(t);
@@ -1711,7 +1711,7 @@ static void test_stacktree_tracks_names_and_visits_of_one_input(void **state)
     free(after);
     /* dropping a leaf; lookups work again after (the index is rebuilt) */
     uint32_t to2[7] = { 0, 1, 2, 3, 4, 5, PF_NONE };
-    assert_int_equal(pf_stacktree_permute_(t, to2, 6), 0);
+    assert_int_equal(pf_stacktree_permute_(t, to2, 6, 5), 0);
     assert_int_equal(pf_stacktree_finish(t, &err), 0);
     check_tree(t);
     assert_int_equal(pf_stacktree_child_id(t, 0, a, &err), 4);
