@@ -790,20 +790,6 @@ void pf_stacktree_totals_(pf_stacktree *t)
     t->priv->finished = 0;          /* the links are not made */
 }
 
-void pf_stacktree_link_(pf_stacktree *t)
-{
-    pf_stack_node *nd = t->nodes;
-    pf_stacktree_totals_(t);
-    for (uint32_t i = 0; i < t->nnodes; i++)
-        nd[i].first_child = PF_NONE;
-    for (uint32_t i = t->nnodes; i-- > 1;) {
-        nd[i].next_sibling = nd[nd[i].parent].first_child;
-        nd[nd[i].parent].first_child = i;
-    }
-    if (t->nnodes)
-        nd[0].next_sibling = PF_NONE;
-}
-
 /* Drops the child index and the path hashes: the next lookup rebuilds them. */
 static void drop_index(pf_stacktree *t)
 {

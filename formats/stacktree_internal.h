@@ -36,10 +36,6 @@ void pf_stacktree_totals_(pf_stacktree *t);
  * (their bytes).  A new array (the caller frees it), or NULL when out of memory. */
 uint32_t *pf_stacktree_name_ranks_(const pf_stacktree *t);
 
-/* The totals, and the children of every node linked in index order (not the tree's
- * order: pf_stacktree_finish sorts them), for builders that walk the tree midway. */
-void pf_stacktree_link_(pf_stacktree *t);
-
 /* Appends a child of parent named name (an id of t's names) that the caller knows is
  * not there yet, without a lookup; the child index is dropped, to be rebuilt by the
  * next lookup (pf_stacktree_child*).  The node index, or PF_NONE when out of memory or
