@@ -6,7 +6,9 @@
 #   - traces from bench/tools/gen_trace: BASE 1,000,000 nodes (seed 1) and NEW
 #     1,050,000 nodes (seed 1: the same program with 5% more calls, as a change
 #     makes it), and "disjoint", NEW of seed 2 (no stack in common: the worst case,
-#     every BASE stack vanished and is copied under the vanished frame);
+#     every BASE stack vanished and is copied under the vanished frame).  A disjoint
+#     diff holds both sides' frames, twice those of one svg: it is also compared with
+#     svg of a 2,000,000-node trace (seed 3), a tree of the diff's size;
 #   - collapsed stacks from ../shared/bench/gen_folded.py (or $GEN_FOLDED): BASE
 #     140,000 stacks (about 1M merged frames) and NEW derived from it (every 20th stack
 #     gone, every 7th count doubled, 5,000 new stacks).
@@ -55,9 +57,10 @@ row() {
     printf '%-34s %8s %8s %8s\n' "$1" "$2" "$3" "$4"
 }
 
-# compare LABEL BASE NEW: svg of NEW, diff -f svg and diff -f markdown of BASE NEW
+# compare LABEL BASE NEW [SAME_SIZE]: svg of NEW, diff -f svg and diff -f markdown of
+# BASE NEW; and svg of SAME_SIZE, an input the size of both sides, when given
 compare() {
-    label=$1 base=$2 new=$3
+    label=$1 base=$2 new=$3 same=${4:-}
     set -- $(median3 "$work/out.svg" "$bin" svg "$new")
     s_wall=$1 s_cpu=$2 s_rss=$3
     set -- $(median3 "$work/diff.svg" "$bin" diff -f svg "$base" "$new")
@@ -73,6 +76,13 @@ compare() {
         'BEGIN { printf "  diff -f svg / svg: wall %.2fx, cpu %.2fx, rss %.2fx (budget 2x: %s)\n",
                  dw / sw, dc / (sc > 0 ? sc : 0.01), dr / sr,
                  (dc <= 2 * sc && dr <= 2 * sr) ? "within" : "OVER" }'
+    if [ -n "$same" ]; then
+        set -- $(median3 "$work/out.svg" "$bin" svg "$same")
+        row "svg, both sides' size" "$1" "$2" "$3"
+        awk -v sw="$1" -v sc="$2" -v sr="$3" -v dw="$d_wall" -v dc="$d_cpu" -v dr="$d_rss" \
+            'BEGIN { printf "  diff -f svg / svg of both sides'"'"' size: wall %.2fx, cpu %.2fx, rss %.2fx\n",
+                     dw / sw, dc / (sc > 0 ? sc : 0.01), dr / sr }'
+    fi
     echo "  markdown: $(wc -c < "$work/diff.md") bytes"
 }
 
@@ -80,8 +90,10 @@ compare() {
 [ -s "$work/base.gz" ] || "$gen_trace" --nodes 1000000 --seed 1 -o "$work/base.gz" 2>/dev/null
 [ -s "$work/new.gz" ] || "$gen_trace" --nodes 1050000 --seed 1 -o "$work/new.gz" 2>/dev/null
 [ -s "$work/other.gz" ] || "$gen_trace" --nodes 1000000 --seed 2 -o "$work/other.gz" 2>/dev/null
+[ -s "$work/double.gz" ] || "$gen_trace" --nodes 2000000 --seed 3 -o "$work/double.gz" 2>/dev/null
 compare "traces, 1M nodes, a change (NEW shares BASE's calls, 5% more)" "$work/base.gz" "$work/new.gz"
-compare "traces, 1M nodes, disjoint (nothing in common: worst case)" "$work/base.gz" "$work/other.gz"
+compare "traces, 1M nodes, disjoint (nothing in common: worst case)" "$work/base.gz" "$work/other.gz" \
+    "$work/double.gz"
 
 # ---- collapsed stacks ----
 if [ ! -f "$gen" ]; then

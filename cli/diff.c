@@ -34,6 +34,7 @@ static const char *const fmt_names[] = { "text", "markdown", "svg", "html", "jso
 struct options {
     const char *in[2][MAX_INPUTS];
     unsigned nin[2];
+    const char *both;             /* one input of two count columns (BASE and NEW) */
     char *owned[2 * MAX_INPUTS];  /* glob results */
     unsigned nowned;
     enum fmt format;
@@ -54,12 +55,15 @@ static void usage(FILE *out)
     fputs(
 "usage: pyflame-c diff [options] BASE NEW\n"
 "       pyflame-c diff [options] --base A --base B --new C --new D\n"
+"       pyflame-c diff [options] FILE\n"
 "\n"
 "Compare two runs for a code review: calls (exact), time, line hits and memory,\n"
 "function by function and line by line.  BASE and NEW are traces from `pyflame-c\n"
 "collect`, or collapsed stacks from any profiler (both sides of one kind).  With\n"
 "several runs per side (--base/--new repeated, or a quoted glob such as 'base/*.gz'),\n"
-"the medians are compared, so one noisy run does not decide.\n"
+"the medians are compared, so one noisy run does not decide.  One input FILE is\n"
+"collapsed stacks with two counts a line, before (BASE) and after (NEW), as\n"
+"flamegraph.pl's difffolded.pl writes them.\n"
 "\n"
 "Functions match by qualified name and file, the first line only breaking ties, so\n"
 "a function that moved within its file is still itself; renamed or moved files are\n"
@@ -100,6 +104,7 @@ PF_CLI_MAX_MEMORY_HELP
 "\n"
 "Examples:\n"
 "  pyflame-c diff base.gz new.gz\n"
+"  difffolded.pl before.folded after.folded > both.folded; pyflame-c diff -f svg both.folded\n"
 "  pyflame-c diff -f markdown --svg diff.svg --html diff.html -o diff.md \\\n"
 "      --fail-on calls:+5% --fail-on peak:+10% base.gz new.gz\n"
 "  pyflame-c diff --base 'base-*.gz' --new 'new-*.gz' --fail-on time:+20%\n",
@@ -246,8 +251,15 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         }
     }
-    if (npos == 1)
-        return pf_opts_usage_error(&p, "two inputs are needed: BASE NEW");
+    if (npos == 1) {
+        if (o->nin[0] || o->nin[1])
+            return pf_opts_usage_error(&p, "give BASE NEW, or --base/--new, or one file of "
+                                       "two count columns, not both");
+        o->both = pos[0];
+        return pf_cli_output_is_input("diff", o->both, o->output) ||
+               pf_cli_output_is_input("diff", o->both, o->svg_out) ||
+               pf_cli_output_is_input("diff", o->both, o->html_out) ? PF_EXIT_USAGE : -1;
+    }
     if (npos == 2) {
         if (o->nin[0] || o->nin[1])
             return pf_opts_usage_error(&p, "give BASE NEW, or --base/--new, not both");
@@ -290,7 +302,11 @@ static int load(pf_diff *d, int side, const char *path, const struct options *o,
     int kind = pf_input_sniff(in, err), rc = -1;
     if (kind < 0)
         goto done;
-    if (kind == PF_INPUT_TRACE) {
+    if (kind == PF_INPUT_TRACE && side == PF_DIFF_BOTH_SIDES) {
+        pf_error_set(err, PF_EUSAGE, "one input must be collapsed stacks with two counts a "
+                     "line (\"stack before after\", as difffolded.pl writes them); to "
+                     "compare traces, give BASE and NEW");
+    } else if (kind == PF_INPUT_TRACE) {
         pf_trace *t = pf_trace_read_input(in, err);
         if (t == NULL)
             goto done;
@@ -299,21 +315,12 @@ static int load(pf_diff *d, int side, const char *path, const struct options *o,
                     "recording; the profile is incomplete\n", label);
         rc = pf_diff_add_trace(d, side, t, label, err);
     } else {
-        pf_stacktree *t = pf_stacktree_new(NULL);
-        if (t == NULL) {
-            pf_error_set(err, PF_ENOMEM, NULL);
-            goto done;
-        }
         struct bad_lines bad = { label, 0 };
         pf_collapsed_opts co = { o->strict, on_bad, &bad };
-        if (pf_stacktree_load_input(t, in, 0, &co, err) < 0) {
-            pf_stacktree_free(t);
-            goto done;
-        }
+        rc = pf_diff_add_stacks_input(d, side, in, 0, &co, label, err);
         if (bad.n > 10)
             fprintf(stderr, "pyflame-c diff: warning: %s: %lu malformed lines skipped in all\n",
                     label, bad.n);
-        rc = pf_diff_add_stacks(d, side, t, label, err);
     }
 done:
     pf_input_free(in);
@@ -413,6 +420,11 @@ int pf_cmd_diff(int argc, char **argv)
         pf_error_set(&err, PF_ENOMEM, NULL);
         goto fail;
     }
+    if (o.both) {
+        failing = o.both;
+        if (load(d, PF_DIFF_BOTH_SIDES, o.both, &o, &err) < 0)
+            goto fail;
+    }
     for (int s = 0; s < 2; s++)
         for (unsigned i = 0; i < o.nin[s]; i++) {
             failing = o.in[s][i];
@@ -430,7 +442,9 @@ int pf_cmd_diff(int argc, char **argv)
     pf_diffout_opts_init(&dop);
     for (int s = 0; s < 2; s++) {
         char *lb = s ? new_label : base_label;
-        if (o.nin[s] == 1)
+        if (o.both)
+            snprintf(lb, 300, "%s (%s)", pf_cli_input_name(o.both), s ? "after" : "before");
+        else if (o.nin[s] == 1)
             snprintf(lb, 300, "%s", pf_cli_input_name(o.in[s][0]));
         else
             snprintf(lb, 300, "%u runs (%s, ...)", o.nin[s], o.in[s][0]);
@@ -469,6 +483,9 @@ fail:
 fail_out:
     fprintf(stderr, "pyflame-c diff: %s%s%s\n", failing ? pf_cli_input_name(failing) : "",
             failing ? ": " : "", err.msg[0] ? err.msg : pf_error_text(err.code));
+    if (o.both && failing == o.both && err.code == PF_EPARSE)
+        fprintf(stderr, "pyflame-c diff: one input holds both sides (two counts a line); to "
+                "compare two files, give BASE NEW\n");
     rc = PF_EXIT_USAGE;
 out:
     pf_diff_free(d);

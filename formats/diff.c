@@ -142,7 +142,6 @@ static void side_free(struct pf_diff_sidedata *sd)
         pf_free(sd->run[r].tv);
     }
     pf_free(sd->run);
-    pf_stacktree_free(sd->tree);
     pf_free(sd->src_of_str);
     pf_free(sd->lorder);
 }
@@ -156,6 +155,9 @@ void pf_diff_free(pf_diff *d)
             side_free(&d->priv->side[s]);
             pf_free(d->priv->out_sfunc[s]);
         }
+        pf_free(d->priv->nset);
+        pf_free(d->priv->nrank);
+        pf_free(d->priv->stub);
         pf_free(d->priv);
     }
     pf_stacktree_free(d->stacks);
@@ -326,7 +328,7 @@ static int check_compatible(pf_diff *d, int side, const pf_trace *t, const char 
     if (why[0] == '\0')
         return 0;
     if (!d->opts.force)
-        return pf_error_set(err, PF_EUSAGE, "not comparable: %s (--force compares them anyway)",
+        return pf_error_set(err, PF_EMISMATCH, "not comparable: %s (--force compares them anyway)",
                             why);
     if (d->forced[0] == '\0')
         snprintf(d->forced, sizeof d->forced, "%s", why);
@@ -335,11 +337,81 @@ static int check_compatible(pf_diff *d, int side, const pf_trace *t, const char 
 
 /* ---- one trace run ---------------------------------------------------------------- */
 
-/* Per code of t: its side function (PF_NONE for a code no node or line uses). */
-static int code_funcs(pf_diff *d, struct pf_diff_sidedata *sd, const pf_trace *t,
-                      uint32_t *cf, int first)
+/* A code's function key in the model's strings. */
+struct ckey {
+    uint32_t name, file, line, code;
+    int native;
+};
+
+static int cmp_ckey(const void *a, const void *b)
 {
-    for (uint32_t c = 0; c < t->ncodes; c++) {
+    const struct ckey *x = a, *y = b;
+    if (x->name != y->name)
+        return x->name < y->name ? -1 : 1;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->native != y->native)
+        return x->native < y->native ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return (x->code > y->code) - (x->code < y->code);
+}
+
+struct group_ctx {
+    const struct pf_diff_sidedata *sd;
+    const struct ckey *k;
+    const unsigned char *taken;
+    uint32_t nf0;
+    uint32_t *out;
+    uint32_t n, cap;
+    int oom;
+};
+
+/* Collects the side's functions of k's (name, file, native) that the run did not take. */
+static int group_eq(void *ctx, uint32_t i)
+{
+    struct group_ctx *c = ctx;
+    const struct pf_diff_sfunc *f = &c->sd->f[i];
+    if (i < c->nf0 && !c->taken[i] && f->name == c->k->name && f->file == c->k->file &&
+        f->native == c->k->native) {
+        if (GROW(c->out, c->cap, c->n + 1) < 0)
+            c->oom = 1;
+        else
+            c->out[c->n++] = i;
+    }
+    return 0;
+}
+
+static const struct pf_diff_sidedata *sort_side;
+static int cmp_side_line(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint32_t lx = sort_side->f[x].line, ly = sort_side->f[y].line;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* Per code of t: its side function (PF_NONE for a code no node or line uses), and in
+ * shift[c] what moves the code's line numbers onto that function's.  The side's first
+ * run makes a function per key (qualified name, file, first line, native); a later run
+ * matches its keys to the side's functions by the rule BASE and NEW match by: a key
+ * takes the function of equal key, then the rest of each (name, file) pair with the
+ * functions of that name and file it did not take, in line order; what is left is a
+ * new function.  0, or -1 when out of memory. */
+static int code_funcs(pf_diff *d, struct pf_diff_sidedata *sd, const pf_trace *t,
+                      uint32_t *cf, int32_t *shift, int first)
+{
+    uint32_t nc = t->ncodes, nf0 = sd->nf, np = 0;
+    int later = sd->nruns > 1;
+    struct ckey *k = pf_malloc((nc ? nc : 1) * sizeof *k);
+    unsigned char *taken = later ? pf_calloc(nf0 ? nf0 : 1, 1) : NULL;
+    pf_hmap *groups = NULL;
+    struct group_ctx gc = { sd, NULL, taken, nf0, NULL, 0, 0, 0 };
+    int rc = -1;
+    if (k == NULL || (later && taken == NULL))
+        goto done;
+    for (uint32_t c = 0; c < nc; c++) {
         const pf_code *code = &t->codes[c];
         size_t qn, fn;
         const char *q = pf_strtab_get(t->strings, code->qualname, &qn);
@@ -355,16 +427,81 @@ static int code_funcs(pf_diff *d, struct pf_diff_sidedata *sd, const pf_trace *t
         const char *sf = pf_path_short(t, file, fn, &sn);
         uint32_t qid = str(d, q, qn), fid = str(d, sf, sn);
         if (qid == PF_NONE || fid == PF_NONE)
-            return -1;
-        cf[c] = side_func(sd, qid, fid, native ? 0 : code->first_line, native);
-        if (cf[c] == PF_NONE)
-            return -1;
-        if (first && sd->f[cf[c]].code == PF_NONE) {
-            sd->f[cf[c]].code = c;
-            sd->f[cf[c]].full_file = code->file;
+            goto done;
+        k[c] = (struct ckey){ qid, fid, native ? 0 : code->first_line, c, native };
+        shift[c] = 0;
+        cf[c] = PF_NONE;
+        if (later) {
+            /* equal keys first: the side's function of this very key */
+            struct fkey_ctx fk = { sd, qid, fid, k[c].line, native };
+            uint64_t h = pf_hash_pair(pf_hash_pair(qid, fid), (uint64_t)k[c].line << 1 | (unsigned)native);
+            uint32_t i = pf_hmap_find(sd->fmap, h, fkey_eq, &fk);
+            if (i != PF_HMAP_NONE && i < nf0) {
+                cf[c] = i;
+                taken[i] = 1;
+            } else {
+                k[np++] = k[c];             /* matched below (np <= c) */
+            }
+        } else if ((cf[c] = side_func(sd, qid, fid, k[c].line, native)) == PF_NONE) {
+            goto done;
         }
     }
-    return 0;
+    if (np > 0) {
+        /* the rest, by (name, file): in line order against what the run did not take */
+        groups = pf_hmap_new(nf0);
+        if (groups == NULL)
+            goto done;
+        for (uint32_t i = 0; i < nf0; i++)
+            if (pf_hmap_add(groups, pf_hash_pair(sd->f[i].name, sd->f[i].file), i) < 0)
+                goto done;
+        qsort(k, np, sizeof *k, cmp_ckey);
+        for (uint32_t a = 0; a < np;) {
+            uint32_t e = a + 1;
+            while (e < np && k[e].name == k[a].name && k[e].file == k[a].file &&
+                   k[e].native == k[a].native)
+                e++;
+            gc.k = &k[a];
+            gc.n = 0;
+            pf_hmap_find(groups, pf_hash_pair(k[a].name, k[a].file), group_eq, &gc);
+            if (gc.oom)
+                goto done;
+            sort_side = sd;
+            if (gc.n > 1)
+                qsort(gc.out, gc.n, sizeof *gc.out, cmp_side_line);
+            uint32_t y = 0;
+            for (uint32_t x = a; x < e; x++) {
+                uint32_t c = k[x].code;
+                if (x > a && k[x].line == k[x - 1].line) {      /* the same key */
+                    cf[c] = cf[k[x - 1].code];
+                    shift[c] = shift[k[x - 1].code];
+                    continue;
+                }
+                if (y < gc.n) {
+                    uint32_t i = gc.out[y++];
+                    cf[c] = i;
+                    taken[i] = 1;
+                    shift[c] = (int32_t)((int64_t)sd->f[i].line - (int64_t)k[x].line);
+                } else if ((cf[c] = side_func(sd, k[x].name, k[x].file, k[x].line,
+                                              k[x].native)) == PF_NONE) {
+                    goto done;
+                }
+            }
+            a = e;
+        }
+    }
+    if (first)
+        for (uint32_t c = 0; c < nc; c++)
+            if (sd->f[cf[c]].code == PF_NONE) {
+                sd->f[cf[c]].code = c;
+                sd->f[cf[c]].full_file = t->codes[c].file;
+            }
+    rc = 0;
+done:
+    pf_free(k);
+    pf_free(taken);
+    pf_free(gc.out);
+    pf_hmap_free(groups);
+    return rc;
 }
 
 static int add_u(double *a, double b)
@@ -457,8 +594,10 @@ done:
     return rc;
 }
 
+/* Line values of one run; a code's lines move by shift[code] (its function matched one
+ * of the side's at another first line: the lines keep their offset from it). */
 static int run_lines(struct pf_diff_sidedata *sd, struct pf_diff_run *r, const pf_trace *t,
-                     const uint32_t *cf, pf_error *err)
+                     const uint32_t *cf, const int32_t *shift, pf_error *err)
 {
     uint32_t *li = pf_malloc((t->nlines ? t->nlines : 1) * sizeof *li);
     if (li == NULL)
@@ -469,7 +608,8 @@ static int run_lines(struct pf_diff_sidedata *sd, struct pf_diff_run *r, const p
             pf_free(li);
             return pf_error_set(err, PF_ECORRUPT, "line record %u: bad code index", i);
         }
-        li[i] = side_line(sd, cf[l->code], l->line);
+        int64_t ln = (int64_t)l->line + shift[l->code];
+        li[i] = side_line(sd, cf[l->code], ln >= 1 && ln <= UINT32_MAX - 1 ? (uint32_t)ln : l->line);
         if (li[i] == PF_NONE) {
             pf_free(li);
             return pf_error_set(err, PF_ENOMEM, NULL);
@@ -501,12 +641,12 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
 {
     struct pf_diff_sidedata *sd = &d->priv->side[side & 1];
     uint32_t *cf = NULL;
-    pf_stacktree *tree = NULL;
+    int32_t *shift = NULL;
     int keep = 0;
     if (d->traces == 0) {
         pf_trace_free(t);
-        return pf_error_set(err, PF_EUSAGE, "%s is a trace but the other inputs are collapsed "
-                            "stacks: both sides must be of one kind", label);
+        return pf_error_set(err, PF_EMISMATCH, "%s is a trace but the other inputs are "
+                            "collapsed stacks: both sides must be of one kind", label);
     }
     d->traces = 1;
     if (check_compatible(d, side, t, label, err) < 0)
@@ -518,12 +658,13 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
     int first = d->trace[side & 1] == NULL;
     struct pf_diff_run *r = new_run(sd);
     cf = pf_malloc((t->ncodes ? t->ncodes : 1) * sizeof *cf);
-    if (r == NULL || cf == NULL || code_funcs(d, sd, t, cf, first) < 0) {
+    shift = pf_malloc((t->ncodes ? t->ncodes : 1) * sizeof *shift);
+    if (r == NULL || cf == NULL || shift == NULL || code_funcs(d, sd, t, cf, shift, first) < 0) {
         pf_error_set(err, PF_ENOMEM, NULL);
         goto fail;
     }
     if (!d->opts.no_tables &&
-        (run_funcs(sd, r, t, cf, err) < 0 || run_lines(sd, r, t, cf, err) < 0))
+        (run_funcs(sd, r, t, cf, err) < 0 || run_lines(sd, r, t, cf, shift, err) < 0))
         goto fail;
     if (d->opts.no_tables)
         for (uint32_t i = 0; i < t->nnodes; i++)
@@ -557,23 +698,18 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
                  t->meta.python_version ? t->meta.python_version : "");
     }
     if (!d->opts.no_stacks) {
-        pf_stack_opts so;
-        pf_stack_opts_init(&so);
-        so.metric = d->opts.metric;
-        tree = pf_stacktree_from_trace(t, &so, err);
-        if (tree == NULL)
+        /* straight into the one tree of both sides, in this side's column */
+        if (pf_diff_stacks_begin_(d, 1 << (side & 1), err) < 0)
             goto fail;
-        /* the per-frame trace details are not drawn in a diff (its tooltips say BASE,
-         * NEW and the change): their 32 bytes a node go now */
-        pf_free(tree->info);
-        tree->info = NULL;
-        if (pf_diff_side_add_tree_(sd, tree, err) < 0) {
-            tree = NULL;
+        if (pf_stacktree_add_trace(d->stacks, t, (side & 1) + 1, err) < 0) {
+            pf_diff_stacks_abort_(d);
             goto fail;
         }
-        tree = NULL;
+        if (pf_diff_stacks_end_(d, 1 << (side & 1), err) < 0)
+            goto fail;
     }
     pf_free(cf);
+    pf_free(shift);
     d->nruns[side & 1]++;
     if (keep) {
         /* a kept trace serves its codes, strings and sources; its calls are extracted */
@@ -590,7 +726,7 @@ int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_e
     return 0;
 fail:
     pf_free(cf);
-    pf_stacktree_free(tree);
+    pf_free(shift);
     if (d->priv->first == t)
         d->priv->first = NULL;
     if (!keep)
@@ -598,31 +734,75 @@ fail:
     return -1;
 }
 
+/* Refuses stacks after traces.  0, or -1 with err set. */
+static int stacks_kind(pf_diff *d, const char *label, pf_error *err)
+{
+    if (d->traces == 1)
+        return pf_error_set(err, PF_EMISMATCH, "%s holds collapsed stacks but the other inputs "
+                            "are traces: both sides must be of one kind", label);
+    d->traces = 0;
+    return 0;
+}
+
+/* Records one collapsed run of each side in `sides` whose total is the side's column
+ * total (the run was just added). */
+static int stacks_run(pf_diff *d, int sides, pf_error *err)
+{
+    for (int s = 0; s < 2; s++) {
+        if (!(sides >> s & 1))
+            continue;
+        struct pf_diff_sidedata *sd = &d->priv->side[s];
+        struct pf_diff_run *r = new_run(sd);
+        if (r == NULL)
+            return pf_error_set(err, PF_ENOMEM, NULL);
+        r->tot[PF_DT_SAMPLES] = d->priv->run_total[s];
+        sd->has[PF_DM_SELF_SAMPLES] = sd->has[PF_DM_SAMPLES] = 1;
+        sd->has_total[PF_DT_SAMPLES] = 1;
+        d->nruns[s]++;
+    }
+    return 0;
+}
+
 int pf_diff_add_stacks(pf_diff *d, int side, pf_stacktree *t, const char *label, pf_error *err)
 {
-    if (d->traces == 1) {
-        pf_stacktree_free(t);
-        return pf_error_set(err, PF_EUSAGE, "%s holds collapsed stacks but the other inputs are "
-                            "traces: both sides must be of one kind", label);
+    int s = side & 1, rc = -1;
+    if (stacks_kind(d, label, err) < 0)
+        goto done;
+    if (pf_stacktree_finish(t, err) < 0)
+        goto done;
+    if (t->has_count2) {
+        pf_error_set(err, PF_EPARSE, "%s has lines with two counts (\"stack before "
+                     "after\", a differential file), where one was expected", label);
+        goto done;
     }
-    d->traces = 0;
-    struct pf_diff_sidedata *sd = &d->priv->side[side & 1];
-    struct pf_diff_run *r = new_run(sd);
-    if (r == NULL) {
-        pf_stacktree_free(t);
-        return pf_error_set(err, PF_ENOMEM, NULL);
+    if (pf_diff_stacks_begin_(d, 1 << s, err) < 0)
+        goto done;
+    if (pf_diff_stacks_add_tree_(d, s, t, err) < 0) {
+        pf_diff_stacks_abort_(d);
+        goto done;
     }
-    if (pf_stacktree_finish(t, err) < 0) {
-        pf_stacktree_free(t);
+    if (pf_diff_stacks_end_(d, 1 << s, err) < 0 || stacks_run(d, 1 << s, err) < 0)
+        goto done;
+    rc = 0;
+done:
+    pf_stacktree_free(t);
+    return rc;
+}
+
+int pf_diff_add_stacks_input(pf_diff *d, int side, pf_input *in, size_t chunk,
+                             const pf_collapsed_opts *copts, const char *label, pf_error *err)
+{
+    int sides = side == PF_DIFF_BOTH_SIDES ? 3 : 1 << (side & 1);
+    if (stacks_kind(d, label, err) < 0 || pf_diff_stacks_begin_(d, sides, err) < 0)
+        return -1;
+    if (pf_stacktree_load_input_column(d->stacks, in, chunk, sides == 3 ? 0 : (side & 1) + 1,
+                                       copts, err) < 0) {
+        pf_diff_stacks_abort_(d);
         return -1;
     }
-    r->tot[PF_DT_SAMPLES] = t->nodes[0].total;
-    sd->has[PF_DM_SELF_SAMPLES] = sd->has[PF_DM_SAMPLES] = 1;
-    sd->has_total[PF_DT_SAMPLES] = 1;
-    if (pf_diff_side_add_tree_(sd, t, err) < 0)
+    if (pf_diff_stacks_end_(d, sides, err) < 0)
         return -1;
-    d->nruns[side & 1]++;
-    return 0;
+    return stacks_run(d, sides, err);
 }
 
 /* ---- medians ------------------------------------------------------------------------ */
@@ -1290,7 +1470,11 @@ static int sort_funcs(pf_diff *d)
 /* ---- collapsed stacks: functions from the merged tree ---------------------------- */
 
 /* Functions of a collapsed comparison: one per frame name of the merged tree, with
- * self and inclusive values per column (inclusive: outermost occurrences only). */
+ * self and inclusive values per column (inclusive: outermost occurrences only).  What
+ * vanished sits under d->vanished_node, its roots' places held by leaves of their
+ * totals (priv->stub): BASE's self values are those of the other nodes plus the
+ * section's, and the walk for inclusive values goes on, at such a leaf, into the
+ * children of its copy. */
 static int stack_funcs(pf_diff *d)
 {
     pf_stacktree *t = d->stacks;
@@ -1299,22 +1483,35 @@ static int stack_funcs(pf_diff *d)
     double (*v)[4] = pf_calloc(names ? names : 1, sizeof *v);
     uint32_t *open = pf_calloc(names ? names : 1, sizeof *open);
     uint32_t *stack = pf_malloc((nn ? nn : 1) * sizeof *stack), *cur = pf_malloc((nn ? nn : 1) * sizeof *cur);
+    unsigned char *where = pf_calloc(nn ? nn : 1, 1);   /* 1 in the section, 2 a stub */
+    pf_hmap *copy = pf_hmap_new(d->priv->nstub);
     int rc = -1;
-    if (!v || !open || !stack || !cur)
+    if (!v || !open || !stack || !cur || !where || !copy)
         goto done;
     uint32_t vanished = d->vanished_node;
+    for (uint32_t k = 0; k < d->priv->nstub; k++) {
+        uint32_t *slot = pf_hmap_slot(copy, d->priv->stub[2 * k], NULL);
+        if (slot == NULL)
+            goto done;
+        *slot = d->priv->stub[2 * k + 1];
+        where[d->priv->stub[2 * k]] = 2;
+    }
     for (uint32_t i = 1; i < nn; i++) {
         uint32_t nm = t->nodes[i].name;
-        v[nm][0] += t->nodes[i].self;
-        v[nm][1] += pf_stacktree_self2(t, i);
+        if (i == vanished || where[t->nodes[i].parent] == 1)
+            where[i] = 1;
+        if (where[i] != 2)
+            v[nm][0] += t->nodes[i].self;
+        if (where[i] != 1)
+            v[nm][1] += pf_stacktree_self2(t, i);
     }
-    /* inclusive, walking below the root (the vanished copies excluded) */
+    /* inclusive, walking below the root (the section reached through the stubs only) */
     size_t sp = 0;
     for (uint32_t c = t->nodes[0].first_child; c != PF_NONE; c = t->nodes[c].next_sibling) {
         if (c == vanished)
             continue;
         stack[sp] = c;
-        cur[sp++] = t->nodes[c].first_child;
+        cur[sp++] = t->nodes[where[c] == 2 ? pf_hmap_get(copy, c) : c].first_child;
         if (open[t->nodes[c].name]++ == 0) {
             v[t->nodes[c].name][2] += t->nodes[c].total;
             v[t->nodes[c].name][3] += pf_stacktree_total2(t, c);
@@ -1327,24 +1524,13 @@ static int stack_funcs(pf_diff *d)
             }
             cur[sp - 1] = t->nodes[k].next_sibling;
             if (open[t->nodes[k].name]++ == 0) {
+                /* in the section, the second column holds BASE's values too */
                 v[t->nodes[k].name][2] += t->nodes[k].total;
-                v[t->nodes[k].name][3] += pf_stacktree_total2(t, k);
+                if (where[k] != 1)
+                    v[t->nodes[k].name][3] += pf_stacktree_total2(t, k);
             }
             stack[sp] = k;
-            cur[sp++] = t->nodes[k].first_child;
-        }
-    }
-    /* the vanished copies hold BASE values in both columns: remove their self values
-     * from the NEW column */
-    if (vanished != PF_NONE) {
-        sp = 0;
-        stack[sp++] = vanished;
-        while (sp > 0) {
-            uint32_t k = stack[--sp];
-            v[t->nodes[k].name][1] -= pf_stacktree_self2(t, k);
-            v[t->nodes[k].name][0] -= t->nodes[k].self;
-            for (uint32_t c = t->nodes[k].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
-                stack[sp++] = c;
+            cur[sp++] = t->nodes[where[k] == 2 ? pf_hmap_get(copy, k) : k].first_child;
         }
     }
     for (uint32_t nm = 0; nm < names; nm++) {
@@ -1385,6 +1571,8 @@ done:
     pf_free(open);
     pf_free(stack);
     pf_free(cur);
+    pf_free(where);
+    pf_hmap_free(copy);
     return rc;
 }
 

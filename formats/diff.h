@@ -25,8 +25,9 @@
  * allocations) are exact; times are medians when several runs are given.
  *
  * Refusal: traces whose modes (calls, lines, memory), clock kind (wall or CPU) or
- * Python major.minor version differ are not compared (PF_EUSAGE naming both), unless
- * opts.force; then pf_diff.forced describes what differed.
+ * Python major.minor version differ are not compared (PF_EMISMATCH naming both),
+ * unless opts.force; then pf_diff.forced describes what differed.  Traces and
+ * collapsed stacks are never compared with each other (PF_EMISMATCH).
  *
  * Ownership: a pf_diff owns its strings, tables and stack tree.  It keeps the first
  * trace of each side (pf_diff_add_trace takes ownership of every trace given), whose
@@ -39,6 +40,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "input.h"
 #include "stacktree.h"
 #include "strtab.h"
 #include "trace.h"
@@ -89,7 +91,13 @@ extern const char *const pf_dt_names[PF_DT_COUNT];
 extern const char *const pf_dt_words[PF_DT_COUNT];
 int pf_dt_unit(enum pf_dt m);
 
-enum pf_diff_side { PF_DIFF_BASE = 0, PF_DIFF_NEW = 1 };
+enum pf_diff_side {
+    PF_DIFF_BASE = 0,
+    PF_DIFF_NEW = 1,
+    PF_DIFF_BOTH_SIDES = 2    /* pf_diff_add_stacks_input: a file of two count columns
+                                 ("stack before after", difffolded.pl's output) is one
+                                 run of each side */
+};
 
 enum pf_diff_status {
     PF_DIFF_BOTH = 0,         /* in both runs */
@@ -142,7 +150,8 @@ typedef struct pf_diff_opts {
 
 void pf_diff_opts_init(pf_diff_opts *o);
 
-/* The name of the frame that holds, under the root, what vanished from BASE. */
+/* The name of the frame that holds, under the root, what vanished from BASE (when an
+ * input has a root frame of that name already: that name and " (2)", " (3)", ...). */
 #define PF_DIFF_VANISHED_FRAME "[only in BASE: vanished stacks]"
 
 typedef struct pf_diff {
@@ -163,8 +172,9 @@ typedef struct pf_diff {
     int has_sources;          /* lines were aligned by source text (some function) */
     /* The differential stack tree (unless opts.no_stacks): count = BASE, count2 = NEW
      * (medians; with normalize, BASE scaled by norm_factor), NEW's frame names; under
-     * the root, vanished_node (PF_NONE if nothing vanished) holds a copy of every
-     * stack found only in BASE, with BASE's values in both columns. */
+     * the root, vanished_node (PF_NONE if nothing vanished) holds every stack found
+     * only in BASE, with BASE's values in both columns, each at the path it had; in
+     * its place stays a leaf of its total (BASE's only: NEW's 0 draws nothing). */
     pf_stacktree *stacks;
     uint32_t vanished_node;
     double norm_factor;       /* 1 unless normalized */
@@ -180,15 +190,29 @@ pf_diff *pf_diff_new(const pf_diff_opts *opts);
 /* NULL-safe; frees the traces it holds. */
 void pf_diff_free(pf_diff *d);
 
-/* Adds one run to side (enum pf_diff_side).  Takes ownership of t in every case
- * (freed on error, or once its data is extracted, unless it is the side's first).
- * label names it in messages.  Fails with PF_EUSAGE when the inputs are of different
- * kinds, or (without force) of different modes, clocks or Pythons: the message names
- * both labels and what differs.  0, or -1 with err set. */
+/* Adds one run to side (PF_DIFF_BASE or PF_DIFF_NEW).  Takes ownership of t in every
+ * case (freed on error, or once its data is extracted, unless it is the side's first).
+ * label names it in messages.  Fails with PF_EMISMATCH when the inputs are of
+ * different kinds, or (without force) of different modes, clocks or Pythons: the
+ * message names both labels and what differs.  0, or -1 with err set; after an error
+ * d can only be freed. */
 int pf_diff_add_trace(pf_diff *d, int side, pf_trace *t, const char *label, pf_error *err);
 
-/* Adds one run of collapsed stacks (a finished one-column tree, whose ownership
- * passes to d in every case).  0, or -1 with err set. */
+/* Adds one run of collapsed stacks to side (PF_DIFF_BASE or PF_DIFF_NEW), streamed from
+ * in (chunk as for pf_stacktree_load: 0 for the default) straight into the comparison's
+ * tree; or, with side PF_DIFF_BOTH_SIDES, one run of each side from a file whose every
+ * line has two counts, before (BASE) and after (NEW).  Its frames match by the same
+ * rule as two files': a side has the frames of the stacks where its count is not 0,
+ * so a frame whose line moved (two stacks, one count 0 in each) is one frame.  copts:
+ * strict mode and the malformed-line callback.  Fails with PF_EMISMATCH after traces,
+ * PF_EPARSE for a line with two counts given as one side or with one count given as
+ * both, and as pf_stacktree_load_input fails.  0, or -1 with err set; after an error d
+ * can only be freed. */
+int pf_diff_add_stacks_input(pf_diff *d, int side, pf_input *in, size_t chunk,
+                             const pf_collapsed_opts *copts, const char *label, pf_error *err);
+
+/* The same from a one-column tree (ownership passes to d in every case: it is freed
+ * once its values are copied).  PF_EPARSE for a tree with two count columns. */
 int pf_diff_add_stacks(pf_diff *d, int side, pf_stacktree *t, const char *label,
                        pf_error *err);
 

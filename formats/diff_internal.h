@@ -29,8 +29,9 @@ struct pf_diff_run {
     double *lv;                   /* nlv x PF_DM_COUNT line values */
     uint32_t nlv;
     double tot[PF_DT_COUNT];
-    double *tv;                   /* several runs: self value per node of the side tree */
-    uint32_t ntv, cap_tv;
+    double *tv;                   /* a side's earlier run: its self value per node of
+                                     d->stacks (nodes added later count 0) */
+    uint32_t ntv;
 };
 
 struct pf_diff_sidedata {
@@ -44,7 +45,7 @@ struct pf_diff_sidedata {
     struct pf_diff_run *run;
     uint32_t nruns, cap_runs;
     int has[PF_DM_COUNT], has_total[PF_DT_COUNT], has_lines;
-    pf_stacktree *tree;           /* the side's stacks (several runs: their union) */
+    uint32_t tree_runs;           /* runs whose stacks are in d->stacks */
     uint32_t *src_of_str;         /* first trace: string id -> source index */
 };
 
@@ -55,6 +56,17 @@ struct pf_diff_priv {
     uint32_t cap_funcs, cap_lines;
     uint32_t *out_sfunc[2];       /* per output function: its side function, PF_NONE */
     int fmap_out[2];
+    unsigned char *nset;          /* per name of d->stacks: bit s set when side s used it */
+    uint32_t cap_nset;
+    uint32_t *nrank;              /* per node of d->stacks [0, n_nrank): its place in the
+                                     order NEW's runs reached the nodes, or PF_NONE */
+    uint32_t n_nrank, cap_nrank, nrank_next;
+    int relocated;                /* some values moved to matched names */
+    uint32_t *stub;               /* nstub pairs (stub, copy): each root of what vanished,
+                                     left in place as a leaf holding its total, and its
+                                     copy under d->vanished_node, which holds its children */
+    uint32_t nstub;
+    double run_total[2];          /* per column: the total of the run last added */
 };
 
 /* A frame name split for matching: "func (file:line)", "file:func:line", a thread
@@ -70,9 +82,19 @@ struct pf_diff_fname {
 
 void pf_diff_parse_frame_(const char *name, size_t len, struct pf_diff_fname *out);
 
-/* Adds a run's finished stack tree to the side (owned from now on, also on error). */
-int pf_diff_side_add_tree_(struct pf_diff_sidedata *sd, pf_stacktree *t, pf_error *err);
-/* Builds d->stacks from the sides' trees (frees them). */
+/* A run's stacks go into d->stacks (made by the first) between these two: begin saves
+ * the column of each side in `sides` (bit 0 BASE, bit 1 NEW) as its last run's vector
+ * and starts tracking names and visits; end matches the run's new names to the side's
+ * earlier ones (moving the run's values there), records which names each side used,
+ * the run's column totals (run_total) and NEW's node order (nrank).  0, or -1 with err
+ * set. */
+int pf_diff_stacks_begin_(pf_diff *d, int sides, pf_error *err);
+int pf_diff_stacks_end_(pf_diff *d, int sides, pf_error *err);
+/* Stops what begin started, after a failed run (d can then only be freed). */
+void pf_diff_stacks_abort_(pf_diff *d);
+/* Adds a one-column tree's values to side's column (between begin and end). */
+int pf_diff_stacks_add_tree_(pf_diff *d, int side, const pf_stacktree *src, pf_error *err);
+/* Finishes d->stacks: medians, BASE's names matched to NEW's, the vanished frame. */
 int pf_diff_stacks_(pf_diff *d, pf_error *err);
 
 int pf_diff_grow_(void **p, uint32_t *cap, uint32_t need, size_t size);

@@ -24,7 +24,8 @@
     X(PF_ELIMIT,    "input exceeds a limit")               \
     X(PF_EPARSE,    "malformed input")                     \
     X(PF_EEMPTY,    "no data")                             \
-    X(PF_EUSAGE,    "bad usage")
+    X(PF_EUSAGE,    "bad usage")                           \
+    X(PF_EMISMATCH, "inputs are not comparable")
 
 #define PF_ERROR_ENUM_(code, text) code,
 enum pf_error_code { PF_ERROR_LIST(PF_ERROR_ENUM_) PF_ERROR_COUNT_ };

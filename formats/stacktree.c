@@ -19,6 +19,13 @@
  * all counts stays <= MAX_TOTAL, so no total can overflow whatever the summation
  * order.
  *
+ * Several inputs in one tree (diff): pf_stacktree_add_trace and the column loader add
+ * an input to a tree that may hold others, in one count column; name and visit tracking
+ * record which names an input used and the order it reached the nodes in (the order a
+ * tree of that input alone would have), so the caller can match names between inputs
+ * and put the nodes back in that order (stacktree_internal.h), keeping floating-point
+ * totals bit for bit.
+ *
  * Reversal of a trace tree (leaf-to-root paths) does not walk every path, which costs
  * nodes x depth: the reversed path of node x is name(x) followed by the reversed path
  * of its parent, so its node is "the node of string c.w" for c = name(x) and w the
@@ -42,6 +49,7 @@
 #include "framename_internal.h"
 #include "hash.h"
 #include "hashmap.h"
+#include "stacktree_internal.h"
 #include "units.h"
 
 /* Half of DBL_MAX: n nonnegative doubles summed in any order differ by at most about
@@ -65,6 +73,17 @@ struct pf_stacktree_priv {
                                      reversal): rebuilt before the next lookup */
     double sum, sum2;             /* all counts added so far */
     int finished, rebased;
+    /* name tracking (pf_stacktree_track_names): used[id] = 1 once name id was
+     * interned while track is on */
+    unsigned char *used;
+    uint32_t cap_used;
+    int track;
+    /* visit tracking (pf_stacktree_track_visits_): per node, the order in which the
+     * builders reached it first while vtrack is on (PF_NONE: not reached); NULL until
+     * first used */
+    uint32_t *visit;
+    uint32_t nvisit;
+    int vtrack;
     /* the previous stack, by depth */
     uint32_t *pnames, *pnodes, *cur;
     uint64_t *hs;                 /* path hashes of the stack being added */
@@ -175,6 +194,25 @@ static const char *scan_frame(const char *p, const char *end, uint64_t *hash)
     return p + k;
 }
 
+/* Marks name id as used (pf_stacktree_track_names).  id, or PF_NONE when out of
+ * memory. */
+static uint32_t mark_used(struct pf_stacktree_priv *pv, uint32_t id)
+{
+    if (id >= pv->cap_used) {
+        uint32_t nc = pv->cap_used ? pv->cap_used : 256;
+        while (nc <= id)
+            nc = nc > UINT32_MAX / 2 ? UINT32_MAX : nc * 2;
+        unsigned char *u = pf_realloc(pv->used, nc);
+        if (u == NULL)
+            return PF_NONE;
+        memset(u + pv->cap_used, 0, nc - pv->cap_used);
+        pv->used = u;
+        pv->cap_used = nc;
+    }
+    pv->used[id] = 1;
+    return id;
+}
+
 /* The id of s[0..n), whose pf_hash_bytes is h, added if new; PF_NONE when out of
  * memory. */
 static uint32_t intern_h(pf_stacktree *t, const char *s, size_t n, uint64_t h)
@@ -183,7 +221,7 @@ static uint32_t intern_h(pf_stacktree *t, const char *s, size_t n, uint64_t h)
     struct name_key k = { t->names, s, n };
     uint32_t id = pf_hmap_find(pv->names, h, name_eq, &k);
     if (id != PF_HMAP_NONE)
-        return id;
+        return pv->track ? mark_used(pv, id) : id;
     /* Room in the index first, so a string is never in the table without its entry. */
     if (pf_hmap_reserve(pv->names, pf_hmap_count(pv->names) + 1) < 0)
         return PF_NONE;
@@ -191,7 +229,7 @@ static uint32_t intern_h(pf_stacktree *t, const char *s, size_t n, uint64_t h)
     if (id == PF_STR_NONE)
         return PF_NONE;
     (void)pf_hmap_add(pv->names, h, id);      /* cannot fail after the reserve */
-    return id;
+    return pv->track ? mark_used(pv, id) : id;
 }
 
 static uint32_t intern(pf_stacktree *t, const char *s, size_t n)
@@ -225,7 +263,8 @@ static int nodes_reserve(pf_stacktree *t, uint32_t need)
         (t->diff && grow((void **)&t->diff, nc, sizeof *t->diff) < 0) ||
         (t->info && grow((void **)&t->info, nc, sizeof *t->info) < 0) ||
         (pv->last_child && grow((void **)&pv->last_child, nc, sizeof *pv->last_child) < 0) ||
-        (pv->phash && grow((void **)&pv->phash, nc, sizeof *pv->phash) < 0))
+        (pv->phash && grow((void **)&pv->phash, nc, sizeof *pv->phash) < 0) ||
+        (pv->visit && grow((void **)&pv->visit, nc, sizeof *pv->visit) < 0))
         return -1;
     pv->cap = nc;
     return 0;
@@ -263,6 +302,8 @@ static uint32_t node_append(pf_stacktree *t, uint32_t parent, uint32_t name, uin
         populate_nodes(t, ((size_t)id + 1) * sizeof *t->nodes);
     if (pv->phash)
         pv->phash[id] = h;
+    if (pv->visit)
+        pv->visit[id] = PF_NONE;
     pf_stack_node *n = &t->nodes[id];
     n->name = name;
     n->parent = parent;
@@ -354,8 +395,23 @@ static int fresh_kids(pf_stacktree *t)
     return 0;
 }
 
+/* Records that a builder reached node id (pf_stacktree_track_visits_). */
+static inline uint32_t touch(struct pf_stacktree_priv *pv, uint32_t id)
+{
+    if (pv->vtrack && id != PF_NONE && pv->visit[id] == PF_NONE)
+        pv->visit[id] = pv->nvisit++;
+    return id;
+}
+
+static uint32_t child_impl(pf_stacktree *t, uint32_t parent, uint32_t name);
+
 /* The child of parent named name, created if missing; PF_NONE when out of memory. */
 static uint32_t child(pf_stacktree *t, uint32_t parent, uint32_t name)
+{
+    return touch(t->priv, child_impl(t, parent, name));
+}
+
+static uint32_t child_impl(pf_stacktree *t, uint32_t parent, uint32_t name)
 {
     struct pf_stacktree_priv *pv = t->priv;
     if (pv->merge_last) {
@@ -452,6 +508,8 @@ void pf_stacktree_free(pf_stacktree *t)
         pf_free(t->priv->pnames);
         pf_free(t->priv->pnodes);
         pf_free(t->priv->cur);
+        pf_free(t->priv->used);
+        pf_free(t->priv->visit);
         pf_free(t->priv);
     }
     pf_strtab_free(t->names);
@@ -542,7 +600,7 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
         if (nodes_reserve(t, t->nnodes + (uint32_t)(depth - common)) < 0)
             goto nomem;
         for (size_t d = common; d < depth; d++) {
-            p->pnodes[d] = node_append(t, d ? p->pnodes[d - 1] : 0, p->cur[d], 0);
+            p->pnodes[d] = touch(p, node_append(t, d ? p->pnodes[d - 1] : 0, p->cur[d], 0));
             p->pnames[d] = p->cur[d];
         }
     } else if (common < depth) {
@@ -583,7 +641,7 @@ int pf_stacktree_add(pf_stacktree *t, const char *stack, size_t len, double coun
             if (id == PF_NONE)
                 goto nomem;
             p->pnames[d] = p->cur[d];
-            p->pnodes[d] = id;
+            p->pnodes[d] = touch(p, id);
         }
     }
     p->npath = depth;
@@ -670,6 +728,210 @@ int pf_stacktree_swap_counts(pf_stacktree *t, pf_error *err)
     double s = p->sum;
     p->sum = p->sum2;
     p->sum2 = s;
+    p->finished = 0;
+    return 0;
+}
+
+void pf_stacktree_track_names(pf_stacktree *t, int on)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (on && p->used)
+        memset(p->used, 0, p->cap_used);
+    p->track = on != 0;
+}
+
+int pf_stacktree_name_used(const pf_stacktree *t, uint32_t id)
+{
+    return id < t->priv->cap_used && t->priv->used[id];
+}
+
+/* ---- builder primitives (stacktree_internal.h) ---------------------------------------- */
+
+int pf_stacktree_want_count2_(pf_stacktree *t)
+{
+    return want_diff(t);
+}
+
+void pf_stacktree_set_col_(pf_stacktree *t, uint32_t i, int col, double v)
+{
+    if (col == 1)
+        t->nodes[i].self = v;
+    else
+        t->diff[i].self2 = v;
+}
+
+void pf_stacktree_values_changed_(pf_stacktree *t)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    double s = 0, s2 = 0;
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        s += t->nodes[i].self;
+        s2 += pf_stacktree_self2(t, i);
+    }
+    p->sum = s;
+    p->sum2 = s2;
+    p->finished = 0;
+}
+
+void pf_stacktree_totals_(pf_stacktree *t)
+{
+    pf_stack_node *nd = t->nodes;
+    for (uint32_t i = 0; i < t->nnodes; i++)
+        nd[i].total = nd[i].self;
+    for (uint32_t i = t->nnodes; i-- > 1;)
+        nd[nd[i].parent].total += nd[i].total;
+    if (t->diff) {
+        pf_stack_diff *df = t->diff;
+        for (uint32_t i = 0; i < t->nnodes; i++)
+            df[i].total2 = df[i].self2;
+        for (uint32_t i = t->nnodes; i-- > 1;)
+            df[nd[i].parent].total2 += df[i].total2;
+    }
+    t->priv->finished = 0;          /* the links are not made */
+}
+
+/* Drops the child index and the path hashes: the next lookup rebuilds them. */
+static void drop_index(pf_stacktree *t)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    pf_free(p->phash);
+    p->phash = NULL;
+    if (p->kids)
+        pf_hmap_clear(p->kids);
+    p->kids_stale = 1;
+    p->npath = 0;
+}
+
+int pf_stacktree_drop_index_(pf_stacktree *t)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (p->merge_last)
+        return 0;
+    /* the memory too, not only the entries: a big tree's index is a third of it */
+    pf_hmap *small = pf_hmap_new(16);
+    if (small == NULL)
+        return -1;
+    drop_index(t);
+    pf_hmap_free(p->kids);
+    p->kids = small;
+    return 0;
+}
+
+uint32_t pf_stacktree_append_(pf_stacktree *t, uint32_t parent, uint32_t name)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    if (p->merge_last || p->rebased || parent >= t->nnodes || name >= pf_strtab_count(t->names))
+        return PF_NONE;
+    if (!p->kids_stale)
+        drop_index(t);
+    if (nodes_reserve(t, t->nnodes + 1) < 0)
+        return PF_NONE;
+    return node_append(t, parent, name, 0);
+}
+
+int pf_stacktree_track_visits_(pf_stacktree *t, int on)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    p->vtrack = 0;
+    if (!on)
+        return 0;
+    if (p->visit == NULL && (p->visit = pf_malloc(p->cap * sizeof *p->visit)) == NULL)
+        return -1;
+    for (uint32_t i = 0; i < t->nnodes; i++)
+        p->visit[i] = PF_NONE;
+    p->nvisit = 0;
+    p->npath = 0;                /* the loader's cached path must be reached again */
+    p->vtrack = 1;
+    return 0;
+}
+
+const uint32_t *pf_stacktree_visits_(const pf_stacktree *t, uint32_t *count)
+{
+    *count = t->priv->nvisit;
+    return t->priv->visit;
+}
+
+uint32_t *pf_stacktree_detach_visits_(pf_stacktree *t)
+{
+    uint32_t *v = t->priv->visit;
+    t->priv->visit = NULL;
+    t->priv->vtrack = 0;
+    return v;
+}
+
+int pf_stacktree_permute_(pf_stacktree *t, const uint32_t *to, uint32_t n_new, uint32_t m)
+{
+    struct pf_stacktree_priv *p = t->priv;
+    uint32_t n = t->nnodes;
+    if (p->merge_last || p->rebased || n == 0 || to[0] != 0 || n_new > n || m > n_new)
+        return -1;
+    /* The index goes first: it is stale after, and its memory makes room for the
+     * copies. */
+    pf_hmap *small = pf_hmap_new(16);
+    if (small == NULL)
+        return -1;
+    drop_index(t);
+    pf_hmap_free(p->kids);
+    p->kids = small;
+    /* the nodes going to [m, n_new) are gathered in buffers (all of them when m is 0:
+     * the buffers then become the arrays) */
+    uint32_t nb = n_new - m;
+    size_t cap = m == 0 ? p->cap : nb ? nb : 1;
+    pf_stack_node *nd = pf_malloc(cap * sizeof *nd);
+    pf_stack_diff *df = t->diff ? pf_malloc(cap * sizeof *df) : NULL;
+    pf_stack_info *in = t->info ? pf_malloc(cap * sizeof *in) : NULL;
+    if (nd == NULL || (t->diff && df == NULL) || (t->info && in == NULL)) {
+        pf_free(nd);
+        pf_free(df);
+        pf_free(in);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = to[i];
+        if (k == PF_NONE || k < m)
+            continue;
+        nd[k - m] = t->nodes[i];
+        nd[k - m].parent = i ? to[t->nodes[i].parent] : PF_NONE;
+        if (df)
+            df[k - m] = t->diff[i];
+        if (in)
+            in[k - m] = t->info[i];
+    }
+    if (m == 0) {
+        pf_free(t->nodes);
+        pf_free(t->diff);
+        pf_free(t->info);
+        t->nodes = nd;
+        t->diff = df;
+        t->info = in;
+        p->populated = (size_t)n_new * sizeof *nd;
+    } else {
+        /* the others keep their order, so they only move down, in place */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k = to[i];
+            if (k == PF_NONE || k >= m)
+                continue;
+            uint32_t par = t->nodes[i].parent;
+            t->nodes[k] = t->nodes[i];
+            t->nodes[k].parent = i ? to[par] : PF_NONE;
+            if (df)
+                t->diff[k] = t->diff[i];
+            if (in)
+                t->info[k] = t->info[i];
+        }
+        memcpy(t->nodes + m, nd, (size_t)nb * sizeof *nd);
+        if (df)
+            memcpy(t->diff + m, df, (size_t)nb * sizeof *df);
+        if (in)
+            memcpy(t->info + m, in, (size_t)nb * sizeof *in);
+        pf_free(nd);
+        pf_free(df);
+        pf_free(in);
+    }
+    t->nnodes = n_new;
+    pf_free(p->visit);           /* visits name old indexes */
+    p->visit = NULL;
+    p->vtrack = 0;
     p->finished = 0;
     return 0;
 }
@@ -814,6 +1076,11 @@ static uint32_t *name_ranks(const pf_stacktree *t)
         rank[ids[i].id] = i;
     pf_free(ids);
     return rank;
+}
+
+uint32_t *pf_stacktree_name_ranks_(const pf_stacktree *t)
+{
+    return name_ranks(t);
 }
 
 struct ranked {
@@ -1077,14 +1344,29 @@ struct load_ctx {
     pf_stacktree *t;
     const pf_collapsed_opts *user;
     long good;
+    int column;                      /* 0: counts as read; 1, 2: the column of the one
+                                        count; 3: two counts, a column each */
 };
 
 static int load_line(void *ctx, const pf_collapsed_line *l, pf_error *err)
 {
     struct load_ctx *lc = ctx;
     pf_error e;
-    if (pf_stacktree_add(lc->t, l->stack, l->stack_len, l->count, l->count2, l->has_count2,
-                         &e) < 0) {
+    double c1 = l->count, c2 = l->count2;
+    int two = l->has_count2;
+    if (lc->column == 3 && !two)
+        return pf_error_set(err, PF_EPARSE, "line %lu has one count, where two (\"stack "
+                            "before after\", a differential file) were expected", l->lineno);
+    if (lc->column == 1 || lc->column == 2) {
+        if (two)
+            return pf_error_set(err, PF_EPARSE, "line %lu has two counts (\"stack before "
+                                "after\", a differential file), where one was expected: "
+                                "such a file is an input of its own", l->lineno);
+        c1 = lc->column == 1 ? l->count : 0;
+        c2 = lc->column == 2 ? l->count : 0;
+        two = lc->column == 2;
+    }
+    if (pf_stacktree_add(lc->t, l->stack, l->stack_len, c1, c2, two, &e) < 0) {
         if (e.code == PF_ENOMEM)
             return pf_error_set(err, PF_ENOMEM, "out of memory at line %lu (%u frames)",
                                 l->lineno, lc->t->nnodes);
@@ -1109,12 +1391,13 @@ static unsigned long line_at(const char *buf, size_t off, unsigned long lineno)
     return lineno;
 }
 
-long pf_stacktree_load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t chunk,
-                       const pf_collapsed_opts *copts, pf_error *err)
+/* pf_stacktree_load, with the column counts go to (see load_ctx) and whether to finish. */
+static long load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t chunk,
+                 const pf_collapsed_opts *copts, int column, int finish, pf_error *err)
 {
     size_t cap = chunk ? chunk : DEFAULT_CHUNK, have = 0;
     unsigned long lineno = 1;
-    struct load_ctx lc = { t, copts, 0 };
+    struct load_ctx lc = { t, copts, 0, column };
     pf_collapsed_opts o = { copts ? copts->strict : 0, load_bad, &lc };
     char *buf = pf_malloc(cap);
     if (buf == NULL)
@@ -1159,12 +1442,18 @@ long pf_stacktree_load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t c
     pf_free(buf);
     if (lc.good == 0)
         return pf_error_set(err, PF_EEMPTY, "no stacks found (empty input?)");
-    if (pf_stacktree_finish(t, err) < 0)
+    if (finish && pf_stacktree_finish(t, err) < 0)
         return -1;
     return lc.good;
 fail:
     pf_free(buf);
     return -1;
+}
+
+long pf_stacktree_load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t chunk,
+                       const pf_collapsed_opts *copts, pf_error *err)
+{
+    return load(t, rd, ctx, chunk, copts, 0, 1, err);
 }
 
 /* pf_stack_read_fn over the input reader: copies its windows into the loader's buffer. */
@@ -1200,6 +1489,15 @@ long pf_stacktree_load_input(pf_stacktree *t, pf_input *in, size_t chunk,
 {
     struct input_feed f = { in, NULL, 0 };
     return pf_stacktree_load(t, input_feed_read, &f, chunk, copts, err);
+}
+
+long pf_stacktree_load_input_column(pf_stacktree *t, pf_input *in, size_t chunk, int column,
+                                    const pf_collapsed_opts *copts, pf_error *err)
+{
+    struct input_feed f = { in, NULL, 0 };
+    if (column < 0 || column > 2)
+        return pf_error_set(err, PF_EUSAGE, "no count column %d", column);
+    return load(t, input_feed_read, &f, chunk, copts, column ? column : 3, 0, err);
 }
 
 struct mem_src {
@@ -1604,6 +1902,114 @@ done:
     pf_free(b.fn_name);
     pf_free(b.scratch);
     return b.f;
+}
+
+/* ---- adding a trace to a tree ------------------------------------------------------- */
+
+int pf_stacktree_add_trace(pf_stacktree *f, const pf_trace *t, int column, pf_error *err)
+{
+    struct pf_stacktree_priv *p = f->priv;
+    const pf_stack_opts *o = &f->opts;
+    struct trace_build b;
+    uint32_t *tnode = NULL, *map = NULL;
+    /* per tree node: this trace's value, summed exactly (self time: integer ns) */
+    union acc {
+        uint64_t ns;
+        double v;
+    } *acc = NULL;
+    int rc = -1;
+    memset(&b, 0, sizeof b);
+    if (p->merge_last || p->rebased || o->reverse || o->base || o->granularity != PF_GRAN_FUNCTION ||
+        (unsigned)o->metric > PF_METRIC_EXIT_BYTES || column < 1 || column > 2)
+        return pf_error_set(err, PF_EUSAGE, "a trace is added to a name-merged tree of "
+                            "functions, into count column 1 or 2");
+    if (o->metric >= PF_METRIC_ALLOC_BYTES && !(t->meta.modes & PF_MODE_MEMORY))
+        return pf_error_set(err, PF_EUSAGE, "the trace has no memory data (it was not recorded "
+                                            "with memory tracing)");
+    if (t->nnodes == 0)
+        return pf_error_set(err, PF_EEMPTY, "the trace has no call records");
+    double unit = o->time_unit_ns > 0 ? o->time_unit_ns : 1000;
+    b.f = f;
+    b.t = t;
+    b.full_paths = o->full_paths;
+    tnode = pf_calloc(t->nthreads ? t->nthreads : 1, sizeof *tnode);
+    map = pf_malloc((size_t)t->nnodes * sizeof *map);
+    b.qual = pf_calloc(t->ncodes ? t->ncodes : 1, sizeof *b.qual);
+    b.path = pf_calloc(t->ncodes ? t->ncodes : 1, sizeof *b.path);
+    b.have_parts = pf_calloc(t->ncodes ? t->ncodes : 1, 1);
+    b.fn_name = pf_malloc((t->ncodes ? t->ncodes : 1) * sizeof *b.fn_name);
+    b.scratch_cap = 256;
+    b.scratch = pf_malloc(b.scratch_cap);
+    if (!tnode || !map || !b.qual || !b.path || !b.have_parts || !b.fn_name || !b.scratch ||
+        (column == 2 && want_diff(f) < 0))
+        goto oom;
+    for (uint32_t i = 0; i < t->ncodes; i++)
+        b.fn_name[i] = PF_NONE;
+    /* into an empty tree: room for a frame per call record at once, instead of growing
+     * the child index through every doubling */
+    if (f->nnodes == 1 && !p->kids_stale &&
+        (pf_hmap_reserve(p->kids, (size_t)t->nnodes + t->nthreads + t->nprocesses) < 0 ||
+         nodes_reserve(f, t->nnodes + t->nthreads + t->nprocesses + 1) < 0))
+        goto oom;
+    if (add_threads(&b, tnode, err) < 0)
+        goto done;
+    /* the frames, as pf_stacktree_from_trace makes them at function granularity */
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        const pf_node *nd = &t->nodes[i];
+        if (nd->thread >= t->nthreads || nd->code >= t->ncodes ||
+            (nd->parent != PF_NONE && nd->parent >= i)) {
+            pf_error_set(err, PF_ECORRUPT, "bad reference in call record %u", i);
+            goto done;
+        }
+        uint32_t under = nd->parent == PF_NONE ? tnode[nd->thread] : map[nd->parent];
+        uint32_t nm = b.fn_name[nd->code];
+        if (nm == PF_NONE) {
+            if ((nm = frame_name_id(&b, nd->code, t->codes[nd->code].first_line)) == PF_NONE)
+                goto oom;
+            b.fn_name[nd->code] = nm;
+        }
+        if ((map[i] = child(f, under, nm)) == PF_NONE)
+            goto oom;
+    }
+    /* the values: summed per frame first (call sites of one function under one parent
+     * share a frame), so a frame gets what pf_stacktree_from_trace gives it */
+    acc = pf_calloc(f->nnodes, sizeof *acc);
+    if (acc == NULL)
+        goto oom;
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        union acc *a = &acc[map[i]];
+        if (o->metric != PF_METRIC_SELF_TIME)
+            a->v += metric_value(o->metric, t, i);
+        else if (add_u64(&a->ns, t->nodes[i].self_ns) < 0) {
+            pf_error_set(err, PF_ECORRUPT, "call counts or times overflow 64 bits at call "
+                         "record %u", i);
+            goto done;
+        }
+    }
+    for (uint32_t i = 0; i < f->nnodes; i++) {
+        double v = o->metric == PF_METRIC_SELF_TIME ? (double)acc[i].ns / unit : acc[i].v;
+        if (v == 0)
+            continue;
+        if (pf_stacktree_add_self(f, i, column == 1 ? v : 0, column == 2 ? v : 0, column == 2,
+                                  err) < 0)
+            goto done;
+    }
+    rc = 0;
+    goto done;
+oom:
+    pf_error_set(err, PF_ENOMEM, NULL);
+done:
+    p->npath = 0;                /* the stack loader's cached path is no longer current */
+    p->finished = 0;
+    pf_free(acc);
+    pf_free(tnode);
+    pf_free(map);
+    pf_free(b.qual);
+    pf_free(b.path);
+    pf_free(b.have_parts);
+    pf_free(b.fn_name);
+    pf_free(b.scratch);
+    return rc;
 }
 
 /* ---- reversal (see the top of the file) --------------------------------------------- */

@@ -184,6 +184,16 @@ int pf_stacktree_add_self(pf_stacktree *t, uint32_t i, double count, double coun
  * -1 with err set (PF_ENOMEM). */
 int pf_stacktree_swap_counts(pf_stacktree *t, pf_error *err);
 
+/* Which names each input used, for callers that add several inputs to one tree and
+ * must know the names of each (diff matches frames by the names each side has): after
+ * pf_stacktree_track_names(t, 1), which forgets earlier marks, every name interned for
+ * a node (by pf_stacktree_add, the loaders, pf_stacktree_add_trace, pf_stacktree_child,
+ * pf_stacktree_intern) is marked until pf_stacktree_track_names(t, 0);
+ * pf_stacktree_name_used says whether name id was.  Marking allocates a byte per name:
+ * when that fails, the builder fails with PF_ENOMEM. */
+void pf_stacktree_track_names(pf_stacktree *t, int on);
+int pf_stacktree_name_used(const pf_stacktree *t, uint32_t id);
+
 /* Computes every total, links siblings in the tree's order, and applies opts.base.
  * Fails with PF_EEMPTY when no frame matches the base (the tree is then unchanged),
  * PF_ENOMEM.  Idempotent; builders below return finished trees.  Adding stacks after
@@ -210,6 +220,17 @@ long pf_stacktree_load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t c
  * for pf_stacktree_load. */
 long pf_stacktree_load_input(pf_stacktree *t, pf_input *in, size_t chunk,
                              const pf_collapsed_opts *copts, pf_error *err);
+
+/* pf_stacktree_load_input for one input of several in one tree (diff): with column 1
+ * or 2, each line's count goes to that count column (2 gives the tree a second
+ * column), and a line with two counts is an error (PF_EPARSE "line N has two
+ * counts ..."); with column 0, every line must have two counts ("stack before
+ * after"), which fill both columns (PF_EPARSE "line N has one count ...").  Unlike
+ * the loaders above it does not finish the tree:
+ * call pf_stacktree_finish once every input is in.  Returns the number of stacks added,
+ * or -1 with err set as pf_stacktree_load fails (PF_EUSAGE for a bad column). */
+long pf_stacktree_load_input_column(pf_stacktree *t, pf_input *in, size_t chunk, int column,
+                                    const pf_collapsed_opts *copts, pf_error *err);
 
 /* A new tree (shaped by opts, may be NULL) from collapsed text buf[0..len).  NULL with
  * err set, as pf_stacktree_load fails. */
@@ -249,6 +270,19 @@ pf_stacktree *pf_stacktree_from_collapsed(const char *buf, size_t len, const pf_
  * PF_ENOMEM. */
 pf_stacktree *pf_stacktree_from_trace(const pf_trace *t, const pf_stack_opts *opts,
                                       pf_error *err);
+
+/* Adds trace t's stacks to tree f, as pf_stacktree_from_trace would make them at
+ * function granularity (f->opts: thread roots, metric, time unit, frame naming), frames
+ * merging by name with those f has, and their values to count column `column` (1, or 2
+ * which gives f a second column).  A frame's value is summed over its call records
+ * before it is added (exactly, in nanoseconds, for self time), so it equals the value
+ * pf_stacktree_from_trace gives the frame.  No per-frame trace details (f->info) are
+ * kept.  f must be a name-merged tree, not reversed or rebased (PF_EUSAGE).  Call
+ * pf_stacktree_finish before reading totals.  0, or -1 with err set: PF_EUSAGE for a
+ * memory metric without memory data, PF_EEMPTY without call records, PF_ECORRUPT for
+ * bad references or self times that overflow 64 bits, PF_ELIMIT (see
+ * pf_stacktree_add_self), PF_ENOMEM; f then keeps what was added. */
+int pf_stacktree_add_trace(pf_stacktree *f, const pf_trace *t, int column, pf_error *err);
 
 /* ---- reading ------------------------------------------------------------------------ */
 

@@ -145,10 +145,10 @@ int pf_svg_diff_write(const pf_diff *d, const pf_svg_diff_opts *o, FILE *out, pf
     else
         snprintf(title, sizeof title, "Differential flame graph: %.300s \xe2\x86\x92 %.300s (%s)",
                  o->base_label ? o->base_label : "BASE", o->new_label ? o->new_label : "NEW", how);
-    snprintf(subtitle, sizeof subtitle, "Width: NEW's %s; colour: change including callees%s%s%s",
+    snprintf(subtitle, sizeof subtitle, "Width: NEW's %s; colour: change including callees%s%.100s%s",
              d->traces == 1 ? metric_words(d->opts.metric) : "samples",
              d->vanished_node != PF_NONE ? "; stacks only in BASE: the frame " : "",
-             d->vanished_node != PF_NONE ? PF_DIFF_VANISHED_FRAME : "",
+             d->vanished_node != PF_NONE ? pf_stacktree_name(t, d->vanished_node, NULL) : "",
              d->forced[0] ? "; FORCED: runs not comparable (--force)" : "");
     so.title = title;
     so.subtitle = subtitle;

@@ -14,9 +14,12 @@
 #include "convert/diffout.h"
 #include "formats/alloc.h"
 #include "formats/diff.h"
+#include "formats/input.h"
 #include "formats/stacktree.h"
 #include "formats/textdiff.h"
 #include "formats/trace.h"
+
+static pf_stacktree *stacks(const char *text);
 
 /* ---- a tiny trace builder ---- */
 
@@ -162,7 +165,7 @@ static void test_diff_refuses_other_clock_mode_or_python(void **state)
     pf_trace *b = prog(5, 10, 1, 0), *n = prog(5, 10, 1, 0);
     pf_meta_set_str(&n->meta.clock, PF_CLOCK_CPU_NAME);
     assert_null(compare(b, n, 0, &err));
-    assert_int_equal(err.code, PF_EUSAGE);
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "clocks differ"));
     assert_non_null(strstr(err.msg, "--force"));
 
@@ -170,12 +173,14 @@ static void test_diff_refuses_other_clock_mode_or_python(void **state)
     n = prog(5, 10, 1, 0);
     n->meta.modes |= PF_MODE_MEMORY;
     assert_null(compare(b, n, 0, &err));
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "modes differ"));
 
     b = prog(5, 10, 1, 0);
     n = prog(5, 10, 1, 0);
     pf_meta_set_str(&n->meta.python_version, "3.12.1");
     assert_null(compare(b, n, 0, &err));
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "Python versions differ"));
 
     /* --force compares and says what differed */
@@ -296,6 +301,86 @@ static void test_diff_lines_follow_a_moved_and_edited_function(void **state)
     pf_diff_free(d);
 }
 
+/* SRC_A below `shift` comment lines: f moved down by shift, nothing else changed;
+ * its loop line is hit `loop` times. */
+static pf_trace *shifted_prog(uint32_t shift, uint64_t loop)
+{
+    pf_trace *t = trace_new("CLOCK_MONOTONIC", "3.11.7", PF_MODE_CALLS | PF_MODE_LINES);
+    uint32_t m = code(t, "/src/m.py", "<module>", 1);
+    uint32_t f = code(t, "/src/m.py", "f", 3 + shift);
+    uint32_t r = node(t, PF_NONE, m, 1, 100, 10);
+    node(t, r, f, 1, 90, 90);
+    char text[512] = "";
+    for (uint32_t i = 0; i < shift; i++)
+        strcat(text, "# moved\n");
+    strcat(text, SRC_A);
+    source(t, "/src/m.py", text);
+    line(t, f, 4 + shift, 1, 0);
+    line(t, f, 5 + shift, loop, 0);
+    line(t, f, 6 + shift, loop - 1, 0);
+    line(t, f, 7 + shift, 1, 0);
+    return t;
+}
+
+static void test_diff_runs_of_one_side_match_moved_functions(void **state)
+{
+    (void)state;
+    pf_error err;
+    /* two BASE runs from checkouts where work() starts on other lines */
+    pf_diff *d = pf_diff_new(NULL);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, prog(5, 10, 1, 0), "b1", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, prog(7, 12, 1, 0), "b2", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_NEW, prog(10, 25, 1, 0), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    uint32_t works = 0;
+    for (uint32_t i = 0; i < d->nfuncs; i++)
+        works += strcmp(pf_diff_str(d, d->funcs[i].name, NULL), "work") == 0;
+    assert_int_equal(works, 1);                    /* one function, not two */
+    const pf_diff_func *w = find(d, "work");
+    assert_int_equal(w->status, PF_DIFF_BOTH);
+    assert_int_equal(w->line[0], 10);              /* the first run's line */
+    assert_true(w->v[0][PF_DM_CALLS] == 6);        /* median of 5 and 7 */
+    /* its frames are one frame too: nothing of work vanished */
+    assert_int_equal(d->vanished_node, PF_NONE);
+    pf_diff_free(d);
+
+    /* lines of a moved function keep their offset from its first line */
+    d = pf_diff_new(NULL);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, shifted_prog(0, 11), "b1", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, shifted_prog(3, 21), "b2", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_BASE, shifted_prog(0, 31), "b3", &err), 0);
+    assert_int_equal(pf_diff_add_trace(d, PF_DIFF_NEW, shifted_prog(0, 11), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    const pf_diff_func *f = find(d, "f");
+    assert_int_equal(f->status, PF_DIFF_BOTH);
+    int saw_loop = 0;
+    for (uint32_t i = f->first_line_row; i < f->first_line_row + f->nline_rows; i++) {
+        const pf_diff_line *l = &d->lines[i];
+        assert_true(l->line[0] >= 3 && l->line[0] <= 7);
+        if (l->line[0] == 5) {
+            assert_true(l->v[0][PF_DM_CALLS] == 21);     /* median of 11, 21, 31 */
+            saw_loop = 1;
+        }
+    }
+    assert_true(saw_loop);
+    pf_diff_free(d);
+
+    /* collapsed runs too: the frames of a moved function are one frame */
+    d = pf_diff_new(NULL);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks(
+        "main (app.py:1);work (app.py:10) 40\n"), "b1", &err), 0);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks(
+        "main (app.py:1);work (app.py:12) 60\n"), "b2", &err), 0);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_NEW, stacks(
+        "main (app.py:1);work (app.py:14) 50\n"), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    w = find(d, "work");
+    assert_int_equal(w->status, PF_DIFF_BOTH);
+    assert_true(w->v[0][PF_DM_SELF_SAMPLES] == 50);  /* median of 40 and 60 */
+    assert_int_equal(d->vanished_node, PF_NONE);
+    pf_diff_free(d);
+}
+
 static void test_diff_renamed_file_is_listed_and_matched(void **state)
 {
     (void)state;
@@ -358,6 +443,96 @@ static void test_diff_collapsed_frames_match_across_lines(void **state)
     pf_diff_free(d);
 }
 
+static int add_both(pf_diff *d, const char *text, pf_error *err)
+{
+    pf_input *in = pf_input_open_mem(text, strlen(text), err);
+    assert_non_null(in);
+    int rc = pf_diff_add_stacks_input(d, PF_DIFF_BOTH_SIDES, in, 0, NULL, "both.folded", err);
+    pf_input_free(in);
+    return rc;
+}
+
+static void test_diff_one_file_of_two_columns_is_both_sides(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_diff *d = pf_diff_new(NULL);
+    /* difffolded.pl's output: a stack whose frame line moved is two lines, one count 0 */
+    assert_int_equal(add_both(d,
+        "main (app.py:1);work (app.py:10) 40 0\n"
+        "main (app.py:1);work (app.py:14) 0 50\n"
+        "main (app.py:1);gone (app.py:30) 5 0\n"
+        "main (app.py:1);fresh (app.py:40) 0 7\n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    assert_int_equal(d->nruns[0], 1);
+    assert_int_equal(d->nruns[1], 1);
+    const pf_diff_func *w = find(d, "work");
+    assert_int_equal(w->status, PF_DIFF_BOTH);
+    assert_true(w->v[0][PF_DM_SELF_SAMPLES] == 40 && w->v[1][PF_DM_SELF_SAMPLES] == 50);
+    assert_int_equal(find(d, "gone")->status, PF_DIFF_VANISHED);
+    assert_int_equal(find(d, "fresh")->status, PF_DIFF_ADDED);
+    assert_true(d->total[0][PF_DT_SAMPLES] == 45 && d->total[1][PF_DT_SAMPLES] == 57);
+    assert_true(pf_stacktree_total2(d->stacks, d->vanished_node) == 5);
+    pf_diff_free(d);
+    /* every line needs both counts */
+    d = pf_diff_new(NULL);
+    assert_int_equal(add_both(d, "a;b 1 2\na;c 3\n", &err), -1);
+    assert_int_equal(err.code, PF_EPARSE);
+    assert_non_null(strstr(err.msg, "line 2 has one count"));
+    pf_diff_free(d);
+    /* and a side's file one count */
+    d = pf_diff_new(NULL);
+    pf_input *in = pf_input_open_mem("a;b 1 2\n", 8, &err);
+    assert_int_equal(pf_diff_add_stacks_input(d, PF_DIFF_BASE, in, 0, NULL, "b", &err), -1);
+    assert_int_equal(err.code, PF_EPARSE);
+    assert_non_null(strstr(err.msg, "line 1 has two counts"));
+    pf_input_free(in);
+    pf_diff_free(d);
+}
+
+static void test_diff_vanished_stacks_move_under_their_frame(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_diff *d = pf_diff_new(NULL);
+    /* an input has a root frame of the section's name already: ours takes another */
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks(
+        "a;b;c 5\na;b 2\na 1\n" PF_DIFF_VANISHED_FRAME ";x 1\n"), "b", &err), 0);
+    assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_NEW, stacks(
+        "a 3\n" PF_DIFF_VANISHED_FRAME ";x 4\n"), "n", &err), 0);
+    assert_int_equal(pf_diff_finish(d, &err), 0);
+    const pf_stacktree *t = d->stacks;
+    assert_int_not_equal(d->vanished_node, PF_NONE);
+    assert_string_equal(pf_stacktree_name(t, d->vanished_node, NULL), PF_DIFF_VANISHED_FRAME " (2)");
+    assert_true(pf_stacktree_total2(t, d->vanished_node) == 7);
+    /* a;b stays in place as a leaf of BASE's 7, so a's BASE total is still 8; its
+     * subtree is under the section, at its path: section;a;b;c */
+    uint32_t a = PF_NONE, b = PF_NONE;
+    for (uint32_t i = 1; i < t->nnodes; i++)
+        if (t->nodes[i].parent == 0 && strcmp(pf_stacktree_name(t, i, NULL), "a") == 0)
+            a = i;
+    assert_int_not_equal(a, PF_NONE);
+    assert_true(t->nodes[a].total == 8 && pf_stacktree_total2(t, a) == 3);
+    for (uint32_t c = t->nodes[a].first_child; c != PF_NONE; c = t->nodes[c].next_sibling)
+        b = c;
+    assert_int_not_equal(b, PF_NONE);
+    assert_int_equal(t->nodes[b].first_child, PF_NONE);
+    assert_true(t->nodes[b].total == 7 && pf_stacktree_total2(t, b) == 0);
+    uint32_t sa = t->nodes[d->vanished_node].first_child;
+    assert_string_equal(pf_stacktree_name(t, sa, NULL), "a");
+    uint32_t sb = t->nodes[sa].first_child, sc = t->nodes[sb].first_child;
+    assert_true(t->nodes[sb].self == 2 && pf_stacktree_self2(t, sb) == 2);
+    assert_true(t->nodes[sc].self == 5 && pf_stacktree_total2(t, sc) == 5);
+    /* the functions count what vanished once */
+    const pf_diff_func *fb = find(d, "b"), *fc = find(d, "c"), *fa = find(d, "a");
+    assert_int_equal(fb->status, PF_DIFF_VANISHED);
+    assert_true(fb->v[0][PF_DM_SELF_SAMPLES] == 2 && fb->v[0][PF_DM_SAMPLES] == 7);
+    assert_true(fc->v[0][PF_DM_SELF_SAMPLES] == 5 && fc->v[0][PF_DM_SAMPLES] == 5);
+    assert_true(fa->v[0][PF_DM_SAMPLES] == 8 && fa->v[1][PF_DM_SAMPLES] == 3);
+    assert_true(fa->v[0][PF_DM_SELF_SAMPLES] == 1 && fa->v[1][PF_DM_SELF_SAMPLES] == 3);
+    pf_diff_free(d);
+}
+
 static void test_diff_refuses_mixed_kinds(void **state)
 {
     (void)state;
@@ -365,7 +540,7 @@ static void test_diff_refuses_mixed_kinds(void **state)
     pf_diff *d = pf_diff_new(NULL);
     assert_int_equal(pf_diff_add_stacks(d, PF_DIFF_BASE, stacks("a;b 1\n"), "b.folded", &err), 0);
     assert_int_equal(pf_diff_add_trace(d, PF_DIFF_NEW, prog(1, 1, 0, 0), "n.gz", &err), -1);
-    assert_int_equal(err.code, PF_EUSAGE);
+    assert_int_equal(err.code, PF_EMISMATCH);
     assert_non_null(strstr(err.msg, "one kind"));
     pf_diff_free(d);
 }
@@ -548,8 +723,11 @@ int main(void)
         cmocka_unit_test(test_diff_refuses_other_clock_mode_or_python),
         cmocka_unit_test(test_diff_median_of_several_runs),
         cmocka_unit_test(test_diff_lines_follow_a_moved_and_edited_function),
+        cmocka_unit_test(test_diff_runs_of_one_side_match_moved_functions),
         cmocka_unit_test(test_diff_renamed_file_is_listed_and_matched),
         cmocka_unit_test(test_diff_collapsed_frames_match_across_lines),
+        cmocka_unit_test(test_diff_one_file_of_two_columns_is_both_sides),
+        cmocka_unit_test(test_diff_vanished_stacks_move_under_their_frame),
         cmocka_unit_test(test_diff_refuses_mixed_kinds),
         cmocka_unit_test(test_diff_normalize_scales_base),
         cmocka_unit_test(test_textdiff_aligns_insertions_and_edits),

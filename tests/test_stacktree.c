@@ -16,7 +16,9 @@
 #include "formats/alloc.h"
 #include "formats/collapsed_internal.h"
 #include "formats/framename.h"
+#include "formats/input.h"
 #include "formats/stacktree.h"
+#include "formats/stacktree_internal.h"
 
 #define DATA "tests/data/collapsed/"
 
@@ -1508,6 +1510,216 @@ static void test_frame_name_natives_unknown_lines_and_truncation(void **state)
     pf_trace_free(t);
 }
 
+/* ---- several inputs in one tree (diff's builders) ----------------------------------------- */
+
+/* A random trace of 300 calls with fractional self times (in microseconds). */
+static pf_trace *random_trace(unsigned seed)
+{
+    pf_trace *t = pf_trace_new();
+    t->meta.modes = PF_MODE_CALLS | PF_MODE_MEMORY;
+    pf_thread th0 = { 1, S(t, "MainThread") }, th1 = { 2, S(t, "worker") };
+    pf_trace_add_thread(t, &th0);
+    pf_trace_add_thread(t, &th1);
+    uint32_t codes[8];
+    for (int i = 0; i < 8; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        codes[i] = add_code(t, "/p/m.py", name, name, (uint32_t)(10 * i + 1), 0);
+    }
+    for (uint32_t i = 0; i < 300; i++) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t parent = i == 0 || seed % 17 == 0 ? PF_NONE : (seed >> 8) % i;
+        seed = seed * 1103515245u + 12345u;
+        uint64_t self = (seed >> 5) % 3000;
+        uint32_t th = parent == PF_NONE ? (seed >> 2) % 2 : t->nodes[parent].thread;
+        uint32_t n = add_node(t, parent, th, codes[(seed >> 3) % 8], (seed >> 12) % 50 + 1, 1,
+                              self, self);
+        *pf_trace_node_mem_at(t, n) = (pf_mem){ (seed >> 4) % 999, 1, 0, 0, 0 };
+    }
+    return t;
+}
+
+/* The exact collapsed text of trace t's tree, made by pf_stacktree_from_trace, or
+ * added to a new tree's column `column` by pf_stacktree_add_trace. */
+static char *trace_text(const pf_trace *t, enum pf_metric m, int column)
+{
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.metric = m;
+    pf_error err;
+    pf_stacktree *f;
+    if (column == 0) {
+        f = pf_stacktree_from_trace(t, &o, &err);
+    } else {
+        f = pf_stacktree_new(&o);
+        assert_non_null(f);
+        if (pf_stacktree_add_trace(f, t, column, &err) < 0)
+            fail_msg("add_trace: %s", err.msg);
+        assert_int_equal(pf_stacktree_finish(f, &err), 0);
+    }
+    assert_non_null(f);
+    check_tree(f);
+    char *out = collapsed_exact(f);
+    pf_stacktree_free(f);
+    return out;
+}
+
+static void test_stacktree_add_trace_gives_the_frames_and_values_of_from_trace(void **state)
+{
+    (void)state;
+    pf_trace *ts[4] = { make_trace(), make_two_process_trace(), random_trace(7), random_trace(99) };
+    enum pf_metric ms[3] = { PF_METRIC_SELF_TIME, PF_METRIC_CALLS, PF_METRIC_ALLOC_BYTES };
+    for (int k = 0; k < 4; k++)
+        for (int m = 0; m < 3; m++) {
+            if (ms[m] == PF_METRIC_ALLOC_BYTES && !(ts[k]->meta.modes & PF_MODE_MEMORY))
+                continue;
+            char *want = trace_text(ts[k], ms[m], 0), *got = trace_text(ts[k], ms[m], 1);
+            assert_string_equal(got, want);
+            free(got);
+            /* in the second column: every line "stack 0 value" */
+            got = trace_text(ts[k], ms[m], 2);
+            char *w = want, *g = got;
+            while (*w) {
+                char *wl = strchr(w, '\n'), *gl = strchr(g, '\n');
+                size_t sl = (size_t)((char *)memrchr(w, ' ', (size_t)(wl - w)) - w);
+                assert_memory_equal(g, w, sl);
+                assert_memory_equal(g + sl, " 0", 2);
+                assert_memory_equal(g + sl + 2, w + sl, (size_t)(wl - w) - sl);
+                w = wl + 1;
+                g = gl + 1;
+            }
+            assert_int_equal(*g, '\0');
+            free(got);
+            free(want);
+        }
+    /* two traces in one tree: frames they share merge, each keeps its column */
+    pf_stack_opts o;
+    pf_stack_opts_init(&o);
+    o.metric = PF_METRIC_CALLS;
+    pf_stacktree *f = pf_stacktree_new(&o);
+    pf_error err;
+    assert_int_equal(pf_stacktree_add_trace(f, ts[0], 1, &err), 0);
+    assert_int_equal(pf_stacktree_add_trace(f, ts[0], 2, &err), 0);
+    assert_int_equal(pf_stacktree_finish(f, &err), 0);
+    check_tree(f);
+    assert_true(f->has_count2);
+    for (uint32_t i = 0; i < f->nnodes; i++)
+        assert_true(f->nodes[i].self == pf_stacktree_self2(f, i));
+    /* what cannot be: a reversed tree, a column 3, memory without memory data */
+    assert_int_equal(pf_stacktree_add_trace(f, ts[0], 3, &err), -1);
+    assert_int_equal(err.code, PF_EUSAGE);
+    pf_stacktree_free(f);
+    o.metric = PF_METRIC_PEAK_BYTES;
+    f = pf_stacktree_new(&o);
+    assert_int_equal(pf_stacktree_add_trace(f, ts[1], 1, &err), -1);
+    assert_int_equal(err.code, PF_EUSAGE);
+    pf_stacktree_free(f);
+    o.metric = PF_METRIC_CALLS;
+    o.reverse = 1;
+    f = pf_stacktree_new(&o);
+    assert_int_equal(pf_stacktree_add_trace(f, ts[0], 1, &err), -1);
+    assert_int_equal(err.code, PF_EUSAGE);
+    pf_stacktree_free(f);
+    for (int k = 0; k < 4; k++)
+        pf_trace_free(ts[k]);
+}
+
+/* Loads text into t's column through the input reader. */
+static long load_column(pf_stacktree *t, const char *text, int column, pf_error *err)
+{
+    pf_input *in = pf_input_open_mem(text, strlen(text), err);
+    assert_non_null(in);
+    long n = pf_stacktree_load_input_column(t, in, 5, column, NULL, err);
+    pf_input_free(in);
+    return n;
+}
+
+static void test_stacktree_load_column_puts_counts_in_one_column(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_stacktree *t = pf_stacktree_new(NULL);
+    assert_int_equal(load_column(t, "a;b 5\na;c 1\n", 1, &err), 2);
+    assert_int_equal(load_column(t, "a;b 2\nd 7.5\n", 2, &err), 2);
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
+    check_tree(t);
+    char *out = collapsed_exact(t);
+    assert_string_equal(out, "a;b 5 2\na;c 1 0\nd 0 7.5\n");
+    free(out);
+    /* one input's line with two counts is refused, with its number */
+    assert_int_equal(load_column(t, "x 1\ny 1 2\n", 1, &err), -1);
+    assert_int_equal(err.code, PF_EPARSE);
+    assert_non_null(strstr(err.msg, "line 2 has two counts"));
+    pf_stacktree_free(t);
+    /* column 0: every line holds before and after */
+    t = pf_stacktree_new(NULL);
+    assert_int_equal(load_column(t, "a;b 5 6\na;c 0 1\n", 0, &err), 2);
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
+    out = collapsed_exact(t);
+    assert_string_equal(out, "a;b 5 6\na;c 0 1\n");
+    free(out);
+    assert_int_equal(load_column(t, "a;b 5 6\na;c 1\n", 0, &err), -1);
+    assert_int_equal(err.code, PF_EPARSE);
+    assert_non_null(strstr(err.msg, "line 2 has one count"));
+    assert_int_equal(load_column(t, "a 1\n", 4, &err), -1);
+    assert_int_equal(err.code, PF_EUSAGE);
+    pf_stacktree_free(t);
+}
+
+static void test_stacktree_tracks_names_and_visits_of_one_input(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_stacktree *t = pf_stacktree_new(NULL);
+    assert_int_equal(pf_stacktree_track_visits_(t, 1), 0);
+    pf_stacktree_track_names(t, 1);
+    assert_int_equal(load_column(t, "a;b 1\na;c 1\nd 1\n", 1, &err), 3);
+    pf_stacktree_track_names(t, 0);
+    assert_int_equal(pf_stacktree_track_visits_(t, 0), 0);
+    uint32_t nv;
+    const uint32_t *v = pf_stacktree_visits_(t, &nv);
+    /* an empty tree: the ranks are the creation order */
+    assert_int_equal(nv, 4);
+    for (uint32_t i = 1; i < t->nnodes; i++)
+        assert_int_equal(v[i], i - 1);
+    /* a second input reaches some of them, in its own order, and makes one */
+    assert_int_equal(pf_stacktree_track_visits_(t, 1), 0);
+    pf_stacktree_track_names(t, 1);
+    assert_int_equal(load_column(t, "d 1\ne;b 1\na;b 2\n", 2, &err), 3);
+    pf_stacktree_track_names(t, 0);
+    assert_int_equal(pf_stacktree_track_visits_(t, 0), 0);
+    v = pf_stacktree_visits_(t, &nv);
+    assert_int_equal(nv, 5);
+    uint32_t a = pf_stacktree_intern(t, "a", 1), c = pf_stacktree_intern(t, "c", 1);
+    assert_int_equal(v[4], 0);                  /* d */
+    assert_int_equal(v[5], 1);                  /* e */
+    assert_int_equal(v[6], 2);                  /* e;b */
+    assert_int_equal(v[1], 3);                  /* a */
+    assert_int_equal(v[2], 4);                  /* a;b */
+    assert_int_equal(v[3], PF_NONE);            /* a;c */
+    assert_true(pf_stacktree_name_used(t, a) && !pf_stacktree_name_used(t, c));
+    /* reordered as the second input made them, a;c last: the same tree */
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
+    char *before = collapsed_exact(t);
+    uint32_t to[7] = { 0, 4, 5, 6, 1, 2, 3 };
+    assert_int_equal(pf_stacktree_permute_(t, to, 7, 0), 0);
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
+    check_tree(t);
+    char *after = collapsed_exact(t);
+    assert_string_equal(after, before);
+    assert_string_equal(name_of(t, 1), "d");
+    free(after);
+    /* dropping a leaf; lookups work again after (the index is rebuilt) */
+    uint32_t to2[7] = { 0, 1, 2, 3, 4, 5, PF_NONE };
+    assert_int_equal(pf_stacktree_permute_(t, to2, 6, 5), 0);
+    assert_int_equal(pf_stacktree_finish(t, &err), 0);
+    check_tree(t);
+    assert_int_equal(pf_stacktree_child_id(t, 0, a, &err), 4);
+    assert_int_equal(t->nnodes, 6);
+    free(before);
+    pf_stacktree_free(t);
+}
+
 /* ---- out of memory ------------------------------------------------------------------------ */
 
 /* Runs op with the n-th allocation failing, n = 0, 1, 2, ... until it succeeds; every
@@ -1693,6 +1905,45 @@ static void test_flame_out_of_memory_is_reported_and_leaks_nothing(void **state)
     pf_trace_free(t);
 }
 
+struct add_trace_ctx {
+    const pf_trace *t;
+    const char *expected;
+};
+
+static int op_add_trace(void *ctx, pf_error *err)
+{
+    struct add_trace_ctx *c = ctx;
+    pf_stacktree *f = pf_stacktree_new(NULL);
+    if (f == NULL)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    if (pf_stacktree_add_trace(f, c->t, 2, err) < 0 || pf_stacktree_finish(f, err) < 0) {
+        pf_stacktree_free(f);
+        return -1;
+    }
+    pf_alloc_fail_after(-1);
+    char *out = collapsed_of(f);
+    assert_string_equal(out, c->expected);
+    free(out);
+    pf_stacktree_free(f);
+    return 0;
+}
+
+static void test_stacktree_add_trace_out_of_memory_leaks_nothing(void **state)
+{
+    (void)state;
+    pf_trace *t = make_two_process_trace();
+    struct add_trace_ctx c = { t, NULL };
+    pf_stacktree *ref = pf_stacktree_new(NULL);
+    assert_int_equal(pf_stacktree_add_trace(ref, t, 2, NULL), 0);
+    assert_int_equal(pf_stacktree_finish(ref, NULL), 0);
+    char *want = collapsed_of(ref);
+    c.expected = want;
+    assert_true(fault_loop(op_add_trace, &c) > 5);
+    free(want);
+    pf_stacktree_free(ref);
+    pf_trace_free(t);
+}
+
 static void test_flame_free_is_null_safe(void **state)
 {
     (void)state;
@@ -1745,6 +1996,10 @@ int main(void)
         cmocka_unit_test(test_frame_name_uses_cwd_and_script_folder),
         cmocka_unit_test(test_frame_name_natives_unknown_lines_and_truncation),
         cmocka_unit_test(test_flame_out_of_memory_is_reported_and_leaks_nothing),
+        cmocka_unit_test(test_stacktree_add_trace_gives_the_frames_and_values_of_from_trace),
+        cmocka_unit_test(test_stacktree_load_column_puts_counts_in_one_column),
+        cmocka_unit_test(test_stacktree_tracks_names_and_visits_of_one_input),
+        cmocka_unit_test(test_stacktree_add_trace_out_of_memory_leaks_nothing),
         cmocka_unit_test(test_flame_free_is_null_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

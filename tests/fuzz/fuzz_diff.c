@@ -3,7 +3,8 @@
  * plain, through the input reader), and the second half's second byte some options
  * (normalize, metric, force).  The comparison is built and written as text, JSON,
  * Markdown (never over its limit), SVG and HTML, without crashes, undefined
- * behaviour, leaks or hangs; a refusal must say why.
+ * behaviour, leaks or hangs; a refusal must say why.  An empty BASE makes NEW one file
+ * of both sides (two counts a line).
  * Seeds: tests/fuzz/corpus/fuzz_diff/ (BASE's length in 2 bytes, little-endian,
  * then BASE, then NEW). */
 #include <stddef.h>
@@ -23,7 +24,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Adds data[0..n) to side s; 0, or -1 (err says why). */
+/* Adds data[0..n) to side s (PF_DIFF_BOTH_SIDES: a file of two count columns); 0, or
+ * -1 (err says why). */
 static int add(pf_diff *d, int s, const uint8_t *data, size_t n, pf_error *err)
 {
     pf_input *in = pf_input_open_mem(data, n, err);
@@ -31,11 +33,14 @@ static int add(pf_diff *d, int s, const uint8_t *data, size_t n, pf_error *err)
         abort();
     pf_input_set_budget(in, 64u << 20);
     int rc = -1, kind = pf_input_sniff(in, err);
-    if (kind == PF_INPUT_TRACE) {
+    if (kind == PF_INPUT_TRACE && s == PF_DIFF_BOTH_SIDES) {
+        pf_error_set(err, PF_EUSAGE, "one input must be collapsed stacks");
+    } else if (kind == PF_INPUT_TRACE) {
         pf_trace *t = pf_trace_read_input(in, err);
         if (t != NULL)
             rc = pf_diff_add_trace(d, s, t, s ? "new" : "base", err);
-    } else if (kind >= 0) {
+    } else if (kind >= 0 && n % 3 == 0 && s != PF_DIFF_BOTH_SIDES) {
+        /* a tree loaded on its own, then added */
         pf_stacktree *t = pf_stacktree_new(NULL);
         if (t == NULL)
             abort();
@@ -43,6 +48,9 @@ static int add(pf_diff *d, int s, const uint8_t *data, size_t n, pf_error *err)
             pf_stacktree_free(t);
         else
             rc = pf_diff_add_stacks(d, s, t, s ? "new" : "base", err);
+    } else if (kind >= 0) {
+        /* streamed into the comparison's tree, as the CLI does */
+        rc = pf_diff_add_stacks_input(d, s, in, 1 + n % 61, NULL, s ? "new" : "base", err);
     }
     pf_input_free(in);
     return rc;
@@ -118,8 +126,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     pf_error err;
     pf_error_clear(&err);
-    if (add(d, PF_DIFF_BASE, a, na, &err) == 0 && add(d, PF_DIFF_NEW, b, nb, &err) == 0 &&
-        pf_diff_finish(d, &err) == 0)
+    /* BASE empty: NEW's bytes are one file of both sides */
+    int ok = na == 0 ? add(d, PF_DIFF_BOTH_SIDES, b, nb, &err) == 0
+                     : add(d, PF_DIFF_BASE, a, na, &err) == 0 && add(d, PF_DIFF_NEW, b, nb, &err) == 0;
+    if (ok && pf_diff_finish(d, &err) == 0)
         outputs(d);
     else if (err.code == PF_OK && err.msg[0] == '\0')
         abort();

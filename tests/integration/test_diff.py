@@ -1,7 +1,8 @@
 """Integration tests of `pyflame-c diff` on real before/after program pairs collected with
 `pyflame-c collect`: calls doubled, a function added and one removed, a function moved
 within its file with an edit inside, an allocation regression on one line, collapsed
-stacks from another profiler; the gate's exit codes, the clock refusal and --force.
+stacks from another profiler, one file of two count columns; the gate's exit codes, the
+clock refusal and --force.
 
     PYFLAME_C=build/pyflame-c PYFLAME_PYTHON=python3.12 python3.12 tests/integration/test_diff.py
 """
@@ -298,6 +299,36 @@ class DiffTest(unittest.TestCase):
         # one side a trace, the other collapsed: refused
         r = self.diff(self.traces["base"], new, expect=2)
         self.assertIn("one kind", r.stderr)
+
+    def test_one_file_of_two_count_columns(self):
+        # flamegraph.pl's difffolded.pl output: "stack before after"; a frame whose line
+        # moved is two lines, each with 0 on one side
+        both = os.path.join(self.dir, "both.folded")
+        with open(both, "w") as f:
+            f.write("MainThread;<module> (app.py:29);main (app.py:26);work (app.py:8);"
+                    "helper (app.py:2) 120 0\n"
+                    "MainThread;<module> (app.py:33);main (app.py:22);work (app.py:29);"
+                    "helper (app.py:5) 0 250\n"
+                    "MainThread;<module> (app.py:29);main (app.py:24);retired (app.py:13) 7 0\n"
+                    "MainThread;<module> (app.py:33);main (app.py:20);fresh (app.py:9) 0 3\n")
+        d = json.loads(self.diff("-f", "json", both).stdout)
+        self.assertEqual((d["base"]["runs"], d["new"]["runs"]), (1, 1))
+        helper = self.func(d, "helper")
+        self.assertEqual(helper["status"], "both")
+        self.assertEqual((helper["base"]["self-samples"], helper["new"]["self-samples"]), (120, 250))
+        self.assertEqual(self.func(d, "retired")["status"], "vanished")
+        self.assertEqual(self.func(d, "fresh")["status"], "added")
+        svg = self.diff("-f", "svg", both).stdout
+        self.assertIn("both.folded (before) \u2192", svg)
+        self.assertIn("vanished stacks", svg)
+        # one input of one count a line, or a trace, is not both sides
+        one = os.path.join(self.dir, "one.folded")
+        with open(one, "w") as f:
+            f.write("a;b 1\n")
+        self.assertIn("give BASE NEW", self.diff(one, expect=2).stderr)
+        self.assertIn("give BASE and NEW", self.diff(self.traces["base"], expect=2).stderr)
+        # and a file of two count columns given as one side is refused
+        self.assertIn("an input of its own", self.diff(both, one, expect=2).stderr)
 
     def test_convert_markdown_of_one_run(self):
         r = subprocess.run([BIN, "convert", "-f", "markdown", self.traces["new"]],
