@@ -96,6 +96,9 @@ $(BUILD)/tests/%: tests/%.c $(LIBS)
 # The collector's calling-context tree is plain C (no Python.h): test_cct links its object.
 $(BUILD)/tests/test_cct: TEST_OBJS = $(BUILD)/obj/collector/cct.o
 $(BUILD)/tests/test_cct: $(BUILD)/obj/collector/cct.o
+# So is its table of pending asyncio links (collector/linkmap.c).
+$(BUILD)/tests/test_linkmap: TEST_OBJS = $(BUILD)/obj/collector/linkmap.o
+$(BUILD)/tests/test_linkmap: $(BUILD)/obj/collector/linkmap.o
 # So is its RSS sample buffer (collector/rss.c).
 $(BUILD)/tests/test_rss: TEST_OBJS = $(BUILD)/obj/collector/rss.o
 $(BUILD)/tests/test_rss: $(BUILD)/obj/collector/rss.o
