@@ -1,7 +1,7 @@
 /* hook_monitoring.c: the event source of 3.12+: sys.monitoring (PEP 669) with the
  * events cProfile uses, turning them into pf_push/pf_pop on the calling thread's shadow
  * stack: PY_START, PY_RESUME, PY_THROW open an activation, PY_RETURN, PY_YIELD,
- * PY_UNWIND close it, CALL opens a C function's (builtins and method descriptors, as
+ * PY_UNWIND close it (the first and last telling a task's end, asynclink.h), CALL opens a C function's (builtins and method descriptors, as
  * cProfile counts them), C_RETURN and C_RAISE close it.  The thread state is found
  * through a thread-local pointer.  The CALL event also gives the call site of the
  * Python function whose PY_START follows.  LINE events are enabled per selected code.
@@ -10,6 +10,8 @@
  * the slow paths that call into the C API save and restore a pending exception.
  */
 #include "collector/hook.h"
+
+#include "collector/asynclink.h"
 
 #if PF_USE_MONITORING
 
@@ -132,13 +134,21 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     pending_code = NULL;
     uint32_t depth = ts->depth;
+    /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
+    if (PF_UNLIKELY(pf_code_flags(args[0]) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+        && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
+        site = pf_async_root_site(ts, args[0], NULL, site);
     pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
     pf_session *s = ts->session;
-    if (PF_UNLIKELY(s->lines | (s->lines_selected != 0)) && ts->depth > depth) {
-        pf_lcode *lc = pf_lines_lookup(s, args[0]);
-        if (lc != NULL && PF_UNLIKELY(!lc->armed))
-            arm(lc);
-        ts->stack[depth].lcode = lc;
+    if (PF_LIKELY(ts->depth > depth)) {
+        if (PF_UNLIKELY(s->lines | (s->lines_selected != 0))) {
+            pf_lcode *lc = pf_lines_lookup(s, args[0]);
+            if (lc != NULL && PF_UNLIKELY(!lc->armed))
+                arm(lc);
+            ts->stack[depth].lcode = lc;
+        }
+        if (PF_UNLIKELY(pf_cct_flags(ts->stack[depth].act.node) & PF_NODE_WATCH))
+            pf_async_watch(ts, NULL);
     }
     if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
         pf_hook_find_thread(ts);
@@ -168,6 +178,26 @@ static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t n
         RETURN_NONE;
     uint64_t now = pf_now();
     pending_code = NULL;
+    pf_pop(ts, args[0], now);
+    RETURN_NONE;
+}
+
+/* PY_RETURN and PY_UNWIND: as on_py_leave, and a task's root coroutine that ends
+ * takes its pending link with it (a yield keeps it: the task goes on). */
+static PyObject *on_py_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused))
+        RETURN_NONE;
+    uint64_t now = pf_now();
+    pending_code = NULL;
+    if (PF_LIKELY(ts->depth != 0)) {
+        pf_cct_node *top = ts->stack[ts->depth - 1].act.node;
+        if (PF_UNLIKELY(top->site <= PF_CCT_SITE_LINK) && (pf_cct_flags(top) & PF_NODE_CORO)
+            && top->key == (uintptr_t)args[0])
+            pf_async_root_done(ts);
+    }
     pf_pop(ts, args[0], now);
     RETURN_NONE;
 }
@@ -238,11 +268,12 @@ static PyMethodDef cb_defs[] = {
     { "c_leave", (PyCFunction)(void (*)(void))on_c_leave, METH_FASTCALL, NULL },
     { "nothing", (PyCFunction)(void (*)(void))on_nothing, METH_FASTCALL, NULL },
     { "line", (PyCFunction)(void (*)(void))on_line, METH_FASTCALL, NULL },
+    { "py_end", (PyCFunction)(void (*)(void))on_py_end, METH_FASTCALL, NULL },
 };
 
 static const struct { const char *event; int cb; } event_map[] = {
     { "PY_START", 0 }, { "PY_RESUME", 0 }, { "PY_THROW", 0 },
-    { "PY_RETURN", 1 }, { "PY_YIELD", 1 }, { "PY_UNWIND", 1 },
+    { "PY_RETURN", 6 }, { "PY_YIELD", 1 }, { "PY_UNWIND", 6 },
     { "CALL", 2 }, { "C_RETURN", 3 }, { "C_RAISE", 3 },
     { "LINE", 5 },     /* registered, but enabled only per selected code object */
 };

@@ -32,6 +32,8 @@
  */
 #include "collector/hook.h"
 
+#include "collector/asynclink.h"
+
 #if !PF_USE_MONITORING
 
 #if PF_HAVE_FAST_FRAMES
@@ -77,9 +79,17 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
         }
         uint32_t depth = ts->depth;
         PyCodeObject *code = pf_frame_code(frame);
+        /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
+        if (PF_UNLIKELY(pf_code_flags(code) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+            && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
+            site = pf_async_root_site(ts, code, frame, site);
         pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
-        if (PF_UNLIKELY(lines_hook_on) && ts->depth > depth)
-            ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
+        if (PF_LIKELY(ts->depth > depth)) {
+            if (PF_UNLIKELY(lines_hook_on))
+                ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
+            if (PF_UNLIKELY(pf_cct_flags(ts->stack[depth].act.node) & PF_NODE_WATCH))
+                pf_async_watch(ts, frame);
+        }
         if (PF_UNLIKELY(ts->depth <= 4))
             pf_hook_find_thread(ts);
         break;
