@@ -8,10 +8,12 @@
  *     passed node (every node of one walk shares its result, the last edge's line), so
  *     each node is walked once; a walk that meets itself (links in a cycle) has none.
  *  3. New parents: a moved node under a <task> / <thread pool> node per (A, line,
- *     kind), the rest under their old parent.  A link that would make a cycle leaves
- *     its node unreachable from the roots: such nodes go back under their old parent,
- *     which cannot make a cycle (old parents have smaller indices, and every node that
- *     was reachable keeps its path to a root).
+ *     kind), the rest under their old parent.  Links that make a cycle leave it, and
+ *     what hangs below it, unreachable from the roots; peeling the unreachable nodes
+ *     from the leaves up leaves the cycles, and every moved node on one goes back
+ *     under its old parent.  That cannot make a new cycle: a cycle needs a link edge
+ *     (old parents have smaller indices), and the nodes that were reachable keep their
+ *     paths to a root.
  *  4. A pre-order walk of the new tree numbers the nodes; each takes its root's thread;
  *     inclusive times are recomputed bottom-up as
  *         total'(n) = total(n) + sum of new children's total' - sum of old children's total
@@ -331,11 +333,30 @@ int pf_trace_async_view(pf_trace *t, pf_error *err)
         goto oom;
     uint32_t reached = preorder(all, parent, first, next, order, stack);
     if (reached < all) {
-        /* links in a cycle: their unreachable nodes go back where they ran */
-        for (uint32_t i = 0; i < all; i++)
+        /* Links in a cycle.  Among the unreachable nodes (newix 0), peel those that no
+         * other unreachable node hangs from, repeatedly: what is left lies on cycles
+         * (first[] counts children left).  Each moved node there goes back where it
+         * ran; nodes merely below a cycle keep their links. */
+        uint32_t *left = first, *queue = stack, nq = 0;
+        for (uint32_t i = 0; i < all; i++) {
             newix[i] = 0;
+            left[i] = 0;
+        }
         for (uint32_t i = 0; i < reached; i++)
             newix[order[i]] = 1;
+        for (uint32_t i = 0; i < all; i++)
+            if (!newix[i] && parent[i] != PF_NONE && !newix[parent[i]])
+                left[parent[i]]++;
+        for (uint32_t i = 0; i < all; i++)
+            if (!newix[i] && left[i] == 0)
+                queue[nq++] = i;
+        while (nq > 0) {
+            uint32_t x = queue[--nq];
+            newix[x] = 1;                               /* peeled */
+            uint32_t px = parent[x];
+            if (px != PF_NONE && !newix[px] && --left[px] == 0)
+                queue[nq++] = px;
+        }
         for (uint32_t i = 0; i < n; i++)
             if (!newix[i] && parent[i] >= n)
                 parent[i] = t->nodes[i].parent;
