@@ -39,17 +39,17 @@ def spin(n):
         s += i
     return s
 
-async def inner(i):
+async def inner_coro(i):
     spin(2000)
     await asyncio.sleep(0)
     spin(2000)
 
-async def middle(i):
-    await inner(i)
+async def middle_coro(i):
+    await inner_coro(i)
 
 async def worker(i):
     for _ in range(5):
-        await middle(i)
+        await middle_coro(i)
         await asyncio.sleep(0)
 
 async def main():
@@ -129,8 +129,8 @@ class TestLinks(AsyncTestCase):
         self.assertEqual(len(workers), 1)
         self.assertEqual(t.nodes[workers[0]]["call_line"], 0)
         self.assertEqual(t.calls("worker"), 4 * 11)  # its start and 10 resumes, each
-        # the chain inside a task is not linked: middle and inner ran under worker
-        for name in ("middle", "inner"):
+        # the chain inside a task is not linked: middle_coro and inner_coro ran under worker
+        for name in ("middle_coro", "inner_coro"):
             for i in t.by_name(name):
                 self.assertNotIn(i, [n for n, _, _ in links])
 
@@ -146,7 +146,7 @@ class TestLinks(AsyncTestCase):
             st = pstats.Stats(path).stats
             return {k[2]: v[:2] for k, v in st.items() if k[0].endswith("prog.py")}
         a, b = ours_of(ours), ours_of(theirs)
-        for name in ("main", "worker", "middle", "inner", "spin", "<module>"):
+        for name in ("main", "worker", "middle_coro", "inner_coro", "spin", "<module>"):
             self.assertEqual(a[name], b[name], "%s: ours %s, %s %s" % (name, a[name], PROFILER,
                                                                        b[name]))
         r = subprocess.run([BIN, "convert", "-f", "pstats", "--async", "-o", ours,
@@ -167,11 +167,11 @@ class TestAsyncView(AsyncTestCase):
         # async: <module> -> <task> -> main -> <task> -> worker, nothing of the loop above
         self.assertEqual(self.paths_to(view, "worker"),
                          {("MainThread", "<module>", "<task>", "main", "<task>", "worker")})
-        self.assertEqual(self.paths_to(view, "inner"),
+        self.assertEqual(self.paths_to(view, "inner_coro"),
                          {("MainThread", "<module>", "<task>", "main", "<task>", "worker",
-                           "middle", "inner")})
+                           "middle_coro", "inner_coro")})
         # the same calls: a worker's resumes, spin's calls
-        for name in ("worker", "middle", "inner", "spin"):
+        for name in ("worker", "middle_coro", "inner_coro", "spin"):
             self.assertEqual(sum(n for s, n in plain.items() if s[-1] == name),
                              sum(n for s, n in view.items() if s[-1] == name), name)
         # a <task> frame counts the tasks made there
@@ -282,9 +282,9 @@ class TestAsyncView(AsyncTestCase):
         self.record(GATHER)
         view = self.stacks("--async")
         for s in view:
-            if "inner" in s:
-                i = s.index("inner")
-                self.assertEqual(s[i - 2:i], ("worker", "middle"), s)
+            if "inner_coro" in s:
+                i = s.index("inner_coro")
+                self.assertEqual(s[i - 2:i], ("worker", "middle_coro"), s)
 
     @unittest.skipUnless(VERSION >= (3, 12), "eager tasks are 3.12+")
     def test_eager_tasks(self):
