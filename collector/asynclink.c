@@ -168,16 +168,21 @@ int32_t pf_async_root_site(pf_tstate *ts, void *code, PyFrameObject *frame, int3
     return site;
 }
 
-void pf_async_root_done(pf_tstate *ts)
+void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame)
 {
     pf_session *s = ts->session;
-    if (s->links == NULL)
+    if (s->links == NULL || pf_linkmap_count(s->links) == 0)
         return;
     pf_memhook_suspend();
     pf_exc exc;
     pf_exc_save(&exc);
-    PyFrameObject *frame = PyEval_GetFrame();
-    if (frame != NULL)
+#if PF_USE_MONITORING
+    int ended = 1;                                    /* only PY_RETURN / PY_UNWIND call */
+    frame = PyEval_GetFrame();                        /* the coroutine's */
+#else
+    int ended = frame != NULL && !pf_frame_yielded(frame);   /* else the task goes on */
+#endif
+    if (ended && frame != NULL)
         pf_linkmap_remove(s->links, (uintptr_t)pf_frame_generator(frame));
     pf_exc_restore(&exc);
     pf_memhook_resume();

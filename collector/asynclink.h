@@ -36,14 +36,15 @@
  * a linked node to its creator) and, when it finds a linked node of the same key and
  * kind, reuses that node's link site, folding the chain as the tree folds recursion.
  *
- * Lifetimes.  Entries are keyed by address, so an entry must not outlive its object
- * for long.  3.12+ removes a task's entry when its root coroutine returns or unwinds
- * (PY_RETURN / PY_UNWIND, not PY_YIELD).  3.8-3.11 cannot tell a yield from a return
- * in the profile hook cheaply, and keep it: an address reused by a new coroutine made
- * through create_task is overwritten, but one resumed as a root without create_task
- * (a hand-driven coroutine.send() at a dead task's address) would be linked to the dead
- * task's creator.  Work items are removed when they run; one cancelled before it ran
- * stays until its address is reused.  The table is bounded (PF_ASYNC_MAX_PENDING):
+ * Lifetimes.  Entries are keyed by address, so an entry must not outlive its object:
+ * a task's entry goes when its root coroutine returns or unwinds (3.12+: PY_RETURN /
+ * PY_UNWIND, not PY_YIELD; 3.8-3.11: the profile hook's RETURN, told from a yield by
+ * the frame's state, compat.h's pf_frame_yielded), a work item's when it runs.  What
+ * remains is an entry whose object died before it ran (a task cancelled before its
+ * first step, an item cancelled in the queue): a later coroutine at the same address
+ * is linked to the dead one's creator if it too is resumed as a root without going
+ * through create_task (a hand-driven coroutine.send()); one made by create_task
+ * replaces the entry.  The table is bounded (PF_ASYNC_MAX_PENDING):
  * when full, puts are refused and counted (meta.links_dropped), nothing else changes.
  *
  * Not covered: event loops that do not run BaseEventLoop.create_task in Python
@@ -81,9 +82,10 @@ void pf_async_watch(pf_tstate *ts, PyFrameObject *frame);
  * frame as for pf_async_watch. */
 int32_t pf_async_root_site(pf_tstate *ts, void *code, PyFrameObject *frame, int32_t site);
 
-/* 3.12+: a task's root coroutine (top of ts's stack, linked) returns or unwinds: its
- * entry goes. */
-void pf_async_root_done(pf_tstate *ts);
+/* A task's root coroutine (top of ts's stack, linked) leaves: unless it yielded, its
+ * entry goes.  3.12+: frame NULL, called at PY_RETURN / PY_UNWIND only; <=3.11: the
+ * profile hook's frame, at every PyTrace_RETURN of such a node (pf_frame_yielded). */
+void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
 
 /* pf_async_fold (declared in session.h, which pf_push needs it for): the link site
  * for a node of key linked by link_site: link_site, or the site of a linked async

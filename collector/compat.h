@@ -276,6 +276,27 @@ static inline void *pf_frame_generator(PyFrameObject *f)
 #endif
 }
 
+#if !PF_USE_MONITORING
+/* In a PyTrace_RETURN event of a coroutine's (generator's) frame: whether it is a
+ * yield (the frame is suspended and will be resumed), not a return or an exception.
+ * 3.8-3.9: ceval sets f_stacktop only when a yield suspends the frame; 3.10: f_state;
+ * 3.11: YIELD_VALUE sets the generator's gi_frame_state to FRAME_SUSPENDED (-1 in
+ * pycore_frame.h) before the event, a return leaves it FRAME_EXECUTING. */
+static inline int pf_frame_yielded(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *g = PyFrame_GetGenerator(f);            /* new ref; the frame keeps one */
+    int y = g != NULL && ((PyGenObject *)g)->gi_frame_state == -1;
+    Py_XDECREF(g);
+    return y;
+#elif PY_VERSION_HEX >= 0x030A0000
+    return f->f_state == FRAME_SUSPENDED;
+#else
+    return f->f_stacktop != NULL;
+#endif
+}
+#endif
+
 /* ---- code objects: fields read directly (borrowed references) ---- */
 
 static inline PyObject *pf_code_filename(PyCodeObject *co)

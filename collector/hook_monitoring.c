@@ -196,7 +196,7 @@ static PyObject *on_py_end(PyObject *self, PyObject *const *args, Py_ssize_t nar
         pf_cct_node *top = ts->stack[ts->depth - 1].act.node;
         if (PF_UNLIKELY(top->site <= PF_CCT_SITE_LINK) && (pf_cct_flags(top) & PF_NODE_CORO)
             && top->key == (uintptr_t)args[0])
-            pf_async_root_done(ts);
+            pf_async_root_done(ts, NULL);
     }
     pf_pop(ts, args[0], now);
     RETURN_NONE;

@@ -95,6 +95,13 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
         break;
     }
     case PyTrace_RETURN:
+        if (PF_LIKELY(ts->depth != 0)) {
+            /* a task's root coroutine that returns takes its pending link with it */
+            pf_cct_node *top = ts->stack[ts->depth - 1].act.node;
+            if (PF_UNLIKELY(top->site <= PF_CCT_SITE_LINK) && (pf_cct_flags(top) & PF_NODE_CORO)
+                && ts->stack[ts->depth - 1].frame == (void *)frame)
+                pf_async_root_done(ts, frame);
+        }
         pf_pop(ts, pf_frame_code(frame), now);
         break;
     case PyTrace_C_CALL:

@@ -134,6 +134,40 @@ class TestLinks(AsyncTestCase):
             for i in t.by_name(name):
                 self.assertNotIn(i, [n for n, _, _ in links])
 
+    def test_a_finished_task_leaves_no_link_behind(self):
+        # the coroutines of finished tasks are freed; new ones of the same size get
+        # their addresses: driven by hand (no create_task), they must not be linked
+        t = self.record("""
+            import asyncio
+
+            async def job(i):
+                return i
+
+            async def main():
+                for i in range(300):
+                    await asyncio.create_task(job(i))
+
+            asyncio.run(main())
+
+            async def manual(i):
+                return i
+
+            def drive():
+                for i in range(300):
+                    c = manual(i)
+                    try:
+                        c.send(None)
+                    except StopIteration:
+                        pass
+
+            drive()
+        """)
+        linked = set(n for n, _, _ in t.d["links"])
+        self.assertTrue(any(i in linked for i in t.by_name("job")))
+        self.assertEqual(t.calls("manual"), 300)
+        for i in t.by_name("manual"):
+            self.assertNotIn(i, linked)
+
     def test_pstats_counts_resumes_as_cprofile_does(self):
         self.record(GATHER)
         ours = os.path.join(self.tmp, "ours.prof")
