@@ -144,7 +144,9 @@ void pf_async_watch(pf_tstate *ts, PyFrameObject *frame)
     pf_memhook_resume();
 }
 
-int32_t pf_async_root_site(pf_tstate *ts, void *code, PyFrameObject *frame, int32_t site)
+/* The link site of the task whose root coroutine (of key code) starts or resumes now,
+ * or site. */
+static int32_t root_site(pf_tstate *ts, void *code, PyFrameObject *frame, int32_t site)
 {
     pf_session *s = ts->session;
     if (s->links == NULL || pf_linkmap_count(s->links) == 0)
@@ -166,6 +168,16 @@ int32_t pf_async_root_site(pf_tstate *ts, void *code, PyFrameObject *frame, int3
     pf_exc_restore(&exc);
     pf_memhook_resume();
     return site;
+}
+
+void pf_async_push_root(pf_tstate *ts, void *code, int32_t site, PyFrameObject *frame,
+                        uint64_t now)
+{
+    uint32_t depth = ts->depth;
+    site = root_site(ts, code, frame, site);
+    pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
+    if (site <= PF_CCT_SITE_LINK && ts->depth > depth)
+        ts->stack[depth].link = 1;                    /* its end drops the pending link */
 }
 
 void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame)

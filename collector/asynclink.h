@@ -15,20 +15,26 @@
  * TaskGroup), and every thread pool work item through _WorkItem.__init__
  * (concurrent/futures/thread.py: submit, run_in_executor, to_thread).  Their code
  * objects are recognised once, when their key is registered (pf_async_key_marks), and
- * their nodes marked PF_NODE_WATCH.  At each activation of such a node
- * (pf_async_watch) the collector reads the coroutine (create_task's `coro`) or the work
- * item (`self`) from the frame and puts its address in the session's linkmap with the
- * link site of the creating node (cct.h: site = -2 - (node id << 1 | kind)).
+ * their nodes marked PF_NODE_WATCH.  At each activation of such a node (pf_push tests
+ * the mark of the node it has at hand and calls pf_async_watch) the collector reads
+ * the coroutine (create_task's `coro`) or the work item (`self`) from the frame and
+ * puts its address in the session's linkmap with the link site of the creating node
+ * (cct.h: site = -2 - (node id << 1 | kind)).
  *
  * The links.  A coroutine code entered while the stack top is not a frame of an await
  * chain (PF_NODE_CORO: coroutines, async generators, iterable coroutines) is a task's
- * root being resumed by the loop: pf_async_root_site looks its coroutine up and, when
- * found, the node is entered with the link site, a distinct CCT child per creator
- * (never merged with its siblings, cct.h).  _WorkItem.run looks its item up and
- * removes it (an item runs once); its children are entered with the link site
- * (pf_entry.link, see pf_push), and when one is 3.14's WorkerContext.run, which calls
- * the item's function, its children too.  At stop the sites become LINKS records
- * (session.c).
+ * root being resumed by the loop: pf_async_push_root looks its coroutine up and,
+ * when found, enters the node with the link site, a distinct CCT child per creator
+ * (never merged with its siblings, cct.h), and marks its stack entry (pf_entry.link
+ * 1) so that its return drops the entry (pf_pop_return).  _WorkItem.run looks its
+ * item up and removes it (an item runs once); its callees are entered with the link
+ * site (pf_entry.link < 0; pf_push tests the parent's mark first), and when one is
+ * 3.14's WorkerContext.run, which calls the item's function, its callees too.  At
+ * stop the sites become LINKS records (session.c).
+ *
+ * Cost.  On every Python call: a co_flags test, the two marks, and on a return the
+ * entry's link: about 14 instructions a call (callgrind, README.md's Speed), nothing
+ * allocated.
  *
  * Bounded trees.  A task that creates a task of the same coroutine function (or work
  * that submits the same function), directly or through others, would add a node per
@@ -72,20 +78,22 @@ enum pf_async_role {
  * flags, names and variable names; never raises (a failure is "no role"). */
 void pf_async_key_marks(PyCodeObject *co, uint8_t *marks, uint8_t *role);
 
-/* A PF_NODE_WATCH node was just entered (the top of ts's stack): records the task or
- * work item it creates, or links the work item it runs.  frame: the frame the <=3.11
- * profile hook got, NULL on 3.12+.  Never raises; allocations are the collector's. */
-void pf_async_watch(pf_tstate *ts, PyFrameObject *frame);
+/* pf_async_watch (declared in session.h, called by pf_push): a PF_NODE_WATCH node was
+ * just entered (the top of ts's stack): records the task or work item it creates, or
+ * links the work item it runs.  frame: the frame the <=3.11 profile hook got, NULL on
+ * 3.12+.  Never raises; allocations are the collector's. */
 
-/* The site to enter coroutine code with: site, or the link site of the task whose root
- * it is (then the caller has checked that the stack top is no await chain's frame).
- * frame as for pf_async_watch. */
-int32_t pf_async_root_site(pf_tstate *ts, void *code, PyFrameObject *frame, int32_t site);
+/* Enters coroutine code (key code, called from the top at site) while the stack top is
+ * no await chain's frame: with the link site of the task whose root it is, if it is one
+ * (then its entry's link is 1), else at site.  frame as for pf_async_watch.  The event
+ * sources' slow path for pf_push. */
+void pf_async_push_root(pf_tstate *ts, void *code, int32_t site, PyFrameObject *frame,
+                        uint64_t now);
 
-/* A task's root coroutine (top of ts's stack, linked) leaves: unless it yielded, its
- * entry goes.  3.12+: frame NULL, called at PY_RETURN / PY_UNWIND only; <=3.11: the
- * profile hook's frame, at every PyTrace_RETURN of such a node (pf_frame_yielded). */
-void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
+/* pf_async_root_done (declared in session.h, called by pf_pop_return): a task's root
+ * coroutine (the top of ts's stack, pf_entry.link 1) leaves: unless it yielded, its
+ * pending link goes.  3.12+: frame NULL, called at PY_RETURN / PY_UNWIND only; <=3.11:
+ * the profile hook's frame, at every PyTrace_RETURN of such a node (pf_frame_yielded). */
 
 /* pf_async_fold (declared in session.h, which pf_push needs it for): the link site
  * for a node of key linked by link_site: link_site, or the site of a linked async

@@ -137,18 +137,15 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
     if (PF_UNLIKELY(pf_code_flags(args[0]) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
         && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
-        site = pf_async_root_site(ts, args[0], NULL, site);
-    pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
+        pf_async_push_root(ts, args[0], site, NULL, now);
+    else
+        pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
     pf_session *s = ts->session;
-    if (PF_LIKELY(ts->depth > depth)) {
-        if (PF_UNLIKELY(s->lines | (s->lines_selected != 0))) {
-            pf_lcode *lc = pf_lines_lookup(s, args[0]);
-            if (lc != NULL && PF_UNLIKELY(!lc->armed))
-                arm(lc);
-            ts->stack[depth].lcode = lc;
-        }
-        if (PF_UNLIKELY(pf_cct_flags(ts->stack[depth].act.node) & PF_NODE_WATCH))
-            pf_async_watch(ts, NULL);
+    if (PF_UNLIKELY(s->lines | (s->lines_selected != 0)) && ts->depth > depth) {
+        pf_lcode *lc = pf_lines_lookup(s, args[0]);
+        if (lc != NULL && PF_UNLIKELY(!lc->armed))
+            arm(lc);
+        ts->stack[depth].lcode = lc;
     }
     if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
         pf_hook_find_thread(ts);
@@ -192,13 +189,7 @@ static PyObject *on_py_end(PyObject *self, PyObject *const *args, Py_ssize_t nar
         RETURN_NONE;
     uint64_t now = pf_now();
     pending_code = NULL;
-    if (PF_LIKELY(ts->depth != 0)) {
-        pf_cct_node *top = ts->stack[ts->depth - 1].act.node;
-        if (PF_UNLIKELY(top->site <= PF_CCT_SITE_LINK) && (pf_cct_flags(top) & PF_NODE_CORO)
-            && top->key == (uintptr_t)args[0])
-            pf_async_root_done(ts, NULL);
-    }
-    pf_pop(ts, args[0], now);
+    pf_pop_return(ts, args[0], NULL, now);
     RETURN_NONE;
 }
 

@@ -82,27 +82,17 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
         /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
         if (PF_UNLIKELY(pf_code_flags(code) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
             && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
-            site = pf_async_root_site(ts, code, frame, site);
-        pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
-        if (PF_LIKELY(ts->depth > depth)) {
-            if (PF_UNLIKELY(lines_hook_on))
-                ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
-            if (PF_UNLIKELY(pf_cct_flags(ts->stack[depth].act.node) & PF_NODE_WATCH))
-                pf_async_watch(ts, frame);
-        }
+            pf_async_push_root(ts, code, site, frame, now);
+        else
+            pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
+        if (PF_UNLIKELY(lines_hook_on) && ts->depth > depth)
+            ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
         if (PF_UNLIKELY(ts->depth <= 4))
             pf_hook_find_thread(ts);
         break;
     }
     case PyTrace_RETURN:
-        if (PF_LIKELY(ts->depth != 0)) {
-            /* a task's root coroutine that returns takes its pending link with it */
-            pf_cct_node *top = ts->stack[ts->depth - 1].act.node;
-            if (PF_UNLIKELY(top->site <= PF_CCT_SITE_LINK) && (pf_cct_flags(top) & PF_NODE_CORO)
-                && ts->stack[ts->depth - 1].frame == (void *)frame)
-                pf_async_root_done(ts, frame);
-        }
-        pf_pop(ts, pf_frame_code(frame), now);
+        pf_pop_return(ts, pf_frame_code(frame), frame, now);
         break;
     case PyTrace_C_CALL:
         if (PyCFunction_Check(arg)) {

@@ -77,8 +77,9 @@ typedef struct pf_entry {
                                  caller's lasti); NULL for C functions and on 3.12+ */
     pf_lcode *lcode;          /* line data of the code, NULL if not selected */
     int32_t line;             /* current line (0 = none yet) when lcode != NULL */
-    int32_t link;             /* 0, or the link site its callees are entered with (a
-                                 _WorkItem.run that runs a linked item) */
+    int32_t link;             /* asynclink.h: 1 for a task's root coroutine entered with
+                                 its link site, < 0 the link site its callees are entered
+                                 with (a _WorkItem.run running a linked item), else 0 */
     uint64_t line_t0;         /* when the current line started */
     uint64_t line_child0;     /* act.child_ns when it started */
 } pf_entry;
@@ -375,12 +376,15 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
     st->hits++;
 }
 
-/* The link site for a callee of key under an entry with a link (asynclink.h). */
+/* Slow paths of pf_push (asynclink.h): the link site for a callee of key under an entry
+ * with a link, and the records of a PF_NODE_WATCH node just entered. */
 int32_t pf_async_fold(const pf_cct *t, int32_t link_site, uintptr_t key);
+void pf_async_watch(pf_tstate *ts, PyFrameObject *frame);
 
 /* Opens an activation of key called from the current top at site (or, under an entry
  * with a link, at that link's site).  obj/self_arg only matter when the node is new
- * (see pf_session_new_child). */
+ * (see pf_session_new_child).  frame: the <=3.11 hook's PyFrameObject of a Python
+ * entry, else NULL. */
 PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *frame,
                        PyObject *obj, PyObject *self_arg, uint64_t now)
 {
@@ -391,7 +395,9 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     uint32_t nested = pf_cct_fold(t, depth ? &ts->stack[depth - 1].act : NULL, ts->root,
                                   &parent, &pn, (uintptr_t)key);
     uint32_t id;
-    if (PF_UNLIKELY(depth != 0 && ts->stack[depth - 1].link != 0))
+    /* under a _WorkItem.run (a PF_NODE_WATCH node) running a linked item: linked too */
+    if (PF_UNLIKELY(pf_cct_flags(pn) & PF_NODE_WATCH) && depth != 0
+        && ts->stack[depth - 1].link < 0)
         site = pf_async_fold(t, ts->stack[depth - 1].link, (uintptr_t)key);
     pf_cct_node *n = pf_cct_find(t, parent, pn, (uintptr_t)key, site, &id);
     if (PF_UNLIKELY(n == NULL)) {
@@ -410,6 +416,8 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     e->link = 0;
     ts->msite->node = id;         /* allocations now belong to n, line unknown yet */
     ts->msite->line = 0;
+    if (PF_UNLIKELY(pf_cct_flags(n) & PF_NODE_WATCH))
+        pf_async_watch(ts, (PyFrameObject *)frame);
 }
 
 PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
@@ -446,6 +454,25 @@ PF_INLINE void pf_pop(pf_tstate *ts, void *key, uint64_t now)
             return;
         }
     }
+}
+
+void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
+
+/* pf_pop for a Python function's return or unwind (<=3.11: also a yield, which frame,
+ * the profile hook's, tells): a task's root coroutine takes its pending link with it
+ * (asynclink.h). */
+PF_INLINE void pf_pop_return(pf_tstate *ts, void *key, PyFrameObject *frame, uint64_t now)
+{
+    if (PF_UNLIKELY(ts->depth == 0))
+        return;
+    pf_entry *e = &ts->stack[ts->depth - 1];
+    if (PF_LIKELY(e->act.node->key == (uintptr_t)key)) {
+        if (PF_UNLIKELY(e->link > 0))
+            pf_async_root_done(ts, frame);
+        pf_pop_top(ts, now);
+        return;
+    }
+    pf_pop(ts, key, now);
 }
 
 #endif
