@@ -3,8 +3,8 @@
 # Builds it with FLAGS (the sanitizer build's) into BUILD for the oldest and the newest
 # interpreter found (the two event sources: the C profile hook <= 3.11, sys.monitoring
 # 3.12+) and runs the integration tests that drive it hardest -- calls, signals, fork,
-# threads, lines, memory hooks, the program's own hooks, child processes, snapshots and
-# crashes -- with the sanitizer runtimes
+# threads, lines, memory hooks, the program's own hooks, child processes, snapshots,
+# crashes and asyncio links -- with the sanitizer runtimes
 # preloaded into Python (the interpreter itself is not instrumented; its own leaks are
 # not ours, so leak checking is off).  Prints "asan integration: N passed, N failed".
 set -u
@@ -27,7 +27,7 @@ for py in $first $last; do
     sh scripts/build-collector.sh "$py" "$build" "$cc" "$flags" || exit 1
     for t in tests/integration/test_collect.py tests/integration/test_memory.py \
              tests/integration/test_lines.py tests/integration/test_coexist.py \
-             tests/integration/test_children.py; do
+             tests/integration/test_children.py tests/integration/test_async.py; do
         echo "== $t ($py, ASan/UBSan)"
         if LD_PRELOAD="$(readlink -f "$asan") $(readlink -f "$ubsan")" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \

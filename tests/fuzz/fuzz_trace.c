@@ -58,19 +58,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             m->nlinks != 2 * t->nlinks)
             abort();
         pf_trace_free(m);
-        uint64_t self = 0, self2 = 0;
-        for (uint32_t i = 0; i < t->nnodes; i++)
-            self += t->nodes[i].self_ns;
-        if (pf_trace_async_view(t, &err) == 0) {
-            if (pf_trace_validate(t, &err) != 0 || t->view != PF_VIEW_ASYNC || t->nlinks != 0)
-                abort();
-            for (uint32_t i = 0; i < t->nnodes; i++)
-                self2 += t->nodes[i].self_ns;
-            if (self2 != self)
-                abort();
-        } else if (err.code != PF_ENOMEM) {
-            abort();
-        }
     }
     /* The input layer alone: windows cover the decoded bytes exactly. */
     pf_input *in = pf_input_open_mem(data, size, &err);
@@ -102,6 +89,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_trace_free(b);
     } else if (err.code == PF_OK) {
         abort();
+    }
+    if (t != NULL) {                     /* last: it reshapes t */
+        uint64_t self = 0, self2 = 0;
+        for (uint32_t i = 0; i < t->nnodes; i++)
+            self += t->nodes[i].self_ns;
+        if (pf_trace_async_view(t, &err) == 0) {
+            if (pf_trace_validate(t, &err) != 0 || t->view != PF_VIEW_ASYNC || t->nlinks != 0)
+                abort();
+            for (uint32_t i = 0; i < t->nnodes; i++)
+                self2 += t->nodes[i].self_ns;
+            if (self2 != self)
+                abort();
+        } else if (err.code != PF_ENOMEM) {
+            abort();
+        }
     }
     pf_trace_free(t);
     if (pf_alloc_live_blocks() != live)
