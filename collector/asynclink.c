@@ -26,7 +26,8 @@ static int str_endswith(PyObject *str, const char *suffix)
 
 static int str_is(PyObject *str, const char *text)
 {
-    return str != NULL && PyUnicode_Check(str) && PyUnicode_CompareWithASCIIString(str, text) == 0;
+    return str != NULL && PyUnicode_Check(str)
+           && PyUnicode_CompareWithASCIIString(str, text) == 0;
 }
 
 /* Whether the code's variable i is named name (and is an argument). */
@@ -69,7 +70,8 @@ void pf_async_key_marks(PyCodeObject *co, uint8_t *marks, uint8_t *role)
             && arg_is(co, 1, "coro"))
             *role = PF_ASYNC_SPAWN;
     } else if (str_endswith(file, "/concurrent/futures/thread.py")) {
-        if (is_method(co, "_WorkItem.__init__", "__init__", "future") && arg_is(co, 0, "self"))
+        if (is_method(co, "_WorkItem.__init__", "__init__", "future")
+            && arg_is(co, 0, "self"))
             *role = PF_ASYNC_WORK_INIT;
         else if (is_method(co, "_WorkItem.run", "run", NULL) && arg_is(co, 0, "self"))
             *role = PF_ASYNC_WORK_RUN;
@@ -102,7 +104,7 @@ static void put(pf_session *s, void *key, uint32_t creator, uint32_t kind)
         s->links_dropped++;
         return;
     }
-    (void)pf_linkmap_put(s->links, (uintptr_t)key, site, (uint8_t)kind);   /* counts refusals */
+    (void)pf_linkmap_put(s->links, (uintptr_t)key, site, (uint8_t)kind);  /* counts refusals */
 }
 
 void pf_async_watch(pf_tstate *ts, PyFrameObject *frame)

@@ -14,11 +14,11 @@
  * Merge.  pf_cct_merge walks the tree depth first.  For a node p it visits, in order,
  * p's own children, then those of every sibling merged into p (its "dups"), then those
  * of every spliced child (appended as they are met, so splices nest); each child is
- * either spliced, merged into the survivor of its (key, line, link site) -- found in one hashed
- * table, value the survivor's id, whose parent field is set to p -- or kept
+ * either spliced, merged into the survivor of its (key, line, link site) -- found in
+ * one hashed table, value the survivor's id, whose parent field is set to p -- or kept
  * (no parent check is needed: for an equal (key, line, link site) the hash is a
- * bijection of the parent, so equal hashes mean the same parent).  The table is only ever asked
- * about the children of the parent
+ * bijection of the parent, so equal hashes mean the same parent).  The table is only
+ * ever asked about the children of the parent
  * being prepared, so entries left by earlier parents are dead: it is cleared once they
  * fill an eighth of it, which keeps it the size of the widest fan-out rather than of
  * the tree (1.4 M nodes: 24 bytes a node less at stop), at O(1) amortized cost.  The dups of a survivor k form a circular list in dup[]:

@@ -1,8 +1,9 @@
 /* hook_monitoring.c: the event source of 3.12+: sys.monitoring (PEP 669) with the
  * events cProfile uses, turning them into pf_push/pf_pop on the calling thread's shadow
  * stack: PY_START, PY_RESUME, PY_THROW open an activation, PY_RETURN, PY_YIELD,
- * PY_UNWIND close it (the first and last telling a task's end, asynclink.h), CALL opens a C function's (builtins and method descriptors, as
- * cProfile counts them), C_RETURN and C_RAISE close it.  The thread state is found
+ * PY_UNWIND close it (the first and last also end a task, asynclink.h), CALL opens a
+ * C function's (builtins and method descriptors, as cProfile counts them), C_RETURN
+ * and C_RAISE close it.  The thread state is found
  * through a thread-local pointer.  The CALL event also gives the call site of the
  * Python function whose PY_START follows.  LINE events are enabled per selected code.
  *

@@ -376,10 +376,12 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
     st->hits++;
 }
 
-/* Slow paths of pf_push (asynclink.h): the link site for a callee of key under an entry
- * with a link, and the records of a PF_NODE_WATCH node just entered. */
+/* Slow paths of pf_push and pf_pop_return (asynclink.h): the link site for a callee of
+ * key under an entry with a link, the records of a PF_NODE_WATCH node just entered, the
+ * end of a task's root coroutine. */
 int32_t pf_async_fold(const pf_cct *t, int32_t link_site, uintptr_t key);
 void pf_async_watch(pf_tstate *ts, PyFrameObject *frame);
+void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
 
 /* Opens an activation of key called from the current top at site (or, under an entry
  * with a link, at that link's site).  obj/self_arg only matter when the node is new
@@ -455,8 +457,6 @@ PF_INLINE void pf_pop(pf_tstate *ts, void *key, uint64_t now)
         }
     }
 }
-
-void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
 
 /* pf_pop for a Python function's return or unwind (<=3.11: also a yield, which frame,
  * the profile hook's, tells): a task's root coroutine takes its pending link with it
