@@ -96,10 +96,13 @@ $(BUILD)/tests/%: tests/%.c $(LIBS)
 # The collector's calling-context tree is plain C (no Python.h): test_cct links its object.
 $(BUILD)/tests/test_cct: TEST_OBJS = $(BUILD)/obj/collector/cct.o
 $(BUILD)/tests/test_cct: $(BUILD)/obj/collector/cct.o
-# So are the ELF relocation scanner (collector/elfgot.c, run on the test binary itself)
-# and the RSS sample buffer (collector/rss.c).
+# So are the ELF relocation scanner (collector/elfgot.c, run on the test binary itself),
+# the table of pending asyncio links (collector/linkmap.c) and the RSS sample buffer
+# (collector/rss.c).
 $(BUILD)/tests/test_elfgot: TEST_OBJS = $(BUILD)/obj/collector/elfgot.o
 $(BUILD)/tests/test_elfgot: $(BUILD)/obj/collector/elfgot.o
+$(BUILD)/tests/test_linkmap: TEST_OBJS = $(BUILD)/obj/collector/linkmap.o
+$(BUILD)/tests/test_linkmap: $(BUILD)/obj/collector/linkmap.o
 $(BUILD)/tests/test_rss: TEST_OBJS = $(BUILD)/obj/collector/rss.o
 $(BUILD)/tests/test_rss: $(BUILD)/obj/collector/rss.o
 

@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "cli/opts.h"
 #include "convert/convert.h"
+#include "formats/asyncview.h"
 #include "formats/budget.h"
 #include "formats/output.h"
 #include "formats/trace.h"
@@ -58,18 +59,26 @@ static void usage(FILE *out)
 "  --limit N              text: show N functions (default 30, 0 = all)\n"
 "  --max-output SIZE      collapsed: refuse output larger than SIZE (default 4G;\n"
 "                         0 = no limit): deep stacks repeat on every line\n"
+"  --async                text, collapsed: the async view: each asyncio task's\n"
+"                         calls under the code that created it (a <task> frame at\n"
+"                         its gather / create_task / TaskGroup line), thread pool\n"
+"                         work (to_thread, run_in_executor, submit) under the code\n"
+"                         that submitted it (<thread pool>), instead of under the\n"
+"                         event loop or the pool's thread; calls still count each\n"
+"                         coroutine resume, as cProfile does (pstats has no view)\n"
 PF_CLI_MAX_MEMORY_HELP
 "  -h, --help             show this help\n"
 "\n"
 "Examples:\n"
 "  pyflame-c convert -f pstats -o app.prof trace.gz && python3 -m pstats app.prof\n"
 "  pyflame-c convert -f collapsed trace.gz | flamegraph.pl > flame.svg\n"
-"  pyflame-c convert -f text --sort cumulative --limit 20 trace.gz\n",
+"  pyflame-c convert -f text --sort cumulative --limit 20 trace.gz\n"
+"  pyflame-c convert -f collapsed --async trace.gz | flamegraph.pl > tasks.svg\n",
         out);
 }
 
 enum { OPT_FORMAT = 1, OPT_OUTPUT, OPT_METRIC, OPT_GRANULARITY, OPT_SORT, OPT_LIMIT,
-       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_HELP };
+       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_ASYNC, OPT_HELP };
 
 static const pf_opt convert_opts[] = {
     { "format", 'f', PF_OPT_VALUE, OPT_FORMAT },
@@ -81,6 +90,7 @@ static const pf_opt convert_opts[] = {
     { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
     { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
     { "max-output", 0, PF_OPT_VALUE, OPT_MAX_OUTPUT },
+    { "async", 0, PF_OPT_FLAG, OPT_ASYNC },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
 
@@ -94,6 +104,7 @@ struct options {
     const char *output;           /* NULL: stdout */
     const char *input;
     uint64_t max_memory;          /* 0: the default budget */
+    int async_view;               /* --async: pf_trace_async_view before converting */
     int saw_metric, saw_granularity, saw_sort, saw_limit, saw_max_output;
 };
 
@@ -120,6 +131,9 @@ static int parse(int argc, char **argv, struct options *o)
         case OPT_FULL_PATHS:
             o->c.frame.full_paths = 1;
             o->c.text.full_paths = 1;
+            break;
+        case OPT_ASYNC:
+            o->async_view = 1;
             break;
         case OPT_FORMAT:
             v = pf_opts_choice(&p, "format", pf_convert_format_names + 1,
@@ -188,6 +202,12 @@ static int parse(int argc, char **argv, struct options *o)
         return pf_opts_usage_error(&p, "--limit applies to -f text and markdown only");
     if (o->c.format == PF_CONVERT_MARKDOWN && !o->saw_limit)
         o->c.text.limit = 10;
+    if (o->async_view && o->c.format == PF_CONVERT_PSTATS)
+        return pf_opts_usage_error(&p, "--async does not apply to -f pstats: pstats holds "
+                                   "per-function totals as cProfile counts them, which no view "
+                                   "changes (use -f text --async or svg --async)");
+    if (o->async_view && o->c.format != PF_CONVERT_TEXT && o->c.format != PF_CONVERT_COLLAPSED)
+        return pf_opts_usage_error(&p, "--async applies to -f text and -f collapsed only");
     if (o->output != NULL && strcmp(o->output, "-") == 0)
         o->output = NULL;
     return -1;
@@ -220,6 +240,8 @@ int pf_cmd_convert(int argc, char **argv)
     const char *blame = o.input;
     pf_output *out = NULL;
     if (pf_convert_check(t, &o.c, &err) < 0)
+        goto done;
+    if (o.async_view && pf_trace_async_view(t, &err) < 0)
         goto done;
     blame = o.output ? o.output : "<stdout>";
     out = pf_output_open(o.output, &err);

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/opts.h"
+#include "formats/asyncview.h"
 #include "formats/output.h"
 #include "formats/trace.h"
 #include "render/html.h"
@@ -27,6 +28,10 @@ static void usage(FILE *out)
           "      --threshold PCT  hide files with less than PCT% of the self time\n"
           "      --context N      lines shown around lines with data before folding (default 3)\n"
           "      --full-paths     show file names whole, not relative to sys.path\n"
+          "      --async          the async view of the function table: each asyncio task's\n"
+          "                       time under the code that created it (<task>), thread pool\n"
+          "                       work under the code that submitted it (<thread pool>),\n"
+          "                       not under the event loop; line data is unchanged\n"
           "      --max-memory SIZE  memory the decoded trace may take (default 4G)\n"
           "  -h, --help           show this help\n"
           "\n"
@@ -36,7 +41,7 @@ static void usage(FILE *out)
 }
 
 enum { OPT_OUTPUT = 1, OPT_TITLE, OPT_LIMIT, OPT_THRESHOLD, OPT_CONTEXT, OPT_FULL_PATHS,
-       OPT_MAX_MEMORY, OPT_HELP };
+       OPT_MAX_MEMORY, OPT_ASYNC, OPT_HELP };
 
 static const pf_opt html_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
@@ -46,6 +51,7 @@ static const pf_opt html_opts[] = {
     { "context", 0, PF_OPT_VALUE, OPT_CONTEXT },
     { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
     { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
+    { "async", 0, PF_OPT_FLAG, OPT_ASYNC },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
 
@@ -55,6 +61,7 @@ int pf_cmd_html(int argc, char **argv)
     pf_html_opts_init(&opts);
     const char *output = NULL, *input = NULL;
     uint64_t max_memory = 0;
+    int async_view = 0;
     pf_opts p;
     pf_opts_init(&p, "html", html_opts, sizeof html_opts / sizeof html_opts[0], argc, argv);
     int id;
@@ -73,6 +80,9 @@ int pf_cmd_html(int argc, char **argv)
             return PF_EXIT_OK;
         case OPT_FULL_PATHS:
             opts.full_paths = 1;
+            break;
+        case OPT_ASYNC:
+            async_view = 1;
             break;
         case OPT_OUTPUT:
             if (p.value[0] == '\0')
@@ -112,6 +122,10 @@ int pf_cmd_html(int argc, char **argv)
     pf_trace *t = pf_cli_read_trace(input, max_memory, &err);
     if (!t)
         return pf_cli_fail(input, &err);
+    if (async_view && pf_trace_async_view(t, &err) < 0) {
+        pf_trace_free(t);
+        return pf_cli_fail(input, &err);
+    }
     int rc = -1;
     pf_output *out = pf_output_open(output, &err);
     if (out != NULL) {

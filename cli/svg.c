@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "cli/opts.h"
 #include "convert/convert.h"
+#include "formats/asyncview.h"
 #include "formats/collapsed.h"
 #include "formats/input.h"
 #include "formats/output.h"
@@ -29,6 +30,7 @@ struct options {
     const char *output;           /* NULL: stdout */
     uint64_t max_memory;          /* 0: the default decoding budget */
     int strict;
+    int async_view;               /* --async (traces): pf_trace_async_view first */
     int saw_colors, saw_countname;
 };
 
@@ -80,6 +82,10 @@ static void usage(FILE *out)
 "  --full-paths           keep file names whole in frame names\n"
 "  --html-link REPORT     frames link to REPORT#code-N (a `pyflame-c html` report;\n"
 "                         ctrl-click or ctrl-Enter follows the link)\n"
+"  --async                the async view: each asyncio task under the code that\n"
+"                         created it (a <task> frame at its gather / create_task /\n"
+"                         TaskGroup line), thread pool work under the code that\n"
+"                         submitted it (<thread pool>), not under the event loop\n"
 "  --max-memory SIZE      memory a decoded trace may take (default 4G; e.g. 512M)\n"
 "  -h, --help             show this help\n"
 "\n"
@@ -90,7 +96,8 @@ static void usage(FILE *out)
 "Examples:\n"
 "  pyflame-c svg trace.gz > flame.svg\n"
 "  py-spy record -f raw -o out.folded -- python app.py && pyflame-c svg out.folded -o flame.svg\n"
-"  perf script | stackcollapse-perf.pl | pyflame-c svg --colors java - > perf.svg\n",
+"  perf script | stackcollapse-perf.pl | pyflame-c svg --colors java - > perf.svg\n"
+"  pyflame-c svg --async trace.gz > tasks.svg\n",
         out);
 }
 
@@ -99,7 +106,7 @@ enum {
     OPT_COUNTNAME, OPT_FONTSIZE, OPT_FONTTYPE, OPT_COLORS, OPT_HASH, OPT_INVERTED,
     OPT_REVERSE, OPT_FLAMECHART, OPT_NEGATE, OPT_NOTES, OPT_TRUNCATE_START, OPT_BASE,
     OPT_STRICT, OPT_METRIC, OPT_GRANULARITY, OPT_FULL_PATHS, OPT_HTML_LINK, OPT_BGCOLORS,
-    OPT_FACTOR, OPT_MAX_MEMORY
+    OPT_FACTOR, OPT_MAX_MEMORY, OPT_ASYNC
 };
 
 static const pf_opt svg_opts[] = {
@@ -130,6 +137,7 @@ static const pf_opt svg_opts[] = {
     { "bgcolors", 0, PF_OPT_VALUE, OPT_BGCOLORS },
     { "factor", 0, PF_OPT_VALUE, OPT_FACTOR },
     { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
+    { "async", 0, PF_OPT_FLAG, OPT_ASYNC },
 };
 
 /* --minwidth: pixels ("0.1") or a percentage of the total ("0.5%"). */
@@ -238,6 +246,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->frame.granularity = (enum pf_granularity)v;
             break;
         case OPT_FULL_PATHS: o->frame.full_paths = 1; break;
+        case OPT_ASYNC: o->async_view = 1; break;
         case OPT_BGCOLORS:
             if (!pf_svg_bgcolors_valid(a))
                 return pf_opts_usage_error(&p, "--bgcolors wants yellow, blue, green, grey or "
@@ -328,6 +337,8 @@ int pf_cmd_svg(int argc, char **argv)
          * all) and holds beyond one process */
         if (pf_svg_gap_note(trace, gap_note, sizeof gap_note))
             fprintf(stderr, "pyflame-c: warning: %s: %s\n", label, gap_note);
+        if (o.async_view && pf_trace_async_view(trace, &err) < 0)
+            goto fail;
         if (o.svg.subtitle == NULL)
             o.svg.subtitle = pf_svg_trace_subtitle(trace, subtitle, sizeof subtitle);
         if (!(tree = pf_stacktree_from_trace(trace, &o.frame, &err)))
@@ -335,9 +346,10 @@ int pf_cmd_svg(int argc, char **argv)
         pf_svg_opts_for_metric(&o.svg, o.frame.metric, o.saw_colors, o.saw_countname);
     } else {
         if (o.frame.granularity != PF_GRAN_FUNCTION || o.frame.metric != PF_METRIC_SELF_TIME ||
-            o.frame.full_paths || o.svg.html_link)
-            fprintf(stderr, "pyflame-c svg: note: --metric, --granularity, --full-paths and "
-                            "--html-link apply to traces only; %s holds collapsed stacks\n", label);
+            o.frame.full_paths || o.svg.html_link || o.async_view)
+            fprintf(stderr, "pyflame-c svg: note: --metric, --granularity, --full-paths, "
+                            "--html-link and --async apply to traces only; %s holds collapsed "
+                            "stacks\n", label);
         tree = pf_stacktree_new(&o.frame);
         if (!tree) {
             pf_error_set(&err, PF_ENOMEM, NULL);

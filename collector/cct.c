@@ -14,11 +14,11 @@
  * Merge.  pf_cct_merge walks the tree depth first.  For a node p it visits, in order,
  * p's own children, then those of every sibling merged into p (its "dups"), then those
  * of every spliced child (appended as they are met, so splices nest); each child is
- * either spliced, merged into the survivor of its (key, line) -- found in one hashed
- * table, value the survivor's id, whose parent field is set to p -- or kept
- * (no parent check is needed: for an equal (key, line) the hash is a bijection of
- * the parent, so equal hashes mean the same parent).  The table is only ever asked
- * about the children of the parent
+ * either spliced, merged into the survivor of its (key, line, link site) -- found in
+ * one hashed table, value the survivor's id, whose parent field is set to p -- or kept
+ * (no parent check is needed: for an equal (key, line, link site) the hash is a
+ * bijection of the parent, so equal hashes mean the same parent).  The table is only
+ * ever asked about the children of the parent
  * being prepared, so entries left by earlier parents are dead: it is cleared once they
  * fill an eighth of it, which keeps it the size of the widest fan-out rather than of
  * the tree (1.4 M nodes: 24 bytes a node less at stop), at O(1) amortized cost.  The dups of a survivor k form a circular list in dup[]:
@@ -367,16 +367,24 @@ static int room(void **items, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-static uint64_t merged_hash(uint32_t parent, uintptr_t key, uint32_t line)
+/* What keeps siblings of one (key, line) apart in the merge: their link site (cct.h),
+ * or -1 for every ordinary site. */
+static int32_t link_of(const pf_cct_node *n)
 {
-    return pf_hash_pair(pf_hash_pair((uint64_t)key, line), (uint64_t)parent + 1);
+    return n->site <= PF_CCT_SITE_LINK ? n->site : -1;
+}
+
+static uint64_t merged_hash(uint32_t parent, uintptr_t key, uint32_t line, int32_t link)
+{
+    uint64_t h = pf_hash_pair(pf_hash_pair((uint64_t)key, line), (uint64_t)parent + 1);
+    return link == -1 ? h : pf_hash_pair(h, (uint64_t)(uint32_t)link);
 }
 
 static int merged_eq(void *ctx, uint32_t id)
 {
     const probe *p = ctx;
     const pf_cct_node *n = pf_cct_at(p->t, id);
-    return n->key == p->key && pf_cct_line(n) == p->line;
+    return n->key == p->key && pf_cct_line(n) == p->line && link_of(n) == p->site;
 }
 
 /* dup[] holds id + 1, so that 0 means none: the array comes zeroed from calloc, and
@@ -446,8 +454,8 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
                 c = next;
                 continue;
             }
-            probe pr = { t, p, cn->key, 0, pf_cct_line(cn) };
-            uint64_t h = merged_hash(p, cn->key, pf_cct_line(cn));
+            probe pr = { t, p, cn->key, link_of(cn), pf_cct_line(cn) };
+            uint64_t h = merged_hash(p, cn->key, pf_cct_line(cn), link_of(cn));
             uint32_t k = pf_hmap_find(t->merged, h, merged_eq, &pr);
             if (k != PF_HMAP_NONE) {
                 pf_cct_node *kn = pf_cct_at(t, k);

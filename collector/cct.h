@@ -50,7 +50,16 @@
 enum {
     PF_CCT_ROOT = 1,          /* a thread's root (key 0, no stats) */
     PF_CCT_HASHED = 2,        /* its children are in the tree's child table */
+    PF_CCT_MARK1 = 4,         /* the caller's marks (pf_cct_mark), kept with the node; the */
+    PF_CCT_MARK2 = 8,         /* tree itself never reads them */
 };
+
+/* Call sites.  Sites >= 0 are byte offsets of the calling instruction, -1 is unknown.
+ * A site <= PF_CCT_SITE_LINK is a *link site*: the caller's tag for a node that must
+ * stay apart from its siblings of the same key (the collector's asyncio links, see
+ * collector/session.h).  Like -1 it resolves to no line; unlike two nodes whose sites
+ * resolve to the same line, nodes of different link sites are never merged. */
+#define PF_CCT_SITE_LINK (-2)
 
 typedef struct pf_cct_node {
     uintptr_t key;            /* the caller's key; 0 for a root */
@@ -67,7 +76,8 @@ typedef struct pf_cct_node {
 
 /* bits: line in 0-23 (the site's line, 0 unknown or past PF_CCT_LINE_MAX), kind 24-25
  * (the caller's tag of the key, e.g. Python or C function), chain 26-27 (same-key
- * ancestors in a row, capped at 2: C0, C1, C2), flags 28-31 (PF_CCT_ROOT, PF_CCT_HASHED). */
+ * ancestors in a row, capped at 2: C0, C1, C2), flags 28-31 (PF_CCT_ROOT, PF_CCT_HASHED,
+ * the caller's PF_CCT_MARK1 and PF_CCT_MARK2). */
 #define PF_CCT_LINE_MAX 0xFFFFFFu
 
 static inline uint32_t pf_cct_line(const pf_cct_node *n)
@@ -93,6 +103,12 @@ static inline uint32_t pf_cct_chain(const pf_cct_node *n)
 static inline uint32_t pf_cct_flags(const pf_cct_node *n)
 {
     return n->bits >> 28;
+}
+
+/* Sets the caller's marks (PF_CCT_MARK1 | PF_CCT_MARK2 bits) on n. */
+static inline void pf_cct_mark(pf_cct_node *n, uint32_t marks)
+{
+    n->bits |= (marks & (uint32_t)(PF_CCT_MARK1 | PF_CCT_MARK2)) << 28;
 }
 
 typedef struct pf_cct pf_cct;
@@ -166,7 +182,8 @@ typedef struct pf_cct_merge_ops {
 
 /* Emits the tree under root with siblings of the same (key, line) merged (their stats
  * add up, their children become the survivor's children, merged in turn) and spliced
- * nodes removed; children come in list order.  Needs every node's line set.
+ * nodes removed; children come in list order.  Siblings of different link sites (<=
+ * PF_CCT_SITE_LINK) are not merged, nor one of a link site with one of another site.  Needs every node's line set.
  * Linear in the nodes.  Changes the tree (stats, lines of spliced nodes' callees): call
  * once per root.  0, or -1 when out of memory or emit failed. */
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx);

@@ -57,6 +57,9 @@ typedef struct pf_iframe311 {
     PyObject *frame_obj;
     void *previous;
     _Py_CODEUNIT *prev_instr;
+    int stacktop;
+    char is_entry, owner;
+    PyObject *localsplus[1];  /* arguments first (pf_frame_arg) */
 } pf_iframe311;
 typedef struct pf_frame311 {
     PyObject_HEAD
@@ -230,6 +233,70 @@ static inline int pf_compat_init(void)
 #endif
 }
 
+/* ---- frames of asyncio's and concurrent.futures' calls (collector/asynclink.c) ----
+ * Both are read only as addresses (keys of the pending-link table), never
+ * dereferenced, so a wrong read can cost a link, not a crash. */
+
+/* The address of argument i (named name) of frame f, a Python function's frame that
+ * has just started, or NULL.  <=3.11: f is the profile hook's frame; 3.12+: the
+ * current frame (PyEval_GetFrame() in a PY_START callback).  May raise (the caller
+ * saves and restores the pending exception) and make objects (the caller suspends
+ * memory tracking). */
+static inline void *pf_frame_arg(PyFrameObject *f, int i, PyObject *name)
+{
+    void *a = NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    (void)i;
+    PyObject *v = PyFrame_GetVar(f, name);            /* new ref; the frame keeps one */
+    a = v;
+    Py_XDECREF(v);
+#elif PY_VERSION_HEX >= 0x030B0000
+    if (PF_LIKELY(pf_fast_frames))
+        return ((pf_frame311 *)f)->f_frame->localsplus[i];
+    PyObject *locals = PyFrame_GetLocals(f);          /* new ref */
+    if (locals != NULL && PyDict_Check(locals))
+        a = PyDict_GetItemWithError(locals, name);    /* borrowed */
+    Py_XDECREF(locals);
+#else
+    (void)name;
+    a = f->f_localsplus[i];
+#endif
+    return a;
+}
+
+/* The address of the coroutine (or generator) object whose frame f is, or NULL. */
+static inline void *pf_frame_generator(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *g = PyFrame_GetGenerator(f);            /* new ref; the frame keeps one */
+    Py_XDECREF(g);
+    return g;
+#else
+    return f->f_gen;
+#endif
+}
+
+#if !PF_USE_MONITORING
+/* In a PyTrace_RETURN event of a coroutine's (generator's) frame: whether it is a
+ * yield (the frame is suspended and will be resumed), not a return or an exception.
+ * 3.8-3.9: ceval sets f_stacktop only when a yield suspends the frame; 3.10: f_state;
+ * 3.11: YIELD_VALUE sets the generator's gi_frame_state to FRAME_SUSPENDED (-1 in
+ * pycore_frame.h) before the event, a return leaves it FRAME_EXECUTING. */
+static inline int pf_frame_yielded(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *g = PyFrame_GetGenerator(f);            /* new ref; the frame keeps one */
+    int y = g != NULL && ((PyGenObject *)g)->gi_frame_state == -1;
+    Py_XDECREF(g);
+    return y;
+#elif PY_VERSION_HEX >= 0x030A0000
+    return f->f_state == FRAME_SUSPENDED;
+#else
+    return f->f_stacktop != NULL;
+#endif
+}
+#endif
+
 /* ---- code objects: fields read directly (borrowed references) ---- */
 
 static inline PyObject *pf_code_filename(PyCodeObject *co)
@@ -245,6 +312,12 @@ static inline PyObject *pf_code_name(PyCodeObject *co)
 static inline int pf_code_firstlineno(PyCodeObject *co)
 {
     return co->co_firstlineno;
+}
+
+/* co_flags (CO_COROUTINE...): read on every Python call, so inline. */
+PF_INLINE int pf_code_flags(const void *co)
+{
+    return ((const PyCodeObject *)co)->co_flags;
 }
 
 /* co_qualname where the interpreter has one (3.11+), else co_name.  New ref. */

@@ -1,8 +1,9 @@
 /* hook_monitoring.c: the event source of 3.12+: sys.monitoring (PEP 669) with the
  * events cProfile uses, turning them into pf_push/pf_pop on the calling thread's shadow
  * stack: PY_START, PY_RESUME, PY_THROW open an activation, PY_RETURN, PY_YIELD,
- * PY_UNWIND close it, CALL opens a C function's (builtins and method descriptors, as
- * cProfile counts them), C_RETURN and C_RAISE close it.  The thread state is found
+ * PY_UNWIND close it (the first and last also end a task, asynclink.h), CALL opens a
+ * C function's (builtins and method descriptors, as cProfile counts them), C_RETURN
+ * and C_RAISE close it.  The thread state is found
  * through a thread-local pointer.  The CALL event also gives the call site of the
  * Python function whose PY_START follows.  LINE events are enabled per selected code.
  *
@@ -10,6 +11,8 @@
  * the slow paths that call into the C API save and restore a pending exception.
  */
 #include "collector/hook.h"
+
+#include "collector/asynclink.h"
 
 #if PF_USE_MONITORING
 
@@ -132,7 +135,12 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     pending_code = NULL;
     uint32_t depth = ts->depth;
-    pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
+    /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
+    if (PF_UNLIKELY(pf_code_flags(args[0]) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+        && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
+        pf_async_push_root(ts, args[0], site, NULL, now);
+    else
+        pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
     pf_session *s = ts->session;
     if (PF_UNLIKELY(s->lines | (s->lines_selected != 0)) && ts->depth > depth) {
         pf_lcode *lc = pf_lines_lookup(s, args[0]);
@@ -169,6 +177,20 @@ static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t n
     uint64_t now = pf_now();
     pending_code = NULL;
     pf_pop(ts, args[0], now);
+    RETURN_NONE;
+}
+
+/* PY_RETURN and PY_UNWIND: as on_py_leave, and a task's root coroutine that ends
+ * takes its pending link with it (a yield keeps it: the task goes on). */
+static PyObject *on_py_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    pf_tstate *ts = current_ts();
+    if (PF_UNLIKELY(ts == NULL || ts->paused))
+        RETURN_NONE;
+    uint64_t now = pf_now();
+    pending_code = NULL;
+    pf_pop_return(ts, args[0], NULL, now);
     RETURN_NONE;
 }
 
@@ -238,11 +260,12 @@ static PyMethodDef cb_defs[] = {
     { "c_leave", (PyCFunction)(void (*)(void))on_c_leave, METH_FASTCALL, NULL },
     { "nothing", (PyCFunction)(void (*)(void))on_nothing, METH_FASTCALL, NULL },
     { "line", (PyCFunction)(void (*)(void))on_line, METH_FASTCALL, NULL },
+    { "py_end", (PyCFunction)(void (*)(void))on_py_end, METH_FASTCALL, NULL },
 };
 
 static const struct { const char *event; int cb; } event_map[] = {
     { "PY_START", 0 }, { "PY_RESUME", 0 }, { "PY_THROW", 0 },
-    { "PY_RETURN", 1 }, { "PY_YIELD", 1 }, { "PY_UNWIND", 1 },
+    { "PY_RETURN", 6 }, { "PY_YIELD", 1 }, { "PY_UNWIND", 6 },
     { "CALL", 2 }, { "C_RETURN", 3 }, { "C_RAISE", 3 },
     { "LINE", 5 },     /* registered, but enabled only per selected code object */
 };

@@ -32,6 +32,8 @@
  */
 #include "collector/hook.h"
 
+#include "collector/asynclink.h"
+
 #if !PF_USE_MONITORING
 
 #if PF_HAVE_FAST_FRAMES
@@ -77,7 +79,12 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
         }
         uint32_t depth = ts->depth;
         PyCodeObject *code = pf_frame_code(frame);
-        pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
+        /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
+        if (PF_UNLIKELY(pf_code_flags(code) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+            && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
+            pf_async_push_root(ts, code, site, frame, now);
+        else
+            pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
         if (PF_UNLIKELY(lines_hook_on) && ts->depth > depth)
             ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
         if (PF_UNLIKELY(ts->depth <= 4))
@@ -85,7 +92,7 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
         break;
     }
     case PyTrace_RETURN:
-        pf_pop(ts, pf_frame_code(frame), now);
+        pf_pop_return(ts, pf_frame_code(frame), frame, now);
         break;
     case PyTrace_C_CALL:
         if (PyCFunction_Check(arg)) {

@@ -356,7 +356,8 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "peak_native_bytes", PyLong_FromUnsignedLongLong(m->peak_native_bytes)) < 0
         || set_item(meta, "exit_code", m->exit_code == PF_EXIT_UNKNOWN ? Py_NewRef(Py_None)
                                                                       : PyLong_FromLong(m->exit_code)) < 0
-        || set_item(meta, "exit_signal", PyLong_FromUnsignedLong(m->exit_signal)) < 0)
+        || set_item(meta, "exit_signal", PyLong_FromUnsignedLong(m->exit_signal)) < 0
+        || set_item(meta, "links_dropped", PyLong_FromUnsignedLongLong(m->links_dropped)) < 0)
         goto fail;
     PyObject *gaps = PyList_New(0);         /* new ref */
     if (set_item(meta, "gaps", gaps) < 0)
@@ -468,6 +469,16 @@ static PyObject *trace_to_dict(const pf_trace *t)
         if (set_item(v, "rss", rd) < 0)
             goto fail;
     }
+    PyObject *links = PyList_New(t->nlinks);          /* new ref: [(node, creator, kind)] */
+    if (set_item(d, "links", links) < 0)
+        goto fail;
+    for (uint32_t i = 0; i < t->nlinks; i++) {
+        const pf_link *l = &t->links[i];
+        PyObject *v = Py_BuildValue("(III)", l->node, l->creator, l->kind);
+        if (v == NULL)
+            goto fail;
+        PyList_SET_ITEM(links, i, v);
+    }
     return d;
 fail:
     Py_XDECREF(meta);
@@ -525,7 +536,8 @@ static PyMethodDef methods[] = {
     { "forget", m_forget, METH_NOARGS,
       "forget(): in a forked child, drops the inherited session without writing it." },
     { "read_trace", m_read_trace, METH_VARARGS,
-      "read_trace(path) -> dict: a trace file as Python data (meta, codes, threads, nodes)." },
+      "read_trace(path) -> dict: a trace file as Python data (meta, codes, threads, nodes,\n"
+      "processes, links)." },
     { NULL, NULL, 0, NULL },
 };
 

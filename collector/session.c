@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/asynclink.h"
 #include "collector/names.h"
 #include "collector/rss.h"
 #include "formats/alloc.h"
@@ -141,6 +142,7 @@ static int key_fill_code(pf_session *s, pf_key *k, uint32_t i, PyCodeObject *co)
     k->name = Py_NewRef(pf_code_name(co));
     k->qualname = pf_code_qualname(co);
     k->firstlineno = pf_code_firstlineno(co);
+    pf_async_key_marks(co, &k->marks, &k->role);
     k->wr = s->death_cb != NULL ? PyWeakref_NewRef((PyObject *)co, s->death_cb) : NULL;
     if (k->wr == NULL) {
         PyErr_Clear();
@@ -523,6 +525,7 @@ void pf_session_free(pf_session *s)
     keys_free(s);
     lines_free(s);
     pf_cct_free(s->cct);
+    pf_linkmap_free(s->links);
     Py_XDECREF(s->meta);
     Py_XDECREF(s->tstate_type);
     pf_free(s->ours_prefix);
@@ -623,6 +626,10 @@ pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int
     }
     /* the line now, while the parent's code is alive (it is running) */
     pf_cct_set_line(n, resolve_line(pf_cct_at(s->cct, parent), n));
+    if (kind == PF_KEY_PYTHON && s->keys[k].marks)
+        pf_cct_mark(n, s->keys[k].marks);
+    if (PF_UNLIKELY(site <= PF_CCT_SITE_LINK))
+        s->link_nodes++;
     return n;
 }
 
@@ -693,6 +700,11 @@ void pf_session_flush(pf_session *s, uint64_t now)
 {
     s->stopped = 1;
     release_dead(s);
+    if (s->links != NULL) {               /* nothing is linked from now on */
+        s->links_dropped += pf_linkmap_dropped(s->links);
+        pf_linkmap_free(s->links);
+        s->links = NULL;
+    }
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         /* another thread's memhook site may be gone with its thread: write our own */
         ts->msite = &ts->own_site;
@@ -869,6 +881,13 @@ typedef struct build_ctx {
     uint32_t thread;          /* trace index of the thread being emitted */
     double ns_per_tick;
     uint64_t calls;
+    /* links (only when the tree has link sites): each tree node's trace index (a
+     * snapshot: the walk's out_of), where a merged or spliced node's stats went, and
+     * the links met, their creators still tree ids */
+    uint32_t *out_of, *went;
+    pf_link *pending;
+    uint32_t npending, cap_pending;
+    int failed;
 } build_ctx;
 
 static int splice_ours(void *ctx, const pf_cct_node *n)
@@ -880,6 +899,52 @@ static void moved(void *ctx, uint32_t from, uint32_t to)
 {
     build_ctx *b = ctx;
     node_mem_move(b->s->cct, b->node_mem, from, to);
+    if (b->went != NULL)
+        b->went[from] = to;
+}
+
+/* Notes that trace node index, made from tree node n, is linked (its site). */
+static void note_link(build_ctx *b, uint32_t index, const pf_cct_node *n)
+{
+    if (b->npending == b->cap_pending) {
+        uint32_t cap = b->cap_pending ? b->cap_pending * 2 : 64;
+        pf_link *p = pf_reallocarray(b->pending, cap, sizeof *p);
+        if (p == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->pending = p;
+        b->cap_pending = cap;
+    }
+    pf_link *l = &b->pending[b->npending++];
+    l->node = index;
+    l->creator = pf_async_creator(n->site, &l->kind);
+}
+
+/* The trace's links: each creator's tree id becomes the trace index of the node it was
+ * output as, or that its stats went to (merged into a sibling, spliced into its
+ * parent); a creator spliced into a thread's root has none and its link is dropped. */
+static int add_links(build_ctx *b)
+{
+    uint32_t count = pf_cct_count(b->s->cct);
+    for (uint32_t i = 0; i < b->npending; i++) {
+        pf_link l = b->pending[i];
+        uint32_t c = l.creator, index = PF_NONE;
+        for (int steps = 0; steps < 64 && c < count; steps++) {
+            if (b->out_of[c] != PF_CCT_NONE) {
+                index = b->out_of[c];
+                break;
+            }
+            if (b->went == NULL || (c = b->went[c]) == PF_CCT_NONE)
+                break;
+        }
+        if (index == PF_NONE || index == l.node)
+            continue;
+        l.creator = index;
+        if (pf_trace_add_link(b->t, &l) == PF_NONE)
+            return -1;
+    }
+    return 0;
 }
 
 /* pf_cct_merge's emit callback: one trace node. */
@@ -905,6 +970,11 @@ static uint32_t emit_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t
         if (m == NULL)
             return PF_CCT_NONE;
         *m = b->node_mem[id];
+    }
+    if (b->out_of != NULL) {
+        b->out_of[id] = index;
+        if (n->site <= PF_CCT_SITE_LINK)
+            note_link(b, index, n);
     }
     b->calls += n->calls;
     return index;
@@ -1124,6 +1194,8 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
 {
     pf_cct *cct = s->cct;
     uint32_t *out_of = NULL;
+    build_ctx b;
+    memset(&b, 0, sizeof b);
     pf_trace *t = pf_trace_new();
     pf_memtrack_line *mlines = NULL;
     pf_mem *node_mem = NULL;
@@ -1201,11 +1273,24 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     /* At most one trace node per tree node: one allocation, no growth copies. */
     if (pf_trace_reserve_nodes(t, pf_cct_count(cct)) < 0)
         goto fail;
-    build_ctx b = { s, node_mem, t, 0, ns_per_tick, 0 };
+    b.s = s;
+    b.node_mem = node_mem;
+    b.t = t;
+    b.ns_per_tick = ns_per_tick;
     const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     const pf_cct_walk_ops wops = { splice_ours, emit_node, absorb_node };
-    if (snapshot && (out_of = pf_malloc(((size_t)pf_cct_count(cct) + 1) * sizeof *out_of)) == NULL)
+    size_t nids = (size_t)pf_cct_count(cct) + 1;
+    if ((snapshot || s->link_nodes) && (out_of = pf_malloc(nids * sizeof *out_of)) == NULL)
         goto fail;
+    if (s->link_nodes) {
+        /* the walk sets only what it visits; creators may be in any thread */
+        memset(out_of, 0xff, nids * sizeof *out_of);
+        b.out_of = out_of;
+        if (!snapshot && (b.went = pf_malloc(nids * sizeof *b.went)) == NULL)
+            goto fail;
+        if (b.went != NULL)
+            memset(b.went, 0xff, nids * sizeof *b.went);
+    }
     for (pf_tstate *ts = s->threads; ts != NULL; ts = ts->next) {
         if (ts->root == PF_CCT_NONE || ts->root >= pf_cct_count(cct)
             || pf_cct_at(cct, ts->root)->child == PF_CCT_NONE)
@@ -1226,6 +1311,13 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
             goto fail;
         }
     }
+    if (b.failed || (b.npending && add_links(&b) < 0))
+        goto fail;
+    m->links_dropped = s->links_dropped + (s->links ? pf_linkmap_dropped(s->links) : 0);
+    pf_free(b.pending);
+    pf_free(b.went);
+    b.pending = NULL;
+    b.went = NULL;
     pf_free(out_of);
     out_of = NULL;
     uint64_t calls = b.calls;
@@ -1270,6 +1362,8 @@ fail:
     pf_memtrack_lines_free(mlines);
     pf_free(node_mem);
     pf_free(out_of);
+    pf_free(b.pending);
+    pf_free(b.went);
     pf_trace_free(t);
     if (!PyErr_Occurred())
         PyErr_NoMemory();

@@ -26,6 +26,12 @@
  * it: two plain stores, no branch.  At stop memtrack's per-site counters become node and
  * line pf_mem values (see pf_session_build_trace).
  *
+ * Asyncio links (collector/asynclink.h).  A task's root coroutine and the calls a thread
+ * pool's worker makes for a work item are entered with a link site naming the node that
+ * created them; a node's key record says whether it is a coroutine (PF_NODE_CORO) or
+ * one of the calls that create or run that work (PF_NODE_WATCH), so the hot path pays
+ * a flag test.  The sites become the trace's LINKS records at stop.
+ *
  * Steady state allocates nothing: nodes come from the tree's chunks, stacks grow by
  * doubling.  When an allocation fails (or the memory limit is hit) the session sets
  * oom and pauses every thread: recording stops; what it has is still written.
@@ -38,11 +44,17 @@
 
 #include "collector/cct.h"
 #include "collector/compat.h"
+#include "collector/linkmap.h"
 #include "collector/memhook.h"
 #include "formats/hashmap.h"
 #include "formats/trace.h"
 
 enum pf_key_kind { PF_KEY_PYTHON = 0, PF_KEY_NATIVE = 1 };
+
+/* The marks a node gets from its key (cct.h's caller marks), see asynclink.h. */
+#define PF_NODE_CORO  PF_CCT_MARK1  /* a frame of an await chain: coroutine, async
+                                       generator or generator-based coroutine */
+#define PF_NODE_WATCH PF_CCT_MARK2  /* creates or runs a task or work item */
 
 /* Line data of one selected code object (PF_MODE_LINES): counters indexed by
  * line - base, grown on demand (so steady state allocates nothing). */
@@ -65,6 +77,9 @@ typedef struct pf_entry {
                                  caller's lasti); NULL for C functions and on 3.12+ */
     pf_lcode *lcode;          /* line data of the code, NULL if not selected */
     int32_t line;             /* current line (0 = none yet) when lcode != NULL */
+    int32_t link;             /* asynclink.h: 1 for a task's root coroutine entered with
+                                 its link site, < 0 the link site its callees are entered
+                                 with (a _WorkItem.run running a linked item), else 0 */
     uint64_t line_t0;         /* when the current line started */
     uint64_t line_child0;     /* act.child_ns when it started */
 } pf_entry;
@@ -114,6 +129,8 @@ typedef struct pf_key {
     uint8_t kind;             /* enum pf_key_kind */
     uint8_t dead;             /* the code object is gone; its nodes have the tombstone key */
     uint8_t decided;          /* lines: whether it is selected is decided (lc is the answer) */
+    uint8_t marks;            /* PF_NODE_* marks its nodes get */
+    uint8_t role;             /* enum pf_async_role */
     uint32_t nodes;           /* the tree's list of this key's nodes (pf_cct_add) */
     uint32_t index;           /* stop time: index in the trace's codes, PF_NONE if none yet
                                  (before: the dead keys' chain, see on_code_death) */
@@ -155,6 +172,11 @@ struct pf_session {
     /* memory (--memory): the allocator hooks record into memhook's tracker; native: the
      * native allocators too (PF_MODE_NATIVE) */
     int memory, native;
+    /* asyncio links (asynclink.h): pending tasks and work items (created at the first
+     * one, freed at flush), links that could not be made, link sites in the tree */
+    pf_linkmap *links;
+    uint64_t links_dropped;
+    uint32_t link_nodes;
     /* gaps: times (event clock) when a thread's recording stopped; end 0 = still open */
     pf_gap *gaps; uint32_t ngaps, cap_gaps;
     /* under collect: this process's record (pid 0 = none: pyflame.start()), its command
@@ -357,8 +379,17 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
     st->hits++;
 }
 
-/* Opens an activation of key called from the current top at site.  obj/self_arg
- * only matter when the node is new (see pf_session_new_child). */
+/* Slow paths of pf_push and pf_pop_return (asynclink.h): the link site for a callee of
+ * key under an entry with a link, the records of a PF_NODE_WATCH node just entered, the
+ * end of a task's root coroutine. */
+int32_t pf_async_fold(const pf_cct *t, int32_t link_site, uintptr_t key);
+void pf_async_watch(pf_tstate *ts, PyFrameObject *frame);
+void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
+
+/* Opens an activation of key called from the current top at site (or, under an entry
+ * with a link, at that link's site).  obj/self_arg only matter when the node is new
+ * (see pf_session_new_child).  frame: the <=3.11 hook's PyFrameObject of a Python
+ * entry, else NULL. */
 PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *frame,
                        PyObject *obj, PyObject *self_arg, uint64_t now)
 {
@@ -369,6 +400,10 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     uint32_t nested = pf_cct_fold(t, depth ? &ts->stack[depth - 1].act : NULL, ts->root,
                                   &parent, &pn, (uintptr_t)key);
     uint32_t id;
+    /* under a _WorkItem.run (a PF_NODE_WATCH node) running a linked item: linked too */
+    if (PF_UNLIKELY(pf_cct_flags(pn) & PF_NODE_WATCH) && depth != 0
+        && ts->stack[depth - 1].link < 0)
+        site = pf_async_fold(t, ts->stack[depth - 1].link, (uintptr_t)key);
     pf_cct_node *n = pf_cct_find(t, parent, pn, (uintptr_t)key, site, &id);
     if (PF_UNLIKELY(n == NULL)) {
         n = pf_session_new_child(ts->session, parent, key, site, kind, obj, self_arg, &id);
@@ -383,8 +418,11 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     e->frame = frame;
     e->lcode = NULL;
     e->line = 0;
+    e->link = 0;
     ts->msite->node = id;         /* allocations now belong to n, line unknown yet */
     ts->msite->line = 0;
+    if (PF_UNLIKELY(pf_cct_flags(n) & PF_NODE_WATCH))
+        pf_async_watch(ts, (PyFrameObject *)frame);
 }
 
 PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
@@ -421,6 +459,23 @@ PF_INLINE void pf_pop(pf_tstate *ts, void *key, uint64_t now)
             return;
         }
     }
+}
+
+/* pf_pop for a Python function's return or unwind (<=3.11: also a yield, which frame,
+ * the profile hook's, tells): a task's root coroutine takes its pending link with it
+ * (asynclink.h). */
+PF_INLINE void pf_pop_return(pf_tstate *ts, void *key, PyFrameObject *frame, uint64_t now)
+{
+    if (PF_UNLIKELY(ts->depth == 0))
+        return;
+    pf_entry *e = &ts->stack[ts->depth - 1];
+    if (PF_LIKELY(e->act.node->key == (uintptr_t)key)) {
+        if (PF_UNLIKELY(e->link > 0))
+            pf_async_root_done(ts, frame);
+        pf_pop_top(ts, now);
+        return;
+    }
+    pf_pop(ts, key, now);
 }
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "formats/asyncview.h"
 #include "formats/framename.h"
 #include "formats/units.h"
 #include "formats/alloc.h"
@@ -138,6 +139,11 @@ static void header(const pf_trace *t, FILE *out)
     putc('\n', out);
     if (m->clock != NULL)
         fprintf(out, "Clock:   %s\n", pf_trace_clock_words(t));
+    if (pf_trace_view_words(t) != NULL)
+        fprintf(out, "View:    %s\n", pf_trace_view_words(t));
+    if (m->links_dropped != 0)
+        fprintf(out, "Warning: %" PRIu64 " asyncio tasks or thread pool work items could not be "
+                "linked to their creator (the collector's table was full)\n", m->links_dropped);
     if (m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0 || (m->flags & PF_FLAG_CUT_SHORT)) {
         char how[160];
         pf_trace_describe_exit(t, PF_NONE, how, sizeof how);

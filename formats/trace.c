@@ -60,6 +60,7 @@ void pf_trace_free(pf_trace *t)
     for (uint32_t i = 0; i < t->nrss; i++)
         pf_free(t->rss[i].samples);
     pf_free(t->rss);
+    pf_free(t->links);
     pf_free(t);
 }
 
@@ -128,6 +129,11 @@ uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec)
 uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec)
 {
     APPEND(t, processes, nprocesses, cap_processes, rec);
+}
+
+uint32_t pf_trace_add_link(pf_trace *t, const pf_link *rec)
+{
+    APPEND(t, links, nlinks, cap_links, rec);
 }
 
 uint32_t pf_trace_add_rss(pf_trace *t, uint32_t process, uint64_t peak_bytes,
@@ -266,6 +272,7 @@ void pf_trace_shrink(pf_trace *t)
     TRIM(samples, nsamples, cap_samples);
     TRIM(processes, nprocesses, cap_processes);
     TRIM(rss, nrss, cap_rss);
+    TRIM(links, nlinks, cap_links);
 #undef TRIM
 }
 
@@ -478,6 +485,17 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
             if (r->samples[k].time_ns < r->samples[k - 1].time_ns)
                 return pf_error_set(err, PF_ECORRUPT, "RSS %u: sample %u goes back in time",
                                     i, k);
+    }
+    if (t->nlinks && !t->links)
+        return pf_error_set(err, PF_ECORRUPT, "link count without links");
+    for (uint32_t i = 0; i < t->nlinks; i++) {
+        const pf_link *l = &t->links[i];
+        if (l->node >= t->nnodes || l->creator >= t->nnodes)
+            return pf_error_set(err, PF_ECORRUPT, "link %u: node %u or creator %u out of "
+                                "range (%u nodes)", i, l->node, l->creator, t->nnodes);
+        if (l->node == l->creator)
+            return pf_error_set(err, PF_ECORRUPT, "link %u: node %u is its own creator", i,
+                                l->node);
     }
     for (uint32_t i = 0; i < t->nsamples; i++) {
         const pf_sample *s = &t->samples[i];

@@ -74,6 +74,8 @@ typedef struct pf_meta {
     int32_t exit_code;           /* the program's exit status (0-255), PF_EXIT_UNKNOWN if not
                                     known or it was killed */
     uint32_t exit_signal;        /* the signal that killed the program, 0 if none */
+    uint64_t links_dropped;      /* tasks and work items the collector could not link (its
+                                    table of pending links was full): see pf_link */
 } pf_meta;
 
 /* Why recording stopped for a while on one thread (meta.gaps). */
@@ -173,6 +175,32 @@ typedef struct pf_node {
     uint64_t self_ns;            /* time not spent in child nodes */
 } pf_node;                       /* 40 bytes; memory counters live beside (node_mem) */
 
+/* What started the work a linked node ran for (pf_link.kind). */
+enum pf_link_kind {
+    PF_LINK_TASK = 0,            /* an asyncio task: node is its root coroutine, which the
+                                    event loop resumed; creator called create_task */
+    PF_LINK_EXECUTOR = 1         /* a thread pool work item: node is a call the pool's worker
+                                    made for it; creator queued it (concurrent.futures) */
+};
+
+/* A link: the calls of node were made for work that creator started.  The tree keeps
+ * node where it ran (under the event loop, or in the pool's worker thread); the async
+ * view (pf_trace_async_view) moves it under its creator.  Nodes and creators may be in
+ * different threads.  Links change no count or time. */
+typedef struct pf_link {
+    uint32_t node;               /* node index of the linked node */
+    uint32_t creator;            /* node index of the call that started the work (a call of
+                                    BaseEventLoop.create_task or _WorkItem.__init__) */
+    uint32_t kind;               /* enum pf_link_kind; readers keep other values, which the
+                                    async view ignores */
+} pf_link;
+
+/* How a trace's tree is shaped (pf_trace.view; in memory only, never written). */
+enum pf_view {
+    PF_VIEW_CALLS = 0,           /* as recorded: each call under its caller */
+    PF_VIEW_ASYNC = 1            /* pf_trace_async_view: linked nodes under their creator */
+};
+
 /* Per-line record (PF_MODE_LINES). */
 typedef struct pf_line {
     uint32_t code;               /* code index */
@@ -225,6 +253,8 @@ typedef struct pf_trace {
     pf_sample *samples;  uint32_t nsamples; uint32_t cap_samples;
     pf_process *processes; uint32_t nprocesses; uint32_t cap_processes;
     pf_rss *rss;         uint32_t nrss;     uint32_t cap_rss;
+    pf_link *links;      uint32_t nlinks;   uint32_t cap_links;
+    enum pf_view view;   /* PF_VIEW_CALLS unless pf_trace_async_view reshaped the tree */
     /* Memory counters of nodes, parallel to nodes[0..cap_node_mem), or NULL when no
      * node has any (a trace without PF_MODE_MEMORY costs nothing for them).  Read them
      * with pf_trace_node_mem, write them with pf_trace_node_mem_at. */
@@ -268,6 +298,7 @@ uint32_t pf_trace_add_node(pf_trace *t, const pf_node *rec);
 uint32_t pf_trace_add_line(pf_trace *t, const pf_line *rec);
 uint32_t pf_trace_add_sample(pf_trace *t, const pf_sample *rec);
 uint32_t pf_trace_add_process(pf_trace *t, const pf_process *rec);
+uint32_t pf_trace_add_link(pf_trace *t, const pf_link *rec);
 /* Appends an RSS record for process (an index in t->processes) with a copy of
  * samples[0..n), which must be in ascending time.  Its index, or PF_NONE as above. */
 uint32_t pf_trace_add_rss(pf_trace *t, uint32_t process, uint64_t peak_bytes,
@@ -295,7 +326,8 @@ void pf_trace_describe_exit(const pf_trace *t, uint32_t p, char *buf, size_t cap
  * flags are or-ed, except FORKED_CHILD, which stays parts[0]'s: it says who wrote
  * the file; gaps are concatenated, their times and thread idents as they were).
  * Each part's threads follow in order, contiguous, then its nodes (pre-order kept),
- * samples and memory counters, remapped.  Each part's processes follow too, with
+ * samples, links and memory counters, remapped (links_dropped adds up).  Each part's
+ * processes follow too, with
  * their thread ranges moved and start_ns rebased on parts[0]'s start; a part without
  * process records gets one from its meta (pid, argv joined by spaces, all its
  * threads, total_calls, peak_live_bytes, duration; CUT_SHORT and FORKED_CHILD become

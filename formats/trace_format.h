@@ -41,9 +41,10 @@ enum pf_trace_tag {
     PF_TAG_SOURCE    = 10,  /* one source file's text */
     PF_TAG_SAMPLES   = 11,  /* block of samples */
     PF_TAG_PROCESSES = 12,  /* block of processes (thread ranges); after THREADS */
-    PF_TAG_RSS       = 13   /* one process's RSS samples, peak, final; after PROCESSES */
+    PF_TAG_RSS       = 13,  /* one process's RSS samples, peak, final; after PROCESSES */
+    PF_TAG_LINKS     = 14   /* block of (node, creator, kind) links; after NODES */
 };
-#define PF_TAG_LAST PF_TAG_RSS   /* the highest tag this reader knows */
+#define PF_TAG_LAST PF_TAG_LINKS /* the highest tag this reader knows */
 
 /* Writers cut blocks at this many entries or about this many payload bytes,
  * whichever comes first, so neither side holds more than one block in a buffer. */

@@ -105,6 +105,7 @@ static int merge_meta(merger *m, pf_trace *const *parts, uint32_t n)
         d->flags |= p->flags & ~(uint32_t)PF_FLAG_FORKED_CHILD;
         d->total_calls += p->total_calls;
         d->profiler_bytes += p->profiler_bytes;
+        d->links_dropped += p->links_dropped;
         if (p->peak_live_bytes > d->peak_live_bytes) {
             /* the run's peak is the highest process peak; its native share goes with it */
             d->peak_live_bytes = p->peak_live_bytes;
@@ -339,6 +340,20 @@ static int add_samples(merger *m, const pf_trace *part, uint32_t thread_off,
     return 0;
 }
 
+/* A part's links: both ends are its own nodes, which moved by node_off (links never
+ * cross processes: a process's tasks and work items are its own). */
+static int add_links(merger *m, const pf_trace *part, uint32_t node_off)
+{
+    for (uint32_t i = 0; i < part->nlinks; i++) {
+        pf_link l = part->links[i];
+        l.node += node_off;
+        l.creator += node_off;
+        if (pf_trace_add_link(m->out, &l) == PF_NONE)
+            return -1;
+    }
+    return 0;
+}
+
 static int merge_part(merger *m, const pf_trace *part)
 {
     pf_trace *out = m->out;
@@ -351,8 +366,8 @@ static int merge_part(merger *m, const pf_trace *part)
             return -1;
     }
     if (add_processes(m, part, thread_off) < 0 || add_nodes(m, part, thread_off) < 0 ||
-        add_lines(m, part) < 0 || add_sources(m, part) < 0 ||
-        add_samples(m, part, thread_off, node_off) < 0)
+        add_links(m, part, node_off) < 0 || add_lines(m, part) < 0 ||
+        add_sources(m, part) < 0 || add_samples(m, part, thread_off, node_off) < 0)
         return -1;
     return 0;
 }
@@ -361,7 +376,7 @@ static int merge_part(merger *m, const pf_trace *part)
 
 /* The parts' sizes added up, checked against the 2^32-2 entries an array holds. */
 typedef struct totals {
-    uint64_t strings, codes, threads, nodes, lines, sources, samples, processes, gaps;
+    uint64_t strings, codes, threads, nodes, lines, sources, samples, processes, gaps, links;
     uint32_t max_strings, max_codes;
 } totals;
 
@@ -386,16 +401,17 @@ static int count_parts(pf_trace *const *parts, uint32_t n, totals *tot, pf_error
         tot->samples += p->nsamples;
         tot->processes += p->nprocesses ? p->nprocesses : 1u;
         tot->gaps += p->meta.ngaps;
+        tot->links += p->nlinks;
         if (nstr > tot->max_strings)
             tot->max_strings = nstr;
         if (p->ncodes > tot->max_codes)
             tot->max_codes = p->ncodes;
     }
     static const char *const names[] = { "strings", "codes", "threads", "nodes", "lines",
-                                         "sources", "samples", "processes", "gaps" };
+                                         "sources", "samples", "processes", "gaps", "links" };
     const uint64_t counts[] = { tot->strings, tot->codes, tot->threads, tot->nodes,
                                 tot->lines, tot->sources, tot->samples, tot->processes,
-                                tot->gaps };
+                                tot->gaps, tot->links };
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         if (counts[i] > UINT32_MAX - 2)
             return pf_error_set(err, PF_ELIMIT,

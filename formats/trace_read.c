@@ -114,6 +114,7 @@ typedef struct reader {
     int seen_meta;
     int seen_processes;           /* a PROCESSES record was read: END must count them */
     int seen_rss;                 /* likewise for RSS */
+    int seen_links;               /* likewise for LINKS */
 } reader;
 
 static uint64_t r_off(const reader *r)
@@ -375,7 +376,11 @@ static int read_meta(reader *r)
         return -1;
     if (r->p == r->pend)
         return 0;
-    return r_varint(r, &m->peak_native_bytes, "peak_native_bytes");
+    if (r_varint(r, &m->peak_native_bytes, "peak_native_bytes") < 0)
+        return -1;
+    if (r->p == r->pend)
+        return 0;
+    return r_varint(r, &m->links_dropped, "links_dropped");
 }
 
 static int read_strings(reader *r)
@@ -650,6 +655,36 @@ static int r_delta32(reader *r, uint32_t *val, uint32_t prev, uint64_t limit,
     return 0;
 }
 
+static int read_links(reader *r)
+{
+    pf_trace *t = r->t;
+    uint64_t count;
+    r->seen_links = 1;
+    if (r_count(r, &count) < 0)
+        return -1;
+    for (uint64_t k = 0; k < count; k++) {
+        pf_link l;
+        uint64_t off = r_off(r);
+        uint32_t i = t->nlinks;
+        if (r_u32(r, &l.node, "node") < 0 || r_u32(r, &l.creator, "creator") < 0 ||
+            r_u32(r, &l.kind, "kind") < 0)
+            return -1;
+        /* both nodes must have been read (LINKS follows NODES) */
+        if (l.node >= t->nnodes || l.creator >= t->nnodes)
+            return pf_error_set(r->err, PF_ECORRUPT,
+                                "link %u at offset %" PRIu64 ": node %u or creator %u out of "
+                                "range (%u nodes so far)", i, off, l.node, l.creator,
+                                t->nnodes);
+        if (l.node == l.creator)
+            return pf_error_set(r->err, PF_ECORRUPT,
+                                "link %u at offset %" PRIu64 ": node %u is its own creator",
+                                i, off, l.node);
+        if (added(r, pf_trace_add_link(t, &l), i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int read_lines(reader *r)
 {
     pf_trace *t = r->t;
@@ -723,29 +758,24 @@ static int read_end(reader *r)
     static const char *const names[] = { "strings", "codes", "threads", "nodes",
                                          "node memory entries", "lines",
                                          "line memory entries", "sources", "samples",
-                                         "processes", "RSS records" };
-    uint64_t have[11] = { pf_strtab_count(t->strings), t->ncodes, t->nthreads, t->nnodes,
+                                         "processes", "RSS records", "links" };
+    uint64_t have[12] = { pf_strtab_count(t->strings), t->ncodes, t->nthreads, t->nnodes,
                           r->n_node_mem, t->nlines, r->n_line_mem, t->nsources,
-                          t->nsamples, t->nprocesses, t->nrss };
-    for (int k = 0; k < 11; k++) {
+                          t->nsamples, t->nprocesses, t->nrss, t->nlinks };
+    /* The last three counts came with PROCESSES, RSS and LINKS: an older writer's END
+     * ends before them, and so does ours for a trace without those records.  One may
+     * be missing only when no record it counts, nor any later one, was read. */
+    static const char *const optional[3] = { "processes", "RSS", "links" };
+    int seen[3] = { r->seen_processes, r->seen_rss, r->seen_links };
+    for (int k = 0; k < 12; k++) {
         uint64_t want;
-        /* The processes count came with PROCESSES: an older writer's END ends before
-         * it, and so does ours for a trace without processes. */
-        if (k == 9 && r->p == r->pend) {
-            if (r->seen_processes)
-                return pf_error_set(r->err, PF_ECORRUPT,
-                                    "END record at offset %" PRIu64 " has no processes "
-                                    "count but %" PRIu64 " processes were read",
-                                    r->rec_off, have[k]);
-            break;
-        }
-        /* likewise the RSS count, added with RSS */
-        if (k == 10 && r->p == r->pend) {
-            if (r->seen_rss)
-                return pf_error_set(r->err, PF_ECORRUPT,
-                                    "END record at offset %" PRIu64 " has no RSS "
-                                    "count but %" PRIu64 " RSS records were read",
-                                    r->rec_off, have[k]);
+        if (k >= 9 && r->p == r->pend) {
+            for (int j = k; j < 12; j++)
+                if (seen[j - 9])
+                    return pf_error_set(r->err, PF_ECORRUPT,
+                                        "END record at offset %" PRIu64 " has no %s "
+                                        "count but %" PRIu64 " %s were read",
+                                        r->rec_off, optional[j - 9], have[j], names[j]);
             break;
         }
         if (r_varint(r, &want, names[k]) < 0)
@@ -778,6 +808,7 @@ static const char *tag_name(uint64_t tag)
     case PF_TAG_SAMPLES: return "SAMPLES";
     case PF_TAG_PROCESSES: return "PROCESSES";
     case PF_TAG_RSS: return "RSS";
+    case PF_TAG_LINKS: return "LINKS";
     default: return "unknown";
     }
 }
@@ -950,6 +981,7 @@ static int read_records(reader *r)
             rc = read_mem_block(r, "node", r->t->nnodes, &r->node_mem_next, &r->n_node_mem,
                                 node_mem);
             break;
+        case PF_TAG_LINKS: rc = read_links(r); break;
         case PF_TAG_LINES: rc = read_lines(r); break;
         case PF_TAG_LINE_MEM:
             rc = read_mem_block(r, "line", r->t->nlines, &r->line_mem_next, &r->n_line_mem,

@@ -303,7 +303,9 @@ static int write_meta(writer *w, const pf_meta *m)
      * readers skip the trailing fields.  The exit fields come after the gap list, so
      * when they are written the gap count is too, even 0. */
     int native = (m->modes & PF_MODE_NATIVE) != 0 || m->peak_native_bytes != 0;
-    int exit_known = m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0 || native;
+    int dropped = m->links_dropped != 0;
+    /* each later field needs every earlier one written, even when it says nothing */
+    int exit_known = m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0 || native || dropped;
     if (m->ngaps || exit_known)
         w_varint(w, m->ngaps);
     for (uint32_t i = 0; i < m->ngaps; i++) {
@@ -317,8 +319,10 @@ static int write_meta(writer *w, const pf_meta *m)
         w_varint(w, pf_zigzag_enc(m->exit_code));
         w_varint(w, m->exit_signal);
     }
-    if (native)                      /* after the exit fields, so they come first (even unknown) */
+    if (native || dropped)           /* after the exit fields, so they come first (even unknown) */
         w_varint(w, m->peak_native_bytes);
+    if (dropped)                     /* after peak_native_bytes (0 without native memory) */
+        w_varint(w, m->links_dropped);
     return emit(w, PF_TAG_META, -1);
 }
 
@@ -427,6 +431,20 @@ static int write_nodes(writer *w, const pf_trace *t)
             return -1;
     }
     return block_end(w, PF_TAG_NODES, count);
+}
+
+static int write_links(writer *w, const pf_trace *t)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < t->nlinks; i++) {
+        const pf_link *l = &t->links[i];
+        w_varint(w, l->node);
+        w_varint(w, l->creator);
+        w_varint(w, l->kind);
+        if (block_step(w, PF_TAG_LINKS, &count) < 0)
+            return -1;
+    }
+    return block_end(w, PF_TAG_LINKS, count);
 }
 
 static int mem_is_zero(const pf_mem *m)
@@ -540,10 +558,12 @@ static int write_end(writer *w, const pf_trace *t)
     w_varint(w, t->nsamples);
     /* Added with PROCESSES: written only when there are some, so a trace without
      * processes ends as older writers ended it. */
-    if (t->nprocesses || t->nrss)
+    if (t->nprocesses || t->nrss || t->nlinks)
         w_varint(w, t->nprocesses);
-    if (t->nrss)                /* added with RSS, likewise */
+    if (t->nrss || t->nlinks)   /* added with RSS, likewise */
         w_varint(w, t->nrss);
+    if (t->nlinks)              /* added with LINKS, likewise */
+        w_varint(w, t->nlinks);
     return emit(w, PF_TAG_END, -1);
 }
 
@@ -561,7 +581,7 @@ static int write_all(writer *w, const pf_trace *t)
         write_nodes(w, t) < 0 ||
         write_mem_block(w, PF_TAG_NODE_MEM, t->node_mem, sizeof(pf_mem), 0,
                         node_mem_count(t)) < 0 ||
-        write_lines(w, t) < 0 ||
+        write_links(w, t) < 0 || write_lines(w, t) < 0 ||
         write_mem_block(w, PF_TAG_LINE_MEM, t->lines, sizeof(pf_line),
                         offsetof(pf_line, mem), t->nlines) < 0 ||
         write_sources(w, t) < 0 || write_samples(w, t) < 0 || write_end(w, t) < 0 ||

@@ -8,10 +8,12 @@
  */
 #include "html.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/asyncview.h"
 #include "html_escape.h"
 #include "formats/units.h"
 #include "html_model.h"
@@ -248,6 +250,17 @@ static void meta_table(const doc *d)
         fputs(")</span>", out);
     }
     fputs("</td></tr>\n", out);
+    if (pf_trace_view_words(t) != NULL) {
+        meta_row_start(out, "View");
+        pf_html_escape_cstr(out, pf_trace_view_words(t));
+        fputs(" <span class=\"muted\">(function times; line data as recorded)</span></td></tr>\n",
+              out);
+    }
+    if (meta->links_dropped != 0) {
+        meta_row_start(out, "Links");
+        fprintf(out, "%" PRIu64 " asyncio tasks or thread pool work items could not be linked "
+                "to their creator</td></tr>\n", meta->links_dropped);
+    }
     if (meta->exit_code != PF_EXIT_UNKNOWN || meta->exit_signal != 0 ||
         (meta->flags & PF_FLAG_CUT_SHORT)) {
         char how[160];

@@ -889,6 +889,8 @@ const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
     /* wall time goes without saying (and keeps older graphs as they were) */
     if (pf_trace_clock_is_cpu(t))
         PART("Times: %s", pf_trace_clock_words(t));
+    if (t->view == PF_VIEW_ASYNC)
+        PART("Async view: tasks under the code that created them");
     if (t->nprocesses > 1) {
         uint32_t ended_badly = 0;
         for (uint32_t p = 0; p < t->nprocesses; p++)

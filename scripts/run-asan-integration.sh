@@ -5,7 +5,7 @@
 # 3.12+) and runs the integration tests that drive it hardest -- calls, signals, fork,
 # threads, lines, memory hooks (native ones too: their GOT patching works beside ASan's
 # interceptors, whose malloc becomes the real one), the program's own hooks, child
-# processes, snapshots and crashes -- with the sanitizer runtimes
+# processes, snapshots, crashes and asyncio links -- with the sanitizer runtimes
 # preloaded into Python (the interpreter itself is not instrumented; its own leaks are
 # not ours, so leak checking is off).  Prints "asan integration: N passed, N failed".
 set -u
@@ -28,7 +28,8 @@ for py in $first $last; do
     sh scripts/build-collector.sh "$py" "$build" "$cc" "$flags" || exit 1
     for t in tests/integration/test_collect.py tests/integration/test_memory.py \
              tests/integration/test_lines.py tests/integration/test_coexist.py \
-             tests/integration/test_children.py tests/integration/test_native_memory.py; do
+             tests/integration/test_children.py tests/integration/test_native_memory.py \
+             tests/integration/test_async.py; do
         echo "== $t ($py, ASan/UBSan)"
         if LD_PRELOAD="$(readlink -f "$asan") $(readlink -f "$ubsan")" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \

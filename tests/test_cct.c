@@ -413,6 +413,69 @@ static void test_cct_merge_splices_nodes_out(void **state)
     sim_free(&s);
 }
 
+/* Link sites (<= PF_CCT_SITE_LINK) resolve to no line, like -1, but keep their nodes
+ * apart: from each other and from the ordinary siblings of the same (key, line 0). */
+static void test_cct_merge_keeps_link_sites_apart(void **state)
+{
+    (void)state;
+    sim s;
+    merge_ctx m;
+    assert_int_equal(sim_init(&s, 0), 0);
+    push(&s, 1, -1, 0);
+    push(&s, 7, -1, 1);                             /* an unlinked 7 (line 0) */
+    pop(&s, 2);
+    push(&s, 7, PF_CCT_SITE_LINK - 6, 3);           /* 7 linked to creator A */
+    push(&s, 8, 10, 4);
+    pop(&s, 5);
+    pop(&s, 7);
+    push(&s, 7, PF_CCT_SITE_LINK - 8, 8);           /* 7 linked to creator B */
+    pop(&s, 9);
+    push(&s, 7, PF_CCT_SITE_LINK - 6, 10);          /* A's again: the same node */
+    pop(&s, 12);
+    push(&s, 7, 3, 13);                             /* site 3 is line 0 too: merges with -1 */
+    pop(&s, 14);
+    pop(&s, 20);
+    assert_int_equal(merge(&s, &m), 0);
+    uint32_t sevens = 0;
+    uint64_t calls = 0;
+    for (uint32_t i = 0; i < m.n; i++) {
+        if (m.nodes[i].key != 7)
+            continue;
+        sevens++;
+        calls += m.nodes[i].calls;
+        assert_int_equal(m.nodes[i].line, 0);
+        pf_cct_node *n = pf_cct_at(s.t, m.nodes[i].id);
+        if (n->site == PF_CCT_SITE_LINK - 6)
+            assert_int_equal(m.nodes[i].calls, 2);
+        else
+            assert_int_equal(m.nodes[i].calls, 1 + (n->site != PF_CCT_SITE_LINK - 8));
+    }
+    assert_int_equal(sevens, 3);
+    assert_int_equal(calls, 5);
+    assert_int_equal(m.moves, 1);                   /* only site 3 into -1 */
+    sim_free(&s);
+}
+
+/* The caller's marks stay with a node and do not disturb the tree's own flags. */
+static void test_cct_marks_are_kept(void **state)
+{
+    (void)state;
+    sim s;
+    assert_int_equal(sim_init(&s, 0), 0);
+    push(&s, 1, -1, 0);
+    pf_cct_node *n = s.stack[0].node;
+    pf_cct_mark(n, PF_CCT_MARK1);
+    for (int k = 0; k < PF_CCT_SMALL + 2; k++) {    /* makes n hashed */
+        push(&s, (uintptr_t)(10 + k), 0, 1);
+        pop(&s, 2);
+    }
+    assert_int_equal(pf_cct_flags(n), PF_CCT_MARK1 | PF_CCT_HASHED);
+    pf_cct_mark(n, PF_CCT_MARK2 | PF_CCT_ROOT);     /* only marks can be set */
+    assert_int_equal(pf_cct_flags(n), PF_CCT_MARK1 | PF_CCT_MARK2 | PF_CCT_HASHED);
+    assert_non_null(child(&s, s.stack[0].id, 15, 0, NULL));
+    sim_free(&s);
+}
+
 /* Merging 80,000 siblings of the same line: linear (this would take minutes if not). */
 static void test_cct_merge_of_many_siblings(void **state)
 {
@@ -716,6 +779,8 @@ int main(void)
         cmocka_unit_test(test_cct_merge_joins_siblings_of_the_same_line),
         cmocka_unit_test(test_cct_merge_keeps_child_order),
         cmocka_unit_test(test_cct_merge_splices_nodes_out),
+        cmocka_unit_test(test_cct_merge_keeps_link_sites_apart),
+        cmocka_unit_test(test_cct_marks_are_kept),
         cmocka_unit_test(test_cct_merge_of_many_siblings),
         cmocka_unit_test(test_cct_rekey_retires_a_key),
         cmocka_unit_test(test_cct_rekeyed_entries_are_reused),

@@ -174,6 +174,7 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
     assert_int_equal(x->exit_code, y->exit_code);
     assert_int_equal(x->exit_signal, y->exit_signal);
     assert_true(x->peak_native_bytes == y->peak_native_bytes);
+    assert_true(x->links_dropped == y->links_dropped);
 
     assert_int_equal(pf_strtab_count(a->strings), pf_strtab_count(b->strings));
     for (uint32_t i = 0; i < pf_strtab_count(a->strings); i++) {
@@ -246,6 +247,12 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
         assert_true(p->peak_live_bytes == q->peak_live_bytes);
         assert_int_equal(p->exit_code, q->exit_code);
         assert_int_equal(p->exit_signal, q->exit_signal);
+    }
+    assert_int_equal(a->nlinks, b->nlinks);
+    for (uint32_t i = 0; i < a->nlinks; i++) {
+        assert_int_equal(a->links[i].node, b->links[i].node);
+        assert_int_equal(a->links[i].creator, b->links[i].creator);
+        assert_int_equal(a->links[i].kind, b->links[i].kind);
     }
     assert_int_equal(a->nrss, b->nrss);
     for (uint32_t i = 0; i < a->nrss; i++) {
@@ -1368,6 +1375,118 @@ static void test_trace_roundtrip_rss(void **state)
     assert_int_equal(pf_alloc_live_blocks(), live);
 }
 
+/* LINKS: after NODE_MEM, one block; END gets a twelfth count (and the two before it,
+ * even 0); META's links_dropped after the exit fields (and they before it, even
+ * unknown).  Hostile links are rejected with their index and offset. */
+static void test_trace_roundtrip_links(void **state)
+{
+    (void)state;
+    long live = pf_alloc_live_blocks();
+    pf_trace *t = full_trace();
+    pf_link links[] = {
+        { 1, 0, PF_LINK_TASK },             /* a task created by main */
+        { 4, 2, PF_LINK_EXECUTOR },         /* thread 1's work, queued in thread 0 */
+        { 5, 3, 77 },                       /* a kind from the future: kept */
+        { 0, 5, UINT32_MAX },
+    };
+    for (uint32_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        assert_int_equal(pf_trace_add_link(t, &links[i]), i);
+    t->meta.links_dropped = UINT64_MAX;
+    assert_int_equal(pf_trace_validate(t, NULL), 0);
+    for (int gz = 0; gz < 2; gz++) {
+        unsigned char *buf;
+        size_t len;
+        pf_error err;
+        assert_int_equal((gz ? pf_trace_write_mem : pf_trace_write_mem_raw)(t, &buf, &len, &err), 0);
+        pf_trace *u = pf_trace_read_mem(buf, len, &err);
+        if (u == NULL)
+            fail_msg("%s", err.msg);
+        assert_traces_equal(t, u);
+        assert_int_equal(u->nlinks, 4);
+        assert_int_equal(u->meta.exit_code, PF_EXIT_UNKNOWN);
+        assert_int_equal(pf_trace_validate(u, &err), 0);
+        pf_trace_free(u);
+        pf_free(buf);
+    }
+    /* invalid in memory: out of range, its own creator */
+    pf_error err;
+    t->links[1].creator = 6;
+    assert_int_equal(pf_trace_validate(t, &err), -1);
+    assert_non_null(strstr(err.msg, "link 1: node 4 or creator 6 out of range (6 nodes)"));
+    t->links[1].creator = 4;
+    assert_int_equal(pf_trace_validate(t, &err), -1);
+    assert_non_null(strstr(err.msg, "link 1: node 4 is its own creator"));
+    pf_trace_free(t);
+
+    /* the bytes: no processes, no RSS, one link */
+    t = pf_trace_new();
+    pf_thread th = { 1, S(t, "f") };
+    pf_trace_add_thread(t, &th);
+    pf_code c = { 0, 0, 0, 0, PF_CODE_PYTHON };
+    pf_trace_add_code(t, &c);
+    pf_node n0 = { PF_NONE, 0, 0, 0, 1, 0, 0 }, n1 = { 0, 0, 0, 0, 1, 0, 0 };
+    pf_trace_add_node(t, &n0);
+    pf_trace_add_node(t, &n1);
+    pf_link l = { 1, 0, PF_LINK_EXECUTOR };
+    pf_trace_add_link(t, &l);
+    t->meta.links_dropped = 300;
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    /* no gaps, exit -1, signal 0, no native bytes (written: links_dropped follows), 300 */
+    static const unsigned char meta_tail[] = { 0, 1, 0, 0, 0xac, 2 };
+    assert_int_equal(buf[10], 15 + sizeof meta_tail);
+    assert_memory_equal(buf + 11 + 15, meta_tail, sizeof meta_tail);
+    static const unsigned char want[] = {
+        6, 15, 2, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0,   /* NODES */
+        14, 4, 1, 1, 0, 1,                                    /* LINKS: (1, 0, executor) */
+        1, 12, 1, 1, 1, 2, 0, 0, 0, 0, 0, 0, 0, 1,            /* END: ..., 0, 0, nlinks 1 */
+    };
+    assert_true(len > sizeof want);
+    assert_memory_equal(buf + len - sizeof want, want, sizeof want);
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    pf_trace_free(u);
+    /* hostile LINKS records, in place of the good one (6 bytes) */
+    size_t at = len - sizeof want + 17;
+    static const struct {
+        unsigned char rec[8];
+        size_t n;
+        const char *msg;
+    } bad[] = {
+        { { 14, 4, 1, 2, 0, 0 }, 6, "link 0 at offset 70: node 2 or creator 0 out of range (2 nodes so far)" },
+        { { 14, 4, 1, 1, 9, 0 }, 6, "node 1 or creator 9 out of range" },
+        { { 14, 4, 1, 1, 1, 0 }, 6, "link 0 at offset 70: node 1 is its own creator" },
+        { { 14, 4, 4, 1, 0, 0 }, 6, "entry count 4 exceeds its payload" },
+        { { 14, 4, 2, 1, 0, 0 }, 6, "node runs past the end of the LINKS record at offset 67" },
+        { { 14, 4, 1, 1, 0, 0x80 }, 6, "kind runs past the end of the LINKS record" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sb b = { 0 };
+        sb_bytes(&b, buf, at);
+        sb_bytes(&b, bad[i].rec, bad[i].n);
+        sb_bytes(&b, buf + at + 6, len - at - 6);
+        expect_read_error(b.p, b.len, PF_ECORRUPT, bad[i].msg);
+        free(b.p);
+    }
+    /* an END that stops before nlinks (or nrss, or nprocesses) after a LINKS record */
+    for (int cut = 1; cut <= 3; cut++) {
+        sb b = { 0 };
+        sb_bytes(&b, buf, len - 14);
+        unsigned char end[14];
+        memcpy(end, want + sizeof want - 14, 14);
+        end[1] = (unsigned char)(12 - cut);
+        sb_bytes(&b, end, (size_t)(14 - cut));
+        expect_read_error(b.p, b.len, PF_ECORRUPT, "has no links count but 1 links were read");
+        free(b.p);
+    }
+    pf_free(buf);
+    pf_trace_free(t);
+    assert_int_equal(pf_alloc_live_blocks(), live);
+}
+
 /* Golden bad inputs: tests/data/trace/bad/EXPECT lists file, code, message. */
 static void test_trace_rejects_golden_bad_inputs(void **state)
 {
@@ -1473,10 +1592,10 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
 {
     (void)state;
     /* Each record carries bytes from a "newer version" after its known fields (META's
-     * last known fields are its gap list, empty here, and the exit status 3, no
-     * signal; END's, the processes and RSS counts). */
+     * last known fields are its gap list, empty here, the exit status 3, no signal,
+     * and no dropped links; END's, the processes, RSS and links counts). */
     sb b = { 0 }, p = { 0 };
-    sb_prefix(&b, "\x00\x06\x00\x05\xff\xff", 6);
+    sb_prefix(&b, "\x00\x06\x00\x00\x05\xff\xff", 7);
     sb_v(&p, 1);
     sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 12); sb_v(&p, 1); sb_v(&p, 9); sb_v(&p, 4);
     sb_bytes(&p, "\x80\x80 newer fields", 15);
@@ -1486,6 +1605,7 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
     sb_v(&p, 2); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 1); sb_v(&p, 0);
     sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0);
     sb_v(&p, 0);                        /* nrss */
+    sb_v(&p, 0);                        /* nlinks */
     sb_bytes(&p, "more", 4);
     sb_record(&b, PF_TAG_END, &p);
     pf_error err;
@@ -2112,6 +2232,7 @@ int main(void)
         cmocka_unit_test(test_trace_validate_names_the_bad_record),
         cmocka_unit_test(test_trace_roundtrip_every_field_gzip_mem),
         cmocka_unit_test(test_trace_roundtrip_rss),
+        cmocka_unit_test(test_trace_roundtrip_links),
         cmocka_unit_test(test_trace_roundtrip_every_field_raw_mem),
         cmocka_unit_test(test_trace_roundtrip_every_field_file),
         cmocka_unit_test(test_trace_roundtrip_empty_trace),

@@ -425,6 +425,53 @@ static void test_merge_three_parts(void **state)
     assert_int_equal(pf_alloc_live_blocks(), live);
 }
 
+/* Links follow their nodes: both ends move by the part's node offset; the parts'
+ * dropped links add up. */
+static void test_merge_keeps_links_with_their_nodes(void **state)
+{
+    (void)state;
+    long live = pf_alloc_live_blocks();
+    pf_trace *parts[3] = { part_root(), part_child(), part_plain() };
+    pf_link a = { 1, 0, PF_LINK_TASK }, b = { 2, 0, PF_LINK_EXECUTOR }, c = { 0, 1, 9 };
+    assert_int_equal(pf_trace_add_link(parts[0], &a), 0);
+    assert_int_equal(pf_trace_add_link(parts[1], &b), 0);
+    assert_int_equal(pf_trace_add_link(parts[1], &c), 1);
+    parts[1]->meta.links_dropped = 3;
+    parts[2]->meta.links_dropped = 4;
+    pf_error err;
+    pf_trace *t = pf_trace_merge(parts, 3, &err);
+    if (t == NULL)
+        fail_msg("%s", err.msg);
+    uint32_t off = parts[0]->nnodes;
+    assert_int_equal(t->nlinks, 3);
+    assert_int_equal(t->links[0].node, 1);
+    assert_int_equal(t->links[0].creator, 0);
+    assert_int_equal(t->links[0].kind, PF_LINK_TASK);
+    assert_int_equal(t->links[1].node, off + 2);
+    assert_int_equal(t->links[1].creator, off);
+    assert_int_equal(t->links[1].kind, PF_LINK_EXECUTOR);
+    assert_int_equal(t->links[2].node, off);
+    assert_int_equal(t->links[2].creator, off + 1);
+    assert_int_equal(t->links[2].kind, 9);
+    /* the same nodes, by what they are */
+    assert_int_equal(t->nodes[t->links[1].node].code, t->nodes[t->links[2].creator].code);
+    assert_true(t->meta.links_dropped == 7);
+    assert_int_equal(pf_trace_validate(t, &err), 0);
+    size_t len;
+    unsigned char *raw = raw_of(t, &len);
+    pf_trace *u = pf_trace_read_mem(raw, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(u->nlinks, 3);
+    assert_true(u->meta.links_dropped == 7);
+    pf_trace_free(u);
+    pf_free(raw);
+    pf_trace_free(t);
+    for (int i = 0; i < 3; i++)
+        pf_trace_free(parts[i]);
+    assert_int_equal(pf_alloc_live_blocks(), live);
+}
+
 /* RSS records follow their process into the output: the index moves, the sample
  * times (relative to the process's start) do not. */
 static void test_merge_keeps_rss_with_its_process(void **state)
@@ -681,6 +728,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_three_parts),
+        cmocka_unit_test(test_merge_keeps_links_with_their_nodes),
         cmocka_unit_test(test_merge_keeps_rss_with_its_process),
         cmocka_unit_test(test_merge_one_part),
         cmocka_unit_test(test_merge_keeps_codes_of_one_text_apart_within_a_part),

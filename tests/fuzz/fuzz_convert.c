@@ -1,7 +1,9 @@
 /* fuzz_convert.c: libFuzzer target for every converter: any bytes the trace reader
  * accepts must convert to collapsed (each metric, both granularities), pstats, text
  * (each sort) and lines without crashes, undefined behaviour, leaks or hangs; a
- * refusal must say why.  Output goes to a memory stream that is thrown away.
+ * refusal must say why.  Then the same trace in the async view (--async: the view
+ * meets whatever links the reader accepts) to text and collapsed.  Output goes to a
+ * memory stream that is thrown away.
  * Seeds: tests/fuzz/corpus/fuzz_convert/. */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +12,7 @@
 
 #include "convert/convert.h"
 #include "formats/alloc.h"
+#include "formats/asyncview.h"
 #include "formats/trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,6 +62,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pf_convert_opts_init(&o);
     o.format = PF_CONVERT_LINES;
     convert_one(t, &o);
+    if (pf_trace_async_view(t, &err) == 0) {
+        pf_convert_opts_init(&o);
+        o.format = PF_CONVERT_TEXT;
+        convert_one(t, &o);
+        for (int g = 0; g <= PF_GRAN_LINE; g++) {
+            pf_convert_opts_init(&o);
+            o.format = PF_CONVERT_COLLAPSED;
+            o.frame.metric = PF_METRIC_CALLS;
+            o.frame.granularity = (enum pf_granularity)g;
+            convert_one(t, &o);
+        }
+    } else if (err.code != PF_ENOMEM) {
+        abort();
+    }
     pf_trace_free(t);
     if (pf_alloc_live_blocks() != live)
         abort();                         /* leak */

@@ -5,7 +5,9 @@
  * the reader accepts).  The same bytes also go through pf_input on its own (windows,
  * sniff) and through pf_trace_read_input with a 1 MiB budget, which must fail or
  * agree with the default read.  An accepted trace merged with itself
- * (pf_trace_merge) must give a valid trace of twice its threads and nodes.
+ * (pf_trace_merge) must give a valid trace of twice its threads and nodes, with twice
+ * its links; reshaped into the async view (pf_trace_async_view, which meets every
+ * damaged link a reader accepts) it must stay valid, keeping its self time.
  * Seeds: tests/fuzz/corpus/fuzz_trace/ (gzip and raw). */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/asyncview.h"
 #include "formats/input.h"
 #include "formats/trace.h"
 
@@ -51,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_trace *m = pf_trace_merge(twice, 2, &err);
         if (m == NULL || pf_trace_validate(m, &err) != 0 || m->nnodes != 2 * t->nnodes ||
             m->nthreads != 2 * t->nthreads || m->ncodes > t->ncodes ||
-            m->nprocesses != (t->nprocesses ? 2 * t->nprocesses : 2))
+            m->nprocesses != (t->nprocesses ? 2 * t->nprocesses : 2) ||
+            m->nlinks != 2 * t->nlinks)
             abort();
         pf_trace_free(m);
     }
@@ -85,6 +89,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_trace_free(b);
     } else if (err.code == PF_OK) {
         abort();
+    }
+    if (t != NULL) {                     /* last: it reshapes t */
+        uint64_t self = 0, self2 = 0;
+        for (uint32_t i = 0; i < t->nnodes; i++)
+            self += t->nodes[i].self_ns;
+        if (pf_trace_async_view(t, &err) == 0) {
+            if (pf_trace_validate(t, &err) != 0 || t->view != PF_VIEW_ASYNC || t->nlinks != 0)
+                abort();
+            for (uint32_t i = 0; i < t->nnodes; i++)
+                self2 += t->nodes[i].self_ns;
+            if (self2 != self)
+                abort();
+        } else if (err.code != PF_ENOMEM) {
+            abort();
+        }
     }
     pf_trace_free(t);
     if (pf_alloc_live_blocks() != live)
