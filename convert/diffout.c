@@ -274,6 +274,23 @@ static uint32_t rank(const pf_diff *d, int m, uint32_t st, int sign, double min_
     return n;
 }
 
+/* Lines whose metric m changed (beyond the noise floor for times) ranked by the size of
+ * the change, largest first, into out (capacity nlines).  Returns the count. */
+static uint32_t rank_lines(const pf_diff *d, int m, double min_time_ns, uint32_t *out)
+{
+    int unit = pf_dm_unit((enum pf_dm)m);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->nlines; i++) {
+        double delta = d->lines[i].v[1][m] - d->lines[i].v[0][m];
+        if (delta != 0 && !(unit == PF_DM_UNIT_NS && fabs(delta) <= min_time_ns))
+            out[n++] = i;
+    }
+    rank_d = d;
+    rank_m = m;
+    qsort(out, n, sizeof *out, cmp_line_delta);
+    return n;
+}
+
 /* The metric that leads: calls for traces, samples for collapsed stacks. */
 static int lead_metric(const pf_diff *d)
 {
@@ -497,17 +514,9 @@ int pf_diff_write_text(const pf_diff *d, const pf_diffout_opts *o, FILE *out, pf
         if (!d->has[m] || d->nlines == 0)
             continue;
         int unit = pf_dm_unit((enum pf_dm)m);
-        uint32_t n = 0;
-        for (uint32_t i = 0; i < d->nlines; i++) {
-            double delta = d->lines[i].v[1][m] - d->lines[i].v[0][m];
-            if (delta != 0 && !(unit == PF_DM_UNIT_NS && fabs(delta) <= o->min_time_ns))
-                idx[n++] = i;
-        }
+        uint32_t n = rank_lines(d, m, o->min_time_ns, idx);
         if (n == 0)
             continue;
-        rank_d = d;
-        rank_m = m;
-        qsort(idx, n, sizeof *idx, cmp_line_delta);
         fprintf(out, "\nChanged lines by %s (%u):\n", metric_title(m, 1), n);
         for (uint32_t i = 0; i < n && i < o->limit; i++) {
             const pf_diff_line *l = &d->lines[idx[i]];
@@ -874,6 +883,30 @@ static void md_text(struct md *m, const char *s)
     md_put(m, s, strlen(s), 1);
 }
 
+/* The end of a table of n rows of which shown made it: "and N more", and the rows the
+ * size limit (not --limit) left out added to *cut; or just the blank line after it. */
+static void md_table_end(struct md *m, uint32_t n, uint32_t shown, uint32_t limit, uint32_t *cut)
+{
+    if (shown < n) {
+        char more[96];
+        int kk = snprintf(more, sizeof more, "\n_and %u more_\n\n", n - shown);
+        md_put(m, more, (size_t)kk, 1);
+        if (shown < limit)
+            *cut += (n < limit ? n : limit) - shown;
+    } else {
+        md_text(m, "\n");
+    }
+}
+
+/* A row's last four cells: before, after, change and change in %. */
+static void md_values(FILE *f, int unit, double before, double after)
+{
+    char a[PF_UNITS_BUFSZ], b[PF_UNITS_BUFSZ], c[PF_UNITS_BUFSZ], p[32];
+    fprintf(f, " | %s | %s | %s | %s |\n", fmt_val(a, sizeof a, unit, before),
+            fmt_val(b, sizeof b, unit, after), fmt_delta(c, sizeof c, unit, after - before),
+            fmt_pct(p, sizeof p, before, after));
+}
+
 int pf_diff_write_markdown(const pf_diff *d, const pf_diffout_opts *o, FILE *out, pf_error *err)
 {
     struct md m = { NULL, 0, 0, PF_MD_LIMIT - 512, 0 };
@@ -1015,23 +1048,12 @@ int pf_diff_write_markdown(const pf_diff *d, const pf_diffout_opts *o, FILE *out
                     goto nomem;
                 fputs("| ", r.f);
                 md_func(r.f, d, f);
-                fprintf(r.f, " | %s | %s | %s | %s |\n", fmt_val(a, sizeof a, unit, f->v[0][mt]),
-                        fmt_val(b, sizeof b, unit, f->v[1][mt]),
-                        fmt_delta(c, sizeof c, unit, f->v[1][mt] - f->v[0][mt]),
-                        fmt_pct(p, sizeof p, f->v[0][mt], f->v[1][mt]));
+                md_values(r.f, unit, f->v[0][mt], f->v[1][mt]);
                 if (row_put(&m, &r, 1) < 0)
                     break;
                 shown++;
             }
-            if (shown < n) {
-                char more[96];
-                int kk = snprintf(more, sizeof more, "\n_and %u more_\n\n", n - shown);
-                md_put(&m, more, (size_t)kk, 1);
-                if (shown < n && shown < o->limit && n > shown)
-                    cut += (n < o->limit ? n : o->limit) - shown;
-            } else {
-                md_text(&m, "\n");
-            }
+            md_table_end(&m, n, shown, o->limit, &cut);
         }
     }
     /* new and vanished functions */
@@ -1062,15 +1084,7 @@ int pf_diff_write_markdown(const pf_diff *d, const pf_diffout_opts *o, FILE *out
                 break;
             shown++;
         }
-        if (shown < n) {
-            char more[96];
-            int kk = snprintf(more, sizeof more, "\n_and %u more_\n\n", n - shown);
-            md_put(&m, more, (size_t)kk, 1);
-            if (shown < o->limit && shown < n)
-                cut += (n < o->limit ? n : o->limit) - shown;
-        } else {
-            md_text(&m, "\n");
-        }
+        md_table_end(&m, n, shown, o->limit, &cut);
     }
     /* files */
     if (d->nfiles) {
@@ -1113,17 +1127,9 @@ int pf_diff_write_markdown(const pf_diff *d, const pf_diffout_opts *o, FILE *out
         if (!d->has[mt] || d->nlines == 0)
             continue;
         int unit = pf_dm_unit((enum pf_dm)mt);
-        uint32_t n = 0;
-        for (uint32_t i = 0; i < d->nlines; i++) {
-            double delta = d->lines[i].v[1][mt] - d->lines[i].v[0][mt];
-            if (delta != 0 && !(unit == PF_DM_UNIT_NS && fabs(delta) <= o->min_time_ns))
-                idx[n++] = i;
-        }
+        uint32_t n = rank_lines(d, mt, o->min_time_ns, idx);
         if (n == 0)
             continue;
-        rank_d = d;
-        rank_m = mt;
-        qsort(idx, n, sizeof *idx, cmp_line_delta);
         if (row_open(&r) == NULL)
             goto nomem;
         fprintf(r.f, "### Hottest changed lines: %s\n\n| Line | Function | BASE | NEW | change | |\n"
@@ -1151,23 +1157,12 @@ int pf_diff_write_markdown(const pf_diff *d, const pf_diffout_opts *o, FILE *out
             fputs(" | ", r.f);
             s = pf_diff_str(d, f->name, &nn);
             pf_md_escape(r.f, s, nn, 100);
-            fprintf(r.f, " | %s | %s | %s | %s |\n", fmt_val(a, sizeof a, unit, l->v[0][mt]),
-                    fmt_val(b, sizeof b, unit, l->v[1][mt]),
-                    fmt_delta(c, sizeof c, unit, l->v[1][mt] - l->v[0][mt]),
-                    fmt_pct(p, sizeof p, l->v[0][mt], l->v[1][mt]));
+            md_values(r.f, unit, l->v[0][mt], l->v[1][mt]);
             if (row_put(&m, &r, 1) < 0)
                 break;
             shown++;
         }
-        if (shown < n) {
-            char more[96];
-            int kk = snprintf(more, sizeof more, "\n_and %u more_\n\n", n - shown);
-            md_put(&m, more, (size_t)kk, 1);
-            if (shown < o->limit)
-                cut += (n < o->limit ? n : o->limit) - shown;
-        } else {
-            md_text(&m, "\n");
-        }
+        md_table_end(&m, n, shown, o->limit, &cut);
     }
     if (cut)
         md_note_cut(&m, cut);
