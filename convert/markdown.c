@@ -133,9 +133,17 @@ int pf_markdown_write(const pf_trace *t, const pf_funcstats *s, unsigned long li
     fprintf(r, "| wall time | %s |\n", pf_units_ns(a, sizeof a, t->meta.duration_ns));
     fprintf(r, "| calls | %s |\n", pf_units_count(b, sizeof b, s->total_nc));
     fprintf(r, "| profiled time | %s |\n", pf_units_ns(c, sizeof c, s->total_tt_ns));
-    if (memory)
+    if (memory && (t->meta.modes & PF_MODE_NATIVE)) {
+        uint64_t native = t->meta.peak_native_bytes < t->meta.peak_live_bytes
+                          ? t->meta.peak_native_bytes : t->meta.peak_live_bytes;
+        fprintf(r, "| peak memory (traced) | %s (native %s, Python %s) |\n",
+                pf_units_bytes(a, sizeof a, t->meta.peak_live_bytes, 0),
+                pf_units_bytes(b, sizeof b, native, 0),
+                pf_units_bytes(c, sizeof c, t->meta.peak_live_bytes - native, 0));
+    } else if (memory) {
         fprintf(r, "| peak memory (traced) | %s |\n",
                 pf_units_bytes(a, sizeof a, t->meta.peak_live_bytes, 0));
+    }
     uint64_t rss = 0;
     for (uint32_t i = 0; i < t->nrss; i++)
         if (t->rss[i].peak_bytes > rss)

@@ -317,6 +317,10 @@ class NativeLibrary(unittest.TestCase):
         self.assertRegex(r.stdout, r"\nMemory:  peak [0-9.]+ MiB \(native [0-9.]+ MiB, "
                                    r"Python [0-9.]+ [KM]?i?B\)\n")
         self.assertRegex(self.result.stderr, r"memory peak [0-9.]+ MiB, native [0-9.]+ MiB\)")
+        r = run([PYFLAME, "convert", "-f", "markdown", self.trace])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"\n\| peak memory \(traced\) \| [0-9.]+ MiB \(native "
+                                   r"[0-9.]+ MiB, Python [0-9.]+ [KM]?i?B\) \|\n")
 
     def test_memory_python_sees_no_native_bytes(self):
         trace = os.path.join(self.dir, "python.gz")
