@@ -1732,6 +1732,18 @@ static int add_u64(uint64_t *a, uint64_t b)
     return __builtin_add_overflow(*a, b, a) ? -1 : 0;
 }
 
+/* 1 (with err set) if call record i refers to a thread, code or parent it cannot have:
+ * parents come before their children. */
+static int bad_node_ref(const pf_trace *t, uint32_t i, pf_error *err)
+{
+    const pf_node *nd = &t->nodes[i];
+    if (nd->thread < t->nthreads && nd->code < t->ncodes &&
+        (nd->parent == PF_NONE || nd->parent < i))
+        return 0;
+    pf_error_set(err, PF_ECORRUPT, "bad reference in call record %u", i);
+    return 1;
+}
+
 static int reverse_tree(pf_stacktree *t, pf_error *err);
 
 pf_stacktree *pf_stacktree_from_trace(const pf_trace *t, const pf_stack_opts *opts,
@@ -1797,11 +1809,8 @@ pf_stacktree *pf_stacktree_from_trace(const pf_trace *t, const pf_stack_opts *op
      * the node its frames hang under (its parent's frame named after the calling line). */
     for (uint32_t i = 0; i < t->nnodes; i++) {
         const pf_node *nd = &t->nodes[i];
-        if (nd->thread >= t->nthreads || nd->code >= t->ncodes ||
-            (nd->parent != PF_NONE && nd->parent >= i)) {
-            pf_error_set(err, PF_ECORRUPT, "bad reference in call record %u", i);
+        if (bad_node_ref(t, i, err))
             goto fail;
-        }
         uint32_t under = nd->parent == PF_NONE ? tnode[nd->thread] : map[nd->parent];
         const pf_code *c = &t->codes[nd->code];
         uint32_t nm = b.fn_name[nd->code], fn;
@@ -1956,11 +1965,8 @@ int pf_stacktree_add_trace(pf_stacktree *f, const pf_trace *t, int column, pf_er
     /* the frames, as pf_stacktree_from_trace makes them at function granularity */
     for (uint32_t i = 0; i < t->nnodes; i++) {
         const pf_node *nd = &t->nodes[i];
-        if (nd->thread >= t->nthreads || nd->code >= t->ncodes ||
-            (nd->parent != PF_NONE && nd->parent >= i)) {
-            pf_error_set(err, PF_ECORRUPT, "bad reference in call record %u", i);
+        if (bad_node_ref(t, i, err))
             goto done;
-        }
         uint32_t under = nd->parent == PF_NONE ? tnode[nd->thread] : map[nd->parent];
         uint32_t nm = b.fn_name[nd->code];
         if (nm == PF_NONE) {

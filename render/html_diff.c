@@ -66,6 +66,16 @@ static void change_td(FILE *out, int unit, double b, double n)
         fprintf(out, " (%+.1f%%)</td>", 100 * r);
 }
 
+/* One row of a before/after table: the label, both values and the change. */
+static void value_row(FILE *out, const char *label, int unit, double before, double after)
+{
+    char a[PF_UNITS_BUFSZ], b[PF_UNITS_BUFSZ];
+    fprintf(out, "<tr><td class=\"t\">%s</td><td>%s</td><td>%s</td>", label,
+            fmt(a, sizeof a, unit, before), fmt(b, sizeof b, unit, after));
+    change_td(out, unit, before, after);
+    fputs("</tr>\n", out);
+}
+
 /* Metrics shown per function and line, in order, among those the runs share. */
 static const int shown[] = { PF_DM_CALLS, PF_DM_ALLOC_BYTES, PF_DM_PEAK_BYTES, PF_DM_TIME,
                              PF_DM_SELF_TIME, PF_DM_SAMPLES, PF_DM_SELF_SAMPLES };
@@ -184,16 +194,12 @@ static void function_section(FILE *out, const pf_diff *d, uint32_t fi)
     func_loc(out, d, f);
     fputs("</div>\n<table class=\"list\"><thead><tr><th class=\"t\">metric</th><th>BASE</th>"
           "<th>NEW</th><th>change</th></tr></thead><tbody>\n", out);
-    char a[PF_UNITS_BUFSZ], b[PF_UNITS_BUFSZ];
+    char a[PF_UNITS_BUFSZ];
     for (size_t k = 0; k < NSHOWN; k++) {
         int m = shown[k];
         if (!d->has[m])
             continue;
-        int unit = pf_dm_unit((enum pf_dm)m);
-        fprintf(out, "<tr><td class=\"t\">%s</td><td>%s</td><td>%s</td>", pf_dm_words[m],
-                fmt(a, sizeof a, unit, f->v[0][m]), fmt(b, sizeof b, unit, f->v[1][m]));
-        change_td(out, unit, f->v[0][m], f->v[1][m]);
-        fputs("</tr>\n", out);
+        value_row(out, pf_dm_words[m], pf_dm_unit((enum pf_dm)m), f->v[0][m], f->v[1][m]);
     }
     fputs("</tbody></table>\n", out);
     if (f->nline_rows == 0) {
@@ -318,15 +324,10 @@ int pf_html_diff_render(const pf_diff *d, const pf_html_diff_opts *o, FILE *out,
     }
     fputs("</p>\n<h2>Totals</h2>\n<table class=\"list\" id=\"totals\"><thead><tr><th class=\"t\"></th>"
           "<th>BASE</th><th>NEW</th><th>change</th></tr></thead><tbody>\n", out);
-    char a[PF_UNITS_BUFSZ], b[PF_UNITS_BUFSZ];
     for (int t = 0; t < PF_DT_COUNT; t++) {
         if (!d->has_total[t])
             continue;
-        int unit = pf_dt_unit((enum pf_dt)t);
-        fprintf(out, "<tr><td class=\"t\">%s</td><td>%s</td><td>%s</td>", pf_dt_words[t],
-                fmt(a, sizeof a, unit, d->total[0][t]), fmt(b, sizeof b, unit, d->total[1][t]));
-        change_td(out, unit, d->total[0][t], d->total[1][t]);
-        fputs("</tr>\n", out);
+        value_row(out, pf_dt_words[t], pf_dt_unit((enum pf_dt)t), d->total[0][t], d->total[1][t]);
     }
     fputs("</tbody></table>\n", out);
     if (d->nfiles) {
