@@ -247,9 +247,11 @@ static int kids_add(pf_cct *t, uint32_t parent, uint32_t id)
 pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintptr_t key,
                               int32_t site, uint32_t *id)
 {
+    uint32_t c;
+    pf_cct_node *n;
     if (pf_cct_flags(pn) & PF_CCT_HASHED) {
         uint64_t h = child_hash(parent, key, site);
-        uint32_t c = pf_hmap_get(t->kids, h);
+        c = pf_hmap_get(t->kids, h);
         if (c == PF_HMAP_NONE || !child_matches(t, c, parent, key, site)) {
             if (t->collide == NULL)
                 return NULL;
@@ -257,27 +259,30 @@ pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintp
             if ((c = pf_hmap_find(t->collide, h, child_eq, &p)) == PF_HMAP_NONE)
                 return NULL;
         }
-        *id = c;
-        return pf_cct_at(t, c);
-    }
-    /* the first two children did not match (pf_cct_find, which leaves the second where
-     * it is: alternating pairs are common); a short list, kept move-to-front */
-    pf_cct_node *pv = pf_cct_at(t, pn->child);
-    uint32_t c = pv->sibling;
-    if (c == PF_CCT_NONE)
-        return NULL;
-    pf_cct_node *n = pf_cct_at(t, c);
-    for (pv = n, c = n->sibling; c != PF_CCT_NONE; pv = n, c = n->sibling) {
         n = pf_cct_at(t, c);
-        if (n->key == key && n->site == site) {
+    } else {
+        /* the first child did not match (pf_cct_find): a short list, kept move-to-front
+         * from the third child on (alternating pairs are common: the second stays) */
+        pf_cct_node *pv = pf_cct_at(t, pn->child);
+        if ((c = pv->sibling) == PF_CCT_NONE)
+            return NULL;
+        n = pf_cct_at(t, c);
+        if (!(n->key == key && n->site == site)) {
+            for (pv = n, c = n->sibling; c != PF_CCT_NONE; pv = n, c = n->sibling) {
+                n = pf_cct_at(t, c);
+                if (n->key == key && n->site == site)
+                    break;
+            }
+            if (c == PF_CCT_NONE)
+                return NULL;
             pv->sibling = n->sibling;   /* move to front */
             n->sibling = pn->child;
             pn->child = c;
-            *id = c;
-            return n;
         }
     }
-    return NULL;
+    *pf_cct_cache_slot(t, parent, key, site) = c;
+    *id = c;
+    return n;
 }
 
 pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site, uint8_t kind,
@@ -313,6 +318,7 @@ pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site,
     }
     n->sibling = pn->child;
     pn->child = nid;
+    *pf_cct_cache_slot(t, parent, key, site) = nid;
     if (same != NULL) {
         n->next_same = *same;
         *same = nid;

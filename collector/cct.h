@@ -11,9 +11,12 @@
  * Finding a child is O(1) per event: a parent's children are a singly linked list, kept
  * move-to-front while the parent has at most PF_CCT_SMALL of them (the hot child is
  * found with one compare); past that they are also entered in one hash table for the
- * whole tree (formats/hashmap.h, keyed by a hash of (parent, key, site)), and a lookup
- * that misses the first two children hashes.  The stop-time merge is linear: one hashed
- * (parent, key, line) table for the whole tree.
+ * whole tree (formats/hashmap.h, keyed by a hash of (parent, key, site)).  In front of
+ * both, a lookup that misses the first child tries the child cache, a small
+ * direct-mapped table of recent finds (pf_cct_cache_slot): a fan-out call site such as
+ * a dispatch loop finds its child with one more load instead of a list walk or a hash
+ * probe.  The stop-time merge is linear: one hashed (parent, key, line) table for the
+ * whole tree.
  *
  * Retired keys.  A key's value may be reused (a dead object's address): the caller keeps
  * a list of each key's nodes (pf_cct_add's same) and rekeys them (pf_cct_rekey) to a
@@ -148,7 +151,7 @@ pf_cct_node *pf_cct_add(pf_cct *t, uint32_t parent, uintptr_t key, int32_t site,
  * lookups of the reused value no longer find these nodes. */
 void pf_cct_rekey(pf_cct *t, uint32_t head, uintptr_t key);
 
-/* Slow path of pf_cct_find (after the first two children). */
+/* Slow path of pf_cct_find (after the first child and the child cache). */
 pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintptr_t key,
                               int32_t site, uint32_t *id);
 
@@ -212,6 +215,7 @@ int pf_cct_walk(const pf_cct *t, uint32_t root, const pf_cct_walk_ops *ops, void
 /* Private: the layout the inline functions below need.  Do not use the fields. */
 #define PF_CCT_CHUNK_SHIFT 10
 #define PF_CCT_CHUNK_NODES (1u << PF_CCT_CHUNK_SHIFT)
+#define PF_CCT_CACHE_BITS 12
 struct pf_cct {
     pf_cct_node **chunks;     /* each PF_CCT_CHUNK_NODES nodes */
     size_t nchunks, cap_chunks;
@@ -225,6 +229,7 @@ struct pf_cct {
     struct pf_hmap *merged;   /* hash(parent, key, line) -> surviving child id */
     void *work, *queue, *kept;
     size_t cap_work, cap_queue, cap_kept;
+    uint32_t cache[1u << PF_CCT_CACHE_BITS];  /* the child cache (pf_cct_cache_slot) */
 };
 
 /* The node of id (which must exist).  Valid for the tree's life. */
@@ -255,10 +260,23 @@ static inline uint32_t pf_cct_fold(const pf_cct *t, const pf_cct_act *top, uint3
     return 0;
 }
 
-/* The child (key, site) of pn (id parent, as pf_cct_fold set them) and its id in *id, or NULL if it has none.
- * O(1): the first two children, then at most PF_CCT_SMALL list steps or one hash probe. */
-static inline pf_cct_node *pf_cct_find(pf_cct *t, uint32_t parent, pf_cct_node *pn,
-                                       uintptr_t key, int32_t site, uint32_t *id)
+/* The child cache: a direct-mapped table of child ids, slot chosen by a hash of (parent,
+ * key, site).  An entry is only a hint: it is a hit when the node it names has exactly
+ * that parent, key and site, so a stale entry (overwritten slot, rekeyed node) is just
+ * a miss, and no entry ever needs removing. */
+static inline uint32_t *pf_cct_cache_slot(pf_cct *t, uint32_t parent, uintptr_t key,
+                                          int32_t site)
+{
+    uint64_t h = ((uint64_t)key ^ ((uint64_t)parent << 32) ^ (uint32_t)site * 0x9E3779B1u)
+                 * UINT64_C(0x9E3779B97F4A7C15);
+    return &t->cache[h >> (64 - PF_CCT_CACHE_BITS)];
+}
+
+/* pf_cct_find without its slow path: the first child, then the child cache.  Makes no
+ * call (the collector's hooks keep their fast paths free of calls, so that they save no
+ * registers); NULL means "not found here", not "no such child". */
+static inline pf_cct_node *pf_cct_find_fast(pf_cct *t, uint32_t parent, pf_cct_node *pn,
+                                            uintptr_t key, int32_t site, uint32_t *id)
 {
     uint32_t c = pn->child;
     if (c == PF_CCT_NONE)
@@ -268,13 +286,24 @@ static inline pf_cct_node *pf_cct_find(pf_cct *t, uint32_t parent, pf_cct_node *
         *id = c;
         return n;
     }
-    if ((c = n->sibling) != PF_CCT_NONE) {     /* second: alternating pairs are common */
-        n = pf_cct_at(t, c);
-        if (n->key == key && n->site == site) {
-            *id = c;
-            return n;
-        }
+    c = *pf_cct_cache_slot(t, parent, key, site);
+    n = pf_cct_at(t, c);
+    if (n->key == key && n->site == site && n->parent == parent) {
+        *id = c;
+        return n;
     }
+    return NULL;
+}
+
+/* The child (key, site) of pn (id parent, as pf_cct_fold set them) and its id in *id, or
+ * NULL if it has none.  O(1): the first child, the child cache, then at most
+ * PF_CCT_SMALL list steps or one hash probe (which refill the cache). */
+static inline pf_cct_node *pf_cct_find(pf_cct *t, uint32_t parent, pf_cct_node *pn,
+                                       uintptr_t key, int32_t site, uint32_t *id)
+{
+    pf_cct_node *n = pf_cct_find_fast(t, parent, pn, key, site, id);
+    if (n != NULL || pn->child == PF_CCT_NONE)
+        return n;
     return pf_cct_find_slow(t, parent, pn, key, site, id);
 }
 

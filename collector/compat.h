@@ -72,17 +72,53 @@ typedef struct pf_frame311 {
 extern int pf_fast_frames;
 #endif
 
+/* Whether the frame accessors below can read frames directly (pf_frame_code_fast,
+ * pf_frame_lasti_fast: no call), as they can except on a 3.11 whose frame layout is
+ * not the one compiled in. */
+PF_INLINE int pf_frames_fast(void)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return pf_fast_frames;
+#else
+    return 1;
+#endif
+}
+
+/* pf_frame_code when pf_frames_fast(). */
+PF_INLINE PyCodeObject *pf_frame_code_fast(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return ((pf_frame311 *)f)->f_frame->f_code;
+#else
+    return f->f_code;
+#endif
+}
+
+/* pf_frame_lasti when pf_frames_fast(). */
+PF_INLINE int pf_frame_lasti_fast(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    pf_iframe311 *fr = ((pf_frame311 *)f)->f_frame;
+    Py_ssize_t i = fr->prev_instr - (_Py_CODEUNIT *)fr->f_code->co_code_adaptive;
+    return i < 0 ? -1 : (int)(i * (Py_ssize_t)sizeof(_Py_CODEUNIT));
+#elif PY_VERSION_HEX >= 0x030A0000
+    return f->f_lasti < 0 ? -1 : f->f_lasti * 2;     /* 3.10 counts code units */
+#else
+    return f->f_lasti;
+#endif
+}
+
 /* The code object a frame runs.  Borrowed: the frame keeps it alive while it runs. */
 PF_INLINE PyCodeObject *pf_frame_code(PyFrameObject *f)
 {
 #if PY_VERSION_HEX >= 0x030B0000
     if (PF_LIKELY(pf_fast_frames))
-        return ((pf_frame311 *)f)->f_frame->f_code;
+        return pf_frame_code_fast(f);
     PyCodeObject *code = PyFrame_GetCode(f);   /* new ref, dropped at once */
     Py_DECREF(code);
     return code;
 #else
-    return f->f_code;
+    return pf_frame_code_fast(f);
 #endif
 }
 
@@ -91,18 +127,14 @@ PF_INLINE PyCodeObject *pf_frame_code(PyFrameObject *f)
 PF_INLINE int pf_frame_lasti(PyFrameObject *f)
 {
 #if PY_VERSION_HEX >= 0x030B0000
-    if (PF_LIKELY(pf_fast_frames)) {
-        pf_iframe311 *fr = ((pf_frame311 *)f)->f_frame;
-        Py_ssize_t i = fr->prev_instr - (_Py_CODEUNIT *)fr->f_code->co_code_adaptive;
-        return i < 0 ? -1 : (int)(i * (Py_ssize_t)sizeof(_Py_CODEUNIT));
-    }
+    if (PF_LIKELY(pf_fast_frames))
+        return pf_frame_lasti_fast(f);
     return PyFrame_GetLasti(f);
-#elif PY_VERSION_HEX >= 0x030A0000
-    return f->f_lasti < 0 ? -1 : f->f_lasti * 2;     /* 3.10 counts code units */
 #else
-    return f->f_lasti;
+    return pf_frame_lasti_fast(f);
 #endif
 }
+
 /* Turns off line events for a frame under a C trace function (whose code is not
  * selected), so that it runs at call-mode cost. */
 PF_INLINE void pf_frame_no_lines(PyFrameObject *f)

@@ -58,61 +58,149 @@ static void give_back(pf_tstate *ts);
  * trace function next to the profile hook. */
 static int lines_hook_on = 0;
 
-static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+/* The profile hook's paths other than the common case, which profile_hook keeps free of
+ * calls (pf_push_fast, pf_pop_fast: no registers to save there) and leaves by a tail
+ * call to one of these. */
+
+/* PyTrace_CALL: a new node or thread, a task's root, lines, a young thread. */
+static __attribute__((noinline)) int call_slow(pf_tstate *ts, PyFrameObject *frame,
+                                               PyCodeObject *code, int32_t site, uint64_t now)
 {
-    pf_tstate *ts = (pf_tstate *)obj;
-    if (PF_UNLIKELY(ts->session == NULL)) {
+    uint32_t depth = ts->depth;
+    /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
+    if (PF_UNLIKELY(pf_code_flags(code) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+        && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
+        pf_async_push_root(ts, code, site, frame, now);
+    else
+        pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
+    if (PF_UNLIKELY(lines_hook_on) && ts->depth > depth)
+        ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
+    if (PF_UNLIKELY(ts->depth <= 4))
+        pf_hook_find_thread(ts);
+    return 0;
+}
+
+/* --lines or a marked function: the line data of the activation just pushed at depth. */
+static __attribute__((noinline)) int lines_attach(pf_tstate *ts, uint32_t depth,
+                                                  PyCodeObject *code)
+{
+    ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
+    return 0;
+}
+
+static __attribute__((noinline)) int return_slow(pf_tstate *ts, PyFrameObject *frame,
+                                                 uint64_t now)
+{
+    pf_pop_return(ts, pf_frame_code(frame), frame, now);
+    return 0;
+}
+
+/* PyTrace_C_CALL and the C returns: a callable that is not exactly a builtin function
+ * or method (a subclass, or not one at all), or a push or pop that needs pf_push/pf_pop. */
+static __attribute__((noinline)) int c_event_slow(pf_tstate *ts, PyFrameObject *frame,
+                                                  int what, PyObject *arg, uint64_t now)
+{
+    if (!PyCFunction_Check(arg))
+        return 0;
+    if (what == PyTrace_C_CALL) {
+        int32_t site = -1;
+        if (ts->depth && ts->stack[ts->depth - 1].frame == (void *)frame)
+            site = pf_frame_lasti(frame);
+        pf_push(ts, pf_cfunction_def(arg), site, PF_KEY_NATIVE, NULL, arg, NULL, now);
+    } else
+        pf_pop(ts, pf_cfunction_def(arg), now);
+    return 0;
+}
+
+/* Builtin functions and methods: PyCFunction_Check without its call for subclasses. */
+PF_INLINE int exact_cfunction(PyObject *arg)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return Py_IS_TYPE(arg, &PyCFunction_Type) || Py_IS_TYPE(arg, &PyCMethod_Type);
+#else
+    return Py_TYPE(arg) == &PyCFunction_Type;
+#endif
+}
+
+/* Records one event at now: the common cases inline and without calls, the others by a
+ * tail call to the slow paths above.  fast: a constant, pf_frames_fast() is known true. */
+PF_INLINE int record(pf_tstate *ts, PyFrameObject *frame, int what, PyObject *arg,
+                     uint64_t now, int fast)
+{
+#define FRAME_CODE(f) (fast ? pf_frame_code_fast(f) : pf_frame_code(f))
+#define FRAME_LASTI(f) (fast ? pf_frame_lasti_fast(f) : pf_frame_lasti(f))
+    switch (what) {
+    case PyTrace_CALL: {
+        int32_t site = -1;
+        uint32_t depth = ts->depth;
+        if (depth) {
+            pf_entry *top = &ts->stack[depth - 1];
+            if (top->frame != NULL)
+                site = FRAME_LASTI((PyFrameObject *)top->frame);
+        }
+        PyCodeObject *code = FRAME_CODE(frame);
+        if (PF_LIKELY(!(pf_code_flags(code) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+                      && depth >= 4)
+            && pf_push_fast(ts, code, site, frame, now))
+            return PF_UNLIKELY(lines_hook_on) ? lines_attach(ts, depth, code) : 0;
+        return call_slow(ts, frame, code, site, now);
+    }
+    case PyTrace_RETURN:
+        if (PF_LIKELY(pf_pop_fast(ts, FRAME_CODE(frame), now)))
+            return 0;
+        return return_slow(ts, frame, now);
+    case PyTrace_C_CALL:
+        if (PF_LIKELY(exact_cfunction(arg))) {
+            int32_t site = -1;
+            if (ts->depth && ts->stack[ts->depth - 1].frame == (void *)frame)
+                site = FRAME_LASTI(frame);
+            if (PF_LIKELY(pf_push_fast(ts, pf_cfunction_def(arg), site, NULL, now)))
+                return 0;
+        }
+        return c_event_slow(ts, frame, what, arg, now);
+    case PyTrace_C_RETURN:
+    case PyTrace_C_EXCEPTION:
+        if (PF_LIKELY(exact_cfunction(arg)) && PF_LIKELY(pf_pop_fast(ts, pf_cfunction_def(arg), now)))
+            return 0;
+        return c_event_slow(ts, frame, what, arg, now);
+    default:
+        return 0;
+    }
+#undef FRAME_CODE
+#undef FRAME_LASTI
+}
+
+/* profile_hook's other cases: the thread's session has stopped, it is paused, the
+ * program has its own profile function on it (chained after ours), or the clock is not
+ * the TSC (a system call: it would cost the fast path its saved registers), or frames
+ * must be read through the C API (a 3.11 of another layout). */
+static __attribute__((noinline)) int hook_slow(pf_tstate *ts, PyFrameObject *frame, int what,
+                                               PyObject *arg)
+{
+    if (ts->session == NULL) {
         /* its session has stopped: leave this thread for good */
         give_back(ts);
         return 0;
     }
-    if (PF_UNLIKELY(ts->paused))
-        return ts->user_profile != NULL ? chain_profile(ts, frame, what, arg) : 0;
-    uint64_t now = pf_now();
-    switch (what) {
-    case PyTrace_CALL: {
-        int32_t site = -1;
-        if (ts->depth) {
-            pf_entry *top = &ts->stack[ts->depth - 1];
-            if (top->frame != NULL)
-                site = pf_frame_lasti((PyFrameObject *)top->frame);
-        }
-        uint32_t depth = ts->depth;
-        PyCodeObject *code = pf_frame_code(frame);
-        /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
-        if (PF_UNLIKELY(pf_code_flags(code) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
-            && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
-            pf_async_push_root(ts, code, site, frame, now);
-        else
-            pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
-        if (PF_UNLIKELY(lines_hook_on) && ts->depth > depth)
-            ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
-        if (PF_UNLIKELY(ts->depth <= 4))
-            pf_hook_find_thread(ts);
-        break;
-    }
-    case PyTrace_RETURN:
-        pf_pop_return(ts, pf_frame_code(frame), frame, now);
-        break;
-    case PyTrace_C_CALL:
-        if (PyCFunction_Check(arg)) {
-            int32_t site = -1;
-            if (ts->depth && ts->stack[ts->depth - 1].frame == (void *)frame)
-                site = pf_frame_lasti(frame);
-            pf_push(ts, pf_cfunction_def(arg), site, PF_KEY_NATIVE, NULL, arg, NULL, now);
-        }
-        break;
-    case PyTrace_C_RETURN:
-    case PyTrace_C_EXCEPTION:
-        if (PyCFunction_Check(arg))
-            pf_pop(ts, pf_cfunction_def(arg), now);
-        break;
-    default:
-        break;
-    }
-    if (PF_UNLIKELY(ts->user_profile != NULL))
-        return chain_profile(ts, frame, what, arg);
-    return 0;
+    if (!ts->paused)
+        record(ts, frame, what, arg, pf_now(), 0);
+    return ts->user_profile != NULL ? chain_profile(ts, frame, what, arg) : 0;
+}
+
+#if PF_HAVE_TSC
+/* The fast path's clock and frames: the TSC, and frames read directly (set at install). */
+static int hook_fast = 0;
+#endif
+
+static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    pf_tstate *ts = (pf_tstate *)obj;
+#if PF_HAVE_TSC
+    if (PF_LIKELY(hook_fast) && PF_LIKELY(ts->session != NULL && !ts->paused
+                                          && ts->user_profile == NULL))
+        return record(ts, frame, what, arg, __rdtsc(), 1);
+#endif
+    return hook_slow(ts, frame, what, arg);
 }
 
 /* The trace function (installed only when lines are recorded): LINE events of
@@ -224,6 +312,9 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
 {
     floor_mode = floor;
     lines_hook_on = s->lines;
+#if PF_HAVE_TSC
+    hook_fast = pf_use_tsc && pf_frames_fast();
+#endif
     pf_active = s;
     pf_tstate *ts = pf_hook_attach_current();
     if (ts == NULL) {

@@ -76,7 +76,8 @@ typedef struct pf_entry {
     void *frame;              /* <=3.11: borrowed PyFrameObject * of a Python entry (for the
                                  caller's lasti); NULL for C functions and on 3.12+ */
     pf_lcode *lcode;          /* line data of the code, NULL if not selected */
-    int32_t line;             /* current line (0 = none yet) when lcode != NULL */
+    int32_t line;             /* current line (0 = none yet or unknown, never negative)
+                                 when lcode != NULL */
     int32_t link;             /* asynclink.h: 1 for a task's root coroutine entered with
                                  its link site, < 0 the link site its callees are entered
                                  with (a _WorkItem.run running a linked item), else 0 */
@@ -367,7 +368,7 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
 {
     pf_lcode *lc = e->lcode;
     pf_line_close(e, now);
-    e->line = line;
+    e->line = line > 0 ? line : 0;
     e->line_t0 = now;
     e->line_child0 = e->act.child_ns;
     int32_t i = line - lc->base;
@@ -385,6 +386,37 @@ PF_INLINE void pf_line_event(pf_session *s, pf_entry *e, int32_t line, uint64_t 
 int32_t pf_async_fold(const pf_cct *t, int32_t link_site, uintptr_t key);
 void pf_async_watch(pf_tstate *ts, PyFrameObject *frame);
 void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
+
+/* The fast path of pf_push, for the hooks: makes no call, so that a hook whose common
+ * case ends here saves no registers.  Returns 1 when the activation is open, 0 when the
+ * caller must take pf_push instead (which redoes the lookup): the thread's first
+ * frame, a child not in the first slot or the child cache (new, or found by a list
+ * walk or a hash probe), an asyncio mark on the caller or the callee, a full stack. */
+PF_INLINE int pf_push_fast(pf_tstate *ts, void *key, int32_t site, void *frame, uint64_t now)
+{
+    uint32_t depth = ts->depth;
+    if (PF_UNLIKELY(depth == 0 || depth == ts->cap))
+        return 0;
+    pf_cct *t = ts->cct;
+    uint32_t parent;
+    pf_cct_node *pn;
+    uint32_t nested = pf_cct_fold(t, &ts->stack[depth - 1].act, ts->root, &parent, &pn,
+                                  (uintptr_t)key);
+    uint32_t id;
+    pf_cct_node *n = pf_cct_find_fast(t, parent, pn, (uintptr_t)key, site, &id);
+    if (PF_UNLIKELY(n == NULL || ((pf_cct_flags(pn) | pf_cct_flags(n)) & PF_NODE_WATCH)))
+        return 0;
+    pf_entry *e = &ts->stack[depth];
+    ts->depth = depth + 1;
+    pf_cct_open(&e->act, n, id, parent, nested, now);
+    e->frame = frame;
+    e->lcode = NULL;
+    e->line = 0;
+    e->link = 0;
+    ts->msite->node = id;
+    ts->msite->line = 0;
+    return 1;
+}
 
 /* Opens an activation of key called from the current top at site (or, under an entry
  * with a link, at that link's site).  obj/self_arg only matter when the node is new
@@ -434,7 +466,7 @@ PF_INLINE void pf_pop_top(pf_tstate *ts, uint64_t now)
     pf_cct_close(&e->act, depth ? &e[-1].act : NULL, now);
     if (depth) {
         ts->msite->node = e[-1].act.id;       /* back in the caller, on its current line */
-        ts->msite->line = e[-1].line > 0 ? (uint32_t)e[-1].line : 0;
+        ts->msite->line = (uint32_t)e[-1].line;
     } else {
         ts->msite->node = PF_MEM_NONE;
         ts->msite->line = 0;
@@ -459,6 +491,21 @@ PF_INLINE void pf_pop(pf_tstate *ts, void *key, uint64_t now)
             return;
         }
     }
+}
+
+/* The fast path of pf_pop / pf_pop_return, for the hooks (no call): closes the top
+ * activation if it is key's and no task root's.  1 when done, else 0: the caller takes
+ * pf_pop_return (or pf_pop). */
+PF_INLINE int pf_pop_fast(pf_tstate *ts, void *key, uint64_t now)
+{
+    uint32_t depth = ts->depth;
+    if (PF_UNLIKELY(depth == 0))
+        return 0;
+    pf_entry *e = &ts->stack[depth - 1];
+    if (PF_UNLIKELY(e->act.node->key != (uintptr_t)key || e->link > 0))
+        return 0;
+    pf_pop_top(ts, now);
+    return 1;
 }
 
 /* pf_pop for a Python function's return or unwind (<=3.11: also a yield, which frame,
