@@ -68,23 +68,91 @@ PF_INLINE PyMethodDef *builtin_def(PyObject *callable, PyObject *arg0)
     return NULL;
 }
 
+/* The interpreter frames of the calling thread, read without making frame objects:
+ * the thread state's current frame (public field) and its caller, the second field of
+ * struct _PyInterpreterFrame in 3.12-3.15 (Include/internal/pycore_frame.h), read as an
+ * address and only ever passed to the PyUnstable_InterpreterFrame_* API.  The layout is
+ * checked against the frame objects' API when the hook is installed (frames_check);
+ * iframes_ok says whether it agreed. */
+static int iframes_ok = 0;
+
+PF_INLINE struct _PyInterpreterFrame *iframe_current(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *t = PyThreadState_GetUnchecked();
+    return t != NULL ? t->current_frame : NULL;
+#else
+    PyThreadState *t = _PyThreadState_UncheckedGet();
+    return t != NULL && t->cframe != NULL ? t->cframe->current_frame : NULL;
+#endif
+}
+
+PF_INLINE struct _PyInterpreterFrame *iframe_previous(struct _PyInterpreterFrame *f)
+{
+    return ((struct _PyInterpreterFrame *const *)(void *)f)[1];
+}
+
+/* Whether f runs code (compared as an address). */
+static int iframe_runs(struct _PyInterpreterFrame *f, const void *code)
+{
+    PyObject *c = PyUnstable_InterpreterFrame_GetCode(f);     /* new ref */
+    int r = (const void *)c == code;
+    Py_XDECREF(c);
+    return r;
+}
+
+/* Compares the interpreter frames read above with the frame objects of the running
+ * frames (the installer's): the same code and offset at each of the first few
+ * Python frames.  Makes frame objects: call it with memory tracking suspended. */
+static int frames_check(void)
+{
+    struct _PyInterpreterFrame *f = iframe_current();
+    PyFrameObject *fo = PyEval_GetFrame();                   /* borrowed */
+    int ok = f != NULL && fo != NULL;
+    Py_XINCREF(fo);
+    for (int n = 0; ok && fo != NULL && n < 6; n++) {
+        PyCodeObject *code = PyFrame_GetCode(fo);            /* new ref */
+        /* entry frames of C-to-Python calls have no frame object: skip them */
+        for (int k = 0; f != NULL && k < 3 && !iframe_runs(f, code); k++)
+            f = iframe_previous(f);
+        ok = f != NULL && PyUnstable_InterpreterFrame_GetLasti(f) == PyFrame_GetLasti(fo);
+        Py_DECREF(code);
+        PyFrameObject *back = PyFrame_GetBack(fo);          /* new ref */
+        Py_DECREF(fo);
+        fo = back;
+        if (f != NULL)
+            f = iframe_previous(f);
+    }
+    Py_XDECREF(fo);
+    return ok;
+}
+
 /* Call site of a Python function entered without a CALL event just before (operators,
  * properties, generator resumption by FOR_ITER...): the caller frame's lasti, if the
- * caller is the top entry.  Materialises frame objects, but only on this path. */
+ * caller is the top entry.  Reads the interpreter frames when the caller's is the
+ * callee's previous one; else (an entry frame of a C-to-Python call in between, say)
+ * asks the frame objects, which it materialises. */
 static int32_t site_from_frames(pf_tstate *ts)
 {
-    PyFrameObject *f = PyEval_GetFrame();                  /* borrowed: the callee */
-    if (f == NULL)
-        return -1;
-    PyFrameObject *back = PyFrame_GetBack(f);             /* new ref */
-    if (back == NULL)
-        return -1;
+    const void *top = (const void *)ts->stack[ts->depth - 1].act.node->key;
+    if (PF_LIKELY(iframes_ok)) {
+        /* the common case: the caller's frame is the callee's previous one */
+        struct _PyInterpreterFrame *f = iframe_current();    /* the callee's */
+        if (f != NULL && (f = iframe_previous(f)) != NULL && iframe_runs(f, top))
+            return PyUnstable_InterpreterFrame_GetLasti(f);
+    }
+    pf_memhook_suspend();                                  /* it may create frame objects */
     int32_t site = -1;
-    PyCodeObject *code = PyFrame_GetCode(back);           /* new ref */
-    if ((uintptr_t)code == ts->stack[ts->depth - 1].act.node->key)
-        site = PyFrame_GetLasti(back);
-    Py_DECREF(code);
-    Py_DECREF(back);
+    PyFrameObject *f = PyEval_GetFrame();                  /* borrowed: the callee */
+    PyFrameObject *back = f != NULL ? PyFrame_GetBack(f) : NULL;   /* new ref */
+    if (back != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(back);        /* new ref */
+        if ((const void *)code == top)
+            site = PyFrame_GetLasti(back);
+        Py_DECREF(code);
+        Py_DECREF(back);
+    }
+    pf_memhook_resume();
     return site;
 }
 
@@ -112,6 +180,30 @@ static void arm(pf_lcode *lc)
     pf_memhook_resume();
 }
 
+/* on_py_enter's cases other than pf_push_fast's: a task's root, a new node, lines, a
+ * young thread. */
+static __attribute__((noinline)) PyObject *enter_slow(pf_tstate *ts, PyObject *code,
+                                                      int32_t site, uint64_t now)
+{
+    uint32_t depth = ts->depth;
+    /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
+    if (PF_UNLIKELY(pf_code_flags(code) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+        && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
+        pf_async_push_root(ts, code, site, NULL, now);
+    else
+        pf_push(ts, code, site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
+    pf_session *s = ts->session;
+    if (PF_UNLIKELY(s->lines | (s->lines_selected != 0)) && ts->depth > depth) {
+        pf_lcode *lc = pf_lines_lookup(s, code);
+        if (lc != NULL && PF_UNLIKELY(!lc->armed))
+            arm(lc);
+        ts->stack[depth].lcode = lc;
+    }
+    if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
+        pf_hook_find_thread(ts);
+    RETURN_NONE;
+}
+
 static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self; (void)nargs;
@@ -126,31 +218,18 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
             if ((uintptr_t)pending_code == top->key
                 && (pending_callee == NULL || pending_callee == args[0]))
                 site = pending_site;
-            else {
-                pf_memhook_suspend();          /* it may create frame objects */
+            else
                 site = site_from_frames(ts);
-                pf_memhook_resume();
-            }
         }
     }
     pending_code = NULL;
     uint32_t depth = ts->depth;
-    /* a coroutine not resumed by an await chain: maybe a task's root (asynclink.h) */
-    if (PF_UNLIKELY(pf_code_flags(args[0]) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
-        && (depth == 0 || !(pf_cct_flags(ts->stack[depth - 1].act.node) & PF_NODE_CORO)))
-        pf_async_push_root(ts, args[0], site, NULL, now);
-    else
-        pf_push(ts, args[0], site, PF_KEY_PYTHON, NULL, NULL, NULL, now);
     pf_session *s = ts->session;
-    if (PF_UNLIKELY(s->lines | (s->lines_selected != 0)) && ts->depth > depth) {
-        pf_lcode *lc = pf_lines_lookup(s, args[0]);
-        if (lc != NULL && PF_UNLIKELY(!lc->armed))
-            arm(lc);
-        ts->stack[depth].lcode = lc;
-    }
-    if (PF_UNLIKELY(ts->depth <= 4))   /* a new thread registers itself in threading early */
-        pf_hook_find_thread(ts);
-    RETURN_NONE;
+    if (PF_LIKELY(!(pf_code_flags(args[0]) & (CO_COROUTINE | CO_ITERABLE_COROUTINE))
+                  && depth >= 4 && !(s->lines | (s->lines_selected != 0)))
+        && pf_push_fast(ts, args[0], site, NULL, now))
+        RETURN_NONE;
+    return enter_slow(ts, args[0], site, now);
 }
 
 static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -176,7 +255,8 @@ static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t n
         RETURN_NONE;
     uint64_t now = pf_now();
     pending_code = NULL;
-    pf_pop(ts, args[0], now);
+    if (PF_UNLIKELY(!pf_pop_fast(ts, args[0], now)))
+        pf_pop(ts, args[0], now);
     RETURN_NONE;
 }
 
@@ -190,7 +270,8 @@ static PyObject *on_py_end(PyObject *self, PyObject *const *args, Py_ssize_t nar
         RETURN_NONE;
     uint64_t now = pf_now();
     pending_code = NULL;
-    pf_pop_return(ts, args[0], NULL, now);
+    if (PF_UNLIKELY(!pf_pop_fast(ts, args[0], now)))
+        pf_pop_return(ts, args[0], NULL, now);
     RETURN_NONE;
 }
 
@@ -223,7 +304,8 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     pending_code = NULL;
     if (ts->depth == 0 || ts->stack[ts->depth - 1].act.node->key != (uintptr_t)args[0])
         site = -1;
-    pf_push(ts, def, site, PF_KEY_NATIVE, NULL, args[2], args[3] == missing ? NULL : args[3], now);
+    if (PF_UNLIKELY(!pf_push_fast(ts, def, site, NULL, now)))
+        pf_push(ts, def, site, PF_KEY_NATIVE, NULL, args[2], args[3] == missing ? NULL : args[3], now);
     RETURN_NONE;
 }
 
@@ -242,8 +324,11 @@ static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t na
         RETURN_NONE;
     pending_code = NULL;
     PyMethodDef *def = builtin_def(args[2], args[3]);
-    if (def != NULL)
-        pf_pop(ts, def, pf_now());
+    if (def != NULL) {
+        uint64_t now = pf_now();
+        if (PF_UNLIKELY(!pf_pop_fast(ts, def, now)))
+            pf_pop(ts, def, now);
+    }
     RETURN_NONE;
 }
 
@@ -300,6 +385,9 @@ int pf_hook_install(pf_session *s, int defer_current, int floor)
     if (mon == NULL)
         return -1;
     floor_mode = floor;
+    pf_memhook_suspend();
+    iframes_ok = frames_check();
+    pf_memhook_resume();
     /* A free tool id.  Not cProfile's PROFILER_ID first: a program that runs cProfile
      * itself must not notice us, and cProfile insists on id 2.  Ids 3 and 4 have no
      * assigned user, so they are tried before the named ones. */

@@ -228,6 +228,7 @@ static void keys_free(pf_session *s)
     pf_free(s->keys);
     pf_hmap_free(s->key_map);
     pf_hmap_free(s->wr_map);
+    pf_hmap_free(s->site_lines);
     /* A weak reference the program got hold of (weakref.getweakrefs) may outlive us and
      * still call back: mark the session gone. */
     if (s->death_cb != NULL && PyCapsule_SetContext(PyCFunction_GET_SELF(s->death_cb), s) < 0)
@@ -603,13 +604,35 @@ int pf_tstate_grow(pf_tstate *ts)
     return 0;
 }
 
-/* The line of n's call site in parent's code (which must be alive). */
-static uint32_t resolve_line(const pf_cct_node *parent, const pf_cct_node *n)
+/* The line of n's call site in parent's code (which must be alive).  PyCode_Addr2Line
+ * scans the code's line table from its start (thousands of instructions in a long
+ * function), and a program has far fewer call sites than calling contexts, so the
+ * answers are kept by (the code's key index, site): exact, as a key index is never
+ * reused by another code object. */
+static uint32_t resolve_line(pf_session *s, const pf_cct_node *parent, const pf_cct_node *n)
 {
     if (n->site < 0 || pf_cct_kind(parent) != PF_KEY_PYTHON || parent->key == 0)
         return 0;
+    uint32_t k = key_index(s, parent->key);
+    uint32_t *memo = NULL;
+    if (k != PF_NONE && k != PF_HMAP_NONE) {
+        if (s->site_lines == NULL) {
+            if ((s->site_lines = pf_hmap_new(256)) == NULL)
+                goto compute;
+            charge_map(s, s->site_lines, 0);
+        }
+        size_t before = pf_hmap_bytes(s->site_lines);
+        memo = pf_hmap_slot(s->site_lines, (uint64_t)k << 32 | (uint32_t)n->site, NULL);
+        charge_map(s, s->site_lines, before);
+        if (memo != NULL && *memo != PF_HMAP_NONE)
+            return *memo;
+    }
+compute:;
     int line = PyCode_Addr2Line((PyCodeObject *)parent->key, n->site);
-    return line > 0 ? (uint32_t)line : 0;
+    uint32_t r = line > 0 ? (uint32_t)line : 0;
+    if (memo != NULL)
+        *memo = r;
+    return r;
 }
 
 pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int32_t site,
@@ -625,7 +648,7 @@ pf_cct_node *pf_session_new_child(pf_session *s, uint32_t parent, void *key, int
         return NULL;
     }
     /* the line now, while the parent's code is alive (it is running) */
-    pf_cct_set_line(n, resolve_line(pf_cct_at(s->cct, parent), n));
+    pf_cct_set_line(n, resolve_line(s, pf_cct_at(s->cct, parent), n));
     if (kind == PF_KEY_PYTHON && s->keys[k].marks)
         pf_cct_mark(n, s->keys[k].marks);
     if (PF_UNLIKELY(site <= PF_CCT_SITE_LINK))

@@ -153,6 +153,7 @@ struct pf_session {
     pf_key *keys; size_t nkeys, cap_keys;
     pf_hmap *key_map;         /* key pointer -> index in keys (PF_HMAP_NONE once dead) */
     pf_hmap *wr_map;          /* weak reference -> index in keys */
+    pf_hmap *site_lines;      /* (key index << 32 | call site) -> its line (resolve_line) */
     PyObject *death_cb;       /* new ref: the weak references' callback */
     uint32_t dead_keys;       /* keys whose code died, weak reference not dropped yet */
     int stopped;              /* recording is over (deaths need no rekeying) */
