@@ -27,8 +27,9 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ "$what" = test ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
-    echo "pyflame-c: installing playwright-core (npm) for the browser tests"
+if [ "$what" = test ] && { [ ! -d tests/browser/node_modules/playwright-core ] ||
+                           [ ! -d tests/browser/node_modules/speedscope ]; }; then
+    echo "pyflame-c: installing playwright-core and speedscope (npm) for the browser tests"
     (cd tests/browser && npm install --no-audit --no-fund --silent >/dev/null)
 fi
 exit 0
