@@ -231,6 +231,14 @@ int pf_speedscope_write(const pf_trace *t, const pf_stack_opts *opts, FILE *out,
         size_t len;
         const char *name = pf_strtab_get(f.names, i, &len);
         fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
+        /* the function's own name: speedscope shows file and line beside it (frames
+         * stay distinct by file and line, as the deduplicating name was) */
+        if (f.code[i] != PF_NONE && f.code[i] < t->ncodes) {
+            size_t ql;
+            const char *q = pf_strtab_get(t->strings, t->codes[f.code[i]].qualname, &ql);
+            if (q != NULL)
+                name = q, len = ql;
+        }
         pf_json_write_str(out, name, len);
         if (f.code[i] != PF_NONE && f.code[i] < t->ncodes &&
             t->codes[f.code[i]].kind == PF_CODE_PYTHON) {

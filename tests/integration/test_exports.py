@@ -188,7 +188,7 @@ class Exports(unittest.TestCase):
         alloc = [p for p in doc["profiles"] if p["name"].endswith("(bytes allocated)")]
         self.assertEqual(sum(p["endValue"] for p in alloc), self.collapsed_sum("alloc-bytes"))
         frames = doc["shared"]["frames"]
-        leaf = [f for f in frames if f["name"].startswith("leaf ")]
+        leaf = [f for f in frames if f["name"] == "leaf"]
         self.assertEqual(len(leaf), 1)
         self.assertEqual((os.path.basename(leaf[0]["file"]), leaf[0]["line"]), ("app.py", 4))
         for p in doc["profiles"]:
