@@ -217,7 +217,8 @@ static pf_trace *from_pstats(const unsigned char *data, size_t len, uint64_t bud
                 fs[i].has_callers = 1;
         }
     }
-    qsort(es, nes, sizeof *es, cmp_edge);
+    if (nes > 0)
+        qsort(es, nes, sizeof *es, cmp_edge);
     for (uint32_t k = nes; k-- > 0;) {
         fs[es[k].caller].first_edge = k;
         fs[es[k].caller].nedges++;

@@ -262,7 +262,8 @@ static int parse(struct rd *r, uint32_t *out, int depth)
         while (r->capk < first + n)
             if (grow(r, (void **)&r->m->kids, &r->capk, r->capk, sizeof(uint32_t)) < 0)
                 return -1;
-        memcpy(r->m->kids + first, r->stack + base, sizeof(uint32_t) * n);
+        if (n > 0)      /* an empty dict may come before any array exists */
+            memcpy(r->m->kids + first, r->stack + base, sizeof(uint32_t) * n);
         r->m->nkids += n;
         r->nstack = base;
         pf_mval *d = &r->m->vals[idx];
