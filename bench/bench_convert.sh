@@ -1,5 +1,6 @@
 #!/bin/sh
-# bench_convert.sh BUILD: time and peak memory of `pyflame-c convert` to every format on
+# bench_convert.sh BUILD: time, peak memory and output size of `pyflame-c convert` to
+# every format (speedscope, pprof and callgrind exports included) on
 # a large synthetic trace (bench/tools/gen_trace.c: 1.2 M calling-context nodes, ~3,100
 # codes, deep recursive trees, 4 threads, memory + line data).  Prints medians of 3
 # runs; the baseline row is `zcat` of the same trace (decompression alone), the floor
@@ -51,4 +52,10 @@ measure text "$work/out.txt" "$bin" convert -f text "$work/trace.gz"
 measure lines "$work/out.tsv" "$bin" convert -f lines "$work/trace.gz"
 measure collapsed-calls "$work/out.calls" "$bin" convert -f collapsed --metric calls "$work/trace.gz"
 measure collapsed-line "$work/out.line" "$bin" convert -f collapsed --granularity line "$work/trace.gz"
+# the exports (issue 19): every metric in one file each
+measure speedscope "$work/out.speedscope" "$bin" convert -f speedscope "$work/trace.gz"
+measure pprof "$work/out.pb.gz" "$bin" convert -f pprof -o - "$work/trace.gz"
+measure pprof-line "$work/out.line.pb.gz" "$bin" convert -f pprof --granularity line -o - "$work/trace.gz"
+measure callgrind "$work/out.callgrind" "$bin" convert -f callgrind "$work/trace.gz"
+measure callgrind-line "$work/out.callgrind.line" "$bin" convert -f callgrind --granularity line "$work/trace.gz"
 echo "(medians of $runs runs; time_s = wall clock, cpu_s = user + system, peak_MB = max resident set size)"

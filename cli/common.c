@@ -29,9 +29,10 @@ pf_trace *pf_cli_read_trace(const char *path, uint64_t max_memory, pf_error *err
     pf_trace *t = NULL;
     int kind = pf_input_sniff(in, err);
     if (kind == PF_INPUT_TEXT)
-        pf_error_set(err, PF_EMAGIC, "this is text (collapsed stacks?), not a pyflame-c trace: "
-                     "this command needs a trace from `pyflame-c collect`; `pyflame-c svg` "
-                     "renders collapsed stacks");
+        pf_error_set(err, PF_EMAGIC, "this is text (collapsed stacks?) or a file of an unknown "
+                     "kind, not a profile this command reads: it reads pyflame-c traces, pstats "
+                     "files (cProfile, profiling.tracing, yappi) and speedscope JSON (py-spy, "
+                     "pyinstrument); `pyflame-c svg` and `diff` also read collapsed stacks");
     else if (kind >= 0)
         t = pf_trace_read_input(in, err);
     pf_input_free(in);

@@ -39,6 +39,12 @@ static void usage(FILE *out)
 "  markdown   a review-sized summary for a pull request or a CI job summary\n"
 "             ($GITHUB_STEP_SUMMARY): headline, top functions, hottest lines, memory\n"
 "             peak; under 64 KB (--limit N rows per table, default 10)\n"
+"  speedscope speedscope's JSON (speedscope.app, npm speedscope): a profile per\n"
+"             thread in nanoseconds, plus bytes/allocations/peak for memory traces\n"
+"  pprof      gzipped profile.proto for `go tool pprof`, Grafana Pyroscope, Parca:\n"
+"             samples of calls, time (ns) and memory, thread and process labels\n"
+"  callgrind  callgrind format for KCachegrind / QCachegrind / callgrind_annotate:\n"
+"             self cost per line, calls with counts and inclusive costs\n"
 "\n"
 "Options:\n"
 "  -o, --output OUT       write to OUT ('-' = standard output)\n"
@@ -49,8 +55,9 @@ static void usage(FILE *out)
 "                           alloc-count  allocations            (memory traces)\n"
 "                           peak-bytes   bytes live at the peak (memory traces)\n"
 "                           exit-bytes   bytes live at the end  (memory traces)\n"
-"  --granularity G        collapsed: 'function' (default) or 'line' (a frame per\n"
-"                         call-site line)\n"
+"  --granularity G        collapsed, speedscope, pprof, callgrind: 'function'\n"
+"                         (default) or 'line' (a frame per call-site line; for\n"
+"                         callgrind, self time per line from collect --lines)\n"
 "  --full-paths           collapsed, text: keep file names whole instead of\n"
 "                         relative to the working directory / sys.path\n"
 "  --sort KEY             text: self (default), cumulative, calls, alloc, peak,\n"
@@ -189,11 +196,17 @@ static int parse(int argc, char **argv, struct options *o)
     }
     if (o->c.format == PF_CONVERT_NONE)
         return pf_opts_usage_error(&p, "missing -f FORMAT (collapsed, pstats, text, lines, "
-                                   "markdown)");
+                                   "markdown, speedscope, pprof, callgrind)");
     if (o->input == NULL)
         return pf_opts_usage_error(&p, "missing the trace file (use '-' for standard input)");
-    if ((o->saw_metric || o->saw_granularity) && o->c.format != PF_CONVERT_COLLAPSED)
-        return pf_opts_usage_error(&p, "--metric and --granularity apply to -f collapsed only");
+    if (o->saw_metric && o->c.format != PF_CONVERT_COLLAPSED)
+        return pf_opts_usage_error(&p, "--metric applies to -f collapsed only (speedscope, "
+                                   "pprof and callgrind carry every metric)");
+    if (o->saw_granularity && o->c.format != PF_CONVERT_COLLAPSED &&
+        o->c.format != PF_CONVERT_SPEEDSCOPE && o->c.format != PF_CONVERT_PPROF &&
+        o->c.format != PF_CONVERT_CALLGRIND)
+        return pf_opts_usage_error(&p, "--granularity applies to -f collapsed, speedscope, "
+                                   "pprof and callgrind only");
     if (o->saw_max_output && o->c.format != PF_CONVERT_COLLAPSED)
         return pf_opts_usage_error(&p, "--max-output applies to -f collapsed only");
     if (o->saw_sort && o->c.format != PF_CONVERT_TEXT)
@@ -221,9 +234,10 @@ int pf_cmd_convert(int argc, char **argv)
     int st = parse(argc, argv, &o);
     if (st >= 0)
         return st;
-    if (o.c.format == PF_CONVERT_PSTATS && o.output == NULL && isatty(STDOUT_FILENO)) {
-        fputs("pyflame-c convert: refusing to write binary pstats data to a terminal;\n"
-              "use -o FILE or redirect standard output.\n", stderr);
+    if ((o.c.format == PF_CONVERT_PSTATS || o.c.format == PF_CONVERT_PPROF) &&
+        o.output == NULL && isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "pyflame-c convert: refusing to write binary %s data to a terminal;\n"
+                "use -o FILE or redirect standard output.\n", pf_convert_format_names[o.c.format]);
         return PF_EXIT_USAGE;
     }
     if (pf_cli_output_is_input("convert", o.input, o.output))

@@ -302,11 +302,11 @@ static int load(pf_diff *d, int side, const char *path, const struct options *o,
     int kind = pf_input_sniff(in, err), rc = -1;
     if (kind < 0)
         goto done;
-    if (kind == PF_INPUT_TRACE && side == PF_DIFF_BOTH_SIDES) {
+    if (pf_input_is_profile(kind) && side == PF_DIFF_BOTH_SIDES) {
         pf_error_set(err, PF_EUSAGE, "one input must be collapsed stacks with two counts a "
                      "line (\"stack before after\", as difffolded.pl writes them); to "
                      "compare traces, give BASE and NEW");
-    } else if (kind == PF_INPUT_TRACE) {
+    } else if (pf_input_is_profile(kind)) {
         pf_trace *t = pf_trace_read_input(in, err);
         if (t == NULL)
             goto done;

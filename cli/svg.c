@@ -326,7 +326,7 @@ int pf_cmd_svg(int argc, char **argv)
     int kind = pf_input_sniff(in, &err);
     if (kind < 0)
         goto fail;
-    if (kind == PF_INPUT_TRACE) {
+    if (pf_input_is_profile(kind)) {
         trace = pf_trace_read_input(in, &err);
         if (trace == NULL)
             goto fail;

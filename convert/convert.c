@@ -4,14 +4,17 @@
 
 #include <string.h>
 
+#include "convert/callgrind.h"
 #include "convert/folded.h"
 #include "convert/funcstats.h"
 #include "convert/lines.h"
 #include "convert/markdown.h"
+#include "convert/pprof.h"
 #include "convert/pstats.h"
+#include "convert/speedscope.h"
 
-const char *const pf_convert_format_names[6] = { "", "collapsed", "pstats", "text", "lines",
-                                                 "markdown" };
+const char *const pf_convert_format_names[9] = { "", "collapsed", "pstats", "text", "lines",
+                                                 "markdown", "speedscope", "pprof", "callgrind" };
 const char *const pf_metric_names[6] = { "self-time",   "calls",      "alloc-bytes",
                                          "alloc-count", "peak-bytes", "exit-bytes" };
 const char *const pf_granularity_names[2] = { "function", "line" };
@@ -66,6 +69,9 @@ int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_
     case PF_CONVERT_TEXT:      rc = pf_text_write(t, fs, &o->text, out, err); break;
     case PF_CONVERT_LINES:     rc = pf_lines_write(t, out, err); break;
     case PF_CONVERT_MARKDOWN:  rc = pf_markdown_write(t, fs, o->text.limit, out, err); break;
+    case PF_CONVERT_SPEEDSCOPE: rc = pf_speedscope_write(t, &o->frame, out, err); break;
+    case PF_CONVERT_PPROF:     rc = pf_pprof_write(t, &o->frame, out, err); break;
+    case PF_CONVERT_CALLGRIND: rc = pf_callgrind_write(t, &o->frame, out, err); break;
     default:                   rc = pf_error_set(err, PF_EUSAGE, "no format"); break;
     }
     pf_funcstats_free(fs);

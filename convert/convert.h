@@ -18,12 +18,16 @@ enum pf_convert_format {
     PF_CONVERT_PSTATS,        /* a cProfile/pstats marshal file (convert/pstats.h) */
     PF_CONVERT_TEXT,          /* a pstats-style table (convert/text.h) */
     PF_CONVERT_LINES,         /* per-line TSV (convert/lines.h) */
-    PF_CONVERT_MARKDOWN       /* a review-sized summary (convert/markdown.h) */
+    PF_CONVERT_MARKDOWN,      /* a review-sized summary (convert/markdown.h) */
+    PF_CONVERT_SPEEDSCOPE,    /* speedscope's JSON file format (convert/speedscope.h) */
+    PF_CONVERT_PPROF,         /* gzipped profile.proto for go tool pprof (convert/pprof.h) */
+    PF_CONVERT_CALLGRIND      /* callgrind format for KCachegrind (convert/callgrind.h) */
 };
 
 typedef struct pf_convert_opts {
     enum pf_convert_format format;
-    pf_stack_opts frame;      /* collapsed: metric, granularity, full_paths */
+    pf_stack_opts frame;      /* collapsed: metric, granularity, full_paths; speedscope,
+                                 pprof, callgrind: granularity, full_paths */
     pf_text_opts text;        /* text: sort, limit, full_paths */
     uint64_t max_output;      /* collapsed: refuse output larger than this (0: no limit) */
 } pf_convert_opts;
@@ -42,7 +46,7 @@ int pf_convert_check(const pf_trace *t, const pf_convert_opts *o, pf_error *err)
 int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_error *err);
 
 /* The option-value names, indexed by the enums (for the command line and messages). */
-extern const char *const pf_convert_format_names[6];   /* [0] is "" */
+extern const char *const pf_convert_format_names[9];   /* [0] is "" */
 extern const char *const pf_metric_names[6];            /* enum pf_metric */
 extern const char *const pf_granularity_names[2];       /* enum pf_granularity */
 extern const char *const pf_text_sort_names[6];         /* enum pf_text_sort */

@@ -107,6 +107,12 @@ static void put_arg(FILE *out, const char *a)
 static void header(const pf_trace *t, FILE *out)
 {
     const pf_meta *m = &t->meta;
+    if (m->origin) {
+        /* another profiler's file: say what it was and how exact it is, first */
+        fputs("Source:  ", out);
+        put_clean(out, m->origin, strlen(m->origin));
+        putc('\n', out);
+    }
     fputs("Command: ", out);
     if (m->argc == 0)
         fputs("(unknown)", out);

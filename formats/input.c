@@ -459,5 +459,27 @@ int pf_input_sniff(pf_input *in, pf_error *err)
     /* A prefix of the magic that ends the input is a truncated trace: let the trace
      * reader say so rather than a text parser complain about binary bytes. */
     size_t k = n < PF_TRACE_MAGIC_LEN ? n : PF_TRACE_MAGIC_LEN;
-    return memcmp(p, PF_TRACE_MAGIC, k) == 0 ? PF_INPUT_TRACE : PF_INPUT_TEXT;
+    if (memcmp(p, PF_TRACE_MAGIC, k) == 0)
+        return PF_INPUT_TRACE;
+    /* pstats: marshal's dict type '{' (0x80 set when referenced) whose first key is a
+     * 3-tuple (')' 03, or '(' 03 00 00 00), or an empty dict ('{' '0' and nothing
+     * more): control bytes no text holds */
+    if (n >= 2 && (p[0] & 0x7f) == '{') {
+        unsigned t = p[1] & 0x7f;
+        if ((t == ')' && n >= 3 && p[2] == 3) ||
+            (t == '(' && n >= 6 && memcmp(p + 2, "\3\0\0\0", 4) == 0) ||
+            (p[1] == '0' && n == 2))
+            return PF_INPUT_PSTATS;
+    }
+    /* speedscope: a JSON object naming its schema early (every writer puts "$schema"
+     * first or near it) */
+    if (pf_input_peek(in, 4096, &p, &n, err) < 0)
+        return -1;
+    size_t i = n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+    if (i < n && p[i] == '{' &&
+        memmem(p + i, n - i, "speedscope.app/file-format-schema.json", 38) != NULL)
+        return PF_INPUT_SPEEDSCOPE;
+    return PF_INPUT_TEXT;
 }

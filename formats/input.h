@@ -95,8 +95,24 @@ enum pf_input_kind {
     PF_INPUT_EMPTY = 0,   /* no bytes at all */
     PF_INPUT_TRACE = 1,   /* starts with the pyflame-c trace magic (or a prefix of it at
                              the very end: a truncated trace, for the trace reader to name) */
-    PF_INPUT_TEXT  = 2    /* anything else: collapsed stacks, for their parser to judge */
+    PF_INPUT_TEXT  = 2,   /* anything else: collapsed stacks, for their parser to judge */
+    PF_INPUT_PSTATS = 3,  /* a marshalled dict keyed by tuples: a pstats file (cProfile,
+                             profiling.tracing, yappi), read by formats/foreign.h */
+    PF_INPUT_SPEEDSCOPE = 4 /* JSON naming speedscope's file-format schema in its first
+                             4 KiB (py-spy, pyinstrument, speedscope), formats/foreign.h */
 };
+
+/* True for the kinds that read as a trace (pf_trace_read_input): pyflame-c traces and
+ * the other profilers' files formats/foreign.h converts. */
+static inline int pf_input_is_profile(int kind)
+{
+    return kind == PF_INPUT_TRACE || kind == PF_INPUT_PSTATS || kind == PF_INPUT_SPEEDSCOPE;
+}
+
+/* The kinds every reading command accepts, for messages about a file of none of them. */
+#define PF_INPUT_KINDS_ACCEPTED \
+    "pyflame-c traces, collapsed stacks (flamegraph.pl, py-spy --format raw, ...), pstats " \
+    "files (cProfile, profiling.tracing, yappi) and speedscope JSON (py-spy, pyinstrument)"
 
 /* Tells what the input holds from its first decoded bytes, without consuming them.
  * Returns an enum pf_input_kind, or -1 with err set (the input could not be read). */

@@ -1420,7 +1420,8 @@ static long load(pf_stacktree *t, pf_stack_read_fn rd, void *ctx, size_t chunk,
         const char *nul = got ? memchr(buf + have, '\0', (size_t)got) : NULL;
         if (nul) {
             pf_error_set(err, PF_EPARSE, "NUL byte in line %lu (binary data, not collapsed "
-                         "stacks)", line_at(buf, (size_t)(nul - buf), lineno));
+                         "stacks); accepted are " PF_INPUT_KINDS_ACCEPTED,
+                         line_at(buf, (size_t)(nul - buf), lineno));
             goto fail;
         }
         if (got == 0) {

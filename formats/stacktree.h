@@ -208,7 +208,8 @@ typedef long (*pf_stack_read_fn)(void *ctx, char *buf, size_t cap, pf_error *err
  * each good one, so memory holds the tree and the longest line, never the input.
  * copts (may be NULL) chooses strict mode and receives malformed lines with their
  * line numbers, counted from the start of the stream.  A NUL byte is always fatal:
- * PF_EPARSE "NUL byte in line N (binary data, not collapsed stacks)".  Then finishes
+ * PF_EPARSE "NUL byte in line N (binary data, not collapsed stacks); accepted are
+ * ..." (PF_INPUT_KINDS_ACCEPTED).  Then finishes
  * the tree.  Returns the number of stacks added (> 0), or -1 with err set: PF_EEMPTY
  * for no stacks, PF_EIO/PF_ECORRUPT from rd, PF_EPARSE in strict mode, PF_ELIMIT
  * (see pf_stacktree_add: "line N: ..."). */

@@ -46,6 +46,7 @@ void pf_trace_free(pf_trace *t)
     pf_free(m->clock);
     pf_free(m->hostname);
     pf_free(m->gaps);
+    pf_free(m->origin);
     pf_strtab_free(t->strings);
     pf_free(t->codes);
     pf_free(t->threads);

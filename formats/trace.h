@@ -76,6 +76,10 @@ typedef struct pf_meta {
     uint32_t exit_signal;        /* the signal that killed the program, 0 if none */
     uint64_t links_dropped;      /* tasks and work items the collector could not link (its
                                     table of pending links was full): see pf_link */
+    char *origin;                /* in memory only, never written: for a profile read from
+                                    another profiler's file (formats/foreign.h), what it
+                                    was and how exact it is, for reports to show; NULL for
+                                    pyflame-c traces */
 } pf_meta;
 
 /* Why recording stopped for a while on one thread (meta.gaps). */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "foreign.h"
 #include "input.h"
 #include "trace_format.h"
 #include "varint.h"
@@ -1016,6 +1017,14 @@ pf_trace *pf_trace_read_input(pf_input *src, pf_error *err)
     if (src == NULL) {
         pf_error_set(err, PF_EUSAGE, "no input");
         return NULL;
+    }
+    /* other profilers' files read as traces too (formats/foreign.h) */
+    if (pf_input_offset(src) == 0) {
+        int kind = pf_input_sniff(src, err);
+        if (kind < 0)
+            return NULL;
+        if (kind == PF_INPUT_PSTATS || kind == PF_INPUT_SPEEDSCOPE)
+            return pf_foreign_read_input(src, kind, err);
     }
     in s;
     memset(&s, 0, sizeof s);

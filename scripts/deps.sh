@@ -6,7 +6,7 @@ what=${1:-test}
 base="gcc make pkg-config zlib1g-dev libxml2-dev python3 python3-dev libcmocka-dev"
 case $what in
     demo)  pkgs="$base" ;;
-    test)  pkgs="$base clang libclang-rt-dev libxml2-utils perl chromium nodejs npm python3-line-profiler python3-docutils python3-markdown python3-numpy patchelf" ;;
+    test)  pkgs="$base clang libclang-rt-dev libxml2-utils perl chromium nodejs npm python3-line-profiler python3-docutils python3-markdown python3-numpy patchelf golang-go valgrind" ;;
     pythons) pkgs="patchelf" ;;   # scripts/get-pythons.sh
     bench) pkgs="$base perl time python3-line-profiler python3-memory-profiler python3-yappi valgrind python3-docutils docutils-doc python3-pygments libpython3.11-testsuite python3-numpy" ;;
     *) echo "deps.sh: unknown target '$what'" >&2; exit 2 ;;
@@ -27,8 +27,9 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ "$what" = test ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
-    echo "pyflame-c: installing playwright-core (npm) for the browser tests"
+if [ "$what" = test ] && { [ ! -d tests/browser/node_modules/playwright-core ] ||
+                           [ ! -d tests/browser/node_modules/speedscope ]; }; then
+    echo "pyflame-c: installing playwright-core and speedscope (npm) for the browser tests"
     (cd tests/browser && npm install --no-audit --no-fund --silent >/dev/null)
 fi
 exit 0

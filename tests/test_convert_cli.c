@@ -169,7 +169,10 @@ static void test_convert_bad_options_exit_2(void **state)
         { "convert -f text --limit=-3 t.gz", "--limit wants a number" },
         { "convert -f pstats --sort calls -o x t.gz", "--sort applies to -f text only" },
         { "convert -f lines --limit 3 t.gz", "--limit applies to -f text and markdown only" },
-        { "convert -f text --metric calls t.gz", "--metric and --granularity apply" },
+        { "convert -f text --metric calls t.gz", "--metric applies to -f collapsed only" },
+        { "convert -f pprof --metric calls t.gz", "--metric applies to -f collapsed only" },
+        { "convert -f text --granularity line t.gz", "--granularity applies to -f collapsed, "
+                                                     "speedscope, pprof and callgrind only" },
         { "convert -f text -o", "option '-o' needs a value" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

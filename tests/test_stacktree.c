@@ -1415,11 +1415,13 @@ static void test_stacktree_nul_byte_is_a_line_numbered_error(void **state)
         assert_null(load_file_(in, NULL, &err, chunk));
         fclose(in);
         assert_int_equal(err.code, PF_EPARSE);
-        assert_string_equal(err.msg, "NUL byte in line 3 (binary data, not collapsed stacks)");
+        assert_string_equal(err.msg, "NUL byte in line 3 (binary data, not collapsed stacks); "
+                            "accepted are " PF_INPUT_KINDS_ACCEPTED);
     }
     pf_error err;
     assert_null(pf_stacktree_from_collapsed("\0", 1, NULL, NULL, &err));
-    assert_string_equal(err.msg, "NUL byte in line 1 (binary data, not collapsed stacks)");
+    assert_string_equal(err.msg, "NUL byte in line 1 (binary data, not collapsed stacks); "
+                 "accepted are " PF_INPUT_KINDS_ACCEPTED);
 }
 
 /* ---- frame names ------------------------------------------------------------------------ */

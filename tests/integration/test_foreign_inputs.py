@@ -1,0 +1,188 @@
+"""test_foreign_inputs.py: other profilers' files as inputs of svg, convert and diff.
+
+cProfile writes a pstats file of a program at run time (and yappi's "pstat" export,
+where yappi imports); pyflame-c must read it by content, rebuild its stacks and keep
+the profile's own numbers: per-function call counts and self times of `convert -f
+pstats` (loaded with pstats) equal the source file's, the collapsed self times add up
+to its total, the SVG and text say the stacks are an approximation, and `diff` compares
+two cProfile runs.  speedscope JSON: the file pyflame-c's own exporter writes of a
+trace (pyinstrument and py-spy are not packaged for Debian, so no file of theirs is
+made here) and a sampled profile as py-spy writes them read back with their totals.
+An unknown binary file gets the list of accepted kinds.
+Environment: PYFLAME_C, PYFLAME_PYTHON (see run-integration.sh).
+"""
+import json
+import os
+import pstats
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYFLAME_C = os.environ.get("PYFLAME_C") or os.path.join(HERE, "..", "..", "build", "pyflame-c")
+PYTHON = os.environ.get("PYFLAME_PYTHON") or sys.executable
+
+PROGRAM = """\
+def leaf(i):
+    return str(i) * 3
+
+
+def loop(n):
+    return [leaf(i) for i in range(n)]
+
+
+def rec(n):
+    return 1 if n == 0 else rec(n - 1) + 1
+
+
+def main(turns):
+    for _ in range(turns):
+        loop(100)
+    rec(20)
+
+
+main(TURNS)
+"""
+
+
+def run(cmd, cwd=None, check=True):
+    r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and r.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s" % (" ".join(cmd), r.returncode,
+                                                      r.stderr.decode(errors="replace")))
+    return r
+
+
+def profile_module():
+    r = run([PYTHON, "-c", "import cProfile"], check=False)
+    return "cProfile" if r.returncode == 0 else "profiling.tracing"
+
+
+class ForeignInputs(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="pf-foreign-")
+        cls.profs = {}
+        for name, turns in (("base", 7), ("new", 14)):
+            d = os.path.join(cls.dir, name)
+            os.mkdir(d)
+            with open(os.path.join(d, "app.py"), "w") as f:
+                f.write(PROGRAM.replace("TURNS", str(turns)))
+            prof = os.path.join(d, "app.prof")
+            run([PYTHON, "-m", profile_module(), "-o", prof, "app.py"], cwd=d)
+            cls.profs[name] = prof
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def out(self, *args):
+        return run([PYFLAME_C, *args]).stdout.decode(errors="replace")
+
+    def by_name(self, stats):
+        return {k[2]: v for k, v in stats.items()}
+
+    def test_pstats_keeps_the_profiles_numbers(self):
+        src = pstats.Stats(self.profs["base"]).stats
+        again = os.path.join(self.dir, "again.prof")
+        run([PYFLAME_C, "convert", "-f", "pstats", "-o", again, self.profs["base"]])
+        got = self.by_name(pstats.Stats(again).stats)
+        want = self.by_name(src)
+        self.assertEqual(got["leaf"][1], 700)
+        self.assertEqual(got["rec"][1], 21)           # recursive calls fold into the outer one
+        for name in ("leaf", "loop", "main", "rec"):
+            self.assertEqual(got[name][1], want[name][1], name)             # nc
+            self.assertAlmostEqual(got[name][2], want[name][2], delta=1e-6)  # tottime
+        total = sum(v[2] for v in src.values())
+        folded = self.out("convert", "-f", "collapsed", self.profs["base"])
+        self_us = sum(int(line.rsplit(" ", 1)[1]) for line in folded.splitlines())
+        self.assertLessEqual(abs(self_us - total * 1e6), 2 + 0.01 * total * 1e6)
+        self.assertRegex(folded, r"(?m)^pstats;.*main \(app\.py:13\);loop \(app\.py:5\);"
+                                 r"(<listcomp> \(app\.py:6\);)?leaf \(app\.py:1\) \d+$")
+
+    def test_pstats_text_and_svg_say_approximation(self):
+        text = self.out("convert", "-f", "text", "--limit", "5", self.profs["base"])
+        self.assertIn("Source:  pstats file", text)
+        self.assertIn("an approximation", text)
+        calls = sum(v[1] for v in pstats.Stats(self.profs["base"]).stats.values())
+        self.assertIn("%d function calls" % calls, text)
+        svg = self.out("svg", self.profs["base"])
+        self.assertIn("stacks rebuilt from the caller graph, an approximation", svg)
+        self.assertIn("leaf (app.py:1)", svg)
+
+    def test_diff_of_two_cprofile_runs(self):
+        r = run([PYFLAME_C, "diff", "--limit", "5", self.profs["base"], self.profs["new"]])
+        out = r.stdout.decode()
+        self.assertRegex(out, r"700\s+1,400\s+\+700\s+\+100\.0%\s+leaf \(app\.py:1\)")
+
+    def test_yappi_pstat_export(self):
+        if run([PYTHON, "-c", "import yappi"], check=False).returncode != 0:
+            self.skipTest("yappi is not importable by " + PYTHON)
+        d = os.path.join(self.dir, "base")
+        prof = os.path.join(self.dir, "yappi.pstat")
+        code = ("import yappi, runpy\nyappi.start()\nrunpy.run_path('app.py')\nyappi.stop()\n"
+                "yappi.get_func_stats().save(%r, type='pstat')\n" % prof)
+        run([PYTHON, "-c", code], cwd=d)
+        text = self.out("convert", "-f", "text", "--limit", "0", prof)
+        self.assertRegex(text, r"(?m)^\s+700\s.*app\.py:1\(leaf\)$")
+
+    def test_speedscope_json_reads_back(self):
+        d = os.path.join(self.dir, "base")
+        trace = os.path.join(self.dir, "trace.gz")
+        run([PYFLAME_C, "collect", "-q", "--python", PYTHON, "-o", trace, "app.py"], cwd=d)
+        ss = os.path.join(self.dir, "app.speedscope.json")
+        run([PYFLAME_C, "convert", "-f", "speedscope", "-o", ss, trace])
+        with open(ss) as f:
+            doc = json.load(f)
+        total_ns = sum(p["endValue"] for p in doc["profiles"])
+        folded = self.out("convert", "-f", "collapsed", ss)
+        self_us = sum(int(line.rsplit(" ", 1)[1]) for line in folded.splitlines())
+        self.assertLessEqual(abs(self_us - total_ns / 1000), 2)
+        text = self.out("convert", "-f", "text", ss)
+        self.assertIn("Source:  speedscope file written by pyflame-c", text)
+        self.assertIn("speedscope file", self.out("svg", ss))
+        # a sampled profile as py-spy writes them: weights in seconds... here milliseconds
+        sampled = {
+            "$schema": "https://www.speedscope.app/file-format-schema.json",
+            "shared": {"frames": [{"name": "<module>", "file": "app.py", "line": 1},
+                                  {"name": "main", "file": "app.py", "line": 14},
+                                  {"name": "leaf", "file": "app.py", "line": 2}]},
+            "profiles": [{"type": "sampled", "name": "MainThread", "unit": "milliseconds",
+                          "startValue": 0, "endValue": 40,
+                          "samples": [[0, 1, 2], [0, 1], [0, 1, 2]], "weights": [10, 20, 10]}],
+            "name": "py-spy", "exporter": "py-spy@0.3.14"}
+        sp = os.path.join(self.dir, "sampled.json")
+        with open(sp, "w") as f:
+            json.dump(sampled, f, indent=1)
+        folded = self.out("convert", "-f", "collapsed", sp)
+        self.assertEqual(folded.splitlines(), [
+            "MainThread;<module> (app.py:1);main (app.py:14) 20000",
+            "MainThread;<module> (app.py:1);main (app.py:14);leaf (app.py:2) 20000"])
+        r = run([PYFLAME_C, "diff", ss, ss])
+        self.assertIn("pyflame-c diff:", r.stdout.decode())
+
+    def test_unknown_kind_lists_the_accepted_ones(self):
+        junk = os.path.join(self.dir, "junk.bin")
+        with open(junk, "wb") as f:
+            f.write(b"\x7fELF\x00\x01\x02binary")
+        for cmd in (["svg", junk], ["convert", "-f", "text", junk]):
+            r = run([PYFLAME_C, *cmd], check=False)
+            self.assertEqual(r.returncode, 1)
+            err = r.stderr.decode()
+            self.assertIn("pstats", err)
+            self.assertIn("speedscope", err)
+        bad = os.path.join(self.dir, "bad.prof")
+        with open(self.profs["base"], "rb") as f:
+            data = f.read()
+        with open(bad, "wb") as f:
+            f.write(data[:len(data) // 2])
+        r = run([PYFLAME_C, "convert", "-f", "text", bad], check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr.decode(), r"truncated marshal data at offset \d+")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
