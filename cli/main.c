@@ -15,6 +15,7 @@ static const struct command {
     { "svg",     pf_cmd_svg,     "render an interactive flame graph from a trace or collapsed stacks" },
     { "html",    pf_cmd_html,    "render line-annotated source from a trace" },
     { "diff",    pf_cmd_diff,    "compare two runs: calls, time, lines and memory, with a CI gate" },
+    { "merge",   pf_cmd_merge,   "sum the traces of several runs, processes or machines into one" },
 };
 
 static void usage(FILE *out)
