@@ -19,6 +19,17 @@
  * the output refers to an entry already appended.  Expected time is linear in the
  * parts' total size (hash lookups O(1)); memory is the output plus the three
  * indexes and the two maps of the largest part.
+ *
+ * pf_trace_sum (trace_merge.h, `pyflame-c merge`) reuses the same string, code, line
+ * and source mapping, but sums runs instead of keeping them side by side: a part's
+ * node is looked up in an index of the output's nodes keyed by (output parent, or
+ * output thread for a root; code; call line) and added to when found, so the output
+ * grows only with contexts no earlier part had, and only one part is in memory at a
+ * time.  Processes match by a key (the root, or the command without its digits) and
+ * an ordinal, threads by (output process, name, ordinal), with claimed-marks as for
+ * codes.  Nodes are appended when first seen, which keeps parent < child but not
+ * pre-order, and a process's threads end up scattered; detach renumbers the threads
+ * process by process and the nodes in pre-order, thread by thread.
  */
 #include "trace.h"
 
@@ -480,7 +491,7 @@ done:
  * its key, and 1 + the last part that claimed it (so one part's k-th entry of a key
  * maps to the output's k-th). */
 typedef struct sum_slot {
-    uint32_t proc, ord, claimed;
+    uint32_t proc, ord, claimed;   /* proc: a thread's process; a process's match key */
 } sum_slot;
 
 struct pf_trace_sum {
@@ -663,7 +674,31 @@ static int sum_meta(pf_trace_sum *s, const pf_trace *part)
 static int proc_eq(void *ctx, uint32_t v)
 {
     const pf_trace_sum *s = ctx;
-    return s->m.out->processes[v].command == s->k_name && s->pr[v].ord == s->k_ord;
+    return s->pr[v].proc == s->k_name && s->pr[v].ord == s->k_ord;
+}
+
+#define ROOT_KEY (UINT32_MAX - 1)     /* no string id: ids stay below PF_STR_NONE - 1 */
+
+/* The key a process matches by: ROOT_KEY for a part's first process (the run's root:
+ * runs of a program given other arguments are still one program), else its command
+ * with every run of digits dropped (file descriptors, ports, pids in a child's command
+ * line differ from run to run), interned.  PF_STR_NONE when out of memory. */
+static uint32_t process_key(pf_trace_sum *s, const pf_trace *part, uint32_t i)
+{
+    if (i == 0)
+        return ROOT_KEY;
+    size_t len;
+    const char *cmd = pf_strtab_get(part->strings, part->processes[i].command, &len);
+    char *buf = pf_malloc(len + 1);
+    if (buf == NULL)
+        return PF_STR_NONE;
+    size_t n = 0;
+    for (size_t k = 0; k < len; k++)
+        if (cmd[k] < '0' || cmd[k] > '9')
+            buf[n++] = cmd[k];
+    uint32_t id = pf_strtab_intern(s->m.out->strings, buf, n);
+    pf_free(buf);
+    return id;
 }
 
 static int thread_eq(void *ctx, uint32_t v)
@@ -719,12 +754,12 @@ static int sum_rss(pf_trace_sum *s, uint32_t op, const pf_rss *r)
 
 /* Adds one process of the part (p remapped: command is an output string id, start_ns
  * rebased) to the output process it matches, made when new.  Its index, or PF_NONE. */
-static uint32_t sum_process(pf_trace_sum *s, const pf_process *p)
+static uint32_t sum_process(pf_trace_sum *s, const pf_process *p, uint32_t key)
 {
     pf_trace *out = s->m.out;
-    uint64_t text = pf_hash_u64(p->command), h;
+    uint64_t text = pf_hash_u64(key), h;
     uint32_t idx;
-    s->k_name = p->command;
+    s->k_name = key;
     for (s->k_ord = 0;; s->k_ord++) {
         h = pf_hash_pair(text, s->k_ord);
         idx = pf_hmap_find(s->procs, h, proc_eq, s);
@@ -742,6 +777,7 @@ static uint32_t sum_process(pf_trace_sum *s, const pf_process *p)
         if (idx == PF_NONE)
             return PF_NONE;
         s->pr[idx].ord = s->k_ord;
+        s->pr[idx].proc = key;
         (void)pf_hmap_add(s->procs, h, idx);
     } else {
         pf_process *d = &out->processes[idx];
@@ -796,7 +832,7 @@ static int sum_processes(pf_trace_sum *s, const pf_trace *part)
         p.duration_ns = meta->duration_ns;
         p.calls = meta->total_calls;
         p.peak_live_bytes = meta->peak_live_bytes;
-        s->pmap[0] = sum_process(s, &p);
+        s->pmap[0] = sum_process(s, &p, ROOT_KEY);
         return s->pmap[0] == PF_NONE ? -1 : 0;
     }
     s->had_processes = 1;
@@ -804,7 +840,10 @@ static int sum_processes(pf_trace_sum *s, const pf_trace *part)
         pf_process p = part->processes[i];
         p.command = m->smap[p.command];
         p.start_ns = sum_rebase(s, part, p.start_ns);
-        s->pmap[i] = sum_process(s, &p);
+        uint32_t key = process_key(s, part, i);
+        if (key == PF_STR_NONE)
+            return -1;
+        s->pmap[i] = sum_process(s, &p, key);
         if (s->pmap[i] == PF_NONE)
             return -1;
     }

@@ -24,8 +24,10 @@ void pf_trace_sum_free(pf_trace_sum *s);
 
 /* Adds part (not changed; the caller may free it right after) to the sum.  label names
  * it in messages.  What matches what:
- *   - processes by command line (and, among a run's processes with equal commands, by
- *     their order), or by the program's argv for a trace without process records;
+ *   - processes: each part's first (the run's root, or the one process of a trace
+ *     without process records) is the sum's first, whatever its arguments; the others
+ *     by command line with its digits left out (descriptors, ports and pids differ
+ *     from run to run) and, among a run's processes with equal commands, by order;
  *   - threads by name within their process (then by order among equal names);
  *   - nodes by parent, code (file, name, qualname, first line, kind) and call line;
  *   - lines by (code, line); sources by path (the first text is kept).

@@ -179,27 +179,44 @@ static void test_sum_keeps_new_contexts_threads_and_first_source(void **state)
         pf_trace_free(parts[i]);
 }
 
-/* Runs of two programs: two processes, each with its threads contiguous, and the
- * same thread name in each stays two threads. */
-static void test_sum_of_two_programs_keeps_processes_apart(void **state)
+/* Runs of another program (other argv) still sum into the root process; children
+ * match by command without digits (a descriptor differs), then by order. */
+static void add_processes(pf_trace *t, const char *child_cmd)
+{
+    pf_process root = { t->meta.pid, 1, S(t, "python3 app.py"), 0, 2, PF_PROC_EXITED, 0,
+                        1000, 35, 100, 0, 0 };
+    assert_int_not_equal(pf_trace_add_process(t, &root), PF_NONE);
+    if (t->nthreads > 2) {
+        pf_process child = { t->meta.pid + 1, t->meta.pid, S(t, child_cmd), 2, 1,
+                             PF_PROC_KILLED, 5, 500, 1, 7, PF_EXIT_UNKNOWN, 9 };
+        assert_int_not_equal(pf_trace_add_process(t, &child), PF_NONE);
+    }
+    assert_int_equal(pf_trace_validate(t, NULL), 0);
+}
+
+static void test_sum_matches_root_and_child_processes(void **state)
 {
     (void)state;
-    pf_trace *parts[3] = { run(0, 1, "CLOCK_MONOTONIC", ALL), run(0, 2, "CLOCK_MONOTONIC", ALL),
+    pf_trace *parts[3] = { run(1, 1, "CLOCK_MONOTONIC", ALL), run(0, 2, "CLOCK_MONOTONIC", ALL),
                            run(1, 3, "CLOCK_MONOTONIC", ALL) };
-    /* the second program: another argv */
     pf_free(parts[1]->meta.argv[0]);
     parts[1]->meta.argv[0] = pf_strndup("other.py", 8);
+    add_processes(parts[0], "python3 -c spawn(fd=5)");
+    add_processes(parts[2], "python3 -c spawn(fd=7)");
     pf_trace *t = sum_of(parts, 3);
     check_preorder(t);
     assert_int_equal(t->nprocesses, 2);
     assert_int_equal(t->processes[0].first_thread, 0);
-    assert_int_equal(t->processes[0].nthreads, 3);    /* app.py: MainThread, worker, other */
-    assert_int_equal(t->processes[1].first_thread, 3);
-    assert_int_equal(t->processes[1].nthreads, 2);
-    assert_string_equal(pf_trace_str(t, t->processes[1].command), "other.py");
-    assert_int_equal(t->processes[0].calls, 35 * 4);
-    assert_int_equal(t->processes[0].exit_code, 3);
-    assert_true(t->processes[0].flags & PF_PROC_EXITED);
+    assert_int_equal(t->processes[0].nthreads, 2);     /* MainThread, worker */
+    assert_int_equal(t->processes[1].first_thread, 2);
+    assert_int_equal(t->processes[1].nthreads, 1);     /* the children's "other" */
+    assert_string_equal(pf_trace_str(t, t->processes[0].command), "python3 app.py");
+    assert_string_equal(pf_trace_str(t, t->processes[1].command), "python3 -c spawn(fd=5)");
+    assert_int_equal(t->processes[0].calls, 35 + 70 + 35);
+    assert_int_equal(t->processes[1].calls, 2);
+    assert_int_equal(t->processes[1].exit_signal, 9);
+    assert_int_equal(t->processes[1].peak_live_bytes, 7);
+    assert_int_equal(t->nodes[find(t, PF_NONE, 2, "h")].calls, 4);
     pf_trace_free(t);
     for (int i = 0; i < 3; i++)
         pf_trace_free(parts[i]);
@@ -306,7 +323,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sum_of_equal_runs_adds_counts_and_keeps_the_tree),
         cmocka_unit_test(test_sum_keeps_new_contexts_threads_and_first_source),
-        cmocka_unit_test(test_sum_of_two_programs_keeps_processes_apart),
+        cmocka_unit_test(test_sum_matches_root_and_child_processes),
         cmocka_unit_test(test_sum_refuses_other_modes_and_clocks),
         cmocka_unit_test(test_sum_round_trips_through_the_file_format),
         cmocka_unit_test(test_sum_survives_allocation_failures),
