@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "cli/progress.h"
 
 static const struct command {
     const char *name;
@@ -52,8 +53,12 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0)
+        if (strcmp(cmd, commands[i].name) == 0) {
+            /* collect starts it when the program has ended (cli/collect.c) */
+            if (strcmp(cmd, "collect") != 0)
+                pf_cli_progress_start(cmd);
             return commands[i].run(argc - 1, argv + 1);
+        }
     const char *names[sizeof commands / sizeof commands[0]];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         names[i] = commands[i].name;

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/opts.h"
+#include "cli/progress.h"
 #include "formats/trace.h"
 #include "formats/trace_merge.h"
 
@@ -99,6 +100,9 @@ int pf_cmd_merge(int argc, char **argv)
         return pf_cli_fail(output, &err);
     }
     for (int i = 0; i < ninputs; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "trace %d of %d", i + 1, ninputs);
+        pf_cli_progress_label(ninputs > 1 ? label : NULL);
         pf_trace *t = pf_cli_read_trace(inputs[i], max_memory, &err);
         if (t == NULL) {
             pf_trace_sum_free(sum);
@@ -112,6 +116,7 @@ int pf_cmd_merge(int argc, char **argv)
             return err.code == PF_EMISMATCH ? PF_EXIT_USAGE : status;
         }
     }
+    pf_cli_progress_label(NULL);
     pf_trace *merged = pf_trace_sum_detach(sum, &err);
     pf_trace_sum_free(sum);
     if (merged == NULL)

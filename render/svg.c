@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/progress.h"
 #include "formats/units.h"
 #include "render/palette.h"
 
@@ -529,8 +530,11 @@ static int emit_frames(struct svg *s)
     if (!stack)
         goto nomem;
     stack[nstack++] = (struct pending){ 0, 0, 0, 0 };
+    uint32_t emitted = 0;
     while (nstack > 0) {
         struct pending p = stack[--nstack];
+        if ((++emitted & (PF_PROGRESS_EVERY - 1)) == 0)   /* drawn frames are at most all */
+            pf_progress_report(PF_PROGRESS_WRITE, emitted, t->nnodes);
         if (frame_open(s, p.node, p.x, p.depth, p.gap) < 0)
             goto fail;
         end(s);
@@ -578,6 +582,7 @@ static int emit_frames(struct svg *s)
             stack[b - 1] = tmp;
         }
     }
+    pf_progress_report(PF_PROGRESS_WRITE, t->nnodes, t->nnodes);
     pf_free(kids);
     pf_free(stack);
     return 0;
