@@ -712,6 +712,7 @@ int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_erro
     start(s, "svg");
     attr(s, "xmlns", "http://www.w3.org/2000/svg");
     attr(s, "version", "1.1");
+    attr(s, "class", "pyflame-fg");    /* the style's scope, when inlined in a page */
     attr_px(s, "width", Wd);
     attr_px(s, "height", H);
     char vb[96], b1[32], b2[32];
@@ -917,6 +918,31 @@ const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
     }
 #undef PART
     return len ? buf : NULL;
+}
+
+const char *pf_svg_trace_title(const pf_trace *t, enum pf_metric m, char *buf, size_t cap)
+{
+    if (cap == 0 || t->meta.argc == 0 || t->meta.argv[0] == NULL || t->meta.argv[0][0] == '\0')
+        return NULL;
+    /* the program: its script's file name, or the module of `python -m` */
+    const char *prog = t->meta.argv[0];
+    if (strcmp(prog, "-m") == 0 && t->meta.argc > 1)
+        prog = t->meta.argv[1];
+    else if (strcmp(prog, "-c") == 0)
+        prog = "python3 -c";
+    else if (strrchr(prog, '/') != NULL && strrchr(prog, '/')[1] != '\0')
+        prog = strrchr(prog, '/') + 1;
+    const char *what;
+    switch (m) {
+    case PF_METRIC_CALLS: what = "calls"; break;
+    case PF_METRIC_ALLOC_BYTES: what = "bytes allocated"; break;
+    case PF_METRIC_ALLOC_COUNT: what = "allocations"; break;
+    case PF_METRIC_PEAK_BYTES: what = "memory at the peak"; break;
+    case PF_METRIC_EXIT_BYTES: what = "memory at exit"; break;
+    default: what = pf_trace_clock_words(t); break;
+    }
+    snprintf(buf, cap, "%s: %s", prog, what);
+    return buf;
 }
 
 /* The default subtitle of a trace's flame graph for a metric other than time. */
