@@ -88,15 +88,22 @@ def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="
     clock: "wall" (default) or "cpu": each thread's CPU time, in which waits (locks,
     the GIL, I/O, sleep) count for nothing, like `collect --clock cpu`.
     root: the folder of the program's own code for lines (default: the main script's
-    folder, else the working directory).
+    folder, else the working directory), or a list of folders and files.
     Raises RuntimeError if already recording, ValueError for another clock or memory
     mode."""
     memory, native = _memory_mode(memory)
     _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=int(memory_limit),
                      ours=_OURS, lines=bool(lines or memory), memory=memory, native=native,
-                     root=_program_root() if root is None else
-                     _os.path.abspath(_os.fspath(root)).rstrip(_os.sep) + _os.sep,
-                     clock=clock)
+                     root=_program_root() if root is None else _roots(root), clock=clock)
+
+
+def _roots(root):
+    """start()'s root as the collector takes it: folders end with '/'; a list of them
+    (and of files) too."""
+    if isinstance(root, (list, tuple)):
+        return [_roots(r) for r in root]
+    r = _os.path.abspath(_os.fspath(root))
+    return r.rstrip(_os.sep) + _os.sep if _os.path.isdir(r) else r
 
 
 def stop():
