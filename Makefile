@@ -82,6 +82,13 @@ $(BUILD)/pyflame-c: $(call obj,$(CLI_SRC)) $(LIBS)
 collector:
 	@sh scripts/build-collector.sh "$(PYTHON)" "$(BUILD)" "$(CC)" "$(OPT) $(SAN)"
 
+# The package's metadata beside it (pyflame_c-VERSION.dist-info): its pytest11 entry point
+# registers the pytest plugin wherever `import pyflame` works.
+DISTINFO := $(BUILD)/python/pyflame_c-$(VERSION).dist-info
+$(DISTINFO)/entry_points.txt: scripts/dist-info.sh
+	@sh scripts/dist-info.sh "$(DISTINFO)" "$(VERSION)"
+collector collectors: $(DISTINFO)/entry_points.txt
+
 collectors:
 	@sh scripts/get-pythons.sh
 	@for py in $$(sh scripts/find-pythons.sh); do \
@@ -200,6 +207,7 @@ install: all collectors
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/python/pyflame
 	install -m 755 $(BUILD)/pyflame-c $(DESTDIR)$(PREFIX)/bin/pyflame-c
 	cp -R $(BUILD)/python/pyflame/. $(DESTDIR)$(LIBDIR)/python/pyflame/
+	cp -R $(DISTINFO) $(DESTDIR)$(LIBDIR)/python/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pyflame-c

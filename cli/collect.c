@@ -24,6 +24,7 @@
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "cli/paths.h"
+#include "cli/progress.h"
 #include "formats/output.h"
 
 /* collect's exit status when the program succeeded but no trace could be written
@@ -510,6 +511,7 @@ int pf_cmd_collect(int argc, char **argv)
         rmdir(session);
         goto fail2;
     }
+    pf_cli_progress_start("collect");     /* reading the processes' traces, writing ours */
     int wrote = pf_collect_session_finish(session, out, output, &end, quiet) == 0;
     free(args);
     free(pkg);

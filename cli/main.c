@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "cli/progress.h"
 
 static const struct command {
     const char *name;
@@ -15,6 +16,7 @@ static const struct command {
     { "svg",     pf_cmd_svg,     "render an interactive flame graph from a trace or collapsed stacks" },
     { "html",    pf_cmd_html,    "render line-annotated source from a trace" },
     { "diff",    pf_cmd_diff,    "compare two runs: calls, time, lines and memory, with a CI gate" },
+    { "merge",   pf_cmd_merge,   "sum the traces of several runs, processes or machines into one" },
 };
 
 static void usage(FILE *out)
@@ -51,8 +53,12 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0)
+        if (strcmp(cmd, commands[i].name) == 0) {
+            /* collect starts it when the program has ended (cli/collect.c) */
+            if (strcmp(cmd, "collect") != 0)
+                pf_cli_progress_start(cmd);
             return commands[i].run(argc - 1, argv + 1);
+        }
     const char *names[sizeof commands / sizeof commands[0]];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         names[i] = commands[i].name;

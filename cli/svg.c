@@ -316,7 +316,8 @@ int pf_cmd_svg(int argc, char **argv)
     pf_stacktree *tree = NULL;
     pf_trace *trace = NULL;
     char gap_note[sizeof "Not recorded: " + 256 + 32];   /* the prefix, a gap and more */
-    char subtitle[1024];
+    char subtitle[1024], title[512];
+    static pf_svg_hooks legend_hooks;
     int writing = 0;
     const char *label = pf_cli_input_name(o.input);
     pf_input *in = pf_input_open(o.input, &err);
@@ -344,6 +345,13 @@ int pf_cmd_svg(int argc, char **argv)
         if (!(tree = pf_stacktree_from_trace(trace, &o.frame, &err)))
             goto fail;
         pf_svg_opts_for_metric(&o.svg, o.frame.metric, o.saw_colors, o.saw_countname);
+        /* the program and what the width means; the python palette's legend */
+        if (o.svg.title == NULL && !o.svg.inverted && o.frame.order != PF_ORDER_CHART)
+            o.svg.title = pf_svg_trace_title(trace, o.frame.metric, title, sizeof title);
+        if (o.svg.palette == PF_PAL_PYTHON && o.svg.hooks == NULL) {
+            legend_hooks.legend = pf_palette_python_legend();
+            o.svg.hooks = &legend_hooks;
+        }
     } else {
         if (o.frame.granularity != PF_GRAN_FUNCTION || o.frame.metric != PF_METRIC_SELF_TIME ||
             o.frame.full_paths || o.svg.html_link || o.async_view)

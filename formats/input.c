@@ -18,10 +18,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "alloc.h"
+#include "progress.h"
 #include "trace_format.h"
 
 enum { RUNNING = 0, ENDED = 1, FAILED = -1 };
@@ -33,6 +35,7 @@ struct pf_input {
     size_t memlen, mempos;        /* mempos: memory bytes given to zlib so far */
     unsigned char *src;           /* file read buffer (PF_INPUT_WINDOW bytes) */
     uint64_t src_total;           /* bytes taken from the source so far */
+    uint64_t src_size;            /* a regular file's size (progress reports), else 0 */
     int src_eof;
     /* framing */
     int started, gz, z_init, member_done;
@@ -107,6 +110,9 @@ pf_input *pf_input_open(const char *path, pf_error *err)
     in->fd = fd;
     in->own_fd = !is_stdin;
     in->src = src;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        in->src_size = (uint64_t)st.st_size;
     return in;
 }
 
@@ -178,6 +184,8 @@ static long read_some(pf_input *in, pf_error *err, unsigned char *buf, size_t n)
         ssize_t r = read(in->fd, buf, n);
         if (r >= 0) {
             in->src_total += (uint64_t)r;
+            pf_progress_report(PF_PROGRESS_READ, r ? in->src_total : in->src_size,
+                               in->src_size);
             return (long)r;
         }
         if (errno != EINTR)

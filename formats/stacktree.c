@@ -49,6 +49,7 @@
 #include "framename_internal.h"
 #include "hash.h"
 #include "hashmap.h"
+#include "progress.h"
 #include "stacktree_internal.h"
 #include "units.h"
 
@@ -1810,6 +1811,8 @@ pf_stacktree *pf_stacktree_from_trace(const pf_trace *t, const pf_stack_opts *op
      * the node its frames hang under (its parent's frame named after the calling line). */
     for (uint32_t i = 0; i < t->nnodes; i++) {
         const pf_node *nd = &t->nodes[i];
+        if ((i & (PF_PROGRESS_EVERY - 1)) == PF_PROGRESS_EVERY - 1)
+            pf_progress_report(PF_PROGRESS_BUILD, i, t->nnodes);
         if (bad_node_ref(t, i, err))
             goto fail;
         uint32_t under = nd->parent == PF_NONE ? tnode[nd->thread] : map[nd->parent];
@@ -2276,7 +2279,7 @@ int pf_stacktree_write_collapsed(const pf_stacktree *f, FILE *out, enum pf_count
     char *path = NULL;
     size_t path_cap = 4096, depth_cap = 64, depth = 0;
     int rc = -1;
-    uint32_t n = f->nnodes, nn = pf_strtab_count(f->names);
+    uint32_t n = f->nnodes, nn = pf_strtab_count(f->names), written = 0;
     if (sorted_children(f, 1, 1, &start, &kids) < 0)
         goto oom;
     special = pf_malloc(nn ? nn : 1);
@@ -2322,6 +2325,8 @@ int pf_stacktree_write_collapsed(const pf_stacktree *f, FILE *out, enum pf_count
             continue;
         }
         const struct wrec *r = &rec[pos[depth]++];
+        if ((++written & (PF_PROGRESS_EVERY - 1)) == 0)
+            pf_progress_report(PF_PROGRESS_WRITE, written, n);
         size_t nlen;
         const char *nm = pf_strtab_get(f->names, r->name, &nlen);
         size_t base = plen[depth] + (depth ? 1 : 0);
@@ -2378,6 +2383,7 @@ int pf_stacktree_write_collapsed(const pf_stacktree *f, FILE *out, enum pf_count
         pf_error_set(err, PF_EIO, "cannot write collapsed stacks");
         goto done;
     }
+    pf_progress_report(PF_PROGRESS_WRITE, n, n);
     rc = 0;
     goto done;
 oom:

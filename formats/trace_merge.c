@@ -19,14 +19,27 @@
  * the output refers to an entry already appended.  Expected time is linear in the
  * parts' total size (hash lookups O(1)); memory is the output plus the three
  * indexes and the two maps of the largest part.
+ *
+ * pf_trace_sum (trace_merge.h, `pyflame-c merge`) reuses the same string, code, line
+ * and source mapping, but sums runs instead of keeping them side by side: a part's
+ * node is looked up in an index of the output's nodes keyed by (output parent, or
+ * output thread for a root; code; call line) and added to when found, so the output
+ * grows only with contexts no earlier part had, and only one part is in memory at a
+ * time.  Processes match by a key (the root, or the command without its digits) and
+ * an ordinal, threads by (output process, name, ordinal), with claimed-marks as for
+ * codes.  Nodes are appended when first seen, which keeps parent < child but not
+ * pre-order, and a process's threads end up scattered; detach renumbers the threads
+ * process by process and the nodes in pre-order, thread by thread.
  */
 #include "trace.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "hash.h"
 #include "hashmap.h"
+#include "trace_merge.h"
 
 typedef struct merger {
     pf_trace *out;
@@ -470,4 +483,678 @@ done:
         return NULL;
     }
     return m.out;
+}
+
+/* ---- summing runs: pf_trace_sum (trace_merge.h) ---- */
+
+/* Per output process or thread: its process (threads), its ordinal among the entries of
+ * its key, and 1 + the last part that claimed it (so one part's k-th entry of a key
+ * maps to the output's k-th). */
+typedef struct sum_slot {
+    uint32_t proc, ord, claimed;   /* proc: a thread's process; a process's match key */
+} sum_slot;
+
+struct pf_trace_sum {
+    merger m;                  /* out, strings, codes, lines, sources: as above */
+    pf_hmap *nodes;            /* hash of (parent or root thread, code, call line) -> node */
+    pf_hmap *threads;          /* hash of (process, name, ordinal) -> output thread */
+    pf_hmap *procs;            /* hash of (command, ordinal) -> output process */
+    pf_hmap *linked;           /* output node -> 1 when it has a link */
+    sum_slot *th; size_t cap_th;
+    sum_slot *pr; size_t cap_pr;
+    size_t cap_ord, cap_claimed, cap_smap, cap_cmap;   /* of m.ord, m.claimed, m.smap, m.cmap */
+    int64_t root_start;        /* the first part's start_unix_ns: starts are rebased on it */
+    uint32_t *tmap; size_t cap_tmap;         /* part thread -> output thread */
+    uint32_t *nmap; size_t cap_nmap;         /* part node -> output node */
+    uint32_t *pmap; size_t cap_pmap;         /* part process -> output process */
+    uint32_t nparts;
+    int had_processes;         /* some part had process records */
+    int failed, detached;
+    uint32_t modes;            /* the first part's, to refuse others */
+    int cpu_clock;
+    char first_label[256];
+    /* the key being looked up, for the eq callbacks */
+    uint32_t k_parent, k_thread, k_code, k_line, k_proc, k_name, k_ord;
+};
+
+#define SUM_MODE_BITS (PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY | PF_MODE_NATIVE)
+
+/* Grows *arr to hold need entries of elsize bytes, the new ones zeroed.  0 or -1. */
+static int grow(void *arrp, size_t *cap, size_t need, size_t elsize)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap += ncap / 2 + 1;
+    char *p = pf_reallocarray(*(void **)arrp, ncap, elsize);
+    if (p == NULL)
+        return -1;
+    memset(p + *cap * elsize, 0, (ncap - *cap) * elsize);
+    *(void **)arrp = p;
+    *cap = ncap;
+    return 0;
+}
+
+pf_trace_sum *pf_trace_sum_new(void)
+{
+    pf_trace_sum *s = pf_calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->m.out = pf_trace_new();
+    s->m.codes = pf_hmap_new(64);
+    s->m.lines = pf_hmap_new(64);
+    s->m.sources = pf_hmap_new(16);
+    s->nodes = pf_hmap_new(1024);
+    s->threads = pf_hmap_new(16);
+    s->procs = pf_hmap_new(16);
+    s->linked = pf_hmap_new(16);
+    if (s->m.out == NULL || s->m.codes == NULL || s->m.lines == NULL || s->m.sources == NULL ||
+        s->nodes == NULL || s->threads == NULL || s->procs == NULL || s->linked == NULL) {
+        pf_trace_sum_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void pf_trace_sum_free(pf_trace_sum *s)
+{
+    if (s == NULL)
+        return;
+    if (!s->detached)
+        pf_trace_free(s->m.out);
+    pf_hmap_free(s->m.codes);
+    pf_hmap_free(s->m.lines);
+    pf_hmap_free(s->m.sources);
+    pf_free(s->m.smap);
+    pf_free(s->m.cmap);
+    pf_free(s->m.ord);
+    pf_free(s->m.claimed);
+    pf_hmap_free(s->nodes);
+    pf_hmap_free(s->threads);
+    pf_hmap_free(s->procs);
+    pf_hmap_free(s->linked);
+    pf_free(s->th);
+    pf_free(s->pr);
+    pf_free(s->tmap);
+    pf_free(s->nmap);
+    pf_free(s->pmap);
+    pf_free(s);
+}
+
+uint32_t pf_trace_sum_count(const pf_trace_sum *s)
+{
+    return s ? s->nparts : 0;
+}
+
+static void sum_mode_words(uint32_t m, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s%s%s", m & PF_MODE_CALLS ? "calls" : "-",
+             m & PF_MODE_LINES ? "+lines" : "", m & PF_MODE_MEMORY ? "+memory" : "",
+             m & PF_MODE_NATIVE ? " (native)" : "");
+}
+
+static int check_mergeable(pf_trace_sum *s, const pf_trace *part, const char *label,
+                           pf_error *err)
+{
+    uint32_t modes = part->meta.modes & SUM_MODE_BITS;
+    int cpu = pf_trace_clock_is_cpu(part);
+    if (s->nparts == 0) {
+        s->modes = modes;
+        s->cpu_clock = cpu;
+        snprintf(s->first_label, sizeof s->first_label, "%s", label);
+        return 0;
+    }
+    if (modes != s->modes) {
+        char a[64], b[64];
+        sum_mode_words(s->modes, a, sizeof a);
+        sum_mode_words(modes, b, sizeof b);
+        return pf_error_set(err, PF_EMISMATCH, "not mergeable: modes differ: %s recorded %s, "
+                            "%s recorded %s", s->first_label, a, label, b);
+    }
+    if (cpu != s->cpu_clock)
+        return pf_error_set(err, PF_EMISMATCH, "not mergeable: clocks differ: %s measured %s, "
+                            "%s measured %s", s->first_label,
+                            s->cpu_clock ? "CPU time of each thread" : "wall time", label,
+                            pf_trace_clock_words(part));
+    return 0;
+}
+
+static int ended_badly(int32_t code, uint32_t sig)
+{
+    return sig != 0 || (code != 0 && code != PF_EXIT_UNKNOWN);
+}
+
+/* The meta of the sum: the first part's, then each part's totals. */
+static int sum_meta(pf_trace_sum *s, const pf_trace *part)
+{
+    pf_meta *d = &s->m.out->meta;
+    const pf_meta *p = &part->meta;
+    if (s->nparts == 0) {
+        if (pf_meta_set_str(&d->python_version, p->python_version) < 0 ||
+            pf_meta_set_str(&d->python_executable, p->python_executable) < 0 ||
+            copy_list(&d->argv, &d->argc, p->argv, p->argc) < 0 ||
+            pf_meta_set_str(&d->cwd, p->cwd) < 0 ||
+            copy_list(&d->path, &d->npath, p->path, p->npath) < 0 ||
+            pf_meta_set_str(&d->clock, p->clock) < 0 ||
+            pf_meta_set_str(&d->hostname, p->hostname) < 0)
+            return -1;
+        d->start_unix_ns = p->start_unix_ns;
+        d->pid = p->pid;
+        d->exit_code = p->exit_code;
+        d->exit_signal = p->exit_signal;
+        d->modes = p->modes;
+        d->flags = p->flags & PF_FLAG_FORKED_CHILD;
+    } else if (!ended_badly(d->exit_code, d->exit_signal) &&
+               ended_badly(p->exit_code, p->exit_signal)) {
+        d->exit_code = p->exit_code;       /* the first run that ended badly says so */
+        d->exit_signal = p->exit_signal;
+    }
+    d->flags |= p->flags & ~(uint32_t)PF_FLAG_FORKED_CHILD;
+    d->duration_ns += p->duration_ns;
+    d->total_calls += p->total_calls;
+    d->links_dropped += p->links_dropped;
+    if (p->profiler_bytes > d->profiler_bytes)
+        d->profiler_bytes = p->profiler_bytes;
+    if (p->peak_live_bytes > d->peak_live_bytes) {
+        d->peak_live_bytes = p->peak_live_bytes;
+        d->peak_native_bytes = p->peak_native_bytes;
+    }
+    if (p->ngaps) {                /* idents are moved to the matched threads' later */
+        pf_gap *g = pf_reallocarray(d->gaps, (size_t)d->ngaps + p->ngaps, sizeof *g);
+        if (g == NULL)
+            return -1;
+        memcpy(g + d->ngaps, p->gaps, (size_t)p->ngaps * sizeof *g);
+        d->gaps = g;
+        d->ngaps += p->ngaps;
+    }
+    return 0;
+}
+
+static int proc_eq(void *ctx, uint32_t v)
+{
+    const pf_trace_sum *s = ctx;
+    return s->pr[v].proc == s->k_name && s->pr[v].ord == s->k_ord;
+}
+
+#define ROOT_KEY (UINT32_MAX - 1)     /* no string id: ids stay below PF_STR_NONE - 1 */
+
+/* The key a process matches by: ROOT_KEY for a part's first process (the run's root:
+ * runs of a program given other arguments are still one program), else its command
+ * with every run of digits dropped (file descriptors, ports, pids in a child's command
+ * line differ from run to run), interned.  PF_STR_NONE when out of memory. */
+static uint32_t process_key(pf_trace_sum *s, const pf_trace *part, uint32_t i)
+{
+    if (i == 0)
+        return ROOT_KEY;
+    size_t len;
+    const char *cmd = pf_strtab_get(part->strings, part->processes[i].command, &len);
+    char *buf = pf_malloc(len + 1);
+    if (buf == NULL)
+        return PF_STR_NONE;
+    size_t n = 0;
+    for (size_t k = 0; k < len; k++)
+        if (cmd[k] < '0' || cmd[k] > '9')
+            buf[n++] = cmd[k];
+    uint32_t id = pf_strtab_intern(s->m.out->strings, buf, n);
+    pf_free(buf);
+    return id;
+}
+
+static int thread_eq(void *ctx, uint32_t v)
+{
+    const pf_trace_sum *s = ctx;
+    return s->th[v].proc == s->k_proc && s->m.out->threads[v].name == s->k_name &&
+           s->th[v].ord == s->k_ord;
+}
+
+static int node_eq(void *ctx, uint32_t v)
+{
+    const pf_trace_sum *s = ctx;
+    const pf_node *n = &s->m.out->nodes[v];
+    return n->parent == s->k_parent && n->code == s->k_code && n->call_line == s->k_line &&
+           (s->k_parent != PF_NONE || n->thread == s->k_thread);
+}
+
+/* part's start_unix_ns - the first part's + ns, wrapping as rebase() does. */
+static int64_t sum_rebase(const pf_trace_sum *s, const pf_trace *part, int64_t ns)
+{
+    uint64_t u = (uint64_t)part->meta.start_unix_ns - (uint64_t)s->root_start + (uint64_t)ns;
+    return u <= (uint64_t)INT64_MAX ? (int64_t)u : -(int64_t)~u - 1;
+}
+
+/* Replaces the RSS record of output process op by r when r's peak is higher (or it
+ * has none).  0 or -1. */
+static int sum_rss(pf_trace_sum *s, uint32_t op, const pf_rss *r)
+{
+    pf_trace *out = s->m.out;
+    for (uint32_t i = 0; i < out->nrss; i++) {
+        pf_rss *d = &out->rss[i];
+        if (d->process != op)
+            continue;
+        if (r->peak_bytes <= d->peak_bytes)
+            return 0;
+        pf_rss_sample *copy = NULL;
+        if (r->nsamples) {
+            copy = pf_malloc((size_t)r->nsamples * sizeof *copy);
+            if (copy == NULL)
+                return -1;
+            memcpy(copy, r->samples, (size_t)r->nsamples * sizeof *copy);
+        }
+        pf_free(d->samples);
+        d->samples = copy;
+        d->nsamples = r->nsamples;
+        d->peak_bytes = r->peak_bytes;
+        d->final_bytes = r->final_bytes;
+        return 0;
+    }
+    return pf_trace_add_rss(out, op, r->peak_bytes, r->final_bytes, r->samples,
+                            r->nsamples) == PF_NONE ? -1 : 0;
+}
+
+/* Adds one process of the part (p remapped: command is an output string id, start_ns
+ * rebased) to the output process it matches, made when new.  Its index, or PF_NONE. */
+static uint32_t sum_process(pf_trace_sum *s, const pf_process *p, uint32_t key)
+{
+    pf_trace *out = s->m.out;
+    uint64_t text = pf_hash_u64(key), h;
+    uint32_t idx;
+    s->k_name = key;
+    for (s->k_ord = 0;; s->k_ord++) {
+        h = pf_hash_pair(text, s->k_ord);
+        idx = pf_hmap_find(s->procs, h, proc_eq, s);
+        if (idx == PF_HMAP_NONE || s->pr[idx].claimed != s->nparts + 1)
+            break;
+    }
+    if (idx == PF_HMAP_NONE) {
+        if (grow(&s->pr, &s->cap_pr, (size_t)out->nprocesses + 1, sizeof *s->pr) < 0 ||
+            pf_hmap_reserve(s->procs, pf_hmap_count(s->procs) + 1) < 0)
+            return PF_NONE;
+        pf_process np = *p;
+        np.first_thread = 0;
+        np.nthreads = 0;           /* set by detach */
+        idx = pf_trace_add_process(out, &np);
+        if (idx == PF_NONE)
+            return PF_NONE;
+        s->pr[idx].ord = s->k_ord;
+        s->pr[idx].proc = key;
+        (void)pf_hmap_add(s->procs, h, idx);
+    } else {
+        pf_process *d = &out->processes[idx];
+        d->flags |= p->flags & (PF_PROC_CUT_SHORT | PF_PROC_FORKED);
+        if (!ended_badly(d->flags & PF_PROC_EXITED ? d->exit_code : 0,
+                         d->flags & PF_PROC_KILLED ? d->exit_signal : 0) &&
+            ended_badly(p->flags & PF_PROC_EXITED ? p->exit_code : 0,
+                        p->flags & PF_PROC_KILLED ? p->exit_signal : 0)) {
+            d->flags = (d->flags & ~(uint32_t)(PF_PROC_EXITED | PF_PROC_KILLED)) |
+                       (p->flags & (PF_PROC_EXITED | PF_PROC_KILLED));
+            d->exit_code = p->exit_code;
+            d->exit_signal = p->exit_signal;
+        }
+        if (p->start_ns < d->start_ns)
+            d->start_ns = p->start_ns;
+        d->duration_ns += p->duration_ns;
+        d->calls += p->calls;
+        if (p->peak_live_bytes > d->peak_live_bytes)
+            d->peak_live_bytes = p->peak_live_bytes;
+    }
+    s->pr[idx].claimed = s->nparts + 1;
+    return idx;
+}
+
+/* The part's processes -> pmap; a part without records has one, from its meta. */
+static int sum_processes(pf_trace_sum *s, const pf_trace *part)
+{
+    merger *m = &s->m;
+    uint32_t n = part->nprocesses ? part->nprocesses : 1;
+    if (grow(&s->pmap, &s->cap_pmap, n, sizeof *s->pmap) < 0)
+        return -1;
+    if (part->nprocesses == 0) {
+        pf_process p;
+        memset(&p, 0, sizeof p);
+        const pf_meta *meta = &part->meta;
+        p.pid = meta->pid;
+        p.command = intern_argv(m->out, meta);
+        if (p.command == PF_STR_NONE)
+            return -1;
+        if (meta->flags & PF_FLAG_CUT_SHORT)
+            p.flags |= PF_PROC_CUT_SHORT;
+        p.exit_code = PF_EXIT_UNKNOWN;
+        if (meta->exit_code != PF_EXIT_UNKNOWN) {
+            p.flags |= PF_PROC_EXITED;
+            p.exit_code = meta->exit_code;
+        }
+        if (meta->exit_signal != 0) {
+            p.flags |= PF_PROC_KILLED;
+            p.exit_signal = meta->exit_signal;
+        }
+        p.start_ns = sum_rebase(s, part, 0);
+        p.duration_ns = meta->duration_ns;
+        p.calls = meta->total_calls;
+        p.peak_live_bytes = meta->peak_live_bytes;
+        s->pmap[0] = sum_process(s, &p, ROOT_KEY);
+        return s->pmap[0] == PF_NONE ? -1 : 0;
+    }
+    s->had_processes = 1;
+    for (uint32_t i = 0; i < part->nprocesses; i++) {
+        pf_process p = part->processes[i];
+        p.command = m->smap[p.command];
+        p.start_ns = sum_rebase(s, part, p.start_ns);
+        uint32_t key = process_key(s, part, i);
+        if (key == PF_STR_NONE)
+            return -1;
+        s->pmap[i] = sum_process(s, &p, key);
+        if (s->pmap[i] == PF_NONE)
+            return -1;
+    }
+    for (uint32_t i = 0; i < part->nrss; i++)
+        if (sum_rss(s, s->pmap[part->rss[i].process], &part->rss[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* The part's threads -> tmap: matched by name within their output process.  Gap
+ * idents move to the matched thread's. */
+static int sum_threads(pf_trace_sum *s, const pf_trace *part, uint32_t first_gap)
+{
+    pf_trace *out = s->m.out;
+    if (grow(&s->tmap, &s->cap_tmap, (size_t)part->nthreads + 1, sizeof *s->tmap) < 0)
+        return -1;
+    for (uint32_t i = 0; i < part->nthreads; i++) {
+        uint32_t pp = part->nprocesses ? pf_trace_thread_process(part, i) : 0;
+        s->k_proc = s->pmap[pp == PF_NONE ? 0 : pp];
+        s->k_name = s->m.smap[part->threads[i].name];
+        uint64_t text = pf_hash_pair(s->k_proc, s->k_name), h;
+        uint32_t idx;
+        for (s->k_ord = 0;; s->k_ord++) {
+            h = pf_hash_pair(text, s->k_ord);
+            idx = pf_hmap_find(s->threads, h, thread_eq, s);
+            if (idx == PF_HMAP_NONE || s->th[idx].claimed != s->nparts + 1)
+                break;
+        }
+        if (idx == PF_HMAP_NONE) {
+            if (grow(&s->th, &s->cap_th, (size_t)out->nthreads + 1, sizeof *s->th) < 0 ||
+                pf_hmap_reserve(s->threads, pf_hmap_count(s->threads) + 1) < 0)
+                return -1;
+            pf_thread th = { part->threads[i].ident, s->k_name };
+            idx = pf_trace_add_thread(out, &th);
+            if (idx == PF_NONE)
+                return -1;
+            s->th[idx].proc = s->k_proc;
+            s->th[idx].ord = s->k_ord;
+            (void)pf_hmap_add(s->threads, h, idx);
+        }
+        s->th[idx].claimed = s->nparts + 1;
+        s->tmap[i] = idx;
+    }
+    /* the part's gaps (appended by sum_meta) name its thread idents */
+    pf_meta *d = &out->meta;
+    for (uint32_t g = first_gap; g < d->ngaps; g++) {
+        if (d->gaps[g].ident == 0)
+            continue;
+        for (uint32_t i = 0; i < part->nthreads; i++)
+            if (part->threads[i].ident == d->gaps[g].ident) {
+                d->gaps[g].ident = out->threads[s->tmap[i]].ident;
+                break;
+            }
+    }
+    return 0;
+}
+
+static int sum_nodes(pf_trace_sum *s, const pf_trace *part)
+{
+    pf_trace *out = s->m.out;
+    if (grow(&s->nmap, &s->cap_nmap, (size_t)part->nnodes + 1, sizeof *s->nmap) < 0)
+        return -1;
+    for (uint32_t i = 0; i < part->nnodes; i++) {
+        const pf_node *nd = &part->nodes[i];
+        s->k_parent = nd->parent == PF_NONE ? PF_NONE : s->nmap[nd->parent];
+        s->k_thread = s->tmap[nd->thread];
+        s->k_code = s->m.cmap[nd->code];
+        s->k_line = nd->call_line;
+        uint64_t h = pf_hash_pair(pf_hash_pair(s->k_parent == PF_NONE
+                                                   ? (uint64_t)1 << 40 | s->k_thread
+                                                   : s->k_parent, s->k_code),
+                                  s->k_line);
+        uint32_t idx = pf_hmap_find(s->nodes, h, node_eq, s);
+        if (idx == PF_HMAP_NONE) {
+            if (pf_hmap_reserve(s->nodes, pf_hmap_count(s->nodes) + 1) < 0)
+                return -1;
+            pf_node n = *nd;
+            n.parent = s->k_parent;
+            n.thread = s->k_parent == PF_NONE ? s->k_thread : out->nodes[s->k_parent].thread;
+            n.code = s->k_code;
+            idx = pf_trace_add_node(out, &n);
+            if (idx == PF_NONE)
+                return -1;
+            (void)pf_hmap_add(s->nodes, h, idx);
+        } else {
+            pf_node *d = &out->nodes[idx];
+            d->calls += nd->calls;
+            d->total_ns += nd->total_ns;
+            d->self_ns += nd->self_ns;
+        }
+        s->nmap[i] = idx;
+        const pf_mem *mem = pf_trace_node_mem(part, i);
+        if (!mem_is_zero(mem)) {
+            pf_mem *dst = pf_trace_node_mem_at(out, idx);
+            if (dst == NULL)
+                return -1;
+            pf_mem_add(dst, mem);
+        }
+    }
+    /* links: a node keeps its first; both ends are the part's own nodes */
+    for (uint32_t i = 0; i < part->nlinks; i++) {
+        pf_link l = part->links[i];
+        l.node = s->nmap[l.node];
+        l.creator = s->nmap[l.creator];
+        if (l.node == l.creator)
+            continue;
+        int inserted;
+        uint32_t *slot = pf_hmap_slot(s->linked, l.node, &inserted);
+        if (slot == NULL)
+            return -1;
+        if (!inserted)
+            continue;
+        *slot = 1;
+        if (pf_trace_add_link(out, &l) == PF_NONE)
+            return -1;
+    }
+    for (uint32_t i = 0; i < part->nsamples; i++) {
+        pf_sample sm = part->samples[i];
+        sm.thread = s->tmap[sm.thread];
+        if (sm.node != PF_NONE)
+            sm.node = s->nmap[sm.node];
+        if (pf_trace_add_sample(out, &sm) == PF_NONE)
+            return -1;
+    }
+    return 0;
+}
+
+int pf_trace_sum_add(pf_trace_sum *s, const pf_trace *part, const char *label, pf_error *err)
+{
+    if (s == NULL || part == NULL || s->failed || s->detached)
+        return pf_error_set(err, PF_EUSAGE, "cannot merge: %s",
+                            s && s->detached ? "the sum was already taken" : "no input");
+    if (label == NULL)
+        label = "?";
+    pf_error why;
+    pf_error_clear(&why);
+    if (pf_trace_validate(part, &why) < 0)
+        return pf_error_set(err, PF_EUSAGE, "cannot merge %s: invalid trace: %s", label,
+                            why.msg);
+    if (check_mergeable(s, part, label, err) < 0)
+        return -1;
+    pf_trace *out = s->m.out;
+    const uint64_t room = UINT32_MAX - 2;
+    if ((uint64_t)out->ncodes + part->ncodes > room ||
+        (uint64_t)out->nthreads + part->nthreads > room ||
+        (uint64_t)out->nnodes + part->nnodes > room ||
+        (uint64_t)out->nlines + part->nlines > room ||
+        (uint64_t)out->nsamples + part->nsamples > room ||
+        (uint64_t)out->nprocesses + part->nprocesses + 1 > room ||
+        (uint64_t)out->nlinks + part->nlinks > room ||
+        (uint64_t)out->meta.ngaps + part->meta.ngaps > room ||
+        (uint64_t)pf_strtab_count(out->strings) + pf_strtab_count(part->strings) + 1 > room) {
+        s->failed = 1;
+        return pf_error_set(err, PF_ELIMIT, "cannot merge %s: more entries in all than a "
+                            "trace holds (%u of a kind)", label, UINT32_MAX - 2);
+    }
+    merger *m = &s->m;
+    if (s->nparts == 0)
+        s->root_start = part->meta.start_unix_ns;
+    uint32_t first_gap = out->meta.ngaps;
+    if (grow(&m->smap, &s->cap_smap, (size_t)pf_strtab_count(part->strings) + 1,
+             sizeof *m->smap) < 0 ||
+        grow(&m->cmap, &s->cap_cmap, (size_t)part->ncodes + 1, sizeof *m->cmap) < 0 ||
+        grow(&m->ord, &s->cap_ord, (size_t)out->ncodes + part->ncodes + 1, sizeof *m->ord) < 0 ||
+        grow(&m->claimed, &s->cap_claimed, (size_t)out->ncodes + part->ncodes + 1,
+             sizeof *m->claimed) < 0)
+        goto nomem;
+    m->part = s->nparts;
+    if (sum_meta(s, part) < 0 || map_strings(m, part) < 0 || map_codes(m, part) < 0 ||
+        sum_processes(s, part) < 0 || sum_threads(s, part, first_gap) < 0 ||
+        sum_nodes(s, part) < 0 || add_lines(m, part) < 0 || add_sources(m, part) < 0)
+        goto nomem;
+    s->nparts++;
+    return 0;
+nomem:
+    s->failed = 1;
+    return pf_error_set(err, PF_ENOMEM, "out of memory merging %s", label);
+}
+
+/* Renumbers the output's threads process by process, and its nodes in pre-order,
+ * thread by thread (children in the order first seen).  0 or -1 (OOM, unchanged). */
+static int sum_reorder(pf_trace_sum *s)
+{
+    pf_trace *t = s->m.out;
+    uint32_t nt = t->nthreads, nn = t->nnodes, np = t->nprocesses;
+    uint32_t *tperm = pf_malloc(((size_t)nt + 1) * sizeof *tperm);   /* old -> new */
+    uint32_t *torder = pf_malloc(((size_t)nt + 1) * sizeof *torder); /* new -> old */
+    uint32_t *first = pf_malloc(((size_t)nn + nt + 1) * sizeof *first); /* first child, then first root per old thread */
+    uint32_t *last = pf_malloc(((size_t)nn + nt + 1) * sizeof *last);
+    uint32_t *next = pf_malloc(((size_t)nn + 1) * sizeof *next);
+    uint32_t *nperm = pf_malloc(((size_t)nn + 1) * sizeof *nperm);  /* old -> new */
+    pf_node *nodes = pf_malloc(((size_t)nn + 1) * sizeof *nodes);
+    pf_thread *threads = pf_malloc(((size_t)nt + 1) * sizeof *threads);
+    pf_mem *mem = t->node_mem ? pf_calloc((size_t)nn + 1, sizeof *mem) : NULL;
+    int rc = -1;
+    if (!tperm || !torder || !first || !last || !next || !nperm || !nodes || !threads ||
+        (t->node_mem && !mem))
+        goto done;
+    uint32_t k = 0;
+    for (uint32_t p = 0; p < np; p++) {
+        t->processes[p].first_thread = k;
+        for (uint32_t i = 0; i < nt; i++)
+            if (s->th[i].proc == p) {
+                tperm[i] = k;
+                torder[k++] = i;
+            }
+        t->processes[p].nthreads = k - t->processes[p].first_thread;
+    }
+    /* child lists in index order: first[n] / first[nn + thread] for roots */
+    for (uint32_t i = 0; i < nn + nt; i++)
+        first[i] = last[i] = PF_NONE;
+    for (uint32_t i = 0; i < nn; i++) {
+        uint32_t list = t->nodes[i].parent == PF_NONE ? nn + t->nodes[i].thread
+                                                      : t->nodes[i].parent;
+        next[i] = PF_NONE;
+        if (first[list] == PF_NONE)
+            first[list] = i;
+        else
+            next[last[list]] = i;
+        last[list] = i;
+    }
+    /* pre-order without a stack: down to the first child, else on to the next sibling,
+     * else up until an ancestor has one */
+    k = 0;
+    for (uint32_t j = 0; j < nt; j++) {
+        uint32_t i = first[nn + torder[j]];
+        while (i != PF_NONE) {
+            nperm[i] = k++;
+            if (first[i] != PF_NONE) {
+                i = first[i];
+                continue;
+            }
+            while (i != PF_NONE && next[i] == PF_NONE)
+                i = t->nodes[i].parent;
+            if (i != PF_NONE)
+                i = next[i];
+        }
+    }
+    if (k != nn)
+        goto done;                 /* cannot happen: every node hangs from a root */
+    for (uint32_t i = 0; i < nn; i++) {
+        pf_node n = t->nodes[i];
+        n.parent = n.parent == PF_NONE ? PF_NONE : nperm[n.parent];
+        n.thread = tperm[n.thread];
+        nodes[nperm[i]] = n;
+        if (mem)
+            mem[nperm[i]] = *pf_trace_node_mem(t, i);
+    }
+    for (uint32_t j = 0; j < nt; j++)
+        threads[j] = t->threads[torder[j]];
+    for (uint32_t i = 0; i < t->nlinks; i++) {
+        t->links[i].node = nperm[t->links[i].node];
+        t->links[i].creator = nperm[t->links[i].creator];
+    }
+    for (uint32_t i = 0; i < t->nsamples; i++) {
+        t->samples[i].thread = tperm[t->samples[i].thread];
+        if (t->samples[i].node != PF_NONE)
+            t->samples[i].node = nperm[t->samples[i].node];
+    }
+    pf_free(t->nodes);
+    t->nodes = nodes;
+    t->cap_nodes = nn + 1;
+    nodes = NULL;
+    pf_free(t->threads);
+    t->threads = threads;
+    t->cap_threads = nt + 1;
+    threads = NULL;
+    if (mem) {
+        pf_free(t->node_mem);
+        t->node_mem = mem;
+        t->cap_node_mem = nn + 1;
+        mem = NULL;
+    }
+    rc = 0;
+done:
+    pf_free(tperm);
+    pf_free(torder);
+    pf_free(first);
+    pf_free(last);
+    pf_free(next);
+    pf_free(nperm);
+    pf_free(nodes);
+    pf_free(threads);
+    pf_free(mem);
+    return rc;
+}
+
+pf_trace *pf_trace_sum_detach(pf_trace_sum *s, pf_error *err)
+{
+    if (s == NULL || s->detached || s->failed || s->nparts == 0) {
+        pf_error_set(err, PF_EUSAGE, "cannot merge: %s",
+                     s && s->failed ? "an input failed" : "no traces");
+        return NULL;
+    }
+    /* the sum's index of nodes is no longer needed: free it before the reorder's arrays */
+    pf_hmap_free(s->nodes);
+    s->nodes = NULL;
+    if (sum_reorder(s) < 0) {
+        s->failed = 1;
+        pf_error_set(err, PF_ENOMEM, "out of memory merging traces");
+        return NULL;
+    }
+    pf_trace *t = s->m.out;
+    /* one process that no input described: the trace of one program, as collect writes it */
+    if (!s->had_processes && t->nprocesses == 1) {
+        t->nprocesses = 0;
+        for (uint32_t i = 0; i < t->nrss; i++)
+            pf_free(t->rss[i].samples);
+        t->nrss = 0;
+    }
+    pf_trace_shrink(t);
+    s->detached = 1;
+    return t;
 }

@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "trace_format.h"
 #include "output.h"
+#include "progress.h"
 #include "varint.h"
 
 #define ZOUT_SIZE (256u * 1024u)
@@ -43,6 +44,7 @@ typedef struct writer {
     FILE *fp;                 /* file target, or NULL for memory */
     unsigned char *mem;       /* memory target */
     size_t mlen, mcap;
+    uint64_t done, total;     /* block entries written, of total (progress; 0: none) */
 } writer;
 
 static void w_fail(writer *w, enum pf_error_code code, const char *what)
@@ -257,6 +259,11 @@ static int block_step(writer *w, enum pf_trace_tag tag, uint32_t *count)
     if (++*count < PF_TRACE_BLOCK_ENTRIES && w->plen < PF_TRACE_BLOCK_BYTES)
         return 0;
     int r = emit(w, tag, *count);
+    if (w->total) {
+        w->done += *count;
+        pf_progress_report(PF_PROGRESS_WRITE, w->done < w->total ? w->done : w->total - 1,
+                           w->total);
+    }
     *count = 0;
     return r;
 }
@@ -639,11 +646,14 @@ static int write_file(const pf_trace *t, const char *path, int gz, pf_error *err
     if (out == NULL)
         return -1;
     w.fp = pf_output_stream(out);
+    w.total = (uint64_t)pf_strtab_count(t->strings) + t->ncodes + t->nnodes + t->nlines +
+              t->nsamples + 1;
     if (write_all(&w, t) < 0) {
         pf_output_abort(out);
         writer_free(&w);
         return -1;
     }
+    pf_progress_report(PF_PROGRESS_WRITE, w.total, w.total);
     w.fp = NULL;
     writer_free(&w);
     return pf_output_commit(out, err);

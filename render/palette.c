@@ -8,6 +8,7 @@
  */
 #include "render/palette.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define PF_PALETTE_NAME_(code, name) name,
@@ -293,4 +294,22 @@ uint32_t pf_palette_diff_color(double delta, double maxdelta, int negate)
         f = 1;
     unsigned x = (unsigned)(210 * f);
     return delta > 0 ? rgb(255, x, x) : rgb(x, x, 255);
+}
+
+const char *const *pf_palette_python_legend(void)
+{
+    /* each kind's colour at the middle of its range */
+    static char colors[4][8];
+    static const char *legend[9];
+    static const enum pf_py_kind kinds[4] = { PF_PY_USER, PF_PY_STDLIB, PF_PY_THIRD_PARTY,
+                                              PF_PY_BUILTIN };
+    static const char *const labels[4] = { "your code", "standard library", "third-party",
+                                           "builtins (C)" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(colors[i], sizeof colors[i], "#%06x", python_color(0.5, kinds[i]) & 0xffffffu);
+        legend[2 * i] = colors[i];
+        legend[2 * i + 1] = labels[i];
+    }
+    legend[8] = NULL;
+    return legend;
 }

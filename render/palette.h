@@ -51,6 +51,11 @@ enum pf_py_kind pf_palette_python_kind(const char *name, size_t len, const char 
  * every name still gets a fixed but unrelated colour. */
 uint32_t pf_palette_color(int pal, int hash, const char *name, size_t len, const char *file);
 
+/* The python palette's legend: "#rrggbb", "your code", ... for the program's code, the
+ * standard library, third-party packages and builtins, then NULL (pf_svg_hooks.legend).
+ * Static storage. */
+const char *const *pf_palette_python_legend(void);
+
 /* Differential colour: delta in [-maxdelta, maxdelta]; growth is red, shrinkage blue,
  * white when unchanged (negate swaps red and blue). */
 uint32_t pf_palette_diff_color(double delta, double maxdelta, int negate);

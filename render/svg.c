@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "formats/alloc.h"
+#include "formats/progress.h"
 #include "formats/units.h"
 #include "render/palette.h"
 
@@ -529,8 +530,11 @@ static int emit_frames(struct svg *s)
     if (!stack)
         goto nomem;
     stack[nstack++] = (struct pending){ 0, 0, 0, 0 };
+    uint32_t emitted = 0;
     while (nstack > 0) {
         struct pending p = stack[--nstack];
+        if ((++emitted & (PF_PROGRESS_EVERY - 1)) == 0)   /* drawn frames are at most all */
+            pf_progress_report(PF_PROGRESS_WRITE, emitted, t->nnodes);
         if (frame_open(s, p.node, p.x, p.depth, p.gap) < 0)
             goto fail;
         end(s);
@@ -578,6 +582,7 @@ static int emit_frames(struct svg *s)
             stack[b - 1] = tmp;
         }
     }
+    pf_progress_report(PF_PROGRESS_WRITE, t->nnodes, t->nnodes);
     pf_free(kids);
     pf_free(stack);
     return 0;
@@ -707,6 +712,7 @@ int pf_svg_write(const pf_stacktree *t, const pf_svg_opts *o, FILE *out, pf_erro
     start(s, "svg");
     attr(s, "xmlns", "http://www.w3.org/2000/svg");
     attr(s, "version", "1.1");
+    attr(s, "class", "pyflame-fg");    /* the style's scope, when inlined in a page */
     attr_px(s, "width", Wd);
     attr_px(s, "height", H);
     char vb[96], b1[32], b2[32];
@@ -914,6 +920,31 @@ const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
     }
 #undef PART
     return len ? buf : NULL;
+}
+
+const char *pf_svg_trace_title(const pf_trace *t, enum pf_metric m, char *buf, size_t cap)
+{
+    if (cap == 0 || t->meta.argc == 0 || t->meta.argv[0] == NULL || t->meta.argv[0][0] == '\0')
+        return NULL;
+    /* the program: its script's file name, or the module of `python -m` */
+    const char *prog = t->meta.argv[0];
+    if (strcmp(prog, "-m") == 0 && t->meta.argc > 1)
+        prog = t->meta.argv[1];
+    else if (strcmp(prog, "-c") == 0)
+        prog = "python3 -c";
+    else if (strrchr(prog, '/') != NULL && strrchr(prog, '/')[1] != '\0')
+        prog = strrchr(prog, '/') + 1;
+    const char *what;
+    switch (m) {
+    case PF_METRIC_CALLS: what = "calls"; break;
+    case PF_METRIC_ALLOC_BYTES: what = "bytes allocated"; break;
+    case PF_METRIC_ALLOC_COUNT: what = "allocations"; break;
+    case PF_METRIC_PEAK_BYTES: what = "memory at the peak"; break;
+    case PF_METRIC_EXIT_BYTES: what = "memory at exit"; break;
+    default: what = pf_trace_clock_words(t); break;
+    }
+    snprintf(buf, cap, "%s: %s", prog, what);
+    return buf;
 }
 
 /* The default subtitle of a trace's flame graph for a metric other than time. */

@@ -71,6 +71,12 @@ size_t pf_svg_gap_note(const pf_trace *t, char *buf, size_t cap);
  * process that ended normally, no gaps: the metric's subtitle then applies). */
 const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap);
 
+/* The default title of a trace's flame graph of metric m, into buf (cap bytes,
+ * truncated, always terminated): the program and what a frame's width means, e.g.
+ * "jinja_app.py: wall time", "-m module" by the module's name.  NULL when the trace
+ * does not name its program. */
+const char *pf_svg_trace_title(const pf_trace *t, enum pf_metric m, char *buf, size_t cap);
+
 /* flamegraph.pl's defaults: 1200 px wide, 16 px rows, 12 px Verdana, minwidth 0.1 px,
  * the hot palette. */
 void pf_svg_opts_init(pf_svg_opts *o);

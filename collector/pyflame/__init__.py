@@ -72,7 +72,8 @@ def _memory_mode(memory):
                      "allocations; 'python': CPython's allocators only; False)" % (memory,))
 
 
-def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="wall"):
+def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="wall",
+          root=None):
     """Starts recording every thread into the trace file `path` (written at stop()).
 
     lines: also record the lines of the program's own code (files under the main
@@ -86,12 +87,23 @@ def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="
     stops and the trace says so.
     clock: "wall" (default) or "cpu": each thread's CPU time, in which waits (locks,
     the GIL, I/O, sleep) count for nothing, like `collect --clock cpu`.
+    root: the folder of the program's own code for lines (default: the main script's
+    folder, else the working directory), or a list of folders and files.
     Raises RuntimeError if already recording, ValueError for another clock or memory
     mode."""
     memory, native = _memory_mode(memory)
     _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=int(memory_limit),
                      ours=_OURS, lines=bool(lines or memory), memory=memory, native=native,
-                     root=_program_root(), clock=clock)
+                     root=_program_root() if root is None else _roots(root), clock=clock)
+
+
+def _roots(root):
+    """start()'s root as the collector takes it: folders end with '/'; a list of them
+    (and of files) too."""
+    if isinstance(root, (list, tuple)):
+        return [_roots(r) for r in root]
+    r = _os.path.abspath(_os.fspath(root))
+    return r.rstrip(_os.sep) + _os.sep if _os.path.isdir(r) else r
 
 
 def stop():
@@ -148,3 +160,18 @@ class profile:
                 return func(*args, **kwargs)
 
         return wrapper
+
+
+# ---- integrations ----
+
+def load_ipython_extension(ipython):
+    """`%load_ext pyflame`: the %pyflame line magic and %%pyflame cell magic."""
+    from . import _ipython
+    _ipython.load(ipython)
+
+
+# `pytest -p pyflame` (or the pytest11 entry point) registers this module as a plugin:
+# its hooks live in _pytest_plugin, imported only under pytest.
+if "pytest" in _sys.modules:
+    from ._pytest_plugin import (pytest_addoption, pytest_configure,  # noqa: F401
+                                 pytest_load_initial_conftests)

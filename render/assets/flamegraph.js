@@ -9,7 +9,13 @@
  * ever read from and written to the DOM as text (textContent), never parsed as markup.
  *
  * State in the URL hash: #zoom=<frame index>&s=<regex>&i=1 (restored on load).
- * API for tests and embedding: window.pyflame = {zoom, reset, search, clearSearch, ...}.
+ * API for tests and embedding: svg.pyflame = {zoom, reset, search, clearSearch, ...} on
+ * the root svg element, and window.pyflame too in a standalone graph.
+ *
+ * Inlined in a page (a notebook output, a report), the graph keeps to itself: the
+ * script defines no global, reads its elements through its own root only (ids repeat
+ * when a page holds several graphs), leaves the page's URL alone, and takes Ctrl-F,
+ * F3 and Escape only while the pointer or the focus is on the graph.
  */
 (function () {
   'use strict';
@@ -25,6 +31,7 @@
   var nodes = [], zoomed = null, searchRe = null, searchText = '', ignoreCase = false;
   var width = +svg.getAttribute('width'), charW = fontSize * 0.59;
   var truncStart = svg.getAttribute('data-trunc') === '1';
+  var standalone = svg === document.documentElement, hovered = false;
 
   /* ---- model ---- */
   /* Frames are flat g elements in pre-order (no nesting: a deep stack must not nest
@@ -265,6 +272,7 @@
 
   /* ---- URL state ---- */
   function saveState() {
+    if (!standalone) return;          /* the page's URL is the page's */
     var parts = [];
     if (zoomed) parts.push('zoom=' + zoomed.index);
     if (searchText) parts.push('s=' + encodeURIComponent(searchText));
@@ -275,7 +283,8 @@
     } catch (e) { /* some viewers forbid it: state just is not kept */ }
   }
   function loadState() {
-    var q = (location.hash || '').replace(/^#/, '') + '&' + (location.search || '').replace(/^\?/, '');
+    var q = standalone ? (location.hash || '').replace(/^#/, '') + '&' +
+                         (location.search || '').replace(/^\?/, '') : '';
     var p = {};
     q.split('&').forEach(function (kv) {
       var i = kv.indexOf('=');
@@ -372,7 +381,10 @@
     ignoreCase = !ignoreCase;
     search(searchText, ignoreCase);
   });
+  svg.addEventListener('mouseenter', function () { hovered = true; });
+  svg.addEventListener('mouseleave', function () { hovered = false; });
   window.addEventListener('keydown', function (e) {
+    if (!standalone && !hovered && !svg.contains(document.activeElement)) return;
     if ((e.ctrlKey || e.metaKey) && (e.key === 'f' || e.key === 'F')) {
       e.preventDefault();
       askSearch();
@@ -407,10 +419,11 @@
   nodes[0].el.setAttribute('tabindex', '0');
   focused = nodes[0];
   loadState();
-  window.pyflame = {
+  svg.pyflame = {
     nodes: nodes, zoom: zoom, reset: reset, search: search, clearSearch: clearSearch,
     focus: function (i) { focusNode(nodes[i]); },
     layout: layout, matched: function () { return matchedEl.textContent; },
     zoomed: function () { return zoomed ? zoomed.index : 0; }
   };
+  if (standalone) window.pyflame = svg.pyflame;
 })();

@@ -22,6 +22,12 @@ for py in $(sh scripts/find-pythons.sh); do
     fi
 done
 "$dest/usr/local/bin/pyflame-c" --version >/dev/null || fail "the installed binary does not run"
+# the package's metadata: pytest finds the plugin through its pytest11 entry point
+python3 -c 'import sys, importlib.metadata as m
+sys.path.insert(0, sys.argv[1])
+eps = m.distribution("pyflame-c").entry_points
+assert [(e.group, e.name, e.value) for e in eps] == [("pytest11", "pyflame", "pyflame")], eps
+' "$dest/usr/local/lib/pyflame-c/python" || fail "no pytest11 entry point in the installed metadata"
 make -s uninstall DESTDIR="$dest" PREFIX=/usr/local
 left=$(find "$dest" -mindepth 1 | head -3)
 [ -z "$left" ] || fail "uninstall left $left"
