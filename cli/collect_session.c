@@ -229,7 +229,7 @@ int pf_collect_session_finish(const char *dir, const char *out, const char *disp
         else
             merged->meta.flags &= ~(uint32_t)PF_FLAG_CUT_SHORT;
     }
-    if (pf_trace_write(merged, out, &err) < 0) {
+    if (pf_trace_write_quick(merged, out, &err) < 0) {
         fprintf(stderr, "pyflame-c: cannot write the trace to '%s': %s\n", display, err.msg);
         goto done;
     }
