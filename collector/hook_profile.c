@@ -62,6 +62,17 @@ static int lines_hook_on = 0;
  * calls (pf_push_fast, pf_pop_fast: no registers to save there) and leaves by a tail
  * call to one of these. */
 
+/* The line data of code, for the push of its frame: what the trace function's CALL
+ * event looked up just before, else a lookup. */
+PF_INLINE pf_lcode *lines_of(pf_tstate *ts, PyCodeObject *code)
+{
+    if (ts->next_code == code) {
+        ts->next_code = NULL;
+        return ts->next_lcode;
+    }
+    return pf_lines_lookup(ts->session, code);
+}
+
 /* PyTrace_CALL: a new node or thread, a task's root, lines, a young thread. */
 static __attribute__((noinline)) int call_slow(pf_tstate *ts, PyFrameObject *frame,
                                                PyCodeObject *code, int32_t site, uint64_t now)
@@ -74,7 +85,7 @@ static __attribute__((noinline)) int call_slow(pf_tstate *ts, PyFrameObject *fra
     else
         pf_push(ts, code, site, PF_KEY_PYTHON, frame, NULL, NULL, now);
     if (PF_UNLIKELY(lines_hook_on) && ts->depth > depth)
-        ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
+        ts->stack[depth].lcode = lines_of(ts, code);
     if (PF_UNLIKELY(ts->depth <= 4))
         pf_hook_find_thread(ts);
     return 0;
@@ -84,7 +95,7 @@ static __attribute__((noinline)) int call_slow(pf_tstate *ts, PyFrameObject *fra
 static __attribute__((noinline)) int lines_attach(pf_tstate *ts, uint32_t depth,
                                                   PyCodeObject *code)
 {
-    ts->stack[depth].lcode = pf_lines_lookup(ts->session, code);
+    ts->stack[depth].lcode = lines_of(ts, code);
     return 0;
 }
 
@@ -227,7 +238,13 @@ static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *ar
             ts->msite->line = line > 0 ? (uint32_t)line : 0;
         }
     } else if (what == PyTrace_CALL) {
-        if (ts->user_trace == NULL && pf_lines_lookup(ts->session, pf_frame_code(frame)) == NULL)
+        /* CPython calls the trace function before the profile hook: the answer is kept
+         * for the profile hook's push of this frame (lines_of), one probe per call */
+        PyCodeObject *code = pf_frame_code(frame);
+        pf_lcode *lc = pf_lines_lookup(ts->session, code);
+        ts->next_code = code;
+        ts->next_lcode = lc;
+        if (ts->user_trace == NULL && lc == NULL)
             pf_frame_no_lines(frame);
     }
     if (PF_UNLIKELY(ts->user_trace != NULL))

@@ -114,6 +114,10 @@ typedef struct pf_tstate {
     uint32_t gap_index;       /* that gap's index in the session's gaps */
     int skip_c_return;        /* <=3.11: the program's profile function was just installed:
                                  the sys.setprofile call's own C_RETURN is not for it */
+    /* <=3.11 with lines: the code of the frame whose CALL the trace function just saw
+     * (it runs before the profile hook) and its line data, for that frame's push */
+    void *next_code;
+    struct pf_lcode *next_lcode;
     int stopped;              /* <=3.11: our profile hook was replaced at stop_t0 (a gap once
                                  we know another hook ran: not when it was just removed) */
     uint64_t stop_t0;
