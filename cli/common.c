@@ -1,5 +1,6 @@
 /* common.c: shared pieces of the reading subcommands (see common.h). */
 #include "cli/common.h"
+#include "cli/opts.h"
 
 #include "formats/budget.h"
 #include "formats/input.h"
@@ -43,9 +44,14 @@ pf_trace *pf_cli_read_trace(const char *path, uint64_t max_memory, pf_error *err
 
 int pf_cli_parse_max_memory(const char *cmd, const char *value, uint64_t *out)
 {
-    if (pf_budget_parse(value, out) == 0)
+    if (pf_budget_parse(value, out) == 0) {
+        /* 0 = no limit, as for every size option (0 would be the default to the readers) */
+        if (*out == 0)
+            *out = UINT64_MAX;
         return 0;
-    fprintf(stderr, "pyflame-c %s: --max-memory wants a size such as 512M or 8G, not '%s'\n"
+    }
+    fprintf(stderr, "pyflame-c %s: --max-memory wants a size such as 512M or 8G (0 = no "
+            "limit), not '%s'\n"
             "Run 'pyflame-c %s --help' for usage.\n", cmd, value, cmd);
     return -1;
 }
@@ -59,4 +65,23 @@ int pf_cli_output_is_input(const char *cmd, const char *input, const char *outpu
         return 0;
     fprintf(stderr, "pyflame-c %s: refusing to overwrite the input '%s'\n", cmd, output);
     return 1;
+}
+
+int pf_cli_parse_limit(const pf_opts *p, uint32_t *out)
+{
+    unsigned long n;
+    if (pf_opts_uint(p, "a number (" PF_CLI_LIMIT_ALL ")", (unsigned long)-1, &n) < 0)
+        return -1;
+    *out = n == 0 || n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    return 0;
+}
+
+int pf_cli_parse_output(const pf_opts *p, const char **out)
+{
+    if (p->value[0] == '\0') {
+        pf_opts_usage_error(p, "%s needs a file name ('-' for standard output)", p->spelled);
+        return -1;
+    }
+    *out = strcmp(p->value, "-") == 0 ? NULL : p->value;
+    return 0;
 }

@@ -1303,7 +1303,7 @@ static void test_html_cli_option_errors(void **state)
     assert_non_null(strstr(obuf, "missing TRACE"));
     assert_int_equal(run("--limit", obuf, sizeof obuf), 2);
     assert_int_equal(run("--limit x t.gz", obuf, sizeof obuf), 2);
-    assert_non_null(strstr(obuf, "--limit wants a number of files (0 = all), not 'x'"));
+    assert_non_null(strstr(obuf, "--limit wants a number (0 = all), not 'x'"));
     /* --limit 0 means "all", as in convert. */
     assert_int_equal(run("--limit 0 /nonexistent.gz", obuf, sizeof obuf), 1);
     assert_int_equal(run("--limit -3 t.gz", obuf, sizeof obuf), 2);
