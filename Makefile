@@ -106,6 +106,12 @@ $(BUILD)/tests/test_linkmap: $(BUILD)/obj/collector/linkmap.o
 $(BUILD)/tests/test_rss: TEST_OBJS = $(BUILD)/obj/collector/rss.o
 $(BUILD)/tests/test_rss: $(BUILD)/obj/collector/rss.o
 
+# test_cli checks the command descriptions (cli/help.h) against what the binary prints
+# and parses: it links the cli objects but main.o.
+CLI_TEST_OBJS := $(filter-out %/main.o,$(call obj,$(CLI_SRC)))
+$(BUILD)/tests/test_cli: TEST_OBJS = $(CLI_TEST_OBJS)
+$(BUILD)/tests/test_cli: $(CLI_TEST_OBJS)
+
 unit: $(TESTS) $(BUILD)/pyflame-c
 	@sh scripts/run-unit-tests.sh $(TESTS)
 
