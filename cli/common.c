@@ -5,6 +5,7 @@
 #include "formats/budget.h"
 #include "formats/input.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,4 +85,52 @@ int pf_cli_parse_output(const pf_opts *p, const char **out)
     }
     *out = strcmp(p->value, "-") == 0 ? NULL : p->value;
     return 0;
+}
+
+/* A frame line of `perf script`: indentation, a hex address, a symbol, "(dso)". */
+static int perf_frame_line(const unsigned char *l, size_t n)
+{
+    size_t i = 0, hex = 0;
+    while (i < n && (l[i] == ' ' || l[i] == '\t'))
+        i++;
+    if (i == 0)
+        return 0;
+    while (i < n && isxdigit(l[i]))
+        i++, hex++;
+    while (n > i && (l[n - 1] == ' ' || l[n - 1] == '\r'))
+        n--;
+    return hex >= 4 && i < n && l[i] == ' ' && l[n - 1] == ')' && memchr(l + i, '(', n - i);
+}
+
+int pf_cli_is_perf_script(struct pf_input *in, pf_error *err)
+{
+    const unsigned char *p;
+    size_t n;
+    pf_error ignore;
+    if (pf_input_peek(in, 65536, &p, &n, &ignore) < 0)
+        return 0;
+    unsigned lines = 0, frames = 0, headers = 0, prev_blank = 1;
+    for (size_t i = 0; i < n && lines < 200;) {
+        const unsigned char *nl = memchr(p + i, '\n', n - i);
+        if (nl == NULL)
+            break;                 /* judge whole lines only */
+        size_t len = (size_t)(nl - (p + i));
+        int blank = len == 0 || (len == 1 && p[i] == '\r');
+        if (!blank) {
+            lines++;
+            if (perf_frame_line(p + i, len))
+                frames++;
+            else if (prev_blank && p[i] != ' ' && p[i] != '\t' && p[i] != '#')
+                headers++;         /* "comm pid [cpu] time: period event:" */
+        }
+        prev_blank = blank;
+        i += len + 1;
+    }
+    if (frames < 2 || headers == 0 || frames * 2 < lines)
+        return 0;
+    pf_error_set(err, PF_EPARSE, "this is raw `perf script` output (sample headers and "
+                 "indented \"address symbol (dso)\" frames), not collapsed stacks: fold "
+                 "it into them first with stackcollapse-perf.pl (FlameGraph): perf script | "
+                 "stackcollapse-perf.pl > out.folded");
+    return 1;
 }

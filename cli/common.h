@@ -21,6 +21,15 @@ int pf_cli_fail(const char *file, const pf_error *err);
  * the collector ran out of memory while recording.  NULL with err set on failure. */
 pf_trace *pf_cli_read_trace(const char *path, uint64_t max_memory, pf_error *err);
 
+struct pf_input;
+
+/* True when the input (not consumed) looks like raw `perf script` output rather than
+ * collapsed stacks: sample header lines each followed by indented "ADDRESS SYMBOL
+ * (DSO)" frame lines.  Then err is set (PF_EPARSE) to a message that says to fold it
+ * first.  Reads at most the first 64 KB; a read error counts as "no" (the loader
+ * reports it). */
+int pf_cli_is_perf_script(struct pf_input *in, pf_error *err);
+
 /* Parses the value of --max-memory ("512M", "8G", "8GiB"; "0": no limit, stored as
  * UINT64_MAX); on a bad value prints the usage error for command cmd and returns -1. */
 int pf_cli_parse_max_memory(const char *cmd, const char *value, uint64_t *out);

@@ -311,7 +311,7 @@ static int load(pf_diff *d, int side, const char *path, const struct options *o,
             fprintf(stderr, "pyflame-c diff: warning: %s: the collector ran out of memory while "
                     "recording; the profile is incomplete\n", label);
         rc = pf_diff_add_trace(d, side, t, label, err);
-    } else {
+    } else if (!pf_cli_is_perf_script(in, err)) {
         struct bad_lines bad = { label, 0 };
         pf_collapsed_opts co = { o->strict, on_bad, &bad };
         rc = pf_diff_add_stacks_input(d, side, in, 0, &co, label, err);

@@ -345,6 +345,8 @@ int pf_cmd_svg(int argc, char **argv)
             fprintf(stderr, "pyflame-c svg: note: --metric, --granularity, --full-paths, "
                             "--html-link and --async apply to traces only; %s holds collapsed "
                             "stacks\n", label);
+        if (pf_cli_is_perf_script(in, &err))
+            goto fail;
         tree = pf_stacktree_new(&o.frame);
         if (!tree) {
             pf_error_set(&err, PF_ENOMEM, NULL);
@@ -357,6 +359,13 @@ int pf_cmd_svg(int argc, char **argv)
         if (bad.n > MAX_WARNINGS)
             fprintf(stderr, "pyflame-c svg: warning: %s: %lu malformed lines skipped in all\n",
                     label, bad.n);
+        /* a differential graph says what its colours are (the title keeps its own) */
+        if (tree->has_count2 && o.svg.subtitle == NULL)
+            o.svg.subtitle = o.svg.negate
+                ? "Differential (negated): colour = change in each frame's own count, "
+                  "blue grew, red shrank, white unchanged"
+                : "Differential: colour = change in each frame's own count, red grew, "
+                  "blue shrank, white unchanged";
     }
     pf_input_free(in);
     in = NULL;

@@ -1334,6 +1334,13 @@ static void test_html_cli_bad_trace(void **state)
     unlink(path);
     assert_int_equal(run("/nonexistent/trace.gz", obuf, sizeof obuf), 1);
     assert_non_null(strstr(obuf, "pyflame-c: /nonexistent/trace.gz: "));
+    /* collapsed stacks, plain or gzipped, belong to svg: the message says so */
+    assert_int_equal(run("tests/data/collapsed/austin.folded", obuf, sizeof obuf), 1);
+    assert_non_null(strstr(obuf, "needs a trace from `pyflame-c collect`"));
+    assert_non_null(strstr(obuf, "`pyflame-c svg` renders collapsed stacks"));
+    assert_null(strstr(obuf, "bad magic"));
+    assert_int_equal(run("- < tests/golden/expected/austin.svg.gz", obuf, sizeof obuf), 1);
+    assert_non_null(strstr(obuf, "`pyflame-c svg` renders collapsed stacks"));
 }
 
 /* The report comes from the trace alone: the profiled file may be gone. */
