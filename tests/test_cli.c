@@ -13,6 +13,7 @@
 #include "tests/support.h"
 #include "cli/help.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,48 @@ static void test_cli_zsh_completion_has_every_option(void **state)
     }
 }
 
+/* The README stands alone: every file of the repo it cites exists (a clone must not
+ * point outside itself, as it once did at ../shared/bench/gen_folded.py). */
+static void test_cli_readme_cites_only_files_in_the_repo(void **state)
+{
+    (void)state;
+    const char *readme = read_file("README.md");
+    assert_null(strstr(readme, "shared/bench"));
+    static const char *const dirs[] = { "bench/", "tests/", "samples/", "scripts/",
+                                        "formats/", "convert/", "render/", "cli/",
+                                        "collector/" };
+    size_t checked = 0;
+    for (const char *q = readme; *q; q++) {
+        /* the CI example is a user's project, with its own files: skip ```yaml blocks */
+        if ((q == readme || q[-1] == '\n') && strncmp(q, "```yaml", 7) == 0) {
+            const char *end = strstr(q + 7, "\n```");
+            assert_non_null(end);
+            q = end + 4;
+            continue;
+        }
+        if (q != readme && (isalnum((unsigned char)q[-1]) || q[-1] == '/' || q[-1] == '.' ||
+                            q[-1] == '_' || q[-1] == '-'))
+            continue;
+        for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
+            if (strncmp(q, dirs[d], strlen(dirs[d])) != 0)
+                continue;
+            char path[256];
+            size_t n = strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789_./-*");
+            while (n > 0 && (q[n - 1] == '.' || q[n - 1] == '/'))
+                n--;                       /* the sentence's full stop, a folder's slash */
+            if (n >= sizeof path || memchr(q, '*', n))
+                continue;                  /* a glob: its folder is checked by others */
+            memcpy(path, q, n);
+            path[n] = '\0';
+            if (access(path, F_OK) != 0)
+                fail_msg("README.md cites %s, which is not in the repository", path);
+            checked++;
+        }
+    }
+    assert_true(checked > 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_cli_typos_get_suggestions),
         cmocka_unit_test(test_cli_bash_completion_completes),
         cmocka_unit_test(test_cli_zsh_completion_has_every_option),
+        cmocka_unit_test(test_cli_readme_cites_only_files_in_the_repo),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
