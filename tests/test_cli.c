@@ -493,6 +493,71 @@ static void test_cli_readme_cites_only_files_in_the_repo(void **state)
     assert_true(checked > 20);
 }
 
+/* Output lines of "pyflame-c ARGS" (stdout only). */
+static int count_lines(const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s 2>/dev/null", args);
+    int rc = run(cmd, big, sizeof big);
+    assert_int_equal(rc, 0);
+    int n = 0;
+    for (const char *q = big; *q; q++)
+        n += *q == '\n';
+    return n;
+}
+
+/* A shared option means the same in every command: --limit 0 is "all" (convert text
+ * and markdown, html, diff), a size of 0 is "no limit" (--max-memory everywhere,
+ * --max-output, collect's --memory-limit), -o - is standard output, -o '' an error. */
+static void test_cli_shared_options_mean_the_same_everywhere(void **state)
+{
+    (void)state;
+    const char *tr = "tests/golden/inputs/calls.trace.gz";
+    char a[512], b[512];
+    snprintf(a, sizeof a, "convert -f text --limit 0 %s", tr);
+    snprintf(b, sizeof b, "convert -f text --limit 100000 %s", tr);
+    assert_int_equal(count_lines(a), count_lines(b));
+    snprintf(a, sizeof a, "convert -f markdown --limit 0 %s", tr);
+    snprintf(b, sizeof b, "convert -f markdown --limit 100000 %s", tr);
+    int all = count_lines(a);
+    assert_int_equal(all, count_lines(b));
+    snprintf(b, sizeof b, "convert -f markdown --limit 1 %s", tr);
+    assert_true(all > count_lines(b));
+    snprintf(a, sizeof a, "diff --limit 0 tests/data/diff/base.folded tests/data/diff/new.folded");
+    snprintf(b, sizeof b, "diff --limit 100000 tests/data/diff/base.folded tests/data/diff/new.folded");
+    all = count_lines(a);
+    assert_int_equal(all, count_lines(b));
+    snprintf(b, sizeof b, "diff --limit 1 tests/data/diff/base.folded tests/data/diff/new.folded");
+    assert_true(all > count_lines(b));
+    snprintf(a, sizeof a, "html --limit 0 %s >/dev/null", tr);
+    assert_int_equal(run(a, big, sizeof big), 0);
+    static const char *const zero_sizes[] = {
+        "convert -f text --max-memory 0 %s", "convert -f collapsed --max-output 0 %s",
+        "svg --max-memory 0 %s", "html --max-memory 0 %s",
+        "diff --max-memory 0 %s %s", "convert -f text -o - %s",
+    };
+    for (size_t i = 0; i < sizeof zero_sizes / sizeof zero_sizes[0]; i++) {
+        char args[600];
+        snprintf(a, sizeof a, zero_sizes[i], tr, tr);
+        snprintf(args, sizeof args, "%s >/dev/null", a);
+        if (run(args, big, sizeof big) != 0)
+            fail_msg("'%s' failed: %s", a, big);
+    }
+    assert_int_equal(run("collect --memory-limit=0 --help", big, sizeof big), 0);
+    assert_int_equal(run("collect --memory-limit=64M --help", big, sizeof big), 0);
+    assert_int_equal(run("collect --memory-limit=lots x.py", big, sizeof big), 2);
+    assert_non_null(strstr(big, "--memory-limit wants a size such as 64M"));
+    static const char *const cmds[] = { "convert -f text", "svg", "html", "diff" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(a, sizeof a, "%s -o '' %s", cmds[i], tr);
+        assert_int_equal(run(a, big, sizeof big), 2);
+        assert_non_null(strstr(big, "-o needs a file name"));
+    }
+    assert_int_equal(run("help collect", big, sizeof big), 0);
+    assert_non_null(strstr(big, "usage: pyflame-c collect"));
+    assert_int_equal(run("help nosuch", big, sizeof big), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_cli_bash_completion_completes),
         cmocka_unit_test(test_cli_zsh_completion_has_every_option),
         cmocka_unit_test(test_cli_readme_cites_only_files_in_the_repo),
+        cmocka_unit_test(test_cli_shared_options_mean_the_same_everywhere),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
