@@ -509,8 +509,7 @@ static void bash_script(FILE *out)
 static void zsh_brief(FILE *out, const char *help)
 {
     size_t n = 0, len = strlen(help);
-    while (n < len && help[n] != '\n' && help[n] != ';' && help[n] != '(' &&
-           !(help[n] == ':' && n + 1 < len && help[n + 1] == ' ') &&
+    while (n < len && help[n] != '\n' && help[n] != ';' &&
            !(help[n] == '.' && (n + 1 == len || help[n + 1] == ' ')))
         n++;
     if (n > 60) {                 /* at a word boundary */
@@ -518,6 +517,17 @@ static void zsh_brief(FILE *out, const char *help)
         while (n > 20 && help[n] != ' ')
             n--;
     }
+    /* no parenthesis left open: "interpreter to run (default" reads badly */
+    size_t open_at = 0;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (help[i] == '(' && depth++ == 0)
+            open_at = i;
+        else if (help[i] == ')' && depth > 0)
+            depth--;
+    }
+    if (depth > 0)
+        n = open_at;
     while (n > 0 && (help[n - 1] == ' ' || help[n - 1] == ','))
         n--;
     for (size_t i = 0; i < n; i++) {

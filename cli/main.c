@@ -75,6 +75,11 @@ int main(int argc, char **argv)
             return PF_EXIT_OK;
         }
     }
-    return pf_opts_usage_error(&p, "no command given (one of collect, convert, svg, html, "
-                               "diff)");
+    char names[128];
+    size_t used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < pf_ncommands && used < sizeof names; i++)
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                                 pf_commands[i]->name);
+    return pf_opts_usage_error(&p, "no command given (one of %s)", names);
 }
