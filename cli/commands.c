@@ -27,7 +27,8 @@ const pf_command pf_main_command = {
     "pyflame-c",
     "profile Python programs: calls, lines and memory in one low-overhead pass",
     "pyflame-c [--version] [--help] [--man] [--completion SHELL]\n"
-    "pyflame-c COMMAND [ARGS...]",
+    "pyflame-c COMMAND [ARGS...]\n"
+    "pyflame-c help [COMMAND]",
     "Profile Python programs: calls, lines and memory in one low-overhead pass.  "
     "`collect` runs a program under a C collector and writes one compressed trace; the "
     "other commands turn traces (and collapsed stacks from other profilers) into what "

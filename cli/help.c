@@ -463,10 +463,18 @@ static void bash_script(FILE *out)
           "            COMPREPLY=($(compgen -W \"$(_pyflame_c_options '')\" -- \"$cur\"))\n"
           "        else\n"
           "            COMPREPLY=($(compgen -W \"", out);
-    for (size_t i = 0; i < pf_ncommands; i++)
-        fprintf(out, "%s%s", i ? " " : "", pf_commands[i]->name);
-    fputs("\" -- \"$cur\"))\n"
+    char names[256];
+    size_t used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < pf_ncommands && used < sizeof names; i++)
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? " " : "",
+                                 pf_commands[i]->name);
+    fprintf(out, "%s help\" -- \"$cur\"))\n"
           "        fi\n"
+          "        return 0\n"
+          "    fi\n"
+          "    if [[ $cmd == help ]]; then\n"
+          "        (( i + 1 == COMP_CWORD )) && COMPREPLY=($(compgen -W \"%s\" -- \"$cur\"))\n"
           "        return 0\n"
           "    fi\n"
           "    # collect: the first argument that is not an option is the program (so is\n"
@@ -501,7 +509,7 @@ static void bash_script(FILE *out)
           "    _pyflame_c_files \"$cur\"\n"
           "    return 0\n"
           "}\n"
-          "complete -F _pyflame_c pyflame-c\n", out);
+          "complete -F _pyflame_c pyflame-c\n", names, names);
 }
 
 /* The first clause of an option's help, for zsh's one-line descriptions, escaped for
@@ -620,6 +628,7 @@ static void zsh_script(FILE *out)
         zsh_brief(out, pf_commands[i]->summary);
         fputs("'\n", out);
     }
+    fputs("      'help:show the help of a command'\n", out);
     fputs("    )\n"
           "    _describe -t commands 'pyflame-c command' commands && ret=0\n"
           "    ;;\n"
@@ -637,6 +646,10 @@ static void zsh_script(FILE *out)
             fputs("        '*:input:_files' && ret=0\n", out);
         fputs("      ;;\n", out);
     }
+    fputs("    (help)\n      _arguments '1:command:(", out);
+    for (size_t i = 0; i < pf_ncommands; i++)
+        fprintf(out, "%s%s", i ? " " : "", pf_commands[i]->name);
+    fputs(")' && ret=0\n      ;;\n", out);
     fputs("    esac\n"
           "    ;;\n"
           "  esac\n"

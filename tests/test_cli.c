@@ -373,6 +373,7 @@ static void test_cli_bash_completion_completes(void **state)
         }
     }
     fprintf(f, "c pyflame-c ''\n"
+               "c pyflame-c help c\n"
                "cd tests/data/collapsed && c pyflame-c svg ''\n"
                "c pyflame-c collect --lines script.py --li\n"
                "c pyflame-c collect -o out.gz ''\n");
@@ -414,7 +415,8 @@ static void test_cli_bash_completion_completes(void **state)
             }
         }
     }
-    assert_non_null(strstr(big, "<pyflame-c > collect convert svg html diff </>"));
+    assert_non_null(strstr(big, "<pyflame-c > collect convert svg html diff help </>"));
+    assert_non_null(strstr(big, "<pyflame-c help c> collect convert </>"));
     assert_non_null(strstr(big, "austin.folded"));        /* svg's input: file names */
     assert_non_null(strstr(big, "<pyflame-c collect --lines script.py --li>  </>"));
 }
