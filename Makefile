@@ -50,7 +50,7 @@ RENDER_LIB  := $(BUILD)/libpfrender.a
 LIBS        := $(RENDER_LIB) $(CONVERT_LIB) $(FORMATS_LIB)
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: install-test bomb-test golden check-layers uninstall enable-import disable-import bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
+.PHONY: docs install-test bomb-test golden check-layers uninstall enable-import disable-import bench-tools all collector collectors test unit integration asan asan-integration fuzz fuzz-run bench demo install clean deps-test deps-demo deps-bench browser-test
 all: $(BUILD)/pyflame-c collector
 
 # ---- libraries and the CLI --------------------------------------------------------------
@@ -112,6 +112,12 @@ $(BUILD)/tests/test_linkmap: TEST_OBJS = $(BUILD)/obj/collector/linkmap.o
 $(BUILD)/tests/test_linkmap: $(BUILD)/obj/collector/linkmap.o
 $(BUILD)/tests/test_rss: TEST_OBJS = $(BUILD)/obj/collector/rss.o
 $(BUILD)/tests/test_rss: $(BUILD)/obj/collector/rss.o
+
+# test_cli checks the command descriptions (cli/help.h) against what the binary prints
+# and parses: it links the cli objects but main.o.
+CLI_TEST_OBJS := $(filter-out %/main.o,$(call obj,$(CLI_SRC)))
+$(BUILD)/tests/test_cli: TEST_OBJS = $(CLI_TEST_OBJS)
+$(BUILD)/tests/test_cli: $(CLI_TEST_OBJS)
 
 unit: $(TESTS) $(BUILD)/pyflame-c
 	@sh scripts/run-unit-tests.sh $(TESTS)
@@ -196,24 +202,57 @@ demo: deps-demo
 	$(MAKE) all
 	@sh scripts/demo.sh "$(BUILD)"
 
+# ---- the man page and the shell completions ------------------------------------------------
+# Printed by the binary from the option tables it parses with (cli/help.c), so they
+# cannot drift from --help: pyflame-c --man, pyflame-c --completion bash|zsh.
+MAN_PAGE      := $(BUILD)/share/man/man1/pyflame-c.1
+BASH_COMPLETE := $(BUILD)/share/bash-completion/completions/pyflame-c
+ZSH_COMPLETE  := $(BUILD)/share/zsh/site-functions/_pyflame-c
+DOCS          := $(MAN_PAGE) $(BASH_COMPLETE) $(ZSH_COMPLETE)
+docs: $(DOCS)
+$(MAN_PAGE): $(BUILD)/pyflame-c
+	@mkdir -p $(dir $@)
+	$(BUILD)/pyflame-c --man > $@.tmp && mv $@.tmp $@
+$(BASH_COMPLETE): $(BUILD)/pyflame-c
+	@mkdir -p $(dir $@)
+	$(BUILD)/pyflame-c --completion bash > $@.tmp && mv $@.tmp $@
+$(ZSH_COMPLETE): $(BUILD)/pyflame-c
+	@mkdir -p $(dir $@)
+	$(BUILD)/pyflame-c --completion zsh > $@.tmp && mv $@.tmp $@
+
 # ---- install ----------------------------------------------------------------------------
-# Writes only under $(DESTDIR)$(PREFIX): bin/pyflame-c and lib/pyflame-c/python/pyflame/
-# (the package, with a collector for every interpreter found).  `make uninstall` with the
+# Writes only under $(DESTDIR)$(PREFIX): bin/pyflame-c, lib/pyflame-c/python/pyflame/
+# (the package, with a collector for every interpreter found) and its metadata
+# lib/pyflame-c/python/pyflame_c-VERSION.dist-info (the pytest11 entry point), the man page
+# share/man/man1/pyflame-c.1 and the completions share/bash-completion/completions/pyflame-c
+# and share/zsh/site-functions/_pyflame-c.  `make uninstall` with the
 # same PREFIX and DESTDIR removes exactly that.  Making `import pyflame` work in an
 # interpreter is a separate, explicit step: make enable-import PYTHON=/usr/bin/python3
 # (undo: make disable-import PYTHON=...).
 LIBDIR = $(PREFIX)/lib/pyflame-c
-install: all collectors
+SHAREDIR = $(PREFIX)/share
+install: all collectors docs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/python/pyflame
 	install -m 755 $(BUILD)/pyflame-c $(DESTDIR)$(PREFIX)/bin/pyflame-c
 	cp -R $(BUILD)/python/pyflame/. $(DESTDIR)$(LIBDIR)/python/pyflame/
 	cp -R $(DISTINFO) $(DESTDIR)$(LIBDIR)/python/
+	install -d $(DESTDIR)$(SHAREDIR)/man/man1 $(DESTDIR)$(SHAREDIR)/bash-completion/completions \
+	    $(DESTDIR)$(SHAREDIR)/zsh/site-functions
+	install -m 644 $(MAN_PAGE) $(DESTDIR)$(SHAREDIR)/man/man1/pyflame-c.1
+	install -m 644 $(BASH_COMPLETE) $(DESTDIR)$(SHAREDIR)/bash-completion/completions/pyflame-c
+	install -m 644 $(ZSH_COMPLETE) $(DESTDIR)$(SHAREDIR)/zsh/site-functions/_pyflame-c
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pyflame-c
 	rm -rf $(DESTDIR)$(LIBDIR)
+	rm -f $(DESTDIR)$(SHAREDIR)/man/man1/pyflame-c.1 \
+	    $(DESTDIR)$(SHAREDIR)/bash-completion/completions/pyflame-c \
+	    $(DESTDIR)$(SHAREDIR)/zsh/site-functions/_pyflame-c
 	@# the folders install created, when nothing else is left in them
-	-rmdir $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX) 2>/dev/null; \
+	-rmdir $(DESTDIR)$(SHAREDIR)/man/man1 $(DESTDIR)$(SHAREDIR)/man \
+	    $(DESTDIR)$(SHAREDIR)/bash-completion/completions $(DESTDIR)$(SHAREDIR)/bash-completion \
+	    $(DESTDIR)$(SHAREDIR)/zsh/site-functions $(DESTDIR)$(SHAREDIR)/zsh $(DESTDIR)$(SHAREDIR) \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX) 2>/dev/null; \
 	 d=$$(dirname "$(DESTDIR)$(PREFIX)"); \
 	 while [ -n "$(DESTDIR)" ] && [ "$$d" != "$(DESTDIR)" ] && [ "$$d" != / ] && rmdir "$$d" 2>/dev/null; do \
 	     d=$$(dirname "$$d"); done; true

@@ -18,7 +18,7 @@ build=${1:-build}
 bin=$(cd "$build" && pwd)/pyflame-c
 runs=${BENCH_RUNS:-5}
 wl=${BENCH_WORKLOADS:-"a_fib b_richards c_nbody"}
-wdir=${BENCH_WORKLOAD_DIR:-$(cd ../shared/bench/workloads 2>/dev/null && pwd)}
+wdir=${BENCH_WORKLOAD_DIR:-$(cd bench/workloads && pwd)}
 if [ -z "${BENCH_PYTHONS:-}" ]; then
     BENCH_PYTHONS=""
     [ -x /usr/bin/python3 ] && BENCH_PYTHONS="/usr/bin/python3"

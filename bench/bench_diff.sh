@@ -9,7 +9,7 @@
 #     every BASE stack vanished and is copied under the vanished frame).  A disjoint
 #     diff holds both sides' frames, twice those of one svg: it is also compared with
 #     svg of a 2,000,000-node trace (seed 3), a tree of the diff's size;
-#   - collapsed stacks from ../shared/bench/gen_folded.py (or $GEN_FOLDED): BASE
+#   - collapsed stacks from bench/gen_folded.py (or $GEN_FOLDED): BASE
 #     140,000 stacks (about 1M merged frames) and NEW derived from it (every 20th stack
 #     gone, every 7th count doubled, 5,000 new stacks).
 # Each command runs 3 times; the median by wall time is shown (wall s, CPU s =
@@ -19,7 +19,7 @@ set -eu
 build=${1:-build}
 bin=$(cd "$build" && pwd)/pyflame-c
 gen_trace=$(cd "$build" && pwd)/bench/gen_trace
-gen=${GEN_FOLDED:-../shared/bench/gen_folded.py}
+gen=${GEN_FOLDED:-bench/gen_folded.py}
 work=${BENCH_DIFF_DIR:-${TMPDIR:-/tmp}/pf-bench-diff}
 mkdir -p "$work"
 

@@ -18,7 +18,7 @@
 set -eu
 build=${1:-build}
 bin=$(cd "$build" && pwd)/pyflame-c
-wdir=${BENCH_WORKLOAD_DIR:-$(cd ../shared/bench/workloads 2>/dev/null && pwd)}
+wdir=${BENCH_WORKLOAD_DIR:-$(cd bench/workloads && pwd)}
 if [ -z "${BENCH_PYTHONS:-}" ]; then
     BENCH_PYTHONS=""
     [ -x /usr/bin/python3 ] && BENCH_PYTHONS="/usr/bin/python3"

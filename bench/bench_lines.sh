@@ -33,7 +33,7 @@ set -eu
 build=${1:-build}
 bin=$(cd "$build" && pwd)/pyflame-c
 runs=${BENCH_RUNS:-5}
-script=$(cd "${BENCH_WORKLOAD_DIR:-../shared/bench/workloads}" && pwd)/c_nbody.py
+script=$(cd "${BENCH_WORKLOAD_DIR:-bench/workloads}" && pwd)/c_nbody.py
 [ -x /usr/bin/time ] || { echo "bench_lines: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

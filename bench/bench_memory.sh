@@ -60,7 +60,7 @@ finally:
         json.dump(memhook_probe.totals(), f)
 EOF
 
-workloads="../shared/bench/workloads/d_alloc.py samples/bigcomp.py samples/textstats.py"
+workloads="bench/workloads/d_alloc.py samples/bigcomp.py samples/textstats.py"
 "$py" -c "import numpy" 2>/dev/null && workloads="$workloads bench/workloads/np_arrays.py"
 [ -n "${BENCH_WORKLOADS:-}" ] && workloads=$BENCH_WORKLOADS
 

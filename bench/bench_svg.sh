@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench_svg.sh BUILD: `pyflame-c svg` against flamegraph.pl on the same collapsed input.
 #
-# Inputs come from ../shared/bench/gen_folded.py (beside the repo) (or $GEN_FOLDED): 200,000 stacks
+# Inputs come from bench/gen_folded.py (or $GEN_FOLDED): 200,000 stacks
 # (258 MB) and, with BENCH_SVG_BIG=1 (default), 1,000,000 stacks (1.33 GB).  Reports
 # wall seconds, CPU seconds (user+sys: the machine may be shared), peak RSS (MB) and
 # output bytes; ours is the median of 3 runs, the peer runs once.  flamegraph.pl is
@@ -11,7 +11,7 @@
 set -eu
 build=${1:-build}
 bin=$(cd "$build" && pwd)/pyflame-c
-gen=${GEN_FOLDED:-../shared/bench/gen_folded.py}
+gen=${GEN_FOLDED:-bench/gen_folded.py}
 work=${BENCH_SVG_DIR:-${TMPDIR:-/tmp}/pf-bench-svg}
 peer=${FLAMEGRAPH_PL:-}
 [ -n "$peer" ] || { [ -f /tmp/flamegraph.pl ] && peer=/tmp/flamegraph.pl; } || true

@@ -22,9 +22,11 @@
 
 #include "cli/collect_session.h"
 #include "cli/commands.h"
+#include "cli/help.h"
 #include "cli/opts.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
+#include "formats/budget.h"
 #include "formats/output.h"
 
 /* collect's exit status when the program succeeded but no trace could be written
@@ -53,102 +55,105 @@ static const char bootstrap[] =
     "    sys.exit(2)\n"
     "_main()\n";
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: pyflame-c collect [-o FILE] [--python PY] [--quiet] script.py [args...]\n"
-            "       pyflame-c collect [-o FILE] [--python PY] [--quiet] -m module [args...]\n"
-            "\n"
-            "Run a Python program and record every Python and C call of every thread, in it\n"
-            "and in every Python process it starts, into one trace (calls, self and inclusive\n"
-            "times per calling context, one root per process).  The program runs as under\n"
-            "plain python3: same sys.argv, sys.path[0], stdin/stdout/stderr, signal\n"
-            "dispositions and exit status.  The trace is written when the program ends, however\n"
-            "it ends: a process killed (SIGKILL, a crash, the OOM killer) leaves what it had\n"
-            "recorded up to its last snapshot, and the trace says so.  A line on stderr says\n"
-            "where it went.  collect exits with the program's status (or dies of its signal);\n"
-            "74 when the program succeeded but no trace could be written.\n"
-            "\n"
-            "Options (before the script or -m):\n"
-            "  -o, --output FILE   trace file to write (default: trace.gz)\n"
-            "  --python PY         interpreter to run (default: $PYFLAME_PYTHON, else python3):\n"
-            "                      CPython 3.8-3.15 with a collector built (make collectors)\n"
-            "  -q, --quiet         do not print the summary line\n"
-            "  --no-follow         record only the program's own process, not its children\n"
-            "                      (by default: os.fork(), multiprocessing and\n"
-            "                      concurrent.futures with every start method, and\n"
-            "                      sys.executable started by subprocess, os.exec*, os.posix_spawn)\n"
-            "  --snapshot SECONDS  how often each process saves what it recorded, for the case\n"
-            "                      it is killed (default 1; 0: never).  Stretched so that\n"
-            "                      snapshots take at most ~5%% of the run\n"
-            "  --clock wall|cpu    what a call's time is (default wall): wall time, which\n"
-            "                      counts a thread's waits (locks, the GIL, I/O, sleep) in\n"
-            "                      the function that waits; or cpu, each thread's CPU time\n"
-            "                      (CLOCK_THREAD_CPUTIME_ID), where waits count for ~0 and\n"
-            "                      the functions doing the work rank first.  cpu reads a\n"
-            "                      system call per event: slower.  The outputs say which\n"
-            "  -m MODULE           run a library module as a script, like python3 -m\n"
-            "  -h, --help          show this help\n"
-            "\n"
-            "Line profiling:\n"
-            "  --lines             also record, for every line of the program's own code that\n"
-            "                      runs: hits, inclusive time (line start to the next line in\n"
-            "                      the same frame, or its return) and self time (minus calls\n"
-            "                      made from the line).  Own code: files under the script's\n"
-            "                      folder, or with -m the top package's folder (installed\n"
-            "                      or not), minus site-packages folders below it.  The\n"
-            "                      source of those files goes into the trace; when none\n"
-            "                      matches, collect says so at the end.\n"
-            "                      See: pyflame-c html, pyflame-c convert -f lines\n"
-            "  --include GLOB      with --lines: record files whose absolute name matches GLOB\n"
-            "                      (fnmatch; repeatable) instead of the program's folder\n"
-            "  --exclude GLOB      with --lines: do not record files matching GLOB (repeatable)\n"
-            "  A function decorated with @profile gets line data even without --lines: the\n"
-            "  collector puts a `profile` decorator into builtins (unless the name exists), so\n"
-            "  scripts written for `kernprof -l` run unmodified.\n"
-            "\n"
-            "Memory profiling:\n"
-            "  --memory            also record every byte the program allocates, Python or\n"
-            "                      native: CPython's allocators (all three domains, as\n"
-            "                      tracemalloc does) and the malloc, calloc, realloc,\n"
-            "                      posix_memalign, aligned_alloc, free, anonymous mmap and\n"
-            "                      munmap calls of C extensions and libraries (numpy arrays,\n"
-            "                      compression buffers...) and the buffers they report to\n"
-            "                      tracemalloc, each once.  Per function (self) and per\n"
-            "                      line of the program's own code (inclusive, like time):\n"
-            "                      bytes and blocks allocated, bytes freed, bytes live at the\n"
-            "                      run's peak (and how much of the peak was native) and\n"
-            "                      bytes still live at exit.  Implies --lines.  Bytes are as\n"
-            "                      requested from the allocator (tracemalloc's unit; whole\n"
-            "                      pages for mmap); the collector's own memory is not counted.\n"
-            "                      See: convert -f lines, svg --metric peak-bytes, html\n"
-            "  --memory=python     CPython's allocators only, as tracemalloc sees them: what C\n"
-            "                      code allocates itself is not counted (cheaper; the\n"
-            "                      numbers of pyflame-c before native tracking)\n"
-            "  --memory=all        the same as --memory\n"
-            "\n"
-            "Then: pyflame-c svg trace.gz > flame.svg, or pyflame-c convert -f pstats trace.gz\n");
-}
-
 enum { OPT_OUTPUT = 1, OPT_PYTHON, OPT_MODULE, OPT_QUIET, OPT_LINES, OPT_MEMORY,
        OPT_INCLUDE, OPT_EXCLUDE, OPT_MEMORY_LIMIT, OPT_FLOOR, OPT_NO_FOLLOW, OPT_SNAPSHOT,
        OPT_CLOCK, OPT_HELP };
 
 static const pf_opt collect_opts[] = {
-    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
-    { "python", 0, PF_OPT_VALUE, OPT_PYTHON },
-    { "module", 'm', PF_OPT_VALUE, OPT_MODULE },
-    { "quiet", 'q', PF_OPT_FLAG, OPT_QUIET },
-    { "lines", 0, PF_OPT_FLAG, OPT_LINES },
-    { "memory", 0, PF_OPT_OPTIONAL, OPT_MEMORY },
-    { "include", 0, PF_OPT_VALUE, OPT_INCLUDE },
-    { "exclude", 0, PF_OPT_VALUE, OPT_EXCLUDE },
-    { "memory-limit", 0, PF_OPT_VALUE, OPT_MEMORY_LIMIT },
-    { "no-follow", 0, PF_OPT_FLAG, OPT_NO_FOLLOW },
-    { "snapshot", 0, PF_OPT_VALUE, OPT_SNAPSHOT },
-    { "clock", 0, PF_OPT_VALUE, OPT_CLOCK },
-    { "floor", 0, PF_OPT_FLAG, OPT_FLOOR },   /* hidden: do-nothing hooks, for benchmarks */
-    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
+      "trace file to write (default: trace.gz)" },
+    { "python", 0, PF_OPT_VALUE, OPT_PYTHON, "PY", "@command",
+      "interpreter to run (default: $PYFLAME_PYTHON, else python3): CPython 3.8-3.15 "
+      "with a collector built (make collectors)" },
+    { "module", 'm', PF_OPT_VALUE, OPT_MODULE, "MODULE", NULL,
+      "run a library module as a script, like python3 -m; what follows is the module's "
+      "arguments" },
+    { "quiet", 'q', PF_OPT_FLAG, OPT_QUIET, NULL, NULL,
+      "do not print the summary line" },
+    { "no-follow", 0, PF_OPT_FLAG, OPT_NO_FOLLOW, NULL, NULL,
+      "record only the program's own process, not its children (by default: os.fork(), "
+      "multiprocessing and concurrent.futures with every start method, and "
+      "sys.executable started by subprocess, os.exec*, os.posix_spawn)" },
+    { "snapshot", 0, PF_OPT_VALUE, OPT_SNAPSHOT, "SECONDS", NULL,
+      "how often each process saves what it recorded, for the case it is killed "
+      "(default 1; 0: never).  Stretched so that snapshots take at most ~5% of the run" },
+    { "clock", 0, PF_OPT_VALUE, OPT_CLOCK, "wall|cpu", "wall cpu",
+      "what a call's time is (default wall): wall time, which counts a thread's waits "
+      "(locks, the GIL, I/O, sleep) in the function that waits; or cpu, each thread's "
+      "CPU time (CLOCK_THREAD_CPUTIME_ID), where waits count for ~0 and the functions "
+      "doing the work rank first.  cpu reads a system call per event: slower.  The "
+      "outputs say which" },
+    { "memory-limit", 0, PF_OPT_VALUE, OPT_MEMORY_LIMIT, "SIZE", NULL,
+      "memory the collector itself may use in each process, as bytes or with a unit "
+      "(64M, 1G; default 0 = no limit); past it, recording stops and the trace says "
+      "so.  Below what the collector needs to start (about 100 KB, 400 KB with "
+      "--memory) it is refused" },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP, NULL, NULL, "show this help" },
+    { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Line profiling" },
+    { "lines", 0, PF_OPT_FLAG, OPT_LINES, NULL, NULL,
+      "also record, for every line of the program's own code that runs: hits, "
+      "inclusive time (line start to the next line in the same frame, or its return) "
+      "and self time (minus calls made from the line).  Own code: files under the "
+      "script's folder, or with -m the top package's folder (installed or not), minus "
+      "site-packages folders below it.  The source of those files goes into the trace; "
+      "when none matches, collect says so at the end.  See: pyflame-c html, pyflame-c "
+      "convert -f lines" },
+    { "include", 0, PF_OPT_VALUE, OPT_INCLUDE, "GLOB", NULL,
+      "with --lines: record files whose absolute name matches GLOB (fnmatch; "
+      "repeatable) instead of the program's folder" },
+    { "exclude", 0, PF_OPT_VALUE, OPT_EXCLUDE, "GLOB", NULL,
+      "with --lines: do not record files matching GLOB (repeatable)" },
+    { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Memory profiling" },
+    { "memory", 0, PF_OPT_OPTIONAL, OPT_MEMORY, "all|python", "all python",
+      "also record every byte the program allocates, Python or native: CPython's "
+      "allocators (all three domains, as tracemalloc does) and the malloc, calloc, "
+      "realloc, posix_memalign, aligned_alloc, free, anonymous mmap and munmap calls of "
+      "C extensions and libraries (numpy arrays, compression buffers...) and the "
+      "buffers they report to tracemalloc, each once.  Per function (self) and per "
+      "line of the program's own code (inclusive, like time): bytes and blocks "
+      "allocated, bytes freed, bytes live at the run's peak (and how much of the peak "
+      "was native) and bytes still live at exit.  Implies --lines.  Bytes are as "
+      "requested from the allocator (tracemalloc's unit; whole pages for mmap); the "
+      "collector's own memory is not counted.  See: convert -f lines, svg --metric "
+      "peak-bytes, html\n"
+      "--memory=python: CPython's allocators only, as tracemalloc sees them: what C "
+      "code allocates itself is not counted (cheaper; the numbers of pyflame-c before "
+      "native tracking).  --memory=all is --memory" },
+    { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Benchmarking" },
+    { "floor", 0, PF_OPT_FLAG, OPT_FLOOR, NULL, NULL,
+      "install do-nothing hooks and record nothing: what any profiler's hooks cost "
+      "this program, the floor the benchmarks (bench/) compare collect with" },
+};
+
+const pf_command pf_collect_command = {
+    "collect",
+    "run a Python program under the collector, write a trace",
+    "pyflame-c collect [options] script.py [args...]\n"
+    "pyflame-c collect [options] -m module [args...]",
+    "Run a Python program and record every Python and C call of every thread, in it "
+    "and in every Python process it starts, into one trace (calls, self and inclusive "
+    "times per calling context, one root per process).  The program runs as under "
+    "plain python3: same sys.argv, sys.path[0], stdin/stdout/stderr, signal "
+    "dispositions, recursion depth and exit status.  The trace is written when the "
+    "program ends, however it ends: a process killed (SIGKILL, a crash, the OOM "
+    "killer) leaves what it had recorded up to its last snapshot, and the trace says "
+    "so.  A line on stderr says where it went.  collect exits with the program's "
+    "status (or dies of its signal); 74 when the program succeeded but no trace could "
+    "be written.\n"
+    "\n"
+    "Options come before the script or -m; what follows belongs to the program.",
+    collect_opts, sizeof collect_opts / sizeof collect_opts[0], "@program",
+    "A function decorated with @profile gets line data even without --lines: the "
+    "collector puts a `profile` decorator into builtins (unless the name exists), so "
+    "scripts written for `kernprof -l` run unmodified.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  pyflame-c collect -o trace.gz app.py --port 8080\n"
+    "  pyflame-c collect --memory -o mem.gz -m mypkg.tool input.txt\n"
+    "  pyflame-c svg trace.gz > flame.svg\n"
+    "  pyflame-c convert -f pstats -o app.prof trace.gz",
+    pf_cmd_collect,
 };
 
 /* True when python can be taken for a supported CPython without asking it: its name
@@ -321,7 +326,7 @@ int pf_cmd_collect(int argc, char **argv)
     const char *output = "trace.gz";
     const char *python = NULL;
     const char *module = NULL;
-    const char *limit = "0";
+    char limit[32] = "0";
     const char *script = NULL;
     const char *snapshot = "1";
     const char *clock = "wall";
@@ -331,7 +336,7 @@ int pf_cmd_collect(int argc, char **argv)
     char *session = NULL;                    /* the run's folder of per-process traces */
     char **args = NULL;
     double seconds;
-    unsigned long bytes;
+    uint64_t bytes;
     pf_opts p;
     pf_opts_init(&p, "collect", collect_opts, sizeof collect_opts / sizeof collect_opts[0],
                  argc, argv);
@@ -345,7 +350,7 @@ int pf_cmd_collect(int argc, char **argv)
             script = p.value;
             break;
         case OPT_HELP:
-            usage(stdout);
+            pf_help_print(&pf_collect_command, stdout);
             return 0;
         case OPT_QUIET: quiet = 1; break;
         case OPT_LINES: lines = 1; break;
@@ -384,14 +389,13 @@ int pf_cmd_collect(int argc, char **argv)
             clock = p.value;
             break;
         case OPT_PYTHON: python = p.value; break;
-        case OPT_MEMORY_LIMIT:
-            if (pf_opts_uint(&p, "a number of bytes", (unsigned long)-1, &bytes) < 0)
-                return 2;
-            if (bytes == 0) {
-                pf_opts_usage_error(&p, "--memory-limit wants a number of bytes, not '%s'", p.value);
+        case OPT_MEMORY_LIMIT:   /* a size, as --max-memory's; 0 = no limit, as everywhere */
+            if (pf_budget_parse(p.value, &bytes) < 0) {
+                pf_opts_usage_error(&p, "--memory-limit wants a size such as 64M or 1G "
+                                    "(0 = no limit), not '%s'", p.value);
                 return 2;
             }
-            limit = p.value;
+            snprintf(limit, sizeof limit, "%llu", (unsigned long long)bytes);
             break;
         case OPT_MODULE: module = p.value; break;   /* what follows is the module's */
         }

@@ -21,13 +21,36 @@ int pf_cli_fail(const char *file, const pf_error *err);
  * the collector ran out of memory while recording.  NULL with err set on failure. */
 pf_trace *pf_cli_read_trace(const char *path, uint64_t max_memory, pf_error *err);
 
-/* Parses the value of --max-memory ("512M", "8G", "8GiB"); on a bad value prints the
- * usage error for command cmd and returns -1. */
+struct pf_input;
+
+/* True when the input (not consumed) looks like raw `perf script` output rather than
+ * collapsed stacks: sample header lines each followed by indented "ADDRESS SYMBOL
+ * (DSO)" frame lines.  Then err is set (PF_EPARSE) to a message that says to fold it
+ * first.  Reads at most the first 64 KB; a read error counts as "no" (the loader
+ * reports it). */
+int pf_cli_is_perf_script(struct pf_input *in, pf_error *err);
+
+/* Parses the value of --max-memory ("512M", "8G", "8GiB"; "0": no limit, stored as
+ * UINT64_MAX); on a bad value prints the usage error for command cmd and returns -1. */
 int pf_cli_parse_max_memory(const char *cmd, const char *value, uint64_t *out);
 
-/* The --help line of --max-memory, the same in every command. */
+/* The help of options that mean the same in every command (cli/help.h's format), and
+ * the values shells complete for them. */
 #define PF_CLI_MAX_MEMORY_HELP \
-    "  --max-memory SIZE      memory the decoded input may take (default 4G; e.g. 512M, 16G)\n"
+    "memory the decoded input may take (default 4G; e.g. 512M, 16G; 0 = no limit)"
+#define PF_CLI_LIMIT_ALL "0 = all"
+#define PF_CLI_METRICS "self-time calls alloc-bytes alloc-count peak-bytes exit-bytes"
+
+struct pf_opts;
+
+/* --limit N, the same in every command: a count of rows, files or functions, 0 meaning
+ * all of them (stored as UINT32_MAX).  On a bad value prints the usage error and
+ * returns -1. */
+int pf_cli_parse_limit(const struct pf_opts *p, uint32_t *out);
+
+/* -o FILE, the same in every command: "-" is standard output (*out = NULL); an empty
+ * name is a usage error (printed; returns -1). */
+int pf_cli_parse_output(const struct pf_opts *p, const char **out);
 
 /* True (and says so on stderr, for command cmd) when output names the same file as
  * input: writing it would destroy the input before it is read. */

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/help.h"
 #include "cli/opts.h"
 #include "convert/convert.h"
 #include "formats/asyncview.h"
@@ -14,91 +15,94 @@
 #include "formats/output.h"
 #include "formats/trace.h"
 
-static void usage(FILE *out)
-{
-    fputs(
-"usage: pyflame-c convert -f FORMAT [options] [-o OUT] TRACE\n"
-"\n"
-"Turn a trace written by `pyflame-c collect` into another format.  TRACE may be '-'\n"
-"for standard input.  Without -o, text formats go to standard output; the binary\n"
-"pstats format needs -o or a redirected standard output.  With -o the result is\n"
-"written to a temporary file beside OUT and renamed into place only on success.\n"
-"\n"
-"Formats (-f, --format):\n"
-"  collapsed  folded stacks for flamegraph.pl / inferno / speedscope: one line per\n"
-"             distinct stack, \"thread;frame;...;frame VALUE\", threads as root frames\n"
-"  pstats     a cProfile/pstats file: pstats.Stats(OUT), snakeviz, gprof2dot; call\n"
-"             counts and callers match what `python -m cProfile -o` records\n"
-"  text       the top functions as a pstats-style table (ncalls tottime percall\n"
-"             cumtime percall file:line(function), functions by qualname), with\n"
-"             the command line, Python version and totals; plain text, no colours\n"
-"  lines      per-line table as tab-separated values with a header row:\n"
-"             file line function hits time_ns self_ns\n"
-"             (+ alloc_bytes alloc_count peak_bytes exit_bytes for memory traces);\n"
-"             in text fields '\\' '\\t' '\\n' '\\r' are escaped as \\\\ \\t \\n \\r\n"
-"  markdown   a review-sized summary for a pull request or a CI job summary\n"
-"             ($GITHUB_STEP_SUMMARY): headline, top functions, hottest lines, memory\n"
-"             peak; under 64 KB (--limit N rows per table, default 10)\n"
-"  speedscope speedscope's JSON (speedscope.app, npm speedscope): a profile per\n"
-"             thread in nanoseconds, plus bytes/allocations/peak for memory traces\n"
-"  pprof      gzipped profile.proto for `go tool pprof`, Grafana Pyroscope, Parca:\n"
-"             samples of calls, time (ns) and memory, thread and process labels\n"
-"  callgrind  callgrind format for KCachegrind / QCachegrind / callgrind_annotate:\n"
-"             self cost per line, calls with counts and inclusive costs\n"
-"\n"
-"Options:\n"
-"  -o, --output OUT       write to OUT ('-' = standard output)\n"
-"  --metric M             collapsed: the value of each stack, one of\n"
-"                           self-time    self time in microseconds (default)\n"
-"                           calls        number of calls\n"
-"                           alloc-bytes  bytes allocated        (memory traces)\n"
-"                           alloc-count  allocations            (memory traces)\n"
-"                           peak-bytes   bytes live at the peak (memory traces)\n"
-"                           exit-bytes   bytes live at the end  (memory traces)\n"
-"  --granularity G        collapsed, speedscope, pprof, callgrind: 'function'\n"
-"                         (default) or 'line' (a frame per call-site line; for\n"
-"                         callgrind, self time per line from collect --lines)\n"
-"  --full-paths           collapsed, text: keep file names whole instead of\n"
-"                         relative to the working directory / sys.path\n"
-"  --sort KEY             text: self (default), cumulative, calls, alloc, peak,\n"
-"                         exit (the last three need a memory trace); pstats' names\n"
-"                         tottime, cumtime, ncalls work too\n"
-"  --limit N              text: show N functions (default 30, 0 = all)\n"
-"  --max-output SIZE      collapsed: refuse output larger than SIZE (default 4G;\n"
-"                         0 = no limit): deep stacks repeat on every line\n"
-"  --async                text, collapsed: the async view: each asyncio task's\n"
-"                         calls under the code that created it (a <task> frame at\n"
-"                         its gather / create_task / TaskGroup line), thread pool\n"
-"                         work (to_thread, run_in_executor, submit) under the code\n"
-"                         that submitted it (<thread pool>), instead of under the\n"
-"                         event loop or the pool's thread; calls still count each\n"
-"                         coroutine resume, as cProfile does (pstats has no view)\n"
-PF_CLI_MAX_MEMORY_HELP
-"  -h, --help             show this help\n"
-"\n"
-"Examples:\n"
-"  pyflame-c convert -f pstats -o app.prof trace.gz && python3 -m pstats app.prof\n"
-"  pyflame-c convert -f collapsed trace.gz | flamegraph.pl > flame.svg\n"
-"  pyflame-c convert -f text --sort cumulative --limit 20 trace.gz\n"
-"  pyflame-c convert -f collapsed --async trace.gz | flamegraph.pl > tasks.svg\n",
-        out);
-}
-
 enum { OPT_FORMAT = 1, OPT_OUTPUT, OPT_METRIC, OPT_GRANULARITY, OPT_SORT, OPT_LIMIT,
        OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_ASYNC, OPT_HELP };
 
 static const pf_opt convert_opts[] = {
-    { "format", 'f', PF_OPT_VALUE, OPT_FORMAT },
-    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
-    { "metric", 0, PF_OPT_VALUE, OPT_METRIC },
-    { "granularity", 0, PF_OPT_VALUE, OPT_GRANULARITY },
-    { "sort", 0, PF_OPT_VALUE, OPT_SORT },
-    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT },
-    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
-    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
-    { "max-output", 0, PF_OPT_VALUE, OPT_MAX_OUTPUT },
-    { "async", 0, PF_OPT_FLAG, OPT_ASYNC },
-    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+    { "format", 'f', PF_OPT_VALUE, OPT_FORMAT, "FORMAT",
+      "collapsed pstats text lines markdown speedscope pprof callgrind",
+      "the output format: collapsed, pstats, text, lines, markdown, speedscope, pprof or "
+      "callgrind (above)" },
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
+      "write to FILE (temporary file + rename) instead of standard output ('-')" },
+    { "metric", 0, PF_OPT_VALUE, OPT_METRIC, "M", PF_CLI_METRICS,
+      "collapsed: the value of each stack, one of\n"
+      "  self-time    self time in microseconds (default)\n"
+      "  calls        number of calls\n"
+      "  alloc-bytes  bytes allocated        (memory traces)\n"
+      "  alloc-count  allocations            (memory traces)\n"
+      "  peak-bytes   bytes live at the peak (memory traces)\n"
+      "  exit-bytes   bytes live at the end  (memory traces)" },
+    { "granularity", 0, PF_OPT_VALUE, OPT_GRANULARITY, "G", "function line",
+      "collapsed, speedscope, pprof, callgrind: 'function' (default) or 'line' (a frame "
+      "per call-site line; for callgrind, self time per line from collect --lines)" },
+    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS, NULL, NULL,
+      "collapsed, text: keep file names whole instead of relative to the working "
+      "directory / sys.path" },
+    { "sort", 0, PF_OPT_VALUE, OPT_SORT, "KEY",
+      "self cumulative calls alloc peak exit tottime cumtime ncalls",
+      "text: self (default), cumulative, calls, alloc, peak, exit (the last three need "
+      "a memory trace); pstats' names tottime, cumtime, ncalls work too" },
+    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT, "N", NULL,
+      "text, markdown: show N functions (text: default 30) or N rows per table "
+      "(markdown: default 10); " PF_CLI_LIMIT_ALL },
+    { "max-output", 0, PF_OPT_VALUE, OPT_MAX_OUTPUT, "SIZE", NULL,
+      "collapsed: refuse output larger than SIZE (default 4G; 0 = no limit): deep "
+      "stacks repeat on every line" },
+    { "async", 0, PF_OPT_FLAG, OPT_ASYNC, NULL, NULL,
+      "text, collapsed: the async view: each asyncio task's calls under the code that "
+      "created it (a <task> frame at its gather / create_task / TaskGroup line), "
+      "thread pool work (to_thread, run_in_executor, submit) under the code that "
+      "submitted it (<thread pool>), instead of under the event loop or the pool's "
+      "thread; calls still count each coroutine resume, as cProfile does (pstats has "
+      "no view)" },
+    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY, "SIZE", NULL, PF_CLI_MAX_MEMORY_HELP },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP, NULL, NULL, "show this help" },
+};
+
+const pf_command pf_convert_command = {
+    "convert",
+    "turn a trace into pstats, text, collapsed stacks, pprof and more",
+    "pyflame-c convert -f FORMAT [options] [-o OUT] TRACE",
+    "Turn a trace written by `pyflame-c collect` into another format.  TRACE may be '-' "
+    "for standard input, or another profiler's file: a pstats file (cProfile, "
+    "profiling.tracing, yappi) or speedscope JSON (py-spy, pyinstrument).  Without -o, "
+    "text formats go to standard output; the binary pstats and pprof formats need -o or "
+    "a redirected standard output.  With -o the result is written to a temporary file "
+    "beside OUT and renamed into place only on success.\n"
+    "\n"
+    "Formats (-f, --format):\n"
+    "\n"
+    "  collapsed  folded stacks for flamegraph.pl / inferno / speedscope: one line per\n"
+    "             distinct stack, \"thread;frame;...;frame VALUE\", threads as root frames\n"
+    "  pstats     a cProfile/pstats file: pstats.Stats(OUT), snakeviz, gprof2dot; call\n"
+    "             counts and callers match what `python -m cProfile -o` records\n"
+    "  text       the top functions as a pstats-style table (ncalls tottime percall\n"
+    "             cumtime percall file:line(function), functions by qualname), with\n"
+    "             the command line, Python version and totals; plain text, no colours\n"
+    "  lines      per-line table as tab-separated values with a header row:\n"
+    "             file line function hits time_ns self_ns\n"
+    "             (+ alloc_bytes alloc_count peak_bytes exit_bytes for memory traces);\n"
+    "             in text fields '\\' '\\t' '\\n' '\\r' are escaped as \\\\ \\t \\n \\r\n"
+    "  markdown   a review-sized summary for a pull request or a CI job summary\n"
+    "             ($GITHUB_STEP_SUMMARY): headline, top functions, hottest lines, memory\n"
+    "             peak; under 64 KB (--limit N rows per table, default 10)\n"
+    "  speedscope speedscope's JSON (speedscope.app, npm speedscope): a profile per\n"
+    "             thread in nanoseconds, plus bytes/allocations/peak for memory traces\n"
+    "  pprof      gzipped profile.proto for `go tool pprof`, Grafana Pyroscope, Parca:\n"
+    "             samples of calls, time (ns) and memory, thread and process labels\n"
+    "  callgrind  callgrind format for KCachegrind / QCachegrind / callgrind_annotate:\n"
+    "             self cost per line, calls with counts and inclusive costs",
+    convert_opts, sizeof convert_opts / sizeof convert_opts[0], "@file",
+    "Examples:\n"
+    "\n"
+    "  pyflame-c convert -f pstats -o app.prof trace.gz && python3 -m pstats app.prof\n"
+    "  pyflame-c convert -f collapsed trace.gz | flamegraph.pl > flame.svg\n"
+    "  pyflame-c convert -f text --sort cumulative --limit 20 trace.gz\n"
+    "  pyflame-c convert -f collapsed --async trace.gz | flamegraph.pl > tasks.svg\n"
+    "  pyflame-c convert -f speedscope -o profile.speedscope.json trace.gz\n"
+    "  pyflame-c convert -f pprof -o profile.pb.gz trace.gz",
+    pf_cmd_convert,
 };
 
 /* pstats' own sort names, for people used to sort_stats(). */
@@ -121,7 +125,7 @@ static int parse(int argc, char **argv, struct options *o)
     pf_opts p;
     pf_opts_init(&p, "convert", convert_opts, N(convert_opts), argc, argv);
     int id, v;
-    unsigned long limit;
+    uint32_t limit;
     while ((id = pf_opts_next(&p)) != PF_OPTS_END) {
         switch (id) {
         case PF_OPTS_ERROR:
@@ -133,7 +137,7 @@ static int parse(int argc, char **argv, struct options *o)
             o->input = p.value;
             break;
         case OPT_HELP:
-            usage(stdout);
+            pf_help_print(&pf_convert_command, stdout);
             return PF_EXIT_OK;
         case OPT_FULL_PATHS:
             o->c.frame.full_paths = 1;
@@ -150,7 +154,8 @@ static int parse(int argc, char **argv, struct options *o)
             o->c.format = (enum pf_convert_format)(v + 1);
             break;
         case OPT_OUTPUT:
-            o->output = p.value;
+            if (pf_cli_parse_output(&p, &o->output) < 0)
+                return PF_EXIT_USAGE;
             break;
         case OPT_MAX_OUTPUT:
             if (pf_budget_parse(p.value, &o->c.max_output) < 0)
@@ -187,7 +192,7 @@ static int parse(int argc, char **argv, struct options *o)
             o->saw_sort = 1;
             break;
         case OPT_LIMIT:
-            if (pf_opts_uint(&p, "a number of rows (0 = all)", (unsigned long)-1, &limit) < 0)
+            if (pf_cli_parse_limit(&p, &limit) < 0)
                 return PF_EXIT_USAGE;
             o->c.text.limit = limit;
             o->saw_limit = 1;
@@ -221,8 +226,6 @@ static int parse(int argc, char **argv, struct options *o)
                                    "changes (use -f text --async or svg --async)");
     if (o->async_view && o->c.format != PF_CONVERT_TEXT && o->c.format != PF_CONVERT_COLLAPSED)
         return pf_opts_usage_error(&p, "--async applies to -f text and -f collapsed only");
-    if (o->output != NULL && strcmp(o->output, "-") == 0)
-        o->output = NULL;
     return -1;
 }
 

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/help.h"
 #include "cli/opts.h"
 #include "convert/convert.h"
 #include "convert/diffout.h"
@@ -44,72 +45,11 @@ struct options {
     pf_gate gates[MAX_GATES];
     unsigned ngates;
     double min_time_ns;
-    unsigned limit;
+    uint32_t limit;               /* UINT32_MAX: all */
     const char *title;
     uint64_t max_memory;
     int strict;
 };
-
-static void usage(FILE *out)
-{
-    fputs(
-"usage: pyflame-c diff [options] BASE NEW\n"
-"       pyflame-c diff [options] --base A --base B --new C --new D\n"
-"       pyflame-c diff [options] FILE\n"
-"\n"
-"Compare two runs for a code review: calls (exact), time, line hits and memory,\n"
-"function by function and line by line.  BASE and NEW are traces from `pyflame-c\n"
-"collect`, or collapsed stacks from any profiler (both sides of one kind).  With\n"
-"several runs per side (--base/--new repeated, or a quoted glob such as 'base/*.gz'),\n"
-"the medians are compared, so one noisy run does not decide.  One input FILE is\n"
-"collapsed stacks with two counts a line, before (BASE) and after (NEW), as\n"
-"flamegraph.pl's difffolded.pl writes them.\n"
-"\n"
-"Functions match by qualified name and file, the first line only breaking ties, so\n"
-"a function that moved within its file is still itself; renamed or moved files are\n"
-"listed.  Traces recorded in other modes, with another clock or another Python\n"
-"(major.minor) are refused unless --force, and the output then says so.\n"
-"\n"
-"Options:\n"
-"  -f, --format F         text (default), markdown (a PR comment or CI job summary,\n"
-"                         always under 64 KB), json, svg (differential flame graph),\n"
-"                         html (per-line diff of each changed function's source)\n"
-"  -o, --output FILE      write to FILE (temporary file + rename) instead of stdout\n"
-"  --svg FILE             also write the differential flame graph to FILE\n"
-"  --html FILE            also write the per-line HTML report to FILE (Markdown links\n"
-"                         to both, relative to the Markdown file)\n"
-"  --base FILE, --new FILE  inputs of each side (repeatable; globs allowed)\n"
-"  --fail-on METRIC:THRESHOLD  exit 1 when METRIC grew by more than THRESHOLD;\n"
-"                         repeatable.  Per function (some function in both runs):\n"
-"                         calls, alloc-count, alloc-bytes, peak-bytes, exit-bytes,\n"
-"                         self-time, time, samples, self-samples.  Run totals:\n"
-"                         total-calls, wall, total-time, total-alloc-bytes,\n"
-"                         total-alloc-count, peak, total-exit-bytes, rss,\n"
-"                         total-samples.  THRESHOLD: +5% or an absolute +100, +10ms, +1M\n"
-"  --min-time-change DUR  noise floor of time gates and lists: a time changed by DUR\n"
-"                         or less does not count (default 10ms; e.g. 1ms, 0)\n"
-"  --metric M             what the flame graph shows for traces: self-time (default),\n"
-"                         calls, alloc-bytes, alloc-count, peak-bytes, exit-bytes\n"
-"  --normalize            flame graph: scale BASE to NEW's total (compare shares);\n"
-"                         absolute by default, and the title says which\n"
-"  --force                compare runs of different modes, clocks or Pythons\n"
-"  --limit N              rows per ranked table (default 10)\n"
-"  --title TEXT           title of the SVG and HTML\n"
-"  --strict               malformed collapsed lines are errors\n"
-PF_CLI_MAX_MEMORY_HELP
-"  -h, --help             show this help\n"
-"\n"
-"Exit status: 0 no gate failed, 1 a gate failed (the output says which and by how\n"
-"much), 2 usage or input error.\n"
-"\n"
-"Examples:\n"
-"  pyflame-c diff base.gz new.gz\n"
-"  difffolded.pl before.folded after.folded > both.folded; pyflame-c diff -f svg both.folded\n"
-"  pyflame-c diff -f markdown --svg diff.svg --html diff.html -o diff.md \\\n"
-"      --fail-on calls:+5% --fail-on peak:+10% base.gz new.gz\n"
-"  pyflame-c diff --base 'base-*.gz' --new 'new-*.gz' --fail-on time:+20%\n",
-        out);
-}
 
 enum {
     OPT_FORMAT = 1, OPT_OUTPUT, OPT_SVG, OPT_HTML, OPT_BASE, OPT_NEW, OPT_FAIL_ON,
@@ -118,22 +58,79 @@ enum {
 };
 
 static const pf_opt diff_opts[] = {
-    { "format", 'f', PF_OPT_VALUE, OPT_FORMAT },
-    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
-    { "svg", 0, PF_OPT_VALUE, OPT_SVG },
-    { "html", 0, PF_OPT_VALUE, OPT_HTML },
-    { "base", 0, PF_OPT_VALUE, OPT_BASE },
-    { "new", 0, PF_OPT_VALUE, OPT_NEW },
-    { "fail-on", 0, PF_OPT_VALUE, OPT_FAIL_ON },
-    { "min-time-change", 0, PF_OPT_VALUE, OPT_MIN_TIME },
-    { "metric", 0, PF_OPT_VALUE, OPT_METRIC },
-    { "normalize", 0, PF_OPT_FLAG, OPT_NORMALIZE },
-    { "force", 0, PF_OPT_FLAG, OPT_FORCE },
-    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT },
-    { "title", 0, PF_OPT_VALUE, OPT_TITLE },
-    { "strict", 0, PF_OPT_FLAG, OPT_STRICT },
-    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
-    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+    { "format", 'f', PF_OPT_VALUE, OPT_FORMAT, "F", "text markdown json svg html",
+      "text (default), markdown (a PR comment or CI job summary, always under 64 KB), "
+      "json, svg (differential flame graph), html (per-line diff of each changed "
+      "function's source)" },
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
+      "write to FILE (temporary file + rename) instead of standard output ('-')" },
+    { "svg", 0, PF_OPT_VALUE, OPT_SVG, "FILE", "@file",
+      "also write the differential flame graph to FILE" },
+    { "html", 0, PF_OPT_VALUE, OPT_HTML, "FILE", "@file",
+      "also write the per-line HTML report to FILE (Markdown links to both, relative to "
+      "the Markdown file)" },
+    { "base", 0, PF_OPT_VALUE, OPT_BASE, "FILE", "@file",
+      "an input of the BASE side (repeatable; a quoted glob such as 'base-*.gz' is "
+      "expanded)" },
+    { "new", 0, PF_OPT_VALUE, OPT_NEW, "FILE", "@file",
+      "an input of the NEW side (repeatable; globs as for --base)" },
+    { "fail-on", 0, PF_OPT_VALUE, OPT_FAIL_ON, "METRIC:THRESHOLD", NULL,
+      "exit 1 when METRIC grew by more than THRESHOLD; repeatable.  Per function (some "
+      "function in both runs): calls, alloc-count, alloc-bytes, peak-bytes, exit-bytes, "
+      "self-time, time, samples, self-samples.  Run totals: total-calls, wall, "
+      "total-time, total-alloc-bytes, total-alloc-count, peak, total-exit-bytes, rss, "
+      "total-samples.  THRESHOLD: +5% or an absolute +100, +10ms, +1M" },
+    { "min-time-change", 0, PF_OPT_VALUE, OPT_MIN_TIME, "DUR", NULL,
+      "noise floor of time gates and lists: a time changed by DUR or less does not "
+      "count (default 10ms; e.g. 1ms, 0)" },
+    { "metric", 0, PF_OPT_VALUE, OPT_METRIC, "M", PF_CLI_METRICS,
+      "what the flame graph shows for traces: self-time (default), calls, alloc-bytes, "
+      "alloc-count, peak-bytes, exit-bytes" },
+    { "normalize", 0, PF_OPT_FLAG, OPT_NORMALIZE, NULL, NULL,
+      "flame graph: scale BASE to NEW's total (compare shares); absolute by default, and "
+      "the title says which" },
+    { "force", 0, PF_OPT_FLAG, OPT_FORCE, NULL, NULL,
+      "compare runs of different modes, clocks or Pythons" },
+    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT, "N", NULL,
+      "rows per ranked table (default 10; " PF_CLI_LIMIT_ALL ")" },
+    { "title", 0, PF_OPT_VALUE, OPT_TITLE, "TEXT", NULL, "title of the SVG and HTML" },
+    { "strict", 0, PF_OPT_FLAG, OPT_STRICT, NULL, NULL,
+      "malformed collapsed lines are errors (default: warn, skip)" },
+    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY, "SIZE", NULL, PF_CLI_MAX_MEMORY_HELP },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP, NULL, NULL, "show this help" },
+};
+
+const pf_command pf_diff_command = {
+    "diff",
+    "compare two runs: calls, time, lines and memory, with a CI gate",
+    "pyflame-c diff [options] BASE NEW\n"
+    "pyflame-c diff [options] --base A --base B --new C --new D\n"
+    "pyflame-c diff [options] FILE",
+    "Compare two runs for a code review: calls (exact), time, line hits and memory, "
+    "function by function and line by line.  BASE and NEW are traces from `pyflame-c "
+    "collect`, pstats files (cProfile, yappi) or speedscope JSON (py-spy, pyinstrument), "
+    "or collapsed stacks from any profiler (both sides of one kind).  With "
+    "several runs per side (--base/--new repeated, or a quoted glob such as "
+    "'base/*.gz'), the medians are compared, so one noisy run does not decide.  One "
+    "input FILE is collapsed stacks with two counts a line, before (BASE) and after "
+    "(NEW), as flamegraph.pl's difffolded.pl writes them.\n"
+    "\n"
+    "Functions match by qualified name and file, the first line only breaking ties, so "
+    "a function that moved within its file is still itself; renamed or moved files are "
+    "listed.  Traces recorded in other modes, with another clock or another Python "
+    "(major.minor) are refused unless --force, and the output then says so.",
+    diff_opts, sizeof diff_opts / sizeof diff_opts[0], "@file",
+    "Exit status: 0 no gate failed, 1 a gate failed (the output says which and by how "
+    "much), 2 usage or input error.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  pyflame-c diff base.gz new.gz\n"
+    "  difffolded.pl before.folded after.folded > both.folded; pyflame-c diff -f svg both.folded\n"
+    "  pyflame-c diff -f markdown --svg diff.svg --html diff.html -o diff.md \\\n"
+    "      --fail-on calls:+5% --fail-on peak:+10% base.gz new.gz\n"
+    "  pyflame-c diff --base 'base-*.gz' --new 'new-*.gz' --fail-on time:+20%",
+    pf_cmd_diff,
 };
 
 /* Adds path to side s, expanding a glob when the name does not exist as it is. */
@@ -185,7 +182,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     const char *pos[2] = { NULL, NULL };
     unsigned npos = 0;
     int id, v;
-    unsigned long n;
     char why[1024];
     while ((id = pf_opts_next(&p)) != PF_OPTS_END) {
         switch (id) {
@@ -196,13 +192,16 @@ static int parse_args(int argc, char **argv, struct options *o)
                                            "use --base/--new for several runs", p.value);
             pos[npos++] = p.value;
             break;
-        case OPT_HELP: usage(stdout); return PF_EXIT_OK;
+        case OPT_HELP: pf_help_print(&pf_diff_command, stdout); return PF_EXIT_OK;
         case OPT_FORMAT:
             if ((v = pf_opts_choice(&p, "format", fmt_names, 5)) < 0)
                 return PF_EXIT_USAGE;
             o->format = (enum fmt)v;
             break;
-        case OPT_OUTPUT: o->output = strcmp(p.value, "-") == 0 ? NULL : p.value; break;
+        case OPT_OUTPUT:
+            if (pf_cli_parse_output(&p, &o->output) < 0)
+                return PF_EXIT_USAGE;
+            break;
         case OPT_SVG: o->svg_out = p.value; break;
         case OPT_HTML: o->html_out = p.value; break;
         case OPT_BASE:
@@ -239,9 +238,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_NORMALIZE: o->diff.normalize = 1; break;
         case OPT_FORCE: o->diff.force = 1; break;
         case OPT_LIMIT:
-            if (pf_opts_uint(&p, "a number of rows", 100000, &n) < 0)
+            if (pf_cli_parse_limit(&p, &o->limit) < 0)
                 return PF_EXIT_USAGE;
-            o->limit = (unsigned)n;
             break;
         case OPT_TITLE: o->title = p.value; break;
         case OPT_STRICT: o->strict = 1; break;
@@ -314,7 +312,7 @@ static int load(pf_diff *d, int side, const char *path, const struct options *o,
             fprintf(stderr, "pyflame-c diff: warning: %s: the collector ran out of memory while "
                     "recording; the profile is incomplete\n", label);
         rc = pf_diff_add_trace(d, side, t, label, err);
-    } else {
+    } else if (!pf_cli_is_perf_script(in, err)) {
         struct bad_lines bad = { label, 0 };
         pf_collapsed_opts co = { o->strict, on_bad, &bad };
         rc = pf_diff_add_stacks_input(d, side, in, 0, &co, label, err);

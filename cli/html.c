@@ -6,53 +6,54 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/help.h"
 #include "cli/opts.h"
 #include "formats/asyncview.h"
 #include "formats/output.h"
 #include "formats/trace.h"
 #include "render/html.h"
 
-static void usage(FILE *out)
-{
-    fputs("usage: pyflame-c html [OPTIONS] TRACE\n"
-          "\n"
-          "Render a trace as one self-contained HTML page: run metadata, the hottest files,\n"
-          "lines and functions, a sortable function table, and each file's source annotated\n"
-          "with per-line hits, time, self time, share of the run and (with memory data)\n"
-          "allocated / live-at-peak / live-at-exit bytes.  TRACE may be '-' for stdin.\n"
-          "\n"
-          "Options:\n"
-          "  -o, --output FILE    write to FILE (atomically) instead of stdout\n"
-          "      --title TEXT     page title (default: 'Profile of' the program name)\n"
-          "      --limit N        show the source of only the N hottest files (0 = all)\n"
-          "      --threshold PCT  hide files with less than PCT% of the self time\n"
-          "      --context N      lines shown around lines with data before folding (default 3)\n"
-          "      --full-paths     show file names whole, not relative to sys.path\n"
-          "      --async          the async view of the function table: each asyncio task's\n"
-          "                       time under the code that created it (<task>), thread pool\n"
-          "                       work under the code that submitted it (<thread pool>),\n"
-          "                       not under the event loop; line data is unchanged\n"
-          "      --max-memory SIZE  memory the decoded trace may take (default 4G)\n"
-          "  -h, --help           show this help\n"
-          "\n"
-          "Example:\n"
-          "  pyflame-c collect --lines -o trace.gz app.py\n"
-          "  pyflame-c html --limit 10 -o report.html trace.gz\n", out);
-}
-
 enum { OPT_OUTPUT = 1, OPT_TITLE, OPT_LIMIT, OPT_THRESHOLD, OPT_CONTEXT, OPT_FULL_PATHS,
        OPT_MAX_MEMORY, OPT_ASYNC, OPT_HELP };
 
 static const pf_opt html_opts[] = {
-    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
-    { "title", 0, PF_OPT_VALUE, OPT_TITLE },
-    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT },
-    { "threshold", 0, PF_OPT_VALUE, OPT_THRESHOLD },
-    { "context", 0, PF_OPT_VALUE, OPT_CONTEXT },
-    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
-    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
-    { "async", 0, PF_OPT_FLAG, OPT_ASYNC },
-    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
+      "write to FILE (temporary file + rename) instead of standard output ('-')" },
+    { "title", 0, PF_OPT_VALUE, OPT_TITLE, "TEXT", NULL,
+      "page title (default: 'Profile of' the program name)" },
+    { "limit", 0, PF_OPT_VALUE, OPT_LIMIT, "N", NULL,
+      "show the source of only the N hottest files (default and " PF_CLI_LIMIT_ALL ")" },
+    { "threshold", 0, PF_OPT_VALUE, OPT_THRESHOLD, "PCT", NULL,
+      "hide files with less than PCT% of the self time (0-100, '%' optional)" },
+    { "context", 0, PF_OPT_VALUE, OPT_CONTEXT, "N", NULL,
+      "lines shown around lines with data before folding (default 3; 0-1000)" },
+    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS, NULL, NULL,
+      "show file names whole, not relative to sys.path" },
+    { "async", 0, PF_OPT_FLAG, OPT_ASYNC, NULL, NULL,
+      "the async view of the function table: each asyncio task's time under the code "
+      "that created it (<task>), thread pool work under the code that submitted it "
+      "(<thread pool>), not under the event loop; line data is unchanged" },
+    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY, "SIZE", NULL, PF_CLI_MAX_MEMORY_HELP },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP, NULL, NULL, "show this help" },
+};
+
+const pf_command pf_html_command = {
+    "html",
+    "render line-annotated source from a trace",
+    "pyflame-c html [options] TRACE",
+    "Render a trace as one self-contained HTML page: run metadata, the hottest files, "
+    "lines and functions, a sortable function table, and each file's source annotated "
+    "with per-line hits, time, self time, share of the run and (with memory data) "
+    "allocated / live-at-peak / live-at-exit bytes.  TRACE is a trace from `pyflame-c "
+    "collect` ('-' for standard input), or a pstats file or speedscope JSON from another "
+    "profiler (without line data); collapsed stacks have no lines to show: `pyflame-c "
+    "svg` renders them.",
+    html_opts, sizeof html_opts / sizeof html_opts[0], "@file",
+    "Example:\n"
+    "\n"
+    "  pyflame-c collect --lines -o trace.gz app.py\n"
+    "  pyflame-c html --limit 10 -o report.html trace.gz",
+    pf_cmd_html,
 };
 
 int pf_cmd_html(int argc, char **argv)
@@ -76,7 +77,7 @@ int pf_cmd_html(int argc, char **argv)
             input = p.value;
             break;
         case OPT_HELP:
-            usage(stdout);
+            pf_help_print(&pf_html_command, stdout);
             return PF_EXIT_OK;
         case OPT_FULL_PATHS:
             opts.full_paths = 1;
@@ -85,9 +86,8 @@ int pf_cmd_html(int argc, char **argv)
             async_view = 1;
             break;
         case OPT_OUTPUT:
-            if (p.value[0] == '\0')
-                return pf_opts_usage_error(&p, "option '-o' needs a file name");
-            output = strcmp(p.value, "-") == 0 ? NULL : p.value;
+            if (pf_cli_parse_output(&p, &output) < 0)
+                return PF_EXIT_USAGE;
             break;
         case OPT_MAX_MEMORY:
             if (pf_cli_parse_max_memory("html", p.value, &max_memory) < 0)
@@ -97,9 +97,8 @@ int pf_cmd_html(int argc, char **argv)
             opts.title = p.value;
             break;
         case OPT_LIMIT:
-            if (pf_opts_uint(&p, "a number of files (0 = all)", UINT32_MAX, &n) < 0)
+            if (pf_cli_parse_limit(&p, &opts.limit) < 0)
                 return PF_EXIT_USAGE;
-            opts.limit = (uint32_t)n;
             break;
         case OPT_THRESHOLD:
             if (pf_opts_percent(&p, &opts.threshold_pct) < 0)

@@ -24,38 +24,57 @@ void pf_opts_init(pf_opts *p, const char *cmd, const pf_opt *table, size_t ntabl
 int pf_opts_usage_error(const pf_opts *p, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "pyflame-c %s: ", p->cmd);
+    fprintf(stderr, "pyflame-c%s%s: ", p->cmd ? " " : "", p->cmd ? p->cmd : "");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nRun 'pyflame-c %s --help' for usage.\n", p->cmd);
+    fprintf(stderr, "\nRun 'pyflame-c%s%s --help' for usage.\n", p->cmd ? " " : "",
+            p->cmd ? p->cmd : "");
     return PF_EXIT_USAGE;
 }
 
-/* Levenshtein distance, capped: names are short. */
+/* Edit distance with adjacent transpositions counted as one edit ("vsg" is one typo
+ * of "svg"), as git's suggestions count them; capped: names are short. */
 static size_t distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63)
         return 64;
-    size_t row[64];
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
     for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
         }
-    }
-    return row[lb];
+    return d[la][lb];
+}
+
+/* The distance of typed from candidate for suggestions: the edit distance, but at most
+ * 1 when typed begins candidate ("--line" for "--lines", "col" for "collect"). */
+static size_t nearness(const char *typed, const char *candidate)
+{
+    size_t d = distance(typed, candidate);
+    if (typed[0] && strncmp(candidate, typed, strlen(typed)) == 0 && d > 1)
+        d = 1;
+    return d;
+}
+
+/* The largest distance that still reads as a typo of a name typed this long. */
+static size_t typo_limit(const char *typed)
+{
+    size_t len = strlen(typed);
+    return len <= 4 ? 1 : len <= 8 ? 2 : 3;
 }
 
 const char *pf_opts_nearest(const char *typed, const char *const *candidates, size_t n)
@@ -63,18 +82,34 @@ const char *pf_opts_nearest(const char *typed, const char *const *candidates, si
     const char *best = NULL;
     size_t best_d = (size_t)-1;
     for (size_t i = 0; i < n; i++) {
-        size_t d = distance(typed, candidates[i]);
-        /* A prefix of a real name ("--line" for "--lines") is a likely typo too. */
-        if (strncmp(candidates[i], typed, strlen(typed)) == 0 && typed[0])
-            d = d < 1 ? d : 1;
+        size_t d = nearness(typed, candidates[i]);
         if (d < best_d) {
             best_d = d;
             best = candidates[i];
         }
     }
-    size_t len = strlen(typed);
-    size_t limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
-    return best != NULL && best_d <= limit ? best : NULL;
+    return best != NULL && best_d <= typo_limit(typed) ? best : NULL;
+}
+
+int pf_opts_suggest(const char *typed, const char *const *candidates, size_t n,
+                    const char *prefix, char *buf, size_t cap)
+{
+    const char *near = pf_opts_nearest(typed, candidates, n);
+    if (near == NULL || cap == 0)
+        return 0;
+    size_t best = nearness(typed, near), used = 0, k = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (nearness(typed, candidates[i]) == best)
+            k++;
+    for (size_t i = 0, j = 0; i < n && used < cap; i++) {
+        if (nearness(typed, candidates[i]) != best)
+            continue;
+        j++;
+        used += (size_t)snprintf(buf + used, cap - used, "%s'%s%s'",
+                                 j == 1 ? "" : j == k ? " or " : ", ", prefix, candidates[i]);
+    }
+    return (int)k;
 }
 
 static int unknown_option(pf_opts *p, const char *typed)
@@ -91,10 +126,14 @@ static int unknown_option(pf_opts *p, const char *typed)
     memcpy(bare, name, blen);
     bare[blen] = '\0';
     for (size_t i = 0; i < p->ntable && n < 128; i++)
-        names[n++] = p->table[i].name;
-    const char *near = typed[1] == '-' ? pf_opts_nearest(bare, names, n) : NULL;
-    if (near != NULL)
-        pf_opts_usage_error(p, "unknown option '%s' (did you mean '--%s'?)", typed, near);
+        if (p->table[i].name != NULL)
+            names[n++] = p->table[i].name;
+    /* "-lines" (one dash) is a long name mistyped too; "-x" has no long name to offer */
+    char near[512];
+    int k = typed[1] == '-' || strlen(bare) > 1
+                ? pf_opts_suggest(bare, names, n, "--", near, sizeof near) : 0;
+    if (k > 0)
+        pf_opts_usage_error(p, "unknown option '%s' (did you mean %s?)", typed, near);
     else
         pf_opts_usage_error(p, "unknown option '%s'", typed);
     return PF_OPTS_ERROR;
@@ -125,7 +164,8 @@ int pf_opts_next(pf_opts *p)
         const char *name = a + 2;
         size_t len = strcspn(name, "=");
         for (size_t i = 0; i < p->ntable && o == NULL; i++)
-            if (strlen(p->table[i].name) == len && strncmp(p->table[i].name, name, len) == 0)
+            if (p->table[i].name != NULL && strlen(p->table[i].name) == len
+                && strncmp(p->table[i].name, name, len) == 0)
                 o = &p->table[i];
         if (o == NULL)
             return unknown_option(p, a);
@@ -138,7 +178,7 @@ int pf_opts_next(pf_opts *p)
         }
     } else {
         for (size_t i = 0; i < p->ntable && o == NULL; i++)
-            if (p->table[i].short_name == a[1])
+            if (p->table[i].name != NULL && p->table[i].short_name == a[1])
                 o = &p->table[i];
         if (o == NULL || (o->kind == PF_OPT_FLAG && a[2] != '\0'))
             return unknown_option(p, a);
@@ -221,9 +261,9 @@ int pf_opts_choice(const pf_opts *p, const char *what, const char *const *names,
     list[0] = '\0';
     for (size_t i = 0; i < n && used < sizeof list; i++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
-    const char *near = pf_opts_nearest(p->value, names, n);
-    if (near != NULL)
-        pf_opts_usage_error(p, "unknown %s '%s' (did you mean '%s'? one of %s)", what,
+    char near[512];
+    if (pf_opts_suggest(p->value, names, n, "", near, sizeof near) > 0)
+        pf_opts_usage_error(p, "unknown %s '%s' (did you mean %s? one of %s)", what,
                             p->value, near, list);
     else
         pf_opts_usage_error(p, "unknown %s '%s' (one of %s)", what, p->value, list);

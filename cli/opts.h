@@ -1,7 +1,9 @@
 /* opts.h: the one option parser of the pyflame-c command line.  Every subcommand
  * describes its options in a table and pulls them one at a time:
  *
- *     static const pf_opt table[] = { { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT }, ... };
+ *     static const pf_opt table[] = {
+ *         { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file", "write to FILE" }, ...
+ *     };
  *     pf_opts p;
  *     pf_opts_init(&p, "convert", table, N, argc, argv);
  *     for (int id; (id = pf_opts_next(&p)) != PF_OPTS_END;) switch (id) { ... }
@@ -13,6 +15,10 @@
  * the script.  Names must be given whole (no
  * abbreviations, so a later option cannot change what an old command line means);
  * an unknown name gets the nearest known one suggested, as git does.
+ *
+ * The table is also the documentation: --help, the man page and the shell completions
+ * are generated from it (cli/help.h), so an option cannot be parsed without being
+ * documented, nor documented without being parsed.
  *
  * Messages and exit codes are the same for every command: errors print
  * "pyflame-c CMD: MESSAGE" and "Run 'pyflame-c CMD --help' for usage." on stderr and
@@ -33,10 +39,17 @@ enum pf_opt_kind {
 };
 
 typedef struct pf_opt {
-    const char *name;        /* long name without "--", e.g. "output" */
+    const char *name;        /* long name without "--", e.g. "output"; NULL: not an
+                                option but a heading of the help's next options (help) */
     char short_name;         /* 'o', or 0 */
     enum pf_opt_kind kind;
     int id;                  /* what pf_opts_next returns for it; > 0 */
+    const char *arg;         /* the value's name in help ("FILE"); PF_OPT_OPTIONAL: its
+                                choices ("all|python"); NULL for a flag */
+    const char *complete;    /* how shells complete the value: "@file" file names,
+                                "@command" commands, "a b c" one of these words, NULL
+                                nothing (free text) */
+    const char *help;        /* what it does, in cli/help.h's text format */
 } pf_opt;
 
 /* pf_opts_next's other results. */
@@ -58,7 +71,8 @@ typedef struct pf_opts {
     char spelled_buf[72];
 } pf_opts;
 
-/* argv[0] is the subcommand name; parsing starts at argv[1]. */
+/* argv[0] is the subcommand name; parsing starts at argv[1].  cmd names the command
+ * in messages; NULL for pyflame-c's own options ("pyflame-c: ..."). */
 void pf_opts_init(pf_opts *p, const char *cmd, const pf_opt *table, size_t ntable,
                   int argc, char **argv);
 
@@ -85,5 +99,11 @@ int pf_opts_choice(const pf_opts *p, const char *what, const char *const *names,
 /* The option or command name in candidates[0..n) nearest to typed (by edit distance,
  * close enough to be a likely typo), or NULL. */
 const char *pf_opts_nearest(const char *typed, const char *const *candidates, size_t n);
+
+/* Fills buf with the names of candidates[0..n) nearest to typed, each quoted and
+ * preceded by prefix ("'--lines'", or "'collect' or 'convert'" when they tie) and
+ * returns how many, or 0 (buf untouched) when none is close enough to be a typo. */
+int pf_opts_suggest(const char *typed, const char *const *candidates, size_t n,
+                    const char *prefix, char *buf, size_t cap);
 
 #endif

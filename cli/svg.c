@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/help.h"
 #include "cli/opts.h"
 #include "convert/convert.h"
 #include "formats/asyncview.h"
@@ -34,73 +35,6 @@ struct options {
     int saw_colors, saw_countname;
 };
 
-static void usage(FILE *out)
-{
-    fputs(
-"usage: pyflame-c svg [options] INPUT [-o OUT.svg]\n"
-"\n"
-"Render an interactive flame graph as one self-contained SVG file.  INPUT is a trace\n"
-"from `pyflame-c collect` or collapsed (\"folded\") stacks from any profiler: py-spy,\n"
-"austin, perf + stackcollapse-*.pl, `pyflame-c convert -f collapsed`; gzipped\n"
-"collapsed files are read too, '-' reads standard input.  Lines with two counts\n"
-"(\"stack before after\") make a differential graph: sized by the second count,\n"
-"red where it grew, blue where it shrank.\n"
-"\n"
-"Options (flamegraph.pl's names):\n"
-"  -o, --output FILE      write to FILE (temporary file + rename) instead of stdout\n"
-"  --title TEXT           title (default \"Flame Graph\")\n"
-"  --subtitle TEXT        second title line\n"
-"  --width PX             image width (default 1200; the SVG then fits the window)\n"
-"  --height PX            height of one frame row (default 16)\n"
-"  --minwidth N[%]        omit frames narrower than N px, or N percent of the total\n"
-"                         (default 0.1 px)\n"
-"  --countname NAME       what the counts are (default \"samples\")\n"
-"  --fontsize PX          font size (default 12)\n"
-"  --fonttype FONT        font family (default Verdana)\n"
-"  --colors PALETTE       hot (default for stacks), mem, io, wakeup, chain, java, js,\n"
-"                         perl, red, green, blue, aqua, yellow, purple, orange,\n"
-"                         python (default for traces: user code, standard library,\n"
-"                         third-party packages and builtins in different hues)\n"
-"  --hash                 colour by a name hash that keeps similar names similar\n"
-"                         (colours are always the same for the same name)\n"
-"  --inverted             icicle graph: roots at the top\n"
-"  --reverse              reverse every stack (leaf functions become roots)\n"
-"  --flamechart           keep input order instead of merging by name: x is time\n"
-"  --negate               differential: swap red and blue\n"
-"  --notes TEXT           keep TEXT in the SVG (<desc id=\"notes\">)\n"
-"  --bgcolors COLOR       background: yellow, blue, green, grey or #rrggbb\n"
-"                         (default by palette, as flamegraph.pl)\n"
-"  --factor F             multiply every count by F (e.g. to scale units)\n"
-"  --truncate-start       cut long names at the start (\"..tail\") instead of the end\n"
-"  --base FUNC            keep only stacks through a frame named FUNC (also matches\n"
-"                         \"FUNC (file:line)\"), drawn from that frame up\n"
-"  --strict               malformed input lines are errors (default: warn, skip)\n"
-"Trace input only:\n"
-"  --metric M             self-time (default), calls, alloc-bytes, alloc-count,\n"
-"                         peak-bytes, exit-bytes (memory metrics: memory palette)\n"
-"  --granularity G        function (default) or line (a frame per call-site line)\n"
-"  --full-paths           keep file names whole in frame names\n"
-"  --html-link REPORT     frames link to REPORT#code-N (a `pyflame-c html` report;\n"
-"                         ctrl-click or ctrl-Enter follows the link)\n"
-"  --async                the async view: each asyncio task under the code that\n"
-"                         created it (a <task> frame at its gather / create_task /\n"
-"                         TaskGroup line), thread pool work under the code that\n"
-"                         submitted it (<thread pool>), not under the event loop\n"
-"  --max-memory SIZE      memory a decoded trace may take (default 4G; e.g. 512M)\n"
-"  -h, --help             show this help\n"
-"\n"
-"In the SVG: click a frame to zoom, 'Reset Zoom' or Escape to go back; 'Search' or\n"
-"Ctrl-F searches with a regular expression ('ic' toggles ignore-case); Tab and the\n"
-"arrow keys move between frames, Enter zooms.  Zoom and search are kept in the URL.\n"
-"\n"
-"Examples:\n"
-"  pyflame-c svg trace.gz > flame.svg\n"
-"  py-spy record -f raw -o out.folded -- python app.py && pyflame-c svg out.folded -o flame.svg\n"
-"  perf script | stackcollapse-perf.pl | pyflame-c svg --colors java - > perf.svg\n"
-"  pyflame-c svg --async trace.gz > tasks.svg\n",
-        out);
-}
-
 enum {
     OPT_OUTPUT = 1, OPT_HELP, OPT_TITLE, OPT_SUBTITLE, OPT_WIDTH, OPT_HEIGHT, OPT_MINWIDTH,
     OPT_COUNTNAME, OPT_FONTSIZE, OPT_FONTTYPE, OPT_COLORS, OPT_HASH, OPT_INVERTED,
@@ -110,34 +44,106 @@ enum {
 };
 
 static const pf_opt svg_opts[] = {
-    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT },
-    { "help", 'h', PF_OPT_FLAG, OPT_HELP },
-    { "title", 0, PF_OPT_VALUE, OPT_TITLE },
-    { "subtitle", 0, PF_OPT_VALUE, OPT_SUBTITLE },
-    { "width", 0, PF_OPT_VALUE, OPT_WIDTH },
-    { "height", 0, PF_OPT_VALUE, OPT_HEIGHT },
-    { "minwidth", 0, PF_OPT_VALUE, OPT_MINWIDTH },
-    { "countname", 0, PF_OPT_VALUE, OPT_COUNTNAME },
-    { "fontsize", 0, PF_OPT_VALUE, OPT_FONTSIZE },
-    { "fonttype", 0, PF_OPT_VALUE, OPT_FONTTYPE },
-    { "colors", 0, PF_OPT_VALUE, OPT_COLORS },
-    { "hash", 0, PF_OPT_FLAG, OPT_HASH },
-    { "inverted", 0, PF_OPT_FLAG, OPT_INVERTED },
-    { "reverse", 0, PF_OPT_FLAG, OPT_REVERSE },
-    { "flamechart", 0, PF_OPT_FLAG, OPT_FLAMECHART },
-    { "negate", 0, PF_OPT_FLAG, OPT_NEGATE },
-    { "notes", 0, PF_OPT_VALUE, OPT_NOTES },
-    { "truncate-start", 0, PF_OPT_FLAG, OPT_TRUNCATE_START },
-    { "base", 0, PF_OPT_VALUE, OPT_BASE },
-    { "strict", 0, PF_OPT_FLAG, OPT_STRICT },
-    { "metric", 0, PF_OPT_VALUE, OPT_METRIC },
-    { "granularity", 0, PF_OPT_VALUE, OPT_GRANULARITY },
-    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS },
-    { "html-link", 0, PF_OPT_VALUE, OPT_HTML_LINK },
-    { "bgcolors", 0, PF_OPT_VALUE, OPT_BGCOLORS },
-    { "factor", 0, PF_OPT_VALUE, OPT_FACTOR },
-    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
-    { "async", 0, PF_OPT_FLAG, OPT_ASYNC },
+    { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Options (flamegraph.pl's names)" },
+    { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
+      "write to FILE (temporary file + rename) instead of standard output ('-')" },
+    { "title", 0, PF_OPT_VALUE, OPT_TITLE, "TEXT", NULL,
+      "title (default \"Flame Graph\"; for a trace, its program and what a frame's "
+      "width means, e.g. \"app.py: wall time\")" },
+    { "subtitle", 0, PF_OPT_VALUE, OPT_SUBTITLE, "TEXT", NULL, "second title line" },
+    { "width", 0, PF_OPT_VALUE, OPT_WIDTH, "PX", NULL,
+      "image width (default 1200; the SVG then fits the window)" },
+    { "height", 0, PF_OPT_VALUE, OPT_HEIGHT, "PX", NULL, "height of one frame row (default 16)" },
+    { "minwidth", 0, PF_OPT_VALUE, OPT_MINWIDTH, "N[%]", NULL,
+      "omit frames narrower than N px, or N percent of the total (default 0.1 px)" },
+    { "countname", 0, PF_OPT_VALUE, OPT_COUNTNAME, "NAME", NULL,
+      "what the counts are (default \"samples\")" },
+    { "fontsize", 0, PF_OPT_VALUE, OPT_FONTSIZE, "PX", NULL, "font size (default 12)" },
+    { "fonttype", 0, PF_OPT_VALUE, OPT_FONTTYPE, "FONT", NULL, "font family (default Verdana)" },
+    { "colors", 0, PF_OPT_VALUE, OPT_COLORS, "PALETTE",
+      "hot mem io wakeup chain java js perl red green blue aqua yellow purple orange python",
+      "hot (default for stacks), mem, io, wakeup, chain, java, js, perl, red, green, "
+      "blue, aqua, yellow, purple, orange, python (default for traces: user code, "
+      "standard library, third-party packages and builtins in different hues, with a "
+      "legend under the title)" },
+    { "hash", 0, PF_OPT_FLAG, OPT_HASH, NULL, NULL,
+      "colour by a name hash that keeps similar names similar (colours are always the "
+      "same for the same name)" },
+    { "inverted", 0, PF_OPT_FLAG, OPT_INVERTED, NULL, NULL, "icicle graph: roots at the top" },
+    { "reverse", 0, PF_OPT_FLAG, OPT_REVERSE, NULL, NULL,
+      "reverse every stack (leaf functions become roots)" },
+    { "flamechart", 0, PF_OPT_FLAG, OPT_FLAMECHART, NULL, NULL,
+      "keep input order instead of merging by name: x is time" },
+    { "negate", 0, PF_OPT_FLAG, OPT_NEGATE, NULL, NULL, "differential: swap red and blue" },
+    { "notes", 0, PF_OPT_VALUE, OPT_NOTES, "TEXT", NULL,
+      "keep TEXT in the SVG (<desc id=\"notes\">)" },
+    { "bgcolors", 0, PF_OPT_VALUE, OPT_BGCOLORS, "COLOR", "yellow blue green grey",
+      "background: yellow, blue, green, grey or #rrggbb (default by palette, as "
+      "flamegraph.pl)" },
+    { "factor", 0, PF_OPT_VALUE, OPT_FACTOR, "F", NULL,
+      "multiply every count by F (e.g. to scale units)" },
+    { "truncate-start", 0, PF_OPT_FLAG, OPT_TRUNCATE_START, NULL, NULL,
+      "cut long names at the start (\"..tail\") instead of the end" },
+    { "base", 0, PF_OPT_VALUE, OPT_BASE, "FUNC", NULL,
+      "keep only stacks through a frame named FUNC (also matches \"FUNC (file:line)\"), "
+      "drawn from that frame up" },
+    { "strict", 0, PF_OPT_FLAG, OPT_STRICT, NULL, NULL,
+      "malformed input lines are errors (default: warn, skip)" },
+    { "help", 'h', PF_OPT_FLAG, OPT_HELP, NULL, NULL, "show this help" },
+    { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Trace input only (pstats and speedscope files too)" },
+    { "metric", 0, PF_OPT_VALUE, OPT_METRIC, "M", PF_CLI_METRICS,
+      "self-time (default), calls, alloc-bytes, alloc-count, peak-bytes, exit-bytes "
+      "(memory metrics: memory palette)" },
+    { "granularity", 0, PF_OPT_VALUE, OPT_GRANULARITY, "G", "function line",
+      "function (default) or line (a frame per call-site line)" },
+    { "full-paths", 0, PF_OPT_FLAG, OPT_FULL_PATHS, NULL, NULL,
+      "keep file names whole in frame names" },
+    { "html-link", 0, PF_OPT_VALUE, OPT_HTML_LINK, "REPORT", "@file",
+      "frames link to REPORT#code-N (a `pyflame-c html` report; ctrl-click or "
+      "ctrl-Enter follows the link)" },
+    { "async", 0, PF_OPT_FLAG, OPT_ASYNC, NULL, NULL,
+      "the async view: each asyncio task under the code that created it (a <task> "
+      "frame at its gather / create_task / TaskGroup line), thread pool work under the "
+      "code that submitted it (<thread pool>), not under the event loop" },
+    { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY, "SIZE", NULL, PF_CLI_MAX_MEMORY_HELP },
+};
+
+const pf_command pf_svg_command = {
+    "svg",
+    "render an interactive flame graph from a trace or collapsed stacks",
+    "pyflame-c svg [options] INPUT [-o OUT.svg]",
+    "Render an interactive flame graph as one self-contained SVG file.  INPUT is a "
+    "trace from `pyflame-c collect`, collapsed (\"folded\") stacks from any profiler "
+    "(py-spy, austin, perf + stackcollapse-*.pl, `pyflame-c convert -f collapsed`), a "
+    "pstats file (cProfile, profiling.tracing, yappi: stacks rebuilt from the caller "
+    "graph, an approximation the subtitle states) or speedscope JSON (py-spy, "
+    "pyinstrument); gzipped collapsed files are read too, '-' reads standard input.  "
+    "Raw `perf script` output is recognised and refused: fold it first "
+    "(stackcollapse-perf.pl).\n"
+    "\n"
+    "A trace's graph is titled by its program and what a frame's width means, and the "
+    "python palette (the default for traces) has a legend: your code, standard library, "
+    "third-party, builtins.  The graph keeps to itself when inlined in a page: its "
+    "style is scoped to its root element and its script defines no global.\n"
+    "\n"
+    "Lines with two counts (\"stack before after\", difffolded.pl's output) make a "
+    "differential graph, as flamegraph.pl draws it: sized by the second count, each "
+    "frame coloured by the change of its own (self) count, red where it grew, blue "
+    "where it shrank, white where it did not change (the `all` row, and frames whose "
+    "change is all in their callees); tooltips give both the self and the total "
+    "change.  `pyflame-c diff -f svg` compares whole runs, frame totals included.",
+    svg_opts, sizeof svg_opts / sizeof svg_opts[0], "@file",
+    "In the SVG: click a frame to zoom, 'Reset Zoom' or Escape to go back; 'Search' or "
+    "Ctrl-F searches with a regular expression ('ic' toggles ignore-case); Tab and the "
+    "arrow keys move between frames, Enter zooms.  Zoom and search are kept in the URL.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  pyflame-c svg trace.gz > flame.svg\n"
+    "  py-spy record -f raw -o out.folded -- python app.py && pyflame-c svg out.folded -o flame.svg\n"
+    "  perf script | stackcollapse-perf.pl | pyflame-c svg --colors java - > perf.svg\n"
+    "  pyflame-c svg --async trace.gz > tasks.svg",
+    pf_cmd_svg,
 };
 
 /* --minwidth: pixels ("0.1") or a percentage of the total ("0.5%"). */
@@ -194,8 +200,8 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return pf_opts_usage_error(&p, "one input only, got also '%s'", a);
             o->input = a;
             break;
-        case OPT_OUTPUT: o->output = strcmp(a, "-") == 0 ? NULL : a; break;
-        case OPT_HELP: usage(stdout); return PF_EXIT_OK;
+        case OPT_OUTPUT: bad = pf_cli_parse_output(&p, &o->output); break;
+        case OPT_HELP: pf_help_print(&pf_svg_command, stdout); return PF_EXIT_OK;
         case OPT_TITLE: o->svg.title = a; break;
         case OPT_SUBTITLE: o->svg.subtitle = a; break;
         case OPT_WIDTH:
@@ -358,6 +364,8 @@ int pf_cmd_svg(int argc, char **argv)
             fprintf(stderr, "pyflame-c svg: note: --metric, --granularity, --full-paths, "
                             "--html-link and --async apply to traces only; %s holds collapsed "
                             "stacks\n", label);
+        if (pf_cli_is_perf_script(in, &err))
+            goto fail;
         tree = pf_stacktree_new(&o.frame);
         if (!tree) {
             pf_error_set(&err, PF_ENOMEM, NULL);
@@ -370,6 +378,13 @@ int pf_cmd_svg(int argc, char **argv)
         if (bad.n > MAX_WARNINGS)
             fprintf(stderr, "pyflame-c svg: warning: %s: %lu malformed lines skipped in all\n",
                     label, bad.n);
+        /* a differential graph says what its colours are (the title keeps its own) */
+        if (tree->has_count2 && o.svg.subtitle == NULL)
+            o.svg.subtitle = o.svg.negate
+                ? "Differential (negated): colour = change in each frame's own count, "
+                  "blue grew, red shrank, white unchanged"
+                : "Differential: colour = change in each frame's own count, red grew, "
+                  "blue shrank, white unchanged";
     }
     pf_input_free(in);
     in = NULL;

@@ -474,4 +474,32 @@ static inline PyObject *pf_newref_(PyObject *o)
 #define Py_NewRef(o) pf_newref_((PyObject *)(o))
 #endif
 
+/* The Python recursion depth the thread's counter holds: frames (and, before 3.12,
+ * recursive C calls) below the current point that count against the recursion limit.
+ * pf_recursion_credit(ts, n) makes n of them not count (n < 0 takes the credit back):
+ * the runner runs the program with its own frames credited, so the program recurses
+ * exactly as deep as under plain python3 while sys.getrecursionlimit() is unchanged.
+ * Every version's counter keeps the depth across sys.setrecursionlimit(). */
+static inline int pf_recursion_depth(PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return ts->py_recursion_limit - ts->py_recursion_remaining;
+#elif PY_VERSION_HEX >= 0x030B0000
+    return ts->recursion_limit - ts->recursion_remaining;
+#else
+    return ts->recursion_depth;
+#endif
+}
+
+static inline void pf_recursion_credit(PyThreadState *ts, int n)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    ts->py_recursion_remaining += n;
+#elif PY_VERSION_HEX >= 0x030B0000
+    ts->recursion_remaining += n;
+#else
+    ts->recursion_depth -= n;
+#endif
+}
+
 #endif

@@ -456,8 +456,14 @@ fail_free:
     pf_active = NULL;
     generation++;
     {
+        /* the error that brought us here stays the one raised: calling free_tool_id
+         * with it pending would turn it into a SystemError (3.13+) */
+        PyObject *type, *value, *tb;              /* new refs */
+        PyErr_Fetch(&type, &value, &tb);
         PyObject *x = PyObject_CallMethod(mon, "free_tool_id", "i", tool_id);
         Py_XDECREF(x);
+        PyErr_Clear();
+        PyErr_Restore(type, value, tb);
     }
 fail:
     pf_active = NULL;

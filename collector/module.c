@@ -74,6 +74,23 @@ static PyObject *m_mark(PyObject *mod, PyObject *code)
     Py_RETURN_NONE;
 }
 
+/* A start that failed under a memory limit: the limit was below what the collector
+ * needs to start (its tables, the thread states, the allocation tables with memory),
+ * which the parts report as a MemoryError or a bare failure.  Replaces that by a
+ * ValueError that says so; any other error stays.  Returns NULL. */
+static PyObject *limit_too_small(unsigned long long limit)
+{
+    if (limit != 0 && (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_MemoryError))) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "pyflame: a memory limit of %llu bytes is below what "
+                     "the collector needs to start (about 100 KB, 400 KB with memory "
+                     "tracking); give 0 for no limit, or a few MB", limit);
+    } else if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_MemoryError, "pyflame: out of memory while starting");
+    }
+    return NULL;
+}
+
 static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
@@ -121,7 +138,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     };
     pf_session *s = pf_session_new(&cfg);
     if (s == NULL)
-        return NULL;
+        return limit_too_small(limit);
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     s->start_unix_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
@@ -130,7 +147,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     s->t_start = pf_now();
     if (pf_hook_install(s, defer, floor) < 0) {
         pf_session_free(s);
-        return NULL;
+        return limit_too_small(limit);
     }
     /* Last, so that none of the setup above is charged to the program.  The thread
      * state created by the install publishes its site from now on. */
@@ -141,7 +158,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
         if (!(s->native && command != NULL && PyErr_ExceptionMatches(PyExc_RuntimeError))) {
             pf_hook_forget();
             pf_session_free(s);
-            return NULL;
+            return limit_too_small(limit);
         }
         PyObject *type, *value, *tb;              /* new refs */
         PyErr_Fetch(&type, &value, &tb);
@@ -161,6 +178,14 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
             return NULL;
         }
     }
+    if (s->oom && limit != 0) {
+        /* the limit was reached while starting: nothing could be recorded */
+        pf_memhook_stop();
+        pf_memhook_release();
+        pf_hook_forget();
+        pf_session_free(s);
+        return limit_too_small(limit);
+    }
     if (snapshot > 0 && pf_snapshot_start(s, snapshot, term) < 0) {
         pf_memhook_stop();
         pf_memhook_release();
@@ -179,7 +204,13 @@ static PyObject *m_run(PyObject *mod, PyObject *args)
         return NULL;
     if (pf_hook_resume_current() < 0)
         return NULL;
+    /* The program's first frame at depth 1, as under plain python3: the runner's own
+     * frames below it (the bootstrap, main(), this call) do not count. */
+    PyThreadState *ts = PyThreadState_Get();
+    int credit = pf_recursion_depth(ts);
+    pf_recursion_credit(ts, credit);
     PyObject *res = PyEval_EvalCode(code, globals, globals);   /* new ref */
+    pf_recursion_credit(ts, -credit);
     pf_hook_pause_current();
     return res;
 }

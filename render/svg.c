@@ -337,6 +337,14 @@ static double value_of(const pf_stacktree *t, uint32_t i)
     return t->has_count2 ? pf_stacktree_total2(t, i) : t->nodes[i].total;
 }
 
+/* A differential graph colours each frame by the change of its own (self) count, as
+ * flamegraph.pl does: the frames that changed stand out, their callers stay white
+ * (the root included) unless their own count changed too.  Tooltips give both. */
+static double self_delta(const pf_stacktree *t, uint32_t i)
+{
+    return pf_stacktree_self2(t, i) - t->nodes[i].self;
+}
+
 /* ---- per-frame markup ---- */
 
 static const char *code_file(const pf_stacktree *t, uint32_t i)
@@ -369,9 +377,15 @@ static int build_title(struct svg *s, uint32_t i, size_t nlen)
         double d = pf_stacktree_total2(t, i) - t->nodes[i].total;
         char dv[96];
         fmt_value(dv, sizeof dv, fabs(d), o, s->countname);
-        len += (size_t)snprintf(s->text + len, s->text_cap - len, "\nchange: %s%s (%+.2f%%)",
+        double sd = self_delta(t, i);
+        char sv[96];
+        fmt_value(sv, sizeof sv, fabs(sd), o, s->countname);
+        len += (size_t)snprintf(s->text + len, s->text_cap - len,
+                                "\nchange: %s%s (%+.2f%%), own: %s%s (%+.2f%%)",
                                 d > 0 ? "+" : d < 0 ? "-" : "", dv,
-                                s->total > 0 ? 100.0 * d / s->total : 0.0);
+                                s->total > 0 ? 100.0 * d / s->total : 0.0,
+                                sd > 0 ? "+" : sd < 0 ? "-" : "", sv,
+                                s->total > 0 ? 100.0 * sd / s->total : 0.0);
     }
     if (t->info && i != 0) {
         const pf_stack_info *e = &t->info[i];
@@ -428,8 +442,7 @@ static uint32_t frame_color(struct svg *s, uint32_t i, const char *raw, size_t r
     if (s->o->hooks && s->o->hooks->color)
         return s->o->hooks->color(s->o->hooks->ctx, i);
     if (t->has_count2)
-        return pf_palette_diff_color(pf_stacktree_total2(t, i) - t->nodes[i].total, s->maxdelta,
-                                     s->o->negate);
+        return pf_palette_diff_color(self_delta(t, i), s->maxdelta, s->o->negate);
     if (i == 0)
         return 0xd9d9d9;    /* "all" is a frame of its own, not part of any palette */
     return pf_palette_color(s->o->palette, s->o->hash, raw, rawlen, code_file(t, i));
@@ -603,7 +616,12 @@ static int measure(struct svg *s, pf_error *err)
         return pf_error_set(err, PF_ENOMEM, NULL);
     depth[0] = 0;
     s->maxdepth = 0;
-    s->maxdelta = fabs(pf_stacktree_total2(t, 0) - t->nodes[0].total);
+    /* the largest own change of any frame, drawn or not (flamegraph.pl's is of any
+     * input line): the scale of the colours */
+    s->maxdelta = 0;
+    for (uint32_t i = 0; t->has_count2 && i < t->nnodes; i++)
+        if (fabs(self_delta(t, i)) > s->maxdelta)
+            s->maxdelta = fabs(self_delta(t, i));
     for (uint32_t i = 1; i < t->nnodes; i++) {
         uint32_t p = t->nodes[i].parent;
         double v = value_of(t, i);
@@ -614,9 +632,6 @@ static int measure(struct svg *s, pf_error *err)
         depth[i] = depth[p] + 1;
         if (depth[i] > s->maxdepth)
             s->maxdepth = depth[i];
-        double d = fabs(pf_stacktree_total2(t, i) - t->nodes[i].total);
-        if (d > s->maxdelta)
-            s->maxdelta = d;
     }
     pf_free(depth);
     return 0;

@@ -29,7 +29,7 @@ for py in $first $last; do
     for t in tests/integration/test_collect.py tests/integration/test_memory.py \
              tests/integration/test_lines.py tests/integration/test_coexist.py \
              tests/integration/test_children.py tests/integration/test_native_memory.py \
-             tests/integration/test_async.py; do
+             tests/integration/test_async.py tests/integration/test_api_traps.py; do
         echo "== $t ($py, ASan/UBSan)"
         if LD_PRELOAD="$(readlink -f "$asan") $(readlink -f "$ubsan")" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \

@@ -1303,7 +1303,7 @@ static void test_html_cli_option_errors(void **state)
     assert_non_null(strstr(obuf, "missing TRACE"));
     assert_int_equal(run("--limit", obuf, sizeof obuf), 2);
     assert_int_equal(run("--limit x t.gz", obuf, sizeof obuf), 2);
-    assert_non_null(strstr(obuf, "--limit wants a number of files (0 = all), not 'x'"));
+    assert_non_null(strstr(obuf, "--limit wants a number (0 = all), not 'x'"));
     /* --limit 0 means "all", as in convert. */
     assert_int_equal(run("--limit 0 /nonexistent.gz", obuf, sizeof obuf), 1);
     assert_int_equal(run("--limit -3 t.gz", obuf, sizeof obuf), 2);
@@ -1334,6 +1334,13 @@ static void test_html_cli_bad_trace(void **state)
     unlink(path);
     assert_int_equal(run("/nonexistent/trace.gz", obuf, sizeof obuf), 1);
     assert_non_null(strstr(obuf, "pyflame-c: /nonexistent/trace.gz: "));
+    /* collapsed stacks, plain or gzipped, belong to svg: the message says so */
+    assert_int_equal(run("tests/data/collapsed/austin.folded", obuf, sizeof obuf), 1);
+    assert_non_null(strstr(obuf, "not a profile this command reads"));
+    assert_non_null(strstr(obuf, "`pyflame-c svg` and `diff` also read collapsed stacks"));
+    assert_null(strstr(obuf, "bad magic"));
+    assert_int_equal(run("- < tests/golden/expected/austin.svg.gz", obuf, sizeof obuf), 1);
+    assert_non_null(strstr(obuf, "`pyflame-c svg` and `diff` also read collapsed stacks"));
 }
 
 /* The report comes from the trace alone: the profiled file may be gone. */

@@ -780,7 +780,16 @@ static void test_svg_differential_colours_and_negate(void **state)
     assert_int_equal(xpath_count(doc, "//s:g[@v='30'][s:title[starts-with(., 'grew')]]"), 1);
     char *title = xpath_text(doc, "//s:g[s:title[starts-with(., 'grew')]]/s:title");
     assert_non_null(strstr(title, "change: +20 samples"));
+    assert_non_null(strstr(title, "own: +20 samples"));
     free(title);
+    /* coloured by the frame's own change, as flamegraph.pl: main and all changed only
+     * through their callees (a net 0 here), so they are white like flamegraph.pl's */
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'main')]]/s:rect/@fill");
+    assert_string_equal(fill, "#ffffff");
+    free(fill);
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'all')]]/s:rect/@fill");
+    assert_string_equal(fill, "#ffffff");
+    free(fill);
     xmlFreeDoc(doc);
     free(svg);
     o.negate = 1;
@@ -792,6 +801,90 @@ static void test_svg_differential_colours_and_negate(void **state)
     xmlFreeDoc(doc);
     free(svg);
     pf_stacktree_free(t);
+}
+
+/* A frame whose total grew only through a callee is white (its own count did not
+ * change), not saturated red; the callee that grew is; the scale is the largest own
+ * change (flamegraph.pl's rule). */
+static void test_svg_differential_colours_follow_own_change(void **state)
+{
+    (void)state;
+    pf_stacktree *t = tree_of("all_grew;mid 10 10\nall_grew;mid;leaf 0 40\n"
+                              "all_grew;other 20 10", 0, 0);
+    pf_svg_opts o;
+    pf_svg_opts_init(&o);
+    char *svg = render(t, &o, NULL);
+    xmlDocPtr doc = parse(svg);
+    char *fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'mid')]]/s:rect/@fill");
+    assert_string_equal(fill, "#ffffff");
+    free(fill);
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'all_grew')]]/s:rect/@fill");
+    assert_string_equal(fill, "#ffffff");
+    free(fill);
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'leaf')]]/s:rect/@fill");
+    assert_string_equal(fill, "#ff0000");
+    free(fill);
+    /* other shrank by 10 of a largest 40: a light blue, 210 * 30 / 40 = 157 */
+    fill = xpath_text(doc, "//s:g[s:title[starts-with(., 'other')]]/s:rect/@fill");
+    assert_string_equal(fill, "#9d9dff");
+    free(fill);
+    char *title = xpath_text(doc, "//s:g[s:title[starts-with(., 'mid')]]/s:title");
+    assert_non_null(strstr(title, "change: +40 samples"));
+    assert_non_null(strstr(title, "own: 0 samples"));
+    free(title);
+    xmlFreeDoc(doc);
+    free(svg);
+    pf_stacktree_free(t);
+}
+
+/* The CLI names the colouring in the default subtitle; a given subtitle wins. */
+static void test_svg_cli_differential_subtitle(void **state)
+{
+    (void)state;
+    assert_int_equal(run("tests/data/collapsed/diff.folded"), 0);
+    assert_non_null(strstr(outbuf, "Differential: colour = change in each frame's own count"));
+    assert_int_equal(run("--negate tests/data/collapsed/diff.folded"), 0);
+    assert_non_null(strstr(outbuf, "blue grew, red shrank"));
+    assert_int_equal(run("--subtitle Mine tests/data/collapsed/diff.folded"), 0);
+    assert_null(strstr(outbuf, "Differential:"));
+    assert_int_equal(run("tests/data/collapsed/austin.folded"), 0);
+    assert_null(strstr(outbuf, "Differential:"));
+}
+
+/* Raw `perf script` output is recognised and refused with the way to fold it, not a
+ * warning per line; plain or gzipped, in svg and in diff. */
+static void test_svg_cli_refuses_raw_perf_script(void **state)
+{
+    (void)state;
+    static const char perf[] =
+        "python3  4242 [001] 12345.678901:     250000 cpu-clock:pppH: \n"
+        "\t    7f3a1c2b4c10 _PyEval_EvalFrameDefault+0x1230 (/usr/bin/python3.11)\n"
+        "\t    55d0a1b2c3d4 main+0x34 (/usr/bin/python3.11)\n"
+        "\n"
+        "python3  4242 [001] 12345.679901:     250000 cpu-clock:pppH: \n"
+        "\t    ffffffff81000000 [unknown] ([kernel.kallsyms])\n"
+        "\t    7f3a1c2b4c10 _PyEval_EvalFrameDefault+0x1230 (/usr/bin/python3.11)\n"
+        "\n";
+    write_file(tp("perf"), perf, sizeof perf - 1);
+    assert_int_equal(runf("%s", tp("perf")), 1);
+    assert_string_equal(outbuf, "");
+    assert_non_null(strstr(errbuf, "raw `perf script` output"));
+    assert_non_null(strstr(errbuf, "stackcollapse-perf.pl"));
+    assert_null(strstr(errbuf, "not a number"));
+    assert_int_equal(runf("- < %s", tp("perf")), 1);
+    assert_non_null(strstr(errbuf, "raw `perf script` output"));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "gzip -c %s > %s", tp("perf"), tp("perf.gz"));
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(runf("%s", tp("perf.gz")), 1);
+    assert_non_null(strstr(errbuf, "raw `perf script` output"));
+    snprintf(cmd, sizeof cmd, "%s/pyflame-c diff %s %s 2>&1 | grep -q 'raw .perf script. output'",
+             PF_BUILD_DIR, tp("perf"), tp("perf"));
+    assert_int_equal(system(cmd), 0);
+    /* folded perf stacks (and a file of indented lines only) are still read */
+    assert_int_equal(run("tests/data/collapsed/perf.folded"), 0);
+    unlink(tp("perf"));
+    unlink(tp("perf.gz"));
 }
 
 static void test_svg_text_is_fitted_and_truncated(void **state)
@@ -1238,6 +1331,9 @@ int main(void)
         cmocka_unit_test(test_svg_every_palette_is_deterministic),
         cmocka_unit_test(test_svg_python_palette_kinds),
         cmocka_unit_test(test_svg_diff_colors),
+        cmocka_unit_test(test_svg_differential_colours_follow_own_change),
+        cmocka_unit_test(test_svg_cli_differential_subtitle),
+        cmocka_unit_test(test_svg_cli_refuses_raw_perf_script),
         cmocka_unit_test(test_svg_output_is_valid_and_deterministic),
         cmocka_unit_test(test_svg_hostile_names_are_escaped),
         cmocka_unit_test(test_svg_processes_are_frames_and_escaped),

@@ -6,7 +6,9 @@
         work()
 
     @pyflame.profile("f.gz")                # every call of a function (the last call's
-    def f(): ...                            # profile is the one left in f.gz)
+    def f(): ...                            # profile is the one left in f.gz); on a
+                                            # generator or async function, its body
+                                            # across every resume
 
     pyflame.start("run.gz"); ...; pyflame.stop()
 
@@ -72,6 +74,17 @@ def _memory_mode(memory):
                      "allocations; 'python': CPython's allocators only; False)" % (memory,))
 
 
+def _memory_limit(limit):
+    """memory_limit as the collector takes it: a number of bytes, 0 for no limit."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError("pyflame: memory_limit must be a number of bytes (an int; 0 = no "
+                        "limit), not %r" % (limit,))
+    if limit < 0:
+        raise ValueError("pyflame: memory_limit must be a number of bytes (0 = no limit), "
+                         "not %d" % limit)
+    return limit
+
+
 def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="wall",
           root=None):
     """Starts recording every thread into the trace file `path` (written at stop()).
@@ -84,15 +97,17 @@ def start(path="trace.gz", *, lines=False, memory=False, memory_limit=0, clock="
     only, like `collect --memory=python`.  Allocations of frames that were already
     running at start() are not attributed to a function.
     memory_limit: bytes the collector may use (0 = unlimited); past it, recording
-    stops and the trace says so.
+    stops and the trace says so.  A limit below what the collector needs to start
+    (about 100 KB, 400 KB with memory) raises ValueError.
     clock: "wall" (default) or "cpu": each thread's CPU time, in which waits (locks,
     the GIL, I/O, sleep) count for nothing, like `collect --clock cpu`.
     root: the folder of the program's own code for lines (default: the main script's
     folder, else the working directory), or a list of folders and files.
     Raises RuntimeError if already recording, ValueError for another clock or memory
-    mode."""
+    mode, or a memory_limit that cannot work."""
     memory, native = _memory_mode(memory)
-    _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=int(memory_limit),
+    limit = _memory_limit(memory_limit)
+    _collector.start(_os.path.abspath(_os.fspath(path)), meta=_meta(), limit=limit,
                      ours=_OURS, lines=bool(lines or memory), memory=memory, native=native,
                      root=_program_root() if root is None else _roots(root), clock=clock)
 
@@ -125,11 +140,18 @@ class profile:
     """Context manager and decorator recording into `path`.
 
     As a context manager it records the block.  As a decorator it records each call of
-    the function and rewrites `path` after each one.  If a recording is already running
-    (nested use, or under `pyflame-c collect`), it simply runs the code."""
+    the function and rewrites `path` after each one.  On a generator function, an
+    `async def` or an async generator function, a call's recording runs from the
+    first resume of its generator or coroutine to its end (exhausted, returned,
+    raised or closed), so the body is recorded across every resume, and so is what
+    runs between resumes meanwhile (the consumer, the event loop's other tasks).  If a
+    recording is already running (nested use, or under `pyflame-c collect`), it simply
+    runs the code."""
 
     def __init__(self, path="trace.gz", *, lines=False, memory=False, memory_limit=0,
                  clock="wall"):
+        _memory_mode(memory)               # bad values fail here, not at the first call
+        _memory_limit(memory_limit)
         self.path = path
         self.opts = {"lines": lines, "memory": memory, "memory_limit": memory_limit,
                      "clock": clock}
@@ -150,7 +172,29 @@ class profile:
         return False
 
     def __call__(self, func):
+        import inspect
         path, opts = self.path, self.opts
+
+        if inspect.isasyncgenfunction(func):
+            return _async_gen_wrapper(func, path, opts)
+
+        if inspect.isgeneratorfunction(func):
+            @_functools.wraps(func)
+            def gen_wrapper(*args, **kwargs):
+                if _collector.active():
+                    return (yield from func(*args, **kwargs))
+                with profile(path, **opts):
+                    return (yield from func(*args, **kwargs))
+            return gen_wrapper
+
+        if inspect.iscoroutinefunction(func):
+            @_functools.wraps(func)
+            async def coro_wrapper(*args, **kwargs):
+                if _collector.active():
+                    return await func(*args, **kwargs)
+                with profile(path, **opts):
+                    return await func(*args, **kwargs)
+            return coro_wrapper
 
         @_functools.wraps(func)
         def wrapper(*args, **kwargs):
@@ -160,6 +204,34 @@ class profile:
                 return func(*args, **kwargs)
 
         return wrapper
+
+
+def _async_gen_wrapper(func, path, opts):
+    """profile() on an async generator function: an async generator that relays every
+    asend, athrow and aclose to func's, recording from its first resume to its end."""
+    import contextlib
+
+    @_functools.wraps(func)
+    async def agen_wrapper(*args, **kwargs):
+        agen = func(*args, **kwargs)
+        recording = contextlib.nullcontext() if _collector.active() else profile(path, **opts)
+        with recording:
+            try:
+                value = await agen.asend(None)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        await agen.aclose()
+                        raise
+                    except BaseException as e:
+                        value = await agen.athrow(e)
+                    else:
+                        value = await agen.asend(sent)
+            except StopAsyncIteration:
+                return
+
+    return agen_wrapper
 
 
 # ---- integrations ----

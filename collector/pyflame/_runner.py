@@ -519,8 +519,13 @@ def main():
         _state.argv = ["-m", target] + args
     _install_exit_hooks()
     _install_profile_builtin()
-    _collector.start(_part_path(), meta=_meta(), command=_command(),
-                     ppid=os.getppid(), defer=True, **_state.options)
+    try:
+        _collector.start(_part_path(), meta=_meta(), command=_command(),
+                         ppid=os.getppid(), defer=True, **_state.options)
+    except ValueError as e:       # --memory-limit too small to start with
+        sys.stderr.write("pyflame-c collect: --memory-limit: %s\n"
+                         % str(e).replace("pyflame: ", "", 1))
+        sys.exit(2)
     try:
         _collector.run(code, run_globals)
     except SystemExit as e:

@@ -113,7 +113,7 @@ class TestMerge(CollectTestCase):
         text = self.write("stacks.txt", "main;f 3\n")
         missing = os.path.join(self.tmp, "missing.gz")
         out = os.path.join(self.tmp, "all.gz")
-        for bad, what in ((cut, "truncated"), (text, "not a pyflame-c trace"),
+        for bad, what in ((cut, "truncated"), (text, "not a profile this command reads"),
                           (missing, "")):
             with self.subTest(bad=bad):
                 r = self.merge("-o", out, a, bad)
