@@ -76,7 +76,7 @@ static const pf_opt collect_opts[] = {
       "sys.executable started by subprocess, os.exec*, os.posix_spawn)" },
     { "snapshot", 0, PF_OPT_VALUE, OPT_SNAPSHOT, "SECONDS", NULL,
       "how often each process saves what it recorded, for the case it is killed "
-      "(default 1; 0: never).  Stretched so that snapshots take at most ~5% of the run" },
+      "(default 1; 0: never).  Stretched so that snapshots take at most ~2% of the run" },
     { "clock", 0, PF_OPT_VALUE, OPT_CLOCK, "wall|cpu", "wall cpu",
       "what a call's time is (default wall): wall time, which counts a thread's waits "
       "(locks, the GIL, I/O, sleep) in the function that waits; or cpu, each thread's "
