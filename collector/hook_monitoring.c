@@ -304,8 +304,9 @@ static PyObject *on_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     pending_code = NULL;
     if (ts->depth == 0 || ts->stack[ts->depth - 1].act.node->key != (uintptr_t)args[0])
         site = -1;
-    if (PF_UNLIKELY(!pf_push_fast(ts, def, site, NULL, now)))
-        pf_push(ts, def, site, PF_KEY_NATIVE, NULL, args[2], args[3] == missing ? NULL : args[3], now);
+    /* the entry keeps the callable (borrowed, compared only) for on_c_leave */
+    if (PF_UNLIKELY(!pf_push_fast(ts, def, site, args[2], now)))
+        pf_push(ts, def, site, PF_KEY_NATIVE, args[2], args[2], args[3] == missing ? NULL : args[3], now);
     RETURN_NONE;
 }
 
@@ -323,6 +324,13 @@ static PyObject *on_c_leave(PyObject *self, PyObject *const *args, Py_ssize_t na
     if (PF_UNLIKELY(ts == NULL || ts->paused))
         RETURN_NONE;
     pending_code = NULL;
+    /* the common case: the top entry is this callable's (on_call keeps it there), so
+     * builtin_def's type tests need not be made again */
+    uint32_t depth = ts->depth;
+    if (PF_LIKELY(depth != 0 && ts->stack[depth - 1].frame == (void *)args[2])) {
+        pf_pop_top(ts, pf_now());
+        RETURN_NONE;
+    }
     PyMethodDef *def = builtin_def(args[2], args[3]);
     if (def != NULL) {
         uint64_t now = pf_now();

@@ -74,7 +74,8 @@ typedef struct pf_lcode {
 typedef struct pf_entry {
     pf_cct_act act;           /* node, times */
     void *frame;              /* <=3.11: borrowed PyFrameObject * of a Python entry (for the
-                                 caller's lasti); NULL for C functions and on 3.12+ */
+                                 caller's lasti), NULL for C functions; 3.12+: a C
+                                 function's callable (compared at its C_RETURN), else NULL */
     pf_lcode *lcode;          /* line data of the code, NULL if not selected */
     int32_t line;             /* current line (0 = none yet or unknown, never negative)
                                  when lcode != NULL */
