@@ -19,6 +19,7 @@
 #include "collector/memhook.h"
 #include "collector/names.h"
 #include "collector/nativehook.h"
+#include "collector/sampleinfo.h"
 #include "collector/session.h"
 #include "collector/snapshot.h"
 #include "formats/alloc.h"
@@ -29,6 +30,10 @@ typedef struct modstate {
     PyTypeObject *tstate_type;      /* new ref: ThreadState */
     unsigned long main_ident;       /* the thread that imported the module */
 } modstate;
+
+/* The session records no event itself: `collect --sample` reads the stacks from outside
+ * (cli/sampler.h); the session only keeps the process's metadata, snapshots and RSS. */
+static int sample_mode = 0;
 
 static modstate *state_of(PyObject *mod)
 {
@@ -78,19 +83,20 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
                               "root", "include", "exclude", "memory", "command", "ppid",
-                              "forked", "snapshot", "term", "clock", "native", NULL };
+                              "forked", "snapshot", "term", "clock", "native", "sample", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0, ppid = 0;
     int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0, native = 0;
+    int sample = 0;
     double snapshot = 0;
     const char *ours = NULL, *command = NULL, *clock = NULL;
     PyObject *root = NULL;           /* borrowed */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpzp:start", kwlist, &path,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpzpp:start", kwlist, &path,
                                      &meta, &limit, &defer, &floor, &ours, &lines, &root,
                                      &include, &exclude, &memory, &command, &ppid, &forked,
-                                     &snapshot, &term, &clock, &native))
+                                     &snapshot, &term, &clock, &native, &sample))
         return NULL;
     int cpu = clock != NULL && strcmp(clock, "cpu") == 0;
     if (clock != NULL && !cpu && strcmp(clock, "wall") != 0) {
@@ -113,7 +119,8 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     modstate *st = state_of(mod);
     pf_session_config cfg = {
         .path = path, .limit = (size_t)limit, .meta = meta == Py_None ? NULL : meta,
-        .ours = ours, .lines = lines, .memory = memory && !floor, .native = native, .cpu = cpu,
+        .ours = ours, .lines = lines && !sample, .memory = memory && !floor && !sample,
+        .native = native, .cpu = cpu,
         .root = root,
         .include = include, .exclude = exclude, .main_ident = st->main_ident,
         .tstate_type = st->tstate_type, .native_is_ours = native_is_ours,
@@ -128,7 +135,10 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     s->clock_name = pf_clock_choose(cpu);
     s->mono_start = pf_mono_ns();
     s->t_start = pf_now();
-    if (pf_hook_install(s, defer, floor) < 0) {
+    sample_mode = sample;
+    if (sample)
+        pf_active = s;                /* no event source: the sampler reads from outside */
+    else if (pf_hook_install(s, defer, floor) < 0) {
         pf_session_free(s);
         return NULL;
     }
@@ -177,6 +187,8 @@ static PyObject *m_run(PyObject *mod, PyObject *args)
     PyObject *code, *globals;        /* borrowed */
     if (!PyArg_ParseTuple(args, "O!O!:run", &PyCode_Type, &code, &PyDict_Type, &globals))
         return NULL;
+    if (sample_mode)
+        return PyEval_EvalCode(code, globals, globals);
     if (pf_hook_resume_current() < 0)
         return NULL;
     PyObject *res = PyEval_EvalCode(code, globals, globals);   /* new ref */
@@ -213,7 +225,10 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
     pf_memhook_stop();     /* first: what stop() allocates is not the program's */
     uint64_t now = pf_now();
     s->mono_stop = pf_mono_ns();
-    pf_hook_uninstall();
+    if (sample_mode)
+        pf_active = NULL;
+    else
+        pf_hook_uninstall();
     s->t_stop = now;
     pf_session_flush(s, now);
     uint64_t calls = 0;
@@ -285,8 +300,21 @@ static PyObject *m_forget(PyObject *mod, PyObject *noargs)
     pf_snapshot_forget();
     pf_memhook_stop();
     pf_memhook_release();
-    pf_hook_forget();
+    if (sample_mode)
+        pf_active = NULL;
+    else
+        pf_hook_forget();
     pf_session_free(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_sample_info(PyObject *mod, PyObject *args)
+{
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s:sample_info", &path))
+        return NULL;
+    if (pf_sampleinfo_write(path, state_of(mod)->main_ident) < 0)
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
     Py_RETURN_NONE;
 }
 
@@ -517,11 +545,12 @@ static PyMethodDef methods[] = {
     { "start", (PyCFunction)(void (*)(void))m_start, METH_VARARGS | METH_KEYWORDS,
       "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
       "      root=None, include=None, exclude=None, memory=False, command=None, ppid=0,\n"
-      "      forked=False, snapshot=0.0, term=False, clock=None, native=False)\n"
+      "      forked=False, snapshot=0.0, term=False, clock=None, native=False, sample=False)\n"
       "Starts recording every thread; the trace goes to path at stop().  root: the program's\n"
       "own code for lines, a str or a list of str (folders ending in '/', or files).  command:\n"
       "write a process record (ppid, forked).  snapshot: write what was recorded to path every\n"
-      "that many seconds; term: and a last time at SIGTERM/SIGHUP (collector/snapshot.h)." },
+      "that many seconds; term: and a last time at SIGTERM/SIGHUP (collector/snapshot.h).\n"
+      "sample: record no event (collect --sample reads the stacks from outside)." },
     { "run", m_run, METH_VARARGS,
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },
     { "stop", (PyCFunction)(void (*)(void))m_stop, METH_VARARGS | METH_KEYWORDS,
@@ -535,6 +564,9 @@ static PyMethodDef methods[] = {
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },
     { "forget", m_forget, METH_NOARGS,
       "forget(): in a forked child, drops the inherited session without writing it." },
+    { "sample_info", m_sample_info, METH_VARARGS,
+      "sample_info(path): writes the offsets and addresses an outside sampler reads this\n"
+      "interpreter's stacks with (collect --sample; collector/sampleinfo.h)." },
     { "read_trace", m_read_trace, METH_VARARGS,
       "read_trace(path) -> dict: a trace file as Python data (meta, codes, threads, nodes,\n"
       "processes, links)." },

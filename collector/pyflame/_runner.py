@@ -68,8 +68,20 @@ def _command():
 def _start(forked=False):
     """Starts recording this process into a new part of the session."""
     _state.done = False
-    _collector.start(_part_path(), meta=_meta(), command=_command(),
+    path = _part_path()
+    _collector.start(path, meta=_meta(), command=_command(),
                      ppid=os.getppid(), forked=forked, **_state.options)
+    _sample_info(path)
+
+
+def _sample_info(path):
+    """collect --sample: the CLI's sampler reads this process's stacks from outside; tell
+    it where and how (PID-NS.sample beside the part, cli/sampler.h)."""
+    if _state.options.get("sample"):
+        try:
+            _collector.sample_info(path[:-len(".trace")] + ".sample")
+        except OSError:
+            pass
 
 
 def _finish():
@@ -477,7 +489,8 @@ def _session_options(child, opts, roots):
                 lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
                 native=opts.get("native") == "1",
                 clock=opts.get("clock", "wall"), root=roots, include=include, exclude=exclude,
-                snapshot=0.0 if floor else float(opts.get("snapshot", "1")), term=True)
+                snapshot=0.0 if floor else float(opts.get("snapshot", "1")), term=True,
+                sample=opts.get("sample") == "1")
 
 
 def _program_roots(kind, target):
@@ -519,8 +532,10 @@ def main():
         _state.argv = ["-m", target] + args
     _install_exit_hooks()
     _install_profile_builtin()
-    _collector.start(_part_path(), meta=_meta(), command=_command(),
+    path = _part_path()
+    _collector.start(path, meta=_meta(), command=_command(),
                      ppid=os.getppid(), defer=True, **_state.options)
+    _sample_info(path)
     try:
         _collector.run(code, run_globals)
     except SystemExit as e:
