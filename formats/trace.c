@@ -314,6 +314,16 @@ const char *pf_trace_str(const pf_trace *t, uint32_t id)
     return s ? s : "?";
 }
 
+const char *pf_sample_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case PF_SAMPLE_KIND_WALL: return "wall";
+    case PF_SAMPLE_KIND_CPU: return "cpu";
+    case PF_SAMPLE_KIND_GIL: return "gil";
+    default: return "unknown";
+    }
+}
+
 const char *pf_gap_reason_name(uint32_t reason)
 {
     switch (reason) {

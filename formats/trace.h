@@ -30,7 +30,8 @@ enum pf_mode {
     PF_MODE_CALLS   = 1u << 0,   /* calling-context tree with counts and times */
     PF_MODE_LINES   = 1u << 1,   /* per-line hits and times */
     PF_MODE_MEMORY  = 1u << 2,   /* allocator counters per node and per line */
-    PF_MODE_SAMPLES = 1u << 3,   /* statistical samples (reserved for a sampling mode) */
+    PF_MODE_SAMPLES = 1u << 3,   /* statistical: nodes and lines hold sample counts (meta's
+                                    sample fields say at what rate and how many were lost) */
     PF_MODE_NATIVE  = 1u << 4    /* with MEMORY: native allocations (malloc, mmap... of C
                                     code) are counted too, not only CPython's allocators */
 };
@@ -76,7 +77,26 @@ typedef struct pf_meta {
     uint32_t exit_signal;        /* the signal that killed the program, 0 if none */
     uint64_t links_dropped;      /* tasks and work items the collector could not link (its
                                     table of pending links was full): see pf_link */
+    /* SAMPLES mode (collect --sample, attach: cli/sampler.h).  Node and line times are
+     * sample counts times sample_interval_ns; a node's calls and a line's hits are
+     * sample counts (a node's: the samples it was innermost in, a line's: the samples
+     * it was on the stack in).  All 0 in other modes. */
+    uint64_t sample_interval_ns; /* nominal time between two ticks (1e9 / rate) */
+    uint64_t sample_ticks;       /* ticks the sampler took (the achieved rate is
+                                    sample_ticks / duration_ns) */
+    uint64_t samples_lost;       /* thread stacks dropped: torn or unreadable */
+    uint32_t sample_mode;        /* enum pf_sample_kind */
 } pf_meta;
+
+/* meta.sample_mode: which samples were counted. */
+enum pf_sample_kind {
+    PF_SAMPLE_KIND_WALL = 0,     /* every thread at every tick */
+    PF_SAMPLE_KIND_CPU = 1,      /* threads on a CPU */
+    PF_SAMPLE_KIND_GIL = 2       /* the thread holding the GIL */
+};
+
+/* "wall", "cpu" or "gil" for meta.sample_mode (a static string). */
+const char *pf_sample_kind_name(uint32_t kind);
 
 /* Why recording stopped for a while on one thread (meta.gaps). */
 enum pf_gap_reason {

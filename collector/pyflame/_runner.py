@@ -41,6 +41,8 @@ class _State:
     options = None        # collector options shared by every process of the run
     python = None         # realpath of sys.executable: children running it are followed
     argv = None           # the argv the trace names while sys.argv[0] is "-m" (see main)
+    sample_base = None    # --sample: this process's files in the session, without suffix
+    thread_names = None   # --sample: {ident: name} of the threads started
 
 
 _state = _State()
@@ -77,11 +79,43 @@ def _start(forked=False):
 def _sample_info(path):
     """collect --sample: the CLI's sampler reads this process's stacks from outside; tell
     it where and how (PID-NS.sample beside the part, cli/sampler.h)."""
-    if _state.options.get("sample"):
-        try:
-            _collector.sample_info(path[:-len(".trace")] + ".sample")
-        except OSError:
-            pass
+    if not _state.options.get("sample"):
+        return
+    _state.sample_base = path[:-len(".trace")]
+    try:
+        _collector.sample_info(_state.sample_base + ".sample")
+    except OSError:
+        pass
+    if _state.thread_names is None:
+        _state.thread_names = {}
+        _name_threads()
+
+
+def _name_threads():
+    """Under --sample no event names the threads: note each thread's name as it starts
+    (the sampler knows them by ident; PID-NS.threads at the end)."""
+    import threading
+    names = _state.thread_names
+    names[threading.main_thread().ident] = threading.main_thread().name
+    inner = threading.Thread._bootstrap_inner
+
+    def _bootstrap_inner(self):
+        names[threading.get_ident()] = self.name
+        return inner(self)
+
+    threading.Thread._bootstrap_inner = _bootstrap_inner
+
+
+def _write_thread_names():
+    if _state.thread_names is None or _state.sample_base is None:
+        return
+    try:
+        with open(_state.sample_base + ".threads", "w", encoding="utf-8",
+                  errors="replace") as f:
+            for ident, name in list(_state.thread_names.items()):
+                f.write("%d\t%s\n" % (ident, str(name).replace("\n", " ")))
+    except (OSError, ValueError):
+        pass
 
 
 def _finish():
@@ -91,6 +125,7 @@ def _finish():
     _state.done = True
     if not _collector.active():
         return
+    _write_thread_names()
     try:
         _collector.stop(exit_code=_state.exit_code)
     except Exception as e:  # the program's exit status must not change because of us
