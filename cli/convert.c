@@ -28,7 +28,11 @@ static void usage(FILE *out)
 "  collapsed  folded stacks for flamegraph.pl / inferno / speedscope: one line per\n"
 "             distinct stack, \"thread;frame;...;frame VALUE\", threads as root frames\n"
 "  pstats     a cProfile/pstats file: pstats.Stats(OUT), snakeviz, gprof2dot; call\n"
-"             counts and callers match what `python -m cProfile -o` records\n"
+"             counts and callers match what `python -m cProfile -o` records.  Of a\n"
+"             sampled trace (collect --sample, attach): sample counts in the layout\n"
+"             of 3.15's profiling.sampling, marked (\"__sampled__\",) so that 3.15's\n"
+"             pstats loads it as SampledStats; --pstats-plain leaves the mark out,\n"
+"             for pstats before 3.15 (which cannot load a marked file)\n"
 "  text       the top functions as a pstats-style table (ncalls tottime percall\n"
 "             cumtime percall file:line(function), functions by qualname), with\n"
 "             the command line, Python version and totals; plain text, no colours\n"
@@ -78,7 +82,7 @@ PF_CLI_MAX_MEMORY_HELP
 }
 
 enum { OPT_FORMAT = 1, OPT_OUTPUT, OPT_METRIC, OPT_GRANULARITY, OPT_SORT, OPT_LIMIT,
-       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_ASYNC, OPT_HELP };
+       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_ASYNC, OPT_PSTATS_PLAIN, OPT_HELP };
 
 static const pf_opt convert_opts[] = {
     { "format", 'f', PF_OPT_VALUE, OPT_FORMAT },
@@ -91,6 +95,7 @@ static const pf_opt convert_opts[] = {
     { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY },
     { "max-output", 0, PF_OPT_VALUE, OPT_MAX_OUTPUT },
     { "async", 0, PF_OPT_FLAG, OPT_ASYNC },
+    { "pstats-plain", 0, PF_OPT_FLAG, OPT_PSTATS_PLAIN },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP },
 };
 
@@ -131,6 +136,9 @@ static int parse(int argc, char **argv, struct options *o)
         case OPT_FULL_PATHS:
             o->c.frame.full_paths = 1;
             o->c.text.full_paths = 1;
+            break;
+        case OPT_PSTATS_PLAIN:
+            o->c.pstats_plain = 1;
             break;
         case OPT_ASYNC:
             o->async_view = 1;

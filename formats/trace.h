@@ -98,6 +98,7 @@ enum pf_sample_kind {
 /* "wall", "cpu" or "gil" for meta.sample_mode (a static string). */
 const char *pf_sample_kind_name(uint32_t kind);
 
+
 /* Why recording stopped for a while on one thread (meta.gaps). */
 enum pf_gap_reason {
     PF_GAP_C_PROFILE = 1,        /* the program installed a C-level profile hook (cProfile) */
@@ -373,6 +374,11 @@ void pf_trace_shrink(pf_trace *t);
 int pf_meta_set_str(char **field, const char *s);
 /* Appends a copy of s to a meta string list (argv or path).  0 or -1 (OOM). */
 int pf_meta_push_str(char ***list, uint32_t *count, const char *s);
+
+/* One line for reports about a sampled trace (PF_MODE_SAMPLES), into buf (cap bytes,
+ * truncated, always terminated): "1,326 samples at 1000 Hz (993 Hz achieved), wall
+ * mode, 2 lost (0.2%)".  Empty for other traces. */
+void pf_trace_sample_describe(const pf_trace *t, char *buf, size_t cap);
 
 /* Checks every cross reference (string ids, code/thread/node indices, pre-order of
  * nodes).  Returns 0, or -1 with err saying which record is wrong. */

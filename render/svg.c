@@ -886,6 +886,11 @@ const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
         if (len < cap)                                                                   \
             len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                  \
     } while (0)
+    if (t->meta.modes & PF_MODE_SAMPLES) {
+        char smp[200];
+        pf_trace_sample_describe(t, smp, sizeof smp);
+        PART("Sampled: %s", smp);
+    }
     /* wall time goes without saying (and keeps older graphs as they were) */
     if (pf_trace_clock_is_cpu(t))
         PART("Times: %s", pf_trace_clock_words(t));
