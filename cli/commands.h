@@ -10,5 +10,6 @@ int pf_cmd_convert(int argc, char **argv);   /* cli/convert.c */
 int pf_cmd_svg(int argc, char **argv);       /* cli/svg.c */
 int pf_cmd_html(int argc, char **argv);      /* cli/html.c */
 int pf_cmd_diff(int argc, char **argv);      /* cli/diff.c */
+int pf_cmd_attach(int argc, char **argv);    /* cli/attach.c */
 
 #endif

@@ -15,6 +15,7 @@ static const struct command {
     { "svg",     pf_cmd_svg,     "render an interactive flame graph from a trace or collapsed stacks" },
     { "html",    pf_cmd_html,    "render line-annotated source from a trace" },
     { "diff",    pf_cmd_diff,    "compare two runs: calls, time, lines and memory, with a CI gate" },
+    { "attach",  pf_cmd_attach,  "sample a running Python process (3.13+) without stopping it" },
 };
 
 static void usage(FILE *out)

@@ -107,7 +107,10 @@ uint64_t pf_procmem_symbol(pid_t pid, const char *match, const char *name, char 
     snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
     FILE *f = fopen(path, "re");
     if (f == NULL) {
-        pf_error_set(err, PF_EIO, "cannot read /proc/%d/maps: %s", (int)pid, strerror(errno));
+        if (errno == EACCES || errno == EPERM)
+            pf_procmem_explain_denied(pid, err);
+        else
+            pf_error_set(err, PF_EIO, "cannot read /proc/%d/maps: %s", (int)pid, strerror(errno));
         return 0;
     }
     char line[4608], seen[4096] = "";

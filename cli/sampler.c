@@ -817,6 +817,7 @@ static void thread_name(const pf_sampler *s, const target *t, const sthread *th,
         fclose(f);
     }
     comm[strcspn(comm, "\n")] = 0;
+    pcomm[strcspn(pcomm, "\n")] = 0;
     if (comm[0] != 0 && strcmp(comm, pcomm) != 0)
         snprintf(buf, cap, "%s", comm);
     else if (th->tid > 0)
@@ -1012,13 +1013,8 @@ static ssize_t proc_file(pid_t pid, const char *name, char *buf, size_t cap)
     return n;
 }
 
-pf_trace *pf_sampler_build(pf_sampler *s, pf_error *err)
+pf_trace *pf_sampler_proc_trace(pid_t pid, uint32_t version_hex, pf_error *err)
 {
-    if (s->ntargets == 0) {
-        pf_error_set(err, PF_EUSAGE, "no process was sampled");
-        return NULL;
-    }
-    target *t = &s->targets[0];
     pf_trace *out = pf_trace_new();
     if (out == NULL) {
         pf_error_set(err, PF_ENOMEM, NULL);
@@ -1026,23 +1022,23 @@ pf_trace *pf_sampler_build(pf_sampler *s, pf_error *err)
     }
     pf_meta *m = &out->meta;
     char buf[65536], ver[32];
-    unsigned v = t->o.version_hex;
+    unsigned v = version_hex;
     snprintf(ver, sizeof ver, "%u.%u.%u", v >> 24 & 0xff, v >> 16 & 0xff, v >> 8 & 0xff);
     int bad = pf_meta_set_str(&m->python_version, ver) < 0;
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/exe", (int)t->pid);
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
     ssize_t n = readlink(path, buf, sizeof buf - 1);
     if (n > 0) {
         buf[n] = 0;
         bad |= pf_meta_set_str(&m->python_executable, buf) < 0;
     }
-    snprintf(path, sizeof path, "/proc/%d/cwd", (int)t->pid);
+    snprintf(path, sizeof path, "/proc/%d/cwd", (int)pid);
     if ((n = readlink(path, buf, sizeof buf - 1)) > 0) {
         buf[n] = 0;
         bad |= pf_meta_set_str(&m->cwd, buf) < 0;
     }
-    /* argv: the command line after the interpreter and its options */
-    if ((n = proc_file(t->pid, "cmdline", buf, sizeof buf)) > 0) {
+    /* argv: the command line after the interpreter */
+    if ((n = proc_file(pid, "cmdline", buf, sizeof buf)) > 0) {
         int k = 0;
         for (char *p = buf; p < buf + n; p += strlen(p) + 1, k++)
             if (k > 0)
@@ -1053,19 +1049,35 @@ pf_trace *pf_sampler_build(pf_sampler *s, pf_error *err)
         bad |= pf_meta_set_str(&m->hostname, buf) < 0;
     }
     bad |= pf_meta_set_str(&m->clock, "CLOCK_MONOTONIC") < 0;
-    m->pid = (uint64_t)t->pid;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    m->duration_ns = s->wall_ns;
-    m->start_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - (int64_t)s->wall_ns;
+    /* sys.path is not read: the script's folder and the standard library's (PREFIX/lib/
+     * pythonX.Y beside PREFIX/bin/pythonX) keep reports' file names short */
+    if (m->cwd != NULL)
+        bad |= pf_meta_push_str(&m->path, &m->npath, m->cwd) < 0;
+    if (m->python_executable != NULL) {
+        const char *slash = strrchr(m->python_executable, '/');
+        size_t dir = slash ? (size_t)(slash - m->python_executable) : 0;
+        if (dir >= 4 && strncmp(m->python_executable + dir - 4, "/bin", 4) == 0) {
+            snprintf(buf, sizeof buf, "%.*s/lib/python%u.%u", (int)(dir - 4),
+                     m->python_executable, v >> 24 & 0xff, v >> 16 & 0xff);
+            bad |= pf_meta_push_str(&m->path, &m->npath, buf) < 0;
+        }
+    }
+    m->pid = (uint64_t)pid;
     if (bad) {
         pf_trace_free(out);
         pf_error_set(err, PF_ENOMEM, NULL);
         return NULL;
     }
-    if (emit(s, t, out, err) < 0) {
-        pf_trace_free(out);
-        return NULL;
-    }
     return out;
+}
+
+int pf_sampler_emit_first(pf_sampler *s, pf_trace *out, pf_error *err)
+{
+    if (s->ntargets == 0)
+        return pf_error_set(err, PF_EUSAGE, "no process was sampled");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    out->meta.duration_ns = s->wall_ns;
+    out->meta.start_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - (int64_t)s->wall_ns;
+    return emit(s, &s->targets[0], out, err);
 }

@@ -88,8 +88,12 @@ int pf_sampler_graft(pf_sampler *s, const char *key, const char *names, pf_trace
  * NULL: none.  0, or -1 when out of memory. */
 int pf_sampler_hide(pf_sampler *s, const char *prefix);
 
-/* A new trace of the first target (attach): meta from /proc (command line, executable,
- * folder, Python version) and what pf_sampler_graft adds.  NULL with err set. */
-pf_trace *pf_sampler_build(pf_sampler *s, pf_error *err);
+/* A new trace for process pid (attach), meta from /proc (command line, executable,
+ * folder, host) read now, while the process runs.  NULL with err set (PF_ENOMEM). */
+pf_trace *pf_sampler_proc_trace(pid_t pid, uint32_t version_hex, pf_error *err);
+
+/* Puts what was sampled of the first target into out (as pf_sampler_graft does), with
+ * the sampling's start and duration.  0, or -1 with err set. */
+int pf_sampler_emit_first(pf_sampler *s, pf_trace *out, pf_error *err);
 
 #endif
