@@ -385,7 +385,11 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "exit_code", m->exit_code == PF_EXIT_UNKNOWN ? Py_NewRef(Py_None)
                                                                       : PyLong_FromLong(m->exit_code)) < 0
         || set_item(meta, "exit_signal", PyLong_FromUnsignedLong(m->exit_signal)) < 0
-        || set_item(meta, "links_dropped", PyLong_FromUnsignedLongLong(m->links_dropped)) < 0)
+        || set_item(meta, "links_dropped", PyLong_FromUnsignedLongLong(m->links_dropped)) < 0
+        || set_item(meta, "sample_interval_ns", PyLong_FromUnsignedLongLong(m->sample_interval_ns)) < 0
+        || set_item(meta, "sample_ticks", PyLong_FromUnsignedLongLong(m->sample_ticks)) < 0
+        || set_item(meta, "samples_lost", PyLong_FromUnsignedLongLong(m->samples_lost)) < 0
+        || set_item(meta, "sample_mode", PyLong_FromUnsignedLong(m->sample_mode)) < 0)
         goto fail;
     PyObject *gaps = PyList_New(0);         /* new ref */
     if (set_item(meta, "gaps", gaps) < 0)
