@@ -41,8 +41,9 @@ static void usage(FILE *out)
             "  -o, --output FILE    trace to write (default: trace.gz)\n"
             "  --duration SECONDS   stop after that long (default: until Ctrl-C or exit)\n"
             "  --rate HZ            samples per second, 1-20000 (default 1000)\n"
-            "  --sample-mode M      wall (default), cpu (threads on a CPU) or gil (the\n"
-            "                       thread holding the GIL)\n"
+            "  --sample-mode M      wall (default), cpu (threads as they use a CPU: their\n"
+            "                       samples add up to their CPU time) or gil (the thread\n"
+            "                       holding the GIL)\n"
             "  -q, --quiet          do not print the summary\n"
             "  -h, --help           show this help\n");
 }

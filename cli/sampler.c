@@ -46,7 +46,9 @@ typedef struct sthread {
     uint64_t ident;              /* thread_id */
     uint64_t tstate;             /* address of its thread state, last seen */
     int64_t tid;                 /* kernel thread id, -1 unknown */
-    int stat_fd;                 /* /proc/PID/task/TID/stat for cpu mode, -1 */
+    int stat_fd;                 /* /proc/PID/task/TID/schedstat for cpu mode, -1 */
+    uint64_t runtime;            /* cpu mode: its CPU time (ns) at the last tick */
+    double credit;               /* cpu mode: CPU time not yet sampled, in intervals */
     int used;                    /* some stack of it was recorded */
 } sthread;
 
@@ -555,25 +557,50 @@ static uint32_t thread_of(target *t, uint64_t ident, uint64_t tstate, int64_t ti
     return *slot;
 }
 
-/* Whether thread th is on a CPU (running or runnable), from /proc.  1 when unknown. */
-static int on_cpu(target *t, sthread *th)
+/* cpu mode: whether thread th gets a sample this tick.  Its CPU time, from
+ * /proc/PID/task/TID/schedstat (ns, exact), grows its credit by the intervals it ran
+ * since the last tick; a sample spends one interval of credit, and a tick in which it
+ * did not run clears what is left.  So the samples of a
+ * thread add up to its CPU time, and each goes to the stack it is running: a thread
+ * that waits (sleep, I/O, a lock, the GIL, or its turn on a busy machine) earns none.
+ * 1 when its CPU time cannot be read (no kernel thread id known). */
+static int on_cpu(pf_sampler *s, target *t, sthread *th)
 {
     if (th->tid <= 0)
         return 1;
     if (th->stat_fd < 0) {
         char path[80];
-        snprintf(path, sizeof path, "/proc/%d/task/%lld/stat", (int)t->pid, (long long)th->tid);
+        snprintf(path, sizeof path, "/proc/%d/task/%lld/schedstat", (int)t->pid,
+                 (long long)th->tid);
         th->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
         if (th->stat_fd < 0)
             return 0;                   /* the thread is gone */
+        th->runtime = 0;
+        th->credit = 0;
     }
-    char buf[256];
+    char buf[128];
     ssize_t n = pread(th->stat_fd, buf, sizeof buf - 1, 0);
     if (n <= 0)
         return 0;
     buf[n] = 0;
-    const char *p = strrchr(buf, ')');   /* the command may hold spaces and parentheses */
-    return p != NULL && p[1] == ' ' && p[2] == 'R';
+    uint64_t now = strtoull(buf, NULL, 10);
+    if (th->runtime == 0 || now < th->runtime) {   /* first look: the credit starts now */
+        th->runtime = now;
+        return 0;
+    }
+    if (now == th->runtime) {
+        th->credit = 0;                 /* it stopped: what is left belongs to where it ran,
+                                           not to where it will wake up */
+        return 0;
+    }
+    th->credit += (double)(now - th->runtime) * (double)s->hz / 1e9;
+    th->runtime = now;
+    if (th->credit > 4)
+        th->credit = 4;                 /* the sampler fell behind: no long burst later */
+    if (th->credit < 1)
+        return 0;
+    th->credit -= 1;
+    return 1;
 }
 
 /* Reads the stack whose innermost frame is at frame into s->fcode/fline.  Its depth,
@@ -673,7 +700,7 @@ static int sample_target(pf_sampler *s, target *t)
             s->oom = 1;
             return 0;
         }
-        if (s->mode == PF_SAMPLE_CPU && !on_cpu(t, &t->threads[th])) {
+        if (s->mode == PF_SAMPLE_CPU && !on_cpu(s, t, &t->threads[th])) {
             ts = next;
             continue;
         }

@@ -32,7 +32,8 @@
 /* Which samples count (collect --sample-mode). */
 enum pf_sample_mode {
     PF_SAMPLE_WALL = 0,          /* every thread at every tick */
-    PF_SAMPLE_CPU = 1,           /* threads on a CPU (running or runnable: state R) */
+    PF_SAMPLE_CPU = 1,           /* threads on a CPU: a thread's samples add up to its CPU
+                                    time (schedstat), each taken where it runs */
     PF_SAMPLE_GIL = 2            /* the thread holding the GIL */
 };
 
