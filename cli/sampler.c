@@ -90,6 +90,8 @@ struct pf_sampler {
     int denied;
     int oom;
     char *hide;                  /* outermost frames of files under this prefix are dropped */
+    uint32_t weight;             /* samples one stack counts for this tick: 1, or more in
+                                    wall and gil modes when the sampler was late */
     const char *names;           /* "ident\tname" file of the target being written, or NULL */
     uint64_t ticks, ticks_missed, cpu_ns, wall_ns;
     /* one stack's scratch: frames innermost first */
@@ -131,6 +133,7 @@ pf_sampler *pf_sampler_new(unsigned hz, enum pf_sample_mode mode)
         return NULL;
     memset(s, 0, sizeof *s);
     s->hz = hz ? hz : PF_SAMPLER_DEFAULT_HZ;
+    s->weight = 1;
     s->mode = mode;
     return s;
 }
@@ -462,7 +465,7 @@ static uint32_t child(target *t, uint32_t parent, uint32_t thread, uint32_t code
 }
 
 /* Counts (code, line) once for this sample, self if innermost.  -1 when OOM. */
-static int count_line(target *t, uint32_t code, uint32_t line, int innermost)
+static int count_line(target *t, uint32_t code, uint32_t line, int innermost, uint32_t w)
 {
     int inserted = 0;
     uint32_t *slot = pf_hmap_slot(t->line_map, (uint64_t)code << 32 | line, &inserted);
@@ -484,10 +487,10 @@ static int count_line(target *t, uint32_t code, uint32_t line, int innermost)
     sline *l = &t->lines[*slot];
     if (l->stamp != t->stamp) {
         l->stamp = t->stamp;
-        l->total++;
+        l->total += w;
     }
     if (innermost)
-        l->self++;
+        l->self += w;
     return 0;
 }
 
@@ -513,7 +516,7 @@ static void add_stack(pf_sampler *s, target *t, uint32_t thread, uint32_t depth)
         return;
     for (uint32_t i = depth; i-- > 0;) {
         node = child(t, node, thread, s->fcode[i], call_line);
-        if (node == PF_NONE || count_line(t, s->fcode[i], s->fline[i], i == 0) < 0) {
+        if (node == PF_NONE || count_line(t, s->fcode[i], s->fline[i], i == 0, s->weight) < 0) {
             s->oom = 1;
             t->lost++;
             return;
@@ -521,9 +524,9 @@ static void add_stack(pf_sampler *s, target *t, uint32_t thread, uint32_t depth)
         call_line = s->fline[i];
     }
     if (node != PF_NONE)
-        t->nodes[node].self++;
+        t->nodes[node].self += s->weight;
     t->threads[thread].used = 1;
-    t->samples++;
+    t->samples += s->weight;
 }
 
 /* The index of thread ident in t, added when new (tid as found). PF_NONE on OOM. */
@@ -741,9 +744,16 @@ void pf_sampler_run(pf_sampler *s, volatile int *stop, int until_idle,
 {
     uint64_t period = 1000000000u / s->hz;
     uint64_t start = mono_ns(), cpu0 = thread_cpu_ns();
-    uint64_t next = start, next_poll = start;
+    uint64_t next = start, next_poll = start, last = start;
     while (!*stop) {
         uint64_t now = mono_ns();
+        /* A late tick (the sampler did not get a CPU in time, typically because the
+         * program's threads had them) stands for the ticks it missed in wall and gil
+         * modes, else busy stretches would count less than idle ones.  cpu mode counts
+         * CPU time itself. */
+        uint64_t late = now > last + period ? (now - last + period / 2) / period : 1;
+        s->weight = s->mode == PF_SAMPLE_CPU ? 1 : (uint32_t)(late > 20 ? 20 : late);
+        last = now;
         if (poll != NULL && now >= next_poll) {
             poll(ctx, s);
             next_poll = now + 20000000u;

@@ -68,7 +68,7 @@ int pf_sampler_denied(const pf_sampler *s);
 typedef struct pf_sampler_stats {
     uint64_t ticks;              /* ticks taken */
     uint64_t ticks_missed;       /* ticks skipped because the sampler fell behind */
-    uint64_t samples;            /* thread stacks recorded */
+    uint64_t samples;            /* thread stacks recorded (a late tick's count more) */
     uint64_t lost;               /* thread stacks dropped (torn or unreadable) */
     uint64_t cpu_ns;             /* the sampler thread's own CPU time */
     uint64_t wall_ns;            /* from the first tick to the last */
