@@ -15,15 +15,15 @@
 #include <Python.h>
 #include <frameobject.h>
 #if PY_VERSION_HEX >= 0x03090000
-#include "internal/pycore_interp.h"
-#include "internal/pycore_runtime.h"
+#include <internal/pycore_interp.h>
+#include <internal/pycore_runtime.h>
 #endif
-#include "internal/pycore_pystate.h"
+#include <internal/pycore_pystate.h>
 #if PY_VERSION_HEX >= 0x030B0000
-#include "internal/pycore_frame.h"
+#include <internal/pycore_frame.h>
 #endif
 #if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
-#include "internal/pycore_ceval_state.h"
+#include <internal/pycore_ceval_state.h>
 #endif
 
 #include <pthread.h>
