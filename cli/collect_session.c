@@ -154,7 +154,7 @@ static void summary(const pf_trace *t, const char *display, uint64_t size)
     char sz[PF_UNITS_BUFSZ], calls[PF_UNITS_BUFSZ], peak[PF_UNITS_BUFSZ];
     pf_units_bytes(sz, sizeof sz, size, 0);
     pf_units_count(calls, sizeof calls, t->meta.total_calls);
-    if (t->meta.modes & PF_MODE_SAMPLES) {
+    if (pf_trace_is_sampled(t)) {
         char lost[PF_UNITS_BUFSZ];
         double secs = (double)t->meta.duration_ns / 1e9;
         pf_units_count(lost, sizeof lost, t->meta.samples_lost);

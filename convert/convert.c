@@ -63,7 +63,7 @@ int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_
     switch (o->format) {
     case PF_CONVERT_COLLAPSED: rc = pf_folded_write(t, &o->frame, o->max_output, out, err); break;
     case PF_CONVERT_PSTATS:
-        if ((t->meta.modes & PF_MODE_SAMPLES) && t->meta.sample_interval_ns > 0)
+        if (pf_trace_is_sampled(t))
             rc = pf_pstats_write_sampled(fs, t->meta.sample_interval_ns, !o->pstats_plain,
                                          out, err);
         else

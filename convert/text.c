@@ -137,7 +137,7 @@ static void header(const pf_trace *t, FILE *out)
     if (t->nprocesses > 1)
         fprintf(out, " in %u processes", t->nprocesses);
     putc('\n', out);
-    if (m->modes & PF_MODE_SAMPLES) {
+    if (pf_trace_is_sampled(t)) {
         char smp[200];
         pf_trace_sample_describe(t, smp, sizeof smp);
         fprintf(out, "Sampled: %s; times are samples x %.3g ms\n", smp,
@@ -277,7 +277,7 @@ static void function_table(const pf_trace *t, const pf_funcstats *s, const pf_te
                            FILE *out)
 {
     int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
-    int sampled = (t->meta.modes & PF_MODE_SAMPLES) && t->meta.sample_interval_ns > 0;
+    int sampled = pf_trace_is_sampled(t);
     uint32_t n = 0;
     for (uint32_t k = 0; k < s->nkeys; k++)     /* sampled: on stacks, if never innermost */
         if (s->keys[k].nc != 0 || (sampled && s->keys[k].ct_ns != 0))

@@ -1764,7 +1764,7 @@ pf_stacktree *pf_stacktree_from_trace(const pf_trace *t, const pf_stack_opts *op
         return NULL;
     }
     /* a sampled trace's times are counts x interval: its values are sample counts */
-    if ((t->meta.modes & PF_MODE_SAMPLES) && t->meta.sample_interval_ns > 0)
+    if (pf_trace_is_sampled(t))
         o.time_unit_ns = (double)t->meta.sample_interval_ns;
     if ((unsigned)o.metric > PF_METRIC_EXIT_BYTES || (unsigned)o.granularity > PF_GRAN_LINE ||
         (unsigned)o.order > PF_ORDER_CHART) {
@@ -1941,7 +1941,7 @@ int pf_stacktree_add_trace(pf_stacktree *f, const pf_trace *t, int column, pf_er
     if (t->nnodes == 0)
         return pf_error_set(err, PF_EEMPTY, "the trace has no call records");
     double unit = o->time_unit_ns > 0 ? o->time_unit_ns : 1000;
-    if ((t->meta.modes & PF_MODE_SAMPLES) && t->meta.sample_interval_ns > 0)
+    if (pf_trace_is_sampled(t))
         unit = (double)t->meta.sample_interval_ns;     /* sample counts, as above */
     b.f = f;
     b.t = t;

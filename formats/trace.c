@@ -330,7 +330,7 @@ void pf_trace_sample_describe(const pf_trace *t, char *buf, size_t cap)
         return;
     buf[0] = 0;
     const pf_meta *m = &t->meta;
-    if (!(m->modes & PF_MODE_SAMPLES))
+    if (!pf_trace_is_sampled(t))
         return;
     uint64_t samples = 0;
     for (uint32_t i = 0; i < t->nnodes; i++)

@@ -375,6 +375,13 @@ int pf_meta_set_str(char **field, const char *s);
 /* Appends a copy of s to a meta string list (argv or path).  0 or -1 (OOM). */
 int pf_meta_push_str(char ***list, uint32_t *count, const char *s);
 
+/* Nonzero when t is the sampler's (collect --sample, attach): SAMPLES mode with a
+ * sample interval, whose node and line times are sample counts times the interval. */
+static inline int pf_trace_is_sampled(const pf_trace *t)
+{
+    return (t->meta.modes & PF_MODE_SAMPLES) && t->meta.sample_interval_ns > 0;
+}
+
 /* One line for reports about a sampled trace (PF_MODE_SAMPLES), into buf (cap bytes,
  * truncated, always terminated): "1,326 samples at 1000 Hz (993 Hz achieved), wall
  * mode, 2 lost (0.2%)".  Empty for other traces. */

@@ -886,7 +886,7 @@ const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
         if (len < cap)                                                                   \
             len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);                  \
     } while (0)
-    if (t->meta.modes & PF_MODE_SAMPLES) {
+    if (pf_trace_is_sampled(t)) {
         char smp[200];
         pf_trace_sample_describe(t, smp, sizeof smp);
         PART("Sampled: %s", smp);
