@@ -47,6 +47,7 @@ typedef struct sthread {
     uint64_t tstate;             /* address of its thread state, last seen */
     int64_t tid;                 /* kernel thread id, -1 unknown */
     int stat_fd;                 /* /proc/PID/task/TID/schedstat for cpu mode, -1 */
+    int state_fd;                /* /proc/PID/task/TID/stat for cpu mode, -1 */
     uint64_t runtime;            /* cpu mode: its CPU time (ns) at the last tick */
     double credit;               /* cpu mode: CPU time not yet sampled, in intervals */
     int used;                    /* some stack of it was recorded */
@@ -147,9 +148,12 @@ static void target_free(target *t)
         pf_free(t->codes[i].lt);
     pf_free(t->codes);
     pf_hmap_free(t->thread_map);
-    for (uint32_t i = 0; i < t->nthreads; i++)
+    for (uint32_t i = 0; i < t->nthreads; i++) {
         if (t->threads[i].stat_fd >= 0)
             close(t->threads[i].stat_fd);
+        if (t->threads[i].state_fd >= 0)
+            close(t->threads[i].state_fd);
+    }
     pf_free(t->threads);
     pf_hmap_free(t->node_map);
     pf_free(t->nodes);
@@ -172,11 +176,13 @@ void pf_sampler_free(pf_sampler *s)
 static void retire(target *t)
 {
     t->alive = 0;
-    for (uint32_t i = 0; i < t->nthreads; i++)
-        if (t->threads[i].stat_fd >= 0) {
+    for (uint32_t i = 0; i < t->nthreads; i++) {
+        if (t->threads[i].stat_fd >= 0)
             close(t->threads[i].stat_fd);
-            t->threads[i].stat_fd = -1;
-        }
+        if (t->threads[i].state_fd >= 0)
+            close(t->threads[i].state_fd);
+        t->threads[i].stat_fd = t->threads[i].state_fd = -1;
+    }
 }
 
 int pf_sampler_add(pf_sampler *s, const char *key, pid_t pid, const pf_pyoffsets *o,
@@ -546,6 +552,7 @@ static uint32_t thread_of(target *t, uint64_t ident, uint64_t tstate, int64_t ti
         th->ident = ident;
         th->tid = tid;
         th->stat_fd = -1;
+        th->state_fd = -1;
     }
     if (*slot == PF_HMAP_NONE)
         return PF_NONE;
@@ -555,18 +562,39 @@ static uint32_t thread_of(target *t, uint64_t ident, uint64_t tstate, int64_t ti
         th->tid = tid;
         if (th->stat_fd >= 0)
             close(th->stat_fd);
-        th->stat_fd = -1;
+        if (th->state_fd >= 0)
+            close(th->state_fd);
+        th->stat_fd = th->state_fd = -1;
     }
     return *slot;
 }
 
+/* Whether thread th is running or runnable (state R in /proc/PID/task/TID/stat). */
+static int runnable(target *t, sthread *th)
+{
+    if (th->state_fd < 0) {
+        char path[80];
+        snprintf(path, sizeof path, "/proc/%d/task/%lld/stat", (int)t->pid, (long long)th->tid);
+        if ((th->state_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return 0;
+    }
+    char buf[512];
+    ssize_t n = pread(th->state_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');   /* the command may hold spaces and parentheses */
+    return p != NULL && p[1] == ' ' && p[2] == 'R';
+}
+
 /* cpu mode: whether thread th gets a sample this tick.  Its CPU time, from
- * /proc/PID/task/TID/schedstat (ns, exact), grows its credit by the intervals it ran
- * since the last tick; a sample spends one interval of credit, and a tick in which it
- * did not run clears what is left.  So the samples of a
- * thread add up to its CPU time, and each goes to the stack it is running: a thread
- * that waits (sleep, I/O, a lock, the GIL, or its turn on a busy machine) earns none.
- * 1 when its CPU time cannot be read (no kernel thread id known). */
+ * /proc/PID/task/TID/schedstat (ns, exact), earns it credit: the intervals it ran.  A
+ * tick at which it is running or runnable (state R) spends one interval of credit on
+ * a sample.  So its samples add up to its CPU time, and they fall at random points of
+ * its running (not where the kernel happens to account its time: at the moment it
+ * blocks), while a thread that waits (sleep, I/O, a lock, the GIL) earns nothing and
+ * one that waits for a CPU on a busy machine spends only what it earned.  1 when its
+ * CPU time cannot be read (no kernel thread id known). */
 static int on_cpu(pf_sampler *s, target *t, sthread *th)
 {
     if (th->tid <= 0)
@@ -591,16 +619,12 @@ static int on_cpu(pf_sampler *s, target *t, sthread *th)
         th->runtime = now;
         return 0;
     }
-    if (now == th->runtime) {
-        th->credit = 0;                 /* it stopped: what is left belongs to where it ran,
-                                           not to where it will wake up */
-        return 0;
-    }
     th->credit += (double)(now - th->runtime) * (double)s->hz / 1e9;
     th->runtime = now;
-    if (th->credit > 4)
-        th->credit = 4;                 /* the sampler fell behind: no long burst later */
-    if (th->credit < 1)
+    double cap = (double)s->hz / 50 > 4 ? (double)s->hz / 50 : 4;   /* 20 ms */
+    if (th->credit > cap)
+        th->credit = cap;               /* the sampler fell behind: no long burst later */
+    if (th->credit < 1 || !runnable(t, th))
         return 0;
     th->credit -= 1;
     return 1;
