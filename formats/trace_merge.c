@@ -108,6 +108,10 @@ static int merge_meta(merger *m, pf_trace *const *parts, uint32_t n)
     d->pid = s->pid;
     d->exit_code = s->exit_code;
     d->exit_signal = s->exit_signal;
+    /* one sampler reads every process of a run: its figures are the run's, not summed */
+    d->sample_interval_ns = s->sample_interval_ns;
+    d->sample_ticks = s->sample_ticks;
+    d->sample_mode = s->sample_mode;
     /* FORKED_CHILD says who wrote the file: the root's only.  A forked child shows
      * as its process's PF_PROC_FORKED instead. */
     d->flags = s->flags & PF_FLAG_FORKED_CHILD;
@@ -119,6 +123,7 @@ static int merge_meta(merger *m, pf_trace *const *parts, uint32_t n)
         d->total_calls += p->total_calls;
         d->profiler_bytes += p->profiler_bytes;
         d->links_dropped += p->links_dropped;
+        d->samples_lost += p->samples_lost;
         if (p->peak_live_bytes > d->peak_live_bytes) {
             /* the run's peak is the highest process peak; its native share goes with it */
             d->peak_live_bytes = p->peak_live_bytes;
