@@ -144,7 +144,11 @@ class SampleTestCase(CollectTestCase):
         extra = ["-q", "--sample=%d" % rate] + (["--sample-mode", mode] if mode else [])
         r, out = self.collect([script], extra=extra)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
-        return Trace(out), out
+        # each run its own file: a test may compare or merge several
+        self.runs = getattr(self, "runs", 0) + 1
+        kept = os.path.join(self.tmp, "sampled-%d.gz" % self.runs)
+        os.replace(out, kept)
+        return Trace(kept), kept
 
     def truth(self):
         with open(os.path.join(self.tmp, "truth.json")) as f:
@@ -254,9 +258,31 @@ class SampleTestCase(CollectTestCase):
                                 "print(type(pstats.Stats(sys.argv[1])).__name__)", prof],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             self.assertEqual(r.stdout.decode().strip(), "SampledStats", r.stderr.decode())
+        # the marked pstats file reads back as another profiler's input
+        marked = os.path.join(self.tmp, "marked.prof")
+        conv("convert", "-f", "pstats", "-o", marked, path)
+        self.assertIn("sampled pstats file", conv("convert", "-f", "text", marked).decode())
+        # the exports say they hold samples
+        self.assertIn('"unit":"none"', conv("convert", "-f", "speedscope", path).decode())
+        self.assertIn("| samples |", conv("convert", "-f", "markdown", path).decode())
         # diff of two sampled runs
         t2, path2 = self.sample(SPLIT, name="prog.py")
         conv("diff", path, path2)
+        # merge sums runs sampled alike: samples, ticks and lost samples add up
+        merged = os.path.join(self.tmp, "merged.gz")
+        conv("merge", "-q", "-o", merged, path, path2)
+        tm = Trace(merged)
+        self.assertEqual(sum(n["calls"] for n in tm.nodes),
+                         sum(n["calls"] for n in t.nodes) + sum(n["calls"] for n in t2.nodes))
+        self.assertEqual(tm.meta["sample_ticks"], t.meta["sample_ticks"] + t2.meta["sample_ticks"])
+        self.assertEqual(tm.meta["sample_interval_ns"], t.meta["sample_interval_ns"])
+        self.assertIn("Sampled: ", conv("convert", "-f", "text", merged).decode())
+        # ... and refuses runs sampled at another rate
+        t3, path3 = self.sample(SPLIT, rate=500, name="prog.py")
+        r = subprocess.run([BIN, "merge", "-o", merged, path, path3], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("sample rates differ", r.stderr.decode())
 
     def test_high_rate_loses_little(self):
         t, _ = self.sample(SPLIT, rate=10000)
