@@ -512,11 +512,15 @@ int pf_cmd_collect(int argc, char **argv)
     }
     pf_output_abort(probe);
 
-    char flags[200];
+    char flags[320];
     /* per-line memory needs the line that runs: --memory records lines too */
-    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,native=%d,"
+    int nflags = snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,native=%d,"
              "limit=%s,follow=%d,snapshot=%s,clock=%s,sample=%d", quiet, module != NULL, floor,
              lines || memory, memory, native, limit, follow, snapshot, clock, sample_hz != 0);
+    if (nflags < 0 || (size_t)nflags >= sizeof flags) {   /* a --snapshot of many digits */
+        fprintf(stderr, "pyflame-c collect: --snapshot '%s' is too long\n", snapshot);
+        goto fail2;
+    }
     /* globs may hold commas: they travel in the environment (the runner removes them) */
     if (setenv("PYFLAME_C_INCLUDE", include ? include : "", 1) < 0
         || setenv("PYFLAME_C_EXCLUDE", exclude ? exclude : "", 1) < 0) {
