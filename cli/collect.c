@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/collect_sample.h"
 #include "cli/collect_session.h"
 #include "cli/commands.h"
 #include "cli/help.h"
@@ -57,7 +58,7 @@ static const char bootstrap[] =
 
 enum { OPT_OUTPUT = 1, OPT_PYTHON, OPT_MODULE, OPT_QUIET, OPT_LINES, OPT_MEMORY,
        OPT_INCLUDE, OPT_EXCLUDE, OPT_MEMORY_LIMIT, OPT_FLOOR, OPT_NO_FOLLOW, OPT_SNAPSHOT,
-       OPT_CLOCK, OPT_HELP };
+       OPT_CLOCK, OPT_SAMPLE, OPT_SAMPLE_MODE, OPT_HELP };
 
 static const pf_opt collect_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
@@ -119,6 +120,21 @@ static const pf_opt collect_opts[] = {
       "--memory=python: CPython's allocators only, as tracemalloc sees them: what C "
       "code allocates itself is not counted (cheaper; the numbers of pyflame-c before "
       "native tracking).  --memory=all is --memory" },
+    { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Statistical profiling" },
+    { "sample", 0, PF_OPT_OPTIONAL, OPT_SAMPLE, "HZ", NULL,
+      "instead of recording every call, sample every thread's Python stack HZ times a "
+      "second (default 1000, up to 20000) from outside the program, which runs at full "
+      "speed (process_vm_readv; any CPython 3.8-3.15; children followed as without it).  "
+      "Samples add up per calling context and per line (the trace stays small however "
+      "long the run); times are samples x 1/HZ.  A C function in progress counts for the "
+      "Python frame that called it.  The summary says how many samples were taken and "
+      "lost.  Does not go with --lines, --memory or --clock.  See also: pyflame-c attach "
+      "PID (a process not started under pyflame-c)" },
+    { "sample-mode", 0, PF_OPT_VALUE, OPT_SAMPLE_MODE, "wall|cpu|gil", "wall cpu gil",
+      "which samples count (implies --sample): wall (default), every thread at every "
+      "tick; cpu, threads as they use a CPU (a thread's samples add up to its CPU time, "
+      "from /proc/PID/task/TID/schedstat; waits count nothing); gil, only the thread "
+      "holding the GIL" },
     { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Benchmarking" },
     { "floor", 0, PF_OPT_FLAG, OPT_FLOOR, NULL, NULL,
       "install do-nothing hooks and record nothing: what any profiler's hooks cost "
@@ -132,7 +148,9 @@ const pf_command pf_collect_command = {
     "pyflame-c collect [options] -m module [args...]",
     "Run a Python program and record every Python and C call of every thread, in it "
     "and in every Python process it starts, into one trace (calls, self and inclusive "
-    "times per calling context, one root per process).  The program runs as under "
+    "times per calling context, one root per process); or, with --sample, sample "
+    "their stacks from outside while the program runs at full speed.  The program runs "
+    "as under "
     "plain python3: same sys.argv, sys.path[0], stdin/stdout/stderr, signal "
     "dispositions, recursion depth and exit status.  The trace is written when the "
     "program ends, however it ends: a process killed (SIGKILL, a crash, the OOM "
@@ -151,6 +169,7 @@ const pf_command pf_collect_command = {
     "\n"
     "  pyflame-c collect -o trace.gz app.py --port 8080\n"
     "  pyflame-c collect --memory -o mem.gz -m mypkg.tool input.txt\n"
+    "  pyflame-c collect --sample=5000 --sample-mode cpu -o sampled.gz app.py\n"
     "  pyflame-c svg trace.gz > flame.svg\n"
     "  pyflame-c convert -f pstats -o app.prof trace.gz",
     pf_cmd_collect,
@@ -331,6 +350,10 @@ int pf_cmd_collect(int argc, char **argv)
     const char *snapshot = "1";
     const char *clock = "wall";
     int quiet = 0, floor = 0, lines = 0, memory = 0, native = 0, follow = 1, output_given = 0;
+    unsigned long sample_hz = 0;     /* 0: every call is recorded (no --sample) */
+    int sample_mode = -1;
+    static const char *const sample_modes[] = { "wall", "cpu", "gil" };
+    pf_collect_sampling *sampling = NULL;
     static const char *const memory_modes[] = { "all", "python" };
     char *include = NULL, *exclude = NULL;   /* newline-separated globs */
     char *session = NULL;                    /* the run's folder of per-process traces */
@@ -388,6 +411,21 @@ int pf_cmd_collect(int argc, char **argv)
             }
             clock = p.value;
             break;
+        case OPT_SAMPLE:             /* --sample[=HZ] */
+            sample_hz = PF_SAMPLER_DEFAULT_HZ;
+            if (p.value != NULL
+                && (pf_opts_uint(&p, "a rate in Hz", PF_SAMPLER_MAX_HZ, &sample_hz) < 0
+                    || sample_hz == 0)) {
+                if (sample_hz == 0)
+                    pf_opts_usage_error(&p, "--sample wants a rate of 1 to %d Hz",
+                                        PF_SAMPLER_MAX_HZ);
+                return 2;
+            }
+            break;
+        case OPT_SAMPLE_MODE:
+            if ((sample_mode = pf_opts_choice(&p, "sample mode", sample_modes, 3)) < 0)
+                return 2;
+            break;
         case OPT_PYTHON: python = p.value; break;
         case OPT_MEMORY_LIMIT:   /* a size, as --max-memory's; 0 = no limit, as everywhere */
             if (pf_budget_parse(p.value, &bytes) < 0) {
@@ -407,6 +445,13 @@ int pf_cmd_collect(int argc, char **argv)
     }
     if (*output == 0) {
         fprintf(stderr, "pyflame-c collect: the output file name is empty\n");
+        goto usage_error;
+    }
+    if (sample_mode >= 0 && sample_hz == 0)
+        sample_hz = PF_SAMPLER_DEFAULT_HZ;    /* --sample-mode implies --sample */
+    if (sample_hz != 0 && (lines || memory || floor || strcmp(clock, "wall") != 0)) {
+        fprintf(stderr, "pyflame-c collect: --sample records samples, not events: it does "
+                "not go with --lines, --memory or --clock (use --sample-mode cpu for CPU time)\n");
         goto usage_error;
     }
     const char *target = module != NULL ? module : script;
@@ -467,11 +512,15 @@ int pf_cmd_collect(int argc, char **argv)
     }
     pf_output_abort(probe);
 
-    char flags[200];
+    char flags[320];
     /* per-line memory needs the line that runs: --memory records lines too */
-    snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,native=%d,"
-             "limit=%s,follow=%d,snapshot=%s,clock=%s", quiet, module != NULL, floor,
-             lines || memory, memory, native, limit, follow, snapshot, clock);
+    int nflags = snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,native=%d,"
+             "limit=%s,follow=%d,snapshot=%s,clock=%s,sample=%d", quiet, module != NULL, floor,
+             lines || memory, memory, native, limit, follow, snapshot, clock, sample_hz != 0);
+    if (nflags < 0 || (size_t)nflags >= sizeof flags) {   /* a --snapshot of many digits */
+        fprintf(stderr, "pyflame-c collect: --snapshot '%s' is too long\n", snapshot);
+        goto fail2;
+    }
     /* globs may hold commas: they travel in the environment (the runner removes them) */
     if (setenv("PYFLAME_C_INCLUDE", include ? include : "", 1) < 0
         || setenv("PYFLAME_C_EXCLUDE", exclude ? exclude : "", 1) < 0) {
@@ -505,7 +554,18 @@ int pf_cmd_collect(int argc, char **argv)
 
     pf_collect_end end;
     int exec_errno = 0;
-    if (run_program(python, args, &end, &exec_errno) < 0) {
+    if (sample_hz != 0) {
+        sampling = pf_collect_sampling_start(session, pkg, (unsigned)sample_hz,
+                                             sample_mode < 0 ? PF_SAMPLE_WALL
+                                                             : (enum pf_sample_mode)sample_mode);
+        if (sampling == NULL)
+            goto fail1;
+    }
+    int ran = run_program(python, args, &end, &exec_errno);
+    if (sampling != NULL)
+        pf_collect_sampling_stop(sampling);
+    if (ran < 0) {
+        pf_collect_sampling_free(sampling);
         if (exec_errno != 0)
             fprintf(stderr, "pyflame-c collect: cannot run the Python interpreter '%s': %s "
                     "(choose one with --python or $PYFLAME_PYTHON)\n", python,
@@ -517,6 +577,9 @@ int pf_cmd_collect(int argc, char **argv)
     }
     pf_cli_progress_start("collect");     /* reading the processes' traces, writing ours */
     int wrote = pf_collect_session_finish(session, out, output, &end, quiet) == 0;
+    if (sampling != NULL && !quiet)
+        pf_collect_sampling_report(sampling);
+    pf_collect_sampling_free(sampling);
     free(args);
     free(pkg);
     free(out);

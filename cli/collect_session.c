@@ -38,6 +38,16 @@ char *pf_collect_session_new(void)
     return dir;
 }
 
+static int (*part_hook)(void *ctx, const char *name, pf_trace *t);
+static void *part_hook_ctx;
+
+void pf_collect_session_set_part_hook(int (*fn)(void *ctx, const char *name, pf_trace *t),
+                                      void *ctx)
+{
+    part_hook = fn;
+    part_hook_ctx = ctx;
+}
+
 /* One process's trace file, read. */
 typedef struct part {
     pf_trace *t;
@@ -94,6 +104,11 @@ static part *read_parts(const char *dir, uint32_t *nparts)
                     "left out (%s: %s)\n", e->d_name, err.msg);
             continue;
         }
+        if (part_hook != NULL) {
+            char name[4096];
+            snprintf(name, sizeof name, "%.*s", (int)(len - 6), e->d_name);
+            part_hook(part_hook_ctx, name, t);
+        }
         if (n == cap) {
             uint32_t ncap = cap ? cap * 2 : 8;
             part *p = realloc(parts, ncap * sizeof *p);
@@ -139,7 +154,17 @@ static void summary(const pf_trace *t, const char *display, uint64_t size)
     char sz[PF_UNITS_BUFSZ], calls[PF_UNITS_BUFSZ], peak[PF_UNITS_BUFSZ];
     pf_units_bytes(sz, sizeof sz, size, 0);
     pf_units_count(calls, sizeof calls, t->meta.total_calls);
-    fprintf(stderr, "pyflame-c: wrote %s (%s, %s calls recorded", display, sz, calls);
+    if (pf_trace_is_sampled(t)) {
+        char lost[PF_UNITS_BUFSZ];
+        double secs = (double)t->meta.duration_ns / 1e9;
+        pf_units_count(lost, sizeof lost, t->meta.samples_lost);
+        fprintf(stderr, "pyflame-c: wrote %s (%s, %s samples, %s mode, %.0f Hz achieved of "
+                "%.0f, %s lost", display, sz, calls, pf_sample_kind_name(t->meta.sample_mode),
+                secs > 0 ? (double)t->meta.sample_ticks / secs : 0.0,
+                t->meta.sample_interval_ns ? 1e9 / (double)t->meta.sample_interval_ns : 0.0,
+                lost);
+    } else
+        fprintf(stderr, "pyflame-c: wrote %s (%s, %s calls recorded", display, sz, calls);
     if (t->nprocesses > 1)
         fprintf(stderr, ", %u processes", t->nprocesses);
     if (t->meta.modes & PF_MODE_MEMORY)

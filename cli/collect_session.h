@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include "formats/trace.h"
+
 /* Creates a new private session folder under $TMPDIR (else /tmp).  A malloc'd path, or
  * NULL with a message on stderr. */
 char *pf_collect_session_new(void);
@@ -20,6 +22,13 @@ typedef struct pf_collect_end {
     pid_t pid;                /* the program's process */
     int status;               /* waitpid status */
 } pf_collect_end;
+
+/* Calls fn(ctx, name, t) on each process's trace right after it is read, name being
+ * its file name without ".trace" (collect --sample grafts the samples of that process
+ * into it: cli/collect_sample.h).  fn returns 0, or -1 after saying why on stderr (the
+ * trace is then used as it is).  NULL fn: none. */
+void pf_collect_session_set_part_hook(int (*fn)(void *ctx, const char *name, pf_trace *t),
+                                      void *ctx);
 
 /* Merges the session's traces into out (display: the name the summary shows), prints
  * the summary line and the warnings unless quiet, and removes the folder.  Returns 0 when

@@ -5,7 +5,7 @@
 #include "cli/help.h"
 
 const pf_command *const pf_commands[] = {
-    &pf_collect_command, &pf_convert_command, &pf_svg_command, &pf_html_command,
+    &pf_collect_command, &pf_attach_command, &pf_convert_command, &pf_svg_command, &pf_html_command,
     &pf_diff_command, &pf_merge_command,
 };
 const size_t pf_ncommands = sizeof pf_commands / sizeof pf_commands[0];
@@ -30,7 +30,8 @@ const pf_command pf_main_command = {
     "pyflame-c COMMAND [ARGS...]\n"
     "pyflame-c help [COMMAND]",
     "Profile Python programs: calls, lines and memory in one low-overhead pass.  "
-    "`collect` runs a program under a C collector and writes one compressed trace; the "
+    "`collect` runs a program under a C collector and writes one compressed trace "
+    "(`collect --sample` and `attach` sample its stacks from outside instead); the "
     "other commands turn traces (and collapsed stacks, pstats files and speedscope JSON "
     "from other profilers) into what people read and other tools load: pstats files, "
     "text tables, flame graphs, line-annotated HTML, speedscope, pprof and callgrind "

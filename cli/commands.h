@@ -14,8 +14,10 @@ int pf_cmd_svg(int argc, char **argv);       /* cli/svg.c */
 int pf_cmd_html(int argc, char **argv);      /* cli/html.c */
 int pf_cmd_diff(int argc, char **argv);      /* cli/diff.c */
 int pf_cmd_merge(int argc, char **argv);     /* cli/merge.c */
+int pf_cmd_attach(int argc, char **argv);    /* cli/attach.c */
 
 extern const pf_command pf_collect_command;
+extern const pf_command pf_attach_command;
 extern const pf_command pf_convert_command;
 extern const pf_command pf_svg_command;
 extern const pf_command pf_html_command;

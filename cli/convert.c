@@ -16,7 +16,7 @@
 #include "formats/trace.h"
 
 enum { OPT_FORMAT = 1, OPT_OUTPUT, OPT_METRIC, OPT_GRANULARITY, OPT_SORT, OPT_LIMIT,
-       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_ASYNC, OPT_HELP };
+       OPT_FULL_PATHS, OPT_MAX_MEMORY, OPT_MAX_OUTPUT, OPT_ASYNC, OPT_PSTATS_PLAIN, OPT_HELP };
 
 static const pf_opt convert_opts[] = {
     { "format", 'f', PF_OPT_VALUE, OPT_FORMAT, "FORMAT",
@@ -56,6 +56,9 @@ static const pf_opt convert_opts[] = {
       "submitted it (<thread pool>), instead of under the event loop or the pool's "
       "thread; calls still count each coroutine resume, as cProfile does (pstats has "
       "no view)" },
+    { "pstats-plain", 0, PF_OPT_FLAG, OPT_PSTATS_PLAIN, NULL, NULL,
+      "pstats of a sampled trace: leave out the (\"__sampled__\",) mark, for pstats "
+      "before 3.15, which cannot load a marked file" },
     { "max-memory", 0, PF_OPT_VALUE, OPT_MAX_MEMORY, "SIZE", NULL, PF_CLI_MAX_MEMORY_HELP },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP, NULL, NULL, "show this help" },
 };
@@ -76,7 +79,10 @@ const pf_command pf_convert_command = {
     "  collapsed  folded stacks for flamegraph.pl / inferno / speedscope: one line per\n"
     "             distinct stack, \"thread;frame;...;frame VALUE\", threads as root frames\n"
     "  pstats     a cProfile/pstats file: pstats.Stats(OUT), snakeviz, gprof2dot; call\n"
-    "             counts and callers match what `python -m cProfile -o` records\n"
+    "             counts and callers match what `python -m cProfile -o` records.  Of a\n"
+    "             sampled trace (collect --sample, attach): sample counts in the layout\n"
+    "             of 3.15's profiling.sampling, marked (\"__sampled__\",) so that 3.15's\n"
+    "             pstats loads it as SampledStats; --pstats-plain leaves the mark out\n"
     "  text       the top functions as a pstats-style table (ncalls tottime percall\n"
     "             cumtime percall file:line(function), functions by qualname), with\n"
     "             the command line, Python version and totals; plain text, no colours\n"
@@ -142,6 +148,9 @@ static int parse(int argc, char **argv, struct options *o)
         case OPT_FULL_PATHS:
             o->c.frame.full_paths = 1;
             o->c.text.full_paths = 1;
+            break;
+        case OPT_PSTATS_PLAIN:
+            o->c.pstats_plain = 1;
             break;
         case OPT_ASYNC:
             o->async_view = 1;

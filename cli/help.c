@@ -506,10 +506,17 @@ static void bash_script(FILE *out)
           "        [[ ${COMPREPLY[*]} == *= ]] && compopt -o nospace 2>/dev/null\n"
           "        return 0\n"
           "    fi\n"
+          "    case $cmd in\n", names, names);
+    /* "@pid" operands (attach): process ids; every other command's: file names */
+    for (size_t i = 0; i < pf_ncommands; i++)
+        if (pf_commands[i]->operands && strcmp(pf_commands[i]->operands, "@pid") == 0)
+            fprintf(out, "    %s) COMPREPLY=($(compgen -W \"$(ps -e -o pid= 2>/dev/null)\" "
+                    "-- \"$cur\")); return 0 ;;\n", pf_commands[i]->name);
+    fputs("    esac\n"
           "    _pyflame_c_files \"$cur\"\n"
           "    return 0\n"
           "}\n"
-          "complete -F _pyflame_c pyflame-c\n", names, names);
+          "complete -F _pyflame_c pyflame-c\n", out);
 }
 
 /* The first clause of an option's help, for zsh's one-line descriptions, escaped for
@@ -642,6 +649,8 @@ static void zsh_script(FILE *out)
         if (c->operands && strcmp(c->operands, "@program") == 0)
             fputs("        '1:script:_files' \\\n"
                   "        '*::program argument:_files' && ret=0\n", out);
+        else if (c->operands && strcmp(c->operands, "@pid") == 0)
+            fputs("        '1:process id:_pids' && ret=0\n", out);
         else
             fputs("        '*:input:_files' && ret=0\n", out);
         fputs("      ;;\n", out);

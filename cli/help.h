@@ -30,7 +30,7 @@ typedef struct pf_command {
     size_t nopts;
     const char *operands;     /* how shells complete its arguments: "@file" file names;
                                  "@program" (collect) a script, then the program's own
-                                 arguments */
+                                 arguments; "@pid" (attach) a process id */
     const char *epilogue;     /* after the options: exit status, examples; or NULL */
     int (*run)(int argc, char **argv);
 } pf_command;

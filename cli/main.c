@@ -58,8 +58,9 @@ int main(int argc, char **argv)
             const pf_command *c = pf_command_find(p.value);
             if (c == NULL)
                 return unknown_command(p.value);
-            /* collect starts it when the program has ended (cli/collect.c) */
-            if (strcmp(c->name, "collect") != 0)
+            /* collect and attach start it when the program has ended or the sampling
+             * has stopped (cli/collect.c, cli/attach.c) */
+            if (strcmp(c->name, "collect") != 0 && strcmp(c->name, "attach") != 0)
                 pf_cli_progress_start(c->name);
             return c->run(argc - (p.next - 1), argv + (p.next - 1));
         }

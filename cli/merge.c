@@ -36,8 +36,9 @@ const pf_command pf_merge_command = {
     "calls, times, line hits and times, and memory counters; sources are kept once per "
     "file.  Processes match by command line, threads by name.  Each run's memory "
     "attribution is its own peak's, added up (runs share no moment); the merged peak is "
-    "the highest run's.  Traces recorded in other modes (calls, lines, memory) or with "
-    "another clock (wall, --clock cpu) are refused.  One TRACE may be '-' (standard "
+    "the highest run's.  Traces recorded in other modes (calls, lines, memory, samples), "
+    "with another clock (wall, --clock cpu) or sampled at another rate or in another "
+    "sample mode are refused.  One TRACE may be '-' (standard "
     "input).\n"
     "\n"
     "Inputs are read one at a time: the memory needed is the merged tree's plus one "
@@ -134,9 +135,10 @@ int pf_cmd_merge(int argc, char **argv)
         return pf_cli_fail(out_name, &err);
     int rc = pf_trace_write(merged, output ? output : "-", &err);
     if (rc == 0 && !quiet)
-        fprintf(stderr, "pyflame-c: merged %d trace%s into %s (%u nodes, %llu calls)\n",
+        fprintf(stderr, "pyflame-c: merged %d trace%s into %s (%u nodes, %llu %s)\n",
                 ninputs, ninputs == 1 ? "" : "s", out_name, merged->nnodes,
-                (unsigned long long)merged->meta.total_calls);
+                (unsigned long long)merged->meta.total_calls,
+                pf_trace_is_sampled(merged) ? "samples" : "calls");
     pf_trace_free(merged);
     if (rc < 0)
         return pf_cli_fail(out_name, &err);

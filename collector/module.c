@@ -19,6 +19,7 @@
 #include "collector/memhook.h"
 #include "collector/names.h"
 #include "collector/nativehook.h"
+#include "collector/sampleinfo.h"
 #include "collector/session.h"
 #include "collector/snapshot.h"
 #include "formats/alloc.h"
@@ -29,6 +30,19 @@ typedef struct modstate {
     PyTypeObject *tstate_type;      /* new ref: ThreadState */
     unsigned long main_ident;       /* the thread that imported the module */
 } modstate;
+
+/* The session records no event itself: `collect --sample` reads the stacks from outside
+ * (cli/sampler.h); the session only keeps the process's metadata, snapshots and RSS. */
+static int sample_mode = 0;
+
+/* Drops the session's event source: the hooks, or in sample mode only pf_active. */
+static void hooks_forget(void)
+{
+    if (sample_mode)
+        pf_active = NULL;
+    else
+        pf_hook_forget();
+}
 
 static modstate *state_of(PyObject *mod)
 {
@@ -95,19 +109,20 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = { "path", "meta", "limit", "defer", "floor", "ours", "lines",
                               "root", "include", "exclude", "memory", "command", "ppid",
-                              "forked", "snapshot", "term", "clock", "native", NULL };
+                              "forked", "snapshot", "term", "clock", "native", "sample", NULL };
     const char *path;
     PyObject *meta = NULL;           /* borrowed */
     PyObject *include = NULL, *exclude = NULL;   /* borrowed */
     unsigned long long limit = 0, ppid = 0;
     int defer = 0, floor = 0, lines = 0, memory = 0, forked = 0, term = 0, native = 0;
+    int sample = 0;
     double snapshot = 0;
     const char *ours = NULL, *command = NULL, *clock = NULL;
     PyObject *root = NULL;           /* borrowed */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpzp:start", kwlist, &path,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OKppzpOOOpzKpdpzpp:start", kwlist, &path,
                                      &meta, &limit, &defer, &floor, &ours, &lines, &root,
                                      &include, &exclude, &memory, &command, &ppid, &forked,
-                                     &snapshot, &term, &clock, &native))
+                                     &snapshot, &term, &clock, &native, &sample))
         return NULL;
     int cpu = clock != NULL && strcmp(clock, "cpu") == 0;
     if (clock != NULL && !cpu && strcmp(clock, "wall") != 0) {
@@ -130,7 +145,8 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     modstate *st = state_of(mod);
     pf_session_config cfg = {
         .path = path, .limit = (size_t)limit, .meta = meta == Py_None ? NULL : meta,
-        .ours = ours, .lines = lines, .memory = memory && !floor, .native = native, .cpu = cpu,
+        .ours = ours, .lines = lines && !sample, .memory = memory && !floor && !sample,
+        .native = native, .cpu = cpu,
         .root = root,
         .include = include, .exclude = exclude, .main_ident = st->main_ident,
         .tstate_type = st->tstate_type, .native_is_ours = native_is_ours,
@@ -145,7 +161,10 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
     s->clock_name = pf_clock_choose(cpu);
     s->mono_start = pf_mono_ns();
     s->t_start = pf_now();
-    if (pf_hook_install(s, defer, floor) < 0) {
+    sample_mode = sample;
+    if (sample)
+        pf_active = s;                /* no event source: the sampler reads from outside */
+    else if (pf_hook_install(s, defer, floor) < 0) {
         pf_session_free(s);
         return limit_too_small(limit);
     }
@@ -156,7 +175,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
          * still runs the program, with CPython's allocators only, and says so; through
          * the API the caller gets the error (and can ask for memory="python"). */
         if (!(s->native && command != NULL && PyErr_ExceptionMatches(PyExc_RuntimeError))) {
-            pf_hook_forget();
+            hooks_forget();
             pf_session_free(s);
             return limit_too_small(limit);
         }
@@ -173,7 +192,7 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
         Py_XDECREF(tb);
         s->native = 0;
         if (pf_memhook_start(0) < 0) {
-            pf_hook_forget();
+            hooks_forget();
             pf_session_free(s);
             return NULL;
         }
@@ -182,14 +201,14 @@ static PyObject *m_start(PyObject *mod, PyObject *args, PyObject *kw)
         /* the limit was reached while starting: nothing could be recorded */
         pf_memhook_stop();
         pf_memhook_release();
-        pf_hook_forget();
+        hooks_forget();
         pf_session_free(s);
         return limit_too_small(limit);
     }
     if (snapshot > 0 && pf_snapshot_start(s, snapshot, term) < 0) {
         pf_memhook_stop();
         pf_memhook_release();
-        pf_hook_forget();
+        hooks_forget();
         pf_session_free(s);
         return NULL;
     }
@@ -202,7 +221,8 @@ static PyObject *m_run(PyObject *mod, PyObject *args)
     PyObject *code, *globals;        /* borrowed */
     if (!PyArg_ParseTuple(args, "O!O!:run", &PyCode_Type, &code, &PyDict_Type, &globals))
         return NULL;
-    if (pf_hook_resume_current() < 0)
+    /* sample mode has no hooks to resume: the sampler reads the stacks from outside */
+    if (!sample_mode && pf_hook_resume_current() < 0)
         return NULL;
     /* The program's first frame at depth 1, as under plain python3: the runner's own
      * frames below it (the bootstrap, main(), this call) do not count. */
@@ -211,7 +231,8 @@ static PyObject *m_run(PyObject *mod, PyObject *args)
     pf_recursion_credit(ts, credit);
     PyObject *res = PyEval_EvalCode(code, globals, globals);   /* new ref */
     pf_recursion_credit(ts, -credit);
-    pf_hook_pause_current();
+    if (!sample_mode)
+        pf_hook_pause_current();
     return res;
 }
 
@@ -244,7 +265,10 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
     pf_memhook_stop();     /* first: what stop() allocates is not the program's */
     uint64_t now = pf_now();
     s->mono_stop = pf_mono_ns();
-    pf_hook_uninstall();
+    if (sample_mode)
+        pf_active = NULL;
+    else
+        pf_hook_uninstall();
     s->t_stop = now;
     pf_session_flush(s, now);
     uint64_t calls = 0;
@@ -316,8 +340,18 @@ static PyObject *m_forget(PyObject *mod, PyObject *noargs)
     pf_snapshot_forget();
     pf_memhook_stop();
     pf_memhook_release();
-    pf_hook_forget();
+    hooks_forget();
     pf_session_free(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_sample_info(PyObject *mod, PyObject *args)
+{
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s:sample_info", &path))
+        return NULL;
+    if (pf_sampleinfo_write(path, state_of(mod)->main_ident) < 0)
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
     Py_RETURN_NONE;
 }
 
@@ -388,7 +422,11 @@ static PyObject *trace_to_dict(const pf_trace *t)
         || set_item(meta, "exit_code", m->exit_code == PF_EXIT_UNKNOWN ? Py_NewRef(Py_None)
                                                                       : PyLong_FromLong(m->exit_code)) < 0
         || set_item(meta, "exit_signal", PyLong_FromUnsignedLong(m->exit_signal)) < 0
-        || set_item(meta, "links_dropped", PyLong_FromUnsignedLongLong(m->links_dropped)) < 0)
+        || set_item(meta, "links_dropped", PyLong_FromUnsignedLongLong(m->links_dropped)) < 0
+        || set_item(meta, "sample_interval_ns", PyLong_FromUnsignedLongLong(m->sample_interval_ns)) < 0
+        || set_item(meta, "sample_ticks", PyLong_FromUnsignedLongLong(m->sample_ticks)) < 0
+        || set_item(meta, "samples_lost", PyLong_FromUnsignedLongLong(m->samples_lost)) < 0
+        || set_item(meta, "sample_mode", PyLong_FromUnsignedLong(m->sample_mode)) < 0)
         goto fail;
     PyObject *gaps = PyList_New(0);         /* new ref */
     if (set_item(meta, "gaps", gaps) < 0)
@@ -548,11 +586,12 @@ static PyMethodDef methods[] = {
     { "start", (PyCFunction)(void (*)(void))m_start, METH_VARARGS | METH_KEYWORDS,
       "start(path, meta=None, limit=0, defer=False, floor=False, ours=None, lines=False,\n"
       "      root=None, include=None, exclude=None, memory=False, command=None, ppid=0,\n"
-      "      forked=False, snapshot=0.0, term=False, clock=None, native=False)\n"
+      "      forked=False, snapshot=0.0, term=False, clock=None, native=False, sample=False)\n"
       "Starts recording every thread; the trace goes to path at stop().  root: the program's\n"
       "own code for lines, a str or a list of str (folders ending in '/', or files).  command:\n"
       "write a process record (ppid, forked).  snapshot: write what was recorded to path every\n"
-      "that many seconds; term: and a last time at SIGTERM/SIGHUP (collector/snapshot.h)." },
+      "that many seconds; term: and a last time at SIGTERM/SIGHUP (collector/snapshot.h).\n"
+      "sample: record no event (collect --sample reads the stacks from outside)." },
     { "run", m_run, METH_VARARGS,
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },
     { "stop", (PyCFunction)(void (*)(void))m_stop, METH_VARARGS | METH_KEYWORDS,
@@ -566,6 +605,9 @@ static PyMethodDef methods[] = {
     { "active", m_active, METH_NOARGS, "active() -> bool: whether a session is recording." },
     { "forget", m_forget, METH_NOARGS,
       "forget(): in a forked child, drops the inherited session without writing it." },
+    { "sample_info", m_sample_info, METH_VARARGS,
+      "sample_info(path): writes the offsets and addresses an outside sampler reads this\n"
+      "interpreter's stacks with (collect --sample; collector/sampleinfo.h)." },
     { "read_trace", m_read_trace, METH_VARARGS,
       "read_trace(path) -> dict: a trace file as Python data (meta, codes, threads, nodes,\n"
       "processes, links)." },

@@ -65,7 +65,13 @@ int pf_convert_write(const pf_trace *t, const pf_convert_opts *o, FILE *out, pf_
     int rc;
     switch (o->format) {
     case PF_CONVERT_COLLAPSED: rc = pf_folded_write(t, &o->frame, o->max_output, out, err); break;
-    case PF_CONVERT_PSTATS:    rc = pf_pstats_write(fs, out, err); break;
+    case PF_CONVERT_PSTATS:
+        if (pf_trace_is_sampled(t))
+            rc = pf_pstats_write_sampled(fs, t->meta.sample_interval_ns, !o->pstats_plain,
+                                         out, err);
+        else
+            rc = pf_pstats_write(fs, out, err);
+        break;
     case PF_CONVERT_TEXT:      rc = pf_text_write(t, fs, &o->text, out, err); break;
     case PF_CONVERT_LINES:     rc = pf_lines_write(t, out, err); break;
     case PF_CONVERT_MARKDOWN:  rc = pf_markdown_write(t, fs, o->text.limit, out, err); break;

@@ -30,6 +30,7 @@ typedef struct pf_convert_opts {
                                  pprof, callgrind: granularity, full_paths */
     pf_text_opts text;        /* text: sort, limit, full_paths */
     uint64_t max_output;      /* collapsed: refuse output larger than this (0: no limit) */
+    int pstats_plain;         /* pstats of a sampled trace: without 3.15's sampled marker */
 } pf_convert_opts;
 
 /* Defaults: self time in microseconds, function granularity, 30 text rows, collapsed

@@ -127,11 +127,21 @@ int pf_markdown_write(const pf_trace *t, const pf_funcstats *s, unsigned long li
         pf_md_escape(r, t->meta.python_version, strlen(t->meta.python_version), 40);
         fprintf(r, ", %s. ", pf_trace_clock_words(t));
     }
+    /* a sampled trace (collect --sample, attach) counts samples where others count calls */
+    int sampled = pf_trace_is_sampled(t);
+    const char *calls = sampled ? "samples" : "calls";
+    if (sampled) {
+        char smp[256];
+        pf_trace_sample_describe(t, smp, sizeof smp);
+        fputs("Sampled: ", r);
+        pf_md_escape(r, smp, strlen(smp), sizeof smp);
+        fputs(". ", r);
+    }
     if (t->meta.flags & PF_FLAG_CUT_SHORT)
         fputs("**The run was cut short: data up to its last snapshot.** ", r);
     fputs("\n\n| | |\n|---|---:|\n", r);
     fprintf(r, "| wall time | %s |\n", pf_units_ns(a, sizeof a, t->meta.duration_ns));
-    fprintf(r, "| calls | %s |\n", pf_units_count(b, sizeof b, s->total_nc));
+    fprintf(r, "| %s | %s |\n", calls, pf_units_count(b, sizeof b, s->total_nc));
     fprintf(r, "| profiled time | %s |\n", pf_units_ns(c, sizeof c, s->total_tt_ns));
     if (memory && (t->meta.modes & PF_MODE_NATIVE)) {
         uint64_t native = t->meta.peak_native_bytes < t->meta.peak_live_bytes
@@ -154,8 +164,8 @@ int pf_markdown_write(const pf_trace *t, const pf_funcstats *s, unsigned long li
         fprintf(r, "| processes | %u |\n", t->nprocesses);
     fputs("\n", r);
     row_end(&d, r, &rp, &rn);
-    static const char *const titles[] = { "self time", "time including calls", "calls",
-                                          "bytes allocated" };
+    const char *const titles[] = { "self time", "time including calls", calls,
+                                   "bytes allocated" };
     for (int m = 0; m < (memory ? 4 : 3); m++) {
         uint32_t n = 0;
         for (uint32_t k = 0; k < s->nkeys; k++)
@@ -167,8 +177,8 @@ int pf_markdown_write(const pf_trace *t, const pf_funcstats *s, unsigned long li
             qsort(idx, n, sizeof *idx, cmp_keys);
         if ((r = row_begin(&rp, &rn)) == NULL)
             goto nomem;
-        fprintf(r, "### Top functions by %s\n\n| Function | Location | calls | self time | "
-                "time incl. calls |%s\n|---|---|---:|---:|---:|%s\n", titles[m],
+        fprintf(r, "### Top functions by %s\n\n| Function | Location | %s | self time | "
+                "time incl. calls |%s\n|---|---|---:|---:|---:|%s\n", titles[m], calls,
                 memory ? " allocated |" : "", memory ? "---:|" : "");
         row_end(&d, r, &rp, &rn);
         for (uint32_t i = 0; i < n && i < limit; i++) {

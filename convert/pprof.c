@@ -165,7 +165,9 @@ int pf_pprof_write(const pf_trace *t, const pf_stack_opts *opts, FILE *out, pf_e
     cstr_id(&c, "");    /* string_table[0] must be "" */
 
     /* 1 sample_type, in the order of the values below */
-    value_type(&p, 1, &c, "calls", "count");
+    /* a sampled trace's node counts are samples (collect --sample, attach) */
+    int sampled = pf_trace_is_sampled(t);
+    value_type(&p, 1, &c, sampled ? "samples" : "calls", "count");
     value_type(&p, 1, &c, clock, "nanoseconds");
     if (memory) {
         value_type(&p, 1, &c, "alloc_space", "bytes");
@@ -288,14 +290,20 @@ int pf_pprof_write(const pf_trace *t, const pf_stack_opts *opts, FILE *out, pf_e
     /* 9 time_nanos, 10 duration_nanos, 11 period_type, 12 period, 13 comment,
      * 14 default_sample_type: all string indices must exist before 6 is written */
     char comment[512];
-    snprintf(comment, sizeof comment, "pyflame-c %s: every call recorded, not sampled; "
-             "values are exact per calling context", PF_VERSION);
+    if (sampled) {
+        char smp[256];
+        pf_trace_sample_describe(t, smp, sizeof smp);
+        snprintf(comment, sizeof comment, "pyflame-c %s: sampled, %s", PF_VERSION, smp);
+    } else {
+        snprintf(comment, sizeof comment, "pyflame-c %s: every call recorded, not sampled; "
+                 "values are exact per calling context", PF_VERSION);
+    }
     uint64_t comment_id = cstr_id(&c, comment);
     uint64_t default_type = cstr_id(&c, clock);
     pf_pb_int(&p, 9, t->meta.start_unix_ns);
     pf_pb_int(&p, 10, (int64_t)t->meta.duration_ns);
     value_type(&p, 11, &c, clock, "nanoseconds");
-    pf_pb_int(&p, 12, 1);
+    pf_pb_int(&p, 12, sampled ? (int64_t)t->meta.sample_interval_ns : 1);
     pf_pb_int(&p, 13, (int64_t)comment_id);
     pf_pb_int(&p, 14, (int64_t)default_type);
 

@@ -37,12 +37,25 @@ static double seconds(uint64_t ns)
     return (double)ns / 1e9;
 }
 
-static int write_all(const pf_funcstats *s, pf_marshal *m, pf_error *err)
+/* How to write: cProfile's numbers, or a sampled trace's (interval_ns > 0). */
+struct how {
+    uint64_t interval_ns;     /* sampled: counts are times / interval_ns */
+    int marker;               /* sampled: add 3.15's ("__sampled__",): True */
+};
+
+static uint64_t count_of(const struct how *h, uint64_t ns)
+{
+    return (ns + h->interval_ns / 2) / h->interval_ns;
+}
+
+static int write_all(const pf_funcstats *s, pf_marshal *m, const struct how *h, pf_error *err)
 {
     struct refs r = { NULL, NULL };
     int any = 0;
+    /* a sampled function may have no sample of its own (nc) and still be on stacks */
+#define LISTED(key) ((key)->nc != 0 || (h->interval_ns && (key)->ct_ns != 0))
     for (uint32_t k = 0; k < s->nkeys; k++)
-        any |= s->keys[k].nc != 0;
+        any |= LISTED(&s->keys[k]);
     if (!any)
         return pf_error_set(err, PF_EEMPTY,
                             "no calls recorded (a pstats file cannot be empty)");
@@ -59,18 +72,29 @@ static int write_all(const pf_funcstats *s, pf_marshal *m, pf_error *err)
     pf_marshal_dict_begin(m, NULL);
     for (uint32_t k = 0; k < s->nkeys; k++) {
         const pf_fkey *key = &s->keys[k];
-        if (key->nc == 0)
+        if (!LISTED(key))
             continue;
         write_key(m, s, &r, k);
         pf_marshal_tuple(m, 5, NULL);
-        pf_marshal_uint(m, key->cc, NULL);
-        pf_marshal_uint(m, key->nc, NULL);
+        if (h->interval_ns) {
+            /* profiling.sampling's layout: samples innermost (its "direct calls"), samples
+             * on the stack, then the times they stand for */
+            pf_marshal_uint(m, count_of(h, key->tt_ns), NULL);
+            pf_marshal_uint(m, count_of(h, key->ct_ns), NULL);
+        } else {
+            pf_marshal_uint(m, key->cc, NULL);
+            pf_marshal_uint(m, key->nc, NULL);
+        }
         pf_marshal_float(m, seconds(key->tt_ns), NULL);
         pf_marshal_float(m, seconds(key->ct_ns), NULL);
         pf_marshal_dict_begin(m, NULL);
         for (uint32_t i = 0; i < key->ncallers; i++) {
             const pf_fedge *e = &s->edges[key->first_caller + i];
             write_key(m, s, &r, e->caller);
+            if (h->interval_ns) {      /* the samples through the call, as an int */
+                pf_marshal_uint(m, count_of(h, e->ct_ns), NULL);
+                continue;
+            }
             pf_marshal_tuple(m, 4, NULL);
             pf_marshal_uint(m, e->nc, NULL);
             pf_marshal_uint(m, e->cc, NULL);
@@ -79,7 +103,13 @@ static int write_all(const pf_funcstats *s, pf_marshal *m, pf_error *err)
         }
         pf_marshal_dict_end(m);
     }
+    if (h->interval_ns && h->marker) {
+        pf_marshal_tuple(m, 1, NULL);
+        pf_marshal_str(m, "__sampled__", 11, NULL);
+        pf_marshal_bool(m, 1);
+    }
     pf_marshal_dict_end(m);
+#undef LISTED
     pf_free(r.key);
     pf_free(r.file);
     return pf_marshal_finish(m, err);
@@ -87,10 +117,17 @@ static int write_all(const pf_funcstats *s, pf_marshal *m, pf_error *err)
 
 int pf_pstats_write(const pf_funcstats *s, FILE *out, pf_error *err)
 {
+    return pf_pstats_write_sampled(s, 0, 0, out, err);
+}
+
+int pf_pstats_write_sampled(const pf_funcstats *s, uint64_t interval_ns, int marker,
+                            FILE *out, pf_error *err)
+{
+    struct how h = { interval_ns, marker };
     pf_marshal *m = pf_marshal_new(out);
     if (m == NULL)
         return pf_error_set(err, PF_ENOMEM, NULL);
-    int rc = write_all(s, m, err);
+    int rc = write_all(s, m, &h, err);
     pf_marshal_free(m);
     return rc;
 }
@@ -98,10 +135,11 @@ int pf_pstats_write(const pf_funcstats *s, FILE *out, pf_error *err)
 int pf_pstats_write_mem(const pf_funcstats *s, unsigned char **data, size_t *len,
                         pf_error *err)
 {
+    struct how h = { 0, 0 };
     pf_marshal *m = pf_marshal_new(NULL);
     if (m == NULL)
         return pf_error_set(err, PF_ENOMEM, NULL);
-    int rc = write_all(s, m, err);
+    int rc = write_all(s, m, &h, err);
     if (rc == 0) {
         size_t n;
         const unsigned char *b = pf_marshal_data(m, &n);

@@ -18,6 +18,16 @@
  * Returns 0 or -1 with err set (PF_EEMPTY, PF_ENOMEM, PF_EIO). */
 int pf_pstats_write(const pf_funcstats *s, FILE *out, pf_error *err);
 
+/* The same for a sampled trace (PF_MODE_SAMPLES; times are samples x interval_ns), in
+ * the layout of CPython 3.15's profiling.sampling: cc the samples a function was
+ * innermost in, nc those it was on the stack in (recursion once), tt and ct the times
+ * they stand for, callers {caller: samples through that call} (ints, which pstats
+ * reads as the legacy format).  marker: add the key ("__sampled__",) with value True,
+ * by which 3.15's pstats.Stats loads it as SampledStats (pstats before 3.15 cannot
+ * load a file with it).  0 or -1 as above. */
+int pf_pstats_write_sampled(const pf_funcstats *s, uint64_t interval_ns, int marker,
+                            FILE *out, pf_error *err);
+
 /* Same into a pf_malloc'd buffer the caller frees with pf_free (for tests). */
 int pf_pstats_write_mem(const pf_funcstats *s, unsigned char **data, size_t *len,
                         pf_error *err);

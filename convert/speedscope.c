@@ -170,6 +170,8 @@ done:
 int pf_speedscope_write(const pf_trace *t, const pf_stack_opts *opts, FILE *out, pf_error *err)
 {
     static const struct metric time_metric = { PF_METRIC_SELF_TIME, "nanoseconds", NULL };
+    /* a sampled trace's times come out as sample counts (pf_stacktree_from_trace) */
+    static const struct metric sample_metric = { PF_METRIC_SELF_TIME, "none", "samples" };
     static const struct metric mem_metrics[] = {
         { PF_METRIC_ALLOC_BYTES, "bytes", "bytes allocated" },
         { PF_METRIC_ALLOC_COUNT, "none", "allocations" },
@@ -177,7 +179,7 @@ int pf_speedscope_write(const pf_trace *t, const pf_stack_opts *opts, FILE *out,
     };
     const struct metric *ms[4];
     size_t nm = 0;
-    ms[nm++] = &time_metric;
+    ms[nm++] = pf_trace_is_sampled(t) ? &sample_metric : &time_metric;
     if (t->meta.modes & PF_MODE_MEMORY)
         for (size_t k = 0; k < 3; k++)
             ms[nm++] = &mem_metrics[k];

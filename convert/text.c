@@ -143,7 +143,12 @@ static void header(const pf_trace *t, FILE *out)
     if (t->nprocesses > 1)
         fprintf(out, " in %u processes", t->nprocesses);
     putc('\n', out);
-    if (m->clock != NULL)
+    if (pf_trace_is_sampled(t)) {
+        char smp[200];
+        pf_trace_sample_describe(t, smp, sizeof smp);
+        fprintf(out, "Sampled: %s; times are samples x %.3g ms\n", smp,
+                (double)m->sample_interval_ns / 1e6);
+    } else if (m->clock != NULL)
         fprintf(out, "Clock:   %s\n", pf_trace_clock_words(t));
     if (pf_trace_view_words(t) != NULL)
         fprintf(out, "View:    %s\n", pf_trace_view_words(t));
@@ -278,16 +283,21 @@ static void function_table(const pf_trace *t, const pf_funcstats *s, const pf_te
                            FILE *out)
 {
     int memory = (t->meta.modes & PF_MODE_MEMORY) != 0;
+    int sampled = pf_trace_is_sampled(t);
     uint32_t n = 0;
-    for (uint32_t k = 0; k < s->nkeys; k++)
-        if (s->keys[k].nc != 0)
+    for (uint32_t k = 0; k < s->nkeys; k++)     /* sampled: on stacks, if never innermost */
+        if (s->keys[k].nc != 0 || (sampled && s->keys[k].ct_ns != 0))
             rows[n++] = k;
     sort_stats = s;
     sort_key = opts->sort;
     qsort(rows, n, sizeof *rows, cmp_rows);
 
-    fprintf(out, "\n         %" PRIu64 " function calls", s->total_nc);
-    if (s->total_nc != s->total_cc)
+    double per = sampled ? (double)t->meta.sample_interval_ns : 1;
+    if (sampled)
+        fprintf(out, "\n         %" PRIu64 " samples", s->total_nc);
+    else
+        fprintf(out, "\n         %" PRIu64 " function calls", s->total_nc);
+    if (!sampled && s->total_nc != s->total_cc)
         fprintf(out, " (%" PRIu64 " primitive calls)", s->total_cc);
     fprintf(out, " in %.3f seconds", (double)s->total_tt_ns / 1e9);
     if (nthreads > 1)
@@ -305,7 +315,10 @@ static void function_table(const pf_trace *t, const pf_funcstats *s, const pf_te
         fprintf(out, "   List reduced from %u to %u due to restriction <%lu>\n", n, shown,
                 opts->limit);
     }
-    fputs("\n   ncalls  tottime  percall  cumtime  percall", out);
+    if (sampled)   /* as pstats.SampledStats prints them: self / inclusive samples */
+        fputs("\n     nsamples  tottime  cumtime", out);
+    else
+        fputs("\n   ncalls  tottime  percall  cumtime  percall", out);
     if (memory)
         fputs("    alloc     peak     exit", out);
     fputs(" filename:lineno(function)\n", out);
@@ -317,8 +330,15 @@ static void function_table(const pf_trace *t, const pf_funcstats *s, const pf_te
         else
             snprintf(calls, sizeof calls, "%" PRIu64, k->nc);
         double tt = (double)k->tt_ns / 1e9, ct = (double)k->ct_ns / 1e9;
-        fprintf(out, "%9s %8.3f %8.3f %8.3f ", calls, tt, tt / (double)k->nc, ct);
-        if (k->cc != 0)
+        if (sampled) {
+            snprintf(calls, sizeof calls, "%.0f/%.0f", (double)k->tt_ns / per,
+                     (double)k->ct_ns / per);
+            fprintf(out, "%13s %8.3f %8.3f ", calls, tt, ct);
+        } else
+            fprintf(out, "%9s %8.3f %8.3f %8.3f ", calls, tt, tt / (double)k->nc, ct);
+        if (sampled)
+            ;
+        else if (k->cc != 0)
             fprintf(out, "%8.3f ", ct / (double)k->cc);
         else
             fputs("         ", out);

@@ -245,7 +245,7 @@ static uint32_t str(pf_diff *d, const char *s, size_t n)
 
 /* ---- compatibility ----------------------------------------------------------------- */
 
-#define MODE_BITS (PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY)
+#define MODE_BITS (PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY | PF_MODE_SAMPLES)
 
 static void major_minor(const char *v, char *out, size_t cap)
 {
@@ -267,7 +267,8 @@ static void major_minor(const char *v, char *out, size_t cap)
 
 static void mode_words(uint32_t m, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s%s%s", m & PF_MODE_CALLS ? "calls" : "-",
+    snprintf(buf, cap, "%s%s%s", m & PF_MODE_SAMPLES ? "samples" :
+                                 m & PF_MODE_CALLS ? "calls" : "-",
              m & PF_MODE_LINES ? "+lines" : "", m & PF_MODE_MEMORY ? "+memory" : "");
 }
 

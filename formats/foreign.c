@@ -130,6 +130,7 @@ static pf_trace *from_pstats(const unsigned char *data, size_t len, uint64_t bud
         return NULL;
     pf_trace *t = NULL;
     struct pfunc *fs = NULL;
+    uint32_t *ent = NULL;         /* function i is the dict's entry ent[i] */
     struct pedge *es = NULL;
     uint32_t nes = 0, capes = 0;
     pf_hmap *map = NULL;
@@ -142,7 +143,23 @@ static pf_trace *from_pstats(const unsigned char *data, size_t len, uint64_t bud
                      "not a dict of functions");
         goto fail;
     }
-    uint32_t n = root->n;
+    /* 3.15's profiling.sampling marks its files with a ("__sampled__",): True entry
+     * (pstats loads them as SampledStats; convert -f pstats writes it for sampled
+     * traces): not a function */
+    uint32_t n = 0;
+    int sampled = 0;
+    if ((ent = pf_calloc(root->n ? root->n : 1, sizeof *ent)) == NULL)
+        goto oom;
+    for (uint32_t e = 0; e < root->n; e++) {
+        const pf_mval *k = pf_mread_kid(m, root, 2 * e);
+        const pf_mval *k0 = k->type == PF_MV_TUPLE && k->n == 1 ? pf_mread_kid(m, k, 0) : NULL;
+        if (k0 != NULL && k0->type == PF_MV_STR && k0->n == 11 &&
+            memcmp(k0->s, "__sampled__", 11) == 0) {
+            sampled = 1;
+            continue;
+        }
+        ent[n++] = e;
+    }
     if (n == 0) {
         pf_error_set(err, PF_EEMPTY, "the pstats file holds no functions");
         goto fail;
@@ -155,18 +172,19 @@ static pf_trace *from_pstats(const unsigned char *data, size_t len, uint64_t bud
         goto oom;
     /* functions, then their callers as edges */
     for (uint32_t i = 0; i < n; i++) {
-        const pf_mval *k = pf_mread_kid(m, root, 2 * i), *v = pf_mread_kid(m, root, 2 * i + 1);
+        const pf_mval *k = pf_mread_kid(m, root, 2 * ent[i]);
+        const pf_mval *v = pf_mread_kid(m, root, 2 * ent[i] + 1);
         struct pfunc *f = &fs[i];
         if (split_key(m, k, &f->file, &f->line, &f->name) < 0) {
             pf_error_set(err, PF_EPARSE, "pstats entry %u: the key is not a (file, line, "
-                         "function) tuple", i);
+                         "function) tuple", ent[i]);
             goto fail;
         }
         if (v->type != PF_MV_TUPLE || v->n != 5 || pf_mread_num(pf_mread_kid(m, v, 0), &f->cc) ||
             pf_mread_num(pf_mread_kid(m, v, 1), &f->nc) || pf_mread_num(pf_mread_kid(m, v, 2), &f->tt) ||
             pf_mread_num(pf_mread_kid(m, v, 3), &f->ct) || pf_mread_kid(m, v, 4)->type != PF_MV_DICT) {
             pf_error_set(err, PF_EPARSE, "pstats entry %u: the value is not a (cc, nc, tt, ct, "
-                         "callers) tuple", i);
+                         "callers) tuple", ent[i]);
             goto fail;
         }
         struct keyctx kc = { m, fs, f->file, f->name, f->line };
@@ -175,13 +193,13 @@ static pf_trace *from_pstats(const unsigned char *data, size_t len, uint64_t bud
             goto oom;
     }
     for (uint32_t i = 0; i < n; i++) {
-        const pf_mval *callers = pf_mread_kid(m, pf_mread_kid(m, root, 2 * i + 1), 4);
+        const pf_mval *callers = pf_mread_kid(m, pf_mread_kid(m, root, 2 * ent[i] + 1), 4);
         for (uint32_t j = 0; j < callers->n; j++) {
             const pf_mval *ck = pf_mread_kid(m, callers, 2 * j), *cv = pf_mread_kid(m, callers, 2 * j + 1);
             struct keyctx kc = { m, fs, NULL, NULL, 0 };
             if (split_key(m, ck, &kc.file, &kc.line, &kc.name) < 0) {
                 pf_error_set(err, PF_EPARSE, "pstats entry %u: caller %u is not a (file, line, "
-                             "function) tuple", i, j);
+                             "function) tuple", ent[i], j);
                 goto fail;
             }
             uint32_t caller = pf_hmap_find(map, key_hash(kc.file, kc.line, kc.name), key_eq, &kc);
@@ -201,7 +219,7 @@ static pf_trace *from_pstats(const unsigned char *data, size_t len, uint64_t bud
             } else {
             bad_edge:
                 pf_error_set(err, PF_EPARSE, "pstats entry %u: caller %u's value is neither "
-                             "(nc, cc, tt, ct) nor a count", i, j);
+                             "(nc, cc, tt, ct) nor a count", ent[i], j);
                 goto fail;
             }
             if (nes == capes) {
@@ -224,8 +242,12 @@ static pf_trace *from_pstats(const unsigned char *data, size_t len, uint64_t bud
         fs[es[k].caller].nedges++;
     }
 
-    t = new_trace("pstats file (cProfile, profiling.tracing, profile or yappi): stacks "
-                  "rebuilt from the caller graph, an approximation", "(pstats)", err);
+    t = new_trace(sampled ? "sampled pstats file (profiling.sampling, or pyflame-c's of a "
+                            "sampled trace): calls are sample counts; stacks rebuilt from "
+                            "the caller graph, an approximation"
+                          : "pstats file (cProfile, profiling.tracing, profile or yappi): "
+                            "stacks rebuilt from the caller graph, an approximation",
+                  "(pstats)", err);
     if (t == NULL)
         goto fail;
     t->mem.limit = budget;
@@ -335,6 +357,7 @@ fail:
     t = NULL;
 done:
     pf_free(fs);
+    pf_free(ent);
     pf_free(es);
     pf_free(on_path);
     pf_free(path_node);

@@ -332,6 +332,14 @@ int pf_marshal_dict_begin(pf_marshal *m, uint32_t *ref)
     return 0;
 }
 
+int pf_marshal_bool(pf_marshal *m, int v)
+{
+    if (m->failed || reserve(m, 1) < 0)
+        return -1;
+    w_byte(m, v ? 'T' : 'F');
+    return 0;
+}
+
 int pf_marshal_dict_end(pf_marshal *m)
 {
     if (reserve(m, 1) < 0)

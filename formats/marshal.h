@@ -62,6 +62,9 @@ int pf_marshal_str(pf_marshal *m, const char *s, size_t len, uint32_t *ref);
  * exactly n values. */
 int pf_marshal_tuple(pf_marshal *m, uint32_t n, uint32_t *ref);
 
+/* True or False: 'T' or 'F'.  Returns 0 or -1. */
+int pf_marshal_bool(pf_marshal *m, int v);
+
 /* Dict: '{', then the caller writes key, value, key, value, ..., then
  * pf_marshal_dict_end writes the terminator '0' (TYPE_NULL). */
 int pf_marshal_dict_begin(pf_marshal *m, uint32_t *ref);

@@ -1765,6 +1765,9 @@ pf_stacktree *pf_stacktree_from_trace(const pf_trace *t, const pf_stack_opts *op
         pf_error_set(err, PF_EUSAGE, "no trace");
         return NULL;
     }
+    /* a sampled trace's times are counts x interval: its values are sample counts */
+    if (pf_trace_is_sampled(t))
+        o.time_unit_ns = (double)t->meta.sample_interval_ns;
     if ((unsigned)o.metric > PF_METRIC_EXIT_BYTES || (unsigned)o.granularity > PF_GRAN_LINE ||
         (unsigned)o.order > PF_ORDER_CHART) {
         pf_error_set(err, PF_EUSAGE, "unknown metric, granularity or order");
@@ -1942,6 +1945,8 @@ int pf_stacktree_add_trace(pf_stacktree *f, const pf_trace *t, int column, pf_er
     if (t->nnodes == 0)
         return pf_error_set(err, PF_EEMPTY, "the trace has no call records");
     double unit = o->time_unit_ns > 0 ? o->time_unit_ns : 1000;
+    if (pf_trace_is_sampled(t))
+        unit = (double)t->meta.sample_interval_ns;     /* sample counts, as above */
     b.f = f;
     b.t = t;
     b.full_paths = o->full_paths;

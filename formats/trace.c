@@ -315,6 +315,36 @@ const char *pf_trace_str(const pf_trace *t, uint32_t id)
     return s ? s : "?";
 }
 
+const char *pf_sample_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case PF_SAMPLE_KIND_WALL: return "wall";
+    case PF_SAMPLE_KIND_CPU: return "cpu";
+    case PF_SAMPLE_KIND_GIL: return "gil";
+    default: return "unknown";
+    }
+}
+
+void pf_trace_sample_describe(const pf_trace *t, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return;
+    buf[0] = 0;
+    const pf_meta *m = &t->meta;
+    if (!pf_trace_is_sampled(t))
+        return;
+    uint64_t samples = 0;
+    for (uint32_t i = 0; i < t->nnodes; i++)
+        samples += t->nodes[i].calls;
+    double hz = m->sample_interval_ns ? 1e9 / (double)m->sample_interval_ns : 0;
+    double got = m->duration_ns ? (double)m->sample_ticks * 1e9 / (double)m->duration_ns : 0;
+    double all = (double)(samples + m->samples_lost);
+    snprintf(buf, cap, "%llu samples at %.0f Hz (%.0f Hz achieved), %s mode, %llu lost (%.1f%%)",
+             (unsigned long long)samples, hz, got, pf_sample_kind_name(m->sample_mode),
+             (unsigned long long)m->samples_lost,
+             all > 0 ? 100.0 * (double)m->samples_lost / all : 0.0);
+}
+
 const char *pf_gap_reason_name(uint32_t reason)
 {
     switch (reason) {

@@ -30,7 +30,8 @@ enum pf_mode {
     PF_MODE_CALLS   = 1u << 0,   /* calling-context tree with counts and times */
     PF_MODE_LINES   = 1u << 1,   /* per-line hits and times */
     PF_MODE_MEMORY  = 1u << 2,   /* allocator counters per node and per line */
-    PF_MODE_SAMPLES = 1u << 3,   /* statistical samples (reserved for a sampling mode) */
+    PF_MODE_SAMPLES = 1u << 3,   /* statistical: nodes and lines hold sample counts (meta's
+                                    sample fields say at what rate and how many were lost) */
     PF_MODE_NATIVE  = 1u << 4    /* with MEMORY: native allocations (malloc, mmap... of C
                                     code) are counted too, not only CPython's allocators */
 };
@@ -76,11 +77,30 @@ typedef struct pf_meta {
     uint32_t exit_signal;        /* the signal that killed the program, 0 if none */
     uint64_t links_dropped;      /* tasks and work items the collector could not link (its
                                     table of pending links was full): see pf_link */
+    /* SAMPLES mode (collect --sample, attach: cli/sampler.h).  Node and line times are
+     * sample counts times sample_interval_ns; a node's calls and a line's hits are
+     * sample counts (a node's: the samples it was innermost in, a line's: the samples
+     * it was on the stack in).  All 0 in other modes. */
+    uint64_t sample_interval_ns; /* nominal time between two ticks (1e9 / rate) */
+    uint64_t sample_ticks;       /* ticks the sampler took (the achieved rate is
+                                    sample_ticks / duration_ns) */
+    uint64_t samples_lost;       /* thread stacks dropped: torn or unreadable */
+    uint32_t sample_mode;        /* enum pf_sample_kind */
     char *origin;                /* in memory only, never written: for a profile read from
                                     another profiler's file (formats/foreign.h), what it
                                     was and how exact it is, for reports to show; NULL for
                                     pyflame-c traces */
 } pf_meta;
+
+/* meta.sample_mode: which samples were counted. */
+enum pf_sample_kind {
+    PF_SAMPLE_KIND_WALL = 0,     /* every thread at every tick */
+    PF_SAMPLE_KIND_CPU = 1,      /* threads on a CPU */
+    PF_SAMPLE_KIND_GIL = 2       /* the thread holding the GIL */
+};
+
+/* "wall", "cpu" or "gil" for meta.sample_mode (a static string). */
+const char *pf_sample_kind_name(uint32_t kind);
 
 /* Why recording stopped for a while on one thread (meta.gaps). */
 enum pf_gap_reason {
@@ -357,6 +377,18 @@ void pf_trace_shrink(pf_trace *t);
 int pf_meta_set_str(char **field, const char *s);
 /* Appends a copy of s to a meta string list (argv or path).  0 or -1 (OOM). */
 int pf_meta_push_str(char ***list, uint32_t *count, const char *s);
+
+/* Nonzero when t is the sampler's (collect --sample, attach): SAMPLES mode with a
+ * sample interval, whose node and line times are sample counts times the interval. */
+static inline int pf_trace_is_sampled(const pf_trace *t)
+{
+    return (t->meta.modes & PF_MODE_SAMPLES) && t->meta.sample_interval_ns > 0;
+}
+
+/* One line for reports about a sampled trace (PF_MODE_SAMPLES), into buf (cap bytes,
+ * truncated, always terminated): "1,326 samples at 1000 Hz (993 Hz achieved), wall
+ * mode, 2 lost (0.2%)".  Empty for other traces. */
+void pf_trace_sample_describe(const pf_trace *t, char *buf, size_t cap);
 
 /* Checks every cross reference (string ids, code/thread/node indices, pre-order of
  * nodes).  Returns 0, or -1 with err saying which record is wrong. */

@@ -108,6 +108,10 @@ static int merge_meta(merger *m, pf_trace *const *parts, uint32_t n)
     d->pid = s->pid;
     d->exit_code = s->exit_code;
     d->exit_signal = s->exit_signal;
+    /* one sampler reads every process of a run: its figures are the run's, not summed */
+    d->sample_interval_ns = s->sample_interval_ns;
+    d->sample_ticks = s->sample_ticks;
+    d->sample_mode = s->sample_mode;
     /* FORKED_CHILD says who wrote the file: the root's only.  A forked child shows
      * as its process's PF_PROC_FORKED instead. */
     d->flags = s->flags & PF_FLAG_FORKED_CHILD;
@@ -119,6 +123,7 @@ static int merge_meta(merger *m, pf_trace *const *parts, uint32_t n)
         d->total_calls += p->total_calls;
         d->profiler_bytes += p->profiler_bytes;
         d->links_dropped += p->links_dropped;
+        d->samples_lost += p->samples_lost;
         if (p->peak_live_bytes > d->peak_live_bytes) {
             /* the run's peak is the highest process peak; its native share goes with it */
             d->peak_live_bytes = p->peak_live_bytes;
@@ -512,12 +517,15 @@ struct pf_trace_sum {
     int failed, detached;
     uint32_t modes;            /* the first part's, to refuse others */
     int cpu_clock;
+    uint64_t sample_interval_ns;   /* the first part's (sampled traces), likewise */
+    uint32_t sample_mode;
     char first_label[256];
     /* the key being looked up, for the eq callbacks */
     uint32_t k_parent, k_thread, k_code, k_line, k_proc, k_name, k_ord;
 };
 
-#define SUM_MODE_BITS (PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY | PF_MODE_NATIVE)
+#define SUM_MODE_BITS (PF_MODE_CALLS | PF_MODE_LINES | PF_MODE_MEMORY | PF_MODE_NATIVE | \
+                       PF_MODE_SAMPLES)
 
 /* Grows *arr to hold need entries of elsize bytes, the new ones zeroed.  0 or -1. */
 static int grow(void *arrp, size_t *cap, size_t need, size_t elsize)
@@ -589,7 +597,8 @@ uint32_t pf_trace_sum_count(const pf_trace_sum *s)
 
 static void sum_mode_words(uint32_t m, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s%s%s%s", m & PF_MODE_CALLS ? "calls" : "-",
+    snprintf(buf, cap, "%s%s%s%s", m & PF_MODE_SAMPLES ? "samples" :
+                                   m & PF_MODE_CALLS ? "calls" : "-",
              m & PF_MODE_LINES ? "+lines" : "", m & PF_MODE_MEMORY ? "+memory" : "",
              m & PF_MODE_NATIVE ? " (native)" : "");
 }
@@ -602,6 +611,8 @@ static int check_mergeable(pf_trace_sum *s, const pf_trace *part, const char *la
     if (s->nparts == 0) {
         s->modes = modes;
         s->cpu_clock = cpu;
+        s->sample_interval_ns = part->meta.sample_interval_ns;
+        s->sample_mode = part->meta.sample_mode;
         snprintf(s->first_label, sizeof s->first_label, "%s", label);
         return 0;
     }
@@ -617,6 +628,19 @@ static int check_mergeable(pf_trace_sum *s, const pf_trace *part, const char *la
                             "%s measured %s", s->first_label,
                             s->cpu_clock ? "CPU time of each thread" : "wall time", label,
                             pf_trace_clock_words(part));
+    /* a sampled trace's counts are samples of one interval, in one mode */
+    const pf_meta *m = &part->meta;
+    if ((modes & PF_MODE_SAMPLES) && m->sample_interval_ns != s->sample_interval_ns)
+        return pf_error_set(err, PF_EMISMATCH, "not mergeable: sample rates differ: %s was "
+                            "sampled at %.0f Hz, %s at %.0f Hz", s->first_label,
+                            s->sample_interval_ns ? 1e9 / (double)s->sample_interval_ns : 0.0,
+                            label, m->sample_interval_ns ? 1e9 / (double)m->sample_interval_ns
+                                                         : 0.0);
+    if ((modes & PF_MODE_SAMPLES) && m->sample_mode != s->sample_mode)
+        return pf_error_set(err, PF_EMISMATCH, "not mergeable: sample modes differ: %s was "
+                            "sampled in %s mode, %s in %s mode", s->first_label,
+                            pf_sample_kind_name(s->sample_mode), label,
+                            pf_sample_kind_name(m->sample_mode));
     return 0;
 }
 
@@ -645,6 +669,8 @@ static int sum_meta(pf_trace_sum *s, const pf_trace *part)
         d->exit_signal = p->exit_signal;
         d->modes = p->modes;
         d->flags = p->flags & PF_FLAG_FORKED_CHILD;
+        d->sample_interval_ns = p->sample_interval_ns;   /* equal in every part */
+        d->sample_mode = p->sample_mode;
     } else if (!ended_badly(d->exit_code, d->exit_signal) &&
                ended_badly(p->exit_code, p->exit_signal)) {
         d->exit_code = p->exit_code;       /* the first run that ended badly says so */
@@ -654,6 +680,8 @@ static int sum_meta(pf_trace_sum *s, const pf_trace *part)
     d->duration_ns += p->duration_ns;
     d->total_calls += p->total_calls;
     d->links_dropped += p->links_dropped;
+    d->sample_ticks += p->sample_ticks;    /* so that the achieved rate stays ticks/duration */
+    d->samples_lost += p->samples_lost;
     if (p->profiler_bytes > d->profiler_bytes)
         d->profiler_bytes = p->profiler_bytes;
     if (p->peak_live_bytes > d->peak_live_bytes) {

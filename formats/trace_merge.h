@@ -36,12 +36,13 @@ void pf_trace_sum_free(pf_trace_sum *s);
  * common moment.  Per process: calls and recorded durations add up, the peak is the
  * highest input's (the RSS record kept is that input's), pid, parent and command are
  * the first input's, the ending is the first abnormal one (else the first).  Meta: the
- * first input's, with durations, calls and dropped links added up, the peak (and its
- * native share) of the input with the highest, flags or-ed, gaps concatenated.
- * Fails with PF_EMISMATCH ("not mergeable: ...", both inputs named) when part recorded
- * other modes (calls, lines, memory, native) or another clock kind (wall or CPU) than
- * the first input; PF_EUSAGE when part fails pf_trace_validate or the sum was
- * detached; PF_ENOMEM; PF_ELIMIT past 2^32-2 entries of a kind.  After a failure the
+ * first input's, with durations, calls, dropped links, sample ticks and lost samples
+ * added up, the peak (and its native share) of the input with the highest, flags
+ * or-ed, gaps concatenated.  Fails with PF_EMISMATCH ("not mergeable: ...", both
+ * inputs named) when part recorded other modes (calls, lines, memory, native,
+ * samples) or another clock kind (wall or CPU) than the first input, or was sampled
+ * at another rate or in another sample mode; PF_EUSAGE when part fails
+ * pf_trace_validate or the sum was detached; PF_ENOMEM; PF_ELIMIT past 2^32-2 entries of a kind.  After a failure the
  * sum is unusable except for pf_trace_sum_free. */
 int pf_trace_sum_add(pf_trace_sum *s, const pf_trace *part, const char *label, pf_error *err);
 

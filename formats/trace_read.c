@@ -381,7 +381,14 @@ static int read_meta(reader *r)
         return -1;
     if (r->p == r->pend)
         return 0;
-    return r_varint(r, &m->links_dropped, "links_dropped");
+    if (r_varint(r, &m->links_dropped, "links_dropped") < 0)
+        return -1;
+    if (r->p == r->pend)
+        return 0;
+    return r_varint(r, &m->sample_interval_ns, "sample_interval_ns") < 0 ||
+           r_varint(r, &m->sample_ticks, "sample_ticks") < 0 ||
+           r_varint(r, &m->samples_lost, "samples_lost") < 0 ||
+           r_u32(r, &m->sample_mode, "sample_mode") < 0 ? -1 : 0;
 }
 
 static int read_strings(reader *r)

@@ -312,7 +312,11 @@ static int write_meta(writer *w, const pf_meta *m)
      * readers skip the trailing fields.  The exit fields come after the gap list, so
      * when they are written the gap count is too, even 0. */
     int native = (m->modes & PF_MODE_NATIVE) != 0 || m->peak_native_bytes != 0;
-    int dropped = m->links_dropped != 0;
+    /* the sample fields hold something only for the sampler's traces (the SAMPLES bit
+     * alone, set by older tests and tools for SAMPLES records, writes none) */
+    int sampled = m->sample_interval_ns != 0 || m->sample_ticks != 0 || m->samples_lost != 0
+                  || m->sample_mode != 0;
+    int dropped = m->links_dropped != 0 || sampled;
     /* each later field needs every earlier one written, even when it says nothing */
     int exit_known = m->exit_code != PF_EXIT_UNKNOWN || m->exit_signal != 0 || native || dropped;
     if (m->ngaps || exit_known)
@@ -332,6 +336,12 @@ static int write_meta(writer *w, const pf_meta *m)
         w_varint(w, m->peak_native_bytes);
     if (dropped)                     /* after peak_native_bytes (0 without native memory) */
         w_varint(w, m->links_dropped);
+    if (sampled) {                   /* after links_dropped (0 without links) */
+        w_varint(w, m->sample_interval_ns);
+        w_varint(w, m->sample_ticks);
+        w_varint(w, m->samples_lost);
+        w_varint(w, m->sample_mode);
+    }
     return emit(w, PF_TAG_META, -1);
 }
 

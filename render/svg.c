@@ -909,6 +909,11 @@ const char *pf_svg_trace_subtitle(const pf_trace *t, char *buf, size_t cap)
     } while (0)
     if (t->meta.origin)         /* another profiler's file, e.g. stacks rebuilt from pstats */
         PART("%s", t->meta.origin);
+    if (pf_trace_is_sampled(t)) {
+        char smp[200];
+        pf_trace_sample_describe(t, smp, sizeof smp);
+        PART("Sampled: %s", smp);
+    }
     /* wall time goes without saying (and keeps older graphs as they were) */
     if (pf_trace_clock_is_cpu(t))
         PART("Times: %s", pf_trace_clock_words(t));

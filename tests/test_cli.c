@@ -32,7 +32,7 @@ static void test_cli_help_lists_every_command(void **state)
     (void)state;
     assert_int_equal(run("--help", buf, sizeof buf), 0);
     assert_non_null(strstr(buf, "usage: pyflame-c"));
-    const char *cmds[] = { "collect", "convert", "svg", "html", "diff", "merge" };
+    const char *cmds[] = { "collect", "attach", "convert", "svg", "html", "diff", "merge" };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         assert_non_null(strstr(buf, cmds[i]));
 }
@@ -68,7 +68,7 @@ static void test_cli_unknown_global_option_exits_2(void **state)
 static void test_cli_every_command_has_help(void **state)
 {
     (void)state;
-    const char *cmds[] = { "collect", "convert", "svg", "html", "diff", "merge" };
+    const char *cmds[] = { "collect", "attach", "convert", "svg", "html", "diff", "merge" };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[64];
         snprintf(args, sizeof args, "%s --help", cmds[i]);
@@ -81,7 +81,7 @@ static void test_cli_every_command_has_help(void **state)
 static void test_cli_every_command_rejects_unknown_option(void **state)
 {
     (void)state;
-    const char *cmds[] = { "collect", "convert", "svg", "html", "diff", "merge" };
+    const char *cmds[] = { "collect", "attach", "convert", "svg", "html", "diff", "merge" };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[64];
         snprintf(args, sizeof args, "%s --no-such-option x", cmds[i]);
@@ -341,6 +341,8 @@ static void test_cli_typos_get_suggestions(void **state)
     assert_non_null(strstr(big, "did you mean '--lines'?"));
     assert_int_equal(run("convert -f markdwn t.gz", big, sizeof big), 2);
     assert_non_null(strstr(big, "did you mean 'markdown'?"));
+    assert_int_equal(run("atach 1", big, sizeof big), 2);
+    assert_non_null(strstr(big, "did you mean 'attach'?"));
     assert_int_equal(run("xyzzy", big, sizeof big), 2);
     assert_null(strstr(big, "did you mean"));
 }
@@ -376,7 +378,8 @@ static void test_cli_bash_completion_completes(void **state)
                "c pyflame-c help c\n"
                "cd tests/data/collapsed && c pyflame-c svg ''\n"
                "c pyflame-c collect --lines script.py --li\n"
-               "c pyflame-c collect -o out.gz ''\n");
+               "c pyflame-c collect -o out.gz ''\n"
+               "c pyflame-c attach -q 1\n");
     fclose(f);
     char cmdline[512];
     snprintf(cmdline, sizeof cmdline, "bash %s 2>&1", script);
@@ -415,10 +418,12 @@ static void test_cli_bash_completion_completes(void **state)
             }
         }
     }
-    assert_non_null(strstr(big, "<pyflame-c > collect convert svg html diff merge help </>"));
+    assert_non_null(strstr(big, "<pyflame-c > collect attach convert svg html diff merge help </>"));
     assert_non_null(strstr(big, "<pyflame-c help c> collect convert </>"));
     assert_non_null(strstr(big, "austin.folded"));        /* svg's input: file names */
     assert_non_null(strstr(big, "<pyflame-c collect --lines script.py --li>  </>"));
+    /* attach's operand is a process id: pid 1 is always there */
+    assert_non_null(strstr(big, "<pyflame-c attach -q 1> 1"));
 }
 
 /* The zsh script is generated from the same tables: each command's arm holds each of
@@ -550,7 +555,8 @@ static void test_cli_shared_options_mean_the_same_everywhere(void **state)
     assert_int_equal(run("collect --memory-limit=64M --help", big, sizeof big), 0);
     assert_int_equal(run("collect --memory-limit=lots x.py", big, sizeof big), 2);
     assert_non_null(strstr(big, "--memory-limit wants a size such as 64M"));
-    static const char *const cmds[] = { "convert -f text", "svg", "html", "diff", "merge" };
+    static const char *const cmds[] = { "convert -f text", "svg", "html", "diff", "merge",
+                                        "attach" };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         snprintf(a, sizeof a, "%s -o '' %s", cmds[i], tr);
         assert_int_equal(run(a, big, sizeof big), 2);
@@ -565,7 +571,32 @@ static void test_cli_shared_options_mean_the_same_everywhere(void **state)
     assert_non_null(strstr(big, "usage: pyflame-c collect"));
     assert_int_equal(run("help merge", big, sizeof big), 0);
     assert_non_null(strstr(big, "usage: pyflame-c merge"));
+    assert_int_equal(run("help attach", big, sizeof big), 0);
+    assert_non_null(strstr(big, "usage: pyflame-c attach"));
     assert_int_equal(run("help nosuch", big, sizeof big), 2);
+}
+
+/* attach's usage errors exit 2 before touching any process: no PID, two, not a
+ * number, a rate out of range, an unknown mode. */
+static void test_cli_attach_usage_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(run("attach", big, sizeof big), 2);
+    assert_non_null(strstr(big, "no PID given"));
+    assert_int_equal(run("attach 1 2", big, sizeof big), 2);
+    assert_non_null(strstr(big, "one PID only"));
+    assert_int_equal(run("attach abc", big, sizeof big), 2);
+    assert_non_null(strstr(big, "'abc' is not a process id"));
+    assert_int_equal(run("attach --rate 0 1", big, sizeof big), 2);
+    assert_non_null(strstr(big, "--rate wants 1 to 20000 Hz"));
+    assert_int_equal(run("attach --rate 20001 1", big, sizeof big), 2);
+    assert_int_equal(run("attach --sample-mode cpus 1", big, sizeof big), 2);
+    assert_non_null(strstr(big, "did you mean 'cpu'?"));
+    assert_int_equal(run("attach --duration -1 1", big, sizeof big), 2);
+    assert_int_equal(run("collect --sample=0 x.py", big, sizeof big), 2);
+    assert_non_null(strstr(big, "--sample wants a rate of 1 to 20000 Hz"));
+    assert_int_equal(run("collect --sample --lines x.py", big, sizeof big), 2);
+    assert_non_null(strstr(big, "does not go with --lines"));
 }
 
 int main(void)
@@ -587,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_cli_zsh_completion_has_every_option),
         cmocka_unit_test(test_cli_readme_cites_only_files_in_the_repo),
         cmocka_unit_test(test_cli_shared_options_mean_the_same_everywhere),
+        cmocka_unit_test(test_cli_attach_usage_errors),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -175,6 +175,10 @@ static void assert_traces_equal(const pf_trace *a, const pf_trace *b)
     assert_int_equal(x->exit_signal, y->exit_signal);
     assert_true(x->peak_native_bytes == y->peak_native_bytes);
     assert_true(x->links_dropped == y->links_dropped);
+    assert_true(x->sample_interval_ns == y->sample_interval_ns);
+    assert_true(x->sample_ticks == y->sample_ticks);
+    assert_true(x->samples_lost == y->samples_lost);
+    assert_int_equal(x->sample_mode, y->sample_mode);
 
     assert_int_equal(pf_strtab_count(a->strings), pf_strtab_count(b->strings));
     for (uint32_t i = 0; i < pf_strtab_count(a->strings); i++) {
@@ -1378,6 +1382,37 @@ static void test_trace_roundtrip_rss(void **state)
 /* LINKS: after NODE_MEM, one block; END gets a twelfth count (and the two before it,
  * even 0); META's links_dropped after the exit fields (and they before it, even
  * unknown).  Hostile links are rejected with their index and offset. */
+/* A sampled trace: META's sample fields after links_dropped (and every optional field
+ * before them, even empty), byte for byte, and back. */
+static void test_trace_roundtrip_sample_meta(void **state)
+{
+    (void)state;
+    pf_error err;
+    pf_trace *t = pf_trace_new();
+    t->meta.modes = PF_MODE_SAMPLES | PF_MODE_LINES;
+    t->meta.sample_interval_ns = 1000000;
+    t->meta.sample_ticks = 300;
+    t->meta.samples_lost = 2;
+    t->meta.sample_mode = PF_SAMPLE_KIND_GIL;
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(pf_trace_write_mem_raw(t, &buf, &len, NULL), 0);
+    /* no gaps, exit -1, signal 0, no native bytes, none dropped, 10^6, 300, 2, gil */
+    static const unsigned char meta_tail[] = { 0, 1, 0, 0, 0, 0xc0, 0x84, 0x3d, 0xac, 2, 2, 2 };
+    assert_int_equal(buf[10], 15 + sizeof meta_tail);
+    assert_memory_equal(buf + 11 + 15, meta_tail, sizeof meta_tail);
+    pf_trace *u = pf_trace_read_mem(buf, len, &err);
+    if (u == NULL)
+        fail_msg("%s", err.msg);
+    assert_traces_equal(t, u);
+    char line[200];
+    pf_trace_sample_describe(u, line, sizeof line);
+    assert_string_equal(line, "0 samples at 1000 Hz (0 Hz achieved), gil mode, 2 lost (100.0%)");
+    pf_trace_free(u);
+    pf_free(buf);
+    pf_trace_free(t);
+}
+
 static void test_trace_roundtrip_links(void **state)
 {
     (void)state;
@@ -1593,9 +1628,10 @@ static void test_trace_ignores_trailing_payload_bytes(void **state)
     (void)state;
     /* Each record carries bytes from a "newer version" after its known fields (META's
      * last known fields are its gap list, empty here, the exit status 3, no signal,
-     * and no dropped links; END's, the processes, RSS and links counts). */
+     * 5 dropped links and the four sample fields; END's, the processes, RSS and links
+     * counts). */
     sb b = { 0 }, p = { 0 };
-    sb_prefix(&b, "\x00\x06\x00\x00\x05\xff\xff", 7);
+    sb_prefix(&b, "\x00\x06\x00\x00\x05\x00\x00\x00\x00\xff\xff", 11);
     sb_v(&p, 1);
     sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 0); sb_v(&p, 12); sb_v(&p, 1); sb_v(&p, 9); sb_v(&p, 4);
     sb_bytes(&p, "\x80\x80 newer fields", 15);
@@ -2271,6 +2307,7 @@ int main(void)
         cmocka_unit_test(test_trace_random_inputs_never_crash),
         cmocka_unit_test(test_trace_survives_allocation_failures),
         cmocka_unit_test(test_trace_sniff),
+        cmocka_unit_test(test_trace_roundtrip_sample_meta),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

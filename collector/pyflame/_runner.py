@@ -41,6 +41,8 @@ class _State:
     options = None        # collector options shared by every process of the run
     python = None         # realpath of sys.executable: children running it are followed
     argv = None           # the argv the trace names while sys.argv[0] is "-m" (see main)
+    sample_base = None    # --sample: this process's files in the session, without suffix
+    thread_names = None   # --sample: {ident: name} of the threads started
 
 
 _state = _State()
@@ -68,8 +70,52 @@ def _command():
 def _start(forked=False):
     """Starts recording this process into a new part of the session."""
     _state.done = False
-    _collector.start(_part_path(), meta=_meta(), command=_command(),
+    path = _part_path()
+    _collector.start(path, meta=_meta(), command=_command(),
                      ppid=os.getppid(), forked=forked, **_state.options)
+    _sample_info(path)
+
+
+def _sample_info(path):
+    """collect --sample: the CLI's sampler reads this process's stacks from outside; tell
+    it where and how (PID-NS.sample beside the part, cli/sampler.h)."""
+    if not _state.options.get("sample"):
+        return
+    _state.sample_base = path[:-len(".trace")]
+    try:
+        _collector.sample_info(_state.sample_base + ".sample")
+    except OSError:
+        pass
+    if _state.thread_names is None:
+        _state.thread_names = {}
+        _name_threads()
+
+
+def _name_threads():
+    """Under --sample no event names the threads: note each thread's name as it starts
+    (the sampler knows them by ident; PID-NS.threads at the end)."""
+    import threading
+    names = _state.thread_names
+    names[threading.main_thread().ident] = threading.main_thread().name
+    inner = threading.Thread._bootstrap_inner
+
+    def _bootstrap_inner(self):
+        names[threading.get_ident()] = self.name
+        return inner(self)
+
+    threading.Thread._bootstrap_inner = _bootstrap_inner
+
+
+def _write_thread_names():
+    if _state.thread_names is None or _state.sample_base is None:
+        return
+    try:
+        with open(_state.sample_base + ".threads", "w", encoding="utf-8",
+                  errors="replace") as f:
+            for ident, name in list(_state.thread_names.items()):
+                f.write("%d\t%s\n" % (ident, str(name).replace("\n", " ")))
+    except (OSError, ValueError):
+        pass
 
 
 def _finish():
@@ -79,6 +125,7 @@ def _finish():
     _state.done = True
     if not _collector.active():
         return
+    _write_thread_names()
     try:
         _collector.stop(exit_code=_state.exit_code)
     except Exception as e:  # the program's exit status must not change because of us
@@ -477,7 +524,8 @@ def _session_options(child, opts, roots):
                 lines=opts.get("lines") == "1", memory=opts.get("memory") == "1",
                 native=opts.get("native") == "1",
                 clock=opts.get("clock", "wall"), root=roots, include=include, exclude=exclude,
-                snapshot=0.0 if floor else float(opts.get("snapshot", "1")), term=True)
+                snapshot=0.0 if floor else float(opts.get("snapshot", "1")), term=True,
+                sample=opts.get("sample") == "1")
 
 
 def _program_roots(kind, target):
@@ -519,13 +567,15 @@ def main():
         _state.argv = ["-m", target] + args
     _install_exit_hooks()
     _install_profile_builtin()
+    path = _part_path()
     try:
-        _collector.start(_part_path(), meta=_meta(), command=_command(),
+        _collector.start(path, meta=_meta(), command=_command(),
                          ppid=os.getppid(), defer=True, **_state.options)
     except ValueError as e:       # --memory-limit too small to start with
         sys.stderr.write("pyflame-c collect: --memory-limit: %s\n"
                          % str(e).replace("pyflame: ", "", 1))
         sys.exit(2)
+    _sample_info(path)
     try:
         _collector.run(code, run_globals)
     except SystemExit as e:

@@ -1,0 +1,33 @@
+/* procmem.h: reading another process's memory without stopping it (process_vm_readv),
+ * finding a symbol of the program or libraries it has mapped (ELF symbol tables of the
+ * files in /proc/PID/maps), and saying what permission is missing when the kernel
+ * refuses.  Linux only. */
+#ifndef PF_CLI_PROCMEM_H
+#define PF_CLI_PROCMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "formats/error.h"
+
+/* Copies n bytes at addr in pid into buf.  0, or -1 with errno (ESRCH: the process is
+ * gone; EFAULT: not mapped, e.g. a torn pointer; EPERM: not allowed). */
+int pf_procmem_read(pid_t pid, uint64_t addr, void *buf, size_t n);
+
+/* Reads a pointer-sized word.  0 or -1 as above. */
+int pf_procmem_word(pid_t pid, uint64_t addr, uint64_t *out);
+
+/* The address of symbol name in pid, looked up in the symbol tables (.symtab, then
+ * .dynsym) of every mapped file whose name contains `match` ("python"), or 0 with err
+ * set (PF_EIO: the process or its maps cannot be read; PF_EPARSE: no such symbol).
+ * When found and file is not NULL, file gets the mapped file's path (cap bytes). */
+uint64_t pf_procmem_symbol(pid_t pid, const char *match, const char *name, char *file,
+                           size_t cap, pf_error *err);
+
+/* Sets err to what an EPERM/EACCES on reading pid's memory needs, in words: root,
+ * CAP_SYS_PTRACE, or a lower kernel.yama.ptrace_scope (read from /proc), with the
+ * current value.  Returns -1. */
+int pf_procmem_explain_denied(pid_t pid, pf_error *err);
+
+#endif

@@ -1,0 +1,200 @@
+/* pyoffsets.c: the sampler's offsets, from a collector's file or from _Py_DebugOffsets
+ * (see pyoffsets.h). */
+#include "cli/pyoffsets.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/procmem.h"
+
+/* The file's keys and where each goes; required ones must be present. */
+static const struct key {
+    const char *name;
+    size_t off;
+    int required;
+    int is_u64;          /* an address (uint64_t field) rather than an offset */
+} keys[] = {
+#define OFF(f, req) { #f, offsetof(pf_pyoffsets, f), req, 0 }
+#define ADDR(f, req) { #f, offsetof(pf_pyoffsets, f), req, 1 }
+    ADDR(interp, 1), ADDR(main_ident, 0), ADDR(code_type, 0), ADDR(gil_locked, 0),
+    ADDR(gil_holder, 0),
+    OFF(ob_type, 1), OFF(interp_threads_head, 1), OFF(ts_size, 1), OFF(ts_next, 1),
+    OFF(ts_thread_id, 1), OFF(ts_native_thread_id, 0), OFF(ts_frame, 1),
+    OFF(cframe_current, 0), OFF(pthread_tid, 0), OFF(frame_size, 1), OFF(frame_prev, 1),
+    OFF(frame_code, 1), OFF(frame_instr, 1), OFF(frame_owner, 0), OFF(instr_kind, 1),
+    OFF(code_filename, 1), OFF(code_name, 1), OFF(code_qualname, 0),
+    OFF(code_firstlineno, 1), OFF(code_linetable, 1), OFF(code_adaptive, 0),
+    OFF(linetable_kind, 1), OFF(bytes_size, 1), OFF(bytes_sval, 1), OFF(str_length, 1),
+    OFF(str_state, 1), OFF(str_ascii_size, 1), OFF(str_compact_size, 1),
+    OFF(str_kind_bit, 1), OFF(str_compact_bit, 1), OFF(str_ascii_bit, 1),
+#undef OFF
+#undef ADDR
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static void defaults(pf_pyoffsets *o)
+{
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!keys[i].is_u64)
+            *(int64_t *)((char *)o + keys[i].off) = -1;
+}
+
+/* An offset must be small and non-negative (or -1, absent) to be believed. */
+static int sane(const pf_pyoffsets *o)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].is_u64)
+            continue;
+        int64_t v = *(const int64_t *)((const char *)o + keys[i].off);
+        if (v < -1 || v > (1 << 20))
+            return 0;
+    }
+    return 1;
+}
+
+int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err)
+{
+    defaults(o);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return pf_error_set(err, PF_EIO, "cannot read '%s': %s", path, strerror(errno));
+    char name[64];
+    long long v;
+    unsigned char seen[NKEYS] = { 0 };
+    while (fscanf(f, "%63s %lld", name, &v) == 2) {
+        if (strcmp(name, "version_hex") == 0) {
+            o->version_hex = (uint32_t)v;
+            continue;
+        }
+        for (size_t i = 0; i < NKEYS; i++)
+            if (strcmp(name, keys[i].name) == 0) {
+                if (keys[i].is_u64)
+                    *(uint64_t *)((char *)o + keys[i].off) = (uint64_t)v;
+                else
+                    *(int64_t *)((char *)o + keys[i].off) = v;
+                seen[i] = 1;
+            }
+    }
+    fclose(f);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].required && !seen[i])
+            return pf_error_set(err, PF_EPARSE, "'%s' lacks %s", path, keys[i].name);
+    if (!sane(o) || o->version_hex < 0x03080000)
+        return pf_error_set(err, PF_EPARSE, "'%s' holds implausible offsets", path);
+    return 0;
+}
+
+/* ---- _Py_DebugOffsets (3.13+) ----
+ * The struct is a cookie ("xdebugpy") followed by uint64_t fields, whose order changes
+ * between minor versions: this table gives, per version, the index (in 8-byte words
+ * from the start) of each field the sampler uses, taken from
+ * Include/internal/pycore_debug_offsets.h (pycore_runtime.h in 3.13) with offsetof. */
+enum { D_VERSION, D_INTERPRETERS_HEAD, D_THREADS_HEAD, D_GIL_LOCKED, D_GIL_HOLDER,
+       D_TS_NEXT, D_TS_FRAME, D_TS_THREAD_ID, D_TS_NATIVE, D_FR_PREV, D_FR_CODE, D_FR_INSTR,
+       D_FR_OWNER, D_CO_FILENAME, D_CO_NAME, D_CO_QUALNAME, D_CO_LINETABLE,
+       D_CO_FIRSTLINENO, D_CO_ADAPTIVE, D_OB_TYPE, D_BYTES_SIZE, D_BYTES_SVAL, D_STR_STATE,
+       D_STR_LENGTH, D_STR_ASCII_SIZE, D_COUNT };
+
+static const struct layout {
+    unsigned minor;
+    unsigned char at[D_COUNT];
+} layouts[] = {
+    { 13, { 1, 5, 9, 17, 18, 21, 23, 24, 25, 29, 30, 31, 33, 35, 36, 37, 38, 39, 43, 45,
+            65, 66, 68, 69, 70 } },
+    { 14, { 1, 5, 9, 18, 19, 24, 26, 27, 28, 32, 33, 34, 36, 40, 41, 42, 43, 44, 48, 51,
+            75, 76, 78, 79, 80 } },
+    { 15, { 1, 5, 9, 18, 19, 24, 26, 30, 31, 40, 41, 42, 44, 48, 49, 50, 51, 52, 56, 59,
+            87, 88, 90, 91, 92 } },
+};
+
+int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err)
+{
+    defaults(o);
+    uint64_t w[128];
+    if (pf_procmem_read(pid, runtime_addr, w, sizeof w) < 0) {
+        if (errno == EPERM || errno == EACCES)
+            return pf_procmem_explain_denied(pid, err);
+        return pf_error_set(err, PF_EIO, "cannot read the memory of process %d: %s",
+                            (int)pid, strerror(errno));
+    }
+    if (memcmp(w, "xdebugpy", 8) != 0)
+        return pf_error_set(err, PF_EUSAGE, "process %d has no _Py_DebugOffsets at its "
+                            "_PyRuntime (a CPython older than 3.13?)", (int)pid);
+    uint64_t version = w[1];
+    unsigned major = (unsigned)(version >> 24 & 0xff), minor = (unsigned)(version >> 16 & 0xff);
+    const struct layout *l = NULL;
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
+        if (major == 3 && layouts[i].minor == minor)
+            l = &layouts[i];
+    if (l == NULL)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs Python %u.%u: attach reads "
+                            "CPython 3.13-3.15", (int)pid, major, minor);
+    if (w[2] != 0 && minor >= 14)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs a free-threaded CPython, which "
+                            "attach does not read", (int)pid);
+#define W(k) ((int64_t)w[l->at[k]])
+    o->version_hex = (uint32_t)version;
+    o->interp_threads_head = W(D_THREADS_HEAD);
+    o->ts_next = W(D_TS_NEXT);
+    o->ts_frame = W(D_TS_FRAME);
+    o->cframe_current = -1;
+    o->ts_thread_id = W(D_TS_THREAD_ID);
+    o->ts_native_thread_id = W(D_TS_NATIVE);
+    o->frame_prev = W(D_FR_PREV);
+    o->frame_code = W(D_FR_CODE);
+    o->frame_instr = W(D_FR_INSTR);
+    o->frame_owner = W(D_FR_OWNER);
+    o->instr_kind = PF_INSTR_PTR_CURRENT;
+    o->code_filename = W(D_CO_FILENAME);
+    o->code_name = W(D_CO_NAME);
+    o->code_qualname = W(D_CO_QUALNAME);
+    o->code_linetable = W(D_CO_LINETABLE);
+    o->code_firstlineno = W(D_CO_FIRSTLINENO);
+    o->code_adaptive = W(D_CO_ADAPTIVE);
+    o->linetable_kind = PF_LINETABLE_LOCATIONS;
+    o->ob_type = W(D_OB_TYPE);
+    o->bytes_size = W(D_BYTES_SIZE);
+    o->bytes_sval = W(D_BYTES_SVAL);
+    o->str_state = W(D_STR_STATE);
+    o->str_length = W(D_STR_LENGTH);
+    o->str_ascii_size = W(D_STR_ASCII_SIZE);
+    /* PyCompactUnicodeObject adds utf8_length and utf8 (3.12+); the state bitfield is
+     * interned:2, kind:3, compact:1, ascii:1 (Include/cpython/unicodeobject.h) */
+    o->str_compact_size = o->str_ascii_size + 16;
+    o->str_kind_bit = 2;
+    o->str_compact_bit = 5;
+    o->str_ascii_bit = 6;
+    int64_t head = W(D_INTERPRETERS_HEAD), locked = W(D_GIL_LOCKED), holder = W(D_GIL_HOLDER);
+#undef W
+    /* sizes to read: up to the last field used, plus a word */
+    o->ts_size = (o->ts_next > o->ts_frame ? o->ts_next : o->ts_frame);
+    if (o->ts_thread_id > o->ts_size)
+        o->ts_size = o->ts_thread_id;
+    if (o->ts_native_thread_id > o->ts_size)
+        o->ts_size = o->ts_native_thread_id;
+    o->ts_size += 8;
+    o->frame_size = o->frame_prev;
+    if (o->frame_code > o->frame_size)
+        o->frame_size = o->frame_code;
+    if (o->frame_instr > o->frame_size)
+        o->frame_size = o->frame_instr;
+    if (o->frame_owner > o->frame_size)
+        o->frame_size = o->frame_owner;
+    o->frame_size += 8;
+    if (!sane(o) || head < 0 || head > 65536)
+        return pf_error_set(err, PF_EPARSE, "process %d: implausible _Py_DebugOffsets", (int)pid);
+    uint64_t interp = 0;
+    if (pf_procmem_word(pid, runtime_addr + (uint64_t)head, &interp) < 0 || interp == 0)
+        return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
+                            "shutting down?)", (int)pid);
+    o->interp = interp;
+    if (locked > 0 && holder > 0) {
+        o->gil_locked = interp + (uint64_t)locked;
+        o->gil_holder = interp + (uint64_t)holder;
+    }
+    return 0;
+}

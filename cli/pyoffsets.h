@@ -1,0 +1,57 @@
+/* pyoffsets.h: where a CPython process keeps what a stack sampler reads from outside
+ * (cli/sampler.h): the interpreter's address, the offsets of the fields that lead from
+ * it to each thread, frame, code object and string, and the GIL's fields.
+ *
+ * Two sources, one struct:
+ *   - under `collect --sample`, the collector of the process writes them itself, from
+ *     its interpreter's headers (collector/sampleinfo.h): any CPython 3.8-3.15;
+ *   - `attach` reads them from the target's _Py_DebugOffsets, which CPython 3.13+
+ *     publishes at the start of _PyRuntime for exactly this purpose.
+ * A value of -1 means the field does not exist in that version.
+ */
+#ifndef PF_CLI_PYOFFSETS_H
+#define PF_CLI_PYOFFSETS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "formats/error.h"
+
+/* frame instruction field (same values as collector/sampleinfo.h) */
+enum { PF_INSTR_LASTI_BYTES = 0, PF_INSTR_LASTI_UNITS = 1, PF_INSTR_PTR_PREV = 2,
+       PF_INSTR_PTR_CURRENT = 3 };
+/* line table format */
+enum { PF_LINETABLE_LNOTAB = 0, PF_LINETABLE_310 = 1, PF_LINETABLE_LOCATIONS = 2 };
+
+typedef struct pf_pyoffsets {
+    uint32_t version_hex;        /* PY_VERSION_HEX of the target */
+    uint64_t interp;             /* address of the (main) interpreter state */
+    uint64_t main_ident;         /* thread_id of the main thread, 0 unknown */
+    uint64_t code_type;          /* address of PyCode_Type, 0 unknown (then not checked) */
+    uint64_t gil_locked;         /* address of the GIL's locked flag (int), 0 unknown */
+    uint64_t gil_holder;         /* address of its last holder (a thread state pointer) */
+    int64_t ob_type;
+    int64_t interp_threads_head;
+    int64_t ts_size, ts_next, ts_thread_id, ts_native_thread_id, ts_frame, cframe_current;
+    int64_t pthread_tid;         /* offset of the kernel tid in a glibc pthread_t, -1 */
+    int64_t frame_size, frame_prev, frame_code, frame_instr, frame_owner;
+    int64_t instr_kind;          /* PF_INSTR_* */
+    int64_t code_filename, code_name, code_qualname, code_firstlineno, code_linetable;
+    int64_t code_adaptive;       /* offset of the bytecode in the code object (3.11+) */
+    int64_t linetable_kind;      /* PF_LINETABLE_* */
+    int64_t bytes_size, bytes_sval;
+    int64_t str_length, str_state, str_ascii_size, str_compact_size;
+    int64_t str_kind_bit, str_compact_bit, str_ascii_bit;
+} pf_pyoffsets;
+
+/* Reads the "name value" file a collector wrote (collector/sampleinfo.h).  Unknown
+ * names are ignored; a missing required one fails.  0, or -1 with err set. */
+int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err);
+
+/* Fills o from the _Py_DebugOffsets at the start of the _PyRuntime at runtime_addr in
+ * process pid (CPython 3.13-3.15; the cookie and version are checked), and o->interp
+ * from its interpreters list.  0, or -1 with err set: PF_EIO with the reason (no such
+ * process, permission: see pf_procmem_explain), PF_EUSAGE for an unsupported version. */
+int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err);
+
+#endif

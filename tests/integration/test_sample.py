@@ -1,0 +1,395 @@
+"""Integration tests of the statistical mode: `pyflame-c collect --sample` (every
+Python the collector supports) and `pyflame-c attach PID` (3.13+).
+
+Accuracy: each workload measures its own truth (wall or CPU time per function, with
+time.perf_counter / time.thread_time around the calls) and writes it to truth.json;
+the sampled share of each function, inclusive, must be within 3 percentage points of
+the measured share.  The program's own measure makes the test hold on a busy machine
+(the sampler and the program see the same slowdowns); a few hundred samples per
+function keep the statistical error (~1 point) well inside the tolerance.
+
+Run by hand:
+    PYFLAME_C=build/pyflame-c PYFLAME_PYTHON=python3.13 python3.13 tests/integration/test_sample.py
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_collect import BIN, PY, CollectTestCase, Trace, env_without_pythonpath  # noqa: E402
+
+VERSION = tuple(int(x) for x in subprocess.run(
+    [PY, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
+    stdout=subprocess.PIPE, check=True).stdout.split())
+TOLERANCE = 0.03        # 3 percentage points
+
+# Functions busy 60% and 30% of the main thread's CPU, one sleeping (~30% of its wall
+# time), a long C call (pbkdf2: one call into C for ~0.2 s), and a thread started later
+# that spins.  Each function's wall and CPU time go to truth.json.
+SPLIT = """
+    import hashlib, json, threading, time
+    truth = {"wall": {}, "cpu": {}}
+    def timed(f):
+        def run(*a):
+            w, c = time.perf_counter(), time.thread_time()
+            try:
+                return f(*a)
+            finally:
+                for k, v in (("wall", time.perf_counter() - w), ("cpu", time.thread_time() - c)):
+                    truth[k][f.__name__] = truth[k].get(f.__name__, 0) + v
+        run.__name__ = f.__name__
+        return run
+    def spin(n):
+        x = 0
+        for i in range(n):
+            x += i * i
+        return x
+    @timed
+    def sixty():
+        spin(60000)
+    @timed
+    def thirty():
+        spin(30000)
+    @timed
+    def sleeper():
+        time.sleep(0.02)
+    @timed
+    def c_call():
+        hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 40000)
+    def late():
+        spin(2000000)
+    def main():
+        w0, c0 = time.perf_counter(), time.thread_time()
+        t = None
+        for i in range(SECONDS * 10):
+            end = time.perf_counter() + 0.07
+            while time.perf_counter() < end:
+                sixty(); sixty(); thirty()
+            sleeper()
+            if i == 3:
+                t = threading.Thread(target=late, name="late")
+                t.start()
+            if i % 8 == 0:
+                c_call()
+        truth["wall"]["main"] = time.perf_counter() - w0
+        truth["cpu"]["main"] = time.thread_time() - c0
+        t.join()
+        with open("truth.json", "w") as f:
+            json.dump(truth, f)
+    SECONDS = 3
+    main()
+"""
+
+# Threads and children: a thread, a subprocess of sys.executable and a fork.
+FAMILY = """
+    import os, subprocess, sys, threading, time
+    def spin(sec):
+        end = time.perf_counter() + sec
+        x = 0
+        while time.perf_counter() < end:
+            for i in range(1000):
+                x += i
+    def in_thread():
+        spin(0.3)
+    def in_child():
+        spin(0.3)
+    def in_fork():
+        spin(0.3)
+    if sys.argv[1:] == ["child"]:
+        in_child()
+        sys.exit(0)
+    t = threading.Thread(target=in_thread, name="helper")
+    t.start()
+    spin(0.2)
+    t.join()
+    subprocess.run([sys.executable, __file__, "child"], check=True)
+    pid = os.fork()
+    if pid == 0:
+        in_fork()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("family done")
+"""
+
+
+def inclusive(t, name, thread=None):
+    """Samples with a frame of function name on the stack (recursion once), optionally
+    in the thread of that name only."""
+    interval = t.meta["sample_interval_ns"]
+    n = 0
+    for i, node in enumerate(t.nodes):
+        if t.name(node) != name:
+            continue
+        if thread is not None and t.threads[node["thread"]]["name"] != thread:
+            continue
+        if any(t.nodes[a]["code"] == node["code"] for a in t.ancestors(i)):
+            continue
+        n += round(node["total_ns"] / interval)
+    return n
+
+
+def thread_samples(t, thread):
+    interval = t.meta["sample_interval_ns"]
+    return sum(round(n["total_ns"] / interval) for n in t.nodes
+               if n["parent"] is None and t.threads[n["thread"]]["name"] == thread)
+
+
+class SampleTestCase(CollectTestCase):
+    def sample(self, src, mode=None, rate=1000, name="prog.py"):
+        script = self.write(name, src)
+        extra = ["-q", "--sample=%d" % rate] + (["--sample-mode", mode] if mode else [])
+        r, out = self.collect([script], extra=extra)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        # each run its own file: a test may compare or merge several
+        self.runs = getattr(self, "runs", 0) + 1
+        kept = os.path.join(self.tmp, "sampled-%d.gz" % self.runs)
+        os.replace(out, kept)
+        return Trace(kept), kept
+
+    def truth(self):
+        with open(os.path.join(self.tmp, "truth.json")) as f:
+            return json.load(f)
+
+    def check_split(self, mode):
+        t, _ = self.sample(SPLIT, mode)
+        truth = self.truth()
+        kind = "cpu" if mode == "cpu" else "wall"
+        total = inclusive(t, "main", "MainThread")
+        if mode == "cpu" and total < 500:
+            # cpu mode samples CPU time: on a machine so busy that the program got
+            # under half a second of it, the statistical error passes the tolerance
+            self.skipTest("the program got %d ms of CPU: too few to judge" % total)
+        self.assertGreater(total, 500, "too few samples of main to judge")
+        measured_total = truth[kind]["main"]
+        for f in ("sixty", "thirty", "sleeper", "c_call"):
+            got = inclusive(t, f, "MainThread") / total
+            want = truth[kind].get(f, 0) / measured_total
+            self.assertLess(abs(got - want), TOLERANCE,
+                            "%s mode, %s: sampled %.1f%%, measured %.1f%%"
+                            % (mode or "wall", f, 100 * got, 100 * want))
+        # the thread started later is seen, with its work
+        self.assertGreater(inclusive(t, "late", "late"), 10)
+        # a long C call shows as the Python frame that made it
+        self.assertGreater(inclusive(t, "c_call", "MainThread"), 0)
+        return t
+
+    def test_wall_mode_split_within_3_points(self):
+        t = self.check_split(None)
+        self.assertEqual(t.meta["sample_mode"], 0)
+        self.assertEqual(t.meta["modes"] & 8, 8)
+
+    def test_cpu_mode_split_within_3_points(self):
+        t = self.check_split("cpu")
+        self.assertEqual(t.meta["sample_mode"], 1)
+
+    def test_cpu_mode_sleep_counts_almost_nothing(self):
+        # a sleeping thread earns no CPU time (a woken one spends a little on its way
+        # out of sleep(): hence not 0)
+        t, _ = self.sample(SPLIT, "cpu")
+        wall = self.truth()["wall"]
+        total = inclusive(t, "main", "MainThread")
+        self.assertLess(inclusive(t, "sleeper", "MainThread") / total,
+                        wall["sleeper"] / wall["main"] / 4)
+
+    def check_family(self, mode):
+        t, path = self.sample(FAMILY, mode, rate=500)
+        procs = t.d.get("processes") or []
+        self.assertEqual(len(procs), 3, procs)
+        # seen at all: in cpu and gil modes a thread gets what CPU or GIL it could get,
+        # little on a busy machine
+        for f in ("in_thread", "in_child", "in_fork"):
+            self.assertGreater(inclusive(t, f), 10 if mode == "wall" else 2,
+                               "%s mode: %s not sampled" % (mode, f))
+        names = {th["name"] for th in t.threads}
+        self.assertIn("helper", names)
+        self.assertIn("MainThread", names)
+        return t, path
+
+    def test_wall_mode_threads_and_children(self):
+        self.check_family("wall")
+
+    def test_cpu_mode_threads_and_children(self):
+        self.check_family("cpu")
+
+    def test_gil_mode_threads_and_children(self):
+        t, _ = self.check_family("gil")
+        self.assertEqual(t.meta["sample_mode"], 2)
+
+    def test_gil_mode_counts_one_thread_per_tick(self):
+        t, _ = self.sample(SPLIT, "gil")
+        # the late thread and main share the GIL: together at most one sample a tick
+        ticks = t.meta["sample_ticks"]
+        both = thread_samples(t, "MainThread") + thread_samples(t, "late")
+        self.assertLessEqual(both, ticks * 1.05 + 10)
+        self.assertLess(inclusive(t, "sleeper", "MainThread") / max(both, 1), 0.03)
+
+    def test_outputs(self):
+        t, path = self.sample(SPLIT)
+        def conv(*args):
+            r = subprocess.run([BIN] + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            return r.stdout
+        folded = conv("convert", "-f", "collapsed", path).decode()
+        total = sum(int(line.rsplit(" ", 1)[1]) for line in folded.splitlines())
+        self.assertEqual(total, sum(n["calls"] for n in t.nodes))   # sample counts
+        self.assertIn("sixty (prog.py:", folded)
+        self.assertNotIn("_runner.py", folded)
+        text = conv("convert", "-f", "text", path).decode()
+        self.assertIn("Sampled: ", text)
+        self.assertIn("nsamples", text)
+        svg = conv("svg", path).decode()
+        self.assertIn("Sampled: ", svg)
+        html = conv("html", path).decode()
+        self.assertIn("sixty", html)
+        prof = os.path.join(self.tmp, "s.prof")
+        conv("convert", "-f", "pstats", "--pstats-plain", "-o", prof, path)
+        r = subprocess.run([PY, "-c", "import pstats, sys; s = pstats.Stats(sys.argv[1]); "
+                            "print(type(s).__name__, s.total_calls)", prof],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        if VERSION >= (3, 15):
+            conv("convert", "-f", "pstats", "-o", prof, path)
+            r = subprocess.run([PY, "-c", "import pstats, sys; "
+                                "print(type(pstats.Stats(sys.argv[1])).__name__)", prof],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual(r.stdout.decode().strip(), "SampledStats", r.stderr.decode())
+        # the marked pstats file reads back as another profiler's input
+        marked = os.path.join(self.tmp, "marked.prof")
+        conv("convert", "-f", "pstats", "-o", marked, path)
+        self.assertIn("sampled pstats file", conv("convert", "-f", "text", marked).decode())
+        # the exports say they hold samples
+        self.assertIn('"unit":"none"', conv("convert", "-f", "speedscope", path).decode())
+        self.assertIn("| samples |", conv("convert", "-f", "markdown", path).decode())
+        # diff of two sampled runs
+        t2, path2 = self.sample(SPLIT, name="prog.py")
+        conv("diff", path, path2)
+        # merge sums runs sampled alike: samples, ticks and lost samples add up
+        merged = os.path.join(self.tmp, "merged.gz")
+        conv("merge", "-q", "-o", merged, path, path2)
+        tm = Trace(merged)
+        self.assertEqual(sum(n["calls"] for n in tm.nodes),
+                         sum(n["calls"] for n in t.nodes) + sum(n["calls"] for n in t2.nodes))
+        self.assertEqual(tm.meta["sample_ticks"], t.meta["sample_ticks"] + t2.meta["sample_ticks"])
+        self.assertEqual(tm.meta["sample_interval_ns"], t.meta["sample_interval_ns"])
+        self.assertIn("Sampled: ", conv("convert", "-f", "text", merged).decode())
+        # ... and refuses runs sampled at another rate
+        t3, path3 = self.sample(SPLIT, rate=500, name="prog.py")
+        r = subprocess.run([BIN, "merge", "-o", merged, path, path3], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("sample rates differ", r.stderr.decode())
+
+    def test_high_rate_loses_little(self):
+        t, _ = self.sample(SPLIT, rate=10000)
+        taken = sum(n["calls"] for n in t.nodes)
+        self.assertLess(t.meta["samples_lost"], max(10, taken // 100))
+        self.assertGreater(taken, 1000)
+
+
+LONG = """
+    import sys, threading, time
+    def spin(n):
+        x = 0
+        for i in range(n):
+            x += i * i
+        return x
+    def work():
+        return spin(20000)
+    def background():
+        while not done:
+            spin(5000)
+    done = False
+    threading.Thread(target=background, name="bg").start()
+    total = 0
+    end = time.time() + float(sys.argv[1])
+    while time.time() < end:
+        total += work()
+    done = True
+    print("checksum", total > 0)
+"""
+
+
+@unittest.skipUnless(VERSION >= (3, 13), "attach reads CPython 3.13+")
+class AttachTestCase(CollectTestCase):
+    def start(self, seconds):
+        script = self.write("long.py", LONG)
+        p = subprocess.Popen([PY, script, str(seconds)], cwd=self.tmp, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env_without_pythonpath())
+        time.sleep(0.4)        # past start-up
+        return p
+
+    def attach(self, pid, *extra, cmd=None):
+        out = os.path.join(self.tmp, "attach.gz")
+        r = subprocess.run((cmd or [BIN]) + ["attach", "-q", "-o", out] + list(extra) + [str(pid)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        return r, out
+
+    def test_attach_detach_program_unaffected(self):
+        p = self.start(3)
+        r, out = self.attach(p.pid, "--duration", "1")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        so, se = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, se.decode())
+        self.assertEqual(so.decode().strip(), "checksum True")
+        t = Trace(out)
+        self.assertGreater(inclusive(t, "work", "MainThread"), 300)
+        self.assertGreater(inclusive(t, "background"), 100)
+        self.assertEqual(t.meta["pid"], p.pid)
+
+    def test_target_exits_while_sampled(self):
+        p = self.start(1.2)
+        r, out = self.attach(p.pid)          # no duration: ends with the target
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
+        t = Trace(out)
+        self.assertGreater(inclusive(t, "work", "MainThread"), 100)
+        self.assertIn("long.py", " ".join(t.meta["argv"]))
+
+    def test_sigint_stops_and_writes(self):
+        p = self.start(4)
+        out = os.path.join(self.tmp, "attach.gz")
+        a = subprocess.Popen([BIN, "attach", "-q", "-o", out, str(p.pid)],
+                             stderr=subprocess.PIPE)
+        time.sleep(0.8)
+        a.send_signal(signal.SIGINT)
+        _, se = a.communicate(timeout=30)
+        self.assertEqual(a.returncode, 0, se.decode())
+        self.assertGreater(inclusive(Trace(out), "work"), 100)
+        p.kill()
+        p.communicate()
+
+    @unittest.skipUnless(os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"),
+                         "needs root and setpriv to attach as another user")
+    def test_permission_error_says_what_is_needed(self):
+        p = self.start(3)
+        try:
+            r, _ = self.attach(p.pid, cmd=["/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                           "--clear-groups", BIN])
+            self.assertEqual(r.returncode, 1)
+            msg = r.stderr.decode()
+            self.assertIn("not allowed to read the memory of process %d" % p.pid, msg)
+            self.assertIn("CAP_SYS_PTRACE", msg)
+            self.assertIn("root", msg)
+        finally:
+            p.kill()
+            p.communicate()
+
+    def test_not_python(self):
+        p = subprocess.Popen(["sleep", "5"])
+        try:
+            r, _ = self.attach(p.pid)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("does not look like CPython", r.stderr.decode())
+        finally:
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    unittest.main()
