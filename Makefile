@@ -75,7 +75,8 @@ $(BUILD)/pyflame-c: $(call obj,$(CLI_SRC)) $(LIBS)
 
 # ---- the collector extension, one build per interpreter ----------------------------------
 # `make collector` builds for $(PYTHON); `make collectors` for every CPython 3.8-3.15 found,
-# after scripts/get-pythons.sh has installed 3.14 and 3.15 from Debian unstable into a
+# after scripts/get-pythons.sh has installed 3.14 and 3.15 (and pyinstrument, for
+# tests/integration/test_foreign_inputs.py) from Debian unstable into a
 # private cache (once; PYFLAME_C_GET_PYTHONS=0 skips it).
 # The package lands in $(BUILD)/python/pyflame/, where the CLI looks for it (see cli/paths.c);
 # extension suffixes differ per version, so all builds share one package folder.

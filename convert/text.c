@@ -116,10 +116,17 @@ static void header(const pf_trace *t, FILE *out)
     fputs("Command: ", out);
     if (m->argc == 0)
         fputs("(unknown)", out);
+    /* another profiler's file names its profile in free text (pyinstrument: "CPU profile
+     * for 'Program: app.py' at ..."), not as a command line: shown as is, not quoted */
+    int free_text = m->origin && m->argc == 1 && m->argv[0];
     for (uint32_t i = 0; i < m->argc; i++) {
+        const char *a = m->argv[i] ? m->argv[i] : "";
         if (i)
             putc(' ', out);
-        put_arg(out, m->argv[i] ? m->argv[i] : "");
+        if (free_text)
+            put_clean(out, a, strlen(a));
+        else
+            put_arg(out, a);
     }
     putc('\n', out);
     fputs("Python:  ", out);

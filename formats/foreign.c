@@ -434,6 +434,7 @@ static pf_trace *from_speedscope(const unsigned char *data, size_t len, uint64_t
     struct stree s;
     memset(&s, 0, sizeof s);
     uint32_t *stack = NULL, *order = NULL;
+    unsigned char *self_frame = NULL;
     const pf_json *shared = pf_json_get(doc, "shared");
     const pf_json *frames = pf_json_get(shared, "frames");
     const pf_json *profiles = pf_json_get(doc, "profiles");
@@ -459,6 +460,9 @@ static pf_trace *from_speedscope(const unsigned char *data, size_t len, uint64_t
     if (t == NULL)
         goto fail;
     t->mem.limit = budget;
+    self_frame = pf_malloc(frames->n + 1u);
+    if (self_frame == NULL)
+        goto oom;
     for (uint32_t i = 0; i < frames->n; i++) {
         const pf_json *f = &frames->items[i];
         const pf_json *fn = pf_json_get(f, "name"), *ff = pf_json_get(f, "file"),
@@ -468,6 +472,8 @@ static pf_trace *from_speedscope(const unsigned char *data, size_t len, uint64_t
             goto fail;
         }
         int has_file = ff && ff->type == PF_JSON_STRING && ff->n > 0;
+        /* pyinstrument's "[self]" (no file): its parent's own time, not a function */
+        self_frame[i] = !has_file && fn->n == 6 && memcmp(fn->str, "[self]", 6) == 0;
         uint32_t line = fl && fl->type == PF_JSON_NUMBER && fl->num >= 1 && fl->num < 4e9
                         ? (uint32_t)fl->num : 0;
         if (add_code(t, has_file ? ff->str : "", has_file ? ff->n : 0, line, fn->str, fn->n,
@@ -494,9 +500,11 @@ static pf_trace *from_speedscope(const unsigned char *data, size_t len, uint64_t
                 goto fail;
             }
             pf_free(stack);
-            stack = pf_malloc(sizeof *stack * (ev->n + 1u));
+            /* stack[d]: the node below open frame d; opened[d]: that frame */
+            stack = pf_reallocarray(NULL, ev->n + 1u, 2 * sizeof *stack);
             if (stack == NULL)
                 goto oom;
+            uint32_t *opened = stack + ev->n + 1u;
             uint32_t sp = 0, top = 0;
             double last = 0;
             for (uint32_t e = 0; e < ev->n; e++) {
@@ -516,12 +524,15 @@ static pf_trace *from_speedscope(const unsigned char *data, size_t len, uint64_t
                 if (at->num > last || e == 0)
                     last = at->num;
                 if (strcmp(et->str, "O") == 0) {
+                    opened[sp] = frame;
                     stack[sp++] = top;
-                    top = child_of(&s, top, frame);
-                    if (top == PF_NONE)
-                        goto oom;
-                    s.n[top].calls += 1;
-                } else if (strcmp(et->str, "C") == 0 && sp > 0 && s.n[top].frame == frame) {
+                    if (!self_frame[frame]) {
+                        top = child_of(&s, top, frame);
+                        if (top == PF_NONE)
+                            goto oom;
+                        s.n[top].calls += 1;
+                    }
+                } else if (strcmp(et->str, "C") == 0 && sp > 0 && opened[sp - 1] == frame) {
                     top = stack[--sp];
                 } else {
                     pf_error_set(err, PF_EPARSE, "speedscope profile %u, event %u: closes a frame "
@@ -554,6 +565,8 @@ static pf_trace *from_speedscope(const unsigned char *data, size_t len, uint64_t
                                      "is not an index into shared.frames", p, k, d);
                         goto fail;
                     }
+                    if (self_frame[(uint32_t)fr->num])
+                        continue;
                     node = child_of(&s, node, (uint32_t)fr->num);
                     if (node == PF_NONE)
                         goto oom;
@@ -641,6 +654,7 @@ done:
     pf_hmap_free(s.kids);
     pf_free(stack);
     pf_free(order);
+    pf_free(self_frame);
     pf_json_free(doc);
     return t;
 }

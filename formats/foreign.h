@@ -15,6 +15,8 @@
  *    Each profile becomes a thread: "evented" profiles replay their open/close events
  *    (a frame's self time is the time it spent on top; calls count its opens),
  *    "sampled" profiles add each sample's weight to its stack (calls count samples).
+ *    A frame named "[self]" without a file is pyinstrument's stand-in for its parent's
+ *    own time: that time goes to the parent, and no node or call is made for it.
  *    Weights in nanoseconds, microseconds, milliseconds or seconds become ns; other
  *    units ("none", "bytes") are kept as numbers in the time fields, and meta.origin
  *    says so.

@@ -81,6 +81,12 @@ static void shell_word(FILE *out, const char *a)
 
 static void command_line(FILE *out, const pf_meta *meta)
 {
+    /* another profiler's file names its profile in free text (pyinstrument: "CPU profile
+     * for 'Program: app.py' at ..."), not as a command line: shown as is */
+    if (meta->origin && meta->argc == 1 && meta->argv[0]) {
+        pf_html_escape_cstr(out, meta->argv[0]);
+        return;
+    }
     for (uint32_t i = 0; i < meta->argc; i++) {
         if (i)
             fputc(' ', out);

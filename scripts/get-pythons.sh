@@ -1,12 +1,18 @@
 #!/bin/sh
-# get-pythons.sh [VERSION...]: installs the CPythons that neither pyenv nor Debian 12 has
-# (default: 3.14 and 3.15) from Debian's unstable suite into a private cache, without
+# get-pythons.sh [VERSION|pyinstrument...]: installs the CPythons that neither pyenv nor
+# Debian 12 has (default: 3.14 and 3.15, and pyinstrument) from Debian's unstable suite
+# into a private cache, without
 # touching the system: a separate apt configuration (its own sources list, Dir::State,
 # Dir::Cache and an empty dpkg status) is used only for `apt-get update` and
 # `apt-get download`; each .deb is unpacked with `dpkg -x` into CACHE/VERSION/, and
 # CACHE/VERSION/usr/bin/python3.X is patched (patchelf) to use that folder's own loader
 # and libraries, so it runs directly, and so do sys.executable, subprocesses and
 # multiprocessing.  scripts/find-pythons.sh finds the result (pythons-dir.sh says where).
+# "pyinstrument" is sid's python3-pyinstrument alone (a profiler Debian 12 lacks, whose
+# real output tests/integration/test_foreign_inputs.py reads), unpacked the same way into
+# CACHE/pyinstrument/ (usr/lib/python3/dist-packages: put it on PYTHONPATH of a sid Python
+# its C extension was built for); failing to get it is a warning, not an error (the
+# test that needs it skips and says why).
 #
 # Idempotent: a finished install is reused without going to the network.  If the suite
 # no longer has a version, that is said loudly and the others go on; if the registry
@@ -15,16 +21,20 @@
 set -eu
 [ "${PYFLAME_C_GET_PYTHONS:-1}" = 0 ] && exit 0
 here=$(cd "$(dirname "$0")" && pwd)
-versions=${*:-3.14 3.15}
+versions=${*:-3.14 3.15 pyinstrument}
 cache=$(sh "$here/pythons-dir.sh")
 suite=sid
 
 say() { echo "pyflame-c: $*" >&2; }
 die() { say "$*"; exit 1; }
+pyinst_dist=usr/lib/python3/dist-packages
 
-ok() {   # ok VERSION: the cached install is complete and runs
-    [ -f "$cache/$1/.pyflame-c-installed" ] &&
-        "$cache/$1/usr/bin/python$1" -c 'import ssl, sqlite3, ctypes, sysconfig' 2>/dev/null
+ok() {   # ok VERSION|pyinstrument: the cached install is complete (and runs)
+    [ -f "$cache/$1/.pyflame-c-installed" ] || return 1
+    case $1 in
+        pyinstrument) [ -f "$cache/$1/$pyinst_dist/pyinstrument/__init__.py" ] ;;
+        *) "$cache/$1/usr/bin/python$1" -c 'import ssl, sqlite3, ctypes, sysconfig' 2>/dev/null ;;
+    esac
 }
 
 todo=""
@@ -40,13 +50,19 @@ left=""
 for v in $todo; do ok "$v" || left="$left $v"; done
 todo=$left
 [ -z "$todo" ] && exit 0
+# Only pyinstrument left: a failure is a warning (exit 0), so that `make test` goes on
+# and its test skips.
+case "$todo" in " pyinstrument") die() { say "WARNING: $* (pyinstrument's test skips)"; exit 0; } ;; esac
+pythons=$(echo "$todo" | sed 's/ pyinstrument//')
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
-    say "WARNING: not a Debian system (no apt-get/dpkg): Python$todo NOT installed, NOT tested"
+    say "WARNING: not a Debian system (no apt-get/dpkg):$todo NOT installed, NOT tested"
     exit 0
 fi
-command -v patchelf >/dev/null 2>&1 || sh "$here/deps.sh" pythons || true
-command -v patchelf >/dev/null 2>&1 || die "patchelf is needed to install Python$todo (apt-get install patchelf)"
+if [ -n "$pythons" ]; then
+    command -v patchelf >/dev/null 2>&1 || sh "$here/deps.sh" pythons || true
+    command -v patchelf >/dev/null 2>&1 || die "patchelf is needed to install Python$pythons (apt-get install patchelf)"
+fi
 
 arch=$(dpkg --print-architecture)
 triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || true)
@@ -77,18 +93,52 @@ set -- -o Dir::State="$apt" -o Dir::State::Lists="$apt/lists" -o Dir::State::sta
        -o Dir::Etc::Preferences="$apt/preferences" -o Dir::Etc::PreferencesParts="$apt/preferences.d" \
        -o APT::Architecture="$arch" -o APT::Architectures="$arch" -o APT::Sandbox::User=root
 
-say "installing Python$todo from Debian $suite ($uri) into $cache"
+say "installing$todo from Debian $suite ($uri) into $cache"
 rm -f "$apt"/lists/*_Packages*
 if ! apt-get "$@" -qq --error-on=any update >"$apt/update.log" 2>&1 ||
    [ -z "$(ls "$apt"/lists/*"_${suite}_main_binary-${arch}_Packages"* 2>/dev/null)" ]; then
     cat "$apt/update.log" >&2
-    die "cannot fetch Debian $suite's package list from $uri: Python$todo NOT installed"
+    die "cannot fetch Debian $suite's package list from $uri:$todo NOT installed"
 fi
+
+# pyinstrument: only python3-pyinstrument (its other dependencies are the Pythons, and
+# libc, which every Python folder here has); last, so that Pythons come first.
+get_pyinstrument() {
+    p=python3-pyinstrument
+    if ! apt-cache "$@" show "$p" >/dev/null 2>&1; then
+        say "WARNING: Debian $suite no longer has $p: pyinstrument's output is NOT tested"
+        return 0
+    fi
+    full=$(apt-cache "$@" show --no-all-versions "$p" | sed -n 's/^Version: //p')
+    dl="$apt/debs/pyinstrument"
+    rm -rf "$dl" && mkdir -p "$dl"
+    if ! (cd "$dl" && apt-get "$@" -qq download "$p") >"$dl.log" 2>&1; then
+        say "WARNING: downloading $p from $uri failed (see $dl.log): pyinstrument NOT installed, its test skips"
+        return 0
+    fi
+    tmp="$cache/.pyinstrument.tmp.$$"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    for d in "$dl"/*.deb; do dpkg -x "$d" "$tmp"; done
+    rm -rf "$cache/pyinstrument"
+    mv "$tmp" "$cache/pyinstrument"
+    echo "$full" > "$cache/pyinstrument/.pyflame-c-installed"
+    rm -rf "$dl"
+    if ok pyinstrument; then
+        # its C extension (pyinstrument.low_level.stat_profile) is built per CPython
+        built=$(ls "$cache/pyinstrument/$pyinst_dist/pyinstrument/low_level" |
+                sed -n 's/^stat_profile\.cpython-\([0-9]\)\([0-9]*\)-.*/\1.\2/p' | tr '\n' ' ')
+        say "pyinstrument $full ready: $cache/pyinstrument/$pyinst_dist (for Python ${built% })"
+    else
+        rm -f "$cache/pyinstrument/.pyflame-c-installed"
+        say "WARNING: no pyinstrument package in the unpacked $p: its test skips"
+    fi
+}
 
 libs="libc6 libexpat1 libffi8 libgcc-s1 liblzma5 libncursesw6 libreadline8t64 libsqlite3-0
       libssl3t64 libtinfo6 libuuid1 libzstd1 zlib1g libbz2-1.0 libmpdec4 libdb5.3t64"
 missing=""
 for v in $todo; do
+    [ "$v" = pyinstrument ] && { get_pyinstrument "$@"; continue; }
     pkgs="python$v python$v-minimal libpython$v libpython$v-minimal libpython$v-stdlib
           libpython$v-dev python$v-dev"
     if ! apt-cache "$@" show "python$v" >/dev/null 2>&1; then

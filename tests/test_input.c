@@ -2,8 +2,9 @@
  * (formats/budget.h) as the trace reader applies it: windows across gzip members,
  * plain input, files and stdin, peek and sniff, truncated gzip and data after the
  * last member (errors with the offset), the byte limit, a small crafted trace whose
- * model would pass the budget (refused before the allocation), and allocation
- * failure at every step. */
+ * model would pass the budget (refused before the allocation), allocation
+ * failure at every step, and pyinstrument's "[self]" frames in speedscope files
+ * (formats/foreign.c) folded into their parents. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 
 #include "formats/alloc.h"
 #include "formats/budget.h"
+#include "formats/foreign.h"
 #include "formats/input.h"
 #include "formats/trace.h"
 #include "formats/trace_format.h"
@@ -746,6 +748,59 @@ static void test_input_survives_allocation_failures(void **state)
     free(plain);
 }
 
+/* pyinstrument's speedscope files (its renderer, 5.x) hold a "[self]" frame without file
+ * or line for a function's own samples: that time is the parent's self time, with no
+ * call and no node of its own; a "[self]" frame with a file is an ordinary function. */
+static void test_speedscope_pyinstrument_self_is_the_parents_time(void **state)
+{
+    (void)state;
+    static const char evented[] =
+        "{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
+        "\"name\":\"CPU profile for 'Program: f.py' at 2026-01-01T00-00-00\","
+        "\"activeProfileIndex\":null,\"exporter\":\"pyinstrument\",\"profiles\":[{"
+        "\"type\":\"evented\",\"name\":\"p\",\"unit\":\"seconds\",\"startValue\":0.0,"
+        "\"endValue\":0.006,\"events\":[{\"type\":\"O\",\"at\":0.0,\"frame\":0},"
+        "{\"type\":\"O\",\"at\":0.0,\"frame\":1},{\"type\":\"C\",\"at\":0.002,\"frame\":1},"
+        "{\"type\":\"O\",\"at\":0.002,\"frame\":2},{\"type\":\"C\",\"at\":0.005,\"frame\":2},"
+        "{\"type\":\"C\",\"at\":0.006,\"frame\":0}]}],\"shared\":{\"frames\":["
+        "{\"name\":\"main\",\"file\":\"f.py\",\"line\":1},"
+        "{\"name\":\"leaf\",\"file\":\"f.py\",\"line\":5},"
+        "{\"name\":\"[self]\",\"file\":null,\"line\":null}]}}";
+    pf_error err;
+    pf_trace *t = pf_foreign_read_mem(evented, sizeof evented - 1, PF_INPUT_SPEEDSCOPE, &err);
+    assert_non_null(t);
+    assert_int_equal(t->nnodes, 2);
+    assert_int_equal(t->nodes[0].code, 0);            /* main: 1 ms absorbed + 3 ms [self] */
+    assert_int_equal(t->nodes[0].self_ns, 4000000);
+    assert_int_equal(t->nodes[0].total_ns, 6000000);
+    assert_int_equal(t->nodes[0].calls, 1);
+    assert_int_equal(t->nodes[1].code, 1);
+    assert_int_equal(t->nodes[1].self_ns, 2000000);
+    assert_int_equal(t->meta.total_calls, 2);
+    pf_trace_free(t);
+
+    static const char sampled[] =
+        "{\"shared\":{\"frames\":[{\"name\":\"main\",\"file\":\"f.py\",\"line\":1},"
+        "{\"name\":\"[self]\"},{\"name\":\"[self]\",\"file\":\"g.py\",\"line\":3}]},"
+        "\"profiles\":[{\"type\":\"sampled\",\"name\":\"s\",\"unit\":\"milliseconds\","
+        "\"startValue\":0,\"endValue\":3,\"samples\":[[0,1],[0,2],[0]],\"weights\":[1,1,1]}]}";
+    t = pf_foreign_read_mem(sampled, sizeof sampled - 1, PF_INPUT_SPEEDSCOPE, &err);
+    assert_non_null(t);
+    assert_int_equal(t->nnodes, 2);
+    assert_int_equal(t->nodes[0].self_ns, 2000000);
+    assert_int_equal(t->nodes[1].code, 2);
+    assert_int_equal(t->nodes[1].self_ns, 1000000);
+    /* a close that does not match the open frame is still an error */
+    static const char bad[] =
+        "{\"shared\":{\"frames\":[{\"name\":\"a\",\"file\":\"a.py\"},{\"name\":\"[self]\"}]},"
+        "\"profiles\":[{\"type\":\"evented\",\"unit\":\"seconds\",\"events\":["
+        "{\"type\":\"O\",\"at\":0,\"frame\":0},{\"type\":\"O\",\"at\":0,\"frame\":1},"
+        "{\"type\":\"C\",\"at\":1,\"frame\":0}]}]}";
+    pf_trace_free(t);
+    assert_null(pf_foreign_read_mem(bad, sizeof bad - 1, PF_INPUT_SPEEDSCOPE, &err));
+    assert_non_null(strstr(err.msg, "closes a frame that is not open"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_budget_refuses_a_huge_model_before_allocating),
         cmocka_unit_test(test_budget_covers_strings_and_sources),
         cmocka_unit_test(test_input_survives_allocation_failures),
+        cmocka_unit_test(test_speedscope_pyinstrument_self_is_the_parents_time),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

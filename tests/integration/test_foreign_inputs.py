@@ -6,10 +6,15 @@ the profile's own numbers: per-function call counts and self times of `convert -
 pstats` (loaded with pstats) equal the source file's, the collapsed self times add up
 to its total, the SVG and text say the stacks are an approximation, and `diff` compares
 two cProfile runs.  speedscope JSON: the file pyflame-c's own exporter writes of a
-trace (pyinstrument and py-spy are not packaged for Debian, so no file of theirs is
-made here) and a sampled profile as py-spy writes them read back with their totals.
-An unknown binary file gets the list of accepted kinds.
-Environment: PYFLAME_C, PYFLAME_PYTHON (see run-integration.sh).
+trace and a sampled profile as py-spy writes them (py-spy is not packaged for Debian)
+read back with their totals; and real pyinstrument output: scripts/get-pythons.sh
+unpacks Debian sid's python3-pyinstrument into its private cache (Debian 12 has none),
+whose C extension is built for the sid Pythons it also installs (3.14, 3.15), so
+pyinstrument runs under one of those (whichever loads it), whatever PYFLAME_PYTHON is;
+without it that test skips and says why.  An unknown binary file gets the list of
+accepted kinds.
+Environment: PYFLAME_C, PYFLAME_PYTHON (see run-integration.sh), PYFLAME_C_PYTHONS
+(the cache, see scripts/pythons-dir.sh).
 """
 import json
 import os
@@ -182,6 +187,127 @@ class ForeignInputs(unittest.TestCase):
         r = run([PYFLAME_C, "convert", "-f", "text", bad], check=False)
         self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stderr.decode(), r"truncated marshal data at offset \d+")
+
+
+def pyinstrument_runner():
+    """(python, env) that runs the pyinstrument scripts/get-pythons.sh unpacked, or
+    raises SkipTest saying what is missing."""
+    cache = run(["sh", os.path.join(HERE, "..", "..", "scripts", "pythons-dir.sh")]
+                ).stdout.decode().strip()
+    dist = os.path.join(cache, "pyinstrument", "usr", "lib", "python3", "dist-packages")
+    if not os.path.isfile(os.path.join(dist, "pyinstrument", "__init__.py")):
+        raise unittest.SkipTest("no pyinstrument in %s (scripts/get-pythons.sh fetches "
+                                "Debian sid's python3-pyinstrument there)" % dist)
+    env = dict(os.environ, PYTHONPATH=dist)
+    tried = []
+    for py in [PYTHON] + [os.path.join(cache, v, "usr", "bin", "python" + v)
+                          for v in ("3.14", "3.15")]:
+        if os.path.isfile(py) and py not in tried:
+            tried.append(py)
+            r = subprocess.run([py, "-c", "import pyinstrument.low_level.stat_profile"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if r.returncode == 0:
+                return py, env
+    built = sorted(os.listdir(os.path.join(dist, "pyinstrument", "low_level")))
+    raise unittest.SkipTest("no interpreter loads pyinstrument's C extension (%s): tried %s"
+                            % (" ".join(b for b in built if b.endswith(".so")),
+                               ", ".join(tried)))
+
+
+def speedscope_time(doc):
+    """Seconds under at least one open frame (evented) or summed weights (sampled)."""
+    total = 0.0
+    for p in doc["profiles"]:
+        scale = {"seconds": 1, "milliseconds": 1e-3, "microseconds": 1e-6,
+                 "nanoseconds": 1e-9}[p["unit"]]
+        if p["type"] == "sampled":
+            total += sum(p["weights"]) * scale
+            continue
+        depth, last = 0, None
+        for e in p["events"]:
+            if depth > 0 and e["at"] > last:
+                total += (e["at"] - last) * scale
+            last = e["at"] if last is None or e["at"] > last else last
+            depth += 1 if e["type"] == "O" else -1
+    return total
+
+
+class RealPyinstrument(unittest.TestCase):
+    """pyinstrument 5's own speedscope files (-r speedscope), of the program above."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.python, env = pyinstrument_runner()
+        cls.dir = tempfile.mkdtemp(prefix="pf-pyinstrument-")
+        cls.files = {}
+        for name, turns in (("base", 1500), ("new", 3000)):
+            d = os.path.join(cls.dir, name)
+            os.mkdir(d)
+            with open(os.path.join(d, "app.py"), "w") as f:
+                f.write(PROGRAM.replace("TURNS", str(turns)))
+            out = os.path.join(d, "app.speedscope.json")
+            # -m app, not app.py: of a script, pyinstrument 5.1's speedscope renderer
+            # keeps only the compile() of its source when that is the first sample and
+            # takes over 1% of a short run (its first child of the runner frame)
+            r = subprocess.run([cls.python, "-m", "pyinstrument", "-i", "0.0005",
+                                "-r", "speedscope", "-o", out, "-m", "app"], cwd=d,
+                               env=dict(env, PYTHONPATH=env["PYTHONPATH"] + os.pathsep + d),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if r.returncode != 0:
+                raise AssertionError("pyinstrument failed under %s:\n%s"
+                                     % (cls.python, r.stderr.decode(errors="replace")))
+            cls.files[name] = out
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def out(self, *args):
+        return run([PYFLAME_C, *args]).stdout.decode(errors="replace")
+
+    def test_collapsed_keeps_the_files_time(self):
+        path = self.files["base"]
+        with open(path) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["exporter"], "pyinstrument")
+        self.assertEqual([p["type"] for p in doc["profiles"]], ["evented"])
+        # pyinstrument's stand-in for a function's own time is a frame of its own
+        self.assertIn({"name": "[self]", "file": None, "line": None}, doc["shared"]["frames"])
+        folded = self.out("convert", "-f", "collapsed", path)
+        lines = folded.splitlines()
+        self_us = sum(int(line.rsplit(" ", 1)[1]) for line in lines)
+        want_us = speedscope_time(doc) * 1e6
+        self.assertGreater(want_us, 10000)
+        self.assertLessEqual(abs(self_us - want_us), 1 + len(lines), folded)
+        # the hot path, as pyinstrument named it; "[self]" went into its parents
+        app = r"[^;()]*/app\.py"              # -m app: pyinstrument gives the full path
+        self.assertRegex(folded, r"(?m)^CPU profile for 'Program: app' at [^;]+;"
+                                 r"<module> \(%s:1\);main \(%s:13\);loop \(%s:5\)"
+                                 r"(;leaf \(%s:1\))? \d+$" % (app, app, app, app))
+        self.assertNotIn("[self]", folded)
+        hot = max(lines, key=lambda line: int(line.rsplit(" ", 1)[1]))
+        self.assertRegex(hot, r"loop \(%s:5\)" % app)
+
+    def test_text_and_svg_say_what_the_input_was(self):
+        path = self.files["base"]
+        text = self.out("convert", "-f", "text", path)
+        self.assertIn("Source:  speedscope file written by pyinstrument\n", text)
+        self.assertRegex(text, r"Command: CPU profile for 'Program: app' at \S+\n")
+        self.assertRegex(text, r"(?m)^\s+\d+\s.*app\.py:5\(loop\)$")
+        self.assertNotIn("[self]", text)
+        svg = self.out("svg", path)
+        self.assertIn("speedscope file written by pyinstrument", svg)
+        self.assertRegex(svg, r"loop \([^()]*/app\.py:5\)")
+
+    def test_diff_of_two_pyinstrument_runs(self):
+        out = self.out("diff", "--limit", "5", self.files["base"], self.files["new"])
+        self.assertIn("pyflame-c diff:", out)
+        # twice the turns: main's time (including calls) grows, by about 100%
+        m = re.search(r"(?m)^\s+[\d.]+ ms\s+[\d.]+ ms\s+\+[\d.]+ ms\s+\+([\d.]+)%\s+"
+                      r"main \([^()]*app\.py:13\)$", out)
+        self.assertIsNotNone(m, out)
+        self.assertGreater(float(m.group(1)), 40, out)
+        self.assertNotIn("[self]", out)
 
 
 if __name__ == "__main__":
