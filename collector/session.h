@@ -393,6 +393,21 @@ int32_t pf_async_fold(const pf_cct *t, int32_t link_site, uintptr_t key);
 void pf_async_watch(pf_tstate *ts, PyFrameObject *frame);
 void pf_async_root_done(pf_tstate *ts, PyFrameObject *frame);
 
+/* Pushes the activation of node n (id, entered under parent) at depth, which has room. */
+PF_INLINE void pf_entry_open(pf_tstate *ts, uint32_t depth, pf_cct_node *n, uint32_t id,
+                             uint32_t parent, uint32_t nested, void *frame, uint64_t now)
+{
+    pf_entry *e = &ts->stack[depth];
+    ts->depth = depth + 1;
+    pf_cct_open(&e->act, n, id, parent, nested, now);
+    e->frame = frame;
+    e->lcode = NULL;
+    e->line = 0;
+    e->link = 0;
+    ts->msite->node = id;         /* allocations now belong to n, line unknown yet */
+    ts->msite->line = 0;
+}
+
 /* The fast path of pf_push, for the hooks: makes no call, so that a hook whose common
  * case ends here saves no registers.  Returns 1 when the activation is open, 0 when the
  * caller must take pf_push instead (which redoes the lookup): the thread's first
@@ -412,15 +427,7 @@ PF_INLINE int pf_push_fast(pf_tstate *ts, void *key, int32_t site, void *frame, 
     pf_cct_node *n = pf_cct_find_fast(t, parent, pn, (uintptr_t)key, site, &id);
     if (PF_UNLIKELY(n == NULL || ((pf_cct_flags(pn) | pf_cct_flags(n)) & PF_NODE_WATCH)))
         return 0;
-    pf_entry *e = &ts->stack[depth];
-    ts->depth = depth + 1;
-    pf_cct_open(&e->act, n, id, parent, nested, now);
-    e->frame = frame;
-    e->lcode = NULL;
-    e->line = 0;
-    e->link = 0;
-    ts->msite->node = id;
-    ts->msite->line = 0;
+    pf_entry_open(ts, depth, n, id, parent, nested, frame, now);
     return 1;
 }
 
@@ -450,15 +457,7 @@ PF_INLINE void pf_push(pf_tstate *ts, void *key, int32_t site, int kind, void *f
     }
     if (PF_UNLIKELY(depth == ts->cap) && pf_tstate_grow(ts) < 0)
         return;
-    pf_entry *e = &ts->stack[depth];
-    ts->depth = depth + 1;
-    pf_cct_open(&e->act, n, id, parent, nested, now);
-    e->frame = frame;
-    e->lcode = NULL;
-    e->line = 0;
-    e->link = 0;
-    ts->msite->node = id;         /* allocations now belong to n, line unknown yet */
-    ts->msite->line = 0;
+    pf_entry_open(ts, depth, n, id, parent, nested, frame, now);
     if (PF_UNLIKELY(pf_cct_flags(n) & PF_NODE_WATCH))
         pf_async_watch(ts, (PyFrameObject *)frame);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/json.h"
 #include "formats/alloc.h"
 #include "formats/budget.h"
 #include "formats/textdiff.h"
@@ -556,45 +557,7 @@ int pf_diff_write_text(const pf_diff *d, const pf_diffout_opts *o, FILE *out, pf
 
 static void json_str(FILE *out, const char *s, size_t n)
 {
-    putc('"', out);
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        if (c == '"' || c == '\\') {
-            putc('\\', out);
-            putc((int)c, out);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(out, "\\u%04x", c);
-            i++;
-        } else if (c < 0x80) {
-            putc((int)c, out);
-            i++;
-        } else {
-            /* valid UTF-8 passes, anything else becomes U+FFFD */
-            size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-            int ok = len > 0 && c < 0xf5 && i + len <= n;
-            for (size_t k = 1; ok && k < len; k++)
-                ok = (p[i + k] & 0xc0) == 0x80;
-            if (ok && len == 3) {
-                unsigned v = (c & 0x0f) << 12 | (p[i + 1] & 0x3f) << 6 | (p[i + 2] & 0x3f);
-                ok = v >= 0x800 && !(v >= 0xd800 && v <= 0xdfff);
-            }
-            if (ok && len == 4) {
-                unsigned v = (c & 0x07) << 18 | (p[i + 1] & 0x3f) << 12 | (p[i + 2] & 0x3f) << 6 |
-                             (p[i + 3] & 0x3f);
-                ok = v >= 0x10000 && v <= 0x10ffff;
-            }
-            if (ok) {
-                fwrite(p + i, 1, len, out);
-                i += len;
-            } else {
-                fputs("\\ufffd", out);
-                i++;
-            }
-        }
-    }
-    putc('"', out);
+    pf_json_write_str(out, s, n);
 }
 
 static void json_cstr(FILE *out, const char *s)

@@ -216,6 +216,27 @@ static uint32_t intern_argv(pf_trace *out, const pf_meta *meta)
 
 /* A part's processes, its threads starting at thread_off in the output: its own
  * records (with their RSS records), or one built from its meta. */
+
+/* The parts of a process record a trace's meta gives: how it ended (cut short, exit
+ * status, killing signal), its duration, calls and peak. */
+static void process_from_meta(pf_process *p, const pf_meta *meta)
+{
+    if (meta->flags & PF_FLAG_CUT_SHORT)
+        p->flags |= PF_PROC_CUT_SHORT;
+    p->exit_code = PF_EXIT_UNKNOWN;
+    if (meta->exit_code != PF_EXIT_UNKNOWN) {
+        p->flags |= PF_PROC_EXITED;
+        p->exit_code = meta->exit_code;
+    }
+    if (meta->exit_signal != 0) {
+        p->flags |= PF_PROC_KILLED;
+        p->exit_signal = meta->exit_signal;
+    }
+    p->duration_ns = meta->duration_ns;
+    p->calls = meta->total_calls;
+    p->peak_live_bytes = meta->peak_live_bytes;
+}
+
 static int add_processes(merger *m, const pf_trace *part, uint32_t thread_off)
 {
     uint32_t process_off = m->out->nprocesses;
@@ -246,23 +267,10 @@ static int add_processes(merger *m, const pf_trace *part, uint32_t thread_off)
         return -1;
     p.first_thread = thread_off;
     p.nthreads = part->nthreads;
-    if (meta->flags & PF_FLAG_CUT_SHORT)
-        p.flags |= PF_PROC_CUT_SHORT;
+    process_from_meta(&p, meta);
     if (meta->flags & PF_FLAG_FORKED_CHILD)
         p.flags |= PF_PROC_FORKED;
-    p.exit_code = PF_EXIT_UNKNOWN;
-    if (meta->exit_code != PF_EXIT_UNKNOWN) {
-        p.flags |= PF_PROC_EXITED;
-        p.exit_code = meta->exit_code;
-    }
-    if (meta->exit_signal != 0) {
-        p.flags |= PF_PROC_KILLED;
-        p.exit_signal = meta->exit_signal;
-    }
     p.start_ns = rebase(m, part, 0);
-    p.duration_ns = meta->duration_ns;
-    p.calls = meta->total_calls;
-    p.peak_live_bytes = meta->peak_live_bytes;
     return pf_trace_add_process(m->out, &p) == PF_NONE ? -1 : 0;
 }
 
@@ -845,21 +853,8 @@ static int sum_processes(pf_trace_sum *s, const pf_trace *part)
         p.command = intern_argv(m->out, meta);
         if (p.command == PF_STR_NONE)
             return -1;
-        if (meta->flags & PF_FLAG_CUT_SHORT)
-            p.flags |= PF_PROC_CUT_SHORT;
-        p.exit_code = PF_EXIT_UNKNOWN;
-        if (meta->exit_code != PF_EXIT_UNKNOWN) {
-            p.flags |= PF_PROC_EXITED;
-            p.exit_code = meta->exit_code;
-        }
-        if (meta->exit_signal != 0) {
-            p.flags |= PF_PROC_KILLED;
-            p.exit_signal = meta->exit_signal;
-        }
+        process_from_meta(&p, meta);
         p.start_ns = sum_rebase(s, part, 0);
-        p.duration_ns = meta->duration_ns;
-        p.calls = meta->total_calls;
-        p.peak_live_bytes = meta->peak_live_bytes;
         s->pmap[0] = sum_process(s, &p, ROOT_KEY);
         return s->pmap[0] == PF_NONE ? -1 : 0;
     }
