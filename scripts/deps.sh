@@ -6,7 +6,7 @@ what=${1:-test}
 base="gcc make pkg-config zlib1g-dev libxml2-dev python3 python3-dev libcmocka-dev"
 case $what in
     demo)  pkgs="$base" ;;
-    test)  pkgs="$base clang libclang-rt-dev libxml2-utils perl chromium nodejs npm python3-line-profiler python3-docutils python3-markdown python3-numpy python3-pytest python3-ipython patchelf golang-go valgrind" ;;
+    test)  pkgs="$base clang libclang-rt-dev libxml2-utils perl chromium nodejs npm python3-line-profiler python3-docutils python3-markdown python3-numpy python3-pytest python3-ipython patchelf golang-go valgrind zsh" ;;
     pythons) pkgs="patchelf" ;;   # scripts/get-pythons.sh
     bench) pkgs="$base perl time python3-line-profiler python3-memory-profiler python3-yappi valgrind python3-docutils docutils-doc python3-pygments libpython3.11-testsuite python3-numpy" ;;
     *) echo "deps.sh: unknown target '$what'" >&2; exit 2 ;;
