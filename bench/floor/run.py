@@ -190,11 +190,17 @@ def main_tables():
 # ---- callgrind: instructions per event ----------------------------------------------------
 
 def callgrind_instructions(argv, env=None):
-    """Instructions executed by argv and every process it starts (callgrind's Collected)."""
+    """Instructions executed by argv and every process it starts (callgrind's Collected).
+    String hashing is fixed (PYTHONHASHSEED=0) and snapshots are off, so that reruns count
+    alike (a snapshot's timing depends on how long valgrind takes)."""
     out = os.path.join(tmp, "cg.%p")
+    argv = list(argv)
+    if argv[0] == BIN and argv[1] == "collect":
+        argv[2:2] = ["--snapshot", "0"]
     r = subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes",
                         "--callgrind-out-file=" + out] + argv,
-                       env=dict(os.environ, **(env or {})), capture_output=True, text=True)
+                       env=dict(os.environ, PYTHONHASHSEED="0", **(env or {})),
+                       capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("callgrind failed: " + r.stderr[-400:])
     total = sum(int(x.replace(",", "")) for x in re.findall(r"Collected : ([\d,]+)", r.stderr))
@@ -204,12 +210,12 @@ def callgrind_instructions(argv, env=None):
     return total
 
 
-def events(py, script, kind):
+def events(py, script, kind, env=None):
     """Exact count of call, line or allocation events of script, from pyflame-c's trace."""
     out = os.path.join(tmp, "ev.gz")
     opts = {"calls": [], "lines": ["--lines"], "allocs": ["--memory"]}[kind]
     subprocess.run([BIN, "collect", "-q", "--python", py, "-o", out] + opts + [script], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
     if kind == "lines":
         rows = subprocess.run([BIN, "convert", "-f", "lines", out], check=True, capture_output=True,
                               text=True).stdout.splitlines()
@@ -221,6 +227,24 @@ def events(py, script, kind):
     return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.strip())
 
 
+def make_small_json():
+    """A 0.5 MB slice of the bench's big.json (BENCH_DATA, made by gen_data.py) in a
+    folder of its own, or None when there is no big.json."""
+    import json
+    data = os.environ.get("BENCH_DATA") or os.path.join(tempfile.gettempdir(), "pyflame-bench-data")
+    try:
+        with open(os.path.join(data, "big.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    doc["records"] = doc.get("records", [])[:2500]
+    d = os.path.join(tmp, "small-json")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "big.json"), "w") as f:
+        json.dump(doc, f)
+    return d
+
+
 def callgrind_tables():
     if os.environ.get("BENCH_CALLGRIND", "1") == "0" or not shutil.which("valgrind"):
         print("\n# callgrind: skipped (BENCH_CALLGRIND=0 or no valgrind)")
@@ -230,18 +254,30 @@ def callgrind_tables():
     print("| python | event | events | floor | peer | pyflame-c | pyflame-c/floor | pyflame-c/peer | of which memory |")
     print("|---|---|---|---|---|---|---|---|---|")
     micro = {"calls": "micro_calls.py", "lines": "micro_lines.py", "allocs": "micro_allocs.py"}
+    # a real program beside the micro ones: json.tool on a 0.5 MB slice of the bench's
+    # JSON file (generators, builtins and method calls, which fib does not make)
+    small = make_small_json()
+    if small is not None:
+        micro["calls, json.tool"] = os.path.join(WDIR, "e1_jsontool.py")
     for py in PYTHONS:
         ver = version(py)
         peer = "profiling.tracing" if has_module(py, "profiling.tracing") else "cProfile"
-        for kind, name in micro.items():
+        for label, name in micro.items():
+            kind = label.split(",")[0]
             script = os.path.join(HERE, name)
-            n = events(py, script, kind)
+            env = {"BENCH_DATA": small} if label == "calls, json.tool" else {}
+            try:
+                n = events(py, script, kind, env)
+            except subprocess.CalledProcessError:
+                print("| %s | %s | (failed to run) |" % (ver, label))
+                continue
             empty = os.path.join(HERE, "micro_empty.py")
 
             def work(argv):
                 """Instructions of the script's own work: the run minus the same run of an
                 empty script, so that start-up and shut-down (ours included) cancel."""
-                return callgrind_instructions(argv + [script]) - callgrind_instructions(argv + [empty])
+                return (callgrind_instructions(argv + [script], env)
+                        - callgrind_instructions(argv + [empty], env))
             plain = work([py])
             collect = [BIN, "collect", "-q", "--python", py, "-o", os.path.join(tmp, "cg.gz")]
             extra = {"calls": [], "lines": ["--lines"], "allocs": ["--memory"]}[kind]
@@ -259,7 +295,7 @@ def callgrind_tables():
             f, c, o = per(floor), per(cprof), per(ours)
             peer_name = {"calls": "cProfile", "lines": "-", "allocs": "tracemalloc(1)"}[kind]
             print("| %s | %s | %d | %.0f | %s | %.0f | %.2fx | %s | %s |" % (
-                ver, kind, n, f, "-" if c is None else "%.0f (%s)" % (c, peer_name), o,
+                ver, label, n, f, "-" if c is None else "%.0f (%s)" % (c, peer_name), o,
                 o / f if f > 0 else float("nan"), "-" if not c else "%.2fx" % (o / c),
                 "-" if mem_only is None else "%.0f" % ((ours - mem_only) / n)))
 
