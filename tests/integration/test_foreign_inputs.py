@@ -240,7 +240,7 @@ class RealPyinstrument(unittest.TestCase):
         cls.python, env = pyinstrument_runner()
         cls.dir = tempfile.mkdtemp(prefix="pf-pyinstrument-")
         cls.files = {}
-        for name, turns in (("base", 1500), ("new", 3000)):
+        for name, turns in (("base", 15000), ("new", 30000)):
             d = os.path.join(cls.dir, name)
             os.mkdir(d)
             with open(os.path.join(d, "app.py"), "w") as f:
@@ -248,14 +248,26 @@ class RealPyinstrument(unittest.TestCase):
             out = os.path.join(d, "app.speedscope.json")
             # -m app, not app.py: of a script, pyinstrument 5.1's speedscope renderer
             # keeps only the compile() of its source when that is the first sample and
-            # takes over 1% of a short run (its first child of the runner frame)
-            r = subprocess.run([cls.python, "-m", "pyinstrument", "-i", "0.0005",
-                                "-r", "speedscope", "-o", out, "-m", "app"], cwd=d,
-                               env=dict(env, PYTHONPATH=env["PYTHONPATH"] + os.pathsep + d),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            if r.returncode != 0:
-                raise AssertionError("pyinstrument failed under %s:\n%s"
-                                     % (cls.python, r.stderr.decode(errors="replace")))
+            # takes over 1% of a short run (its first child of the runner frame).  On a
+            # loaded machine its root trimming can still keep the wrong child (a file
+            # with no event, or only the import machinery): a few tries, each checked,
+            # as this tests our reader, not pyinstrument's renderer.
+            for attempt in range(4):
+                r = subprocess.run([cls.python, "-m", "pyinstrument", "-i", "0.0005",
+                                    "-r", "speedscope", "-o", out, "-m", "app"], cwd=d,
+                                   env=dict(env, PYTHONPATH=env["PYTHONPATH"] + os.pathsep + d),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                if r.returncode != 0:
+                    raise AssertionError("pyinstrument failed under %s:\n%s"
+                                         % (cls.python, r.stderr.decode(errors="replace")))
+                with open(out) as f:
+                    doc = json.load(f)
+                names = {fr.get("name") for fr in doc["shared"]["frames"]}
+                if {"loop", "main"} <= names and doc["profiles"][0].get("events"):
+                    break
+            else:
+                raise AssertionError("pyinstrument wrote no profile of app.py in 4 tries: "
+                                     "frames %s" % sorted(n for n in names if n))
             cls.files[name] = out
 
     @classmethod
@@ -271,8 +283,10 @@ class RealPyinstrument(unittest.TestCase):
             doc = json.load(f)
         self.assertEqual(doc["exporter"], "pyinstrument")
         self.assertEqual([p["type"] for p in doc["profiles"]], ["evented"])
-        # pyinstrument's stand-in for a function's own time is a frame of its own
-        self.assertIn({"name": "[self]", "file": None, "line": None}, doc["shared"]["frames"])
+        # pyinstrument's stand-in for a function's own time is a frame of its own,
+        # "[self]", when the function also has callees in the profile (after its own
+        # pruning of small nodes); they go back into their parents (tests/test_input.c
+        # has a file with them for certain)
         folded = self.out("convert", "-f", "collapsed", path)
         lines = folded.splitlines()
         self_us = sum(int(line.rsplit(" ", 1)[1]) for line in lines)
