@@ -42,14 +42,24 @@ typedef struct scode {
     uint32_t ltlen;
 } scode;
 
+/* cpu mode: stacks kept per thread while its CPU time has not grown yet (the kernel
+ * updates it at its own ticks, 1-4 ms apart, or when the thread blocks); beyond that a
+ * uniform sample of them is kept. */
+#define PEND_MAX 64
+
 typedef struct sthread {
     uint64_t ident;              /* thread_id */
     uint64_t tstate;             /* address of its thread state, last seen */
     int64_t tid;                 /* kernel thread id, -1 unknown */
     int stat_fd;                 /* /proc/PID/task/TID/schedstat for cpu mode, -1 */
     int state_fd;                /* /proc/PID/task/TID/stat for cpu mode, -1 */
-    uint64_t runtime;            /* cpu mode: its CPU time (ns) at the last tick */
-    double credit;               /* cpu mode: CPU time not yet sampled, in intervals */
+    uint64_t runtime;            /* cpu mode: its CPU time (ns) as last read */
+    double carry;                /* cpu mode: CPU time credited but not yet a whole
+                                    sample, in intervals */
+    uint32_t npend;              /* cpu mode: stacks seen running since the CPU time last
+                                    grew (pend), and how many were seen in all (seen) */
+    uint32_t seen;
+    uint32_t pend[PEND_MAX][2];  /* cpu mode: (innermost node, its line) of those stacks */
     int used;                    /* some stack of it was recorded */
 } sthread;
 
@@ -97,6 +107,8 @@ struct pf_sampler {
     uint64_t ticks, ticks_missed, cpu_ns, wall_ns;
     /* one stack's scratch: frames innermost first */
     uint32_t fcode[PF_SAMPLER_MAX_DEPTH], fline[PF_SAMPLER_MAX_DEPTH];
+    uint32_t path[PF_SAMPLER_MAX_DEPTH];   /* count_stack's scratch: nodes, innermost first */
+    uint64_t rng;                /* keep_pending's random numbers (xorshift64) */
 };
 
 static uint64_t mono_ns(void)
@@ -136,6 +148,7 @@ pf_sampler *pf_sampler_new(unsigned hz, enum pf_sample_mode mode)
     s->hz = hz ? hz : PF_SAMPLER_DEFAULT_HZ;
     s->weight = 1;
     s->mode = mode;
+    s->rng = 0x9e3779b97f4a7c15u;
     return s;
 }
 
@@ -471,7 +484,7 @@ static uint32_t child(target *t, uint32_t parent, uint32_t thread, uint32_t code
 }
 
 /* Counts (code, line) once for this sample, self if innermost.  -1 when OOM. */
-static int count_line(target *t, uint32_t code, uint32_t line, int innermost, uint32_t w)
+static int count_line(target *t, uint32_t code, uint32_t line, int innermost, uint64_t w)
 {
     int inserted = 0;
     uint32_t *slot = pf_hmap_slot(t->line_map, (uint64_t)code << 32 | line, &inserted);
@@ -500,11 +513,14 @@ static int count_line(target *t, uint32_t code, uint32_t line, int innermost, ui
     return 0;
 }
 
-/* Adds the stack in s->fcode/fline[0..depth) (innermost first) for thread. */
-static void add_stack(pf_sampler *s, target *t, uint32_t thread, uint32_t depth)
+/* Files the stack in s->fcode/fline[0..depth) (innermost first) of thread into the
+ * tree, without counting it: its innermost node, and that frame's line in *line.
+ * PF_NONE when nothing of it is left to count (the launcher's frames only), or when out
+ * of memory (then s->oom is set and the stack counts as lost). */
+static uint32_t file_stack(pf_sampler *s, target *t, uint32_t thread, uint32_t depth,
+                           uint32_t *line)
 {
     uint32_t node = PF_NONE, call_line = 0;
-    t->stamp++;
     if (s->hide != NULL) {                /* the launcher's frames around the program */
         uint32_t cut = depth;             /* frames from cut outwards are all hidden */
         while (cut > 0 && t->codes[s->fcode[cut - 1]].hidden)
@@ -519,20 +535,53 @@ static void add_stack(pf_sampler *s, target *t, uint32_t thread, uint32_t depth)
         depth = k;
     }
     if (depth == 0)
-        return;
+        return PF_NONE;
     for (uint32_t i = depth; i-- > 0;) {
         node = child(t, node, thread, s->fcode[i], call_line);
-        if (node == PF_NONE || count_line(t, s->fcode[i], s->fline[i], i == 0, s->weight) < 0) {
+        if (node == PF_NONE) {
+            s->oom = 1;
+            t->lost++;
+            return PF_NONE;
+        }
+        call_line = s->fline[i];
+    }
+    *line = s->fline[0];
+    return node;
+}
+
+/* Counts w samples of the filed stack whose innermost node is leaf, at line: self
+ * samples of leaf, a sample of each distinct (code, line) on the stack. */
+static void count_stack(pf_sampler *s, target *t, uint32_t leaf, uint32_t line, uint64_t w)
+{
+    if (w == 0)
+        return;
+    uint32_t depth = 0;                   /* the path, innermost first, in s->path */
+    for (uint32_t node = leaf; node != PF_NONE && depth < PF_SAMPLER_MAX_DEPTH;
+         node = t->nodes[node].parent)
+        s->path[depth++] = node;
+    t->stamp++;
+    for (uint32_t i = depth; i-- > 0;) {  /* outermost first: lines are listed so */
+        const snode *n = &t->nodes[s->path[i]];
+        if (count_line(t, n->code, i == 0 ? line : t->nodes[s->path[i - 1]].call_line,
+                       i == 0, w) < 0) {
             s->oom = 1;
             t->lost++;
             return;
         }
-        call_line = s->fline[i];
     }
-    if (node != PF_NONE)
-        t->nodes[node].self += s->weight;
-    t->threads[thread].used = 1;
-    t->samples += s->weight;
+    t->nodes[leaf].self += w;
+    t->threads[t->nodes[leaf].thread].used = 1;
+    t->samples += w;
+}
+
+/* Adds the stack in s->fcode/fline[0..depth) (innermost first) for thread, counted
+ * s->weight times. */
+static void add_stack(pf_sampler *s, target *t, uint32_t thread, uint32_t depth)
+{
+    uint32_t line = 0;
+    uint32_t leaf = file_stack(s, t, thread, depth, &line);
+    if (leaf != PF_NONE)
+        count_stack(s, t, leaf, line, s->weight);
 }
 
 /* The index of thread ident in t, added when new (tid as found). PF_NONE on OOM. */
@@ -587,47 +636,86 @@ static int runnable(target *t, sthread *th)
     return p != NULL && p[1] == ' ' && p[2] == 'R';
 }
 
-/* cpu mode: whether thread th gets a sample this tick.  Its CPU time, from
- * /proc/PID/task/TID/schedstat (ns, exact), earns it credit: the intervals it ran.  A
- * tick at which it is running or runnable (state R) spends one interval of credit on
- * a sample.  So its samples add up to its CPU time, and they fall at random points of
- * its running (not where the kernel happens to account its time: at the moment it
- * blocks), while a thread that waits (sleep, I/O, a lock, the GIL) earns nothing and
- * one that waits for a CPU on a busy machine spends only what it earned.  1 when its
- * CPU time cannot be read (no kernel thread id known). */
-static int on_cpu(pf_sampler *s, target *t, sthread *th)
+/* cpu mode.  A thread's samples add up to its CPU time, and each goes to a stack seen
+ * while that time accrued.  The CPU time comes from /proc/PID/task/TID/schedstat (ns,
+ * exact), but the kernel brings it up to date only at its own ticks (1-4 ms apart) and
+ * when the thread stops running, so a tick cannot tell what the thread ran since the
+ * last one.  Instead, the stacks seen at ticks where the thread was running or runnable
+ * (state R) wait in th->pend; when its CPU time next grows, the growth is shared among
+ * them.  A thread that waits (sleep, I/O, a lock, the GIL) is not in state R and earns
+ * nothing; one that waits for a CPU on a busy machine shares only what it ran.  When
+ * the time grew while no stack was waiting (the thread ran between two ticks), the
+ * stack it is in now (where it stopped) takes it. */
+
+/* The CPU time thread th used since its last read, in sampling intervals; -1 when it
+ * cannot be read (the thread is gone). */
+static double cpu_grown(pf_sampler *s, target *t, sthread *th)
 {
-    if (th->tid <= 0)
-        return 1;
+    int first = 0;
     if (th->stat_fd < 0) {
         char path[80];
         snprintf(path, sizeof path, "/proc/%d/task/%lld/schedstat", (int)t->pid,
                  (long long)th->tid);
         th->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
         if (th->stat_fd < 0)
-            return 0;                   /* the thread is gone */
+            return -1;
         th->runtime = 0;
-        th->credit = 0;
+        th->carry = 0;
+        th->npend = th->seen = 0;
+        first = 1;
     }
     char buf[128];
     ssize_t n = pread(th->stat_fd, buf, sizeof buf - 1, 0);
     if (n <= 0)
-        return 0;
+        return -1;
     buf[n] = 0;
     uint64_t now = strtoull(buf, NULL, 10);
-    if (th->runtime == 0 || now < th->runtime) {   /* first look: the credit starts now */
+    /* A thread first seen at the target's first tick ran before the sampling began;
+     * one first seen later was started since, and all its time counts. */
+    if ((first && t->ticks <= 1) || now < th->runtime) {
         th->runtime = now;
         return 0;
     }
-    th->credit += (double)(now - th->runtime) * (double)s->hz / 1e9;
+    double grown = (double)(now - th->runtime) * (double)s->hz / 1e9;
     th->runtime = now;
-    double cap = (double)s->hz / 50 > 4 ? (double)s->hz / 50 : 4;   /* 20 ms */
-    if (th->credit > cap)
-        th->credit = cap;               /* the sampler fell behind: no long burst later */
-    if (th->credit < 1 || !runnable(t, th))
-        return 0;
-    th->credit -= 1;
-    return 1;
+    return grown;
+}
+
+/* Counts w intervals of CPU time (whole samples; the fraction is carried to the thread's
+ * next credit) for the filed stack (leaf, line) of thread th. */
+static void credit(pf_sampler *s, target *t, sthread *th, uint32_t leaf, uint32_t line,
+                   double w)
+{
+    th->carry += w;
+    uint64_t n = (uint64_t)th->carry;
+    th->carry -= (double)n;
+    count_stack(s, t, leaf, line, n);
+}
+
+/* Shares w intervals of CPU time among the stacks of th waiting in th->pend. */
+static void credit_pending(pf_sampler *s, target *t, sthread *th, double w)
+{
+    for (uint32_t i = 0; i < th->npend; i++)
+        credit(s, t, th, th->pend[i][0], th->pend[i][1], w / th->npend);
+    th->npend = th->seen = 0;
+}
+
+/* Keeps the filed stack (leaf, line) of th waiting for its CPU time; past PEND_MAX, a
+ * uniform sample of the stacks seen (reservoir sampling). */
+static void keep_pending(pf_sampler *s, sthread *th, uint32_t leaf, uint32_t line)
+{
+    uint32_t slot = th->seen++;
+    if (slot >= PEND_MAX) {
+        s->rng ^= s->rng << 13;           /* xorshift64 */
+        s->rng ^= s->rng >> 7;
+        s->rng ^= s->rng << 17;
+        slot = (uint32_t)(s->rng % th->seen);
+        if (slot >= PEND_MAX)
+            return;
+    } else
+        th->npend++;
+    th->pend[slot][0] = leaf;
+    th->pend[slot][1] = line;
 }
 
 /* Reads the stack whose innermost frame is at frame into s->fcode/fline.  Its depth,
@@ -727,21 +815,43 @@ static int sample_target(pf_sampler *s, target *t)
             s->oom = 1;
             return 0;
         }
-        if (s->mode == PF_SAMPLE_CPU && !on_cpu(s, t, &t->threads[th])) {
-            ts = next;
-            continue;
+        /* cpu mode (see cpu_grown): CPU time to credit, and whether the thread runs */
+        int by_cpu = s->mode == PF_SAMPLE_CPU && t->threads[th].tid > 0;
+        double grown = 0;
+        int running = 1;
+        if (by_cpu) {
+            sthread *st = &t->threads[th];
+            grown = cpu_grown(s, t, st);
+            running = grown >= 0 && runnable(t, st);
+            if (grown > 0 && st->npend > 0) {
+                credit_pending(s, t, st, grown);
+                grown = 0;
+            }
+            if (grown < 0 || (!running && grown == 0)) {
+                ts = next;
+                continue;
+            }
         }
         uint64_t frame = word_at(buf, o->ts_frame);
         if (o->cframe_current >= 0 && frame != 0
             && pf_procmem_word(t->pid, frame + (uint64_t)o->cframe_current, &frame) < 0) {
             t->lost++;
+            t->threads[th].carry += grown;
             ts = next;
             continue;
         }
         int depth = read_stack(s, t, frame);
-        if (depth < 0)
+        if (depth < 0) {
             t->lost++;
-        else if (depth > 0)
+            t->threads[th].carry += grown;   /* the CPU time goes to its next stack */
+        } else if (depth > 0 && by_cpu) {
+            uint32_t line = 0;
+            uint32_t leaf = file_stack(s, t, th, (uint32_t)depth, &line);
+            if (leaf != PF_NONE && grown > 0)
+                credit(s, t, &t->threads[th], leaf, line, grown);
+            if (leaf != PF_NONE && running)
+                keep_pending(s, &t->threads[th], leaf, line);
+        } else if (depth > 0)
             add_stack(s, t, th, (uint32_t)depth);
         ts = next;
     }
@@ -1002,6 +1112,8 @@ static int emit(pf_sampler *s, target *t, pf_trace *out, pf_error *err)
     while (sp > 0) {
         uint32_t i = stack[--sp];
         const snode *n = &t->nodes[i];
+        if (n->total == 0)
+            continue;                     /* cpu mode: filed, never credited (nor below) */
         pf_node pn = {
             .parent = n->parent == PF_NONE ? PF_NONE : node_map[n->parent],
             .thread = thread_map[n->thread], .code = code_map[n->code],
