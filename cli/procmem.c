@@ -24,6 +24,21 @@ int pf_procmem_read(pid_t pid, uint64_t addr, void *buf, size_t n)
     return -1;
 }
 
+int pf_procmem_read2(pid_t pid, uint64_t addr1, void *buf1, size_t n1, uint64_t addr2,
+                     void *buf2, size_t n2)
+{
+    struct iovec local[2] = { { buf1, n1 }, { buf2, n2 } };
+    struct iovec remote[2] = { { (void *)(uintptr_t)addr1, n1 }, { (void *)(uintptr_t)addr2, n2 } };
+    ssize_t r = process_vm_readv(pid, local, 2, remote, 2, 0);
+    if (r == (ssize_t)(n1 + n2))
+        return 0;
+    if (r >= (ssize_t)n1)
+        return 1;
+    if (r >= 0)
+        errno = EFAULT;
+    return -1;
+}
+
 int pf_procmem_word(pid_t pid, uint64_t addr, uint64_t *out)
 {
     uint64_t v = 0;

@@ -15,6 +15,12 @@
  * gone; EFAULT: not mapped, e.g. a torn pointer; EPERM: not allowed). */
 int pf_procmem_read(pid_t pid, uint64_t addr, void *buf, size_t n);
 
+/* Copies n1 bytes at addr1 into buf1, then n2 at addr2 into buf2, in one system call,
+ * so the two are as close to one moment as the kernel can make them.  0 when both were
+ * read, 1 when only the first, -1 (errno as above) when not even the first. */
+int pf_procmem_read2(pid_t pid, uint64_t addr1, void *buf1, size_t n1, uint64_t addr2,
+                     void *buf2, size_t n2);
+
 /* Reads a pointer-sized word.  0 or -1 as above. */
 int pf_procmem_word(pid_t pid, uint64_t addr, uint64_t *out);
 

@@ -23,7 +23,8 @@ static const struct key {
     ADDR(gil_holder, 0),
     OFF(ob_type, 1), OFF(interp_threads_head, 1), OFF(ts_size, 1), OFF(ts_next, 1),
     OFF(ts_thread_id, 1), OFF(ts_native_thread_id, 0), OFF(ts_frame, 1),
-    OFF(cframe_current, 0), OFF(pthread_tid, 0), OFF(frame_size, 1), OFF(frame_prev, 1),
+    OFF(cframe_current, 0), OFF(ts_datastack_chunk, 0), OFF(chunk_previous, 0),
+    OFF(chunk_size, 0), OFF(pthread_tid, 0), OFF(frame_size, 1), OFF(frame_prev, 1),
     OFF(frame_code, 1), OFF(frame_instr, 1), OFF(frame_owner, 0), OFF(instr_kind, 1),
     OFF(code_filename, 1), OFF(code_name, 1), OFF(code_qualname, 0),
     OFF(code_firstlineno, 1), OFF(code_linetable, 1), OFF(code_adaptive, 0),
@@ -111,6 +112,9 @@ static const struct layout {
             87, 88, 90, 91, 92 } },
 };
 
+/* The index of thread_state.datastack_chunk, in the same words, per version. */
+static const unsigned char datastack_chunk_at[][2] = { { 13, 26 }, { 14, 29 }, { 15, 32 } };
+
 int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err)
 {
     defaults(o);
@@ -170,12 +174,21 @@ int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, p
     o->str_ascii_bit = 6;
     int64_t head = W(D_INTERPRETERS_HEAD), locked = W(D_GIL_LOCKED), holder = W(D_GIL_HOLDER);
 #undef W
+    for (size_t i = 0; i < sizeof datastack_chunk_at / sizeof datastack_chunk_at[0]; i++)
+        if (datastack_chunk_at[i][0] == minor)
+            o->ts_datastack_chunk = (int64_t)w[datastack_chunk_at[i][1]];
+    /* _PyStackChunk (Include/cpython/pystate.h) is { previous, size, top, data[] } in
+     * every version since 3.11; it has no debug offsets of its own */
+    o->chunk_previous = 0;
+    o->chunk_size = 8;
     /* sizes to read: up to the last field used, plus a word */
     o->ts_size = (o->ts_next > o->ts_frame ? o->ts_next : o->ts_frame);
     if (o->ts_thread_id > o->ts_size)
         o->ts_size = o->ts_thread_id;
     if (o->ts_native_thread_id > o->ts_size)
         o->ts_size = o->ts_native_thread_id;
+    if (o->ts_datastack_chunk > o->ts_size)
+        o->ts_size = o->ts_datastack_chunk;
     o->ts_size += 8;
     o->frame_size = o->frame_prev;
     if (o->frame_code > o->frame_size)

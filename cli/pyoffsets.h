@@ -33,6 +33,8 @@ typedef struct pf_pyoffsets {
     int64_t ob_type;
     int64_t interp_threads_head;
     int64_t ts_size, ts_next, ts_thread_id, ts_native_thread_id, ts_frame, cframe_current;
+    int64_t ts_datastack_chunk;  /* the thread's newest data-stack chunk (3.11+), -1 */
+    int64_t chunk_previous, chunk_size;   /* in a _PyStackChunk */
     int64_t pthread_tid;         /* offset of the kernel tid in a glibc pthread_t, -1 */
     int64_t frame_size, frame_prev, frame_code, frame_instr, frame_owner;
     int64_t instr_kind;          /* PF_INSTR_* */

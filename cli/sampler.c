@@ -47,6 +47,13 @@ typedef struct scode {
  * uniform sample of them is kept. */
 #define PEND_MAX 64
 
+/* 3.11+ keep a thread's frames in data-stack chunks of at least 16 KiB each (CPython's
+ * DATA_STACK_CHUNK_SIZE), newest first: the sampler copies up to CHUNKS_MAX of them,
+ * CHUNK_BYTES_MAX in all, in one read each. */
+#define CHUNK_MIN (16 * 1024)
+#define CHUNKS_MAX 4
+#define CHUNK_BYTES_MAX (1024 * 1024)
+
 typedef struct sthread {
     uint64_t ident;              /* thread_id */
     uint64_t tstate;             /* address of its thread state, last seen */
@@ -109,6 +116,11 @@ struct pf_sampler {
     uint32_t fcode[PF_SAMPLER_MAX_DEPTH], fline[PF_SAMPLER_MAX_DEPTH];
     uint32_t path[PF_SAMPLER_MAX_DEPTH];   /* count_stack's scratch: nodes, innermost first */
     uint64_t rng;                /* keep_pending's random numbers (xorshift64) */
+    /* the data-stack chunks of the thread being read, copied whole (copy_chunks) */
+    unsigned char *chunk_buf;
+    size_t chunk_cap;
+    struct { uint64_t addr, len; size_t at; } chunk[CHUNKS_MAX];
+    uint32_t nchunks;
 };
 
 static uint64_t mono_ns(void)
@@ -182,6 +194,7 @@ void pf_sampler_free(pf_sampler *s)
         target_free(&s->targets[i]);
     pf_free(s->targets);
     pf_free(s->hide);
+    pf_free(s->chunk_buf);
     pf_free(s);
 }
 
@@ -718,6 +731,89 @@ static void keep_pending(pf_sampler *s, sthread *th, uint32_t leaf, uint32_t lin
     th->pend[slot][1] = line;
 }
 
+/* Makes room for used + need bytes of chunk copies.  0 or -1. */
+static int chunk_room(pf_sampler *s, size_t need)
+{
+    if (s->chunk_cap >= need)
+        return 0;
+    size_t cap = s->chunk_cap ? s->chunk_cap : CHUNK_MIN;
+    while (cap < need)
+        cap *= 2;
+    unsigned char *p = pf_realloc(s->chunk_buf, cap);
+    if (p == NULL)
+        return -1;
+    s->chunk_buf = p;
+    s->chunk_cap = cap;
+    return 0;
+}
+
+/* The innermost frame of the thread whose state, at address tsaddr, was read into ts
+ * (in *frame, 0 for none), and a copy of its data-stack chunks (3.11+), so that its
+ * frames are read from one copy taken at one moment, not by one system call each while
+ * the thread runs on: fewer torn stacks, a fraction of the sampler's CPU.  The frame
+ * pointer is read again in the same system call as the newest chunk, just before it.
+ * Copies fewer chunks, or none, when one cannot be read (it was just freed: the frames
+ * are then read one by one).  0, or -1 when the frame pointer cannot be read. */
+static int read_top(pf_sampler *s, target *t, uint64_t tsaddr, const unsigned char *ts,
+                    uint64_t *frame)
+{
+    const pf_pyoffsets *o = &t->o;
+    s->nchunks = 0;
+    *frame = word_at(ts, o->ts_frame);
+    uint64_t where = tsaddr + (uint64_t)o->ts_frame;   /* the word that points at it */
+    if (o->cframe_current >= 0) {                       /* 3.11, 3.12: in the C frame */
+        if (*frame == 0)
+            return 0;
+        where = *frame + (uint64_t)o->cframe_current;
+    }
+    uint64_t addr = 0;
+    if (o->ts_datastack_chunk >= 0 && o->chunk_size >= 0 && o->chunk_previous >= 0)
+        addr = word_at(ts, o->ts_datastack_chunk);
+    if (addr == 0 || (addr & 7) != 0 || chunk_room(s, CHUNK_MIN) < 0)
+        return o->cframe_current >= 0 ? pf_procmem_word(t->pid, where, frame) : 0;
+    uint64_t top = 0;
+    int r = pf_procmem_read2(t->pid, where, &top, sizeof top, addr, s->chunk_buf, CHUNK_MIN);
+    if (r < 0)
+        return -1;
+    *frame = top;
+    size_t used = 0;
+    while (r == 0) {
+        unsigned char *p = s->chunk_buf + used;
+        uint64_t size = word_at(p, o->chunk_size), prev = word_at(p, o->chunk_previous);
+        if (size < CHUNK_MIN)
+            break;                       /* not a chunk: a torn read */
+        uint64_t len = CHUNK_MIN;
+        if (size > CHUNK_MIN && used + size <= CHUNK_BYTES_MAX && chunk_room(s, used + size) == 0
+            && pf_procmem_read(t->pid, addr + CHUNK_MIN, s->chunk_buf + used + CHUNK_MIN,
+                               size - CHUNK_MIN) == 0)
+            len = size;
+        s->chunk[s->nchunks].addr = addr;
+        s->chunk[s->nchunks].len = len;
+        s->chunk[s->nchunks].at = used;
+        s->nchunks++;
+        used += len;
+        addr = prev;                     /* older frames, in the previous chunk */
+        if (addr == 0 || (addr & 7) != 0 || s->nchunks == CHUNKS_MAX
+            || used + CHUNK_MIN > CHUNK_BYTES_MAX || chunk_room(s, used + CHUNK_MIN) < 0)
+            break;
+        r = pf_procmem_read(t->pid, addr, s->chunk_buf + used, CHUNK_MIN);
+    }
+    return 0;
+}
+
+/* Reads len bytes of the target at addr into out: from the copied chunks when they hold
+ * them, else from the target.  0 or -1. */
+static int read_frame(pf_sampler *s, target *t, uint64_t addr, void *out, size_t len)
+{
+    for (uint32_t i = 0; i < s->nchunks; i++)
+        if (addr >= s->chunk[i].addr && addr - s->chunk[i].addr <= s->chunk[i].len
+            && len <= s->chunk[i].len - (addr - s->chunk[i].addr)) {
+            memcpy(out, s->chunk_buf + s->chunk[i].at + (addr - s->chunk[i].addr), len);
+            return 0;
+        }
+    return pf_procmem_read(t->pid, addr, out, len);
+}
+
 /* Reads the stack whose innermost frame is at frame into s->fcode/fline.  Its depth,
  * or -1 when torn. */
 static int read_stack(pf_sampler *s, target *t, uint64_t frame)
@@ -731,7 +827,7 @@ static int read_stack(pf_sampler *s, target *t, uint64_t frame)
     while (frame != 0) {
         if (++steps > PF_SAMPLER_MAX_DEPTH * 2 || (frame & 7) != 0)
             return -1;                   /* a cycle, or not a pointer */
-        if (pf_procmem_read(t->pid, frame, buf, (size_t)o->frame_size) < 0)
+        if (read_frame(s, t, frame, buf, (size_t)o->frame_size) < 0)
             return -1;
         uint64_t prev = word_at(buf, o->frame_prev);
         if (o->frame_owner >= 0 && buf[o->frame_owner] >= 3) {   /* C-stack / interpreter shim */
@@ -739,6 +835,10 @@ static int read_stack(pf_sampler *s, target *t, uint64_t frame)
             continue;
         }
         uint64_t code = word_at(buf, o->frame_code) & ~(uint64_t)7;   /* 3.14: a tagged ref */
+        if (code == 0 && depth == 0 && steps == 1) {
+            frame = prev;                /* 3.15 clears a frame it pops: it had returned */
+            continue;
+        }
         if (code == 0)
             return -1;
         uint32_t ci = code_of(s, t, code);
@@ -832,15 +932,14 @@ static int sample_target(pf_sampler *s, target *t)
                 continue;
             }
         }
-        uint64_t frame = word_at(buf, o->ts_frame);
-        if (o->cframe_current >= 0 && frame != 0
-            && pf_procmem_word(t->pid, frame + (uint64_t)o->cframe_current, &frame) < 0) {
-            t->lost++;
-            t->threads[th].carry += grown;
-            ts = next;
-            continue;
+        /* a stack that changed while read is read once more */
+        int depth = -1;
+        for (int attempt = 0; attempt < 2 && depth < 0; attempt++) {
+            uint64_t frame = 0;
+            if (read_top(s, t, ts, buf, &frame) < 0)
+                break;
+            depth = read_stack(s, t, frame);
         }
-        int depth = read_stack(s, t, frame);
         if (depth < 0) {
             t->lost++;
             t->threads[th].carry += grown;   /* the CPU time goes to its next stack */

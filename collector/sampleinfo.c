@@ -111,6 +111,10 @@ int pf_sampleinfo_write(const char *path, unsigned long main_ident)
     PUT("cframe_current", -1);
 #endif
 #if PY_VERSION_HEX >= 0x030B0000
+    /* frames live in the thread's data-stack chunks: the sampler copies them whole */
+    PUT("ts_datastack_chunk", offsetof(PyThreadState, datastack_chunk));
+    PUT("chunk_previous", offsetof(_PyStackChunk, previous));
+    PUT("chunk_size", offsetof(_PyStackChunk, size));
     PUT("frame_size", sizeof(_PyInterpreterFrame));
     PUT("frame_prev", offsetof(_PyInterpreterFrame, previous));
 #if PY_VERSION_HEX >= 0x030D0000
