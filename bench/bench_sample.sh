@@ -9,6 +9,9 @@
 #   tachyon 1k    python3.15 -m profiling.sampling run -r 1khz --pstats -o /dev/null W (3.15 only)
 #   tachyon 10k   the same at 10 kHz
 #   attach 1k/10k python3.15 W, with `pyflame-c attach --rate HZ` on it from 0.3 s (3.15)
+#   austin 1k/10k austin -i 1000|100 -o /dev/null python3 W, when BENCH_AUSTIN names an
+#                 austin binary (build it from its public source yourself; austin 3.7
+#                 reads CPython up to 3.11)
 # Reported: overhead in % of plain's wall time (targets: 1 kHz <= 2%, 10 kHz <= 5%), the
 # sampler's own CPU per stack and the stacks lost (from collect's summary), and the trace
 # size of a BENCH_LONG-second (default 60) run at 10 kHz.  The workloads are the peers'
@@ -37,6 +40,7 @@ for py in $BENCH_PYTHONS; do
     is315=$("$py" -c 'import sys; print(int(sys.version_info[:2] == (3, 15)))')
     modes="plain sample1k sample10k calls"
     [ "$is315" = 1 ] && modes="$modes tachyon1k tachyon10k attach1k attach10k"
+    [ -n "${BENCH_AUSTIN:-}" ] && [ "$is315" = 0 ] && modes="$modes austin1k austin10k"
     r=1
     while [ "$r" -le "$runs" ]; do
         for w in $BENCH_WORKLOADS; do
@@ -50,6 +54,8 @@ for py in $BENCH_PYTHONS; do
                     calls)      set -- "$bin" collect -q --python "$py" -o "$tmp/t.gz" "$w" ;;
                     tachyon1k)  set -- "$py" -m profiling.sampling run -r 1khz --pstats -o /dev/null "$w" ;;
                     tachyon10k) set -- "$py" -m profiling.sampling run -r 10khz --pstats -o /dev/null "$w" ;;
+                    austin1k)   set -- "$BENCH_AUSTIN" -i 1000 -o /dev/null "$py" "$w" ;;
+                    austin10k)  set -- "$BENCH_AUSTIN" -i 100 -o /dev/null "$py" "$w" ;;
                 esac
                 t0=$(now)
                 case $mode in
@@ -81,7 +87,8 @@ for line in open(sys.argv[1]):
     ver, name, mode, wall, cpu, lost, size = line.rstrip("\n").split("\t")
     rows.setdefault((ver, name), {}).setdefault(mode, []).append(
         (float(wall), float(cpu) if cpu else None, int(lost) if lost else None, int(size)))
-cols = ["sample1k", "sample10k", "calls", "tachyon1k", "tachyon10k", "attach1k", "attach10k"]
+cols = ["sample1k", "sample10k", "calls", "tachyon1k", "tachyon10k", "attach1k", "attach10k",
+        "austin1k", "austin10k"]
 print("wall-clock overhead against plain (median of runs); sampler CPU per stack (us); stacks lost")
 print("%-8s %-14s %7s " % ("python", "workload", "plain") + " ".join("%11s" % c for c in cols)
       + "  cpu/stack 1k/10k  lost 1k/10k")
