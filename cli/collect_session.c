@@ -195,7 +195,7 @@ static void warnings(const pf_trace *t)
         fprintf(stderr, "pyflame-c: warning: %s%s: %s\n", p == 0 ? "the program, " : "",
                 label, how);
     }
-    if ((t->meta.modes & PF_MODE_LINES) && t->nlines == 0)
+    if ((t->meta.modes & PF_MODE_LINES) && t->nlines == 0 && t->nnodes > 0)   /* --floor: none */
         fprintf(stderr, "pyflame-c: warning: --lines: no file matched the selection, so no "
                 "line was recorded; choose files with --include GLOB\n");
 }

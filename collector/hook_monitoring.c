@@ -241,7 +241,7 @@ static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     pf_entry *e = &ts->stack[ts->depth - 1];
     if (e->act.node->key == (uintptr_t)args[0] && e->lcode != NULL) {
         int32_t line = pf_monitoring_int(args[1]);
-        pf_line_event(ts->session, e, line, pf_now());
+        pf_line_event(ts->session, e, line, pf_line_now(e));
         ts->msite->line = line > 0 ? (uint32_t)line : 0;
     }
     RETURN_NONE;

@@ -234,7 +234,7 @@ static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *ar
         pf_entry *e = &ts->stack[ts->depth - 1];
         if (e->frame == (void *)frame && e->lcode != NULL) {
             int line = pf_frame_line(frame);
-            pf_line_event(ts->session, e, line, pf_now());
+            pf_line_event(ts->session, e, line, pf_line_now(e));
             ts->msite->line = line > 0 ? (uint32_t)line : 0;
         }
     } else if (what == PyTrace_CALL) {

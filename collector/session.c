@@ -310,6 +310,8 @@ static pf_lcode *select_key(pf_session *s, uint32_t i, PyObject *code)
     lc->code = k->obj;
     int first = k->firstlineno;
     lc->base = first > 0 ? first : 1;
+    lc->straight = PyCode_Check(code) && !(((PyCodeObject *)code)->co_flags
+                                           & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR));
     k->lc = lc;
     s->lines_selected++;
     return lc;
