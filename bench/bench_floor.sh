@@ -13,6 +13,7 @@
 # Then callgrind counts instructions per event on small fixed inputs (exact, noise-free):
 #   per call (fib), per line event (nbody), per allocation (alloc), for the floor,
 #   cProfile and pyflame-c.  BENCH_CALLGRIND=0 skips that part.
+# First, what one clock read costs on this machine (bench/clock_probe.c).
 # Tables: medians of wall and CPU seconds, ratios to plain, and the targets.
 # BENCH_WORKLOADS="a_fib e1_jsontool" and BENCH_TOOLS="plain floor calls" narrow a run.
 set -eu
@@ -34,4 +35,10 @@ data=${BENCH_DATA:-${TMPDIR:-/tmp}/pyflame-bench-data}
 if [ -x /usr/bin/python3 ] && [ ! -f "$data/big.json" ]; then
     /usr/bin/python3 "$wdir/gen_data.py" >/dev/null || echo "bench_floor: gen_data.py failed; the real workloads will fail" >&2
 fi
+# what a clock read costs here: two per recorded call, one per line event
+probe=$(mktemp -d)
+if cc -O2 -o "$probe/clock_probe" bench/clock_probe.c 2>/dev/null; then
+    "$probe/clock_probe"
+fi
+rm -rf "$probe"
 exec python3 bench/floor/run.py "$bin" "$wdir" $BENCH_PYTHONS
