@@ -1,7 +1,8 @@
 /* attach.c: `pyflame-c attach PID`: samples a running CPython process that was not
  * started under pyflame-c, from outside (cli/sampler.h), with the offsets CPython 3.13+
- * publishes in _Py_DebugOffsets at the start of _PyRuntime (cli/pyoffsets.h), found
- * through the ELF symbol tables of the interpreter files the process has mapped.  The
+ * publishes in _Py_DebugOffsets at the start of _PyRuntime, or those of pyflame-c's
+ * collector for 3.8-3.12 (cli/pyoffsets.h); _PyRuntime is found through the ELF symbol
+ * tables of the interpreter files the process has mapped.  The
  * target is never stopped; it does not notice.  Stops on Ctrl-C, SIGTERM, after
  * --duration, or when the target exits; then writes the trace. */
 #include <errno.h>
@@ -41,7 +42,7 @@ static const pf_opt attach_opts[] = {
 
 const pf_command pf_attach_command = {
     "attach",
-    "sample a running Python process (3.13+) without stopping it",
+    "sample a running Python process without stopping it",
     "pyflame-c attach [options] PID",
     "Sample the Python stacks of every thread of a running CPython process, from "
     "outside: the process is not stopped, not changed, and runs at full speed.  Samples "
@@ -49,9 +50,12 @@ const pf_command pf_attach_command = {
     "writes: see convert, svg, html, diff.  Stops on Ctrl-C, SIGTERM, after --duration, "
     "or when the process exits; then writes the trace.\n"
     "\n"
-    "Works on CPython 3.13, 3.14 and 3.15 (read through the _Py_DebugOffsets they "
-    "publish; not free-threaded builds), x86-64 and AArch64 Linux.  For 3.8-3.12, start "
-    "the program under `pyflame-c collect --sample`.  Reading another process's memory "
+    "Works on CPython 3.8 to 3.15, not free-threaded builds, on x86-64 and AArch64 "
+    "Linux.  3.13+ publish the offsets of their structures (_Py_DebugOffsets); for "
+    "3.8-3.12, the process's own interpreter binary runs pyflame-c's collector for its "
+    "version once (a second, short-lived process: the target is not touched) to learn "
+    "them, so that collector must be built (`make collectors`), and the offsets are "
+    "checked against the target before use.  Reading another process's memory "
     "needs the same user (and a process that is not setuid), or root, or "
     "CAP_SYS_PTRACE; kernel.yama.ptrace_scope 1 (Ubuntu's default) allows only root or "
     "CAP_SYS_PTRACE.",
@@ -163,7 +167,7 @@ int pf_cmd_attach(int argc, char **argv)
         goto fail;
     }
     pf_pyoffsets o;
-    if (pf_pyoffsets_from_debug(&o, (pid_t)pid, runtime, &err) < 0)
+    if (pf_pyoffsets_for_process(&o, (pid_t)pid, runtime, &err) < 0)
         goto fail;
     pf_error tmp;
     o.code_type = pf_procmem_symbol((pid_t)pid, "python", "PyCode_Type", NULL, 0, &tmp);

@@ -3,11 +3,19 @@
 #include "cli/pyoffsets.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "cli/paths.h"
 #include "cli/procmem.h"
 
 /* The file's keys and where each goes; required ones must be present. */
@@ -31,6 +39,8 @@ static const struct key {
     OFF(linetable_kind, 1), OFF(bytes_size, 1), OFF(bytes_sval, 1), OFF(str_length, 1),
     OFF(str_state, 1), OFF(str_ascii_size, 1), OFF(str_compact_size, 1),
     OFF(str_kind_bit, 1), OFF(str_compact_bit, 1), OFF(str_ascii_bit, 1),
+    OFF(ts_interp, 0), OFF(rt_interp_head, 0), OFF(rt_main_thread, 0), OFF(rt_gil_locked, 0),
+    OFF(rt_gil_holder, 0),
 #undef OFF
 #undef ADDR
 };
@@ -210,4 +220,140 @@ int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, p
         o->gil_holder = interp + (uint64_t)holder;
     }
     return 0;
+}
+
+/* ---- a collector's offsets for another process (3.8-3.12) ---- */
+
+/* Run by the target's own interpreter binary: loads pyflame-c's package from argv[1]
+ * (its collector for that version) and writes the offsets file to argv[2]. */
+static const char offsets_script[] =
+    "import sys\n"
+    "import importlib.util as u\n"
+    "d, out = sys.argv[1], sys.argv[2]\n"
+    "try:\n"
+    "    s = u.spec_from_file_location('pyflame', d + '/__init__.py',"
+    " submodule_search_locations=[d])\n"
+    "    m = u.module_from_spec(s)\n"
+    "    sys.modules['pyflame'] = m\n"
+    "    s.loader.exec_module(m)\n"
+    "except ImportError as e:\n"
+    "    sys.stderr.write('no collector built for Python %d.%d (%s): build it with `make "
+    "collectors`\\n' % (sys.version_info[0], sys.version_info[1], e))\n"
+    "    sys.exit(2)\n"
+    "m._collector.sample_info(out)\n";
+
+/* Runs argv (stdin and stdout /dev/null, stderr to errpath) and waits up to 30 s.  Its
+ * exit status, or -1 when it could not run or took too long (then it is killed). */
+static int run_helper(char *const argv[], const char *errpath)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    extern char **environ;
+    pid_t child;
+    int rc = posix_spawn(&child, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    for (int waited = 0; waited < 3000; waited++) {
+        int status;
+        pid_t r = waitpid(child, &status, WNOHANG);
+        if (r == child)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        struct timespec ts = { 0, 10000000 };
+        nanosleep(&ts, NULL);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    return -1;
+}
+
+int pf_pyoffsets_from_collector(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr,
+                                const char *package_dir, pf_error *err)
+{
+    const char *tmpdir = getenv("TMPDIR");
+    char dir[PATH_MAX], exe[64], out[PATH_MAX + 16], errpath[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/pyflame-c-attach.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (mkdtemp(dir) == NULL)
+        return pf_error_set(err, PF_EIO, "cannot make a temporary folder in %s: %s",
+                            tmpdir && *tmpdir ? tmpdir : "/tmp", strerror(errno));
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+    snprintf(out, sizeof out, "%s/offsets", dir);
+    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+    char *argv[] = { exe, (char *)"-I", (char *)"-S", (char *)"-c", (char *)offsets_script,
+                     (char *)package_dir, out, NULL };
+    int status = run_helper(argv, errpath);
+    int rc = 0;
+    if (status != 0) {
+        char msg[512] = "";
+        FILE *f = fopen(errpath, "re");
+        if (f != NULL) {
+            size_t n = fread(msg, 1, sizeof msg - 1, f);
+            msg[n] = 0;
+            fclose(f);
+            char *last = msg + strlen(msg);     /* the last line: the error itself */
+            while (last > msg && (last[-1] == '\n' || last[-1] == ' '))
+                *--last = 0;
+            char *nl = strrchr(msg, '\n');
+            if (nl != NULL)
+                memmove(msg, nl + 1, strlen(nl + 1) + 1);
+        }
+        rc = pf_error_set(err, PF_EUSAGE, "process %d runs a Python without _Py_DebugOffsets "
+                          "(before 3.13), so attach takes the offsets from pyflame-c's collector "
+                          "for that version, run by the process's own interpreter (%s): %s",
+                          (int)pid, exe, msg[0] ? msg : status < 0 ? "it did not run or "
+                          "took over 30 s" : "it failed");
+    } else
+        rc = pf_pyoffsets_read_file(o, out, err);
+    unlink(out);
+    unlink(errpath);
+    rmdir(dir);
+    if (rc < 0)
+        return -1;
+    if (o->rt_interp_head < 0 || o->ts_interp < 0)
+        return pf_error_set(err, PF_EUSAGE, "process %d: the collector in %s is older than "
+                            "attach's support for Python before 3.13; rebuild it", (int)pid,
+                            package_dir);
+    uint64_t interp = 0, ts = 0, back = 0;
+    if (pf_procmem_word(pid, runtime_addr + (uint64_t)o->rt_interp_head, &interp) < 0
+        || interp == 0)
+        return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
+                            "shutting down?)", (int)pid);
+    /* the offsets must fit this process: its first thread state points back at it */
+    if (pf_procmem_word(pid, interp + (uint64_t)o->interp_threads_head, &ts) < 0
+        || (ts != 0 && (pf_procmem_word(pid, ts + (uint64_t)o->ts_interp, &back) < 0
+                        || back != interp)))
+        return pf_error_set(err, PF_EUSAGE, "process %d: the offsets of pyflame-c's collector "
+                            "for Python %u.%u do not fit its interpreter (another build of "
+                            "that version?)", (int)pid, o->version_hex >> 24 & 0xff,
+                            o->version_hex >> 16 & 0xff);
+    o->interp = interp;
+    o->main_ident = 0;
+    if (o->rt_main_thread >= 0)
+        pf_procmem_word(pid, runtime_addr + (uint64_t)o->rt_main_thread, &o->main_ident);
+    o->gil_locked = o->rt_gil_locked >= 0 ? runtime_addr + (uint64_t)o->rt_gil_locked : 0;
+    o->gil_holder = o->rt_gil_holder >= 0 ? runtime_addr + (uint64_t)o->rt_gil_holder : 0;
+    o->code_type = 0;                    /* the caller finds PyCode_Type in the target */
+    return 0;
+}
+
+int pf_pyoffsets_for_process(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err)
+{
+    char cookie[8];
+    if (pf_procmem_read(pid, runtime_addr, cookie, sizeof cookie) == 0
+        && memcmp(cookie, "xdebugpy", 8) == 0)
+        return pf_pyoffsets_from_debug(o, pid, runtime_addr, err);
+    char looked[2048];
+    char *pkg = pf_cli_package_dir(looked, sizeof looked);
+    if (pkg == NULL)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs a Python before 3.13, whose "
+                            "offsets attach takes from pyflame-c's collector, which is not "
+                            "found (looked in %s)", (int)pid, looked);
+    int rc = pf_pyoffsets_from_collector(o, pid, runtime_addr, pkg, err);
+    free(pkg);
+    return rc;
 }

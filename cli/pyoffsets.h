@@ -33,6 +33,7 @@ typedef struct pf_pyoffsets {
     int64_t ob_type;
     int64_t interp_threads_head;
     int64_t ts_size, ts_next, ts_thread_id, ts_native_thread_id, ts_frame, cframe_current;
+    int64_t ts_interp;           /* a thread state's interpreter (checked by attach) */
     int64_t ts_datastack_chunk;  /* the thread's newest data-stack chunk (3.11+), -1 */
     int64_t chunk_previous, chunk_size;   /* in a _PyStackChunk */
     int64_t pthread_tid;         /* offset of the kernel tid in a glibc pthread_t, -1 */
@@ -44,6 +45,9 @@ typedef struct pf_pyoffsets {
     int64_t bytes_size, bytes_sval;
     int64_t str_length, str_state, str_ascii_size, str_compact_size;
     int64_t str_kind_bit, str_compact_bit, str_ascii_bit;
+    /* within _PyRuntime: the interpreters list's head, the main thread's ident, the
+     * GIL's fields (a collector's file, for attach on 3.8-3.12), -1 unknown */
+    int64_t rt_interp_head, rt_main_thread, rt_gil_locked, rt_gil_holder;
 } pf_pyoffsets;
 
 /* Reads the "name value" file a collector wrote (collector/sampleinfo.h).  Unknown
@@ -55,5 +59,19 @@ int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err);
  * from its interpreters list.  0, or -1 with err set: PF_EIO with the reason (no such
  * process, permission: see pf_procmem_explain), PF_EUSAGE for an unsupported version. */
 int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err);
+
+/* Fills o for a CPython 3.8-3.12 process pid, whose _PyRuntime is at runtime_addr: the
+ * process's own interpreter binary (/proc/PID/exe) runs pyflame-c's collector for its
+ * version from package_dir once and writes its offsets (collector/sampleinfo.h), which
+ * hold for every process of that build; the addresses are then taken within the
+ * target's _PyRuntime, and checked against its first thread state.  0, or -1 with err
+ * set (PF_EUSAGE: no collector for that version, not a CPython binary, offsets that do
+ * not fit). */
+int pf_pyoffsets_from_collector(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr,
+                                const char *package_dir, pf_error *err);
+
+/* For attach: from _Py_DebugOffsets when the process has them (3.13+), else from the
+ * collector in pyflame-c's package folder (pf_cli_package_dir). */
+int pf_pyoffsets_for_process(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err);
 
 #endif

@@ -180,6 +180,20 @@ int pf_sampleinfo_write(const char *path, unsigned long main_ident)
         PUTA("gil_locked", &gil->locked);
         PUTA("gil_holder", &gil->last_holder);
     }
+    /* For `attach` on a process of this interpreter that did not start under pyflame-c
+     * (3.8-3.12, which publish no _Py_DebugOffsets): the offsets above come from this
+     * file, written by that interpreter's binary running this collector, and these
+     * give the addresses within the target's own _PyRuntime (cli/pyoffsets.h). */
+    PUT("ts_interp", offsetof(PyThreadState, interp));
+    PUT("rt_interp_head", offsetof(_PyRuntimeState, interpreters.head));
+    PUT("rt_main_thread", offsetof(_PyRuntimeState, main_thread));
+    {
+        const char *rt = (const char *)&_PyRuntime;
+        if (gil != NULL && (const char *)gil >= rt && (const char *)(gil + 1) <= rt + sizeof _PyRuntime) {
+            PUT("rt_gil_locked", (const char *)&gil->locked - rt);
+            PUT("rt_gil_holder", (const char *)&gil->last_holder - rt);
+        }
+    }
     int rc = ferror(f) ? -1 : 0;
     if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
         unlink(tmp);

@@ -1,5 +1,5 @@
 """Integration tests of the statistical mode: `pyflame-c collect --sample` (every
-Python the collector supports) and `pyflame-c attach PID` (3.13+).
+Python the collector supports) and `pyflame-c attach PID` (every one too).
 
 Accuracy: each workload measures its own truth and writes it to truth.json: wall time
 per function with time.perf_counter around the calls, CPU time with time.thread_time
@@ -19,6 +19,7 @@ Run by hand:
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -388,8 +389,9 @@ LONG = """
 """
 
 
-@unittest.skipUnless(VERSION >= (3, 13), "attach reads CPython 3.13+")
 class AttachTestCase(CollectTestCase):
+    # 3.13+: _Py_DebugOffsets; 3.8-3.12: the offsets of the collector for that version,
+    # run once by the target's own interpreter binary
     def start(self, seconds):
         script = self.write("long.py", LONG)
         p = subprocess.Popen([PY, script, str(seconds)], cwd=self.tmp, stdout=subprocess.PIPE,
@@ -414,6 +416,30 @@ class AttachTestCase(CollectTestCase):
         self.assertGreater(inclusive(t, "work", "MainThread"), 300)
         self.assertGreater(inclusive(t, "background"), 100)
         self.assertEqual(t.meta["pid"], p.pid)
+        self.assertIn("MainThread", {th["name"] for th in t.threads})
+
+    @unittest.skipUnless(VERSION < (3, 13), "before 3.13 attach needs pyflame-c's collector")
+    def test_without_a_collector_for_the_version_says_so(self):
+        real = os.path.join(os.path.dirname(BIN), "python", "pyflame", "__init__.py")
+        if not os.path.exists(real):
+            self.skipTest("no package beside %s" % BIN)
+        pkg = os.path.join(self.tmp, "pkg")
+        os.mkdir(pkg)
+        shutil.copy(real, pkg)               # the package without its collectors
+        p = self.start(3)
+        try:
+            env = dict(os.environ, PYFLAME_C_PACKAGE=pkg)
+            out = os.path.join(self.tmp, "none.gz")
+            r = subprocess.run([BIN, "attach", "-q", "-o", out, str(p.pid)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(r.returncode, 1)
+            msg = r.stderr.decode()
+            self.assertIn("no collector built for Python %d.%d" % VERSION[:2], msg)
+            self.assertIn("make collectors", msg)
+            self.assertFalse(os.path.exists(out))
+        finally:
+            p.kill()
+            p.communicate()
 
     def test_target_exits_while_sampled(self):
         p = self.start(1.2)
