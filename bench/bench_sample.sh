@@ -12,7 +12,8 @@
 #   austin 1k/10k austin -i 1000|100 -o /dev/null python3 W, when BENCH_AUSTIN names an
 #                 austin binary (build it from its public source yourself; austin 3.7
 #                 reads CPython up to 3.11)
-# Reported: overhead in % of plain's wall time (targets: 1 kHz <= 2%, 10 kHz <= 5%), the
+# Reported: overhead in % of plain's wall time (targets: 1 kHz <= 2%, 10 kHz <= 5%) and of
+# its CPU time (the program's and the profiler's own, from /usr/bin/time), the
 # sampler's own CPU per stack and the stacks lost (from collect's summary), and the trace
 # size of a BENCH_LONG-second (default 60) run at 10 kHz.  The workloads are the peers'
 # (../shared/bench/workloads: fib, richards, nbody, unittest; BENCH_WORKLOADS to change).
@@ -32,7 +33,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 res=$tmp/results.tsv
 : > "$res"
-now() { python3 -c 'import time; print(time.perf_counter())'; }
 for py in $BENCH_PYTHONS; do
     ext=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
     [ -f "$build/python/pyflame/_collector$ext" ] || { echo "skip $py: no collector built" >&2; continue; }
@@ -57,24 +57,30 @@ for py in $BENCH_PYTHONS; do
                     austin1k)   set -- "$BENCH_AUSTIN" -i 1000 -o /dev/null "$py" "$w" ;;
                     austin10k)  set -- "$BENCH_AUSTIN" -i 100 -o /dev/null "$py" "$w" ;;
                 esac
-                t0=$(now)
+                # /usr/bin/time: the wall seconds, and the CPU seconds of everything
+                # (the program, and the profiler's own: sampler thread or process)
                 case $mode in
                     attach*)
                         hz=1000; [ "$mode" = attach10k ] && hz=10000
-                        ( cd "$(dirname "$w")" && exec "$py" "$w" ) > /dev/null 2>&1 &
-                        pid=$!
+                        ( cd "$(dirname "$w")" && exec /usr/bin/time -o "$tmp/time" -f "%e %U %S" "$py" "$w" ) > /dev/null 2>&1 &
+                        tpid=$!
                         sleep 0.3
-                        "$bin" attach --rate $hz -o "$tmp/t.gz" $pid 2> "$tmp/err" || true
-                        wait $pid || true ;;
-                    *) ( cd "$(dirname "$w")" && "$@" ) > /dev/null 2> "$tmp/err" || true ;;
+                        pid=$(pgrep -P $tpid | head -1)
+                        /usr/bin/time -o "$tmp/time2" -f "%e %U %S" "$bin" attach --rate $hz -o "$tmp/t.gz" $pid 2> "$tmp/err" || true
+                        wait $tpid || true
+                        wall=$(awk '{print $1}' "$tmp/time")
+                        cpus=$(cat "$tmp/time" "$tmp/time2" | awk '{s += $2 + $3} END {print s}') ;;
+                    *)
+                        ( cd "$(dirname "$w")" && /usr/bin/time -o "$tmp/time" -f "%e %U %S" "$@" ) > /dev/null 2> "$tmp/err" || true
+                        wall=$(awk '{print $1}' "$tmp/time")
+                        cpus=$(awk '{print $2 + $3}' "$tmp/time") ;;
                 esac
-                t1=$(now)
                 # from collect's summary: "sampler: ... N stacks read, L lost, X us of CPU per stack"
                 cpu=$(sed -n 's/.* \([0-9.]*\) us of CPU per stack.*/\1/p' "$tmp/err" | tail -1)
                 lost=$(sed -n 's/.*, \([0-9]*\) lost, .*/\1/p; s/.*, \([0-9,]*\) lost (.*/\1/p' "$tmp/err" | tr -d , | tail -1)
                 size=0; [ -f "$tmp/t.gz" ] && size=$(stat -c %s "$tmp/t.gz")
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ver" "$name" "$mode" \
-                    "$(python3 -c "print($t1 - $t0)")" "${cpu:-}" "${lost:-}" "$size" >> "$res"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ver" "$name" "$mode" \
+                    "$wall" "${cpu:-}" "${lost:-}" "$size" "$cpus" >> "$res"
             done
         done
         r=$((r + 1))
@@ -84,9 +90,10 @@ python3 - "$res" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    ver, name, mode, wall, cpu, lost, size = line.rstrip("\n").split("\t")
+    ver, name, mode, wall, cpu, lost, size, cpus = line.rstrip("\n").split("\t")
     rows.setdefault((ver, name), {}).setdefault(mode, []).append(
-        (float(wall), float(cpu) if cpu else None, int(lost) if lost else None, int(size)))
+        (float(wall), float(cpu) if cpu else None, int(lost) if lost else None, int(size),
+         float(cpus)))
 cols = ["sample1k", "sample10k", "calls", "tachyon1k", "tachyon10k", "attach1k", "attach10k",
         "austin1k", "austin10k"]
 print("wall-clock overhead against plain (median of runs); sampler CPU per stack (us); stacks lost")
@@ -107,6 +114,19 @@ for (ver, name), m in sorted(rows.items()):
     print("%-8s %-14s %6.2fs " % (ver, name, plain) + " ".join(cells)
           + "  %6.1f / %6.1f  %5.0f / %5.0f" % (med("sample1k", 1), med("sample10k", 1),
                                               med("sample1k", 2), med("sample10k", 2)))
+print()
+print("CPU time (user + sys of the program and of the profiler itself) against plain's")
+print("%-8s %-14s %7s " % ("python", "workload", "plain") + " ".join("%11s" % c for c in cols))
+for (ver, name), m in sorted(rows.items()):
+    plain = statistics.median(x[4] for x in m["plain"])
+    cells = []
+    for c in cols:
+        if c not in m:
+            cells.append("%11s" % "-")
+            continue
+        v = statistics.median(x[4] for x in m[c])
+        cells.append("%10.1f%%" % (100 * (v - plain) / plain))
+    print("%-8s %-14s %6.2fs " % (ver, name, plain) + " ".join(cells))
 PY
 # the trace of a long run at 10 kHz: its size does not grow with the run
 py=$(echo $BENCH_PYTHONS | awk '{print $1}')
