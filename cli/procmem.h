@@ -1,6 +1,7 @@
 /* procmem.h: reading another process's memory without stopping it (process_vm_readv),
- * finding a symbol of the program or libraries it has mapped (ELF symbol tables of the
- * files in /proc/PID/maps), and saying what permission is missing when the kernel
+ * writing a few bytes of it (process_vm_writev, for cli/inject.h), finding a symbol of
+ * the program or libraries it has mapped (ELF symbol tables of the files in
+ * /proc/PID/maps), and saying what permission is missing when the kernel
  * refuses.  Linux only. */
 #ifndef PF_CLI_PROCMEM_H
 #define PF_CLI_PROCMEM_H
@@ -14,6 +15,11 @@
 /* Copies n bytes at addr in pid into buf.  0, or -1 with errno (ESRCH: the process is
  * gone; EFAULT: not mapped, e.g. a torn pointer; EPERM: not allowed). */
 int pf_procmem_read(pid_t pid, uint64_t addr, void *buf, size_t n);
+
+/* Copies n bytes from buf to addr in pid (process_vm_writev: the process is not
+ * stopped; a write is not atomic against the process's own stores, so callers write the
+ * smallest field they can).  0, or -1 with errno as for pf_procmem_read. */
+int pf_procmem_write(pid_t pid, uint64_t addr, const void *buf, size_t n);
 
 /* Reads a pointer-sized word.  0 or -1 as above. */
 int pf_procmem_word(pid_t pid, uint64_t addr, uint64_t *out);
