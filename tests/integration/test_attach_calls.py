@@ -275,6 +275,46 @@ class AttachCallsTestCase(CollectTestCase):
         self.refused(self.start(20, py=PY313), "runs Python 3.13: attach --calls needs "
                      "CPython 3.14 or later")
 
+    def test_process_under_collect_is_refused_and_keeps_its_recording(self):
+        script = self.write("prog.py", PROGRAM)
+        out = os.path.join(self.tmp, "collected.gz")
+        c = subprocess.Popen([BIN, "collect", "-q", "--python", PY, "-o", out, script, "3"],
+                             cwd=self.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env_without_pythonpath())
+        self.assertEqual(c.stdout.readline(), b"started\n")
+        self.assertEqual(c.stdout.readline(), b"ready\n")
+        kids = []
+        for tid in os.listdir("/proc/%d/task" % c.pid):
+            with open("/proc/%d/task/%s/children" % (c.pid, tid)) as f:
+                kids += [int(k) for k in f.read().split()]
+        self.assertEqual(len(kids), 1, kids)
+        r, calls = self.attach(kids[0])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("the collector could not start in process %d: process %d is already "
+                      "being recorded" % (kids[0], kids[0]), r.stderr.decode())
+        self.assertFalse(os.path.exists(calls))
+        so, se = c.communicate(timeout=60)
+        self.assertEqual((c.returncode, se), (7, b""))
+        self.assertIn("seen False", so.decode())      # our module never showed
+        self.assertGreater(Trace(out).calls("work"), 1000)
+
+    @unittest.skipUnless(os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"),
+                         "needs root and setpriv to attach as another user")
+    def test_permission_error_says_what_is_needed(self):
+        p = self.start(20)
+        try:
+            r = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", BIN, "attach", "--calls", "-o", "/tmp/x.gz",
+                                str(p.pid)], stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(r.returncode, 1)
+            msg = r.stderr.decode()
+            self.assertIn("not allowed to read the memory of process %d" % p.pid, msg)
+            self.assertIn("CAP_SYS_PTRACE", msg)
+        finally:
+            p.kill()
+        lines, se = self.report(p)
+        self.assertEqual(se, "")
+
     def test_not_python_and_no_process(self):
         self.refused(subprocess.Popen(["sleep", "20"]), "does not look like CPython")
         r = subprocess.run([BIN, "attach", "--calls", "4194000"], stderr=subprocess.PIPE)
