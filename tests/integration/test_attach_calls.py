@@ -15,6 +15,7 @@ Run by hand:
 """
 import os
 import pstats
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,6 +248,39 @@ class AttachCallsTestCase(CollectTestCase):
         self.assertGreater(a, 0)
         self.assertGreater(b, 0)
         self.assertEqual(a + b, int(lines["recorded"]))
+
+    def test_stop_not_taken_in_time_leaves_the_collector_to_remove_itself(self):
+        script = self.write("late.py", """
+            import sys, time
+            def work():
+                return 1
+            print("busy", flush=True)
+            end = time.time() + 0.8
+            while time.time() < end:
+                work()
+            time.sleep(13)               # the stop request comes in here
+            print("modules", sorted(k for k in sys.modules if "pyflame" in k))
+            print("tools", [sys.monitoring.get_tool(i) for i in range(6)])
+        """)
+        p = subprocess.Popen([PY, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env_without_pythonpath())
+        self.assertEqual(p.stdout.readline(), b"busy\n")
+        r, out = self.attach(p.pid, "--duration", "1.5")
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn("did not take the stop request in time", err)
+        self.assertIn("cut short: the last snapshot", err)
+        left = err.split("writes its trace to ")[1].split()[0]
+        self.assertTrue(left.endswith("/trace.gz"), left)
+        self.assertGreater(Trace(out).calls("work"), 0)
+        so, se = p.communicate(timeout=30)
+        try:
+            # woken up, the main thread ran the stop: the collector went, nothing printed
+            self.assertEqual((p.returncode, se), (0, b""))
+            self.assertEqual(so.decode().splitlines(), ["modules []", "tools %s" % ([None] * 6)])
+            self.assertEqual(Trace(left).calls("work"), Trace(out).calls("work"))
+        finally:
+            shutil.rmtree(os.path.dirname(left), ignore_errors=True)
 
     def refused(self, p, *want):
         try:
