@@ -114,6 +114,12 @@ $(BUILD)/tests/test_linkmap: $(BUILD)/obj/collector/linkmap.o
 $(BUILD)/tests/test_rss: TEST_OBJS = $(BUILD)/obj/collector/rss.o
 $(BUILD)/tests/test_rss: $(BUILD)/obj/collector/rss.o
 
+# test_inject runs PEP 768's remote execution (cli/inject.c) against a fake runtime in
+# its own memory: it links the few cli objects that reads and writes through.
+INJECT_TEST_OBJS := $(call obj,cli/inject.c cli/pyoffsets.c cli/procmem.c cli/paths.c)
+$(BUILD)/tests/test_inject: TEST_OBJS = $(INJECT_TEST_OBJS)
+$(BUILD)/tests/test_inject: $(INJECT_TEST_OBJS)
+
 # test_cli checks the command descriptions (cli/help.h) against what the binary prints
 # and parses: it links the cli objects but main.o.
 CLI_TEST_OBJS := $(filter-out %/main.o,$(call obj,$(CLI_SRC)))

@@ -4,7 +4,8 @@
  * collector for 3.8-3.12 (cli/pyoffsets.h); _PyRuntime is found through the ELF symbol
  * tables of the interpreter files the process has mapped.  The
  * target is never stopped; it does not notice.  Stops on Ctrl-C, SIGTERM, after
- * --duration, or when the target exits; then writes the trace. */
+ * --duration, or when the target exits; then writes the trace.  With --calls it records
+ * every call instead, with the collector injected into the process (cli/attach_calls.h). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/attach_calls.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/help.h"
@@ -21,15 +23,20 @@
 #include "cli/procmem.h"
 #include "cli/progress.h"
 #include "cli/sampler.h"
+#include "formats/output.h"
 #include "formats/units.h"
 
-enum { OPT_OUTPUT = 1, OPT_DURATION, OPT_RATE, OPT_MODE, OPT_QUIET, OPT_HELP };
+enum { OPT_OUTPUT = 1, OPT_DURATION, OPT_CALLS, OPT_RATE, OPT_MODE, OPT_QUIET, OPT_HELP };
 
 static const pf_opt attach_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
       "trace to write (default: trace.gz; '-' = standard output)" },
     { "duration", 0, PF_OPT_VALUE, OPT_DURATION, "SECONDS", NULL,
       "stop after that long (default: until Ctrl-C, SIGTERM or the process's exit)" },
+    { "calls", 0, PF_OPT_FLAG, OPT_CALLS, NULL, NULL,
+      "record every call (exact counts, as `collect` does) instead of sampling: the collector "
+      "is run inside the process through CPython 3.14+'s remote execution (PEP 768) and "
+      "removed at the end" },
     { "rate", 0, PF_OPT_VALUE, OPT_RATE, "HZ", NULL,
       "samples per second, 1-20000 (default 1000)" },
     { "sample-mode", 0, PF_OPT_VALUE, OPT_MODE, "wall|cpu|gil", "wall cpu gil",
@@ -42,7 +49,7 @@ static const pf_opt attach_opts[] = {
 
 const pf_command pf_attach_command = {
     "attach",
-    "sample a running Python process without stopping it",
+    "sample a live Python process, or record its every call (--calls, 3.14+)",
     "pyflame-c attach [options] PID",
     "Sample the Python stacks of every thread of a running CPython process, from "
     "outside: the process is not stopped, not changed, and runs at full speed.  Samples "
@@ -58,12 +65,26 @@ const pf_command pf_attach_command = {
     "checked against the target before use.  Reading another process's memory "
     "needs the same user (and a process that is not setuid), or root, or "
     "CAP_SYS_PTRACE; kernel.yama.ptrace_scope 1 (Ubuntu's default) allows only root or "
-    "CAP_SYS_PTRACE.",
+    "CAP_SYS_PTRACE.\n"
+    "\n"
+    "--calls records every call of every thread (threads started later too) with the "
+    "collector `collect` uses, for CPython 3.14 and 3.15: pyflame-c has the process's main "
+    "thread run a start script through PEP 768's remote execution (what sys.remote_exec "
+    "does, done from C), records until Ctrl-C, SIGTERM, --duration or the process's exit, "
+    "then has it run a stop script that writes the trace and removes the collector: the "
+    "program goes on at full speed, its output and exit status unchanged.  The main thread "
+    "takes a request at its next bytecode, not while blocked in a C call (sleep, a lock, "
+    "I/O): attach waits up to 10 s for it, then gives up without changing anything.  "
+    "Functions already running when recording begins are not in the trace; what they call "
+    "from then on is, as roots of their thread.  A process with remote debugging disabled (PYTHON_DISABLE_REMOTE_DEBUG, "
+    "-X disable-remote-debug, a build --without-remote-debug) is refused, and so is 3.13: "
+    "sample those.  The same permissions as sampling, plus writing the process's memory.",
     attach_opts, sizeof attach_opts / sizeof attach_opts[0], "@pid",
     "Examples:\n"
     "\n"
     "  pyflame-c attach --duration 10 -o live.gz 4242\n"
     "  pyflame-c attach --rate 200 --sample-mode cpu -o cpu.gz $(pgrep -f server.py)\n"
+    "  pyflame-c attach --calls --duration 5 -o calls.gz 4242\n"
     "  pyflame-c svg live.gz > live.svg",
     pf_cmd_attach,
 };
@@ -73,7 +94,7 @@ static volatile int stop_now;
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_now = 1;
+    stop_now++;           /* --calls: a second signal gives up waiting for the detach */
 }
 
 struct deadline {
@@ -92,13 +113,40 @@ static void check_deadline(void *ctx, pf_sampler *s)
         stop_now = 1;
 }
 
+/* --calls: checks -o, then runs cli/attach_calls.h with our signal handlers. */
+static int attach_calls(pid_t pid, const char *output, double duration, int quiet)
+{
+    if (output != NULL) {
+        /* -o's folder and permissions, before the process is touched (this resets the
+         * signal dispositions, so it comes before ours) */
+        pf_error err;
+        pf_error_clear(&err);
+        pf_output *o = pf_output_open(output, &err);
+        if (o == NULL) {
+            fprintf(stderr, "pyflame-c attach: %s: %s\n", output, err.msg);
+            return PF_EXIT_USAGE;
+        }
+        pf_output_abort(o);
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = pf_attach_calls(pid, output, duration, quiet, &stop_now);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}
+
 int pf_cmd_attach(int argc, char **argv)
 {
     const char *output = "trace.gz";    /* NULL: standard output (-o -) */
     const char *pid_arg = NULL;
     double duration = 0;
     unsigned long hz = PF_SAMPLER_DEFAULT_HZ;
-    int mode = PF_SAMPLE_WALL, quiet = 0;
+    int mode = PF_SAMPLE_WALL, quiet = 0, calls = 0, sampling_opt = 0;
     static const char *const modes[] = { "wall", "cpu", "gil" };
     pf_opts p;
     pf_opts_init(&p, "attach", attach_opts, sizeof attach_opts / sizeof attach_opts[0], argc,
@@ -120,6 +168,7 @@ int pf_cmd_attach(int argc, char **argv)
                 return PF_EXIT_USAGE;
             break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_CALLS: calls = 1; break;
         case OPT_DURATION:
             if (pf_opts_double(&p, "a number of seconds", 0.0, 1e7, &duration) < 0)
                 return PF_EXIT_USAGE;
@@ -129,15 +178,20 @@ int pf_cmd_attach(int argc, char **argv)
                 return PF_EXIT_USAGE;
             if (hz == 0)
                 return pf_opts_usage_error(&p, "--rate wants 1 to %d Hz", PF_SAMPLER_MAX_HZ);
+            sampling_opt = 1;
             break;
         case OPT_MODE:
             if ((mode = pf_opts_choice(&p, "sample mode", modes, 3)) < 0)
                 return PF_EXIT_USAGE;
+            sampling_opt = 1;
             break;
         }
     }
     if (pid_arg == NULL)
         return pf_opts_usage_error(&p, "no PID given");
+    if (calls && sampling_opt)
+        return pf_opts_usage_error(&p, "--rate and --sample-mode are for sampling; --calls "
+                                   "records every call");
     char *end = NULL;
     long pid = strtol(pid_arg, &end, 10);
     if (end == pid_arg || *end != 0 || pid <= 0 || pid > 4194304)
@@ -154,6 +208,8 @@ int pf_cmd_attach(int argc, char **argv)
 
     pf_error err;
     pf_error_clear(&err);
+    if (calls)
+        return attach_calls((pid_t)pid, output, duration, quiet);
     pf_sampler *s = NULL;
     pf_trace *t = NULL;
     char file[4096] = "";

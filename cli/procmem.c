@@ -39,6 +39,18 @@ int pf_procmem_read2(pid_t pid, uint64_t addr1, void *buf1, size_t n1, uint64_t 
     return -1;
 }
 
+int pf_procmem_write(pid_t pid, uint64_t addr, const void *buf, size_t n)
+{
+    struct iovec local = { (void *)(uintptr_t)buf, n };      /* only read from */
+    struct iovec remote = { (void *)(uintptr_t)addr, n };
+    ssize_t r = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+    if (r == (ssize_t)n)
+        return 0;
+    if (r >= 0)
+        errno = EFAULT;
+    return -1;
+}
+
 int pf_procmem_word(pid_t pid, uint64_t addr, uint64_t *out)
 {
     uint64_t v = 0;

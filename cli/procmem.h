@@ -1,6 +1,7 @@
 /* procmem.h: reading another process's memory without stopping it (process_vm_readv),
- * finding a symbol of the program or libraries it has mapped (ELF symbol tables of the
- * files in /proc/PID/maps), and saying what permission is missing when the kernel
+ * writing a few bytes of it (process_vm_writev, for cli/inject.h), finding a symbol of
+ * the program or libraries it has mapped (ELF symbol tables of the files in
+ * /proc/PID/maps), and saying what permission is missing when the kernel
  * refuses.  Linux only. */
 #ifndef PF_CLI_PROCMEM_H
 #define PF_CLI_PROCMEM_H
@@ -20,6 +21,11 @@ int pf_procmem_read(pid_t pid, uint64_t addr, void *buf, size_t n);
  * read, 1 when only the first, -1 (errno as above) when not even the first. */
 int pf_procmem_read2(pid_t pid, uint64_t addr1, void *buf1, size_t n1, uint64_t addr2,
                      void *buf2, size_t n2);
+
+/* Copies n bytes from buf to addr in pid (process_vm_writev: the process is not
+ * stopped; a write is not atomic against the process's own stores, so callers write the
+ * smallest field they can).  0, or -1 with errno as for pf_procmem_read. */
+int pf_procmem_write(pid_t pid, uint64_t addr, const void *buf, size_t n);
 
 /* Reads a pointer-sized word.  0 or -1 as above. */
 int pf_procmem_word(pid_t pid, uint64_t addr, uint64_t *out);

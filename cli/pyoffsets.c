@@ -125,16 +125,24 @@ static const struct layout {
 /* The index of thread_state.datastack_chunk, in the same words, per version. */
 static const unsigned char datastack_chunk_at[][2] = { { 13, 26 }, { 14, 29 }, { 15, 32 } };
 
-int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err)
+/* Reads the first words of _PyRuntime (the whole _Py_DebugOffsets of 3.13-3.15). */
+static int read_debug_words(pid_t pid, uint64_t runtime_addr, uint64_t w[128], pf_error *err)
 {
-    defaults(o);
-    uint64_t w[128];
-    if (pf_procmem_read(pid, runtime_addr, w, sizeof w) < 0) {
+    if (pf_procmem_read(pid, runtime_addr, w, 128 * sizeof w[0]) < 0) {
         if (errno == EPERM || errno == EACCES)
             return pf_procmem_explain_denied(pid, err);
         return pf_error_set(err, PF_EIO, "cannot read the memory of process %d: %s",
                             (int)pid, strerror(errno));
     }
+    return 0;
+}
+
+int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err)
+{
+    defaults(o);
+    uint64_t w[128];
+    if (read_debug_words(pid, runtime_addr, w, err) < 0)
+        return -1;
     if (memcmp(w, "xdebugpy", 8) != 0)
         return pf_error_set(err, PF_EUSAGE, "process %d has no _Py_DebugOffsets at its "
                             "_PyRuntime (a CPython older than 3.13?)", (int)pid);
@@ -356,4 +364,81 @@ int pf_pyoffsets_for_process(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, 
     int rc = pf_pyoffsets_from_collector(o, pid, runtime_addr, pkg, err);
     free(pkg);
     return rc;
+}
+
+/* ---- PEP 768's remote execution (3.14+) ----
+ * The same struct's `debugger_support` part, and the few fields that lead to the main
+ * thread's state, as word indices per version (counted as the table above). */
+enum { R_FINALIZING, R_INTERPRETERS_HEAD, R_THREADS_MAIN, R_TS_SIZE, R_TS_INTERP,
+       R_EVAL_BREAKER, R_SUPPORT, R_ENABLED, R_PENDING, R_SCRIPT, R_SCRIPT_SIZE, R_COUNT };
+
+static const struct remote_layout {
+    unsigned minor;
+    unsigned char at[R_COUNT];
+} remote_layouts[] = {
+    { 14, { 4, 5, 10, 22, 25, 89, 90, 91, 92, 93, 94 } },
+    { 15, { 4, 5, 10, 22, 25, 105, 106, 107, 108, 109, 110 } },
+};
+
+int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_error *err)
+{
+    memset(r, 0, sizeof *r);
+    uint64_t w[128];
+    if (read_debug_words(pid, runtime_addr, w, err) < 0)
+        return -1;
+    if (memcmp(w, "xdebugpy", 8) != 0)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs a CPython older than 3.13 (no "
+                            "_Py_DebugOffsets at its _PyRuntime): attach --calls needs "
+                            "CPython 3.14 or later (PEP 768's remote execution); start the "
+                            "program under `pyflame-c collect` instead", (int)pid);
+    uint64_t version = w[1];
+    unsigned major = (unsigned)(version >> 24 & 0xff), minor = (unsigned)(version >> 16 & 0xff);
+    const struct remote_layout *l = NULL;
+    for (size_t i = 0; i < sizeof remote_layouts / sizeof remote_layouts[0]; i++)
+        if (major == 3 && remote_layouts[i].minor == minor)
+            l = &remote_layouts[i];
+    if (l == NULL && major == 3 && minor == 13)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs Python 3.13: attach --calls needs "
+                            "CPython 3.14 or later (PEP 768's remote execution); `pyflame-c "
+                            "attach` without --calls samples it, or start the program under "
+                            "`pyflame-c collect`", (int)pid);
+    if (l == NULL)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs Python %u.%u: attach --calls "
+                            "supports CPython 3.14 and 3.15", (int)pid, major, minor);
+    if (w[2] != 0)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs a free-threaded CPython, which "
+                            "attach --calls does not support", (int)pid);
+#define W(k) ((int64_t)w[l->at[k]])
+    r->version_hex = (uint32_t)version;
+    r->runtime_finalizing = W(R_FINALIZING);
+    r->interp_threads_main = W(R_THREADS_MAIN);
+    r->interp_remote_debug = W(R_ENABLED);
+    r->ts_size = W(R_TS_SIZE);
+    r->ts_interp = W(R_TS_INTERP);
+    r->ts_eval_breaker = W(R_EVAL_BREAKER);
+    r->ts_pending = W(R_SUPPORT) + W(R_PENDING);
+    r->ts_script = W(R_SUPPORT) + W(R_SCRIPT);
+    r->script_size = W(R_SCRIPT_SIZE);
+    int64_t head = W(R_INTERPRETERS_HEAD);
+#undef W
+    /* every field inside its struct: a wrong table must not make us write elsewhere */
+    int64_t ts = r->ts_size;
+    if (ts < 64 || ts > (1 << 20) || r->script_size < 64 || r->script_size > 65536
+        || r->ts_interp < 0 || r->ts_interp + 8 > ts
+        || r->ts_eval_breaker < 0 || r->ts_eval_breaker + 8 > ts
+        || r->ts_pending < 0 || r->ts_pending + 4 > ts
+        || r->ts_script < 0 || r->ts_script + r->script_size > ts
+        || (r->ts_pending < r->ts_script + r->script_size && r->ts_script < r->ts_pending + 4)
+        || r->runtime_finalizing < 0 || r->runtime_finalizing > 65536
+        || r->interp_threads_main < 0 || r->interp_threads_main > (1 << 24)
+        || r->interp_remote_debug < 0 || r->interp_remote_debug > (1 << 24)
+        || head < 0 || head > 65536)
+        return pf_error_set(err, PF_EPARSE, "process %d: implausible _Py_DebugOffsets for "
+                            "remote execution", (int)pid);
+    uint64_t interp = 0;
+    if (pf_procmem_word(pid, runtime_addr + (uint64_t)head, &interp) < 0 || interp == 0)
+        return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
+                            "shutting down?)", (int)pid);
+    r->interp = interp;
+    return 0;
 }

@@ -74,4 +74,28 @@ int pf_pyoffsets_from_collector(pf_pyoffsets *o, pid_t pid, uint64_t runtime_add
  * collector in pyflame-c's package folder (pf_cli_package_dir). */
 int pf_pyoffsets_for_process(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, pf_error *err);
 
+/* What PEP 768's remote execution (CPython 3.14+, cli/inject.h) reads and writes, from
+ * the `debugger_support` part of the same _Py_DebugOffsets.  Offsets are in bytes from
+ * the start of the struct named. */
+typedef struct pf_pyremote {
+    uint32_t version_hex;        /* PY_VERSION_HEX of the target */
+    uint64_t interp;             /* address of the main interpreter state */
+    int64_t runtime_finalizing;  /* _PyRuntime: the finalizing thread state (non-NULL at exit) */
+    int64_t interp_threads_main; /* interpreter state: its main thread's state */
+    int64_t interp_remote_debug; /* interpreter state: config.remote_debug (int, 1 = allowed) */
+    int64_t ts_size;             /* sizeof(PyThreadState) */
+    int64_t ts_interp;           /* thread state: its interpreter */
+    int64_t ts_eval_breaker;     /* thread state: eval_breaker (uintptr_t) */
+    int64_t ts_pending;          /* thread state: the debugger's pending-call flag (int32) */
+    int64_t ts_script;           /* thread state: the debugger's script path buffer */
+    int64_t script_size;         /* that buffer's size in bytes, its NUL included */
+} pf_pyremote;
+
+/* Fills r from the _Py_DebugOffsets at runtime_addr in process pid, and r->interp from
+ * its interpreters list.  Every offset is checked to lie inside its struct.  0, or -1
+ * with err set: PF_EIO (the process cannot be read: pf_procmem_explain_denied's words
+ * for a permission), PF_EUSAGE naming the version when it is not CPython 3.14 or 3.15
+ * (or is a free-threaded build), PF_EPARSE for implausible offsets. */
+int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_error *err);
+
 #endif

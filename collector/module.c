@@ -236,6 +236,17 @@ static PyObject *m_run(PyObject *mod, PyObject *args)
     return res;
 }
 
+static PyObject *m_resume(PyObject *mod, PyObject *noargs)
+{
+    (void)mod; (void)noargs;
+    if (sample_mode || pf_hook_resume_current() < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "pyflame: not recording calls");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
 {
     (void)mod;
@@ -594,6 +605,9 @@ static PyMethodDef methods[] = {
       "sample: record no event (collect --sample reads the stacks from outside)." },
     { "run", m_run, METH_VARARGS,
       "run(code, globals): runs code with the calling thread recorded (used by the runner)." },
+    { "resume", m_resume, METH_NOARGS,
+      "resume(): starts recording the calling thread after start(defer=True), from its next\n"
+      "event on (attach --calls: what its start-up did after start() is not recorded)." },
     { "stop", (PyCFunction)(void (*)(void))m_stop, METH_VARARGS | METH_KEYWORDS,
       "stop(exit_code=None) -> dict: stops recording, writes the trace (with the process's\n"
       "exit status, when known), returns a summary (path, size, calls, oom, nodes,\n"

@@ -17,7 +17,9 @@ into flame graphs, pstats files or text with `pyflame-c svg|convert trace.gz`.
 Under `pyflame-c collect` the whole program is already being recorded; then these
 calls do nothing (start() raises RuntimeError).
 """
-import functools as _functools
+# Only cheap imports here (functools, which pulls in collections, is imported where it
+# is used): `pyflame-c attach --calls` loads this package into a running program, whose
+# main thread waits meanwhile.
 import os as _os
 import sys as _sys
 
@@ -172,6 +174,7 @@ class profile:
         return False
 
     def __call__(self, func):
+        import functools as _functools
         import inspect
         path, opts = self.path, self.opts
 
@@ -210,6 +213,7 @@ def _async_gen_wrapper(func, path, opts):
     """profile() on an async generator function: an async generator that relays every
     asend, athrow and aclose to func's, recording from its first resume to its end."""
     import contextlib
+    import functools as _functools
 
     @_functools.wraps(func)
     async def agen_wrapper(*args, **kwargs):
