@@ -21,9 +21,11 @@
  * ever asked about the children of the parent
  * being prepared, so entries left by earlier parents are dead: it is cleared once they
  * fill an eighth of it, which keeps it the size of the widest fan-out rather than of
- * the tree (1.4 M nodes: 24 bytes a node less at stop), at O(1) amortized cost.  The dups of a survivor k form a circular list in dup[]:
- * dup[k] is the last dup, dup[last] the first, dup[d] the next; so appending keeps
- * merge order.
+ * the tree (1.4 M nodes: 24 bytes a node less at stop), at O(1) amortized cost.  The dups of a survivor k form a circular list in the nodes'
+ * next_same fields, which the first merge takes over from the caller (its key lists
+ * serve rekeying, which is over once recording is: this saves an array of 4 bytes a
+ * node at stop): dup(k) is the last dup, dup(last) the first, dup(d) the next; so
+ * appending keeps merge order.
  */
 #include "collector/cct.h"
 
@@ -92,12 +94,31 @@ void pf_cct_free(pf_cct *t)
     pf_hmap_free(t->kids);
     pf_hmap_free(t->collide);
     pf_hmap_free(t->merged);
-    pf_free(t->dup);
     pf_free(t->work);
     pf_free(t->queue);
     pf_free(t->kept);
     *t->charged -= t->bytes;
     pf_free(t);
+}
+
+void pf_cct_release(pf_cct *t)
+{
+    if (t == NULL)
+        return;
+    size_t held = (t->kids ? pf_hmap_bytes(t->kids) : 0)
+                  + (t->collide ? pf_hmap_bytes(t->collide) : 0);
+    pf_hmap_free(t->kids);
+    pf_hmap_free(t->collide);
+    t->kids = t->collide = NULL;
+    uncharge(t, held);
+    /* the merge's work space is not charged (stop time) */
+    pf_hmap_free(t->merged);
+    pf_free(t->work);
+    pf_free(t->queue);
+    pf_free(t->kept);
+    t->merged = NULL;
+    t->work = t->queue = t->kept = NULL;
+    t->cap_work = t->cap_queue = t->cap_kept = 0;
 }
 
 uint64_t pf_cct_total_calls(const pf_cct *t)
@@ -250,6 +271,8 @@ pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintp
     uint32_t c;
     pf_cct_node *n;
     if (pf_cct_flags(pn) & PF_CCT_HASHED) {
+        if (t->kids == NULL)
+            return NULL;            /* released (pf_cct_release): lookups are over */
         uint64_t h = child_hash(parent, key, site);
         c = pf_hmap_get(t->kids, h);
         if (c == PF_HMAP_NONE || !child_matches(t, c, parent, key, site)) {
@@ -393,22 +416,21 @@ static int merged_eq(void *ctx, uint32_t id)
     return n->key == p->key && pf_cct_line(n) == p->line && link_of(n) == p->site;
 }
 
-/* dup[] holds id + 1, so that 0 means none: the array comes zeroed from calloc, and
- * only the pages of nodes that really have dups are ever touched (resident). */
-static uint32_t dup_get(const uint32_t *dup, uint32_t i) { return dup[i] - 1u; }
-static void dup_set(uint32_t *dup, uint32_t i, uint32_t v) { dup[i] = v + 1u; }
+/* dup(i): PF_CCT_NONE when none (pf_cct_merge resets every next_same first). */
+static uint32_t dup_get(const pf_cct *t, uint32_t i) { return pf_cct_at(t, i)->next_same; }
+static void dup_set(pf_cct *t, uint32_t i, uint32_t v) { pf_cct_at(t, i)->next_same = v; }
 
 /* Appends d to the dups of survivor k (see the file comment). */
-static void dup_append(uint32_t *dup, uint32_t k, uint32_t d)
+static void dup_append(pf_cct *t, uint32_t k, uint32_t d)
 {
-    if (dup_get(dup, k) == PF_CCT_NONE) {
-        dup_set(dup, d, d);
+    if (dup_get(t, k) == PF_CCT_NONE) {
+        dup_set(t, d, d);
     } else {
-        uint32_t last = dup_get(dup, k);
-        dup_set(dup, d, dup_get(dup, last));
-        dup_set(dup, last, d);
+        uint32_t last = dup_get(t, k);
+        dup_set(t, d, dup_get(t, last));
+        dup_set(t, last, d);
     }
-    dup_set(dup, k, d);
+    dup_set(t, k, d);
 }
 
 /* Gathers p's surviving children into t->kept (count in *nk).  0 or -1. */
@@ -432,15 +454,15 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
     } while (0)
     if (pn->child != PF_CCT_NONE)
         QPUSH(pn->child, 0);
-    if (dup_get(t->dup, p) != PF_CCT_NONE) {
-        uint32_t last = dup_get(t->dup, p);
-        uint32_t d = dup_get(t->dup, last);
+    if (dup_get(t, p) != PF_CCT_NONE) {
+        uint32_t last = dup_get(t, p);
+        uint32_t d = dup_get(t, last);
         for (;;) {
             if (pf_cct_at(t, d)->child != PF_CCT_NONE)
                 QPUSH(pf_cct_at(t, d)->child, 0);
             if (d == last)
                 break;
-            d = dup_get(t->dup, d);
+            d = dup_get(t, d);
         }
     }
     for (size_t qi = 0; qi < nq; qi++) {
@@ -470,7 +492,7 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
                 kn->self_ns += cn->self_ns;
                 if (ops->moved != NULL)
                     ops->moved(ctx, c, k);
-                dup_append(t->dup, k, c);
+                dup_append(t, k, c);
                 c = next;
                 continue;
             }
@@ -484,15 +506,24 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
         }
     }
 #undef QPUSH
+    /* Every list gathered from is read: the survivors become p's only children, in
+     * emit order, so that pf_cct_walk sees the merged tree. */
+    kept = t->kept;
+    pn->child = *nk ? kept[0] : PF_CCT_NONE;
+    for (size_t i = 0; i < *nk; i++) {
+        pf_cct_node *kn = pf_cct_at(t, kept[i]);
+        kn->parent = p;
+        kn->sibling = i + 1 < *nk ? kept[i + 1] : PF_CCT_NONE;
+    }
     return 0;
 }
 
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx)
 {
-    if (t->dup == NULL) {
-        t->dup = pf_calloc((size_t)t->n + 1, sizeof(uint32_t));
-        if (t->dup == NULL)
-            return -1;
+    if (!t->merging) {          /* the caller's key lists end here (see the file comment) */
+        for (uint32_t i = 0; i < t->n; i++)
+            pf_cct_at(t, i)->next_same = PF_CCT_NONE;
+        t->merging = 1;
     }
     if (t->merged == NULL && (t->merged = pf_hmap_new(64)) == NULL)
         return -1;

@@ -73,7 +73,8 @@ typedef struct pf_cct_node {
     uint32_t child;           /* first child id, PF_CCT_NONE if none */
     uint32_t sibling;         /* next sibling id, PF_CCT_NONE at the end */
     int32_t site;             /* call instruction's byte offset in parent's code; -1 unknown */
-    uint32_t next_same;       /* next node of the same key in the caller's list (pf_cct_add) */
+    uint32_t next_same;       /* next node of the same key in the caller's list (pf_cct_add);
+                                 the merge's from its start (pf_cct_merge) */
     uint32_t bits;            /* private: line, kind, chain, flags (the accessors below) */
 } pf_cct_node;
 
@@ -135,6 +136,13 @@ pf_cct *pf_cct_new(size_t *charged, size_t limit);
 /* Frees the tree (and gives its bytes back to *charged).  NULL-safe. */
 void pf_cct_free(pf_cct *t);
 
+/* Frees what only child lookups need (the child table) and the merge's work space:
+ * for when recording is over, so that the stop's peak holds the nodes and little more.
+ * Call before the merges (the table) and after them (their space).  The nodes stay,
+ * walkable; pf_cct_find finds no hashed child after it, and pf_cct_add would start
+ * a new table.  NULL-safe. */
+void pf_cct_release(pf_cct *t);
+
 /* A new root (a thread's).  Its id, or PF_CCT_NONE when out of memory. */
 uint32_t pf_cct_root(pf_cct *t);
 
@@ -188,7 +196,11 @@ typedef struct pf_cct_merge_ops {
  * nodes removed; children come in list order.  Siblings of different link sites (<=
  * PF_CCT_SITE_LINK) are not merged, nor one of a link site with one of another site.  Needs every node's line set.
  * Linear in the nodes.  Changes the tree (stats, lines of spliced nodes' callees): call
- * once per root.  0, or -1 when out of memory or emit failed. */
+ * once per root.  After it, the tree under root IS the merged tree: pf_cct_walk (no
+ * splice) visits the nodes emit was given, in the same order, with the same stats and
+ * lines; child lookups (pf_cct_find, pf_cct_add) are over for it.  The first merge ends
+ * the caller's key lists (next_same, pf_cct_add's same): no pf_cct_rekey after it.
+ * 0, or -1 when out of memory or emit failed. */
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx);
 
 /* What pf_cct_walk asks of its caller: splice and emit as for pf_cct_merge; absorb
@@ -225,7 +237,7 @@ struct pf_cct {
     struct pf_hmap *collide;  /* the same, for children whose hash another child has */
     size_t *charged, limit, bytes;
     /* stop time (pf_cct_merge), kept across roots */
-    uint32_t *dup;            /* merged siblings (id + 1, 0 = none), see cct.c */
+    int merging;              /* a merge began: next_same holds merged siblings, see cct.c */
     struct pf_hmap *merged;   /* hash(parent, key, line) -> surviving child id */
     void *work, *queue, *kept;
     size_t cap_work, cap_queue, cap_kept;
