@@ -35,7 +35,7 @@
  *
  * Memory: nodes live in chunks that never move (node pointers stay valid) and have
  * dense ids 0, 1, 2, ... in creation order (roots included), which the collector also
- * uses as memory-site ids.  56 bytes a node, plus 21-43 bytes in the hash table for a
+ * uses as memory-site ids.  56 bytes a node, plus 10-21 bytes in the hash table for a
  * child of a parent with many children.  Every allocation goes through formats/alloc.h
  * and is charged to a counter the caller shares (pf_cct_new); a failed allocation or the
  * byte limit makes the operation return NULL / -1 and sets a sticky flag (pf_cct_oom).
@@ -130,8 +130,9 @@ typedef struct pf_cct_act {
 
 /* An empty tree.  What it allocates is added to *charged (shared with the caller, who
  * may count its own memory there too); with limit > 0, an allocation that would take
- * *charged past limit fails as if out of memory (the hash table's growth is charged
- * just after it happens, so it may overshoot by one doubling).  NULL when out of memory. */
+ * *charged past limit fails as if out of memory (a growing child table is charged for
+ * its old and new slots, which exist together while it rehashes).  NULL when out of
+ * memory. */
 pf_cct *pf_cct_new(size_t *charged, size_t limit);
 /* Frees the tree (and gives its bytes back to *charged).  NULL-safe. */
 void pf_cct_free(pf_cct *t);
@@ -233,8 +234,10 @@ struct pf_cct {
     size_t nchunks, cap_chunks;
     uint32_t n;               /* nodes in use */
     int oom;
-    struct pf_hmap *kids;     /* hash(parent, key, site) -> child id, for hashed parents */
-    struct pf_hmap *collide;  /* the same, for children whose hash another child has */
+    struct pf_cct_kid {       /* the child table (cct.c): children of hashed parents */
+        uint32_t tag, id;     /* tag of hash(parent, key, site); id, PF_CCT_NONE = empty */
+    } *kids;
+    size_t kids_cap, kids_count;
     size_t *charged, limit, bytes;
     /* stop time (pf_cct_merge), kept across roots */
     int merging;              /* a merge began: next_same holds merged siblings, see cct.c */
