@@ -9,8 +9,8 @@
  * probe sequence, nothing more.  A retired key's entry is reusable: a program that keeps
  * making and dropping code objects makes the same (parent, address, site) again and
  * again, so an insert takes over a slot of its tag whose node no longer has that tag
- * (rekeyed), and growth drops such slots.  (A generic pf_hmap costs 16 bytes a slot,
- * and the doubling of a table of 200 K children held old and new, 12 MB, at once.)  A
+ * (rekeyed), and growth drops such slots.  (A generic pf_hmap cost 16 bytes a slot:
+ * on the unittest workload, 60 K hashed children held 2 MB, now 1 MB.)  A
  * parent becomes hashed when its list reaches PF_CCT_SMALL + 1 children (its list is
  * entered then), so a list walk never exceeds PF_CCT_SMALL steps.
  *
