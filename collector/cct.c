@@ -1,15 +1,18 @@
 /* cct.c: the calling-context tree's memory, child lookup and stop-time merge (see cct.h
  * for the model).
  *
- * Child table.  One pf_hmap for the whole tree maps h = pf_hash_pair(pf_hash_pair(key,
- * site), parent), as an exact 64-bit key, to the child of a parent flagged PF_CCT_HASHED;
- * a lookup checks the node it finds.  Exact keys make a retired key's entry reusable:
- * a program that keeps making and dropping code objects makes the same (parent, address,
- * site) again and again, and with one entry per (rekeyed) node those would pile up in
- * one probe sequence.  A live child whose h equals another's (a 64-bit collision) goes
- * to a second, hashed table (pf_hmap_add/find with a compare callback).  A parent becomes
- * hashed when its list reaches PF_CCT_SMALL + 1 children (its list is entered then), so
- * a list walk never exceeds PF_CCT_SMALL steps.
+ * Child table.  One open-addressing table for the whole tree holds the children of the
+ * parents flagged PF_CCT_HASHED, 8 bytes a slot: the child's id and a 32-bit tag, the
+ * high half of h = pf_hash_pair(pf_hash_pair(key, site), parent), which also picks the
+ * first slot of its linear probe (so growth rehashes without reading a node).  A lookup
+ * checks the node behind each slot of its tag: children whose tags collide share a
+ * probe sequence, nothing more.  A retired key's entry is reusable: a program that keeps
+ * making and dropping code objects makes the same (parent, address, site) again and
+ * again, so an insert takes over a slot of its tag whose node no longer has that tag
+ * (rekeyed), and growth drops such slots.  (A generic pf_hmap cost 16 bytes a slot:
+ * on the unittest workload, 60 K hashed children held 2 MB, now 1 MB.)  A
+ * parent becomes hashed when its list reaches PF_CCT_SMALL + 1 children (its list is
+ * entered then), so a list walk never exceeds PF_CCT_SMALL steps.
  *
  * Merge.  pf_cct_merge walks the tree depth first.  For a node p it visits, in order,
  * p's own children, then those of every sibling merged into p (its "dups"), then those
@@ -21,9 +24,11 @@
  * ever asked about the children of the parent
  * being prepared, so entries left by earlier parents are dead: it is cleared once they
  * fill an eighth of it, which keeps it the size of the widest fan-out rather than of
- * the tree (1.4 M nodes: 24 bytes a node less at stop), at O(1) amortized cost.  The dups of a survivor k form a circular list in dup[]:
- * dup[k] is the last dup, dup[last] the first, dup[d] the next; so appending keeps
- * merge order.
+ * the tree (1.4 M nodes: 24 bytes a node less at stop), at O(1) amortized cost.  The dups of a survivor k form a circular list in the nodes'
+ * next_same fields, which the first merge takes over from the caller (its key lists
+ * serve rekeying, which is over once recording is: this saves an array of 4 bytes a
+ * node at stop): dup(k) is the last dup, dup(last) the first, dup(d) the next; so
+ * appending keeps merge order.
  */
 #include "collector/cct.h"
 
@@ -34,6 +39,7 @@
 #include "formats/hashmap.h"
 
 #define FLAG_BITS(f) ((uint32_t)(f) << 28)
+#define KIDS_MIN 64               /* the child table's first size (slots) */
 #define CHUNK_BYTES (sizeof(pf_cct_node) * PF_CCT_CHUNK_NODES)
 
 /* Ids stop short of PF_CCT_NONE (and memory sites' PF_MEM_NONE, the same value). */
@@ -54,18 +60,6 @@ static void uncharge(pf_cct *t, size_t n)
 {
     *t->charged -= n;
     t->bytes -= n;
-}
-
-/* Charges what the tables grew by since they held `before` bytes. */
-static void charge_growth(pf_cct *t, struct pf_hmap *m, size_t before)
-{
-    size_t now = pf_hmap_bytes(m);
-    if (now > before) {
-        *t->charged += now - before;
-        t->bytes += now - before;
-        if (t->limit && *t->charged > t->limit)
-            t->oom = 1;
-    }
 }
 
 pf_cct *pf_cct_new(size_t *charged, size_t limit)
@@ -89,15 +83,31 @@ void pf_cct_free(pf_cct *t)
     for (size_t i = 0; i < t->nchunks; i++)
         pf_free(t->chunks[i]);
     pf_free(t->chunks);
-    pf_hmap_free(t->kids);
-    pf_hmap_free(t->collide);
+    pf_free(t->kids);
     pf_hmap_free(t->merged);
-    pf_free(t->dup);
     pf_free(t->work);
     pf_free(t->queue);
     pf_free(t->kept);
     *t->charged -= t->bytes;
     pf_free(t);
+}
+
+void pf_cct_release(pf_cct *t)
+{
+    if (t == NULL)
+        return;
+    pf_free(t->kids);
+    uncharge(t, t->kids_cap * sizeof *t->kids);
+    t->kids = NULL;
+    t->kids_cap = t->kids_count = 0;
+    /* the merge's work space is not charged (stop time) */
+    pf_hmap_free(t->merged);
+    pf_free(t->work);
+    pf_free(t->queue);
+    pf_free(t->kept);
+    t->merged = NULL;
+    t->work = t->queue = t->kept = NULL;
+    t->cap_work = t->cap_queue = t->cap_kept = 0;
 }
 
 uint64_t pf_cct_total_calls(const pf_cct *t)
@@ -186,13 +196,6 @@ typedef struct probe {
     uint32_t line;
 } probe;
 
-static int child_eq(void *ctx, uint32_t id)
-{
-    const probe *p = ctx;
-    const pf_cct_node *n = pf_cct_at(p->t, id);
-    return n->key == p->key && n->site == p->site && n->parent == p->parent;
-}
-
 static int child_matches(const pf_cct *t, uint32_t id, uint32_t parent, uintptr_t key,
                          int32_t site)
 {
@@ -200,47 +203,69 @@ static int child_matches(const pf_cct *t, uint32_t id, uint32_t parent, uintptr_
     return n->key == key && n->site == site && n->parent == parent;
 }
 
-/* Enters child id of parent into the child table.  0 or -1. */
-static int kids_add(pf_cct *t, uint32_t parent, uint32_t id)
+/* The child table's tag of (parent, key, site): the high half of its hash.  Its low
+ * bits also pick the first slot of the probe. */
+static uint32_t child_tag(uint32_t parent, uintptr_t key, int32_t site)
 {
-    if (t->kids == NULL) {
-        if ((t->kids = pf_hmap_new(64)) == NULL) {
-            t->oom = 1;
-            return -1;
-        }
-        charge_growth(t, t->kids, 0);
-    }
-    const pf_cct_node *n = pf_cct_at(t, id);
-    uint64_t h = child_hash(parent, n->key, n->site);
-    size_t before = pf_hmap_bytes(t->kids);
-    uint32_t *v = pf_hmap_slot(t->kids, h, NULL);
-    charge_growth(t, t->kids, before);
-    if (v == NULL) {
+    return (uint32_t)(child_hash(parent, key, site) >> 32);
+}
+
+/* The node of slot k is still the child it was entered as (not rekeyed since). */
+static int kid_live(const pf_cct *t, const struct pf_cct_kid *k)
+{
+    const pf_cct_node *n = pf_cct_at(t, k->id);
+    return child_tag(n->parent, n->key, n->site) == k->tag;
+}
+
+/* Doubles the child table, dropping the entries of rekeyed nodes.  0 or -1. */
+static int kids_grow(pf_cct *t)
+{
+    size_t cap = t->kids_cap ? t->kids_cap * 2 : KIDS_MIN;
+    if (cap > ((size_t)1 << 32) || charge(t, cap * sizeof(struct pf_cct_kid)) < 0) {
         t->oom = 1;
         return -1;
     }
-    if (*v != PF_HMAP_NONE) {
-        const pf_cct_node *o = pf_cct_at(t, *v);
-        if (child_hash(o->parent, o->key, o->site) == h) {
-            /* another child with the same 64-bit hash (very rare): the collision table */
-            if (t->collide == NULL) {
-                if ((t->collide = pf_hmap_new(16)) == NULL) {
-                    t->oom = 1;
-                    return -1;
-                }
-                charge_growth(t, t->collide, 0);
-            }
-            before = pf_hmap_bytes(t->collide);
-            if (pf_hmap_add(t->collide, h, id) < 0) {
-                t->oom = 1;
-                return -1;
-            }
-            charge_growth(t, t->collide, before);
-            return 0;
-        }
-        /* else the entry's node was rekeyed (pf_cct_rekey): its entry is reused */
+    struct pf_cct_kid *k = pf_malloc(cap * sizeof *k);
+    if (k == NULL) {
+        uncharge(t, cap * sizeof *k);
+        t->oom = 1;
+        return -1;
     }
-    *v = id;
+    memset(k, 0xff, cap * sizeof *k);             /* every id PF_CCT_NONE: empty */
+    size_t mask = cap - 1, count = 0;
+    for (size_t i = 0; i < t->kids_cap; i++) {
+        const struct pf_cct_kid *o = &t->kids[i];
+        if (o->id == PF_CCT_NONE || !kid_live(t, o))
+            continue;
+        size_t j = o->tag & mask;
+        while (k[j].id != PF_CCT_NONE)
+            j = (j + 1) & mask;
+        k[j] = *o;
+        count++;
+    }
+    pf_free(t->kids);
+    uncharge(t, t->kids_cap * sizeof *k);
+    t->kids = k;
+    t->kids_cap = cap;
+    t->kids_count = count;
+    return 0;
+}
+
+/* Enters child id of parent into the child table.  0 or -1. */
+static int kids_add(pf_cct *t, uint32_t parent, uint32_t id)
+{
+    if (t->kids_count + 1 > t->kids_cap - t->kids_cap / 4 && kids_grow(t) < 0)
+        return -1;
+    const pf_cct_node *n = pf_cct_at(t, id);
+    uint32_t tag = child_tag(parent, n->key, n->site);
+    size_t mask = t->kids_cap - 1, j = tag & mask;
+    for (; t->kids[j].id != PF_CCT_NONE; j = (j + 1) & mask)
+        if (t->kids[j].tag == tag && !kid_live(t, &t->kids[j]))
+            break;                  /* a rekeyed node's entry (pf_cct_rekey): taken over */
+    if (t->kids[j].id == PF_CCT_NONE)
+        t->kids_count++;
+    t->kids[j].tag = tag;
+    t->kids[j].id = id;
     return 0;
 }
 
@@ -250,14 +275,16 @@ pf_cct_node *pf_cct_find_slow(pf_cct *t, uint32_t parent, pf_cct_node *pn, uintp
     uint32_t c;
     pf_cct_node *n;
     if (pf_cct_flags(pn) & PF_CCT_HASHED) {
-        uint64_t h = child_hash(parent, key, site);
-        c = pf_hmap_get(t->kids, h);
-        if (c == PF_HMAP_NONE || !child_matches(t, c, parent, key, site)) {
-            if (t->collide == NULL)
+        if (t->kids == NULL)
+            return NULL;            /* released (pf_cct_release): lookups are over */
+        uint32_t tag = child_tag(parent, key, site);
+        size_t mask = t->kids_cap - 1, j = tag & mask;
+        for (;; j = (j + 1) & mask) {
+            c = t->kids[j].id;
+            if (c == PF_CCT_NONE)
                 return NULL;
-            probe p = { t, parent, key, site, 0 };
-            if ((c = pf_hmap_find(t->collide, h, child_eq, &p)) == PF_HMAP_NONE)
-                return NULL;
+            if (t->kids[j].tag == tag && child_matches(t, c, parent, key, site))
+                break;
         }
         n = pf_cct_at(t, c);
     } else {
@@ -393,22 +420,21 @@ static int merged_eq(void *ctx, uint32_t id)
     return n->key == p->key && pf_cct_line(n) == p->line && link_of(n) == p->site;
 }
 
-/* dup[] holds id + 1, so that 0 means none: the array comes zeroed from calloc, and
- * only the pages of nodes that really have dups are ever touched (resident). */
-static uint32_t dup_get(const uint32_t *dup, uint32_t i) { return dup[i] - 1u; }
-static void dup_set(uint32_t *dup, uint32_t i, uint32_t v) { dup[i] = v + 1u; }
+/* dup(i): PF_CCT_NONE when none (pf_cct_merge resets every next_same first). */
+static uint32_t dup_get(const pf_cct *t, uint32_t i) { return pf_cct_at(t, i)->next_same; }
+static void dup_set(pf_cct *t, uint32_t i, uint32_t v) { pf_cct_at(t, i)->next_same = v; }
 
 /* Appends d to the dups of survivor k (see the file comment). */
-static void dup_append(uint32_t *dup, uint32_t k, uint32_t d)
+static void dup_append(pf_cct *t, uint32_t k, uint32_t d)
 {
-    if (dup_get(dup, k) == PF_CCT_NONE) {
-        dup_set(dup, d, d);
+    if (dup_get(t, k) == PF_CCT_NONE) {
+        dup_set(t, d, d);
     } else {
-        uint32_t last = dup_get(dup, k);
-        dup_set(dup, d, dup_get(dup, last));
-        dup_set(dup, last, d);
+        uint32_t last = dup_get(t, k);
+        dup_set(t, d, dup_get(t, last));
+        dup_set(t, last, d);
     }
-    dup_set(dup, k, d);
+    dup_set(t, k, d);
 }
 
 /* Gathers p's surviving children into t->kept (count in *nk).  0 or -1. */
@@ -432,15 +458,15 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
     } while (0)
     if (pn->child != PF_CCT_NONE)
         QPUSH(pn->child, 0);
-    if (dup_get(t->dup, p) != PF_CCT_NONE) {
-        uint32_t last = dup_get(t->dup, p);
-        uint32_t d = dup_get(t->dup, last);
+    if (dup_get(t, p) != PF_CCT_NONE) {
+        uint32_t last = dup_get(t, p);
+        uint32_t d = dup_get(t, last);
         for (;;) {
             if (pf_cct_at(t, d)->child != PF_CCT_NONE)
                 QPUSH(pf_cct_at(t, d)->child, 0);
             if (d == last)
                 break;
-            d = dup_get(t->dup, d);
+            d = dup_get(t, d);
         }
     }
     for (size_t qi = 0; qi < nq; qi++) {
@@ -470,7 +496,7 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
                 kn->self_ns += cn->self_ns;
                 if (ops->moved != NULL)
                     ops->moved(ctx, c, k);
-                dup_append(t->dup, k, c);
+                dup_append(t, k, c);
                 c = next;
                 continue;
             }
@@ -484,15 +510,24 @@ static int prepare_children(pf_cct *t, uint32_t p, const pf_cct_merge_ops *ops, 
         }
     }
 #undef QPUSH
+    /* Every list gathered from is read: the survivors become p's only children, in
+     * emit order, so that pf_cct_walk sees the merged tree. */
+    kept = t->kept;
+    pn->child = *nk ? kept[0] : PF_CCT_NONE;
+    for (size_t i = 0; i < *nk; i++) {
+        pf_cct_node *kn = pf_cct_at(t, kept[i]);
+        kn->parent = p;
+        kn->sibling = i + 1 < *nk ? kept[i + 1] : PF_CCT_NONE;
+    }
     return 0;
 }
 
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx)
 {
-    if (t->dup == NULL) {
-        t->dup = pf_calloc((size_t)t->n + 1, sizeof(uint32_t));
-        if (t->dup == NULL)
-            return -1;
+    if (!t->merging) {          /* the caller's key lists end here (see the file comment) */
+        for (uint32_t i = 0; i < t->n; i++)
+            pf_cct_at(t, i)->next_same = PF_CCT_NONE;
+        t->merging = 1;
     }
     if (t->merged == NULL && (t->merged = pf_hmap_new(64)) == NULL)
         return -1;

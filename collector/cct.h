@@ -35,7 +35,7 @@
  *
  * Memory: nodes live in chunks that never move (node pointers stay valid) and have
  * dense ids 0, 1, 2, ... in creation order (roots included), which the collector also
- * uses as memory-site ids.  56 bytes a node, plus 21-43 bytes in the hash table for a
+ * uses as memory-site ids.  56 bytes a node, plus 10-21 bytes in the hash table for a
  * child of a parent with many children.  Every allocation goes through formats/alloc.h
  * and is charged to a counter the caller shares (pf_cct_new); a failed allocation or the
  * byte limit makes the operation return NULL / -1 and sets a sticky flag (pf_cct_oom).
@@ -73,7 +73,8 @@ typedef struct pf_cct_node {
     uint32_t child;           /* first child id, PF_CCT_NONE if none */
     uint32_t sibling;         /* next sibling id, PF_CCT_NONE at the end */
     int32_t site;             /* call instruction's byte offset in parent's code; -1 unknown */
-    uint32_t next_same;       /* next node of the same key in the caller's list (pf_cct_add) */
+    uint32_t next_same;       /* next node of the same key in the caller's list (pf_cct_add);
+                                 the merge's from its start (pf_cct_merge) */
     uint32_t bits;            /* private: line, kind, chain, flags (the accessors below) */
 } pf_cct_node;
 
@@ -129,11 +130,19 @@ typedef struct pf_cct_act {
 
 /* An empty tree.  What it allocates is added to *charged (shared with the caller, who
  * may count its own memory there too); with limit > 0, an allocation that would take
- * *charged past limit fails as if out of memory (the hash table's growth is charged
- * just after it happens, so it may overshoot by one doubling).  NULL when out of memory. */
+ * *charged past limit fails as if out of memory (a growing child table is charged for
+ * its old and new slots, which exist together while it rehashes).  NULL when out of
+ * memory. */
 pf_cct *pf_cct_new(size_t *charged, size_t limit);
 /* Frees the tree (and gives its bytes back to *charged).  NULL-safe. */
 void pf_cct_free(pf_cct *t);
+
+/* Frees what only child lookups need (the child table) and the merge's work space:
+ * for when recording is over, so that the stop's peak holds the nodes and little more.
+ * Call before the merges (the table) and after them (their space).  The nodes stay,
+ * walkable; pf_cct_find finds no hashed child after it, and pf_cct_add would start
+ * a new table.  NULL-safe. */
+void pf_cct_release(pf_cct *t);
 
 /* A new root (a thread's).  Its id, or PF_CCT_NONE when out of memory. */
 uint32_t pf_cct_root(pf_cct *t);
@@ -188,7 +197,11 @@ typedef struct pf_cct_merge_ops {
  * nodes removed; children come in list order.  Siblings of different link sites (<=
  * PF_CCT_SITE_LINK) are not merged, nor one of a link site with one of another site.  Needs every node's line set.
  * Linear in the nodes.  Changes the tree (stats, lines of spliced nodes' callees): call
- * once per root.  0, or -1 when out of memory or emit failed. */
+ * once per root.  After it, the tree under root IS the merged tree: pf_cct_walk (no
+ * splice) visits the nodes emit was given, in the same order, with the same stats and
+ * lines; child lookups (pf_cct_find, pf_cct_add) are over for it.  The first merge ends
+ * the caller's key lists (next_same, pf_cct_add's same): no pf_cct_rekey after it.
+ * 0, or -1 when out of memory or emit failed. */
 int pf_cct_merge(pf_cct *t, uint32_t root, const pf_cct_merge_ops *ops, void *ctx);
 
 /* What pf_cct_walk asks of its caller: splice and emit as for pf_cct_merge; absorb
@@ -221,11 +234,13 @@ struct pf_cct {
     size_t nchunks, cap_chunks;
     uint32_t n;               /* nodes in use */
     int oom;
-    struct pf_hmap *kids;     /* hash(parent, key, site) -> child id, for hashed parents */
-    struct pf_hmap *collide;  /* the same, for children whose hash another child has */
+    struct pf_cct_kid {       /* the child table (cct.c): children of hashed parents */
+        uint32_t tag, id;     /* tag of hash(parent, key, site); id, PF_CCT_NONE = empty */
+    } *kids;
+    size_t kids_cap, kids_count;
     size_t *charged, limit, bytes;
     /* stop time (pf_cct_merge), kept across roots */
-    uint32_t *dup;            /* merged siblings (id + 1, 0 = none), see cct.c */
+    int merging;              /* a merge began: next_same holds merged siblings, see cct.c */
     struct pf_hmap *merged;   /* hash(parent, key, line) -> surviving child id */
     void *work, *queue, *kept;
     size_t cap_work, cap_queue, cap_kept;

@@ -284,12 +284,14 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
     pf_session_flush(s, now);
     uint64_t calls = 0;
     PyObject *res = NULL;
-    pf_trace *t = pf_session_build_trace(s, &calls);
-    pf_session_drop_tree(s);
+    uint32_t nnodes = 0;
+    pf_trace *t = pf_session_build_trace(s, &calls, &nnodes);
     if (t != NULL) {
         pf_error err;
         pf_error_clear(&err);
-        if (pf_session_write(s, t, &err) < 0) {
+        int written = pf_session_write(s, t, &err);
+        pf_session_drop_tree(s);
+        if (written < 0) {
             PyErr_Format(PyExc_OSError, "pyflame: cannot write trace '%s': %s", s->path, err.msg);
         } else {
             struct stat st;
@@ -297,7 +299,7 @@ static PyObject *m_stop(PyObject *mod, PyObject *args, PyObject *kw)
             res = Py_BuildValue("{s:s,s:L,s:K,s:O,s:K,s:K,s:I,s:K,s:K,s:O,s:I}", "path", s->path,
                                 "size", size, "calls", (unsigned long long)calls,
                                 "oom", t->meta.flags & PF_FLAG_OUT_OF_MEMORY ? Py_True : Py_False,
-                                "nodes", (unsigned long long)t->nnodes,
+                                "nodes", (unsigned long long)nnodes,
                                 "profiler_bytes", (unsigned long long)t->meta.profiler_bytes,
                                 "threads", (unsigned int)t->nthreads,
                                 "peak_live_bytes", (unsigned long long)t->meta.peak_live_bytes,

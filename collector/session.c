@@ -1,6 +1,7 @@
 /* session.c: a recording session's memory (its tree, key table, thread states) and the
- * stop-time work: closing open activations, merging the tree (cct.c) and turning it
- * into a pf_trace.  See session.h for the model. */
+ * stop-time work: closing open activations, merging the tree (cct.c) and writing it as
+ * a trace, its nodes streamed from the tree (see struct pf_session_plan).  See
+ * session.h for the model. */
 #include "collector/session.h"
 
 #include <fnmatch.h>
@@ -19,6 +20,8 @@
 #if PF_HAVE_TSC
 #include <cpuid.h>
 #endif
+
+static void plan_free(pf_session *s);
 
 int pf_use_tsc = 0;
 int pf_use_cpu = 0;
@@ -525,6 +528,7 @@ void pf_session_free(pf_session *s)
         Py_DECREF(ts);                      /* the session's reference */
         ts = next;
     }
+    plan_free(s);
     keys_free(s);
     lines_free(s);
     pf_cct_free(s->cct);
@@ -895,6 +899,79 @@ fail:
     return -1;
 }
 
+/* Extra time (and memory) a snapshot's output node gets beyond its tree node's own:
+ * the own time of its spliced callees (absorb_node) and its open activation's time so
+ * far (add_open_time), in ns, each addend rounded as it comes. */
+typedef struct node_extra {
+    uint64_t self_ns, total_ns;
+    pf_mem mem;
+} node_extra;
+
+/* What pf_session_write needs to make again the nodes that build counted (s->plan).
+ * The trace's nodes are never held as records: build walks the tree once to give
+ * them their indices (codes, links, snapshot extras), the writer walks it again and
+ * streams each node as it comes (pf_trace_stream), so the stop's peak is the tree
+ * plus O(threads + extras), not the tree plus a 40-byte record a node. */
+struct pf_session_plan {
+    int snapshot;             /* walk with splices (pf_cct_walk), else the merged tree */
+    double ns_per_tick;
+    pf_mem *node_mem;         /* owned: SELF memory counters by tree id, or NULL */
+    uint32_t nnodes;          /* output nodes */
+    uint32_t nroots, cap_roots;
+    uint32_t *roots, *threads;      /* the roots walked and their trace thread index */
+    pf_hmap *extra;           /* output index -> index in extras, or NULL */
+    node_extra *extras;
+    uint32_t nextras, cap_extras;
+};
+
+static void plan_free(pf_session *s)
+{
+    pf_session_plan *p = s->plan;
+    if (p == NULL)
+        return;
+    pf_free(p->node_mem);
+    pf_free(p->roots);
+    pf_free(p->threads);
+    pf_hmap_free(p->extra);
+    pf_free(p->extras);
+    pf_free(p);
+    s->plan = NULL;
+}
+
+/* The extras of output node index, zeroed when new.  NULL when out of memory. */
+static node_extra *extra_at(pf_session_plan *p, uint32_t index)
+{
+    if (p->extra == NULL && (p->extra = pf_hmap_new(64)) == NULL)
+        return NULL;
+    int inserted = 0;
+    uint32_t *v = pf_hmap_slot(p->extra, index, &inserted);
+    if (v == NULL)
+        return NULL;
+    if (inserted) {
+        if (p->nextras == p->cap_extras) {
+            uint32_t cap = p->cap_extras ? p->cap_extras * 2 : 64;
+            node_extra *x = pf_reallocarray(p->extras, cap, sizeof *x);
+            if (x == NULL) {
+                *v = PF_HMAP_NONE;      /* (an entry without extras reads as none) */
+                return NULL;
+            }
+            p->extras = x;
+            p->cap_extras = cap;
+        }
+        memset(&p->extras[p->nextras], 0, sizeof *p->extras);
+        *v = p->nextras++;
+    } else if (*v == PF_HMAP_NONE) {
+        return NULL;
+    }
+    return &p->extras[*v];
+}
+
+static const node_extra *extra_get(const pf_session_plan *p, uint32_t index)
+{
+    uint32_t i = p->extra != NULL ? pf_hmap_get(p->extra, index) : PF_HMAP_NONE;
+    return i == PF_HMAP_NONE ? NULL : &p->extras[i];
+}
+
 /* The merge (pf_cct_merge) splices out nodes running our own code: the runner's signal
  * handler, the os._exit wrapper, stop() itself, pyflame.profile's wrapper.  Their
  * callees move up, their self time goes to the caller, as if the program had made those
@@ -903,9 +980,14 @@ typedef struct build_ctx {
     pf_session *s;
     pf_mem *node_mem;         /* SELF memory counters by node id, or NULL */
     pf_trace *t;
+    pf_session_plan *plan;
     uint32_t thread;          /* trace index of the thread being emitted */
     double ns_per_tick;
     uint64_t calls;
+    uint32_t nout;            /* output nodes so far (their next index) */
+    pf_trace_stream *w;       /* pf_session_write: where the nodes go */
+    pf_hmap *stack;           /* a snapshot without out_of: see stack_map */
+    int stream_failed;        /* the stream refused a node (its error is close's) */
     /* links (only when the tree has link sites): each tree node's trace index (a
      * snapshot: the walk's out_of), where a merged or spliced node's stats went, and
      * the links met, their creators still tree ids */
@@ -972,36 +1054,100 @@ static int add_links(build_ctx *b)
     return 0;
 }
 
-/* pf_cct_merge's emit callback: one trace node. */
+/* A snapshot without links keeps no output index per tree node (out_of, 4 bytes a
+ * node): add_open_time needs only those of the thread's open activations, which a small
+ * map keeps (tree id -> output index, or the index of the node a spliced one went to;
+ * STACK_UNSEEN until the walk meets it). */
+#define STACK_UNSEEN (PF_CCT_NONE - 1)
+
+static pf_hmap *stack_map(const pf_tstate *ts)
+{
+    pf_hmap *m = pf_hmap_new((size_t)ts->depth + 1);
+    for (uint32_t d = 0; m != NULL && d < ts->depth; d++) {
+        uint32_t *v = pf_hmap_slot(m, ts->stack[d].act.id, NULL);
+        if (v == NULL) {
+            pf_hmap_free(m);
+            return NULL;
+        }
+        *v = STACK_UNSEEN;
+    }
+    return m;
+}
+
+/* Tree node id went to output index out: noted if it is an open activation's. */
+static void stack_note(build_ctx *b, uint32_t id, uint32_t out)
+{
+    if (b->stack != NULL && pf_hmap_get(b->stack, id) == STACK_UNSEEN)
+        *pf_hmap_slot(b->stack, id, NULL) = out;       /* present: no insertion */
+}
+
+/* The first walk's emit callback (pf_cct_merge's at stop, pf_cct_walk's for a
+ * snapshot): one output node, counted; its code gets its trace index now, in the
+ * order the nodes will be written (so the code and string tables are the ones the
+ * records would have made). */
 static uint32_t emit_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t parent_out)
 {
     build_ctx *b = ctx;
-    pf_node rec;
-    memset(&rec, 0, sizeof rec);
-    rec.parent = parent_out == PF_CCT_NONE ? PF_NONE : parent_out;
-    rec.thread = b->thread;
-    rec.code = code_index(b->t, b->s, key_index(b->s, n->key));
-    if (rec.code == PF_NONE)
+    (void)parent_out;
+    if (code_index(b->t, b->s, key_index(b->s, n->key)) == PF_NONE || b->nout >= PF_NONE - 1)
         return PF_CCT_NONE;
-    rec.call_line = pf_cct_line(n);
-    rec.calls = n->calls;
-    rec.total_ns = (uint64_t)((double)n->total_ns * b->ns_per_tick + 0.5);
-    rec.self_ns = (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
-    uint32_t index = pf_trace_add_node(b->t, &rec);
-    if (index == PF_NONE)
-        return PF_CCT_NONE;
-    if (b->node_mem != NULL) {
-        pf_mem *m = pf_trace_node_mem_at(b->t, index);
-        if (m == NULL)
-            return PF_CCT_NONE;
-        *m = b->node_mem[id];
-    }
+    uint32_t index = b->nout++;
+    stack_note(b, id, index);
     if (b->out_of != NULL) {
         b->out_of[id] = index;
         if (n->site <= PF_CCT_SITE_LINK)
             note_link(b, index, n);
     }
     b->calls += n->calls;
+    return index;
+}
+
+/* The second walk's emit callback (pf_session_write): the node's record, streamed. */
+static uint32_t emit_stream(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t parent_out)
+{
+    build_ctx *b = ctx;
+    (void)id;
+    uint32_t k = key_index(b->s, n->key);
+    pf_node rec;
+    memset(&rec, 0, sizeof rec);
+    rec.parent = parent_out == PF_CCT_NONE ? PF_NONE : parent_out;
+    rec.thread = b->thread;
+    rec.code = k < b->s->nkeys ? b->s->keys[k].index : PF_NONE;   /* the first walk's */
+    if (rec.code == PF_NONE)
+        return PF_CCT_NONE;
+    rec.call_line = pf_cct_line(n);
+    rec.calls = n->calls;
+    rec.total_ns = (uint64_t)((double)n->total_ns * b->ns_per_tick + 0.5);
+    rec.self_ns = (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
+    uint32_t index = b->nout++;
+    const node_extra *x = extra_get(b->plan, index);
+    if (x != NULL) {
+        rec.self_ns += x->self_ns;
+        rec.total_ns += x->total_ns;
+    }
+    if (pf_trace_stream_node(b->w, &rec) < 0) {
+        b->stream_failed = 1;
+        return PF_CCT_NONE;
+    }
+    return index;
+}
+
+/* The third walk's (memory mode): the node's memory counters, streamed. */
+static uint32_t emit_stream_mem(void *ctx, uint32_t id, const pf_cct_node *n,
+                                uint32_t parent_out)
+{
+    build_ctx *b = ctx;
+    (void)n;
+    (void)parent_out;
+    uint32_t index = b->nout++;
+    pf_mem m = b->node_mem[id];
+    const node_extra *x = extra_get(b->plan, index);
+    if (x != NULL)
+        pf_mem_add(&m, &x->mem);
+    if (pf_trace_stream_node_mem(b->w, index, &m) < 0) {
+        b->stream_failed = 1;
+        return PF_CCT_NONE;
+    }
     return index;
 }
 
@@ -1177,18 +1323,22 @@ void pf_session_drop_tree(pf_session *s)
 static void absorb_node(void *ctx, uint32_t id, const pf_cct_node *n, uint32_t into)
 {
     build_ctx *b = ctx;
+    stack_note(b, id, into);
     if (into == PF_CCT_NONE)
         return;                   /* into the thread's root: no frame of the program */
-    b->t->nodes[into].self_ns += (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
-    if (b->node_mem != NULL) {
-        pf_mem *m = pf_trace_node_mem_at(b->t, into);
-        if (m != NULL)
-            pf_mem_add(m, &b->node_mem[id]);
+    node_extra *x = extra_at(b->plan, into);
+    if (x == NULL) {
+        b->failed = 1;
+        return;
     }
+    x->self_ns += (uint64_t)((double)n->self_ns * b->ns_per_tick + 0.5);
+    if (b->node_mem != NULL)
+        pf_mem_add(&x->mem, &b->node_mem[id]);
 }
 
-/* A snapshot: the time of ts's open activations up to now, added to the trace nodes
- * they were output as (out_of), computed as pf_pop_top would close them, on copies. */
+/* A snapshot: the time of ts's open activations up to now, added (as extras) to the
+ * trace nodes they were output as (out_of, else the stack map), computed as pf_pop_top
+ * would close them, on copies. */
 static void add_open_time(build_ctx *b, pf_tstate *ts, const uint32_t *out_of, uint64_t now)
 {
     if (ts->depth == 0)
@@ -1198,12 +1348,21 @@ static void add_open_time(build_ctx *b, pf_tstate *ts, const uint32_t *out_of, u
         if (d > 0)
             caller = ts->stack[d - 1].act;
         uint64_t dt = now - cur.t0;
-        uint32_t i = cur.id < pf_cct_count(b->s->cct) ? out_of[cur.id] : PF_CCT_NONE;
+        uint32_t i;
+        if (out_of != NULL)
+            i = cur.id < pf_cct_count(b->s->cct) ? out_of[cur.id] : PF_CCT_NONE;
+        else if ((i = b->stack != NULL ? pf_hmap_get(b->stack, cur.id) : PF_CCT_NONE)
+                 == STACK_UNSEEN)
+            i = PF_CCT_NONE;
         if (i != PF_CCT_NONE) {
-            pf_node *n = &b->t->nodes[i];
-            n->self_ns += (uint64_t)((double)(dt - cur.child_ns) * b->ns_per_tick + 0.5);
+            node_extra *x = extra_at(b->plan, i);
+            if (x == NULL) {
+                b->failed = 1;
+                return;
+            }
+            x->self_ns += (uint64_t)((double)(dt - cur.child_ns) * b->ns_per_tick + 0.5);
             if (!cur.nested && !is_ours(b->s, pf_cct_at(b->s->cct, cur.id)))
-                n->total_ns += (uint64_t)((double)dt * b->ns_per_tick + 0.5);
+                x->total_ns += (uint64_t)((double)dt * b->ns_per_tick + 0.5);
         }
         if (d > 0)
             caller.child_ns += dt;
@@ -1211,24 +1370,57 @@ static void add_open_time(build_ctx *b, pf_tstate *ts, const uint32_t *out_of, u
     }
 }
 
+/* Notes that the nodes of root go to trace thread `thread` (the plan's roots). */
+static int plan_root(pf_session_plan *p, uint32_t root, uint32_t thread)
+{
+    if (p->nroots == p->cap_roots) {
+        uint32_t cap = p->cap_roots ? p->cap_roots * 2 : 8;
+        uint32_t *r = pf_reallocarray(p->roots, cap, sizeof *r);
+        if (r == NULL)
+            return -1;
+        p->roots = r;
+        uint32_t *th = pf_reallocarray(p->threads, cap, sizeof *th);
+        if (th == NULL)
+            return -1;
+        p->threads = th;
+        p->cap_roots = cap;
+    }
+    p->roots[p->nroots] = root;
+    p->threads[p->nroots++] = thread;
+    return 0;
+}
+
 /* Builds the trace of the session's tree, with the times of the run from t_start to
- * s->t_stop.  At stop (snapshot 0) every activation is closed and the tree is merged
- * (which changes it).  A snapshot (snapshot 1, t_stop = now) walks the tree as it is
- * and adds the open activations' time so far. */
-static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
+ * s->t_stop: every record but the nodes, which it counts (*nnodes) and leaves to
+ * pf_session_write (the plan, s->plan).  At stop (snapshot 0) every activation is
+ * closed and the tree is merged (which changes it).  A snapshot (snapshot 1, t_stop =
+ * now) walks the tree as it is and notes the open activations' time so far. */
+static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls, uint32_t *nnodes)
 {
     pf_cct *cct = s->cct;
     uint32_t *out_of = NULL;
     build_ctx b;
     memset(&b, 0, sizeof b);
+    /* what the collector held while recording, before stop frees its lookup tables */
+    uint64_t held = s->bytes;
+    plan_free(s);
     pf_trace *t = pf_trace_new();
     pf_memtrack_line *mlines = NULL;
     pf_mem *node_mem = NULL;
     uint32_t nmlines = 0;
     pf_memtrack_totals tot;
     const pf_memtrack *mt = s->memory ? pf_memhook_tracker() : NULL;
-    if (t == NULL)
+    if (t == NULL || (s->plan = pf_calloc(1, sizeof *s->plan)) == NULL)
         goto fail;
+    if (!snapshot) {
+        /* recording is over: lookups too (the merge walks lists) */
+        pf_cct_release(cct);
+        if (s->site_lines != NULL) {
+            s->bytes -= pf_hmap_bytes(s->site_lines);
+            pf_hmap_free(s->site_lines);
+            s->site_lines = NULL;
+        }
+    }
     if (mt != NULL && mem_collect(s, mt, &node_mem, &mlines, &nmlines, &tot) < 0)
         goto fail;
 
@@ -1295,17 +1487,15 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
             goto fail;
     }
 
-    /* At most one trace node per tree node: one allocation, no growth copies. */
-    if (pf_trace_reserve_nodes(t, pf_cct_count(cct)) < 0)
-        goto fail;
     b.s = s;
     b.node_mem = node_mem;
     b.t = t;
+    b.plan = s->plan;
     b.ns_per_tick = ns_per_tick;
     const pf_cct_merge_ops ops = { splice_ours, moved, emit_node };
     const pf_cct_walk_ops wops = { splice_ours, emit_node, absorb_node };
     size_t nids = (size_t)pf_cct_count(cct) + 1;
-    if ((snapshot || s->link_nodes) && (out_of = pf_malloc(nids * sizeof *out_of)) == NULL)
+    if (s->link_nodes && (out_of = pf_malloc(nids * sizeof *out_of)) == NULL)
         goto fail;
     if (s->link_nodes) {
         /* the walk sets only what it visits; creators may be in any thread */
@@ -1326,16 +1516,24 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
         if (th.name == PF_STR_NONE)
             goto fail;
         b.thread = pf_trace_add_thread(t, &th);
-        if (b.thread == PF_NONE)
+        if (b.thread == PF_NONE || plan_root(s->plan, ts->root, b.thread) < 0)
             goto fail;
         if (snapshot) {
-            if (pf_cct_walk(cct, ts->root, &wops, &b, out_of) < 0)
+            if (out_of == NULL && (b.stack = stack_map(ts)) == NULL)
                 goto fail;
-            add_open_time(&b, ts, out_of, pf_use_cpu ? pf_now_of(ts) : s->t_stop);
+            int r = pf_cct_walk(cct, ts->root, &wops, &b, out_of);
+            if (r == 0)
+                add_open_time(&b, ts, out_of, pf_use_cpu ? pf_now_of(ts) : s->t_stop);
+            pf_hmap_free(b.stack);
+            b.stack = NULL;
+            if (r < 0)
+                goto fail;
         } else if (pf_cct_merge(cct, ts->root, &ops, &b) < 0) {
             goto fail;
         }
     }
+    if (!snapshot)
+        pf_cct_release(cct);            /* the merge's work space */
     if (b.failed || (b.npending && add_links(&b) < 0))
         goto fail;
     m->links_dropped = s->links_dropped + (s->links ? pf_linkmap_dropped(s->links) : 0);
@@ -1358,7 +1556,7 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
             goto fail;
     }
     m->total_calls = calls;
-    m->profiler_bytes = s->bytes;
+    m->profiler_bytes = held;
     if (mt != NULL) {
         m->modes |= PF_MODE_MEMORY;
         m->peak_live_bytes = tot.peak_live_bytes;
@@ -1380,10 +1578,15 @@ static pf_trace *build(pf_session *s, int snapshot, uint64_t *total_calls)
     if (add_sources(t) < 0)
         goto fail;
     *total_calls = calls;
+    *nnodes = b.nout;
+    s->plan->snapshot = snapshot;
+    s->plan->ns_per_tick = ns_per_tick;
+    s->plan->nnodes = b.nout;
+    s->plan->node_mem = node_mem;
     pf_memtrack_lines_free(mlines);
-    pf_free(node_mem);
     return t;
 fail:
+    plan_free(s);
     pf_memtrack_lines_free(mlines);
     pf_free(node_mem);
     pf_free(out_of);
@@ -1395,22 +1598,59 @@ fail:
     return NULL;
 }
 
-pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls)
+pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls, uint32_t *nnodes)
 {
-    return build(s, 0, total_calls);
+    return build(s, 0, total_calls, nnodes);
 }
 
-int pf_session_write(const pf_session *s, const pf_trace *t, pf_error *err)
+int pf_session_write(pf_session *s, const pf_trace *t, pf_error *err)
 {
+    pf_session_plan *p = s->plan;
+    if (p == NULL || s->cct == NULL)
+        return pf_error_set(err, PF_EUSAGE, "no trace was built to write");
     /* under collect (a process record), collect merges the parts and compresses once */
-    return s->command != NULL ? pf_trace_write_raw(t, s->path, err)
-                              : pf_trace_write(t, s->path, err);
+    pf_trace_stream *w = pf_trace_stream_open(t, p->nnodes, s->path, s->command == NULL, err);
+    int rc = -1;
+    if (w == NULL)
+        goto done;
+    build_ctx b;
+    memset(&b, 0, sizeof b);
+    b.s = s;
+    b.plan = p;
+    b.node_mem = p->node_mem;
+    b.ns_per_tick = p->ns_per_tick;
+    b.w = w;
+    /* the walks of the build again: a snapshot's with its splices, the stop's over the
+     * merged tree; then the memory counters in the same order */
+    const pf_cct_walk_ops nodes_ops = { p->snapshot ? splice_ours : NULL, emit_stream, NULL };
+    const pf_cct_walk_ops mem_ops = { p->snapshot ? splice_ours : NULL, emit_stream_mem, NULL };
+    for (int pass = 0; pass < (p->node_mem != NULL ? 2 : 1); pass++) {
+        b.nout = 0;
+        for (uint32_t r = 0; r < p->nroots; r++) {
+            b.thread = p->threads[r];
+            if (pf_cct_walk(s->cct, p->roots[r], pass ? &mem_ops : &nodes_ops, &b, NULL) < 0) {
+                if (b.stream_failed)
+                    rc = pf_trace_stream_close(w, err);    /* fails with the stream's error */
+                else {
+                    pf_trace_stream_abort(w);
+                    pf_error_set(err, PF_ENOMEM, "out of memory writing trace");
+                }
+                goto done;
+            }
+        }
+    }
+    rc = pf_trace_stream_close(w, err);
+done:
+    plan_free(s);
+    return rc;
 }
 
-pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now)
+int pf_session_write_snapshot(pf_session *s, uint64_t now, uint64_t mono_now, int sig,
+                              pf_error *err)
 {
     /* the key table's index field chains dead keys while recording, and is the trace's
-     * code index while building: empty the chain, build, then clear the indices */
+     * code index while building and writing: empty the chain, build, write, then clear
+     * the indices */
     release_dead(s);
     for (size_t i = 0; i < s->nkeys; i++)
         s->keys[i].index = PF_NONE;
@@ -1418,10 +1658,24 @@ pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now)
     s->t_stop = now;
     s->mono_stop = mono_now;
     uint64_t calls = 0;
-    pf_trace *t = build(s, 1, &calls);
+    uint32_t nnodes = 0;
+    int rc = -1;
+    pf_trace *t = build(s, 1, &calls, &nnodes);
     s->t_stop = saved_t;
     s->mono_stop = saved_mono;
+    if (t == NULL) {
+        PyErr_Clear();
+        pf_error_set(err, PF_ENOMEM, "out of memory building a snapshot");
+    } else {
+        if (sig == 0) {         /* a periodic one: the final write replaces it */
+            t->meta.flags |= PF_FLAG_CUT_SHORT;
+            for (uint32_t i = 0; i < t->nprocesses; i++)
+                t->processes[i].flags |= PF_PROC_CUT_SHORT;
+        }
+        rc = pf_session_write(s, t, err);
+        pf_trace_free(t);
+    }
     for (size_t i = 0; i < s->nkeys; i++)
         s->keys[i].index = PF_NONE;
-    return t;
+    return rc;
 }

@@ -89,6 +89,7 @@ typedef struct pf_entry {
 } pf_entry;
 
 typedef struct pf_session pf_session;
+typedef struct pf_session_plan pf_session_plan;   /* session.c: the nodes to write */
 
 /* Per-thread state.  A Python object so that the <=3.11 profile hook receives it as
  * its argument; on 3.12+ a thread-local pointer finds it.  It outlives its session
@@ -197,6 +198,9 @@ struct pf_session {
     /* RSS samples (collector/rss.h), written by the snapshot thread without the GIL:
      * under collect with snapshots, else NULL (no process record to tie them to) */
     struct pf_rss_rec *rss;
+    /* between pf_session_build_trace (or a snapshot's build) and pf_session_write:
+     * how to make the trace's nodes again from the tree (owned), else NULL */
+    pf_session_plan *plan;
 };
 
 /* The event clock.  Where the CPU has an invariant TSC (x86-64 with cpuid
@@ -325,27 +329,36 @@ int pf_tstate_grow(pf_tstate *ts);
  * flush_unmatched); on the CPU clock, each thread's at pf_now_of.  Nodes of our own code are spliced out later, when building. */
 void pf_session_flush(pf_session *s, uint64_t now);
 
-/* Builds the trace model from the session (after flush).  New trace or NULL (OOM,
+/* Builds the trace of the session (after flush), merging the tree: every record but
+ * the nodes, which stay in the tree until pf_session_write streams them (*nnodes of
+ * them; t->nnodes is 0 and t is not a whole trace without them).  Frees the tree's
+ * lookup tables first (recording is over), so the stop's peak is the tree and the
+ * small records, never a model of the nodes beside it.  New trace or NULL (OOM,
  * Python exception set). */
-pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls);
+pf_trace *pf_session_build_trace(pf_session *s, uint64_t *total_calls, uint32_t *nnodes);
 
-/* Writes t to the session's path: gzip-framed, or raw for a process under collect
- * (whose parts collect merges and compresses).  0, or -1 with err set. */
-int pf_session_write(const pf_session *s, const pf_trace *t, pf_error *err);
+/* Writes t, just built from s (pf_session_build_trace), with its nodes made again from
+ * the tree, to the session's path: gzip-framed, or raw for a process under collect
+ * (whose parts collect merges and compresses).  The bytes are those of the trace model
+ * with its nodes, written by pf_trace_write.  Once per build.  0, or -1 with err set. */
+int pf_session_write(pf_session *s, const pf_trace *t, pf_error *err);
 
-/* A trace of what the session holds now, while recording goes on: the tree is walked
- * as it is (pf_cct_walk: not changed, not merged, so a context may appear as several
- * sibling nodes, which every reader adds up), and the open activations count up to now
- * (event clock; mono_now the same moment in CLOCK_MONOTONIC ns).  Lines still running
- * lose their current span.  Costs the trace model plus 4 bytes a node, never a copy of
- * the tree.  Call with the GIL held; the program's threads run no event meanwhile.
- * A new trace, or NULL with a Python exception set. */
-pf_trace *pf_session_snapshot(pf_session *s, uint64_t now, uint64_t mono_now);
+/* Writes a trace of what the session holds now, while recording goes on, to its path:
+ * the tree is walked as it is (pf_cct_walk: not changed, not merged, so a context may
+ * appear as several sibling nodes, which every reader adds up), and the open
+ * activations count up to now (event clock; mono_now the same moment in
+ * CLOCK_MONOTONIC ns).  Lines still running lose their current span.  sig: the
+ * terminating signal this last snapshot is for, or 0 for a periodic one (marked cut
+ * short: the final write replaces it).  Costs 4 bytes a node (and the small records),
+ * never a copy of the tree or a model of its nodes.  Call with the GIL held; the
+ * program's threads run no event meanwhile.  0, or -1 with err set (no Python
+ * exception). */
+int pf_session_write_snapshot(pf_session *s, uint64_t now, uint64_t mono_now, int sig,
+                              pf_error *err);
 
-/* Frees the calling-context tree once the trace is built
- * (stop is then over for them: only writing the trace remains), so the tree, the
- * trace's model and the writer's buffers never all exist at once.  Call only after
- * pf_session_flush (the hooks are off and code deaths no longer touch the tree). */
+/* Frees the calling-context tree once the trace is written (stop is then over for
+ * it).  Call only after pf_session_flush (the hooks are off and code deaths no longer
+ * touch the tree). */
 void pf_session_drop_tree(pf_session *s);
 
 /* ---- the hot path ---- */

@@ -93,20 +93,11 @@ static void write_one(pf_session *s, int sig)
     pf_memhook_suspend();
     if (sig != 0)
         s->exit_signal = sig;
-    pf_trace *t = pf_session_snapshot(s, pf_now(), pf_mono_ns());
-    if (t != NULL) {
-        if (sig == 0) {
-            t->meta.flags |= PF_FLAG_CUT_SHORT;
-            for (uint32_t i = 0; i < t->nprocesses; i++)
-                t->processes[i].flags |= PF_PROC_CUT_SHORT;
-        }
-        pf_error err;
-        pf_error_clear(&err);
-        if (pf_session_write(s, t, &err) == 0) {
-            snap.count++;
-            snap.last_calls = calls;
-        }
-        pf_trace_free(t);
+    pf_error err;
+    pf_error_clear(&err);
+    if (pf_session_write_snapshot(s, pf_now(), pf_mono_ns(), sig, &err) == 0) {
+        snap.count++;
+        snap.last_calls = calls;
     }
     PyErr_Clear();
     pf_memhook_resume();

@@ -5,7 +5,7 @@
  *
  * A C thread of ours (with a Python thread state of its own, made once, but no
  * threading.Thread; it runs no Python code, so no event fires for it) wakes every
- * interval, takes the GIL, and writes pf_session_snapshot to the session's path, marked
+ * interval, takes the GIL, and writes pf_session_write_snapshot to the session's path, marked
  * PF_FLAG_CUT_SHORT (the final write at stop replaces it).  Intervals stretch so that
  * snapshots cost at most about 2% of the run (a big tree takes longer to write), and a
  * snapshot is skipped while nothing was called since the last one.

@@ -427,6 +427,11 @@ void pf_trace_describe_exit(const pf_trace *t, uint32_t p, char *buf, size_t cap
 
 int pf_trace_validate(const pf_trace *t, pf_error *err)
 {
+    return pf_trace_validate_refs(t, t != NULL ? t->nnodes : 0, err);
+}
+
+int pf_trace_validate_refs(const pf_trace *t, uint32_t nnodes, pf_error *err)
+{
     if (t == NULL || t->strings == NULL)
         return pf_error_set(err, PF_EUSAGE, "trace has no string table");
     const pf_meta *m = &t->meta;
@@ -521,9 +526,9 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
         return pf_error_set(err, PF_ECORRUPT, "link count without links");
     for (uint32_t i = 0; i < t->nlinks; i++) {
         const pf_link *l = &t->links[i];
-        if (l->node >= t->nnodes || l->creator >= t->nnodes)
+        if (l->node >= nnodes || l->creator >= nnodes)
             return pf_error_set(err, PF_ECORRUPT, "link %u: node %u or creator %u out of "
-                                "range (%u nodes)", i, l->node, l->creator, t->nnodes);
+                                "range (%u nodes)", i, l->node, l->creator, nnodes);
         if (l->node == l->creator)
             return pf_error_set(err, PF_ECORRUPT, "link %u: node %u is its own creator", i,
                                 l->node);
@@ -533,7 +538,7 @@ int pf_trace_validate(const pf_trace *t, pf_error *err)
         if (s->thread >= t->nthreads)
             return pf_error_set(err, PF_ECORRUPT, "sample %u: thread %u out of range", i,
                                 s->thread);
-        if (s->node != PF_NONE && s->node >= t->nnodes)
+        if (s->node != PF_NONE && s->node >= nnodes)
             return pf_error_set(err, PF_ECORRUPT, "sample %u: node %u out of range", i,
                                 s->node);
     }

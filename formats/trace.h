@@ -393,6 +393,10 @@ void pf_trace_sample_describe(const pf_trace *t, char *buf, size_t cap);
 /* Checks every cross reference (string ids, code/thread/node indices, pre-order of
  * nodes).  Returns 0, or -1 with err saying which record is wrong. */
 int pf_trace_validate(const pf_trace *t, pf_error *err);
+/* pf_trace_validate for a trace whose links and samples refer to nnodes nodes (its own
+ * t->nnodes are checked as usual): a streamed trace (pf_trace_stream_open) holds none
+ * of the nodes it is written with.  0, or -1 with err set. */
+int pf_trace_validate_refs(const pf_trace *t, uint32_t nnodes, pf_error *err);
 
 /* Convenience: the string with this id, or "?" if the id is out of range. */
 const char *pf_trace_str(const pf_trace *t, uint32_t id);
@@ -414,6 +418,35 @@ int pf_trace_write_quick(const pf_trace *t, const char *path, pf_error *err);
  * merges, where compressing costs the program time for nothing.  About 1.5-3x bigger,
  * several times faster to write.  0, or -1 with err set. */
 int pf_trace_write_raw(const pf_trace *t, const char *path, pf_error *err);
+
+/* Streaming the nodes: for a writer that makes them from a structure of its own (the
+ * collector's calling-context tree, several times smaller than their model), so that
+ * they never all exist as pf_node records.  The file is the one pf_trace_write
+ * (gz nonzero; pf_trace_write_raw: gz 0) would write for t with those nodes, byte for
+ * byte.  Open writes everything before the nodes, then the caller gives the nodes in
+ * order, then (optionally) their memory counters, and close writes the rest and puts
+ * the file in place.  Errors are sticky: a failed call fails every later one. */
+typedef struct pf_trace_stream pf_trace_stream;
+
+/* Opens path for t, which holds no nodes (nnodes 0, no node_mem) but refers to the
+ * nnodes to come (links, samples, process thread ranges are checked as by
+ * pf_trace_validate_refs), and writes its records up to the nodes.  t stays the
+ * caller's and must not change until close.  NULL with err set. */
+pf_trace_stream *pf_trace_stream_open(const pf_trace *t, uint32_t nnodes, const char *path,
+                                      int gz, pf_error *err);
+/* Writes the next node (its index: the number written before it).  Its parent must be
+ * an earlier node or PF_NONE, its thread and code in t's range (the parent's thread is
+ * not checked: the caller makes the tree).  0, or -1 (the error goes to close). */
+int pf_trace_stream_node(pf_trace_stream *s, const pf_node *n);
+/* After the last node: the memory counters of node i, in increasing order of i (all
+ * zero: skipped, as the writer skips them).  0, or -1 (the error goes to close). */
+int pf_trace_stream_node_mem(pf_trace_stream *s, uint32_t i, const pf_mem *m);
+/* Writes the rest of t and commits the file (renamed into place).  Frees s in every
+ * case.  0, or -1 with err set (a node missing, an earlier refusal, an I/O error); the
+ * file under path is then untouched. */
+int pf_trace_stream_close(pf_trace_stream *s, pf_error *err);
+/* Abandons the stream (no file is left under path).  NULL-safe. */
+void pf_trace_stream_abort(pf_trace_stream *s);
 
 /* Reads a trace from path ("-" for stdin).  Every length and index is bounds-checked;
  * truncated, corrupt or wrong-version input fails with a message naming what and the

@@ -431,21 +431,26 @@ static int write_rss(writer *w, const pf_trace *t)
     return 0;
 }
 
+/* Node i, one block entry (write_nodes and the stream share it). */
+static void w_node(writer *w, uint32_t i, const pf_node *n)
+{
+    /* Pre-order makes parent usually i-1: a delta of 1 fits one byte. */
+    w_varint(w, n->parent == PF_NONE ? 0 : (uint64_t)(i - n->parent));
+    w_varint(w, n->thread);
+    w_varint(w, n->code);
+    w_varint(w, n->call_line);
+    w_varint(w, n->calls);
+    /* total = self + time in children; leaves (most nodes) write a 0 for it.
+     * The difference wraps, so any pair of values round-trips exactly. */
+    w_varint(w, n->self_ns);
+    w_varint(w, n->total_ns - n->self_ns);
+}
+
 static int write_nodes(writer *w, const pf_trace *t)
 {
     uint32_t count = 0;
     for (uint32_t i = 0; i < t->nnodes; i++) {
-        const pf_node *n = &t->nodes[i];
-        /* Pre-order makes parent usually i-1: a delta of 1 fits one byte. */
-        w_varint(w, n->parent == PF_NONE ? 0 : (uint64_t)(i - n->parent));
-        w_varint(w, n->thread);
-        w_varint(w, n->code);
-        w_varint(w, n->call_line);
-        w_varint(w, n->calls);
-        /* total = self + time in children; leaves (most nodes) write a 0 for it.
-         * The difference wraps, so any pair of values round-trips exactly. */
-        w_varint(w, n->self_ns);
-        w_varint(w, n->total_ns - n->self_ns);
+        w_node(w, i, &t->nodes[i]);
         if (block_step(w, PF_TAG_NODES, &count) < 0)
             return -1;
     }
@@ -481,6 +486,15 @@ static void w_mem(writer *w, const pf_mem *m)
     w_varint(w, m->exit_bytes);
 }
 
+/* One NODE_MEM or LINE_MEM entry, for index i (> the previous one, whose successor
+ * is *next). */
+static void w_mem_entry(writer *w, uint32_t i, uint64_t *next, const pf_mem *m)
+{
+    w_varint(w, i - *next);
+    *next = (uint64_t)i + 1;
+    w_mem(w, m);
+}
+
 /* NODE_MEM and LINE_MEM: sparse, only entries with a nonzero counter; the index is
  * a delta from the previous entry's index + 1 (so consecutive indices write 0). */
 static int write_mem_block(writer *w, enum pf_trace_tag tag, const void *base,
@@ -492,9 +506,7 @@ static int write_mem_block(writer *w, enum pf_trace_tag tag, const void *base,
         const pf_mem *m = (const pf_mem *)((const char *)base + (size_t)i * stride + mem_off);
         if (mem_is_zero(m))
             continue;
-        w_varint(w, i - next);
-        next = (uint64_t)i + 1;
-        w_mem(w, m);
+        w_mem_entry(w, i, &next, m);
         if (block_step(w, tag, &count) < 0)
             return -1;
     }
@@ -564,13 +576,14 @@ static uint32_t count_mem(const void *base, size_t stride, size_t mem_off, uint3
     return c;
 }
 
-static int write_end(writer *w, const pf_trace *t)
+/* END, for nnodes nodes of which nnode_mem have memory counters. */
+static int write_end(writer *w, const pf_trace *t, uint32_t nnodes, uint32_t nnode_mem)
 {
     w_varint(w, pf_strtab_count(t->strings));
     w_varint(w, t->ncodes);
     w_varint(w, t->nthreads);
-    w_varint(w, t->nnodes);
-    w_varint(w, count_mem(t->node_mem, sizeof(pf_mem), 0, node_mem_count(t)));
+    w_varint(w, nnodes);
+    w_varint(w, nnode_mem);
     w_varint(w, t->nlines);
     w_varint(w, count_mem(t->lines, sizeof(pf_line), offsetof(pf_line, mem), t->nlines));
     w_varint(w, t->nsources);
@@ -586,25 +599,47 @@ static int write_end(writer *w, const pf_trace *t)
     return emit(w, PF_TAG_END, -1);
 }
 
-static int write_all(writer *w, const pf_trace *t)
+/* The checks before writing: t is valid, with nnodes nodes (t's own, or a stream's). */
+static int check(writer *w, const pf_trace *t, uint32_t nnodes)
 {
-    if (pf_trace_validate(t, w->err) < 0) {
+    if (pf_trace_validate_refs(t, nnodes, w->err) < 0) {
         char why[sizeof w->err->msg];
         snprintf(why, sizeof why, "%s", w->err ? w->err->msg : "");
         w->failed = 1;
         return pf_error_set(w->err, PF_EUSAGE, "refusing to write an invalid trace: %s", why);
     }
+    return 0;
+}
+
+/* The records before the nodes. */
+static int write_head(writer *w, const pf_trace *t)
+{
     if (sink_open(w) < 0 || write_header(w) < 0 || write_meta(w, &t->meta) < 0 ||
         write_strings(w, t->strings) < 0 || write_codes(w, t) < 0 ||
-        write_threads(w, t) < 0 || write_processes(w, t) < 0 || write_rss(w, t) < 0 ||
-        write_nodes(w, t) < 0 ||
-        write_mem_block(w, PF_TAG_NODE_MEM, t->node_mem, sizeof(pf_mem), 0,
-                        node_mem_count(t)) < 0 ||
-        write_links(w, t) < 0 || write_lines(w, t) < 0 ||
+        write_threads(w, t) < 0 || write_processes(w, t) < 0 || write_rss(w, t) < 0)
+        return -1;
+    return 0;
+}
+
+/* The records after the nodes and their memory counters (nnodes, nnode_mem of them). */
+static int write_tail(writer *w, const pf_trace *t, uint32_t nnodes, uint32_t nnode_mem)
+{
+    if (write_links(w, t) < 0 || write_lines(w, t) < 0 ||
         write_mem_block(w, PF_TAG_LINE_MEM, t->lines, sizeof(pf_line),
                         offsetof(pf_line, mem), t->nlines) < 0 ||
-        write_sources(w, t) < 0 || write_samples(w, t) < 0 || write_end(w, t) < 0 ||
-        sink_finish(w) < 0)
+        write_sources(w, t) < 0 || write_samples(w, t) < 0 ||
+        write_end(w, t, nnodes, nnode_mem) < 0 || sink_finish(w) < 0)
+        return -1;
+    return 0;
+}
+
+static int write_all(writer *w, const pf_trace *t)
+{
+    if (check(w, t, t->nnodes) < 0 || write_head(w, t) < 0 || write_nodes(w, t) < 0 ||
+        write_mem_block(w, PF_TAG_NODE_MEM, t->node_mem, sizeof(pf_mem), 0,
+                        node_mem_count(t)) < 0 ||
+        write_tail(w, t, t->nnodes,
+                   count_mem(t->node_mem, sizeof(pf_mem), 0, node_mem_count(t))) < 0)
         return -1;
     return 0;
 }
@@ -686,4 +721,151 @@ int pf_trace_write_quick(const pf_trace *t, const char *path, pf_error *err)
 int pf_trace_write_raw(const pf_trace *t, const char *path, pf_error *err)
 {
     return write_file(t, path, 0, 0, err);
+}
+
+/* ---- streaming the nodes ---- */
+
+struct pf_trace_stream {
+    writer w;
+    pf_error err;             /* the writer's (w.err points here) */
+    pf_output *out;
+    const pf_trace *t;
+    uint32_t nnodes;          /* promised at open */
+    uint32_t i;               /* nodes written so far */
+    uint32_t count;           /* entries in the open block */
+    int mem;                  /* the NODE_MEM block is open (the nodes are done) */
+    uint64_t next_mem;        /* NODE_MEM delta state */
+    uint32_t nmem;            /* NODE_MEM entries written */
+};
+
+pf_trace_stream *pf_trace_stream_open(const pf_trace *t, uint32_t nnodes, const char *path,
+                                      int gz, pf_error *err)
+{
+    if (path == NULL || path[0] == '\0') {
+        pf_error_set(err, PF_EUSAGE, "no output file name");
+        return NULL;
+    }
+    if (t == NULL || t->nnodes != 0 || t->node_mem != NULL) {
+        pf_error_set(err, PF_EUSAGE, "a streamed trace holds no nodes of its own");
+        return NULL;
+    }
+    pf_trace_stream *s = pf_calloc(1, sizeof *s);
+    if (s == NULL) {
+        pf_error_set(err, PF_ENOMEM, "out of memory writing trace");
+        return NULL;
+    }
+    s->w.err = &s->err;
+    s->w.gz = gz != 0;
+    s->w.level = GZIP_LEVEL;
+    s->t = t;
+    s->nnodes = nnodes;
+    pf_error_clear(&s->err);
+    if (check(&s->w, t, nnodes) < 0)
+        goto fail;
+    /* The collector writes from inside the profiled program: its signal handlers
+     * must stay as the program set them. */
+    if ((s->out = pf_output_open_flags(path, PF_OUTPUT_NO_SIGNALS, &s->err)) == NULL)
+        goto fail;
+    s->w.fp = pf_output_stream(s->out);
+    s->w.total = (uint64_t)pf_strtab_count(t->strings) + t->ncodes + nnodes + t->nlines +
+                 t->nsamples + 1;
+    if (write_head(&s->w, t) < 0)
+        goto fail;
+    return s;
+fail:
+    if (err != NULL)
+        *err = s->err;
+    pf_trace_stream_abort(s);
+    return NULL;
+}
+
+/* Fails the stream: what it was given breaks the trace (a sticky error, as the
+ * writer's). */
+#define STREAM_REFUSE(s, ...)                                                            \
+    do {                                                                                 \
+        if (!(s)->w.failed) {                                                            \
+            char why_[200];                                                              \
+            snprintf(why_, sizeof why_, __VA_ARGS__);                                    \
+            (s)->w.failed = 1;                                                           \
+            pf_error_set(&(s)->err, PF_EUSAGE, "refusing to write an invalid trace: %s", \
+                         why_);                                                          \
+        }                                                                                \
+        return -1;                                                                       \
+    } while (0)
+
+int pf_trace_stream_node(pf_trace_stream *s, const pf_node *n)
+{
+    writer *w = &s->w;
+    if (w->failed)
+        return -1;
+    uint32_t i = s->i;
+    if (s->mem || i >= s->nnodes)
+        STREAM_REFUSE(s, "node %u: more nodes than the %u announced", i, s->nnodes);
+    if (n->parent != PF_NONE && n->parent >= i)
+        STREAM_REFUSE(s, "node %u: parent %u is not an earlier node", i, n->parent);
+    if (n->thread >= s->t->nthreads)
+        STREAM_REFUSE(s, "node %u: thread %u out of range", i, n->thread);
+    if (n->code >= s->t->ncodes)
+        STREAM_REFUSE(s, "node %u: code %u out of range", i, n->code);
+    w_node(w, i, n);
+    s->i++;
+    return block_step(w, PF_TAG_NODES, &s->count);
+}
+
+/* Ends the NODES blocks (every promised node written), once. */
+static int stream_nodes_done(pf_trace_stream *s)
+{
+    if (s->mem)
+        return s->w.failed ? -1 : 0;
+    if (s->i != s->nnodes)
+        STREAM_REFUSE(s, "%u nodes written of the %u announced", s->i, s->nnodes);
+    s->mem = 1;
+    int r = block_end(&s->w, PF_TAG_NODES, s->count);
+    s->count = 0;
+    return r;
+}
+
+int pf_trace_stream_node_mem(pf_trace_stream *s, uint32_t i, const pf_mem *m)
+{
+    if (stream_nodes_done(s) < 0)
+        return -1;
+    if (i >= s->nnodes || i < s->next_mem)
+        STREAM_REFUSE(s, "memory counters of node %u out of order or range (%u nodes)", i,
+                      s->nnodes);
+    if (mem_is_zero(m))
+        return 0;
+    w_mem_entry(&s->w, i, &s->next_mem, m);
+    s->nmem++;
+    return block_step(&s->w, PF_TAG_NODE_MEM, &s->count);
+}
+
+int pf_trace_stream_close(pf_trace_stream *s, pf_error *err)
+{
+    if (s == NULL)
+        return pf_error_set(err, PF_EUSAGE, "no trace stream");
+    writer *w = &s->w;
+    if (stream_nodes_done(s) < 0 || block_end(w, PF_TAG_NODE_MEM, s->count) < 0 ||
+        write_tail(w, s->t, s->nnodes, s->nmem) < 0) {
+        if (err != NULL)
+            *err = s->err;
+        pf_trace_stream_abort(s);
+        return -1;
+    }
+    pf_progress_report(PF_PROGRESS_WRITE, w->total, w->total);
+    w->fp = NULL;
+    int rc = pf_output_commit(s->out, err);
+    s->out = NULL;
+    writer_free(w);
+    pf_free(s);
+    return rc;
+}
+
+void pf_trace_stream_abort(pf_trace_stream *s)
+{
+    if (s == NULL)
+        return;
+    s->w.fp = NULL;
+    pf_output_abort(s->out);
+    writer_free(&s->w);
+    pf_free(s);
 }

@@ -130,6 +130,24 @@ static int merge(sim *s, merge_ctx *m)
     return pf_cct_merge(s->t, s->root, &ops, m);
 }
 
+/* After a merge the tree is the merged tree: a plain walk (no splice) gives the very
+ * records the merge emitted, in the same order (how the collector writes the trace at
+ * stop), also once the lookup tables and the merge's space are released. */
+static const pf_cct_walk_ops plain_walk = { NULL, record, NULL };
+
+static void expect_walk_matches_merge(sim *s, const merge_ctx *m)
+{
+    static merge_ctx w;
+    size_t before = pf_cct_bytes(s->t);
+    pf_cct_release(s->t);
+    assert_true(pf_cct_bytes(s->t) <= before);
+    memset(&w, 0, sizeof w);
+    w.fail_emit_at = PF_CCT_NONE;
+    assert_int_equal(pf_cct_walk(s->t, s->root, &plain_walk, &w, NULL), 0);
+    assert_int_equal(w.n, m->n);
+    assert_memory_equal(w.nodes, m->nodes, m->n * sizeof m->nodes[0]);
+}
+
 /* ---- tests ---- */
 
 static void test_cct_node_fits_56_bytes(void **state)
@@ -350,6 +368,7 @@ static void test_cct_merge_joins_siblings_of_the_same_line(void **state)
     /* pre-order: every parent comes before its children */
     for (uint32_t i = 0; i < m.n; i++)
         assert_true(m.nodes[i].parent == PF_CCT_NONE || m.nodes[i].parent < i);
+    expect_walk_matches_merge(&s, &m);
     sim_free(&s);
 }
 
@@ -376,6 +395,7 @@ static void test_cct_merge_keeps_child_order(void **state)
     assert_int_equal(m.nodes[3].key, 111);
     assert_int_equal(m.nodes[4].key, 112);
     assert_int_equal(m.nodes[5].key, 113);
+    expect_walk_matches_merge(&s, &m);
     sim_free(&s);
 }
 
@@ -410,6 +430,7 @@ static void test_cct_merge_splices_nodes_out(void **state)
         else
             assert_int_equal(m.nodes[i].key, 6);
     }
+    expect_walk_matches_merge(&s, &m);
     sim_free(&s);
 }
 
@@ -453,6 +474,7 @@ static void test_cct_merge_keeps_link_sites_apart(void **state)
     assert_int_equal(sevens, 3);
     assert_int_equal(calls, 5);
     assert_int_equal(m.moves, 1);                   /* only site 3 into -1 */
+    expect_walk_matches_merge(&s, &m);
     sim_free(&s);
 }
 
@@ -499,6 +521,7 @@ static void test_cct_merge_of_many_siblings(void **state)
     for (uint32_t i = 1; i < m.n; i++)
         calls += m.nodes[i].calls;
     assert_int_equal(calls, N);
+    expect_walk_matches_merge(&s, &m);
     sim_free(&s);
 }
 

@@ -822,6 +822,140 @@ static void test_trace_write_failure_leaves_no_file(void **state)
     pf_trace_free(t);
 }
 
+/* ---- streaming the nodes (pf_trace_stream) ---- */
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Writes t's nodes (and memory counters) through a stream from a copy of t that holds
+ * none, to path.  0 or -1 (err). */
+static int stream_nodes_of(pf_trace *t, const char *path, int gz, pf_error *err)
+{
+    pf_node *nodes = t->nodes;
+    pf_mem *mem = t->node_mem;
+    uint32_t n = t->nnodes, cap = t->cap_nodes, cap_mem = t->cap_node_mem;
+    t->nodes = NULL;
+    t->node_mem = NULL;
+    t->nnodes = t->cap_nodes = t->cap_node_mem = 0;
+    int rc = -1;
+    pf_trace_stream *w = pf_trace_stream_open(t, n, path, gz, err);
+    if (w != NULL) {
+        for (uint32_t i = 0; i < n; i++)
+            pf_trace_stream_node(w, &nodes[i]);
+        for (uint32_t i = 0; mem != NULL && i < n && i < cap_mem; i++)
+            pf_trace_stream_node_mem(w, i, &mem[i]);
+        rc = pf_trace_stream_close(w, err);
+    }
+    t->nodes = nodes;
+    t->node_mem = mem;
+    t->nnodes = n;
+    t->cap_nodes = cap;
+    t->cap_node_mem = cap_mem;
+    return rc;
+}
+
+static void expect_same_files(const char *a, const char *b)
+{
+    size_t la, lb;
+    unsigned char *x = slurp(a, &la), *y = slurp(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(x, y, la);
+    free(x);
+    free(y);
+}
+
+static void test_trace_stream_writes_the_writers_bytes(void **state)
+{
+    (void)state;
+    pf_trace *traces[] = { full_trace(), big_trace(20000), processes_trace() };
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/model.trace", tmpdir);
+    snprintf(b, sizeof b, "%s/stream.trace", tmpdir);
+    for (size_t k = 0; k < sizeof traces / sizeof traces[0]; k++) {
+        pf_trace *t = traces[k];
+        pf_error err;
+        for (int gz = 0; gz < 2; gz++) {
+            assert_int_equal((gz ? pf_trace_write : pf_trace_write_raw)(t, a, &err), 0);
+            if (stream_nodes_of(t, b, gz, &err) < 0)
+                fail_msg("%s", err.msg);
+            expect_same_files(a, b);
+        }
+        unlink(a);
+        unlink(b);
+        pf_trace_free(t);
+    }
+    assert_int_equal(count_dir_entries(tmpdir), 0);
+}
+
+static void test_trace_stream_refuses_bad_nodes(void **state)
+{
+    (void)state;
+    pf_trace *t = full_trace();
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.trace", tmpdir);
+    pf_error err;
+    /* a bad code, a missing node, one too many: no file, the first error said */
+    t->nodes[2].code = 99;
+    assert_int_equal(stream_nodes_of(t, path, 0, &err), -1);
+    assert_int_equal(err.code, PF_EUSAGE);
+    assert_non_null(strstr(err.msg, "node 2: code 99"));
+    t->nodes[2].code = 2;
+    t->nnodes--;
+    assert_int_equal(stream_nodes_of(t, path, 1, &err), -1);   /* samples refer to node 5 */
+    assert_non_null(strstr(err.msg, "sample"));
+    t->nnodes++;
+    pf_trace_stream *w = NULL;
+    pf_node *nodes = t->nodes;
+    t->nodes = NULL;
+    uint32_t n = t->nnodes;
+    t->nnodes = 0;
+    pf_mem *mem = t->node_mem;
+    t->node_mem = NULL;
+    uint32_t cap_mem = t->cap_node_mem;
+    t->cap_node_mem = 0;
+    assert_non_null(w = pf_trace_stream_open(t, n, path, 0, &err));
+    for (uint32_t i = 0; i + 1 < n; i++)
+        assert_int_equal(pf_trace_stream_node(w, &nodes[i]), 0);
+    assert_int_equal(pf_trace_stream_close(w, &err), -1);
+    assert_non_null(strstr(err.msg, "5 nodes written of the 6 announced"));
+    assert_non_null(w = pf_trace_stream_open(t, n, path, 0, &err));
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(pf_trace_stream_node(w, &nodes[i]), 0);
+    assert_int_equal(pf_trace_stream_node(w, &nodes[0]), -1);
+    pf_trace_stream_abort(w);
+    /* memory counters out of order */
+    assert_non_null(w = pf_trace_stream_open(t, n, path, 0, &err));
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(pf_trace_stream_node(w, &nodes[i]), 0);
+    assert_int_equal(pf_trace_stream_node_mem(w, 2, &mem[2]), 0);
+    assert_int_equal(pf_trace_stream_node_mem(w, 0, &mem[0]), -1);
+    assert_int_equal(pf_trace_stream_close(w, &err), -1);
+    assert_non_null(strstr(err.msg, "memory counters of node 0"));
+    /* a trace that holds nodes of its own is refused */
+    t->nodes = nodes;
+    t->nnodes = n;
+    t->node_mem = mem;
+    t->cap_node_mem = cap_mem;
+    assert_null(pf_trace_stream_open(t, n, path, 0, &err));
+    assert_int_equal(err.code, PF_EUSAGE);
+    assert_int_equal(count_dir_entries(tmpdir), 0);
+    pf_trace_free(t);
+}
+
 /* ---- truncation ---- */
 
 static void check_every_truncation(const unsigned char *buf, size_t len)
@@ -2285,6 +2419,8 @@ int main(void)
         cmocka_unit_test(test_trace_roundtrip_gaps),
         cmocka_unit_test(test_trace_write_refuses_invalid_trace),
         cmocka_unit_test(test_trace_write_failure_leaves_no_file),
+        cmocka_unit_test(test_trace_stream_writes_the_writers_bytes),
+        cmocka_unit_test(test_trace_stream_refuses_bad_nodes),
         cmocka_unit_test(test_trace_rejects_truncation_at_every_raw_offset),
         cmocka_unit_test(test_trace_rejects_truncation_at_every_gzip_offset),
         cmocka_unit_test(test_trace_rejects_truncated_header),
