@@ -313,11 +313,14 @@ class SampleTestCase(CollectTestCase):
         # time, inclusive, agrees within 3 points in both.  (No sleep or C call: on
         # 3.8-3.11 a profile function slows every bytecode, not just calls, which
         # would shift shares between Python and waiting or C code.)
+        # Both count CPU time (--clock cpu, --sample-mode cpu): wall time would let a
+        # busy machine's pauses land on one function in one run and another in the
+        # other (6 points apart on CI's loaded machine).
         src = self.write("agree.py", AGREE)
-        r, exact_path = self.collect([src], extra=["-q"])
+        r, exact_path = self.collect([src], extra=["-q", "--clock", "cpu"])
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         exact = Trace(exact_path)
-        sampled, _ = self.sample(AGREE, name="agree.py")
+        sampled, _ = self.sample(AGREE, "cpu", name="agree.py")
 
         def share(t, name):
             main = [n for n in t.nodes if n["parent"] is None
