@@ -175,10 +175,11 @@ class SampleTestCase(CollectTestCase):
             # under half a second of it, the statistical error passes the tolerance
             self.skipTest("the program got %d ms of CPU: too few to judge" % total)
         self.assertGreater(total, 500, "too few samples of main to judge")
-        if mode == "cpu" and truth["cpu"]["main"] < 0.5 * truth["wall"]["main"]:
-            # ~0.75 on a machine with a CPU to spare: the program waited for one most of
-            # its run, and a thread waiting for a CPU is in state R too (README): shares
-            # then drift by a few points toward where the kernel preempts it
+        if mode == "cpu" and truth["cpu"]["main"] < 0.65 * truth["wall"]["main"]:
+            # ~0.75 on a machine with a CPU to spare (the sleeps, and waits for the GIL
+            # while the late thread runs): below, the program waited for a CPU, and a
+            # thread waiting for one is in state R too (README): shares then drift by a
+            # few points (4 seen on a machine loaded by other test runs)
             self.skipTest("the program got a CPU for %.0f%% of its run: too busy a machine "
                           "to judge cpu mode" % (100 * truth["cpu"]["main"] / truth["wall"]["main"]))
         measured_total = truth[kind]["main"]
