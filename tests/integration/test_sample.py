@@ -149,31 +149,31 @@ def thread_samples(t, thread):
                if n["parent"] is None and t.threads[n["thread"]]["name"] == thread)
 
 
-# Calls into C, and pure Python: time.sleep (C that waits), pbkdf2 (C that computes)
-# and a loop that calls nothing, each ~3 ms a round (sized at start: pbkdf2's speed
-# differs 4x between the interpreters' OpenSSL builds), for argv[1] seconds (default 2).
+# Calls into C, and pure Python, ~3 ms each a round, for argv[1] seconds (default 2):
+# time.sleep (C that waits), pbkdf2 (C that computes) and a loop that calls nothing but
+# a clock every 1000 iterations.  Rounds are timed, not counted: pbkdf2's speed differs
+# 4x between the interpreters' OpenSSL builds, and the machine may be busy.
 NATIVE = """
     import hashlib, sys, time
+    clock = time.perf_counter
     def sleeper():
         time.sleep(0.003)
-    def hasher(n):
-        hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", n)
-    def busy(n):
+    def hasher():
+        end = clock() + 0.003
+        while clock() < end:
+            hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 500)
+    def busy():
+        end = clock() + 0.003
         x = 0
-        for i in range(n):
-            x += i * i
+        while clock() < end:
+            for i in range(1000):
+                x += i * i
         return x
-    def size(f, n):
-        f(n)                  # warm: OpenSSL's first call loads its provider
-        t = time.perf_counter()
-        f(n)
-        return max(1, int(n * 0.003 / max(time.perf_counter() - t, 1e-6)))
-    nh, nb = size(hasher, 2000), size(busy, 5000)
-    end = time.perf_counter() + (float(sys.argv[1]) if len(sys.argv) > 1 else 2)
-    while time.perf_counter() < end:
+    end = clock() + (float(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    while clock() < end:
         sleeper()
-        hasher(nh)
-        busy(nb)
+        hasher()
+        busy()
     print("native done")
 """
 
