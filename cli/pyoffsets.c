@@ -583,10 +583,14 @@ int pf_pyoffsets_ask_calls(pf_pyoffsets *o, pid_t pid, const char *script, pf_er
     fclose(f);
     if (rc < 0 || !got.call_ops_known || got.extended_arg > 255)
         return pf_error_set(err, PF_EUSAGE, "'%s' gave no call opcodes", real);
-    if (got.version_hex != o->version_hex)
+    /* Opcode numbers are frozen within a minor version from its first final release
+     * (its .pyc magic number is), not between pre-releases.  o->version_hex may be a
+     * collector's compile-time version (attach before 3.13), not the target's own
+     * micro release. */
+    uint32_t a = got.version_hex, b = o->version_hex;
+    if (a >> 16 != b >> 16 || (a != b && ((a & 0xf0) != 0xf0 || (b & 0xf0) != 0xf0)))
         return pf_error_set(err, PF_EUSAGE, "'%s' is Python %#x, the process runs %#x (an "
-                            "interpreter upgraded since it started?)", real, got.version_hex,
-                            o->version_hex);
+                            "interpreter upgraded since it started?)", real, a, b);
     memcpy(o->call_ops, got.call_ops, sizeof o->call_ops);
     o->call_ops_known = 1;
     o->extended_arg = got.extended_arg;

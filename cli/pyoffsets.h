@@ -112,9 +112,9 @@ int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_err
 /* Fills o->call_ops and o->extended_arg (attach --native) by running script (the text
  * of pyflame/_callops.py) with the executable process pid runs, /proc/PID/exe -I -S -c,
  * as the process's user when we are root, in a clean environment, for at most 10 s.
- * Refused unless the executable is named python*, and its sys.hexversion must be
- * o->version_hex (the target's).  0, or -1 with err set (PF_EUSAGE: why not) and o
- * unchanged. */
+ * Refused unless the executable is named python*, and its sys.hexversion must be of
+ * o->version_hex's minor version (the very release for a pre-release).  0, or -1 with
+ * err set (PF_EUSAGE: why not) and o unchanged. */
 int pf_pyoffsets_ask_calls(pf_pyoffsets *o, pid_t pid, const char *script, pf_error *err);
 
 #endif
