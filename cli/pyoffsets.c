@@ -481,6 +481,8 @@ int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_err
         return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
                             "shutting down?)", (int)pid);
     r->interp = interp;
+    return 0;
+}
 
 /* ---- call opcodes, from the target's own interpreter (attach --native) ---- */
 
