@@ -120,6 +120,11 @@ INJECT_TEST_OBJS := $(call obj,cli/inject.c cli/pyoffsets.c cli/procmem.c cli/pa
 $(BUILD)/tests/test_inject: TEST_OBJS = $(INJECT_TEST_OBJS)
 $(BUILD)/tests/test_inject: $(INJECT_TEST_OBJS)
 
+# test_pyoffsets reads offsets files with the cli's reader (and what it links: procmem, paths).
+PYOFFSETS_TEST_OBJS := $(call obj,cli/pyoffsets.c cli/procmem.c cli/paths.c)
+$(BUILD)/tests/test_pyoffsets: TEST_OBJS = $(PYOFFSETS_TEST_OBJS)
+$(BUILD)/tests/test_pyoffsets: $(PYOFFSETS_TEST_OBJS)
+
 # test_cli checks the command descriptions (cli/help.h) against what the binary prints
 # and parses: it links the cli objects but main.o.
 CLI_TEST_OBJS := $(filter-out %/main.o,$(call obj,$(CLI_SRC)))

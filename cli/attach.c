@@ -20,13 +20,15 @@
 #include "cli/common.h"
 #include "cli/help.h"
 #include "cli/opts.h"
+#include "cli/paths.h"
 #include "cli/procmem.h"
 #include "cli/progress.h"
 #include "cli/sampler.h"
 #include "formats/output.h"
 #include "formats/units.h"
 
-enum { OPT_OUTPUT = 1, OPT_DURATION, OPT_CALLS, OPT_RATE, OPT_MODE, OPT_QUIET, OPT_HELP };
+enum { OPT_OUTPUT = 1, OPT_DURATION, OPT_CALLS, OPT_RATE, OPT_MODE, OPT_NATIVE, OPT_QUIET,
+       OPT_HELP };
 
 static const pf_opt attach_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
@@ -43,6 +45,15 @@ static const pf_opt attach_opts[] = {
       "which samples count: wall (default), every thread at every tick; cpu, threads as "
       "they use a CPU (a thread's samples add up to its CPU time); gil, only the thread "
       "holding the GIL" },
+    { "native", 0, PF_OPT_FLAG, OPT_NATIVE, NULL, NULL,
+      "a sample taken while a C function runs (a builtin, a C method, a C extension's "
+      "function: time.sleep, sorted, hashlib, numpy...) gets one more innermost frame, "
+      "<native>, under the Python frame that called it: time in C stands apart from the "
+      "Python code around it.  The C function is not named.  Told from the calling "
+      "frame's instruction (a call, with no Python frame above it), whose opcode numbers "
+      "the process's own interpreter gives: attach runs its executable once (python* "
+      "only, as the process's user, -I -S) to ask.  When that fails, a warning says why "
+      "and the samples get no <native> frame" },
     { "quiet", 'q', PF_OPT_FLAG, OPT_QUIET, NULL, NULL, "do not print the summary" },
     { "help", 'h', PF_OPT_FLAG, OPT_HELP, NULL, NULL, "show this help" },
 };
@@ -140,13 +151,44 @@ static int attach_calls(pid_t pid, const char *output, double duration, int quie
     return rc;
 }
 
+#define MAX_CALLOPS_SCRIPT 65536
+
+/* --native: which opcodes of process pid are calls, asked of its interpreter with
+ * pyflame/_callops.py from the collector package (pf_pyoffsets_ask_calls).  0, or -1
+ * with err set. */
+static int ask_calls(pf_pyoffsets *o, pid_t pid, pf_error *err)
+{
+    char looked[2048], path[4200];
+    char *pkg = pf_cli_package_dir(looked, sizeof looked);
+    if (pkg == NULL)
+        return pf_error_set(err, PF_EUSAGE, "the pyflame package is not found (looked in %s)",
+                            looked);
+    snprintf(path, sizeof path, "%s/_callops.py", pkg);
+    free(pkg);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return pf_error_set(err, PF_EUSAGE, "cannot read '%s': %s", path, strerror(errno));
+    char *script = malloc(MAX_CALLOPS_SCRIPT);
+    size_t n = script ? fread(script, 1, MAX_CALLOPS_SCRIPT - 1, f) : 0;
+    int bad = ferror(f) || n == 0;
+    fclose(f);
+    if (script == NULL || bad) {
+        free(script);
+        return pf_error_set(err, PF_EUSAGE, "cannot read '%s'", path);
+    }
+    script[n] = 0;
+    int rc = pf_pyoffsets_ask_calls(o, pid, script, err);
+    free(script);
+    return rc;
+}
+
 int pf_cmd_attach(int argc, char **argv)
 {
     const char *output = "trace.gz";    /* NULL: standard output (-o -) */
     const char *pid_arg = NULL;
     double duration = 0;
     unsigned long hz = PF_SAMPLER_DEFAULT_HZ;
-    int mode = PF_SAMPLE_WALL, quiet = 0, calls = 0, sampling_opt = 0;
+    int mode = PF_SAMPLE_WALL, quiet = 0, calls = 0, sampling_opt = 0, native = 0;
     static const char *const modes[] = { "wall", "cpu", "gil" };
     pf_opts p;
     pf_opts_init(&p, "attach", attach_opts, sizeof attach_opts / sizeof attach_opts[0], argc,
@@ -169,6 +211,10 @@ int pf_cmd_attach(int argc, char **argv)
             break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_CALLS: calls = 1; break;
+        case OPT_NATIVE:
+            native = 1;
+            sampling_opt = 1;
+            break;
         case OPT_DURATION:
             if (pf_opts_double(&p, "a number of seconds", 0.0, 1e7, &duration) < 0)
                 return PF_EXIT_USAGE;
@@ -190,8 +236,8 @@ int pf_cmd_attach(int argc, char **argv)
     if (pid_arg == NULL)
         return pf_opts_usage_error(&p, "no PID given");
     if (calls && sampling_opt)
-        return pf_opts_usage_error(&p, "--rate and --sample-mode are for sampling; --calls "
-                                   "records every call");
+        return pf_opts_usage_error(&p, "--rate and --sample-mode are for sampling (--native "
+                                   "too); --calls records every call");
     char *end = NULL;
     long pid = strtol(pid_arg, &end, 10);
     if (end == pid_arg || *end != 0 || pid <= 0 || pid > 4194304)
@@ -227,9 +273,13 @@ int pf_cmd_attach(int argc, char **argv)
         goto fail;
     pf_error tmp;
     o.code_type = pf_procmem_symbol((pid_t)pid, "python", "PyCode_Type", NULL, 0, &tmp);
+    if (native && ask_calls(&o, (pid_t)pid, &tmp) < 0)
+        fprintf(stderr, "pyflame-c attach: warning: no <native> frames: %s\n", tmp.msg);
     if ((t = pf_sampler_proc_trace((pid_t)pid, o.version_hex, &err)) == NULL)
         goto fail;
     s = pf_sampler_new((unsigned)hz, (enum pf_sample_mode)mode);
+    if (s != NULL)
+        pf_sampler_set_native(s, native);
     if (s == NULL || pf_sampler_add(s, NULL, (pid_t)pid, &o, &err) < 0) {
         if (s == NULL)
             pf_error_set(&err, PF_ENOMEM, NULL);

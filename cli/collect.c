@@ -58,7 +58,7 @@ static const char bootstrap[] =
 
 enum { OPT_OUTPUT = 1, OPT_PYTHON, OPT_MODULE, OPT_QUIET, OPT_LINES, OPT_MEMORY,
        OPT_INCLUDE, OPT_EXCLUDE, OPT_MEMORY_LIMIT, OPT_FLOOR, OPT_NO_FOLLOW, OPT_SNAPSHOT,
-       OPT_CLOCK, OPT_SAMPLE, OPT_SAMPLE_MODE, OPT_HELP };
+       OPT_CLOCK, OPT_SAMPLE, OPT_SAMPLE_MODE, OPT_NATIVE, OPT_HELP };
 
 static const pf_opt collect_opts[] = {
     { "output", 'o', PF_OPT_VALUE, OPT_OUTPUT, "FILE", "@file",
@@ -127,7 +127,7 @@ static const pf_opt collect_opts[] = {
       "speed (process_vm_readv; any CPython 3.8-3.15; children followed as without it).  "
       "Samples add up per calling context and per line (the trace stays small however "
       "long the run); times are samples x 1/HZ.  A C function in progress counts for the "
-      "Python frame that called it.  The summary says how many samples were taken and "
+      "Python frame that called it (with --native, under a <native> frame).  The summary says how many samples were taken and "
       "lost.  Does not go with --lines, --memory or --clock.  See also: pyflame-c attach "
       "PID (a process not started under pyflame-c)" },
     { "sample-mode", 0, PF_OPT_VALUE, OPT_SAMPLE_MODE, "wall|cpu|gil", "wall cpu gil",
@@ -135,6 +135,14 @@ static const pf_opt collect_opts[] = {
       "tick; cpu, threads as they use a CPU (a thread's samples add up to its CPU time, "
       "from /proc/PID/task/TID/schedstat; waits count nothing); gil, only the thread "
       "holding the GIL" },
+    { "native", 0, PF_OPT_FLAG, OPT_NATIVE, NULL, NULL,
+      "(implies --sample) a sample taken while a C function runs (a builtin, a C method, "
+      "a C extension's function: time.sleep, sorted, hashlib, numpy...) gets one more "
+      "innermost frame, "
+      "<native>, under the Python frame that called it: time in C stands apart from the "
+      "Python code around it.  The C function is not named.  Told from the calling "
+      "frame's instruction (a call, with no Python frame above it), whose opcode numbers "
+      "each process's interpreter gives (specialised forms included)" },
     { NULL, 0, PF_OPT_FLAG, 0, NULL, NULL, "Benchmarking" },
     { "floor", 0, PF_OPT_FLAG, OPT_FLOOR, NULL, NULL,
       "install do-nothing hooks and record nothing: what any profiler's hooks cost "
@@ -351,7 +359,7 @@ int pf_cmd_collect(int argc, char **argv)
     const char *clock = "wall";
     int quiet = 0, floor = 0, lines = 0, memory = 0, native = 0, follow = 1, output_given = 0;
     unsigned long sample_hz = 0;     /* 0: every call is recorded (no --sample) */
-    int sample_mode = -1;
+    int sample_mode = -1, sample_native = 0;
     static const char *const sample_modes[] = { "wall", "cpu", "gil" };
     pf_collect_sampling *sampling = NULL;
     static const char *const memory_modes[] = { "all", "python" };
@@ -426,6 +434,7 @@ int pf_cmd_collect(int argc, char **argv)
             if ((sample_mode = pf_opts_choice(&p, "sample mode", sample_modes, 3)) < 0)
                 return 2;
             break;
+        case OPT_NATIVE: sample_native = 1; break;
         case OPT_PYTHON: python = p.value; break;
         case OPT_MEMORY_LIMIT:   /* a size, as --max-memory's; 0 = no limit, as everywhere */
             if (pf_budget_parse(p.value, &bytes) < 0) {
@@ -447,8 +456,8 @@ int pf_cmd_collect(int argc, char **argv)
         fprintf(stderr, "pyflame-c collect: the output file name is empty\n");
         goto usage_error;
     }
-    if (sample_mode >= 0 && sample_hz == 0)
-        sample_hz = PF_SAMPLER_DEFAULT_HZ;    /* --sample-mode implies --sample */
+    if ((sample_mode >= 0 || sample_native) && sample_hz == 0)
+        sample_hz = PF_SAMPLER_DEFAULT_HZ;    /* --sample-mode, --native imply --sample */
     if (sample_hz != 0 && (lines || memory || floor || strcmp(clock, "wall") != 0)) {
         fprintf(stderr, "pyflame-c collect: --sample records samples, not events: it does "
                 "not go with --lines, --memory or --clock (use --sample-mode cpu for CPU time)\n");
@@ -515,8 +524,9 @@ int pf_cmd_collect(int argc, char **argv)
     char flags[320];
     /* per-line memory needs the line that runs: --memory records lines too */
     int nflags = snprintf(flags, sizeof flags, "quiet=%d,module=%d,floor=%d,lines=%d,memory=%d,native=%d,"
-             "limit=%s,follow=%d,snapshot=%s,clock=%s,sample=%d", quiet, module != NULL, floor,
-             lines || memory, memory, native, limit, follow, snapshot, clock, sample_hz != 0);
+             "limit=%s,follow=%d,snapshot=%s,clock=%s,sample=%d,sample_native=%d", quiet,
+             module != NULL, floor, lines || memory, memory, native, limit, follow, snapshot,
+             clock, sample_hz != 0, sample_native);
     if (nflags < 0 || (size_t)nflags >= sizeof flags) {   /* a --snapshot of many digits */
         fprintf(stderr, "pyflame-c collect: --snapshot '%s' is too long\n", snapshot);
         goto fail2;
@@ -557,7 +567,8 @@ int pf_cmd_collect(int argc, char **argv)
     if (sample_hz != 0) {
         sampling = pf_collect_sampling_start(session, pkg, (unsigned)sample_hz,
                                              sample_mode < 0 ? PF_SAMPLE_WALL
-                                                             : (enum pf_sample_mode)sample_mode);
+                                                             : (enum pf_sample_mode)sample_mode,
+                                             sample_native);
         if (sampling == NULL)
             goto fail1;
     }

@@ -16,6 +16,7 @@ struct pf_collect_sampling {
     pf_sampler *sampler;
     pthread_t thread;
     volatile int stop;
+    int native;                  /* --native */
     char **seen;                 /* .sample files already added */
     size_t nseen, capseen;
 };
@@ -59,6 +60,10 @@ static void poll_session(void *ctx, pf_sampler *s)
         if (pf_pyoffsets_read_file(&o, path, &err) < 0
             || pf_sampler_add(s, key, (pid_t)pid, &o, &err) < 0)
             fprintf(stderr, "pyflame-c: warning: process %ld is not sampled: %s\n", pid, err.msg);
+        else if (c->native && !o.call_ops_known)
+            fprintf(stderr, "pyflame-c: warning: process %ld did not say which of its "
+                    "opcodes are calls (pyflame._callops failed): its samples get no "
+                    "<native> frame\n", pid);
     }
     closedir(d);
 }
@@ -74,7 +79,8 @@ static void *run(void *arg)
 }
 
 pf_collect_sampling *pf_collect_sampling_start(const char *session, const char *pkgdir,
-                                               unsigned hz, enum pf_sample_mode mode)
+                                               unsigned hz, enum pf_sample_mode mode,
+                                               int native)
 {
     pf_collect_sampling *c = calloc(1, sizeof *c);
     if (c == NULL || (c->session = strdup(session)) == NULL
@@ -84,6 +90,8 @@ pf_collect_sampling *pf_collect_sampling_start(const char *session, const char *
         pf_collect_sampling_free(c);
         return NULL;
     }
+    c->native = native;
+    pf_sampler_set_native(c->sampler, native);
     int rc = pthread_create(&c->thread, NULL, run, c);
     if (rc != 0) {
         fprintf(stderr, "pyflame-c collect: cannot start the sampler thread: %s\n", strerror(rc));

@@ -11,11 +11,13 @@
 
 typedef struct pf_collect_sampling pf_collect_sampling;
 
-/* Starts sampling the processes that announce themselves in session, at hz in mode;
- * frames of the runner (files under pkgdir) below the program are left out.  NULL with
- * a message on stderr. */
+/* Starts sampling the processes that announce themselves in session, at hz in mode,
+ * with the <native> marker when native (pf_sampler_set_native; a process whose file
+ * has no call opcodes is warned about, once); frames of the runner (files under
+ * pkgdir) below the program are left out.  NULL with a message on stderr. */
 pf_collect_sampling *pf_collect_sampling_start(const char *session, const char *pkgdir,
-                                               unsigned hz, enum pf_sample_mode mode);
+                                               unsigned hz, enum pf_sample_mode mode,
+                                               int native);
 
 /* Stops the thread (after one last look for processes) and installs the session's part
  * hook that grafts the samples (pf_collect_session_set_part_hook).  Call before

@@ -1,16 +1,19 @@
-/* pyoffsets.c: the sampler's offsets, from a collector's file or from _Py_DebugOffsets
- * (see pyoffsets.h). */
+/* pyoffsets.c: the sampler's offsets, from a collector's file or from _Py_DebugOffsets,
+ * and the call opcodes from the target's interpreter (see pyoffsets.h). */
 #include "cli/pyoffsets.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,12 +38,13 @@ static const struct key {
     OFF(chunk_size, 0), OFF(pthread_tid, 0), OFF(frame_size, 1), OFF(frame_prev, 1),
     OFF(frame_code, 1), OFF(frame_instr, 1), OFF(frame_owner, 0), OFF(instr_kind, 1),
     OFF(code_filename, 1), OFF(code_name, 1), OFF(code_qualname, 0),
-    OFF(code_firstlineno, 1), OFF(code_linetable, 1), OFF(code_adaptive, 0),
+    OFF(code_firstlineno, 1), OFF(code_linetable, 1), OFF(code_adaptive, 0), OFF(code_code, 0),
     OFF(linetable_kind, 1), OFF(bytes_size, 1), OFF(bytes_sval, 1), OFF(str_length, 1),
     OFF(str_state, 1), OFF(str_ascii_size, 1), OFF(str_compact_size, 1),
     OFF(str_kind_bit, 1), OFF(str_compact_bit, 1), OFF(str_ascii_bit, 1),
     OFF(ts_interp, 0), OFF(rt_interp_head, 0), OFF(rt_main_thread, 0), OFF(rt_gil_locked, 0),
     OFF(rt_gil_holder, 0),
+    OFF(extended_arg, 0),
 #undef OFF
 #undef ADDR
 };
@@ -67,16 +71,40 @@ static int sane(const pf_pyoffsets *o)
     return 1;
 }
 
-int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err)
+/* Sets o->call_ops from 64 hex digits; 0, or -1 when they are not that. */
+static int parse_call_ops(pf_pyoffsets *o, const char *hex)
 {
-    defaults(o);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return pf_error_set(err, PF_EIO, "cannot read '%s': %s", path, strerror(errno));
-    char name[64];
-    long long v;
-    unsigned char seen[NKEYS] = { 0 };
-    while (fscanf(f, "%63s %lld", name, &v) == 2) {
+    if (strlen(hex) != 64)
+        return -1;
+    for (int i = 0; i < 64; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return -1;
+        o->call_ops[i / 2] = (unsigned char)(i % 2 ? o->call_ops[i / 2] | v : v << 4);
+    }
+    o->call_ops_known = 1;
+    return 0;
+}
+
+/* Reads "name value" lines from f into o, marking the keys seen.  0, or -1 when a
+ * value is not a number (or call_ops not 64 hex digits). */
+static int read_pairs(pf_pyoffsets *o, FILE *f, unsigned char *seen)
+{
+    char name[64], value[80];
+    while (fscanf(f, "%63s %79s", name, value) == 2) {
+        if (strcmp(name, "call_ops") == 0) {
+            if (parse_call_ops(o, value) < 0)
+                return -1;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        /* addresses are written unsigned, offsets signed (-1: absent) */
+        long long v = value[0] == '-' ? strtoll(value, &end, 10)
+                                      : (long long)strtoull(value, &end, 10);
+        if (*end != 0 || end == value || errno != 0)
+            return -1;
         if (strcmp(name, "version_hex") == 0) {
             o->version_hex = (uint32_t)v;
             continue;
@@ -90,11 +118,24 @@ int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err)
                 seen[i] = 1;
             }
     }
+    return 0;
+}
+
+int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err)
+{
+    defaults(o);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return pf_error_set(err, PF_EIO, "cannot read '%s': %s", path, strerror(errno));
+    unsigned char seen[NKEYS] = { 0 };
+    int rc = read_pairs(o, f, seen);
     fclose(f);
+    if (rc < 0)
+        return pf_error_set(err, PF_EPARSE, "'%s' holds a value that is not a number", path);
     for (size_t i = 0; i < NKEYS; i++)
         if (keys[i].required && !seen[i])
             return pf_error_set(err, PF_EPARSE, "'%s' lacks %s", path, keys[i].name);
-    if (!sane(o) || o->version_hex < 0x03080000)
+    if (!sane(o) || o->version_hex < 0x03080000 || o->extended_arg > 255)
         return pf_error_set(err, PF_EPARSE, "'%s' holds implausible offsets", path);
     return 0;
 }
@@ -440,5 +481,120 @@ int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_err
         return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
                             "shutting down?)", (int)pid);
     r->interp = interp;
+    return 0;
+}
+
+/* ---- call opcodes, from the target's own interpreter (attach --native) ---- */
+
+#define ASK_TIMEOUT_MS 10000
+#define ASK_MAX_OUT 4096
+
+int pf_pyoffsets_ask_calls(pf_pyoffsets *o, pid_t pid, const char *script, pf_error *err)
+{
+    char exe[64], real[4096];
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(exe, real, sizeof real - 1);
+    if (n <= 0)
+        return pf_error_set(err, PF_EUSAGE, "cannot tell which executable process %d runs: %s",
+                            (int)pid, strerror(errno));
+    real[n] = 0;
+    /* Only an interpreter is run: an embedding program (uwsgi, blender...) would not
+     * take -c, and might do anything with it. */
+    const char *base = strrchr(real, '/');
+    base = base ? base + 1 : real;
+    if (strncmp(base, "python", 6) != 0)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs '%s', not an interpreter named "
+                            "python* that can be asked", (int)pid, real);
+    struct stat st;
+    char dir[32];
+    snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
+    if (stat(dir, &st) < 0)
+        return pf_error_set(err, PF_EUSAGE, "no process %d", (int)pid);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return pf_error_set(err, PF_EUSAGE, "cannot make a pipe: %s", strerror(errno));
+    pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return pf_error_set(err, PF_EUSAGE, "cannot fork: %s", strerror(errno));
+    }
+    if (child == 0) {
+        /* As the process's user when we are root: its interpreter and standard library
+         * may be that user's to change, and must not run with more than it has. */
+        if (geteuid() == 0 && st.st_uid != 0
+            && (setgroups(0, NULL) < 0 || setgid(st.st_gid) < 0 || setuid(st.st_uid) < 0))
+            _exit(126);
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0
+            || dup2(null, STDERR_FILENO) < 0 || chdir("/") < 0)
+            _exit(126);
+        /* argv[0] the real path: the interpreter finds its standard library from it */
+        char *argv[] = { real, "-I", "-S", "-c", (char *)script, NULL };
+        char *envp[] = { "LC_ALL=C", NULL };
+        execve(exe, argv, envp);          /* the very file the process runs */
+        execve(real, argv, envp);
+        _exit(127);
+    }
+    close(fds[1]);
+    char out[ASK_MAX_OUT];
+    size_t len = 0;
+    int timed_out = 0;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = ASK_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000
+                                    + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd pfd = { fds[0], POLLIN, 0 };
+        int r = ms > 0 ? poll(&pfd, 1, (int)ms) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            timed_out = r == 0;
+            break;
+        }
+        ssize_t got = read(fds[0], out + len, sizeof out - 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+        if (len == sizeof out - 1)
+            break;
+    }
+    close(fds[0]);
+    if (timed_out)
+        kill(child, SIGKILL);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (timed_out)
+        return pf_error_set(err, PF_EUSAGE, "'%s' did not answer within %d s", real,
+                            ASK_TIMEOUT_MS / 1000);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return pf_error_set(err, PF_EUSAGE, "'%s' -I -S -c failed (status %d)", real,
+                            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    pf_pyoffsets got;
+    unsigned char seen[NKEYS] = { 0 };
+    defaults(&got);
+    FILE *f = len > 0 ? fmemopen(out, len, "r") : NULL;
+    if (f == NULL)
+        return pf_error_set(err, PF_EUSAGE, "'%s' gave no call opcodes", real);
+    int rc = read_pairs(&got, f, seen);
+    fclose(f);
+    if (rc < 0 || !got.call_ops_known || got.extended_arg > 255)
+        return pf_error_set(err, PF_EUSAGE, "'%s' gave no call opcodes", real);
+    /* Opcode numbers are frozen within a minor version from its first final release
+     * (its .pyc magic number is), not between pre-releases.  o->version_hex may be a
+     * collector's compile-time version (attach before 3.13), not the target's own
+     * micro release. */
+    uint32_t a = got.version_hex, b = o->version_hex;
+    if (a >> 16 != b >> 16 || (a != b && ((a & 0xf0) != 0xf0 || (b & 0xf0) != 0xf0)))
+        return pf_error_set(err, PF_EUSAGE, "'%s' is Python %#x, the process runs %#x (an "
+                            "interpreter upgraded since it started?)", real, a, b);
+    memcpy(o->call_ops, got.call_ops, sizeof o->call_ops);
+    o->call_ops_known = 1;
+    o->extended_arg = got.extended_arg;
     return 0;
 }

@@ -8,6 +8,12 @@
  *   - `attach` reads them from the target's _Py_DebugOffsets, which CPython 3.13+
  *     publishes at the start of _PyRuntime for exactly this purpose.
  * A value of -1 means the field does not exist in that version.
+ *
+ * Which opcodes are calls (the <native> marker, --native) is no offset: the numbers,
+ * specialised forms included, come from the interpreter's own opcode tables, computed
+ * in Python by collector/pyflame/_callops.py, which the collector runs in the process
+ * (its lines end the collector's file) and attach runs with the target's executable
+ * (pf_pyoffsets_ask_calls).
  */
 #ifndef PF_CLI_PYOFFSETS_H
 #define PF_CLI_PYOFFSETS_H
@@ -41,6 +47,7 @@ typedef struct pf_pyoffsets {
     int64_t instr_kind;          /* PF_INSTR_* */
     int64_t code_filename, code_name, code_qualname, code_firstlineno, code_linetable;
     int64_t code_adaptive;       /* offset of the bytecode in the code object (3.11+) */
+    int64_t code_code;           /* offset of co_code, a bytes object (3.8-3.10) */
     int64_t linetable_kind;      /* PF_LINETABLE_* */
     int64_t bytes_size, bytes_sval;
     int64_t str_length, str_state, str_ascii_size, str_compact_size;
@@ -48,10 +55,14 @@ typedef struct pf_pyoffsets {
     /* within _PyRuntime: the interpreters list's head, the main thread's ident, the
      * GIL's fields (a collector's file, for attach on 3.8-3.12), -1 unknown */
     int64_t rt_interp_head, rt_main_thread, rt_gil_locked, rt_gil_holder;
+    int64_t extended_arg;        /* EXTENDED_ARG's opcode, -1 unknown */
+    int call_ops_known;          /* call_ops was given */
+    unsigned char call_ops[32];  /* bit op % 8 of byte op / 8 set: opcode op is a call */
 } pf_pyoffsets;
 
-/* Reads the "name value" file a collector wrote (collector/sampleinfo.h).  Unknown
- * names are ignored; a missing required one fails.  0, or -1 with err set. */
+/* Reads the "name value" file a collector wrote (collector/sampleinfo.h), call_ops
+ * included when it holds them ("call_ops" and 64 hex digits).  Unknown names are
+ * ignored; a missing required one fails.  0, or -1 with err set. */
 int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err);
 
 /* Fills o from the _Py_DebugOffsets at the start of the _PyRuntime at runtime_addr in
@@ -97,5 +108,13 @@ typedef struct pf_pyremote {
  * for a permission), PF_EUSAGE naming the version when it is not CPython 3.14 or 3.15
  * (or is a free-threaded build), PF_EPARSE for implausible offsets. */
 int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_error *err);
+
+/* Fills o->call_ops and o->extended_arg (attach --native) by running script (the text
+ * of pyflame/_callops.py) with the executable process pid runs, /proc/PID/exe -I -S -c,
+ * as the process's user when we are root, in a clean environment, for at most 10 s.
+ * Refused unless the executable is named python*, and its sys.hexversion must be of
+ * o->version_hex's minor version (the very release for a pre-release).  0, or -1 with
+ * err set (PF_EUSAGE: why not) and o unchanged. */
+int pf_pyoffsets_ask_calls(pf_pyoffsets *o, pid_t pid, const char *script, pf_error *err);
 
 #endif

@@ -13,6 +13,13 @@
  *
  * Invariant: a stack is added only when every frame of it was read and checked, so
  * the tree never holds half a stack; anything else counts as lost.
+ *
+ * The <native> marker (pf_sampler_set_native): when the innermost Python frame's
+ * instruction is a call, a C function is running (a Python callee would have a frame
+ * above), and read_stack puts one more innermost entry on the stack, the target's
+ * "<native>" code (a native code, made on first use, in no code map).  The opcode byte
+ * is read from the target at each such sample, not cached: 3.11+ specialise
+ * instructions in place.
  */
 #include "cli/sampler.h"
 
@@ -40,6 +47,11 @@ typedef struct scode {
                                     "<string>" (dropped at the root) */
     unsigned char *lt;           /* its line table (owned) */
     uint32_t ltlen;
+    uint8_t kind;                /* PF_CODE_PYTHON, or PF_CODE_NATIVE for "<native>" */
+    signed char bc_state;        /* its bytecode's place: 0 not looked for yet, 1 known
+                                    (bc, bc_len), -1 unreadable */
+    uint32_t bc_len;             /* bytes */
+    uint64_t bc;                 /* remote address of its first instruction */
 } scode;
 
 /* cpu mode: stacks kept per thread while its CPU time has not grown yet (the kernel
@@ -99,6 +111,7 @@ typedef struct target {
     sline *lines;    uint32_t nlines, cap_lines;
     uint64_t stamp;
     uint64_t ticks, samples, lost;
+    uint32_t native_code;        /* codes index of "<native>" + 1; 0 not made yet */
 } target;
 
 struct pf_sampler {
@@ -107,6 +120,7 @@ struct pf_sampler {
     target *targets; uint32_t ntargets, cap_targets;
     int denied;
     int oom;
+    int native;                  /* pf_sampler_set_native */
     char *hide;                  /* outermost frames of files under this prefix are dropped */
     uint32_t weight;             /* samples one stack counts for this tick: 1, or more in
                                     wall and gil modes when the sampler was late */
@@ -162,6 +176,11 @@ pf_sampler *pf_sampler_new(unsigned hz, enum pf_sample_mode mode)
     s->mode = mode;
     s->rng = 0x9e3779b97f4a7c15u;
     return s;
+}
+
+void pf_sampler_set_native(pf_sampler *s, int on)
+{
+    s->native = on != 0;
 }
 
 static void target_free(target *t)
@@ -814,6 +833,79 @@ static int read_frame(pf_sampler *s, target *t, uint64_t addr, void *out, size_t
     return pf_procmem_read(t->pid, addr, out, len);
 }
 
+/* ---- the <native> marker ---- */
+
+#define MAX_BYTECODE (1u << 26)
+
+/* Finds where code c (at remote address code) keeps its bytecode: co_code_adaptive
+ * inside the code object, whose ob_size counts its code units (3.11+), or the bytes
+ * object co_code points to (3.8-3.10).  Sets c->bc_state. */
+static void locate_bytecode(target *t, scode *c, uint64_t code)
+{
+    const pf_pyoffsets *o = &t->o;
+    uint64_t n = 0, bytes = 0;
+    c->bc_state = -1;
+    if (o->code_adaptive >= 0) {
+        /* ob_size: the same offset in every var-sized object as in a bytes object */
+        if (pf_procmem_word(t->pid, code + (uint64_t)o->bytes_size, &n) < 0 || n > MAX_BYTECODE / 2)
+            return;
+        c->bc = code + (uint64_t)o->code_adaptive;
+        c->bc_len = (uint32_t)(n * 2);
+    } else if (o->code_code >= 0) {
+        if (pf_procmem_word(t->pid, code + (uint64_t)o->code_code, &bytes) < 0 || bytes == 0
+            || pf_procmem_word(t->pid, bytes + (uint64_t)o->bytes_size, &n) < 0
+            || n > MAX_BYTECODE)
+            return;
+        c->bc = bytes + (uint64_t)o->bytes_sval;
+        c->bc_len = (uint32_t)n;
+    } else
+        return;
+    c->bc_state = 1;
+}
+
+/* Whether the instruction at byte offset addr of code c (at remote address code) is a
+ * call (t->o.call_ops), its opcode read now.  Before 3.11 f_lasti stays on an
+ * EXTENDED_ARG prefix while the instruction it extends runs: prefixes are stepped
+ * over.  0 when unknown (unreadable, out of range). */
+static int in_call(target *t, scode *c, uint64_t code, int64_t addr)
+{
+    const pf_pyoffsets *o = &t->o;
+    if (c->bc_state == 0)
+        locate_bytecode(t, c, code);
+    if (c->bc_state < 0 || addr < 0 || addr % 2 != 0 || (uint64_t)addr >= c->bc_len)
+        return 0;
+    unsigned char unit[8];                 /* up to three prefixes and the instruction */
+    size_t n = c->bc_len - (uint64_t)addr < sizeof unit ? c->bc_len - (size_t)addr : sizeof unit;
+    if (pf_procmem_read(t->pid, c->bc + (uint64_t)addr, unit, n) < 0)
+        return 0;
+    size_t k = 0;
+    while (k + 2 < n && o->extended_arg >= 0 && unit[k] == o->extended_arg)
+        k += 2;
+    unsigned op = unit[k];
+    return o->call_ops[op >> 3] >> (op & 7) & 1;
+}
+
+/* The index of t's "<native>" code, made on first use; PF_NONE when out of memory. */
+static uint32_t native_code(pf_sampler *s, target *t)
+{
+    if (t->native_code != 0)
+        return t->native_code - 1;
+    scode c;
+    memset(&c, 0, sizeof c);
+    c.kind = PF_CODE_NATIVE;
+    c.file = pf_strtab_intern(t->strs, "", 0);
+    c.name = c.qual = pf_strtab_intern_cstr(t->strs, "<native>");
+    c.bc_state = -1;
+    if (c.file == PF_STR_NONE || c.name == PF_STR_NONE
+        || grow((void **)&t->codes, t->ncodes, &t->cap_codes, sizeof *t->codes) < 0) {
+        s->oom = 1;
+        return PF_NONE;
+    }
+    t->codes[t->ncodes] = c;
+    t->native_code = ++t->ncodes;
+    return t->ncodes - 1;
+}
+
 /* Reads the stack whose innermost frame is at frame into s->fcode/fline.  Its depth,
  * or -1 when torn. */
 static int read_stack(pf_sampler *s, target *t, uint64_t frame)
@@ -854,6 +946,15 @@ static int read_stack(pf_sampler *s, target *t, uint64_t frame)
             if (addr > (1 << 26))
                 addr = -1;
         }
+        }
+        if (depth == 0 && s->native && t->o.call_ops_known && !t->codes[ci].hidden
+            && in_call(t, &t->codes[ci], code, addr)) {
+            uint32_t nc = native_code(s, t);     /* innermost: the C call in progress */
+            if (nc != PF_NONE) {
+                s->fcode[0] = nc;
+                s->fline[0] = 0;
+                depth = 1;
+            }
         }
         if (depth == PF_SAMPLER_MAX_DEPTH)
             return -1;
@@ -1146,7 +1247,7 @@ static int emit(pf_sampler *s, target *t, pf_trace *out, pf_error *err)
     uint32_t first_source = out->nsources;
     for (uint32_t i = 0; i < t->ncodes; i++) {
         const scode *c = &t->codes[i];
-        pf_code pc = { .kind = PF_CODE_PYTHON, .first_line = c->first_line };
+        pf_code pc = { .kind = c->kind, .first_line = c->first_line };
         if ((pc.file = str_to(out, t, c->file)) == PF_NONE
             || (pc.name = str_to(out, t, c->name)) == PF_NONE
             || (pc.qualname = str_to(out, t, c->qual)) == PF_NONE
@@ -1232,6 +1333,8 @@ static int emit(pf_sampler *s, target *t, pf_trace *out, pf_error *err)
     }
     for (uint32_t i = 0; i < t->nlines; i++) {
         const sline *l = &t->lines[i];
+        if (t->codes[l->code].kind == PF_CODE_NATIVE)
+            continue;                   /* a C call has no lines (as in call mode) */
         pf_line pl = { .code = code_map[l->code], .line = l->line, .hits = l->total,
                        .total_ns = l->total * period, .self_ns = l->self * period };
         if (pf_trace_add_line(out, &pl) == PF_NONE)

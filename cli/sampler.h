@@ -44,6 +44,14 @@ pf_sampler *pf_sampler_new(unsigned hz, enum pf_sample_mode mode);
 /* NULL-safe. */
 void pf_sampler_free(pf_sampler *s);
 
+/* With on (off by default), a stack whose innermost Python frame is inside a call (its
+ * instruction is a call, and no Python frame is above: a C function is running, e.g.
+ * time.sleep, sorted, a C extension's function) gets one more innermost frame, a
+ * native code named "<native>", under the frame that made the call.  Only in targets
+ * whose offsets know the call opcodes (pf_pyoffsets.call_ops_known); the others are
+ * sampled as without it. */
+void pf_sampler_set_native(pf_sampler *s, int on);
+
 /* Starts sampling process pid, read with offsets o; key names it for pf_sampler_graft
  * (may be NULL).  A live target of the same pid is retired first (the process exec'd:
  * its old image is gone).  0, or -1 with err set (PF_ENOMEM). */

@@ -360,10 +360,10 @@ static PyObject *m_forget(PyObject *mod, PyObject *noargs)
 
 static PyObject *m_sample_info(PyObject *mod, PyObject *args)
 {
-    const char *path;
-    if (!PyArg_ParseTuple(args, "s:sample_info", &path))
+    const char *path, *extra = NULL;
+    if (!PyArg_ParseTuple(args, "s|z:sample_info", &path, &extra))
         return NULL;
-    if (pf_sampleinfo_write(path, state_of(mod)->main_ident) < 0)
+    if (pf_sampleinfo_write(path, state_of(mod)->main_ident, extra) < 0)
         return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
     Py_RETURN_NONE;
 }
@@ -622,8 +622,9 @@ static PyMethodDef methods[] = {
     { "forget", m_forget, METH_NOARGS,
       "forget(): in a forked child, drops the inherited session without writing it." },
     { "sample_info", m_sample_info, METH_VARARGS,
-      "sample_info(path): writes the offsets and addresses an outside sampler reads this\n"
-      "interpreter's stacks with (collect --sample; collector/sampleinfo.h)." },
+      "sample_info(path, extra=None): writes the offsets and addresses an outside sampler\n"
+      "reads this interpreter's stacks with (collect --sample; collector/sampleinfo.h),\n"
+      "then extra (more \"name value\" lines: pyflame._callops' call opcodes)." },
     { "read_trace", m_read_trace, METH_VARARGS,
       "read_trace(path) -> dict: a trace file as Python data (meta, codes, threads, nodes,\n"
       "processes, links)." },

@@ -65,7 +65,7 @@ static long pthread_tid_offset(void)
 #define PUT(name, value) fprintf(f, "%s %lld\n", name, (long long)(value))
 #define PUTA(name, value) fprintf(f, "%s %llu\n", name, (unsigned long long)(uintptr_t)(value))
 
-int pf_sampleinfo_write(const char *path, unsigned long main_ident)
+int pf_sampleinfo_write(const char *path, unsigned long main_ident, const char *extra)
 {
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -138,6 +138,8 @@ int pf_sampleinfo_write(const char *path, unsigned long main_ident)
     PUT("frame_instr", offsetof(PyFrameObject, f_lasti));
     PUT("frame_owner", -1);
     PUT("code_adaptive", -1);
+    /* the bytecode, for the <native> marker (3.11+: co_code_adaptive, above) */
+    PUT("code_code", offsetof(PyCodeObject, co_code));
     PUT("code_qualname", -1);
 #if PY_VERSION_HEX >= 0x030A0000
     PUT("instr_kind", PF_INSTR_LASTI_UNITS);
@@ -194,6 +196,8 @@ int pf_sampleinfo_write(const char *path, unsigned long main_ident)
             PUT("rt_gil_holder", (const char *)&gil->last_holder - rt);
         }
     }
+    if (extra != NULL)
+        fputs(extra, f);
     int rc = ferror(f) ? -1 : 0;
     if (fclose(f) != 0 || rc < 0 || rename(tmp, path) != 0) {
         unlink(tmp);

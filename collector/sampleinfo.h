@@ -21,7 +21,9 @@ enum {
 
 /* Writes "name value" lines to path (through path.tmp, renamed, so a reader never sees
  * half a file): offsets of this interpreter's structs, the main interpreter's address,
- * PyCode_Type's, the GIL's fields, main_ident.  Needs the GIL.  0, or -1 (errno). */
-int pf_sampleinfo_write(const char *path, unsigned long main_ident);
+ * PyCode_Type's, the GIL's fields, main_ident; then extra (NULL: nothing), more lines
+ * of the same format computed in Python (pyflame/_callops.py: which opcodes are calls,
+ * for the <native> marker).  Needs the GIL.  0, or -1 (errno). */
+int pf_sampleinfo_write(const char *path, unsigned long main_ident, const char *extra);
 
 #endif

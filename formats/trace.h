@@ -122,7 +122,8 @@ const char *pf_gap_reason_name(uint32_t reason);
 
 enum pf_code_kind {
     PF_CODE_PYTHON = 0,          /* a Python code object */
-    PF_CODE_NATIVE = 1           /* a C function/method; name is cProfile's label */
+    PF_CODE_NATIVE = 1           /* a C function/method; name is cProfile's label, or
+                                    "<native>": a sampled C call, not named (--native) */
 };
 
 /* A code object (or C function), written once and referred to by index. */

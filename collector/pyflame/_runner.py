@@ -43,6 +43,8 @@ class _State:
     argv = None           # the argv the trace names while sys.argv[0] is "-m" (see main)
     sample_base = None    # --sample: this process's files in the session, without suffix
     thread_names = None   # --sample: {ident: name} of the threads started
+    native = False        # --sample --native: tell the sampler which opcodes are calls
+    call_ops = None       # ... as computed once (pyflame._callops), "" when it failed
 
 
 _state = _State()
@@ -82,8 +84,14 @@ def _sample_info(path):
     if not _state.options.get("sample"):
         return
     _state.sample_base = path[:-len(".trace")]
+    if _state.native and _state.call_ops is None:
+        try:
+            from pyflame import _callops
+            _state.call_ops = _callops.lines()
+        except Exception:   # the sampler then warns that it has no <native> marker
+            _state.call_ops = ""
     try:
-        _collector.sample_info(_state.sample_base + ".sample")
+        _collector.sample_info(_state.sample_base + ".sample", _state.call_ops or None)
     except OSError:
         pass
     if _state.thread_names is None:
@@ -545,6 +553,7 @@ def main():
     child = opts.get("child") == "1"
     _state.session, _state.pkgdir, _state.flags = session, pkgdir, flags
     _state.follow = opts.get("follow", "1") == "1"
+    _state.native = opts.get("sample_native") == "1"
     _state.python = os.path.realpath(sys.executable) if sys.executable else None
     g = _clean_main()
     run_globals = g

@@ -27,7 +27,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_collect import BIN, PY, CollectTestCase, Trace, env_without_pythonpath  # noqa: E402
+from test_collect import (BIN, PKG_PARENT, PY, CollectTestCase, Trace,  # noqa: E402
+                          env_without_pythonpath)
 
 VERSION = tuple(int(x) for x in subprocess.run(
     [PY, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
@@ -147,6 +148,55 @@ def thread_samples(t, thread):
     interval = t.meta["sample_interval_ns"]
     return sum(round(n["total_ns"] / interval) for n in t.nodes
                if n["parent"] is None and t.threads[n["thread"]]["name"] == thread)
+
+
+# Calls into C, and pure Python, ~3 ms each a round, for argv[1] seconds (default 2):
+# time.sleep (C that waits), pbkdf2 (C that computes) and a loop that calls nothing but
+# a clock every 1000 iterations.  Rounds are timed, not counted: pbkdf2's speed differs
+# 4x between the interpreters' OpenSSL builds, and the machine may be busy.
+NATIVE = """
+    import hashlib, sys, time
+    clock = time.perf_counter
+    def sleeper():
+        time.sleep(0.003)
+    def hasher():
+        end = clock() + 0.003
+        while clock() < end:
+            hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 500)
+    def busy():
+        end = clock() + 0.003
+        x = 0
+        while clock() < end:
+            for i in range(1000):
+                x += i * i
+        return x
+    end = clock() + (float(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    while clock() < end:
+        sleeper()
+        hasher()
+        busy()
+    print("native done")
+"""
+
+
+def native_split(t, caller):
+    """(samples with caller on the stack, of them those in a <native> frame right under
+    it), over every node of caller (not nested in itself)."""
+    interval = t.meta["sample_interval_ns"]
+    total = native = 0
+    for i, node in enumerate(t.nodes):
+        if t.name(node) != caller or any(t.nodes[a]["code"] == node["code"]
+                                          for a in t.ancestors(i)):
+            continue
+        total += round(node["total_ns"] / interval)
+        for kid in t.nodes:
+            if kid["parent"] == i and t.name(kid) == "<native>":
+                native += round(kid["total_ns"] / interval)
+    return total, native
+
+
+def native_codes(t):
+    return [c for c in t.codes if c["name"] == "<native>"]
 
 
 class SampleTestCase(CollectTestCase):
@@ -346,6 +396,85 @@ class SampleTestCase(CollectTestCase):
         self.assertLess(t.meta["samples_lost"], taken // 10,
                         "%d lost of %d" % (t.meta["samples_lost"], taken))
 
+    def sample_native(self, *options):
+        script = self.write("prog.py", NATIVE)
+        r, out = self.collect([script], extra=["-q", "--sample=1000"] + list(options))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertNotIn("warning", r.stderr.decode())
+        return Trace(out), out
+
+    def check_native_split(self, t, what):
+        for caller in ("sleeper", "hasher"):
+            total, native = native_split(t, caller)
+            self.assertGreater(total, 100, "%s: too few samples of %s" % (what, caller))
+            self.assertGreater(native / total, 0.8, "%s: %s: %d of %d samples in <native>"
+                               % (what, caller, native, total))
+        total, native = native_split(t, "busy")
+        self.assertGreater(total, 100, "%s: too few samples of busy" % what)
+        self.assertLess(native / total, 0.05, "%s: busy (pure Python): %d of %d samples "
+                        "in <native>" % (what, native, total))
+
+    def test_native_marker_under_c_calls(self):
+        # --native implies --sample: given alone here
+        script = self.write("prog.py", NATIVE)
+        r, path = self.collect([script], extra=["-q", "--native"])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertNotIn("warning", r.stderr.decode())
+        t = Trace(path)
+        self.check_native_split(t, "collect --sample --native")
+        # one native code, named so that every output shows <native>
+        codes = native_codes(t)
+        self.assertEqual(len(codes), 1, codes)
+        self.assertEqual((codes[0]["kind"], codes[0]["file"]), ("native", ""))
+
+        def conv(*args):
+            r = subprocess.run([BIN] + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            return r.stdout.decode()
+        folded = conv("convert", "-f", "collapsed", path)
+        self.assertRegex(folded, r"(?m);sleeper \(prog\.py:\d+\);<native> \d+$")
+        self.assertRegex(folded, r"(?m);hasher \(prog\.py:\d+\);<native> \d+$")
+        self.assertIn("{native}", conv("convert", "-f", "text", path))   # as pstats prints it
+        self.assertIn("&lt;native&gt;", conv("svg", path))
+        self.assertIn("&lt;native&gt;", conv("html", path))
+        self.assertNotIn("<native>", conv("convert", "-f", "lines", path))   # no lines
+        prof = os.path.join(self.tmp, "n.prof")
+        conv("convert", "-f", "pstats", "--pstats-plain", "-o", prof, path)
+        r = subprocess.run([PY, "-c", "import pstats, sys; s = pstats.Stats(sys.argv[1]); "
+                            "print(sorted(k for k in s.stats if k[2] == '<native>'))", prof],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(r.stdout.decode().strip(), "[('~', 0, '<native>')]")
+
+    def test_native_marker_in_cpu_mode_and_children(self):
+        # a child process (sys.executable) is marked too; cpu mode: sleep earns nothing
+        src = NATIVE.replace('    print("native done")\n',
+                             '    if len(sys.argv) == 2:\n'
+                             '        import subprocess\n'
+                             '        subprocess.run([sys.executable, __file__, "1", "child"],'
+                             ' check=True)\n')
+        self.assertNotEqual(src, NATIVE)
+        script = self.write("prog.py", src)
+        r, out = self.collect([script, "1.5"], extra=["-q", "--sample-mode", "cpu", "--native"])
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertNotIn("warning", r.stderr.decode())
+        t = Trace(out)
+        procs = t.d.get("processes") or []
+        self.assertEqual(len(procs), 2)
+        total, native = native_split(t, "hasher")
+        self.assertGreater(native / max(total, 1), 0.8, (native, total))
+        total, native = native_split(t, "busy")
+        self.assertLess(native / max(total, 1), 0.05, (native, total))
+        for pr in procs:      # each process's hasher has its <native> frame
+            threads = range(pr["first_thread"], pr["first_thread"] + pr["nthreads"])
+            self.assertTrue([n for n in t.nodes if n["thread"] in threads
+                             and t.name(n) == "<native>"], pr["command"])
+
+    def test_no_native_marker_without_the_option(self):
+        t, _ = self.sample_native()
+        self.assertEqual(native_codes(t), [])
+        self.assertGreater(native_split(t, "hasher")[0], 100)
 
 AGREE = """
     import time
@@ -500,6 +629,62 @@ class AttachTestCase(CollectTestCase):
             p.kill()
             p.wait()
 
+
+    def start_native(self, seconds):
+        script = self.write("native.py", NATIVE)
+        p = subprocess.Popen([PY, script, str(seconds)], cwd=self.tmp, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env_without_pythonpath())
+        time.sleep(0.4)        # past start-up
+        return p
+
+    def test_attach_native_marker(self):
+        p = self.start_native(5)
+        try:
+            r, out = self.attach(p.pid, "--native", "--duration", "1.5")
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertNotIn("warning", r.stderr.decode())
+            t = Trace(out)
+            for caller in ("sleeper", "hasher"):
+                total, native = native_split(t, caller)
+                self.assertGreater(total, 100, caller)
+                self.assertGreater(native / total, 0.8, (caller, native, total))
+            total, native = native_split(t, "busy")
+            self.assertGreater(total, 100)
+            self.assertLess(native / total, 0.05, (native, total))
+            # without the option: none
+            r, out = self.attach(p.pid, "--duration", "0.5")
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertEqual(native_codes(Trace(out)), [])
+        finally:
+            p.kill()
+            p.communicate()
+
+    def test_attach_native_unknown_warns_once_and_samples(self):
+        # the opcodes cannot be asked (a package without _callops.py, whose collector
+        # still gives 3.8-3.12's offsets): one warning, no marker
+        pkg = os.path.join(self.tmp, "pkg")
+        os.mkdir(pkg)
+        real = os.path.join(PKG_PARENT, "pyflame")
+        for f in os.listdir(real):
+            if f != "_callops.py":
+                os.symlink(os.path.join(real, f), os.path.join(pkg, f))
+        p = self.start_native(4)
+        env = env_without_pythonpath()
+        env["PYFLAME_C_PACKAGE"] = pkg
+        try:
+            out = os.path.join(self.tmp, "attach.gz")
+            r = subprocess.run([BIN, "attach", "-q", "--native", "--duration", "0.5", "-o", out,
+                                str(p.pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=60, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertEqual(r.stderr.decode().count("warning: no <native> frames"), 1,
+                             r.stderr.decode())
+            t = Trace(out)
+            self.assertEqual(native_codes(t), [])
+            self.assertGreater(native_split(t, "hasher")[0], 20)
+        finally:
+            p.kill()
+            p.communicate()
 
 if __name__ == "__main__":
     unittest.main()
