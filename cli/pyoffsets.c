@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,14 +270,121 @@ int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, p
     return 0;
 }
 
+/* ---- asking the target's own interpreter ---- */
+
+#define ASK_TIMEOUT_MS 10000
+#define ASK_MAX_OUT 4096
+
+/* Runs process pid's own interpreter binary (/proc/PID/exe, the very file it runs) with
+ * -I -S -c script [arg], and collects what it prints, at most ASK_MAX_OUT - 1 bytes,
+ * into out (*len bytes, NUL-terminated); real gets the binary's path.  Only an
+ * executable named python* is run (an embedding program, uwsgi or blender, would not
+ * take -c, and might do anything with it), with an empty environment, from /, within
+ * ASK_TIMEOUT_MS, and as the process's user when we are root (its interpreter and
+ * standard library may be that user's to change).  0, or -1 with err set: a script
+ * that fails may print "error MESSAGE" for err. */
+static int ask_interpreter(pid_t pid, const char *script, const char *arg, char *out,
+                           size_t *len, char *real, size_t real_cap, pf_error *err)
+{
+    char exe[64];
+    *len = 0;
+    out[0] = 0;
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(exe, real, real_cap - 1);
+    if (n <= 0)
+        return pf_error_set(err, PF_EUSAGE, "cannot tell which executable process %d runs: %s",
+                            (int)pid, strerror(errno));
+    real[n] = 0;
+    const char *base = strrchr(real, '/');
+    base = base ? base + 1 : real;
+    if (strncmp(base, "python", 6) != 0)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs '%s', not an interpreter named "
+                            "python* that can be asked", (int)pid, real);
+    struct stat st;
+    char dir[32];
+    snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
+    if (stat(dir, &st) < 0)
+        return pf_error_set(err, PF_EUSAGE, "no process %d", (int)pid);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return pf_error_set(err, PF_EUSAGE, "cannot make a pipe: %s", strerror(errno));
+    pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return pf_error_set(err, PF_EUSAGE, "cannot fork: %s", strerror(errno));
+    }
+    if (child == 0) {
+        if (geteuid() == 0 && st.st_uid != 0
+            && (setgroups(0, NULL) < 0 || setgid(st.st_gid) < 0 || setuid(st.st_uid) < 0))
+            _exit(126);
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0
+            || dup2(null, STDERR_FILENO) < 0 || chdir("/") < 0)
+            _exit(126);
+        /* argv[0] the real path: the interpreter finds its standard library from it */
+        char *argv[] = { real, "-I", "-S", "-c", (char *)script, (char *)arg, NULL };
+        char *envp[] = { "LC_ALL=C", NULL };
+        execve(exe, argv, envp);
+        execve(real, argv, envp);
+        _exit(127);
+    }
+    close(fds[1]);
+    int timed_out = 0;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = ASK_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000
+                                    + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd pfd = { fds[0], POLLIN, 0 };
+        int r = ms > 0 ? poll(&pfd, 1, (int)ms) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            timed_out = r == 0;
+            break;
+        }
+        ssize_t got = read(fds[0], out + *len, ASK_MAX_OUT - 1 - *len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        *len += (size_t)got;
+        if (*len == ASK_MAX_OUT - 1)
+            break;
+    }
+    out[*len] = 0;
+    close(fds[0]);
+    if (timed_out)
+        kill(child, SIGKILL);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (timed_out)
+        return pf_error_set(err, PF_EUSAGE, "'%s' did not answer within %d s", real,
+                            ASK_TIMEOUT_MS / 1000);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (strncmp(out, "error ", 6) == 0) {
+            out[strcspn(out, "\n")] = 0;
+            return pf_error_set(err, PF_EUSAGE, "%s", out + 6);
+        }
+        return pf_error_set(err, PF_EUSAGE, "'%s' -I -S -c failed (status %d)", real,
+                            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+    return 0;
+}
+
 /* ---- a collector's offsets for another process (3.8-3.12) ---- */
 
-/* Run by the target's own interpreter binary: loads pyflame-c's package from argv[1]
- * (its collector for that version) and writes the offsets file to argv[2]. */
+/* Run by the target's own interpreter binary (ask_interpreter): loads pyflame-c's
+ * package from argv[1] (its collector for that version), has it write its offsets file
+ * (collector/sampleinfo.h) to a temporary file, and prints that file; or prints
+ * "error MESSAGE" and fails. */
 static const char offsets_script[] =
-    "import sys\n"
+    "import sys, os, tempfile\n"
     "import importlib.util as u\n"
-    "d, out = sys.argv[1], sys.argv[2]\n"
+    "d = sys.argv[1]\n"
     "try:\n"
     "    s = u.spec_from_file_location('pyflame', d + '/__init__.py',"
     " submodule_search_locations=[d])\n"
@@ -286,83 +392,42 @@ static const char offsets_script[] =
     "    sys.modules['pyflame'] = m\n"
     "    s.loader.exec_module(m)\n"
     "except ImportError as e:\n"
-    "    sys.stderr.write('no collector built for Python %d.%d (%s): build it with `make "
-    "collectors`\\n' % (sys.version_info[0], sys.version_info[1], e))\n"
+    "    print('error no collector built for Python %d.%d (%s): build it with `make "
+    "collectors`' % (sys.version_info[0], sys.version_info[1], e))\n"
     "    sys.exit(2)\n"
-    "m._collector.sample_info(out)\n";
-
-/* Runs argv (stdin and stdout /dev/null, stderr to errpath) and waits up to 30 s.  Its
- * exit status, or -1 when it could not run or took too long (then it is killed). */
-static int run_helper(char *const argv[], const char *errpath)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    extern char **environ;
-    pid_t child;
-    int rc = posix_spawn(&child, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return -1;
-    for (int waited = 0; waited < 3000; waited++) {
-        int status;
-        pid_t r = waitpid(child, &status, WNOHANG);
-        if (r == child)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        struct timespec ts = { 0, 10000000 };
-        nanosleep(&ts, NULL);
-    }
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    return -1;
-}
+    "fd, p = tempfile.mkstemp()\n"
+    "os.close(fd)\n"
+    "try:\n"
+    "    m._collector.sample_info(p)\n"
+    "    sys.stdout.write(open(p).read())\n"
+    "finally:\n"
+    "    os.unlink(p)\n";
 
 int pf_pyoffsets_from_collector(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr,
                                 const char *package_dir, pf_error *err)
 {
-    const char *tmpdir = getenv("TMPDIR");
-    char dir[PATH_MAX], exe[64], out[PATH_MAX + 16], errpath[PATH_MAX + 16];
-    snprintf(dir, sizeof dir, "%s/pyflame-c-attach.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        return pf_error_set(err, PF_EIO, "cannot make a temporary folder in %s: %s",
-                            tmpdir && *tmpdir ? tmpdir : "/tmp", strerror(errno));
-    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
-    snprintf(out, sizeof out, "%s/offsets", dir);
-    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
-    char *argv[] = { exe, (char *)"-I", (char *)"-S", (char *)"-c", (char *)offsets_script,
-                     (char *)package_dir, out, NULL };
-    int status = run_helper(argv, errpath);
-    int rc = 0;
-    if (status != 0) {
-        char msg[512] = "";
-        FILE *f = fopen(errpath, "re");
-        if (f != NULL) {
-            size_t n = fread(msg, 1, sizeof msg - 1, f);
-            msg[n] = 0;
-            fclose(f);
-            char *last = msg + strlen(msg);     /* the last line: the error itself */
-            while (last > msg && (last[-1] == '\n' || last[-1] == ' '))
-                *--last = 0;
-            char *nl = strrchr(msg, '\n');
-            if (nl != NULL)
-                memmove(msg, nl + 1, strlen(nl + 1) + 1);
-        }
-        rc = pf_error_set(err, PF_EUSAGE, "process %d runs a Python without _Py_DebugOffsets "
-                          "(before 3.13), so attach takes the offsets from pyflame-c's collector "
-                          "for that version, run by the process's own interpreter (%s): %s",
-                          (int)pid, exe, msg[0] ? msg : status < 0 ? "it did not run or "
-                          "took over 30 s" : "it failed");
-    } else
-        rc = pf_pyoffsets_read_file(o, out, err);
-    unlink(out);
-    unlink(errpath);
-    rmdir(dir);
-    if (rc < 0)
-        return -1;
+    char out[ASK_MAX_OUT], real[4096];
+    size_t len = 0;
+    if (ask_interpreter(pid, offsets_script, package_dir, out, &len, real, sizeof real,
+                        err) < 0) {
+        pf_error e2 = *err;
+        return pf_error_set(err, PF_EUSAGE, "process %d runs a Python without "
+                            "_Py_DebugOffsets (before 3.13), so attach takes the offsets from "
+                            "pyflame-c's collector for that version, run by the process's own "
+                            "interpreter: %s", (int)pid, e2.msg);
+    }
+    defaults(o);
+    unsigned char seen[NKEYS] = { 0 };
+    FILE *f = fmemopen(out, len, "r");
+    if (f == NULL)
+        return pf_error_set(err, PF_ENOMEM, NULL);
+    int rc = read_pairs(o, f, seen);
+    fclose(f);
+    for (size_t i = 0; rc == 0 && i < NKEYS; i++)
+        if (keys[i].required && !seen[i])
+            rc = -1;
+    if (rc < 0 || !sane(o) || o->version_hex < 0x03080000)
+        return pf_error_set(err, PF_EPARSE, "'%s' gave implausible offsets", real);
     if (o->rt_interp_head < 0 || o->ts_interp < 0)
         return pf_error_set(err, PF_EUSAGE, "process %d: the collector in %s is older than "
                             "attach's support for Python before 3.13; rebuild it", (int)pid,
@@ -486,95 +551,12 @@ int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_err
 
 /* ---- call opcodes, from the target's own interpreter (attach --native) ---- */
 
-#define ASK_TIMEOUT_MS 10000
-#define ASK_MAX_OUT 4096
-
 int pf_pyoffsets_ask_calls(pf_pyoffsets *o, pid_t pid, const char *script, pf_error *err)
 {
-    char exe[64], real[4096];
-    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(exe, real, sizeof real - 1);
-    if (n <= 0)
-        return pf_error_set(err, PF_EUSAGE, "cannot tell which executable process %d runs: %s",
-                            (int)pid, strerror(errno));
-    real[n] = 0;
-    /* Only an interpreter is run: an embedding program (uwsgi, blender...) would not
-     * take -c, and might do anything with it. */
-    const char *base = strrchr(real, '/');
-    base = base ? base + 1 : real;
-    if (strncmp(base, "python", 6) != 0)
-        return pf_error_set(err, PF_EUSAGE, "process %d runs '%s', not an interpreter named "
-                            "python* that can be asked", (int)pid, real);
-    struct stat st;
-    char dir[32];
-    snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
-    if (stat(dir, &st) < 0)
-        return pf_error_set(err, PF_EUSAGE, "no process %d", (int)pid);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return pf_error_set(err, PF_EUSAGE, "cannot make a pipe: %s", strerror(errno));
-    pid_t child = fork();
-    if (child < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return pf_error_set(err, PF_EUSAGE, "cannot fork: %s", strerror(errno));
-    }
-    if (child == 0) {
-        /* As the process's user when we are root: its interpreter and standard library
-         * may be that user's to change, and must not run with more than it has. */
-        if (geteuid() == 0 && st.st_uid != 0
-            && (setgroups(0, NULL) < 0 || setgid(st.st_gid) < 0 || setuid(st.st_uid) < 0))
-            _exit(126);
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0
-            || dup2(null, STDERR_FILENO) < 0 || chdir("/") < 0)
-            _exit(126);
-        /* argv[0] the real path: the interpreter finds its standard library from it */
-        char *argv[] = { real, "-I", "-S", "-c", (char *)script, NULL };
-        char *envp[] = { "LC_ALL=C", NULL };
-        execve(exe, argv, envp);          /* the very file the process runs */
-        execve(real, argv, envp);
-        _exit(127);
-    }
-    close(fds[1]);
-    char out[ASK_MAX_OUT];
+    char out[ASK_MAX_OUT], real[4096];
     size_t len = 0;
-    int timed_out = 0;
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long ms = ASK_TIMEOUT_MS - ((now.tv_sec - t0.tv_sec) * 1000
-                                    + (now.tv_nsec - t0.tv_nsec) / 1000000);
-        struct pollfd pfd = { fds[0], POLLIN, 0 };
-        int r = ms > 0 ? poll(&pfd, 1, (int)ms) : 0;
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            timed_out = r == 0;
-            break;
-        }
-        ssize_t got = read(fds[0], out + len, sizeof out - 1 - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        len += (size_t)got;
-        if (len == sizeof out - 1)
-            break;
-    }
-    close(fds[0]);
-    if (timed_out)
-        kill(child, SIGKILL);
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (timed_out)
-        return pf_error_set(err, PF_EUSAGE, "'%s' did not answer within %d s", real,
-                            ASK_TIMEOUT_MS / 1000);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return pf_error_set(err, PF_EUSAGE, "'%s' -I -S -c failed (status %d)", real,
-                            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    if (ask_interpreter(pid, script, NULL, out, &len, real, sizeof real, err) < 0)
+        return -1;
     pf_pyoffsets got;
     unsigned char seen[NKEYS] = { 0 };
     defaults(&got);
