@@ -400,6 +400,8 @@ static const char offsets_script[] =
     "try:\n"
     "    m._collector.sample_info(p)\n"
     "    sys.stdout.write(open(p).read())\n"
+    "    sys.stdout.write('version_hex %d\\n' % sys.hexversion)\n"   /* its own, not the
+                                                                   collector's build's */
     "finally:\n"
     "    os.unlink(p)\n";
 
