@@ -99,15 +99,19 @@ cols = ["sample1k", "sample10k", "calls", "tachyon1k", "tachyon10k", "attach1k",
 print("wall-clock overhead against plain (median of runs); sampler CPU per stack (us); stacks lost")
 print("%-8s %-14s %7s " % ("python", "workload", "plain") + " ".join("%11s" % c for c in cols)
       + "  cpu/stack 1k/10k  lost 1k/10k")
-for (ver, name), m in sorted(rows.items()):
-    plain = statistics.median(w for w, *_ in m["plain"])
+def overheads(m, k):
+    """Each column's median of field k as a % over plain's, and plain's median."""
+    plain = statistics.median(x[k] for x in m["plain"])
     cells = []
     for c in cols:
         if c not in m:
             cells.append("%11s" % "-")
             continue
-        w = statistics.median(x[0] for x in m[c])
-        cells.append("%10.1f%%" % (100 * (w - plain) / plain))
+        v = statistics.median(x[k] for x in m[c])
+        cells.append("%10.1f%%" % (100 * (v - plain) / plain))
+    return plain, cells
+for (ver, name), m in sorted(rows.items()):
+    plain, cells = overheads(m, 0)
     def med(mode, k):
         v = [x[k] for x in m.get(mode, []) if x[k] is not None]
         return statistics.median(v) if v else float("nan")
@@ -118,14 +122,7 @@ print()
 print("CPU time (user + sys of the program and of the profiler itself) against plain's")
 print("%-8s %-14s %7s " % ("python", "workload", "plain") + " ".join("%11s" % c for c in cols))
 for (ver, name), m in sorted(rows.items()):
-    plain = statistics.median(x[4] for x in m["plain"])
-    cells = []
-    for c in cols:
-        if c not in m:
-            cells.append("%11s" % "-")
-            continue
-        v = statistics.median(x[4] for x in m[c])
-        cells.append("%10.1f%%" % (100 * (v - plain) / plain))
+    plain, cells = overheads(m, 4)
     print("%-8s %-14s %6.2fs " % (ver, name, plain) + " ".join(cells))
 PY
 # the trace of a long run at 10 kHz: its size does not grow with the run

@@ -108,6 +108,17 @@ static void on_signal(int sig)
     stop_now++;           /* --calls: a second signal gives up waiting for the detach */
 }
 
+/* Ctrl-C and SIGTERM set stop_now; the previous dispositions go to old_*. */
+static void catch_stop_signals(struct sigaction *old_int, struct sigaction *old_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, old_int);
+    sigaction(SIGTERM, &sa, old_term);
+}
+
 struct deadline {
     struct timespec end;
     int set;
@@ -139,12 +150,8 @@ static int attach_calls(pid_t pid, const char *output, double duration, int quie
         }
         pf_output_abort(o);
     }
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    struct sigaction old_int, old_term;
+    catch_stop_signals(&old_int, &old_term);
     int rc = pf_attach_calls(pid, output, duration, quiet, &stop_now);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
@@ -285,12 +292,8 @@ int pf_cmd_attach(int argc, char **argv)
             pf_error_set(&err, PF_ENOMEM, NULL);
         goto fail;
     }
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    struct sigaction old_int, old_term;
+    catch_stop_signals(&old_int, &old_term);
     struct deadline dl = { { 0, 0 }, duration > 0 };
     if (dl.set) {
         clock_gettime(CLOCK_MONOTONIC, &dl.end);
