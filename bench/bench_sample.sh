@@ -58,7 +58,8 @@ for py in $BENCH_PYTHONS; do
                     austin10k)  set -- "$BENCH_AUSTIN" -i 100 -o /dev/null "$py" "$w" ;;
                 esac
                 # /usr/bin/time: the wall seconds, and the CPU seconds of everything
-                # (the program, and the profiler's own: sampler thread or process)
+                # (the program, and the profiler's own: sampler thread or process); its
+                # last line (a failed command adds "Command exited with ..." first)
                 case $mode in
                     attach*)
                         hz=1000; [ "$mode" = attach10k ] && hz=10000
@@ -68,12 +69,12 @@ for py in $BENCH_PYTHONS; do
                         pid=$(pgrep -P $tpid | head -1)
                         /usr/bin/time -o "$tmp/time2" -f "%e %U %S" "$bin" attach --rate $hz -o "$tmp/t.gz" $pid 2> "$tmp/err" || true
                         wait $tpid || true
-                        wall=$(awk '{print $1}' "$tmp/time")
-                        cpus=$(cat "$tmp/time" "$tmp/time2" | awk '{s += $2 + $3} END {print s}') ;;
+                        wall=$(tail -n 1 "$tmp/time" | awk '{print $1}')
+                        cpus=$( (tail -n 1 "$tmp/time"; tail -n 1 "$tmp/time2") | awk '{s += $2 + $3} END {print s}') ;;
                     *)
                         ( cd "$(dirname "$w")" && /usr/bin/time -o "$tmp/time" -f "%e %U %S" "$@" ) > /dev/null 2> "$tmp/err" || true
-                        wall=$(awk '{print $1}' "$tmp/time")
-                        cpus=$(awk '{print $2 + $3}' "$tmp/time") ;;
+                        wall=$(tail -n 1 "$tmp/time" | awk '{print $1}')
+                        cpus=$(tail -n 1 "$tmp/time" | awk '{print $2 + $3}') ;;
                 esac
                 # from collect's summary: "sampler: ... N stacks read, L lost, X us of CPU per stack"
                 cpu=$(sed -n 's/.* \([0-9.]*\) us of CPU per stack.*/\1/p' "$tmp/err" | tail -1)
