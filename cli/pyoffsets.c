@@ -120,23 +120,31 @@ static int read_pairs(pf_pyoffsets *o, FILE *f, unsigned char *seen)
     return 0;
 }
 
-int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err)
+/* Fills o from the "name value" lines of f (a collector's offsets, named what in
+ * errors): every required key present, every value plausible.  Closes f.  0, or -1
+ * with err set. */
+static int parse_offsets(pf_pyoffsets *o, FILE *f, const char *what, pf_error *err)
 {
     defaults(o);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return pf_error_set(err, PF_EIO, "cannot read '%s': %s", path, strerror(errno));
     unsigned char seen[NKEYS] = { 0 };
     int rc = read_pairs(o, f, seen);
     fclose(f);
     if (rc < 0)
-        return pf_error_set(err, PF_EPARSE, "'%s' holds a value that is not a number", path);
+        return pf_error_set(err, PF_EPARSE, "'%s' holds a value that is not a number", what);
     for (size_t i = 0; i < NKEYS; i++)
         if (keys[i].required && !seen[i])
-            return pf_error_set(err, PF_EPARSE, "'%s' lacks %s", path, keys[i].name);
+            return pf_error_set(err, PF_EPARSE, "'%s' lacks %s", what, keys[i].name);
     if (!sane(o) || o->version_hex < 0x03080000 || o->extended_arg > 255)
-        return pf_error_set(err, PF_EPARSE, "'%s' holds implausible offsets", path);
+        return pf_error_set(err, PF_EPARSE, "'%s' holds implausible offsets", what);
     return 0;
+}
+
+int pf_pyoffsets_read_file(pf_pyoffsets *o, const char *path, pf_error *err)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return pf_error_set(err, PF_EIO, "cannot read '%s': %s", path, strerror(errno));
+    return parse_offsets(o, f, path, err);
 }
 
 /* ---- _Py_DebugOffsets (3.13+) ----
@@ -418,18 +426,11 @@ int pf_pyoffsets_from_collector(pf_pyoffsets *o, pid_t pid, uint64_t runtime_add
                             "pyflame-c's collector for that version, run by the process's own "
                             "interpreter: %s", (int)pid, e2.msg);
     }
-    defaults(o);
-    unsigned char seen[NKEYS] = { 0 };
     FILE *f = fmemopen(out, len, "r");
     if (f == NULL)
         return pf_error_set(err, PF_ENOMEM, NULL);
-    int rc = read_pairs(o, f, seen);
-    fclose(f);
-    for (size_t i = 0; rc == 0 && i < NKEYS; i++)
-        if (keys[i].required && !seen[i])
-            rc = -1;
-    if (rc < 0 || !sane(o) || o->version_hex < 0x03080000)
-        return pf_error_set(err, PF_EPARSE, "'%s' gave implausible offsets", real);
+    if (parse_offsets(o, f, real, err) < 0)
+        return -1;
     if (o->rt_interp_head < 0 || o->ts_interp < 0)
         return pf_error_set(err, PF_EUSAGE, "process %d: the collector in %s is older than "
                             "attach's support for Python before 3.13; rebuild it", (int)pid,
