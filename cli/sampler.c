@@ -73,6 +73,7 @@ typedef struct sthread {
     int stat_fd;                 /* /proc/PID/task/TID/schedstat for cpu mode, -1 */
     int state_fd;                /* /proc/PID/task/TID/stat for cpu mode, -1 */
     uint64_t runtime;            /* cpu mode: its CPU time (ns) as last read */
+    uint64_t delay;              /* cpu mode: its time waiting for a CPU (ns), last read */
     double carry;                /* cpu mode: CPU time credited but not yet a whole
                                     sample, in intervals */
     uint32_t npend;              /* cpu mode: stacks seen running since the CPU time last
@@ -675,14 +676,20 @@ static int runnable(target *t, sthread *th)
  * last one.  Instead, the stacks seen at ticks where the thread was running or runnable
  * (state R) wait in th->pend; when its CPU time next grows, the growth is shared among
  * them.  A thread that waits (sleep, I/O, a lock, the GIL) is not in state R and earns
- * nothing; one that waits for a CPU on a busy machine shares only what it ran.  When
- * the time grew while no stack was waiting (the thread ran between two ticks), the
- * stack it is in now (where it stopped) takes it. */
+ * nothing.  One that waits for a CPU on a busy machine is in state R too, and its
+ * stack does not change while it waits: the kernel adds the wait to the thread's run
+ * delay (schedstat's second number) when it gets a CPU again, and as many of the oldest
+ * waiting stacks as the wait lasted intervals are dropped (drop_waited), so that they
+ * do not take a share of what it ran after.  When the time grew while no stack was
+ * waiting (the thread ran between two ticks), the stack it is in now (where it stopped)
+ * takes it. */
 
 /* The CPU time thread th used since its last read, in sampling intervals; -1 when it
- * cannot be read (the thread is gone). */
-static double cpu_grown(pf_sampler *s, target *t, sthread *th)
+ * cannot be read (the thread is gone).  *waited: the time it waited for a CPU since,
+ * in intervals. */
+static double cpu_grown(pf_sampler *s, target *t, sthread *th, double *waited)
 {
+    *waited = 0;
     int first = 0;
     if (th->stat_fd < 0) {
         char path[80];
@@ -701,7 +708,13 @@ static double cpu_grown(pf_sampler *s, target *t, sthread *th)
     if (n <= 0)
         return -1;
     buf[n] = 0;
-    uint64_t now = strtoull(buf, NULL, 10);
+    char *end;
+    uint64_t now = strtoull(buf, &end, 10);
+    uint64_t delay = strtoull(end, NULL, 10);
+    if (first || delay < th->delay)
+        th->delay = delay;
+    *waited = (double)(delay - th->delay) * (double)s->hz / 1e9;
+    th->delay = delay;
     /* A thread first seen at the target's first tick ran before the sampling began;
      * one first seen later was started since, and all its time counts. */
     if ((first && t->ticks <= 1) || now < th->runtime) {
@@ -711,6 +724,24 @@ static double cpu_grown(pf_sampler *s, target *t, sthread *th)
     double grown = (double)(now - th->runtime) * (double)s->hz / 1e9;
     th->runtime = now;
     return grown;
+}
+
+/* Drops the stacks of th seen while it waited w intervals for a CPU: the oldest waiting
+ * ones (past PEND_MAX, the kept ones are a sample of those seen: as many in proportion). */
+static void drop_waited(sthread *th, double w)
+{
+    double share = th->seen > th->npend ? (double)th->npend / th->seen : 1;
+    uint32_t k = (uint32_t)(w * share + 0.5);
+    if (k == 0)
+        return;
+    if (k >= th->npend) {
+        th->npend = th->seen = 0;
+        return;
+    }
+    memmove(th->pend, th->pend + k, (th->npend - k) * sizeof th->pend[0]);
+    th->npend -= k;
+    uint32_t gone = (uint32_t)(w + 0.5);   /* of those seen */
+    th->seen = th->seen > th->npend + gone ? th->seen - gone : th->npend;
 }
 
 /* Counts w intervals of CPU time (whole samples; the fraction is carried to the thread's
@@ -1018,12 +1049,14 @@ static int sample_target(pf_sampler *s, target *t)
         }
         /* cpu mode (see cpu_grown): CPU time to credit, and whether the thread runs */
         int by_cpu = s->mode == PF_SAMPLE_CPU && t->threads[th].tid > 0;
-        double grown = 0;
+        double grown = 0, waited = 0;
         int running = 1;
         if (by_cpu) {
             sthread *st = &t->threads[th];
-            grown = cpu_grown(s, t, st);
+            grown = cpu_grown(s, t, st, &waited);
             running = grown >= 0 && runnable(t, st);
+            if (waited > 0)
+                drop_waited(st, waited);
             if (grown > 0 && st->npend > 0) {
                 credit_pending(s, t, st, grown);
                 grown = 0;

@@ -54,9 +54,12 @@ SPLIT = """
         run.__name__ = f.__name__
         return run
     def spin(n):
+        # the same cost per turn whatever n: every number stays a one-digit int (i * i
+        # passes 2**30 from i = 32768, and multi-digit arithmetic made sixty's turns
+        # slower than thirty's, 81/19 where the split is meant as 80/20)
         x = 0
         for i in range(n):
-            x += i * i
+            x ^= i * 3
         return x
     @timed
     def sixty():
