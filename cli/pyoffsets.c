@@ -173,8 +173,12 @@ static const struct layout {
 /* The index of thread_state.datastack_chunk, in the same words, per version. */
 static const unsigned char datastack_chunk_at[][2] = { { 13, 26 }, { 14, 29 }, { 15, 32 } };
 
-/* Reads the first words of _PyRuntime (the whole _Py_DebugOffsets of 3.13-3.15). */
-static int read_debug_words(pid_t pid, uint64_t runtime_addr, uint64_t w[128], pf_error *err)
+/* Reads the first words of _PyRuntime (the whole _Py_DebugOffsets of 3.13-3.15) and
+ * checks its cookie; *minor gets the Python 3 minor version (0 for another major).  0,
+ * or -1 with err set: without the cookie it is a CPython older than 3.13, and the
+ * message ends with older_hint (what the caller can do then). */
+static int read_debug_words(pid_t pid, uint64_t runtime_addr, uint64_t w[128],
+                            unsigned *minor, const char *older_hint, pf_error *err)
 {
     if (pf_procmem_read(pid, runtime_addr, w, 128 * sizeof w[0]) < 0) {
         if (errno == EPERM || errno == EACCES)
@@ -182,6 +186,21 @@ static int read_debug_words(pid_t pid, uint64_t runtime_addr, uint64_t w[128], p
         return pf_error_set(err, PF_EIO, "cannot read the memory of process %d: %s",
                             (int)pid, strerror(errno));
     }
+    if (memcmp(w, "xdebugpy", 8) != 0)
+        return pf_error_set(err, PF_EUSAGE, "process %d runs a CPython older than 3.13 (no "
+                            "_Py_DebugOffsets at its _PyRuntime)%s", (int)pid, older_hint);
+    *minor = (w[1] >> 24 & 0xff) == 3 ? (unsigned)(w[1] >> 16 & 0xff) : 0;
+    return 0;
+}
+
+/* The address of the main interpreter: the word at head (an offset in _PyRuntime). */
+static int read_interp(pid_t pid, uint64_t runtime_addr, int64_t head, uint64_t *interp,
+                       pf_error *err)
+{
+    *interp = 0;
+    if (pf_procmem_word(pid, runtime_addr + (uint64_t)head, interp) < 0 || *interp == 0)
+        return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
+                            "shutting down?)", (int)pid);
     return 0;
 }
 
@@ -189,20 +208,18 @@ int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, p
 {
     defaults(o);
     uint64_t w[128];
-    if (read_debug_words(pid, runtime_addr, w, err) < 0)
+    unsigned minor;
+    if (read_debug_words(pid, runtime_addr, w, &minor, "", err) < 0)
         return -1;
-    if (memcmp(w, "xdebugpy", 8) != 0)
-        return pf_error_set(err, PF_EUSAGE, "process %d has no _Py_DebugOffsets at its "
-                            "_PyRuntime (a CPython older than 3.13?)", (int)pid);
     uint64_t version = w[1];
-    unsigned major = (unsigned)(version >> 24 & 0xff), minor = (unsigned)(version >> 16 & 0xff);
     const struct layout *l = NULL;
     for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
-        if (major == 3 && layouts[i].minor == minor)
+        if (layouts[i].minor == minor)
             l = &layouts[i];
     if (l == NULL)
         return pf_error_set(err, PF_EUSAGE, "process %d runs Python %u.%u: attach reads "
-                            "CPython 3.13-3.15", (int)pid, major, minor);
+                            "CPython 3.13-3.15", (int)pid, (unsigned)(version >> 24 & 0xff),
+                            (unsigned)(version >> 16 & 0xff));
     if (w[2] != 0 && minor >= 14)
         return pf_error_set(err, PF_EUSAGE, "process %d runs a free-threaded CPython, which "
                             "attach does not read", (int)pid);
@@ -266,10 +283,9 @@ int pf_pyoffsets_from_debug(pf_pyoffsets *o, pid_t pid, uint64_t runtime_addr, p
     o->frame_size += 8;
     if (!sane(o) || head < 0 || head > 65536)
         return pf_error_set(err, PF_EPARSE, "process %d: implausible _Py_DebugOffsets", (int)pid);
-    uint64_t interp = 0;
-    if (pf_procmem_word(pid, runtime_addr + (uint64_t)head, &interp) < 0 || interp == 0)
-        return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
-                            "shutting down?)", (int)pid);
+    uint64_t interp;
+    if (read_interp(pid, runtime_addr, head, &interp, err) < 0)
+        return -1;
     o->interp = interp;
     if (locked > 0 && holder > 0) {
         o->gil_locked = interp + (uint64_t)locked;
@@ -493,27 +509,26 @@ int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_err
 {
     memset(r, 0, sizeof *r);
     uint64_t w[128];
-    if (read_debug_words(pid, runtime_addr, w, err) < 0)
+    unsigned minor;
+    if (read_debug_words(pid, runtime_addr, w, &minor, ": attach --calls needs CPython 3.14 "
+                         "or later (PEP 768's remote execution); start the program under "
+                         "`pyflame-c collect` instead", err) < 0)
         return -1;
-    if (memcmp(w, "xdebugpy", 8) != 0)
-        return pf_error_set(err, PF_EUSAGE, "process %d runs a CPython older than 3.13 (no "
-                            "_Py_DebugOffsets at its _PyRuntime): attach --calls needs "
-                            "CPython 3.14 or later (PEP 768's remote execution); start the "
-                            "program under `pyflame-c collect` instead", (int)pid);
     uint64_t version = w[1];
-    unsigned major = (unsigned)(version >> 24 & 0xff), minor = (unsigned)(version >> 16 & 0xff);
+    unsigned major = (unsigned)(version >> 24 & 0xff);
     const struct remote_layout *l = NULL;
     for (size_t i = 0; i < sizeof remote_layouts / sizeof remote_layouts[0]; i++)
-        if (major == 3 && remote_layouts[i].minor == minor)
+        if (remote_layouts[i].minor == minor)
             l = &remote_layouts[i];
-    if (l == NULL && major == 3 && minor == 13)
+    if (l == NULL && minor == 13)
         return pf_error_set(err, PF_EUSAGE, "process %d runs Python 3.13: attach --calls needs "
                             "CPython 3.14 or later (PEP 768's remote execution); `pyflame-c "
                             "attach` without --calls samples it, or start the program under "
                             "`pyflame-c collect`", (int)pid);
     if (l == NULL)
         return pf_error_set(err, PF_EUSAGE, "process %d runs Python %u.%u: attach --calls "
-                            "supports CPython 3.14 and 3.15", (int)pid, major, minor);
+                            "supports CPython 3.14 and 3.15", (int)pid, major,
+                            (unsigned)(version >> 16 & 0xff));
     if (w[2] != 0)
         return pf_error_set(err, PF_EUSAGE, "process %d runs a free-threaded CPython, which "
                             "attach --calls does not support", (int)pid);
@@ -544,11 +559,8 @@ int pf_pyoffsets_remote(pf_pyremote *r, pid_t pid, uint64_t runtime_addr, pf_err
         || head < 0 || head > 65536)
         return pf_error_set(err, PF_EPARSE, "process %d: implausible _Py_DebugOffsets for "
                             "remote execution", (int)pid);
-    uint64_t interp = 0;
-    if (pf_procmem_word(pid, runtime_addr + (uint64_t)head, &interp) < 0 || interp == 0)
-        return pf_error_set(err, PF_EIO, "process %d has no interpreter (starting up or "
-                            "shutting down?)", (int)pid);
-    r->interp = interp;
+    if (read_interp(pid, runtime_addr, head, &r->interp, err) < 0)
+        return -1;
     return 0;
 }
 
