@@ -79,6 +79,7 @@ typedef struct sthread {
     uint32_t npend;              /* cpu mode: stacks seen running since the CPU time last
                                     grew (pend), and how many were seen in all (seen) */
     uint32_t seen;
+    uint64_t seen_tick;          /* cpu mode: the target's tick it was last listed at */
     uint32_t pend[PEND_MAX][2];  /* cpu mode: (innermost node, its line) of those stacks */
     int used;                    /* some stack of it was recorded */
 } sthread;
@@ -763,6 +764,34 @@ static void credit_pending(pf_sampler *s, target *t, sthread *th, double w)
     th->npend = th->seen = 0;
 }
 
+/* The stacks of th still waiting for CPU time when it is listed no more (the thread
+ * ended) or the sampling ends: they share its last growth if it can still be read, else
+ * they count an interval for each stack seen running, as a sampler without CPU times
+ * would (the kernel's last update of an ended thread's time cannot be read). */
+static void settle_pending(pf_sampler *s, target *t, sthread *th)
+{
+    if (th->npend == 0)
+        return;
+    double waited = 0, grown = th->stat_fd >= 0 ? cpu_grown(s, t, th, &waited) : -1;
+    if (waited > 0)
+        drop_waited(th, waited);
+    if (th->npend > 0)
+        credit_pending(s, t, th, grown > 0 ? grown : (double)th->seen);
+}
+
+/* A thread listed no more: its stacks still waiting are settled, and the fraction of a
+ * sample it carries is rounded (credited when at least half), not dropped: over many
+ * short threads the dropped fractions add up. */
+static void thread_gone(pf_sampler *s, target *t, sthread *th)
+{
+    uint32_t leaf = th->npend > 0 ? th->pend[th->npend - 1][0] : PF_NONE;
+    uint32_t line = th->npend > 0 ? th->pend[th->npend - 1][1] : 0;
+    settle_pending(s, t, th);
+    if (leaf != PF_NONE && th->carry >= 0.5)
+        credit(s, t, th, leaf, line, 1 - th->carry);
+    th->carry = 0;
+}
+
 /* Keeps the filed stack (leaf, line) of th waiting for its CPU time; past PEND_MAX, a
  * uniform sample of the stacks seen (reservoir sampling). */
 static void keep_pending(pf_sampler *s, sthread *th, uint32_t leaf, uint32_t line)
@@ -1053,6 +1082,7 @@ static int sample_target(pf_sampler *s, target *t)
         int running = 1;
         if (by_cpu) {
             sthread *st = &t->threads[th];
+            st->seen_tick = t->ticks;
             grown = cpu_grown(s, t, st, &waited);
             running = grown >= 0 && runnable(t, st);
             if (waited > 0)
@@ -1088,6 +1118,10 @@ static int sample_target(pf_sampler *s, target *t)
             add_stack(s, t, th, (uint32_t)depth);
         ts = next;
     }
+    if (s->mode == PF_SAMPLE_CPU && ts == 0)      /* the whole list was read */
+        for (uint32_t i = 0; i < t->nthreads; i++)
+            if (t->threads[i].npend > 0 && t->threads[i].seen_tick != t->ticks)
+                thread_gone(s, t, &t->threads[i]);
     return 0;
 }
 
@@ -1258,6 +1292,8 @@ static void add_source(pf_trace *out, const target *t, uint32_t path_id, const c
 
 static int emit(pf_sampler *s, target *t, pf_trace *out, pf_error *err)
 {
+    for (uint32_t i = 0; i < t->nthreads; i++)
+        settle_pending(s, t, &t->threads[i]);
     uint64_t period = 1000000000u / s->hz;
     uint32_t *code_map = NULL, *thread_map = NULL, *node_map = NULL, *kids = NULL,
              *next = NULL, *stack = NULL;
