@@ -113,6 +113,8 @@ typedef struct target {
     sline *lines;    uint32_t nlines, cap_lines;
     uint64_t stamp;
     uint64_t ticks, samples, lost;
+    uint64_t ran_ns, waited_ns;  /* cpu mode: its threads' CPU time and waits for a CPU,
+                                    as seen grow (settle_pending's estimate) */
     uint32_t native_code;        /* codes index of "<native>" + 1; 0 not made yet */
 } target;
 
@@ -619,7 +621,10 @@ static void add_stack(pf_sampler *s, target *t, uint32_t thread, uint32_t depth)
 }
 
 /* The index of thread ident in t, added when new (tid as found). PF_NONE on OOM. */
-static uint32_t thread_of(target *t, uint64_t ident, uint64_t tstate, int64_t tid)
+static void thread_gone(pf_sampler *s, target *t, sthread *th);
+
+static uint32_t thread_of(pf_sampler *s, target *t, uint64_t ident, uint64_t tstate,
+                          int64_t tid)
 {
     int inserted = 0;
     uint32_t *slot = pf_hmap_slot(t->thread_map, ident, &inserted);
@@ -642,6 +647,10 @@ static uint32_t thread_of(target *t, uint64_t ident, uint64_t tstate, int64_t ti
     sthread *th = &t->threads[*slot];
     th->tstate = tstate;
     if (tid > 0 && th->tid != tid) {       /* a new thread reusing an ident */
+        /* threads run one after another get the same ident (pthread_t): the one that
+         * ended is settled as if it had been missed */
+        if (th->npend > 0)
+            thread_gone(s, t, th);
         th->tid = tid;
         if (th->stat_fd >= 0)
             close(th->stat_fd);
@@ -715,6 +724,7 @@ static double cpu_grown(pf_sampler *s, target *t, sthread *th, double *waited)
     if (first || delay < th->delay)
         th->delay = delay;
     *waited = (double)(delay - th->delay) * (double)s->hz / 1e9;
+    t->waited_ns += delay - th->delay;
     th->delay = delay;
     /* A thread first seen at the target's first tick ran before the sampling began;
      * one first seen later was started since, and all its time counts. */
@@ -723,6 +733,7 @@ static double cpu_grown(pf_sampler *s, target *t, sthread *th, double *waited)
         return 0;
     }
     double grown = (double)(now - th->runtime) * (double)s->hz / 1e9;
+    t->ran_ns += now - th->runtime;
     th->runtime = now;
     return grown;
 }
@@ -765,9 +776,11 @@ static void credit_pending(pf_sampler *s, target *t, sthread *th, double w)
 }
 
 /* The stacks of th still waiting for CPU time when it is listed no more (the thread
- * ended) or the sampling ends: they share its last growth if it can still be read, else
- * they count an interval for each stack seen running, as a sampler without CPU times
- * would (the kernel's last update of an ended thread's time cannot be read). */
+ * ended) or the sampling ends: they share its last growth if it can still be read.
+ * Else (the kernel's last update of an ended thread's time cannot be read) they count
+ * an interval for each stack seen running or runnable, times the share of runnable
+ * time the target's threads were seen to run rather than wait for a CPU: 1 on a quiet
+ * machine, less on a busy one, where a runnable thread often waits. */
 static void settle_pending(pf_sampler *s, target *t, sthread *th)
 {
     if (th->npend == 0)
@@ -775,8 +788,13 @@ static void settle_pending(pf_sampler *s, target *t, sthread *th)
     double waited = 0, grown = th->stat_fd >= 0 ? cpu_grown(s, t, th, &waited) : -1;
     if (waited > 0)
         drop_waited(th, waited);
-    if (th->npend > 0)
-        credit_pending(s, t, th, grown > 0 ? grown : (double)th->seen);
+    if (th->npend == 0)
+        return;
+    if (grown <= 0) {
+        double ran = (double)t->ran_ns, all = ran + (double)t->waited_ns;
+        grown = (double)th->seen * (all > 0 ? ran / all : 1);
+    }
+    credit_pending(s, t, th, grown);
 }
 
 /* A thread listed no more: its stacks still waiting are settled, and the fraction of a
@@ -1071,7 +1089,7 @@ static int sample_target(pf_sampler *s, target *t)
             if (pf_procmem_read(t->pid, ident + (uint64_t)o->pthread_tid, &v, sizeof v) == 0)
                 tid = v;
         }
-        uint32_t th = thread_of(t, ident, ts, tid);
+        uint32_t th = thread_of(s, t, ident, ts, tid);
         if (th == PF_NONE) {
             s->oom = 1;
             return 0;
