@@ -637,6 +637,7 @@ static uint32_t thread_of(pf_sampler *s, target *t, uint64_t ident, uint64_t tst
         }
         *slot = t->nthreads;
         sthread *th = &t->threads[t->nthreads++];
+        memset(th, 0, sizeof *th);
         th->ident = ident;
         th->tid = tid;
         th->stat_fd = -1;
