@@ -12,7 +12,8 @@ state R too; the sampler drops what the kernel's run delay says it waited, READM
 The sampled share of each function, inclusive, must be within 3 percentage points of
 the measured share in wall and cpu modes.  The program's own measure makes the test
 hold on a busy machine (the sampler and the program see the same slowdowns); a few
-hundred samples per function keep the statistical error (~1 point) well inside the tolerance.
+hundred samples per function keep the statistical error (~1 point) well inside the
+tolerance.
 
 Run by hand:
     PYFLAME_C=build/pyflame-c PYFLAME_PYTHON=python3.13 python3.13 tests/integration/test_sample.py
@@ -198,6 +199,13 @@ def native_split(t, caller):
     return total, native
 
 
+def pstats_print(path, expr):
+    """Runs PY to print expr about s, the pstats.Stats of the file path."""
+    return subprocess.run([PY, "-c", "import pstats, sys; s = pstats.Stats(sys.argv[1]); "
+                           "print(%s)" % expr, path],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def native_codes(t):
     return [c for c in t.codes if c["name"] == "<native>"]
 
@@ -350,15 +358,11 @@ class SampleTestCase(CollectTestCase):
         self.assertIn("sixty", html)
         prof = os.path.join(self.tmp, "s.prof")
         conv("convert", "-f", "pstats", "--pstats-plain", "-o", prof, path)
-        r = subprocess.run([PY, "-c", "import pstats, sys; s = pstats.Stats(sys.argv[1]); "
-                            "print(type(s).__name__, s.total_calls)", prof],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = pstats_print(prof, "type(s).__name__, s.total_calls")
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         if VERSION >= (3, 15):
             conv("convert", "-f", "pstats", "-o", prof, path)
-            r = subprocess.run([PY, "-c", "import pstats, sys; "
-                                "print(type(pstats.Stats(sys.argv[1])).__name__)", prof],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            r = pstats_print(prof, "type(s).__name__")
             self.assertEqual(r.stdout.decode().strip(), "SampledStats", r.stderr.decode())
         # the marked pstats file reads back as another profiler's input
         marked = os.path.join(self.tmp, "marked.prof")
@@ -475,9 +479,7 @@ class SampleTestCase(CollectTestCase):
         self.assertNotIn("<native>", conv("convert", "-f", "lines", path))   # no lines
         prof = os.path.join(self.tmp, "n.prof")
         conv("convert", "-f", "pstats", "--pstats-plain", "-o", prof, path)
-        r = subprocess.run([PY, "-c", "import pstats, sys; s = pstats.Stats(sys.argv[1]); "
-                            "print(sorted(k for k in s.stats if k[2] == '<native>'))", prof],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = pstats_print(prof, "sorted(k for k in s.stats if k[2] == '<native>')")
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertEqual(r.stdout.decode().strip(), "[('~', 0, '<native>')]")
 
