@@ -567,8 +567,9 @@ LONG = """
 class AttachTestCase(CollectTestCase):
     # 3.13+: _Py_DebugOffsets; 3.8-3.12: the offsets of the collector for that version,
     # run once by the target's own interpreter binary
-    def start(self, seconds):
-        script = self.write("long.py", LONG)
+    def start(self, seconds, src=LONG, name="long.py"):
+        """Starts src as a program of its own (not under collect), for seconds."""
+        script = self.write(name, src)
         p = subprocess.Popen([PY, script, str(seconds)], cwd=self.tmp, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=env_without_pythonpath())
         time.sleep(0.4)        # past start-up
@@ -665,16 +666,8 @@ class AttachTestCase(CollectTestCase):
             p.kill()
             p.wait()
 
-
-    def start_native(self, seconds):
-        script = self.write("native.py", NATIVE)
-        p = subprocess.Popen([PY, script, str(seconds)], cwd=self.tmp, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env_without_pythonpath())
-        time.sleep(0.4)        # past start-up
-        return p
-
     def test_attach_native_marker(self):
-        p = self.start_native(5)
+        p = self.start(5, NATIVE, "native.py")
         try:
             r, out = self.attach(p.pid, "--native", "--duration", "1.5")
             self.assertEqual(r.returncode, 0, r.stderr.decode())
@@ -704,7 +697,7 @@ class AttachTestCase(CollectTestCase):
         for f in os.listdir(real):
             if f != "_callops.py":
                 os.symlink(os.path.join(real, f), os.path.join(pkg, f))
-        p = self.start_native(4)
+        p = self.start(4, NATIVE, "native.py")
         env = env_without_pythonpath()
         env["PYFLAME_C_PACKAGE"] = pkg
         try:
