@@ -271,8 +271,8 @@ class SampleTestCase(CollectTestCase):
         # the interpreter's list before the sampler can read its last CPU time, and the
         # next one reuses its ident, so its stacks still waiting for that time are
         # settled when it is missed or its ident changes hands.  They were dropped:
-        # 23-29% of the workers' CPU time missing on a quiet machine (12-14% with two
-        # CPU hogs); now 4% under to 10% over, on Debian 3.11 and 3.15.
+        # 22-29% of the workers' CPU time missing on a quiet machine (10-14% with two
+        # CPU hogs); now 4% under to 13% over, on Debian 3.11 and 3.15.
         src = """
             import json, threading, time
             cpu = []
