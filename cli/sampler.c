@@ -1312,7 +1312,7 @@ static void add_source(pf_trace *out, const target *t, uint32_t path_id, const c
 static int emit(pf_sampler *s, target *t, pf_trace *out, pf_error *err)
 {
     for (uint32_t i = 0; i < t->nthreads; i++)
-        settle_pending(s, t, &t->threads[i]);
+        thread_gone(s, t, &t->threads[i]);     /* as if every thread ended here */
     uint64_t period = 1000000000u / s->hz;
     uint32_t *code_map = NULL, *thread_map = NULL, *node_map = NULL, *kids = NULL,
              *next = NULL, *stack = NULL;
