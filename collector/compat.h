@@ -94,6 +94,18 @@ PF_INLINE PyCodeObject *pf_frame_code_fast(PyFrameObject *f)
 #endif
 }
 
+/* The line of a LINE event, read inline when pf_frames_fast(): the interpreter sets
+ * f_lineno just before it calls the trace function (3.11 clears it after).  0 when not
+ * set (pf_frame_line then computes it). */
+PF_INLINE int pf_frame_lineno_fast(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return ((pf_frame311 *)f)->f_lineno;
+#else
+    return f->f_lineno;
+#endif
+}
+
 /* pf_frame_lasti when pf_frames_fast(). */
 PF_INLINE int pf_frame_lasti_fast(PyFrameObject *f)
 {
@@ -251,7 +263,9 @@ static inline int pf_compat_init(void)
     for (int n = 0; f != NULL && n < 8 && ok; n++) {
         PyCodeObject *code = PyFrame_GetCode(f);     /* new ref */
         pf_fast_frames = 1;
-        ok = pf_frame_code(f) == code && pf_frame_lasti(f) == PyFrame_GetLasti(f);
+        int lineno = pf_frame_lineno_fast(f);
+        ok = pf_frame_code(f) == code && pf_frame_lasti(f) == PyFrame_GetLasti(f)
+             && (lineno == 0 || lineno == PyFrame_GetLineNumber(f));
         pf_fast_frames = 0;
         Py_DECREF(code);
         PyFrameObject *back = PyFrame_GetBack(f);   /* new ref */

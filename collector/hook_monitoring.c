@@ -232,9 +232,9 @@ static PyObject *on_py_enter(PyObject *self, PyObject *const *args, Py_ssize_t n
     return enter_slow(ts, args[0], site, now);
 }
 
-static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* LINE: on_line's cases other than the common one (line_fast). */
+static __attribute__((noinline)) PyObject *line_slow(PyObject *const *args)
 {
-    (void)self; (void)nargs;
     pf_tstate *ts = current_ts();
     if (PF_UNLIKELY(ts == NULL || ts->paused || ts->depth == 0))
         RETURN_NONE;
@@ -245,6 +245,33 @@ static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         ts->msite->line = line > 0 ? (uint32_t)line : 0;
     }
     RETURN_NONE;
+}
+
+/* A LINE event in the common case (pf_line_event_fast), the thread known: recorded
+ * without a call, so that on_line saves no registers.  0 when line_slow must take it. */
+PF_INLINE int line_fast(PyObject *const *args)
+{
+#if PF_HAVE_TSC
+    if (PF_UNLIKELY(!pf_use_tsc || tls_gen != generation))
+        return 0;
+    pf_tstate *ts = tls_ts;
+    if (PF_UNLIKELY(ts == NULL || ts->paused || ts->depth == 0))
+        return 0;
+    pf_entry *e = &ts->stack[ts->depth - 1];
+    return e->act.node->key == (uintptr_t)args[0] && e->lcode != NULL
+           && pf_line_event_fast(ts, e, pf_monitoring_int(args[1]));
+#else
+    (void)args;
+    return 0;
+#endif
+}
+
+static PyObject *on_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self; (void)nargs;
+    if (PF_LIKELY(line_fast(args)))
+        RETURN_NONE;
+    return line_slow(args);
 }
 
 static PyObject *on_py_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)

@@ -215,11 +215,11 @@ static int profile_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject 
 }
 
 /* The trace function (installed only when lines are recorded): LINE events of
- * selected code; unselected frames get their line events turned off at CALL. */
-static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+ * selected code; unselected frames get their line events turned off at CALL.  The
+ * common case (line_fast) makes no call; the others take line_slow. */
+static __attribute__((noinline)) int line_slow(pf_tstate *ts, PyFrameObject *frame, int what,
+                                               PyObject *arg)
 {
-    (void)arg;
-    pf_tstate *ts = (pf_tstate *)obj;
     if (PF_UNLIKELY(ts->session == NULL)) {
         give_back(ts);
         return 0;
@@ -250,6 +250,31 @@ static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *ar
     if (PF_UNLIKELY(ts->user_trace != NULL))
         return chain_trace(ts, frame, what, arg);
     return 0;
+}
+
+#if PF_HAVE_TSC
+/* A LINE event of the top entry's frame in the common case (pf_line_event_fast), with
+ * frames read directly (hook_fast): recorded without a call, so that line_hook saves no
+ * registers.  0 when line_slow must take the event. */
+PF_INLINE int line_fast(pf_tstate *ts, PyFrameObject *frame, int what)
+{
+    if (PF_UNLIKELY(what != PyTrace_LINE || ts->session == NULL || ts->stopped || ts->paused
+                    || !lines_hook_on || ts->user_trace != NULL || ts->depth == 0))
+        return 0;
+    pf_entry *e = &ts->stack[ts->depth - 1];
+    return e->frame == (void *)frame && e->lcode != NULL
+           && pf_line_event_fast(ts, e, pf_frame_lineno_fast(frame));
+}
+#endif
+
+static int line_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    pf_tstate *ts = (pf_tstate *)obj;
+#if PF_HAVE_TSC
+    if (PF_LIKELY(hook_fast) && PF_LIKELY(line_fast(ts, frame, what)))
+        return 0;
+#endif
+    return line_slow(ts, frame, what, arg);
 }
 
 /* --floor: the same hooks doing nothing (the benchmarks' baseline).  Also the trace
