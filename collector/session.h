@@ -407,17 +407,16 @@ PF_INLINE void pf_line_switch(pf_entry *e, int32_t line, uint64_t now)
 
 #if PF_HAVE_TSC
 /* The hooks' common case of a line event in e, ts's top entry, whose code has line data,
- * on the TSC: e's activation has had a line already (so the clock is read now, see
- * pf_line_now) and line and the previous one are in the code's table.  Makes no call,
- * so that a hook whose fast path ends here saves no registers.  0 when the caller must
- * take pf_line_event instead (nothing was done). */
+ * on the TSC: line is in the code's table (the previous one may be none).  pf_line_now
+ * and pf_line_event without their calls, so that a hook whose fast path ends here saves
+ * no registers.  0 when the caller must take pf_line_event instead (nothing was done). */
 PF_INLINE int pf_line_event_fast(pf_tstate *ts, pf_entry *e, int32_t line)
 {
     pf_lcode *lc = e->lcode;
     int32_t i = line - lc->base;
-    if (PF_UNLIKELY(e->line_t0 == 0 || line <= 0 || i < 0 || (uint32_t)i >= lc->n))
+    if (PF_UNLIKELY(line <= 0 || i < 0 || (uint32_t)i >= lc->n))
         return 0;
-    pf_line_switch(e, line, __rdtsc());
+    pf_line_switch(e, line, PF_LIKELY(e->line_t0 != 0) || !lc->straight ? __rdtsc() : e->act.t0);
     lc->st[i].hits++;
     ts->msite->line = (uint32_t)line;
     return 1;
